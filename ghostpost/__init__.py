@@ -1,0 +1,39 @@
+"""ghostpost: the honest way to let other people post as an executive."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from ghostpost.bootstrap import Container
+    from ghostpost.settings import Settings
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings | None = None, container: Container | None = None) -> Flask:
+    """Build the Flask app from Settings (loaded from config + environment when not given)."""
+    from flask import Flask
+
+    from ghostpost.bootstrap import bootstrap
+    from ghostpost.settings import Settings as _Settings
+    from ghostpost.web import errors, public
+
+    if container is None:
+        container = bootstrap(settings or _Settings.load())
+    settings = container.settings
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        TESTING=settings.environment == "test",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
+        MAX_CONTENT_LENGTH=1024 * 1024,
+    )
+    app.extensions["ghostpost"] = container
+    errors.register(app)
+    app.register_blueprint(public.bp)
+    return app

@@ -1,0 +1,1 @@
+"""Outbound platforms: the only code that publishes anywhere."""

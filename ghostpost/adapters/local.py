@@ -1,0 +1,39 @@
+"""The `local` platform adapter: posts land on ghostpost's own public timeline at /@<handle>."""
+
+from __future__ import annotations
+
+from ghostpost.adapters.base import PermanentError, Receipt
+from ghostpost.db.local_platform import LocalStatus, LocalStatusStore
+from ghostpost.domain.model import Account
+
+#: Same rule as upstream Mastodon, whose counting rules `local` follows.
+LOCAL_MAX_CHARS = 500
+
+
+class LocalPublisher:
+    """Publishes to the local timeline; idempotent on the key, like Mastodon's Idempotency-Key."""
+
+    platform = "local"
+
+    def __init__(self, store: LocalStatusStore, public_url: str) -> None:
+        self._store = store
+        self._public_url = public_url.rstrip("/")
+
+    def _receipt(self, status: LocalStatus) -> Receipt:
+        return Receipt(
+            platform_post_id=str(status.id),
+            url=f"{self._public_url}/@{status.handle}/{status.id}",
+        )
+
+    def publish(self, account: Account, text: str, *, idempotency_key: str) -> Receipt:
+        """Create the status (or return the one already made under this key)."""
+        if account.platform != self.platform:
+            raise PermanentError(f"account {account.handle} is not on the local platform")
+        if not text.strip():
+            raise PermanentError("empty status")
+        return self._receipt(self._store.create(account.handle, text, idempotency_key))
+
+    def lookup(self, account: Account, *, idempotency_key: str) -> Receipt | None:
+        """Return the status created under this key, if the platform has it."""
+        status = self._store.find(idempotency_key)
+        return self._receipt(status) if status is not None else None

@@ -1,0 +1,83 @@
+"""Composition root: builds engines, services, publishers from Settings for app, worker and CLI."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from argon2 import PasswordHasher
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from ghostpost.adapters.base import Publisher
+from ghostpost.adapters.local import LocalPublisher
+from ghostpost.clock import Clock, SystemClock
+from ghostpost.db.engine import make_engine, make_session_factory
+from ghostpost.db.local_platform import LocalStatusStore
+from ghostpost.db.unit_of_work import SqlAlchemyUnitOfWork
+from ghostpost.domain.length import Budget, budget_for
+from ghostpost.domain.model import Account
+from ghostpost.services.context import ServiceContext
+from ghostpost.settings import Settings
+from ghostpost.textseg import default_segmenter
+
+
+@dataclass
+class Container:
+    """Everything built from Settings, shared by one process."""
+
+    settings: Settings
+    clock: Clock
+    engine: Engine
+    sessions: sessionmaker[Session]
+    services: ServiceContext
+    local_store: LocalStatusStore
+    publishers: dict[str, Publisher] = field(default_factory=dict)
+    password_hasher: PasswordHasher = field(default_factory=PasswordHasher)
+
+    def publisher_for(self, account: Account) -> Publisher:
+        """Return the adapter publishing to the account's platform."""
+        try:
+            return self.publishers[account.platform]
+        except KeyError:
+            raise LookupError(f"no publisher configured for platform {account.platform!r}") from None
+
+    def dispose(self) -> None:
+        """Close the database connections."""
+        self.engine.dispose()
+
+
+def account_budget(account: Account) -> Budget:
+    """Return the length budget of an account (its own limit, else the platform default)."""
+    return budget_for(
+        account.platform,
+        default_segmenter(),
+        limit=account.max_chars,
+        url_length=account.url_length,
+    )
+
+
+def _load_factory(target: str) -> Any:
+    module_name, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def bootstrap(settings: Settings, clock: Clock | None = None) -> Container:
+    """Build the container; nothing connects until first use."""
+    clock = clock or SystemClock()
+    engine = make_engine(settings.database_url)
+    sessions = make_session_factory(engine)
+    hasher = PasswordHasher()
+    services = ServiceContext(
+        uow=lambda: SqlAlchemyUnitOfWork(sessions),
+        clock=clock,
+        budget_for=account_budget,
+        hash_password=hasher.hash,
+    )
+    store = LocalStatusStore(sessions)
+    container = Container(settings, clock, engine, sessions, services, store, {}, hasher)
+    container.publishers["local"] = LocalPublisher(store, settings.public_url)
+    for platform, target in settings.adapters.items():
+        container.publishers[platform] = _load_factory(target)(container)
+    return container

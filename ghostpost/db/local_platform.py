@@ -1,0 +1,78 @@
+"""Storage of the `local` platform: a tiny social network living in ghostpost's own database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ghostpost.db.models import LocalStatusRow
+
+
+@dataclass(frozen=True)
+class LocalStatus:
+    """One status on the local platform."""
+
+    id: int
+    handle: str
+    text: str
+    created_at: datetime
+
+
+def _to_status(row: LocalStatusRow) -> LocalStatus:
+    return LocalStatus(row.id, row.handle, row.text, row.created_at)
+
+
+class LocalStatusStore:
+    """Creates and reads local statuses, each in its own short transaction."""
+
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self._sessions = session_factory
+
+    def create(self, handle: str, text: str, idempotency_key: str) -> LocalStatus:
+        """Create a status, or return the one already created under this key."""
+        with self._sessions() as session:
+            existing = self._by_key(session, idempotency_key)
+            if existing is not None:
+                return existing
+            row = LocalStatusRow(
+                handle=handle, text=text, idempotency_key=idempotency_key, created_at=datetime.now(UTC)
+            )
+            session.add(row)
+            try:
+                session.commit()
+            except IntegrityError:
+                # A concurrent create with the same key won: answer with its status.
+                session.rollback()
+                found = self._by_key(session, idempotency_key)
+                assert found is not None
+                return found
+            return _to_status(row)
+
+    def find(self, idempotency_key: str) -> LocalStatus | None:
+        """Return the status created under this key, if any."""
+        with self._sessions() as session:
+            return self._by_key(session, idempotency_key)
+
+    def get(self, handle: str, status_id: int) -> LocalStatus | None:
+        """Return one status of a handle."""
+        with self._sessions() as session:
+            row = session.get(LocalStatusRow, status_id)
+            return _to_status(row) if row is not None and row.handle == handle else None
+
+    def timeline(self, handle: str, limit: int = 50, before: int | None = None) -> list[LocalStatus]:
+        """Return a handle's statuses, newest first."""
+        with self._sessions() as session:
+            query = select(LocalStatusRow).where(LocalStatusRow.handle == handle)
+            if before is not None:
+                query = query.where(LocalStatusRow.id < before)
+            rows = session.scalars(query.order_by(LocalStatusRow.id.desc()).limit(limit))
+            return [_to_status(r) for r in rows]
+
+    @staticmethod
+    def _by_key(session: Session, key: str) -> LocalStatus | None:
+        row = session.scalar(select(LocalStatusRow).where(LocalStatusRow.idempotency_key == key))
+        return _to_status(row) if row is not None else None

@@ -1,0 +1,168 @@
+"""Tables. Columns mirror the records in ghostpost.domain.model."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ghostpost.db.base import Base
+
+
+class PrincipalRow(Base):
+    __tablename__ = "principals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime]
+
+
+class AccountRow(Base):
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("platform", "handle"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    principal_id: Mapped[int] = mapped_column(ForeignKey("principals.id"), index=True)
+    #: local | mastodon | bluesky | x
+    platform: Mapped[str] = mapped_column(String(20))
+    handle: Mapped[str] = mapped_column(String(200))
+    #: The account's own limit when it differs from the platform default (e.g. a Mastodon fork).
+    max_chars: Mapped[int | None] = mapped_column(Integer)
+    url_length: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    #: admin | manager | writer | auditor
+    role: Mapped[str] = mapped_column(String(20))
+    #: Set when this user *is* the principal.
+    principal_id: Mapped[int | None] = mapped_column(ForeignKey("principals.id"))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class AssignmentRow(Base):
+    __tablename__ = "assignments"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    created_at: Mapped[datetime]
+
+
+class WindowRow(Base):
+    __tablename__ = "windows"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    notice_text: Mapped[str] = mapped_column(Text)
+    reminder_text: Mapped[str] = mapped_column(Text)
+    reminder_every: Mapped[int] = mapped_column(Integer)
+    #: inline | standalone
+    reminder_mode: Mapped[str] = mapped_column(String(20))
+    tag: Mapped[str] = mapped_column(String(120))
+    #: when_fits | required | off
+    tag_mode: Mapped[str] = mapped_column(String(20))
+    #: end | start
+    tag_position: Mapped[str] = mapped_column(String(10))
+    requires_approval: Mapped[bool] = mapped_column(Boolean)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    notice_post_id: Mapped[int | None] = mapped_column(
+        ForeignKey("posts.id", use_alter=True, name="fk_windows_notice_post_id_posts")
+    )
+    notice_approved_at: Mapped[datetime | None]
+    notice_approved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    notice_published_at: Mapped[datetime | None]
+    #: Confirmed publishes inside the window since the last disclosure; only the worker's
+    #: record step changes it, under the account lock.
+    posts_since_disclosure: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+
+
+class PostRow(Base):
+    __tablename__ = "posts"
+    __table_args__ = (Index("ix_posts_state_publish_at", "state", "publish_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    window_id: Mapped[int | None] = mapped_column(ForeignKey("windows.id"), index=True)
+    #: regular | notice | reminder
+    kind: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(20))
+    state_reason: Mapped[str | None] = mapped_column(Text)
+    #: The human who wrote the text (never an API client).
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    #: Who handed it to ghostpost: "user:<id>", "client:<id>", "system:<name>".
+    submitter: Mapped[str] = mapped_column(String(100))
+    #: web | api | mastodon-compat | cli | system
+    source: Mapped[str] = mapped_column(String(20))
+    submitted_text: Mapped[str] = mapped_column(Text)
+    #: Exactly what is (or was) sent to the platform.
+    final_text: Mapped[str] = mapped_column(Text)
+    publish_at: Mapped[datetime | None]
+    published_at: Mapped[datetime | None]
+    platform_post_id: Mapped[str | None] = mapped_column(String(200))
+    platform_url: Mapped[str | None] = mapped_column(String(500))
+    #: Sent with every attempt so the platform (or our reconciliation) can dedupe.
+    idempotency_key: Mapped[str] = mapped_column(String(100), unique=True)
+    decisions: Mapped[dict[str, Any]] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    lease_until: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    approved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    approved_at: Mapped[datetime | None]
+    precedes_post_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id"))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class LedgerEntryRow(Base):
+    """Append-only: no code path updates or deletes these rows."""
+
+    __tablename__ = "ledger_entries"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    #: RFC 3339 UTC with microseconds, exactly as hashed.
+    occurred_at: Mapped[str] = mapped_column(String(40))
+    tag: Mapped[str] = mapped_column(String(60), index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    subject: Mapped[str] = mapped_column(String(100), index=True)
+    #: Canonical JSON text, exactly as hashed.
+    data: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class LedgerHeadRow(Base):
+    """One row; locking it serialises appends so `seq` is gapless and in commit order."""
+
+    __tablename__ = "ledger_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(Integer)
+    head_hash: Mapped[str] = mapped_column(String(64))
+
+
+class LocalStatusRow(Base):
+    """The `local` platform's own storage: what its public timeline shows."""
+
+    __tablename__ = "local_statuses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    handle: Mapped[str] = mapped_column(String(200), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    #: The platform dedupes on it, like Mastodon's Idempotency-Key (but without expiry).
+    idempotency_key: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[datetime]

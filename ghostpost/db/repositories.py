@@ -1,0 +1,484 @@
+"""SQLAlchemy implementations of the repository ports in ghostpost.services.ports."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, exists, or_, select
+from sqlalchemy.orm import Session
+
+from ghostpost.db.models import (
+    AccountRow,
+    AssignmentRow,
+    LedgerEntryRow,
+    LedgerHeadRow,
+    PostRow,
+    PrincipalRow,
+    UserRow,
+    WindowRow,
+)
+from ghostpost.domain.ledger import GENESIS_HASH, LedgerEntry, canonical_json, chain_entry
+from ghostpost.domain.model import Account, NewPost, Post, Principal, Role, Source, User, Window
+from ghostpost.domain.policy import (
+    PostKind,
+    ReminderMode,
+    TagMode,
+    TagPosition,
+    WindowPolicy,
+)
+from ghostpost.domain.states import PostState
+
+
+def _now() -> datetime:
+    # Bookkeeping only (created_at of reference rows); decisions use the injected clock.
+    return datetime.now(UTC)
+
+
+def to_principal(row: PrincipalRow) -> Principal:
+    return Principal(id=row.id, name=row.name)
+
+
+def to_account(row: AccountRow) -> Account:
+    return Account(
+        id=row.id,
+        principal_id=row.principal_id,
+        platform=row.platform,
+        handle=row.handle,
+        max_chars=row.max_chars,
+        url_length=row.url_length,
+    )
+
+
+def to_user(row: UserRow) -> User:
+    return User(
+        id=row.id,
+        email=row.email,
+        name=row.name,
+        role=Role(row.role),
+        principal_id=row.principal_id,
+        is_active=row.is_active,
+    )
+
+
+def to_window(row: WindowRow) -> Window:
+    return Window(
+        id=row.id,
+        account_id=row.account_id,
+        name=row.name,
+        policy=WindowPolicy(
+            starts_at=row.starts_at,
+            ends_at=row.ends_at,
+            notice_text=row.notice_text,
+            reminder_text=row.reminder_text,
+            reminder_every=row.reminder_every,
+            reminder_mode=ReminderMode(row.reminder_mode),
+            tag=row.tag,
+            tag_mode=TagMode(row.tag_mode),
+            tag_position=TagPosition(row.tag_position),
+            requires_approval=row.requires_approval,
+        ),
+        created_by=row.created_by,
+        notice_post_id=row.notice_post_id,
+        notice_approved_at=row.notice_approved_at,
+        notice_approved_by=row.notice_approved_by,
+        notice_published_at=row.notice_published_at,
+        posts_since_disclosure=row.posts_since_disclosure,
+    )
+
+
+def to_post(row: PostRow) -> Post:
+    return Post(
+        id=row.id,
+        public_id=row.public_id,
+        account_id=row.account_id,
+        kind=PostKind(row.kind),
+        state=PostState(row.state),
+        author_id=row.author_id,
+        submitter=row.submitter,
+        source=Source(row.source),
+        submitted_text=row.submitted_text,
+        final_text=row.final_text,
+        idempotency_key=row.idempotency_key,
+        created_at=row.created_at,
+        window_id=row.window_id,
+        state_reason=row.state_reason,
+        publish_at=row.publish_at,
+        published_at=row.published_at,
+        platform_post_id=row.platform_post_id,
+        platform_url=row.platform_url,
+        decisions=dict(row.decisions or {}),
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        lease_until=row.lease_until,
+        claimed_by=row.claimed_by,
+        approved_by=row.approved_by,
+        approved_at=row.approved_at,
+        precedes_post_id=row.precedes_post_id,
+    )
+
+
+class SqlPrincipals:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, name: str) -> Principal:
+        row = PrincipalRow(name=name, created_at=_now())
+        self.session.add(row)
+        self.session.flush()
+        return to_principal(row)
+
+    def get(self, principal_id: int) -> Principal | None:
+        row = self.session.get(PrincipalRow, principal_id)
+        return to_principal(row) if row else None
+
+    def by_name(self, name: str) -> Principal | None:
+        row = self.session.scalar(select(PrincipalRow).where(PrincipalRow.name == name))
+        return to_principal(row) if row else None
+
+
+class SqlAccounts:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(
+        self,
+        *,
+        principal_id: int,
+        platform: str,
+        handle: str,
+        max_chars: int | None,
+        url_length: int | None,
+    ) -> Account:
+        row = AccountRow(
+            principal_id=principal_id,
+            platform=platform,
+            handle=handle,
+            max_chars=max_chars,
+            url_length=url_length,
+            created_at=_now(),
+        )
+        self.session.add(row)
+        self.session.flush()
+        return to_account(row)
+
+    def get(self, account_id: int) -> Account | None:
+        row = self.session.get(AccountRow, account_id)
+        return to_account(row) if row else None
+
+    def by_handle(self, platform: str, handle: str) -> Account | None:
+        row = self.session.scalar(
+            select(AccountRow).where(AccountRow.platform == platform, AccountRow.handle == handle)
+        )
+        return to_account(row) if row else None
+
+    def list(self) -> list[Account]:
+        rows = self.session.scalars(select(AccountRow).order_by(AccountRow.id))
+        return [to_account(r) for r in rows]
+
+    def lock(self, account_id: int) -> None:
+        # PostgreSQL: row lock held to commit. SQLite: BEGIN IMMEDIATE already serialises writers.
+        self.session.execute(
+            select(AccountRow.id).where(AccountRow.id == account_id).with_for_update()
+        )
+
+
+class SqlUsers:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(
+        self, *, email: str, name: str, role: Role, password_hash: str, principal_id: int | None
+    ) -> User:
+        row = UserRow(
+            email=email,
+            name=name,
+            role=role.value,
+            password_hash=password_hash,
+            principal_id=principal_id,
+            is_active=True,
+            created_at=_now(),
+        )
+        self.session.add(row)
+        self.session.flush()
+        return to_user(row)
+
+    def get(self, user_id: int) -> User | None:
+        row = self.session.get(UserRow, user_id)
+        return to_user(row) if row else None
+
+    def by_email(self, email: str) -> User | None:
+        row = self.session.scalar(select(UserRow).where(UserRow.email == email.lower()))
+        return to_user(row) if row else None
+
+    def password_hash(self, user_id: int) -> str | None:
+        row = self.session.get(UserRow, user_id)
+        return row.password_hash if row else None
+
+
+class SqlAssignments:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, user_id: int, account_id: int) -> None:
+        self.session.add(AssignmentRow(user_id=user_id, account_id=account_id, created_at=_now()))
+        self.session.flush()
+
+    def exists(self, user_id: int, account_id: int) -> bool:
+        return bool(
+            self.session.scalar(
+                select(
+                    exists().where(
+                        AssignmentRow.user_id == user_id, AssignmentRow.account_id == account_id
+                    )
+                )
+            )
+        )
+
+
+_POLICY_FIELDS = {
+    "starts_at",
+    "ends_at",
+    "notice_text",
+    "reminder_text",
+    "reminder_every",
+    "reminder_mode",
+    "tag",
+    "tag_mode",
+    "tag_position",
+    "requires_approval",
+}
+
+
+class SqlWindows:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, *, account_id: int, name: str, policy: WindowPolicy, created_by: int) -> Window:
+        row = WindowRow(
+            account_id=account_id,
+            name=name,
+            starts_at=policy.starts_at,
+            ends_at=policy.ends_at,
+            notice_text=policy.notice_text,
+            reminder_text=policy.reminder_text,
+            reminder_every=policy.reminder_every,
+            reminder_mode=policy.reminder_mode.value,
+            tag=policy.tag,
+            tag_mode=policy.tag_mode.value,
+            tag_position=policy.tag_position.value,
+            requires_approval=policy.requires_approval,
+            created_by=created_by,
+            posts_since_disclosure=0,
+            created_at=_now(),
+        )
+        self.session.add(row)
+        self.session.flush()
+        return to_window(row)
+
+    def get(self, window_id: int) -> Window | None:
+        row = self.session.get(WindowRow, window_id, populate_existing=True)
+        return to_window(row) if row else None
+
+    def covering(self, account_id: int, at: datetime) -> Window | None:
+        row = self.session.scalar(
+            select(WindowRow).where(
+                WindowRow.account_id == account_id,
+                WindowRow.starts_at <= at,
+                WindowRow.ends_at > at,
+            )
+        )
+        return to_window(row) if row else None
+
+    def overlaps(self, account_id: int, starts_at: datetime, ends_at: datetime) -> bool:
+        return bool(
+            self.session.scalar(
+                select(
+                    exists().where(
+                        WindowRow.account_id == account_id,
+                        WindowRow.starts_at < ends_at,
+                        WindowRow.ends_at > starts_at,
+                    )
+                )
+            )
+        )
+
+    def update(self, window_id: int, **changes: Any) -> Window:
+        row = self.session.get(WindowRow, window_id)
+        assert row is not None
+        for key, value in changes.items():
+            if key in _POLICY_FIELDS and hasattr(value, "value"):
+                value = value.value
+            setattr(row, key, value)
+        self.session.flush()
+        return to_window(row)
+
+    def list_for_account(self, account_id: int) -> list[Window]:
+        rows = self.session.scalars(
+            select(WindowRow).where(WindowRow.account_id == account_id).order_by(WindowRow.starts_at)
+        )
+        return [to_window(r) for r in rows]
+
+
+class SqlPosts:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, post: NewPost) -> Post:
+        row = PostRow(
+            public_id=post.public_id,
+            account_id=post.account_id,
+            window_id=post.window_id,
+            kind=post.kind.value,
+            state=post.state.value,
+            state_reason=post.state_reason,
+            author_id=post.author_id,
+            submitter=post.submitter,
+            source=post.source.value,
+            submitted_text=post.submitted_text,
+            final_text=post.final_text,
+            publish_at=post.publish_at,
+            idempotency_key=post.idempotency_key,
+            decisions=post.decisions,
+            attempts=0,
+            precedes_post_id=post.precedes_post_id,
+            created_at=post.created_at,
+            updated_at=post.created_at,
+        )
+        self.session.add(row)
+        self.session.flush()
+        return to_post(row)
+
+    def get(self, post_id: int) -> Post | None:
+        row = self.session.get(PostRow, post_id, populate_existing=True)
+        return to_post(row) if row else None
+
+    def by_public_id(self, public_id: str) -> Post | None:
+        row = self.session.scalar(select(PostRow).where(PostRow.public_id == public_id))
+        return to_post(row) if row else None
+
+    def update(self, post_id: int, **changes: Any) -> Post:
+        row = self.session.get(PostRow, post_id)
+        assert row is not None
+        for key, value in changes.items():
+            if key in ("state", "kind", "source"):
+                value = value.value
+            setattr(row, key, value)
+        row.updated_at = _now()
+        self.session.flush()
+        return to_post(row)
+
+    def due(self, now: datetime, limit: int) -> list[Post]:
+        rows = self.session.scalars(
+            select(PostRow)
+            .where(
+                PostRow.state == PostState.SCHEDULED.value,
+                or_(PostRow.publish_at.is_(None), PostRow.publish_at <= now),
+            )
+            .order_by(PostRow.publish_at, PostRow.id)
+            .limit(limit)
+        )
+        return [to_post(r) for r in rows]
+
+    def publishing_account_ids(self) -> set[int]:
+        rows = self.session.scalars(
+            select(PostRow.account_id).where(PostRow.state == PostState.PUBLISHING.value).distinct()
+        )
+        return set(rows)
+
+    def stale_publishing(self, now: datetime) -> list[Post]:
+        rows = self.session.scalars(
+            select(PostRow)
+            .where(
+                and_(
+                    PostRow.state == PostState.PUBLISHING.value,
+                    or_(PostRow.lease_until.is_(None), PostRow.lease_until < now),
+                )
+            )
+            .order_by(PostRow.id)
+        )
+        return [to_post(r) for r in rows]
+
+    def held_in_window(self, window_id: int) -> list[Post]:
+        rows = self.session.scalars(
+            select(PostRow)
+            .where(PostRow.window_id == window_id, PostRow.state == PostState.HELD.value)
+            .order_by(PostRow.publish_at, PostRow.id)
+        )
+        return [to_post(r) for r in rows]
+
+    def list_for_account(self, account_id: int) -> list[Post]:
+        rows = self.session.scalars(
+            select(PostRow).where(PostRow.account_id == account_id).order_by(PostRow.id)
+        )
+        return [to_post(r) for r in rows]
+
+
+def format_timestamp(at: datetime) -> str:
+    """Render a ledger time: RFC 3339, UTC, microseconds, 'Z'."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def to_entry(row: LedgerEntryRow) -> LedgerEntry:
+    return LedgerEntry(
+        seq=row.seq,
+        occurred_at=row.occurred_at,
+        tag=row.tag,
+        actor=row.actor,
+        subject=row.subject,
+        data=json.loads(row.data),
+        prev_hash=row.prev_hash,
+        entry_hash=row.entry_hash,
+    )
+
+
+class SqlLedger:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def append(
+        self, *, tag: str, actor: str, subject: str, data: Mapping[str, Any], occurred_at: datetime
+    ) -> LedgerEntry:
+        # Locking the head row serialises appends: seq is gapless and follows commit order.
+        head = self.session.scalar(
+            select(LedgerHeadRow).where(LedgerHeadRow.id == 1).with_for_update()
+        )
+        if head is None:
+            head = LedgerHeadRow(id=1, size=0, head_hash=GENESIS_HASH)
+            self.session.add(head)
+        # Round-trip through canonical JSON so what is hashed is exactly what is stored.
+        text = canonical_json(dict(data))
+        entry = chain_entry(
+            seq=head.size + 1,
+            occurred_at=format_timestamp(occurred_at),
+            tag=str(tag),
+            actor=actor,
+            subject=subject,
+            data=json.loads(text),
+            prev_hash=head.head_hash,
+        )
+        self.session.add(
+            LedgerEntryRow(
+                seq=entry.seq,
+                occurred_at=entry.occurred_at,
+                tag=entry.tag,
+                actor=entry.actor,
+                subject=entry.subject,
+                data=text,
+                prev_hash=entry.prev_hash,
+                entry_hash=entry.entry_hash,
+            )
+        )
+        head.size = entry.seq
+        head.head_hash = entry.entry_hash
+        self.session.flush()
+        return entry
+
+    def entries(self) -> Iterator[LedgerEntry]:
+        rows = self.session.scalars(
+            select(LedgerEntryRow).order_by(LedgerEntryRow.seq).execution_options(yield_per=500)
+        )
+        for row in rows:
+            yield to_entry(row)

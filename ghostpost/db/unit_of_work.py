@@ -1,0 +1,51 @@
+"""The SQLAlchemy unit of work: one session, one transaction, rollback unless committed."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from ghostpost.db.repositories import (
+    SqlAccounts,
+    SqlAssignments,
+    SqlLedger,
+    SqlPosts,
+    SqlPrincipals,
+    SqlUsers,
+    SqlWindows,
+)
+
+
+class SqlAlchemyUnitOfWork:
+    """Implements ghostpost.services.ports.UnitOfWork."""
+
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self._session_factory = session_factory
+
+    def __enter__(self) -> Self:
+        self.session = self._session_factory()
+        self.principals = SqlPrincipals(self.session)
+        self.accounts = SqlAccounts(self.session)
+        self.users = SqlUsers(self.session)
+        self.assignments = SqlAssignments(self.session)
+        self.windows = SqlWindows(self.session)
+        self.posts = SqlPosts(self.session)
+        self.ledger = SqlLedger(self.session)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.rollback()
+        self.session.close()
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self.session.rollback()

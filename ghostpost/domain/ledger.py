@@ -1,0 +1,121 @@
+"""Ledger hashing: canonical JSON and the SHA-256 chain (the storage lives in db/)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+GENESIS_HASH = "0" * 64
+#: Domain separation: a ledger hash can never be confused with any other SHA-256 we compute.
+HASH_PREFIX = b"ghostpost-ledger-v1\x00"
+
+
+class LedgerTag(StrEnum):
+    """The closed vocabulary of ledger events, "subject:action"."""
+
+    PRINCIPAL_CREATED = "principal:created"
+    ACCOUNT_CREATED = "account:created"
+    USER_CREATED = "user:created"
+    WRITER_ASSIGNED = "assignment:created"
+    WINDOW_CREATED = "window:created"
+    NOTICE_APPROVED = "notice:approved"
+    POST_SUBMITTED = "post:submitted"
+    POST_APPROVED = "post:approved"
+    POST_REJECTED = "post:rejected"
+    POST_RESCHEDULED = "post:rescheduled"
+    POST_CANCELLED = "post:cancelled"
+    POST_HELD = "post:held"
+    POST_RELEASED = "post:released"
+    POST_REFUSED = "post:refused"
+    POST_PUBLISHING = "post:publishing"
+    POST_PUBLISHED = "post:published"
+    POST_RETRY = "post:retry"
+    POST_FAILED = "post:failed"
+    POST_REQUEUED = "post:requeued"
+    REMINDER_CREATED = "reminder:created"
+
+
+def _reject_floats(value: Any) -> None:
+    # Floats have no single canonical text form across languages; the ledger stores none.
+    if isinstance(value, float):
+        raise TypeError("ledger data must not contain floats")
+    if isinstance(value, Mapping):
+        for item in value.values():
+            _reject_floats(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _reject_floats(item)
+
+
+def canonical_json(value: Any) -> str:
+    """Serialise to the one canonical JSON text: sorted keys, no spaces, UTF-8, no floats."""
+    _reject_floats(value)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One ledger entry as hashed and exported."""
+
+    seq: int
+    occurred_at: str
+    tag: str
+    actor: str
+    subject: str
+    data: Mapping[str, Any]
+    prev_hash: str
+    entry_hash: str
+
+    def body(self) -> dict[str, Any]:
+        """Return the hashed part of the entry (everything but its own hash)."""
+        return {
+            "seq": self.seq,
+            "occurred_at": self.occurred_at,
+            "tag": self.tag,
+            "actor": self.actor,
+            "subject": self.subject,
+            "data": dict(self.data),
+            "prev_hash": self.prev_hash,
+        }
+
+
+def entry_hash(body: Mapping[str, Any]) -> str:
+    """Return the SHA-256 (hex) of an entry body, which includes the previous entry's hash."""
+    return hashlib.sha256(HASH_PREFIX + canonical_json(body).encode("utf-8")).hexdigest()
+
+
+def chain_entry(
+    *,
+    seq: int,
+    occurred_at: str,
+    tag: str,
+    actor: str,
+    subject: str,
+    data: Mapping[str, Any],
+    prev_hash: str,
+) -> LedgerEntry:
+    """Build the next entry of the chain with its hash."""
+    draft = LedgerEntry(seq, occurred_at, tag, actor, subject, data, prev_hash, "")
+    return LedgerEntry(
+        seq, occurred_at, tag, actor, subject, data, prev_hash, entry_hash(draft.body())
+    )
+
+
+def first_broken_entry(entries: Iterable[LedgerEntry]) -> int | None:
+    """Return the seq of the first entry that breaks the chain, or None when it is intact."""
+    expected_prev = GENESIS_HASH
+    expected_seq = 1
+    for entry in entries:
+        if (
+            entry.seq != expected_seq
+            or entry.prev_hash != expected_prev
+            or entry.entry_hash != entry_hash(entry.body())
+        ):
+            return entry.seq
+        expected_prev = entry.entry_hash
+        expected_seq += 1
+    return None

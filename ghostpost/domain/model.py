@@ -1,0 +1,151 @@
+"""Plain records of the things ghostpost keeps; services pass these, never ORM objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from ghostpost.domain.policy import PostKind, WindowPolicy, WindowState
+from ghostpost.domain.states import PostState
+
+
+class Role(StrEnum):
+    """What a staff user may do."""
+
+    ADMIN = "admin"
+    MANAGER = "manager"
+    WRITER = "writer"
+    AUDITOR = "auditor"
+
+
+class Source(StrEnum):
+    """Which surface a post came through."""
+
+    WEB = "web"
+    API = "api"
+    MASTODON_COMPAT = "mastodon-compat"
+    CLI = "cli"
+    SYSTEM = "system"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The person whose name is on the accounts."""
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class Account:
+    """One social account of a principal on one platform."""
+
+    id: int
+    principal_id: int
+    platform: str
+    handle: str
+    #: The platform's limit for this account when it differs from the platform default.
+    max_chars: int | None = None
+    url_length: int | None = None
+
+
+@dataclass(frozen=True)
+class User:
+    """A staff user; `principal_id` is set when the user *is* that principal."""
+
+    id: int
+    email: str
+    name: str
+    role: Role
+    principal_id: int | None = None
+    is_active: bool = True
+
+    def is_principal_of(self, account: Account) -> bool:
+        """Tell whether this user is the principal who owns `account`."""
+        return self.principal_id is not None and self.principal_id == account.principal_id
+
+
+@dataclass(frozen=True)
+class Window:
+    """A delegation window and the state of its disclosures."""
+
+    id: int
+    account_id: int
+    name: str
+    policy: WindowPolicy
+    created_by: int
+    notice_post_id: int | None = None
+    notice_approved_at: datetime | None = None
+    notice_approved_by: int | None = None
+    notice_published_at: datetime | None = None
+    posts_since_disclosure: int = 0
+
+    def state(self) -> WindowState:
+        """Return the snapshot the policy engine reads."""
+        return WindowState(
+            policy=self.policy,
+            notice_published=self.notice_published_at is not None,
+            posts_since_disclosure=self.posts_since_disclosure,
+        )
+
+
+@dataclass(frozen=True)
+class Post:
+    """A post as ghostpost keeps it."""
+
+    id: int
+    public_id: str
+    account_id: int
+    kind: PostKind
+    state: PostState
+    author_id: int
+    submitter: str
+    source: Source
+    submitted_text: str
+    final_text: str
+    idempotency_key: str
+    created_at: datetime
+    window_id: int | None = None
+    state_reason: str | None = None
+    publish_at: datetime | None = None
+    published_at: datetime | None = None
+    platform_post_id: str | None = None
+    platform_url: str | None = None
+    decisions: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    lease_until: datetime | None = None
+    claimed_by: str | None = None
+    approved_by: int | None = None
+    approved_at: datetime | None = None
+    #: For a standalone reminder: the post it was published ahead of.
+    precedes_post_id: int | None = None
+
+    @property
+    def is_delegated(self) -> bool:
+        """Tell whether the author is not the principal (stored in the decisions at submission)."""
+        return bool(self.decisions.get("delegated", True))
+
+
+@dataclass(frozen=True)
+class NewPost:
+    """What a service hands the repository to create a post."""
+
+    public_id: str
+    account_id: int
+    kind: PostKind
+    state: PostState
+    author_id: int
+    submitter: str
+    source: Source
+    submitted_text: str
+    final_text: str
+    idempotency_key: str
+    created_at: datetime
+    window_id: int | None = None
+    state_reason: str | None = None
+    publish_at: datetime | None = None
+    decisions: dict[str, Any] = field(default_factory=dict)
+    precedes_post_id: int | None = None

@@ -1,0 +1,419 @@
+"""The disclosure policy engine (DESIGN.md §3) as pure functions that return decision values.
+
+Nothing here reads the clock or the database: callers pass `now`, the window's snapshot and the
+platform budget, and get back a `Decision` saying what to publish, hold or refuse, and why.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from ghostpost.domain.length import Budget, Measurement
+
+
+class PostKind(StrEnum):
+    """What a post is for."""
+
+    REGULAR = "regular"
+    NOTICE = "notice"
+    REMINDER = "reminder"
+
+
+class ReminderMode(StrEnum):
+    """How a due reminder goes out."""
+
+    INLINE = "inline"
+    STANDALONE = "standalone"
+
+
+class TagMode(StrEnum):
+    """How strictly delegated posts carry the tag."""
+
+    WHEN_FITS = "when_fits"
+    REQUIRED = "required"
+    OFF = "off"
+
+
+class TagPosition(StrEnum):
+    """Where the tag goes."""
+
+    END = "end"
+    START = "start"
+
+
+class Stage(StrEnum):
+    """When the engine is asked: at submission (and preview) or when the post is about to go out."""
+
+    SUBMISSION = "submission"
+    PUBLICATION = "publication"
+
+
+class Outcome(StrEnum):
+    """What happens to the post."""
+
+    ACCEPT = "accept"  # submission: queue it
+    PUBLISH = "publish"  # publication: send it now
+    REMINDER_FIRST = "reminder_first"  # publication: a standalone reminder must go out first
+    HOLD = "hold"  # publication: wait for the window's notice
+    REFUSE = "refuse"
+
+
+class TagOutcome(StrEnum):
+    """What happened to the tag."""
+
+    APPLIED = "applied"
+    SKIPPED = "skipped"  # when_fits, and it did not fit
+    ALREADY_PRESENT = "already_present"
+    NOT_DELEGATED = "not_delegated"
+    OFF = "off"
+    NOT_APPLICABLE = "not_applicable"  # notices and reminders are disclosures themselves
+
+
+class ReminderOutcome(StrEnum):
+    """Whether this post carries or is preceded by a reminder."""
+
+    NONE = "none"
+    INLINE = "inline"
+    STANDALONE = "standalone"
+    NOT_APPLICABLE = "not_applicable"
+
+
+class RefusalCode(StrEnum):
+    """Stable reasons for refusing a post."""
+
+    EMPTY_TEXT = "empty_text"
+    OVER_BUDGET = "over_budget"
+    TAG_DOES_NOT_FIT = "tag_does_not_fit"
+    OUTSIDE_WINDOW = "outside_window"
+    WINDOW_ENDED = "window_ended"
+
+
+DEFAULT_REMINDER_EVERY = 10
+DEFAULT_TAG = "#team"
+#: Separates the inline reminder from the post so it reads as an addendum, not as the writer's words.
+INLINE_REMINDER_SEPARATOR = "\n\n"
+
+
+@dataclass(frozen=True)
+class WindowPolicy:
+    """A delegation window's disclosure policy."""
+
+    starts_at: datetime
+    ends_at: datetime
+    notice_text: str
+    reminder_text: str
+    reminder_every: int = DEFAULT_REMINDER_EVERY
+    reminder_mode: ReminderMode = ReminderMode.INLINE
+    tag: str = DEFAULT_TAG
+    tag_mode: TagMode = TagMode.WHEN_FITS
+    tag_position: TagPosition = TagPosition.END
+    requires_approval: bool = False
+
+    def contains(self, at: datetime) -> bool:
+        """Tell whether `at` lies inside the window (start inclusive, end exclusive)."""
+        return self.starts_at <= at < self.ends_at
+
+
+@dataclass(frozen=True)
+class WindowState:
+    """A window's policy plus what has happened on the account's timeline so far."""
+
+    policy: WindowPolicy
+    notice_published: bool
+    #: Published posts since the last disclosure (notice or reminder) inside the window.
+    posts_since_disclosure: int
+
+
+@dataclass(frozen=True)
+class PostDraft:
+    """The facts about a post the engine needs."""
+
+    text: str
+    kind: PostKind = PostKind.REGULAR
+    is_delegated: bool = True
+    #: When it is meant to go out; None means "now".
+    publish_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a post may not go out, with a message a writer can act on."""
+
+    code: RefusalCode
+    message: str
+
+
+@dataclass(frozen=True)
+class TagDecision:
+    """The tag decision with its numbers (in the unit of the limit that binds)."""
+
+    outcome: TagOutcome
+    tag: str = ""
+    needs: int | None = None
+    has: int | None = None
+    unit: str | None = None
+
+    def describe(self) -> str:
+        """Say in words what happened to the tag."""
+        if self.outcome is TagOutcome.SKIPPED:
+            return f"{self.tag} skipped: needs {self.needs}, has {self.has} {self.unit}"
+        if self.outcome is TagOutcome.APPLIED:
+            return f"{self.tag} added"
+        return self.outcome.value.replace("_", " ")
+
+
+@dataclass(frozen=True)
+class ReminderDecision:
+    """The reminder decision: whether one is due and how it goes out."""
+
+    outcome: ReminderOutcome
+    text: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Everything the engine decided about one post."""
+
+    stage: Stage
+    outcome: Outcome
+    final_text: str
+    tagged_text: str
+    tag: TagDecision
+    reminder: ReminderDecision
+    measurement: Measurement | None = None
+    held_reason: str | None = None
+    refusal: Refusal | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def refused(self) -> bool:
+        """Tell whether the post is refused."""
+        return self.outcome is Outcome.REFUSE
+
+    def to_record(self) -> dict[str, Any]:
+        """Return the decision as JSON-ready data (stored with the post and in the ledger)."""
+        dim = self.measurement.primary if self.measurement else None
+        return {
+            "stage": self.stage.value,
+            "outcome": self.outcome.value,
+            "tag": {
+                "outcome": self.tag.outcome.value,
+                "tag": self.tag.tag,
+                "needs": self.tag.needs,
+                "has": self.tag.has,
+                "unit": self.tag.unit,
+            },
+            "reminder": {"outcome": self.reminder.outcome.value, "reason": self.reminder.reason},
+            "length": None
+            if dim is None
+            else {"used": dim.used, "limit": dim.limit, "unit": dim.unit},
+            "held_reason": self.held_reason,
+            "refusal": None
+            if self.refusal is None
+            else {"code": self.refusal.code.value, "message": self.refusal.message},
+            "notes": list(self.notes),
+        }
+
+
+def has_tag(text: str, tag: str) -> bool:
+    """Tell whether `tag` already stands in `text` as a whole hashtag (case-insensitive)."""
+    # A look-alike (e.g. a zero-width joiner inside) is a different string and does not match.
+    pattern = r"(?<![\w#])" + re.escape(tag) + r"(?![\w])"
+    return re.search(pattern, text, flags=re.IGNORECASE) is not None
+
+
+def with_tag(text: str, tag: str, position: TagPosition) -> str:
+    """Return `text` carrying `tag` at the given position, separated by one space."""
+    if position is TagPosition.START:
+        return tag + ("" if text[:1].isspace() else " ") + text
+    return text + ("" if text[-1:].isspace() else " ") + tag
+
+
+def with_inline_reminder(text: str, reminder_text: str) -> str:
+    """Return `text` followed by the reminder."""
+    return text.rstrip() + INLINE_REMINDER_SEPARATOR + reminder_text
+
+
+def _over_budget_message(what: str, measured: Measurement) -> str:
+    over = measured.overflow()
+    assert over is not None
+    cut = over.used - over.limit
+    return (
+        f"{what} is {over.used} {over.unit}, over the limit of {over.limit}: "
+        f"cut {cut} {over.unit}."
+    )
+
+
+def decide_tag(
+    text: str, *, draft: PostDraft, policy: WindowPolicy | None, budget: Budget
+) -> tuple[TagDecision, str, Refusal | None]:
+    """Decide the tag for a post: the decision, the text it leads to, and a refusal if required."""
+    if draft.kind is not PostKind.REGULAR:
+        return TagDecision(TagOutcome.NOT_APPLICABLE), text, None
+    if not draft.is_delegated:
+        return TagDecision(TagOutcome.NOT_DELEGATED), text, None
+    if policy is None or policy.tag_mode is TagMode.OFF or not policy.tag:
+        return TagDecision(TagOutcome.OFF), text, None
+    if has_tag(text, policy.tag):
+        return TagDecision(TagOutcome.ALREADY_PRESENT, tag=policy.tag), text, None
+    tagged = with_tag(text, policy.tag, policy.tag_position)
+    with_measure = budget.measure(tagged)
+    if with_measure.fits:
+        return TagDecision(TagOutcome.APPLIED, tag=policy.tag), tagged, None
+    over = with_measure.overflow()
+    assert over is not None
+    before = budget.measure(text).dimension(over.unit)
+    needs = over.used - before.used
+    decision = TagDecision(
+        TagOutcome.SKIPPED, tag=policy.tag, needs=needs, has=max(before.room, 0), unit=over.unit
+    )
+    if policy.tag_mode is TagMode.REQUIRED:
+        cut = over.used - over.limit
+        refusal = Refusal(
+            RefusalCode.TAG_DOES_NOT_FIT,
+            f"The required tag {policy.tag} does not fit: with it the post is {over.used} "
+            f"{over.unit}, over the limit of {over.limit}. Cut {cut} {over.unit}.",
+        )
+        return decision, text, refusal
+    return decision, text, None
+
+
+def reminder_due(posts_since_disclosure: int, every: int) -> bool:
+    """Tell whether the next post would make `every` consecutive posts without a disclosure."""
+    return posts_since_disclosure + 1 >= every
+
+
+def decide_reminder(
+    text: str, *, draft: PostDraft, window: WindowState | None, at: datetime, budget: Budget
+) -> tuple[ReminderDecision, str]:
+    """Decide whether a post carries or is preceded by a reminder, and the text it leads to."""
+    if draft.kind is not PostKind.REGULAR:
+        return ReminderDecision(ReminderOutcome.NOT_APPLICABLE), text
+    if window is None or not window.policy.contains(at):
+        return ReminderDecision(ReminderOutcome.NONE, reason="outside any window"), text
+    policy = window.policy
+    if not reminder_due(window.posts_since_disclosure, policy.reminder_every):
+        left = policy.reminder_every - 1 - window.posts_since_disclosure
+        return ReminderDecision(ReminderOutcome.NONE, reason=f"{left} more before a reminder"), text
+    if policy.reminder_mode is ReminderMode.STANDALONE:
+        return ReminderDecision(
+            ReminderOutcome.STANDALONE, policy.reminder_text, "standalone mode"
+        ), text
+    if not draft.is_delegated:
+        # The principal's own words are never altered; their reminder goes out on its own.
+        return ReminderDecision(
+            ReminderOutcome.STANDALONE, policy.reminder_text, "principal post is never altered"
+        ), text
+    inline = with_inline_reminder(text, policy.reminder_text)
+    if budget.measure(inline).fits:
+        return ReminderDecision(ReminderOutcome.INLINE, policy.reminder_text, "fits inline"), inline
+    return ReminderDecision(
+        ReminderOutcome.STANDALONE, policy.reminder_text, "does not fit inline"
+    ), text
+
+
+def decide(
+    draft: PostDraft,
+    *,
+    window: WindowState | None,
+    budget: Budget,
+    now: datetime,
+    stage: Stage,
+) -> Decision:
+    """Apply the whole policy to one post at submission or at publication."""
+    at = draft.publish_at if (stage is Stage.SUBMISSION and draft.publish_at) else now
+    base_tag = TagDecision(TagOutcome.NOT_APPLICABLE)
+    none_reminder = ReminderDecision(ReminderOutcome.NOT_APPLICABLE)
+
+    def refuse(code: RefusalCode, message: str, tag: TagDecision = base_tag) -> Decision:
+        return Decision(
+            stage=stage,
+            outcome=Outcome.REFUSE,
+            final_text=draft.text,
+            tagged_text=draft.text,
+            tag=tag,
+            reminder=none_reminder,
+            measurement=budget.measure(draft.text),
+            refusal=Refusal(code, message),
+        )
+
+    if not draft.text.strip():
+        return refuse(RefusalCode.EMPTY_TEXT, "The post is empty.")
+    measured = budget.measure(draft.text)
+    if not measured.fits:
+        return refuse(RefusalCode.OVER_BUDGET, _over_budget_message("The post", measured))
+
+    regular_delegated = draft.kind is PostKind.REGULAR and draft.is_delegated
+    policy = window.policy if window else None
+    if regular_delegated:
+        if policy is None:
+            return refuse(
+                RefusalCode.OUTSIDE_WINDOW,
+                "Delegated posts need an active delegation window on this account; "
+                f"none covers {at.isoformat()}.",
+            )
+        if at >= policy.ends_at:
+            return refuse(
+                RefusalCode.WINDOW_ENDED,
+                f"The delegation window ended at {policy.ends_at.isoformat()}; "
+                "delegated posts are not published after it.",
+            )
+        if at < policy.starts_at:
+            return refuse(
+                RefusalCode.OUTSIDE_WINDOW,
+                f"The delegation window starts at {policy.starts_at.isoformat()}; "
+                "schedule the post inside it.",
+            )
+
+    tag, tagged_text, tag_refusal = decide_tag(
+        draft.text, draft=draft, policy=policy, budget=budget
+    )
+    if tag_refusal is not None:
+        return refuse(tag_refusal.code, tag_refusal.message, tag)
+
+    held_reason = None
+    if regular_delegated and window is not None and not window.notice_published:
+        held_reason = "waiting for the window's notice to be published"
+
+    reminder, final_text = decide_reminder(
+        tagged_text, draft=draft, window=window, at=at, budget=budget
+    )
+    notes: list[str] = []
+    if stage is Stage.SUBMISSION:
+        outcome = Outcome.ACCEPT
+        if held_reason:
+            notes.append(f"will be held until the notice is published ({held_reason})")
+        if reminder.outcome is not ReminderOutcome.NOT_APPLICABLE:
+            notes.append("the reminder is decided when the post goes out; shown as if it went next")
+    elif held_reason:
+        outcome = Outcome.HOLD
+    elif reminder.outcome is ReminderOutcome.STANDALONE:
+        outcome = Outcome.REMINDER_FIRST
+    else:
+        outcome = Outcome.PUBLISH
+    return Decision(
+        stage=stage,
+        outcome=outcome,
+        final_text=final_text,
+        tagged_text=tagged_text,
+        tag=tag,
+        reminder=reminder,
+        measurement=budget.measure(final_text),
+        held_reason=held_reason,
+        notes=tuple(notes),
+    )
+
+
+def is_disclosure(kind: PostKind, reminder: ReminderOutcome) -> bool:
+    """Tell whether a published post counts as a disclosure for the reminder cadence."""
+    return kind in (PostKind.NOTICE, PostKind.REMINDER) or reminder is ReminderOutcome.INLINE
+
+
+def next_run_length(current: int, *, disclosure: bool) -> int:
+    """Return posts-since-disclosure after one more confirmed publish inside the window."""
+    return 0 if disclosure else current + 1

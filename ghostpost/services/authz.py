@@ -1,0 +1,42 @@
+"""Who may do what: the one place services ask authorization questions."""
+
+from __future__ import annotations
+
+from ghostpost.domain.model import Account, Role, User
+from ghostpost.services.context import Actor
+from ghostpost.services.errors import Forbidden
+from ghostpost.services.ports import UnitOfWork
+
+MANAGING_ROLES = frozenset({Role.ADMIN, Role.MANAGER})
+
+
+def require_user(actor: Actor) -> User:
+    """Return the actor's active staff user, or refuse."""
+    if actor.user is None or not actor.user.is_active:
+        raise Forbidden("This needs a signed-in, active staff user.")
+    return actor.user
+
+
+def may_author(uow: UnitOfWork, user: User, account: Account) -> bool:
+    """Tell whether `user` may write posts for `account`."""
+    if not user.is_active:
+        return False
+    if user.is_principal_of(account):
+        return True
+    return user.role is not Role.AUDITOR and uow.assignments.exists(user.id, account.id)
+
+
+def require_manager(actor: Actor, account: Account) -> User:
+    """Return the user if they may manage windows of `account` (manager, admin or its principal)."""
+    user = require_user(actor)
+    if user.role in MANAGING_ROLES or user.is_principal_of(account):
+        return user
+    raise Forbidden("Only managers, admins and the principal manage delegation windows.")
+
+
+def require_principal(actor: Actor, account: Account) -> User:
+    """Return the user if they are the principal of `account`."""
+    user = require_user(actor)
+    if not user.is_principal_of(account):
+        raise Forbidden("Only the principal of this account may approve.")
+    return user

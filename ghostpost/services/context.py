@@ -1,0 +1,46 @@
+"""What every use case is handed: a unit-of-work factory, the clock and the platform budgets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ghostpost.clock import Clock
+from ghostpost.domain.length import Budget
+from ghostpost.domain.model import Account, User
+from ghostpost.services.ports import UnitOfWork
+
+SYSTEM_WORKER = "system:worker"
+
+
+@dataclass(frozen=True)
+class ServiceContext:
+    """Dependencies of the services, built once by the composition root."""
+
+    uow: Callable[[], UnitOfWork]
+    clock: Clock
+    budget_for: Callable[[Account], Budget]
+    hash_password: Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asks: a staff user, an API client acting for a user, or the system."""
+
+    ref: str
+    user: User | None = None
+
+    @classmethod
+    def for_user(cls, user: User) -> Actor:
+        """Return the actor for a logged-in staff user."""
+        return cls(ref=f"user:{user.id}", user=user)
+
+    @classmethod
+    def system(cls, name: str = "cli") -> Actor:
+        """Return a system actor (CLI, demo seeding, worker)."""
+        return cls(ref=f"system:{name}")
+
+
+def user_summary(user: User) -> dict[str, object]:
+    """Return the user facts the ledger records about a person."""
+    return {"id": user.id, "email": user.email, "name": user.name, "role": user.role.value}

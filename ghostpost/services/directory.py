@@ -1,0 +1,146 @@
+"""Use cases for the people and accounts ghostpost knows: principals, accounts, users, assignments."""
+
+from __future__ import annotations
+
+import re
+
+from ghostpost.domain.ledger import LedgerTag
+from ghostpost.domain.model import Account, Principal, Role, User
+from ghostpost.services.context import Actor, ServiceContext, user_summary
+from ghostpost.services.errors import Conflict, NotFound, ValidationFailed
+
+PLATFORMS = ("local", "mastodon", "bluesky", "x")
+_HANDLE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MIN_PASSWORD_LENGTH = 8
+
+
+def create_principal(ctx: ServiceContext, actor: Actor, name: str) -> Principal:
+    """Create a principal (the executive) by name."""
+    name = name.strip()
+    if not name:
+        raise ValidationFailed("A principal needs a name.", {"name": "required"})
+    with ctx.uow() as uow:
+        if uow.principals.by_name(name) is not None:
+            raise Conflict(f"A principal named {name!r} already exists.")
+        principal = uow.principals.add(name)
+        uow.ledger.append(
+            tag=LedgerTag.PRINCIPAL_CREATED,
+            actor=actor.ref,
+            subject=f"principal:{principal.id}",
+            data={"name": name},
+            occurred_at=ctx.clock.now(),
+        )
+        uow.commit()
+    return principal
+
+
+def create_account(
+    ctx: ServiceContext,
+    actor: Actor,
+    *,
+    principal_id: int,
+    platform: str,
+    handle: str,
+    max_chars: int | None = None,
+    url_length: int | None = None,
+) -> Account:
+    """Register one social account of a principal."""
+    handle = handle.strip().lstrip("@")
+    if platform not in PLATFORMS:
+        raise ValidationFailed(
+            f"Unknown platform {platform!r}; choose one of {', '.join(PLATFORMS)}.",
+            {"platform": "unknown"},
+        )
+    if not _HANDLE.match(handle):
+        raise ValidationFailed("The handle may hold letters, digits, '_', '.', '-'.", {"handle": "invalid"})
+    if max_chars is not None and not 1 <= max_chars <= 100_000:
+        raise ValidationFailed("max_chars must be between 1 and 100000.", {"max_chars": "range"})
+    with ctx.uow() as uow:
+        if uow.principals.get(principal_id) is None:
+            raise NotFound(f"No principal {principal_id}.")
+        if uow.accounts.by_handle(platform, handle) is not None:
+            raise Conflict(f"The {platform} account @{handle} is already registered.")
+        account = uow.accounts.add(
+            principal_id=principal_id,
+            platform=platform,
+            handle=handle,
+            max_chars=max_chars,
+            url_length=url_length,
+        )
+        uow.ledger.append(
+            tag=LedgerTag.ACCOUNT_CREATED,
+            actor=actor.ref,
+            subject=f"account:{account.id}",
+            data={"principal_id": principal_id, "platform": platform, "handle": handle},
+            occurred_at=ctx.clock.now(),
+        )
+        uow.commit()
+    return account
+
+
+def create_user(
+    ctx: ServiceContext,
+    actor: Actor,
+    *,
+    email: str,
+    name: str,
+    role: Role,
+    password: str,
+    principal_id: int | None = None,
+) -> User:
+    """Create a staff user; with `principal_id` the user is that principal."""
+    email = email.strip().lower()
+    errors: dict[str, str] = {}
+    if not _EMAIL.match(email):
+        errors["email"] = "not an email address"
+    if not name.strip():
+        errors["name"] = "required"
+    if len(password) < MIN_PASSWORD_LENGTH:
+        errors["password"] = f"at least {MIN_PASSWORD_LENGTH} characters"
+    if errors:
+        raise ValidationFailed("The user cannot be created: " + ", ".join(errors) + ".", errors)
+    with ctx.uow() as uow:
+        if uow.users.by_email(email) is not None:
+            raise Conflict(f"A user with email {email} already exists.")
+        if principal_id is not None and uow.principals.get(principal_id) is None:
+            raise NotFound(f"No principal {principal_id}.")
+        user = uow.users.add(
+            email=email,
+            name=name.strip(),
+            role=role,
+            password_hash=ctx.hash_password(password),
+            principal_id=principal_id,
+        )
+        uow.ledger.append(
+            tag=LedgerTag.USER_CREATED,
+            actor=actor.ref,
+            subject=f"user:{user.id}",
+            data={**user_summary(user), "principal_id": principal_id},
+            occurred_at=ctx.clock.now(),
+        )
+        uow.commit()
+    return user
+
+
+def assign_writer(ctx: ServiceContext, actor: Actor, *, user_id: int, account_id: int) -> None:
+    """Allow a staff user to write for an account (idempotent)."""
+    with ctx.uow() as uow:
+        user = uow.users.get(user_id)
+        if user is None:
+            raise NotFound(f"No user {user_id}.")
+        if user.role is Role.AUDITOR:
+            raise Conflict("Auditors read; they are never assigned to write.")
+        if uow.accounts.get(account_id) is None:
+            raise NotFound(f"No account {account_id}.")
+        if uow.assignments.exists(user_id, account_id):
+            return
+        uow.assignments.add(user_id, account_id)
+        uow.ledger.append(
+            tag=LedgerTag.WRITER_ASSIGNED,
+            actor=actor.ref,
+            subject=f"account:{account_id}",
+            data={"user": user_summary(user)},
+            occurred_at=ctx.clock.now(),
+        )
+        uow.commit()

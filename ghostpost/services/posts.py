@@ -1,0 +1,277 @@
+"""Use cases for posts before they go out: preview, submit, approve, reject, reschedule, cancel."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from ghostpost.domain.ledger import LedgerTag
+from ghostpost.domain.model import Account, NewPost, Post, Source, User, Window
+from ghostpost.domain.policy import Decision, PostDraft, PostKind, Stage, decide
+from ghostpost.domain.states import QUEUED_STATES, PostState, transition
+from ghostpost.services.authz import MANAGING_ROLES, may_author, require_principal, require_user
+from ghostpost.services.context import Actor, ServiceContext, user_summary
+from ghostpost.services.errors import Conflict, Forbidden, NotFound, PolicyRefused, ValidationFailed
+from ghostpost.services.ports import UnitOfWork
+
+#: A publish_at this far in the past is a mistake, not "now" (clock skew between clients is less).
+PAST_TOLERANCE = timedelta(minutes=5)
+MAX_TEXT_CODE_POINTS = 50_000
+
+
+@dataclass(frozen=True)
+class SubmitPost:
+    """A request to publish `text` on an account, written by `author_id`."""
+
+    account_id: int
+    author_id: int
+    text: str
+    source: Source
+    publish_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the policy says about a post before it is stored."""
+
+    account: Account
+    author: User
+    window: Window | None
+    delegated: bool
+    decision: Decision
+
+
+def _plan(uow: UnitOfWork, ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Plan:
+    if len(cmd.text) > MAX_TEXT_CODE_POINTS:
+        raise ValidationFailed("The text is far longer than any platform allows.", {"text": "too long"})
+    if cmd.publish_at is not None and cmd.publish_at.tzinfo is None:
+        raise ValidationFailed("publish_at needs a time zone.", {"publish_at": "no time zone"})
+    now = ctx.clock.now()
+    if cmd.publish_at is not None and cmd.publish_at < now - PAST_TOLERANCE:
+        raise ValidationFailed("publish_at is in the past.", {"publish_at": "in the past"})
+    account = uow.accounts.get(cmd.account_id)
+    if account is None:
+        raise NotFound(f"No account {cmd.account_id}.")
+    author = uow.users.get(cmd.author_id)
+    if author is None or not author.is_active:
+        raise NotFound(f"No active user {cmd.author_id}.")
+    if actor.user is not None and actor.user.id != author.id:
+        # A person submits only their own words; schedulers (API clients) name the author.
+        raise Forbidden("Staff users submit posts as themselves.")
+    if not may_author(uow, author, account):
+        raise Forbidden(f"{author.email} is not assigned to @{account.handle}.")
+    at = cmd.publish_at if cmd.publish_at is not None and cmd.publish_at > now else now
+    window = uow.windows.covering(account.id, at)
+    delegated = not author.is_principal_of(account)
+    decision = decide(
+        PostDraft(text=cmd.text, kind=PostKind.REGULAR, is_delegated=delegated, publish_at=at),
+        window=window.state() if window else None,
+        budget=ctx.budget_for(account),
+        now=now,
+        stage=Stage.SUBMISSION,
+    )
+    return Plan(account, author, window, delegated, decision)
+
+
+def preview_post(ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Decision:
+    """Dry run: return the final text and decisions without storing anything."""
+    with ctx.uow() as uow:
+        return _plan(uow, ctx, actor, cmd).decision
+
+
+def submit_post(ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Post:
+    """Queue a post under the policy; refused posts raise PolicyRefused and store nothing."""
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        plan = _plan(uow, ctx, actor, cmd)
+        if plan.decision.refused:
+            raise PolicyRefused(plan.decision)
+        needs_approval = (
+            plan.delegated and plan.window is not None and plan.window.policy.requires_approval
+        )
+        state = PostState.PENDING_APPROVAL if needs_approval else PostState.SCHEDULED
+        decisions: dict[str, Any] = {
+            "delegated": plan.delegated,
+            "submission": plan.decision.to_record(),
+        }
+        post = uow.posts.add(
+            NewPost(
+                public_id=str(uuid.uuid4()),
+                account_id=plan.account.id,
+                kind=PostKind.REGULAR,
+                state=state,
+                author_id=plan.author.id,
+                submitter=actor.ref,
+                source=cmd.source,
+                submitted_text=cmd.text,
+                final_text=plan.decision.final_text,
+                idempotency_key=f"gp-{uuid.uuid4()}",
+                created_at=now,
+                window_id=plan.window.id if plan.window else None,
+                state_reason="awaiting the principal's approval" if needs_approval else None,
+                publish_at=cmd.publish_at or now,
+                decisions=decisions,
+            )
+        )
+        uow.ledger.append(
+            tag=LedgerTag.POST_SUBMITTED,
+            actor=actor.ref,
+            subject=f"post:{post.public_id}",
+            data={
+                "account_id": plan.account.id,
+                "principal_id": plan.account.principal_id,
+                "window_id": post.window_id,
+                "writer": user_summary(plan.author),
+                "submitter": actor.ref,
+                "source": cmd.source.value,
+                "delegated": plan.delegated,
+                "submitted_text": cmd.text,
+                "publish_at": post.publish_at.isoformat() if post.publish_at else None,
+                "state": state.value,
+                "decision": plan.decision.to_record(),
+            },
+            occurred_at=now,
+        )
+        uow.commit()
+    return post
+
+
+def _get_post(uow: UnitOfWork, post_id: int) -> tuple[Post, Account]:
+    post = uow.posts.get(post_id)
+    if post is None:
+        raise NotFound(f"No post {post_id}.")
+    account = uow.accounts.get(post.account_id)
+    assert account is not None
+    return post, account
+
+
+def approve_post(ctx: ServiceContext, actor: Actor, post_id: int, comment: str = "") -> Post:
+    """The principal approves a delegated post that its window holds for approval."""
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        post, account = _get_post(uow, post_id)
+        user = require_principal(actor, account)
+        if post.kind is not PostKind.REGULAR:
+            raise Conflict("Notices are approved through their window.")
+        if post.author_id == user.id:
+            raise Forbidden("Nobody approves their own post.")
+        post = uow.posts.update(
+            post.id,
+            state=transition(post.state, PostState.SCHEDULED),
+            state_reason=None,
+            approved_by=user.id,
+            approved_at=now,
+        )
+        uow.ledger.append(
+            tag=LedgerTag.POST_APPROVED,
+            actor=actor.ref,
+            subject=f"post:{post.public_id}",
+            data={"approver": user_summary(user), "comment": comment},
+            occurred_at=now,
+        )
+        uow.commit()
+    return post
+
+
+def reject_post(ctx: ServiceContext, actor: Actor, post_id: int, comment: str) -> Post:
+    """The principal rejects a post awaiting approval; it becomes refused with the comment."""
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        post, account = _get_post(uow, post_id)
+        user = require_principal(actor, account)
+        if post.state is not PostState.PENDING_APPROVAL:
+            raise Conflict(f"Only posts awaiting approval can be rejected; this one is {post.state}.")
+        reason = f"rejected by {user.name}" + (f": {comment}" if comment else "")
+        post = uow.posts.update(
+            post.id, state=transition(post.state, PostState.REFUSED), state_reason=reason
+        )
+        uow.ledger.append(
+            tag=LedgerTag.POST_REJECTED,
+            actor=actor.ref,
+            subject=f"post:{post.public_id}",
+            data={"approver": user_summary(user), "comment": comment},
+            occurred_at=now,
+        )
+        uow.commit()
+    return post
+
+
+def _require_editor(uow: UnitOfWork, actor: Actor, post: Post, account: Account) -> User:
+    user = require_user(actor)
+    if user.id == post.author_id or user.is_principal_of(account):
+        return user
+    if user.role in MANAGING_ROLES:
+        return user
+    raise Forbidden("Only the author, a manager or the principal may change this post.")
+
+
+def reschedule_post(
+    ctx: ServiceContext, actor: Actor, post_id: int, publish_at: datetime
+) -> Post:
+    """Move a queued post to another time; the window rules are checked again."""
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        post, account = _get_post(uow, post_id)
+        _require_editor(uow, actor, post, account)
+        if post.state not in (PostState.SCHEDULED, PostState.PENDING_APPROVAL, PostState.HELD):
+            raise Conflict(f"A {post.state} post cannot be rescheduled.")
+        if post.kind is not PostKind.REGULAR:
+            raise Conflict("Notices and reminders are not rescheduled by hand.")
+        if publish_at.tzinfo is None:
+            raise ValidationFailed("publish_at needs a time zone.", {"publish_at": "no time zone"})
+        if publish_at < now - PAST_TOLERANCE:
+            raise ValidationFailed("publish_at is in the past.", {"publish_at": "in the past"})
+        author = uow.users.get(post.author_id)
+        assert author is not None
+        window = uow.windows.covering(account.id, max(publish_at, now))
+        decision = decide(
+            PostDraft(post.submitted_text, PostKind.REGULAR, post.is_delegated, publish_at),
+            window=window.state() if window else None,
+            budget=ctx.budget_for(account),
+            now=now,
+            stage=Stage.SUBMISSION,
+        )
+        if decision.refused:
+            raise PolicyRefused(decision)
+        state = PostState.SCHEDULED if post.state is PostState.HELD else post.state
+        post = uow.posts.update(
+            post.id,
+            publish_at=publish_at,
+            window_id=window.id if window else None,
+            final_text=decision.final_text,
+            state=state,
+            decisions={**post.decisions, "submission": decision.to_record()},
+        )
+        uow.ledger.append(
+            tag=LedgerTag.POST_RESCHEDULED,
+            actor=actor.ref,
+            subject=f"post:{post.public_id}",
+            data={"publish_at": publish_at.isoformat(), "decision": decision.to_record()},
+            occurred_at=now,
+        )
+        uow.commit()
+    return post
+
+
+def cancel_post(ctx: ServiceContext, actor: Actor, post_id: int) -> Post:
+    """Cancel a post that has not gone out yet."""
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        post, account = _get_post(uow, post_id)
+        _require_editor(uow, actor, post, account)
+        if post.state not in QUEUED_STATES and post.state is not PostState.FAILED:
+            raise Conflict(f"A {post.state} post cannot be cancelled.")
+        post = uow.posts.update(
+            post.id, state=transition(post.state, PostState.CANCELLED), state_reason="cancelled"
+        )
+        uow.ledger.append(
+            tag=LedgerTag.POST_CANCELLED,
+            actor=actor.ref,
+            subject=f"post:{post.public_id}",
+            data={},
+            occurred_at=now,
+        )
+        uow.commit()
+    return post

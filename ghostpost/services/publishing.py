@@ -1,0 +1,347 @@
+"""Use cases of the publishing worker: claim (short txn) -> publish (no txn) -> record (short txn).
+
+The platform call happens between two of these functions, never inside one: a crash can then only
+leave a post `publishing` with an idempotency key, which `adopt_stale` and `requeue_unpublished` /
+`record_published` resolve by asking the platform, never by blindly sending again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from ghostpost.domain.ledger import LedgerTag
+from ghostpost.domain.model import Account, NewPost, Post, Source, Window
+from ghostpost.domain.policy import (
+    Outcome,
+    PostDraft,
+    PostKind,
+    ReminderOutcome,
+    Stage,
+    decide,
+    is_disclosure,
+    next_run_length,
+)
+from ghostpost.domain.states import PostState, transition
+from ghostpost.services.context import SYSTEM_WORKER, ServiceContext
+from ghostpost.services.ports import UnitOfWork
+
+MAX_ATTEMPTS = 5
+CLAIM_SCAN_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A post this worker now owns until `lease_until`, with the exact text to send."""
+
+    post: Post
+    account: Account
+    text: str
+    idempotency_key: str
+    worker_id: str
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the platform said when it accepted a post."""
+
+    platform_post_id: str
+    url: str
+
+
+def _window_for(uow: UnitOfWork, post: Post, at: datetime) -> Window | None:
+    # Delegated posts belong to the window they were accepted into; everything else is counted
+    # in whichever window covers the moment it goes out.
+    if post.kind is PostKind.REGULAR and post.is_delegated and post.window_id is not None:
+        return uow.windows.get(post.window_id)
+    if post.kind is PostKind.NOTICE and post.window_id is not None:
+        return uow.windows.get(post.window_id)
+    return uow.windows.covering(post.account_id, at)
+
+
+def _take(
+    uow: UnitOfWork, post: Post, account: Account, worker_id: str, now: datetime, lease: timedelta,
+    text: str, decision: dict[str, Any] | None, window: Window | None,
+) -> Claim:
+    decisions = dict(post.decisions)
+    if decision is not None:
+        decisions["publication"] = decision
+    decisions["counted_window_id"] = window.id if window else None
+    post = uow.posts.update(
+        post.id,
+        state=transition(post.state, PostState.PUBLISHING),
+        state_reason=None,
+        final_text=text,
+        attempts=post.attempts + 1,
+        lease_until=now + lease,
+        claimed_by=worker_id,
+        decisions=decisions,
+    )
+    uow.ledger.append(
+        tag=LedgerTag.POST_PUBLISHING,
+        actor=SYSTEM_WORKER,
+        subject=f"post:{post.public_id}",
+        data={"worker": worker_id, "attempt": post.attempts, "final_text": text,
+              "decision": decision, "idempotency_key": post.idempotency_key},
+        occurred_at=now,
+    )
+    return Claim(post, account, text, post.idempotency_key, worker_id)
+
+
+def claim_next(ctx: ServiceContext, worker_id: str, lease: timedelta) -> Claim | None:
+    """Claim the next due post of an account with nothing in flight, applying the policy now."""
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        busy = uow.posts.publishing_account_ids()
+        for candidate in uow.posts.due(now, CLAIM_SCAN_LIMIT):
+            if candidate.account_id in busy:
+                continue
+            uow.accounts.lock(candidate.account_id)
+            # Re-read under the account lock: another worker may have moved it meanwhile.
+            if candidate.account_id in uow.posts.publishing_account_ids():
+                busy.add(candidate.account_id)
+                continue
+            post = uow.posts.get(candidate.id)
+            if post is None or post.state is not PostState.SCHEDULED:
+                continue
+            account = uow.accounts.get(post.account_id)
+            assert account is not None
+            claim = _decide_and_claim(uow, ctx, post, account, worker_id, now, lease)
+            if claim is not None:
+                uow.commit()
+                return claim
+        uow.commit()  # keeps the holds and refusals decided on the way
+    return None
+
+
+def _decide_and_claim(
+    uow: UnitOfWork, ctx: ServiceContext, post: Post, account: Account, worker_id: str,
+    now: datetime, lease: timedelta,
+) -> Claim | None:
+    window = _window_for(uow, post, now)
+    if post.kind is PostKind.NOTICE or post.kind is PostKind.REMINDER:
+        return _take(uow, post, account, worker_id, now, lease, post.final_text, None, window)
+    decision = decide(
+        PostDraft(post.submitted_text, post.kind, post.is_delegated),
+        window=window.state() if window else None,
+        budget=ctx.budget_for(account),
+        now=now,
+        stage=Stage.PUBLICATION,
+    )
+    record = decision.to_record()
+    subject = f"post:{post.public_id}"
+    if decision.outcome is Outcome.REFUSE:
+        assert decision.refusal is not None
+        uow.posts.update(
+            post.id,
+            state=transition(post.state, PostState.REFUSED),
+            state_reason=decision.refusal.message,
+            decisions={**post.decisions, "publication": record},
+        )
+        uow.ledger.append(tag=LedgerTag.POST_REFUSED, actor=SYSTEM_WORKER, subject=subject,
+                          data={"decision": record}, occurred_at=now)
+        return None
+    if decision.outcome is Outcome.HOLD:
+        uow.posts.update(
+            post.id,
+            state=transition(post.state, PostState.HELD),
+            state_reason=decision.held_reason,
+            decisions={**post.decisions, "publication": record},
+        )
+        uow.ledger.append(tag=LedgerTag.POST_HELD, actor=SYSTEM_WORKER, subject=subject,
+                          data={"reason": decision.held_reason}, occurred_at=now)
+        return None
+    if decision.outcome is Outcome.REMINDER_FIRST:
+        assert window is not None
+        reminder = uow.posts.add(
+            NewPost(
+                public_id=str(uuid.uuid4()),
+                account_id=account.id,
+                kind=PostKind.REMINDER,
+                state=PostState.SCHEDULED,
+                author_id=window.created_by,
+                submitter=SYSTEM_WORKER,
+                source=Source.SYSTEM,
+                submitted_text=decision.reminder.text,
+                final_text=decision.reminder.text,
+                idempotency_key=f"gp-{uuid.uuid4()}",
+                created_at=now,
+                window_id=window.id,
+                publish_at=now,
+                decisions={"delegated": False, "kind": "reminder", "reason": decision.reminder.reason},
+                precedes_post_id=post.id,
+            )
+        )
+        uow.ledger.append(
+            tag=LedgerTag.REMINDER_CREATED, actor=SYSTEM_WORKER, subject=f"post:{reminder.public_id}",
+            data={"window_id": window.id, "before_post": post.public_id,
+                  "reason": decision.reminder.reason, "text": reminder.final_text},
+            occurred_at=now,
+        )
+        return _take(uow, reminder, account, worker_id, now, lease, reminder.final_text, None, window)
+    return _take(uow, post, account, worker_id, now, lease, decision.final_text, record, window)
+
+
+def _owned(uow: UnitOfWork, post_id: int, worker_id: str) -> Post | None:
+    post = uow.posts.get(post_id)
+    if post is None or post.state is not PostState.PUBLISHING or post.claimed_by != worker_id:
+        return None
+    return post
+
+
+def record_published(
+    ctx: ServiceContext, claim: Claim, receipt: Receipt, *, reconciled: bool = False
+) -> Post | None:
+    """Record a confirmed publish: the only event that moves the reminder count."""
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        post = _owned(uow, claim.post.id, claim.worker_id)
+        if post is None:
+            # Lost the lease and someone else resolved it; keep the platform id on record anyway.
+            uow.ledger.append(
+                tag=LedgerTag.POST_PUBLISHED, actor=SYSTEM_WORKER, subject=f"post:{claim.post.public_id}",
+                data={"late_result": True, "platform_post_id": receipt.platform_post_id,
+                      "platform_url": receipt.url, "worker": claim.worker_id},
+                occurred_at=now,
+            )
+            uow.commit()
+            return None
+        post = uow.posts.update(
+            post.id,
+            state=transition(post.state, PostState.PUBLISHED),
+            published_at=now,
+            platform_post_id=receipt.platform_post_id,
+            platform_url=receipt.url,
+            lease_until=None,
+        )
+        window_id = post.decisions.get("counted_window_id")
+        window = uow.windows.get(window_id) if isinstance(window_id, int) else None
+        reminder = ReminderOutcome(
+            post.decisions.get("publication", {}).get("reminder", {}).get("outcome", "none")
+        )
+        disclosure = is_disclosure(post.kind, reminder)
+        released: list[str] = []
+        if window is not None:
+            changes: dict[str, Any] = {}
+            if window.policy.contains(now) or post.kind is PostKind.NOTICE:
+                changes["posts_since_disclosure"] = next_run_length(
+                    window.posts_since_disclosure, disclosure=disclosure
+                )
+            if post.kind is PostKind.NOTICE and post.window_id == window.id:
+                changes["notice_published_at"] = now
+                released = _release_held(uow, window.id, now)
+            if changes:
+                uow.windows.update(window.id, **changes)
+        author = uow.users.get(post.author_id)
+        uow.ledger.append(
+            tag=LedgerTag.POST_PUBLISHED,
+            actor=SYSTEM_WORKER,
+            subject=f"post:{post.public_id}",
+            data={
+                "account_id": post.account_id,
+                "kind": post.kind.value,
+                "writer": None if author is None else {"id": author.id, "email": author.email,
+                                                       "name": author.name},
+                "submitter": post.submitter,
+                "source": post.source.value,
+                "approved_by": post.approved_by,
+                "final_text": post.final_text,
+                "platform_post_id": receipt.platform_post_id,
+                "platform_url": receipt.url,
+                "window_id": window.id if window else None,
+                "disclosure": disclosure,
+                "reconciled": reconciled,
+                "released": released,
+            },
+            occurred_at=now,
+        )
+        uow.commit()
+    return post
+
+
+def _release_held(uow: UnitOfWork, window_id: int, now: datetime) -> list[str]:
+    released = []
+    for held in uow.posts.held_in_window(window_id):
+        uow.posts.update(held.id, state=transition(held.state, PostState.SCHEDULED), state_reason=None)
+        uow.ledger.append(tag=LedgerTag.POST_RELEASED, actor=SYSTEM_WORKER,
+                          subject=f"post:{held.public_id}", data={"window_id": window_id},
+                          occurred_at=now)
+        released.append(held.public_id)
+    return released
+
+
+def record_failure(
+    ctx: ServiceContext, claim: Claim, error: str, *, retryable: bool,
+    retry_after: float | None = None,
+) -> Post | None:
+    """Record a failed attempt: retry later with the same key, or fail for good with the reason."""
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        post = _owned(uow, claim.post.id, claim.worker_id)
+        if post is None:
+            return None
+        subject = f"post:{post.public_id}"
+        if retryable and post.attempts < MAX_ATTEMPTS:
+            delay = retry_after if retry_after is not None else 2 ** post.attempts
+            post = uow.posts.update(
+                post.id, state=transition(post.state, PostState.SCHEDULED),
+                state_reason=f"retrying after: {error}", lease_until=None,
+                next_attempt_at=now + timedelta(seconds=delay),
+            )
+            uow.ledger.append(tag=LedgerTag.POST_RETRY, actor=SYSTEM_WORKER, subject=subject,
+                              data={"error": error, "attempt": post.attempts, "retry_in_s": int(delay)},
+                              occurred_at=now)
+        else:
+            post = uow.posts.update(post.id, state=transition(post.state, PostState.FAILED),
+                                    state_reason=error, lease_until=None)
+            uow.ledger.append(tag=LedgerTag.POST_FAILED, actor=SYSTEM_WORKER, subject=subject,
+                              data={"error": error, "attempt": post.attempts}, occurred_at=now)
+            if post.kind is PostKind.REMINDER and post.precedes_post_id is not None:
+                _fail_waiting_post(uow, post, now)
+        uow.commit()
+    return post
+
+
+def _fail_waiting_post(uow: UnitOfWork, reminder: Post, now: datetime) -> None:
+    # Publishing the post without its reminder would break the cadence; a human retries both.
+    assert reminder.precedes_post_id is not None
+    waiting = uow.posts.get(reminder.precedes_post_id)
+    if waiting is None or waiting.state is not PostState.SCHEDULED:
+        return
+    reason = f"the reminder due before it could not be published: {reminder.state_reason}"
+    uow.posts.update(waiting.id, state=transition(waiting.state, PostState.FAILED), state_reason=reason)
+    uow.ledger.append(tag=LedgerTag.POST_FAILED, actor=SYSTEM_WORKER, subject=f"post:{waiting.public_id}",
+                      data={"error": reason}, occurred_at=now)
+
+
+def adopt_stale(ctx: ServiceContext, worker_id: str, lease: timedelta) -> list[Claim]:
+    """Take over posts left `publishing` by a worker whose lease ran out, to reconcile them."""
+    now = ctx.clock.now()
+    claims = []
+    with ctx.uow() as uow:
+        for post in uow.posts.stale_publishing(now):
+            account = uow.accounts.get(post.account_id)
+            assert account is not None
+            post = uow.posts.update(post.id, claimed_by=worker_id, lease_until=now + lease)
+            claims.append(Claim(post, account, post.final_text, post.idempotency_key, worker_id))
+        uow.commit()
+    return claims
+
+
+def requeue_unpublished(ctx: ServiceContext, claim: Claim) -> Post | None:
+    """After a crash, the platform has no post under the key: queue it again with the same key."""
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        post = _owned(uow, claim.post.id, claim.worker_id)
+        if post is None:
+            return None
+        post = uow.posts.update(post.id, state=transition(post.state, PostState.SCHEDULED),
+                                state_reason="requeued: not found on the platform after a crash",
+                                lease_until=None)
+        uow.ledger.append(tag=LedgerTag.POST_REQUEUED, actor=SYSTEM_WORKER,
+                          subject=f"post:{post.public_id}",
+                          data={"idempotency_key": post.idempotency_key}, occurred_at=now)
+        uow.commit()
+    return post

@@ -1,0 +1,142 @@
+"""Settings: config/default.toml, then an optional GHOSTPOST_CONFIG_FILE, then GHOSTPOST_* env.
+
+Validated at boot: a bad value stops the process with a message naming the key, never later
+with a stack trace on the first request.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_DIR / "config" / "default.toml"
+DEMO_SECRET_KEY = "demo-only-not-a-secret-change-me"
+ENVIRONMENTS = ("development", "test", "production")
+ENV_PREFIX = "GHOSTPOST_"
+
+
+class SettingsError(ValueError):
+    """The configuration is invalid; the message says which key and why."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable, validated."""
+
+    database_url: str
+    secret_key: str
+    environment: str = "development"
+    public_url: str = "http://127.0.0.1:8000"
+    worker_poll_seconds: float = 1.0
+    worker_lease_seconds: int = 60
+    serve_runs_worker: bool = True
+    #: platform -> "module:factory" overriding the built-in adapter (factory(settings, sessions)).
+    adapters: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        problems = list(_problems(self))
+        if problems:
+            raise SettingsError("invalid settings: " + "; ".join(problems))
+        object.__setattr__(self, "database_url", _resolve_sqlite(self.database_url))
+
+    def replace(self, **changes: Any) -> Settings:
+        """Return a copy with some values changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def load(
+        cls, environ: Mapping[str, str] | None = None, config_path: Path | None = None
+    ) -> Settings:
+        """Load the files and the environment into validated settings."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = dict(_read_toml(config_path or DEFAULT_CONFIG))
+        extra = environ.get(ENV_PREFIX + "CONFIG_FILE")
+        if extra:
+            values.update(_read_toml(Path(extra)))
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        for key, raw in environ.items():
+            if not key.startswith(ENV_PREFIX) or key == ENV_PREFIX + "CONFIG_FILE":
+                continue
+            name = key[len(ENV_PREFIX) :].lower()
+            if name not in fields:
+                raise SettingsError(f"unknown setting {key}; known: {', '.join(sorted(fields))}")
+            values[name] = _coerce(name, fields[name].type, raw)
+        unknown = set(values) - set(fields)
+        if unknown:
+            raise SettingsError(f"unknown setting(s) in config: {', '.join(sorted(unknown))}")
+        missing = [n for n in ("database_url", "secret_key") if n not in values]
+        if missing:
+            raise SettingsError(f"missing setting(s): {', '.join(missing)}")
+        return cls(**values)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise SettingsError(f"config file not found: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from exc
+    section = data.get("ghostpost", {})
+    if not isinstance(section, dict):
+        raise SettingsError(f"{path}: [ghostpost] must be a table")
+    return section
+
+
+def _coerce(name: str, annotation: Any, raw: str) -> Any:
+    kind = str(annotation)
+    try:
+        if kind == "bool":
+            lowered = raw.strip().lower()
+            if lowered not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError(raw)
+            return lowered in ("1", "true", "yes")
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind.startswith("Mapping"):
+            value = json.loads(raw)
+            if not isinstance(value, dict):
+                raise ValueError("not a JSON object")
+            return value
+    except ValueError as exc:
+        raise SettingsError(f"{ENV_PREFIX}{name.upper()}: cannot read {raw!r} as {kind}") from exc
+    return raw
+
+
+def _problems(s: Settings) -> list[str]:
+    problems = []
+    if not s.database_url.startswith(("sqlite", "postgresql")):
+        problems.append("database_url must be a sqlite:/// or postgresql+psycopg:// URL")
+    if len(s.secret_key) < 16:
+        problems.append("secret_key must be at least 16 characters")
+    if s.environment not in ENVIRONMENTS:
+        problems.append(f"environment must be one of {', '.join(ENVIRONMENTS)}")
+    if s.environment == "production" and s.secret_key == DEMO_SECRET_KEY:
+        problems.append("secret_key is the demo default; set GHOSTPOST_SECRET_KEY in production")
+    if not s.public_url.startswith(("http://", "https://")):
+        problems.append("public_url must start with http:// or https://")
+    if not 0 < s.worker_poll_seconds <= 3600:
+        problems.append("worker_poll_seconds must be in (0, 3600]")
+    if not 1 <= s.worker_lease_seconds <= 86400:
+        problems.append("worker_lease_seconds must be in [1, 86400]")
+    for platform, target in s.adapters.items():
+        if ":" not in str(target):
+            problems.append(f"adapters.{platform} must be 'module:factory'")
+    return problems
+
+
+def _resolve_sqlite(url: str) -> str:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+        return prefix + str(PROJECT_DIR / url[len(prefix) :])
+    return url

@@ -1,0 +1,64 @@
+"""The one place web errors become HTTP responses: problem+json for JSON clients, HTML otherwise."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import Flask, Response, render_template, request
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+
+from ghostpost.domain.errors import DomainError
+from ghostpost.services.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    PolicyRefused,
+    ValidationFailed,
+)
+
+log = logging.getLogger("ghostpost.web")
+
+STATUS_FOR = {NotFound: 404, Forbidden: 403, Conflict: 409, ValidationFailed: 422, PolicyRefused: 422}
+
+
+def _wants_json() -> bool:
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json" or request.path.startswith(("/api/", "/healthz"))
+
+
+def problem(status: int, title: str, detail: str, code: str, **extra: object) -> Response:
+    """Render an RFC 9457 problem, as JSON or as an HTML page."""
+    if _wants_json():
+        body = {"type": f"urn:ghostpost:problem:{code}", "title": title, "status": status,
+                "detail": detail, **extra}
+        response = Response(status=status, mimetype="application/problem+json")
+        response.set_data(json.dumps(body))
+        return response
+    html = render_template("error.html", status=status, title=title, detail=detail)
+    return Response(html, status=status, mimetype="text/html")
+
+
+def register(app: Flask) -> None:
+    """Attach the handlers to the app."""
+
+    @app.errorhandler(DomainError)
+    def _domain(exc: DomainError) -> Response:
+        status = next((s for t, s in STATUS_FOR.items() if isinstance(exc, t)), 400)
+        extra: dict[str, object] = {}
+        if isinstance(exc, ValidationFailed) and exc.fields:
+            extra["errors"] = exc.fields
+        return problem(status, type(exc).__name__, exc.message, exc.code, **extra)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return problem(status, exc.name or "Error", exc.description or "", code)
+
+    @app.errorhandler(OperationalError)
+    def _db_down(exc: OperationalError) -> Response:
+        log.error("database unavailable: %s", exc.orig)
+        return problem(503, "Service Unavailable", "The database is not reachable; retry shortly.",
+                       "database_unavailable")

@@ -1,0 +1,57 @@
+"""Public pages: the local platform's timelines and the health check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, current_app, jsonify, render_template, request
+from sqlalchemy import text
+
+from ghostpost.bootstrap import Container
+
+bp = Blueprint("public", __name__)
+
+
+def container() -> Container:
+    """Return the app's container."""
+    found: Container = current_app.extensions["ghostpost"]
+    return found
+
+
+@bp.get("/healthz")
+def healthz() -> Any:
+    """Answer 200 when the database answers, 503 otherwise."""
+    with container().engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    return jsonify(status="ok", database="ok")
+
+
+@bp.get("/")
+def index() -> Any:
+    """List the local accounts whose timelines ghostpost serves."""
+    with container().services.uow() as uow:
+        accounts = [a for a in uow.accounts.list() if a.platform == "local"]
+    return render_template("index.html", accounts=accounts)
+
+
+@bp.get("/@<handle>")
+def timeline(handle: str) -> Any:
+    """Show a local account's public timeline, newest first, exactly as published."""
+    c = container()
+    with c.services.uow() as uow:
+        account = uow.accounts.by_handle("local", handle)
+    if account is None:
+        abort(404, description=f"No local account @{handle}.")
+    before = request.args.get("before", type=int)
+    statuses = c.local_store.timeline(handle, limit=50, before=before)
+    older = statuses[-1].id if len(statuses) == 50 else None
+    return render_template("timeline.html", handle=handle, statuses=statuses, older=older)
+
+
+@bp.get("/@<handle>/<int:status_id>")
+def status(handle: str, status_id: int) -> Any:
+    """Show one local status."""
+    found = container().local_store.get(handle, status_id)
+    if found is None:
+        abort(404, description="No such status.")
+    return render_template("timeline.html", handle=handle, statuses=[found], older=None)

@@ -1,0 +1,100 @@
+"""The publishing worker: claim (short txn) -> publish (no txn) -> record (short txn)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from datetime import timedelta
+
+from ghostpost.adapters.base import PermanentError, RetryableError
+from ghostpost.bootstrap import Container
+from ghostpost.services import publishing
+from ghostpost.services.publishing import Claim
+
+log = logging.getLogger("ghostpost.worker")
+
+
+def new_worker_id() -> str:
+    """Return a worker id unique across hosts and restarts."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Worker:
+    """Publishes due posts one at a time per account."""
+
+    def __init__(self, container: Container, worker_id: str | None = None) -> None:
+        self.container = container
+        self.ctx = container.services
+        self.worker_id = worker_id or new_worker_id()
+        self.lease = timedelta(seconds=container.settings.worker_lease_seconds)
+
+    def reconcile(self) -> int:
+        """Resolve posts a dead worker left `publishing`: ask the platform, never resend blindly."""
+        resolved = 0
+        for claim in publishing.adopt_stale(self.ctx, self.worker_id, self.lease):
+            publisher = self.container.publisher_for(claim.account)
+            try:
+                receipt = publisher.lookup(claim.account, idempotency_key=claim.idempotency_key)
+            except Exception:
+                log.exception("lookup failed for post %s; will try again", claim.post.public_id)
+                continue
+            if receipt is not None:
+                publishing.record_published(self.ctx, claim, receipt, reconciled=True)
+                log.info("post %s was published before the crash", claim.post.public_id)
+            else:
+                publishing.requeue_unpublished(self.ctx, claim)
+                log.info("post %s not on the platform; requeued", claim.post.public_id)
+            resolved += 1
+        return resolved
+
+    def publish_one(self) -> bool:
+        """Claim and publish one post; return False when nothing was due."""
+        claim = publishing.claim_next(self.ctx, self.worker_id, self.lease)
+        if claim is None:
+            return False
+        self._send(claim)
+        return True
+
+    def _send(self, claim: Claim) -> None:
+        publisher = self.container.publisher_for(claim.account)
+        try:
+            receipt = publisher.publish(
+                claim.account, claim.text, idempotency_key=claim.idempotency_key
+            )
+        except RetryableError as exc:
+            publishing.record_failure(
+                self.ctx, claim, str(exc), retryable=True, retry_after=exc.retry_after
+            )
+        except PermanentError as exc:
+            publishing.record_failure(self.ctx, claim, str(exc), retryable=False)
+        except Exception as exc:
+            # Unknown outcome: retrying under the same key is safe because publishers dedupe on it.
+            log.exception("publishing post %s failed unexpectedly", claim.post.public_id)
+            publishing.record_failure(self.ctx, claim, f"unexpected error: {exc}", retryable=True)
+        else:
+            publishing.record_published(self.ctx, claim, receipt)
+
+    def run(self, *, once: bool = False, stop: threading.Event | None = None) -> int:
+        """Reconcile, then publish until stopped (or, with once, until nothing is due)."""
+        stop = stop or threading.Event()
+        published = 0
+        self.reconcile()
+        while not stop.is_set():
+            try:
+                did = self.publish_one()
+            except Exception:
+                if once:
+                    raise
+                log.exception("worker iteration failed; backing off")
+                did = False
+            if did:
+                published += 1
+                continue
+            if once:
+                break
+            self.reconcile()
+            stop.wait(self.container.settings.worker_poll_seconds)
+        return published
