@@ -41,7 +41,9 @@ class Container:
         try:
             return self.publishers[account.platform]
         except KeyError:
-            raise LookupError(f"no publisher configured for platform {account.platform!r}") from None
+            raise LookupError(
+                f"no publisher configured for platform {account.platform!r}"
+            ) from None
 
     def dispose(self) -> None:
         """Close the database connections."""

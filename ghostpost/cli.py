@@ -63,9 +63,11 @@ def db_upgrade(revision: str) -> None:
     """Create or upgrade the schema to the newest revision."""
     from alembic import command
 
+    from ghostpost.db.engine import redact_url
+
     settings = _settings()
     command.upgrade(alembic_config(settings.database_url), revision)
-    click.echo(f"database at revision {revision}: {_redacted(settings.database_url)}")
+    click.echo(f"database at revision {revision}: {redact_url(settings.database_url)}")
 
 
 @db.command("check")
@@ -75,12 +77,6 @@ def db_check() -> None:
 
     command.check(alembic_config(_settings().database_url))
     click.echo("models and migrations agree")
-
-
-def _redacted(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
 
 
 @main.command()
@@ -145,9 +141,7 @@ def users() -> None:
 @users.command("create")
 @click.option("--email", required=True)
 @click.option("--name", required=True)
-@click.option(
-    "--role", type=click.Choice(["admin", "manager", "writer", "auditor"]), required=True
-)
+@click.option("--role", type=click.Choice(["admin", "manager", "writer", "auditor"]), required=True)
 @click.option("--principal", "principal_name", help="This user IS the named principal.")
 @click.option(
     "--password",
@@ -198,5 +192,3 @@ def run() -> None:
     except SettingsError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
-
-

@@ -51,7 +51,12 @@ def seed_demo(container: Container) -> str:
         users = {}
         for email, name, role, password, is_principal in PEOPLE:
             users[email.split("@")[0]] = directory.create_user(
-                ctx, system, email=email, name=name, role=role, password=password,
+                ctx,
+                system,
+                email=email,
+                name=name,
+                role=role,
+                password=password,
                 principal_id=principal.id if is_principal else None,
             )
         for key in ("jordan", "sam", "morgan"):
@@ -76,17 +81,22 @@ def seed_demo(container: Container) -> str:
         for who, text in SAMPLE_POSTS:
             author = users[who]
             posts.submit_post(
-                ctx, Actor.for_user(author),
-                posts.SubmitPost(account_id=account.id, author_id=author.id, text=text,
-                                 source=Source.CLI),
+                ctx,
+                Actor.for_user(author),
+                posts.SubmitPost(
+                    account_id=account.id, author_id=author.id, text=text, source=Source.CLI
+                ),
             )
         worker.run(once=True)
         status = "Seeded the demo"
     else:
         status = "Demo data already present"
-    lines = [f"{status}: principal {PRINCIPAL}, local account @{HANDLE}, window 'DevSummit 2026'.",
-             "", "Demo users (email / password / role):"]
-    for email, name, role, password, is_principal in PEOPLE:
+    lines = [
+        f"{status}: principal {PRINCIPAL}, local account @{HANDLE}, window 'DevSummit 2026'.",
+        "",
+        "Demo users (email / password / role):",
+    ]
+    for email, _name, role, password, is_principal in PEOPLE:
         suffix = " (the principal)" if is_principal else ""
         lines.append(f"  {email:30} {password:18} {role.value}{suffix}")
     lines += ["", f"Timeline: {container.settings.public_url}/@{HANDLE}"]

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -42,6 +43,21 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+#: Errors meaning "the database cannot be reached right now" (mapped to 503 by the surfaces).
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError,)
+
+
+def ping(engine: Engine) -> None:
+    """Run a trivial query; raises one of DATABASE_UNAVAILABLE when the database is down."""
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+def redact_url(url: str) -> str:
+    """Return the database URL with any password hidden (safe to print or log)."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -39,7 +39,10 @@ class LocalStatusStore:
             if existing is not None:
                 return existing
             row = LocalStatusRow(
-                handle=handle, text=text, idempotency_key=idempotency_key, created_at=datetime.now(UTC)
+                handle=handle,
+                text=text,
+                idempotency_key=idempotency_key,
+                created_at=datetime.now(UTC),
             )
             session.add(row)
             try:
@@ -63,7 +66,9 @@ class LocalStatusStore:
             row = session.get(LocalStatusRow, status_id)
             return _to_status(row) if row is not None and row.handle == handle else None
 
-    def timeline(self, handle: str, limit: int = 50, before: int | None = None) -> list[LocalStatus]:
+    def timeline(
+        self, handle: str, limit: int = 50, before: int | None = None
+    ) -> list[LocalStatus]:
         """Return a handle's statuses, newest first."""
         with self._sessions() as session:
             query = select(LocalStatusRow).where(LocalStatusRow.handle == handle)

@@ -317,7 +317,9 @@ class SqlWindows:
 
     def list_for_account(self, account_id: int) -> list[Window]:
         rows = self.session.scalars(
-            select(WindowRow).where(WindowRow.account_id == account_id).order_by(WindowRow.starts_at)
+            select(WindowRow)
+            .where(WindowRow.account_id == account_id)
+            .order_by(WindowRow.starts_at)
         )
         return [to_window(r) for r in rows]
 

@@ -16,6 +16,15 @@ from ghostpost.db.repositories import (
     SqlUsers,
     SqlWindows,
 )
+from ghostpost.services.ports import (
+    AccountRepository,
+    AssignmentRepository,
+    Ledger,
+    PostRepository,
+    PrincipalRepository,
+    UserRepository,
+    WindowRepository,
+)
 
 
 class SqlAlchemyUnitOfWork:
@@ -26,13 +35,14 @@ class SqlAlchemyUnitOfWork:
 
     def __enter__(self) -> Self:
         self.session = self._session_factory()
-        self.principals = SqlPrincipals(self.session)
-        self.accounts = SqlAccounts(self.session)
-        self.users = SqlUsers(self.session)
-        self.assignments = SqlAssignments(self.session)
-        self.windows = SqlWindows(self.session)
-        self.posts = SqlPosts(self.session)
-        self.ledger = SqlLedger(self.session)
+        # Annotated with the ports so mypy proves each repository implements its protocol.
+        self.principals: PrincipalRepository = SqlPrincipals(self.session)
+        self.accounts: AccountRepository = SqlAccounts(self.session)
+        self.users: UserRepository = SqlUsers(self.session)
+        self.assignments: AssignmentRepository = SqlAssignments(self.session)
+        self.windows: WindowRepository = SqlWindows(self.session)
+        self.posts: PostRepository = SqlPosts(self.session)
+        self.ledger: Ledger = SqlLedger(self.session)
         return self
 
     def __exit__(

@@ -115,7 +115,7 @@ _X_INVALID_CHARS = frozenset("\ufffe\ufeff\uffff")
 
 @dataclass(frozen=True)
 class XLength:
-    """The result of twitter-text parseTweet (ranges are UTF-16 code-unit indices, end inclusive)."""
+    """What twitter-text parseTweet returns (ranges in UTF-16 code units, end inclusive)."""
 
     weighted_length: int
     valid: bool
@@ -183,8 +183,8 @@ def count_x(text: str, segmenter: TextSegmenter, config: XConfig = X_CONFIG_V3) 
         index = end
 
     # NFC can change the length; parseTweet shifts the valid range back onto the original text.
-    normalization_offset = _utf16_units(text) - _utf16_units(normalized)
     display_units = _utf16_units(text)
+    normalization_offset = display_units - _utf16_units(normalized)
     # Round up: with the published configs the sum is always a multiple of the scale, and for
     # any other config over-counting is the safe direction for "does it fit".
     weighted_length = -(-weighted // scale)

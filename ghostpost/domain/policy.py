@@ -94,7 +94,7 @@ class RefusalCode(StrEnum):
 
 DEFAULT_REMINDER_EVERY = 10
 DEFAULT_TAG = "#team"
-#: Separates the inline reminder from the post so it reads as an addendum, not as the writer's words.
+#: Sets the inline reminder apart so it reads as an addendum, not as the writer's words.
 INLINE_REMINDER_SEPARATOR = "\n\n"
 
 
@@ -244,8 +244,7 @@ def _over_budget_message(what: str, measured: Measurement) -> str:
     assert over is not None
     cut = over.used - over.limit
     return (
-        f"{what} is {over.used} {over.unit}, over the limit of {over.limit}: "
-        f"cut {cut} {over.unit}."
+        f"{what} is {over.used} {over.unit}, over the limit of {over.limit}: cut {cut} {over.unit}."
     )
 
 

@@ -1,4 +1,4 @@
-"""Use cases for the people and accounts ghostpost knows: principals, accounts, users, assignments."""
+"""Use cases for people and accounts: principals, accounts, staff users, assignments."""
 
 from __future__ import annotations
 
@@ -53,7 +53,9 @@ def create_account(
             {"platform": "unknown"},
         )
     if not _HANDLE.match(handle):
-        raise ValidationFailed("The handle may hold letters, digits, '_', '.', '-'.", {"handle": "invalid"})
+        raise ValidationFailed(
+            "The handle may hold letters, digits, '_', '.', '-'.", {"handle": "invalid"}
+        )
     if max_chars is not None and not 1 <= max_chars <= 100_000:
         raise ValidationFailed("max_chars must be between 1 and 100000.", {"max_chars": "range"})
     with ctx.uow() as uow:

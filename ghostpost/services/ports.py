@@ -15,9 +15,14 @@ from ghostpost.domain.policy import WindowPolicy
 class PrincipalRepository(Protocol):
     """Principals."""
 
-    def add(self, name: str) -> Principal: ...
-    def get(self, principal_id: int) -> Principal | None: ...
-    def by_name(self, name: str) -> Principal | None: ...
+    def add(self, name: str) -> Principal:
+        """Store a new principal."""
+
+    def get(self, principal_id: int) -> Principal | None:
+        """Return the principal with this id, or None."""
+
+    def by_name(self, name: str) -> Principal | None:
+        """Return the principal with this name, or None."""
 
 
 class AccountRepository(Protocol):
@@ -31,11 +36,20 @@ class AccountRepository(Protocol):
         handle: str,
         max_chars: int | None,
         url_length: int | None,
-    ) -> Account: ...
-    def get(self, account_id: int) -> Account | None: ...
-    def by_handle(self, platform: str, handle: str) -> Account | None: ...
-    def list(self) -> list[Account]: ...
-    def lock(self, account_id: int) -> None: ...
+    ) -> Account:
+        """Store a new account."""
+
+    def get(self, account_id: int) -> Account | None:
+        """Return the account with this id, or None."""
+
+    def by_handle(self, platform: str, handle: str) -> Account | None:
+        """Return the account with this handle on this platform, or None."""
+
+    def list(self) -> list[Account]:
+        """Return every account, oldest first."""
+
+    def lock(self, account_id: int) -> None:
+        """Hold the account until commit, so one decision at a time is made for it."""
 
 
 class UserRepository(Protocol):
@@ -43,44 +57,80 @@ class UserRepository(Protocol):
 
     def add(
         self, *, email: str, name: str, role: Role, password_hash: str, principal_id: int | None
-    ) -> User: ...
-    def get(self, user_id: int) -> User | None: ...
-    def by_email(self, email: str) -> User | None: ...
-    def password_hash(self, user_id: int) -> str | None: ...
+    ) -> User:
+        """Store a new staff user."""
+
+    def get(self, user_id: int) -> User | None:
+        """Return the user with this id, or None."""
+
+    def by_email(self, email: str) -> User | None:
+        """Return the user with this email (case-insensitive), or None."""
+
+    def password_hash(self, user_id: int) -> str | None:
+        """Return the user's password hash, or None."""
 
 
 class AssignmentRepository(Protocol):
     """Which writer may post to which account."""
 
-    def add(self, user_id: int, account_id: int) -> None: ...
-    def exists(self, user_id: int, account_id: int) -> bool: ...
+    def add(self, user_id: int, account_id: int) -> None:
+        """Allow the user to write for the account."""
+
+    def exists(self, user_id: int, account_id: int) -> bool:
+        """Tell whether the user may write for the account."""
 
 
 class WindowRepository(Protocol):
     """Delegation windows."""
 
-    def add(
-        self, *, account_id: int, name: str, policy: WindowPolicy, created_by: int
-    ) -> Window: ...
-    def get(self, window_id: int) -> Window | None: ...
-    def covering(self, account_id: int, at: datetime) -> Window | None: ...
-    def overlaps(self, account_id: int, starts_at: datetime, ends_at: datetime) -> bool: ...
-    def update(self, window_id: int, **changes: Any) -> Window: ...
-    def list_for_account(self, account_id: int) -> list[Window]: ...
+    def add(self, *, account_id: int, name: str, policy: WindowPolicy, created_by: int) -> Window:
+        """Store a new window."""
+
+    def get(self, window_id: int) -> Window | None:
+        """Return the window with this id (fresh from the database), or None."""
+
+    def covering(self, account_id: int, at: datetime) -> Window | None:
+        """Return the window of the account that contains `at`, or None."""
+
+    def overlaps(self, account_id: int, starts_at: datetime, ends_at: datetime) -> bool:
+        """Tell whether another window of the account overlaps the period."""
+
+    def update(self, window_id: int, **changes: Any) -> Window:
+        """Change fields of a window and return it."""
+
+    def list_for_account(self, account_id: int) -> list[Window]:
+        """Return the account's windows by start time."""
 
 
 class PostRepository(Protocol):
     """Posts."""
 
-    def add(self, post: NewPost) -> Post: ...
-    def get(self, post_id: int) -> Post | None: ...
-    def by_public_id(self, public_id: str) -> Post | None: ...
-    def update(self, post_id: int, **changes: Any) -> Post: ...
-    def due(self, now: datetime, limit: int) -> list[Post]: ...
-    def publishing_account_ids(self) -> set[int]: ...
-    def stale_publishing(self, now: datetime) -> list[Post]: ...
-    def held_in_window(self, window_id: int) -> list[Post]: ...
-    def list_for_account(self, account_id: int) -> list[Post]: ...
+    def add(self, post: NewPost) -> Post:
+        """Store a new post."""
+
+    def get(self, post_id: int) -> Post | None:
+        """Return the post with this id (fresh from the database), or None."""
+
+    def by_public_id(self, public_id: str) -> Post | None:
+        """Return the post with this public id, or None."""
+
+    def update(self, post_id: int, **changes: Any) -> Post:
+        """Change fields of a post and return it."""
+
+    def due(self, now: datetime, limit: int) -> list[Post]:
+        """Return scheduled posts whose time has come, in publishing order."""
+
+    def publishing_account_ids(self) -> set[int]:
+        """Return the accounts that have a post in flight."""
+
+    def stale_publishing(self, now: datetime) -> list[Post]:
+        """Return posts in flight whose lease has run out."""
+
+    def held_in_window(self, window_id: int) -> list[Post]:
+        """Return a window's held posts in publishing order."""
+
+    def list_for_account(self, account_id: int) -> list[Post]:
+        """Return all of an account's posts, oldest first."""
 
 
 class Ledger(Protocol):
@@ -88,8 +138,11 @@ class Ledger(Protocol):
 
     def append(
         self, *, tag: str, actor: str, subject: str, data: Mapping[str, Any], occurred_at: datetime
-    ) -> LedgerEntry: ...
-    def entries(self) -> Iterator[LedgerEntry]: ...
+    ) -> LedgerEntry:
+        """Append an entry chained to the current head and return it."""
+
+    def entries(self) -> Iterator[LedgerEntry]:
+        """Yield every entry in sequence order."""
 
 
 class UnitOfWork(Protocol):
@@ -110,5 +163,8 @@ class UnitOfWork(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
-    def commit(self) -> None: ...
-    def rollback(self) -> None: ...
+    def commit(self) -> None:
+        """Commit the transaction."""
+
+    def rollback(self) -> None:
+        """Roll the transaction back."""

@@ -45,7 +45,9 @@ class Plan:
 
 def _plan(uow: UnitOfWork, ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Plan:
     if len(cmd.text) > MAX_TEXT_CODE_POINTS:
-        raise ValidationFailed("The text is far longer than any platform allows.", {"text": "too long"})
+        raise ValidationFailed(
+            "The text is far longer than any platform allows.", {"text": "too long"}
+        )
     if cmd.publish_at is not None and cmd.publish_at.tzinfo is None:
         raise ValidationFailed("publish_at needs a time zone.", {"publish_at": "no time zone"})
     now = ctx.clock.now()
@@ -182,7 +184,9 @@ def reject_post(ctx: ServiceContext, actor: Actor, post_id: int, comment: str) -
         post, account = _get_post(uow, post_id)
         user = require_principal(actor, account)
         if post.state is not PostState.PENDING_APPROVAL:
-            raise Conflict(f"Only posts awaiting approval can be rejected; this one is {post.state}.")
+            raise Conflict(
+                f"Only posts awaiting approval can be rejected; this one is {post.state}."
+            )
         reason = f"rejected by {user.name}" + (f": {comment}" if comment else "")
         post = uow.posts.update(
             post.id, state=transition(post.state, PostState.REFUSED), state_reason=reason
@@ -207,9 +211,7 @@ def _require_editor(uow: UnitOfWork, actor: Actor, post: Post, account: Account)
     raise Forbidden("Only the author, a manager or the principal may change this post.")
 
 
-def reschedule_post(
-    ctx: ServiceContext, actor: Actor, post_id: int, publish_at: datetime
-) -> Post:
+def reschedule_post(ctx: ServiceContext, actor: Actor, post_id: int, publish_at: datetime) -> Post:
     """Move a queued post to another time; the window rules are checked again."""
     now = ctx.clock.now()
     with ctx.uow() as uow:

@@ -62,8 +62,15 @@ def _window_for(uow: UnitOfWork, post: Post, at: datetime) -> Window | None:
 
 
 def _take(
-    uow: UnitOfWork, post: Post, account: Account, worker_id: str, now: datetime, lease: timedelta,
-    text: str, decision: dict[str, Any] | None, window: Window | None,
+    uow: UnitOfWork,
+    post: Post,
+    account: Account,
+    worker_id: str,
+    now: datetime,
+    lease: timedelta,
+    text: str,
+    decision: dict[str, Any] | None,
+    window: Window | None,
 ) -> Claim:
     decisions = dict(post.decisions)
     if decision is not None:
@@ -83,8 +90,13 @@ def _take(
         tag=LedgerTag.POST_PUBLISHING,
         actor=SYSTEM_WORKER,
         subject=f"post:{post.public_id}",
-        data={"worker": worker_id, "attempt": post.attempts, "final_text": text,
-              "decision": decision, "idempotency_key": post.idempotency_key},
+        data={
+            "worker": worker_id,
+            "attempt": post.attempts,
+            "final_text": text,
+            "decision": decision,
+            "idempotency_key": post.idempotency_key,
+        },
         occurred_at=now,
     )
     return Claim(post, account, text, post.idempotency_key, worker_id)
@@ -117,8 +129,13 @@ def claim_next(ctx: ServiceContext, worker_id: str, lease: timedelta) -> Claim |
 
 
 def _decide_and_claim(
-    uow: UnitOfWork, ctx: ServiceContext, post: Post, account: Account, worker_id: str,
-    now: datetime, lease: timedelta,
+    uow: UnitOfWork,
+    ctx: ServiceContext,
+    post: Post,
+    account: Account,
+    worker_id: str,
+    now: datetime,
+    lease: timedelta,
 ) -> Claim | None:
     window = _window_for(uow, post, now)
     if post.kind is PostKind.NOTICE or post.kind is PostKind.REMINDER:
@@ -140,8 +157,13 @@ def _decide_and_claim(
             state_reason=decision.refusal.message,
             decisions={**post.decisions, "publication": record},
         )
-        uow.ledger.append(tag=LedgerTag.POST_REFUSED, actor=SYSTEM_WORKER, subject=subject,
-                          data={"decision": record}, occurred_at=now)
+        uow.ledger.append(
+            tag=LedgerTag.POST_REFUSED,
+            actor=SYSTEM_WORKER,
+            subject=subject,
+            data={"decision": record},
+            occurred_at=now,
+        )
         return None
     if decision.outcome is Outcome.HOLD:
         uow.posts.update(
@@ -150,8 +172,13 @@ def _decide_and_claim(
             state_reason=decision.held_reason,
             decisions={**post.decisions, "publication": record},
         )
-        uow.ledger.append(tag=LedgerTag.POST_HELD, actor=SYSTEM_WORKER, subject=subject,
-                          data={"reason": decision.held_reason}, occurred_at=now)
+        uow.ledger.append(
+            tag=LedgerTag.POST_HELD,
+            actor=SYSTEM_WORKER,
+            subject=subject,
+            data={"reason": decision.held_reason},
+            occurred_at=now,
+        )
         return None
     if decision.outcome is Outcome.REMINDER_FIRST:
         assert window is not None
@@ -170,17 +197,29 @@ def _decide_and_claim(
                 created_at=now,
                 window_id=window.id,
                 publish_at=now,
-                decisions={"delegated": False, "kind": "reminder", "reason": decision.reminder.reason},
+                decisions={
+                    "delegated": False,
+                    "kind": "reminder",
+                    "reason": decision.reminder.reason,
+                },
                 precedes_post_id=post.id,
             )
         )
         uow.ledger.append(
-            tag=LedgerTag.REMINDER_CREATED, actor=SYSTEM_WORKER, subject=f"post:{reminder.public_id}",
-            data={"window_id": window.id, "before_post": post.public_id,
-                  "reason": decision.reminder.reason, "text": reminder.final_text},
+            tag=LedgerTag.REMINDER_CREATED,
+            actor=SYSTEM_WORKER,
+            subject=f"post:{reminder.public_id}",
+            data={
+                "window_id": window.id,
+                "before_post": post.public_id,
+                "reason": decision.reminder.reason,
+                "text": reminder.final_text,
+            },
             occurred_at=now,
         )
-        return _take(uow, reminder, account, worker_id, now, lease, reminder.final_text, None, window)
+        return _take(
+            uow, reminder, account, worker_id, now, lease, reminder.final_text, None, window
+        )
     return _take(uow, post, account, worker_id, now, lease, decision.final_text, record, window)
 
 
@@ -201,9 +240,15 @@ def record_published(
         if post is None:
             # Lost the lease and someone else resolved it; keep the platform id on record anyway.
             uow.ledger.append(
-                tag=LedgerTag.POST_PUBLISHED, actor=SYSTEM_WORKER, subject=f"post:{claim.post.public_id}",
-                data={"late_result": True, "platform_post_id": receipt.platform_post_id,
-                      "platform_url": receipt.url, "worker": claim.worker_id},
+                tag=LedgerTag.POST_PUBLISHED,
+                actor=SYSTEM_WORKER,
+                subject=f"post:{claim.post.public_id}",
+                data={
+                    "late_result": True,
+                    "platform_post_id": receipt.platform_post_id,
+                    "platform_url": receipt.url,
+                    "worker": claim.worker_id,
+                },
                 occurred_at=now,
             )
             uow.commit()
@@ -242,8 +287,9 @@ def record_published(
             data={
                 "account_id": post.account_id,
                 "kind": post.kind.value,
-                "writer": None if author is None else {"id": author.id, "email": author.email,
-                                                       "name": author.name},
+                "writer": None
+                if author is None
+                else {"id": author.id, "email": author.email, "name": author.name},
                 "submitter": post.submitter,
                 "source": post.source.value,
                 "approved_by": post.approved_by,
@@ -264,16 +310,26 @@ def record_published(
 def _release_held(uow: UnitOfWork, window_id: int, now: datetime) -> list[str]:
     released = []
     for held in uow.posts.held_in_window(window_id):
-        uow.posts.update(held.id, state=transition(held.state, PostState.SCHEDULED), state_reason=None)
-        uow.ledger.append(tag=LedgerTag.POST_RELEASED, actor=SYSTEM_WORKER,
-                          subject=f"post:{held.public_id}", data={"window_id": window_id},
-                          occurred_at=now)
+        uow.posts.update(
+            held.id, state=transition(held.state, PostState.SCHEDULED), state_reason=None
+        )
+        uow.ledger.append(
+            tag=LedgerTag.POST_RELEASED,
+            actor=SYSTEM_WORKER,
+            subject=f"post:{held.public_id}",
+            data={"window_id": window_id},
+            occurred_at=now,
+        )
         released.append(held.public_id)
     return released
 
 
 def record_failure(
-    ctx: ServiceContext, claim: Claim, error: str, *, retryable: bool,
+    ctx: ServiceContext,
+    claim: Claim,
+    error: str,
+    *,
+    retryable: bool,
     retry_after: float | None = None,
 ) -> Post | None:
     """Record a failed attempt: retry later with the same key, or fail for good with the reason."""
@@ -284,20 +340,35 @@ def record_failure(
             return None
         subject = f"post:{post.public_id}"
         if retryable and post.attempts < MAX_ATTEMPTS:
-            delay = retry_after if retry_after is not None else 2 ** post.attempts
+            delay = retry_after if retry_after is not None else 2**post.attempts
             post = uow.posts.update(
-                post.id, state=transition(post.state, PostState.SCHEDULED),
-                state_reason=f"retrying after: {error}", lease_until=None,
+                post.id,
+                state=transition(post.state, PostState.SCHEDULED),
+                state_reason=f"retrying after: {error}",
+                lease_until=None,
                 next_attempt_at=now + timedelta(seconds=delay),
             )
-            uow.ledger.append(tag=LedgerTag.POST_RETRY, actor=SYSTEM_WORKER, subject=subject,
-                              data={"error": error, "attempt": post.attempts, "retry_in_s": int(delay)},
-                              occurred_at=now)
+            uow.ledger.append(
+                tag=LedgerTag.POST_RETRY,
+                actor=SYSTEM_WORKER,
+                subject=subject,
+                data={"error": error, "attempt": post.attempts, "retry_in_s": int(delay)},
+                occurred_at=now,
+            )
         else:
-            post = uow.posts.update(post.id, state=transition(post.state, PostState.FAILED),
-                                    state_reason=error, lease_until=None)
-            uow.ledger.append(tag=LedgerTag.POST_FAILED, actor=SYSTEM_WORKER, subject=subject,
-                              data={"error": error, "attempt": post.attempts}, occurred_at=now)
+            post = uow.posts.update(
+                post.id,
+                state=transition(post.state, PostState.FAILED),
+                state_reason=error,
+                lease_until=None,
+            )
+            uow.ledger.append(
+                tag=LedgerTag.POST_FAILED,
+                actor=SYSTEM_WORKER,
+                subject=subject,
+                data={"error": error, "attempt": post.attempts},
+                occurred_at=now,
+            )
             if post.kind is PostKind.REMINDER and post.precedes_post_id is not None:
                 _fail_waiting_post(uow, post, now)
         uow.commit()
@@ -311,9 +382,16 @@ def _fail_waiting_post(uow: UnitOfWork, reminder: Post, now: datetime) -> None:
     if waiting is None or waiting.state is not PostState.SCHEDULED:
         return
     reason = f"the reminder due before it could not be published: {reminder.state_reason}"
-    uow.posts.update(waiting.id, state=transition(waiting.state, PostState.FAILED), state_reason=reason)
-    uow.ledger.append(tag=LedgerTag.POST_FAILED, actor=SYSTEM_WORKER, subject=f"post:{waiting.public_id}",
-                      data={"error": reason}, occurred_at=now)
+    uow.posts.update(
+        waiting.id, state=transition(waiting.state, PostState.FAILED), state_reason=reason
+    )
+    uow.ledger.append(
+        tag=LedgerTag.POST_FAILED,
+        actor=SYSTEM_WORKER,
+        subject=f"post:{waiting.public_id}",
+        data={"error": reason},
+        occurred_at=now,
+    )
 
 
 def adopt_stale(ctx: ServiceContext, worker_id: str, lease: timedelta) -> list[Claim]:
@@ -337,11 +415,18 @@ def requeue_unpublished(ctx: ServiceContext, claim: Claim) -> Post | None:
         post = _owned(uow, claim.post.id, claim.worker_id)
         if post is None:
             return None
-        post = uow.posts.update(post.id, state=transition(post.state, PostState.SCHEDULED),
-                                state_reason="requeued: not found on the platform after a crash",
-                                lease_until=None)
-        uow.ledger.append(tag=LedgerTag.POST_REQUEUED, actor=SYSTEM_WORKER,
-                          subject=f"post:{post.public_id}",
-                          data={"idempotency_key": post.idempotency_key}, occurred_at=now)
+        post = uow.posts.update(
+            post.id,
+            state=transition(post.state, PostState.SCHEDULED),
+            state_reason="requeued: not found on the platform after a crash",
+            lease_until=None,
+        )
+        uow.ledger.append(
+            tag=LedgerTag.POST_REQUEUED,
+            actor=SYSTEM_WORKER,
+            subject=f"post:{post.public_id}",
+            data={"idempotency_key": post.idempotency_key},
+            occurred_at=now,
+        )
         uow.commit()
     return post

@@ -94,7 +94,10 @@ def create_window(ctx: ServiceContext, actor: Actor, spec: WindowSpec) -> Window
             raise NotFound(f"No account {spec.account_id}.")
         user = require_manager(actor, account)
         budget = ctx.budget_for(account)
-        for field_name, text in (("notice_text", spec.notice_text), ("reminder_text", spec.reminder_text)):
+        for field_name, text in (
+            ("notice_text", spec.notice_text),
+            ("reminder_text", spec.reminder_text),
+        ):
             measured = budget.measure(text)
             over = measured.overflow()
             if over is not None:

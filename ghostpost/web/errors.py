@@ -6,9 +6,9 @@ import json
 import logging
 
 from flask import Flask, Response, render_template, request
-from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
+from ghostpost.db.engine import DATABASE_UNAVAILABLE
 from ghostpost.domain.errors import DomainError
 from ghostpost.services.errors import (
     Conflict,
@@ -20,7 +20,13 @@ from ghostpost.services.errors import (
 
 log = logging.getLogger("ghostpost.web")
 
-STATUS_FOR = {NotFound: 404, Forbidden: 403, Conflict: 409, ValidationFailed: 422, PolicyRefused: 422}
+STATUS_FOR = {
+    NotFound: 404,
+    Forbidden: 403,
+    Conflict: 409,
+    ValidationFailed: 422,
+    PolicyRefused: 422,
+}
 
 
 def _wants_json() -> bool:
@@ -31,8 +37,13 @@ def _wants_json() -> bool:
 def problem(status: int, title: str, detail: str, code: str, **extra: object) -> Response:
     """Render an RFC 9457 problem, as JSON or as an HTML page."""
     if _wants_json():
-        body = {"type": f"urn:ghostpost:problem:{code}", "title": title, "status": status,
-                "detail": detail, **extra}
+        body = {
+            "type": f"urn:ghostpost:problem:{code}",
+            "title": title,
+            "status": status,
+            "detail": detail,
+            **extra,
+        }
         response = Response(status=status, mimetype="application/problem+json")
         response.set_data(json.dumps(body))
         return response
@@ -57,8 +68,14 @@ def register(app: Flask) -> None:
         code = (exc.name or "error").lower().replace(" ", "_")
         return problem(status, exc.name or "Error", exc.description or "", code)
 
-    @app.errorhandler(OperationalError)
-    def _db_down(exc: OperationalError) -> Response:
-        log.error("database unavailable: %s", exc.orig)
-        return problem(503, "Service Unavailable", "The database is not reachable; retry shortly.",
-                       "database_unavailable")
+    def _db_down(exc: Exception) -> Response:
+        log.error("database unavailable: %s", exc)
+        return problem(
+            503,
+            "Service Unavailable",
+            "The database is not reachable; retry shortly.",
+            "database_unavailable",
+        )
+
+    for error_type in DATABASE_UNAVAILABLE:
+        app.register_error_handler(error_type, _db_down)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, current_app, jsonify, render_template, request
-from sqlalchemy import text
 
 from ghostpost.bootstrap import Container
+from ghostpost.db.engine import ping
 
 bp = Blueprint("public", __name__)
 
@@ -21,8 +21,7 @@ def container() -> Container:
 @bp.get("/healthz")
 def healthz() -> Any:
     """Answer 200 when the database answers, 503 otherwise."""
-    with container().engine.connect() as conn:
-        conn.execute(text("SELECT 1"))
+    ping(container().engine)
     return jsonify(status="ok", database="ok")
 
 

@@ -18,8 +18,10 @@ def test_a_full_window_keeps_every_disclosure_rule_and_names_every_writer(world:
     rng.shuffle(authors)
 
     # Two delegated posts arrive before the notice is approved: they must wait for it.
-    early = [world.submit(world.writer_a, "Early bird post one"),
-             world.submit(world.writer_b, "Early bird post two")]
+    early = [
+        world.submit(world.writer_a, "Early bird post one"),
+        world.submit(world.writer_b, "Early bird post two"),
+    ]
     world.run_worker()
     assert [world.post(p.id).state for p in early] == [PostState.HELD, PostState.HELD]
 
@@ -45,7 +47,8 @@ def test_a_full_window_keeps_every_disclosure_rule_and_names_every_writer(world:
     skipped = [p for p in regular if p.decisions["publication"]["tag"]["outcome"] == "skipped"]
     assert skipped, "the scenario includes posts too long for the tag"
     reminders = [
-        p for p in timeline
+        p
+        for p in timeline
         if p.kind is PostKind.REMINDER
         or p.decisions.get("publication", {}).get("reminder", {}).get("outcome") == "inline"
     ]

@@ -66,7 +66,10 @@ class World:
         return windows.approve_notice(self.ctx, Actor.for_user(self.principal), window.id)
 
     def submit(
-        self, author: User, text: str, publish_at: datetime | None = None,
+        self,
+        author: User,
+        text: str,
+        publish_at: datetime | None = None,
         account: Account | None = None,
     ) -> Post:
         return posts.submit_post(
@@ -101,7 +104,12 @@ def build_world(container: Container) -> World:
 
     def user(email: str, name: str, role: Role, principal_id: int | None = None) -> User:
         return directory.create_user(
-            ctx, system, email=email, name=name, role=role, password="password-123",
+            ctx,
+            system,
+            email=email,
+            name=name,
+            role=role,
+            password="password-123",
             principal_id=principal_id,
         )
 

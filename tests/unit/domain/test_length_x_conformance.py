@@ -31,9 +31,7 @@ SECTIONS: dict[str, XConfig] = {
 # The same configs as twitter-text-parser takes them. Its version2 dict lacks the emoji key
 # (KeyError otherwise), so the complete dict is passed.
 ORACLE_OPTIONS: dict[str, dict[str, Any]] = {
-    "WeightedTweetsCounterTest": dict(
-        twitter_text_config["version2"], emoji_parsing_enabled=False
-    ),
+    "WeightedTweetsCounterTest": dict(twitter_text_config["version2"], emoji_parsing_enabled=False),
     "WeightedTweetsWithDiscountedEmojiCounterTest": twitter_text_config["version3"],
     "UnicodeDirectionalMarkerCounterTest": twitter_text_config["defaults"],
 }
@@ -91,9 +89,7 @@ def test_conformance(section: str, text: str, expected: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(("section", "text", "expected"), CASES)
-def test_agrees_with_twitter_text_parser(
-    section: str, text: str, expected: dict[str, Any]
-) -> None:
+def test_agrees_with_twitter_text_parser(section: str, text: str, expected: dict[str, Any]) -> None:
     oracle = parse_tweet(text, ORACLE_OPTIONS[section]).asdict()
     result = count_x(text, default_segmenter(), SECTIONS[section])
     assert _as_reference(result) == oracle

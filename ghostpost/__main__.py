@@ -1,0 +1,5 @@
+"""`python -m ghostpost` runs the CLI."""
+
+from ghostpost.cli import run
+
+run()

@@ -1,0 +1,49 @@
+"""Fault-injecting platform adapters for crash tests (loaded by a worker process via settings).
+
+They wrap the real local publisher and kill the process with os._exit, which, like kill -9,
+runs no cleanup: no exception handler, no rollback, no `finally`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ghostpost.adapters.base import Receipt
+from ghostpost.adapters.local import LocalPublisher
+from ghostpost.bootstrap import Container
+from ghostpost.domain.model import Account
+
+CRASH_EXIT_CODE = 137
+
+
+class CrashingPublisher:
+    """Dies on the Nth publish, either before sending or after the platform accepted."""
+
+    platform = "local"
+
+    def __init__(self, container: Container, *, after_accept: bool) -> None:
+        self._inner = LocalPublisher(container.local_store, container.settings.public_url)
+        self._crash_on = int(os.environ.get("GP_TEST_CRASH_ON", "1"))
+        self._after_accept = after_accept
+        self._calls = 0
+
+    def publish(self, account: Account, text: str, *, idempotency_key: str) -> Receipt:
+        self._calls += 1
+        crash = self._calls == self._crash_on
+        if crash and not self._after_accept:
+            os._exit(CRASH_EXIT_CODE)
+        receipt = self._inner.publish(account, text, idempotency_key=idempotency_key)
+        if crash:
+            os._exit(CRASH_EXIT_CODE)
+        return receipt
+
+    def lookup(self, account: Account, *, idempotency_key: str) -> Receipt | None:
+        return self._inner.lookup(account, idempotency_key=idempotency_key)
+
+
+def crash_after_accept(container: Container) -> CrashingPublisher:
+    return CrashingPublisher(container, after_accept=True)
+
+
+def crash_before_send(container: Container) -> CrashingPublisher:
+    return CrashingPublisher(container, after_accept=False)
