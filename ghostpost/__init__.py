@@ -24,7 +24,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     if container is None:
         container = bootstrap(settings or _Settings.load())
     settings = container.settings
-    app = Flask(__name__)
+    app = Flask(__name__, template_folder="web/templates")
     app.config.update(
         SECRET_KEY=settings.secret_key,
         TESTING=settings.environment == "test",

@@ -1,0 +1,118 @@
+"""The command line, as a user runs it: real database files, a real HTTP server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ghostpost.cli import main
+from ghostpost.settings import PROJECT_DIR
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    for key in list(os.environ):
+        if key.startswith("GHOSTPOST_"):
+            monkeypatch.delenv(key)
+    values = {"GHOSTPOST_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return values
+
+
+def invoke(*args: str, input: str | None = None):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
+
+
+def test_db_upgrade_then_check_reports_agreement(env: dict[str, str]) -> None:
+    result = invoke("db", "upgrade")
+    assert result.exit_code == 0, result.output
+    assert "database at revision head" in result.output
+    assert invoke("db", "check").output.strip() == "models and migrations agree"
+
+
+def test_demo_seeds_once_and_prints_the_logins(env: dict[str, str]) -> None:
+    invoke("db", "upgrade")
+    first = invoke("demo")
+    assert first.exit_code == 0, first.output
+    assert "Seeded the demo" in first.output
+    for who in ("avery", "jordan", "sam", "rita", "morgan"):
+        assert f"{who}@demo.ghostpost.test" in first.output
+    again = invoke("demo")
+    assert "Demo data already present" in again.output
+    assert invoke("worker", "--once").output.strip() == "published 0 post(s)"
+
+
+def test_users_create_makes_a_user_and_refuses_a_duplicate(env: dict[str, str]) -> None:
+    invoke("db", "upgrade")
+    args = ("users", "create", "--email", "Lee@Example.test", "--name", "Lee", "--role", "writer")
+    created = invoke(*args, input="long-password\nlong-password\n")
+    assert created.exit_code == 0, created.output
+    assert "created writer lee@example.test" in created.output
+    duplicate = CliRunner().invoke(main, [*args, "--password", "long-password"])
+    assert duplicate.exit_code == 1
+    assert "already exists" in duplicate.output
+
+
+def test_a_bad_setting_stops_with_a_message_naming_it(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GHOSTPOST_WORKER_LEASE_SECONDS", "soon")
+    result = CliRunner().invoke(main, ["worker", "--once"])
+    assert result.exit_code == 1
+    assert "GHOSTPOST_WORKER_LEASE_SECONDS" in result.output
+    assert "Traceback" not in result.output
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def served(env: dict[str, str]) -> Iterator[str]:
+    invoke("db", "upgrade")
+    invoke("demo")
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ghostpost", "serve", "--port", str(port)],
+        env={**os.environ, "PYTHONPATH": str(PROJECT_DIR)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=1)
+                break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_serve_answers_health_and_shows_the_demo_timeline_over_http(served: str) -> None:
+    with urllib.request.urlopen(served + "/healthz", timeout=5) as response:
+        assert response.status == 200
+        assert b'"status":"ok"' in response.read().replace(b" ", b"")
+    with urllib.request.urlopen(served + "/@avery", timeout=5) as response:
+        page = response.read().decode()
+    assert "During the show, some of my posts will be written by my extended team." in page
+    assert "#team" in page
+    # Newest first: the last demo post appears above the notice.
+    assert page.index("Day one in numbers") < page.index("During the show")
