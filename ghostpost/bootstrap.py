@@ -65,12 +65,15 @@ def _load_factory(target: str) -> Any:
     return getattr(importlib.import_module(module_name), attr)
 
 
-def bootstrap(settings: Settings, clock: Clock | None = None) -> Container:
+def bootstrap(
+    settings: Settings, clock: Clock | None = None, password_hasher: PasswordHasher | None = None
+) -> Container:
     """Build the container; nothing connects until first use."""
     clock = clock or SystemClock()
     engine = make_engine(settings.database_url)
     sessions = make_session_factory(engine)
-    hasher = PasswordHasher()
+    # argon2-cffi's defaults: argon2id, 64 MiB, t=3, p=4 (RFC 9106 low-memory profile).
+    hasher = password_hasher or PasswordHasher()
     services = ServiceContext(
         uow=lambda: SqlAlchemyUnitOfWork(sessions),
         clock=clock,

@@ -41,7 +41,7 @@ class Settings:
     adapters: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        problems = list(_problems(self))
+        problems = _type_problems(self) or _problems(self)
         if problems:
             raise SettingsError("invalid settings: " + "; ".join(problems))
         object.__setattr__(self, "database_url", _resolve_sqlite(self.database_url))
@@ -111,6 +111,27 @@ def _coerce(name: str, annotation: Any, raw: str) -> Any:
     except ValueError as exc:
         raise SettingsError(f"{ENV_PREFIX}{name.upper()}: cannot read {raw!r} as {kind}") from exc
     return raw
+
+
+_EXPECTED_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "int": (int,),
+    "float": (int, float),
+    "bool": (bool,),
+    "Mapping[str, str]": (dict,),
+}
+
+
+def _type_problems(s: Settings) -> list[str]:
+    problems = []
+    for f in dataclasses.fields(s):
+        value = getattr(s, f.name)
+        expected = _EXPECTED_TYPES[str(f.type)]
+        # bool is an int subclass; `lease = true` is a typo, not a number.
+        wrong_bool = isinstance(value, bool) and bool not in expected
+        if wrong_bool or not isinstance(value, expected):
+            problems.append(f"{f.name} must be {f.type}, got {type(value).__name__} {value!r}")
+    return problems
 
 
 def _problems(s: Settings) -> list[str]:

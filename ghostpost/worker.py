@@ -52,6 +52,7 @@ class Worker:
 
     def publish_one(self) -> bool:
         """Claim and publish one post; return False when nothing was due."""
+        publishing.expire_ended_windows(self.ctx)
         claim = publishing.claim_next(self.ctx, self.worker_id, self.lease)
         if claim is None:
             return False

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
+from argon2 import PasswordHasher
 
 from ghostpost import create_app
 from ghostpost.bootstrap import Container, bootstrap
@@ -57,7 +58,8 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def container(settings: Settings, clock: FixedClock) -> Iterator[Container]:
-    built = bootstrap(settings, clock=clock)
+    # Cheap argon2 parameters: tests hash many passwords and do not test the hash's strength.
+    built = bootstrap(settings, clock=clock, password_hasher=PasswordHasher(1, 8, 1))
     yield built
     built.dispose()
 

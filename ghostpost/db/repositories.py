@@ -372,12 +372,13 @@ class SqlPosts:
         self.session.flush()
         return to_post(row)
 
-    def due(self, now: datetime, limit: int) -> list[Post]:
+    def due(self, now: datetime, limit: int, skip_accounts: set[int]) -> list[Post]:
         rows = self.session.scalars(
             select(PostRow)
             .where(
                 PostRow.state == PostState.SCHEDULED.value,
                 or_(PostRow.publish_at.is_(None), PostRow.publish_at <= now),
+                PostRow.account_id.not_in(skip_accounts),
             )
             .order_by(PostRow.publish_at, PostRow.id)
             .limit(limit)
@@ -398,6 +399,30 @@ class SqlPosts:
                     PostRow.state == PostState.PUBLISHING.value,
                     or_(PostRow.lease_until.is_(None), PostRow.lease_until < now),
                 )
+            )
+            .order_by(PostRow.id)
+        )
+        return [to_post(r) for r in rows]
+
+    def pending_reminder_for(self, post_id: int) -> Post | None:
+        row = self.session.scalar(
+            select(PostRow)
+            .where(
+                PostRow.precedes_post_id == post_id,
+                PostRow.kind == PostKind.REMINDER.value,
+                PostRow.state == PostState.SCHEDULED.value,
+            )
+            .order_by(PostRow.id)
+        )
+        return to_post(row) if row else None
+
+    def waiting_in_ended_windows(self, now: datetime) -> list[Post]:
+        rows = self.session.scalars(
+            select(PostRow)
+            .join(WindowRow, WindowRow.id == PostRow.window_id)
+            .where(
+                PostRow.state.in_([PostState.HELD.value, PostState.PENDING_APPROVAL.value]),
+                WindowRow.ends_at <= now,
             )
             .order_by(PostRow.id)
         )

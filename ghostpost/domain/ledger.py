@@ -36,6 +36,8 @@ class LedgerTag(StrEnum):
     POST_RETRY = "post:retry"
     POST_FAILED = "post:failed"
     POST_REQUEUED = "post:requeued"
+    #: A worker that lost its lease still got the platform's answer: kept, never dropped.
+    POST_LATE_RESULT = "post:late_result"
     REMINDER_CREATED = "reminder:created"
 
 

@@ -29,8 +29,11 @@ ALLOWED_TRANSITIONS: dict[PostState, frozenset[PostState]] = {
     S.DRAFT: frozenset({S.PENDING_APPROVAL, S.SCHEDULED, S.CANCELLED, S.REFUSED}),
     S.PENDING_APPROVAL: frozenset({S.SCHEDULED, S.CANCELLED, S.REFUSED}),
     # scheduled -> failed: the standalone reminder it needed could not be published.
-    S.SCHEDULED: frozenset({S.HELD, S.PUBLISHING, S.FAILED, S.CANCELLED, S.REFUSED}),
-    S.HELD: frozenset({S.SCHEDULED, S.PUBLISHING, S.CANCELLED, S.REFUSED}),
+    # -> pending_approval: rescheduled into a window that requires approval.
+    S.SCHEDULED: frozenset(
+        {S.PENDING_APPROVAL, S.HELD, S.PUBLISHING, S.FAILED, S.CANCELLED, S.REFUSED}
+    ),
+    S.HELD: frozenset({S.PENDING_APPROVAL, S.SCHEDULED, S.PUBLISHING, S.CANCELLED, S.REFUSED}),
     S.PUBLISHING: frozenset({S.PUBLISHED, S.FAILED, S.SCHEDULED}),
     S.FAILED: frozenset({S.SCHEDULED, S.CANCELLED}),
     S.PUBLISHED: frozenset(),

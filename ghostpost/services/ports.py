@@ -117,14 +117,20 @@ class PostRepository(Protocol):
     def update(self, post_id: int, **changes: Any) -> Post:
         """Change fields of a post and return it."""
 
-    def due(self, now: datetime, limit: int) -> list[Post]:
-        """Return scheduled posts whose time has come, in publishing order."""
+    def due(self, now: datetime, limit: int, skip_accounts: set[int]) -> list[Post]:
+        """Return scheduled posts whose time has come, in publishing order, skipping accounts."""
 
     def publishing_account_ids(self) -> set[int]:
         """Return the accounts that have a post in flight."""
 
     def stale_publishing(self, now: datetime) -> list[Post]:
         """Return posts in flight whose lease has run out."""
+
+    def pending_reminder_for(self, post_id: int) -> Post | None:
+        """Return the scheduled standalone reminder that must precede this post, if any."""
+
+    def waiting_in_ended_windows(self, now: datetime) -> list[Post]:
+        """Return posts held or awaiting approval whose window has ended."""
 
     def held_in_window(self, window_id: int) -> list[Post]:
         """Return a window's held posts in publishing order."""

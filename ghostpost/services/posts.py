@@ -159,6 +159,10 @@ def approve_post(ctx: ServiceContext, actor: Actor, post_id: int, comment: str =
             raise Conflict("Notices are approved through their window.")
         if post.author_id == user.id:
             raise Forbidden("Nobody approves their own post.")
+        if post.state is not PostState.PENDING_APPROVAL:
+            raise Conflict(
+                f"Only posts awaiting approval can be approved; this one is {post.state}."
+            )
         post = uow.posts.update(
             post.id,
             state=transition(post.state, PostState.SCHEDULED),
@@ -237,13 +241,23 @@ def reschedule_post(ctx: ServiceContext, actor: Actor, post_id: int, publish_at:
         )
         if decision.refused:
             raise PolicyRefused(decision)
-        state = PostState.SCHEDULED if post.state is PostState.HELD else post.state
+        same_window = window is not None and window.id == post.window_id
+        needs_approval = (
+            post.is_delegated
+            and window is not None
+            and window.policy.requires_approval
+            and not (same_window and post.approved_by is not None)
+        )
+        state = PostState.PENDING_APPROVAL if needs_approval else PostState.SCHEDULED
+        approval = {} if same_window else {"approved_by": None, "approved_at": None}
         post = uow.posts.update(
             post.id,
             publish_at=publish_at,
             window_id=window.id if window else None,
             final_text=decision.final_text,
-            state=state,
+            state=post.state if state is post.state else transition(post.state, state),
+            state_reason="awaiting the principal's approval" if needs_approval else None,
+            **approval,
             decisions={**post.decisions, "submission": decision.to_record()},
         )
         uow.ledger.append(

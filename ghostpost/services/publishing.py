@@ -102,13 +102,41 @@ def _take(
     return Claim(post, account, text, post.idempotency_key, worker_id)
 
 
+def expire_ended_windows(ctx: ServiceContext) -> list[Post]:
+    """Refuse posts still held or awaiting approval when their window has ended."""
+    now = ctx.clock.now()
+    refused = []
+    with ctx.uow() as uow:
+        for post in uow.posts.waiting_in_ended_windows(now):
+            reason = "its delegation window ended before it could be published"
+            refused.append(
+                uow.posts.update(
+                    post.id, state=transition(post.state, PostState.REFUSED), state_reason=reason
+                )
+            )
+            uow.ledger.append(
+                tag=LedgerTag.POST_REFUSED,
+                actor=SYSTEM_WORKER,
+                subject=f"post:{post.public_id}",
+                data={"reason": reason, "was": post.state.value, "window_id": post.window_id},
+                occurred_at=now,
+            )
+        uow.commit()
+    return refused
+
+
 def claim_next(ctx: ServiceContext, worker_id: str, lease: timedelta) -> Claim | None:
     """Claim the next due post of an account with nothing in flight, applying the policy now."""
     now = ctx.clock.now()
     with ctx.uow() as uow:
         busy = uow.posts.publishing_account_ids()
-        for candidate in uow.posts.due(now, CLAIM_SCAN_LIMIT):
+        for candidate in uow.posts.due(now, CLAIM_SCAN_LIMIT, busy):
             if candidate.account_id in busy:
+                continue
+            if candidate.next_attempt_at is not None and candidate.next_attempt_at > now:
+                # Backing off after a retryable error: the account's later posts wait behind it,
+                # because an account's posts go out in order.
+                busy.add(candidate.account_id)
                 continue
             uow.accounts.lock(candidate.account_id)
             # Re-read under the account lock: another worker may have moved it meanwhile.
@@ -120,6 +148,19 @@ def claim_next(ctx: ServiceContext, worker_id: str, lease: timedelta) -> Claim |
                 continue
             account = uow.accounts.get(post.account_id)
             assert account is not None
+            reminder = uow.posts.pending_reminder_for(post.id)
+            if reminder is not None:
+                # Its standalone reminder is being retried: send that one again (same key),
+                # never a second reminder.
+                if reminder.next_attempt_at is not None and reminder.next_attempt_at > now:
+                    busy.add(post.account_id)
+                    continue
+                window = uow.windows.get(reminder.window_id) if reminder.window_id else None
+                claim = _take(
+                    uow, reminder, account, worker_id, now, lease, reminder.final_text, None, window
+                )
+                uow.commit()
+                return claim
             claim = _decide_and_claim(uow, ctx, post, account, worker_id, now, lease)
             if claim is not None:
                 uow.commit()
@@ -182,6 +223,7 @@ def _decide_and_claim(
         return None
     if decision.outcome is Outcome.REMINDER_FIRST:
         assert window is not None
+        uow.posts.update(post.id, decisions={**post.decisions, "reminder_first": record})
         reminder = uow.posts.add(
             NewPost(
                 public_id=str(uuid.uuid4()),
@@ -240,7 +282,7 @@ def record_published(
         if post is None:
             # Lost the lease and someone else resolved it; keep the platform id on record anyway.
             uow.ledger.append(
-                tag=LedgerTag.POST_PUBLISHED,
+                tag=LedgerTag.POST_LATE_RESULT,
                 actor=SYSTEM_WORKER,
                 subject=f"post:{claim.post.public_id}",
                 data={
@@ -298,6 +340,8 @@ def record_published(
                 "platform_url": receipt.url,
                 "window_id": window.id if window else None,
                 "disclosure": disclosure,
+                "decision": post.decisions.get("publication"),
+                "reminder_first": post.decisions.get("reminder_first"),
                 "reconciled": reconciled,
                 "released": released,
             },

@@ -69,7 +69,7 @@ def _validate(spec: WindowSpec) -> dict[str, str]:
         errors["starts_at"] = "needs a time zone"
     if spec.ends_at.tzinfo is None:
         errors["ends_at"] = "needs a time zone"
-    if not errors and spec.ends_at <= spec.starts_at:
+    if "starts_at" not in errors and "ends_at" not in errors and spec.ends_at <= spec.starts_at:
         errors["ends_at"] = "must be after starts_at"
     if not spec.notice_text.strip():
         errors["notice_text"] = "required"

@@ -10,6 +10,7 @@ from ghostpost.bootstrap import Container
 from ghostpost.db.engine import ping
 
 bp = Blueprint("public", __name__)
+PAGE_SIZE = 50
 
 
 def container() -> Container:
@@ -42,8 +43,9 @@ def timeline(handle: str) -> Any:
     if account is None:
         abort(404, description=f"No local account @{handle}.")
     before = request.args.get("before", type=int)
-    statuses = c.local_store.timeline(handle, limit=50, before=before)
-    older = statuses[-1].id if len(statuses) == 50 else None
+    page = c.local_store.timeline(handle, limit=PAGE_SIZE + 1, before=before)
+    statuses = page[:PAGE_SIZE]
+    older = statuses[-1].id if len(page) > PAGE_SIZE else None
     return render_template("timeline.html", handle=handle, statuses=statuses, older=older)
 
 

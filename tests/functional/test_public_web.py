@@ -1,0 +1,194 @@
+"""The public pages of the local platform and the health check, through the Flask test client."""
+
+from __future__ import annotations
+
+import re
+
+from flask.testing import FlaskClient
+from markupsafe import escape
+
+from ghostpost.domain.model import Post
+from ghostpost.services import directory
+from ghostpost.services.context import Actor
+from tests.support.world import World
+
+PAGE_SIZE = 50
+JSON = {"Accept": "application/json"}
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+def publish(world: World, *texts: str) -> list[Post]:
+    """The principal posts each text (no window needed) and the worker publishes them."""
+    submitted = [world.submit(world.principal, text) for text in texts]
+    world.run_worker()
+    return [world.post(p.id) for p in submitted]
+
+
+def status_ids(html: str) -> list[int]:
+    return [int(found) for found in re.findall(r'id="status-(\d+)"', html)]
+
+
+def test_the_health_check_answers_ok_as_json(client: FlaskClient) -> None:
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    assert response.get_json()["status"] == "ok"
+
+
+def test_the_index_lists_the_local_accounts_only(world: World, client: FlaskClient) -> None:
+    system = Actor.system("test")
+    directory.create_account(
+        world.ctx,
+        system,
+        principal_id=world.principal.principal_id or 0,
+        platform="mastodon",
+        handle="avery_elsewhere",
+    )
+    directory.create_account(
+        world.ctx,
+        system,
+        principal_id=world.principal.principal_id or 0,
+        platform="local",
+        handle="avery_two",
+    )
+
+    response = client.get("/")
+
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert 'href="/@avery"' in html
+    assert 'href="/@avery_two"' in html
+    assert "avery_elsewhere" not in html
+
+
+def test_the_index_without_accounts_says_so(client: FlaskClient) -> None:
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "No local accounts yet" in response.get_data(as_text=True)
+
+
+def test_a_timeline_shows_published_statuses_newest_first_with_their_exact_text(
+    world: World, client: FlaskClient
+) -> None:
+    first, second, third = publish(
+        world,
+        "First: opening remarks",
+        'Second: Q&A with "the panel" — it\'s on',
+        "Third:\nline two",
+    )
+
+    response = client.get("/@avery", headers=BROWSER)
+
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+    ids = [int(p.platform_post_id or 0) for p in (third, second, first)]
+    assert status_ids(html) == ids, "newest first"
+    for post in (first, second, third):
+        assert f"<p>{escape(post.final_text)}</p>" in html
+    assert "Older posts" not in html
+
+
+def test_a_timeline_shows_only_published_posts(world: World, client: FlaskClient) -> None:
+    world.open_window()  # its notice is never approved: the delegated post stays held
+    world.submit(world.writer_a, "Held until the notice goes out")
+    world.run_worker()
+
+    html = client.get("/@avery").get_data(as_text=True)
+
+    assert "Held until the notice" not in html
+    assert "Nothing published yet." in html
+
+
+def test_markup_in_a_post_is_shown_escaped_never_run(world: World, client: FlaskClient) -> None:
+    [post] = publish(world, "Look: <script>alert(1)</script> & <b>bold</b>")
+
+    html = client.get("/@avery").get_data(as_text=True)
+    single = client.get(f"/@avery/{post.platform_post_id}").get_data(as_text=True)
+
+    for page in (html, single):
+        assert "<script>alert(1)</script>" not in page
+        assert "<b>bold</b>" not in page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;" in page
+
+
+def test_an_unknown_handle_is_a_404_page(world: World, client: FlaskClient) -> None:
+    response = client.get("/@nobody", headers=BROWSER)
+
+    assert response.status_code == 404
+    assert response.mimetype == "text/html"
+    assert "@nobody" in response.get_data(as_text=True)
+
+
+def test_an_unknown_handle_is_a_problem_document_for_json_clients(
+    world: World, client: FlaskClient
+) -> None:
+    response = client.get("/@nobody", headers=JSON)
+
+    assert response.status_code == 404
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json(force=True)
+    assert set(body) >= {"type", "title", "status", "detail"}
+    assert body["status"] == 404
+    assert body["title"] == "Not Found"
+    assert "@nobody" in body["detail"]
+    assert body["type"].startswith("urn:ghostpost:problem:")
+
+
+def test_one_status_has_its_own_page(world: World, client: FlaskClient) -> None:
+    _, second = publish(world, "Not this one", "This one")
+
+    response = client.get(f"/@avery/{second.platform_post_id}")
+
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert status_ids(html) == [int(second.platform_post_id or 0)]
+    assert "This one" in html
+    assert "Not this one" not in html
+    assert second.platform_url == f"http://ghostpost.test/@avery/{second.platform_post_id}"
+
+
+def test_a_status_is_not_found_under_another_handle_or_id(
+    world: World, client: FlaskClient
+) -> None:
+    [post] = publish(world, "Only on @avery")
+    directory.create_account(
+        world.ctx,
+        Actor.system("test"),
+        principal_id=world.principal.principal_id or 0,
+        platform="local",
+        handle="other",
+    )
+
+    assert client.get(f"/@other/{post.platform_post_id}").status_code == 404
+    assert client.get("/@avery/999999").status_code == 404
+    missing = client.get("/@avery/999999", headers=JSON)
+    assert missing.mimetype == "application/problem+json"
+
+
+def test_long_timelines_are_paginated_with_an_older_posts_link(
+    world: World, client: FlaskClient
+) -> None:
+    published = publish(world, *(f"Status number {i}" for i in range(PAGE_SIZE + 3)))
+    ids = [int(p.platform_post_id or 0) for p in published]
+
+    page_one = client.get("/@avery").get_data(as_text=True)
+    assert status_ids(page_one) == sorted(ids, reverse=True)[:PAGE_SIZE]
+    link = re.search(r'<a href="([^"]+)">Older posts</a>', page_one)
+    assert link is not None
+
+    page_two = client.get(link.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    assert status_ids(page_two) == sorted(ids, reverse=True)[PAGE_SIZE:]
+    assert "Older posts" not in page_two
+
+
+def test_a_timeline_of_exactly_one_page_has_no_older_posts_link(
+    world: World, client: FlaskClient
+) -> None:
+    publish(world, *(f"Status number {i}" for i in range(PAGE_SIZE)))
+
+    page_one = client.get("/@avery").get_data(as_text=True)
+
+    assert len(status_ids(page_one)) == PAGE_SIZE
+    assert "Older posts" not in page_one, "the link would lead to an empty page"
