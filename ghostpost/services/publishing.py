@@ -156,11 +156,11 @@ def claim_next(ctx: ServiceContext, worker_id: str, lease: timedelta) -> Claim |
                     busy.add(post.account_id)
                     continue
                 window = uow.windows.get(reminder.window_id) if reminder.window_id else None
-                claim = _take(
+                retry = _take(
                     uow, reminder, account, worker_id, now, lease, reminder.final_text, None, window
                 )
                 uow.commit()
-                return claim
+                return retry
             claim = _decide_and_claim(uow, ctx, post, account, worker_id, now, lease)
             if claim is not None:
                 uow.commit()
