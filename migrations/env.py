@@ -27,6 +27,8 @@ def run_migrations_online() -> None:
         if connection.dialect.name == "postgresql":
             # Never queue behind a long lock forever during a deploy.
             connection.exec_driver_sql("SET lock_timeout = '10s'")
+            # End the transaction the SET began, or Alembic would nest in it and never commit.
+            connection.commit()
         context.configure(
             connection=connection,
             target_metadata=Base.metadata,

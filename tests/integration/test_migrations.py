@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from alembic import command
 
 from ghostpost.cli import alembic_config
 
 
-def test_upgrading_an_empty_database_matches_the_models_exactly(tmp_path: Path) -> None:
-    config = alembic_config(f"sqlite:///{tmp_path / 'fresh.db'}")
+def test_upgrading_an_empty_database_matches_the_models_exactly(fresh_database_url: str) -> None:
+    config = alembic_config(fresh_database_url)
     command.upgrade(config, "head")
     command.check(config)  # raises when models and migrations disagree
 
 
-def test_the_schema_downgrades_to_nothing_and_upgrades_again(tmp_path: Path) -> None:
-    config = alembic_config(f"sqlite:///{tmp_path / 'cycle.db'}")
+def test_the_schema_downgrades_to_nothing_and_upgrades_again(fresh_database_url: str) -> None:
+    config = alembic_config(fresh_database_url)
     command.upgrade(config, "head")
     command.downgrade(config, "base")
     command.upgrade(config, "head")

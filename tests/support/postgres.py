@@ -1,0 +1,100 @@
+"""A throwaway PostgreSQL server for the test suite: own data directory, own port, loopback only.
+
+PostgreSQL refuses to run as root, so when the tests run as root the server runs as the
+`postgres` system user (`runuser`). fsync is off: this cluster is deleted after the run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+
+SUPERUSER = "ghostpost"
+
+
+def _bin_dir() -> Path:
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).parent
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    if not versions:
+        raise RuntimeError(
+            "PostgreSQL server binaries not found (Debian: apt-get install postgresql)"
+        )
+    return versions[0]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class PostgresServer:
+    """initdb + pg_ctl start on a free port; databases made from a migrated template."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.data = root / "data"
+        self.port = _free_port()
+        self.bin = _bin_dir()
+        self._as_root = os.geteuid() == 0
+
+    def _run(self, *args: str) -> None:
+        command = [str(self.bin / args[0]), *args[1:]]
+        if self._as_root:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, text=True, timeout=120)
+
+    def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if self._as_root:
+            shutil.chown(self.root, "postgres", "postgres")
+        self._run("initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8")
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+            "-c max_connections=200"
+        )
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "log"),
+            "-w", "start",
+        )
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def url(self, database: str) -> str:
+        return f"postgresql+psycopg://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
+
+    def execute(self, sql: str) -> None:
+        dsn = f"host=127.0.0.1 port={self.port} user={SUPERUSER} dbname=postgres"
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(sql)  # type: ignore[arg-type]
+
+    def create_database(self, name: str, template: str | None = None) -> str:
+        self.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        return self.url(name)
+
+
+@contextmanager
+def running_postgres() -> Iterator[PostgresServer]:
+    # Not under pytest's tmp dir: that is private to root, and the server may run as postgres.
+    root = Path(tempfile.mkdtemp(prefix="ghostpost-pg-"))
+    root.chmod(0o755)
+    server = PostgresServer(root)
+    try:
+        server.start()
+        yield server
+    finally:
+        if server.data.exists():
+            server.stop()
+        shutil.rmtree(root, ignore_errors=True)
