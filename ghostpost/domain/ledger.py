@@ -46,7 +46,8 @@ def _reject_floats(value: Any) -> None:
     if isinstance(value, float):
         raise TypeError("ledger data must not contain floats")
     if isinstance(value, Mapping):
-        for item in value.values():
+        for key, item in value.items():
+            _reject_floats(key)
             _reject_floats(item)
     elif isinstance(value, list | tuple):
         for item in value:
@@ -117,7 +118,8 @@ def first_broken_entry(entries: Iterable[LedgerEntry]) -> int | None:
             or entry.prev_hash != expected_prev
             or entry.entry_hash != entry_hash(entry.body())
         ):
-            return entry.seq
+            # The position where the chain breaks: everything before it verified.
+            return expected_seq
         expected_prev = entry.entry_hash
         expected_seq += 1
     return None

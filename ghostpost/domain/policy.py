@@ -93,6 +93,13 @@ class RefusalCode(StrEnum):
 
 
 DEFAULT_REMINDER_EVERY = 10
+MIN_REMINDER_EVERY = 2
+#: Characters that continue a hashtag on X (twitter-text hashtagSpecialChars) besides \w:
+#: "#team" followed by one of them is a different, longer hashtag.
+_HASHTAG_CONTINUES = (
+    "_\u200c\u200d\ua67e\u05be\u05f3\u05f4\uff5e"
+    "\u301c\u309b\u309c\u30a0\u30fb\u3003\u0f0b\u0f0c\u00b7"
+)
 DEFAULT_TAG = "#team"
 #: Sets the inline reminder apart so it reads as an addendum, not as the writer's words.
 INLINE_REMINDER_SEPARATOR = "\n\n"
@@ -112,6 +119,14 @@ class WindowPolicy:
     tag_mode: TagMode = TagMode.WHEN_FITS
     tag_position: TagPosition = TagPosition.END
     requires_approval: bool = False
+
+    def __post_init__(self) -> None:
+        # With N = 1 every post would need a reminder before it, including the post right
+        # after a standalone reminder: the cadence could never be met.
+        if self.reminder_every < MIN_REMINDER_EVERY:
+            raise ValueError(f"reminder_every must be at least {MIN_REMINDER_EVERY}")
+        if self.ends_at <= self.starts_at:
+            raise ValueError("a window must end after it starts")
 
     def contains(self, at: datetime) -> bool:
         """Tell whether `at` lies inside the window (start inclusive, end exclusive)."""
@@ -222,8 +237,17 @@ class Decision:
 
 def has_tag(text: str, tag: str) -> bool:
     """Tell whether `tag` already stands in `text` as a whole hashtag (case-insensitive)."""
-    # A look-alike (e.g. a zero-width joiner inside) is a different string and does not match.
-    pattern = r"(?<![\w#])" + re.escape(tag) + r"(?![\w])"
+    # A look-alike (a zero-width joiner inside) is a different string and does not match; a
+    # joiner or letter after it makes a longer hashtag; after "/" or "&" it is part of a URL.
+    pattern = (
+        r"(?<![\w#/&"
+        + _HASHTAG_CONTINUES
+        + r"])"
+        + re.escape(tag)
+        + r"(?![\w"
+        + _HASHTAG_CONTINUES
+        + r"])"
+    )
     return re.search(pattern, text, flags=re.IGNORECASE) is not None
 
 
@@ -244,8 +268,14 @@ def _over_budget_message(what: str, measured: Measurement) -> str:
     assert over is not None
     cut = over.used - over.limit
     return (
-        f"{what} is {over.used} {over.unit}, over the limit of {over.limit}: cut {cut} {over.unit}."
+        f"{what} is {over.used} {over.unit}, over the limit of {over.limit}: "
+        f"cut {cut} {_unit(over.unit, cut)}."
     )
+
+
+def _unit(unit: str, count: int) -> str:
+    # "cut 1 character", "cut 2 characters"
+    return unit[:-1] if count == 1 and unit.endswith("s") else unit
 
 
 def decide_tag(
@@ -276,7 +306,7 @@ def decide_tag(
         refusal = Refusal(
             RefusalCode.TAG_DOES_NOT_FIT,
             f"The required tag {policy.tag} does not fit: with it the post is {over.used} "
-            f"{over.unit}, over the limit of {over.limit}. Cut {cut} {over.unit}.",
+            f"{over.unit}, over the limit of {over.limit}. Cut {cut} {_unit(over.unit, cut)}.",
         )
         return decision, text, refusal
     return decision, text, None

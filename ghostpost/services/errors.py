@@ -40,6 +40,15 @@ class ValidationFailed(ServiceError):
         self.fields = fields or {}
 
 
+def is_encodable(text: str) -> bool:
+    """Tell whether text is valid Unicode (no lone surrogates), i.e. can be stored and hashed."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class PolicyRefused(ServiceError):
     """The disclosure policy refuses the post; the decision says why and by how much."""
 

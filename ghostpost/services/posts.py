@@ -13,7 +13,14 @@ from ghostpost.domain.policy import Decision, PostDraft, PostKind, Stage, decide
 from ghostpost.domain.states import QUEUED_STATES, PostState, transition
 from ghostpost.services.authz import MANAGING_ROLES, may_author, require_principal, require_user
 from ghostpost.services.context import Actor, ServiceContext, user_summary
-from ghostpost.services.errors import Conflict, Forbidden, NotFound, PolicyRefused, ValidationFailed
+from ghostpost.services.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    PolicyRefused,
+    ValidationFailed,
+    is_encodable,
+)
 from ghostpost.services.ports import UnitOfWork
 
 #: A publish_at this far in the past is a mistake, not "now" (clock skew between clients is less).
@@ -47,6 +54,10 @@ def _plan(uow: UnitOfWork, ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -
     if len(cmd.text) > MAX_TEXT_CODE_POINTS:
         raise ValidationFailed(
             "The text is far longer than any platform allows.", {"text": "too long"}
+        )
+    if not is_encodable(cmd.text):
+        raise ValidationFailed(
+            "The text contains invalid Unicode (a lone surrogate).", {"text": "invalid unicode"}
         )
     if cmd.publish_at is not None and cmd.publish_at.tzinfo is None:
         raise ValidationFailed("publish_at needs a time zone.", {"publish_at": "no time zone"})

@@ -12,6 +12,7 @@ from ghostpost.domain.model import NewPost, Source, Window
 from ghostpost.domain.policy import (
     DEFAULT_REMINDER_EVERY,
     DEFAULT_TAG,
+    MIN_REMINDER_EVERY,
     PostKind,
     ReminderMode,
     TagMode,
@@ -21,7 +22,7 @@ from ghostpost.domain.policy import (
 from ghostpost.domain.states import PostState, transition
 from ghostpost.services.authz import require_manager, require_principal
 from ghostpost.services.context import Actor, ServiceContext, user_summary
-from ghostpost.services.errors import Conflict, NotFound, ValidationFailed
+from ghostpost.services.errors import Conflict, NotFound, ValidationFailed, is_encodable
 from ghostpost.services.ports import UnitOfWork
 
 _TAG = re.compile(r"^#\w{1,100}$")
@@ -75,8 +76,11 @@ def _validate(spec: WindowSpec) -> dict[str, str]:
         errors["notice_text"] = "required"
     if not spec.reminder_text.strip():
         errors["reminder_text"] = "required"
-    if not 1 <= spec.reminder_every <= MAX_REMINDER_EVERY:
-        errors["reminder_every"] = f"must be between 1 and {MAX_REMINDER_EVERY}"
+    if not MIN_REMINDER_EVERY <= spec.reminder_every <= MAX_REMINDER_EVERY:
+        errors["reminder_every"] = f"must be between {MIN_REMINDER_EVERY} and {MAX_REMINDER_EVERY}"
+    for name in ("name", "notice_text", "reminder_text", "tag"):
+        if not is_encodable(getattr(spec, name)):
+            errors[name] = "contains invalid Unicode (a lone surrogate)"
     if spec.tag_mode is not TagMode.OFF and not _TAG.match(spec.tag):
         errors["tag"] = "must be one hashtag such as #team"
     return errors

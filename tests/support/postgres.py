@@ -65,8 +65,15 @@ class PostgresServer:
             "-c max_connections=200"
         )
         self._run(
-            "pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "log"),
-            "-w", "start",
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.root / "log"),
+            "-w",
+            "start",
         )
 
     def stop(self) -> None:
