@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -19,12 +20,12 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 
     from ghostpost.bootstrap import bootstrap
     from ghostpost.settings import Settings as _Settings
-    from ghostpost.web import errors, public
+    from ghostpost.web import BLUEPRINTS, errors, security, staff
 
     if container is None:
         container = bootstrap(settings or _Settings.load())
     settings = container.settings
-    app = Flask(__name__, template_folder="web/templates")
+    app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
     app.config.update(
         SECRET_KEY=settings.secret_key,
         TESTING=settings.environment == "test",
@@ -32,8 +33,13 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
         MAX_CONTENT_LENGTH=1024 * 1024,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
     )
     app.extensions["ghostpost"] = container
     errors.register(app)
-    app.register_blueprint(public.bp)
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    staff.init_app(app)
+    security.init_app(app)
     return app

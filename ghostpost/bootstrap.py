@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -60,6 +61,15 @@ def account_budget(account: Account) -> Budget:
     )
 
 
+def check_password(hasher: PasswordHasher, stored: str, password: str) -> tuple[bool, bool]:
+    """Verify an argon2 hash; also tell whether it should be re-hashed with current parameters."""
+    try:
+        hasher.verify(stored, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False, False
+    return True, hasher.check_needs_rehash(stored)
+
+
 def _load_factory(target: str) -> Any:
     module_name, _, attr = target.partition(":")
     return getattr(importlib.import_module(module_name), attr)
@@ -79,6 +89,7 @@ def bootstrap(
         clock=clock,
         budget_for=account_budget,
         hash_password=hasher.hash,
+        check_password=lambda stored, password: check_password(hasher, stored, password),
     )
     store = LocalStatusStore(sessions)
     container = Container(settings, clock, engine, sessions, services, store, {}, hasher)

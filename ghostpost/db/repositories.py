@@ -217,10 +217,31 @@ class SqlUsers:
         row = self.session.get(UserRow, user_id)
         return row.password_hash if row else None
 
+    def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        row = self.session.get(UserRow, user_id)
+        assert row is not None
+        row.password_hash = password_hash
+        self.session.flush()
+
+    def list(self) -> list[User]:
+        return [to_user(r) for r in self.session.scalars(select(UserRow).order_by(UserRow.name))]
+
 
 class SqlAssignments:
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    def accounts_of(self, user_id: int) -> list[int]:
+        rows = self.session.scalars(
+            select(AssignmentRow.account_id).where(AssignmentRow.user_id == user_id)
+        )
+        return sorted(rows)
+
+    def users_of(self, account_id: int) -> list[int]:
+        rows = self.session.scalars(
+            select(AssignmentRow.user_id).where(AssignmentRow.account_id == account_id)
+        )
+        return sorted(rows)
 
     def add(self, user_id: int, account_id: int) -> None:
         self.session.add(AssignmentRow(user_id=user_id, account_id=account_id, created_at=_now()))

@@ -21,6 +21,8 @@ class ServiceContext:
     clock: Clock
     budget_for: Callable[[Account], Budget]
     hash_password: Callable[[str], str]
+    #: (stored hash, password) -> (matches, needs rehash)
+    check_password: Callable[[str, str], tuple[bool, bool]]
 
 
 @dataclass(frozen=True)

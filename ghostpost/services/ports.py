@@ -69,6 +69,12 @@ class UserRepository(Protocol):
     def password_hash(self, user_id: int) -> str | None:
         """Return the user's password hash, or None."""
 
+    def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        """Replace the user's password hash."""
+
+    def list(self) -> list[User]:
+        """Return every user, by name."""
+
 
 class AssignmentRepository(Protocol):
     """Which writer may post to which account."""
@@ -78,6 +84,12 @@ class AssignmentRepository(Protocol):
 
     def exists(self, user_id: int, account_id: int) -> bool:
         """Tell whether the user may write for the account."""
+
+    def accounts_of(self, user_id: int) -> list[int]:
+        """Return the ids of the accounts the user may write for."""
+
+    def users_of(self, account_id: int) -> list[int]:
+        """Return the ids of the users assigned to the account."""
 
 
 class WindowRepository(Protocol):

@@ -66,7 +66,10 @@ def register(app: Flask) -> None:
     def _http(exc: HTTPException) -> Response:
         status = exc.code or 500
         code = (exc.name or "error").lower().replace(" ", "_")
-        return problem(status, exc.name or "Error", exc.description or "", code)
+        response = problem(status, exc.name or "Error", exc.description or "", code)
+        if exc.response is not None and "Retry-After" in exc.response.headers:
+            response.headers["Retry-After"] = exc.response.headers["Retry-After"]
+        return response
 
     def _db_down(exc: Exception) -> Response:
         log.error("database unavailable: %s", exc)

@@ -1,0 +1,83 @@
+"""Signing in and out of the staff app, with CSRF and throttling."""
+
+from __future__ import annotations
+
+import re
+
+from flask.testing import FlaskClient
+
+from tests.support.world import World
+
+
+def csrf_from(client: FlaskClient, path: str) -> str:
+    page = client.get(path, follow_redirects=True).get_data(as_text=True)
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found, f"no CSRF token on {path}"
+    return found.group(1)
+
+
+def sign_in(client: FlaskClient, email: str, password: str = "password-123"):  # type: ignore[no-untyped-def]
+    token = csrf_from(client, "/login")
+    return client.post("/login", data={"email": email, "password": password, "csrf_token": token})
+
+
+def test_signing_in_starts_a_session_and_signing_out_ends_it(
+    world: World, client: FlaskClient
+) -> None:
+    response = sign_in(client, world.writer_a.email)
+    assert response.status_code == 302
+    home = client.get("/home", follow_redirects=True)
+    assert "Jordan Park" in home.get_data(as_text=True)
+    token = csrf_from(client, "/home")
+    client.post("/logout", data={"csrf_token": token})
+    assert client.get("/home").status_code == 302
+
+
+def test_a_wrong_password_and_an_unknown_email_get_the_same_answer(
+    world: World, client: FlaskClient
+) -> None:
+    wrong = sign_in(client, world.writer_a.email, "not-the-password")
+    unknown = sign_in(client, "nobody@example.test", "not-the-password")
+    assert wrong.status_code == unknown.status_code == 401
+    message = "The email or password is incorrect."
+    assert message in wrong.get_data(as_text=True)
+    assert message in unknown.get_data(as_text=True)
+
+
+def test_a_form_post_without_the_csrf_token_is_rejected(world: World, client: FlaskClient) -> None:
+    response = client.post(
+        "/login", data={"email": world.writer_a.email, "password": "password-123"}
+    )
+    assert response.status_code == 400
+    assert "CSRF" in response.get_data(as_text=True)
+
+
+def test_sign_in_is_throttled_with_a_clear_message(world: World, client: FlaskClient) -> None:
+    statuses = [sign_in(client, world.writer_a.email, "wrong").status_code for _ in range(11)]
+    assert statuses[:10] == [401] * 10
+    assert statuses[10] == 429
+    last = sign_in(client, world.writer_a.email)
+    assert "Too many sign-in attempts" in last.get_data(as_text=True)
+    assert last.headers.get("Retry-After")
+
+
+def test_the_next_parameter_never_redirects_off_site(world: World, client: FlaskClient) -> None:
+    token = csrf_from(client, "/login")
+    response = client.post(
+        "/login",
+        data={
+            "email": world.writer_a.email,
+            "password": "password-123",
+            "csrf_token": token,
+            "next": "//evil.example/",
+        },
+    )
+    assert response.headers["Location"] in ("/home", "http://localhost/home")
+
+
+def test_pages_carry_security_headers(client: FlaskClient) -> None:
+    response = client.get("/login")
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    assert "unsafe-inline" not in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
