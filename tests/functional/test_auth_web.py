@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 from flask.testing import FlaskClient
 
+from tests.support.web import csrf_from, sign_in
 from tests.support.world import World
-
-
-def csrf_from(client: FlaskClient, path: str) -> str:
-    page = client.get(path, follow_redirects=True).get_data(as_text=True)
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert found, f"no CSRF token on {path}"
-    return found.group(1)
-
-
-def sign_in(client: FlaskClient, email: str, password: str = "password-123"):  # type: ignore[no-untyped-def]
-    token = csrf_from(client, "/login")
-    return client.post("/login", data={"email": email, "password": password, "csrf_token": token})
 
 
 def test_signing_in_starts_a_session_and_signing_out_ends_it(
