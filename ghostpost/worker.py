@@ -35,8 +35,8 @@ class Worker:
         """Resolve posts a dead worker left `publishing`: ask the platform, never resend blindly."""
         resolved = 0
         for claim in publishing.adopt_stale(self.ctx, self.worker_id, self.lease):
-            publisher = self.container.publisher_for(claim.account)
             try:
+                publisher = self.container.publisher_for(claim.account)
                 receipt = publisher.lookup(claim.account, idempotency_key=claim.idempotency_key)
             except Exception:
                 log.exception("lookup failed for post %s; will try again", claim.post.public_id)
@@ -60,7 +60,12 @@ class Worker:
         return True
 
     def _send(self, claim: Claim) -> None:
-        publisher = self.container.publisher_for(claim.account)
+        try:
+            publisher = self.container.publisher_for(claim.account)
+        except LookupError as exc:
+            # A configuration problem, not a platform answer: nothing was sent.
+            publishing.record_failure(self.ctx, claim, str(exc), retryable=False)
+            return
         try:
             receipt = publisher.publish(
                 claim.account, claim.text, idempotency_key=claim.idempotency_key

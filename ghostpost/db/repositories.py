@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from ghostpost.db.models import (
@@ -20,7 +32,13 @@ from ghostpost.db.models import (
     UserRow,
     WindowRow,
 )
-from ghostpost.domain.ledger import GENESIS_HASH, LedgerEntry, canonical_json, chain_entry
+from ghostpost.domain.ledger import (
+    GENESIS_HASH,
+    LedgerEntry,
+    LedgerTag,
+    canonical_json,
+    chain_entry,
+)
 from ghostpost.domain.model import Account, NewPost, Post, Principal, Role, Source, User, Window
 from ghostpost.domain.policy import (
     PostKind,
@@ -138,6 +156,10 @@ class SqlPrincipals:
         row = self.session.scalar(select(PrincipalRow).where(PrincipalRow.name == name))
         return to_principal(row) if row else None
 
+    def list(self) -> list[Principal]:
+        rows = self.session.scalars(select(PrincipalRow).order_by(PrincipalRow.name))
+        return [to_principal(r) for r in rows]
+
 
 class SqlAccounts:
     def __init__(self, session: Session) -> None:
@@ -226,6 +248,13 @@ class SqlUsers:
     def list(self) -> list[User]:
         return [to_user(r) for r in self.session.scalars(select(UserRow).order_by(UserRow.name))]
 
+    def set_active(self, user_id: int, active: bool) -> User:
+        row = self.session.get(UserRow, user_id)
+        assert row is not None
+        row.is_active = active
+        self.session.flush()
+        return to_user(row)
+
 
 class SqlAssignments:
     def __init__(self, session: Session) -> None:
@@ -246,6 +275,12 @@ class SqlAssignments:
     def add(self, user_id: int, account_id: int) -> None:
         self.session.add(AssignmentRow(user_id=user_id, account_id=account_id, created_at=_now()))
         self.session.flush()
+
+    def remove(self, user_id: int, account_id: int) -> None:
+        row = self.session.get(AssignmentRow, (user_id, account_id))
+        if row is not None:
+            self.session.delete(row)
+            self.session.flush()
 
     def exists(self, user_id: int, account_id: int) -> bool:
         return bool(
@@ -313,18 +348,21 @@ class SqlWindows:
         )
         return to_window(row) if row else None
 
-    def overlaps(self, account_id: int, starts_at: datetime, ends_at: datetime) -> bool:
-        return bool(
-            self.session.scalar(
-                select(
-                    exists().where(
-                        WindowRow.account_id == account_id,
-                        WindowRow.starts_at < ends_at,
-                        WindowRow.ends_at > starts_at,
-                    )
-                )
-            )
-        )
+    def overlaps(
+        self,
+        account_id: int,
+        starts_at: datetime,
+        ends_at: datetime,
+        exclude_window_id: int | None = None,
+    ) -> bool:
+        conditions = [
+            WindowRow.account_id == account_id,
+            WindowRow.starts_at < ends_at,
+            WindowRow.ends_at > starts_at,
+        ]
+        if exclude_window_id is not None:
+            conditions.append(WindowRow.id != exclude_window_id)
+        return bool(self.session.scalar(select(exists().where(*conditions))))
 
     def update(self, window_id: int, **changes: Any) -> Window:
         row = self.session.get(WindowRow, window_id)
@@ -343,6 +381,45 @@ class SqlWindows:
             .order_by(WindowRow.starts_at)
         )
         return [to_window(r) for r in rows]
+
+    def list_for_accounts(self, account_ids: Collection[int]) -> list[Window]:
+        rows = self.session.scalars(
+            select(WindowRow)
+            .where(WindowRow.account_id.in_(list(account_ids)))
+            .order_by(WindowRow.starts_at.desc(), WindowRow.id.desc())
+        )
+        return [to_window(r) for r in rows]
+
+    def notices_awaiting_approval(
+        self, account_ids: Collection[int], now: datetime
+    ) -> list[Window]:
+        rows = self.session.scalars(
+            select(WindowRow)
+            .join(PostRow, PostRow.id == WindowRow.notice_post_id)
+            .where(
+                WindowRow.account_id.in_(list(account_ids)),
+                WindowRow.notice_approved_at.is_(None),
+                WindowRow.ends_at > now,
+                PostRow.state == PostState.PENDING_APPROVAL.value,
+            )
+            .order_by(WindowRow.starts_at, WindowRow.id)
+        )
+        return [to_window(r) for r in rows]
+
+
+#: Queue order: what needs a person first, then what waits, then what is finished.
+_ATTENTION_RANK = {
+    PostState.FAILED.value: 0,
+    PostState.HELD.value: 1,
+    PostState.PENDING_APPROVAL.value: 2,
+    PostState.PUBLISHING.value: 3,
+    PostState.SCHEDULED.value: 4,
+    PostState.DRAFT.value: 4,
+    PostState.PUBLISHED.value: 5,
+    PostState.REFUSED.value: 6,
+    PostState.CANCELLED.value: 6,
+}
+_DONE_RANK = 5
 
 
 class SqlPosts:
@@ -463,6 +540,88 @@ class SqlPosts:
         )
         return [to_post(r) for r in rows]
 
+    def published_timeline(
+        self, account_id: int, starts_at: datetime, ends_at: datetime, also_post_id: int | None
+    ) -> list[Post]:
+        # An account publishes one post at a time, so the seq of the `post:published` entries
+        # is the exact publishing order (published_at can tie when posts go out in one second).
+        published_seq = (
+            select(func.min(LedgerEntryRow.seq))
+            .where(
+                LedgerEntryRow.subject == literal("post:") + PostRow.public_id,
+                LedgerEntryRow.tag == LedgerTag.POST_PUBLISHED.value,
+            )
+            .scalar_subquery()
+        )
+        in_period = and_(PostRow.published_at >= starts_at, PostRow.published_at < ends_at)
+        rows = self.session.scalars(
+            select(PostRow)
+            .where(
+                PostRow.account_id == account_id,
+                PostRow.state == PostState.PUBLISHED.value,
+                or_(in_period, PostRow.id == also_post_id) if also_post_id else in_period,
+            )
+            .order_by(published_seq.asc().nulls_last(), PostRow.published_at, PostRow.id)
+        )
+        return [to_post(r) for r in rows]
+
+    @staticmethod
+    def _scope(
+        account_ids: Collection[int] | None, window_id: int | None
+    ) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = []
+        if account_ids is not None:
+            conditions.append(PostRow.account_id.in_(list(account_ids)))
+        if window_id is not None:
+            conditions.append(PostRow.window_id == window_id)
+        return conditions
+
+    def search(
+        self,
+        *,
+        account_ids: Collection[int] | None,
+        window_id: int | None,
+        states: Collection[PostState] | None,
+        offset: int,
+        limit: int,
+    ) -> list[Post]:
+        query = select(PostRow).where(*self._scope(account_ids, window_id))
+        if states is not None:
+            query = query.where(PostRow.state.in_([s.value for s in states]))
+        rank = case(_ATTENTION_RANK, value=PostRow.state, else_=len(_ATTENTION_RANK))
+        done = rank >= _DONE_RANK
+        query = query.order_by(
+            rank,
+            # Waiting posts: the next one to go out first. Finished posts: the latest first.
+            case((done, None), else_=PostRow.publish_at).asc().nulls_last(),
+            case((done, func.coalesce(PostRow.published_at, PostRow.updated_at))).desc(),
+            case((done, -PostRow.id), else_=PostRow.id),
+        )
+        rows = self.session.scalars(query.offset(offset).limit(limit))
+        return [to_post(r) for r in rows]
+
+    def count_by_state(
+        self, *, account_ids: Collection[int] | None, window_id: int | None
+    ) -> dict[PostState, int]:
+        query = (
+            select(PostRow.state, func.count(PostRow.id))
+            .where(*self._scope(account_ids, window_id))
+            .group_by(PostRow.state)
+        )
+        return {PostState(state): count for state, count in self.session.execute(query)}
+
+    def awaiting_approval(self, account_ids: Collection[int]) -> list[Post]:
+        rows = self.session.scalars(
+            select(PostRow)
+            .where(
+                PostRow.account_id.in_(list(account_ids)),
+                PostRow.kind == PostKind.REGULAR.value,
+                PostRow.state == PostState.PENDING_APPROVAL.value,
+            )
+            .order_by(PostRow.publish_at, PostRow.id)
+        )
+        return [to_post(r) for r in rows]
+
 
 def format_timestamp(at: datetime) -> str:
     """Render a ledger time: RFC 3339, UTC, microseconds, 'Z'."""
@@ -530,3 +689,68 @@ class SqlLedger:
         )
         for row in rows:
             yield to_entry(row)
+
+    def search(
+        self,
+        *,
+        account_ids: Collection[int] | None = None,
+        window_id: int | None = None,
+        author_id: int | None = None,
+        tag: str | None = None,
+        subject: str | None = None,
+        occurred_from: str | None = None,
+        occurred_before: str | None = None,
+        before_seq: int | None = None,
+        after_seq: int | None = None,
+        oldest_first: bool = False,
+        limit: int = 50,
+    ) -> list[LedgerEntry]:
+        # Entries name what they are about in `subject`; account, window and author filters
+        # select the subjects that belong to them (indexed, and the same SQL on both backends).
+        column = LedgerEntryRow.subject
+        conditions: list[ColumnElement[bool]] = []
+        if account_ids is not None:
+            ids = list(account_ids)
+            conditions.append(
+                or_(
+                    column.in_([f"account:{i}" for i in ids]),
+                    column.in_(_post_subjects(PostRow.account_id.in_(ids))),
+                    column.in_(
+                        select(literal("window:") + cast(WindowRow.id, String)).where(
+                            WindowRow.account_id.in_(ids)
+                        )
+                    ),
+                )
+            )
+        if window_id is not None:
+            conditions.append(
+                or_(
+                    column == f"window:{window_id}",
+                    column.in_(_post_subjects(PostRow.window_id == window_id)),
+                )
+            )
+        if author_id is not None:
+            conditions.append(column.in_(_post_subjects(PostRow.author_id == author_id)))
+        if tag is not None:
+            conditions.append(LedgerEntryRow.tag == tag)
+        if subject is not None:
+            conditions.append(column == subject)
+        # occurred_at is RFC 3339 UTC in one fixed format, so text order is time order.
+        if occurred_from is not None:
+            conditions.append(LedgerEntryRow.occurred_at >= occurred_from)
+        if occurred_before is not None:
+            conditions.append(LedgerEntryRow.occurred_at < occurred_before)
+        if before_seq is not None:
+            conditions.append(LedgerEntryRow.seq < before_seq)
+        if after_seq is not None:
+            conditions.append(LedgerEntryRow.seq > after_seq)
+        order = LedgerEntryRow.seq.asc() if oldest_first else LedgerEntryRow.seq.desc()
+        rows = self.session.scalars(
+            select(LedgerEntryRow).where(*conditions).order_by(order).limit(limit)
+        )
+        return [to_entry(row) for row in rows]
+
+
+def _post_subjects(condition: ColumnElement[bool]) -> Select[str]:
+    """The ledger subjects ("post:<public id>") of the posts matching `condition`."""
+    return select(literal("post:") + PostRow.public_id).where(condition)

@@ -20,8 +20,13 @@ class LedgerTag(StrEnum):
     PRINCIPAL_CREATED = "principal:created"
     ACCOUNT_CREATED = "account:created"
     USER_CREATED = "user:created"
+    USER_DEACTIVATED = "user:deactivated"
+    USER_REACTIVATED = "user:reactivated"
     WRITER_ASSIGNED = "assignment:created"
+    WRITER_UNASSIGNED = "assignment:removed"
     WINDOW_CREATED = "window:created"
+    #: Policy or period changed: the entry records each changed field's old and new value.
+    WINDOW_UPDATED = "window:updated"
     NOTICE_APPROVED = "notice:approved"
     POST_SUBMITTED = "post:submitted"
     POST_APPROVED = "post:approved"
@@ -34,6 +39,8 @@ class LedgerTag(StrEnum):
     POST_PUBLISHING = "post:publishing"
     POST_PUBLISHED = "post:published"
     POST_RETRY = "post:retry"
+    #: A person asked for a failed post to be tried again.
+    POST_RETRY_REQUESTED = "post:retry_requested"
     POST_FAILED = "post:failed"
     POST_REQUEUED = "post:requeued"
     #: A worker that lost its lease still got the platform's answer: kept, never dropped.

@@ -8,6 +8,13 @@ from ghostpost.services.errors import Forbidden
 from ghostpost.services.ports import UnitOfWork
 
 MANAGING_ROLES = frozenset({Role.ADMIN, Role.MANAGER})
+#: Roles that read the windows, ledger and coverage of every account.
+OVERSEEING_ROLES = frozenset({Role.ADMIN, Role.MANAGER, Role.AUDITOR})
+
+
+def is_system(actor: Actor) -> bool:
+    """Tell whether the actor is ghostpost itself (CLI, demo seeding), not a person or a client."""
+    return actor.user is None and actor.ref.startswith("system:")
 
 
 def require_user(actor: Actor) -> User:
@@ -24,6 +31,24 @@ def may_author(uow: UnitOfWork, user: User, account: Account) -> bool:
     if user.is_principal_of(account):
         return True
     return user.role is not Role.AUDITOR and uow.assignments.exists(user.id, account.id)
+
+
+def may_oversee(user: User, account: Account) -> bool:
+    """Tell whether `user` may read the windows, ledger entries and coverage of `account`."""
+    return user.is_active and (user.role in OVERSEEING_ROLES or user.is_principal_of(account))
+
+
+def may_manage(user: User, account: Account) -> bool:
+    """Tell whether `user` may manage the windows and writers of `account`."""
+    return user.is_active and (user.role in MANAGING_ROLES or user.is_principal_of(account))
+
+
+def require_admin(actor: Actor) -> User:
+    """Return the actor's user if they are an admin, or refuse."""
+    user = require_user(actor)
+    if user.role is not Role.ADMIN:
+        raise Forbidden("Only admins manage users.")
+    return user
 
 
 def require_manager(actor: Actor, account: Account) -> User:

@@ -6,6 +6,7 @@ import re
 
 from ghostpost.domain.ledger import LedgerTag
 from ghostpost.domain.model import Account, Principal, Role, User
+from ghostpost.services.authz import is_system, require_admin, require_manager
 from ghostpost.services.context import Actor, ServiceContext, user_summary
 from ghostpost.services.errors import Conflict, NotFound, ValidationFailed
 
@@ -92,6 +93,8 @@ def create_user(
     principal_id: int | None = None,
 ) -> User:
     """Create a staff user; with `principal_id` the user is that principal."""
+    if not is_system(actor):
+        require_admin(actor)
     email = email.strip().lower()
     errors: dict[str, str] = {}
     if not _EMAIL.match(email):
@@ -128,13 +131,18 @@ def create_user(
 def assign_writer(ctx: ServiceContext, actor: Actor, *, user_id: int, account_id: int) -> None:
     """Allow a staff user to write for an account (idempotent)."""
     with ctx.uow() as uow:
+        account = uow.accounts.get(account_id)
+        if account is None:
+            raise NotFound(f"No account {account_id}.")
+        if not is_system(actor):
+            require_manager(actor, account)
         user = uow.users.get(user_id)
         if user is None:
             raise NotFound(f"No user {user_id}.")
         if user.role is Role.AUDITOR:
             raise Conflict("Auditors read; they are never assigned to write.")
-        if uow.accounts.get(account_id) is None:
-            raise NotFound(f"No account {account_id}.")
+        if not user.is_active:
+            raise Conflict(f"{user.name} is deactivated; reactivate them before assigning.")
         if uow.assignments.exists(user_id, account_id):
             return
         uow.assignments.add(user_id, account_id)
@@ -146,3 +154,57 @@ def assign_writer(ctx: ServiceContext, actor: Actor, *, user_id: int, account_id
             occurred_at=ctx.clock.now(),
         )
         uow.commit()
+
+
+def unassign_writer(ctx: ServiceContext, actor: Actor, *, user_id: int, account_id: int) -> None:
+    """Withdraw a staff user's permission to write for an account (idempotent)."""
+    with ctx.uow() as uow:
+        account = uow.accounts.get(account_id)
+        if account is None:
+            raise NotFound(f"No account {account_id}.")
+        if not is_system(actor):
+            require_manager(actor, account)
+        user = uow.users.get(user_id)
+        if user is None:
+            raise NotFound(f"No user {user_id}.")
+        if not uow.assignments.exists(user_id, account_id):
+            return
+        uow.assignments.remove(user_id, account_id)
+        uow.ledger.append(
+            tag=LedgerTag.WRITER_UNASSIGNED,
+            actor=actor.ref,
+            subject=f"account:{account_id}",
+            data={"user": user_summary(user)},
+            occurred_at=ctx.clock.now(),
+        )
+        uow.commit()
+
+
+def staff_directory(ctx: ServiceContext, actor: Actor) -> tuple[list[User], list[Principal]]:
+    """Return every staff user and every principal, by name (admins only)."""
+    require_admin(actor)
+    with ctx.uow() as uow:
+        return uow.users.list(), uow.principals.list()
+
+
+def set_user_active(ctx: ServiceContext, actor: Actor, user_id: int, active: bool) -> User:
+    """Deactivate (sessions end at their next request) or reactivate a staff user."""
+    admin = None if is_system(actor) else require_admin(actor)
+    with ctx.uow() as uow:
+        user = uow.users.get(user_id)
+        if user is None:
+            raise NotFound(f"No user {user_id}.")
+        if not active and admin is not None and admin.id == user.id:
+            raise Conflict("You cannot deactivate yourself; ask another admin.")
+        if user.is_active == active:
+            return user
+        user = uow.users.set_active(user.id, active)
+        uow.ledger.append(
+            tag=LedgerTag.USER_REACTIVATED if active else LedgerTag.USER_DEACTIVATED,
+            actor=actor.ref,
+            subject=f"user:{user.id}",
+            data={"user": user_summary(user)},
+            occurred_at=ctx.clock.now(),
+        )
+        uow.commit()
+    return user

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -10,6 +10,7 @@ from typing import Any, Protocol, Self
 from ghostpost.domain.ledger import LedgerEntry
 from ghostpost.domain.model import Account, NewPost, Post, Principal, Role, User, Window
 from ghostpost.domain.policy import WindowPolicy
+from ghostpost.domain.states import PostState
 
 
 class PrincipalRepository(Protocol):
@@ -23,6 +24,9 @@ class PrincipalRepository(Protocol):
 
     def by_name(self, name: str) -> Principal | None:
         """Return the principal with this name, or None."""
+
+    def list(self) -> list[Principal]:
+        """Return every principal, by name."""
 
 
 class AccountRepository(Protocol):
@@ -75,6 +79,9 @@ class UserRepository(Protocol):
     def list(self) -> list[User]:
         """Return every user, by name."""
 
+    def set_active(self, user_id: int, active: bool) -> User:
+        """Activate or deactivate a user and return them."""
+
 
 class AssignmentRepository(Protocol):
     """Which writer may post to which account."""
@@ -91,6 +98,9 @@ class AssignmentRepository(Protocol):
     def users_of(self, account_id: int) -> list[int]:
         """Return the ids of the users assigned to the account."""
 
+    def remove(self, user_id: int, account_id: int) -> None:
+        """Withdraw the user's permission to write for the account."""
+
 
 class WindowRepository(Protocol):
     """Delegation windows."""
@@ -104,14 +114,28 @@ class WindowRepository(Protocol):
     def covering(self, account_id: int, at: datetime) -> Window | None:
         """Return the window of the account that contains `at`, or None."""
 
-    def overlaps(self, account_id: int, starts_at: datetime, ends_at: datetime) -> bool:
-        """Tell whether another window of the account overlaps the period."""
+    def overlaps(
+        self,
+        account_id: int,
+        starts_at: datetime,
+        ends_at: datetime,
+        exclude_window_id: int | None = None,
+    ) -> bool:
+        """Tell whether another window of the account (not `exclude_window_id`) overlaps."""
 
     def update(self, window_id: int, **changes: Any) -> Window:
         """Change fields of a window and return it."""
 
     def list_for_account(self, account_id: int) -> list[Window]:
         """Return the account's windows by start time."""
+
+    def list_for_accounts(self, account_ids: Collection[int]) -> list[Window]:
+        """Return the windows of these accounts, latest start first."""
+
+    def notices_awaiting_approval(
+        self, account_ids: Collection[int], now: datetime
+    ) -> list[Window]:
+        """Return unended windows of these accounts whose pending notice awaits approval."""
 
 
 class PostRepository(Protocol):
@@ -150,6 +174,30 @@ class PostRepository(Protocol):
     def list_for_account(self, account_id: int) -> list[Post]:
         """Return all of an account's posts, oldest first."""
 
+    def published_timeline(
+        self, account_id: int, starts_at: datetime, ends_at: datetime, also_post_id: int | None
+    ) -> list[Post]:
+        """Return the account's posts published in [starts_at, ends_at) (plus one), as published."""
+
+    def search(
+        self,
+        *,
+        account_ids: Collection[int] | None,
+        window_id: int | None,
+        states: Collection[PostState] | None,
+        offset: int,
+        limit: int,
+    ) -> list[Post]:
+        """Return one page of posts by state group (attention first), then by time."""
+
+    def count_by_state(
+        self, *, account_ids: Collection[int] | None, window_id: int | None
+    ) -> dict[PostState, int]:
+        """Return how many posts are in each state (None account_ids: every account)."""
+
+    def awaiting_approval(self, account_ids: Collection[int]) -> list[Post]:
+        """Return the regular posts of these accounts awaiting approval, soonest first."""
+
 
 class Ledger(Protocol):
     """The append-only, hash-chained ledger."""
@@ -161,6 +209,23 @@ class Ledger(Protocol):
 
     def entries(self) -> Iterator[LedgerEntry]:
         """Yield every entry in sequence order."""
+
+    def search(
+        self,
+        *,
+        account_ids: Collection[int] | None = None,
+        window_id: int | None = None,
+        author_id: int | None = None,
+        tag: str | None = None,
+        subject: str | None = None,
+        occurred_from: str | None = None,
+        occurred_before: str | None = None,
+        before_seq: int | None = None,
+        after_seq: int | None = None,
+        oldest_first: bool = False,
+        limit: int = 50,
+    ) -> list[LedgerEntry]:
+        """Return up to `limit` entries matching every given filter, ordered by seq."""
 
 
 class UnitOfWork(Protocol):

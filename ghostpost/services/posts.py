@@ -1,4 +1,5 @@
-"""Use cases for posts before they go out: preview, submit, approve, reject, reschedule, cancel."""
+"""Use cases for posts before they go out: preview, submit, approve, reject, reschedule, cancel,
+retry."""
 
 from __future__ import annotations
 
@@ -88,10 +89,15 @@ def _plan(uow: UnitOfWork, ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -
     return Plan(account, author, window, delegated, decision)
 
 
+def plan_post(ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Plan:
+    """Dry run with its context: the decision plus the account, author and window it applies to."""
+    with ctx.uow() as uow:
+        return _plan(uow, ctx, actor, cmd)
+
+
 def preview_post(ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Decision:
     """Dry run: return the final text and decisions without storing anything."""
-    with ctx.uow() as uow:
-        return _plan(uow, ctx, actor, cmd).decision
+    return plan_post(ctx, actor, cmd).decision
 
 
 def submit_post(ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Post:
@@ -198,6 +204,8 @@ def reject_post(ctx: ServiceContext, actor: Actor, post_id: int, comment: str) -
     with ctx.uow() as uow:
         post, account = _get_post(uow, post_id)
         user = require_principal(actor, account)
+        if post.kind is not PostKind.REGULAR:
+            raise Conflict("Notices and reminders are not rejected one by one.")
         if post.state is not PostState.PENDING_APPROVAL:
             raise Conflict(
                 f"Only posts awaiting approval can be rejected; this one is {post.state}."
@@ -217,11 +225,17 @@ def reject_post(ctx: ServiceContext, actor: Actor, post_id: int, comment: str) -
     return post
 
 
+def may_change_post(user: User, post: Post, account: Account) -> bool:
+    """Tell whether `user` may cancel, reschedule or retry `post`: its author, a manager, the
+    principal."""
+    if not user.is_active:
+        return False
+    return user.id == post.author_id or user.is_principal_of(account) or user.role in MANAGING_ROLES
+
+
 def _require_editor(uow: UnitOfWork, actor: Actor, post: Post, account: Account) -> User:
     user = require_user(actor)
-    if user.id == post.author_id or user.is_principal_of(account):
-        return user
-    if user.role in MANAGING_ROLES:
+    if may_change_post(user, post, account):
         return user
     raise Forbidden("Only the author, a manager or the principal may change this post.")
 
@@ -288,6 +302,9 @@ def cancel_post(ctx: ServiceContext, actor: Actor, post_id: int) -> Post:
     with ctx.uow() as uow:
         post, account = _get_post(uow, post_id)
         _require_editor(uow, actor, post, account)
+        if post.kind is not PostKind.REGULAR:
+            # A window's notice (or reminder) going missing would block or break its window.
+            raise Conflict("Notices and reminders cannot be cancelled on their own.")
         if post.state not in QUEUED_STATES and post.state is not PostState.FAILED:
             raise Conflict(f"A {post.state} post cannot be cancelled.")
         post = uow.posts.update(
@@ -298,6 +315,36 @@ def cancel_post(ctx: ServiceContext, actor: Actor, post_id: int) -> Post:
             actor=actor.ref,
             subject=f"post:{post.public_id}",
             data={},
+            occurred_at=now,
+        )
+        uow.commit()
+    return post
+
+
+def retry_post(ctx: ServiceContext, actor: Actor, post_id: int) -> Post:
+    """Send a failed post back to the queue at once; its attempts keep counting."""
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        post, account = _get_post(uow, post_id)
+        user = _require_editor(uow, actor, post, account)
+        if post.state is not PostState.FAILED:
+            raise Conflict(f"Only failed posts can be retried; this one is {post.state}.")
+        if post.kind is PostKind.REMINDER:
+            # The worker decides the reminder again when the post it preceded goes out.
+            raise Conflict("A reminder is not retried on its own; retry the post it preceded.")
+        error = post.state_reason
+        post = uow.posts.update(
+            post.id,
+            state=transition(post.state, PostState.SCHEDULED),
+            state_reason=f"retry requested by {user.name}",
+            next_attempt_at=None,
+            lease_until=None,
+        )
+        uow.ledger.append(
+            tag=LedgerTag.POST_RETRY_REQUESTED,
+            actor=actor.ref,
+            subject=f"post:{post.public_id}",
+            data={"requested_by": user_summary(user), "attempts": post.attempts, "error": error},
             occurred_at=now,
         )
         uow.commit()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ghostpost.domain.ledger import LedgerTag
-from ghostpost.domain.model import NewPost, Source, Window
+from ghostpost.domain.model import Account, NewPost, Post, Principal, Role, Source, User, Window
 from ghostpost.domain.policy import (
     DEFAULT_REMINDER_EVERY,
     DEFAULT_TAG,
@@ -20,7 +20,13 @@ from ghostpost.domain.policy import (
     WindowPolicy,
 )
 from ghostpost.domain.states import PostState, transition
-from ghostpost.services.authz import require_manager, require_principal
+from ghostpost.services.authz import (
+    may_manage,
+    may_oversee,
+    require_manager,
+    require_principal,
+    require_user,
+)
 from ghostpost.services.context import Actor, ServiceContext, user_summary
 from ghostpost.services.errors import Conflict, NotFound, ValidationFailed, is_encodable
 from ghostpost.services.ports import UnitOfWork
@@ -97,19 +103,7 @@ def create_window(ctx: ServiceContext, actor: Actor, spec: WindowSpec) -> Window
         if account is None:
             raise NotFound(f"No account {spec.account_id}.")
         user = require_manager(actor, account)
-        budget = ctx.budget_for(account)
-        for field_name, text in (
-            ("notice_text", spec.notice_text),
-            ("reminder_text", spec.reminder_text),
-        ):
-            measured = budget.measure(text)
-            over = measured.overflow()
-            if over is not None:
-                raise ValidationFailed(
-                    f"The {field_name.replace('_', ' ')} is {over.used} {over.unit}, over the "
-                    f"limit of {over.limit}.",
-                    {field_name: "too long"},
-                )
+        _check_texts_fit(ctx, account, spec)
         if uow.windows.overlaps(account.id, spec.starts_at, spec.ends_at):
             raise Conflict("This window overlaps another window of the same account.")
         window = uow.windows.add(
@@ -149,6 +143,22 @@ def create_window(ctx: ServiceContext, actor: Actor, spec: WindowSpec) -> Window
         )
         uow.commit()
     return window
+
+
+def _check_texts_fit(ctx: ServiceContext, account: Account, spec: WindowSpec) -> None:
+    budget = ctx.budget_for(account)
+    for field_name, text in (
+        ("notice_text", spec.notice_text),
+        ("reminder_text", spec.reminder_text),
+    ):
+        measured = budget.measure(text)
+        over = measured.overflow()
+        if over is not None:
+            raise ValidationFailed(
+                f"The {field_name.replace('_', ' ')} is {over.used} {over.unit}, over the "
+                f"limit of {over.limit}.",
+                {field_name: f"too long: {over.used} {over.unit}, the limit is {over.limit}"},
+            )
 
 
 def _policy_record(policy: WindowPolicy) -> dict[str, object]:
@@ -208,3 +218,196 @@ def approve_notice(ctx: ServiceContext, actor: Actor, window_id: int) -> Window:
         )
         uow.commit()
     return window
+
+
+def update_window(ctx: ServiceContext, actor: Actor, window_id: int, spec: WindowSpec) -> Window:
+    """Change a window's name, period or policy; later publish decisions follow the new policy.
+
+    The account never changes; a window that has started keeps its start and one that has
+    ended is part of the record. The notice text changes only while the notice awaits
+    approval (the principal approves the words they see). The ledger records each change.
+    """
+    errors = _validate(spec)
+    if errors:
+        raise ValidationFailed("The window is not valid: " + ", ".join(errors) + ".", errors)
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        window = _get_window(uow, window_id)
+        account = uow.accounts.get(window.account_id)
+        assert account is not None
+        user = require_user(actor)
+        if not may_oversee(user, account):
+            raise NotFound(f"No window {window_id}.")
+        user = require_manager(actor, account)
+        old = window.policy
+        if spec.account_id != window.account_id:
+            raise ValidationFailed(
+                "A window's account cannot change; create a window on the other account.",
+                {"account_id": "cannot change"},
+            )
+        if old.ends_at <= now:
+            raise Conflict("This window has ended; its policy stays on record as it was.")
+        if spec.starts_at != old.starts_at and old.starts_at <= now:
+            raise ValidationFailed(
+                "The window has started; its start can no longer move.",
+                {"starts_at": "cannot move: the window has started"},
+            )
+        if spec.ends_at != old.ends_at and spec.ends_at < now:
+            raise ValidationFailed(
+                "The end cannot be in the past; to end the window now, set its end to now.",
+                {"ends_at": "cannot be in the past"},
+            )
+        notice_changed = spec.notice_text != old.notice_text
+        if notice_changed and window.notice_approved_at is not None:
+            raise Conflict(
+                "The notice is already approved; its text can no longer change. "
+                "Create a new window for a different notice."
+            )
+        _check_texts_fit(ctx, account, spec)
+        if uow.windows.overlaps(
+            account.id, spec.starts_at, spec.ends_at, exclude_window_id=window.id
+        ):
+            raise Conflict("This window overlaps another window of the same account.")
+        before = {"name": window.name, **_policy_record(old)}
+        after = {"name": spec.name.strip(), **_policy_record(spec.policy())}
+        changes = {
+            key: {"old": before[key], "new": value}
+            for key, value in after.items()
+            if before[key] != value
+        }
+        if not changes:
+            return window
+        policy = spec.policy()
+        window = uow.windows.update(
+            window.id,
+            name=spec.name.strip(),
+            starts_at=policy.starts_at,
+            ends_at=policy.ends_at,
+            notice_text=policy.notice_text,
+            reminder_text=policy.reminder_text,
+            reminder_every=policy.reminder_every,
+            reminder_mode=policy.reminder_mode,
+            tag=policy.tag,
+            tag_mode=policy.tag_mode,
+            tag_position=policy.tag_position,
+            requires_approval=policy.requires_approval,
+        )
+        notice = uow.posts.get(window.notice_post_id) if window.notice_post_id else None
+        if notice_changed and notice is not None:
+            uow.posts.update(
+                notice.id, submitted_text=spec.notice_text, final_text=spec.notice_text
+            )
+        uow.ledger.append(
+            tag=LedgerTag.WINDOW_UPDATED,
+            actor=actor.ref,
+            subject=f"window:{window.id}",
+            data={
+                "account_id": account.id,
+                "name": window.name,
+                "changes": changes,
+                "notice_post": notice.public_id if notice else None,
+                "edited_by": user_summary(user),
+            },
+            occurred_at=now,
+        )
+        uow.commit()
+    return window
+
+
+@dataclass(frozen=True)
+class WindowView:
+    """A window with its notice post and what the reader may do with it."""
+
+    window: Window
+    notice: Post | None
+    notice_approver: User | None
+    ended: bool
+    started: bool
+    may_edit: bool
+
+
+@dataclass(frozen=True)
+class AccountWindows:
+    """One account on the windows page: its windows (latest first) and its writers."""
+
+    account: Account
+    principal: Principal | None
+    windows: list[WindowView]
+    writers: list[User]
+    #: Active staff who could be assigned (not auditors, not already assigned).
+    assignable: list[User]
+    may_manage: bool
+
+
+def _window_view(
+    uow: UnitOfWork, window: Window, user: User, account: Account, now: datetime
+) -> WindowView:
+    notice = uow.posts.get(window.notice_post_id) if window.notice_post_id else None
+    approver = uow.users.get(window.notice_approved_by) if window.notice_approved_by else None
+    ended = window.policy.ends_at <= now
+    return WindowView(
+        window=window,
+        notice=notice,
+        notice_approver=approver,
+        ended=ended,
+        started=window.policy.starts_at <= now,
+        may_edit=may_manage(user, account) and not ended,
+    )
+
+
+def windows_overview(ctx: ServiceContext, actor: Actor) -> list[AccountWindows]:
+    """Return every account the reader oversees with its windows, notices and writers."""
+    user = require_user(actor)
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        accounts = [a for a in uow.accounts.list() if may_oversee(user, a)]
+        staff = uow.users.list()
+        windows = uow.windows.list_for_accounts([a.id for a in accounts]) if accounts else []
+        found = []
+        for account in accounts:
+            assigned = set(uow.assignments.users_of(account.id))
+            found.append(
+                AccountWindows(
+                    account=account,
+                    principal=uow.principals.get(account.principal_id),
+                    windows=[
+                        _window_view(uow, w, user, account, now)
+                        for w in windows
+                        if w.account_id == account.id
+                    ],
+                    writers=[u for u in staff if u.id in assigned],
+                    assignable=[
+                        u
+                        for u in staff
+                        if u.id not in assigned
+                        and u.is_active
+                        and u.role is not Role.AUDITOR
+                        and not u.is_principal_of(account)
+                    ],
+                    may_manage=may_manage(user, account),
+                )
+            )
+    return found
+
+
+def manageable_accounts(ctx: ServiceContext, actor: Actor) -> list[Account]:
+    """Return the accounts whose windows the reader may create and edit."""
+    user = require_user(actor)
+    with ctx.uow() as uow:
+        return [a for a in uow.accounts.list() if may_manage(user, a)]
+
+
+def window_for_editing(ctx: ServiceContext, actor: Actor, window_id: int) -> WindowView:
+    """Return a window its reader may edit; unknown or unseen windows are NotFound."""
+    user = require_user(actor)
+    with ctx.uow() as uow:
+        window = _get_window(uow, window_id)
+        account = uow.accounts.get(window.account_id)
+        assert account is not None
+        if not may_oversee(user, account):
+            raise NotFound(f"No window {window_id}.")
+        require_manager(actor, account)
+        view = _window_view(uow, window, user, account, ctx.clock.now())
+    if view.ended:
+        raise Conflict("This window has ended; its policy stays on record as it was.")
+    return view

@@ -4,7 +4,21 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from ghostpost.web import auth, public, staff
+from ghostpost.web import (
+    admin,
+    approvals,
+    auth,
+    compose,
+    coverage,
+    ledger,
+    posts,
+    public,
+    queue,
+    staff,
+    windows,
+)
 
 #: Every blueprint of the web surface, registered in this order by create_app.
 BLUEPRINTS: list[Blueprint] = [public.bp, auth.bp, staff.bp]
+BLUEPRINTS += [compose.bp, queue.bp, posts.bp, approvals.bp]
+BLUEPRINTS += [windows.bp, ledger.bp, coverage.bp, admin.bp]

@@ -16,6 +16,19 @@ from ghostpost.services.context import Actor, ServiceContext
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+#: Ids above this do not fit the databases' integers (SQLite raises on them): no such object.
+MAX_ID = 2**63 - 1
+
+
+def parse_id(raw: str | None) -> int | None:
+    """Return a form or query value as a database id, or None when it is not one."""
+    raw = (raw or "").strip()
+    # ASCII only: "²".isdigit() is true, and int() refuses it.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or int(raw) > MAX_ID:
+        return None
+    return int(raw)
+
+
 def container() -> Container:
     """Return the app's container."""
     found: Container = current_app.extensions["ghostpost"]

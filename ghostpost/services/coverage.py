@@ -1,0 +1,72 @@
+"""Reading a window's disclosure coverage: which windows a reader may see, and the numbers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ghostpost.domain.coverage import Coverage, compute_coverage, timeline_post
+from ghostpost.domain.model import Account, Post, User, Window
+from ghostpost.services.authz import may_oversee, require_user
+from ghostpost.services.context import Actor, ServiceContext
+from ghostpost.services.errors import NotFound
+
+
+@dataclass(frozen=True)
+class WindowChoice:
+    """A window the reader may pick, with its account."""
+
+    window: Window
+    account: Account
+
+
+@dataclass(frozen=True)
+class WindowCoverage:
+    """One window's coverage with what the page shows around it."""
+
+    window: Window
+    account: Account
+    coverage: Coverage
+    #: The published posts behind the numbers, in publishing order (for the table of marks).
+    posts: list[Post]
+    notice_approver: User | None
+
+
+@dataclass(frozen=True)
+class CoveragePage:
+    """The windows the reader may choose from and the chosen one's coverage (None: no windows)."""
+
+    choices: list[WindowChoice]
+    selected: WindowCoverage | None
+
+
+def window_coverage(ctx: ServiceContext, actor: Actor, window_id: int | None) -> CoveragePage:
+    """Measure one window (default: the latest one that has begun) against its policy."""
+    user = require_user(actor)
+    with ctx.uow() as uow:
+        accounts = {a.id: a for a in uow.accounts.list() if may_oversee(user, a)}
+        windows = uow.windows.list_for_accounts(list(accounts)) if accounts else []
+        choices = [WindowChoice(w, accounts[w.account_id]) for w in windows]
+        if window_id is None:
+            if not choices:
+                return CoveragePage(choices, None)
+            # The latest window that has begun; a window still to come has nothing to show yet.
+            now = ctx.clock.now()
+            started = [c for c in choices if c.window.policy.starts_at <= now]
+            chosen = (started or choices)[0]
+        else:
+            found = next((c for c in choices if c.window.id == window_id), None)
+            if found is None:
+                raise NotFound(f"No window {window_id}.")
+            chosen = found
+        window = chosen.window
+        posts = uow.posts.published_timeline(
+            window.account_id,
+            window.policy.starts_at,
+            window.policy.ends_at,
+            window.notice_post_id,
+        )
+        approver = uow.users.get(window.notice_approved_by) if window.notice_approved_by else None
+    coverage = compute_coverage(
+        window.policy, window.notice_published_at, [timeline_post(p) for p in posts]
+    )
+    return CoveragePage(choices, WindowCoverage(window, chosen.account, coverage, posts, approver))

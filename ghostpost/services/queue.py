@@ -1,0 +1,240 @@
+"""Read use cases behind the staff pages: the queue, one post's detail, the principal's approvals.
+
+Who sees what: admins, managers and auditors read every account; everybody else reads the
+accounts they write for (assigned, or their own as principal). Posts of other accounts do not
+exist for them (NotFound), and filters naming such accounts are refused (Forbidden).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ghostpost.domain.model import Account, Post, Role, User, Window
+from ghostpost.domain.policy import PostKind
+from ghostpost.domain.states import QUEUED_STATES, PostState
+from ghostpost.services.authz import require_user
+from ghostpost.services.context import Actor, ServiceContext
+from ghostpost.services.errors import Forbidden, NotFound, ValidationFailed
+from ghostpost.services.ports import UnitOfWork
+from ghostpost.services.posts import may_change_post
+
+#: Roles that read every account.
+READ_ALL_ROLES = frozenset({Role.ADMIN, Role.MANAGER, Role.AUDITOR})
+QUEUE_PAGE_SIZE = 50
+
+S = PostState
+#: The queue's state groups, in the order people deal with them.
+QUEUE_GROUPS: dict[str, tuple[PostState, ...]] = {
+    "failed": (S.FAILED,),
+    "held": (S.HELD,),
+    "pending_approval": (S.PENDING_APPROVAL,),
+    "publishing": (S.PUBLISHING,),
+    "scheduled": (S.SCHEDULED, S.DRAFT),
+    "published": (S.PUBLISHED,),
+    "closed": (S.REFUSED, S.CANCELLED),
+}
+
+
+@dataclass(frozen=True)
+class PostView:
+    """A post with the account, people and window it refers to, and what the reader may do."""
+
+    post: Post
+    account: Account
+    author: User | None
+    window: Window | None
+    approver: User | None
+    #: The person behind the submitter reference, when it is a staff user.
+    submitter: User | None
+    may_change: bool
+
+    @property
+    def may_cancel(self) -> bool:
+        """Tell whether the reader may cancel the post now."""
+        state = self.post.state
+        return self.may_change and (state in QUEUED_STATES or state is PostState.FAILED)
+
+    @property
+    def may_retry(self) -> bool:
+        """Tell whether the reader may send the failed post back to the queue."""
+        return (
+            self.may_change
+            and self.post.state is PostState.FAILED
+            and self.post.kind is not PostKind.REMINDER
+        )
+
+
+@dataclass(frozen=True)
+class QueueQuery:
+    """What the queue page asks for: optional filters and a 1-based page number."""
+
+    account_id: int | None = None
+    window_id: int | None = None
+    group: str | None = None
+    page: int = 1
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    """One page of the queue, the counts per state group, and what the filters may offer."""
+
+    items: list[PostView]
+    total: int
+    page: int
+    pages: int
+    counts: dict[str, int]
+    accounts: list[Account]
+    windows: list[Window]
+
+
+@dataclass(frozen=True)
+class NoticeApproval:
+    """A window whose notice awaits the principal's approval."""
+
+    window: Window
+    account: Account
+    notice: Post
+    drafted_by: User | None
+
+
+@dataclass(frozen=True)
+class Approvals:
+    """Everything waiting for one principal: notices, then delegated posts."""
+
+    notices: list[NoticeApproval]
+    posts: list[PostView]
+
+
+def reads_everything(user: User) -> bool:
+    """Tell whether the user reads every account (admins, managers, auditors)."""
+    return user.role in READ_ALL_ROLES
+
+
+def visible_accounts(uow: UnitOfWork, user: User) -> list[Account]:
+    """Return the accounts whose posts the user may read."""
+    accounts = uow.accounts.list()
+    if reads_everything(user):
+        return accounts
+    assigned = set(uow.assignments.accounts_of(user.id))
+    return [a for a in accounts if a.id in assigned or user.is_principal_of(a)]
+
+
+def _submitter_id(ref: str) -> int | None:
+    kind, _, number = ref.partition(":")
+    return int(number) if kind == "user" and number.isdigit() else None
+
+
+def _views(
+    uow: UnitOfWork,
+    user: User,
+    posts: Iterable[Post],
+    accounts: dict[int, Account],
+    windows: dict[int, Window] | None = None,
+) -> list[PostView]:
+    people = {u.id: u for u in uow.users.list()}
+    windows = dict(windows or {})
+    views = []
+    for post in posts:
+        account = accounts[post.account_id]
+        window = None
+        if post.window_id is not None:
+            window = windows.get(post.window_id) or uow.windows.get(post.window_id)
+            if window is not None:
+                windows[window.id] = window
+        submitter_id = _submitter_id(post.submitter)
+        views.append(
+            PostView(
+                post=post,
+                account=account,
+                author=people.get(post.author_id),
+                window=window,
+                approver=people.get(post.approved_by) if post.approved_by else None,
+                submitter=people.get(submitter_id) if submitter_id is not None else None,
+                may_change=may_change_post(user, post, account),
+            )
+        )
+    return views
+
+
+def list_queue(ctx: ServiceContext, actor: Actor, query: QueueQuery) -> QueuePage:
+    """Return one page of the posts the actor may read, filtered, attention-needing first."""
+    user = require_user(actor)
+    if query.group is not None and query.group not in QUEUE_GROUPS:
+        raise ValidationFailed(f"Unknown state filter {query.group!r}.", {"state": "unknown"})
+    if query.page < 1:
+        raise ValidationFailed("Pages are numbered from 1.", {"page": "must be at least 1"})
+    with ctx.uow() as uow:
+        accounts = visible_accounts(uow, user)
+        by_id = {a.id: a for a in accounts}
+        if query.account_id is not None and query.account_id not in by_id:
+            raise Forbidden("You may not read the posts of this account.")
+        windows = uow.windows.list_for_accounts(list(by_id))
+        windows_by_id = {w.id: w for w in windows}
+        if query.window_id is not None and query.window_id not in windows_by_id:
+            raise Forbidden("You may not read the posts of this window.")
+        scope: list[int] | None
+        if query.account_id is not None:
+            scope = [query.account_id]
+        else:
+            scope = None if reads_everything(user) else list(by_id)
+        per_state = uow.posts.count_by_state(account_ids=scope, window_id=query.window_id)
+        counts = {
+            group: sum(per_state.get(state, 0) for state in states)
+            for group, states in QUEUE_GROUPS.items()
+        }
+        total = counts[query.group] if query.group else sum(per_state.values())
+        posts = uow.posts.search(
+            account_ids=scope,
+            window_id=query.window_id,
+            states=QUEUE_GROUPS[query.group] if query.group else None,
+            offset=(query.page - 1) * QUEUE_PAGE_SIZE,
+            limit=QUEUE_PAGE_SIZE,
+        )
+        items = _views(uow, user, posts, by_id, windows_by_id)
+    return QueuePage(
+        items=items,
+        total=total,
+        page=query.page,
+        pages=max(1, math.ceil(total / QUEUE_PAGE_SIZE)),
+        counts=counts,
+        accounts=accounts,
+        windows=windows,
+    )
+
+
+def post_detail(ctx: ServiceContext, actor: Actor, public_id: str) -> PostView:
+    """Return one post the actor may read; others' posts are NotFound, not Forbidden."""
+    user = require_user(actor)
+    with ctx.uow() as uow:
+        post = uow.posts.by_public_id(public_id)
+        by_id = {a.id: a for a in visible_accounts(uow, user)}
+        if post is None or post.account_id not in by_id:
+            raise NotFound("No such post.")
+        return _views(uow, user, [post], by_id)[0]
+
+
+def approvals_for(ctx: ServiceContext, actor: Actor) -> Approvals:
+    """Return the notices and delegated posts waiting for the actor, who must be a principal."""
+    user = require_user(actor)
+    if user.principal_id is None:
+        raise Forbidden("Only a principal approves notices and posts.")
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        own = {a.id: a for a in uow.accounts.list() if user.is_principal_of(a)}
+        notices = []
+        for window in uow.windows.notices_awaiting_approval(list(own), now):
+            assert window.notice_post_id is not None
+            notice = uow.posts.get(window.notice_post_id)
+            assert notice is not None
+            notices.append(
+                NoticeApproval(
+                    window=window,
+                    account=own[window.account_id],
+                    notice=notice,
+                    drafted_by=uow.users.get(notice.author_id),
+                )
+            )
+        posts = _views(uow, user, uow.posts.awaiting_approval(list(own)), own)
+    return Approvals(notices=notices, posts=posts)

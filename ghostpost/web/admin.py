@@ -1,0 +1,117 @@
+"""User administration (admins only): list, create, deactivate and reactivate staff users."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+
+from ghostpost.domain.model import Role
+from ghostpost.services import directory
+from ghostpost.services.errors import Conflict, NotFound, ValidationFailed
+from ghostpost.web.common import (
+    MAX_ID,
+    current_actor,
+    current_user,
+    parse_id,
+    roles_required,
+    services,
+)
+
+bp = Blueprint("admin", __name__)
+
+ROLE_LABELS = {
+    Role.WRITER.value: "Writer — composes for assigned accounts",
+    Role.MANAGER.value: "Manager — manages windows and writers",
+    Role.AUDITOR.value: "Auditor — reads everything, changes nothing",
+    Role.ADMIN.value: "Admin — also manages users",
+}
+FIELDS = ("email", "name", "role", "password", "principal_id")
+FIELD_MESSAGES = {
+    "not an email address": "Not an email address.",
+    "required": "Required.",
+}
+
+
+def _render(
+    values: dict[str, str], errors: dict[str, str], message: str | None, status: int
+) -> Any:
+    users, principals = directory.staff_directory(services(), current_actor())
+    names = {p.id: p.name for p in principals}
+    return (
+        render_template(
+            "users.html",
+            users=users,
+            principals=principals,
+            principal_names=names,
+            roles=ROLE_LABELS,
+            values=values,
+            errors=errors,
+            message=message,
+            me=current_user(),
+        ),
+        status,
+    )
+
+
+@bp.get("/admin/users")
+@roles_required(Role.ADMIN)
+def users() -> Any:
+    """List every staff user, with the form to create one."""
+    blank = {"email": "", "name": "", "role": Role.WRITER.value, "password": "", "principal_id": ""}
+    return _render(blank, {}, None, 200)
+
+
+@bp.post("/admin/users")
+@roles_required(Role.ADMIN)
+def create_user() -> Any:
+    """Create a staff user (optionally the principal of accounts)."""
+    values = {name: request.form.get(name, "") for name in FIELDS}
+    errors: dict[str, str] = {}
+    if values["role"] not in ROLE_LABELS:
+        errors["role"] = "Pick a role."
+    raw_principal = values["principal_id"].strip()
+    principal_id = parse_id(raw_principal)
+    if raw_principal and principal_id is None:
+        errors["principal_id"] = "Pick a principal from the list."
+    if errors:
+        return _render({**values, "password": ""}, errors, "Some fields need attention.", 422)
+    try:
+        user = directory.create_user(
+            services(),
+            current_actor(),
+            email=values["email"],
+            name=values["name"],
+            role=Role(values["role"]),
+            password=values["password"],
+            principal_id=principal_id,
+        )
+    except ValidationFailed as exc:
+        errors = {
+            name: FIELD_MESSAGES.get(text, text[:1].upper() + text[1:] + ".")
+            for name, text in exc.fields.items()
+        }
+        return _render({**values, "password": ""}, errors, exc.message, 422)
+    except Conflict as exc:
+        return _render({**values, "password": ""}, {"email": exc.message}, exc.message, 409)
+    except NotFound as exc:
+        return _render({**values, "password": ""}, {"principal_id": exc.message}, exc.message, 422)
+    flash(f"{user.name} <{user.email}> can now sign in as {user.role.value}.", "ok")
+    return redirect(url_for("admin.users", _anchor=f"user-{user.id}"))
+
+
+@bp.post("/admin/users/<int:user_id>/active")
+@roles_required(Role.ADMIN)
+def set_active(user_id: int) -> Any:
+    """Deactivate (their session ends at once) or reactivate a user."""
+    if user_id > MAX_ID:
+        abort(404, description=f"No user {user_id}.")
+    wanted = request.form.get("active", "")
+    if wanted not in ("0", "1"):
+        abort(400, description="Say whether the user should be active (active=1) or not (0).")
+    user = directory.set_user_active(services(), current_actor(), user_id, wanted == "1")
+    if user.is_active:
+        flash(f"{user.name} is active again and can sign in.", "ok")
+    else:
+        flash(f"{user.name} is deactivated: signed out everywhere, and cannot sign in.", "ok")
+    return redirect(url_for("admin.users", _anchor=f"user-{user.id}"))

@@ -1,0 +1,92 @@
+"""The principal's approvals: window notices before they go out, and delegated posts when a
+window asks for approval. Nobody approves their own post (the service says so; we show it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+
+from ghostpost.services.errors import Conflict, Forbidden
+from ghostpost.services.posts import approve_post, reject_post
+from ghostpost.services.queue import approvals_for, post_detail
+from ghostpost.services.windows import approve_notice
+from ghostpost.web.common import current_actor, roles_required, services
+from ghostpost.web.decisions import decision_lines, utc_time
+from ghostpost.web.errors import STATUS_FOR
+
+bp = Blueprint("approvals", __name__)
+bp.add_app_template_filter(utc_time, "utc_time")
+
+MAX_COMMENT = 2000
+
+
+def _page(error: str | None = None, status: int = 200, failed_post: str | None = None) -> Any:
+    approvals = approvals_for(services(), current_actor())
+    # The tag and the length are settled at submission; the reminder and the notice gate are
+    # decided again when the post goes out, so the stored guesses would only mislead here.
+    lines = {
+        view.post.public_id: [
+            line
+            for line in decision_lines(view.post.decisions.get("submission"))
+            if line["label"] in ("Tag", "Length")
+        ]
+        for view in approvals.posts
+    }
+    comment = request.form.get("comment", "") if failed_post else ""
+    return (
+        render_template(
+            "approvals.html",
+            approvals=approvals,
+            lines=lines,
+            error=error,
+            failed_post=failed_post,
+            comment=comment,
+        ),
+        status,
+    )
+
+
+@bp.get("/approvals")
+@roles_required(allow_principal=True)
+def approvals() -> Any:
+    """List what waits for the principal's decision."""
+    return _page()
+
+
+@bp.post("/approvals/notices/<int:window_id>")
+@roles_required(allow_principal=True)
+def notice(window_id: int) -> Any:
+    """Approve a window's notice: it goes out at once and opens the window for delegated posts."""
+    try:
+        window = approve_notice(services(), current_actor(), window_id)
+    except (Conflict, Forbidden) as exc:
+        return _page(exc.message, STATUS_FOR[type(exc)])
+    flash(f"Notice of “{window.name}” approved; it goes out now.", "ok")
+    return redirect(url_for("approvals.approvals"))
+
+
+@bp.post("/approvals/posts/<public_id>")
+@roles_required(allow_principal=True)
+def decide(public_id: str) -> Any:
+    """Approve or reject a delegated post, with an optional comment for its author."""
+    choice = request.form.get("decision")
+    if choice not in ("approve", "reject"):
+        abort(400, description="Choose Approve or Reject.")
+    comment = request.form.get("comment", "").strip()
+    if len(comment) > MAX_COMMENT:
+        return _page(f"Keep the comment under {MAX_COMMENT} characters.", 422, public_id)
+    view = post_detail(services(), current_actor(), public_id)
+    try:
+        if choice == "approve":
+            approve_post(services(), current_actor(), view.post.id, comment)
+        else:
+            reject_post(services(), current_actor(), view.post.id, comment)
+    except (Conflict, Forbidden) as exc:
+        return _page(exc.message, STATUS_FOR[type(exc)], public_id)
+    author = view.author.name if view.author else "the author"
+    if choice == "approve":
+        flash(f"Approved the post by {author}; it is scheduled.", "ok")
+    else:
+        flash(f"Rejected the post by {author}; it will not be published.", "ok")
+    return redirect(url_for("approvals.approvals"))

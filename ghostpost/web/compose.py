@@ -1,0 +1,303 @@
+"""Compose: write a post with a live counter and a preview of exactly what will be published.
+
+The server is the authority: the preview (JSON for the page's script, or a full page for the
+"Preview" button when JavaScript is off) comes from `services.posts.plan_post`, the same policy
+engine that publishes.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, available_timezones
+
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+
+from ghostpost.domain.model import Account, Post, Role, Source, User
+from ghostpost.domain.policy import RefusalCode
+from ghostpost.domain.states import PostState
+from ghostpost.services.auth import writable_accounts
+from ghostpost.services.errors import PolicyRefused, ValidationFailed
+from ghostpost.services.posts import Plan, SubmitPost, plan_post, submit_post
+from ghostpost.web.common import current_actor, current_user, roles_required, services
+from ghostpost.web.decisions import BAD, PLAIN, WARN, counter, decision_lines, utc_time
+
+bp = Blueprint("compose", __name__)
+
+DEFAULT_TIMEZONE = "UTC"
+COMPOSERS = (Role.WRITER, Role.MANAGER, Role.ADMIN)
+
+
+@functools.cache
+def timezones() -> tuple[str, ...]:
+    """Return the IANA time zone names offered, UTC first."""
+    names = sorted(available_timezones() - {"UTC", "localtime"})
+    return (DEFAULT_TIMEZONE, *names)
+
+
+@dataclass(frozen=True)
+class When:
+    """When the writer asked the post to go out: None is 'as soon as possible'."""
+
+    at: datetime | None
+    text: str
+
+
+@dataclass(frozen=True)
+class Draft:
+    """The compose form as submitted (raw strings kept, so the form re-renders as typed)."""
+
+    account_id: int | None
+    text: str
+    publish_at: str
+    timezone: str
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def read_draft(data: Any) -> Draft:
+    """Read the compose fields from a form or a JSON object."""
+    return Draft(
+        account_id=_int(data.get("account_id")),
+        # Browsers send CRLF line breaks in forms; platforms count one character per break.
+        text=_str(data.get("text")).replace("\r\n", "\n"),
+        publish_at=_str(data.get("publish_at")).strip(),
+        timezone=_str(data.get("timezone")).strip() or DEFAULT_TIMEZONE,
+    )
+
+
+def resolve_when(draft: Draft) -> When:
+    """Turn the local date-time and the chosen zone into a UTC instant (ValidationFailed if not)."""
+    if draft.timezone not in timezones():
+        raise ValidationFailed(
+            f"Unknown time zone {draft.timezone!r}.", {"timezone": "unknown time zone"}
+        )
+    if not draft.publish_at:
+        return When(None, "As soon as possible")
+    try:
+        local = datetime.fromisoformat(draft.publish_at)
+    except ValueError:
+        raise ValidationFailed(
+            "Publish at must be a date and time such as 2026-11-21T14:30.",
+            {"publish_at": "not a date and time"},
+        ) from None
+    if local.tzinfo is not None:
+        raise ValidationFailed(
+            "Give the local date and time and choose its time zone separately.",
+            {"publish_at": "has an offset"},
+        )
+    zone = ZoneInfo(draft.timezone)
+    at = local.replace(tzinfo=zone)
+    utc = at.astimezone(UTC)
+    if utc.astimezone(zone).replace(tzinfo=None) != local:
+        raise ValidationFailed(
+            f"{local:%Y-%m-%d %H:%M} does not exist in {draft.timezone}: the clocks skip it "
+            "(daylight saving time). Choose another time.",
+            {"publish_at": "does not exist in this time zone"},
+        )
+    text = utc_time(utc)
+    if draft.timezone != DEFAULT_TIMEZONE:
+        text = f"{local:%Y-%m-%d %H:%M} {draft.timezone} = {text}"
+    if local.replace(tzinfo=zone, fold=1).utcoffset() != at.utcoffset():
+        text += " (this local time happens twice; the first one is used)"
+    return When(utc, text)
+
+
+def _selected(accounts: list[Account], account_id: int | None) -> Account | None:
+    if account_id is None:
+        return accounts[0] if accounts else None
+    found = next((a for a in accounts if a.id == account_id), None)
+    if found is None:
+        abort(403, description="You are not assigned to this account.")
+    return found
+
+
+def _command(user: User, account: Account, draft: Draft, when: When) -> SubmitPost:
+    return SubmitPost(
+        account_id=account.id,
+        author_id=user.id,
+        text=draft.text,
+        source=Source.WEB,
+        publish_at=when.at,
+    )
+
+
+def preview_payload(plan: Plan, when: When, draft: Draft) -> dict[str, Any]:
+    """Return what the page shows for a preview: counter, final text, decisions, time."""
+    decision = plan.decision
+    empty = not draft.text.strip()
+    record = decision.to_record()
+    items: list[dict[str, str]] = []
+
+    def add(label: str, text: str, tone: str = PLAIN) -> None:
+        items.append({"label": label, "text": text, "tone": tone})
+
+    if plan.delegated:
+        add("Posting as", f"{plan.author.name} for @{plan.account.handle} — a delegated post")
+    else:
+        add("Posting as", "You, the principal — your own post: not delegated, never tagged")
+    window = plan.window
+    if window is not None:
+        if window.notice_published_at is not None:
+            notice = "notice published"
+        elif window.notice_approved_at is not None:
+            notice = "notice approved, going out"
+        else:
+            notice = "notice awaiting the principal's approval"
+        policy = window.policy
+        add(
+            "Window",
+            f"{window.name}, {utc_time(policy.starts_at)} – {utc_time(policy.ends_at)}; {notice}",
+        )
+    elif plan.delegated:
+        add("Window", "No delegation window covers this time", BAD)
+    else:
+        add("Window", "None needed for your own posts")
+    add("Publish", when.text)
+    if not empty:
+        # The counter shows the length and the banner the refusal; the rest is listed here.
+        items.extend(
+            line for line in decision_lines(record) if line["label"] not in ("Length", "Refused")
+        )
+        if plan.delegated and window is not None and window.policy.requires_approval:
+            add("Approval", "The principal approves it before it goes out", WARN)
+    refusal = None
+    if decision.refusal is not None and decision.refusal.code is not RefusalCode.EMPTY_TEXT:
+        refusal = decision.refusal.message
+    notes = []
+    if not empty and record["reminder"]["outcome"] in ("inline", "standalone", "none"):
+        notes.append(
+            "The reminder is decided when the post goes out; shown as if it went out next."
+        )
+    return {
+        "counter": counter(decision),
+        "final_text": "" if empty else decision.final_text,
+        "items": items,
+        "refusal": refusal,
+        "notes": notes,
+        "outcome": decision.outcome.value,
+        "publish_at_utc": when.at.isoformat() if when.at else None,
+        "empty": empty,
+    }
+
+
+def _render(
+    accounts: list[Account],
+    draft: Draft,
+    *,
+    preview: dict[str, Any] | None = None,
+    error: str | None = None,
+    fields: dict[str, str] | None = None,
+    status: int = 200,
+) -> Any:
+    return (
+        render_template(
+            "compose.html",
+            accounts=accounts,
+            draft=draft,
+            preview=preview,
+            error=error,
+            fields=fields or {},
+            timezones=timezones(),
+            auto_timezone=request.method == "GET",
+        ),
+        status,
+    )
+
+
+@bp.get("/compose")
+@roles_required(*COMPOSERS, allow_principal=True)
+def compose() -> Any:
+    """Show the compose form; `?account=<id>` preselects one of the user's accounts."""
+    user = current_user()
+    assert user is not None
+    accounts = writable_accounts(services(), user)
+    requested = request.args.get("account")
+    account = _selected(accounts, _int(requested) if requested is not None else None)
+    if requested is not None and account is None:
+        abort(403, description="You are not assigned to this account.")
+    draft = Draft(account.id if account else None, "", "", DEFAULT_TIMEZONE)
+    return _render(accounts, draft)
+
+
+@bp.post("/compose")
+@roles_required(*COMPOSERS, allow_principal=True)
+def submit() -> Any:
+    """Preview (the no-JavaScript path) or submit the post."""
+    user = current_user()
+    assert user is not None
+    accounts = writable_accounts(services(), user)
+    draft = read_draft(request.form)
+    if draft.account_id is None:
+        return _render(
+            accounts,
+            draft,
+            error="Choose an account.",
+            fields={"account_id": "required"},
+            status=422,
+        )
+    account = _selected(accounts, draft.account_id)
+    assert account is not None
+    try:
+        when = resolve_when(draft)
+        command = _command(user, account, draft, when)
+        if request.form.get("action") == "preview":
+            plan = plan_post(services(), current_actor(), command)
+            return _render(accounts, draft, preview=preview_payload(plan, when, draft))
+        post = submit_post(services(), current_actor(), command)
+    except PolicyRefused as exc:
+        plan = plan_post(services(), current_actor(), command)
+        return _render(
+            accounts,
+            draft,
+            preview=preview_payload(plan, when, draft),
+            error=exc.message,
+            status=422,
+        )
+    except ValidationFailed as exc:
+        return _render(accounts, draft, error=exc.message, fields=exc.fields, status=422)
+    flash(_submitted_message(post), "ok")
+    return redirect(url_for("posts.detail", public_id=post.public_id))
+
+
+def _submitted_message(post: Post) -> str:
+    if post.state is PostState.PENDING_APPROVAL:
+        message = "Submitted: it waits for the principal's approval before it can go out."
+    else:
+        message = f"Submitted: scheduled for {utc_time(post.publish_at)}."
+    if post.decisions.get("submission", {}).get("held_reason"):
+        message += " It will be held until the window's notice is published."
+    return message
+
+
+@bp.post("/compose/preview")
+def preview() -> Any:
+    """Return the preview as JSON for the page's script (same session, CSRF header)."""
+    user = current_user()
+    if user is None:
+        abort(401, description="Your session has ended; sign in again.")
+    if user.role not in COMPOSERS and user.principal_id is None:
+        abort(403, description="Your role does not allow composing posts.")
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        abort(400, description="Send the draft as a JSON object.")
+    draft = read_draft(data)
+    accounts = writable_accounts(services(), user)
+    account = _selected(accounts, draft.account_id)
+    if account is None:
+        abort(403, description="You are not assigned to any account.")
+    when = resolve_when(draft)
+    plan = plan_post(services(), current_actor(), _command(user, account, draft, when))
+    return jsonify(preview_payload(plan, when, draft))

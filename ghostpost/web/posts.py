@@ -1,0 +1,101 @@
+"""One post: what was submitted, what went out, every disclosure decision; cancel and retry."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+
+from ghostpost.services.posts import cancel_post, retry_post
+from ghostpost.services.queue import post_detail
+from ghostpost.web import staff
+from ghostpost.web.common import current_actor, current_user, login_required, services
+from ghostpost.web.decisions import decision_lines, decision_notes, utc_time
+
+bp = Blueprint("posts", __name__)
+bp.add_app_template_filter(utc_time, "utc_time")
+
+SOURCE_LABELS = {
+    "web": "web app",
+    "api": "API",
+    "mastodon-compat": "Mastodon-compatible API",
+    "cli": "command line",
+    "system": "ghostpost itself",
+}
+
+
+def submitter_label(ref: str) -> str:
+    """Say who handed a post to ghostpost when it was not a staff user ("system:worker"...)."""
+    kind, _, name = ref.partition(":")
+    if kind == "system":
+        return f"ghostpost ({name})"
+    if kind == "client":
+        return f"API client {name}"
+    return ref
+
+
+def _back(default: str) -> str:
+    # Same-site paths only: a crafted "next" must not turn the form into an open redirect.
+    target = request.form.get("next", "")
+    parts = urlsplit(target)
+    if target.startswith("/") and not target.startswith("//") and not parts.netloc:
+        return target
+    return default
+
+
+def ledger_link(public_id: str) -> str | None:
+    """Return the link to the post's ledger entries, for users who may read the ledger."""
+    user = current_user()
+    who = next((who for endpoint, _, who in staff.NAV if endpoint == "ledger.ledger"), set())
+    if user is None or not staff.audiences(user) & who:
+        return None
+    base = url_for("ledger.ledger") if "ledger.ledger" in current_app.view_functions else "/ledger"
+    return f"{base}?subject=post:{public_id}"
+
+
+@bp.get("/posts/<public_id>")
+@login_required
+def detail(public_id: str) -> Any:
+    """Show a post the reader may see (others' posts are 404)."""
+    view = post_detail(services(), current_actor(), public_id)
+    decisions = view.post.decisions
+    stages = [
+        (title, decision_lines(decisions.get(key)), decision_notes(decisions.get(key)))
+        for key, title in (
+            ("submission", "At submission"),
+            ("reminder_first", "Before it went out: a reminder first"),
+            ("publication", "At publication"),
+        )
+        if decisions.get(key)
+    ]
+    return render_template(
+        "post.html",
+        view=view,
+        post=view.post,
+        stages=stages,
+        source_label=SOURCE_LABELS.get(view.post.source.value, view.post.source.value),
+        submitter=view.submitter.name if view.submitter else submitter_label(view.post.submitter),
+        ledger_url=ledger_link(view.post.public_id),
+        here=url_for("posts.detail", public_id=public_id),
+    )
+
+
+@bp.post("/posts/<public_id>/cancel")
+@login_required
+def cancel(public_id: str) -> Any:
+    """Cancel a post that has not gone out (author, manager or principal)."""
+    view = post_detail(services(), current_actor(), public_id)
+    cancel_post(services(), current_actor(), view.post.id)
+    flash("Post cancelled; it will not be published.", "ok")
+    return redirect(_back(url_for("posts.detail", public_id=public_id)))
+
+
+@bp.post("/posts/<public_id>/retry")
+@login_required
+def retry(public_id: str) -> Any:
+    """Send a failed post back to the queue (author, manager or principal)."""
+    view = post_detail(services(), current_actor(), public_id)
+    retry_post(services(), current_actor(), view.post.id)
+    flash("Post queued again; the worker will try it shortly.", "ok")
+    return redirect(_back(url_for("posts.detail", public_id=public_id)))

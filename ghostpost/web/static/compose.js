@@ -1,0 +1,128 @@
+// Compose: keep the counter and the preview live while the writer types.
+// The server decides (POST /compose/preview); this script only asks and shows the answer.
+// Without it the form still works: "Preview" re-renders the page with the same answer.
+(function () {
+  "use strict";
+
+  var DELAY_MS = 250;
+  var form = document.getElementById("compose-form");
+  if (!form || !window.fetch) {
+    return;
+  }
+  var token = form.querySelector('input[name="csrf_token"]').value;
+  var url = form.getAttribute("data-preview-url");
+  var el = function (id) { return document.getElementById(id); };
+  var fields = {
+    account: el("account"),
+    text: el("text"),
+    publishAt: el("publish_at"),
+    timezone: el("timezone")
+  };
+  var timer = null;
+  var latest = 0;
+
+  // Offer the browser's own time zone the first time the page opens (the select stays explicit).
+  if (fields.timezone.getAttribute("data-auto") === "1" && window.Intl) {
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    var known = Array.prototype.some.call(fields.timezone.options, function (option) {
+      return option.value === zone;
+    });
+    if (zone && known) {
+      fields.timezone.value = zone;
+    }
+  }
+
+  function show(node, visible) {
+    node.hidden = !visible;
+  }
+
+  function render(data) {
+    var counter = el("counter");
+    counter.textContent = data.counter.text;
+    counter.classList.toggle("over", Boolean(data.counter.over));
+
+    var refusal = el("preview-refusal");
+    refusal.textContent = data.refusal || "";
+    show(refusal, Boolean(data.refusal));
+
+    var text = el("preview-text");
+    text.textContent = data.final_text;
+    show(text, Boolean(data.final_text));
+    show(el("preview-empty"), !data.final_text);
+
+    var list = el("preview-decisions");
+    while (list.firstChild) {
+      list.removeChild(list.firstChild);
+    }
+    data.items.forEach(function (item) {
+      var row = document.createElement("div");
+      row.className = "tone-" + item.tone;
+      var term = document.createElement("dt");
+      term.textContent = item.label;
+      var value = document.createElement("dd");
+      value.textContent = item.text;
+      row.appendChild(term);
+      row.appendChild(value);
+      list.appendChild(row);
+    });
+    el("preview-notes").textContent = data.notes.join(" ");
+  }
+
+  function problem(message) {
+    var refusal = el("preview-refusal");
+    refusal.textContent = message;
+    show(refusal, true);
+  }
+
+  function refresh() {
+    var mine = ++latest;
+    var body = {
+      account_id: fields.account.value,
+      text: fields.text.value,
+      publish_at: fields.publishAt.value,
+      timezone: fields.timezone.value
+    };
+    fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        "X-CSRFToken": token
+      },
+      body: JSON.stringify(body)
+    })
+      .then(function (response) {
+        return response.json().then(function (data) {
+          return { ok: response.ok, data: data };
+        });
+      })
+      .then(function (answer) {
+        if (mine !== latest) {
+          return; // a newer request is on its way
+        }
+        if (answer.ok) {
+          render(answer.data);
+        } else {
+          problem(answer.data.detail || "The preview is not available.");
+        }
+      })
+      .catch(function () {
+        if (mine === latest) {
+          problem("The live preview is not available right now; use the Preview button.");
+        }
+      });
+  }
+
+  function later() {
+    window.clearTimeout(timer);
+    timer = window.setTimeout(refresh, DELAY_MS);
+  }
+
+  fields.text.addEventListener("input", later);
+  fields.publishAt.addEventListener("input", later);
+  [fields.account, fields.publishAt, fields.timezone].forEach(function (field) {
+    field.addEventListener("change", later);
+  });
+  refresh();
+}());

@@ -1,0 +1,352 @@
+"""Delegation windows: the list per account, the create/edit form, and writer assignments."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+
+from ghostpost.domain.model import Role, Window
+from ghostpost.domain.policy import (
+    DEFAULT_REMINDER_EVERY,
+    DEFAULT_TAG,
+    ReminderMode,
+    TagMode,
+    TagPosition,
+)
+from ghostpost.services import directory
+from ghostpost.services.errors import Conflict, ValidationFailed
+from ghostpost.services.windows import (
+    WindowSpec,
+    WindowView,
+    create_window,
+    manageable_accounts,
+    update_window,
+    window_for_editing,
+    windows_overview,
+)
+from ghostpost.web.common import MAX_ID, current_actor, parse_id, roles_required, services
+from ghostpost.web.decisions import utc_time
+
+bp = Blueprint("windows", __name__)
+bp.add_app_template_filter(utc_time, "utc_time")
+
+READERS = (Role.ADMIN, Role.MANAGER, Role.AUDITOR)
+MANAGERS = (Role.ADMIN, Role.MANAGER)
+LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
+
+#: The form's fields and their labels (also used to word service messages about them).
+LABELS = {
+    "name": "Name",
+    "account_id": "Account",
+    "starts_at": "Starts",
+    "ends_at": "Ends",
+    "timezone": "Time zone",
+    "notice_text": "Notice text",
+    "reminder_text": "Reminder text",
+    "reminder_every": "Reminder every N posts",
+    "reminder_mode": "Reminder mode",
+    "tag": "Tag",
+    "tag_mode": "Tag mode",
+    "tag_position": "Tag position",
+    "requires_approval": "Delegated posts need the principal's approval",
+}
+REMINDER_MODES = {
+    ReminderMode.INLINE.value: "Inline, when it fits",
+    ReminderMode.STANDALONE.value: "Standalone post",
+}
+TAG_MODES = {
+    TagMode.WHEN_FITS.value: "When it fits",
+    TagMode.REQUIRED.value: "Required",
+    TagMode.OFF.value: "Off",
+}
+TAG_POSITIONS = {TagPosition.END.value: "At the end", TagPosition.START.value: "At the start"}
+
+
+@cache
+def time_zones() -> list[str]:
+    """Return the IANA time zones for the select, UTC first."""
+    names = {
+        name
+        for name in available_timezones()
+        if not name.startswith(("posix/", "right/")) and name not in ("localtime", "Factory")
+    }
+    names.discard("UTC")
+    return ["UTC", *sorted(names)]
+
+
+@dataclass
+class WindowForm:
+    """The window form's raw values and its field errors."""
+
+    values: dict[str, str]
+    errors: dict[str, str] = field(default_factory=dict)
+    message: str | None = None
+
+    def error(self, name: str, text: str) -> None:
+        """Record the first error of a field."""
+        self.errors.setdefault(name, text)
+
+
+def _blank_form(account_id: int | None, now: datetime) -> WindowForm:
+    start = (now + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    return WindowForm(
+        {
+            "name": "",
+            "account_id": str(account_id or ""),
+            "starts_at": start.strftime(LOCAL_FORMAT),
+            "ends_at": (start + timedelta(hours=8)).strftime(LOCAL_FORMAT),
+            "timezone": "UTC",
+            "notice_text": "",
+            "reminder_text": "",
+            "reminder_every": str(DEFAULT_REMINDER_EVERY),
+            "reminder_mode": ReminderMode.INLINE.value,
+            "tag": DEFAULT_TAG,
+            "tag_mode": TagMode.WHEN_FITS.value,
+            "tag_position": TagPosition.END.value,
+            "requires_approval": "",
+        }
+    )
+
+
+def _form_of(window: Window) -> WindowForm:
+    policy = window.policy
+    return WindowForm(
+        {
+            "name": window.name,
+            "account_id": str(window.account_id),
+            "starts_at": policy.starts_at.astimezone(UTC).strftime(LOCAL_FORMAT),
+            "ends_at": policy.ends_at.astimezone(UTC).strftime(LOCAL_FORMAT),
+            "timezone": "UTC",
+            "notice_text": policy.notice_text,
+            "reminder_text": policy.reminder_text,
+            "reminder_every": str(policy.reminder_every),
+            "reminder_mode": policy.reminder_mode.value,
+            "tag": policy.tag,
+            "tag_mode": policy.tag_mode.value,
+            "tag_position": policy.tag_position.value,
+            "requires_approval": "1" if policy.requires_approval else "",
+        }
+    )
+
+
+def _local_time(form: WindowForm, name: str, zone: ZoneInfo | None) -> datetime | None:
+    raw = form.values[name].strip()
+    if not raw:
+        form.error(name, "Required.")
+        return None
+    try:
+        naive = datetime.fromisoformat(raw)
+    except ValueError:
+        form.error(name, "Not a date and time (YYYY-MM-DD HH:MM).")
+        return None
+    if naive.tzinfo is not None:
+        form.error(name, "Give the local time and pick its time zone below.")
+        return None
+    if zone is None:
+        return None
+    local = naive.replace(tzinfo=zone)
+    try:
+        utc = local.astimezone(UTC)
+        round_trip = utc.astimezone(zone).replace(tzinfo=None)
+    except (OverflowError, ValueError):  # year 1 or 9999 pushed past the calendar
+        form.error(name, "Out of range.")
+        return None
+    # A wall time skipped by a daylight-saving change does not exist; say so, never guess.
+    if round_trip != naive:
+        form.error(name, f"{naive:%Y-%m-%d %H:%M} does not exist in {zone.key} (clock change).")
+        return None
+    return utc
+
+
+def _parse(form: WindowForm, account_id: int | None) -> WindowSpec | None:
+    """Turn the submitted strings into a WindowSpec, or record why not."""
+    v = form.values
+    zone: ZoneInfo | None = None
+    if v["timezone"] not in time_zones():
+        form.error("timezone", "Pick a time zone from the list.")
+    else:
+        try:
+            zone = ZoneInfo(v["timezone"])
+        except (ZoneInfoNotFoundError, ValueError):
+            form.error("timezone", "Pick a time zone from the list.")
+    starts_at = _local_time(form, "starts_at", zone)
+    ends_at = _local_time(form, "ends_at", zone)
+    if account_id is None:
+        account_id = parse_id(v["account_id"])
+        if account_id is None:
+            form.error("account_id", "Pick an account.")
+    every = parse_id(v["reminder_every"])
+    if every is None:
+        form.error("reminder_every", "A whole number of posts, such as 10.")
+    choices = (
+        ("reminder_mode", REMINDER_MODES),
+        ("tag_mode", TAG_MODES),
+        ("tag_position", TAG_POSITIONS),
+    )
+    for name, allowed in choices:
+        if v[name] not in allowed:
+            form.error(name, "Pick one of the options.")
+    if form.errors or starts_at is None or ends_at is None or every is None or not account_id:
+        return None
+    return WindowSpec(
+        account_id=account_id,
+        name=v["name"],
+        starts_at=starts_at,
+        ends_at=ends_at,
+        notice_text=v["notice_text"].replace("\r\n", "\n"),
+        reminder_text=v["reminder_text"].replace("\r\n", "\n"),
+        reminder_every=every,
+        reminder_mode=ReminderMode(v["reminder_mode"]),
+        tag=v["tag"].strip(),
+        tag_mode=TagMode(v["tag_mode"]),
+        tag_position=TagPosition(v["tag_position"]),
+        requires_approval=bool(v["requires_approval"]),
+    )
+
+
+def _submitted(data: Mapping[str, str]) -> WindowForm:
+    names = [n for n in LABELS if n != "requires_approval"]
+    values = {name: data.get(name, "") for name in names}
+    values["requires_approval"] = "1" if data.get("requires_approval") else ""
+    return WindowForm(values)
+
+
+def _humane(text: str) -> str:
+    # Service messages name fields by their keys ("must be after starts_at"): use the words.
+    text = text.replace("starts_at", "the start").replace("ends_at", "the end")
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+def _absorb(form: WindowForm, exc: ValidationFailed | Conflict) -> None:
+    form.message = exc.message
+    if isinstance(exc, ValidationFailed) and exc.fields:
+        form.message = "Some fields need attention."
+        for name, text in exc.fields.items():
+            form.error(name if name in LABELS else "name", _humane(text))
+
+
+def _render_form(form: WindowForm, *, view: WindowView | None, status: int = 200) -> Any:
+    accounts = manageable_accounts(services(), current_actor())
+    return (
+        render_template(
+            "window_form.html",
+            form=form,
+            view=view,
+            accounts=accounts,
+            labels=LABELS,
+            zones=time_zones(),
+            reminder_modes=REMINDER_MODES,
+            tag_modes=TAG_MODES,
+            tag_positions=TAG_POSITIONS,
+        ),
+        status,
+    )
+
+
+@bp.get("/windows")
+@roles_required(*READERS, allow_principal=True)
+def windows() -> Any:
+    """List the windows of every account the reader oversees, with notices and writers."""
+    accounts = windows_overview(services(), current_actor())
+    return render_template(
+        "windows.html",
+        accounts=accounts,
+        may_create=any(a.may_manage for a in accounts),
+        reminder_modes=REMINDER_MODES,
+        tag_modes=TAG_MODES,
+        tag_positions=TAG_POSITIONS,
+    )
+
+
+@bp.route("/windows/new", methods=["GET", "POST"])
+@roles_required(*MANAGERS, allow_principal=True)
+def new_window() -> Any:
+    """Show the form for a new window; on POST, open it (its notice then awaits approval)."""
+    if not manageable_accounts(services(), current_actor()):
+        abort(403, description="You do not manage any account.")
+    if request.method == "GET":
+        account = parse_id(request.args.get("account"))
+        form = _blank_form(account, services().clock.now())
+        return _render_form(form, view=None)
+    form = _submitted(request.form)
+    spec = _parse(form, None)
+    if spec is None:
+        form.message = "Some fields need attention."
+        return _render_form(form, view=None, status=422)
+    try:
+        window = create_window(services(), current_actor(), spec)
+    except ValidationFailed as exc:
+        _absorb(form, exc)
+        return _render_form(form, view=None, status=422)
+    except Conflict as exc:
+        _absorb(form, exc)
+        return _render_form(form, view=None, status=409)
+    flash(f"Window “{window.name}” created. Its notice now awaits the principal's approval.", "ok")
+    return redirect(url_for("windows.windows", _anchor=f"window-{window.id}"))
+
+
+@bp.route("/windows/<int:window_id>/edit", methods=["GET", "POST"])
+@roles_required(*MANAGERS, allow_principal=True)
+def edit_window(window_id: int) -> Any:
+    """Show a window's form filled in (times in UTC); on POST, save the changes."""
+    if window_id > MAX_ID:
+        abort(404, description=f"No window {window_id}.")
+    view = window_for_editing(services(), current_actor(), window_id)
+    if request.method == "GET":
+        return _render_form(_form_of(view.window), view=view)
+    form = _submitted(request.form)
+    form.values["account_id"] = str(view.window.account_id)
+    if "notice_text" not in request.form:
+        # Read-only fields are still sent; a form without one keeps the current text.
+        form.values["notice_text"] = view.window.policy.notice_text
+    spec = _parse(form, view.window.account_id)
+    if spec is None:
+        form.message = "Some fields need attention."
+        return _render_form(form, view=view, status=422)
+    before = view.window
+    try:
+        window = update_window(services(), current_actor(), window_id, spec)
+    except ValidationFailed as exc:
+        _absorb(form, exc)
+        return _render_form(form, view=view, status=422)
+    except Conflict as exc:
+        _absorb(form, exc)
+        return _render_form(form, view=view, status=409)
+    if window == before:
+        flash("Nothing changed.", "ok")
+    else:
+        flash(f"Window “{window.name}” saved. Posts decided from now on follow it.", "ok")
+    return redirect(url_for("windows.windows", _anchor=f"window-{window.id}"))
+
+
+def _ids() -> tuple[int, int]:
+    account, user = parse_id(request.form.get("account_id")), parse_id(request.form.get("user_id"))
+    if account is None or user is None:
+        abort(400, description="Pick an account and a person.")
+    return account, user
+
+
+@bp.post("/windows/assignments")
+@roles_required(*MANAGERS, allow_principal=True)
+def assign() -> Any:
+    """Let a staff user write for an account."""
+    account_id, user_id = _ids()
+    directory.assign_writer(services(), current_actor(), user_id=user_id, account_id=account_id)
+    flash("Writer assigned: they can now compose for this account.", "ok")
+    return redirect(url_for("windows.windows", _anchor=f"account-{account_id}"))
+
+
+@bp.post("/windows/assignments/remove")
+@roles_required(*MANAGERS, allow_principal=True)
+def unassign() -> Any:
+    """Withdraw a staff user's permission to write for an account."""
+    account_id, user_id = _ids()
+    directory.unassign_writer(services(), current_actor(), user_id=user_id, account_id=account_id)
+    flash("Writer unassigned: they can no longer compose for this account.", "ok")
+    return redirect(url_for("windows.windows", _anchor=f"account-{account_id}"))
