@@ -21,7 +21,14 @@ from ghostpost.domain.states import PostState
 from ghostpost.services.auth import writable_accounts
 from ghostpost.services.errors import PolicyRefused, ValidationFailed
 from ghostpost.services.posts import Plan, SubmitPost, plan_post, submit_post
-from ghostpost.web.common import current_actor, current_user, roles_required, services
+from ghostpost.web.common import (
+    MAX_ID,
+    current_actor,
+    current_user,
+    parse_id,
+    roles_required,
+    services,
+)
 from ghostpost.web.decisions import BAD, PLAIN, WARN, counter, decision_lines, utc_time
 
 bp = Blueprint("compose", __name__)
@@ -57,10 +64,8 @@ class Draft:
 
 def _int(value: Any) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
+        return value if 0 < value <= MAX_ID else None
+    return parse_id(value) if isinstance(value, str) else None
 
 
 def _str(value: Any) -> str:

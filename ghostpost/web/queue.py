@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, render_template, request, url_for
 
 from ghostpost.services.queue import QUEUE_GROUPS, QUEUE_PAGE_SIZE, QueueQuery, list_queue
-from ghostpost.web.common import current_actor, login_required, services
+from ghostpost.web.common import current_actor, login_required, parse_id, services
 
 bp = Blueprint("queue", __name__)
 
@@ -24,9 +24,11 @@ GROUP_LABELS = {
 GROUP_OF_STATE = {state.value: group for group, states in QUEUE_GROUPS.items() for state in states}
 
 
+MAX_PAGE = 1_000_000
+
+
 def _number(name: str) -> int | None:
-    value = request.args.get(name, "").strip()
-    return int(value) if value.isdigit() else None
+    return parse_id(request.args.get(name))
 
 
 @bp.get("/queue")
@@ -38,7 +40,8 @@ def queue() -> Any:
         account_id=_number("account"),
         window_id=_number("window"),
         group=group,
-        page=_number("page") or 1,
+        # Clamped: a huge page number would overflow the SQL OFFSET.
+        page=min(_number("page") or 1, MAX_PAGE),
     )
     page = list_queue(services(), current_actor(), query)
     filters = {

@@ -419,3 +419,12 @@ def test_notices_and_reminders_have_pages_that_say_what_they_are(
 def _all(world: World) -> list[Post]:
     with world.ctx.uow() as uow:
         return uow.posts.list_for_account(world.account.id)
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["account=%C2%B2", "window=99999999999999999999999", "page=9223372036854775807", "page=-1"],
+)
+def test_odd_query_values_never_break_the_queue(world: World, client, query: str) -> None:  # type: ignore[no-untyped-def]
+    sign_in(client, world.manager.email)
+    assert client.get(f"/queue?{query}").status_code in (200, 403, 404)
