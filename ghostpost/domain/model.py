@@ -149,3 +149,18 @@ class NewPost:
     publish_at: datetime | None = None
     decisions: dict[str, Any] = field(default_factory=dict)
     precedes_post_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ApiClient:
+    """A scheduler's OAuth client: owned by a staff user, limited to scopes and accounts."""
+
+    id: int
+    client_id: str
+    name: str
+    owner_id: int
+    scopes: frozenset[str]
+    account_ids: frozenset[int]
+    #: The writer posts are attributed to when a request names none (Mastodon compat).
+    default_author_id: int | None = None
+    is_active: bool = True

@@ -31,6 +31,17 @@ class Actor:
 
     ref: str
     user: User | None = None
+    #: For API clients: the only accounts they may touch (None means no such limit).
+    account_ids: frozenset[int] | None = None
+
+    def may_use_account(self, account_id: int) -> bool:
+        """Tell whether this actor's credentials cover the account."""
+        return self.account_ids is None or account_id in self.account_ids
+
+    @classmethod
+    def for_client(cls, client_id: str, account_ids: frozenset[int]) -> Actor:
+        """Return the actor for an API client limited to some accounts."""
+        return cls(ref=f"client:{client_id}", account_ids=account_ids)
 
     @classmethod
     def for_user(cls, user: User) -> Actor:

@@ -68,6 +68,9 @@ def _plan(uow: UnitOfWork, ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -
     account = uow.accounts.get(cmd.account_id)
     if account is None:
         raise NotFound(f"No account {cmd.account_id}.")
+    if not actor.may_use_account(account.id):
+        # The client may not know this account exists.
+        raise NotFound(f"No account {cmd.account_id}.")
     author = uow.users.get(cmd.author_id)
     if author is None or not author.is_active:
         raise NotFound(f"No active user {cmd.author_id}.")
