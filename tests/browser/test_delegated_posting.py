@@ -9,7 +9,7 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import LiveServer
+from tests.support.live import LiveServer
 from tests.support.web import PASSWORD
 from tests.support.world import NOTICE, REMINDER
 

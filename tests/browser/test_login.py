@@ -6,7 +6,7 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import LiveServer
+from tests.support.live import LiveServer
 from tests.support.web import PASSWORD
 
 

@@ -1,0 +1,87 @@
+"""A real `ghostpost serve` process (with its worker thread) on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic import command
+from argon2 import PasswordHasher
+
+from ghostpost.bootstrap import Container, bootstrap
+from ghostpost.cli import alembic_config
+from ghostpost.settings import PROJECT_DIR, Settings
+from tests.support.world import World, build_world
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    url: str
+    world: World
+    container: Container
+
+
+@contextmanager
+def live_server(tmp_path: Path, **extra_env: str) -> Iterator[LiveServer]:
+    """Migrate and seed a SQLite database, then run `ghostpost serve` on it until the block ends."""
+    database_url = f"sqlite:///{tmp_path / 'live.db'}"
+    command.upgrade(alembic_config(database_url), "head")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    settings = Settings(
+        database_url=database_url,
+        secret_key="live-test-secret-key-0123456",
+        environment="test",
+        public_url=url,
+        worker_poll_seconds=0.2,
+    )
+    container = bootstrap(settings, password_hasher=PasswordHasher(1, 8, 1))
+    world = build_world(container)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GHOSTPOST_")}
+    env.update(
+        GHOSTPOST_DATABASE_URL=database_url,
+        GHOSTPOST_PUBLIC_URL=url,
+        GHOSTPOST_SECRET_KEY=settings.secret_key,
+        GHOSTPOST_WORKER_POLL_SECONDS="0.2",
+        PYTHONPATH=str(PROJECT_DIR),
+        **extra_env,
+    )
+    log_path = tmp_path / "server.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ghostpost", "serve", "--port", str(port)],
+            env=env,
+            cwd=PROJECT_DIR,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    urllib.request.urlopen(url + "/healthz", timeout=1).close()
+                    break
+                except (urllib.error.URLError, ConnectionError):
+                    if time.monotonic() > deadline or process.poll() is not None:
+                        raise RuntimeError(log_path.read_text()) from None
+                    time.sleep(0.1)
+            yield LiveServer(url, world, container)
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+            container.dispose()
