@@ -42,4 +42,13 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         app.register_blueprint(blueprint)
     staff.init_app(app)
     security.init_app(app)
+    from ghostpost.api import oauth  # /oauth, CSRF exemption of API blueprints, client limits
+
+    oauth.init_app(app)
+    from ghostpost.api import v1  # /api/v1, its OpenAPI document and docs page
+
+    v1.init_app(app)
+    from ghostpost.api import mastodon  # /compat/mastodon/<account id>/api/v1/...
+
+    app.register_blueprint(mastodon.bp)
     return app

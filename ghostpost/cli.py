@@ -185,6 +185,115 @@ def users_create(
     click.echo(f"created {user.role.value} {user.email} (id {user.id})")
 
 
+@main.group()
+def clients() -> None:
+    """API clients for schedulers (OAuth 2.0 client credentials)."""
+
+
+@clients.command("create")
+@click.option("--name", required=True, help="What the client is, e.g. 'Buffer'.")
+@click.option("--owner", "owner_email", required=True, help="Email of the accountable staff user.")
+@click.option("--scopes", required=True, help='Space-separated, e.g. "posts:write posts:read".')
+@click.option("--accounts", required=True, help="Comma-separated handles, platform:handle or ids.")
+@click.option("--author", "author_email", help="Email of the writer posts default to.")
+def clients_create(
+    name: str, owner_email: str, scopes: str, accounts: str, author_email: str | None
+) -> None:
+    """Create an API client and print its id and secret (the secret is shown only now)."""
+    from ghostpost.services import clients as client_service
+    from ghostpost.services.context import Actor
+    from ghostpost.services.errors import ServiceError
+
+    container = _container()
+    try:
+        ctx = container.services
+        client, secret = client_service.create_client(
+            ctx,
+            Actor.system("cli"),
+            name=name,
+            owner_email=owner_email,
+            scopes=scopes,
+            account_ids=client_service.find_accounts(ctx, accounts.split(",")),
+            default_author_email=author_email,
+        )
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from exc
+    finally:
+        container.dispose()
+    click.echo(f"created API client {client.name!r}")
+    click.echo(f"client_id:     {client.client_id}")
+    click.echo(f"client_secret: {secret}")
+    click.echo(f"scopes:        {' '.join(sorted(client.scopes))}")
+    click.echo("Store the secret now: it is not shown again (only its hash is kept).", err=True)
+
+
+@clients.command("revoke")
+@click.argument("client_id")
+def clients_revoke(client_id: str) -> None:
+    """Deactivate an API client; its tokens stop working at once."""
+    from ghostpost.services import clients as client_service
+    from ghostpost.services.context import Actor
+    from ghostpost.services.errors import ServiceError
+
+    container = _container()
+    try:
+        client = client_service.revoke_client(container.services, Actor.system("cli"), client_id)
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from exc
+    finally:
+        container.dispose()
+    click.echo(f"revoked API client {client.name!r} ({client.client_id})")
+
+
+@clients.command("list")
+def clients_list() -> None:
+    """List the API clients (never their secrets)."""
+    from ghostpost.services import clients as client_service
+    from ghostpost.services.context import Actor
+
+    container = _container()
+    try:
+        listed = client_service.list_clients(container.services, Actor.system("cli"))
+    finally:
+        container.dispose()
+    if not listed:
+        click.echo("no API clients")
+    for item in listed:
+        client = item.client
+        state = "active" if client.is_active else "revoked"
+        click.echo(f"{client.client_id}  {state:7}  {client.name}")
+        click.echo(f"    owner {item.owner_email}; author {item.default_author_email or '-'}")
+        click.echo(f"    scopes {' '.join(sorted(client.scopes))}")
+        click.echo(f"    accounts {', '.join(item.account_handles)}")
+
+
+@main.group()
+def api() -> None:
+    """The scheduler API (/api/v1)."""
+
+
+@api.command("purge-keys")
+@click.option(
+    "--older-than-hours",
+    default=24,
+    show_default=True,
+    type=click.IntRange(min=24),
+    help="Delete Idempotency-Keys older than this (keys are kept at least 24 hours).",
+)
+def api_purge_keys(older_than_hours: int) -> None:
+    """Delete old Idempotency-Key records (run it daily, e.g. from cron)."""
+    from datetime import timedelta
+
+    from ghostpost.services.idempotency import purge_keys
+
+    container = _container()
+    try:
+        removed = purge_keys(container.services, older_than=timedelta(hours=older_than_hours))
+    finally:
+        container.dispose()
+    click.echo(f"deleted {removed} idempotency key(s) older than {older_than_hours} h")
+
+
 def run() -> None:
     """Entry point that never shows a traceback for bad configuration."""
     try:

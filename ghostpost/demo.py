@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from ghostpost.bootstrap import Container
 from ghostpost.domain.model import Role, Source
-from ghostpost.services import directory, posts, windows
+from ghostpost.services import clients, directory, posts, windows
 from ghostpost.services.context import Actor
 from ghostpost.worker import Worker
 
@@ -20,6 +20,10 @@ PEOPLE = (
     ("sam@demo.ghostpost.test", "Sam Rivera", Role.WRITER, "sam-demo-pass", False),
     ("rita@demo.ghostpost.test", "Rita Okafor", Role.AUDITOR, "rita-demo-pass", False),
 )
+#: DEMO ONLY: fixed, published credentials so the README's curl example works as written.
+DEMO_CLIENT_ID = "demo-scheduler"
+DEMO_CLIENT_SECRET = "demo-scheduler-secret-change-me"
+DEMO_CLIENT_OWNER = "morgan@demo.ghostpost.test"
 NOTICE = "During the show, some of my posts will be written by my extended team."
 REMINDER = "Reminder: my team helps run this account during the conference."
 SAMPLE_POSTS = (
@@ -91,6 +95,7 @@ def seed_demo(container: Container) -> str:
         status = "Seeded the demo"
     else:
         status = "Demo data already present"
+    _ensure_demo_client(container)
     lines = [
         f"{status}: principal {PRINCIPAL}, local account @{HANDLE}, window 'DevSummit 2026'.",
         "",
@@ -100,4 +105,33 @@ def seed_demo(container: Container) -> str:
         suffix = " (the principal)" if is_principal else ""
         lines.append(f"  {email:30} {password:18} {role.value}{suffix}")
     lines += ["", f"Timeline: {container.settings.public_url}/@{HANDLE}"]
+    lines += [
+        "",
+        "Demo API client 'Demo scheduler' (OAuth 2.0 client credentials, posts as Jordan Park):",
+        f"  client_id      {DEMO_CLIENT_ID}",
+        f"  client_secret  {DEMO_CLIENT_SECRET}   (demo only: real secrets are random)",
+        f"  curl -u {DEMO_CLIENT_ID}:{DEMO_CLIENT_SECRET} -d grant_type=client_credentials "
+        f"{container.settings.public_url}/oauth/token",
+    ]
     return "\n".join(lines)
+
+
+def _ensure_demo_client(container: Container) -> None:
+    """Create the demo scheduler's API client unless it exists (demo databases seeded earlier)."""
+    ctx = container.services
+    with ctx.uow() as uow:
+        exists = uow.api_clients.by_client_id(DEMO_CLIENT_ID) is not None
+        account = uow.accounts.by_handle("local", HANDLE)
+        owner = uow.users.by_email(DEMO_CLIENT_OWNER)
+    if exists or account is None or owner is None:
+        return
+    clients.create_client(
+        ctx,
+        Actor.system("demo"),
+        name="Demo scheduler",
+        owner_email=DEMO_CLIENT_OWNER,
+        scopes=list(clients.SCOPES),
+        account_ids=[account.id],
+        default_author_email="jordan@demo.ghostpost.test",
+        fixed_credentials=(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET),
+    )

@@ -37,6 +37,10 @@ class Settings:
     worker_poll_seconds: float = 1.0
     worker_lease_seconds: int = 60
     serve_runs_worker: bool = True
+    #: Lifetime of an API access token (OAuth client credentials); short, as there is no refresh.
+    api_token_seconds: int = 900
+    #: Requests each API client may make, in the `limits` notation ("120 per minute").
+    api_rate_limit: str = "120 per minute"
     #: platform -> "module:factory" overriding the built-in adapter (factory(settings, sessions)).
     adapters: Mapping[str, str] = field(default_factory=dict)
 
@@ -150,10 +154,24 @@ def _problems(s: Settings) -> list[str]:
         problems.append("worker_poll_seconds must be in (0, 3600]")
     if not 1 <= s.worker_lease_seconds <= 86400:
         problems.append("worker_lease_seconds must be in [1, 86400]")
+    if not 10 <= s.api_token_seconds <= 3600:
+        problems.append("api_token_seconds must be in [10, 3600]")
+    if not _is_rate_limit(s.api_rate_limit):
+        problems.append("api_rate_limit must read like '120 per minute'")
     for platform, target in s.adapters.items():
         if ":" not in str(target):
             problems.append(f"adapters.{platform} must be 'module:factory'")
     return problems
+
+
+def _is_rate_limit(text: str) -> bool:
+    from limits import parse_many  # Flask-Limiter's notation, checked by its own parser
+
+    try:
+        parsed = parse_many(text)
+    except ValueError:
+        return False
+    return bool(parsed) and all(item.amount >= 1 for item in parsed)
 
 
 def _resolve_sqlite(url: str) -> str:

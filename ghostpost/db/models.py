@@ -155,6 +155,26 @@ class LedgerHeadRow(Base):
     head_hash: Mapped[str] = mapped_column(String(64))
 
 
+class IdempotencyKeyRow(Base):
+    """A create request under its (client, Idempotency-Key) and the response it got; kept at
+    least 24 hours (ghostpost.services.idempotency.KEY_RETENTION)."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("client_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The submitter reference the key belongs to, e.g. "client:<client_id>".
+    client_id: Mapped[str] = mapped_column(String(120))
+    key: Mapped[str] = mapped_column(String(300))
+    #: SHA-256 (hex) of the request's canonical JSON.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    #: in_flight | completed
+    status: Mapped[str] = mapped_column(String(20))
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class LocalStatusRow(Base):
     """The `local` platform's own storage: what its public timeline shows."""
 
@@ -166,3 +186,50 @@ class LocalStatusRow(Base):
     #: The platform dedupes on it, like Mastodon's Idempotency-Key (but without expiry).
     idempotency_key: Mapped[str] = mapped_column(String(100), unique=True)
     created_at: Mapped[datetime]
+
+
+class OAuthClientRow(Base):
+    """An API client (OAuth 2.0 client credentials). The secret is kept only as a hash."""
+
+    __tablename__ = "oauth_clients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Public identifier: random, at least 128 bits, URL-safe.
+    client_id: Mapped[str] = mapped_column(String(100), unique=True)
+    #: SHA-256 (hex) of the secret. The secret is 256 random bits, so a fast hash is enough: a
+    #: slow KDF (argon2) defends guessable human passwords and would only make every token
+    #: request cost 64 MiB and tens of milliseconds, a lever for denial of service.
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    #: The staff user accountable for the client.
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    #: Allowed scopes, space-separated (RFC 6749 §3.3).
+    scopes: Mapped[str] = mapped_column(String(500))
+    #: Who posts are attributed to when a request names no author (Mastodon compat).
+    default_author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class OAuthClientAccountRow(Base):
+    """The accounts an API client may touch."""
+
+    __tablename__ = "oauth_client_accounts"
+
+    client_row_id: Mapped[int] = mapped_column(ForeignKey("oauth_clients.id"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+
+
+class OAuthTokenRow(Base):
+    """An access token: only its SHA-256 is stored; revoked and expired rows are kept a while."""
+
+    __tablename__ = "oauth_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    client_row_id: Mapped[int] = mapped_column(ForeignKey("oauth_clients.id"), index=True)
+    #: Granted scopes, space-separated.
+    scope: Mapped[str] = mapped_column(String(500))
+    issued_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

@@ -14,12 +14,15 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    delete,
     exists,
     func,
     literal,
     or_,
     select,
+    update,
 )
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from ghostpost.db.models import (
@@ -27,6 +30,9 @@ from ghostpost.db.models import (
     AssignmentRow,
     LedgerEntryRow,
     LedgerHeadRow,
+    OAuthClientAccountRow,
+    OAuthClientRow,
+    OAuthTokenRow,
     PostRow,
     PrincipalRow,
     UserRow,
@@ -39,7 +45,18 @@ from ghostpost.domain.ledger import (
     canonical_json,
     chain_entry,
 )
-from ghostpost.domain.model import Account, NewPost, Post, Principal, Role, Source, User, Window
+from ghostpost.domain.model import (
+    Account,
+    ApiClient,
+    ApiToken,
+    NewPost,
+    Post,
+    Principal,
+    Role,
+    Source,
+    User,
+    Window,
+)
 from ghostpost.domain.policy import (
     PostKind,
     ReminderMode,
@@ -622,6 +639,26 @@ class SqlPosts:
         )
         return [to_post(r) for r in rows]
 
+    def page(
+        self,
+        *,
+        account_ids: Collection[int],
+        window_id: int | None,
+        author_id: int | None,
+        state: PostState | None,
+        before_id: int | None,
+        limit: int,
+    ) -> list[Post]:
+        query = select(PostRow).where(*self._scope(account_ids, window_id))
+        if author_id is not None:
+            query = query.where(PostRow.author_id == author_id)
+        if state is not None:
+            query = query.where(PostRow.state == state.value)
+        if before_id is not None:
+            query = query.where(PostRow.id < before_id)
+        rows = self.session.scalars(query.order_by(PostRow.id.desc()).limit(limit))
+        return [to_post(r) for r in rows]
+
 
 def format_timestamp(at: datetime) -> str:
     """Render a ledger time: RFC 3339, UTC, microseconds, 'Z'."""
@@ -754,3 +791,158 @@ class SqlLedger:
 def _post_subjects(condition: ColumnElement[bool]) -> Select[str]:
     """The ledger subjects ("post:<public id>") of the posts matching `condition`."""
     return select(literal("post:") + PostRow.public_id).where(condition)
+
+
+def _scope_text(scopes: Collection[str]) -> str:
+    return " ".join(sorted(set(scopes)))
+
+
+def _scope_set(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+class SqlApiClients:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def _record(self, row: OAuthClientRow) -> ApiClient:
+        accounts = self.session.scalars(
+            select(OAuthClientAccountRow.account_id).where(
+                OAuthClientAccountRow.client_row_id == row.id
+            )
+        )
+        return ApiClient(
+            id=row.id,
+            client_id=row.client_id,
+            name=row.name,
+            owner_id=row.owner_id,
+            scopes=_scope_set(row.scopes),
+            account_ids=frozenset(accounts),
+            default_author_id=row.default_author_id,
+            is_active=row.is_active,
+        )
+
+    def add(
+        self,
+        *,
+        client_id: str,
+        secret_hash: str,
+        name: str,
+        owner_id: int,
+        scopes: Collection[str],
+        account_ids: Collection[int],
+        default_author_id: int | None,
+        created_at: datetime,
+    ) -> ApiClient:
+        row = OAuthClientRow(
+            client_id=client_id,
+            secret_hash=secret_hash,
+            name=name,
+            owner_id=owner_id,
+            scopes=_scope_text(scopes),
+            default_author_id=default_author_id,
+            is_active=True,
+            created_at=created_at,
+        )
+        self.session.add(row)
+        self.session.flush()
+        for account_id in sorted(set(account_ids)):
+            self.session.add(OAuthClientAccountRow(client_row_id=row.id, account_id=account_id))
+        self.session.flush()
+        return self._record(row)
+
+    def get(self, row_id: int) -> ApiClient | None:
+        row = self.session.get(OAuthClientRow, row_id)
+        return self._record(row) if row else None
+
+    def by_client_id(self, client_id: str) -> ApiClient | None:
+        row = self.session.scalar(
+            select(OAuthClientRow).where(OAuthClientRow.client_id == client_id)
+        )
+        return self._record(row) if row else None
+
+    def secret_hash(self, client_id: str) -> str | None:
+        found: str | None = self.session.scalar(
+            select(OAuthClientRow.secret_hash).where(OAuthClientRow.client_id == client_id)
+        )
+        return found
+
+    def list(self) -> list[ApiClient]:
+        rows = self.session.scalars(
+            select(OAuthClientRow).order_by(OAuthClientRow.name, OAuthClientRow.id)
+        )
+        return [self._record(r) for r in rows]
+
+    def set_active(self, row_id: int, active: bool) -> ApiClient:
+        row = self.session.get(OAuthClientRow, row_id)
+        assert row is not None
+        row.is_active = active
+        self.session.flush()
+        return self._record(row)
+
+
+def to_api_token(row: OAuthTokenRow) -> ApiToken:
+    return ApiToken(
+        id=row.id,
+        client_row_id=row.client_row_id,
+        scopes=_scope_set(row.scope),
+        issued_at=row.issued_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+class SqlApiTokens:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(
+        self,
+        *,
+        token_hash: str,
+        client_row_id: int,
+        scopes: Collection[str],
+        issued_at: datetime,
+        expires_at: datetime,
+    ) -> ApiToken:
+        row = OAuthTokenRow(
+            token_hash=token_hash,
+            client_row_id=client_row_id,
+            scope=_scope_text(scopes),
+            issued_at=issued_at,
+            expires_at=expires_at,
+        )
+        self.session.add(row)
+        self.session.flush()
+        return to_api_token(row)
+
+    def by_hash(self, token_hash: str) -> ApiToken | None:
+        row = self.session.scalar(
+            select(OAuthTokenRow).where(OAuthTokenRow.token_hash == token_hash)
+        )
+        return to_api_token(row) if row else None
+
+    def revoke(self, token_id: int, at: datetime) -> None:
+        row = self.session.get(OAuthTokenRow, token_id)
+        if row is not None and row.revoked_at is None:
+            row.revoked_at = at
+            self.session.flush()
+
+    def revoke_all(self, client_row_id: int, at: datetime) -> int:
+        result = self.session.execute(
+            update(OAuthTokenRow)
+            .where(OAuthTokenRow.client_row_id == client_row_id, OAuthTokenRow.revoked_at.is_(None))
+            .values(revoked_at=at)
+        )
+        assert isinstance(result, CursorResult)
+        return result.rowcount
+
+    def purge_expired(self, client_row_id: int, expired_before: datetime) -> int:
+        result = self.session.execute(
+            delete(OAuthTokenRow).where(
+                OAuthTokenRow.client_row_id == client_row_id,
+                OAuthTokenRow.expires_at < expired_before,
+            )
+        )
+        assert isinstance(result, CursorResult)
+        return result.rowcount

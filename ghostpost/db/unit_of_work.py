@@ -7,8 +7,11 @@ from typing import Self
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from ghostpost.db.idempotency import SqlIdempotencyKeys
 from ghostpost.db.repositories import (
     SqlAccounts,
+    SqlApiClients,
+    SqlApiTokens,
     SqlAssignments,
     SqlLedger,
     SqlPosts,
@@ -18,7 +21,10 @@ from ghostpost.db.repositories import (
 )
 from ghostpost.services.ports import (
     AccountRepository,
+    ApiClientRepository,
+    ApiTokenRepository,
     AssignmentRepository,
+    IdempotencyKeyRepository,
     Ledger,
     PostRepository,
     PrincipalRepository,
@@ -43,6 +49,9 @@ class SqlAlchemyUnitOfWork:
         self.windows: WindowRepository = SqlWindows(self.session)
         self.posts: PostRepository = SqlPosts(self.session)
         self.ledger: Ledger = SqlLedger(self.session)
+        self.api_clients: ApiClientRepository = SqlApiClients(self.session)
+        self.api_tokens: ApiTokenRepository = SqlApiTokens(self.session)
+        self.idempotency_keys: IdempotencyKeyRepository = SqlIdempotencyKeys(self.session)
         return self
 
     def __exit__(

@@ -46,6 +46,11 @@ class LedgerTag(StrEnum):
     #: A worker that lost its lease still got the platform's answer: kept, never dropped.
     POST_LATE_RESULT = "post:late_result"
     REMINDER_CREATED = "reminder:created"
+    #: API clients (OAuth client credentials); secrets and tokens are never recorded.
+    CLIENT_CREATED = "client:created"
+    CLIENT_REVOKED = "client:revoked"
+    TOKEN_ISSUED = "token:issued"
+    TOKEN_REVOKED = "token:revoked"
 
 
 def _reject_floats(value: Any) -> None:

@@ -152,6 +152,22 @@ class NewPost:
 
 
 @dataclass(frozen=True)
+class IdempotencyRecord:
+    """A create request remembered under its Idempotency-Key, with the response it got."""
+
+    #: Whose key it is: the submitter reference, e.g. "client:<client_id>".
+    client_id: str
+    key: str
+    #: SHA-256 (hex) of the request's canonical JSON: the same key must come with the same body.
+    fingerprint: str
+    #: "in_flight" while the creating transaction runs, then "completed".
+    status: str
+    created_at: datetime
+    response_status: int | None = None
+    response_body: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class ApiClient:
     """A scheduler's OAuth client: owned by a staff user, limited to scopes and accounts."""
 
@@ -164,3 +180,15 @@ class ApiClient:
     #: The writer posts are attributed to when a request names none (Mastodon compat).
     default_author_id: int | None = None
     is_active: bool = True
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """An access token issued to an API client; only its SHA-256 is ever stored."""
+
+    id: int
+    client_row_id: int
+    scopes: frozenset[str]
+    issued_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None

@@ -8,7 +8,18 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from ghostpost.domain.ledger import LedgerEntry
-from ghostpost.domain.model import Account, NewPost, Post, Principal, Role, User, Window
+from ghostpost.domain.model import (
+    Account,
+    ApiClient,
+    ApiToken,
+    IdempotencyRecord,
+    NewPost,
+    Post,
+    Principal,
+    Role,
+    User,
+    Window,
+)
 from ghostpost.domain.policy import WindowPolicy
 from ghostpost.domain.states import PostState
 
@@ -198,6 +209,106 @@ class PostRepository(Protocol):
     def awaiting_approval(self, account_ids: Collection[int]) -> list[Post]:
         """Return the regular posts of these accounts awaiting approval, soonest first."""
 
+    def page(
+        self,
+        *,
+        account_ids: Collection[int],
+        window_id: int | None,
+        author_id: int | None,
+        state: PostState | None,
+        before_id: int | None,
+        limit: int,
+    ) -> list[Post]:
+        """Return up to `limit` posts of these accounts matching the filters, newest (highest id)
+        first, starting below `before_id` (keyset pagination)."""
+
+
+class IdempotencyKeyRepository(Protocol):
+    """Create requests remembered under their (client, Idempotency-Key)."""
+
+    def get(self, client_id: str, key: str) -> IdempotencyRecord | None:
+        """Return the record of this client's key, as committed (or claimed by this
+        transaction), or None."""
+
+    def claim(self, client_id: str, key: str, fingerprint: str, now: datetime) -> bool:
+        """Insert the key as in flight; return False when another transaction already holds it.
+
+        A concurrent transaction holding the same key is waited for (bounded): once it commits
+        the claim fails (read the winner's record), once it rolls back the claim succeeds.
+        Raises KeyStillLocked when the wait runs out."""
+
+    def complete(
+        self, client_id: str, key: str, response_status: int, response_body: Mapping[str, Any]
+    ) -> None:
+        """Store the response of a claimed key and mark it completed."""
+
+    def purge(self, created_before: datetime) -> int:
+        """Delete the keys created before the given time; return how many."""
+
+
+class KeyStillLocked(Exception):
+    """Another transaction kept an idempotency key locked for longer than the claim waits."""
+
+
+class ApiClientRepository(Protocol):
+    """API clients (OAuth client credentials) and the accounts each may touch."""
+
+    def add(
+        self,
+        *,
+        client_id: str,
+        secret_hash: str,
+        name: str,
+        owner_id: int,
+        scopes: Collection[str],
+        account_ids: Collection[int],
+        default_author_id: int | None,
+        created_at: datetime,
+    ) -> ApiClient:
+        """Store a new, active client."""
+
+    def get(self, row_id: int) -> ApiClient | None:
+        """Return the client with this row id, or None."""
+
+    def by_client_id(self, client_id: str) -> ApiClient | None:
+        """Return the client with this public client id, or None."""
+
+    def secret_hash(self, client_id: str) -> str | None:
+        """Return the stored hash of the client's secret, or None."""
+
+    def list(self) -> list[ApiClient]:
+        """Return every client, by name."""
+
+    def set_active(self, row_id: int, active: bool) -> ApiClient:
+        """Activate or deactivate a client and return it."""
+
+
+class ApiTokenRepository(Protocol):
+    """Access tokens, stored only as SHA-256 hashes."""
+
+    def add(
+        self,
+        *,
+        token_hash: str,
+        client_row_id: int,
+        scopes: Collection[str],
+        issued_at: datetime,
+        expires_at: datetime,
+    ) -> ApiToken:
+        """Store a newly issued token."""
+
+    def by_hash(self, token_hash: str) -> ApiToken | None:
+        """Return the token with this hash, or None."""
+
+    def revoke(self, token_id: int, at: datetime) -> None:
+        """Mark a token revoked (kept, so its hash can never be issued or accepted again)."""
+
+    def revoke_all(self, client_row_id: int, at: datetime) -> int:
+        """Revoke every unrevoked token of a client; return how many."""
+
+    def purge_expired(self, client_row_id: int, expired_before: datetime) -> int:
+        """Delete a client's tokens that expired before the given time; return how many."""
+
 
 class Ledger(Protocol):
     """The append-only, hash-chained ledger."""
@@ -238,6 +349,9 @@ class UnitOfWork(Protocol):
     windows: WindowRepository
     posts: PostRepository
     ledger: Ledger
+    api_clients: ApiClientRepository
+    api_tokens: ApiTokenRepository
+    idempotency_keys: IdempotencyKeyRepository
 
     def __enter__(self) -> Self: ...
     def __exit__(

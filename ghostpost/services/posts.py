@@ -4,7 +4,8 @@ retry."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,6 +39,9 @@ class SubmitPost:
     text: str
     source: Source
     publish_at: datetime | None = None
+    #: Request details kept with the post's decisions and in its ledger entry, e.g.
+    #: {"in_reply_to": ...} until platform adapters publish replies. JSON values, no floats.
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -105,58 +109,66 @@ def preview_post(ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Decision
 
 def submit_post(ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Post:
     """Queue a post under the policy; refused posts raise PolicyRefused and store nothing."""
-    now = ctx.clock.now()
     with ctx.uow() as uow:
-        plan = _plan(uow, ctx, actor, cmd)
-        if plan.decision.refused:
-            raise PolicyRefused(plan.decision)
-        needs_approval = (
-            plan.delegated and plan.window is not None and plan.window.policy.requires_approval
-        )
-        state = PostState.PENDING_APPROVAL if needs_approval else PostState.SCHEDULED
-        decisions: dict[str, Any] = {
-            "delegated": plan.delegated,
-            "submission": plan.decision.to_record(),
-        }
-        post = uow.posts.add(
-            NewPost(
-                public_id=str(uuid.uuid4()),
-                account_id=plan.account.id,
-                kind=PostKind.REGULAR,
-                state=state,
-                author_id=plan.author.id,
-                submitter=actor.ref,
-                source=cmd.source,
-                submitted_text=cmd.text,
-                final_text=plan.decision.final_text,
-                idempotency_key=f"gp-{uuid.uuid4()}",
-                created_at=now,
-                window_id=plan.window.id if plan.window else None,
-                state_reason="awaiting the principal's approval" if needs_approval else None,
-                publish_at=cmd.publish_at or now,
-                decisions=decisions,
-            )
-        )
-        uow.ledger.append(
-            tag=LedgerTag.POST_SUBMITTED,
-            actor=actor.ref,
-            subject=f"post:{post.public_id}",
-            data={
-                "account_id": plan.account.id,
-                "principal_id": plan.account.principal_id,
-                "window_id": post.window_id,
-                "writer": user_summary(plan.author),
-                "submitter": actor.ref,
-                "source": cmd.source.value,
-                "delegated": plan.delegated,
-                "submitted_text": cmd.text,
-                "publish_at": post.publish_at.isoformat() if post.publish_at else None,
-                "state": state.value,
-                "decision": plan.decision.to_record(),
-            },
-            occurred_at=now,
-        )
+        post = _submit(uow, ctx, actor, cmd)
         uow.commit()
+    return post
+
+
+def _submit(uow: UnitOfWork, ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Post:
+    """Store the post and its `post:submitted` entry in the caller's transaction (no commit)."""
+    now = ctx.clock.now()
+    plan = _plan(uow, ctx, actor, cmd)
+    if plan.decision.refused:
+        raise PolicyRefused(plan.decision)
+    needs_approval = (
+        plan.delegated and plan.window is not None and plan.window.policy.requires_approval
+    )
+    state = PostState.PENDING_APPROVAL if needs_approval else PostState.SCHEDULED
+    decisions: dict[str, Any] = {
+        "delegated": plan.delegated,
+        "submission": plan.decision.to_record(),
+    }
+    extra = {"extra": dict(cmd.extra)} if cmd.extra else {}
+    post = uow.posts.add(
+        NewPost(
+            public_id=str(uuid.uuid4()),
+            account_id=plan.account.id,
+            kind=PostKind.REGULAR,
+            state=state,
+            author_id=plan.author.id,
+            submitter=actor.ref,
+            source=cmd.source,
+            submitted_text=cmd.text,
+            final_text=plan.decision.final_text,
+            idempotency_key=f"gp-{uuid.uuid4()}",
+            created_at=now,
+            window_id=plan.window.id if plan.window else None,
+            state_reason="awaiting the principal's approval" if needs_approval else None,
+            publish_at=cmd.publish_at or now,
+            decisions={**decisions, **extra},
+        )
+    )
+    uow.ledger.append(
+        tag=LedgerTag.POST_SUBMITTED,
+        actor=actor.ref,
+        subject=f"post:{post.public_id}",
+        data={
+            "account_id": plan.account.id,
+            "principal_id": plan.account.principal_id,
+            "window_id": post.window_id,
+            "writer": user_summary(plan.author),
+            "submitter": actor.ref,
+            "source": cmd.source.value,
+            "delegated": plan.delegated,
+            "submitted_text": cmd.text,
+            "publish_at": post.publish_at.isoformat() if post.publish_at else None,
+            "state": state.value,
+            "decision": plan.decision.to_record(),
+            **extra,
+        },
+        occurred_at=now,
+    )
     return post
 
 
@@ -299,12 +311,22 @@ def reschedule_post(ctx: ServiceContext, actor: Actor, post_id: int, publish_at:
     return post
 
 
+def _require_submitting_client(actor: Actor, post: Post) -> None:
+    if not actor.may_use_account(post.account_id):
+        raise NotFound(f"No post {post.id}.")
+    if post.submitter != actor.ref:
+        raise Forbidden("An API client may change only the posts it submitted.")
+
+
 def cancel_post(ctx: ServiceContext, actor: Actor, post_id: int) -> Post:
-    """Cancel a post that has not gone out yet."""
+    """Cancel a post that has not gone out yet (an API client: one it submitted)."""
     now = ctx.clock.now()
     with ctx.uow() as uow:
         post, account = _get_post(uow, post_id)
-        _require_editor(uow, actor, post, account)
+        if actor.user is None and actor.account_ids is not None:
+            _require_submitting_client(actor, post)
+        else:
+            _require_editor(uow, actor, post, account)
         if post.kind is not PostKind.REGULAR:
             # A window's notice (or reminder) going missing would block or break its window.
             raise Conflict("Notices and reminders cannot be cancelled on their own.")

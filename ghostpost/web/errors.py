@@ -39,6 +39,7 @@ def problem(status: int, title: str, detail: str, code: str, **extra: object) ->
     if _wants_json():
         body = {
             "type": f"urn:ghostpost:problem:{code}",
+            "code": code,
             "title": title,
             "status": status,
             "detail": detail,

@@ -1,0 +1,352 @@
+"""A Mastodon-compatible subset, so existing Mastodon clients and schedulers post through ghostpost.
+
+Base URL: /compat/mastodon/<account id>; point a Mastodon client's `api_base_url` there. The
+bearer token is a ghostpost API client token; posts are written by the client's default author,
+or by the staff member named in an `X-Ghostpost-Author` header. The disclosure policy applies
+exactly as for the native API. Errors use Mastodon's `{"error": "..."}` shape.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from ghostpost.api.oauth import client_rate_limit, current_api_actor, current_client, require_scope
+from ghostpost.domain.errors import DomainError
+from ghostpost.domain.model import Account, Post, Source
+from ghostpost.services import api_queries
+from ghostpost.services.errors import NotFound, PolicyRefused, ValidationFailed
+from ghostpost.services.idempotency import IdempotencyMismatch, RequestInFlight, submit_post_once
+from ghostpost.services.posts import SubmitPost, submit_post
+from ghostpost.web.common import container, services
+
+bp = Blueprint("mastodon", __name__, url_prefix="/compat/mastodon/<int:account_id>")
+
+#: What we claim to be: the Mastodon API level this subset follows.
+COMPAT_VERSION = "4.3.0 (compatible; ghostpost 0.1.0)"
+#: Mastodon refuses scheduled_at less than 5 minutes ahead; so do we.
+MIN_SCHEDULE_AHEAD = timedelta(minutes=5)
+VISIBILITIES = ("public", "unlisted")
+
+
+class MastodonError(Exception):
+    """An error answered in Mastodon's shape."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@bp.errorhandler(MastodonError)
+def _mastodon_error(exc: MastodonError) -> Response:
+    response = jsonify(error=exc.message)
+    response.status_code = exc.status
+    return response
+
+
+@bp.errorhandler(DomainError)
+def _domain_error(exc: DomainError) -> Response:
+    status = {
+        "not_found": 404,
+        "forbidden": 403,
+        "conflict": 409,
+        "validation_failed": 422,
+        "policy_refused": 422,
+    }.get(exc.code, 400)
+    response = jsonify(error=exc.message, ghostpost_code=exc.code)
+    response.status_code = status
+    return response
+
+
+def _account(account_id: int) -> Account:
+    client = current_client()
+    if account_id not in client.account_ids:
+        raise MastodonError(404, "Record not found")
+    with services().uow() as uow:
+        account = uow.accounts.get(account_id)
+    if account is None:
+        raise MastodonError(404, "Record not found")
+    return account
+
+
+def _iso(at: datetime | None) -> str | None:
+    return None if at is None else at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def account_entity(account: Account, principal_name: str) -> dict[str, Any]:
+    """Return a Mastodon Account entity for a ghostpost account."""
+    base = container().settings.public_url.rstrip("/")
+    return {
+        "id": str(account.id),
+        "username": account.handle,
+        "acct": account.handle,
+        "display_name": principal_name,
+        "locked": False,
+        "bot": False,
+        "discoverable": True,
+        "group": False,
+        "created_at": "1970-01-01T00:00:00.000Z",
+        "note": "",
+        "url": f"{base}/@{account.handle}",
+        "uri": f"{base}/@{account.handle}",
+        "avatar": "",
+        "avatar_static": "",
+        "header": "",
+        "header_static": "",
+        "followers_count": 0,
+        "following_count": 0,
+        "statuses_count": 0,
+        "last_status_at": None,
+        "emojis": [],
+        "fields": [],
+    }
+
+
+def _principal_name(account: Account) -> str:
+    with services().uow() as uow:
+        principal = uow.principals.get(account.principal_id)
+    return principal.name if principal else account.handle
+
+
+def status_entity(post: Post, account: Account, principal_name: str) -> dict[str, Any]:
+    """Return a Mastodon Status entity for a ghostpost post, with ghostpost's own facts added."""
+    text = post.final_text
+    paragraphs = "".join(
+        f"<p>{html.escape(part).replace(chr(10), '<br />')}</p>" for part in text.split("\n\n")
+    )
+    return {
+        "id": str(post.id),
+        "uri": post.platform_url or f"urn:ghostpost:post:{post.public_id}",
+        "url": post.platform_url,
+        "created_at": _iso(post.created_at),
+        "account": account_entity(account, principal_name),
+        "content": paragraphs,
+        "text": text,
+        "visibility": post.decisions.get("visibility", "public"),
+        "sensitive": False,
+        "spoiler_text": "",
+        "media_attachments": [],
+        "mentions": [],
+        "tags": [],
+        "emojis": [],
+        "reblogs_count": 0,
+        "favourites_count": 0,
+        "replies_count": 0,
+        "in_reply_to_id": post.decisions.get("in_reply_to"),
+        "in_reply_to_account_id": None,
+        "reblog": None,
+        "poll": None,
+        "card": None,
+        "language": None,
+        "edited_at": None,
+        "application": {"name": "ghostpost", "website": None},
+        "ghostpost": {
+            "id": post.public_id,
+            "state": post.state.value,
+            "state_reason": post.state_reason,
+            "decisions": post.decisions.get("submission"),
+        },
+    }
+
+
+def scheduled_entity(post: Post) -> dict[str, Any]:
+    """Return a Mastodon ScheduledStatus entity for a post scheduled for later."""
+    return {
+        "id": str(post.id),
+        "scheduled_at": _iso(post.publish_at),
+        "params": {
+            "text": post.final_text,
+            "visibility": post.decisions.get("visibility", "public"),
+            "in_reply_to_id": post.decisions.get("in_reply_to"),
+            "scheduled_at": _iso(post.publish_at),
+            "media_ids": None,
+            "sensitive": None,
+            "spoiler_text": None,
+            "poll": None,
+            "idempotency": None,
+            "application_id": None,
+        },
+        "media_attachments": [],
+    }
+
+
+@bp.get("/api/v1/instance")
+def instance(account_id: int) -> Any:
+    """Describe this endpoint as a Mastodon instance, with the account's real limits."""
+    with services().uow() as uow:
+        account = uow.accounts.get(account_id)
+    if account is None:
+        raise MastodonError(404, "Record not found")
+    measured = container().services.budget_for(account).measure("")
+    base = container().settings.public_url.rstrip("/")
+    return jsonify(
+        uri=base,
+        title="ghostpost",
+        short_description="Delegated posting with disclosure",
+        description="A Mastodon-compatible entry point to ghostpost.",
+        email="",
+        version=COMPAT_VERSION,
+        urls={},
+        stats={"user_count": 0, "status_count": 0, "domain_count": 0},
+        languages=["en"],
+        registrations=False,
+        approval_required=False,
+        invites_enabled=False,
+        configuration={
+            "statuses": {
+                "max_characters": measured.primary.limit,
+                "max_media_attachments": 0,
+                "characters_reserved_per_url": account.url_length or 23,
+            }
+        },
+        contact_account=None,
+        rules=[],
+    )
+
+
+@bp.get("/api/v1/accounts/verify_credentials")
+@require_scope("posts:read")
+@client_rate_limit
+def verify_credentials(account_id: int) -> Any:
+    """Return the account this base URL posts to."""
+    account = _account(account_id)
+    entity = account_entity(account, _principal_name(account))
+    entity["source"] = {"privacy": "public", "sensitive": False, "language": None, "note": ""}
+    return jsonify(entity)
+
+
+def _form() -> dict[str, Any]:
+    if request.is_json:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise MastodonError(422, "Validation failed: the body must be a JSON object")
+        return body
+    return request.form.to_dict()
+
+
+def _author_id(account: Account) -> int:
+    email = request.headers.get("X-Ghostpost-Author", "").strip().lower()
+    if email:
+        with services().uow() as uow:
+            user = uow.users.by_email(email)
+        if user is None:
+            raise MastodonError(422, f"Validation failed: unknown author {email}")
+        return user.id
+    default = current_client().default_author_id
+    if default is None:
+        raise MastodonError(
+            422, "Validation failed: name the writer in X-Ghostpost-Author (no default author)"
+        )
+    return default
+
+
+def _scheduled_at(raw: Any) -> datetime | None:
+    if raw in (None, ""):
+        return None
+    if not isinstance(raw, str):
+        raise MastodonError(422, "Validation failed: scheduled_at must be an ISO 8601 time")
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise MastodonError(422, "Validation failed: scheduled_at is not a valid time") from None
+    if parsed.tzinfo is None:
+        raise MastodonError(422, "Validation failed: scheduled_at needs a time zone")
+    if parsed < services().clock.now() + MIN_SCHEDULE_AHEAD:
+        raise MastodonError(422, "Validation failed: scheduled_at must be at least 5 minutes ahead")
+    return parsed
+
+
+@bp.post("/api/v1/statuses")
+@require_scope("posts:write")
+@client_rate_limit
+def post_status(account_id: int) -> Any:
+    """Create a status: it goes through ghostpost's policy, queue and ledger like any post."""
+    account = _account(account_id)
+    form = _form()
+    text = form.get("status")
+    if not isinstance(text, str) or not text.strip():
+        raise MastodonError(422, "Validation failed: Text can't be blank")
+    visibility = form.get("visibility") or "public"
+    if visibility not in VISIBILITIES:
+        raise MastodonError(
+            422, "Validation failed: ghostpost publishes delegated posts publicly or unlisted"
+        )
+    in_reply_to = form.get("in_reply_to_id") or None
+    scheduled_at = _scheduled_at(form.get("scheduled_at"))
+    cmd = SubmitPost(
+        account_id=account.id,
+        author_id=_author_id(account),
+        text=text,
+        source=Source.MASTODON_COMPAT,
+        publish_at=scheduled_at,
+        extra={"visibility": visibility, "in_reply_to": in_reply_to},
+    )
+
+    # Looked up before: render runs inside the submission's transaction, which must not wait
+    # on a second one.
+    principal_name = _principal_name(account)
+
+    def render(post: Post) -> tuple[int, dict[str, Any]]:
+        body = (
+            scheduled_entity(post) if scheduled_at else status_entity(post, account, principal_name)
+        )
+        return 200, body
+
+    key = request.headers.get("Idempotency-Key", "").strip()
+    actor = current_api_actor()
+    try:
+        if key:
+            fingerprint = hashlib.sha256(
+                json.dumps(
+                    {"account": account.id, **{k: form.get(k) for k in sorted(form)}},
+                    sort_keys=True,
+                    default=str,
+                ).encode()
+            ).hexdigest()
+            status, body, replayed = submit_post_once(
+                services(),
+                actor,
+                cmd,
+                key=f"mastodon:{key}",
+                fingerprint=fingerprint,
+                render=render,
+            )
+        else:
+            status, body = render(submit_post(services(), actor, cmd))
+            replayed = False
+    except IdempotencyMismatch as exc:
+        raise MastodonError(422, exc.message) from exc
+    except RequestInFlight as exc:
+        raise MastodonError(409, exc.message) from exc
+    except PolicyRefused as exc:
+        raise MastodonError(422, f"Validation failed: {exc.message}") from exc
+    except ValidationFailed as exc:
+        raise MastodonError(422, f"Validation failed: {exc.message}") from exc
+    response = jsonify(body)
+    response.status_code = status
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+@bp.get("/api/v1/statuses/<status_id>")
+@require_scope("posts:read")
+@client_rate_limit
+def get_status(account_id: int, status_id: str) -> Any:
+    """Return one status of this account."""
+    account = _account(account_id)
+    if not (status_id.isascii() and status_id.isdigit() and len(status_id) < 19):
+        raise MastodonError(404, "Record not found")
+    try:
+        post = api_queries.get_post_by_id(services(), current_api_actor(), int(status_id))
+    except NotFound:
+        raise MastodonError(404, "Record not found") from None
+    if post.account_id != account.id:
+        raise MastodonError(404, "Record not found")
+    return jsonify(status_entity(post, account, _principal_name(account)))

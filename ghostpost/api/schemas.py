@@ -1,0 +1,398 @@
+"""Marshmallow schemas of /api/v1: what requests may hold (unknown fields are refused) and what
+responses hold (documented in the OpenAPI document from these same classes)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo, available_timezones
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from ghostpost.domain.policy import (
+    Outcome,
+    PostKind,
+    ReminderMode,
+    ReminderOutcome,
+    Stage,
+    TagMode,
+    TagOutcome,
+    TagPosition,
+)
+from ghostpost.domain.states import PostState
+from ghostpost.services.api_queries import MAX_PAGE_SIZE
+from ghostpost.services.posts import MAX_TEXT_CODE_POINTS
+
+#: Ids beyond this do not fit the databases' integers: no such object.
+MAX_ID = 2**63 - 1
+#: RFC 3339 date-time, with or without its offset (which then comes from `timezone`).
+_DATE_TIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(?P<offset>[Zz]|[+-]\d{2}:\d{2})?$"
+)
+_PUBLIC_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def is_public_id(value: str) -> bool:
+    """Tell whether `value` has the shape of a post id (a lowercase UUID)."""
+    return _PUBLIC_ID.match(value) is not None
+
+
+@cache
+def time_zones() -> frozenset[str]:
+    """Return the IANA time zone names ghostpost knows."""
+    return frozenset(available_timezones())
+
+
+def _enum(values: Any) -> validate.OneOf:
+    return validate.OneOf([v.value for v in values])
+
+
+class Text(fields.String):
+    """A string that databases store as given: no NUL character, no lone surrogate."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text: str = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise ma.ValidationError("Must not contain NUL characters.")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ma.ValidationError("Must be valid Unicode (no lone surrogates).") from None
+        return text
+
+
+class Strict(ma.Schema):
+    """Requests: unknown fields are errors, not silently dropped."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+
+# ---------------------------------------------------------------------------------------------
+# Requests
+
+
+class PostRequestSchema(Strict):
+    """A post to submit (or preview) on one of the client's accounts."""
+
+    account = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=1, max=MAX_ID),
+        metadata={"description": "Id of the account (see GET /api/v1/accounts).", "example": 1},
+    )
+    text = Text(
+        required=True,
+        validate=validate.Length(max=MAX_TEXT_CODE_POINTS),
+        metadata={
+            "description": "The text as the writer wrote it; ghostpost adds the disclosure.",
+            "example": "Day two: the keynote starts at 10.",
+        },
+    )
+    author = Text(
+        required=True,
+        validate=validate.Length(min=3, max=320),
+        metadata={
+            "description": "Email of the human who wrote the text: a staff user assigned to "
+            "the account, or its principal. Never the client itself.",
+            "example": "jordan@demo.ghostpost.test",
+        },
+    )
+    publish_at = Text(
+        allow_none=True,
+        validate=validate.Length(max=40),
+        metadata={
+            "description": "When to publish; absent or null means now. RFC 3339 with an offset "
+            "(`2026-11-21T16:00:00+01:00`, `...Z`), or a local time without offset plus "
+            "`timezone`. A local time that a clock change skips or repeats is refused.",
+            "example": "2026-11-21T16:00:00+01:00",
+        },
+    )
+    timezone = Text(
+        allow_none=True,
+        validate=validate.Length(max=64),
+        metadata={
+            "description": "IANA time zone of a `publish_at` given without offset; not allowed "
+            "together with an offset.",
+            "example": "Europe/Paris",
+        },
+    )
+    in_reply_to = Text(
+        allow_none=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={
+            "description": "Platform id of the post this one answers. Stored with the post's "
+            "decisions and in the ledger; replies are published once platform adapters "
+            "support them.",
+        },
+    )
+
+    @ma.post_load
+    def _resolve_time(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        data["publish_at"] = resolve_publish_at(data.get("publish_at"), data.get("timezone"))
+        data.pop("timezone", None)
+        return data
+
+
+def resolve_publish_at(raw: str | None, zone_name: str | None) -> datetime | None:
+    """Turn `publish_at` (+ `timezone`) into an aware UTC datetime, or raise ValidationError."""
+    if raw is None:
+        if zone_name is not None:
+            raise ma.ValidationError("Only used with a publish_at without offset.", "timezone")
+        return None
+    found = _DATE_TIME.match(raw)
+    if not found:
+        raise ma.ValidationError(
+            "Not an RFC 3339 date-time (YYYY-MM-DDTHH:MM:SS, then Z, an offset, or nothing "
+            "plus timezone).",
+            "publish_at",
+        )
+    try:
+        parsed = datetime.fromisoformat(raw.upper())
+    except ValueError:
+        raise ma.ValidationError("Not a valid date or time.", "publish_at") from None
+    if found.group("offset"):
+        if zone_name is not None:
+            raise ma.ValidationError(
+                "Give either an offset in publish_at or a timezone, not both.", "timezone"
+            )
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            raise ma.ValidationError("Out of range.", "publish_at") from None
+    if zone_name is None:
+        raise ma.ValidationError(
+            "A publish_at without offset needs a timezone (IANA name, e.g. Europe/Paris).",
+            "timezone",
+        )
+    if zone_name not in time_zones():
+        raise ma.ValidationError("Unknown time zone; use an IANA name.", "timezone")
+    zone = ZoneInfo(zone_name)
+    try:
+        early = parsed.replace(tzinfo=zone, fold=0).astimezone(UTC)
+        late = parsed.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    except OverflowError:
+        raise ma.ValidationError("Out of range.", "publish_at") from None
+    if early != late:
+        # Skipped (spring forward) or repeated (fall back): no single instant is meant.
+        skipped = early.astimezone(zone).replace(tzinfo=None) != parsed
+        what = "does not exist" if skipped else "happens twice"
+        raise ma.ValidationError(
+            f"{raw} {what} in {zone_name} (clock change); give an offset.", "publish_at"
+        )
+    return early
+
+
+class PostListQuerySchema(Strict):
+    """Filters and paging of GET /api/v1/posts."""
+
+    account = fields.Integer(
+        validate=validate.Range(min=1, max=MAX_ID), metadata={"description": "Account id."}
+    )
+    state = fields.String(validate=_enum(PostState), metadata={"description": "Post state."})
+    window = fields.Integer(
+        validate=validate.Range(min=1, max=MAX_ID),
+        metadata={"description": "Delegation window id."},
+    )
+    author = Text(
+        validate=validate.Length(min=1, max=320),
+        metadata={"description": "Email of the writer."},
+    )
+    cursor = Text(
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "The `next` value of the previous page."},
+    )
+    limit = fields.Integer(
+        load_default=20,
+        validate=validate.Range(min=1, max=MAX_PAGE_SIZE),
+        metadata={"description": f"Posts per page (1-{MAX_PAGE_SIZE})."},
+    )
+
+
+class WindowListQuerySchema(Strict):
+    """Filter of GET /api/v1/windows."""
+
+    account = fields.Integer(
+        validate=validate.Range(min=1, max=MAX_ID), metadata={"description": "Account id."}
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Responses
+
+
+class AccountSchema(ma.Schema):
+    """One social account of a principal."""
+
+    id = fields.Integer(required=True)
+    platform = fields.String(required=True, metadata={"example": "local"})
+    handle = fields.String(required=True, metadata={"example": "avery"})
+
+
+class AuthorSchema(ma.Schema):
+    """The human who wrote a post."""
+
+    email = fields.String(required=True)
+    name = fields.String(required=True)
+
+
+class TagDecisionSchema(ma.Schema):
+    """What happened to the tag; `needs`/`has` are set when it was skipped for lack of room."""
+
+    outcome = fields.String(required=True, validate=_enum(TagOutcome))
+    tag = fields.String(required=True)
+    needs = fields.Integer(required=True, allow_none=True)
+    has = fields.Integer(required=True, allow_none=True)
+    unit = fields.String(required=True, allow_none=True)
+    summary = fields.String(required=True, metadata={"example": "#team added"})
+
+
+class ReminderDecisionSchema(ma.Schema):
+    """Whether the post carries (inline) or follows (standalone) a reminder."""
+
+    outcome = fields.String(required=True, validate=_enum(ReminderOutcome))
+    reason = fields.String(required=True)
+
+
+class LengthSchema(ma.Schema):
+    """The binding length measurement of the final text."""
+
+    used = fields.Integer(required=True)
+    limit = fields.Integer(required=True)
+    unit = fields.String(required=True)
+
+
+class RefusalSchema(ma.Schema):
+    """Why the policy refuses a post; the message says how much to cut when that helps."""
+
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+
+
+class DecisionsSchema(ma.Schema):
+    """The disclosure decisions, as stored with the post and in the ledger: the latest ones
+    (at publication once the post went out, else at submission; none for notices and
+    reminders, which are disclosures themselves)."""
+
+    stage = fields.String(required=True, allow_none=True, validate=_enum(Stage))
+    outcome = fields.String(required=True, allow_none=True, validate=_enum(Outcome))
+    delegated = fields.Boolean(required=True)
+    tag = fields.Nested(TagDecisionSchema, required=True)
+    reminder = fields.Nested(ReminderDecisionSchema, required=True)
+    held_reason = fields.String(required=True, allow_none=True)
+    length = fields.Nested(LengthSchema, required=True, allow_none=True)
+    refusal = fields.Nested(RefusalSchema, required=True, allow_none=True)
+    notes = fields.List(fields.String(), required=True)
+
+
+class PostLinksSchema(ma.Schema):
+    """Where to read and cancel the post."""
+
+    self = fields.String(required=True)
+    cancel = fields.String(required=True)
+
+
+class PostSchema(ma.Schema):
+    """A post as ghostpost keeps it."""
+
+    id = fields.String(required=True, metadata={"description": "The post's public id (UUID)."})
+    kind = fields.String(required=True, validate=_enum(PostKind))
+    state = fields.String(required=True, validate=_enum(PostState))
+    state_reason = fields.String(required=True, allow_none=True)
+    account = fields.Nested(AccountSchema, required=True)
+    author = fields.Nested(AuthorSchema, required=True)
+    submitter = fields.String(required=True, metadata={"example": "client:Ab3dEf..."})
+    source = fields.String(required=True, metadata={"example": "api"})
+    submitted_text = fields.String(required=True)
+    final_text = fields.String(
+        required=True,
+        metadata={"description": "Exactly what is (or will be) sent, disclosure included."},
+    )
+    publish_at = fields.DateTime(required=True, allow_none=True)
+    published_at = fields.DateTime(required=True, allow_none=True)
+    created_at = fields.DateTime(required=True)
+    window = fields.Integer(required=True, allow_none=True)
+    platform_url = fields.String(required=True, allow_none=True)
+    in_reply_to = fields.String(required=True, allow_none=True)
+    decisions = fields.Nested(DecisionsSchema, required=True)
+    links = fields.Nested(PostLinksSchema, required=True)
+
+
+class PostPageSchema(ma.Schema):
+    """One page of posts, newest first."""
+
+    items = fields.List(fields.Nested(PostSchema), required=True)
+    next = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Pass as `cursor` for the next page; null on the last page."},
+    )
+
+
+class PreviewSchema(ma.Schema):
+    """A dry run: what would be published, and the decisions, without storing anything."""
+
+    accepted = fields.Boolean(
+        required=True, metadata={"description": "False when the policy would refuse the post."}
+    )
+    account = fields.Nested(AccountSchema, required=True)
+    author = fields.Nested(AuthorSchema, required=True)
+    window = fields.Integer(required=True, allow_none=True)
+    publish_at = fields.DateTime(required=True, allow_none=True)
+    final_text = fields.String(required=True)
+    decisions = fields.Nested(DecisionsSchema, required=True)
+
+
+class AccountListSchema(ma.Schema):
+    """The client's accounts."""
+
+    items = fields.List(fields.Nested(AccountSchema), required=True)
+
+
+class WindowSchema(ma.Schema):
+    """A delegation window and its disclosure policy."""
+
+    id = fields.Integer(required=True)
+    account = fields.Integer(required=True)
+    name = fields.String(required=True)
+    starts_at = fields.DateTime(required=True)
+    ends_at = fields.DateTime(required=True)
+    notice_text = fields.String(required=True)
+    notice_published_at = fields.DateTime(required=True, allow_none=True)
+    reminder_every = fields.Integer(required=True)
+    reminder_text = fields.String(required=True)
+    reminder_mode = fields.String(required=True, validate=_enum(ReminderMode))
+    tag = fields.String(required=True)
+    tag_mode = fields.String(required=True, validate=_enum(TagMode))
+    tag_position = fields.String(required=True, validate=_enum(TagPosition))
+    requires_approval = fields.Boolean(required=True)
+
+
+class WindowListSchema(ma.Schema):
+    """Delegation windows, latest start first."""
+
+    items = fields.List(fields.Nested(WindowSchema), required=True)
+
+
+class ProblemSchema(ma.Schema):
+    """An RFC 9457 problem (`application/problem+json`)."""
+
+    class Meta:
+        unknown = ma.INCLUDE
+
+    type = fields.String(
+        required=True, metadata={"example": "urn:ghostpost:problem:validation_failed"}
+    )
+    code = fields.String(metadata={"example": "validation_failed"})
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    errors = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={"description": "Field name -> messages (validation problems)."},
+    )
+    refusal = fields.Nested(RefusalSchema, metadata={"description": "Policy refusals."})

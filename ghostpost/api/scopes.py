@@ -1,0 +1,34 @@
+"""The API's OAuth scopes, and the API routes that answer without a token (and why).
+
+Every route under /api/ or /compat/ declares its scope with `ghostpost.api.oauth.require_scope`
+or is listed in PUBLIC_API_ENDPOINTS; tests/functional/test_api_routes_declare_scopes.py walks
+the URL map and fails on any route that does neither.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ghostpost.services.clients import SCOPES
+
+__all__ = [
+    "AUDIT_READ",
+    "POSTS_READ",
+    "POSTS_WRITE",
+    "PUBLIC_API_ENDPOINTS",
+    "SCOPES",
+    "WINDOWS_READ",
+]
+
+POSTS_WRITE = "posts:write"
+POSTS_READ = "posts:read"
+WINDOWS_READ = "windows:read"
+AUDIT_READ = "audit:read"
+
+#: Flask endpoint -> why it needs no token. Nothing here reads or changes a principal's posts.
+PUBLIC_API_ENDPOINTS: Mapping[str, str] = {
+    "api_v1_docs.openapi_json": "The OpenAPI document describes the API; it holds no data.",
+    "api_v1_docs.docs_page": "The human-readable page of that document.",
+    # Mastodon answers it without a token too: clients read it before they authenticate.
+    "mastodon.instance": "Mastodon clients read the instance first; it shows only the limits.",
+}

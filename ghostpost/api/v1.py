@@ -1,0 +1,503 @@
+"""The native scheduler API under /api/v1: parse -> service -> render, errors in api/errors.py.
+
+Every operation declares its OAuth scope (`require_scope`), runs under the client's rate limit
+and is documented from the marshmallow schemas in the OpenAPI document (/api/v1/openapi.json,
+readable at /api/v1/docs). A client sees only its own accounts: anything else is 404.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any, ClassVar, TypeVar
+
+import flask_smorest
+from flask import Flask, Response, g, url_for
+from webargs import core
+from webargs.flaskparser import FlaskParser, is_json_request
+
+from ghostpost.api import docs
+from ghostpost.api.errors import PROBLEM_MIMETYPE, ApiProblem
+from ghostpost.api.errors import register as register_errors
+from ghostpost.api.idempotency import (
+    HEADER_PARAMETER,
+    REPLAYED_HEADER,
+    json_response,
+    requires_idempotency_key,
+)
+from ghostpost.api.oauth import client_rate_limit, current_api_actor, require_scope
+from ghostpost.api.schemas import (
+    MAX_ID,
+    AccountListSchema,
+    PostListQuerySchema,
+    PostPageSchema,
+    PostRequestSchema,
+    PostSchema,
+    PreviewSchema,
+    ProblemSchema,
+    WindowListQuerySchema,
+    WindowListSchema,
+    is_public_id,
+)
+from ghostpost.domain.model import Account, Source, User, Window
+from ghostpost.domain.states import PostState
+from ghostpost.services import api_queries, idempotency, posts
+from ghostpost.services.api_queries import PostDetails, PostQuery
+from ghostpost.services.clients import SCOPES
+from ghostpost.services.idempotency import KEY_RETENTION
+from ghostpost.web.common import services
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+OAUTH_SCHEME = "oauth2"
+API_VERSION = "1.0.0"
+
+
+class ApiParser(FlaskParser):
+    """webargs parser whose JSON errors are problems: 415 for other media types, 400 for
+    anything json.loads refuses (syntax, bad UTF-8, deep nesting, huge integers). Unknown
+    query parameters are refused like unknown body fields."""
+
+    DEFAULT_UNKNOWN_BY_LOCATION: ClassVar[dict[str, str | None]] = {
+        **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
+        "query": None,
+        "querystring": None,
+    }
+
+    def _raw_load_json(self, req: Any) -> Any:
+        if not is_json_request(req):
+            raise ApiProblem(
+                415,
+                "unsupported_media_type",
+                "Send the body as JSON with Content-Type: application/json.",
+            )
+        try:
+            return core.parse_json(req.get_data(cache=True))
+        except RecursionError:
+            raise ApiProblem(400, "invalid_json", "The JSON nests too deeply.") from None
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, int digit limit
+            raise ApiProblem(400, "invalid_json", f"The body is not valid JSON: {exc}.") from None
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest blueprint with our parser."""
+
+    ARGUMENTS_PARSER = ApiParser()
+
+
+class Api(flask_smorest.Api):
+    """flask-smorest's Api, documenting errors as problems and leaving handlers to errors.py."""
+
+    ERROR_SCHEMA = ProblemSchema
+    DEFAULT_ERROR_RESPONSE_NAME = None
+
+    def _register_error_handlers(self) -> None:
+        # The web app keeps its own handlers; /api/v1 registers blueprint-level ones.
+        pass
+
+    def _register_responses(self) -> None:
+        for status in HTTPStatus:
+            if status >= 400:
+                self.spec.components.response(
+                    status.name,
+                    {
+                        "description": status.phrase,
+                        "content": {PROBLEM_MIMETYPE: {"schema": "ProblemSchema"}},
+                    },
+                    lazy=True,
+                )
+
+
+bp = Blueprint(
+    "api_v1",
+    __name__,
+    url_prefix="/api/v1",
+    description="Submit, preview, read and cancel posts; read accounts and windows.",
+)
+register_errors(bp)
+
+#: Error statuses every operation may answer.
+_COMMON_ERRORS = (401, 403, 429)
+
+
+def operation(scope: str, *errors: int) -> Callable[[F], F]:
+    """Declare a view's scope (checked first), apply the client's rate limit and document
+    the scope and the error statuses."""
+
+    def decorate(view: F) -> F:
+        documented: Any = view
+        for status in sorted({*errors, *_COMMON_ERRORS}, reverse=True):
+            documented = bp.alt_response(status, response=HTTPStatus(status).name)(documented)
+        documented = bp.doc(security=[{OAUTH_SCHEME: [scope]}])(documented)
+        guarded: F = require_scope(scope)(client_rate_limit(documented))
+        return guarded
+
+    return decorate
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering
+
+
+def _account(account: Account) -> dict[str, Any]:
+    return {"id": account.id, "platform": account.platform, "handle": account.handle}
+
+
+def _author(user: User) -> dict[str, Any]:
+    return {"email": user.email, "name": user.name}
+
+
+def _tag_summary(tag: dict[str, Any]) -> str:
+    outcome, name = tag.get("outcome"), tag.get("tag") or "the tag"
+    if outcome == "applied":
+        return f"{name} added"
+    if outcome == "skipped":
+        return f"{name} skipped: needs {tag.get('needs')}, has {tag.get('has')} {tag.get('unit')}"
+    return str(outcome or "not_applicable").replace("_", " ")
+
+
+def _decisions(record: dict[str, Any] | None, delegated: bool) -> dict[str, Any]:
+    """The API shape of a stored decision record (Decision.to_record())."""
+    record = record or {}
+    tag = {
+        "outcome": "not_applicable",
+        "tag": "",
+        "needs": None,
+        "has": None,
+        "unit": None,
+        **(record.get("tag") or {}),
+    }
+    tag["summary"] = _tag_summary(tag)
+    reminder = {"outcome": "not_applicable", "reason": "", **(record.get("reminder") or {})}
+    return {
+        "stage": record.get("stage"),
+        "outcome": record.get("outcome"),
+        "delegated": delegated,
+        "tag": tag,
+        "reminder": reminder,
+        "held_reason": record.get("held_reason"),
+        "length": record.get("length"),
+        "refusal": record.get("refusal"),
+        "notes": list(record.get("notes") or []),
+    }
+
+
+def post_data(details: PostDetails) -> dict[str, Any]:
+    """Return a post as PostSchema dumps it (the schema turns times into strings)."""
+    post = details.post
+    latest = post.decisions.get("publication") or post.decisions.get("submission")
+    extra = post.decisions.get("extra") or {}
+    self_url = url_for("api_v1.get_post", post_id=post.public_id)
+    return {
+        "id": post.public_id,
+        "kind": post.kind.value,
+        "state": post.state.value,
+        "state_reason": post.state_reason,
+        "account": _account(details.account),
+        "author": _author(details.author),
+        "submitter": post.submitter,
+        "source": post.source.value,
+        "submitted_text": post.submitted_text,
+        "final_text": post.final_text,
+        "publish_at": post.publish_at,
+        "published_at": post.published_at,
+        "created_at": post.created_at,
+        "window": post.window_id,
+        "platform_url": post.platform_url,
+        "in_reply_to": extra.get("in_reply_to"),
+        "decisions": _decisions(latest, post.is_delegated),
+        "links": {"self": self_url, "cancel": self_url + "/cancel"},
+    }
+
+
+def render_post(details: PostDetails) -> dict[str, Any]:
+    """Return the JSON body of a post (what create stores for replays)."""
+    body: dict[str, Any] = PostSchema().dump(post_data(details))
+    return body
+
+
+def render_window(window: Window) -> dict[str, Any]:
+    """Return the API body of a delegation window."""
+    policy = window.policy
+    return {
+        "id": window.id,
+        "account": window.account_id,
+        "name": window.name,
+        "starts_at": policy.starts_at,
+        "ends_at": policy.ends_at,
+        "notice_text": policy.notice_text,
+        "notice_published_at": window.notice_published_at,
+        "reminder_every": policy.reminder_every,
+        "reminder_text": policy.reminder_text,
+        "reminder_mode": policy.reminder_mode.value,
+        "tag": policy.tag,
+        "tag_mode": policy.tag_mode.value,
+        "tag_position": policy.tag_position.value,
+        "requires_approval": policy.requires_approval,
+    }
+
+
+def encode_cursor(before_id: int) -> str:
+    """Return the opaque cursor of the page after the post with this id."""
+    return base64.urlsafe_b64encode(f"p1:{before_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """Return the post id a cursor continues after, or answer 422."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (binascii.Error, ValueError):
+        text = ""
+    prefix, _, number = text.partition(":")
+    if prefix != "p1" or not (number.isascii() and number.isdigit()) or len(number) > 19:
+        raise ApiProblem(
+            422,
+            "validation_failed",
+            "The cursor is not one this API handed out; start again without it.",
+            errors={"cursor": ["invalid cursor"]},
+        )
+    return min(int(number), MAX_ID)
+
+
+# ---------------------------------------------------------------------------------------------
+# Posts
+
+_EXAMPLE_POST = {
+    "account": 1,
+    "text": "Day two: the keynote starts at 10.",
+    "author": "jordan@demo.ghostpost.test",
+}
+
+
+def _command(data: dict[str, Any], account: Account, author: User) -> posts.SubmitPost:
+    in_reply_to = data.get("in_reply_to")
+    return posts.SubmitPost(
+        account_id=account.id,
+        author_id=author.id,
+        text=data["text"],
+        source=Source.API,
+        publish_at=data.get("publish_at"),
+        extra={"in_reply_to": in_reply_to} if in_reply_to is not None else {},
+    )
+
+
+def create_fingerprint(data: dict[str, Any]) -> str:
+    """The request as the service understands it: equal requests, equal fingerprints."""
+    publish_at = data.get("publish_at")
+    return idempotency.request_fingerprint(
+        {
+            "account": data["account"],
+            "text": data["text"],
+            "author": data["author"].strip().lower(),
+            "publish_at": publish_at.isoformat() if publish_at is not None else None,
+            "in_reply_to": data.get("in_reply_to"),
+        }
+    )
+
+
+def _created(status: int, body: dict[str, Any], replayed: bool) -> Response:
+    links = body.get("links") or {}
+    headers = {"Location": links["self"]} if status == 201 and "self" in links else {}
+    return json_response(status, body, replayed=replayed, headers=headers)
+
+
+@bp.route("/posts", methods=["POST"])
+@operation("posts:write", 400, 404, 409, 413, 415)
+@requires_idempotency_key
+@bp.doc(
+    parameters=[HEADER_PARAMETER],
+    summary="Submit a post",
+    description=(
+        "Queue a post on one of the client's accounts, written by `author`, under the "
+        "account's disclosure policy: the response carries the final text (tag and inline "
+        "reminder included) and the decisions. A post the policy refuses is 422 "
+        "`policy_refused` with the reason (e.g. how many characters to cut); nothing is stored. "
+        "Requires an `Idempotency-Key`; keys are kept at least "
+        f"{int(KEY_RETENTION.total_seconds() // 3600)} hours."
+    ),
+)
+@bp.arguments(PostRequestSchema, example=_EXAMPLE_POST)
+@bp.response(
+    201,
+    PostSchema,
+    headers={
+        "Location": {"description": "The post's URL.", "schema": {"type": "string"}},
+        REPLAYED_HEADER: {
+            "description": "`true` when this is the stored response of an earlier request "
+            "with the same Idempotency-Key.",
+            "schema": {"type": "string", "enum": ["true"]},
+        },
+    },
+)
+def create_post(data: dict[str, Any]) -> Response:
+    ctx, actor, key = services(), current_api_actor(), g.idempotency_key
+    fingerprint = create_fingerprint(data)
+    stored = idempotency.stored_response(ctx, actor, key=key, fingerprint=fingerprint)
+    if stored is not None:
+        return _created(*stored, replayed=True)
+    account, author = api_queries.resolve_submission(ctx, actor, data["account"], data["author"])
+
+    def render(post: Any) -> tuple[int, dict[str, Any]]:
+        return 201, render_post(PostDetails(post, account, author))
+
+    status, body, replayed = idempotency.submit_post_once(
+        ctx, actor, _command(data, account, author), key=key, fingerprint=fingerprint, render=render
+    )
+    return _created(status, body, replayed)
+
+
+@bp.route("/preview", methods=["POST"])
+@operation("posts:write", 400, 404, 413, 415)
+@bp.doc(
+    summary="Preview a post (dry run)",
+    description="The final text and the disclosure decisions the same request to "
+    "`POST /api/v1/posts` would get now; stores nothing, needs no Idempotency-Key. A post "
+    "the policy would refuse answers 200 with `accepted: false` and the refusal.",
+)
+@bp.arguments(PostRequestSchema, example=_EXAMPLE_POST)
+@bp.response(200, PreviewSchema)
+def preview_post(data: dict[str, Any]) -> dict[str, Any]:
+    ctx, actor = services(), current_api_actor()
+    account, author = api_queries.resolve_submission(ctx, actor, data["account"], data["author"])
+    plan = posts.plan_post(ctx, actor, _command(data, account, author))
+    return {
+        "accepted": not plan.decision.refused,
+        "account": _account(account),
+        "author": _author(author),
+        "window": plan.window.id if plan.window else None,
+        "publish_at": data.get("publish_at"),
+        "final_text": plan.decision.final_text,
+        "decisions": _decisions(plan.decision.to_record(), plan.delegated),
+    }
+
+
+@bp.route("/posts", methods=["GET"])
+@operation("posts:read", 404)
+@bp.doc(
+    summary="List posts",
+    description="The client's posts, newest first, optionally filtered. Follow `next` "
+    "(pass it as `cursor`) until it is null.",
+)
+@bp.arguments(PostListQuerySchema, location="query")
+@bp.response(200, PostPageSchema)
+def list_posts(args: dict[str, Any]) -> dict[str, Any]:
+    cursor = args.get("cursor")
+    page = api_queries.list_posts(
+        services(),
+        current_api_actor(),
+        PostQuery(
+            account_id=args.get("account"),
+            window_id=args.get("window"),
+            author_email=args.get("author"),
+            state=PostState(args["state"]) if "state" in args else None,
+            before_id=decode_cursor(cursor) if cursor is not None else None,
+            limit=args["limit"],
+        ),
+    )
+    return {
+        "items": [post_data(item) for item in page.items],
+        "next": encode_cursor(page.next_before_id) if page.next_before_id else None,
+    }
+
+
+def _visible_post(post_id: str) -> PostDetails:
+    if not is_public_id(post_id):
+        raise ApiProblem(404, "not_found", "No such post.")
+    return api_queries.get_post(services(), current_api_actor(), post_id)
+
+
+@bp.route("/posts/<post_id>", methods=["GET"])
+@operation("posts:read", 404)
+@bp.doc(summary="Get a post")
+@bp.response(200, PostSchema)
+def get_post(post_id: str) -> dict[str, Any]:
+    return post_data(_visible_post(post_id))
+
+
+@bp.route("/posts/<post_id>/cancel", methods=["POST"])
+@operation("posts:write", 404, 409)
+@bp.doc(
+    summary="Cancel a post",
+    description="Cancel a post this client submitted that has not gone out yet "
+    "(403 for posts others submitted, 409 once it is publishing or done).",
+)
+@bp.response(200, PostSchema)
+def cancel_post(post_id: str) -> dict[str, Any]:
+    details = _visible_post(post_id)
+    post = posts.cancel_post(services(), current_api_actor(), details.post.id)
+    return post_data(PostDetails(post, details.account, details.author))
+
+
+# ---------------------------------------------------------------------------------------------
+# Accounts and windows
+
+
+@bp.route("/accounts", methods=["GET"])
+@operation("windows:read")
+@bp.doc(summary="List the client's accounts")
+@bp.response(200, AccountListSchema)
+def list_accounts() -> dict[str, Any]:
+    accounts = api_queries.client_accounts(services(), current_api_actor())
+    return {"items": [_account(a) for a in accounts]}
+
+
+@bp.route("/windows", methods=["GET"])
+@operation("windows:read", 404)
+@bp.doc(summary="List delegation windows of the client's accounts")
+@bp.arguments(WindowListQuerySchema, location="query")
+@bp.response(200, WindowListSchema)
+def list_windows(args: dict[str, Any]) -> dict[str, Any]:
+    windows = api_queries.client_windows(services(), current_api_actor(), args.get("account"))
+    return {"items": [render_window(w) for w in windows]}
+
+
+# ---------------------------------------------------------------------------------------------
+# The document
+
+API_DESCRIPTION = """\
+ghostpost's API for schedulers. Posts go through the same disclosure policy as the web app
+(notice gate, reminder every Nth post, `#team` tag) and every post is recorded in the ledger
+with its human author, the submitting client and the source `api`.
+
+**Authentication.** OAuth 2.0 client credentials: `POST /oauth/token` with HTTP Basic
+client id and secret and `grant_type=client_credentials`; send the access token as
+`Authorization: Bearer <token>`. A client only sees the accounts it is limited to.
+
+**Idempotency.** `POST /api/v1/posts` requires an `Idempotency-Key` header. Keys are per
+client and kept at least 24 hours: a repeat with the same body replays the first response
+(`Idempotent-Replayed: true`), a repeat with another body is 422, a repeat while the first is
+still running is 409 with `Retry-After`. Failed requests store nothing.
+
+**Errors** are `application/problem+json` (RFC 9457): `type` (`urn:ghostpost:problem:<code>`),
+`code`, `title`, `status`, `detail`, and `errors` (field -> messages) for invalid input.
+
+**Times** are RFC 3339. `publish_at` takes an offset, or a local time plus an IANA `timezone`.
+
+**Rate limits** apply per client: 429 with `Retry-After`.
+"""
+
+
+def init_app(app: Flask) -> Api:
+    """Build the API's OpenAPI document and register /api/v1 on the app."""
+    api = Api(
+        app,
+        spec_kwargs={
+            "title": "ghostpost scheduler API",
+            "version": API_VERSION,
+            "openapi_version": "3.0.3",
+            "info": {"description": API_DESCRIPTION},
+        },
+    )
+    api.spec.components.security_scheme(
+        OAUTH_SCHEME,
+        {
+            "type": "oauth2",
+            "description": "Client credentials; one token per client, limited to its accounts.",
+            "flows": {"clientCredentials": {"tokenUrl": "/oauth/token", "scopes": dict(SCOPES)}},
+        },
+    )
+    api.register_blueprint(bp)
+    app.register_blueprint(docs.bp)
+    return api

@@ -1,0 +1,105 @@
+"""SQLAlchemy implementation of the idempotency-key port (ghostpost.services.ports)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from ghostpost.db.models import IdempotencyKeyRow
+from ghostpost.domain.model import IdempotencyRecord
+from ghostpost.services.ports import KeyStillLocked
+
+#: PostgreSQL's SQLSTATE for lock_timeout running out (lock_not_available).
+_LOCK_NOT_AVAILABLE = "55P03"
+#: How long a claim waits for another transaction holding the same key (PostgreSQL). A create
+#: takes milliseconds; a transaction holding a key this long is stuck, and the client is told
+#: to retry (409) instead of queueing behind it.
+CLAIM_WAIT_MS = 5000
+
+
+def to_record(row: IdempotencyKeyRow) -> IdempotencyRecord:
+    return IdempotencyRecord(
+        client_id=row.client_id,
+        key=row.key,
+        fingerprint=row.fingerprint,
+        status=row.status,
+        created_at=row.created_at,
+        response_status=row.response_status,
+        response_body=row.response_body,
+    )
+
+
+class SqlIdempotencyKeys:
+    """The unique (client_id, key) index does the work on both engines.
+
+    SQLite serialises writers (BEGIN IMMEDIATE), so a second request for a key only starts
+    once the first has committed and then finds its record. On PostgreSQL a second INSERT of
+    the same key waits on the index for the first transaction: once that commits the INSERT
+    fails (IntegrityError, caught here), once it rolls back the INSERT goes through. The wait
+    is bounded by `lock_timeout`, after which the key counts as still in flight.
+    """
+
+    def __init__(self, session: Session, wait_ms: int | None = None) -> None:
+        self.session = session
+        self.wait_ms = CLAIM_WAIT_MS if wait_ms is None else wait_ms
+
+    def _where(self, client_id: str, key: str) -> Any:
+        return select(IdempotencyKeyRow).where(
+            IdempotencyKeyRow.client_id == client_id, IdempotencyKeyRow.key == key
+        )
+
+    def get(self, client_id: str, key: str) -> IdempotencyRecord | None:
+        row = self.session.scalar(
+            self._where(client_id, key).execution_options(populate_existing=True)
+        )
+        return to_record(row) if row else None
+
+    def claim(self, client_id: str, key: str, fingerprint: str, now: datetime) -> bool:
+        postgres = self.session.get_bind().dialect.name == "postgresql"
+        try:
+            with self.session.begin_nested():
+                if postgres:
+                    # Bound the wait for a concurrent transaction holding the same key.
+                    self.session.execute(text(f"SET LOCAL lock_timeout = {int(self.wait_ms)}"))
+                self.session.add(
+                    IdempotencyKeyRow(
+                        client_id=client_id,
+                        key=key,
+                        fingerprint=fingerprint,
+                        status="in_flight",
+                        created_at=now,
+                    )
+                )
+                self.session.flush()
+        except IntegrityError:
+            return False
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
+                raise KeyStillLocked(key) from exc
+            raise
+        finally:
+            if postgres:
+                # Later locks of this transaction (the ledger head) wait as long as they must.
+                self.session.execute(text("SET LOCAL lock_timeout = DEFAULT"))
+        return True
+
+    def complete(
+        self, client_id: str, key: str, response_status: int, response_body: Mapping[str, Any]
+    ) -> None:
+        row = self.session.scalar(self._where(client_id, key))
+        assert row is not None and row.status == "in_flight"
+        row.status = "completed"
+        row.response_status = response_status
+        row.response_body = dict(response_body)
+        self.session.flush()
+
+    def purge(self, created_before: datetime) -> int:
+        result = self.session.execute(
+            delete(IdempotencyKeyRow).where(IdempotencyKeyRow.created_at < created_before)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,169 @@
+"""Read use cases behind the scheduler API: an API client reads only its own accounts.
+
+Objects of other accounts do not exist for a client (NotFound), whether or not they exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ghostpost.domain.model import Account, Post, User, Window
+from ghostpost.domain.states import PostState
+from ghostpost.services.authz import may_author
+from ghostpost.services.context import Actor, ServiceContext
+from ghostpost.services.errors import Forbidden, NotFound, ValidationFailed
+from ghostpost.services.ports import UnitOfWork
+
+MAX_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class PostDetails:
+    """A post with the account it belongs to and the person who wrote it."""
+
+    post: Post
+    account: Account
+    author: User
+
+
+@dataclass(frozen=True)
+class PostQuery:
+    """Filters of the post list; `before_id` continues a previous page."""
+
+    account_id: int | None = None
+    window_id: int | None = None
+    author_email: str | None = None
+    state: PostState | None = None
+    before_id: int | None = None
+    limit: int = 20
+
+
+@dataclass(frozen=True)
+class PostPage:
+    """One page of posts, newest first; `next_before_id` is None on the last page."""
+
+    items: list[PostDetails]
+    next_before_id: int | None
+
+
+def client_account_ids(actor: Actor) -> frozenset[int]:
+    """Return the accounts an API client is limited to; other actors are refused."""
+    if actor.account_ids is None:
+        raise Forbidden("This needs an API client's credentials.")
+    return actor.account_ids
+
+
+def _account(uow: UnitOfWork, actor: Actor, account_id: int) -> Account:
+    account = uow.accounts.get(account_id) if account_id in client_account_ids(actor) else None
+    if account is None:
+        raise NotFound(f"No account {account_id}.")
+    return account
+
+
+def client_accounts(ctx: ServiceContext, actor: Actor) -> list[Account]:
+    """Return the client's accounts, oldest first."""
+    allowed = client_account_ids(actor)
+    with ctx.uow() as uow:
+        return [a for a in uow.accounts.list() if a.id in allowed]
+
+
+def client_windows(
+    ctx: ServiceContext, actor: Actor, account_id: int | None = None
+) -> list[Window]:
+    """Return the delegation windows of the client's accounts (or of one), latest start first."""
+    with ctx.uow() as uow:
+        ids = (
+            [_account(uow, actor, account_id).id]
+            if account_id is not None
+            else sorted(client_account_ids(actor))
+        )
+        return uow.windows.list_for_accounts(ids)
+
+
+def resolve_submission(
+    ctx: ServiceContext, actor: Actor, account_id: int, author_email: str
+) -> tuple[Account, User]:
+    """Return the account and the writer a client names for a new post.
+
+    The account must be one of the client's (else NotFound); the writer must be an active
+    staff user assigned to it, or its principal. Unknown emails and people who may not write
+    for the account get the same answer, so a client cannot probe for staff emails.
+    """
+    with ctx.uow() as uow:
+        account = _account(uow, actor, account_id)
+        author = uow.users.by_email(author_email.strip())
+        if author is None or not may_author(uow, author, account):
+            raise ValidationFailed(
+                f"{author_email!r} is not a writer of @{account.handle}.",
+                {"author": "not a writer of this account"},
+            )
+    return account, author
+
+
+def _details(uow: UnitOfWork, posts: list[Post], accounts: dict[int, Account]) -> list[PostDetails]:
+    people: dict[int, User] = {}
+    found = []
+    for post in posts:
+        if post.author_id not in people:
+            author = uow.users.get(post.author_id)
+            assert author is not None
+            people[author.id] = author
+        found.append(PostDetails(post, accounts[post.account_id], people[post.author_id]))
+    return found
+
+
+def _visible(uow: UnitOfWork, actor: Actor, post: Post | None) -> PostDetails:
+    if post is None or post.account_id not in client_account_ids(actor):
+        raise NotFound("No such post.")
+    account = uow.accounts.get(post.account_id)
+    assert account is not None
+    return _details(uow, [post], {account.id: account})[0]
+
+
+def get_post(ctx: ServiceContext, actor: Actor, public_id: str) -> PostDetails:
+    """Return one post of the client's accounts by its public id."""
+    with ctx.uow() as uow:
+        return _visible(uow, actor, uow.posts.by_public_id(public_id))
+
+
+def get_post_by_id(ctx: ServiceContext, actor: Actor, post_id: int) -> Post:
+    """Return one post of the client's accounts by its internal id."""
+    with ctx.uow() as uow:
+        return _visible(uow, actor, uow.posts.get(post_id)).post
+
+
+def list_posts(ctx: ServiceContext, actor: Actor, query: PostQuery) -> PostPage:
+    """Return one page of the client's posts matching the filters, newest first."""
+    if not 1 <= query.limit <= MAX_PAGE_SIZE:
+        raise ValidationFailed(
+            f"limit must be between 1 and {MAX_PAGE_SIZE}.", {"limit": "out of range"}
+        )
+    with ctx.uow() as uow:
+        if query.account_id is not None:
+            accounts = [_account(uow, actor, query.account_id)]
+        else:
+            allowed = client_account_ids(actor)
+            accounts = [a for a in uow.accounts.list() if a.id in allowed]
+        by_id = {a.id: a for a in accounts}
+        if query.window_id is not None:
+            window = uow.windows.get(query.window_id)
+            if window is None or window.account_id not in client_account_ids(actor):
+                raise NotFound(f"No window {query.window_id}.")
+        author_id = None
+        if query.author_email is not None:
+            author = uow.users.by_email(query.author_email.strip())
+            if author is None:
+                return PostPage([], None)
+            author_id = author.id
+        posts = uow.posts.page(
+            account_ids=list(by_id),
+            window_id=query.window_id,
+            author_id=author_id,
+            state=query.state,
+            before_id=query.before_id,
+            # One more than asked tells whether another page follows.
+            limit=query.limit + 1,
+        )
+        items = _details(uow, posts[: query.limit], by_id)
+    more = len(posts) > query.limit
+    return PostPage(items, items[-1].post.id if more else None)

@@ -1,0 +1,388 @@
+"""API clients (OAuth 2.0 client credentials): create, revoke, authenticate, tokens.
+
+Secrets and access tokens are random (256 bits) and are handed out once; only their SHA-256 is
+stored. A slow password hash (argon2) protects guessable human passwords; for random 256-bit
+values a fast hash is as safe and keeps every token request cheap (no 64 MiB per request).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ghostpost.domain.ledger import LedgerTag
+from ghostpost.domain.model import Account, ApiClient, Role, User
+from ghostpost.services.authz import is_system, may_author, may_manage, require_user
+from ghostpost.services.context import Actor, ServiceContext, user_summary
+from ghostpost.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ghostpost.services.ports import UnitOfWork
+
+log = logging.getLogger("ghostpost.clients")
+
+#: Every scope an API client may hold, with what it allows.
+SCOPES: Mapping[str, str] = {
+    "posts:write": "Submit, preview and cancel posts on the client's accounts, for a named writer.",
+    "posts:read": "Read the client's posts: state, final text and disclosure decisions.",
+    "windows:read": "List the client's accounts and their delegation windows.",
+    "audit:read": "Read the ledger and the authorship report of the client's accounts.",
+}
+#: Default access-token lifetime (the `api_token_seconds` setting overrides it).
+DEFAULT_TOKEN_SECONDS = 900
+#: Tokens are deleted this long after they expired (they stop working at expiry).
+TOKEN_RETENTION = timedelta(days=1)
+#: Longest client id / secret / token we even look at (ours are 22 / 43 / 43 characters).
+MAX_CREDENTIAL_LENGTH = 200
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9_\-]{8,100}$")
+_MIN_FIXED_SECRET = 16
+
+
+class InvalidScope(ValidationFailed):
+    """A requested scope is unknown, or not allowed to this client."""
+
+    code = "invalid_scope"
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    """What a valid access token grants: its client and scopes."""
+
+    client: ApiClient
+    scopes: frozenset[str]
+    token_id: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class ClientListing:
+    """A client with the names a person reads: owner, default author, account handles."""
+
+    client: ApiClient
+    owner_email: str
+    default_author_email: str | None
+    account_handles: tuple[str, ...]
+
+
+def digest(value: str) -> str:
+    """Return the SHA-256 (hex) under which a secret or token is stored."""
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def parse_scopes(scopes: str | Iterable[str]) -> frozenset[str]:
+    """Return the scopes of a space-separated string or of a list, refusing unknown ones."""
+    words = scopes.split() if isinstance(scopes, str) else [w for s in scopes for w in s.split()]
+    unknown = sorted(set(words) - set(SCOPES))
+    if unknown:
+        raise InvalidScope(
+            f"Unknown scope(s): {', '.join(unknown)}; known: {', '.join(SCOPES)}.",
+            {"scope": "unknown: " + " ".join(unknown)},
+        )
+    return frozenset(words)
+
+
+def granted_scopes(client: ApiClient, requested_scopes: Iterable[str] | None) -> frozenset[str]:
+    """Return the scopes a token request gets: those requested, or all the client's."""
+    return frozenset(requested_scopes or ()) or client.scopes
+
+
+def find_accounts(ctx: ServiceContext, refs: Iterable[str]) -> list[int]:
+    """Return the ids of the accounts named by id, handle, @handle or platform:handle."""
+    with ctx.uow() as uow:
+        accounts = uow.accounts.list()
+    found: list[int] = []
+    for raw in refs:
+        ref = raw.strip()
+        if not ref:
+            continue
+        platform, _, handle = ref.rpartition(":")
+        handle = handle.lstrip("@")
+        matches = [
+            a
+            for a in accounts
+            if (ref.isascii() and ref.isdigit() and a.id == int(ref))
+            or (a.handle == handle and platform in ("", a.platform))
+        ]
+        if not matches:
+            raise NotFound(f"No account {ref!r}.")
+        if len(matches) > 1:
+            names = ", ".join(f"{a.platform}:{a.handle} (id {a.id})" for a in matches)
+            raise ValidationFailed(
+                f"{ref!r} names several accounts: {names}; say platform:handle or the id.",
+                {"accounts": "ambiguous"},
+            )
+        if matches[0].id not in found:
+            found.append(matches[0].id)
+    return found
+
+
+def create_client(
+    ctx: ServiceContext,
+    actor: Actor,
+    *,
+    name: str,
+    owner_email: str,
+    scopes: str | Iterable[str],
+    account_ids: Collection[int],
+    default_author_email: str | None = None,
+    fixed_credentials: tuple[str, str] | None = None,
+) -> tuple[ApiClient, str]:
+    """Create an API client; return it with its secret, shown this once and stored only hashed.
+
+    `fixed_credentials` (client id, secret) is for the DEMO ONLY, so the README's curl example
+    works as written; real clients always get random credentials.
+    """
+    name = name.strip()
+    errors: dict[str, str] = {}
+    if not name:
+        errors["name"] = "required"
+    elif len(name) > 200:
+        errors["name"] = "at most 200 characters"
+    granted = parse_scopes(scopes)
+    if not granted:
+        errors["scopes"] = "at least one scope"
+    if not account_ids:
+        errors["accounts"] = "at least one account"
+    if fixed_credentials is not None and (
+        not _CLIENT_ID.match(fixed_credentials[0]) or len(fixed_credentials[1]) < _MIN_FIXED_SECRET
+    ):
+        errors["credentials"] = "a fixed client id is 8-100 URL-safe characters, a secret 16+"
+    if errors:
+        raise ValidationFailed("The client cannot be created: " + ", ".join(errors) + ".", errors)
+    with ctx.uow() as uow:
+        owner = _active_user(uow, owner_email, "owner")
+        if not is_system(actor):
+            creator = require_user(actor)
+            if creator.role is not Role.ADMIN and creator.id != owner.id:
+                raise Forbidden("Only admins create API clients owned by someone else.")
+        accounts = [_account(uow, account_id) for account_id in sorted(set(account_ids))]
+        for account in accounts:
+            if not may_manage(owner, account):
+                raise Forbidden(
+                    f"{owner.name} may not manage @{account.handle}: a client's owner must be "
+                    "a manager, an admin or the principal of each of its accounts."
+                )
+        author = None
+        if default_author_email:
+            author = _active_user(uow, default_author_email, "default author")
+            for account in accounts:
+                if not may_author(uow, author, account):
+                    raise Conflict(
+                        f"{author.name} is not assigned to @{account.handle}; the default "
+                        "author must be allowed to write for every account of the client."
+                    )
+        if fixed_credentials is not None:
+            client_id, secret = fixed_credentials
+        else:
+            client_id, secret = secrets.token_urlsafe(16), secrets.token_urlsafe(32)
+        if uow.api_clients.by_client_id(client_id) is not None:
+            raise Conflict(f"A client with id {client_id} already exists.")
+        client = uow.api_clients.add(
+            client_id=client_id,
+            secret_hash=digest(secret),
+            name=name,
+            owner_id=owner.id,
+            scopes=granted,
+            account_ids=[a.id for a in accounts],
+            default_author_id=author.id if author else None,
+            created_at=ctx.clock.now(),
+        )
+        uow.ledger.append(
+            tag=LedgerTag.CLIENT_CREATED,
+            actor=actor.ref,
+            subject=f"client:{client.client_id}",
+            data={
+                "name": name,
+                "owner": user_summary(owner),
+                "scopes": sorted(granted),
+                "accounts": [
+                    {"id": a.id, "platform": a.platform, "handle": a.handle} for a in accounts
+                ],
+                "default_author": user_summary(author) if author else None,
+            },
+            occurred_at=ctx.clock.now(),
+        )
+        uow.commit()
+    return client, secret
+
+
+def revoke_client(ctx: ServiceContext, actor: Actor, client_id: str) -> ApiClient:
+    """Deactivate a client and revoke its tokens (idempotent); admins, its owner or the system."""
+    with ctx.uow() as uow:
+        client = uow.api_clients.by_client_id(client_id)
+        if client is None:
+            raise NotFound(f"No API client {client_id}.")
+        if not is_system(actor):
+            user = require_user(actor)
+            if user.role is not Role.ADMIN and user.id != client.owner_id:
+                raise Forbidden("Only admins and the client's owner revoke it.")
+        if not client.is_active:
+            return client
+        now = ctx.clock.now()
+        client = uow.api_clients.set_active(client.id, False)
+        revoked = uow.api_tokens.revoke_all(client.id, now)
+        uow.ledger.append(
+            tag=LedgerTag.CLIENT_REVOKED,
+            actor=actor.ref,
+            subject=f"client:{client.client_id}",
+            data={"name": client.name, "tokens_revoked": revoked},
+            occurred_at=now,
+        )
+        uow.commit()
+    return client
+
+
+def list_clients(ctx: ServiceContext, actor: Actor) -> list[ClientListing]:
+    """Return the clients the actor may see (all for admins and the system, else their own)."""
+    viewer = None if is_system(actor) else require_user(actor)
+    with ctx.uow() as uow:
+        handles = {a.id: f"{a.platform}:{a.handle}" for a in uow.accounts.list()}
+        emails = {u.id: u.email for u in uow.users.list()}
+        listed = uow.api_clients.list()
+    return [
+        ClientListing(
+            client=c,
+            owner_email=emails.get(c.owner_id, "?"),
+            default_author_email=emails.get(c.default_author_id)
+            if c.default_author_id is not None
+            else None,
+            account_handles=tuple(handles.get(i, str(i)) for i in sorted(c.account_ids)),
+        )
+        for c in listed
+        if viewer is None or viewer.role is Role.ADMIN or viewer.id == c.owner_id
+    ]
+
+
+def authenticate_client(ctx: ServiceContext, client_id: str, secret: str) -> ApiClient | None:
+    """Return the active client with these credentials (and an active owner), or None."""
+    if not client_id or not secret or max(len(client_id), len(secret)) > MAX_CREDENTIAL_LENGTH:
+        return None
+    with ctx.uow() as uow:
+        client = uow.api_clients.by_client_id(client_id)
+        stored = uow.api_clients.secret_hash(client_id) if client else None
+        usable = client is not None and client.is_active and _owner_active(uow, client)
+    # Compared in constant time, and for unknown ids too (against a hash nothing matches).
+    matches = hmac.compare_digest(digest(secret), stored or "-" * 64)
+    if client is None or not matches or not usable:
+        log.warning("API client authentication failed for client_id %r", client_id)
+        return None
+    return client
+
+
+def issue_token(
+    ctx: ServiceContext,
+    client: ApiClient,
+    requested_scopes: Iterable[str] | None,
+    *,
+    lifetime_seconds: int = DEFAULT_TOKEN_SECONDS,
+) -> tuple[str, int]:
+    """Issue an access token; return it (shown this once) and its lifetime in seconds.
+
+    Grants `granted_scopes(client, requested_scopes)`: no requested scope means every scope of
+    the client (the RFC 6749 §3.3 default); a scope the client may not hold is refused with
+    InvalidScope, never silently dropped.
+    """
+    requested = parse_scopes(list(requested_scopes or ()))
+    with ctx.uow() as uow:
+        current = uow.api_clients.get(client.id)
+        if current is None or not current.is_active or not _owner_active(uow, current):
+            raise Forbidden("This API client is revoked.")
+        not_allowed = sorted(requested - current.scopes)
+        if not_allowed:
+            raise InvalidScope(
+                f"Scope(s) not allowed to this client: {', '.join(not_allowed)}; "
+                f"it may ask for: {', '.join(sorted(current.scopes))}.",
+                {"scope": "not allowed: " + " ".join(not_allowed)},
+            )
+        granted = granted_scopes(current, requested)
+        token = secrets.token_urlsafe(32)
+        now = ctx.clock.now()
+        expires_at = now + timedelta(seconds=lifetime_seconds)
+        uow.api_tokens.purge_expired(current.id, now - TOKEN_RETENTION)
+        stored = uow.api_tokens.add(
+            token_hash=digest(token),
+            client_row_id=current.id,
+            scopes=granted,
+            issued_at=now,
+            expires_at=expires_at,
+        )
+        uow.ledger.append(
+            tag=LedgerTag.TOKEN_ISSUED,
+            actor=f"client:{current.client_id}",
+            subject=f"client:{current.client_id}",
+            data={
+                "token_id": stored.id,
+                "scopes": sorted(granted),
+                "expires_at": expires_at.isoformat(),
+            },
+            occurred_at=now,
+        )
+        uow.commit()
+    return token, lifetime_seconds
+
+
+def resolve_token(ctx: ServiceContext, token: str) -> TokenGrant | None:
+    """Return what a bearer token grants, or None when it is unknown, expired or revoked."""
+    if not token or len(token) > MAX_CREDENTIAL_LENGTH:
+        return None
+    with ctx.uow() as uow:
+        stored = uow.api_tokens.by_hash(digest(token))
+        if stored is None or stored.revoked_at is not None or stored.expires_at <= ctx.clock.now():
+            return None
+        client = uow.api_clients.get(stored.client_row_id)
+        if client is None or not client.is_active or not _owner_active(uow, client):
+            return None
+    return TokenGrant(client, stored.scopes & client.scopes, stored.id, stored.expires_at)
+
+
+def revoke_token(ctx: ServiceContext, client: ApiClient, token: str) -> bool:
+    """Revoke one of the client's tokens (RFC 7009); tell whether a live token was revoked.
+
+    Unknown, expired or already revoked tokens are not an error; another client's token is.
+    """
+    if not token or len(token) > MAX_CREDENTIAL_LENGTH:
+        return False
+    with ctx.uow() as uow:
+        stored = uow.api_tokens.by_hash(digest(token))
+        if stored is None:
+            return False
+        if stored.client_row_id != client.id:
+            raise Forbidden("This token was not issued to this client.")
+        now = ctx.clock.now()
+        if stored.revoked_at is not None or stored.expires_at <= now:
+            return False
+        uow.api_tokens.revoke(stored.id, now)
+        uow.ledger.append(
+            tag=LedgerTag.TOKEN_REVOKED,
+            actor=f"client:{client.client_id}",
+            subject=f"client:{client.client_id}",
+            data={"token_id": stored.id},
+            occurred_at=now,
+        )
+        uow.commit()
+    return True
+
+
+def _active_user(uow: UnitOfWork, email: str, what: str) -> User:
+    user = uow.users.by_email(email.strip().lower())
+    if user is None:
+        raise NotFound(f"No staff user {email.strip()} (the {what}).")
+    if not user.is_active:
+        raise Conflict(f"{user.name} (the {what}) is deactivated.")
+    return user
+
+
+def _account(uow: UnitOfWork, account_id: int) -> Account:
+    account = uow.accounts.get(account_id)
+    if account is None:
+        raise NotFound(f"No account {account_id}.")
+    return account
+
+
+def _owner_active(uow: UnitOfWork, client: ApiClient) -> bool:
+    owner = uow.users.get(client.owner_id)
+    return owner is not None and owner.is_active

@@ -1,0 +1,144 @@
+"""Idempotent creates: the same Idempotency-Key and body create one post, however often sent.
+
+A key belongs to its submitter (`actor.ref`, e.g. "client:<client_id>"), so two clients never
+see each other's keys. The key's record, the post, its `post:submitted` ledger entry and the
+response body are written in ONE transaction: either all of them exist or none does. A request
+that fails (invalid, refused by the policy) stores nothing, so its key stays unused.
+
+Repeats of a key: same fingerprint -> the stored status and body are replayed; another
+fingerprint -> IdempotencyMismatch; the first request still running -> RequestInFlight. Keys
+are kept at least KEY_RETENTION; `purge_keys` removes older ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from typing import Any
+
+from ghostpost.domain.ledger import canonical_json
+from ghostpost.domain.model import IdempotencyRecord, Post
+from ghostpost.services.context import Actor, ServiceContext
+from ghostpost.services.errors import ServiceError, ValidationFailed
+from ghostpost.services.ports import KeyStillLocked
+from ghostpost.services.posts import SubmitPost, _submit
+
+#: Keys are remembered at least this long (the purge removes only older ones).
+KEY_RETENTION = timedelta(hours=24)
+#: What clients may send: 1-255 printable ASCII characters (is_valid_key).
+MAX_KEY_LENGTH = 255
+#: What the table stores: room for a surface's prefix such as "mastodon:".
+MAX_STORED_KEY_LENGTH = 300
+#: Seconds a client is told to wait before retrying a key that is still in flight.
+IN_FLIGHT_RETRY_AFTER = 1
+
+#: Turns the created post into (HTTP status, JSON body); runs inside the transaction.
+Render = Callable[[Post], tuple[int, dict[str, Any]]]
+
+
+class IdempotencyMismatch(ServiceError):
+    """The key was already used with a different request body."""
+
+    code = "idempotency_key_reused"
+
+
+class RequestInFlight(ServiceError):
+    """The first request with this key has not finished yet; retry after `retry_after` s."""
+
+    code = "idempotency_key_in_flight"
+
+    def __init__(self, message: str, retry_after: int = IN_FLIGHT_RETRY_AFTER) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def is_valid_key(key: str) -> bool:
+    """Tell whether `key` is 1-255 printable ASCII characters, without a space at either end
+    (HTTP trims those, so they could never arrive)."""
+    return (
+        0 < len(key) <= MAX_KEY_LENGTH
+        and all(" " <= char <= "~" for char in key)
+        and key == key.strip(" ")
+    )
+
+
+def request_fingerprint(body: Mapping[str, Any]) -> str:
+    """Return the SHA-256 (hex) of the canonical JSON of a parsed request body."""
+    return hashlib.sha256(canonical_json(dict(body)).encode("utf-8")).hexdigest()
+
+
+def _replay(record: IdempotencyRecord, fingerprint: str) -> tuple[int, dict[str, Any]]:
+    if record.fingerprint != fingerprint:
+        raise IdempotencyMismatch(
+            "This Idempotency-Key was already used with a different request body; "
+            "use a new key for a new request."
+        )
+    if record.status != "completed" or record.response_status is None:
+        raise RequestInFlight("A request with this Idempotency-Key is still being processed.")
+    return record.response_status, dict(record.response_body or {})
+
+
+def stored_response(
+    ctx: ServiceContext, actor: Actor, *, key: str, fingerprint: str
+) -> tuple[int, dict[str, Any]] | None:
+    """Return the stored (status, body) for a repeated key, or None for a key not used yet.
+
+    A cheap early look, so a repeat is answered from its record even if what the request
+    refers to has changed since; `submit_post_once` decides again inside its transaction.
+    """
+    with ctx.uow() as uow:
+        record = uow.idempotency_keys.get(actor.ref, key)
+    return None if record is None else _replay(record, fingerprint)
+
+
+def submit_post_once(
+    ctx: ServiceContext,
+    actor: Actor,
+    cmd: SubmitPost,
+    *,
+    key: str,
+    fingerprint: str,
+    render: Render,
+) -> tuple[int, dict[str, Any], bool]:
+    """Submit the post unless this actor already did under `key`: return (status, body,
+    replayed). The key record, post, ledger entry and rendered response commit together."""
+    if not 0 < len(key) <= MAX_STORED_KEY_LENGTH:
+        raise ValidationFailed(
+            f"An idempotency key has 1 to {MAX_STORED_KEY_LENGTH} characters.",
+            {"Idempotency-Key": "bad length"},
+        )
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        record = uow.idempotency_keys.get(actor.ref, key)
+        if record is None:
+            try:
+                claimed = uow.idempotency_keys.claim(actor.ref, key, fingerprint, now)
+            except KeyStillLocked:
+                raise RequestInFlight(
+                    "A request with this Idempotency-Key is still being processed."
+                ) from None
+            if claimed:
+                post = _submit(uow, ctx, actor, cmd)
+                status, body = render(post)
+                uow.idempotency_keys.complete(actor.ref, key, status, body)
+                uow.commit()
+                return status, body, False
+            # Another transaction committed this key while we waited for it: read its record.
+            record = uow.idempotency_keys.get(actor.ref, key)
+            if record is None:  # purged in the meantime: not worth more than a retry
+                raise RequestInFlight("The request with this Idempotency-Key just ended.")
+    status, body = _replay(record, fingerprint)
+    return status, body, True
+
+
+def purge_keys(ctx: ServiceContext, *, older_than: timedelta = KEY_RETENTION) -> int:
+    """Delete idempotency keys older than `older_than` (never less than KEY_RETENTION)."""
+    if older_than < KEY_RETENTION:
+        raise ValidationFailed(
+            f"Keys are kept at least {KEY_RETENTION}.", {"older_than": "below the retention"}
+        )
+    with ctx.uow() as uow:
+        removed = uow.idempotency_keys.purge(ctx.clock.now() - older_than)
+        uow.commit()
+    return removed

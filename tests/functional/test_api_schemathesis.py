@@ -1,0 +1,152 @@
+"""Schemathesis fuzzes every operation of /api/v1/openapi.json with a valid token: no request it
+generates, valid or not, gets a 5xx, an undocumented status or media type, or a body or header
+that breaks the document.
+
+Each operation runs MAX_EXAMPLES cases per mode through Hypothesis (`operation.as_strategy`),
+against a real database on the backend under test:
+
+- positive: data the document allows (mostly unknown accounts and writers, so 404 and 422);
+- steered: positive data pointed at the client's real account, writer and posts, so the
+  success responses (201 with a post, 200 pages) are checked against their schemas too;
+- negative: data the document forbids (wrong types, missing fields, bad headers), for the
+  operations that take any input.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+import schemathesis
+from flask import Flask
+from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from ghostpost import create_app
+from ghostpost.api.docs import openapi_document
+from ghostpost.settings import Settings
+from tests.support.api import ALL_SCOPES, Scheduler, scheduler_for
+from tests.support.world import World
+
+#: Examples per operation and generation mode: bounded so the whole file runs in seconds.
+MAX_EXAMPLES = 30
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+
+
+def _document() -> dict[str, Any]:
+    # The document needs no database: building the app connects to nothing.
+    app = create_app(
+        Settings(database_url="sqlite:///:memory:", secret_key="x" * 32, environment="test")
+    )
+    return openapi_document(app)
+
+
+DOCUMENT = _document()
+_OPS = {
+    (method.upper(), path): op
+    for path, item in DOCUMENT["paths"].items()
+    for method, op in item.items()
+    if method in ("get", "post", "put", "patch", "delete")
+}
+OPERATIONS = list(_OPS)
+#: Operations with a body or query/header parameters: the ones negative data can reach.
+TAKE_INPUT = {
+    key
+    for key, op in _OPS.items()
+    if "requestBody" in op or any(p.get("in") != "path" for p in op.get("parameters", []))
+}
+CASES = [
+    pytest.param(method, path, mode, id=f"{method} {path} {mode}")
+    for method, path in OPERATIONS
+    for mode in ("positive", "steered", "negative")
+    if mode != "negative" or (method, path) in TAKE_INPUT
+]
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:  # overrides tests/conftest.py: no rate limit here
+    return Settings(
+        database_url=database_url,
+        secret_key="test-secret-key-0123456789",
+        environment="test",
+        public_url="http://ghostpost.test",
+        api_rate_limit="100000 per minute",
+    )
+
+
+@pytest.fixture
+def scheduler(client: FlaskClient, world: World) -> Scheduler:
+    world.approve_notice(world.open_window(hours=24 * 30))
+    scheduler = scheduler_for(client, world, scopes=ALL_SCOPES)
+    created = scheduler.create(
+        {"account": world.account.id, "text": "A first post", "author": world.writer_a.email}
+    )
+    assert created.status_code == 201
+    return scheduler
+
+
+def steer(case: Any, world: World, post_id: str) -> Any:
+    """Point generated references at things that exist for this client."""
+    if isinstance(case.body, dict):
+        case.body.update(account=world.account.id, author=world.writer_a.email)
+    if "post_id" in case.path_parameters:
+        case.path_parameters["post_id"] = post_id
+    for name in ("account", "author", "window", "cursor"):
+        case.query.pop(name, None)
+    return case
+
+
+def test_the_document_lists_every_api_route(app: Flask) -> None:
+    routes = {
+        (method, rule.rule.replace("<", "{").replace(">", "}"))
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("api_v1.")
+        for method in rule.methods or ()
+        if method not in ("HEAD", "OPTIONS")
+    }
+    assert routes == set(OPERATIONS)
+
+
+@pytest.mark.parametrize(("method", "path", "mode"), CASES)
+def test_every_operation_conforms_to_the_document(
+    app: Flask, world: World, scheduler: Scheduler, method: str, path: str, mode: str
+) -> None:
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+    operation = schema[path][method]
+    post_id = scheduler.get("/api/v1/posts").get_json()["items"][0]["id"]
+    generation = GenerationMode.NEGATIVE if mode == "negative" else GenerationMode.POSITIVE
+    strategy = operation.as_strategy(generation_mode=generation)
+    if mode == "steered":
+        strategy = strategy.map(lambda case: steer(case, world, post_id))
+    statuses: Counter[int] = Counter()
+
+    @given(case=strategy)
+    @hypothesis_settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
+    def run(case: Any) -> None:
+        response = case.call_and_validate(headers=scheduler.auth, checks=CHECKS)
+        statuses[response.status_code] += 1
+
+    run()
+    if mode == "steered":
+        assert any(200 <= status < 300 for status in statuses), statuses
