@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ghostpost.adapters.base import Publisher
 from ghostpost.adapters.local import LocalPublisher
+from ghostpost.audit.keys import FileKeyring, LedgerKeyError
+from ghostpost.audit.witness import Witness
 from ghostpost.clock import Clock, SystemClock
 from ghostpost.db.engine import make_engine, make_session_factory
 from ghostpost.db.local_platform import LocalStatusStore
@@ -20,7 +22,7 @@ from ghostpost.db.unit_of_work import SqlAlchemyUnitOfWork
 from ghostpost.domain.length import Budget, budget_for
 from ghostpost.domain.model import Account
 from ghostpost.services.context import ServiceContext
-from ghostpost.settings import Settings
+from ghostpost.settings import Settings, SettingsError
 from ghostpost.textseg import default_segmenter
 
 
@@ -34,6 +36,10 @@ class Container:
     sessions: sessionmaker[Session]
     services: ServiceContext
     local_store: LocalStatusStore
+    #: The ledger signing key (outside the database) and the public keys ever used.
+    keyring: FileKeyring
+    #: Where the newest signed ledger head is shipped (file and/or URL).
+    witness: Witness
     publishers: dict[str, Publisher] = field(default_factory=dict)
     password_hasher: PasswordHasher = field(default_factory=PasswordHasher)
 
@@ -70,6 +76,23 @@ def check_password(hasher: PasswordHasher, stored: str, password: str) -> tuple[
     return True, hasher.check_needs_rehash(stored)
 
 
+def ledger_keyring(settings: Settings) -> FileKeyring:
+    """Build the keyring; in production the signing key must exist now (never generated)."""
+    production = settings.environment == "production"
+    keyring = FileKeyring(
+        settings.ledger_signing_key, settings.ledger_public_keys, generate_missing=not production
+    )
+    if production:
+        try:
+            keyring.signer()
+        except LedgerKeyError as exc:
+            raise SettingsError(
+                f"ledger_signing_key: {exc}. Production never generates one: run "
+                "`ghostpost keys generate --out DIR` and set GHOSTPOST_LEDGER_SIGNING_KEY"
+            ) from None
+    return keyring
+
+
 def _load_factory(target: str) -> Any:
     module_name, _, attr = target.partition(":")
     return getattr(importlib.import_module(module_name), attr)
@@ -84,15 +107,19 @@ def bootstrap(
     sessions = make_session_factory(engine)
     # argon2-cffi's defaults: argon2id, 64 MiB, t=3, p=4 (RFC 9106 low-memory profile).
     hasher = password_hasher or PasswordHasher()
+    keyring = ledger_keyring(settings)
     services = ServiceContext(
-        uow=lambda: SqlAlchemyUnitOfWork(sessions),
+        uow=lambda: SqlAlchemyUnitOfWork(sessions, keyring),
         clock=clock,
         budget_for=account_budget,
         hash_password=hasher.hash,
         check_password=lambda stored, password: check_password(hasher, stored, password),
     )
     store = LocalStatusStore(sessions)
-    container = Container(settings, clock, engine, sessions, services, store, {}, hasher)
+    witness = Witness(settings.ledger_witness_file, settings.ledger_witness_url)
+    container = Container(
+        settings, clock, engine, sessions, services, store, keyring, witness, {}, hasher
+    )
     container.publishers["local"] = LocalPublisher(store, settings.public_url)
     for platform, target in settings.adapters.items():
         container.publishers[platform] = _load_factory(target)(container)

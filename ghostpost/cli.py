@@ -294,6 +294,282 @@ def api_purge_keys(older_than_hours: int) -> None:
     click.echo(f"deleted {removed} idempotency key(s) older than {older_than_hours} h")
 
 
+@main.group()
+def audit() -> None:
+    """The ledger: exports and coverage (and verification)."""
+
+
+@audit.command("export")
+@click.option(
+    "--report",
+    type=click.Choice(["authorship", "ledger"]),
+    default="authorship",
+    show_default=True,
+    help="authorship: one row per post; ledger: the raw ledger, verifiable (JSONL only).",
+)
+@click.option(
+    "--format",
+    "export_format",
+    type=click.Choice(["csv", "jsonl"]),
+    default=None,
+    help="Default: csv for the authorship report, jsonl for the ledger.",
+)
+@click.option(
+    "--out",
+    "out_path",
+    required=True,
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="File to write ('-' for standard output).",
+)
+@click.option("--account", help="Only this account: id, handle, @handle or platform:handle.")
+@click.option("--window", "window_id", type=click.IntRange(min=1), help="Only this window.")
+@click.option("--author", "author_email", help="Only posts written by this email.")
+@click.option("--since", help="From this UTC day (YYYY-MM-DD) or RFC 3339 time, included.")
+@click.option("--until", help="Up to this UTC day (included) or RFC 3339 time (excluded).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def audit_export(
+    report: str,
+    export_format: str | None,
+    out_path: str,
+    account: str | None,
+    window_id: int | None,
+    author_email: str | None,
+    since: str | None,
+    until: str | None,
+    quiet: bool,
+) -> None:
+    """Export the authorship report or the raw ledger, streamed (constant memory)."""
+    from ghostpost.services import clients as client_service
+    from ghostpost.services import exports
+    from ghostpost.services.context import Actor
+    from ghostpost.services.errors import ServiceError
+    from ghostpost.web.exports import ledger_public_keys, ship_checkpoint
+
+    container = _container()
+    try:
+        ctx = container.services
+        export_format = export_format or ("jsonl" if report == "ledger" else "csv")
+        try:
+            filters = exports.ExportFilters(
+                account_id=client_service.find_accounts(ctx, [account])[0] if account else None,
+                window_id=window_id,
+                author_email=author_email,
+                since=exports.parse_time(since, name="since") if since else None,
+                until=exports.parse_time(until, end=True, name="until") if until else None,
+            )
+            export = exports.prepare_export(
+                ctx,
+                Actor.system("cli"),
+                report,
+                export_format,
+                filters,
+                public_keys=ledger_public_keys(container),
+            )
+        except ServiceError as exc:
+            raise click.ClickException(exc.message) from exc
+        ship_checkpoint(container)
+        rows = _write_export(export, out_path, quiet)
+    finally:
+        container.dispose()
+    where = "standard output" if out_path == "-" else out_path
+    click.echo(f"wrote {rows} rows to {where}", err=out_path == "-")
+
+
+def _write_export(export: Any, out_path: str, quiet: bool) -> int:
+    """Stream the export into the file (via FILE.partial, renamed when complete)."""
+    import os
+
+    to_stdout = out_path == "-"
+    show_bar = not quiet and sys.stderr.isatty()
+    partial = f"{out_path}.partial"
+    # newline="": the CSV writer's CRLF line ends go out exactly as written.
+    target = sys.stdout if to_stdout else open(partial, "w", encoding="utf-8", newline="")  # noqa: SIM115
+    try:
+        with export.open() as run:
+            if not show_bar:
+                for chunk in run.chunks():
+                    target.write(chunk)
+            else:
+                with click.progressbar(
+                    length=run.count(), label="exporting", file=sys.stderr, show_pos=True
+                ) as bar:
+                    done = 0
+                    for chunk in run.chunks():
+                        target.write(chunk)
+                        bar.update(run.rows_written - done)
+                        done = run.rows_written
+            rows = int(run.rows_written)
+    except BaseException:
+        if not to_stdout:
+            target.close()
+            os.unlink(partial)
+        raise
+    if not to_stdout:
+        target.close()
+        os.replace(partial, out_path)
+    else:
+        target.flush()
+    return rows
+
+
+@audit.command("coverage")
+@click.option("--window", "window_id", required=True, type=click.IntRange(min=1))
+@click.option(
+    "--out",
+    "out_path",
+    default="-",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="File to write (default: standard output).",
+)
+def audit_coverage(window_id: int, out_path: str) -> None:
+    """Write a window's disclosure coverage (the dashboard's numbers) as JSON."""
+    import json
+
+    from ghostpost.services.context import Actor
+    from ghostpost.services.errors import ServiceError
+    from ghostpost.services.exports import coverage_report
+
+    container = _container()
+    try:
+        data = coverage_report(container.services, Actor.system("cli"), window_id)
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from exc
+    finally:
+        container.dispose()
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    if out_path == "-":
+        click.echo(text, nl=False)
+    else:
+        with open(out_path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        click.echo(f"wrote the coverage of window {window_id} to {out_path}")
+
+
+@audit.command("verify")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--key",
+    "key_paths",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True),
+    help="Public key: a .pub file from `keys generate`, the well-known keys JSON, or a "
+    "directory of .pub files. Repeat for retired keys.",
+)
+@click.option(
+    "--trusted-checkpoint",
+    "trusted_paths",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Checkpoints kept outside the database (the witness file); the export must extend "
+    "them. Repeatable.",
+)
+def audit_verify(file: str, key_paths: tuple[str, ...], trusted_paths: tuple[str, ...]) -> None:
+    """Verify a raw ledger export offline: chain, signed heads, trusted checkpoints.
+
+    Prints "OK: ..." (exit 0) or "FAIL at seq K: reason" (exit 1); exit 2 when the export
+    cannot be verified at all (a filtered export, an unreadable key).
+    """
+    from ghostpost.audit.verify import CannotVerify, verify_files
+
+    try:
+        result = verify_files(file, key_paths, trusted_paths)
+    except CannotVerify as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+    click.echo(result.line())
+    sys.exit(0 if result.ok else 1)
+
+
+@main.group()
+def keys() -> None:
+    """Ledger signing keys (Ed25519): the private key never enters the database."""
+
+
+@keys.command("generate")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Directory for ledger-ed25519.pem (private, mode 0600) and ledger-ed25519.pub.",
+)
+def keys_generate(out_dir: str) -> None:
+    """Write a new Ed25519 keypair (never overwrites one)."""
+    from ghostpost.audit.keys import LedgerKeyError, generate_keypair
+
+    try:
+        made = generate_keypair(out_dir)
+    except LedgerKeyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"private key: {made.private_path} (mode 0600; keep it out of the database)")
+    click.echo(f"public key:  {made.public_path}")
+    click.echo(f"key_id:      {made.key.key_id}")
+    click.echo(f"fingerprint: {made.key.fingerprint}")
+    click.echo(
+        "Point GHOSTPOST_LEDGER_SIGNING_KEY at the private key; give auditors the public key "
+        "and its fingerprint out of band.",
+        err=True,
+    )
+
+
+def _keyring() -> Any:
+    from ghostpost.audit.keys import FileKeyring
+
+    settings = _settings()
+    return FileKeyring(
+        settings.ledger_signing_key, settings.ledger_public_keys, generate_missing=False
+    )
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Make a new signing key current; old public keys stay (old checkpoints keep verifying).
+
+    The old private key is replaced. Restart `serve` and `worker` so they sign with the new key.
+    """
+    from ghostpost.audit.keys import LedgerKeyError
+    from ghostpost.services.ledger_integrity import sign_head_now
+
+    keyring = _keyring()
+    try:
+        old, new = keyring.rotate()
+    except LedgerKeyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"retired key: {old.key_id} (public key kept in {keyring.public_keys_dir})")
+    click.echo(f"current key: {new.key_id}")
+    click.echo(f"fingerprint: {new.fingerprint}")
+    container = _container()
+    try:
+        checkpoint = sign_head_now(container.services)
+        click.echo(f"signed the head (size {checkpoint.size}) with the new key")
+    except Exception as exc:  # the rotation itself is done; say what is left
+        click.echo(f"Warning: could not sign the head with the new key now: {exc}", err=True)
+    finally:
+        container.dispose()
+    click.echo(
+        "Restart `ghostpost serve` and `ghostpost worker` to sign with the new key.", err=True
+    )
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """List the public keys (retired and current) and their fingerprints."""
+    from ghostpost.audit.keys import LedgerKeyError
+
+    keyring = _keyring()
+    try:
+        current = keyring.signer().key_id
+        listed = keyring.public_keys()
+    except LedgerKeyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for key in listed:
+        state = "current" if key.key_id == current else "retired"
+        click.echo(f"{key.key_id}  {state:7}  created {key.created_at or '-'}")
+        click.echo(f"    fingerprint {key.fingerprint}")
+        click.echo(f"    public key  {key.public_key}")
+
+
 def run() -> None:
     """Entry point that never shows a traceback for bad configuration."""
     try:

@@ -43,12 +43,28 @@ class Settings:
     api_rate_limit: str = "120 per minute"
     #: platform -> "module:factory" overriding the built-in adapter (factory(settings, sessions)).
     adapters: Mapping[str, str] = field(default_factory=dict)
+    #: The Ed25519 private key (PEM) that signs ledger heads; never in the database. Generated
+    #: on first use outside production; production refuses to start without it.
+    ledger_signing_key: str = "instance/keys/ledger-ed25519.pem"
+    #: Directory of the public keys ever used (retired and current), `<key_id>.pub` each.
+    ledger_public_keys: str = "instance/keys/public"
+    #: An idle worker re-signs the unchanged head this often.
+    ledger_heartbeat_seconds: int = 60
+    #: Append-only JSON Lines file the newest signed head is shipped to ("" = none); put it on
+    #: a volume the database administrator cannot write.
+    ledger_witness_file: str = "instance/witness/checkpoints.jsonl"
+    #: Optional URL the newest signed head is POSTed to as JSON ("" = none).
+    ledger_witness_url: str = ""
+    #: How often the worker ships the newest signed head to the witness(es).
+    ledger_witness_seconds: int = 300
 
     def __post_init__(self) -> None:
         problems = _type_problems(self) or _problems(self)
         if problems:
             raise SettingsError("invalid settings: " + "; ".join(problems))
         object.__setattr__(self, "database_url", _resolve_sqlite(self.database_url))
+        for name in ("ledger_signing_key", "ledger_public_keys", "ledger_witness_file"):
+            object.__setattr__(self, name, _resolve_path(getattr(self, name)))
 
     def replace(self, **changes: Any) -> Settings:
         """Return a copy with some values changed (validated again)."""
@@ -158,6 +174,16 @@ def _problems(s: Settings) -> list[str]:
         problems.append("api_token_seconds must be in [10, 3600]")
     if not _is_rate_limit(s.api_rate_limit):
         problems.append("api_rate_limit must read like '120 per minute'")
+    if not s.ledger_signing_key.strip():
+        problems.append("ledger_signing_key must name the private key file")
+    if not s.ledger_public_keys.strip():
+        problems.append("ledger_public_keys must name a directory")
+    if not 1 <= s.ledger_heartbeat_seconds <= 86400:
+        problems.append("ledger_heartbeat_seconds must be in [1, 86400]")
+    if not 1 <= s.ledger_witness_seconds <= 86400:
+        problems.append("ledger_witness_seconds must be in [1, 86400]")
+    if s.ledger_witness_url and not s.ledger_witness_url.startswith(("http://", "https://")):
+        problems.append("ledger_witness_url must be empty or start with http:// or https://")
     for platform, target in s.adapters.items():
         if ":" not in str(target):
             problems.append(f"adapters.{platform} must be 'module:factory'")
@@ -172,6 +198,13 @@ def _is_rate_limit(text: str) -> bool:
     except ValueError:
         return False
     return bool(parsed) and all(item.amount >= 1 for item in parsed)
+
+
+def _resolve_path(path: str) -> str:
+    """Resolve a relative file setting against the project directory ("" stays empty)."""
+    if not path or Path(path).is_absolute():
+        return path
+    return str(PROJECT_DIR / path)
 
 
 def _resolve_sqlite(url: str) -> str:

@@ -7,11 +7,11 @@ import os
 import socket
 import threading
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from ghostpost.adapters.base import PermanentError, RetryableError
 from ghostpost.bootstrap import Container
-from ghostpost.services import publishing
+from ghostpost.services import ledger_integrity, publishing
 from ghostpost.services.publishing import Claim
 
 log = logging.getLogger("ghostpost.worker")
@@ -30,6 +30,32 @@ class Worker:
         self.ctx = container.services
         self.worker_id = worker_id or new_worker_id()
         self.lease = timedelta(seconds=container.settings.worker_lease_seconds)
+        self.heartbeat = timedelta(seconds=container.settings.ledger_heartbeat_seconds)
+        self.witness_every = timedelta(seconds=container.settings.ledger_witness_seconds)
+        self._next_shipment: datetime | None = None
+        self._next_heartbeat: datetime | None = None
+
+    def ledger_tick(self) -> None:
+        """Sign a heartbeat of the idle ledger when due; ship the newest signed head to the
+        witness when due. Never raises: the ledger's housekeeping must not stop publishing."""
+        now = self.container.clock.now()
+        if self._next_heartbeat is None or now >= self._next_heartbeat:
+            try:
+                beat = ledger_integrity.sign_heartbeat_if_due(self.ctx, self.heartbeat)
+                self._next_heartbeat = beat.next_due
+            except Exception:
+                log.exception("could not sign a ledger heartbeat; will try again")
+        if not self.container.witness.configured or (
+            self._next_shipment is not None and now < self._next_shipment
+        ):
+            return
+        try:
+            checkpoint = ledger_integrity.newest_checkpoint(self.ctx)
+            if checkpoint is not None:
+                self.container.witness.ship_in_background(checkpoint)
+            self._next_shipment = now + self.witness_every
+        except Exception:
+            log.exception("could not ship the newest ledger head; will try again")
 
     def reconcile(self) -> int:
         """Resolve posts a dead worker left `publishing`: ask the platform, never resend blindly."""
@@ -89,6 +115,7 @@ class Worker:
         published = 0
         self.reconcile()
         while not stop.is_set():
+            self.ledger_tick()
             try:
                 did = self.publish_one()
             except Exception:

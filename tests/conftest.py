@@ -78,13 +78,17 @@ def database_url(tmp_path: Path, migrated_template: str, postgres: PostgresServe
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
         database_url=database_url,
         secret_key="test-secret-key-0123456789",
         environment="test",
         public_url="http://ghostpost.test",
         worker_lease_seconds=60,
+        # Per test: a signing key generated on first use, and a witness file of its own.
+        ledger_signing_key=str(tmp_path / "keys" / "ledger-ed25519.pem"),
+        ledger_public_keys=str(tmp_path / "keys" / "public"),
+        ledger_witness_file=str(tmp_path / "witness" / "checkpoints.jsonl"),
     )
 
 

@@ -155,7 +155,8 @@ def _responses(document: dict[str, Any], responses: dict[str, Any]) -> list[dict
             {
                 "status": status,
                 "description": response.get("description", ""),
-                "media": media,
+                # Every media type (an export answers CSV or JSONL); the type is the first's.
+                "media": " or ".join(content),
                 "type": type_of(content[media].get("schema", {})) if media else "",
                 "headers": sorted(response.get("headers", {})),
             }

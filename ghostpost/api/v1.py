@@ -498,6 +498,8 @@ def init_app(app: Flask) -> Api:
             "flows": {"clientCredentials": {"tokenUrl": "/oauth/token", "scopes": dict(SCOPES)}},
         },
     )
+    from ghostpost.api import audit  # noqa: F401  GET /api/v1/audit/export, on this blueprint
+
     api.register_blueprint(bp)
     app.register_blueprint(docs.bp)
     return api

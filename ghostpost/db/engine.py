@@ -10,6 +10,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+#: Connection execution option: the transaction only reads (see db.exports.use_snapshot).
+READ_ONLY = "ghostpost_read_only"
+
 
 def _prepare_sqlite_file(url: str) -> None:
     database = make_url(url).database
@@ -38,8 +41,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:
             # A deferred transaction that reads and then writes fails with SQLITE_BUSY without
-            # waiting; IMMEDIATE takes the write lock up front and so waits its turn.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # waiting; IMMEDIATE takes the write lock up front and so waits its turn. A read-only
+            # transaction (READ_ONLY, e.g. a long export) stays deferred: in WAL mode it reads
+            # one snapshot and never blocks writers.
+            read_only = conn.get_execution_options().get(READ_ONLY, False)
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)

@@ -155,6 +155,27 @@ class LedgerHeadRow(Base):
     head_hash: Mapped[str] = mapped_column(String(64))
 
 
+class LedgerCheckpointRow(Base):
+    """A signed ledger head (ghostpost.domain.checkpoint). Append-only like the entries: no code
+    path updates or deletes these rows, and database triggers refuse it (migration 0004)."""
+
+    __tablename__ = "ledger_checkpoints"
+
+    #: Signing order (appends and heartbeats take the head lock, so ids follow commit order).
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: The ledger size (number of entries) and its head hash when signed.
+    size: Mapped[int] = mapped_column(Integer)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    #: RFC 3339 UTC with microseconds, exactly as signed; never earlier than the previous one.
+    signed_at: Mapped[str] = mapped_column(String(40))
+    #: First 16 hex characters of the SHA-256 of the raw Ed25519 public key.
+    key_id: Mapped[str] = mapped_column(String(16))
+    #: Base64 of the 64-byte Ed25519 signature over the checkpoint note.
+    signature: Mapped[str] = mapped_column(String(100))
+    #: append | heartbeat
+    kind: Mapped[str] = mapped_column(String(20))
+
+
 class IdempotencyKeyRow(Base):
     """A create request under its (client, Idempotency-Key) and the response it got; kept at
     least 24 hours (ghostpost.services.idempotency.KEY_RETENTION)."""

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from ghostpost.db.models import (
     AccountRow,
     AssignmentRow,
+    LedgerCheckpointRow,
     LedgerEntryRow,
     LedgerHeadRow,
     OAuthClientAccountRow,
@@ -38,6 +39,7 @@ from ghostpost.db.models import (
     UserRow,
     WindowRow,
 )
+from ghostpost.domain.checkpoint import Checkpoint, CheckpointKind, checkpoint_note
 from ghostpost.domain.ledger import (
     GENESIS_HASH,
     LedgerEntry,
@@ -65,6 +67,7 @@ from ghostpost.domain.policy import (
     WindowPolicy,
 )
 from ghostpost.domain.states import PostState
+from ghostpost.services.ports import HeadSigner
 
 
 def _now() -> datetime:
@@ -678,20 +681,69 @@ def to_entry(row: LedgerEntryRow) -> LedgerEntry:
     )
 
 
-class SqlLedger:
-    def __init__(self, session: Session) -> None:
-        self.session = session
+def to_checkpoint(row: LedgerCheckpointRow) -> Checkpoint:
+    return Checkpoint(
+        size=row.size,
+        head_hash=row.head_hash,
+        signed_at=row.signed_at,
+        key_id=row.key_id,
+        signature=row.signature,
+        kind=row.kind,
+    )
 
-    def append(
-        self, *, tag: str, actor: str, subject: str, data: Mapping[str, Any], occurred_at: datetime
-    ) -> LedgerEntry:
-        # Locking the head row serialises appends: seq is gapless and follows commit order.
+
+class SqlLedger:
+    def __init__(self, session: Session, signer: HeadSigner) -> None:
+        self.session = session
+        self.signer = signer
+
+    def _lock_head(self) -> LedgerHeadRow:
         head = self.session.scalar(
             select(LedgerHeadRow).where(LedgerHeadRow.id == 1).with_for_update()
         )
         if head is None:
             head = LedgerHeadRow(id=1, size=0, head_hash=GENESIS_HASH)
             self.session.add(head)
+        return head
+
+    def _last_signed_at(self) -> str | None:
+        return self.session.scalar(
+            select(LedgerCheckpointRow.signed_at).order_by(LedgerCheckpointRow.id.desc()).limit(1)
+        )
+
+    def _sign(
+        self, size: int, head_hash: str, at: str, kind: CheckpointKind, last: str | None
+    ) -> Checkpoint:
+        # Called with the head locked, so checkpoints are stored in signing order; signed_at
+        # never goes back (concurrent writers read the clock before they get the lock).
+        signed_at = max(at, last) if last else at
+        checkpoint = Checkpoint(
+            size=size,
+            head_hash=head_hash,
+            signed_at=signed_at,
+            key_id=self.signer.key_id,
+            signature=self.signer.sign(checkpoint_note(size, head_hash, signed_at)),
+            kind=kind.value,
+        )
+        self.session.add(
+            LedgerCheckpointRow(
+                size=checkpoint.size,
+                head_hash=checkpoint.head_hash,
+                signed_at=checkpoint.signed_at,
+                key_id=checkpoint.key_id,
+                signature=checkpoint.signature,
+                kind=checkpoint.kind,
+            )
+        )
+        return checkpoint
+
+    def append(
+        self, *, tag: str, actor: str, subject: str, data: Mapping[str, Any], occurred_at: datetime
+    ) -> LedgerEntry:
+        # Locking the head row serialises appends: seq is gapless and follows commit order.
+        head = self._lock_head()
+        # Read before adding rows, so one flush (at the end) writes the whole append.
+        last_signed_at = self._last_signed_at()
         # Round-trip through canonical JSON so what is hashed is exactly what is stored.
         text = canonical_json(dict(data))
         entry = chain_entry(
@@ -717,8 +769,43 @@ class SqlLedger:
         )
         head.size = entry.seq
         head.head_hash = entry.entry_hash
+        # The new head is signed in the same transaction: no entry is ever stored unsigned.
+        self._sign(
+            entry.seq, entry.entry_hash, entry.occurred_at, CheckpointKind.APPEND, last_signed_at
+        )
         self.session.flush()
         return entry
+
+    def head(self) -> tuple[int, str]:
+        head = self.session.get(LedgerHeadRow, 1)
+        return (head.size, head.head_hash) if head is not None else (0, GENESIS_HASH)
+
+    def sign_head(self, *, kind: str, at: datetime) -> Checkpoint:
+        head = self._lock_head()
+        checkpoint = self._sign(
+            head.size,
+            head.head_hash,
+            format_timestamp(at),
+            CheckpointKind(kind),
+            self._last_signed_at(),
+        )
+        self.session.flush()
+        return checkpoint
+
+    def latest_checkpoint(self) -> Checkpoint | None:
+        row = self.session.scalar(
+            select(LedgerCheckpointRow).order_by(LedgerCheckpointRow.id.desc()).limit(1)
+        )
+        return to_checkpoint(row) if row is not None else None
+
+    def checkpoints(
+        self, *, max_size: int | None = None, batch: int = 1000
+    ) -> Iterator[Checkpoint]:
+        query = select(LedgerCheckpointRow).order_by(LedgerCheckpointRow.id)
+        if max_size is not None:
+            query = query.where(LedgerCheckpointRow.size <= max_size)
+        for row in self.session.scalars(query.execution_options(yield_per=batch)):
+            yield to_checkpoint(row)
 
     def entries(self) -> Iterator[LedgerEntry]:
         rows = self.session.scalars(

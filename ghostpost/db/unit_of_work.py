@@ -7,6 +7,7 @@ from typing import Self
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from ghostpost.db.exports import SqlExports
 from ghostpost.db.idempotency import SqlIdempotencyKeys
 from ghostpost.db.repositories import (
     SqlAccounts,
@@ -24,6 +25,8 @@ from ghostpost.services.ports import (
     ApiClientRepository,
     ApiTokenRepository,
     AssignmentRepository,
+    ExportReader,
+    HeadSigner,
     IdempotencyKeyRepository,
     Ledger,
     PostRepository,
@@ -36,8 +39,10 @@ from ghostpost.services.ports import (
 class SqlAlchemyUnitOfWork:
     """Implements ghostpost.services.ports.UnitOfWork."""
 
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    def __init__(self, session_factory: sessionmaker[Session], signer: HeadSigner) -> None:
         self._session_factory = session_factory
+        #: Signs every new ledger head; built from settings by the composition root.
+        self._signer = signer
 
     def __enter__(self) -> Self:
         self.session = self._session_factory()
@@ -48,10 +53,11 @@ class SqlAlchemyUnitOfWork:
         self.assignments: AssignmentRepository = SqlAssignments(self.session)
         self.windows: WindowRepository = SqlWindows(self.session)
         self.posts: PostRepository = SqlPosts(self.session)
-        self.ledger: Ledger = SqlLedger(self.session)
+        self.ledger: Ledger = SqlLedger(self.session, self._signer)
         self.api_clients: ApiClientRepository = SqlApiClients(self.session)
         self.api_tokens: ApiTokenRepository = SqlApiTokens(self.session)
         self.idempotency_keys: IdempotencyKeyRepository = SqlIdempotencyKeys(self.session)
+        self.exports: ExportReader = SqlExports(self.session)
         return self
 
     def __exit__(

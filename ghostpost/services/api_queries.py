@@ -146,8 +146,10 @@ def list_posts(ctx: ServiceContext, actor: Actor, query: PostQuery) -> PostPage:
             accounts = [a for a in uow.accounts.list() if a.id in allowed]
         by_id = {a.id: a for a in accounts}
         if query.window_id is not None:
-            window = uow.windows.get(query.window_id)
-            if window is None or window.account_id not in client_account_ids(actor):
+            # Among the client's windows, not by id: an id beyond the database's integers
+            # (PostgreSQL refuses it) is simply not one of them.
+            windows = uow.windows.list_for_accounts(sorted(client_account_ids(actor)))
+            if all(w.id != query.window_id for w in windows):
                 raise NotFound(f"No window {query.window_id}.")
         author_id = None
         if query.author_email is not None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from ghostpost.domain.checkpoint import Checkpoint
 from ghostpost.domain.ledger import LedgerEntry
 from ghostpost.domain.model import (
     Account,
@@ -310,8 +312,19 @@ class ApiTokenRepository(Protocol):
         """Delete a client's tokens that expired before the given time; return how many."""
 
 
+class HeadSigner(Protocol):
+    """Signs ledger heads with the current Ed25519 key, which never enters the database."""
+
+    @property
+    def key_id(self) -> str:
+        """Return the id of the key signing now."""
+
+    def sign(self, note: bytes) -> str:
+        """Return the base64 signature of a checkpoint note."""
+
+
 class Ledger(Protocol):
-    """The append-only, hash-chained ledger."""
+    """The append-only, hash-chained ledger; every append also stores a signed head."""
 
     def append(
         self, *, tag: str, actor: str, subject: str, data: Mapping[str, Any], occurred_at: datetime
@@ -338,6 +351,59 @@ class Ledger(Protocol):
     ) -> list[LedgerEntry]:
         """Return up to `limit` entries matching every given filter, ordered by seq."""
 
+    def head(self) -> tuple[int, str]:
+        """Return the ledger's size and head hash."""
+
+    def sign_head(self, *, kind: str, at: datetime) -> Checkpoint:
+        """Sign and store the current head (locks it like an append does)."""
+
+    def latest_checkpoint(self) -> Checkpoint | None:
+        """Return the newest signed head, or None before the first."""
+
+    def checkpoints(
+        self, *, max_size: int | None = None, batch: int = 1000
+    ) -> Iterator[Checkpoint]:
+        """Yield the signed heads in signing order (only those of at most `max_size` entries)."""
+
+
+@dataclass(frozen=True)
+class ExportScope:
+    """What an export is restricted to; None everywhere means everything."""
+
+    #: None: every account; else only these (an API client's accounts, a principal's).
+    account_ids: frozenset[int] | None = None
+    window_id: int | None = None
+    author_id: int | None = None
+    #: Time range [since, until): a post's publishing time (its submission time while it is
+    #: unpublished), a ledger entry's `occurred_at`.
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+class ExportReader(Protocol):
+    """Streaming reads for exports: one read-only snapshot, rows fetched in batches."""
+
+    def use_snapshot(self) -> None:
+        """Make this unit of work one read-only snapshot that never blocks writers (call it
+        before anything else reads)."""
+
+    def count_posts(self, scope: ExportScope) -> int:
+        """Return how many posts `posts(scope)` yields."""
+
+    def posts(self, scope: ExportScope, batch: int) -> Iterator[Post]:
+        """Yield the posts in scope by id, `batch` rows per round trip (server-side cursor)."""
+
+    def count_entries(self, scope: ExportScope, up_to_seq: int) -> int:
+        """Return how many entries `entries(scope, up_to_seq)` yields."""
+
+    def entries(self, scope: ExportScope, up_to_seq: int, batch: int) -> Iterator[LedgerEntry]:
+        """Yield the entries in scope with seq <= up_to_seq in seq order, `batch` per round
+        trip (server-side cursor)."""
+
+    def checkpoints(self, up_to_size: int, batch: int) -> Iterator[Checkpoint]:
+        """Yield the signed heads over at most `up_to_size` entries in signing order, `batch`
+        per round trip (server-side cursor)."""
+
 
 class UnitOfWork(Protocol):
     """One transaction; rolls back on exit unless committed."""
@@ -352,6 +418,7 @@ class UnitOfWork(Protocol):
     api_clients: ApiClientRepository
     api_tokens: ApiTokenRepository
     idempotency_keys: IdempotencyKeyRepository
+    exports: ExportReader
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -10,7 +10,9 @@ from ghostpost.web import (
     auth,
     compose,
     coverage,
+    exports,
     ledger,
+    ledger_keys,
     posts,
     public,
     queue,
@@ -20,5 +22,5 @@ from ghostpost.web import (
 
 #: Every blueprint of the web surface, registered in this order by create_app.
 BLUEPRINTS: list[Blueprint] = [public.bp, auth.bp, staff.bp]
-BLUEPRINTS += [compose.bp, queue.bp, posts.bp, approvals.bp]
-BLUEPRINTS += [windows.bp, ledger.bp, coverage.bp, admin.bp]
+BLUEPRINTS += [compose.bp, queue.bp, posts.bp, approvals.bp, ledger_keys.bp]
+BLUEPRINTS += [windows.bp, ledger.bp, exports.bp, coverage.bp, admin.bp]

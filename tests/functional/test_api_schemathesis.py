@@ -80,20 +80,15 @@ CASES = [
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:  # overrides tests/conftest.py: no rate limit here
-    return Settings(
-        database_url=database_url,
-        secret_key="test-secret-key-0123456789",
-        environment="test",
-        public_url="http://ghostpost.test",
-        api_rate_limit="100000 per minute",
-    )
+def settings(settings: Settings) -> Settings:  # overrides tests/conftest.py: no rate limit here
+    return settings.replace(api_rate_limit="100000 per minute")
 
 
 @pytest.fixture
 def scheduler(client: FlaskClient, world: World) -> Scheduler:
     world.approve_notice(world.open_window(hours=24 * 30))
-    scheduler = scheduler_for(client, world, scopes=ALL_SCOPES)
+    # Every scope, audit:read included, so every operation can answer 2xx.
+    scheduler = scheduler_for(client, world, scopes=(*ALL_SCOPES, "audit:read"))
     created = scheduler.create(
         {"account": world.account.id, "text": "A first post", "author": world.writer_a.email}
     )

@@ -1,0 +1,720 @@
+"""Audit exports, streamed in constant memory: the one service behind the CLI, the API and the web.
+
+Two reports:
+
+- **authorship**: one row per post (regular, notice, reminder) naming who wrote it, who handed
+  it to ghostpost, who approved it and which disclosure it carried; CSV (RFC 4180, UTF-8, a
+  header row, spreadsheet formulas neutralised) or JSON Lines (one object per post).
+- **ledger**: the raw ledger as `ghostpost-ledger/v1` JSON Lines (ghostpost.audit.format): a
+  header (with the public keys), the entries, the signed checkpoints. Only an export of the
+  whole ledger (no filter, by a reader who sees every account) is `complete` and verifiable.
+
+Both read one snapshot through a server-side cursor (ports.ExportReader), so memory stays flat
+however many rows there are: only the directory (accounts, people, windows, API clients) is
+held, never the posts or the entries. Filters: account, window, author (email) and a time range
+[since, until) — a post's publishing time (its submission time while unpublished), an entry's
+`occurred_at`. Readers: the CLI (everything), admins, managers and auditors (everything),
+principals (their accounts), API clients (their accounts; a ledger export is then never
+complete).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
+
+from ghostpost.audit import format as ledger_format
+from ghostpost.domain.checkpoint import LedgerKey
+from ghostpost.domain.coverage import Coverage, compute_coverage, timeline_post
+from ghostpost.domain.model import Account, ApiClient, Post, User, Window
+from ghostpost.domain.policy import PostKind
+from ghostpost.services.authz import OVERSEEING_ROLES, is_system, may_oversee, require_user
+from ghostpost.services.context import SYSTEM_WORKER, Actor, ServiceContext
+from ghostpost.services.coverage import window_coverage
+from ghostpost.services.errors import Forbidden, NotFound, ValidationFailed
+from ghostpost.services.ports import ExportScope, UnitOfWork
+
+#: Rows fetched per database round trip (the server-side cursor's batch).
+FETCH_ROWS = 1000
+#: Rows serialised into one chunk of output (one write, one HTTP chunk).
+CHUNK_ROWS = 500
+
+
+class Report(StrEnum):
+    """What an export holds."""
+
+    AUTHORSHIP = "authorship"
+    LEDGER = "ledger"
+
+
+class ExportFormat(StrEnum):
+    """How an export is written."""
+
+    CSV = "csv"
+    JSONL = "jsonl"
+
+
+MEDIA_TYPES = {
+    ExportFormat.CSV: "text/csv; charset=utf-8; header=present",
+    ExportFormat.JSONL: "application/x-ndjson; charset=utf-8",
+}
+
+#: The authorship report's columns, in order (CSV header row; the keys of each JSONL object).
+AUTHORSHIP_COLUMNS: tuple[str, ...] = (
+    "post_id",
+    "kind",
+    "state",
+    "state_reason",
+    "published_at",
+    "submitted_at",
+    "account_id",
+    "platform",
+    "handle",
+    "platform_url",
+    "final_text",
+    "writer_name",
+    "writer_email",
+    "submitter",
+    "submitter_name",
+    "approver_name",
+    "approver_email",
+    "approved_at",
+    "source",
+    "delegated",
+    "window_id",
+    "window_name",
+    "decision_stage",
+    "tag",
+    "tag_outcome",
+    "tag_needs",
+    "tag_has",
+    "tag_unit",
+    "reminder",
+    "disclosure",
+)
+
+#: A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets
+#: (tab and carriage return too, per OWASP's CSV injection advice).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+# --- requests ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportFilters:
+    """What the reader restricts an export to; every field is optional."""
+
+    account_id: int | None = None
+    window_id: int | None = None
+    author_email: str | None = None
+    #: Inclusive start of the time range (aware).
+    since: datetime | None = None
+    #: Exclusive end of the time range (aware).
+    until: datetime | None = None
+
+    def is_empty(self) -> bool:
+        """Tell whether no filter is set."""
+        return all(value is None for value in vars(self).values())
+
+
+def parse_time(raw: str, *, end: bool = False, name: str = "since") -> datetime:
+    """Read a time-range bound: `YYYY-MM-DD` (a UTC day) or an RFC 3339 date-time.
+
+    A day as the start means its first instant; as the end (`end=True`) the whole day is
+    included, so the bound is the next day's first instant. A date-time without an offset is
+    taken as UTC. Raises ValidationFailed naming `name`.
+    """
+    text = raw.strip()
+    try:
+        if _DAY.match(text):
+            day = date.fromisoformat(text)
+            start = datetime.combine(day, time.min, tzinfo=UTC)
+            return start + timedelta(days=1) if end else start
+        if len(text) > 40:
+            raise ValueError(text)
+        moment = datetime.fromisoformat(text.replace("z", "Z"))
+    except (ValueError, OverflowError):
+        raise ValidationFailed(
+            f"{name} is not a date (YYYY-MM-DD) or an RFC 3339 date-time.",
+            {name: "not a date or date-time"},
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+# --- the export -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Directory:
+    """The small tables the rows refer to, loaded once per export."""
+
+    users: Mapping[int, User]
+    accounts: Mapping[int, Account]
+    windows: Mapping[int, Window]
+    clients: Mapping[str, ApiClient]
+    #: notice post id -> its window
+    notice_windows: Mapping[int, Window]
+
+
+def _load_directory(uow: UnitOfWork) -> _Directory:
+    accounts = {a.id: a for a in uow.accounts.list()}
+    windows = {w.id: w for w in uow.windows.list_for_accounts(list(accounts))} if accounts else {}
+    return _Directory(
+        users={u.id: u for u in uow.users.list()},
+        accounts=accounts,
+        windows=windows,
+        clients={c.client_id: c for c in uow.api_clients.list()},
+        notice_windows={w.notice_post_id: w for w in windows.values() if w.notice_post_id},
+    )
+
+
+def _iso(at: datetime | None) -> str | None:
+    if at is None:
+        return None
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def ledger_time(at: datetime) -> str:
+    """Format a time as the ledger does: RFC 3339 UTC, microseconds, 'Z'."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _person(user: User | None) -> str | None:
+    return f"{user.name} <{user.email}>" if user else None
+
+
+def _submitter_name(ref: str, directory: _Directory) -> str | None:
+    kind, _, ident = ref.partition(":")
+    if kind == "user" and ident.isdigit():
+        return _person(directory.users.get(int(ident)))
+    if kind == "client":
+        client = directory.clients.get(ident)
+        return f"API client {client.name}" if client else None
+    if ref == SYSTEM_WORKER:
+        return "ghostpost publishing worker"
+    if kind == "system":
+        return f"ghostpost ({ident})"
+    return None
+
+
+_REMINDER_WORDS = {
+    "inline": "inline",
+    "standalone": "standalone_before",
+    "none": "none",
+    "not_applicable": "not_applicable",
+}
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _disclosure(post: Post, stage: str | None, tag: Mapping[str, Any], reminder: str) -> str:
+    """Say in words which disclosure the post carried (or will carry, while unpublished)."""
+    if post.kind is PostKind.NOTICE:
+        return "the window's notice"
+    if post.kind is PostKind.REMINDER:
+        return "a standalone reminder"
+    if stage is None:
+        return "no decision recorded"
+    if not post.is_delegated:
+        return "the principal's own post: no disclosure needed"
+    name = tag.get("tag") or "the tag"
+    outcome = tag.get("outcome")
+    if outcome == "applied":
+        parts = [f"{name} added"]
+    elif outcome == "already_present":
+        parts = [f"{name} already in the text"]
+    elif outcome == "skipped":
+        parts = [
+            f"{name} skipped: needs {tag.get('needs')}, has {tag.get('has')} {tag.get('unit')}"
+        ]
+    elif outcome == "off":
+        parts = ["tag off for the window"]
+    else:
+        parts = ["no tag (no window)"]
+    if reminder == "inline":
+        parts.append("reminder inline")
+    elif reminder == "standalone_before":
+        parts.append("standalone reminder just before")
+    elif reminder == "none":
+        parts.append("no reminder due")
+    text = "; ".join(parts)
+    return text if stage == "publication" else f"planned at submission: {text}"
+
+
+def authorship_row(post: Post, directory: _Directory) -> dict[str, Any]:
+    """Return one post's row of the authorship report (typed values; None when empty)."""
+    account = directory.accounts.get(post.account_id)
+    writer = directory.users.get(post.author_id)
+    window = directory.windows.get(post.window_id) if post.window_id else None
+    approver: User | None = None
+    approved_at: datetime | None = None
+    if post.kind is PostKind.NOTICE:
+        notice_window = directory.notice_windows.get(post.id) or window
+        if notice_window is not None and notice_window.notice_approved_by is not None:
+            approver = directory.users.get(notice_window.notice_approved_by)
+            approved_at = notice_window.notice_approved_at
+    elif post.approved_by is not None:
+        approver = directory.users.get(post.approved_by)
+        approved_at = post.approved_at
+    stage: str | None = None
+    record: Mapping[str, Any] = {}
+    if post.kind is PostKind.REGULAR:
+        for candidate in ("publication", "submission"):
+            found = post.decisions.get(candidate)
+            if isinstance(found, Mapping):
+                stage, record = candidate, found
+                break
+    tag: Mapping[str, Any] = record.get("tag") or {}
+    reminder_record: Mapping[str, Any] = record.get("reminder") or {}
+    reminder = (
+        _REMINDER_WORDS.get(str(reminder_record.get("outcome")), "not_applicable")
+        if stage
+        else "not_applicable"
+    )
+    return {
+        "post_id": post.public_id,
+        "kind": post.kind.value,
+        "state": post.state.value,
+        "state_reason": post.state_reason,
+        "published_at": _iso(post.published_at),
+        "submitted_at": _iso(post.created_at),
+        "account_id": post.account_id,
+        "platform": account.platform if account else None,
+        "handle": account.handle if account else None,
+        "platform_url": post.platform_url,
+        "final_text": post.final_text,
+        "writer_name": writer.name if writer else None,
+        "writer_email": writer.email if writer else None,
+        "submitter": post.submitter,
+        "submitter_name": _submitter_name(post.submitter, directory),
+        "approver_name": approver.name if approver else None,
+        "approver_email": approver.email if approver else None,
+        "approved_at": _iso(approved_at),
+        "source": post.source.value,
+        "delegated": post.is_delegated if post.kind is PostKind.REGULAR else None,
+        "window_id": post.window_id,
+        "window_name": window.name if window else None,
+        "decision_stage": stage,
+        "tag": (tag.get("tag") or None) if stage else None,
+        "tag_outcome": tag.get("outcome") if stage else None,
+        "tag_needs": _int(tag.get("needs")),
+        "tag_has": _int(tag.get("has")),
+        "tag_unit": tag.get("unit") if isinstance(tag.get("unit"), str) else None,
+        "reminder": reminder,
+        "disclosure": _disclosure(post, stage, tag, reminder),
+    }
+
+
+def neutralise(cell: str) -> str:
+    """Return a CSV cell a spreadsheet shows as text: a leading = + - @ (or tab, CR) gets a '."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+
+def csv_cell(value: Any) -> str:
+    """Render one typed value as a CSV cell (None empty, booleans true/false, formulas defused)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return neutralise(str(value))
+
+
+def _close(iterator: Iterator[Any]) -> None:
+    """Close a generator (its database cursor with it); other iterators need nothing."""
+    close = getattr(iterator, "close", None)
+    if close is not None:
+        close()
+
+
+def _jsonl(record: Mapping[str, Any]) -> str:
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+@dataclass
+class ExportRun:
+    """One export being written: a snapshot held open until the last chunk is out."""
+
+    export: Export
+    uow: UnitOfWork
+    ledger_size: int
+    ledger_head_hash: str
+    #: Rows (posts, or ledger entries) written so far.
+    rows_written: int = 0
+    _total: int | None = field(default=None, repr=False)
+
+    def count(self) -> int:
+        """Return how many rows the export writes (same snapshot as the rows)."""
+        if self._total is None:
+            export, exports = self.export, self.uow.exports
+            if export.report is Report.AUTHORSHIP:
+                self._total = exports.count_posts(export.scope)
+            elif export.complete:
+                self._total = self.ledger_size
+            else:
+                self._total = exports.count_entries(export.scope, self.ledger_size)
+        return self._total
+
+    def chunks(self, rows_per_chunk: int = CHUNK_ROWS) -> Iterator[str]:
+        """Yield the export's text, a header and then `rows_per_chunk` rows at a time."""
+        if self.export.report is Report.AUTHORSHIP:
+            lines = self._authorship_lines()
+        else:
+            lines = self._ledger_lines()
+        buffer: list[str] = []
+        try:
+            for line, is_row in lines:
+                buffer.append(line)
+                if is_row:
+                    self.rows_written += 1
+                if len(buffer) >= rows_per_chunk:
+                    yield "".join(buffer)
+                    buffer.clear()
+        finally:
+            # A consumer that stops early (a client hanging up) closes the chain of
+            # generators down to the database cursor, before the snapshot ends.
+            _close(lines)
+        if buffer:
+            yield "".join(buffer)
+
+    def _authorship_lines(self) -> Iterator[tuple[str, bool]]:
+        directory = _load_directory(self.uow)
+        posts = self.uow.exports.posts(self.export.scope, FETCH_ROWS)
+        try:
+            yield from self._authorship_text(directory, posts)
+        finally:
+            _close(posts)
+
+    def _authorship_text(
+        self, directory: _Directory, posts: Iterator[Post]
+    ) -> Iterator[tuple[str, bool]]:
+        rows = (authorship_row(post, directory) for post in posts)
+        if self.export.format is ExportFormat.JSONL:
+            for row in rows:
+                yield _jsonl(row), True
+            return
+        out = io.StringIO()
+        # RFC 4180: comma, double quotes doubled, CRLF line ends.
+        writer = csv.writer(out, lineterminator="\r\n")
+
+        def line(values: Iterable[str]) -> str:
+            writer.writerow(values)
+            text = out.getvalue()
+            out.seek(0)
+            out.truncate()
+            return text
+
+        yield line(AUTHORSHIP_COLUMNS), False
+        for row in rows:
+            yield line(csv_cell(row[name]) for name in AUTHORSHIP_COLUMNS), True
+
+    def _ledger_lines(self) -> Iterator[tuple[str, bool]]:
+        export = self.export
+        size = self.ledger_size
+        yield (
+            ledger_format.header_line(
+                exported_at=export.exported_at,
+                complete=export.complete,
+                filters=export.header_filters,
+                keys=export.public_keys,
+                extra={
+                    "exported_by": export.actor_ref,
+                    "ledger_size": size,
+                    "ledger_head_hash": self.ledger_head_hash,
+                    **({"note": export.note} if export.note else {}),
+                },
+            ),
+            False,
+        )
+        entries = self.uow.exports.entries(export.scope, size, FETCH_ROWS)
+        try:
+            for entry in entries:
+                yield ledger_format.entry_line(entry), True
+        finally:
+            _close(entries)
+        if export.complete:
+            checkpoints = self.uow.exports.checkpoints(size, FETCH_ROWS)
+            try:
+                for checkpoint in checkpoints:
+                    yield ledger_format.checkpoint_line(checkpoint), False
+            finally:
+                _close(checkpoints)
+            return
+        # A partial export cannot be verified; the newest checkpoint (same snapshot) still
+        # attests the ledger size and head its header names.
+        newest = self.uow.ledger.latest_checkpoint()
+        if newest is not None:
+            yield ledger_format.checkpoint_line(newest), False
+
+
+@dataclass
+class Export:
+    """A checked export request: who reads what, resolved to one scope. Nothing is read yet."""
+
+    ctx: ServiceContext
+    report: Report
+    format: ExportFormat
+    scope: ExportScope
+    #: What the export was restricted to, as the ledger header records it.
+    header_filters: dict[str, str | int]
+    complete: bool
+    exported_at: str
+    actor_ref: str
+    filename: str
+    note: str | None = None
+    #: The ledger's public keys (current and retired), written into the ledger header.
+    public_keys: tuple[LedgerKey, ...] = ()
+
+    @property
+    def media_type(self) -> str:
+        """Return the Content-Type of the export."""
+        return MEDIA_TYPES[self.format]
+
+    @contextmanager
+    def open(self) -> Iterator[ExportRun]:
+        """Open the export's read-only snapshot (released when the block ends)."""
+        with self.ctx.uow() as uow:
+            uow.exports.use_snapshot()
+            size, head = uow.ledger.head()
+            yield ExportRun(self, uow, size, head)
+
+    def stream(self, rows_per_chunk: int = CHUNK_ROWS) -> Iterator[str]:
+        """Yield the whole export; the snapshot opens on the first chunk and closes after the
+        last one (or when the consumer stops early)."""
+        with self.open() as run:
+            yield from run.chunks(rows_per_chunk)
+
+
+def _reader_accounts(uow: UnitOfWork, actor: Actor) -> frozenset[int] | None:
+    """Return the accounts the actor may export (None: every account, the ledger included)."""
+    if is_system(actor):
+        return None
+    if actor.user is None and actor.account_ids is not None:
+        return actor.account_ids  # an API client: its accounts only
+    user = require_user(actor)
+    if user.role in OVERSEEING_ROLES:
+        return None
+    visible = frozenset(a.id for a in uow.accounts.list() if may_oversee(user, a))
+    if not visible:
+        raise Forbidden("Only admins, managers, auditors and principals export the ledger.")
+    return visible
+
+
+def prepare_export(
+    ctx: ServiceContext,
+    actor: Actor,
+    report: Report | str,
+    export_format: ExportFormat | str,
+    filters: ExportFilters | None = None,
+    *,
+    public_keys: Iterable[LedgerKey] = (),
+) -> Export:
+    """Check an export request and resolve its filters (raises NotFound, Forbidden,
+    ValidationFailed before anything is written); the rows are read later, streamed."""
+    filters = filters or ExportFilters()
+    try:
+        report = Report(report)
+    except ValueError:
+        raise ValidationFailed(
+            f"report must be one of {', '.join(Report)}.", {"report": "unknown report"}
+        ) from None
+    try:
+        export_format = ExportFormat(export_format)
+    except ValueError:
+        raise ValidationFailed(
+            f"format must be one of {', '.join(ExportFormat)}.", {"format": "unknown format"}
+        ) from None
+    if report is Report.LEDGER and export_format is not ExportFormat.JSONL:
+        raise ValidationFailed(
+            "The raw ledger is exported as JSONL only (the authorship report has CSV).",
+            {"format": "the ledger is JSONL only"},
+        )
+    if filters.since and filters.until and filters.until <= filters.since:
+        raise ValidationFailed("until must be after since.", {"until": "not after since"})
+    client = actor.user is None and actor.account_ids is not None
+    header_filters: dict[str, str | int] = {}
+    with ctx.uow() as uow:
+        allowed = _reader_accounts(uow, actor)
+        account_ids = allowed
+        # Looked up among what the reader may see (small lists), never by querying an id as
+        # given: an id beyond the database's integers must be a plain 404, not an error.
+        visible = [a.id for a in uow.accounts.list() if allowed is None or a.id in allowed]
+        if filters.account_id is not None:
+            if filters.account_id not in visible:
+                raise NotFound(f"No account {filters.account_id}.")
+            account_ids = frozenset({filters.account_id})
+            header_filters["account"] = filters.account_id
+        if filters.window_id is not None:
+            windows = uow.windows.list_for_accounts(visible) if visible else []
+            if all(w.id != filters.window_id for w in windows):
+                raise NotFound(f"No window {filters.window_id}.")
+            header_filters["window"] = filters.window_id
+        author_id: int | None = None
+        if filters.author_email is not None:
+            email = filters.author_email.strip()
+            author = uow.users.by_email(email)
+            if author is None and not client:
+                raise NotFound(f"No staff user with the email {email!r}.")
+            # A client learns nothing about who exists: an unknown email just matches no post.
+            author_id = author.id if author is not None else 0
+            header_filters["author"] = email.lower()
+    if filters.since is not None:
+        header_filters["since"] = ledger_time(filters.since)
+    if filters.until is not None:
+        header_filters["until"] = ledger_time(filters.until)
+    note = None
+    if allowed is not None:
+        header_filters["accounts"] = ",".join(str(i) for i in sorted(allowed))
+        note = (
+            "Limited to the reader's accounts: the entries about other accounts, people and "
+            "API clients are left out, so this export cannot be verified on its own. Only a "
+            "complete export (the CLI, or an admin, manager or auditor without filters) is."
+        )
+    elif header_filters:
+        note = (
+            "Filtered: only the matching entries are listed, so this export cannot be "
+            "verified on its own. Export without filters to verify the chain."
+        )
+    now = ctx.clock.now()
+    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    extension = "csv" if export_format is ExportFormat.CSV else "jsonl"
+    return Export(
+        ctx=ctx,
+        report=report,
+        format=export_format,
+        scope=ExportScope(
+            account_ids=account_ids,
+            window_id=filters.window_id,
+            author_id=author_id,
+            since=filters.since,
+            until=filters.until,
+        ),
+        header_filters=header_filters,
+        complete=not header_filters,
+        exported_at=ledger_time(now),
+        actor_ref=actor.ref,
+        filename=f"ghostpost-{report.value}-{stamp}.{extension}",
+        note=note if report is Report.LEDGER else None,
+        public_keys=tuple(public_keys),
+    )
+
+
+# --- coverage ---------------------------------------------------------------------------------
+
+
+def _coverage_data(
+    window: Window,
+    account: Account,
+    coverage: Coverage,
+    notice_approver: User | None,
+    generated_at: datetime,
+) -> dict[str, Any]:
+    policy = window.policy
+    lead = coverage.notice_lead
+    return {
+        "generated_at": _iso(generated_at),
+        "window": {
+            "id": window.id,
+            "name": window.name,
+            "account": {"id": account.id, "platform": account.platform, "handle": account.handle},
+            "starts_at": _iso(policy.starts_at),
+            "ends_at": _iso(policy.ends_at),
+            "reminder_every": policy.reminder_every,
+            "reminder_mode": policy.reminder_mode.value,
+            "tag": policy.tag,
+            "tag_mode": policy.tag_mode.value,
+            "tag_position": policy.tag_position.value,
+            "requires_approval": policy.requires_approval,
+        },
+        "notice": {
+            "approved_at": _iso(window.notice_approved_at),
+            "approved_by": (
+                {"name": notice_approver.name, "email": notice_approver.email}
+                if notice_approver
+                else None
+            ),
+            "published_at": _iso(coverage.notice_published_at),
+            "lead_seconds": int(lead.total_seconds()) if lead is not None else None,
+        },
+        "published": coverage.published,
+        "principal_posts": coverage.principal_posts,
+        "delegated_posts": coverage.delegated_posts,
+        "notices": coverage.notices,
+        "tagged": coverage.tagged,
+        "tagged_percent": coverage.tagged_percent,
+        "tag_skipped": coverage.tag_skipped,
+        "untagged": coverage.untagged,
+        "reminders": {
+            "due": coverage.reminders_due,
+            "sent": coverage.reminders_sent,
+            "inline": coverage.reminders_inline,
+            "standalone": coverage.reminders_standalone,
+            "missed": coverage.reminders_missed,
+        },
+        "longest_run": coverage.longest_run,
+        "longest_run_ends_at": coverage.longest_run_ends_at,
+        "cadence_kept": coverage.cadence_kept,
+        "skipped_tags": [
+            {
+                "position": s.position,
+                "post_id": s.public_id,
+                "published_at": _iso(s.published_at),
+                "needs": s.needs,
+                "has": s.has,
+                "unit": s.unit,
+            }
+            for s in coverage.skipped_tags
+        ],
+        "timeline": [
+            {
+                "position": m.position,
+                "post_id": m.public_id,
+                "published_at": _iso(m.published_at),
+                "kind": m.kind.value,
+                "run": m.run,
+                "missed_reminder": m.missed_reminder,
+            }
+            for m in coverage.marks
+        ],
+    }
+
+
+def coverage_report(ctx: ServiceContext, actor: Actor, window_id: int) -> dict[str, Any]:
+    """Return a window's disclosure coverage (the dashboard's numbers) as JSON-ready data."""
+    now = ctx.clock.now()
+    if not is_system(actor):
+        selected = window_coverage(ctx, actor, window_id).selected
+        assert selected is not None  # a window id was asked for: found, or NotFound raised
+        return _coverage_data(
+            selected.window, selected.account, selected.coverage, selected.notice_approver, now
+        )
+    # The CLI reads every window, exactly as the dashboard measures it.
+    with ctx.uow() as uow:
+        accounts = {a.id: a for a in uow.accounts.list()}
+        windows = uow.windows.list_for_accounts(list(accounts)) if accounts else []
+        window = next((w for w in windows if w.id == window_id), None)
+        if window is None:
+            raise NotFound(f"No window {window_id}.")
+        account = accounts[window.account_id]
+        posts = uow.posts.published_timeline(
+            window.account_id, window.policy.starts_at, window.policy.ends_at, window.notice_post_id
+        )
+        approver = uow.users.get(window.notice_approved_by) if window.notice_approved_by else None
+    coverage = compute_coverage(
+        window.policy, window.notice_published_at, [timeline_post(p) for p in posts]
+    )
+    return _coverage_data(window, account, coverage, approver, now)
