@@ -64,9 +64,13 @@ def _domain_error(exc: DomainError) -> Response:
     return response
 
 
+#: Ids beyond a 32-bit INTEGER column can name nothing (PostgreSQL would refuse the query).
+MAX_ACCOUNT_ID = 2**31 - 1
+
+
 def _account(account_id: int) -> Account:
     client = current_client()
-    if account_id not in client.account_ids:
+    if account_id not in client.account_ids or account_id > MAX_ACCOUNT_ID:
         raise MastodonError(404, "Record not found")
     with services().uow() as uow:
         account = uow.accounts.get(account_id)
@@ -179,6 +183,8 @@ def scheduled_entity(post: Post) -> dict[str, Any]:
 @bp.get("/api/v1/instance")
 def instance(account_id: int) -> Any:
     """Describe this endpoint as a Mastodon instance, with the account's real limits."""
+    if account_id > MAX_ACCOUNT_ID:
+        raise MastodonError(404, "Record not found")
     with services().uow() as uow:
         account = uow.accounts.get(account_id)
     if account is None:

@@ -107,3 +107,9 @@ def test_mastodon_clients_get_mastodon_shaped_errors(server: LiveServer) -> None
         api.status_post("   ")
     with pytest.raises(MastodonAPIError):
         api.status_post("too long " * 100)
+
+
+def test_an_account_id_beyond_any_column_is_simply_not_found(client) -> None:  # type: ignore[no-untyped-def]
+    response = client.get("/compat/mastodon/99999999999999/api/v1/instance")
+    assert response.status_code == 404
+    assert response.get_json() == {"error": "Record not found"}
