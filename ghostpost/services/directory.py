@@ -9,6 +9,7 @@ from ghostpost.domain.model import Account, Principal, Role, User
 from ghostpost.services.authz import is_system, require_admin, require_manager
 from ghostpost.services.context import Actor, ServiceContext, user_summary
 from ghostpost.services.errors import Conflict, NotFound, ValidationFailed
+from ghostpost.services.ports import UnitOfWork
 
 PLATFORMS = ("local", "mastodon", "bluesky", "x")
 _HANDLE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}$")
@@ -128,17 +129,23 @@ def create_user(
     return user
 
 
+def _assignment_parties(uow: UnitOfWork, actor: Actor, *, user_id: int, account_id: int) -> User:
+    # Shared by assign and unassign: the account must exist and the actor must manage it.
+    account = uow.accounts.get(account_id)
+    if account is None:
+        raise NotFound(f"No account {account_id}.")
+    if not is_system(actor):
+        require_manager(actor, account)
+    user = uow.users.get(user_id)
+    if user is None:
+        raise NotFound(f"No user {user_id}.")
+    return user
+
+
 def assign_writer(ctx: ServiceContext, actor: Actor, *, user_id: int, account_id: int) -> None:
     """Allow a staff user to write for an account (idempotent)."""
     with ctx.uow() as uow:
-        account = uow.accounts.get(account_id)
-        if account is None:
-            raise NotFound(f"No account {account_id}.")
-        if not is_system(actor):
-            require_manager(actor, account)
-        user = uow.users.get(user_id)
-        if user is None:
-            raise NotFound(f"No user {user_id}.")
+        user = _assignment_parties(uow, actor, user_id=user_id, account_id=account_id)
         if user.role is Role.AUDITOR:
             raise Conflict("Auditors read; they are never assigned to write.")
         if not user.is_active:
@@ -159,14 +166,7 @@ def assign_writer(ctx: ServiceContext, actor: Actor, *, user_id: int, account_id
 def unassign_writer(ctx: ServiceContext, actor: Actor, *, user_id: int, account_id: int) -> None:
     """Withdraw a staff user's permission to write for an account (idempotent)."""
     with ctx.uow() as uow:
-        account = uow.accounts.get(account_id)
-        if account is None:
-            raise NotFound(f"No account {account_id}.")
-        if not is_system(actor):
-            require_manager(actor, account)
-        user = uow.users.get(user_id)
-        if user is None:
-            raise NotFound(f"No user {user_id}.")
+        user = _assignment_parties(uow, actor, user_id=user_id, account_id=account_id)
         if not uow.assignments.exists(user_id, account_id):
             return
         uow.assignments.remove(user_id, account_id)
