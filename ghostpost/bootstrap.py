@@ -18,9 +18,16 @@ from ghostpost.audit.witness import Witness
 from ghostpost.clock import Clock, SystemClock
 from ghostpost.db.engine import make_engine, make_session_factory
 from ghostpost.db.local_platform import LocalStatusStore
+from ghostpost.db.platform_store import (
+    PlatformAppStore,
+    SealedCredentialStore,
+    SqlAttemptStore,
+    account_binding,
+)
 from ghostpost.db.unit_of_work import SqlAlchemyUnitOfWork
 from ghostpost.domain.length import Budget, budget_for
 from ghostpost.domain.model import Account
+from ghostpost.secretbox import SecretBox, derived_development_key, parse_keys
 from ghostpost.services.context import ServiceContext
 from ghostpost.settings import Settings, SettingsError
 from ghostpost.textseg import default_segmenter
@@ -40,6 +47,11 @@ class Container:
     keyring: FileKeyring
     #: Where the newest signed ledger head is shipped (file and/or URL).
     witness: Witness
+    #: Seals platform tokens at rest (AES-GCM, keys from settings).
+    secretbox: SecretBox
+    credentials: SealedCredentialStore
+    attempts: SqlAttemptStore
+    platform_apps: PlatformAppStore
     publishers: dict[str, Publisher] = field(default_factory=dict)
     password_hasher: PasswordHasher = field(default_factory=PasswordHasher)
 
@@ -93,6 +105,17 @@ def ledger_keyring(settings: Settings) -> FileKeyring:
     return keyring
 
 
+#: The adapter of each platform, as `module:factory(container)`; settings.adapters overrides.
+BUILTIN_ADAPTERS: dict[str, str] = {}
+
+
+def make_secretbox(settings: Settings) -> SecretBox:
+    """Build the SecretBox from token_keys (validated by Settings), or the development key."""
+    if settings.token_keys.strip():
+        return SecretBox(parse_keys(settings.token_keys))
+    return SecretBox([derived_development_key(settings.secret_key)])
+
+
 def _load_factory(target: str) -> Any:
     module_name, _, attr = target.partition(":")
     return getattr(importlib.import_module(module_name), attr)
@@ -108,19 +131,36 @@ def bootstrap(
     # argon2-cffi's defaults: argon2id, 64 MiB, t=3, p=4 (RFC 9106 low-memory profile).
     hasher = password_hasher or PasswordHasher()
     keyring = ledger_keyring(settings)
+    box = make_secretbox(settings)
     services = ServiceContext(
         uow=lambda: SqlAlchemyUnitOfWork(sessions, keyring),
         clock=clock,
         budget_for=account_budget,
         hash_password=hasher.hash,
         check_password=lambda stored, password: check_password(hasher, stored, password),
+        seal_credentials=lambda account_id, secret: box.seal(
+            secret, bound_to=account_binding(account_id)
+        ),
     )
     store = LocalStatusStore(sessions)
     witness = Witness(settings.ledger_witness_file, settings.ledger_witness_url)
     container = Container(
-        settings, clock, engine, sessions, services, store, keyring, witness, {}, hasher
+        settings,
+        clock,
+        engine,
+        sessions,
+        services,
+        store,
+        keyring,
+        witness,
+        box,
+        SealedCredentialStore(sessions, box, clock),
+        SqlAttemptStore(sessions, clock),
+        PlatformAppStore(sessions, box, clock),
+        {},
+        hasher,
     )
     container.publishers["local"] = LocalPublisher(store, settings.public_url)
-    for platform, target in settings.adapters.items():
+    for platform, target in {**BUILTIN_ADAPTERS, **settings.adapters}.items():
         container.publishers[platform] = _load_factory(target)(container)
     return container

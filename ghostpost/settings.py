@@ -57,6 +57,16 @@ class Settings:
     ledger_witness_url: str = ""
     #: How often the worker ships the newest signed head to the witness(es).
     ledger_witness_seconds: int = 300
+    #: AES-256-GCM keys sealing platform tokens at rest: `id:base64url,id:base64url`, the first
+    #: seals, all open (rotation). Empty outside production: a key derived from secret_key.
+    token_keys: str = ""
+    #: Every call to a social platform gives up after this long (then retries later).
+    platform_timeout_seconds: float = 10.0
+    #: ghostpost's X app (OAuth 2.0 client) and X's endpoints; the URLs change only in tests.
+    x_client_id: str = ""
+    x_client_secret: str = ""
+    x_api_url: str = "https://api.x.com"
+    x_authorize_url: str = "https://x.com/i/oauth2/authorize"
 
     def __post_init__(self) -> None:
         problems = _type_problems(self) or _problems(self)
@@ -184,6 +194,22 @@ def _problems(s: Settings) -> list[str]:
         problems.append("ledger_witness_seconds must be in [1, 86400]")
     if s.ledger_witness_url and not s.ledger_witness_url.startswith(("http://", "https://")):
         problems.append("ledger_witness_url must be empty or start with http:// or https://")
+    if s.environment == "production" and not s.token_keys.strip():
+        problems.append(
+            "token_keys is required in production (generate one: ghostpost tokens generate-key)"
+        )
+    if s.token_keys.strip():
+        from ghostpost.secretbox import SecretBoxError, parse_keys
+
+        try:
+            parse_keys(s.token_keys)
+        except SecretBoxError as exc:
+            problems.append(f"token_keys: {exc}")
+    if not 0 < s.platform_timeout_seconds <= 300:
+        problems.append("platform_timeout_seconds must be in (0, 300]")
+    for name in ("x_api_url", "x_authorize_url"):
+        if not getattr(s, name).startswith(("http://", "https://")):
+            problems.append(f"{name} must start with http:// or https://")
     for platform, target in s.adapters.items():
         if ":" not in str(target):
             problems.append(f"adapters.{platform} must be 'module:factory'")

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
 
 from ghostpost.domain.model import Account
 from ghostpost.services.publishing import Receipt
 
-__all__ = ["PermanentError", "PublishError", "Publisher", "Receipt", "RetryableError"]
+__all__ = [
+    "Attempt",
+    "AttemptStore",
+    "Connection",
+    "CredentialStore",
+    "NotConnected",
+    "PermanentError",
+    "PublishError",
+    "Publisher",
+    "Receipt",
+    "RetryableError",
+]
 
 
 class PublishError(Exception):
@@ -38,3 +51,63 @@ class Publisher(Protocol):
     def lookup(self, account: Account, *, idempotency_key: str) -> Receipt | None:
         """Find a post sent earlier under this key (crash reconciliation), or None."""
         ...
+
+
+class NotConnected(PermanentError):
+    """The account has no stored platform credentials (connect it from the Accounts page)."""
+
+
+class CredentialStore(Protocol):
+    """The sealed platform tokens of each account; adapters never see the ciphertext."""
+
+    def load(self, account: Account) -> dict[str, Any]:
+        """Return the account's decrypted credentials; raise NotConnected if there are none."""
+        ...
+
+    def save(self, account: Account, credentials: dict[str, Any]) -> None:
+        """Replace the account's credentials (e.g. after a token refresh), sealed."""
+        ...
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A send recorded before a non-idempotent platform was called."""
+
+    idempotency_key: str
+    account_id: int
+    ref: str
+    created_at: datetime
+
+
+class AttemptStore(Protocol):
+    """Durable record of sends, written (and committed) before the platform is called."""
+
+    def find(self, idempotency_key: str) -> Attempt | None:
+        """Return the attempt recorded under this key, if any."""
+        ...
+
+    def record(self, account: Account, idempotency_key: str, ref: str) -> Attempt:
+        """Record an attempt, or return the one already recorded under this key (first wins)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Connection:
+    """What connecting an account established: who it is on the platform, and its tokens."""
+
+    platform: str
+    #: ghostpost's handle for it: `user@instance` (Mastodon), `name.bsky.social`, `username` (X).
+    handle: str
+    #: The platform's own id (Mastodon account id, Bluesky DID, X user id).
+    remote_id: str
+    #: Mastodon instance or Bluesky PDS (None for X).
+    base_url: str | None
+    #: Secrets to seal (tokens, refresh tokens, app password); never logged or shown.
+    credentials: dict[str, Any]
+    #: The platform's limit for this account, when it reports one (Mastodon's instance).
+    max_chars: int | None = None
+    url_length: int | None = None
+
+    def __repr__(self) -> str:
+        # Keeps tokens out of logs and tracebacks that print the object.
+        return f"Connection({self.platform!r}, {self.handle!r}, remote_id={self.remote_id!r})"

@@ -31,6 +31,13 @@ class AccountRow(Base):
     #: The account's own limit when it differs from the platform default (e.g. a Mastodon fork).
     max_chars: Mapped[int | None] = mapped_column(Integer)
     url_length: Mapped[int | None] = mapped_column(Integer)
+    #: The platform's own id (Mastodon account id, Bluesky DID, X user id).
+    remote_id: Mapped[str | None] = mapped_column(String(200))
+    #: Mastodon instance or Bluesky PDS base URL.
+    base_url: Mapped[str | None] = mapped_column(String(500))
+    #: Platform tokens, AES-GCM sealed by ghostpost.secretbox (bound to `account:<id>`).
+    credentials: Mapped[str | None] = mapped_column(Text)
+    connected_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
 
 
@@ -254,3 +261,33 @@ class OAuthTokenRow(Base):
     issued_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class PlatformAppRow(Base):
+    """ghostpost's OAuth app registered on one Mastodon instance (one per instance, reused)."""
+
+    __tablename__ = "platform_apps"
+    __table_args__ = (UniqueConstraint("platform", "base_url"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    base_url: Mapped[str] = mapped_column(String(500))
+    client_id: Mapped[str] = mapped_column(String(200))
+    #: The client secret, sealed (bound to `platform_app:<platform>:<base_url>`).
+    client_secret: Mapped[str] = mapped_column(Text)
+    redirect_uri: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime]
+
+
+class PublishAttemptRow(Base):
+    """Written before a non-idempotent platform is called, so a crash can be reconciled."""
+
+    __tablename__ = "publish_attempts"
+
+    #: The post's idempotency key: one attempt record per post, reused by every retry.
+    idempotency_key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    #: What the platform will know the post by, chosen before sending (Bluesky: the TID rkey).
+    ref: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]

@@ -87,6 +87,9 @@ def to_account(row: AccountRow) -> Account:
         handle=row.handle,
         max_chars=row.max_chars,
         url_length=row.url_length,
+        remote_id=row.remote_id,
+        base_url=row.base_url,
+        connected=row.platform == "local" or row.credentials is not None,
     )
 
 

@@ -49,6 +49,12 @@ class Account:
     #: The platform's limit for this account when it differs from the platform default.
     max_chars: int | None = None
     url_length: int | None = None
+    #: The platform's own id of the account (Mastodon account id, Bluesky DID, X user id).
+    remote_id: str | None = None
+    #: Where the account lives: a Mastodon instance or a Bluesky PDS (None for X and local).
+    base_url: str | None = None
+    #: Whether platform credentials are stored (always true for `local`).
+    connected: bool = False
 
 
 @dataclass(frozen=True)

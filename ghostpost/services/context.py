@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ghostpost.clock import Clock
 from ghostpost.domain.length import Budget
@@ -23,6 +24,8 @@ class ServiceContext:
     hash_password: Callable[[str], str]
     #: (stored hash, password) -> (matches, needs rehash)
     check_password: Callable[[str, str], tuple[bool, bool]]
+    #: (account id, secrets) -> sealed text bound to that account (AES-GCM, key outside the db)
+    seal_credentials: Callable[[int, dict[str, Any]], str]
 
 
 @dataclass(frozen=True)

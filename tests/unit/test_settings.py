@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from ghostpost.secretbox import generate_key
 from ghostpost.settings import (
     DEFAULT_CONFIG,
     DEMO_SECRET_KEY,
@@ -238,8 +239,16 @@ def test_the_shipped_production_example_needs_a_real_secret() -> None:
     example = PROJECT_DIR / "config" / "production.example.toml"
     with pytest.raises(SettingsError, match="demo"):
         Settings.load(environ={"GHOSTPOST_CONFIG_FILE": str(example)})
+    with pytest.raises(SettingsError, match="token_keys is required"):
+        Settings.load(
+            environ={"GHOSTPOST_CONFIG_FILE": str(example), "GHOSTPOST_SECRET_KEY": GOOD_KEY}
+        )
     settings = Settings.load(
-        environ={"GHOSTPOST_CONFIG_FILE": str(example), "GHOSTPOST_SECRET_KEY": GOOD_KEY}
+        environ={
+            "GHOSTPOST_CONFIG_FILE": str(example),
+            "GHOSTPOST_SECRET_KEY": GOOD_KEY,
+            "GHOSTPOST_TOKEN_KEYS": generate_key("k1"),
+        }
     )
     assert settings.environment == "production"
     assert settings.serve_runs_worker is False

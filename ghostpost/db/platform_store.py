@@ -1,0 +1,185 @@
+"""Storage the platform adapters use: sealed credentials, OAuth apps, publish attempts.
+
+Each call is its own short transaction: adapters run outside the worker's transactions, and an
+attempt must be committed *before* the platform is called for it to survive a crash.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ghostpost.adapters.base import Attempt, NotConnected
+from ghostpost.clock import Clock
+from ghostpost.db.models import AccountRow, PlatformAppRow, PublishAttemptRow
+from ghostpost.domain.model import Account
+from ghostpost.secretbox import SecretBox
+
+
+def account_binding(account_id: int) -> str:
+    """The associated data sealing an account's credentials to its row."""
+    return f"account:{account_id}"
+
+
+def app_binding(platform: str, base_url: str) -> str:
+    """The associated data sealing an OAuth app's secret to its row."""
+    return f"platform_app:{platform}:{base_url}"
+
+
+class SealedCredentialStore:
+    """CredentialStore over the accounts table, sealing with the SecretBox."""
+
+    def __init__(self, sessions: sessionmaker[Session], box: SecretBox, clock: Clock) -> None:
+        self._sessions = sessions
+        self._box = box
+        self._clock = clock
+
+    def load(self, account: Account) -> dict[str, Any]:
+        """Return the account's decrypted credentials; raise NotConnected if there are none."""
+        with self._sessions() as session:
+            sealed = session.scalar(
+                select(AccountRow.credentials).where(AccountRow.id == account.id)
+            )
+        if sealed is None:
+            raise NotConnected(
+                f"{account.platform} account @{account.handle} is not connected; "
+                "a manager connects it on the Accounts page"
+            )
+        return self._box.open(sealed, bound_to=account_binding(account.id))
+
+    def save(self, account: Account, credentials: dict[str, Any]) -> None:
+        """Replace the account's credentials, sealed."""
+        with self._sessions() as session, session.begin():
+            row = session.get(AccountRow, account.id)
+            if row is None:
+                raise NotConnected(f"account {account.id} no longer exists")
+            row.credentials = self._box.seal(credentials, bound_to=account_binding(account.id))
+
+
+class SqlAttemptStore:
+    """AttemptStore over the publish_attempts table."""
+
+    def __init__(self, sessions: sessionmaker[Session], clock: Clock) -> None:
+        self._sessions = sessions
+        self._clock = clock
+
+    def find(self, idempotency_key: str) -> Attempt | None:
+        """Return the attempt recorded under this key, if any."""
+        with self._sessions() as session:
+            row = session.get(PublishAttemptRow, idempotency_key)
+            return _attempt(row) if row is not None else None
+
+    def record(self, account: Account, idempotency_key: str, ref: str) -> Attempt:
+        """Record an attempt (committed on return), or return the one recorded first."""
+        with self._sessions() as session:
+            existing = session.get(PublishAttemptRow, idempotency_key)
+            if existing is not None:
+                return _attempt(existing)
+            row = PublishAttemptRow(
+                idempotency_key=idempotency_key,
+                account_id=account.id,
+                platform=account.platform,
+                ref=ref,
+                created_at=self._clock.now(),
+            )
+            session.add(row)
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                winner = session.get(PublishAttemptRow, idempotency_key)
+                assert winner is not None
+                return _attempt(winner)
+            return _attempt(row)
+
+
+def _attempt(row: PublishAttemptRow) -> Attempt:
+    return Attempt(row.idempotency_key, row.account_id, row.ref, row.created_at)
+
+
+@dataclass(frozen=True)
+class PlatformApp:
+    """ghostpost's OAuth client on one instance."""
+
+    platform: str
+    base_url: str
+    client_id: str
+    client_secret: str
+    redirect_uri: str
+
+
+class PlatformAppStore:
+    """OAuth apps registered per instance, secrets sealed."""
+
+    def __init__(self, sessions: sessionmaker[Session], box: SecretBox, clock: Clock) -> None:
+        self._sessions = sessions
+        self._box = box
+        self._clock = clock
+
+    def find(self, platform: str, base_url: str) -> PlatformApp | None:
+        """Return the app registered on this instance, if any."""
+        with self._sessions() as session:
+            row = session.scalar(
+                select(PlatformAppRow).where(
+                    PlatformAppRow.platform == platform, PlatformAppRow.base_url == base_url
+                )
+            )
+            if row is None:
+                return None
+            secret = self._box.open(row.client_secret, bound_to=app_binding(platform, base_url))
+            return PlatformApp(
+                platform, base_url, row.client_id, secret["client_secret"], row.redirect_uri
+            )
+
+    def add(self, app: PlatformApp) -> PlatformApp:
+        """Store a newly registered app; if another request stored one first, return that."""
+        with self._sessions() as session:
+            session.add(
+                PlatformAppRow(
+                    platform=app.platform,
+                    base_url=app.base_url,
+                    client_id=app.client_id,
+                    client_secret=self._box.seal(
+                        {"client_secret": app.client_secret},
+                        bound_to=app_binding(app.platform, app.base_url),
+                    ),
+                    redirect_uri=app.redirect_uri,
+                    created_at=self._clock.now(),
+                )
+            )
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                winner = self.find(app.platform, app.base_url)
+                assert winner is not None
+                return winner
+        return app
+
+
+def reseal_all(sessions: sessionmaker[Session], box: SecretBox) -> dict[str, int]:
+    """Re-encrypt every sealed secret with the active key, in one transaction."""
+    counts = {"accounts": 0, "platform_apps": 0}
+    with sessions() as session, session.begin():
+        for row in session.scalars(
+            select(AccountRow).where(AccountRow.credentials.is_not(None)).with_for_update()
+        ):
+            assert row.credentials is not None
+            binding = account_binding(row.id)
+            if box.key_id_of(row.credentials) != box.active_key_id:
+                row.credentials = box.seal(
+                    box.open(row.credentials, bound_to=binding), bound_to=binding
+                )
+                counts["accounts"] += 1
+        for app in session.scalars(select(PlatformAppRow).with_for_update()):
+            binding = app_binding(app.platform, app.base_url)
+            if box.key_id_of(app.client_secret) != box.active_key_id:
+                app.client_secret = box.seal(
+                    box.open(app.client_secret, bound_to=binding), bound_to=binding
+                )
+                counts["platform_apps"] += 1
+    return counts
