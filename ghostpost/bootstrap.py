@@ -106,14 +106,21 @@ def ledger_keyring(settings: Settings) -> FileKeyring:
 
 
 #: The adapter of each platform, as `module:factory(container)`; settings.adapters overrides.
-BUILTIN_ADAPTERS: dict[str, str] = {}
+BUILTIN_ADAPTERS: dict[str, str] = {
+    "bluesky": "ghostpost.adapters.bluesky:from_container",
+}
 
 
 def make_secretbox(settings: Settings) -> SecretBox:
     """Build the SecretBox from token_keys (validated by Settings), or the development key."""
-    if settings.token_keys.strip():
-        return SecretBox(parse_keys(settings.token_keys))
-    return SecretBox([derived_development_key(settings.secret_key)])
+    keys = parse_keys(settings.token_keys)
+    if settings.environment != "production":
+        # Outside production the key derived from secret_key always opens (never seals once
+        # real keys are listed), so `tokens rotate` moves a dev install onto configured keys.
+        dev = derived_development_key(settings.secret_key)
+        if all(key_id != dev[0] for key_id, _ in keys):
+            keys.append(dev)
+    return SecretBox(keys)
 
 
 def _load_factory(target: str) -> Any:
@@ -133,7 +140,7 @@ def bootstrap(
     keyring = ledger_keyring(settings)
     box = make_secretbox(settings)
     services = ServiceContext(
-        uow=lambda: SqlAlchemyUnitOfWork(sessions, keyring),
+        uow=lambda: SqlAlchemyUnitOfWork(sessions, keyring, box),
         clock=clock,
         budget_for=account_budget,
         hash_password=hasher.hash,

@@ -577,3 +577,48 @@ def run() -> None:
     except SettingsError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
+
+
+@main.group()
+def tokens() -> None:
+    """Keys sealing platform tokens at rest (AES-256-GCM): generate and rotate."""
+
+
+@tokens.command("generate-key")
+@click.argument("key_id", default="")
+def tokens_generate_key(key_id: str) -> None:
+    """Print a new `id:key` entry for GHOSTPOST_TOKEN_KEYS (put it first to make it active)."""
+    from datetime import UTC, datetime
+
+    from ghostpost.secretbox import SecretBoxError, generate_key
+
+    try:
+        click.echo(generate_key(key_id or datetime.now(UTC).strftime("k%Y%m%d%H%M")))
+    except SecretBoxError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@tokens.command("rotate")
+def tokens_rotate() -> None:
+    """Re-seal every stored platform secret with the first key of token_keys.
+
+    Rotation: prepend a new key to GHOSTPOST_TOKEN_KEYS (keep the old one listed), run this,
+    restart serve and worker, then drop the old key.
+    """
+    from ghostpost.secretbox import SecretBoxError
+    from ghostpost.services.connections import rotate_token_key
+    from ghostpost.services.context import Actor
+
+    container = _container()
+    try:
+        counts = rotate_token_key(container.services, Actor.system("cli"))
+    except SecretBoxError as exc:
+        raise click.ClickException(
+            f"{exc}. Keep every key still in use listed in token_keys, then run again."
+        ) from exc
+    finally:
+        container.dispose()
+    click.echo(
+        f"re-sealed {counts['accounts']} account credential(s) and "
+        f"{counts['platform_apps']} app secret(s) with key {container.secretbox.active_key_id}"
+    )

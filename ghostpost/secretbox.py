@@ -37,7 +37,8 @@ def generate_key(key_id: str) -> str:
 
 
 def _b64decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    # validate=True: a stray character is an error, not silently dropped.
+    return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
 
 
 def parse_keys(spec: str) -> list[tuple[str, bytes]]:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -111,7 +112,7 @@ def normalize_base_url(text: str) -> str:
         raise BadBaseUrl("Enter the server address, e.g. mastodon.social.")
     if "://" not in text:
         text = "https://" + text
-    parts = requests.utils.urlparse(text)
+    parts = urlsplit(text)
     host = (parts.hostname or "").lower()
     if not host or parts.username or parts.password or parts.query or parts.fragment:
         raise BadBaseUrl(f"{text!r} is not a server address.")
@@ -126,7 +127,7 @@ def normalize_base_url(text: str) -> str:
 
 
 def _host(url: str) -> str:
-    return requests.utils.urlparse(url).netloc or url
+    return urlsplit(url).netloc or url
 
 
 def utc_now_iso(now: datetime) -> str:

@@ -161,25 +161,37 @@ class PlatformAppStore:
         return app
 
 
-def reseal_all(sessions: sessionmaker[Session], box: SecretBox) -> dict[str, int]:
-    """Re-encrypt every sealed secret with the active key, in one transaction."""
-    counts = {"accounts": 0, "platform_apps": 0}
-    with sessions() as session, session.begin():
-        for row in session.scalars(
-            select(AccountRow).where(AccountRow.credentials.is_not(None)).with_for_update()
-        ):
+class SqlSealedSecrets:
+    """SealedSecrets inside a unit of work's session (so a rotation is one transaction)."""
+
+    def __init__(self, session: Session, box: SecretBox) -> None:
+        self.session = session
+        self._box = box
+
+    @property
+    def active_key_id(self) -> str:
+        """The id of the key new secrets are sealed with."""
+        return self._box.active_key_id
+
+    def reseal_all(self) -> dict[str, int]:
+        """Re-encrypt every secret not yet under the active key; return counts per table."""
+        box = self._box
+        counts = {"accounts": 0, "platform_apps": 0}
+        accounts = select(AccountRow).where(AccountRow.credentials.is_not(None))
+        for row in self.session.scalars(accounts.with_for_update()):
             assert row.credentials is not None
-            binding = account_binding(row.id)
             if box.key_id_of(row.credentials) != box.active_key_id:
+                binding = account_binding(row.id)
                 row.credentials = box.seal(
                     box.open(row.credentials, bound_to=binding), bound_to=binding
                 )
                 counts["accounts"] += 1
-        for app in session.scalars(select(PlatformAppRow).with_for_update()):
-            binding = app_binding(app.platform, app.base_url)
+        for app in self.session.scalars(select(PlatformAppRow).with_for_update()):
             if box.key_id_of(app.client_secret) != box.active_key_id:
+                binding = app_binding(app.platform, app.base_url)
                 app.client_secret = box.seal(
                     box.open(app.client_secret, bound_to=binding), bound_to=binding
                 )
                 counts["platform_apps"] += 1
-    return counts
+        self.session.flush()
+        return counts

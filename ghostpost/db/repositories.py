@@ -213,6 +213,28 @@ class SqlAccounts:
         row = self.session.get(AccountRow, account_id)
         return to_account(row) if row else None
 
+    def store_connection(
+        self,
+        account_id: int,
+        *,
+        remote_id: str | None,
+        base_url: str | None,
+        sealed_credentials: str | None,
+        max_chars: int | None,
+        url_length: int | None,
+        connected_at: datetime | None,
+    ) -> Account:
+        row = self.session.get(AccountRow, account_id)
+        assert row is not None
+        row.remote_id = remote_id
+        row.base_url = base_url
+        row.credentials = sealed_credentials
+        row.max_chars = max_chars
+        row.url_length = url_length
+        row.connected_at = connected_at
+        self.session.flush()
+        return to_account(row)
+
     def by_handle(self, platform: str, handle: str) -> Account | None:
         row = self.session.scalar(
             select(AccountRow).where(AccountRow.platform == platform, AccountRow.handle == handle)

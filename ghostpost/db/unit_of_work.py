@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ghostpost.db.exports import SqlExports
 from ghostpost.db.idempotency import SqlIdempotencyKeys
+from ghostpost.db.platform_store import SqlSealedSecrets
 from ghostpost.db.repositories import (
     SqlAccounts,
     SqlApiClients,
@@ -20,6 +21,7 @@ from ghostpost.db.repositories import (
     SqlUsers,
     SqlWindows,
 )
+from ghostpost.secretbox import SecretBox
 from ghostpost.services.ports import (
     AccountRepository,
     ApiClientRepository,
@@ -31,6 +33,7 @@ from ghostpost.services.ports import (
     Ledger,
     PostRepository,
     PrincipalRepository,
+    SealedSecrets,
     UserRepository,
     WindowRepository,
 )
@@ -39,10 +42,14 @@ from ghostpost.services.ports import (
 class SqlAlchemyUnitOfWork:
     """Implements ghostpost.services.ports.UnitOfWork."""
 
-    def __init__(self, session_factory: sessionmaker[Session], signer: HeadSigner) -> None:
+    def __init__(
+        self, session_factory: sessionmaker[Session], signer: HeadSigner, box: SecretBox
+    ) -> None:
         self._session_factory = session_factory
         #: Signs every new ledger head; built from settings by the composition root.
         self._signer = signer
+        #: Seals platform secrets (keys from settings, never the database).
+        self._box = box
 
     def __enter__(self) -> Self:
         self.session = self._session_factory()
@@ -58,6 +65,7 @@ class SqlAlchemyUnitOfWork:
         self.api_tokens: ApiTokenRepository = SqlApiTokens(self.session)
         self.idempotency_keys: IdempotencyKeyRepository = SqlIdempotencyKeys(self.session)
         self.exports: ExportReader = SqlExports(self.session)
+        self.sealed: SealedSecrets = SqlSealedSecrets(self.session, self._box)
         return self
 
     def __exit__(

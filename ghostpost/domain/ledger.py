@@ -19,6 +19,11 @@ class LedgerTag(StrEnum):
 
     PRINCIPAL_CREATED = "principal:created"
     ACCOUNT_CREATED = "account:created"
+    #: Platform credentials stored or replaced (the secrets themselves are never recorded).
+    ACCOUNT_CONNECTED = "account:connected"
+    ACCOUNT_DISCONNECTED = "account:disconnected"
+    #: Every sealed platform secret re-encrypted under the active token key.
+    TOKENS_RESEALED = "tokens:resealed"
     USER_CREATED = "user:created"
     USER_DEACTIVATED = "user:deactivated"
     USER_REACTIVATED = "user:reactivated"

@@ -12,7 +12,7 @@ from ghostpost.services.errors import Conflict, NotFound, ValidationFailed
 from ghostpost.services.ports import UnitOfWork
 
 PLATFORMS = ("local", "mastodon", "bluesky", "x")
-_HANDLE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}$")
+_HANDLE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}(@[A-Za-z0-9.\-]{1,200}(:[0-9]{1,5})?)?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD_LENGTH = 8
 

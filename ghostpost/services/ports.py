@@ -59,6 +59,19 @@ class AccountRepository(Protocol):
     def get(self, account_id: int) -> Account | None:
         """Return the account with this id, or None."""
 
+    def store_connection(
+        self,
+        account_id: int,
+        *,
+        remote_id: str | None,
+        base_url: str | None,
+        sealed_credentials: str | None,
+        max_chars: int | None,
+        url_length: int | None,
+        connected_at: datetime | None,
+    ) -> Account:
+        """Replace the account's platform identity, sealed credentials and limits."""
+
     def by_handle(self, platform: str, handle: str) -> Account | None:
         """Return the account with this handle on this platform, or None."""
 
@@ -405,6 +418,19 @@ class ExportReader(Protocol):
         per round trip (server-side cursor)."""
 
 
+class SealedSecrets(Protocol):
+    """Every platform secret sealed at rest (account tokens, OAuth app secrets)."""
+
+    @property
+    def active_key_id(self) -> str:
+        """The id of the key new secrets are sealed with."""
+        ...
+
+    def reseal_all(self) -> dict[str, int]:
+        """Re-encrypt every secret not yet under the active key; return counts per table."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction; rolls back on exit unless committed."""
 
@@ -419,6 +445,7 @@ class UnitOfWork(Protocol):
     api_tokens: ApiTokenRepository
     idempotency_keys: IdempotencyKeyRepository
     exports: ExportReader
+    sealed: SealedSecrets
 
     def __enter__(self) -> Self: ...
     def __exit__(

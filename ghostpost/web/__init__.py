@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from ghostpost.web import (
+    accounts,
     admin,
     approvals,
     auth,
@@ -23,4 +24,4 @@ from ghostpost.web import (
 #: Every blueprint of the web surface, registered in this order by create_app.
 BLUEPRINTS: list[Blueprint] = [public.bp, auth.bp, staff.bp]
 BLUEPRINTS += [compose.bp, queue.bp, posts.bp, approvals.bp, ledger_keys.bp]
-BLUEPRINTS += [windows.bp, ledger.bp, exports.bp, coverage.bp, admin.bp]
+BLUEPRINTS += [windows.bp, ledger.bp, exports.bp, coverage.bp, admin.bp, accounts.bp]

@@ -19,6 +19,7 @@ NAV = (
     ("windows.windows", "Windows", {"manager", "admin", "auditor", "principal"}),
     ("ledger.ledger", "Ledger", {"manager", "admin", "auditor", "principal"}),
     ("coverage.coverage", "Coverage", {"manager", "admin", "auditor", "principal"}),
+    ("accounts.accounts", "Accounts", {"manager", "admin"}),
     ("admin.users", "Users", {"admin"}),
 )
 

@@ -1,0 +1,339 @@
+"""Bluesky over raw XRPC: app-password sessions, createRecord with facets, exactly-once by rkey.
+
+Bluesky has no idempotency key, but a post's record key (a TID) may be chosen by the client.
+ghostpost picks it *before* sending and commits it as the post's attempt; a second create under
+the same rkey cannot make a second post (the PDS refuses it), and after a crash
+`com.atproto.repo.getRecord` at that rkey tells whether the post exists. Never resend blindly.
+
+Links, mentions and hashtags are not parsed from text by Bluesky: they are facets with UTF-8
+byte offsets (end exclusive), computed here from the exact text that is sent.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import regex  # type: ignore[import-untyped]
+
+from ghostpost.adapters.base import (
+    AttemptStore,
+    Connection,
+    CredentialStore,
+    PermanentError,
+    Receipt,
+    RetryableError,
+)
+from ghostpost.adapters.http import PlatformHttp, error_text, utc_now_iso
+from ghostpost.clock import Clock
+from ghostpost.domain.model import Account
+from ghostpost.textseg import default_segmenter
+
+if TYPE_CHECKING:
+    from ghostpost.bootstrap import Container
+
+POST_COLLECTION = "app.bsky.feed.post"
+#: App passwords look like `abcd-efgh-ijkl-mnop`; the account password must never be stored.
+APP_PASSWORD = regex.compile(r"^[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}$")
+_TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
+_AUTH_ERRORS = frozenset({"ExpiredToken", "InvalidToken", "AuthenticationRequired"})
+
+# Bluesky's own rich-text detection rules (@atproto/api richtext/detection.ts), so facets match
+# what the official app would make of the same text.
+_MENTION = regex.compile(
+    r"(?:^|\s|\()(@(([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+"
+    r"[a-zA-Z]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?))(?=\b)"
+)
+_TAG = regex.compile(
+    r"(?:^|\s)([#＃]((?!\ufe0f)[^\s\u00AD\u2060\u200A\u200B\u200C\u200D\u20e2]*"
+    r"[^\d\s\p{P}\u00AD\u2060\u200A\u200B\u200C\u200D\u20e2]+"
+    r"[^\s\u00AD\u2060\u200A\u200B\u200C\u200D\u20e2]*))"
+)
+_TRAILING_PUNCTUATION = regex.compile(r"\p{P}+$")
+MAX_TAG_GRAPHEMES = 64
+
+
+def new_tid(now_microseconds: int) -> str:
+    """A record key: 13 base32-sortable chars of (microseconds << 10 | random clock id)."""
+    value = (now_microseconds << 10) | secrets.randbelow(1024)
+    value &= (1 << 63) - 1  # the top bit stays 0, as the TID syntax requires
+    chars = []
+    for _ in range(13):
+        chars.append(_TID_ALPHABET[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def _byte_span(text: str, start: int, end: int) -> dict[str, int]:
+    byte_start = len(text[:start].encode())
+    return {"byteStart": byte_start, "byteEnd": byte_start + len(text[start:end].encode())}
+
+
+def facets(text: str, resolve_handle: Callable[[str], str | None]) -> list[dict[str, Any]]:
+    """The link, mention and hashtag facets of `text`, at UTF-8 byte offsets, in text order."""
+    found: list[tuple[int, dict[str, Any]]] = []
+    link_spans = list(default_segmenter().url_spans(text, require_scheme=False))
+    for start, end in link_spans:
+        uri = text[start:end]
+        if "://" not in uri:
+            uri = "https://" + uri
+        feature = {"$type": "app.bsky.richtext.facet#link", "uri": uri}
+        found.append((start, {"index": _byte_span(text, start, end), "features": [feature]}))
+    for match in _MENTION.finditer(text):
+        start, end = match.span(1)
+        if any(s <= start < e for s, e in link_spans):
+            continue
+        did = resolve_handle(match.group(2).lower())
+        if did is None:
+            continue  # an unknown handle stays plain text, as in the official app
+        feature = {"$type": "app.bsky.richtext.facet#mention", "did": did}
+        found.append((start, {"index": _byte_span(text, start, end), "features": [feature]}))
+    for match in _TAG.finditer(text):
+        start, end = match.span(1)
+        tag = _TRAILING_PUNCTUATION.sub("", match.group(2))
+        if not tag or len(regex.findall(r"\X", tag)) > MAX_TAG_GRAPHEMES:
+            continue
+        end = start + 1 + len(tag)
+        feature = {"$type": "app.bsky.richtext.facet#tag", "tag": tag}
+        found.append((start, {"index": _byte_span(text, start, end), "features": [feature]}))
+    return [facet for _, facet in sorted(found, key=lambda item: item[0])]
+
+
+@dataclass
+class _Session:
+    did: str
+    handle: str
+    access_jwt: str
+    refresh_jwt: str
+
+
+class BlueskyPublisher:
+    """Publishes `app.bsky.feed.post` records to the account's PDS."""
+
+    platform = "bluesky"
+
+    def __init__(
+        self,
+        credentials: CredentialStore,
+        attempts: AttemptStore,
+        http: PlatformHttp,
+        clock: Clock,
+    ) -> None:
+        self._credentials = credentials
+        self._attempts = attempts
+        self._http = http
+        self._clock = clock
+
+    def publish(self, account: Account, text: str, *, idempotency_key: str) -> Receipt:
+        """Create the post under an rkey chosen (and committed) before sending."""
+        pds = self._pds(account)
+        attempt = self._attempts.find(idempotency_key)
+        if attempt is not None:
+            # A retry or a crash: the rkey may already hold the post.
+            existing = self._get(account, pds, attempt.ref)
+            if existing is not None:
+                return existing
+        else:
+            now = self._clock.now()
+            tid = new_tid(int(now.timestamp() * 1_000_000))
+            attempt = self._attempts.record(account, idempotency_key, tid)
+        record: dict[str, Any] = {
+            "$type": POST_COLLECTION,
+            "text": text,
+            "createdAt": utc_now_iso(self._clock.now()),
+        }
+        found = facets(text, lambda handle: self._resolve(pds, handle))
+        if found:
+            record["facets"] = found
+        body = {
+            "repo": self._did(account),
+            "collection": POST_COLLECTION,
+            "rkey": attempt.ref,
+            "validate": True,
+            "record": record,
+        }
+        response = self._authed(account, "POST", f"{pds}/xrpc/com.atproto.repo.createRecord", body)
+        if response.status_code == 200:
+            return self._receipt(account, attempt.ref)
+        error = self._error_name(response)
+        if response.status_code >= 500 or error == "InvalidSwap":
+            # Also what a create at an rkey that is already taken looks like: ask before retrying.
+            existing = self._get(account, pds, attempt.ref)
+            if existing is not None:
+                return existing
+        raise self._http.failure(response)
+
+    def lookup(self, account: Account, *, idempotency_key: str) -> Receipt | None:
+        """Find the post by the rkey recorded before sending; None if it was never created."""
+        attempt = self._attempts.find(idempotency_key)
+        if attempt is None:
+            return None
+        return self._get(account, self._pds(account), attempt.ref)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _pds(self, account: Account) -> str:
+        if not account.base_url:
+            raise PermanentError(f"Bluesky account @{account.handle} has no PDS; reconnect it")
+        return account.base_url
+
+    def _did(self, account: Account) -> str:
+        if not account.remote_id:
+            raise PermanentError(f"Bluesky account @{account.handle} has no DID; reconnect it")
+        return account.remote_id
+
+    def _receipt(self, account: Account, rkey: str) -> Receipt:
+        did = self._did(account)
+        return Receipt(
+            platform_post_id=f"at://{did}/{POST_COLLECTION}/{rkey}",
+            url=f"https://bsky.app/profile/{account.handle}/post/{rkey}",
+        )
+
+    def _get(self, account: Account, pds: str, rkey: str) -> Receipt | None:
+        response = self._http.request(
+            "GET",
+            f"{pds}/xrpc/com.atproto.repo.getRecord",
+            params={"repo": self._did(account), "collection": POST_COLLECTION, "rkey": rkey},
+            expect=(200, 400, 404),
+        )
+        if response.status_code == 200:
+            return self._receipt(account, rkey)
+        if self._error_name(response) in ("RecordNotFound", "") or response.status_code == 404:
+            return None
+        raise self._http.failure(response)
+
+    def _resolve(self, pds: str, handle: str) -> str | None:
+        try:
+            response = self._http.request(
+                "GET",
+                f"{pds}/xrpc/com.atproto.identity.resolveHandle",
+                params={"handle": handle},
+                expect=(200, 400, 404),
+            )
+        except RetryableError:
+            raise
+        if response.status_code != 200:
+            return None
+        did = response.json().get("did")
+        return did if isinstance(did, str) else None
+
+    @staticmethod
+    def _error_name(response: Any) -> str:
+        try:
+            body = response.json()
+        except ValueError:
+            return ""
+        return str(body.get("error", "")) if isinstance(body, dict) else ""
+
+    def _authed(self, account: Account, method: str, url: str, body: dict[str, Any]) -> Any:
+        """Call with the stored session; on an expired or invalid one, renew it once."""
+        session = self._session(account)
+        response = self._http.request(
+            method, url, json=body, headers=_bearer(session.access_jwt), expect=_ANY_STATUS
+        )
+        if response.status_code in (400, 401) and self._error_name(response) in _AUTH_ERRORS:
+            session = self._renew(account, session)
+            response = self._http.request(
+                method, url, json=body, headers=_bearer(session.access_jwt), expect=_ANY_STATUS
+            )
+        return response
+
+    def _session(self, account: Account) -> _Session:
+        stored = self._credentials.load(account)
+        return _Session(
+            did=str(stored.get("did") or account.remote_id or ""),
+            handle=str(stored.get("handle") or account.handle),
+            access_jwt=str(stored.get("access_jwt", "")),
+            refresh_jwt=str(stored.get("refresh_jwt", "")),
+        )
+
+    def _renew(self, account: Account, session: _Session) -> _Session:
+        """refreshSession, else a new session from the app password; stored before use."""
+        pds = self._pds(account)
+        stored = self._credentials.load(account)
+        response = self._http.request(
+            "POST",
+            f"{pds}/xrpc/com.atproto.server.refreshSession",
+            headers=_bearer(session.refresh_jwt),
+            expect=_ANY_STATUS,
+        )
+        if response.status_code != 200:
+            response = _create_session(
+                self._http,
+                pds,
+                str(stored.get("identifier", "")),
+                str(stored.get("app_password", "")),
+            )
+        data = response.json()
+        stored.update(access_jwt=data["accessJwt"], refresh_jwt=data["refreshJwt"])
+        self._credentials.save(account, stored)
+        return _Session(
+            data["did"], data.get("handle", session.handle), data["accessJwt"], data["refreshJwt"]
+        )
+
+
+_ANY_STATUS = tuple(range(200, 600))
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _create_session(http: PlatformHttp, pds: str, identifier: str, password: str) -> Any:
+    response = http.request(
+        "POST",
+        f"{pds}/xrpc/com.atproto.server.createSession",
+        json={"identifier": identifier, "password": password},
+        expect=_ANY_STATUS,
+    )
+    if response.status_code == 200:
+        return response
+    if response.status_code in (400, 401):
+        raise PermanentError(
+            "Bluesky refused the handle or app password "
+            f"({error_text(response)}); a manager must reconnect the account"
+        )
+    raise http.failure(response)
+
+
+class BlueskyConnector:
+    """Connects an account with an app password: checks it by opening a session."""
+
+    def __init__(self, http: PlatformHttp) -> None:
+        self._http = http
+
+    def connect(self, pds: str, identifier: str, app_password: str) -> Connection:
+        """Open a session on the PDS and return the account's identity and sealed-to-be tokens."""
+        app_password = app_password.strip()
+        if not APP_PASSWORD.match(app_password):
+            raise PermanentError(
+                "That is not an app password (xxxx-xxxx-xxxx-xxxx). Create one under "
+                "Settings → Privacy and security → App passwords; never use the account password."
+            )
+        data = _create_session(self._http, pds, identifier, app_password).json()
+        return Connection(
+            platform="bluesky",
+            handle=data["handle"],
+            remote_id=data["did"],
+            base_url=pds,
+            credentials={
+                "identifier": identifier,
+                "app_password": app_password,
+                "did": data["did"],
+                "handle": data["handle"],
+                "access_jwt": data["accessJwt"],
+                "refresh_jwt": data["refreshJwt"],
+            },
+        )
+
+
+def from_container(container: Container) -> BlueskyPublisher:
+    """Build the adapter from the composition root."""
+    return BlueskyPublisher(
+        container.credentials,
+        container.attempts,
+        PlatformHttp(container.settings.platform_timeout_seconds),
+        container.clock,
+    )
