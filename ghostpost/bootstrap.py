@@ -108,6 +108,7 @@ def ledger_keyring(settings: Settings) -> FileKeyring:
 #: The adapter of each platform, as `module:factory(container)`; settings.adapters overrides.
 BUILTIN_ADAPTERS: dict[str, str] = {
     "bluesky": "ghostpost.adapters.bluesky:from_container",
+    "mastodon": "ghostpost.adapters.mastodon:from_container",
 }
 
 

@@ -54,11 +54,18 @@ def error_text(response: requests.Response) -> str:
     except ValueError:
         body = None
     if isinstance(body, dict):
-        for key in ("error_description", "error", "detail", "message", "title"):
-            value = body.get(key)
-            if isinstance(value, str) and value:
-                message = value
-                break
+        # XRPC: {"error": "InvalidRequest", "message": "..."}; OAuth: error + error_description;
+        # X: title + detail; Mastodon: {"error": "Validation failed: ..."}.
+        code = body.get("error") if isinstance(body.get("error"), str) else ""
+        detail = next(
+            (
+                body[key]
+                for key in ("error_description", "detail", "message", "title")
+                if isinstance(body.get(key), str) and body[key]
+            ),
+            "",
+        )
+        message = f"{code}: {detail}" if code and detail and code != detail else detail or code
     if not message:
         message = response.text.strip()[:MAX_ERROR_TEXT] or response.reason or ""
     return f"HTTP {response.status_code}: {message[:MAX_ERROR_TEXT]}"

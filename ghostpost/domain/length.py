@@ -259,7 +259,7 @@ def _ruby_word_class() -> str:
 
 
 @cache
-def _mention_re() -> re.Pattern[str]:
+def mastodon_mention_re() -> re.Pattern[str]:
     """Return Mastodon's Account::MENTION_RE ported to `re`."""
     word = _ruby_word_class()
     # USERNAME_RE is /[a-z0-9_]+([.-]+[a-z0-9_]+)*/i. Ruby's case folding makes [a-z] also match
@@ -283,7 +283,7 @@ def _mention_entities(text: str) -> list[tuple[int, int, str]]:
     if "@" not in text:
         return []
     entities = []
-    for match in _mention_re().finditer(text):
+    for match in mastodon_mention_re().finditer(text):
         if _END_MENTION.match(text, match.end()):
             continue
         # "@user@domain" counts as "@user": the domain is free.

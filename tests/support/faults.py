@@ -6,9 +6,10 @@ runs no cleanup: no exception handler, no rollback, no `finally`.
 
 from __future__ import annotations
 
+import importlib
 import os
 
-from ghostpost.adapters.base import Receipt
+from ghostpost.adapters.base import Publisher, Receipt
 from ghostpost.adapters.local import LocalPublisher
 from ghostpost.bootstrap import Container
 from ghostpost.domain.model import Account
@@ -19,10 +20,15 @@ CRASH_EXIT_CODE = 137
 class CrashingPublisher:
     """Dies on the Nth publish, either before sending or after the platform accepted."""
 
-    platform = "local"
-
     def __init__(self, container: Container, *, after_accept: bool) -> None:
-        self._inner = LocalPublisher(container.local_store, container.settings.public_url)
+        # GP_TEST_CRASH_INNER names the real adapter to wrap (module:factory); default `local`.
+        inner = os.environ.get("GP_TEST_CRASH_INNER")
+        if inner:
+            module, _, factory = inner.partition(":")
+            self._inner: Publisher = getattr(importlib.import_module(module), factory)(container)
+        else:
+            self._inner = LocalPublisher(container.local_store, container.settings.public_url)
+        self.platform = self._inner.platform
         self._crash_on = int(os.environ.get("GP_TEST_CRASH_ON", "1"))
         self._after_accept = after_accept
         self._calls = 0

@@ -14,7 +14,9 @@ from werkzeug.serving import make_server
 def serving(app: Any) -> Iterator[str]:
     """Serve `app` on loopback until the block ends; yield its base URL (no trailing slash)."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="test-http", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, args=(0.05,), name="test-http", daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"

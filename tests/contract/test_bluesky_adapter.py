@@ -1,0 +1,142 @@
+"""The Bluesky adapter against a real PDS on 127.0.0.1: records, facets, limits, exactly once."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from sqlalchemy import select
+
+from ghostpost.adapters.base import PermanentError
+from ghostpost.adapters.bluesky import POST_COLLECTION, BlueskyConnector, from_container
+from ghostpost.adapters.http import PlatformHttp
+from ghostpost.db.models import AccountRow
+from ghostpost.domain.model import Account
+from ghostpost.services import connections
+from ghostpost.services.context import Actor
+from tests.support.bluesky_pds import BlueskyPds
+from tests.support.world import World
+
+pytestmark = pytest.mark.slow
+_numbers = itertools.count(1)
+
+
+def connected_account(world: World, pds: BlueskyPds) -> tuple[Account, str]:
+    """A fresh PDS account connected through the real connector, and its app password."""
+    handle = f"exec{next(_numbers)}-{world.account.id}{id(world) % 10_000}.test"
+    created = pds.create_account(handle, "account-password-1", f"{handle}@example.test")
+    app_password = pds.create_app_password(created["accessJwt"], "ghostpost")
+    connection = BlueskyConnector(PlatformHttp(5)).connect(pds.url, handle, app_password)
+    account = connections.save_connection(
+        world.ctx,
+        Actor.for_user(world.manager),
+        principal_id=world.account.principal_id,
+        platform=connection.platform,
+        handle=connection.handle,
+        remote_id=connection.remote_id,
+        base_url=connection.base_url,
+        credentials=connection.credentials,
+    )
+    return account, app_password
+
+
+def rkey_of(uri: str) -> str:
+    return uri.rsplit("/", 1)[1]
+
+
+def test_the_record_holds_the_exact_text_and_facets_at_utf8_byte_offsets(
+    world: World, bluesky_pds: BlueskyPds
+) -> None:
+    account, _ = connected_account(world, bluesky_pds)
+    # The mentioned account exists on this PDS, so the mention resolves to its DID.
+    friend = bluesky_pds.create_account(
+        f"friend{next(_numbers)}x{id(world) % 10_000}.test", "pw-friend-1", "f@example.test"
+    )
+    text = f"Grüße 👋🏽 see example.com @{friend['handle']} #team"
+    receipt = from_container(world.container).publish(account, text, idempotency_key="k-1")
+    assert receipt.platform_post_id.startswith(f"at://{account.remote_id}/{POST_COLLECTION}/")
+    record = bluesky_pds.get_record(
+        account.remote_id or "", POST_COLLECTION, rkey_of(receipt.platform_post_id)
+    )
+    assert record is not None
+    value = record["value"]
+    assert value["text"] == text
+    encoded = text.encode()
+    spans = [
+        (f["index"]["byteStart"], f["index"]["byteEnd"], f["features"][0]) for f in value["facets"]
+    ]
+    assert [encoded[s:e].decode() for s, e, _ in spans] == [
+        "example.com",
+        f"@{friend['handle']}",
+        "#team",
+    ]
+    assert spans[0][2] == {"$type": "app.bsky.richtext.facet#link", "uri": "https://example.com"}
+    assert spans[1][2] == {"$type": "app.bsky.richtext.facet#mention", "did": friend["did"]}
+    assert spans[2][2] == {"$type": "app.bsky.richtext.facet#tag", "tag": "team"}
+
+
+def test_an_over_limit_post_is_refused_permanently_and_nothing_is_created(
+    world: World, bluesky_pds: BlueskyPds
+) -> None:
+    account, _ = connected_account(world, bluesky_pds)
+    publisher = from_container(world.container)
+    publisher.publish(account, "a" * 294 + " #team", idempotency_key="at-limit")
+    with pytest.raises(PermanentError, match="grapheme too big"):
+        publisher.publish(account, "a" * 295 + " #team", idempotency_key="over-limit")
+    with pytest.raises(PermanentError, match="too big"):
+        publisher.publish(account, "👨‍👩‍👧‍👦" * 121, idempotency_key="over-bytes")
+    records = bluesky_pds.list_records(account.remote_id or "", POST_COLLECTION)
+    assert [r["value"]["text"] for r in records] == ["a" * 294 + " #team"]
+
+
+def test_the_same_key_twice_never_makes_a_second_record(
+    world: World, bluesky_pds: BlueskyPds
+) -> None:
+    account, _ = connected_account(world, bluesky_pds)
+    first = from_container(world.container).publish(account, "Once only", idempotency_key="k")
+    # A new process (a restarted worker) retrying the same post:
+    again = from_container(world.container).publish(account, "Once only", idempotency_key="k")
+    assert again == first
+    found = from_container(world.container).lookup(account, idempotency_key="k")
+    assert found == first
+    assert from_container(world.container).lookup(account, idempotency_key="never") is None
+    records = bluesky_pds.list_records(account.remote_id or "", POST_COLLECTION)
+    assert len(records) == 1
+
+
+def test_an_invalid_session_is_renewed_and_stored_sealed(
+    world: World, bluesky_pds: BlueskyPds
+) -> None:
+    account, app_password = connected_account(world, bluesky_pds)
+    stored = world.container.credentials.load(account)
+    # Both tokens dead (e.g. revoked): the adapter falls back to the app password.
+    world.container.credentials.save(
+        account, {**stored, "access_jwt": "garbage", "refresh_jwt": "garbage"}
+    )
+    receipt = from_container(world.container).publish(account, "Still here", idempotency_key="r")
+    assert receipt.platform_post_id.endswith(rkey_of(receipt.platform_post_id))
+    renewed = world.container.credentials.load(account)
+    assert renewed["access_jwt"] != "garbage" and renewed["app_password"] == app_password
+    with world.container.sessions() as session:
+        raw = session.scalar(select(AccountRow.credentials).where(AccountRow.id == account.id))
+    assert raw is not None and app_password not in raw and renewed["access_jwt"] not in raw
+
+
+def test_a_revoked_app_password_is_a_permanent_error_asking_to_reconnect(
+    world: World, bluesky_pds: BlueskyPds
+) -> None:
+    account, _ = connected_account(world, bluesky_pds)
+    stored = world.container.credentials.load(account)
+    world.container.credentials.save(
+        account,
+        {**stored, "access_jwt": "x", "refresh_jwt": "x", "app_password": "aaaa-bbbb-cccc-dddd"},
+    )
+    with pytest.raises(PermanentError, match="reconnect"):
+        from_container(world.container).publish(account, "No", idempotency_key="n")
+
+
+def test_connecting_with_a_wrong_app_password_is_refused(bluesky_pds: BlueskyPds) -> None:
+    with pytest.raises(PermanentError, match="refused the handle or app password"):
+        BlueskyConnector(PlatformHttp(5)).connect(
+            bluesky_pds.url, "nobody.test", "aaaa-bbbb-cccc-dddd"
+        )

@@ -1,0 +1,156 @@
+"""One harness per real platform for the contract tests: a server on 127.0.0.1 (a fake that
+speaks the platform's documented protocol, or a real Bluesky PDS), a fault proxy in front of it,
+and a ghostpost account connected to it through the proxy with sealed credentials.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+
+from ghostpost.adapters.base import Publisher
+from ghostpost.adapters.http import PlatformHttp
+from ghostpost.bootstrap import Container, bootstrap
+from ghostpost.clock import FixedClock
+from ghostpost.domain.model import Account
+from ghostpost.services import connections, directory
+from ghostpost.services.context import Actor
+from ghostpost.settings import Settings
+from tests.support.bluesky_pds import BlueskyPds
+from tests.support.fault_proxy import FaultProxy, fault_proxy
+from tests.support.http_server import serving
+from tests.support.world import World, build_world
+
+PLATFORMS = ("mastodon", "bluesky", "x")
+#: The adapters give up after this long; the proxy's stall is longer.
+TIMEOUT_SECONDS = 0.5
+X_CLIENT_ID = "ghostpost-test-client"
+X_CLIENT_SECRET = "ghostpost-test-client-secret"
+_numbers = itertools.count(1)
+
+
+@dataclass
+class PlatformCase:
+    """A connected account on one platform, and how to look at the platform's side."""
+
+    name: str
+    container: Container
+    world: World
+    account: Account
+    proxy: FaultProxy
+    #: Path fragment of the call that creates a post (where faults are injected).
+    create_path: str
+    #: The texts the platform holds for the account, oldest first.
+    texts: Callable[[], list[str]]
+
+    def publisher(self) -> Publisher:
+        """A fresh adapter, as a restarted worker process would build it."""
+        return self.container.publisher_for(self.account)
+
+
+def _connect(world: World, **values: object) -> Account:
+    account = connections.save_connection(
+        world.ctx,
+        Actor.for_user(world.manager),
+        principal_id=world.account.principal_id,
+        **values,  # type: ignore[arg-type]
+    )
+    system = Actor.system("test")
+    for writer in (world.writer_a, world.writer_b):
+        directory.assign_writer(world.ctx, system, user_id=writer.id, account_id=account.id)
+    return account
+
+
+@contextmanager
+def platform_case(
+    name: str, settings: Settings, clock: FixedClock, pds: Callable[[], BlueskyPds]
+) -> Iterator[PlatformCase]:
+    """Start the platform's server and proxy, connect an account, yield the case."""
+    with ExitStack() as stack:
+        if name == "mastodon":
+            from tests.support.fake_mastodon import make_fake_mastodon
+
+            fake = make_fake_mastodon(max_characters=500, characters_reserved_per_url=23)
+            upstream = stack.enter_context(serving(fake.app))
+            proxy_url, proxy = stack.enter_context(fault_proxy(upstream))
+            container = _container(stack, settings, clock)
+            world = build_world(container)
+            user_id = fake.create_user("avery")
+            account = _connect(
+                world,
+                platform="mastodon",
+                handle=f"avery@{proxy_url.split('://')[1]}",
+                remote_id=user_id,
+                base_url=proxy_url,
+                credentials={"access_token": fake.issue_token("avery", "read write")},
+                max_chars=500,
+                url_length=23,
+            )
+            yield PlatformCase(
+                name,
+                container,
+                world,
+                account,
+                proxy,
+                "/api/v1/statuses",
+                lambda: [s["text"] for s in sorted(fake.statuses_of("avery"), key=_by_id)],
+            )
+        elif name == "bluesky":
+            from ghostpost.adapters.bluesky import POST_COLLECTION, BlueskyConnector
+
+            server = pds()
+            proxy_url, proxy = stack.enter_context(fault_proxy(server.url))
+            container = _container(stack, settings, clock)
+            world = build_world(container)
+            handle = f"exec{next(_numbers)}x{id(world) % 100_000}.test"
+            created = server.create_account(handle, "account-password-1", f"{handle}@example.test")
+            app_password = server.create_app_password(created["accessJwt"], "ghostpost")
+            connection = BlueskyConnector(PlatformHttp(5)).connect(proxy_url, handle, app_password)
+            account = _connect(
+                world,
+                platform="bluesky",
+                handle=connection.handle,
+                remote_id=connection.remote_id,
+                base_url=connection.base_url,
+                credentials=connection.credentials,
+            )
+            did = connection.remote_id
+            yield PlatformCase(
+                name,
+                container,
+                world,
+                account,
+                proxy,
+                "com.atproto.repo.createRecord",
+                lambda: [
+                    r["value"]["text"] for r in reversed(server.list_records(did, POST_COLLECTION))
+                ],
+            )
+        elif name == "x":
+            yield from _x_case(stack, settings, clock)
+        else:
+            raise ValueError(name)
+
+
+def _by_id(status: dict[str, object]) -> int:
+    return int(str(status["id"]))
+
+
+def _container(
+    stack: ExitStack, settings: Settings, clock: FixedClock, **changes: object
+) -> Container:
+    container = bootstrap(
+        settings.replace(platform_timeout_seconds=TIMEOUT_SECONDS, **changes),
+        clock=clock,
+        password_hasher=PasswordHasher(1, 8, 1),
+    )
+    stack.callback(container.dispose)
+    return container
+
+
+def _x_case(stack: ExitStack, settings: Settings, clock: FixedClock) -> Iterator[PlatformCase]:
+    raise NotImplementedError("filled in with the X fake")
