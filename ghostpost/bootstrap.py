@@ -109,6 +109,7 @@ def ledger_keyring(settings: Settings) -> FileKeyring:
 BUILTIN_ADAPTERS: dict[str, str] = {
     "bluesky": "ghostpost.adapters.bluesky:from_container",
     "mastodon": "ghostpost.adapters.mastodon:from_container",
+    "x": "ghostpost.adapters.x:from_container",
 }
 
 

@@ -12,6 +12,7 @@ byte offsets (end exclusive), computed here from the exact text that is sent.
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -55,9 +56,21 @@ _TRAILING_PUNCTUATION = regex.compile(r"\p{P}+$")
 MAX_TAG_GRAPHEMES = 64
 
 
+_tid_lock = threading.Lock()
+_last_tid_microseconds = 0
+
+
 def new_tid(now_microseconds: int) -> str:
-    """A record key: 13 base32-sortable chars of (microseconds << 10 | random clock id)."""
-    value = (now_microseconds << 10) | secrets.randbelow(1024)
+    """A record key: 13 base32-sortable chars of (microseconds << 10 | random clock id).
+
+    Strictly increasing within the process, so an account's posts sort in the order sent even
+    when two are stamped in the same microsecond.
+    """
+    global _last_tid_microseconds
+    with _tid_lock:
+        micros = max(now_microseconds, _last_tid_microseconds + 1)
+        _last_tid_microseconds = micros
+    value = (micros << 10) | secrets.randbelow(1024)
     value &= (1 << 63) - 1  # the top bit stays 0, as the TID syntax requires
     chars = []
     for _ in range(13):

@@ -56,10 +56,11 @@ def error_text(response: requests.Response) -> str:
     if isinstance(body, dict):
         # XRPC: {"error": "InvalidRequest", "message": "..."}; OAuth: error + error_description;
         # X: title + detail; Mastodon: {"error": "Validation failed: ..."}.
-        code = body.get("error") if isinstance(body.get("error"), str) else ""
-        detail = next(
+        error = body.get("error")
+        code = error if isinstance(error, str) else ""
+        detail: str = next(
             (
-                body[key]
+                str(body[key])
                 for key in ("error_description", "detail", "message", "title")
                 if isinstance(body.get(key), str) and body[key]
             ),

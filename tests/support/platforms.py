@@ -9,6 +9,7 @@ import itertools
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
 
 from argon2 import PasswordHasher
 
@@ -153,4 +154,50 @@ def _container(
 
 
 def _x_case(stack: ExitStack, settings: Settings, clock: FixedClock) -> Iterator[PlatformCase]:
-    raise NotImplementedError("filled in with the X fake")
+    from ghostpost.adapters.x import XConnector
+    from tests.support.consent import approve
+    from tests.support.fake_x import make_fake_x
+
+    fake = make_fake_x(client_id=X_CLIENT_ID, client_secret=X_CLIENT_SECRET, now=clock.now)
+    user_id = fake.create_user("avery")
+    upstream = stack.enter_context(serving(fake.app))
+    proxy_url, proxy = stack.enter_context(fault_proxy(upstream))
+    container = _container(
+        stack,
+        settings,
+        clock,
+        x_api_url=proxy_url,
+        x_authorize_url=f"{upstream}/i/oauth2/authorize",
+        x_client_id=X_CLIENT_ID,
+        x_client_secret=X_CLIENT_SECRET,
+    )
+    world = build_world(container)
+    connector = XConnector(
+        PlatformHttp(5),
+        api_url=proxy_url,
+        authorize_url=f"{upstream}/i/oauth2/authorize",
+        client_id=X_CLIENT_ID,
+        client_secret=X_CLIENT_SECRET,
+        clock=clock,
+    )
+    started = connector.start("http://ghostpost.test/accounts/connect/x/callback")
+    callback = approve(started["authorize_url"])
+    code = parse_qs(urlsplit(callback).query)["code"][0]
+    connection = connector.finish(started, code)
+    account = _connect(
+        world,
+        platform="x",
+        handle=connection.handle,
+        remote_id=connection.remote_id,
+        base_url=connection.base_url,
+        credentials=connection.credentials,
+    )
+    yield PlatformCase(
+        "x",
+        container,
+        world,
+        account,
+        proxy,
+        "/2/tweets",
+        lambda: [t["text"] for t in fake.tweets if t["author_id"] == user_id],
+    )
