@@ -7,19 +7,26 @@ from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from argon2 import PasswordHasher
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from ghostpost import create_app
+from ghostpost.bootstrap import bootstrap
+from ghostpost.clock import FixedClock
 from ghostpost.db.models import AccountRow
 from ghostpost.domain.model import Account
 from ghostpost.services import directory
 from ghostpost.services.context import Actor
+from ghostpost.settings import Settings
 from tests.support.bluesky_pds import BlueskyPds
 from tests.support.consent import approve
 from tests.support.fake_mastodon import FakeMastodon, make_fake_mastodon
+from tests.support.fake_x import make_fake_x
 from tests.support.http_server import serving
+from tests.support.platforms import X_CLIENT_ID, X_CLIENT_SECRET
 from tests.support.web import post_form, sign_in
-from tests.support.world import World
+from tests.support.world import NOTICE, World, build_world
 
 pytestmark = pytest.mark.slow
 
@@ -158,3 +165,47 @@ def test_a_manager_connects_bluesky_with_an_app_password(
     publish_through(world, account, "Hello Bluesky")
     records = bluesky_pds.list_records(created["did"], "app.bsky.feed.post")
     assert records[0]["value"]["text"] == "Hello Bluesky #team"
+
+
+def test_a_manager_connects_x_with_oauth_pkce_and_posts_go_out_through_it(
+    settings: Settings, clock: FixedClock
+) -> None:
+    fake = make_fake_x(client_id=X_CLIENT_ID, client_secret=X_CLIENT_SECRET, now=clock.now)
+    user_id = fake.create_user("averychen")
+    with serving(fake.app) as url:
+        container = bootstrap(
+            settings.replace(
+                x_api_url=url,
+                x_authorize_url=f"{url}/i/oauth2/authorize",
+                x_client_id=X_CLIENT_ID,
+                x_client_secret=X_CLIENT_SECRET,
+            ),
+            clock=clock,
+            password_hasher=PasswordHasher(1, 8, 1),
+        )
+        try:
+            world = build_world(container)
+            client = create_app(container=container).test_client()
+            sign_in(client, world.manager.email)
+            started = post_form(
+                client,
+                "/accounts/connect/x",
+                {"principal_id": str(world.account.principal_id)},
+                token_from="/accounts",
+            )
+            query = parse_qs(urlsplit(started.headers["Location"]).query)
+            assert query["code_challenge_method"] == ["S256"]
+            assert query["scope"] == ["tweet.read tweet.write users.read offline.access"]
+            done = follow_to_callback(client, started)
+            assert done.status_code == 302  # type: ignore[attr-defined]
+            page = client.get("/accounts").get_data(as_text=True)
+            assert "Connected X account @averychen" in page
+            account = account_named(world, "x", "averychen")
+            assert account.remote_id == user_id
+            stored = container.credentials.load(account)
+            assert stored["refresh_token"] and stored["refresh_token"] not in page
+
+            publish_through(world, account, "Hello X")
+            assert [t["text"] for t in fake.tweets] == [NOTICE, "Hello X #team"]
+        finally:
+            container.dispose()
