@@ -116,3 +116,19 @@ def test_serve_answers_health_and_shows_the_demo_timeline_over_http(served: str)
     assert "#team" in page
     # Newest first: the last demo post appears above the notice.
     assert page.index("Day one in numbers") < page.index("During the show")
+
+
+def test_tokens_generate_key_and_rotate(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert invoke("db", "upgrade").exit_code == 0
+    generated = invoke("tokens", "generate-key", "k1")
+    assert generated.exit_code == 0
+    key = generated.output.strip()
+    assert key.startswith("k1:") and len(key) > 40
+    monkeypatch.setenv("GHOSTPOST_TOKEN_KEYS", key)
+    rotated = invoke("tokens", "rotate")
+    assert rotated.exit_code == 0, rotated.output
+    assert "re-sealed 0 account credential(s) and 0 app secret(s) with key k1" in rotated.output
+    bad = CliRunner().invoke(main, ["tokens", "generate-key", "no spaces"])
+    assert bad.exit_code != 0 and "key id" in bad.output

@@ -3,6 +3,7 @@ then publishing through the connected account."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -63,8 +64,12 @@ def publish_through(world: World, account: Account, text: str) -> None:
 
 
 def test_a_manager_connects_mastodon_with_oauth_and_posts_go_out_through_it(
-    client: FlaskClient, world: World, mastodon: tuple[str, FakeMastodon]
+    client: FlaskClient,
+    world: World,
+    mastodon: tuple[str, FakeMastodon],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     url, fake = mastodon
     sign_in(client, world.manager.email)
     started = post_form(
@@ -94,6 +99,9 @@ def test_a_manager_connects_mastodon_with_oauth_and_posts_go_out_through_it(
 
     publish_through(world, account, "Hello from the team")
     assert [s["text"] for s in fake.statuses_of("avery")][-1] == "Hello from the team #team"
+    app_secret = fake.apps[0].client_secret
+    assert caplog.records, "DEBUG logging was captured"
+    assert token not in caplog.text and app_secret not in caplog.text
 
 
 def test_a_forged_or_replayed_callback_connects_nothing(
@@ -168,8 +176,9 @@ def test_a_manager_connects_bluesky_with_an_app_password(
 
 
 def test_a_manager_connects_x_with_oauth_pkce_and_posts_go_out_through_it(
-    settings: Settings, clock: FixedClock
+    settings: Settings, clock: FixedClock, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     fake = make_fake_x(client_id=X_CLIENT_ID, client_secret=X_CLIENT_SECRET, now=clock.now)
     user_id = fake.create_user("averychen")
     with serving(fake.app) as url:
@@ -207,5 +216,7 @@ def test_a_manager_connects_x_with_oauth_pkce_and_posts_go_out_through_it(
 
             publish_through(world, account, "Hello X")
             assert [t["text"] for t in fake.tweets] == [NOTICE, "Hello X #team"]
+            for secret in (stored["access_token"], stored["refresh_token"], X_CLIENT_SECRET):
+                assert secret not in caplog.text
         finally:
             container.dispose()
