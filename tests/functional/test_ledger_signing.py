@@ -34,6 +34,7 @@ from ghostpost.cli import main
 from ghostpost.clock import FixedClock
 from ghostpost.domain.checkpoint import Checkpoint, CheckpointKind, key_fingerprint
 from ghostpost.domain.ledger import GENESIS_HASH, LedgerEntry, chain_entry
+from ghostpost.secretbox import generate_key
 from ghostpost.services import directory
 from ghostpost.services.context import Actor
 from ghostpost.settings import Settings, SettingsError
@@ -361,6 +362,7 @@ def test_production_refuses_to_boot_without_a_signing_key(
     production = settings.replace(
         environment="production",
         secret_key="a-real-secret-key-0123456789",
+        token_keys=generate_key("k1"),
         ledger_signing_key=str(tmp_path / "missing" / "ledger.pem"),
     )
     with pytest.raises(SettingsError, match="ledger_signing_key: no ledger signing key at"):

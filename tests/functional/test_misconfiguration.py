@@ -11,7 +11,7 @@ from ghostpost.services.errors import Conflict
 from tests.support.world import World
 
 
-def test_an_account_on_a_platform_without_publisher_fails_its_post_and_the_worker_goes_on(
+def test_an_account_never_connected_fails_its_post_and_the_worker_goes_on(
     world: World,
 ) -> None:
     system = Actor.system("test")
@@ -24,8 +24,23 @@ def test_an_account_on_a_platform_without_publisher_fails_its_post_and_the_worke
     world.run_worker()
     failed = world.post(principal_post.id)
     assert failed.state is PostState.FAILED
-    assert "no publisher configured for platform 'x'" in (failed.state_reason or "")
+    assert (
+        failed.state_reason
+    ) == "x account @avery_x is not connected; a manager connects it on the Accounts page"
     assert world.post(local_post.id).state is PostState.PUBLISHED
+
+
+def test_a_platform_without_any_publisher_fails_its_post_clearly(world: World) -> None:
+    del world.container.publishers["x"]  # e.g. an adapters override naming a missing module
+    system = Actor.system("test")
+    x_account = directory.create_account(
+        world.ctx, system, principal_id=world.account.principal_id, platform="x", handle="avery_x"
+    )
+    post = world.submit(world.principal, "Hello from X", account=x_account)
+    world.run_worker()
+    failed = world.post(post.id)
+    assert failed.state is PostState.FAILED
+    assert "no publisher configured for platform 'x'" in (failed.state_reason or "")
 
 
 def test_a_windows_notice_cannot_be_cancelled_or_rejected_on_its_own(world: World) -> None:
