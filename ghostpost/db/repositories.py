@@ -251,6 +251,17 @@ class SqlAccounts:
             select(AccountRow.id).where(AccountRow.id == account_id).with_for_update()
         )
 
+    def try_lock(self, account_id: int) -> bool:
+        # PostgreSQL: FOR UPDATE SKIP LOCKED returns no row while another worker holds the
+        # account, so this worker moves on instead of queueing behind it. SQLite ignores the
+        # clause; its BEGIN IMMEDIATE already gave this transaction the only write lock.
+        found = self.session.scalar(
+            select(AccountRow.id)
+            .where(AccountRow.id == account_id)
+            .with_for_update(skip_locked=True)
+        )
+        return found is not None
+
 
 class SqlUsers:
     def __init__(self, session: Session) -> None:

@@ -81,6 +81,9 @@ class AccountRepository(Protocol):
     def lock(self, account_id: int) -> None:
         """Hold the account until commit, so one decision at a time is made for it."""
 
+    def try_lock(self, account_id: int) -> bool:
+        """Hold the account until commit unless another transaction holds it (then False)."""
+
 
 class UserRepository(Protocol):
     """Staff users."""

@@ -138,7 +138,11 @@ def claim_next(ctx: ServiceContext, worker_id: str, lease: timedelta) -> Claim |
                 # because an account's posts go out in order.
                 busy.add(candidate.account_id)
                 continue
-            uow.accounts.lock(candidate.account_id)
+            if not uow.accounts.try_lock(candidate.account_id):
+                # Another worker is deciding for this account right now (SKIP LOCKED): leave
+                # the account to it and look at the next account's posts.
+                busy.add(candidate.account_id)
+                continue
             # Re-read under the account lock: another worker may have moved it meanwhile.
             if candidate.account_id in uow.posts.publishing_account_ids():
                 busy.add(candidate.account_id)
