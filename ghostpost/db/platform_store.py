@@ -17,7 +17,7 @@ from ghostpost.adapters.base import Attempt, NotConnected
 from ghostpost.clock import Clock
 from ghostpost.db.models import AccountRow, PlatformAppRow, PublishAttemptRow
 from ghostpost.domain.model import Account
-from ghostpost.secretbox import SecretBox
+from ghostpost.secretbox import SecretBox, SecretBoxError
 
 
 def account_binding(account_id: int) -> str:
@@ -49,7 +49,15 @@ class SealedCredentialStore:
                 f"{account.platform} account @{account.handle} is not connected; "
                 "a manager connects it on the Accounts page"
             )
-        return self._box.open(sealed, bound_to=account_binding(account.id))
+        try:
+            return self._box.open(sealed, bound_to=account_binding(account.id))
+        except SecretBoxError as exc:
+            # A configuration fault (a token key dropped too early), not a platform answer:
+            # fail the post with the reason instead of retrying it forever.
+            raise NotConnected(
+                f"the stored credentials of @{account.handle} cannot be opened ({exc}); "
+                "list the old key in token_keys again, or reconnect the account"
+            ) from exc
 
     def save(self, account: Account, credentials: dict[str, Any]) -> None:
         """Replace the account's credentials, sealed."""
