@@ -113,7 +113,7 @@ class Worker:
         """Reconcile, then publish until stopped (or, with once, until nothing is due)."""
         stop = stop or threading.Event()
         published = 0
-        self.reconcile()
+        self._reconcile_or_log(once)
         while not stop.is_set():
             self.ledger_tick()
             try:
@@ -128,6 +128,16 @@ class Worker:
                 continue
             if once:
                 break
-            self.reconcile()
+            self._reconcile_or_log(once)
             stop.wait(self.container.settings.worker_poll_seconds)
         return published
+
+    def _reconcile_or_log(self, once: bool) -> None:
+        # A long-running worker outlives a database outage (it must not die on the first
+        # OperationalError while idle); `once` still fails loudly.
+        try:
+            self.reconcile()
+        except Exception:
+            if once:
+                raise
+            log.exception("reconciling stale claims failed; will try again")

@@ -77,16 +77,19 @@ class SqlIdempotencyKeys:
                 )
                 self.session.flush()
         except IntegrityError:
-            return False
+            claimed = False
         except OperationalError as exc:
+            # Not reset in a `finally`: after a lost connection, another statement would raise
+            # PendingRollbackError instead, and the database outage would read as a 500.
             if getattr(exc.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
                 raise KeyStillLocked(key) from exc
             raise
-        finally:
-            if postgres:
-                # Later locks of this transaction (the ledger head) wait as long as they must.
-                self.session.execute(text("SET LOCAL lock_timeout = DEFAULT"))
-        return True
+        else:
+            claimed = True
+        if postgres:
+            # Later locks of this transaction (the ledger head) wait as long as they must.
+            self.session.execute(text("SET LOCAL lock_timeout = DEFAULT"))
+        return claimed
 
     def complete(
         self, client_id: str, key: str, response_status: int, response_body: Mapping[str, Any]
