@@ -1,0 +1,1 @@
+"""Benchmarks (printed numbers, not tests); see README.md, "Benchmarks"."""

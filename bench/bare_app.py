@@ -1,0 +1,133 @@
+"""The baseline of bench/api_load.py: a bare Flask + SQLAlchemy 2 app that inserts one row.
+
+`POST /insert` parses a small JSON body (`account`, `author`, `text`), inserts one row in one
+transaction and answers 201 with the row's id as JSON. The engine comes from ghostpost's own
+`ghostpost.db.engine.make_engine`, so SQLite gets the same WAL, `synchronous=FULL`,
+`busy_timeout` and `BEGIN IMMEDIATE` as ghostpost, and PostgreSQL the same `pool_pre_ping`.
+Nothing else: no auth, no policy, no ledger. It is what a request that stores one row costs
+on this machine, with this server and this database.
+
+    BARE_DATABASE_URL=sqlite:////tmp/bare.db .venv/bin/python bench/bare_app.py --init
+    BARE_DATABASE_URL=sqlite:////tmp/bare.db \
+        .venv/bin/gunicorn -w 2 -b 127.0.0.1:8001 'bench.bare_app:create_bare_app()'
+    curl -s -X POST -H 'Content-Type: application/json' \
+        -d '{"account": 1, "author": "a@b.test", "text": "hello"}' http://127.0.0.1:8001/insert
+
+(run from the repository root, so `bench` imports). `--init` creates the table; the app itself
+never does, so several gunicorn workers cannot race to create it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from flask import Flask, jsonify, request  # noqa: E402
+from sqlalchemy import DateTime, Integer, String, Text, text  # noqa: E402
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column  # noqa: E402
+
+from ghostpost.db.engine import make_engine, make_session_factory  # noqa: E402
+
+ENV_URL = "BARE_DATABASE_URL"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class BareRow(Base):
+    __tablename__ = "bench_bare_rows"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account: Mapped[int] = mapped_column(Integer)
+    author: Mapped[str] = mapped_column(String(320))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+def database_url() -> str:
+    url = os.environ.get(ENV_URL)
+    if not url:
+        raise SystemExit(f"set {ENV_URL} to the database URL (sqlite:///... or postgresql+...)")
+    return url
+
+
+def init_schema(url: str) -> None:
+    """Create the one table (idempotent)."""
+    engine = make_engine(url)
+    try:
+        Base.metadata.create_all(engine)
+    finally:
+        engine.dispose()
+
+
+def create_bare_app() -> Flask:
+    """The WSGI app: POST /insert and GET /healthz, on BARE_DATABASE_URL."""
+    engine = make_engine(database_url())
+    sessions = make_session_factory(engine)
+    app = Flask(__name__)
+    app.extensions["bench_engine"] = engine
+
+    @app.post("/insert")
+    def insert() -> Any:
+        data = request.get_json(silent=True)
+        if (
+            not isinstance(data, dict)
+            or not isinstance(data.get("account"), int)
+            or not isinstance(data.get("author"), str)
+            or not isinstance(data.get("text"), str)
+        ):
+            return jsonify(error="send {account: int, author: str, text: str}"), 400
+        with sessions() as session, session.begin():
+            row = BareRow(
+                account=data["account"],
+                author=data["author"],
+                body=data["text"],
+                created_at=datetime.now(UTC),
+            )
+            session.add(row)
+            session.flush()
+            row_id = row.id
+        return jsonify(id=row_id, text=data["text"]), 201
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        with Session(engine) as session:
+            session.execute(text("SELECT 1"))
+        return jsonify(status="ok")
+
+    return app
+
+
+def count_rows(url: str) -> int:
+    """Return how many rows /insert stored (the load generator's count is checked against it)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM bench_bare_rows")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--init", action="store_true", help=f"create the table at ${ENV_URL}")
+    parser.add_argument("--port", type=int, default=8001, help="serve (development server)")
+    args = parser.parse_args()
+    if args.init:
+        init_schema(database_url())
+        print(f"created table {BareRow.__tablename__}")
+        return
+    create_bare_app().run(host="127.0.0.1", port=args.port)
+
+
+if __name__ == "__main__":
+    main()
