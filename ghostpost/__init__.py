@@ -25,13 +25,17 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     if container is None:
         container = bootstrap(settings or _Settings.load())
     settings = container.settings
+    https = settings.public_url.startswith("https://")
     app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
     app.config.update(
         SECRET_KEY=settings.secret_key,
         TESTING=settings.environment == "test",
+        # Over HTTPS the `__Host-` prefix makes browsers refuse the cookie unless it is Secure,
+        # host-only and for path /: a sibling subdomain cannot plant or overwrite it.
+        SESSION_COOKIE_NAME="__Host-ghostpost" if https else "ghostpost",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
+        SESSION_COOKIE_SECURE=https,
         MAX_CONTENT_LENGTH=1024 * 1024,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session

@@ -190,6 +190,9 @@ def approve_notice(ctx: ServiceContext, actor: Actor, window_id: int) -> Window:
         window = _get_window(uow, window_id)
         account = uow.accounts.get(window.account_id)
         assert account is not None
+        if actor.user is not None and not may_oversee(actor.user, account):
+            # Another principal's window must look exactly like one that does not exist.
+            raise NotFound(f"No window {window_id}.")
         user = require_principal(actor, account)
         if window.notice_approved_at is not None or window.notice_post_id is None:
             raise Conflict("This window's notice is already approved.")

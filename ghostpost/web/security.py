@@ -17,6 +17,10 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+#: Over HTTPS: browsers refuse plain HTTP to this host for a year (subdomains included).
+STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains"
+
+
 def init_app(app: Flask) -> None:
     """Attach CSRF checks, the rate limiter and the headers (after the blueprints exist)."""
     csrf.init_app(app)
@@ -30,8 +34,12 @@ def init_app(app: Flask) -> None:
         error_message="Too many sign-in attempts from your address; wait a minute and retry.",
     )(app.view_functions["auth.login"])
 
+    https = bool(app.config.get("SESSION_COOKIE_SECURE"))
+
     @app.after_request
     def _headers(response: Response) -> Response:
+        if https:
+            response.headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")

@@ -1,0 +1,327 @@
+"""The cast and the request runner behind tests/functional/test_authorization_matrix.py.
+
+One `Matrix` holds a seeded world with two principals (Avery, the world's principal, and Blake,
+"another principal" with an account of his own), one signed-in Flask test client per staff role
+and one API token per client configuration. Rows ask it for objects (fresh ones for requests
+that change state, so every check starts from the same facts) and run requests as an actor.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from ghostpost.domain.model import Account, Post, Role, Source, User, Window
+from ghostpost.services import directory, posts, windows
+from ghostpost.services.context import Actor
+from tests.support.api import create_api_client, fetch_token
+from tests.support.web import sign_in
+from tests.support.world import World
+
+#: Web actors: anonymous, a Bearer token (no session), staff sessions. Own posts are written by
+#: "writer_assigned" (Jordan); "writer_coauthor" (Sam) is assigned to the same account but did
+#: not write them. "principal" is Avery (role manager); "principal_writer" is a user of Avery's
+#: principal with the writer role only, so what only a principal may do is not hidden behind
+#: the manager role.
+WEB_ACTORS = (
+    "anonymous",
+    "api_token",
+    "writer_unassigned",
+    "writer_assigned",
+    "writer_coauthor",
+    "auditor",
+    "manager",
+    "admin",
+    "principal",
+    "principal_writer",
+)
+#: Every scope (tests.support.api.ALL_SCOPES leaves out audit:read).
+ALL_SCOPES = ("posts:write", "posts:read", "windows:read", "audit:read")
+#: API actors: no token, a signed-in staff session (cookies are no API credentials), a client
+#: with every scope, one client missing each scope, a client limited to Blake's account.
+API_ACTORS = (
+    "anonymous",
+    "staff_session",
+    *(f"client_without_{scope}" for scope in ALL_SCOPES),
+    "client_other_account",
+    "client_all_scopes",
+)
+TARGETS = ("own", "other")
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request; `form` POSTs get a valid CSRF token of the actor's session."""
+
+    method: str
+    path: str
+    form: Mapping[str, str] | None = None
+    json: Any = None
+    query: Mapping[str, str] | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    csrf: bool = True
+    #: Send from this client address (the sign-in limit counts per address).
+    remote_addr: str = "127.0.0.1"
+    #: Send from a copy of the actor's session (for requests that end the session).
+    isolated: bool = False
+
+
+@dataclass
+class Principal:
+    """A principal's side of the world: the account, its staff, a window with approvals."""
+
+    account: Account
+    user: User
+    writer: User
+    window: Window
+
+
+@dataclass
+class Matrix:
+    world: World
+    app: Flask
+    admin: User
+    own: Principal
+    other: Principal
+    web: dict[str, FlaskClient] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+    api_clients: dict[str, str] = field(default_factory=dict)  # actor -> client_id
+    statuses: dict[str, int] = field(default_factory=dict)
+    _fixed: dict[str, Post] = field(default_factory=dict)
+    _csrf: dict[str, str] = field(default_factory=dict)
+    _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    # --- objects -------------------------------------------------------------------------
+
+    def side(self, target: str) -> Principal:
+        return self.own if target == "own" else self.other
+
+    def post(self, target: str, text: str = "Matrix post") -> Post:
+        """A fresh post awaiting the principal's approval on the target's account."""
+        side = self.side(target)
+        return self.world.submit(side.writer, f"{text} {next(self._numbers)}", account=side.account)
+
+    def api_post(self, target: str) -> Post:
+        """A fresh post submitted through the API by the all-scopes client (own) or by the
+        client limited to Blake's account (other)."""
+        side = self.side(target)
+        actor = "client_all_scopes" if target == "own" else "client_other_account"
+        return posts.submit_post(
+            self.world.ctx,
+            Actor.for_client(self.api_clients[actor], frozenset({side.account.id})),
+            posts.SubmitPost(
+                account_id=side.account.id,
+                author_id=side.writer.id,
+                text=f"API matrix post {next(self._numbers)}",
+                source=Source.API,
+            ),
+        )
+
+    def window_slot(self) -> datetime:
+        """The start of a future hour no other matrix window overlaps."""
+        now = self.world.container.clock.now().replace(minute=0, second=0, microsecond=0)
+        return now + timedelta(days=30 + next(self._numbers))
+
+    def window(self, target: str) -> Window:
+        """A fresh future window whose notice awaits the principal's approval."""
+        return self.world.open_window(
+            starts_at=self.window_slot(), hours=1, account=self.side(target).account
+        )
+
+    def fixed_post(self, target: str) -> Post:
+        """One post per target, made once (for requests that only read it)."""
+        key = f"post:{target}"
+        if key not in self._fixed:
+            self._fixed[key] = self.post(target)
+        return self._fixed[key]
+
+    def fixed_api_post(self, target: str) -> Post:
+        """One API-submitted post per target, made once (for requests that only read it)."""
+        key = f"api_post:{target}"
+        if key not in self._fixed:
+            self._fixed[key] = self.api_post(target)
+        return self._fixed[key]
+
+    def address(self) -> str:
+        """A client address no request used yet (sign-in and token limits count per address)."""
+        n = next(self._numbers)
+        return f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}"
+
+    def status_id(self, target: str) -> int:
+        """The id of a published status on the target's local timeline."""
+        return self.statuses[target]
+
+    def user(self, target: str, *, assign: bool = True) -> User:
+        """A fresh writer, assigned to the target's account unless `assign` is false."""
+        n = next(self._numbers)
+        created = directory.create_user(
+            self.world.ctx,
+            Actor.system("test"),
+            email=f"matrix-{n}@example.test",
+            name=f"Matrix Writer {n}",
+            role=Role.WRITER,
+            password="password-123",
+        )
+        if assign:
+            directory.assign_writer(
+                self.world.ctx,
+                Actor.system("test"),
+                user_id=created.id,
+                account_id=self.side(target).account.id,
+            )
+        return created
+
+    # --- requests ------------------------------------------------------------------------
+
+    def http(self, actor: str) -> FlaskClient:
+        if actor in self.web:
+            return self.web[actor]
+        client = self.app.test_client()
+        self.web[actor] = client
+        return client
+
+    def csrf(self, actor: str) -> str:
+        if actor not in self._csrf:
+            page = "/login" if actor == "anonymous" else "/home"
+            body = self.http(actor).get(page, follow_redirects=True).get_data(as_text=True)
+            found = re.search(r'name="csrf_token" value="([^"]+)"', body)
+            assert found, f"no CSRF token on {page} for {actor}"
+            self._csrf[actor] = found.group(1)
+        return self._csrf[actor]
+
+    def run(self, actor: str, request: Request) -> TestResponse:
+        """Send `request` as `actor` (a web actor, or an API actor)."""
+        headers = dict(request.headers)
+        token = self.tokens.get("client_all_scopes" if actor == "api_token" else actor)
+        if token is not None:
+            http = self.http("api")
+            headers["Authorization"] = f"Bearer {token}"
+            web_actor = None
+        else:
+            web_actor = "manager" if actor == "staff_session" else actor
+            http = self.http(web_actor)
+        data = dict(request.form) if request.form is not None else None
+        if web_actor is not None and request.method == "POST" and request.csrf:
+            token = self.csrf(web_actor)
+            headers["X-CSRFToken"] = token
+            if data is not None:
+                data["csrf_token"] = token
+        if request.isolated:
+            copy = self.app.test_client()
+            name = self.app.config["SESSION_COOKIE_NAME"]
+            cookie = http.get_cookie(name)
+            if cookie is not None:
+                copy.set_cookie(name, cookie.value)
+            http = copy
+        return http.open(
+            request.path,
+            method=request.method,
+            data=data,
+            json=request.json,
+            query_string=dict(request.query or {}),
+            headers=headers,
+            environ_base={"REMOTE_ADDR": request.remote_addr},
+        )
+
+
+def build_matrix(world: World, app: Flask) -> Matrix:
+    """Seed Blake (a second principal), an admin, windows needing approval, staff sessions and
+    API tokens; 8 sign-ins, under the app's limit of 10 per minute per address."""
+    ctx, system = world.ctx, Actor.system("test")
+    admin = directory.create_user(
+        ctx,
+        system,
+        email="ada@example.test",
+        name="Ada Admin",
+        role=Role.ADMIN,
+        password="password-123",
+    )
+    blake_principal = directory.create_principal(ctx, system, "Blake Novak")
+    blake_account = directory.create_account(
+        ctx, system, principal_id=blake_principal.id, platform="local", handle="blake"
+    )
+    blake = directory.create_user(
+        ctx,
+        system,
+        email="blake@example.test",
+        name="Blake Novak",
+        role=Role.MANAGER,
+        password="password-123",
+        principal_id=blake_principal.id,
+    )
+    wren = directory.create_user(
+        ctx,
+        system,
+        email="wren@example.test",
+        name="Wren Ito",
+        role=Role.WRITER,
+        password="password-123",
+    )
+    directory.assign_writer(ctx, system, user_id=wren.id, account_id=blake_account.id)
+
+    def approved_window(account: Account, approver: User) -> Window:
+        window = world.open_window(hours=24 * 7, requires_approval=True, account=account)
+        return windows.approve_notice(ctx, Actor.for_user(approver), window.id)
+
+    own = Principal(
+        world.account,
+        world.principal,
+        world.writer_a,
+        approved_window(world.account, world.principal),
+    )
+    other = Principal(blake_account, blake, wren, approved_window(blake_account, blake))
+    matrix = Matrix(world=world, app=app, admin=admin, own=own, other=other)
+    # A published status on each local timeline (principals post in their own name).
+    world.submit(world.principal, "Avery, in person.")
+    world.submit(blake, "Blake, in person.", account=blake_account)
+    world.run_worker()
+    for target, side in (("own", own), ("other", other)):
+        timeline = world.container.local_store.timeline(side.account.handle, limit=1, before=None)
+        assert timeline, f"nothing published on @{side.account.handle}"
+        matrix.statuses[target] = timeline[0].id
+
+    users: dict[str, User] = {
+        "writer_unassigned": world.outsider,
+        "writer_assigned": world.writer_a,
+        "writer_coauthor": world.writer_b,
+        "auditor": world.auditor,
+        "manager": world.manager,
+        "admin": admin,
+        "principal": world.principal,
+        "principal_writer": directory.create_user(
+            ctx,
+            system,
+            email="avery.personal@example.test",
+            name="Avery Chen (personal)",
+            role=Role.WRITER,
+            password="password-123",
+            principal_id=world.account.principal_id,
+        ),
+    }
+    for actor, user in users.items():
+        response = sign_in(matrix.http(actor), user.email)
+        assert response.status_code == 302, (actor, response.status_code)
+
+    api = matrix.http("api")
+    configs: dict[str, tuple[tuple[str, ...], int]] = {
+        "client_all_scopes": (ALL_SCOPES, world.account.id),
+        "client_other_account": (ALL_SCOPES, blake_account.id),
+    }
+    for scope in ALL_SCOPES:
+        kept = tuple(s for s in ALL_SCOPES if s != scope)
+        configs[f"client_without_{scope}"] = (kept, world.account.id)
+    for actor, (scopes, account_id) in configs.items():
+        client, secret = create_api_client(
+            world, name=actor, scopes=scopes, account_ids=[account_id]
+        )
+        matrix.api_clients[actor] = client.client_id
+        matrix.tokens[actor] = fetch_token(api, client.client_id, secret)
+    return matrix
