@@ -21,6 +21,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     from ghostpost.bootstrap import bootstrap
     from ghostpost.settings import Settings as _Settings
     from ghostpost.web import BLUEPRINTS, errors, security, staff
+    from ghostpost.web import sessions as server_sessions
 
     if container is None:
         container = bootstrap(settings or _Settings.load())
@@ -37,10 +38,12 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=https,
         MAX_CONTENT_LENGTH=1024 * 1024,
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_absolute_hours),
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
     )
     app.extensions["ghostpost"] = container
+    # Server-side sessions (ghostpost.web.sessions): revocable, with idle/absolute timeouts.
+    server_sessions.init_app(app)
     errors.register(app)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)

@@ -295,6 +295,25 @@ def api_purge_keys(older_than_hours: int) -> None:
 
 
 @main.group()
+def sessions() -> None:
+    """Staff web sessions (stored server-side)."""
+
+
+@sessions.command("purge")
+def sessions_purge() -> None:
+    """Delete web sessions dead (revoked or timed out) for over a day (run daily, e.g. cron)."""
+    from ghostpost.services.web_sessions import purge_web_sessions
+    from ghostpost.web.sessions import timeouts
+
+    container = _container()
+    try:
+        removed = purge_web_sessions(container.services, timeouts(container.settings))
+    finally:
+        container.dispose()
+    click.echo(f"deleted {removed} web session(s) dead for over a day")
+
+
+@main.group()
 def audit() -> None:
     """The ledger: exports and coverage (and verification)."""
 

@@ -41,6 +41,9 @@ class Settings:
     api_token_seconds: int = 900
     #: Requests each API client may make, in the `limits` notation ("120 per minute").
     api_rate_limit: str = "120 per minute"
+    #: Where rate-limit counters live: "memory://" (per process) or "redis://host:6379/0",
+    #: shared by every gunicorn process and host, so the limits hold across all of them.
+    rate_limit_storage_uri: str = "memory://"
     #: platform -> "module:factory" overriding the built-in adapter (factory(settings, sessions)).
     adapters: Mapping[str, str] = field(default_factory=dict)
     #: The Ed25519 private key (PEM) that signs ledger heads; never in the database. Generated
@@ -60,6 +63,10 @@ class Settings:
     #: AES-256-GCM keys sealing platform tokens at rest: `id:base64url,id:base64url`, the first
     #: seals, all open (rotation). Empty outside production: a key derived from secret_key.
     token_keys: str = ""
+    #: A staff web session ends after this many minutes without a request...
+    session_idle_minutes: int = 30
+    #: ...and this many hours after sign-in, however active (OWASP ASVS 7.3.1/7.3.2).
+    session_absolute_hours: int = 12
     #: Every call to a social platform gives up after this long (then retries later).
     platform_timeout_seconds: float = 10.0
     #: ghostpost's X app (OAuth 2.0 client) and X's endpoints; the URLs change only in tests.
@@ -180,8 +187,16 @@ def _problems(s: Settings) -> list[str]:
         problems.append("worker_poll_seconds must be in (0, 3600]")
     if not 1 <= s.worker_lease_seconds <= 86400:
         problems.append("worker_lease_seconds must be in [1, 86400]")
+    if not 1 <= s.session_idle_minutes <= 1440:
+        problems.append("session_idle_minutes must be in [1, 1440]")
+    if not 1 <= s.session_absolute_hours <= 720:
+        problems.append("session_absolute_hours must be in [1, 720]")
+    elif s.session_absolute_hours * 60 < s.session_idle_minutes:
+        problems.append("session_absolute_hours must not be shorter than session_idle_minutes")
     if not 10 <= s.api_token_seconds <= 3600:
         problems.append("api_token_seconds must be in [10, 3600]")
+    if not s.rate_limit_storage_uri.startswith(("memory://", "redis://", "rediss://")):
+        problems.append("rate_limit_storage_uri must be memory:// or a redis:// URL")
     if not _is_rate_limit(s.api_rate_limit):
         problems.append("api_rate_limit must read like '120 per minute'")
     if not s.ledger_signing_key.strip():

@@ -20,6 +20,7 @@ import base64
 import binascii
 import functools
 import json
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -45,7 +46,7 @@ from authlib.oauth2.rfc6750 import BearerTokenValidator, InsufficientScopeError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from flask import Blueprint, Flask, Response, abort, current_app, g, request
 from limits import RateLimitItem, parse_many
-from limits.storage import MemoryStorage
+from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from ghostpost.api.scopes import SCOPES
@@ -214,6 +215,20 @@ class _ClientCredentialsGrant(ClientCredentialsGrant):  # type: ignore[misc]
             raise InvalidScopeError(
                 description=f"Scope(s) not allowed to this client: {' '.join(not_allowed)}."
             )
+
+
+class _WithholdIssuedTokens(logging.Filter):
+    """authlib logs every token it issues at DEBUG ("Issue token {...} to client"), the access
+    token included: keep the record, without the token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith("Issue token"):
+            args = record.args if isinstance(record.args, tuple) else ()
+            record.args = ("<token withheld>", *args[1:])
+        return True
+
+
+logging.getLogger(ClientCredentialsGrant.__module__).addFilter(_WithholdIssuedTokens())
 
 
 def _generate_token(
@@ -536,9 +551,11 @@ def init_app(app: Flask) -> None:
     if "oauth" not in app.blueprints:
         app.register_blueprint(bp)
     app.extensions[_SERVER] = _build_server(app)
-    # In memory, per process, like the sign-in limit (a shared store is issue 8).
+    # The same store as the sign-in limits: memory:// per process, or Redis shared by all.
     app.extensions[_LIMITS] = _Limits(
-        strategy=MovingWindowRateLimiter(MemoryStorage()),
+        strategy=MovingWindowRateLimiter(
+            storage_from_string(container.settings.rate_limit_storage_uri)
+        ),
         per_client=parse_many(container.settings.api_rate_limit),
         token_endpoint=parse_many(TOKEN_RATE_LIMIT),
     )

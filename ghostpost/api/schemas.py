@@ -24,6 +24,7 @@ from ghostpost.domain.policy import (
 )
 from ghostpost.domain.states import PostState
 from ghostpost.services.api_queries import MAX_PAGE_SIZE
+from ghostpost.services.errors import text_problem
 from ghostpost.services.posts import MAX_TEXT_CODE_POINTS
 
 #: Ids beyond this do not fit the databases' integers: no such object.
@@ -51,16 +52,14 @@ def _enum(values: Any) -> validate.OneOf:
 
 
 class Text(fields.String):
-    """A string that databases store as given: no NUL character, no lone surrogate."""
+    """A string that databases store and platforms show as given: no control character but
+    tab and line breaks, no lone surrogate, no bidi control left open (`text_problem`)."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text: str = super()._deserialize(value, attr, data, **kwargs)
-        if "\x00" in text:
-            raise ma.ValidationError("Must not contain NUL characters.")
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ma.ValidationError("Must be valid Unicode (no lone surrogates).") from None
+        problem = text_problem(text)
+        if problem is not None:
+            raise ma.ValidationError(problem[:1].upper() + problem[1:] + ".")
         return text
 
 

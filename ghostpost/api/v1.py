@@ -303,6 +303,20 @@ def _created(status: int, body: dict[str, Any], replayed: bool) -> Response:
     return json_response(status, body, replayed=replayed, headers=headers)
 
 
+#: OpenAPI links from a created post to the operations on it (clients and fuzzers follow them).
+_CREATED_POST_LINKS = {
+    name: {
+        "operationRef": f"#/paths/~1api~1v1~1posts~1{{post_id}}{suffix}/{method}",
+        "parameters": {"post_id": "$response.body#/id"},
+        "description": description,
+    }
+    for name, suffix, method, description in (
+        ("GetPost", "", "get", "Read the post just created."),
+        ("CancelPost", "~1cancel", "post", "Cancel the post just created."),
+    )
+}
+
+
 @bp.route("/posts", methods=["POST"])
 @operation("posts:write", 400, 404, 409, 413, 415)
 @requires_idempotency_key
@@ -317,6 +331,7 @@ def _created(status: int, body: dict[str, Any], replayed: bool) -> Response:
         "Requires an `Idempotency-Key`; keys are kept at least "
         f"{int(KEY_RETENTION.total_seconds() // 3600)} hours."
     ),
+    responses={"201": {"links": _CREATED_POST_LINKS}},
 )
 @bp.arguments(PostRequestSchema, example=_EXAMPLE_POST)
 @bp.response(
@@ -410,7 +425,10 @@ def _visible_post(post_id: str) -> PostDetails:
 
 @bp.route("/posts/<post_id>", methods=["GET"])
 @operation("posts:read", 404)
-@bp.doc(summary="Get a post")
+@bp.doc(
+    summary="Get a post",
+    responses={"200": {"links": {"CancelPost": _CREATED_POST_LINKS["CancelPost"]}}},
+)
 @bp.response(200, PostSchema)
 def get_post(post_id: str) -> dict[str, Any]:
     return post_data(_visible_post(post_id))

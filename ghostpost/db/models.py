@@ -291,3 +291,19 @@ class PublishAttemptRow(Base):
     #: What the platform will know the post by, chosen before sending (Bluesky: the TID rkey).
     ref: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]
+
+
+class WebSessionRow(Base):
+    """A staff web session (ghostpost.web.sessions). The cookie holds a random token; only its
+    SHA-256 is stored here, so a copy of this table does not sign anyone in."""
+
+    __tablename__ = "web_sessions"
+
+    #: SHA-256 hex of the cookie's 32-byte random token.
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: None for anonymous sessions (they hold the CSRF token and flashes before sign-in).
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

@@ -21,6 +21,7 @@ from ghostpost.db.repositories import (
     SqlUsers,
     SqlWindows,
 )
+from ghostpost.db.web_sessions import SqlWebSessions
 from ghostpost.secretbox import SecretBox
 from ghostpost.services.ports import (
     AccountRepository,
@@ -35,6 +36,7 @@ from ghostpost.services.ports import (
     PrincipalRepository,
     SealedSecrets,
     UserRepository,
+    WebSessionRepository,
     WindowRepository,
 )
 
@@ -66,6 +68,7 @@ class SqlAlchemyUnitOfWork:
         self.idempotency_keys: IdempotencyKeyRepository = SqlIdempotencyKeys(self.session)
         self.exports: ExportReader = SqlExports(self.session)
         self.sealed: SealedSecrets = SqlSealedSecrets(self.session, self._box)
+        self.web_sessions: WebSessionRepository = SqlWebSessions(self.session)
         return self
 
     def __exit__(

@@ -14,7 +14,7 @@ from ghostpost.domain.ledger import LedgerEntry, LedgerTag
 from ghostpost.domain.model import Account, User, Window
 from ghostpost.services.authz import OVERSEEING_ROLES, may_oversee, require_user
 from ghostpost.services.context import Actor, ServiceContext
-from ghostpost.services.errors import Forbidden, NotFound, ValidationFailed
+from ghostpost.services.errors import Forbidden, NotFound, ValidationFailed, text_problem
 from ghostpost.services.ports import UnitOfWork
 
 LEDGER_PAGE_SIZE = 50
@@ -75,6 +75,8 @@ def _check(filters: LedgerFilters) -> None:
         errors["action"] = "unknown action"
     if filters.subject is not None and len(filters.subject) > MAX_SUBJECT_LENGTH:
         errors["subject"] = f"at most {MAX_SUBJECT_LENGTH} characters"
+    elif filters.subject is not None and (problem := text_problem(filters.subject)) is not None:
+        errors["subject"] = problem  # NUL cannot even be a PostgreSQL query parameter
     if filters.date_from and filters.date_to and filters.date_to < filters.date_from:
         errors["date_to"] = "is before the start date"
     if errors:

@@ -8,7 +8,7 @@ from ghostpost.domain.ledger import LedgerTag
 from ghostpost.domain.model import Account, Principal, Role, User
 from ghostpost.services.authz import is_system, require_admin, require_manager
 from ghostpost.services.context import Actor, ServiceContext, user_summary
-from ghostpost.services.errors import Conflict, NotFound, ValidationFailed
+from ghostpost.services.errors import Conflict, NotFound, ValidationFailed, text_problem
 from ghostpost.services.ports import UnitOfWork
 
 PLATFORMS = ("local", "mastodon", "bluesky", "x")
@@ -102,6 +102,10 @@ def create_user(
         errors["email"] = "not an email address"
     if not name.strip():
         errors["name"] = "required"
+    for field_name, value in (("email", email), ("name", name)):
+        problem = text_problem(value)
+        if problem is not None:
+            errors[field_name] = problem
     if len(password) < MIN_PASSWORD_LENGTH:
         errors["password"] = f"at least {MIN_PASSWORD_LENGTH} characters"
     if errors:
@@ -188,7 +192,7 @@ def staff_directory(ctx: ServiceContext, actor: Actor) -> tuple[list[User], list
 
 
 def set_user_active(ctx: ServiceContext, actor: Actor, user_id: int, active: bool) -> User:
-    """Deactivate (sessions end at their next request) or reactivate a staff user."""
+    """Deactivate or reactivate a staff user; deactivation revokes all their web sessions."""
     admin = None if is_system(actor) else require_admin(actor)
     with ctx.uow() as uow:
         user = uow.users.get(user_id)
@@ -199,6 +203,9 @@ def set_user_active(ctx: ServiceContext, actor: Actor, user_id: int, active: boo
         if user.is_active == active:
             return user
         user = uow.users.set_active(user.id, active)
+        if not active:
+            # Same transaction: the user is never inactive while a session of theirs still works.
+            uow.web_sessions.revoke_for_user(user.id, ctx.clock.now())
         uow.ledger.append(
             tag=LedgerTag.USER_REACTIVATED if active else LedgerTag.USER_DEACTIVATED,
             actor=actor.ref,

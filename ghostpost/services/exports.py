@@ -39,7 +39,7 @@ from ghostpost.domain.policy import PostKind
 from ghostpost.services.authz import OVERSEEING_ROLES, is_system, may_oversee, require_user
 from ghostpost.services.context import SYSTEM_WORKER, Actor, ServiceContext
 from ghostpost.services.coverage import window_coverage
-from ghostpost.services.errors import Forbidden, NotFound, ValidationFailed
+from ghostpost.services.errors import Forbidden, NotFound, ValidationFailed, text_problem
 from ghostpost.services.ports import ExportScope, UnitOfWork
 
 #: Rows fetched per database round trip (the server-side cursor's batch).
@@ -545,6 +545,9 @@ def prepare_export(
         )
     if filters.since and filters.until and filters.until <= filters.since:
         raise ValidationFailed("until must be after since.", {"until": "not after since"})
+    if filters.author_email is not None and (problem := text_problem(filters.author_email)):
+        # NUL cannot even be a PostgreSQL query parameter.
+        raise ValidationFailed(f"author {problem}.", {"author": problem})
     client = actor.user is None and actor.account_ids is not None
     header_filters: dict[str, str | int] = {}
     with ctx.uow() as uow:

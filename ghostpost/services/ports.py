@@ -23,6 +23,7 @@ from ghostpost.domain.model import (
     Window,
 )
 from ghostpost.domain.policy import WindowPolicy
+from ghostpost.domain.sessions import WebSession
 from ghostpost.domain.states import PostState
 
 
@@ -434,6 +435,37 @@ class SealedSecrets(Protocol):
         ...
 
 
+class WebSessionRepository(Protocol):
+    """Server-side web sessions, keyed by the SHA-256 of the cookie token."""
+
+    def get(self, session_id: str) -> WebSession | None:
+        """Return the session with this id (revoked or not), or None."""
+
+    def add(
+        self, session_id: str, *, user_id: int | None, data: dict[str, Any], now: datetime
+    ) -> None:
+        """Store a new session created and last seen `now`."""
+
+    def save(
+        self, session_id: str, *, user_id: int | None, data: dict[str, Any], now: datetime
+    ) -> None:
+        """Replace the session's data and user, and mark it seen `now`."""
+
+    def touch(self, session_id: str, now: datetime) -> None:
+        """Mark the session seen `now` (it stays alive for another idle period)."""
+
+    def revoke(self, session_id: str, now: datetime) -> None:
+        """End the session (if it is not already ended)."""
+
+    def revoke_for_user(self, user_id: int, now: datetime) -> int:
+        """End every live session of the user; return how many."""
+
+    def purge(
+        self, *, revoked_before: datetime, seen_before: datetime, created_before: datetime
+    ) -> int:
+        """Delete sessions revoked, last seen or created before these instants; return how many."""
+
+
 class UnitOfWork(Protocol):
     """One transaction; rolls back on exit unless committed."""
 
@@ -449,6 +481,7 @@ class UnitOfWork(Protocol):
     idempotency_keys: IdempotencyKeyRepository
     exports: ExportReader
     sealed: SealedSecrets
+    web_sessions: WebSessionRepository
 
     def __enter__(self) -> Self: ...
     def __exit__(

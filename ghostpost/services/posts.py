@@ -21,7 +21,7 @@ from ghostpost.services.errors import (
     NotFound,
     PolicyRefused,
     ValidationFailed,
-    is_encodable,
+    text_problem,
 )
 from ghostpost.services.ports import UnitOfWork
 
@@ -60,10 +60,9 @@ def _plan(uow: UnitOfWork, ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -
         raise ValidationFailed(
             "The text is far longer than any platform allows.", {"text": "too long"}
         )
-    if not is_encodable(cmd.text):
-        raise ValidationFailed(
-            "The text contains invalid Unicode (a lone surrogate).", {"text": "invalid unicode"}
-        )
+    problem = text_problem(cmd.text)
+    if problem is not None:
+        raise ValidationFailed(f"The text {problem}.", {"text": problem})
     if cmd.publish_at is not None and cmd.publish_at.tzinfo is None:
         raise ValidationFailed("publish_at needs a time zone.", {"publish_at": "no time zone"})
     now = ctx.clock.now()
@@ -181,8 +180,15 @@ def _get_post(uow: UnitOfWork, post_id: int) -> tuple[Post, Account]:
     return post, account
 
 
+def _check_comment(comment: str) -> None:
+    problem = text_problem(comment)
+    if problem is not None:
+        raise ValidationFailed(f"The comment {problem}.", {"comment": problem})
+
+
 def approve_post(ctx: ServiceContext, actor: Actor, post_id: int, comment: str = "") -> Post:
     """The principal approves a delegated post that its window holds for approval."""
+    _check_comment(comment)
     now = ctx.clock.now()
     with ctx.uow() as uow:
         post, account = _get_post(uow, post_id)
@@ -215,6 +221,7 @@ def approve_post(ctx: ServiceContext, actor: Actor, post_id: int, comment: str =
 
 def reject_post(ctx: ServiceContext, actor: Actor, post_id: int, comment: str) -> Post:
     """The principal rejects a post awaiting approval; it becomes refused with the comment."""
+    _check_comment(comment)
     now = ctx.clock.now()
     with ctx.uow() as uow:
         post, account = _get_post(uow, post_id)

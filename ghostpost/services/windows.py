@@ -28,7 +28,7 @@ from ghostpost.services.authz import (
     require_user,
 )
 from ghostpost.services.context import Actor, ServiceContext, user_summary
-from ghostpost.services.errors import Conflict, NotFound, ValidationFailed, is_encodable
+from ghostpost.services.errors import Conflict, NotFound, ValidationFailed, text_problem
 from ghostpost.services.ports import UnitOfWork
 
 _TAG = re.compile(r"^#\w{1,100}$")
@@ -85,8 +85,9 @@ def _validate(spec: WindowSpec) -> dict[str, str]:
     if not MIN_REMINDER_EVERY <= spec.reminder_every <= MAX_REMINDER_EVERY:
         errors["reminder_every"] = f"must be between {MIN_REMINDER_EVERY} and {MAX_REMINDER_EVERY}"
     for name in ("name", "notice_text", "reminder_text", "tag"):
-        if not is_encodable(getattr(spec, name)):
-            errors[name] = "contains invalid Unicode (a lone surrogate)"
+        problem = text_problem(getattr(spec, name))
+        if problem is not None:
+            errors[name] = problem
     if spec.tag_mode is not TagMode.OFF and not _TAG.match(spec.tag):
         errors["tag"] = "must be one hashtag such as #team"
     return errors

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from ghostpost.services.errors import Conflict, Forbidden
+from ghostpost.services.errors import Conflict, Forbidden, ValidationFailed
 from ghostpost.services.posts import approve_post, reject_post
 from ghostpost.services.queue import approvals_for, post_detail
 from ghostpost.services.windows import approve_notice
@@ -84,6 +84,8 @@ def decide(public_id: str) -> Any:
             reject_post(services(), current_actor(), view.post.id, comment)
     except (Conflict, Forbidden) as exc:
         return _page(exc.message, STATUS_FOR[type(exc)], public_id)
+    except ValidationFailed as exc:
+        return _page(exc.message, 422, public_id)
     author = view.author.name if view.author else "the author"
     if choice == "approve":
         flash(f"Approved the post by {author}; it is scheduled.", "ok")

@@ -9,6 +9,7 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 
 from ghostpost.services.auth import AuthenticationFailed, authenticate
 from ghostpost.web.common import current_user, services
+from ghostpost.web.sessions import regenerate
 
 bp = Blueprint("auth", __name__)
 
@@ -36,8 +37,10 @@ def login() -> Any:
         except AuthenticationFailed as exc:
             error = exc.message
         else:
-            # A new session on sign-in: nothing from before (e.g. a planted id) carries over.
+            # A new session on sign-in: nothing from before (e.g. a planted id) carries over;
+            # the pre-login session is revoked server-side and the CSRF token is new.
             session.clear()
+            regenerate()
             session["user_id"] = user.id
             session.permanent = True
             flash(f"Signed in as {user.name}.", "ok")
@@ -51,7 +54,8 @@ def login() -> Any:
 
 @bp.post("/logout")
 def logout() -> Any:
-    """End the session."""
+    """End the session server-side (a copied cookie stops working too)."""
     session.clear()
+    regenerate()  # the "Signed out." flash lives in a fresh anonymous session
     flash("Signed out.", "ok")
     return redirect(url_for("auth.login"))

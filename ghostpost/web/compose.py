@@ -105,8 +105,15 @@ def resolve_when(draft: Draft) -> When:
         )
     zone = ZoneInfo(draft.timezone)
     at = local.replace(tzinfo=zone)
-    utc = at.astimezone(UTC)
-    if utc.astimezone(zone).replace(tzinfo=None) != local:
+    try:
+        utc = at.astimezone(UTC)
+        back = utc.astimezone(zone).replace(tzinfo=None)
+    except OverflowError:  # year 1 east of UTC, year 9999 west of it
+        raise ValidationFailed(
+            f"{local:%Y-%m-%d %H:%M} in {draft.timezone} is out of range.",
+            {"publish_at": "out of range"},
+        ) from None
+    if back != local:
         raise ValidationFailed(
             f"{local:%Y-%m-%d %H:%M} does not exist in {draft.timezone}: the clocks skip it "
             "(daylight saving time). Choose another time.",
@@ -295,7 +302,10 @@ def preview() -> Any:
         abort(401, description="Your session has ended; sign in again.")
     if user.role not in COMPOSERS and user.principal_id is None:
         abort(403, description="Your role does not allow composing posts.")
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # nested too deeply for json.loads: not a draft either
+        data = None
     if not isinstance(data, dict):
         abort(400, description="Send the draft as a JSON object.")
     draft = read_draft(data)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
@@ -10,6 +10,10 @@ from flask_wtf.csrf import CSRFProtect
 csrf = CSRFProtect()
 #: Sign-in attempts allowed per client address.
 LOGIN_LIMIT = "10 per minute"
+#: Failed sign-ins allowed per account (the email as typed, lower-cased), from any address:
+#: slows password guessing spread over many addresses. Keyed on what was typed, known account
+#: or not, and answered with the same message, so it tells nothing about which emails exist.
+LOGIN_ACCOUNT_LIMIT = "10 per 15 minutes"
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -21,18 +25,33 @@ CONTENT_SECURITY_POLICY = (
 STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains"
 
 
+def _login_account_key() -> str:
+    return "login-account:" + request.form.get("email", "").strip().lower()[:320]
+
+
 def init_app(app: Flask) -> None:
     """Attach CSRF checks, the rate limiter and the headers (after the blueprints exist)."""
     csrf.init_app(app)
-    # One limiter per app, in memory: counters are per process (a shared store is issue 8).
+    # One limiter per app. Counters live in settings.rate_limit_storage_uri: memory:// is per
+    # process; with several gunicorn processes or hosts use Redis, so the limits are global.
+    storage_uri = app.extensions["ghostpost"].settings.rate_limit_storage_uri
     limiter = Limiter(
-        key_func=get_remote_address, app=app, storage_uri="memory://", headers_enabled=True
+        key_func=get_remote_address, app=app, storage_uri=storage_uri, headers_enabled=True
     )
-    app.view_functions["auth.login"] = limiter.limit(
+    view = limiter.limit(
         LOGIN_LIMIT,
         methods=["POST"],
         error_message="Too many sign-in attempts from your address; wait a minute and retry.",
     )(app.view_functions["auth.login"])
+    view = limiter.limit(
+        LOGIN_ACCOUNT_LIMIT,
+        methods=["POST"],
+        key_func=_login_account_key,
+        # Only failures count: a person who signs in often is never locked out by success.
+        deduct_when=lambda response: response.status_code == 401,
+        error_message="Too many failed sign-ins for this account; wait 15 minutes and retry.",
+    )(view)
+    app.view_functions["auth.login"] = view
 
     https = bool(app.config.get("SESSION_COOKIE_SECURE"))
 

@@ -9,7 +9,11 @@ against a real database on the backend under test:
 - steered: positive data pointed at the client's real account, writer and posts, so the
   success responses (201 with a post, 200 pages) are checked against their schemas too;
 - negative: data the document forbids (wrong types, missing fields, bad headers), for the
-  operations that take any input.
+  operations that take any input; it must be refused with a 4xx (`negative_data_rejection`,
+  `missing_required_header`).
+
+Each case prints its operation, mode, case count and statuses (`pytest -s`). The sequences that
+follow the document's links (create -> get -> cancel) are in test_api_stateful_fuzz.py.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    missing_required_header,
+    negative_data_rejection,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
@@ -46,6 +52,9 @@ CHECKS = [
     content_type_conformance,
     response_headers_conformance,
     response_schema_conformance,
+    # Both only judge negative cases: forbidden data must get a 4xx, a missing header a 4xx.
+    negative_data_rejection,
+    missing_required_header,
 ]
 
 
@@ -143,5 +152,9 @@ def test_every_operation_conforms_to_the_document(
         statuses[response.status_code] += 1
 
     run()
+    # The case count for this operation and mode (`pytest -s` shows it).
+    print(
+        f"\n{method} {path} {mode}: {sum(statuses.values())} cases {dict(sorted(statuses.items()))}"
+    )
     if mode == "steered":
         assert any(200 <= status < 300 for status in statuses), statuses

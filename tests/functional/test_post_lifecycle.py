@@ -369,9 +369,12 @@ def test_nobody_but_the_principal_may_approve_or_reject(world: World) -> None:
 
 def test_only_the_principal_approves_a_notice(world: World) -> None:
     window = world.open_window()
-    for someone in (world.manager, world.writer_a, world.auditor):
+    for someone in (world.manager, world.auditor):
         with pytest.raises(Forbidden):
             approve_notice(world.ctx, as_user(someone), window.id)
+    # A writer may not see windows at all: to them it does not exist (as on /windows/<id>).
+    with pytest.raises(NotFound):
+        approve_notice(world.ctx, as_user(world.writer_a), window.id)
     assert window_now(world, window).notice_approved_at is None
 
 

@@ -413,6 +413,7 @@ def test_a_started_window_keeps_its_start_and_an_ended_one_is_not_edited(
     assert post_form(client, edit, longer, edit).status_code == 302
 
     world.container.clock.advance(hours=4)
+    sign_in(client, world.manager.email)  # four idle hours ended the session
     assert client.get(edit).status_code == 409
     assert f'href="{edit}"' not in page(client, "/windows")
 

@@ -22,6 +22,7 @@ from werkzeug.test import TestResponse
 from ghostpost.domain.model import Account, Post, Role, Source, User, Window
 from ghostpost.services import directory, posts, windows
 from ghostpost.services.context import Actor
+from ghostpost.services.web_sessions import start_web_session
 from tests.support.api import create_api_client, fetch_token
 from tests.support.web import sign_in
 from tests.support.world import World
@@ -216,10 +217,20 @@ class Matrix:
                 data["csrf_token"] = token
         if request.isolated:
             copy = self.app.test_client()
-            name = self.app.config["SESSION_COOKIE_NAME"]
-            cookie = http.get_cookie(name)
-            if cookie is not None:
-                copy.set_cookie(name, cookie.value)
+            if http.get_cookie(self.app.config["SESSION_COOKIE_NAME"]) is not None:
+                # Sessions are server-side: a copied cookie *is* the actor's session, and
+                # signing it out would sign the actor out too. A second session with the same
+                # data (CSRF token included) is independent of it.
+                with http.session_transaction() as held:
+                    values = dict(held)
+                raw_user = values.get("user_id")
+                token = start_web_session(
+                    self.world.ctx,
+                    replaces=None,
+                    data=values,
+                    user_id=raw_user if isinstance(raw_user, int) else None,
+                )
+                copy.set_cookie(self.app.config["SESSION_COOKIE_NAME"], token)
             http = copy
         return http.open(
             request.path,

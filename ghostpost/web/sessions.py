@@ -1,0 +1,206 @@
+"""Server-side sessions for the staff web app (Flask SessionInterface).
+
+Flask's default session is a signed cookie: it cannot be revoked, so logout, deactivation and
+timeouts could only be enforced by trusting the browser. Here the cookie carries only a random
+token; the session's data lives in `web_sessions` under the token's SHA-256
+(ghostpost.services.web_sessions). Cookie attributes (name, HttpOnly, SameSite, Secure) come
+from the app config set in create_app.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import Flask, Request, Response, flash, g, redirect, request, session, url_for
+from flask.sessions import SecureCookieSession, SessionInterface
+
+from ghostpost.bootstrap import Container
+from ghostpost.db.engine import DATABASE_UNAVAILABLE
+from ghostpost.domain.sessions import WebSession
+from ghostpost.services.web_sessions import (
+    Timeouts,
+    open_web_session,
+    revoke_web_session,
+    save_web_session,
+    start_web_session,
+)
+from ghostpost.settings import Settings
+
+EXPIRED_MESSAGE = "Your session expired; sign in again."
+#: Our tokens are 43 characters; anything much longer is not ours and not worth a query.
+log = logging.getLogger("ghostpost.web.sessions")
+_MAX_TOKEN_LENGTH = 100
+
+
+def timeouts(settings: Settings) -> Timeouts:
+    """Return the session timeouts configured in settings."""
+    return Timeouts(
+        idle=timedelta(minutes=settings.session_idle_minutes),
+        absolute=timedelta(hours=settings.session_absolute_hours),
+    )
+
+
+class ServerSession(SecureCookieSession):
+    """A dict of session values plus the stored session it was loaded from (if any)."""
+
+    def __init__(
+        self,
+        initial: dict[str, Any] | None = None,
+        *,
+        stored: WebSession | None = None,
+        had_cookie: bool = False,
+    ) -> None:
+        super().__init__(initial)
+        self.stored = stored
+        #: The browser sent a cookie (perhaps of a dead session) that may need deleting.
+        self.had_cookie = had_cookie
+        #: Set by `regenerate`: save under a new id and revoke the old one.
+        self.regenerate = False
+        #: The cookie named a session that is gone (revoked, timed out, unknown).
+        self.dead = False
+        #: The database could not be asked: the request is answered 503 before any view.
+        self.unavailable: Exception | None = None
+
+
+def regenerate() -> None:
+    """Give the current session a new id when this request ends; the old id is revoked.
+
+    Called whenever the privilege changes (sign-in, sign-out), so an id planted or observed
+    before cannot ride along (session fixation).
+    """
+    current = session._get_current_object()  # type: ignore[attr-defined]
+    if isinstance(current, ServerSession):
+        current.regenerate = True
+    # Flask-WTF caches the request's CSRF token in g; drop it so the new session gets its own.
+    g.pop("csrf_token", None)
+
+
+def init_app(app: Flask) -> None:
+    """Keep sessions server-side and send form posts of dead sessions to /login."""
+    app.session_interface = ServerSessionInterface()
+    # First in line, before Flask-WTF's check: a form posted from a page whose session has
+    # since expired would otherwise get a bare "CSRF session token missing" 400.
+    app.before_request_funcs.setdefault(None, []).insert(0, _dead_session_post_to_login)
+
+
+def _dead_session_post_to_login() -> Any:
+    from ghostpost.web import BLUEPRINTS  # the staff and public pages, never the API
+
+    current = session._get_current_object()  # type: ignore[attr-defined]
+    if isinstance(current, ServerSession) and current.unavailable is not None:
+        raise current.unavailable
+    if not (isinstance(current, ServerSession) and current.dead):
+        return None
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return None  # login_required sends these to /login; public pages stay public
+    if request.blueprint not in {bp.name for bp in BLUEPRINTS}:
+        return None
+    if "_flashes" not in current:
+        flash(EXPIRED_MESSAGE, "error")
+    return redirect(url_for("auth.login"))
+
+
+def _container(app: Flask) -> Container:
+    found: Container = app.extensions["ghostpost"]
+    return found
+
+
+class ServerSessionInterface(SessionInterface):
+    """Loads and saves sessions through ghostpost.services.web_sessions, reading time only
+    from the container's clock."""
+
+    def open_session(self, app: Flask, request: Request) -> ServerSession:
+        container = _container(app)
+        token = request.cookies.get(self.get_cookie_name(app))
+        if not token:
+            return ServerSession()
+        if len(token) > _MAX_TOKEN_LENGTH:
+            return ServerSession(had_cookie=True)
+        try:
+            opened = open_web_session(container.services, token, timeouts(container.settings))
+        except DATABASE_UNAVAILABLE as exc:
+            # Raised here, Flask would answer a bare 500 (sessions open before error handling);
+            # the first before_request hook re-raises it, and the 503 handler answers.
+            unavailable = ServerSession(had_cookie=True)
+            unavailable.unavailable = exc
+            return unavailable
+        if opened.session is not None:
+            return ServerSession(opened.session.data, stored=opened.session, had_cookie=True)
+        fresh = ServerSession(had_cookie=True)
+        fresh.dead = True
+        if opened.signed_out:
+            # A dead session is no session; the message is shown on the next page rendered,
+            # normally /login, where login_required sends the visitor.
+            fresh["_flashes"] = [("error", EXPIRED_MESSAGE)]
+        return fresh
+
+    def save_session(self, app: Flask, session: Any, response: Response) -> None:
+        if not isinstance(session, ServerSession) or session.unavailable is not None:
+            return
+        try:
+            self._save(app, session, response)
+        except DATABASE_UNAVAILABLE:
+            # The answer is already made; losing this session write beats turning it into a
+            # 500. The next request finds the database (or answers 503 itself).
+            log.exception("could not save the web session; the database is unavailable")
+
+    def _save(self, app: Flask, session: ServerSession, response: Response) -> None:
+        container = _container(app)
+        ctx = container.services
+        if session.accessed:
+            response.vary.add("Cookie")
+        data = dict(session)
+        raw_user = data.get("user_id")
+        user_id = raw_user if isinstance(raw_user, int) else None
+        stored = session.stored
+        if session.regenerate or (stored is None and data):
+            token = start_web_session(
+                ctx, replaces=stored.id if stored else None, data=data, user_id=user_id
+            )
+            created = container.clock.now()
+            self._set_cookie(app, response, token, session, created, container.settings)
+            return
+        if not data:
+            if stored is not None:
+                # An emptied session (e.g. a deactivated user's) ends for good, server-side.
+                revoke_web_session(ctx, stored.id)
+            if session.had_cookie:
+                response.delete_cookie(
+                    self.get_cookie_name(app),
+                    domain=self.get_cookie_domain(app),
+                    path=self.get_cookie_path(app),
+                    secure=self.get_cookie_secure(app),
+                    httponly=self.get_cookie_httponly(app),
+                    samesite=self.get_cookie_samesite(app),
+                )
+                response.vary.add("Cookie")
+            return
+        if stored is not None:
+            save_web_session(ctx, stored, data=data, user_id=user_id, modified=session.modified)
+
+    def _set_cookie(
+        self,
+        app: Flask,
+        response: Response,
+        token: str,
+        session: ServerSession,
+        created: datetime,
+        settings: Settings,
+    ) -> None:
+        # A permanent (signed-in) cookie expires with the absolute timeout; the server
+        # enforces it anyway, this only spares the browser from sending a dead token.
+        expires = created + timeouts(settings).absolute if session.permanent else None
+        response.set_cookie(
+            self.get_cookie_name(app),
+            token,
+            expires=expires,
+            httponly=self.get_cookie_httponly(app),
+            domain=self.get_cookie_domain(app),
+            path=self.get_cookie_path(app),
+            secure=self.get_cookie_secure(app),
+            samesite=self.get_cookie_samesite(app),
+            partitioned=self.get_cookie_partitioned(app),
+        )
+        response.vary.add("Cookie")

@@ -1,0 +1,396 @@
+"""Hypothesis drives the post lifecycle through the real services on a real database.
+
+A `RuleBasedStateMachine` opens one disclosure window (its options drawn), then interleaves what
+people and the worker do: writers and the principal submit (random, near-limit and already
+tagged texts, now or later), the principal approves the notice and approves or rejects posts
+that wait for approval, anyone allowed cancels, reschedules or retries, the worker runs against
+a platform that fails retryably or permanently as a drawn plan says, and the clock moves on.
+
+After every step the invariants of DESIGN.md §3 hold: every post is in a legal state that it
+reached by legal moves (domain/states.py), nothing is published twice, the ledger chain
+verifies, every published delegated post carries the tag or records why not, no delegated post
+goes out before its window's notice, and reminders are never more than `every` posts apart
+(tests/support/timeline.py `assert_policy_kept`).
+
+Each Hypothesis example gets its own database: a copy of one seeded database (the cast of
+tests/support/world.py), by file copy on SQLite and `CREATE DATABASE ... TEMPLATE` on
+PostgreSQL, so an example's outcome depends on its steps alone and the run is deterministic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+import uuid
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from argon2 import PasswordHasher
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+from sqlalchemy.engine import make_url
+
+from ghostpost.adapters.base import PermanentError, Receipt, RetryableError
+from ghostpost.adapters.local import LocalPublisher
+from ghostpost.bootstrap import Container, bootstrap
+from ghostpost.clock import FixedClock
+from ghostpost.domain.errors import DomainError
+from ghostpost.domain.ledger import first_broken_entry
+from ghostpost.domain.model import Account, Post, User, Window
+from ghostpost.domain.policy import DEFAULT_TAG, PostKind, ReminderMode, TagMode, has_tag
+from ghostpost.domain.states import ALLOWED_TRANSITIONS, PostState
+from ghostpost.services import posts
+from ghostpost.services.context import Actor
+from ghostpost.services.errors import ServiceError
+from ghostpost.settings import Settings
+from tests.support.postgres import PostgresServer
+from tests.support.timeline import assert_policy_kept, published_in_order
+from tests.support.world import World
+
+#: Examples per backend and steps per example, for well under 40 s each: a SQLite copy is a file
+#: copy, a PostgreSQL one a CREATE DATABASE (about half a second with the connections around it).
+EXAMPLES = {"sqlite": 80, "postgresql": 25}
+STEPS = 30
+LIMIT = 500  # the local platform's limit (Mastodon's default)
+
+
+def reachable(start: PostState) -> frozenset[PostState]:
+    """Every state `start` can reach by legal moves (itself included)."""
+    seen, todo = {start}, [start]
+    while todo:
+        for nxt in ALLOWED_TRANSITIONS[todo.pop()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return frozenset(seen)
+
+
+REACHABLE = {state: reachable(state) for state in PostState}
+
+
+class PlannedPlatform:
+    """The local platform, failing retryably or permanently on the publishes a plan names."""
+
+    platform = "local"
+
+    def __init__(self, container: Container) -> None:
+        self._inner = LocalPublisher(container.local_store, container.settings.public_url)
+        self.plan: list[str] = []
+
+    def publish(self, account: Account, text: str, *, idempotency_key: str) -> Receipt:
+        step = self.plan.pop(0) if self.plan else "ok"
+        if step == "retryable":
+            raise RetryableError("the platform is busy")
+        if step == "permanent":
+            raise PermanentError("the platform refused the post")
+        return self._inner.publish(account, text, idempotency_key=idempotency_key)
+
+    def lookup(self, account: Account, *, idempotency_key: str) -> Receipt | None:
+        return self._inner.lookup(account, idempotency_key=idempotency_key)
+
+
+def clone_database(url: str, postgres: PostgresServer | None, name: str) -> str:
+    """Copy a database nothing is connected to; return the copy's URL."""
+    if postgres is None:
+        source = Path(make_url(url).database or "")
+        copy = source.with_name(f"{name}.db")
+        shutil.copy(source, copy)
+        return f"sqlite:///{copy}"
+    return postgres.create_database(name, template=make_url(url).database)
+
+
+@dataclasses.dataclass
+class Seed:
+    settings: Settings
+    clock: FixedClock
+    world: World
+    postgres: PostgresServer | None
+    tmp_path: Path
+    start: datetime
+
+    @property
+    def backend(self) -> str:
+        return "sqlite" if self.postgres is None else "postgresql"
+
+    def fresh(self) -> World:
+        """A new container on a new copy of the seeded database, the clock back at the start."""
+        name = f"life_{uuid.uuid4().hex[:12]}"
+        self.clock.set(self.start)
+        witness = self.tmp_path / name / "checkpoints.jsonl"
+        settings = self.settings.replace(
+            database_url=clone_database(self.settings.database_url, self.postgres, name),
+            ledger_witness_file=str(witness),
+        )
+        container = bootstrap(settings, clock=self.clock, password_hasher=PasswordHasher(1, 8, 1))
+        return dataclasses.replace(self.world, container=container)
+
+
+@pytest.fixture
+def seed(
+    settings: Settings,
+    clock: FixedClock,
+    container: Container,
+    world: World,
+    postgres: PostgresServer | None,
+    tmp_path: Path,
+) -> Seed:
+    container.dispose()  # PostgreSQL copies a template only while nobody is connected to it
+    return Seed(settings, clock, world, postgres, tmp_path, clock.now())
+
+
+texts = st.one_of(
+    st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=0, max_size=80),
+    st.text("abc xyz.", min_size=1, max_size=40),
+    # Near the limit: the tag or an inline reminder may or may not still fit.
+    st.builds(lambda n, c: (c * n)[:n], st.integers(LIMIT - 30, LIMIT + 5), st.sampled_from("aé ")),
+    # The tag already there, in any case, at either end.
+    st.builds(
+        lambda body, tag, first: f"{tag} {body}" if first else f"{body} {tag}",
+        st.text("abc xyz", min_size=1, max_size=40),
+        st.sampled_from([DEFAULT_TAG, DEFAULT_TAG.upper(), "#Team"]),
+        st.booleans(),
+    ),
+)
+
+
+def run_lifecycle(seed: Seed) -> Counter[str]:
+    """Run the machine; return how many examples and steps (by rule) it ran."""
+    stats: Counter[str] = Counter()
+
+    class PostLifecycle(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.world = seed.fresh()
+            self.container = self.world.container
+            self.clock = seed.clock
+            self.platform = PlannedPlatform(self.container)
+            self.container.publishers["local"] = self.platform
+            self.window: Window | None = None
+            self.notice_approved = False
+            #: Every post's states as the steps saw them.
+            self.seen: dict[int, PostState] = {}
+            stats["examples"] += 1
+
+        def teardown(self) -> None:
+            self.container.dispose()
+
+        # -- helpers -------------------------------------------------------------------------
+
+        def posts(self) -> list[Post]:
+            with self.world.ctx.uow() as uow:
+                return list(uow.posts.list_for_account(self.world.account.id))
+
+        def ids(self, *states: PostState) -> list[int]:
+            return sorted(
+                p.id
+                for p in self.posts()
+                if p.kind is PostKind.REGULAR and (not states or p.state in states)
+            )
+
+        def act(self, name: str, call: object) -> None:
+            """Run a service call; the services may refuse it, but only with their own errors."""
+            stats[name] += 1
+            try:
+                call()  # type: ignore[operator]
+            except (ServiceError, DomainError):
+                stats[f"{name} refused"] += 1
+
+        def actor(self, user: User) -> Actor:
+            return Actor.for_user(user)
+
+        # -- rules ---------------------------------------------------------------------------
+
+        @initialize(
+            requires_approval=st.booleans(),
+            every=st.integers(2, 4),
+            reminder_mode=st.sampled_from(ReminderMode),
+            tag_mode=st.sampled_from(TagMode),
+            hours=st.integers(1, 6),
+        )
+        def open_window(
+            self,
+            requires_approval: bool,
+            every: int,
+            reminder_mode: ReminderMode,
+            tag_mode: TagMode,
+            hours: int,
+        ) -> None:
+            self.window = self.world.open_window(
+                hours=hours,
+                every=every,
+                reminder_mode=reminder_mode,
+                tag_mode=tag_mode,
+                requires_approval=requires_approval,
+            )
+
+        @precondition(lambda self: not self.notice_approved)
+        @rule()
+        def approve_notice(self) -> None:
+            # Refused (InvalidTransition, a 4xx on the web) once the window ended unapproved.
+            window = self.window
+            assert window is not None
+            self.act("approve_notice", lambda: self.world.approve_notice(window))
+            self.notice_approved = True
+
+        @rule(
+            who=st.sampled_from(["writer_a", "writer_b", "principal"]),
+            text=texts,
+            later=st.one_of(st.none(), st.integers(0, 8 * 60)),
+        )
+        def submit(self, who: str, text: str, later: int | None) -> None:
+            at = None if later is None else self.clock.now() + timedelta(minutes=later)
+            author = getattr(self.world, who)
+            self.act("submit", lambda: self.world.submit(author, text, publish_at=at))
+
+        @precondition(lambda self: bool(self.ids(PostState.PENDING_APPROVAL)))
+        @rule(data=st.data(), approve=st.booleans())
+        def decide(self, data: st.DataObject, approve: bool) -> None:
+            post_id = data.draw(st.sampled_from(self.ids(PostState.PENDING_APPROVAL)))
+            principal = self.actor(self.world.principal)
+            if approve:
+                self.act("approve", lambda: posts.approve_post(self.world.ctx, principal, post_id))
+            else:
+                self.act(
+                    "reject", lambda: posts.reject_post(self.world.ctx, principal, post_id, "no")
+                )
+
+        @precondition(lambda self: bool(self.ids()))
+        @rule(data=st.data(), who=st.sampled_from(["writer_a", "manager", "principal"]))
+        def cancel(self, data: st.DataObject, who: str) -> None:
+            post_id = data.draw(st.sampled_from(self.ids()))
+            actor = self.actor(getattr(self.world, who))
+            self.act("cancel", lambda: posts.cancel_post(self.world.ctx, actor, post_id))
+
+        @precondition(lambda self: bool(self.ids()))
+        @rule(data=st.data(), minutes=st.integers(-10, 10 * 60))
+        def reschedule(self, data: st.DataObject, minutes: int) -> None:
+            post_id = data.draw(st.sampled_from(self.ids()))
+            at = self.clock.now() + timedelta(minutes=minutes)
+            manager = self.actor(self.world.manager)
+            self.act(
+                "reschedule", lambda: posts.reschedule_post(self.world.ctx, manager, post_id, at)
+            )
+
+        @precondition(lambda self: bool(self.ids(PostState.FAILED)))
+        @rule(data=st.data())
+        def retry(self, data: st.DataObject) -> None:
+            post_id = data.draw(st.sampled_from(self.ids(PostState.FAILED)))
+            manager = self.actor(self.world.manager)
+            self.act("retry", lambda: posts.retry_post(self.world.ctx, manager, post_id))
+
+        @rule(plan=st.lists(st.sampled_from(["ok", "retryable", "permanent"]), max_size=4))
+        def run_worker(self, plan: list[str]) -> None:
+            stats["run_worker"] += 1
+            self.platform.plan = list(plan)
+            self.world.run_worker()
+
+        @rule(minutes=st.integers(1, 3 * 60))
+        def advance_clock(self, minutes: int) -> None:
+            stats["advance_clock"] += 1
+            self.clock.advance(minutes=minutes)
+
+        # -- invariants ----------------------------------------------------------------------
+
+        @invariant()
+        def states_are_legal_and_reached_legally(self) -> None:
+            for post in self.posts():
+                assert post.state in ALLOWED_TRANSITIONS, post.state
+                before = self.seen.get(post.id, PostState.DRAFT)
+                assert post.state in REACHABLE[before], (
+                    f"post {post.id} went {before} -> {post.state}"
+                )
+                if post.state is not self.seen.get(post.id):
+                    stats[f"reached {post.state}"] += 1
+                    if post.state is PostState.FAILED:
+                        stats[f"failed {post.kind}"] += 1
+                self.seen[post.id] = post.state
+
+        @invariant()
+        def ledger_verifies(self) -> None:
+            with self.world.ctx.uow() as uow:
+                assert first_broken_entry(list(uow.ledger.entries())) is None
+
+        @invariant()
+        def published_once_tagged_and_after_the_notice(self) -> None:
+            if self.window is None:
+                return
+            timeline = published_in_order(self.container, self.world.account)
+            ids = [post.id for post in timeline]
+            assert len(set(ids)) == len(ids), "a post went out twice"
+            published = {p.id for p in self.posts() if p.state is PostState.PUBLISHED}
+            assert published == set(ids), "published posts and the timeline differ"
+            if self.window.policy.tag_mode is not TagMode.OFF:
+                # The whole of §3, reminder spacing included (the helper expects a tag).
+                assert_policy_kept(self.container, self.world.account, self.window)
+            else:
+                self.reminders_kept(timeline)
+            notice = [p for p in timeline if p.kind is PostKind.NOTICE]
+            for post in timeline:
+                if post.kind is not PostKind.REGULAR or not post.is_delegated:
+                    continue
+                tag = post.decisions["publication"]["tag"]
+                assert has_tag(post.final_text, DEFAULT_TAG) or tag["outcome"] in (
+                    "skipped",
+                    "off",
+                ), tag
+                if post.window_id is not None:
+                    assert notice and timeline.index(notice[0]) < timeline.index(post)
+
+        def reminders_kept(self, timeline: list[Post]) -> None:
+            """assert_policy_kept's reminder rule, for a window without a tag."""
+            assert self.window is not None
+            policy, run = self.window.policy, 0
+            for post in timeline:
+                assert post.published_at is not None
+                if not policy.contains(post.published_at):
+                    continue
+                record = post.decisions.get("publication", {}).get("reminder", {})
+                disclosure = post.kind is not PostKind.REGULAR or record.get("outcome") == "inline"
+                run = 0 if disclosure else run + 1
+                assert run < policy.reminder_every, f"{run} posts without a disclosure"
+
+    started = time.monotonic()
+    run_state_machine_as_test(
+        PostLifecycle,
+        settings=settings(
+            max_examples=EXAMPLES[seed.backend],
+            stateful_step_count=STEPS,
+            derandomize=True,
+            # No shrinking: each replay builds a database; the failing steps are printed in full.
+            phases=[Phase.explicit, Phase.generate],
+            database=None,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        ),
+    )
+    stats["seconds"] = round(time.monotonic() - started)
+    return stats
+
+
+def test_the_post_lifecycle_keeps_its_invariants(seed: Seed) -> None:
+    stats = run_lifecycle(seed)
+    steps = sum(
+        v
+        for k, v in stats.items()
+        if k not in ("examples", "seconds") and not k.endswith("refused") and "reached" not in k
+    )
+    print(f"\npost lifecycle machine: {stats['examples']} examples, {steps} steps: {dict(stats)}")
+    assert stats["examples"] >= EXAMPLES[seed.backend]
+    assert stats["run_worker"] > 0 and stats["submit"] > stats["submit refused"]
+
+
+def test_reachable_states_follow_the_transition_table() -> None:
+    assert REACHABLE[PostState.PUBLISHED] == {PostState.PUBLISHED}
+    assert PostState.PUBLISHED in REACHABLE[PostState.DRAFT]
+    assert PostState.DRAFT not in REACHABLE[PostState.SCHEDULED]
