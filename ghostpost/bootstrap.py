@@ -150,6 +150,8 @@ def bootstrap(
         seal_credentials=lambda account_id, secret: box.seal(
             secret, bound_to=account_binding(account_id)
         ),
+        seal_secret=lambda bound_to, secret: box.seal(secret, bound_to=bound_to),
+        open_secret=lambda bound_to, sealed: box.open(sealed, bound_to=bound_to),
     )
     store = LocalStatusStore(sessions)
     witness = Witness(settings.ledger_witness_file, settings.ledger_witness_url)

@@ -185,6 +185,24 @@ def users_create(
     click.echo(f"created {user.role.value} {user.email} (id {user.id})")
 
 
+@users.command("reset-two-factor")
+@click.argument("email")
+def users_reset_two_factor(email: str) -> None:
+    """Remove a user's TOTP second factor (lost device); they enroll again at next sign-in."""
+    from ghostpost.services.context import Actor
+    from ghostpost.services.errors import ServiceError
+    from ghostpost.services.two_factor import reset_totp
+
+    container = _container()
+    try:
+        user = reset_totp(container.services, Actor.system("cli"), email)
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from exc
+    finally:
+        container.dispose()
+    click.echo(f"two-factor sign-in removed for {user.email} (recorded in the ledger)")
+
+
 @main.group()
 def clients() -> None:
     """API clients for schedulers (OAuth 2.0 client credentials)."""

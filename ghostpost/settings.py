@@ -67,6 +67,8 @@ class Settings:
     session_idle_minutes: int = 30
     #: ...and this many hours after sign-in, however active (OWASP ASVS 7.3.1/7.3.2).
     session_absolute_hours: int = 12
+    #: Admins and principals must enroll a TOTP second factor before using any staff page.
+    totp_required_for_admins_and_principals: bool = False
     #: Every call to a social platform gives up after this long (then retries later).
     platform_timeout_seconds: float = 10.0
     #: ghostpost's X app (OAuth 2.0 client) and X's endpoints; the URLs change only in tests.

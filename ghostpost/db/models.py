@@ -54,6 +54,10 @@ class UserRow(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
+    #: The TOTP secret sealed with the SecretBox, bound to `user:<id>`; NULL: no second factor.
+    totp_secret: Mapped[str | None] = mapped_column(Text)
+    #: The last accepted 30-second TOTP step: a code of that step or earlier is a replay.
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
 
 
 class AssignmentRow(Base):

@@ -101,6 +101,7 @@ def to_user(row: UserRow) -> User:
         role=Role(row.role),
         principal_id=row.principal_id,
         is_active=row.is_active,
+        totp_enabled=row.totp_secret is not None,
     )
 
 
@@ -303,6 +304,34 @@ class SqlUsers:
 
     def list(self) -> list[User]:
         return [to_user(r) for r in self.session.scalars(select(UserRow).order_by(UserRow.name))]
+
+    def totp(self, user_id: int) -> tuple[str | None, int | None]:
+        row = self.session.get(UserRow, user_id)
+        return (row.totp_secret, row.totp_last_step) if row else (None, None)
+
+    def set_totp(self, user_id: int, sealed_secret: str | None, last_step: int | None) -> None:
+        row = self.session.get(UserRow, user_id)
+        assert row is not None
+        row.totp_secret = sealed_secret
+        row.totp_last_step = last_step
+        self.session.flush()
+
+    def advance_totp_step(self, user_id: int, step: int) -> bool:
+        # One conditional UPDATE: two requests racing with the same code cannot both win.
+        result = self.session.execute(
+            update(UserRow)
+            .where(
+                UserRow.id == user_id,
+                UserRow.totp_secret.is_not(None),
+                or_(UserRow.totp_last_step.is_(None), UserRow.totp_last_step < step),
+            )
+            .values(totp_last_step=step)
+            .execution_options(synchronize_session=False)
+        )
+        assert isinstance(result, CursorResult)
+        # The row may be in this session already: its cached step must not hide the new one.
+        self.session.expire_all()
+        return result.rowcount == 1
 
     def set_active(self, user_id: int, active: bool) -> User:
         row = self.session.get(UserRow, user_id)

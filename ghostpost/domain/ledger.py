@@ -27,6 +27,9 @@ class LedgerTag(StrEnum):
     USER_CREATED = "user:created"
     USER_DEACTIVATED = "user:deactivated"
     USER_REACTIVATED = "user:reactivated"
+    #: A TOTP second factor enrolled or removed (the secret is never recorded).
+    USER_TOTP_ENABLED = "user:totp_enabled"
+    USER_TOTP_DISABLED = "user:totp_disabled"
     WRITER_ASSIGNED = "assignment:created"
     WRITER_UNASSIGNED = "assignment:removed"
     WINDOW_CREATED = "window:created"

@@ -67,10 +67,17 @@ class User:
     role: Role
     principal_id: int | None = None
     is_active: bool = True
+    #: A TOTP second factor is enrolled (the secret itself never leaves the repository sealed).
+    totp_enabled: bool = False
 
     def is_principal_of(self, account: Account) -> bool:
         """Tell whether this user is the principal who owns `account`."""
         return self.principal_id is not None and self.principal_id == account.principal_id
+
+    @property
+    def may_be_required_totp(self) -> bool:
+        """Tell whether the TOTP requirement setting covers this user (admins and principals)."""
+        return self.role is Role.ADMIN or self.principal_id is not None
 
 
 @dataclass(frozen=True)

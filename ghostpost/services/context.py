@@ -26,6 +26,10 @@ class ServiceContext:
     check_password: Callable[[str, str], tuple[bool, bool]]
     #: (account id, secrets) -> sealed text bound to that account (AES-GCM, key outside the db)
     seal_credentials: Callable[[int, dict[str, Any]], str]
+    #: (bound_to, secrets) -> sealed text bound to that row, e.g. `user:7` (same SecretBox)
+    seal_secret: Callable[[str, dict[str, Any]], str]
+    #: (bound_to, sealed text) -> the secrets; raises if sealed for another row or key
+    open_secret: Callable[[str, str], dict[str, Any]]
 
 
 @dataclass(frozen=True)

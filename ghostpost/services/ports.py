@@ -112,6 +112,15 @@ class UserRepository(Protocol):
     def set_active(self, user_id: int, active: bool) -> User:
         """Activate or deactivate a user and return them."""
 
+    def totp(self, user_id: int) -> tuple[str | None, int | None]:
+        """Return the user's sealed TOTP secret and last accepted step (None when not set)."""
+
+    def set_totp(self, user_id: int, sealed_secret: str | None, last_step: int | None) -> None:
+        """Store (or with None, remove) the user's sealed TOTP secret and last accepted step."""
+
+    def advance_totp_step(self, user_id: int, step: int) -> bool:
+        """Record `step` as the last accepted one if it is later than the stored one; else False."""
+
 
 class AssignmentRepository(Protocol):
     """Which writer may post to which account."""

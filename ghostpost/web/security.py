@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from typing import Any
+
+from flask import Flask, Response, request, session
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
@@ -14,6 +16,10 @@ LOGIN_LIMIT = "10 per minute"
 #: slows password guessing spread over many addresses. Keyed on what was typed, known account
 #: or not, and answered with the same message, so it tells nothing about which emails exist.
 LOGIN_ACCOUNT_LIMIT = "10 per 15 minutes"
+#: Second-step (TOTP code) attempts per client address: a million codes, ten guesses a minute.
+SECOND_FACTOR_LIMIT = "10 per minute"
+#: Wrong codes allowed per pending user, from any address (like LOGIN_ACCOUNT_LIMIT).
+SECOND_FACTOR_ACCOUNT_LIMIT = "10 per 15 minutes"
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -27,6 +33,10 @@ STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains"
 
 def _login_account_key() -> str:
     return "login-account:" + request.form.get("email", "").strip().lower()[:320]
+
+
+def _second_factor_key() -> str:
+    return f"second-factor:{session.get('pending_user_id')}"
 
 
 def init_app(app: Flask) -> None:
@@ -52,6 +62,20 @@ def init_app(app: Flask) -> None:
         error_message="Too many failed sign-ins for this account; wait 15 minutes and retry.",
     )(view)
     app.view_functions["auth.login"] = view
+    code_view: Any = limiter.limit(
+        SECOND_FACTOR_LIMIT,
+        methods=["POST"],
+        error_message="Too many sign-in codes from your address; wait a minute and retry.",
+    )(app.view_functions["auth.second_factor"])
+    code_view = limiter.limit(
+        SECOND_FACTOR_ACCOUNT_LIMIT,
+        methods=["POST"],
+        key_func=_second_factor_key,
+        # Spread over many addresses, guesses at one user's code still meet this limit.
+        deduct_when=lambda response: response.status_code == 401,
+        error_message="Too many wrong codes for this account; wait 15 minutes and retry.",
+    )(code_view)
+    app.view_functions["auth.second_factor"] = code_view
 
     https = bool(app.config.get("SESSION_COOKIE_SECURE"))
 

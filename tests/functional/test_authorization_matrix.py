@@ -151,6 +151,15 @@ BUILDERS: dict[tuple[str, str], Callable[[Matrix, str], Request]] = {
         remote_addr=m.address(),
     ),
     ("auth.logout", "POST"): lambda m, t: Request("POST", "/logout", form={}, isolated=True),
+    # the code step (no password given first: nothing pending) and the second-factor page
+    ("auth.second_factor", "GET"): get("/login/two-factor"),
+    ("auth.second_factor", "POST"): lambda m, t: Request(
+        "POST", "/login/two-factor", form={"code": "000000"}, remote_addr=m.address()
+    ),
+    ("auth.account_two_factor", "GET"): get("/account/two-factor"),
+    ("auth.account_two_factor", "POST"): lambda m, t: Request(
+        "POST", "/account/two-factor", form={}
+    ),
     # staff pages
     ("staff.home", "GET"): get("/home"),
     ("ledger_keys.keys", "GET"): get("/ledger/keys"),
@@ -519,6 +528,27 @@ row(
     targets=OWN_ONLY,
 )
 row("auth.logout", "POST", {**everyone(LOGIN), "api_token": NO_CSRF}, targets=OWN_ONLY)
+# The code step: without a pending password step, to /login; signed in already, on to /home.
+row(
+    "auth.second_factor",
+    "GET",
+    web(**dict.fromkeys(WEB_ACTORS[2:], REDIRECT)),
+    targets=OWN_ONLY,
+)
+row(
+    "auth.second_factor",
+    "POST",
+    web(**dict.fromkeys(WEB_ACTORS[2:], REDIRECT), api_token=NO_CSRF),
+    targets=OWN_ONLY,
+)
+# Any signed-in staff user manages their own second factor (an empty form: 422).
+row("auth.account_two_factor", "GET", web(**dict.fromkeys(WEB_ACTORS[2:], OK)), targets=OWN_ONLY)
+row(
+    "auth.account_two_factor",
+    "POST",
+    web(**dict.fromkeys(WEB_ACTORS[2:], 422), api_token=NO_CSRF),
+    targets=OWN_ONLY,
+)
 # Pages for any signed-in staff user.
 row("staff.home", "GET", web(**dict.fromkeys(WEB_ACTORS[2:], REDIRECT)), targets=OWN_ONLY)
 row("ledger_keys.keys", "GET", web(**dict.fromkeys(WEB_ACTORS[2:], OK)), targets=OWN_ONLY)
