@@ -165,7 +165,7 @@ def bootstrap(
         keyring,
         witness,
         box,
-        SealedCredentialStore(sessions, box, clock),
+        SealedCredentialStore(sessions, box),
         SqlAttemptStore(sessions, clock),
         PlatformAppStore(sessions, box, clock),
         {},

@@ -19,6 +19,7 @@ from ghostpost.cli import alembic_config
 from ghostpost.clock import FixedClock
 from ghostpost.settings import Settings
 from tests.support.pds_fixture import bluesky_pds  # noqa: F401  (session-wide real PDS)
+from tests.support.platforms import case  # noqa: F401  (each real platform, connected)
 from tests.support.postgres import PostgresServer, running_postgres
 from tests.support.world import World, build_world
 

@@ -25,7 +25,6 @@ from ghostpost.adapters.base import (
     CredentialStore,
     PermanentError,
     Receipt,
-    RetryableError,
 )
 from ghostpost.adapters.http import PlatformHttp, error_text, utc_now_iso
 from ghostpost.clock import Clock
@@ -218,15 +217,12 @@ class BlueskyPublisher:
         raise self._http.failure(response)
 
     def _resolve(self, pds: str, handle: str) -> str | None:
-        try:
-            response = self._http.request(
-                "GET",
-                f"{pds}/xrpc/com.atproto.identity.resolveHandle",
-                params={"handle": handle},
-                expect=(200, 400, 404),
-            )
-        except RetryableError:
-            raise
+        response = self._http.request(
+            "GET",
+            f"{pds}/xrpc/com.atproto.identity.resolveHandle",
+            params={"handle": handle},
+            expect=(200, 400, 404),
+        )
         if response.status_code != 200:
             return None
         did = response.json().get("did")

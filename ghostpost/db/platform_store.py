@@ -33,10 +33,9 @@ def app_binding(platform: str, base_url: str) -> str:
 class SealedCredentialStore:
     """CredentialStore over the accounts table, sealing with the SecretBox."""
 
-    def __init__(self, sessions: sessionmaker[Session], box: SecretBox, clock: Clock) -> None:
+    def __init__(self, sessions: sessionmaker[Session], box: SecretBox) -> None:
         self._sessions = sessions
         self._box = box
-        self._clock = clock
 
     def load(self, account: Account) -> dict[str, Any]:
         """Return the account's decrypted credentials; raise NotConnected if there are none."""

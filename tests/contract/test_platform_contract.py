@@ -7,33 +7,19 @@ after the platform accepted, and a crash (the receipt is lost and a fresh adapte
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from ghostpost.adapters.base import PermanentError, RetryableError
-from ghostpost.clock import FixedClock
-from ghostpost.settings import Settings
-from tests.support.bluesky_pds import BlueskyPds
 from tests.support.fault_proxy import Fault
-from tests.support.platforms import PLATFORMS, TIMEOUT_SECONDS, PlatformCase, platform_case
+from tests.support.platforms import (
+    TIMEOUT_SECONDS,
+    PlatformCase,
+)
 
 pytestmark = pytest.mark.slow
 
 TEXT = "Keynote in 10 minutes — slides: https://example.com/devsummit-2026 🎤 #team"
 OVER_LIMIT = {"mastodon": "a" * 501, "bluesky": "a" * 301, "x": "a" * 281}
-
-
-@pytest.fixture(params=PLATFORMS)
-def case(
-    request: pytest.FixtureRequest, settings: Settings, clock: FixedClock
-) -> Iterator[PlatformCase]:
-    def pds() -> BlueskyPds:
-        found: BlueskyPds = request.getfixturevalue("bluesky_pds")
-        return found
-
-    with platform_case(request.param, settings, clock, pds) as built:
-        yield built
 
 
 def test_success_publishes_exactly_the_text_given(case: PlatformCase) -> None:

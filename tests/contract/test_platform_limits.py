@@ -8,17 +8,14 @@ real Bluesky PDS, and local Mastodon and X servers counting by the platforms' pu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from ghostpost.clock import FixedClock
 from ghostpost.domain.policy import TagMode
 from ghostpost.domain.states import PostState
 from ghostpost.services.errors import PolicyRefused
-from ghostpost.settings import Settings
-from tests.support.bluesky_pds import BlueskyPds
-from tests.support.platforms import PLATFORMS, PlatformCase, platform_case
+from tests.support.platforms import (
+    PlatformCase,
+)
 from tests.support.world import NOTICE
 
 pytestmark = pytest.mark.slow
@@ -30,18 +27,6 @@ PREFIX = {
     "bluesky": "Live: example.com/keynote 👋🏽 Grüße ",
     "x": "会議 https://example.com/devsummit/2026/keynote/stream 👋🏽 ",
 }
-
-
-@pytest.fixture(params=PLATFORMS)
-def case(
-    request: pytest.FixtureRequest, settings: Settings, clock: FixedClock
-) -> Iterator[PlatformCase]:
-    def pds() -> BlueskyPds:
-        found: BlueskyPds = request.getfixturevalue("bluesky_pds")
-        return found
-
-    with platform_case(request.param, settings, clock, pds) as built:
-        yield built
 
 
 def body_at_limit_with_tag(case: PlatformCase) -> str:

@@ -15,17 +15,17 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 
 from ghostpost.clock import FixedClock
 from ghostpost.domain.states import PostState
-from ghostpost.settings import PROJECT_DIR, Settings
-from tests.support.bluesky_pds import BlueskyPds
+from ghostpost.settings import PROJECT_DIR
 from tests.support.faults import CRASH_EXIT_CODE
-from tests.support.platforms import PLATFORMS, PlatformCase, platform_case
+from tests.support.platforms import (
+    PlatformCase,
+)
 from tests.support.world import NOTICE
 
 pytestmark = pytest.mark.slow
@@ -41,18 +41,6 @@ ADAPTER = {
 def clock() -> FixedClock:
     # The worker processes read the real clock, so the window must be open in real time.
     return FixedClock(datetime.now(UTC))
-
-
-@pytest.fixture(params=PLATFORMS)
-def case(
-    request: pytest.FixtureRequest, settings: Settings, clock: FixedClock
-) -> Iterator[PlatformCase]:
-    def pds() -> BlueskyPds:
-        found: BlueskyPds = request.getfixturevalue("bluesky_pds")
-        return found
-
-    with platform_case(request.param, settings, clock, pds) as built:
-        yield built
 
 
 def run_worker(case: PlatformCase, crash: str | None, crash_on: int = 0) -> int:

@@ -47,6 +47,17 @@ def follow_to_callback(client: FlaskClient, response) -> object:  # type: ignore
     return client.get(f"{callback.path}?{callback.query}")
 
 
+def start_mastodon_connect(client: FlaskClient, world: World, instance: str):  # type: ignore[no-untyped-def]
+    """Sign in as the manager and press "Continue to Mastodon" for the principal's account."""
+    sign_in(client, world.manager.email)
+    return post_form(
+        client,
+        "/accounts/connect/mastodon",
+        {"principal_id": str(world.account.principal_id), "instance": instance},
+        token_from="/accounts",
+    )
+
+
 def account_named(world: World, platform: str, handle: str) -> Account:
     with world.ctx.uow() as uow:
         found = uow.accounts.by_handle(platform, handle)
@@ -71,13 +82,7 @@ def test_a_manager_connects_mastodon_with_oauth_and_posts_go_out_through_it(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     url, fake = mastodon
-    sign_in(client, world.manager.email)
-    started = post_form(
-        client,
-        "/accounts/connect/mastodon",
-        {"principal_id": str(world.account.principal_id), "instance": url},
-        token_from="/accounts",
-    )
+    started = start_mastodon_connect(client, world, url)
     location = urlsplit(started.headers["Location"])
     query = parse_qs(location.query)
     assert location.path == "/oauth/authorize"
@@ -108,13 +113,7 @@ def test_a_forged_or_replayed_callback_connects_nothing(
     client: FlaskClient, world: World, mastodon: tuple[str, FakeMastodon]
 ) -> None:
     url, _fake = mastodon
-    sign_in(client, world.manager.email)
-    started = post_form(
-        client,
-        "/accounts/connect/mastodon",
-        {"principal_id": str(world.account.principal_id), "instance": url},
-        token_from="/accounts",
-    )
+    started = start_mastodon_connect(client, world, url)
     callback = urlsplit(approve(started.headers["Location"]))
     query = parse_qs(callback.query)
     forged = client.get(f"{callback.path}?code={query['code'][0]}&state=not-the-state")
@@ -130,13 +129,7 @@ def test_a_denied_authorization_says_so(
     client: FlaskClient, world: World, mastodon: tuple[str, FakeMastodon]
 ) -> None:
     url, _fake = mastodon
-    sign_in(client, world.manager.email)
-    started = post_form(
-        client,
-        "/accounts/connect/mastodon",
-        {"principal_id": str(world.account.principal_id), "instance": url},
-        token_from="/accounts",
-    )
+    started = start_mastodon_connect(client, world, url)
     state = parse_qs(urlsplit(started.headers["Location"]).query)["state"][0]
     denied = client.get(
         f"/accounts/connect/mastodon/callback?error=access_denied&state={state}"

@@ -11,6 +11,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from argon2 import PasswordHasher
 
 from ghostpost.adapters.base import Publisher
@@ -201,3 +202,17 @@ def _x_case(stack: ExitStack, settings: Settings, clock: FixedClock) -> Iterator
         "/2/tweets",
         lambda: [t["text"] for t in fake.tweets if t["author_id"] == user_id],
     )
+
+
+@pytest.fixture(params=PLATFORMS)
+def case(
+    request: pytest.FixtureRequest, settings: Settings, clock: FixedClock
+) -> Iterator[PlatformCase]:
+    """Each platform in turn, connected (import this fixture into a test module to use it)."""
+
+    def pds() -> BlueskyPds:
+        found: BlueskyPds = request.getfixturevalue("bluesky_pds")
+        return found
+
+    with platform_case(request.param, settings, clock, pds) as built:
+        yield built

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,14 +13,9 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from ghostpost.settings import PROJECT_DIR, Settings
+from tests.support.live import free_port
 
 GUNICORN = Path(sys.executable).parent / "gunicorn"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def env_for(settings: Settings, **extra: str) -> dict[str, str]:

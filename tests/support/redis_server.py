@@ -10,18 +10,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.live import free_port
 
 
 @contextmanager
 def running_redis() -> Iterator[str]:
     """Start redis-server; yield its redis:// URL; stop it and delete its directory."""
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-    port = _free_port()
+    port = free_port()
     workdir = tempfile.mkdtemp(prefix="gp-redis-")
     process = subprocess.Popen(
         [
