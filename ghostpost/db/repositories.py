@@ -619,6 +619,27 @@ class SqlPosts:
         )
         return [to_post(r) for r in rows]
 
+    def waiting_regular(
+        self,
+        *,
+        author_id: int | None = None,
+        account_id: int | None = None,
+        submitters: Collection[str] | None = None,
+    ) -> list[Post]:
+        waiting = (PostState.SCHEDULED, PostState.PENDING_APPROVAL, PostState.HELD)
+        query = select(PostRow).where(
+            PostRow.kind == PostKind.REGULAR.value,
+            PostRow.state.in_([s.value for s in waiting]),
+        )
+        if author_id is not None:
+            query = query.where(PostRow.author_id == author_id)
+        if account_id is not None:
+            query = query.where(PostRow.account_id == account_id)
+        if submitters is not None:
+            query = query.where(PostRow.submitter.in_(list(submitters)))
+        rows = self.session.scalars(query.order_by(PostRow.id))
+        return [to_post(r) for r in rows]
+
     def list_for_account(self, account_id: int) -> list[Post]:
         rows = self.session.scalars(
             select(PostRow).where(PostRow.account_id == account_id).order_by(PostRow.id)

@@ -42,6 +42,9 @@ class LedgerTag(StrEnum):
     POST_RESCHEDULED = "post:rescheduled"
     POST_CANCELLED = "post:cancelled"
     POST_HELD = "post:held"
+    #: Held because the grant it was written under ended: its writer unassigned or deactivated,
+    #: or the API client that submitted it revoked. Released only by hand, once restored.
+    POST_WITHDRAWN = "post:withdrawn"
     POST_RELEASED = "post:released"
     POST_REFUSED = "post:refused"
     POST_PUBLISHING = "post:publishing"

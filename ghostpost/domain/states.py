@@ -27,7 +27,8 @@ S = PostState
 #: crash reconciled as "not on the platform"; `failed -> scheduled` is a human's retry.
 ALLOWED_TRANSITIONS: dict[PostState, frozenset[PostState]] = {
     S.DRAFT: frozenset({S.PENDING_APPROVAL, S.SCHEDULED, S.CANCELLED, S.REFUSED}),
-    S.PENDING_APPROVAL: frozenset({S.SCHEDULED, S.CANCELLED, S.REFUSED}),
+    # pending_approval -> held: the writer's or client's grant was withdrawn before approval.
+    S.PENDING_APPROVAL: frozenset({S.SCHEDULED, S.HELD, S.CANCELLED, S.REFUSED}),
     # scheduled -> failed: the standalone reminder it needed could not be published.
     # -> pending_approval: rescheduled into a window that requires approval.
     S.SCHEDULED: frozenset(

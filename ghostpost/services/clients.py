@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from ghostpost.domain.ledger import LedgerTag
 from ghostpost.domain.model import Account, ApiClient, Role, User
+from ghostpost.services import delegation
 from ghostpost.services.authz import is_system, may_author, may_manage, require_user
 from ghostpost.services.context import Actor, ServiceContext, user_summary
 from ghostpost.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -211,7 +212,10 @@ def create_client(
 
 
 def revoke_client(ctx: ServiceContext, actor: Actor, client_id: str) -> ApiClient:
-    """Deactivate a client and revoke its tokens (idempotent); admins, its owner or the system."""
+    """Deactivate a client and revoke its tokens (idempotent); admins, its owner or the system.
+
+    What it submitted and is not out yet is held in the same transaction (services.delegation).
+    """
     with ctx.uow() as uow:
         client = uow.api_clients.by_client_id(client_id)
         if client is None:
@@ -232,6 +236,7 @@ def revoke_client(ctx: ServiceContext, actor: Actor, client_id: str) -> ApiClien
             data={"name": client.name, "tokens_revoked": revoked},
             occurred_at=now,
         )
+        delegation.withdraw_client(uow, actor, client, now)
         uow.commit()
     return client
 

@@ -6,6 +6,7 @@ import re
 
 from ghostpost.domain.ledger import LedgerTag
 from ghostpost.domain.model import Account, Principal, Role, User
+from ghostpost.services import delegation
 from ghostpost.services.authz import is_system, require_admin, require_manager
 from ghostpost.services.context import Actor, ServiceContext, user_summary
 from ghostpost.services.errors import Conflict, NotFound, ValidationFailed, text_problem
@@ -168,7 +169,8 @@ def assign_writer(ctx: ServiceContext, actor: Actor, *, user_id: int, account_id
 
 
 def unassign_writer(ctx: ServiceContext, actor: Actor, *, user_id: int, account_id: int) -> None:
-    """Withdraw a staff user's permission to write for an account (idempotent)."""
+    """Withdraw a staff user's permission to write for an account (idempotent); their delegated
+    posts there that are not out yet are held in the same transaction (services.delegation)."""
     with ctx.uow() as uow:
         user = _assignment_parties(uow, actor, user_id=user_id, account_id=account_id)
         if not uow.assignments.exists(user_id, account_id):
@@ -181,6 +183,9 @@ def unassign_writer(ctx: ServiceContext, actor: Actor, *, user_id: int, account_
             data={"user": user_summary(user)},
             occurred_at=ctx.clock.now(),
         )
+        account = uow.accounts.get(account_id)
+        assert account is not None
+        delegation.withdraw_assignment(uow, actor, user, account, ctx.clock.now())
         uow.commit()
 
 
@@ -192,7 +197,8 @@ def staff_directory(ctx: ServiceContext, actor: Actor) -> tuple[list[User], list
 
 
 def set_user_active(ctx: ServiceContext, actor: Actor, user_id: int, active: bool) -> User:
-    """Deactivate or reactivate a staff user; deactivation revokes all their web sessions."""
+    """Deactivate or reactivate a staff user; deactivation revokes all their web sessions and
+    holds their posts not out yet (services.delegation). Reactivation releases nothing."""
     admin = None if is_system(actor) else require_admin(actor)
     with ctx.uow() as uow:
         user = uow.users.get(user_id)
@@ -213,5 +219,7 @@ def set_user_active(ctx: ServiceContext, actor: Actor, user_id: int, active: boo
             data={"user": user_summary(user)},
             occurred_at=ctx.clock.now(),
         )
+        if not active:
+            delegation.withdraw_user(uow, actor, user, ctx.clock.now())
         uow.commit()
     return user

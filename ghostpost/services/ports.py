@@ -210,6 +210,16 @@ class PostRepository(Protocol):
     def held_in_window(self, window_id: int) -> list[Post]:
         """Return a window's held posts in publishing order."""
 
+    def waiting_regular(
+        self,
+        *,
+        author_id: int | None = None,
+        account_id: int | None = None,
+        submitters: Collection[str] | None = None,
+    ) -> list[Post]:
+        """Return the regular posts not yet out (scheduled, awaiting approval or held) that match
+        every filter given, oldest first."""
+
     def list_for_account(self, account_id: int) -> list[Post]:
         """Return all of an account's posts, oldest first."""
 

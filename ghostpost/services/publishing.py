@@ -26,6 +26,7 @@ from ghostpost.domain.policy import (
 )
 from ghostpost.domain.states import PostState, transition
 from ghostpost.services.context import SYSTEM_WORKER, ServiceContext
+from ghostpost.services.delegation import hold_withdrawn, withdrawn_grant, withdrawn_hold
 from ghostpost.services.ports import UnitOfWork
 
 MAX_ATTEMPTS = 5
@@ -185,6 +186,12 @@ def _decide_and_claim(
     window = _window_for(uow, post, now)
     if post.kind is PostKind.NOTICE or post.kind is PostKind.REMINDER:
         return _take(uow, post, account, worker_id, now, lease, post.final_text, None, window)
+    # Checked again here, under the account lock, whatever the post's state says: a grant may
+    # have been withdrawn behind the app's back, or while the post was in flight (a retry).
+    withdrawal = withdrawn_grant(uow, post, account)
+    if withdrawal is not None:
+        hold_withdrawn(uow, post, withdrawal, actor_ref=SYSTEM_WORKER, now=now)
+        return None
     decision = decide(
         PostDraft(post.submitted_text, post.kind, post.is_delegated),
         window=window.state() if window else None,
@@ -358,6 +365,8 @@ def record_published(
 def _release_held(uow: UnitOfWork, window_id: int, now: datetime) -> list[str]:
     released = []
     for held in uow.posts.held_in_window(window_id):
+        if withdrawn_hold(held) is not None:
+            continue  # its grant was withdrawn: only a person releases it, once restored
         uow.posts.update(
             held.id, state=transition(held.state, PostState.SCHEDULED), state_reason=None
         )

@@ -1,4 +1,5 @@
-"""One post: what was submitted, what went out, every disclosure decision; cancel and retry."""
+"""One post: what was submitted, what went out, every disclosure decision; cancel, retry and
+release (a post held because its grant was withdrawn)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
+from ghostpost.services.delegation import may_release, release_withdrawn_post
 from ghostpost.services.posts import cancel_post, retry_post
 from ghostpost.services.queue import post_detail
 from ghostpost.web import staff
@@ -77,6 +79,7 @@ def detail(public_id: str) -> Any:
         source_label=SOURCE_LABELS.get(view.post.source.value, view.post.source.value),
         submitter=view.submitter.name if view.submitter else submitter_label(view.post.submitter),
         ledger_url=ledger_link(view.post.public_id),
+        may_release=may_release(current_user(), view.post, view.account),
         here=url_for("posts.detail", public_id=public_id),
     )
 
@@ -98,4 +101,17 @@ def retry(public_id: str) -> Any:
     view = post_detail(services(), current_actor(), public_id)
     retry_post(services(), current_actor(), view.post.id)
     flash("Post queued again; the worker will try it shortly.", "ok")
+    return redirect(_back(url_for("posts.detail", public_id=public_id)))
+
+
+@bp.post("/posts/<public_id>/release")
+@login_required
+def release(public_id: str) -> Any:
+    """Release a post held because its grant was withdrawn, once restored (manager, principal)."""
+    view = post_detail(services(), current_actor(), public_id)
+    post = release_withdrawn_post(services(), current_actor(), view.post.id)
+    if post.state.value == "pending_approval":
+        flash("Post released: it waits for the principal's approval again.", "ok")
+    else:
+        flash("Post released: the worker will publish it when it is due.", "ok")
     return redirect(_back(url_for("posts.detail", public_id=public_id)))

@@ -6,8 +6,9 @@ from typing import Any
 
 from flask import Blueprint, render_template, request, url_for
 
+from ghostpost.services.delegation import may_release
 from ghostpost.services.queue import QUEUE_GROUPS, QUEUE_PAGE_SIZE, QueueQuery, list_queue
-from ghostpost.web.common import current_actor, login_required, parse_id, services
+from ghostpost.web.common import current_actor, current_user, login_required, parse_id, services
 
 bp = Blueprint("queue", __name__)
 
@@ -77,6 +78,7 @@ def queue() -> Any:
         group_labels=GROUP_LABELS,
         group_of_state=GROUP_OF_STATE,
         sections=sections,
+        may_release=lambda view: may_release(current_user(), view.post, view.account),
         first=(query.page - 1) * QUEUE_PAGE_SIZE + 1,
         here=request.full_path.rstrip("?"),
     )

@@ -34,7 +34,8 @@ def test_every_state_has_an_entry_in_the_table() -> None:
 def test_the_table_matches_the_documented_lifecycle() -> None:
     expected: dict[PostState, set[PostState]] = {
         S.DRAFT: {S.PENDING_APPROVAL, S.SCHEDULED, S.CANCELLED, S.REFUSED},
-        S.PENDING_APPROVAL: {S.SCHEDULED, S.CANCELLED, S.REFUSED},
+        # -> held: its writer's or client's grant was withdrawn (services.delegation).
+        S.PENDING_APPROVAL: {S.SCHEDULED, S.HELD, S.CANCELLED, S.REFUSED},
         # -> pending_approval: rescheduled into a window that requires approval.
         S.SCHEDULED: {S.PENDING_APPROVAL, S.HELD, S.PUBLISHING, S.FAILED, S.CANCELLED, S.REFUSED},
         S.HELD: {S.PENDING_APPROVAL, S.SCHEDULED, S.PUBLISHING, S.CANCELLED, S.REFUSED},
