@@ -221,6 +221,9 @@ BUILDERS: dict[tuple[str, str], Callable[[Matrix, str], Request]] = {
     ("posts.retry", "POST"): lambda m, t: Request(
         "POST", f"/posts/{m.post(t).public_id}/retry", form={}
     ),
+    ("posts.release", "POST"): lambda m, t: Request(
+        "POST", f"/posts/{m.post(t).public_id}/release", form={}
+    ),
     ("queue.queue", "GET"): lambda m, t: Request(
         "GET", "/queue", query={"account": account_id(m, t)}
     ),
@@ -633,6 +636,22 @@ row(
 row("posts.detail", "GET", post_actions(OK, auditor=OK, writer_coauthor=OK, api_token=LOGIN))
 row("posts.cancel", "POST", post_actions(REDIRECT))
 row("posts.retry", "POST", post_actions(409))  # not failed: authorized, then 409
+# Release (a post held for a withdrawn grant): those who manage the account, never its writer;
+# the matrix's post is not held, so the authorized get 409.
+row(
+    "posts.release",
+    "POST",
+    web(
+        api_token=NO_CSRF,
+        writer_unassigned=404,
+        writer_assigned=(403, 404),
+        auditor=403,
+        manager=409,
+        admin=409,
+        principal=409,
+        principal_writer=(409, 404),
+    ),
+)
 row(
     "queue.queue",
     "GET",
