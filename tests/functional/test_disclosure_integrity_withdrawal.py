@@ -185,7 +185,8 @@ def test_an_unassigned_writers_post_is_held_never_published_and_released_after_r
     # The reason is shown where people look: the post page, the queue, the API.
     page = manager.get(f"/posts/{post.public_id}").get_data(as_text=True)
     assert reason in page and ">Release<" in page
-    assert reason in manager.get("/queue?state=held").get_data(as_text=True)
+    queue = manager.get("/queue?state=held").get_data(as_text=True)
+    assert reason in queue and f"/posts/{post.public_id}/release" in queue
     api = scheduler_for(app.test_client(), world).get(f"/api/v1/posts/{post.public_id}")
     assert api.get_json()["state"] == "held" and reason in api.get_json()["state_reason"]
 
@@ -227,6 +228,7 @@ def test_a_writer_may_not_release_their_own_withdrawn_post_and_the_form_needs_cs
 
     writer = signed_in(app, world.writer_a)
     assert ">Release<" not in writer.get(f"/posts/{post.public_id}").get_data(as_text=True)
+    assert "/release" not in writer.get("/queue").get_data(as_text=True)
     assert release(writer, post).status_code == 403
     assert release(signed_in(app, world.auditor), post).status_code in (403, 404)
     no_token = manager.post(f"/posts/{post.public_id}/release", data={})
