@@ -978,9 +978,7 @@ class SqlApiClients:
             )
         )
         authors = self.session.scalars(
-            select(OAuthClientAuthorRow.user_id).where(
-                OAuthClientAuthorRow.client_row_id == row.id
-            )
+            select(OAuthClientAuthorRow.user_id).where(OAuthClientAuthorRow.client_row_id == row.id)
         )
         return ApiClient(
             id=row.id,

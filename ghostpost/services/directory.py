@@ -205,9 +205,7 @@ def link_principal(ctx: ServiceContext, actor: Actor, *, email: str, principal_n
     return user
 
 
-def hand_over_principal(
-    ctx: ServiceContext, actor: Actor, *, to_email: str, password: str
-) -> User:
+def hand_over_principal(ctx: ServiceContext, actor: Actor, *, to_email: str, password: str) -> User:
     """The principal's own user moves the principal link to another user; return the new one.
 
     The principal confirms with their password (a session left open on a shared desk is not
