@@ -722,6 +722,7 @@ def seed(container: Container, accounts: int) -> Seeded:
         scopes=SCOPES,
         account_ids=account_ids,
         default_author_email=writers[0].email,
+        author_emails=WRITERS,
     )
     return Seeded(client.client_id, secret, tuple(account_ids), WRITERS)
 

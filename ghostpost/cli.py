@@ -142,7 +142,11 @@ def users() -> None:
 @click.option("--email", required=True)
 @click.option("--name", required=True)
 @click.option("--role", type=click.Choice(["admin", "manager", "writer", "auditor"]), required=True)
-@click.option("--principal", "principal_name", help="This user IS the named principal.")
+@click.option(
+    "--principal",
+    "principal_name",
+    help="This user IS the named principal (only for a principal with no user yet).",
+)
 @click.option(
     "--password",
     prompt=True,
@@ -185,6 +189,28 @@ def users_create(
     click.echo(f"created {user.role.value} {user.email} (id {user.id})")
 
 
+@users.command("link-principal")
+@click.argument("email")
+@click.argument("principal_name")
+def users_link_principal(email: str, principal_name: str) -> None:
+    """Make an existing user the principal's person: the FIRST link only (recorded in the
+    ledger). A principal already linked is handed over only by its own user, from the web app."""
+    from ghostpost.services import directory
+    from ghostpost.services.context import Actor
+    from ghostpost.services.errors import ServiceError
+
+    container = _container()
+    try:
+        user = directory.link_principal(
+            container.services, Actor.system("cli"), email=email, principal_name=principal_name
+        )
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from exc
+    finally:
+        container.dispose()
+    click.echo(f"{user.email} is now the principal {principal_name} (recorded in the ledger)")
+
+
 @users.command("reset-two-factor")
 @click.argument("email")
 def users_reset_two_factor(email: str) -> None:
@@ -214,8 +240,19 @@ def clients() -> None:
 @click.option("--scopes", required=True, help='Space-separated, e.g. "posts:write posts:read".')
 @click.option("--accounts", required=True, help="Comma-separated handles, platform:handle or ids.")
 @click.option("--author", "author_email", help="Email of the writer posts default to.")
+@click.option(
+    "--authors",
+    "author_emails",
+    help="Comma-separated emails of the only writers the client may name (the default author "
+    "among them). Without it: the default author alone.",
+)
 def clients_create(
-    name: str, owner_email: str, scopes: str, accounts: str, author_email: str | None
+    name: str,
+    owner_email: str,
+    scopes: str,
+    accounts: str,
+    author_email: str | None,
+    author_emails: str | None,
 ) -> None:
     """Create an API client and print its id and secret (the secret is shown only now)."""
     from ghostpost.services import clients as client_service
@@ -233,6 +270,7 @@ def clients_create(
             scopes=scopes,
             account_ids=client_service.find_accounts(ctx, accounts.split(",")),
             default_author_email=author_email,
+            author_emails=_emails(author_emails) if author_emails is not None else None,
         )
     except ServiceError as exc:
         raise click.ClickException(exc.message) from exc
@@ -243,6 +281,54 @@ def clients_create(
     click.echo(f"client_secret: {secret}")
     click.echo(f"scopes:        {' '.join(sorted(client.scopes))}")
     click.echo("Store the secret now: it is not shown again (only its hash is kept).", err=True)
+
+
+def _emails(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+@clients.command("set-authors")
+@click.argument("client_id")
+@click.option(
+    "--authors",
+    "author_emails",
+    required=True,
+    help='Comma-separated emails of the only writers the client may name ("" for nobody).',
+)
+@click.option(
+    "--default-author",
+    "default_author",
+    help="The writer posts default to (one of --authors); without it the current one stays.",
+)
+@click.option("--no-default-author", is_flag=True, help="Clear the default author.")
+def clients_set_authors(
+    client_id: str, author_emails: str, default_author: str | None, no_default_author: bool
+) -> None:
+    """Replace the writers an API client may name (recorded in the ledger)."""
+    from ghostpost.services import clients as client_service
+    from ghostpost.services.context import Actor
+    from ghostpost.services.errors import ServiceError
+
+    if default_author and no_default_author:
+        raise click.UsageError("--default-author and --no-default-author exclude each other")
+    container = _container()
+    try:
+        client = client_service.set_client_authors(
+            container.services,
+            Actor.system("cli"),
+            client_id,
+            author_emails=_emails(author_emails),
+            default_author_email=default_author,
+            keep_default=not no_default_author,
+        )
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from exc
+    finally:
+        container.dispose()
+    click.echo(
+        f"API client {client.name!r} may now name {len(client.author_ids)} author(s) "
+        "(recorded in the ledger)"
+    )
 
 
 @clients.command("revoke")
@@ -281,6 +367,7 @@ def clients_list() -> None:
         state = "active" if client.is_active else "revoked"
         click.echo(f"{client.client_id}  {state:7}  {client.name}")
         click.echo(f"    owner {item.owner_email}; author {item.default_author_email or '-'}")
+        click.echo(f"    may name {', '.join(item.author_emails) or 'nobody'}")
         click.echo(f"    scopes {' '.join(sorted(client.scopes))}")
         click.echo(f"    accounts {', '.join(item.account_handles)}")
 

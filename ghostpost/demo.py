@@ -24,6 +24,8 @@ PEOPLE = (
 DEMO_CLIENT_ID = "demo-scheduler"
 DEMO_CLIENT_SECRET = "demo-scheduler-secret-change-me"
 DEMO_CLIENT_OWNER = "morgan@demo.ghostpost.test"
+#: The writers the demo scheduler may name (never the principal: a manager owns the client).
+DEMO_CLIENT_AUTHORS = ("jordan@demo.ghostpost.test", "sam@demo.ghostpost.test")
 NOTICE = "During the show, some of my posts will be written by my extended team."
 REMINDER = "Reminder: my team helps run this account during the conference."
 SAMPLE_POSTS = (
@@ -107,7 +109,8 @@ def seed_demo(container: Container) -> str:
     lines += ["", f"Timeline: {container.settings.public_url}/@{HANDLE}"]
     lines += [
         "",
-        "Demo API client 'Demo scheduler' (OAuth 2.0 client credentials, posts as Jordan Park):",
+        "Demo API client 'Demo scheduler' (OAuth 2.0 client credentials; may name Jordan Park "
+        "(default) or Sam Rivera as the author, never the principal):",
         f"  client_id      {DEMO_CLIENT_ID}",
         f"  client_secret  {DEMO_CLIENT_SECRET}   (demo only: real secrets are random)",
         f"  curl -u {DEMO_CLIENT_ID}:{DEMO_CLIENT_SECRET} -d grant_type=client_credentials "
@@ -133,5 +136,6 @@ def _ensure_demo_client(container: Container) -> None:
         scopes=list(clients.SCOPES),
         account_ids=[account.id],
         default_author_email="jordan@demo.ghostpost.test",
+        author_emails=DEMO_CLIENT_AUTHORS,
         fixed_credentials=(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET),
     )

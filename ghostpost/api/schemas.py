@@ -95,8 +95,10 @@ class PostRequestSchema(Strict):
         required=True,
         validate=validate.Length(min=3, max=320),
         metadata={
-            "description": "Email of the human who wrote the text: a staff user assigned to "
-            "the account, or its principal. Never the client itself.",
+            "description": "Email of the human who wrote the text: one of the authors this "
+            "client was granted, assigned to the account (the principal only through a client "
+            "the principal's own user owns). Never the client itself. Any other email is 422 "
+            "with the same answer, whether or not such a user exists.",
             "example": "jordan@demo.ghostpost.test",
         },
     )

@@ -483,6 +483,11 @@ with its human author, the submitting client and the source `api`.
 client id and secret and `grant_type=client_credentials`; send the access token as
 `Authorization: Bearer <token>`. A client only sees the accounts it is limited to.
 
+**Authors.** `author` names the human who wrote the text: one of the authors the client was
+granted (`ghostpost clients create --authors`), assigned to the account. The principal is an
+author only for a client the principal's own user owns; anything else is 422
+`validation_failed` with `errors.author`, the same answer whether or not the email exists.
+
 **Idempotency.** `POST /api/v1/posts` requires an `Idempotency-Key` header. Keys are per
 client and kept at least 24 hours: a repeat with the same body replays the first response
 (`Idempotent-Replayed: true`), a repeat with another body is 422, a repeat while the first is

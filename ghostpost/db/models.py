@@ -43,6 +43,9 @@ class AccountRow(Base):
 
 class UserRow(Base):
     __tablename__ = "users"
+    #: One principal, one person: at most one user is linked to a principal record (NULLs are
+    #: distinct in a unique index on SQLite and PostgreSQL alike, so unlinked users are free).
+    __table_args__ = (Index("uq_users_principal_id", "principal_id", unique=True),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
@@ -250,6 +253,15 @@ class OAuthClientAccountRow(Base):
 
     client_row_id: Mapped[int] = mapped_column(ForeignKey("oauth_clients.id"), primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+
+
+class OAuthClientAuthorRow(Base):
+    """The staff users an API client may name as a post's author (its grant, nothing wider)."""
+
+    __tablename__ = "oauth_client_authors"
+
+    client_row_id: Mapped[int] = mapped_column(ForeignKey("oauth_clients.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
 
 
 class OAuthTokenRow(Base):

@@ -32,6 +32,7 @@ from ghostpost.db.models import (
     LedgerEntryRow,
     LedgerHeadRow,
     OAuthClientAccountRow,
+    OAuthClientAuthorRow,
     OAuthClientRow,
     OAuthTokenRow,
     PostRow,
@@ -337,6 +338,19 @@ class SqlUsers:
         row = self.session.get(UserRow, user_id)
         assert row is not None
         row.is_active = active
+        self.session.flush()
+        return to_user(row)
+
+    def linked_to_principal(self, principal_id: int) -> User | None:
+        row = self.session.scalar(select(UserRow).where(UserRow.principal_id == principal_id))
+        return to_user(row) if row else None
+
+    def set_principal(self, user_id: int, principal_id: int | None) -> User:
+        row = self.session.get(UserRow, user_id)
+        assert row is not None
+        row.principal_id = principal_id
+        # Flushed at once: a hand-over unlinks the old user before the new one is linked, and
+        # the unique index must see them in that order.
         self.session.flush()
         return to_user(row)
 
@@ -984,6 +998,9 @@ class SqlApiClients:
                 OAuthClientAccountRow.client_row_id == row.id
             )
         )
+        authors = self.session.scalars(
+            select(OAuthClientAuthorRow.user_id).where(OAuthClientAuthorRow.client_row_id == row.id)
+        )
         return ApiClient(
             id=row.id,
             client_id=row.client_id,
@@ -993,6 +1010,7 @@ class SqlApiClients:
             account_ids=frozenset(accounts),
             default_author_id=row.default_author_id,
             is_active=row.is_active,
+            author_ids=frozenset(authors),
         )
 
     def add(
@@ -1005,6 +1023,7 @@ class SqlApiClients:
         scopes: Collection[str],
         account_ids: Collection[int],
         default_author_id: int | None,
+        author_ids: Collection[int],
         created_at: datetime,
     ) -> ApiClient:
         row = OAuthClientRow(
@@ -1021,6 +1040,22 @@ class SqlApiClients:
         self.session.flush()
         for account_id in sorted(set(account_ids)):
             self.session.add(OAuthClientAccountRow(client_row_id=row.id, account_id=account_id))
+        for user_id in sorted(set(author_ids)):
+            self.session.add(OAuthClientAuthorRow(client_row_id=row.id, user_id=user_id))
+        self.session.flush()
+        return self._record(row)
+
+    def set_authors(
+        self, row_id: int, author_ids: Collection[int], default_author_id: int | None
+    ) -> ApiClient:
+        row = self.session.get(OAuthClientRow, row_id)
+        assert row is not None
+        self.session.execute(
+            delete(OAuthClientAuthorRow).where(OAuthClientAuthorRow.client_row_id == row_id)
+        )
+        for user_id in sorted(set(author_ids)):
+            self.session.add(OAuthClientAuthorRow(client_row_id=row_id, user_id=user_id))
+        row.default_author_id = default_author_id
         self.session.flush()
         return self._record(row)
 

@@ -18,6 +18,10 @@ class LedgerTag(StrEnum):
     """The closed vocabulary of ledger events, "subject:action"."""
 
     PRINCIPAL_CREATED = "principal:created"
+    #: A user became the principal's person: the first link (by the operator) or a hand-over
+    #: the principal's own user confirmed. Exactly one user is linked to a principal at a time.
+    PRINCIPAL_LINKED = "principal:linked"
+    PRINCIPAL_LINK_CHANGED = "principal:link_changed"
     ACCOUNT_CREATED = "account:created"
     #: Platform credentials stored or replaced (the secrets themselves are never recorded).
     ACCOUNT_CONNECTED = "account:connected"
@@ -60,6 +64,8 @@ class LedgerTag(StrEnum):
     #: API clients (OAuth client credentials); secrets and tokens are never recorded.
     CLIENT_CREATED = "client:created"
     CLIENT_REVOKED = "client:revoked"
+    #: The authors a client may name (and its default author) changed; old and new lists.
+    CLIENT_AUTHORS_CHANGED = "client:authors_changed"
     TOKEN_ISSUED = "token:issued"
     TOKEN_REVOKED = "token:revoked"
 

@@ -190,9 +190,13 @@ class ApiClient:
     owner_id: int
     scopes: frozenset[str]
     account_ids: frozenset[int]
-    #: The writer posts are attributed to when a request names none (Mastodon compat).
+    #: The writer posts are attributed to when a request names none (Mastodon compat); always
+    #: one of `author_ids`.
     default_author_id: int | None = None
     is_active: bool = True
+    #: The only staff users this client may name as a post's author (its grant). The principal
+    #: is among them only when the client's owner is the principal's own user.
+    author_ids: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)

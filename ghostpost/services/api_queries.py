@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from ghostpost.domain.model import Account, Post, User, Window
 from ghostpost.domain.states import PostState
-from ghostpost.services.authz import may_author
+from ghostpost.services.clients import author_not_allowed, client_of, may_name_author
 from ghostpost.services.context import Actor, ServiceContext
 from ghostpost.services.errors import Forbidden, NotFound, ValidationFailed
 from ghostpost.services.ports import UnitOfWork
@@ -81,22 +81,33 @@ def client_windows(
 
 
 def resolve_submission(
-    ctx: ServiceContext, actor: Actor, account_id: int, author_email: str
+    ctx: ServiceContext, actor: Actor, account_id: int, author_email: str | None
 ) -> tuple[Account, User]:
-    """Return the account and the writer a client names for a new post.
+    """Return the account and the author a client names for a new post.
 
-    The account must be one of the client's (else NotFound); the writer must be an active
-    staff user assigned to it, or its principal. Unknown emails and people who may not write
-    for the account get the same answer, so a client cannot probe for staff emails.
+    The account must be one of the client's (else NotFound). The author is the one named, or
+    the client's default author when none is named; it must be one the client may name for the
+    account (clients.may_name_author). Unknown emails, deactivated users, people not assigned
+    to the account, people not in the client's list and the principal (named by a client the
+    principal does not own) all get the same answer, so a client cannot probe for staff emails.
     """
     with ctx.uow() as uow:
         account = _account(uow, actor, account_id)
-        author = uow.users.by_email(author_email.strip())
-        if author is None or not may_author(uow, author, account):
+        client = client_of(uow, actor)
+        if client is None:
+            raise Forbidden("This needs an API client's credentials.")
+        email = (author_email or "").strip().lower()
+        if email:
+            author = uow.users.by_email(email)
+        elif client.default_author_id is not None:
+            author = uow.users.get(client.default_author_id)
+        else:
             raise ValidationFailed(
-                f"{author_email!r} is not a writer of @{account.handle}.",
-                {"author": "not a writer of this account"},
+                "Name the post's author: this client has no default author.",
+                {"author": "required: this client has no default author"},
             )
+        if author is None or not may_name_author(uow, client, author, account):
+            raise author_not_allowed()
     return account, author
 
 

@@ -61,12 +61,48 @@ class TokenGrant:
 
 @dataclass(frozen=True)
 class ClientListing:
-    """A client with the names a person reads: owner, default author, account handles."""
+    """A client with the names a person reads: owner, authors, account handles."""
 
     client: ApiClient
     owner_email: str
     default_author_email: str | None
     account_handles: tuple[str, ...]
+    author_emails: tuple[str, ...] = ()
+
+
+#: One answer for every author a client may not name (unknown email, deactivated, not assigned
+#: to the account, not in the client's list, the principal named by someone else's client), so
+#: that a client learns nothing about which staff emails exist.
+AUTHOR_NOT_ALLOWED = "not an author this client may name for this account"
+
+
+def author_not_allowed() -> ValidationFailed:
+    """Return the one refusal for an author the client may not name (see AUTHOR_NOT_ALLOWED)."""
+    return ValidationFailed(
+        "The author is not one this client may name for this account.",
+        {"author": AUTHOR_NOT_ALLOWED},
+    )
+
+
+def may_name_author(uow: UnitOfWork, client: ApiClient, author: User, account: Account) -> bool:
+    """Tell whether `client` may submit a post on `account` written by `author`.
+
+    The author must be in the client's list and allowed to write for the account; the principal
+    only through a client their own user owns (a post is the principal's own only when the
+    principal submits it).
+    """
+    if account.id not in client.account_ids or author.id not in client.author_ids:
+        return False
+    if not may_author(uow, author, account):
+        return False
+    return not author.is_principal_of(account) or client.owner_id == author.id
+
+
+def client_of(uow: UnitOfWork, actor: Actor) -> ApiClient | None:
+    """Return the API client an actor acts as (fresh from the database), or None for others."""
+    if actor.user is not None or actor.account_ids is None or not actor.ref.startswith("client:"):
+        return None
+    return uow.api_clients.by_client_id(actor.ref.removeprefix("client:"))
 
 
 def digest(value: str) -> str:
@@ -130,10 +166,13 @@ def create_client(
     scopes: str | Iterable[str],
     account_ids: Collection[int],
     default_author_email: str | None = None,
+    author_emails: Collection[str] | None = None,
     fixed_credentials: tuple[str, str] | None = None,
 ) -> tuple[ApiClient, str]:
     """Create an API client; return it with its secret, shown this once and stored only hashed.
 
+    `author_emails` are the only authors the client may name; the default author must be one
+    of them. Without a list the client may name its default author only (or nobody).
     `fixed_credentials` (client id, secret) is for the DEMO ONLY, so the README's curl example
     works as written; real clients always get random credentials.
     """
@@ -167,15 +206,9 @@ def create_client(
                     f"{owner.name} may not manage @{account.handle}: a client's owner must be "
                     "a manager, an admin or the principal of each of its accounts."
                 )
-        author = None
-        if default_author_email:
-            author = _active_user(uow, default_author_email, "default author")
-            for account in accounts:
-                if not may_author(uow, author, account):
-                    raise Conflict(
-                        f"{author.name} is not assigned to @{account.handle}; the default "
-                        "author must be allowed to write for every account of the client."
-                    )
+        author, authors = _granted_authors(
+            uow, owner, accounts, default_author_email, author_emails
+        )
         if fixed_credentials is not None:
             client_id, secret = fixed_credentials
         else:
@@ -190,6 +223,7 @@ def create_client(
             scopes=granted,
             account_ids=[a.id for a in accounts],
             default_author_id=author.id if author else None,
+            author_ids=[a.id for a in authors],
             created_at=ctx.clock.now(),
         )
         uow.ledger.append(
@@ -204,11 +238,125 @@ def create_client(
                     {"id": a.id, "platform": a.platform, "handle": a.handle} for a in accounts
                 ],
                 "default_author": user_summary(author) if author else None,
+                "authors": [user_summary(a) for a in authors],
             },
             occurred_at=ctx.clock.now(),
         )
         uow.commit()
     return client, secret
+
+
+def set_client_authors(
+    ctx: ServiceContext,
+    actor: Actor,
+    client_id: str,
+    *,
+    author_emails: Collection[str],
+    default_author_email: str | None = None,
+    keep_default: bool = True,
+) -> ApiClient:
+    """Replace the authors a client may name; admins, its owner or the system.
+
+    With `keep_default` and no `default_author_email`, the current default author stays, and
+    must then be in the new list (the refusal names them); `keep_default=False` clears it.
+    """
+    with ctx.uow() as uow:
+        client = uow.api_clients.by_client_id(client_id)
+        if client is None:
+            raise NotFound(f"No API client {client_id}.")
+        if not is_system(actor):
+            user = require_user(actor)
+            if user.role is not Role.ADMIN and user.id != client.owner_id:
+                raise Forbidden("Only admins and the client's owner change its authors.")
+        owner = uow.users.get(client.owner_id)
+        assert owner is not None
+        accounts = [_account(uow, account_id) for account_id in sorted(client.account_ids)]
+        if default_author_email is None and keep_default and client.default_author_id:
+            current = uow.users.get(client.default_author_id)
+            default_author_email = current.email if current else None
+        author, authors = _granted_authors(
+            uow, owner, accounts, default_author_email, author_emails, explicit=True
+        )
+        before = sorted(client.author_ids), client.default_author_id
+        new_ids = [a.id for a in authors]
+        if before == (sorted(new_ids), author.id if author else None):
+            return client
+        old_people = {u.id: u for u in uow.users.list() if u.id in client.author_ids}
+        client = uow.api_clients.set_authors(client.id, new_ids, author.id if author else None)
+        old_default = uow.users.get(before[1]) if before[1] is not None else None
+        uow.ledger.append(
+            tag=LedgerTag.CLIENT_AUTHORS_CHANGED,
+            actor=actor.ref,
+            subject=f"client:{client.client_id}",
+            data={
+                "old": {
+                    "authors": [user_summary(old_people[i]) for i in before[0] if i in old_people],
+                    "default_author": user_summary(old_default) if old_default else None,
+                },
+                "new": {
+                    "authors": [user_summary(a) for a in authors],
+                    "default_author": user_summary(author) if author else None,
+                },
+            },
+            occurred_at=ctx.clock.now(),
+        )
+        uow.commit()
+    return client
+
+
+def _granted_authors(
+    uow: UnitOfWork,
+    owner: User,
+    accounts: list[Account],
+    default_author_email: str | None,
+    author_emails: Collection[str] | None,
+    *,
+    explicit: bool = False,
+) -> tuple[User | None, list[User]]:
+    """Check a client's author list and default author; return (default, authors by email).
+
+    Each author is an active staff user who may write for at least one of the client's
+    accounts (submission checks the account itself); the default author for all of them. The
+    principal of an account is allowed only when the client's owner is the principal's user.
+    """
+    default_email = (default_author_email or "").strip().lower() or None
+    wanted = [e.strip().lower() for e in (author_emails or ()) if e.strip()]
+    if not wanted and not explicit and author_emails is None and default_email:
+        wanted = [default_email]
+    authors: dict[int, User] = {}
+    for email in wanted:
+        person = _active_user(uow, email, "author")
+        if person.role is Role.AUDITOR:
+            raise Conflict(f"{person.name} is an auditor; auditors never write posts.")
+        if not any(may_author(uow, person, account) for account in accounts):
+            handles = " or ".join(f"@{a.handle}" for a in accounts)
+            raise Conflict(
+                f"{person.name} is not assigned to {handles}; an author the client may name "
+                "must be allowed to write for its accounts."
+            )
+        for account in accounts:
+            if person.is_principal_of(account) and person.id != owner.id:
+                raise Forbidden(
+                    f"{person.name} is the principal of @{account.handle}: only a client "
+                    "the principal's own user owns may post as the principal."
+                )
+        authors[person.id] = person
+    author = None
+    if default_email:
+        author = _active_user(uow, default_email, "default author")
+        if author.id not in authors:
+            raise ValidationFailed(
+                f"{author.name} (the default author) is not among the authors the client may "
+                "name; add them to the authors, or choose another default author.",
+                {"default_author": "not among the authors"},
+            )
+        for account in accounts:
+            if not may_author(uow, author, account):
+                raise Conflict(
+                    f"{author.name} is not assigned to @{account.handle}; the default "
+                    "author must be allowed to write for every account of the client."
+                )
+    return author, sorted(authors.values(), key=lambda u: u.email)
 
 
 def revoke_client(ctx: ServiceContext, actor: Actor, client_id: str) -> ApiClient:
@@ -256,6 +404,7 @@ def list_clients(ctx: ServiceContext, actor: Actor) -> list[ClientListing]:
             if c.default_author_id is not None
             else None,
             account_handles=tuple(handles.get(i, str(i)) for i in sorted(c.account_ids)),
+            author_emails=tuple(sorted(emails.get(i, str(i)) for i in c.author_ids)),
         )
         for c in listed
         if viewer is None or viewer.role is Role.ADMIN or viewer.id == c.owner_id

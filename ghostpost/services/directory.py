@@ -7,9 +7,15 @@ import re
 from ghostpost.domain.ledger import LedgerTag
 from ghostpost.domain.model import Account, Principal, Role, User
 from ghostpost.services import delegation
-from ghostpost.services.authz import is_system, require_admin, require_manager
+from ghostpost.services.authz import is_system, require_admin, require_manager, require_user
 from ghostpost.services.context import Actor, ServiceContext, user_summary
-from ghostpost.services.errors import Conflict, NotFound, ValidationFailed, text_problem
+from ghostpost.services.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    ValidationFailed,
+    text_problem,
+)
 from ghostpost.services.ports import UnitOfWork
 
 PLATFORMS = ("local", "mastodon", "bluesky", "x")
@@ -94,9 +100,15 @@ def create_user(
     password: str,
     principal_id: int | None = None,
 ) -> User:
-    """Create a staff user; with `principal_id` the user is that principal."""
+    """Create a staff user; with `principal_id` the user is that principal.
+
+    Only the operator (a system actor: CLI, demo seeding) links a new user to a principal, and
+    only as the principal's first link: one principal, one person. Admins create staff only.
+    """
     if not is_system(actor):
         require_admin(actor)
+        if principal_id is not None:
+            raise Forbidden(LINK_NEEDS_CONSENT)
     email = email.strip().lower()
     errors: dict[str, str] = {}
     if not _EMAIL.match(email):
@@ -114,8 +126,9 @@ def create_user(
     with ctx.uow() as uow:
         if uow.users.by_email(email) is not None:
             raise Conflict(f"A user with email {email} already exists.")
-        if principal_id is not None and uow.principals.get(principal_id) is None:
-            raise NotFound(f"No principal {principal_id}.")
+        principal = None
+        if principal_id is not None:
+            principal = _unlinked_principal(uow, principal_id)
         user = uow.users.add(
             email=email,
             name=name.strip(),
@@ -130,8 +143,117 @@ def create_user(
             data={**user_summary(user), "principal_id": principal_id},
             occurred_at=ctx.clock.now(),
         )
+        if principal is not None:
+            _record_first_link(ctx, uow, actor, principal, user)
         uow.commit()
     return user
+
+
+#: Why nobody but the operator (first link) or the principal (hand-over) links a principal.
+LINK_NEEDS_CONSENT = (
+    "Only the operator links a principal to their first user (ghostpost users link-principal); "
+    "after that, only the principal's own user can hand the principal over to another user."
+)
+
+
+def _unlinked_principal(uow: UnitOfWork, principal_id: int) -> Principal:
+    principal = uow.principals.get(principal_id)
+    if principal is None:
+        raise NotFound(f"No principal {principal_id}.")
+    linked = uow.users.linked_to_principal(principal.id)
+    if linked is not None:
+        raise Conflict(
+            f"{principal.name} is already linked to {linked.email}: one principal, one person. "
+            "Only that user can hand the principal over to someone else."
+        )
+    return principal
+
+
+def _record_first_link(
+    ctx: ServiceContext, uow: UnitOfWork, actor: Actor, principal: Principal, user: User
+) -> None:
+    uow.ledger.append(
+        tag=LedgerTag.PRINCIPAL_LINKED,
+        actor=actor.ref,
+        subject=f"principal:{principal.id}",
+        data={"principal": principal.name, "user": user_summary(user), "first_link": True},
+        occurred_at=ctx.clock.now(),
+    )
+
+
+def link_principal(ctx: ServiceContext, actor: Actor, *, email: str, principal_name: str) -> User:
+    """The operator links an existing user to a principal that has no user yet (first link)."""
+    if not is_system(actor):
+        raise Forbidden(LINK_NEEDS_CONSENT)
+    with ctx.uow() as uow:
+        found = uow.principals.by_name(principal_name.strip())
+        if found is None:
+            raise NotFound(f"No principal named {principal_name.strip()!r}.")
+        principal = _unlinked_principal(uow, found.id)
+        user = uow.users.by_email(email.strip().lower())
+        if user is None:
+            raise NotFound(f"No staff user {email.strip()}.")
+        if not user.is_active:
+            raise Conflict(f"{user.name} is deactivated; reactivate them first.")
+        if user.principal_id is not None:
+            raise Conflict(
+                f"{user.email} already is another principal; only that principal can hand "
+                "themself over."
+            )
+        user = uow.users.set_principal(user.id, principal.id)
+        _record_first_link(ctx, uow, actor, principal, user)
+        uow.commit()
+    return user
+
+
+def hand_over_principal(ctx: ServiceContext, actor: Actor, *, to_email: str, password: str) -> User:
+    """The principal's own user moves the principal link to another user; return the new one.
+
+    The principal confirms with their password (a session left open on a shared desk is not
+    consent). The old user stops being the principal in the same transaction.
+    """
+    current = require_user(actor)
+    if current.principal_id is None:
+        raise Forbidden("Only the principal's own user can hand the principal over.")
+    problem = text_problem(to_email)
+    if problem is not None:
+        raise ValidationFailed(f"The email {problem}.", {"to_email": problem})
+    with ctx.uow() as uow:
+        stored = uow.users.password_hash(current.id)
+        if not password or stored is None or not ctx.check_password(stored, password)[0]:
+            raise ValidationFailed(
+                "Confirm with your own password.", {"password": "does not match"}
+            )
+        current = uow.users.get(current.id) or current
+        if current.principal_id is None:
+            raise Forbidden("Only the principal's own user can hand the principal over.")
+        principal = uow.principals.get(current.principal_id)
+        assert principal is not None
+        target = uow.users.by_email(to_email.strip().lower())
+        if target is None or not target.is_active:
+            raise ValidationFailed(
+                f"No active staff user {to_email.strip()}.", {"to_email": "no such active user"}
+            )
+        if target.id == current.id:
+            raise ValidationFailed("You already are the principal.", {"to_email": "yourself"})
+        if target.principal_id is not None:
+            raise Conflict(f"{target.email} already is a principal.")
+        uow.users.set_principal(current.id, None)
+        target = uow.users.set_principal(target.id, principal.id)
+        uow.ledger.append(
+            tag=LedgerTag.PRINCIPAL_LINK_CHANGED,
+            actor=actor.ref,
+            subject=f"principal:{principal.id}",
+            data={
+                "principal": principal.name,
+                "from": user_summary(current),
+                "to": user_summary(target),
+                "confirmed_by": user_summary(current),
+            },
+            occurred_at=ctx.clock.now(),
+        )
+        uow.commit()
+    return target
 
 
 def _assignment_parties(uow: UnitOfWork, actor: Actor, *, user_id: int, account_id: int) -> User:

@@ -112,6 +112,12 @@ class UserRepository(Protocol):
     def set_active(self, user_id: int, active: bool) -> User:
         """Activate or deactivate a user and return them."""
 
+    def linked_to_principal(self, principal_id: int) -> User | None:
+        """Return the one user linked to this principal record, or None."""
+
+    def set_principal(self, user_id: int, principal_id: int | None) -> User:
+        """Link the user to a principal record (or, with None, unlink them) and return them."""
+
     def totp(self, user_id: int) -> tuple[str | None, int | None]:
         """Return the user's sealed TOTP secret and last accepted step (None when not set)."""
 
@@ -301,9 +307,15 @@ class ApiClientRepository(Protocol):
         scopes: Collection[str],
         account_ids: Collection[int],
         default_author_id: int | None,
+        author_ids: Collection[int],
         created_at: datetime,
     ) -> ApiClient:
-        """Store a new, active client."""
+        """Store a new, active client with the authors it may name."""
+
+    def set_authors(
+        self, row_id: int, author_ids: Collection[int], default_author_id: int | None
+    ) -> ApiClient:
+        """Replace the authors a client may name and its default author; return the client."""
 
     def get(self, row_id: int) -> ApiClient | None:
         """Return the client with this row id, or None."""

@@ -14,6 +14,7 @@ from ghostpost.domain.model import Account, NewPost, Post, Source, User, Window
 from ghostpost.domain.policy import Decision, PostDraft, PostKind, Stage, decide
 from ghostpost.domain.states import QUEUED_STATES, PostState, transition
 from ghostpost.services.authz import MANAGING_ROLES, may_author, require_principal, require_user
+from ghostpost.services.clients import author_not_allowed, client_of, may_name_author
 from ghostpost.services.context import Actor, ServiceContext, user_summary
 from ghostpost.services.errors import (
     Conflict,
@@ -75,6 +76,14 @@ def _plan(uow: UnitOfWork, ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -
         # The client may not know this account exists.
         raise NotFound(f"No account {cmd.account_id}.")
     author = uow.users.get(cmd.author_id)
+    client = client_of(uow, actor)
+    if client is not None:
+        # Schedulers name the author, but only one they were granted: one answer for every
+        # other name, so that nobody learns which staff emails exist.
+        if author is None or not may_name_author(uow, client, author, account):
+            raise author_not_allowed()
+    elif actor.account_ids is not None:
+        raise Forbidden("This needs a known API client.")
     if author is None or not author.is_active:
         raise NotFound(f"No active user {cmd.author_id}.")
     if actor.user is not None and actor.user.id != author.id:
@@ -84,7 +93,13 @@ def _plan(uow: UnitOfWork, ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -
         raise Forbidden(f"{author.email} is not assigned to @{account.handle}.")
     at = cmd.publish_at if cmd.publish_at is not None and cmd.publish_at > now else now
     window = uow.windows.covering(account.id, at)
-    delegated = not author.is_principal_of(account)
+    # A post is the principal's own only when the principal submits it: from their own
+    # session, or through an API client their own user owns. Anyone else naming the principal
+    # (the system included) submits a delegated post.
+    submitted_by_principal = (actor.user is not None and actor.user.id == author.id) or (
+        client is not None and client.owner_id == author.id
+    )
+    delegated = not (author.is_principal_of(account) and submitted_by_principal)
     decision = decide(
         PostDraft(text=cmd.text, kind=PostKind.REGULAR, is_delegated=delegated, publish_at=at),
         window=window.state() if window else None,

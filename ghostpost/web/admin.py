@@ -1,4 +1,8 @@
-"""User administration (admins only): list, create, deactivate and reactivate staff users."""
+"""User administration (admins only): list, create, deactivate and reactivate staff users; and
+the principal's own hand-over of the principal link to another user (the principal only).
+
+Admins never link a user to a principal: the first link is the operator's (`ghostpost users
+link-principal`), any later change the principal's own, confirmed with their password."""
 
 from __future__ import annotations
 
@@ -8,11 +12,12 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 
 from ghostpost.domain.model import Role
 from ghostpost.services import directory
-from ghostpost.services.errors import Conflict, NotFound, ValidationFailed
+from ghostpost.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ghostpost.web.common import (
     MAX_ID,
     current_actor,
     current_user,
+    login_required,
     parse_id,
     roles_required,
     services,
@@ -26,7 +31,7 @@ ROLE_LABELS = {
     Role.AUDITOR.value: "Auditor — reads everything, changes nothing",
     Role.ADMIN.value: "Admin — also manages users",
 }
-FIELDS = ("email", "name", "role", "password", "principal_id")
+FIELDS = ("email", "name", "role", "password")
 FIELD_MESSAGES = {
     "not an email address": "Not an email address.",
     "required": "Required.",
@@ -58,22 +63,22 @@ def _render(
 @roles_required(Role.ADMIN)
 def users() -> Any:
     """List every staff user, with the form to create one."""
-    blank = {"email": "", "name": "", "role": Role.WRITER.value, "password": "", "principal_id": ""}
+    blank = {"email": "", "name": "", "role": Role.WRITER.value, "password": ""}
     return _render(blank, {}, None, 200)
 
 
 @bp.post("/admin/users")
 @roles_required(Role.ADMIN)
 def create_user() -> Any:
-    """Create a staff user (optionally the principal of accounts)."""
+    """Create a staff user (never a principal: see the module's docstring)."""
     values = {name: request.form.get(name, "") for name in FIELDS}
     errors: dict[str, str] = {}
     if values["role"] not in ROLE_LABELS:
         errors["role"] = "Pick a role."
-    raw_principal = values["principal_id"].strip()
-    principal_id = parse_id(raw_principal)
-    if raw_principal and principal_id is None:
-        errors["principal_id"] = "Pick a principal from the list."
+    # The form has no principal field; a crafted one, whatever its value, goes to the service,
+    # which refuses it (403) before storing anything.
+    raw_principal = request.form.get("principal_id", "").strip()
+    principal_id = (parse_id(raw_principal) or 0) if raw_principal else None
     if errors:
         return _render({**values, "password": ""}, errors, "Some fields need attention.", 422)
     try:
@@ -92,10 +97,12 @@ def create_user() -> Any:
             for name, text in exc.fields.items()
         }
         return _render({**values, "password": ""}, errors, exc.message, 422)
+    except Forbidden as exc:
+        return _render({**values, "password": ""}, {}, exc.message, 403)
     except Conflict as exc:
         return _render({**values, "password": ""}, {"email": exc.message}, exc.message, 409)
     except NotFound as exc:
-        return _render({**values, "password": ""}, {"principal_id": exc.message}, exc.message, 422)
+        return _render({**values, "password": ""}, {}, exc.message, 422)
     flash(f"{user.name} <{user.email}> can now sign in as {user.role.value}.", "ok")
     return redirect(url_for("admin.users", _anchor=f"user-{user.id}"))
 
@@ -115,3 +122,40 @@ def set_active(user_id: int) -> Any:
     else:
         flash(f"{user.name} is deactivated: signed out everywhere, and cannot sign in.", "ok")
     return redirect(url_for("admin.users", _anchor=f"user-{user.id}"))
+
+
+@bp.route("/account/principal", methods=["GET", "POST"])
+@login_required
+def principal_handover() -> Any:
+    """The principal hands the principal link over to another user, confirming with their
+    password (the only way a linked principal changes hands)."""
+    user = current_user()
+    assert user is not None
+    if user.principal_id is None:
+        abort(403, description="Only the principal's own user can hand the principal over.")
+    values = {"to_email": request.form.get("to_email", "")}
+    error, errors, status = None, {}, 200
+    if request.method == "POST":
+        try:
+            new_user = directory.hand_over_principal(
+                services(),
+                current_actor(),
+                to_email=values["to_email"],
+                password=request.form.get("password", ""),
+            )
+        except ValidationFailed as exc:
+            error, errors, status = exc.message, dict(exc.fields), 422
+        except Conflict as exc:
+            error, status = exc.message, 409
+        else:
+            flash(
+                f"{new_user.name} <{new_user.email}> is now the principal; you no longer are.",
+                "ok",
+            )
+            return redirect(url_for("staff.home"))
+    return (
+        render_template(
+            "principal_handover.html", values=values, error=error, errors=errors, me=user
+        ),
+        status,
+    )

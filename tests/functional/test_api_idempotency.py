@@ -31,7 +31,7 @@ from ghostpost.services.context import Actor
 from ghostpost.services.idempotency import RequestInFlight, submit_post_once
 from ghostpost.services.posts import SubmitPost
 from tests.conftest import BACKEND
-from tests.support.api import Scheduler, scheduler_for
+from tests.support.api import Scheduler, create_api_client, scheduler_for
 from tests.support.world import World
 
 
@@ -263,10 +263,17 @@ def _command(world: World) -> SubmitPost:
     )
 
 
+def _client_actor(world: World, name: str) -> Actor:
+    """The actor of a real API client of the world's account (posts name only granted authors,
+    so the client must exist)."""
+    api_client, _ = create_api_client(world, name=name)
+    return Actor.for_client(api_client.client_id, frozenset({world.account.id}))
+
+
 def _race(world: World, *, hold_seconds: float) -> tuple[Any, Any]:
     """Run two submit_post_once calls with one key: the first holds its transaction open
     (inside render) while the second arrives."""
-    actor = Actor.for_client("racer", frozenset({world.account.id}))
+    actor = _client_actor(world, "racer")
     rendering = threading.Event()
     outcomes: dict[str, Any] = {}
 
@@ -328,7 +335,7 @@ def test_on_postgresql_a_duplicate_stops_waiting_and_gets_409(
 def test_the_key_post_ledger_entry_and_response_commit_together(
     scheduler: Scheduler, world: World
 ) -> None:
-    actor = Actor.for_client("atomic", frozenset({world.account.id}))
+    actor = _client_actor(world, "atomic")
 
     def broken_render(post: Post) -> tuple[int, dict[str, Any]]:
         raise RuntimeError("rendering failed")
@@ -341,7 +348,7 @@ def test_the_key_post_ledger_entry_and_response_commit_together(
     assert api_posts(world) == []
     assert submitted_entries(world) == []
     with world.ctx.uow() as uow:
-        assert uow.idempotency_keys.get("client:atomic", "k") is None
+        assert uow.idempotency_keys.get(actor.ref, "k") is None
 
 
 # --------------------------------------------------------------------------------------------
@@ -349,7 +356,7 @@ def test_the_key_post_ledger_entry_and_response_commit_together(
 
 
 def test_keys_are_kept_24_hours_then_purged(world: World, clock: FixedClock) -> None:
-    actor = Actor.for_client("keeper", frozenset({world.account.id}))
+    actor = _client_actor(world, "keeper")
 
     def remember(key: str) -> None:
         submit_post_once(
@@ -371,8 +378,8 @@ def test_keys_are_kept_24_hours_then_purged(world: World, clock: FixedClock) -> 
 
     assert removed == 1
     with world.ctx.uow() as uow:
-        assert uow.idempotency_keys.get("client:keeper", "old") is None
-        assert uow.idempotency_keys.get("client:keeper", "young") is not None
+        assert uow.idempotency_keys.get(actor.ref, "old") is None
+        assert uow.idempotency_keys.get(actor.ref, "young") is not None
     with pytest.raises(idempotency.ValidationFailed):
         idempotency.purge_keys(world.ctx, older_than=timedelta(hours=23))
 

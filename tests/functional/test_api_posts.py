@@ -12,10 +12,10 @@ from ghostpost.domain.ledger import LedgerTag
 from ghostpost.domain.model import Account
 from ghostpost.domain.policy import TagMode
 from ghostpost.domain.states import PostState
-from ghostpost.services import directory
+from ghostpost.services import clients, directory
 from ghostpost.services.context import Actor
 from tests.conftest import START
-from tests.support.api import Scheduler, scheduler_for
+from tests.support.api import Scheduler, fetch_token, scheduler_for
 from tests.support.world import World
 
 
@@ -121,12 +121,36 @@ def test_a_post_before_the_notice_is_published_says_it_will_be_held(
     assert post["decisions"]["held_reason"] == "waiting for the window's notice to be published"
 
 
-def test_the_principal_as_author_is_not_tagged(scheduler: Scheduler, world: World) -> None:
+def test_the_principal_through_their_own_client_is_not_tagged(
+    client: FlaskClient, world: World, live_window: object
+) -> None:
+    own, secret = clients.create_client(
+        world.ctx,
+        Actor.system("test"),
+        name="Avery's own scheduler",
+        owner_email=world.principal.email,
+        scopes=["posts:write"],
+        account_ids=[world.account.id],
+        author_emails=[world.principal.email],
+    )
+    scheduler = Scheduler(client, own, fetch_token(client, own.client_id, secret))
+
     post = scheduler.create({**body(world), "author": world.principal.email}).get_json()
 
     assert post["final_text"] == "Keynote at 10, see you there"
     assert post["decisions"]["delegated"] is False
     assert post["decisions"]["tag"]["outcome"] == "not_delegated"
+
+
+def test_a_managers_client_naming_the_principal_is_refused(
+    scheduler: Scheduler, world: World
+) -> None:
+    # Used to be 201 with delegated: false (issue 12): the principal did not submit it.
+    response = scheduler.create({**body(world), "author": world.principal.email})
+
+    assert response.status_code == 422
+    assert response.get_json()["errors"] == {"author": [clients.AUTHOR_NOT_ALLOWED]}
+    assert ledger_entries(world, LedgerTag.POST_SUBMITTED) == []
 
 
 @pytest.mark.parametrize(
@@ -155,7 +179,7 @@ def test_an_author_not_assigned_to_the_account_is_refused_like_an_unknown_one(
 
     for response in (outsider, unknown):
         assert response.status_code == 422
-        assert response.get_json()["errors"] == {"author": ["not a writer of this account"]}
+        assert response.get_json()["errors"] == {"author": [clients.AUTHOR_NOT_ALLOWED]}
     assert ledger_entries(world, LedgerTag.POST_SUBMITTED) == []
 
 

@@ -184,6 +184,8 @@ BUILDERS: dict[tuple[str, str], Callable[[Matrix, str], Request]] = {
         "/admin/users",
         form={"email": "", "name": "", "role": "writer", "password": "", "principal_id": ""},
     ),
+    ("admin.principal_handover", "GET"): get("/account/principal"),
+    ("admin.principal_handover", "POST"): form("/account/principal"),
     ("admin.set_active", "POST"): lambda m, t: Request(
         "POST", f"/admin/users/{m.user(t).id}/active", form={"active": "0"}
     ),
@@ -394,7 +396,7 @@ def managers(allowed_: Outcome, *, anonymous: Outcome = LOGIN, api_token: Outcom
         manager=allowed_,
         admin=allowed_,
         principal=allowed_,
-        principal_writer=(allowed_, 403),
+        principal_writer=(403, allowed_),
     )
 
 
@@ -437,7 +439,7 @@ def composers(allowed_: Outcome, *, anonymous: Outcome = LOGIN, api_token: Outco
         manager=403,
         admin=403,
         principal=(allowed_, 403),
-        principal_writer=(allowed_, 403),
+        principal_writer=(403, allowed_),
     )
 
 
@@ -450,7 +452,7 @@ def overseers(allowed_: Outcome):
         manager=allowed_,
         admin=allowed_,
         principal=allowed_,
-        principal_writer=(allowed_, 404),
+        principal_writer=(404, allowed_),
     )
 
 
@@ -473,7 +475,7 @@ def post_actions(
         manager=allowed_,
         admin=allowed_,
         principal=allowed_,
-        principal_writer=(allowed_, 404),
+        principal_writer=(404, allowed_),
     )
 
 
@@ -565,6 +567,32 @@ row("accounts.disconnect", "POST", account_managers(422))  # local accounts hold
 row("admin.users", "GET", admins(OK, api_token=LOGIN), targets=OWN_ONLY)
 row("admin.create_user", "POST", admins(422), targets=OWN_ONLY)  # empty form
 row("admin.set_active", "POST", admins(REDIRECT))
+# The principal's own hand-over of the principal link (issue 12): principals only, whatever
+# their role; an empty form is 422 (no password), so nothing changes hands here.
+row(
+    "admin.principal_handover",
+    "GET",
+    {
+        **everyone(403),
+        "anonymous": LOGIN,
+        "api_token": LOGIN,
+        "principal": OK,
+        "principal_writer": OK,
+    },
+    targets=OWN_ONLY,
+)
+row(
+    "admin.principal_handover",
+    "POST",
+    {
+        **everyone(403),
+        "anonymous": LOGIN,
+        "api_token": NO_CSRF,
+        "principal": 422,
+        "principal_writer": 422,
+    },
+    targets=OWN_ONLY,
+)
 # Approvals (principals only; Avery, a manager too, is refused Blake's with 403).
 row(
     "approvals.approvals",
@@ -591,7 +619,7 @@ row(
         manager=403,
         admin=403,
         principal=(REDIRECT, 403),
-        principal_writer=(REDIRECT, 404),
+        principal_writer=(404, REDIRECT),
     ),
 )
 # Fixed: services.windows.approve_notice now answers 404 for a window the user may not
@@ -607,7 +635,7 @@ row(
         manager=403,
         admin=403,
         principal=(REDIRECT, 403),
-        principal_writer=(REDIRECT, 404),
+        principal_writer=(404, REDIRECT),
     ),
 )
 # Compose (assigned writers and the principal, own accounts only).
@@ -662,7 +690,7 @@ row(
         manager=OK,
         admin=OK,
         principal=OK,
-        principal_writer=(OK, 403),
+        principal_writer=(403, OK),
     ),
 )
 # Windows and assignments (managers, admins, the account's principal).
@@ -673,8 +701,8 @@ row(
     {**managers(OK, api_token=LOGIN), "principal_writer": OK},
 )
 row("windows.new_window", "POST", managers(REDIRECT))
-row("windows.edit_window", "GET", {**managers(OK, api_token=LOGIN), "principal_writer": (OK, 404)})
-row("windows.edit_window", "POST", {**managers(REDIRECT), "principal_writer": (REDIRECT, 404)})
+row("windows.edit_window", "GET", {**managers(OK, api_token=LOGIN), "principal_writer": (404, OK)})
+row("windows.edit_window", "POST", {**managers(REDIRECT), "principal_writer": (404, REDIRECT)})
 row("windows.assign", "POST", managers(REDIRECT))
 row("windows.unassign", "POST", managers(REDIRECT))
 # OAuth: no client credentials (a Bearer token is none), 401.

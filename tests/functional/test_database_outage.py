@@ -336,7 +336,14 @@ def test_the_database_going_away_under_load_answers_503_loses_nothing_and_heals_
     world.container.keyring.signer()  # one signing key, made before any process starts
     window = world.open_window(every=10)
     world.approve_notice(window)
-    client, secret = create_api_client(world, scopes=("posts:write",))
+    # Owned by the principal, so that the principal's own posts are in the mix (issue 12: only
+    # the principal's own client posts as the principal).
+    client, secret = create_api_client(
+        world,
+        scopes=("posts:write",),
+        owner=world.principal,
+        author_emails=[world.writer_a.email, world.writer_b.email, world.principal.email],
+    )
     if postgres is not None:
         database = make_url(settings.database_url).database
         postgres.execute(f'ALTER DATABASE "{database}" SET synchronous_commit = on')

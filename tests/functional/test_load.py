@@ -154,6 +154,7 @@ def test_2000_posts_from_32_clients_with_workers_publishing_exactly_once(
             owner_email=world.manager.email,
             scopes=["posts:write"],
             account_ids=[a.id for a in accounts],
+            author_emails=[world.writer_a.email, world.writer_b.email],
         )
         for n in range(3)
     ]

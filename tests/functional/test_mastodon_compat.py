@@ -35,6 +35,7 @@ def mastodon_client(server: LiveServer, *, default_author: str | None) -> Mastod
         scopes=["posts:write", "posts:read"],
         account_ids=[world.account.id],
         default_author_email=default_author,
+        author_emails=[world.writer_a.email, world.writer_b.email],
     )
     token = requests.post(
         server.url + "/oauth/token",

@@ -31,7 +31,6 @@ def new_user(**changes: str) -> dict[str, str]:
         "name": "Nia Brooks",
         "role": "writer",
         "password": "long-enough-1",
-        "principal_id": "",
         **changes,
     }
 
@@ -78,9 +77,10 @@ def test_the_list_shows_role_principal_and_status(
         ("user-name", "Name"),
         ("user-role", "Role"),
         ("user-password", "Password"),
-        ("user-principal", "Principal"),
     ):
         assert f'<label for="{field}">{label}</label>' in html
+    # Admins no longer link users to principals (issue 12): no such field.
+    assert 'name="principal_id"' not in html
     assert ">Create user<" in html
 
 
@@ -91,18 +91,14 @@ def test_an_admin_creates_a_user_who_can_then_sign_in(
     response = post_form(
         client,
         "/admin/users",
-        new_user(role="manager", principal_id=str(world.account.principal_id)),
+        new_user(role="manager"),
         "/admin/users",
     )
     assert response.status_code == 302
     with world.ctx.uow() as uow:
         created = uow.users.by_email("nia@example.test")
     assert created is not None
-    assert (created.name, created.role, created.principal_id) == (
-        "Nia Brooks",
-        Role.MANAGER,
-        world.account.principal_id,
-    )
+    assert (created.name, created.role, created.principal_id) == ("Nia Brooks", Role.MANAGER, None)
     [entry] = [e for e in ledger(world, "user:created") if e["email"] == "nia@example.test"]
     assert entry["_actor"] == f"user:{admin.id}"
     assert "Nia Brooks &lt;nia@example.test&gt; can now sign in" in client.get(
@@ -119,8 +115,6 @@ def test_an_admin_creates_a_user_who_can_then_sign_in(
         ({"name": " "}, "name", "Required.", 422),
         ({"password": "short"}, "password", "At least 8 characters.", 422),
         ({"role": "owner"}, "role", "Pick a role.", 422),
-        ({"principal_id": "999"}, "principal_id", "No principal 999.", 422),
-        ({"principal_id": "²"}, "principal_id", "Pick a principal from the list.", 422),
         ({"email": "jordan@example.test"}, "email", "already exists", 409),
     ],
 )
@@ -221,3 +215,19 @@ def test_deactivated_users_are_not_offered_for_assignment(
     assert "Casey Doe (writer)" not in html
     ids = {"account_id": str(world.account.id), "user_id": str(world.outsider.id)}
     assert post_form(client, "/windows/assignments", ids, "/windows").status_code == 409
+
+
+@pytest.mark.parametrize("value", ["1", "999", "²"])
+def test_a_crafted_principal_field_is_refused_and_nothing_is_stored(
+    world: World, client: FlaskClient, admin: User, value: str
+) -> None:
+    # The form used to offer a principal; any principal_id an admin still sends is refused.
+    sign_in(client, admin.email)
+    with world.ctx.uow() as uow:
+        before = (len(uow.users.list()), uow.ledger.head()[0])
+    response = post_form(client, "/admin/users", new_user(principal_id=value), "/admin/users")
+    assert response.status_code == 403
+    assert "ghostpost users link-principal" in response.get_data(as_text=True)
+    with world.ctx.uow() as uow:
+        assert (len(uow.users.list()), uow.ledger.head()[0]) == before
+        assert uow.users.by_email("nia@example.test") is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+import sqlalchemy as sa
 from alembic import command
 
 from ghostpost.cli import alembic_config
@@ -19,3 +21,67 @@ def test_the_schema_downgrades_to_nothing_and_upgrades_again(fresh_database_url:
     command.downgrade(config, "base")
     command.upgrade(config, "head")
     command.check(config)
+
+
+def _seed_before_authorship(url: str, *, second_principal_user: bool) -> None:
+    """Rows as 0007 left them: a principal with its user, a manager, a writer, and clients
+    whose default authors are the writer, the principal (on the manager's client) and nobody."""
+    engine = sa.create_engine(url)
+    now = "2026-11-21 09:00:00+00:00"
+    with engine.begin() as db:
+        db.execute(
+            sa.text(f"INSERT INTO principals (id, name, created_at) VALUES (1, 'A', '{now}')")
+        )
+        users = [(1, "avery@x.test", 1), (2, "morgan@x.test", None), (3, "jordan@x.test", None)]
+        if second_principal_user:
+            users.append((4, "avery.too@x.test", 1))
+        for user_id, email, principal_id in users:
+            db.execute(
+                sa.text(
+                    "INSERT INTO users (id, email, name, role, principal_id, password_hash,"
+                    " is_active, created_at) VALUES (:id, :email, :email, 'writer', :p, 'x',"
+                    f" :active, '{now}')"
+                ),
+                {"id": user_id, "email": email, "p": principal_id, "active": True},
+            )
+        for row_id, default in ((1, 3), (2, 1), (3, None)):
+            db.execute(
+                sa.text(
+                    "INSERT INTO oauth_clients (id, client_id, secret_hash, name, owner_id, scopes,"
+                    " default_author_id, is_active, created_at) VALUES (:id, :cid, 'h', 'c', 2,"
+                    f" 'posts:write', :d, :active, '{now}')"
+                ),
+                {"id": row_id, "cid": f"client-{row_id}", "d": default, "active": True},
+            )
+    engine.dispose()
+
+
+def test_0008_grants_each_client_its_default_author_only(fresh_database_url: str) -> None:
+    config = alembic_config(fresh_database_url)
+    command.upgrade(config, "0007_user_totp")
+    _seed_before_authorship(fresh_database_url, second_principal_user=False)
+    command.upgrade(config, "0008_authorship")
+
+    engine = sa.create_engine(fresh_database_url)
+    with engine.connect() as db:
+        granted = db.execute(
+            sa.text("SELECT client_row_id, user_id FROM oauth_client_authors ORDER BY 1")
+        ).all()
+        defaults = db.execute(
+            sa.text("SELECT id, default_author_id FROM oauth_clients ORDER BY id")
+        ).all()
+    engine.dispose()
+    # The writer default stays and is the only grant; the principal, default author of the
+    # manager's client, is neither granted nor the default any more; no default, no grant.
+    assert [tuple(r) for r in granted] == [(1, 3)]
+    assert [tuple(r) for r in defaults] == [(1, 3), (2, None), (3, None)]
+
+
+def test_0008_refuses_to_guess_which_of_two_users_is_the_principal(
+    fresh_database_url: str,
+) -> None:
+    config = alembic_config(fresh_database_url)
+    command.upgrade(config, "0007_user_totp")
+    _seed_before_authorship(fresh_database_url, second_principal_user=True)
+    with pytest.raises(RuntimeError, match=r"principal 1: avery.too@x.test, avery@x.test"):
+        command.upgrade(config, "0008_authorship")

@@ -11,7 +11,7 @@ from typing import Any
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from ghostpost.domain.model import ApiClient
+from ghostpost.domain.model import ApiClient, User
 from ghostpost.services import clients
 from ghostpost.services.context import Actor
 from tests.support.world import World
@@ -24,21 +24,35 @@ def basic_auth(client_id: str, secret: str) -> str:
     return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
 
 
+def assigned_writers(world: World, account_ids: Collection[int]) -> list[str]:
+    """Return the emails of the staff assigned to these accounts (never their principals)."""
+    with world.ctx.uow() as uow:
+        ids = {user_id for a in account_ids for user_id in uow.assignments.users_of(a)}
+        return sorted(u.email for u in uow.users.list() if u.id in ids and u.principal_id is None)
+
+
 def create_api_client(
     world: World,
     *,
     name: str = "Scheduler",
     scopes: Collection[str] = ALL_SCOPES,
     account_ids: Collection[int] | None = None,
+    author_emails: Collection[str] | None = None,
+    owner: User | None = None,
 ) -> tuple[ApiClient, str]:
-    """Create an API client owned by the world's manager, limited to the world's account."""
+    """Create an API client owned by the world's manager (or `owner`), limited to the world's
+    account, that may name the writers assigned to its accounts (or `author_emails`)."""
+    accounts = list(account_ids) if account_ids is not None else [world.account.id]
     return clients.create_client(
         world.ctx,
         Actor.system("test"),
         name=name,
-        owner_email=world.manager.email,
+        owner_email=(owner or world.manager).email,
         scopes=list(scopes),
-        account_ids=list(account_ids) if account_ids is not None else [world.account.id],
+        account_ids=accounts,
+        author_emails=list(author_emails)
+        if author_emails is not None
+        else assigned_writers(world, accounts),
     )
 
 

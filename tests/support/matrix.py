@@ -29,9 +29,10 @@ from tests.support.world import World
 
 #: Web actors: anonymous, a Bearer token (no session), staff sessions. Own posts are written by
 #: "writer_assigned" (Jordan); "writer_coauthor" (Sam) is assigned to the same account but did
-#: not write them. "principal" is Avery (role manager); "principal_writer" is a user of Avery's
-#: principal with the writer role only, so what only a principal may do is not hidden behind
-#: the manager role.
+#: not write them. "principal" is Avery (role manager); "principal_writer" is Blake, the *other*
+#: principal, with the writer role only, so what only a principal may do is not hidden behind
+#: the manager role. (It used to be a second user of Avery's principal: one principal, one
+#: person since issue 12, so Blake's own objects are the "other" target for that actor.)
 WEB_ACTORS = (
     "anonymous",
     "api_token",
@@ -264,7 +265,7 @@ def build_matrix(world: World, app: Flask) -> Matrix:
         system,
         email="blake@example.test",
         name="Blake Novak",
-        role=Role.MANAGER,
+        role=Role.WRITER,
         password="password-123",
         principal_id=blake_principal.id,
     )
@@ -307,15 +308,7 @@ def build_matrix(world: World, app: Flask) -> Matrix:
         "manager": world.manager,
         "admin": admin,
         "principal": world.principal,
-        "principal_writer": directory.create_user(
-            ctx,
-            system,
-            email="avery.personal@example.test",
-            name="Avery Chen (personal)",
-            role=Role.WRITER,
-            password="password-123",
-            principal_id=world.account.principal_id,
-        ),
+        "principal_writer": blake,
     }
     for actor, user in users.items():
         response = sign_in(matrix.http(actor), user.email)
