@@ -465,7 +465,7 @@ def test_update_window_service_rules(world: World) -> None:
     moved = windows.update_window(
         world.ctx, manager, window.id, spec(starts_at=window.policy.starts_at - timedelta(hours=1))
     )
-    assert moved.policy.starts_at == datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+    assert moved.window.policy.starts_at == datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
 
 def test_a_changed_cadence_applies_to_the_next_publish_decisions(world: World) -> None:
