@@ -255,6 +255,7 @@ def test_the_new_window_form_labels_every_field_and_defaults_to_utc(
         ("ends_at", "Ends"),
         ("timezone", "Time zone"),
         ("notice_text", "Notice text"),
+        ("notice_publish_at", "Notice goes out"),
         ("reminder_text", "Reminder text"),
         ("reminder_every", "Reminder every N posts"),
         ("reminder_mode", "Reminder mode"),
