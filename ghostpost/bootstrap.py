@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -152,6 +153,7 @@ def bootstrap(
         ),
         seal_secret=lambda bound_to, secret: box.seal(secret, bound_to=bound_to),
         open_secret=lambda bound_to, sealed: box.open(sealed, bound_to=bound_to),
+        notice_lead=timedelta(minutes=settings.notice_lead_minutes),
     )
     store = LocalStatusStore(sessions)
     witness = Witness(settings.ledger_witness_file, settings.ledger_witness_url)

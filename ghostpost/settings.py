@@ -67,6 +67,9 @@ class Settings:
     session_idle_minutes: int = 30
     #: ...and this many hours after sign-in, however active (OWASP ASVS 7.3.1/7.3.2).
     session_absolute_hours: int = 12
+    #: A window's notice goes out this many minutes before the window starts unless its
+    #: form names another time (at once when that moment has passed).
+    notice_lead_minutes: int = 60
     #: Admins and principals must enroll a TOTP second factor before using any staff page.
     totp_required_for_admins_and_principals: bool = False
     #: Every call to a social platform gives up after this long (then retries later).
@@ -195,6 +198,8 @@ def _problems(s: Settings) -> list[str]:
         problems.append("session_absolute_hours must be in [1, 720]")
     elif s.session_absolute_hours * 60 < s.session_idle_minutes:
         problems.append("session_absolute_hours must not be shorter than session_idle_minutes")
+    if not 0 <= s.notice_lead_minutes <= 60 * 24 * 90:
+        problems.append("notice_lead_minutes must be in [0, 129600] (90 days)")
     if not 10 <= s.api_token_seconds <= 3600:
         problems.append("api_token_seconds must be in [10, 3600]")
     if not s.rate_limit_storage_uri.startswith(("memory://", "redis://", "rediss://")):

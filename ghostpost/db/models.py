@@ -97,10 +97,36 @@ class WindowRow(Base):
     notice_approved_at: Mapped[datetime | None]
     notice_approved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     notice_published_at: Mapped[datetime | None]
+    #: When the approved notice goes out (never earlier); NULL only on windows made before it
+    #: existed, which then behave as before (at approval).
+    notice_publish_at: Mapped[datetime | None]
+    #: The principal's rejection of the notice (it stays unpublished until the window is edited).
+    notice_rejected_at: Mapped[datetime | None]
+    notice_rejected_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    notice_rejection_comment: Mapped[str | None] = mapped_column(Text)
     #: Confirmed publishes inside the window since the last disclosure; only the worker's
     #: record step changes it, under the account lock.
     posts_since_disclosure: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
+
+
+class WindowProposalRow(Base):
+    """A change to an approved window's policy that waits for the principal's consent; the
+    `windows` row (what the worker reads) keeps the approved policy until it is approved."""
+
+    __tablename__ = "window_proposals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    window_id: Mapped[int] = mapped_column(ForeignKey("windows.id"), index=True)
+    proposed_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    proposed_at: Mapped[datetime]
+    #: field -> {"old": value, "new": value}, values as the ledger records them.
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: pending | approved | rejected | superseded
+    status: Mapped[str] = mapped_column(String(20))
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+    comment: Mapped[str | None] = mapped_column(Text)
 
 
 class PostRow(Base):

@@ -38,6 +38,7 @@ from ghostpost.db.models import (
     PostRow,
     PrincipalRow,
     UserRow,
+    WindowProposalRow,
     WindowRow,
 )
 from ghostpost.domain.checkpoint import Checkpoint, CheckpointKind, checkpoint_note
@@ -55,10 +56,12 @@ from ghostpost.domain.model import (
     NewPost,
     Post,
     Principal,
+    ProposalStatus,
     Role,
     Source,
     User,
     Window,
+    WindowProposal,
 )
 from ghostpost.domain.policy import (
     PostKind,
@@ -129,6 +132,24 @@ def to_window(row: WindowRow) -> Window:
         notice_approved_by=row.notice_approved_by,
         notice_published_at=row.notice_published_at,
         posts_since_disclosure=row.posts_since_disclosure,
+        notice_publish_at=row.notice_publish_at,
+        notice_rejected_at=row.notice_rejected_at,
+        notice_rejected_by=row.notice_rejected_by,
+        notice_rejection_comment=row.notice_rejection_comment,
+    )
+
+
+def to_proposal(row: WindowProposalRow) -> WindowProposal:
+    return WindowProposal(
+        id=row.id,
+        window_id=row.window_id,
+        proposed_by=row.proposed_by,
+        proposed_at=row.proposed_at,
+        changes=dict(row.changes or {}),
+        status=ProposalStatus(row.status),
+        decided_by=row.decided_by,
+        decided_at=row.decided_at,
+        comment=row.comment,
     )
 
 
@@ -411,8 +432,17 @@ class SqlWindows:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def add(self, *, account_id: int, name: str, policy: WindowPolicy, created_by: int) -> Window:
+    def add(
+        self,
+        *,
+        account_id: int,
+        name: str,
+        policy: WindowPolicy,
+        created_by: int,
+        notice_publish_at: datetime | None = None,
+    ) -> Window:
         row = WindowRow(
+            notice_publish_at=notice_publish_at,
             account_id=account_id,
             name=name,
             starts_at=policy.starts_at,
@@ -498,12 +528,74 @@ class SqlWindows:
             .where(
                 WindowRow.account_id.in_(list(account_ids)),
                 WindowRow.notice_approved_at.is_(None),
+                WindowRow.notice_rejected_at.is_(None),
                 WindowRow.ends_at > now,
                 PostRow.state == PostState.PENDING_APPROVAL.value,
             )
             .order_by(WindowRow.starts_at, WindowRow.id)
         )
         return [to_window(r) for r in rows]
+
+    def add_proposal(
+        self,
+        *,
+        window_id: int,
+        proposed_by: int,
+        proposed_at: datetime,
+        changes: Mapping[str, Mapping[str, Any]],
+    ) -> WindowProposal:
+        row = WindowProposalRow(
+            window_id=window_id,
+            proposed_by=proposed_by,
+            proposed_at=proposed_at,
+            changes={k: dict(v) for k, v in changes.items()},
+            status=ProposalStatus.PENDING.value,
+        )
+        self.session.add(row)
+        self.session.flush()
+        return to_proposal(row)
+
+    def get_proposal(self, proposal_id: int) -> WindowProposal | None:
+        row = self.session.get(WindowProposalRow, proposal_id, populate_existing=True)
+        return to_proposal(row) if row else None
+
+    def proposals_of(self, window_id: int) -> list[WindowProposal]:
+        rows = self.session.scalars(
+            select(WindowProposalRow)
+            .where(WindowProposalRow.window_id == window_id)
+            .order_by(WindowProposalRow.id.desc())
+        )
+        return [to_proposal(r) for r in rows]
+
+    def pending_proposals(self, account_ids: Collection[int]) -> list[WindowProposal]:
+        rows = self.session.scalars(
+            select(WindowProposalRow)
+            .join(WindowRow, WindowRow.id == WindowProposalRow.window_id)
+            .where(
+                WindowRow.account_id.in_(list(account_ids)),
+                WindowProposalRow.status == ProposalStatus.PENDING.value,
+            )
+            .order_by(WindowProposalRow.proposed_at, WindowProposalRow.id)
+        )
+        return [to_proposal(r) for r in rows]
+
+    def decide_proposal(
+        self,
+        proposal_id: int,
+        *,
+        status: ProposalStatus,
+        decided_by: int | None,
+        decided_at: datetime,
+        comment: str | None,
+    ) -> WindowProposal:
+        row = self.session.get(WindowProposalRow, proposal_id)
+        assert row is not None
+        row.status = status.value
+        row.decided_by = decided_by
+        row.decided_at = decided_at
+        row.comment = comment
+        self.session.flush()
+        return to_proposal(row)
 
 
 #: Queue order: what needs a person first, then what waits, then what is finished.

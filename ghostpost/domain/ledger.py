@@ -39,7 +39,13 @@ class LedgerTag(StrEnum):
     WINDOW_CREATED = "window:created"
     #: Policy or period changed: the entry records each changed field's old and new value.
     WINDOW_UPDATED = "window:updated"
+    #: A change to a window whose notice the principal approved that weakens (or replaces part
+    #: of) the disclosure: stored as a proposal, the approved policy stays in force.
+    WINDOW_CHANGE_PROPOSED = "window:change_proposed"
+    WINDOW_CHANGE_APPROVED = "window:change_approved"
+    WINDOW_CHANGE_REJECTED = "window:change_rejected"
     NOTICE_APPROVED = "notice:approved"
+    NOTICE_REJECTED = "notice:rejected"
     POST_SUBMITTED = "post:submitted"
     POST_APPROVED = "post:approved"
     POST_REJECTED = "post:rejected"
@@ -49,6 +55,8 @@ class LedgerTag(StrEnum):
     #: Held because the grant it was written under ended: its writer unassigned or deactivated,
     #: or the API client that submitted it revoked. Released only by hand, once restored.
     POST_WITHDRAWN = "post:withdrawn"
+    #: Its window now requires approval: a queued post waits for the principal again.
+    POST_SENT_FOR_APPROVAL = "post:sent_for_approval"
     POST_RELEASED = "post:released"
     POST_REFUSED = "post:refused"
     POST_PUBLISHING = "post:publishing"

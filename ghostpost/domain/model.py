@@ -94,6 +94,12 @@ class Window:
     notice_approved_by: int | None = None
     notice_published_at: datetime | None = None
     posts_since_disclosure: int = 0
+    #: When the approved notice goes out: never before, at once if already past.
+    notice_publish_at: datetime | None = None
+    #: Set when the principal rejected the notice; cleared when the window is edited again.
+    notice_rejected_at: datetime | None = None
+    notice_rejected_by: int | None = None
+    notice_rejection_comment: str | None = None
 
     def state(self) -> WindowState:
         """Return the snapshot the policy engine reads."""
@@ -102,6 +108,32 @@ class Window:
             notice_published=self.notice_published_at is not None,
             posts_since_disclosure=self.posts_since_disclosure,
         )
+
+
+class ProposalStatus(StrEnum):
+    """Where a proposed policy change stands."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    #: Replaced by a later proposal on the same window before the principal decided.
+    SUPERSEDED = "superseded"
+
+
+@dataclass(frozen=True)
+class WindowProposal:
+    """A change to an approved window's policy that waits for the principal's consent."""
+
+    id: int
+    window_id: int
+    proposed_by: int
+    proposed_at: datetime
+    #: field -> {"old": value, "new": value}, values as the ledger records them (JSON).
+    changes: dict[str, dict[str, Any]]
+    status: ProposalStatus
+    decided_by: int | None = None
+    decided_at: datetime | None = None
+    comment: str | None = None
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from ghostpost.clock import Clock
@@ -30,6 +31,8 @@ class ServiceContext:
     seal_secret: Callable[[str, dict[str, Any]], str]
     #: (bound_to, sealed text) -> the secrets; raises if sealed for another row or key
     open_secret: Callable[[str, str], dict[str, Any]]
+    #: How long before a window's start its notice goes out by default (notice_lead_minutes).
+    notice_lead: timedelta = timedelta(minutes=60)
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,11 @@ from ghostpost.domain.model import (
     NewPost,
     Post,
     Principal,
+    ProposalStatus,
     Role,
     User,
     Window,
+    WindowProposal,
 )
 from ghostpost.domain.policy import WindowPolicy
 from ghostpost.domain.sessions import WebSession
@@ -150,7 +152,15 @@ class AssignmentRepository(Protocol):
 class WindowRepository(Protocol):
     """Delegation windows."""
 
-    def add(self, *, account_id: int, name: str, policy: WindowPolicy, created_by: int) -> Window:
+    def add(
+        self,
+        *,
+        account_id: int,
+        name: str,
+        policy: WindowPolicy,
+        created_by: int,
+        notice_publish_at: datetime | None = None,
+    ) -> Window:
         """Store a new window."""
 
     def get(self, window_id: int) -> Window | None:
@@ -180,7 +190,38 @@ class WindowRepository(Protocol):
     def notices_awaiting_approval(
         self, account_ids: Collection[int], now: datetime
     ) -> list[Window]:
-        """Return unended windows of these accounts whose pending notice awaits approval."""
+        """Return unended windows of these accounts whose pending notice awaits approval
+        (not those whose notice the principal rejected)."""
+
+    def add_proposal(
+        self,
+        *,
+        window_id: int,
+        proposed_by: int,
+        proposed_at: datetime,
+        changes: Mapping[str, Mapping[str, Any]],
+    ) -> WindowProposal:
+        """Store a pending proposal to change a window's policy."""
+
+    def get_proposal(self, proposal_id: int) -> WindowProposal | None:
+        """Return the proposal with this id, or None."""
+
+    def proposals_of(self, window_id: int) -> list[WindowProposal]:
+        """Return a window's proposals, newest first."""
+
+    def pending_proposals(self, account_ids: Collection[int]) -> list[WindowProposal]:
+        """Return the pending proposals on windows of these accounts, oldest first."""
+
+    def decide_proposal(
+        self,
+        proposal_id: int,
+        *,
+        status: ProposalStatus,
+        decided_by: int | None,
+        decided_at: datetime,
+        comment: str | None,
+    ) -> WindowProposal:
+        """Record the decision on a proposal and return it."""
 
 
 class PostRepository(Protocol):

@@ -1,14 +1,36 @@
-"""Use cases for delegation windows and their notices."""
+"""Use cases for delegation windows, their notices and changes to an approved policy.
+
+The principal's approval of a window's notice covers the policy as it then stands (the
+approvals page shows it). After that, a change that weakens the disclosure, or replaces words
+or choices the principal saw (ghostpost.domain.consent), is stored as a proposal unless the
+principal makes it: the `windows` row, which the worker reads, keeps the approved policy until
+the principal approves the proposal. Strengthening changes apply at once.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
 
+from ghostpost.domain.consent import Effect, FieldChange, compare_policies, with_fields
 from ghostpost.domain.ledger import LedgerTag
-from ghostpost.domain.model import Account, NewPost, Post, Principal, Role, Source, User, Window
+from ghostpost.domain.model import (
+    Account,
+    NewPost,
+    Post,
+    Principal,
+    ProposalStatus,
+    Role,
+    Source,
+    User,
+    Window,
+    WindowProposal,
+)
 from ghostpost.domain.policy import (
     DEFAULT_REMINDER_EVERY,
     DEFAULT_TAG,
@@ -33,6 +55,28 @@ from ghostpost.services.ports import UnitOfWork
 
 _TAG = re.compile(r"^#\w{1,100}$")
 MAX_REMINDER_EVERY = 1000
+MAX_COMMENT = 2000
+AWAITING_APPROVAL = "awaiting the principal's approval"
+
+#: Words for the policy fields, for people reading proposals.
+POLICY_LABELS = {
+    "starts_at": "Starts",
+    "ends_at": "Ends",
+    "notice_text": "Notice text",
+    "reminder_text": "Reminder text",
+    "reminder_every": "Reminder every N posts",
+    "reminder_mode": "Reminder mode",
+    "tag": "Tag",
+    "tag_mode": "Tag mode",
+    "tag_position": "Tag position",
+    "requires_approval": "Principal approves each delegated post",
+}
+_TIME_FIELDS = ("starts_at", "ends_at")
+_ENUM_FIELDS: dict[str, Any] = {
+    "reminder_mode": ReminderMode,
+    "tag_mode": TagMode,
+    "tag_position": TagPosition,
+}
 
 
 @dataclass(frozen=True)
@@ -51,6 +95,8 @@ class WindowSpec:
     tag_mode: TagMode = TagMode.WHEN_FITS
     tag_position: TagPosition = TagPosition.END
     requires_approval: bool = False
+    #: When the notice goes out once approved; None: the configured lead before `starts_at`.
+    notice_publish_at: datetime | None = None
 
     def policy(self) -> WindowPolicy:
         """Return the policy value the engine reads."""
@@ -67,6 +113,10 @@ class WindowSpec:
             requires_approval=self.requires_approval,
         )
 
+    def notice_time(self, ctx: ServiceContext) -> datetime:
+        """Return when the notice goes out: as given, or the configured lead before the start."""
+        return self.notice_publish_at or self.starts_at - ctx.notice_lead
+
 
 def _validate(spec: WindowSpec) -> dict[str, str]:
     errors: dict[str, str] = {}
@@ -78,6 +128,11 @@ def _validate(spec: WindowSpec) -> dict[str, str]:
         errors["ends_at"] = "needs a time zone"
     if "starts_at" not in errors and "ends_at" not in errors and spec.ends_at <= spec.starts_at:
         errors["ends_at"] = "must be after starts_at"
+    if spec.notice_publish_at is not None:
+        if spec.notice_publish_at.tzinfo is None:
+            errors["notice_publish_at"] = "needs a time zone"
+        elif "ends_at" not in errors and spec.notice_publish_at > spec.ends_at:
+            errors["notice_publish_at"] = "must not be after ends_at"
     if not spec.notice_text.strip():
         errors["notice_text"] = "required"
     if not spec.reminder_text.strip():
@@ -91,6 +146,22 @@ def _validate(spec: WindowSpec) -> dict[str, str]:
     if spec.tag_mode is not TagMode.OFF and not _TAG.match(spec.tag):
         errors["tag"] = "must be one hashtag such as #team"
     return errors
+
+
+def _check_comment(comment: str, *, required: bool) -> str:
+    comment = comment.strip()
+    if required and not comment:
+        raise ValidationFailed(
+            "Say why in a comment: the window's managers read it.", {"comment": "required"}
+        )
+    if len(comment) > MAX_COMMENT:
+        raise ValidationFailed(
+            f"Keep the comment under {MAX_COMMENT} characters.", {"comment": "too long"}
+        )
+    problem = text_problem(comment)
+    if problem is not None:
+        raise ValidationFailed(f"The comment {problem}.", {"comment": problem})
+    return comment
 
 
 def create_window(ctx: ServiceContext, actor: Actor, spec: WindowSpec) -> Window:
@@ -108,7 +179,11 @@ def create_window(ctx: ServiceContext, actor: Actor, spec: WindowSpec) -> Window
         if uow.windows.overlaps(account.id, spec.starts_at, spec.ends_at):
             raise Conflict("This window overlaps another window of the same account.")
         window = uow.windows.add(
-            account_id=account.id, name=spec.name.strip(), policy=spec.policy(), created_by=user.id
+            account_id=account.id,
+            name=spec.name.strip(),
+            policy=spec.policy(),
+            created_by=user.id,
+            notice_publish_at=spec.notice_time(ctx),
         )
         notice = uow.posts.add(
             NewPost(
@@ -124,7 +199,7 @@ def create_window(ctx: ServiceContext, actor: Actor, spec: WindowSpec) -> Window
                 idempotency_key=f"gp-{uuid.uuid4()}",
                 created_at=now,
                 window_id=window.id,
-                state_reason="awaiting the principal's approval",
+                state_reason=AWAITING_APPROVAL,
                 decisions={"delegated": False, "kind": "notice"},
             )
         )
@@ -137,6 +212,7 @@ def create_window(ctx: ServiceContext, actor: Actor, spec: WindowSpec) -> Window
                 "account_id": account.id,
                 "name": window.name,
                 "policy": _policy_record(window.policy),
+                "notice_publish_at": _iso(window.notice_publish_at),
                 "notice_post": notice.public_id,
                 "drafted_by": user_summary(user),
             },
@@ -162,19 +238,55 @@ def _check_texts_fit(ctx: ServiceContext, account: Account, spec: WindowSpec) ->
             )
 
 
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
+
+
+def _record_value(value: object) -> object:
+    """A policy value as the ledger and proposals record it (JSON)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, ReminderMode | TagMode | TagPosition):
+        return value.value
+    return value
+
+
+def _typed_value(field: str, value: Any) -> object:
+    """The reverse of `_record_value` for one policy field."""
+    if field in _TIME_FIELDS:
+        return datetime.fromisoformat(value)
+    if field in _ENUM_FIELDS:
+        return _ENUM_FIELDS[field](value)
+    return value
+
+
 def _policy_record(policy: WindowPolicy) -> dict[str, object]:
+    return {name: _record_value(getattr(policy, name)) for name in POLICY_LABELS}
+
+
+def _change_records(changes: tuple[FieldChange, ...]) -> dict[str, dict[str, object]]:
     return {
-        "starts_at": policy.starts_at.isoformat(),
-        "ends_at": policy.ends_at.isoformat(),
-        "notice_text": policy.notice_text,
-        "reminder_text": policy.reminder_text,
-        "reminder_every": policy.reminder_every,
-        "reminder_mode": policy.reminder_mode.value,
-        "tag": policy.tag,
-        "tag_mode": policy.tag_mode.value,
-        "tag_position": policy.tag_position.value,
-        "requires_approval": policy.requires_approval,
+        c.field: {
+            "old": _record_value(c.old),
+            "new": _record_value(c.new),
+            "effect": c.effect.value,
+        }
+        for c in changes
     }
+
+
+def notice_fingerprint(window: Window) -> str:
+    """Return a digest of everything the principal approves with a window's notice.
+
+    The approvals page sends it back with the approval, so a policy edited after the page was
+    opened is never approved unseen.
+    """
+    seen = {
+        "policy": _policy_record(window.policy),
+        "notice_publish_at": _iso(window.notice_publish_at),
+        "name": window.name,
+    }
+    return hashlib.sha256(json.dumps(seen, sort_keys=True).encode()).hexdigest()[:32]
 
 
 def _get_window(uow: UnitOfWork, window_id: int) -> Window:
@@ -184,30 +296,62 @@ def _get_window(uow: UnitOfWork, window_id: int) -> Window:
     return window
 
 
-def approve_notice(ctx: ServiceContext, actor: Actor, window_id: int) -> Window:
-    """The principal approves the window's notice; it is then scheduled to go out at once."""
+def _principal_window(
+    uow: UnitOfWork, actor: Actor, window_id: int
+) -> tuple[Window, Account, User]:
+    window = _get_window(uow, window_id)
+    account = uow.accounts.get(window.account_id)
+    assert account is not None
+    if actor.user is not None and not may_oversee(actor.user, account):
+        # Another principal's window must look exactly like one that does not exist.
+        raise NotFound(f"No window {window_id}.")
+    return window, account, require_principal(actor, account)
+
+
+def _notice_awaiting_decision(uow: UnitOfWork, window: Window) -> Post:
+    if window.notice_approved_at is not None or window.notice_post_id is None:
+        raise Conflict("This window's notice is already approved.")
+    notice = uow.posts.get(window.notice_post_id)
+    assert notice is not None
+    if notice.state is not PostState.PENDING_APPROVAL:
+        raise Conflict(f"This window's notice is {notice.state}; it can no longer be decided.")
+    return notice
+
+
+def approve_notice(
+    ctx: ServiceContext, actor: Actor, window_id: int, seen: str | None = None
+) -> Window:
+    """The principal approves the window's notice and the policy as it stands.
+
+    The notice is scheduled for the window's notice time, or at once when that has passed:
+    never earlier. `seen` is the `notice_fingerprint` of the page the principal approved from;
+    when the window changed since, nothing is approved.
+    """
     now = ctx.clock.now()
     with ctx.uow() as uow:
-        window = _get_window(uow, window_id)
-        account = uow.accounts.get(window.account_id)
-        assert account is not None
-        if actor.user is not None and not may_oversee(actor.user, account):
-            # Another principal's window must look exactly like one that does not exist.
-            raise NotFound(f"No window {window_id}.")
-        user = require_principal(actor, account)
-        if window.notice_approved_at is not None or window.notice_post_id is None:
-            raise Conflict("This window's notice is already approved.")
-        notice = uow.posts.get(window.notice_post_id)
-        assert notice is not None
+        window, account, user = _principal_window(uow, actor, window_id)
+        notice = _notice_awaiting_decision(uow, window)
+        if seen is not None and seen != notice_fingerprint(window):
+            raise Conflict(
+                "The window changed after you opened this page; review it again before approving."
+            )
+        publish_at = max(window.notice_publish_at or now, now)
         uow.posts.update(
             notice.id,
             state=transition(notice.state, PostState.SCHEDULED),
             state_reason=None,
-            publish_at=now,
+            publish_at=publish_at,
             approved_by=user.id,
             approved_at=now,
         )
-        window = uow.windows.update(window.id, notice_approved_at=now, notice_approved_by=user.id)
+        window = uow.windows.update(
+            window.id,
+            notice_approved_at=now,
+            notice_approved_by=user.id,
+            notice_rejected_at=None,
+            notice_rejected_by=None,
+            notice_rejection_comment=None,
+        )
         uow.ledger.append(
             tag=LedgerTag.NOTICE_APPROVED,
             actor=actor.ref,
@@ -217,6 +361,8 @@ def approve_notice(ctx: ServiceContext, actor: Actor, window_id: int) -> Window:
                 "account_id": account.id,
                 "approver": user_summary(user),
                 "text": notice.final_text,
+                "publish_at": publish_at.isoformat(),
+                "policy": _policy_record(window.policy),
             },
             occurred_at=now,
         )
@@ -224,12 +370,147 @@ def approve_notice(ctx: ServiceContext, actor: Actor, window_id: int) -> Window:
     return window
 
 
-def update_window(ctx: ServiceContext, actor: Actor, window_id: int, spec: WindowSpec) -> Window:
-    """Change a window's name, period or policy; later publish decisions follow the new policy.
+def reject_notice(ctx: ServiceContext, actor: Actor, window_id: int, comment: str) -> Window:
+    """The principal rejects the window's notice with a comment for its managers.
+
+    The notice stays unpublished (so no delegated post goes out in the window) and leaves the
+    principal's approvals until the window is edited, which sends it back for approval.
+    """
+    comment = _check_comment(comment, required=True)
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        window, account, user = _principal_window(uow, actor, window_id)
+        notice = _notice_awaiting_decision(uow, window)
+        if window.notice_rejected_at is not None:
+            raise Conflict("This window's notice is already rejected; it waits for an edit.")
+        uow.posts.update(notice.id, state_reason=f"rejected by {user.name}: {comment}")
+        window = uow.windows.update(
+            window.id,
+            notice_rejected_at=now,
+            notice_rejected_by=user.id,
+            notice_rejection_comment=comment,
+        )
+        uow.ledger.append(
+            tag=LedgerTag.NOTICE_REJECTED,
+            actor=actor.ref,
+            subject=f"post:{notice.public_id}",
+            data={
+                "window_id": window.id,
+                "account_id": account.id,
+                "approver": user_summary(user),
+                "comment": comment,
+                "text": notice.final_text,
+            },
+            occurred_at=now,
+        )
+        uow.commit()
+    return window
+
+
+@dataclass(frozen=True)
+class WindowEdit:
+    """What an edit did: the window as now in force, and what waits for the principal."""
+
+    window: Window
+    #: The fields (policy, name, notice time) that took effect.
+    applied: tuple[str, ...]
+    #: The pending proposal holding the changes that need the principal, if any.
+    proposal: WindowProposal | None = None
+
+    @property
+    def changed(self) -> bool:
+        """Tell whether anything was applied or proposed."""
+        return bool(self.applied) or self.proposal is not None
+
+
+def _send_queued_posts_to_approval(
+    uow: UnitOfWork, actor: Actor, window: Window, now: datetime
+) -> list[str]:
+    """Approval was turned on: queued delegated posts nobody approved wait for the principal."""
+    queued = uow.posts.search(
+        account_ids=None,
+        window_id=window.id,
+        states=(PostState.SCHEDULED, PostState.HELD),
+        offset=0,
+        limit=1_000_000,
+    )
+    sent = []
+    for post in queued:
+        if post.kind is not PostKind.REGULAR or not post.is_delegated:
+            continue
+        if post.approved_by is not None:
+            continue
+        reason = f"{AWAITING_APPROVAL} (its window now requires approval)"
+        uow.posts.update(
+            post.id,
+            state=transition(post.state, PostState.PENDING_APPROVAL),
+            state_reason=reason,
+        )
+        uow.ledger.append(
+            tag=LedgerTag.POST_SENT_FOR_APPROVAL,
+            actor=actor.ref,
+            subject=f"post:{post.public_id}",
+            data={"window_id": window.id, "was": post.state.value, "reason": reason},
+            occurred_at=now,
+        )
+        sent.append(post.public_id)
+    return sent
+
+
+def _store_policy(
+    uow: UnitOfWork, actor: Actor, window: Window, policy: WindowPolicy, now: datetime, **more: Any
+) -> tuple[Window, list[str]]:
+    """Write a policy into the windows row (what the worker reads) with its consequences."""
+    approval_turned_on = policy.requires_approval and not window.policy.requires_approval
+    updated = uow.windows.update(
+        window.id,
+        starts_at=policy.starts_at,
+        ends_at=policy.ends_at,
+        notice_text=policy.notice_text,
+        reminder_text=policy.reminder_text,
+        reminder_every=policy.reminder_every,
+        reminder_mode=policy.reminder_mode,
+        tag=policy.tag,
+        tag_mode=policy.tag_mode,
+        tag_position=policy.tag_position,
+        requires_approval=policy.requires_approval,
+        **more,
+    )
+    sent = _send_queued_posts_to_approval(uow, actor, updated, now) if approval_turned_on else []
+    return updated, sent
+
+
+def _period_problem(
+    uow: UnitOfWork, window: Window, policy: WindowPolicy, now: datetime
+) -> str | None:
+    old = window.policy
+    if policy.starts_at != old.starts_at and old.starts_at <= now:
+        return "The window has started; its start can no longer move."
+    if policy.ends_at != old.ends_at and policy.ends_at < now:
+        return "The end cannot be in the past."
+    if uow.windows.overlaps(
+        window.account_id, policy.starts_at, policy.ends_at, exclude_window_id=window.id
+    ):
+        return "This window overlaps another window of the same account."
+    return None
+
+
+def update_window(
+    ctx: ServiceContext, actor: Actor, window_id: int, spec: WindowSpec
+) -> WindowEdit:
+    """Change a window's name, period, notice time or policy.
+
+    Before the principal approves the notice, every change applies (the approval covers the
+    policy as it then stands). After it, the principal's own changes apply, and so do changes
+    that only strengthen the disclosure; those that weaken or replace part of it become one
+    pending proposal (replacing an earlier pending one), and the approved policy stays in force.
+    A mixed edit applies its strengthening part at once; when that part alone would not make a
+    valid window, the whole policy change is proposed. The name and the notice time are not
+    part of the disclosure and apply at once.
 
     The account never changes; a window that has started keeps its start and one that has
     ended is part of the record. The notice text changes only while the notice awaits
-    approval (the principal approves the words they see). The ledger records each change.
+    approval, and its time only until it goes out. The ledger records each change.
     """
     errors = _validate(spec)
     if errors:
@@ -261,8 +542,7 @@ def update_window(ctx: ServiceContext, actor: Actor, window_id: int, spec: Windo
                 "The end cannot be in the past; to end the window now, set its end to now.",
                 {"ends_at": "cannot be in the past"},
             )
-        notice_changed = spec.notice_text != old.notice_text
-        if notice_changed and window.notice_approved_at is not None:
+        if spec.notice_text != old.notice_text and window.notice_approved_at is not None:
             raise Conflict(
                 "The notice is already approved; its text can no longer change. "
                 "Create a new window for a different notice."
@@ -272,50 +552,329 @@ def update_window(ctx: ServiceContext, actor: Actor, window_id: int, spec: Windo
             account.id, spec.starts_at, spec.ends_at, exclude_window_id=window.id
         ):
             raise Conflict("This window overlaps another window of the same account.")
-        before = {"name": window.name, **_policy_record(old)}
-        after = {"name": spec.name.strip(), **_policy_record(spec.policy())}
-        changes = {
-            key: {"old": before[key], "new": value}
-            for key, value in after.items()
-            if before[key] != value
-        }
-        if not changes:
-            return window
-        policy = spec.policy()
-        window = uow.windows.update(
-            window.id,
-            name=spec.name.strip(),
-            starts_at=policy.starts_at,
-            ends_at=policy.ends_at,
-            notice_text=policy.notice_text,
-            reminder_text=policy.reminder_text,
-            reminder_every=policy.reminder_every,
-            reminder_mode=policy.reminder_mode,
-            tag=policy.tag,
-            tag_mode=policy.tag_mode,
-            tag_position=policy.tag_position,
-            requires_approval=policy.requires_approval,
-        )
         notice = uow.posts.get(window.notice_post_id) if window.notice_post_id else None
-        if notice_changed and notice is not None:
-            uow.posts.update(
-                notice.id, submitted_text=spec.notice_text, final_text=spec.notice_text
+        notice_movable = notice is not None and notice.state in (
+            PostState.PENDING_APPROVAL,
+            PostState.SCHEDULED,
+        )
+
+        comparison = compare_policies(old, spec.policy())
+        consent_needed = (
+            comparison.needs_consent
+            and window.notice_approved_at is not None
+            and not user.is_principal_of(account)
+        )
+        applied_changes: tuple[FieldChange, ...] = comparison.changes
+        proposed: tuple[FieldChange, ...] = ()
+        if consent_needed:
+            applied_changes, proposed = comparison.strengthening, comparison.needing_consent
+            try:
+                partial = with_fields(old, applied_changes)
+            except ValueError:
+                partial = None
+            if partial is None or _period_problem(uow, window, partial, now) is not None:
+                # The stronger part alone is no valid window: nothing applies without consent.
+                applied_changes, proposed = (), comparison.changes
+        in_force = with_fields(old, applied_changes)
+        # Not given: the lead before the start that will be in force (a proposed start has not
+        # moved the window yet).
+        notice_time = spec.notice_publish_at or in_force.starts_at - ctx.notice_lead
+        if notice_time != window.notice_publish_at and not notice_movable:
+            if spec.notice_publish_at is not None:
+                raise ValidationFailed(
+                    "The notice is already out; its time can no longer change.",
+                    {"notice_publish_at": "cannot move: the notice is already out"},
+                )
+            notice_time = window.notice_publish_at or notice_time
+        if notice_time > in_force.ends_at:
+            raise ValidationFailed(
+                "The notice time is after the end of the window in force "
+                f"({in_force.ends_at.isoformat()}); the later end still waits for the "
+                "principal.",
+                {"notice_publish_at": "must not be after the end in force"},
             )
+
+        name = spec.name.strip()
+        applied = _change_records(applied_changes)
+        if name != window.name:
+            applied["name"] = {"old": window.name, "new": name}
+        if notice_time != window.notice_publish_at:
+            applied["notice_publish_at"] = {
+                "old": _iso(window.notice_publish_at),
+                "new": notice_time.isoformat(),
+            }
+        if not applied and not proposed:
+            return WindowEdit(window, ())
+
+        sent: list[str] = []
+        resubmitted = False
+        if applied:
+            rejection: dict[str, Any] = {}
+            if window.notice_rejected_at is not None:
+                # The edit answers the principal's rejection: the notice is back for approval.
+                resubmitted = True
+                rejection = {
+                    "notice_rejected_at": None,
+                    "notice_rejected_by": None,
+                    "notice_rejection_comment": None,
+                }
+            window, sent = _store_policy(
+                uow,
+                actor,
+                window,
+                in_force,
+                now,
+                name=name,
+                notice_publish_at=notice_time,
+                **rejection,
+            )
+            if notice is not None and notice_movable:
+                notice_changes: dict[str, Any] = {}
+                if in_force.notice_text != notice.final_text:
+                    notice_changes.update(
+                        submitted_text=in_force.notice_text, final_text=in_force.notice_text
+                    )
+                if notice.state is PostState.SCHEDULED:
+                    notice_changes["publish_at"] = max(notice_time, now)
+                if resubmitted:
+                    notice_changes["state_reason"] = AWAITING_APPROVAL
+                if notice_changes:
+                    uow.posts.update(notice.id, **notice_changes)
+            uow.ledger.append(
+                tag=LedgerTag.WINDOW_UPDATED,
+                actor=actor.ref,
+                subject=f"window:{window.id}",
+                data={
+                    "account_id": account.id,
+                    "name": window.name,
+                    "changes": {k: {"old": v["old"], "new": v["new"]} for k, v in applied.items()},
+                    "notice_post": notice.public_id if notice else None,
+                    "notice_resubmitted": resubmitted,
+                    "sent_for_approval": sent,
+                    "edited_by": user_summary(user),
+                },
+                occurred_at=now,
+            )
+        proposal = None
+        if proposed:
+            proposal = _propose(uow, actor, user, window, proposed, now)
+        uow.commit()
+    return WindowEdit(window, tuple(applied), proposal)
+
+
+def _propose(
+    uow: UnitOfWork,
+    actor: Actor,
+    user: User,
+    window: Window,
+    changes: tuple[FieldChange, ...],
+    now: datetime,
+) -> WindowProposal:
+    superseded = [
+        p for p in uow.windows.proposals_of(window.id) if p.status is ProposalStatus.PENDING
+    ]
+    for earlier in superseded:
+        uow.windows.decide_proposal(
+            earlier.id,
+            status=ProposalStatus.SUPERSEDED,
+            decided_by=None,
+            decided_at=now,
+            comment=None,
+        )
+    records = _change_records(changes)
+    proposal = uow.windows.add_proposal(
+        window_id=window.id, proposed_by=user.id, proposed_at=now, changes=records
+    )
+    uow.ledger.append(
+        tag=LedgerTag.WINDOW_CHANGE_PROPOSED,
+        actor=actor.ref,
+        subject=f"window:{window.id}",
+        data={
+            "account_id": window.account_id,
+            "proposal": proposal.id,
+            "changes": records,
+            "proposed_by": user_summary(user),
+            "supersedes": [p.id for p in superseded],
+        },
+        occurred_at=now,
+    )
+    return proposal
+
+
+def _pending_proposal(
+    uow: UnitOfWork, actor: Actor, proposal_id: int
+) -> tuple[WindowProposal, Window, Account, User]:
+    proposal = uow.windows.get_proposal(proposal_id)
+    if proposal is None:
+        raise NotFound(f"No proposal {proposal_id}.")
+    try:
+        window, account, user = _principal_window(uow, actor, proposal.window_id)
+    except NotFound:
+        raise NotFound(f"No proposal {proposal_id}.") from None
+    if proposal.status is not ProposalStatus.PENDING:
+        raise Conflict(f"This proposal is already {proposal.status}.")
+    return proposal, window, account, user
+
+
+def approve_proposal(
+    ctx: ServiceContext, actor: Actor, proposal_id: int, comment: str = ""
+) -> Window:
+    """The principal approves a proposed change: it now applies to the window."""
+    comment = _check_comment(comment, required=False)
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        proposal, window, account, user = _pending_proposal(uow, actor, proposal_id)
+        if window.policy.ends_at <= now:
+            raise Conflict("This window has ended; its policy stays on record as it was.")
+        values: dict[str, Any] = {
+            name: _typed_value(name, change["new"]) for name, change in proposal.changes.items()
+        }
+        try:
+            policy = replace(window.policy, **values)
+        except ValueError as exc:
+            raise Conflict(
+                f"This change no longer makes a valid window ({exc}); reject it instead."
+            ) from None
+        problem = _period_problem(uow, window, policy, now)
+        if problem is None and (window.notice_publish_at or now) > policy.ends_at:
+            problem = "The window would end before its notice goes out."
+        if problem is not None:
+            raise Conflict(f"{problem} Reject this proposal instead.")
+        changes = _change_records(compare_policies(window.policy, policy).changes)
+        window, sent = _store_policy(uow, actor, window, policy, now)
+        uow.windows.decide_proposal(
+            proposal.id,
+            status=ProposalStatus.APPROVED,
+            decided_by=user.id,
+            decided_at=now,
+            comment=comment or None,
+        )
         uow.ledger.append(
-            tag=LedgerTag.WINDOW_UPDATED,
+            tag=LedgerTag.WINDOW_CHANGE_APPROVED,
             actor=actor.ref,
             subject=f"window:{window.id}",
             data={
                 "account_id": account.id,
-                "name": window.name,
+                "proposal": proposal.id,
                 "changes": changes,
-                "notice_post": notice.public_id if notice else None,
-                "edited_by": user_summary(user),
+                "approver": user_summary(user),
+                "comment": comment,
+                "sent_for_approval": sent,
             },
             occurred_at=now,
         )
         uow.commit()
     return window
+
+
+def reject_proposal(
+    ctx: ServiceContext, actor: Actor, proposal_id: int, comment: str = ""
+) -> WindowProposal:
+    """The principal rejects a proposed change; the approved policy stays, the comment is shown
+    to the window's managers."""
+    comment = _check_comment(comment, required=False)
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        proposal, window, account, user = _pending_proposal(uow, actor, proposal_id)
+        proposal = uow.windows.decide_proposal(
+            proposal.id,
+            status=ProposalStatus.REJECTED,
+            decided_by=user.id,
+            decided_at=now,
+            comment=comment or None,
+        )
+        uow.ledger.append(
+            tag=LedgerTag.WINDOW_CHANGE_REJECTED,
+            actor=actor.ref,
+            subject=f"window:{window.id}",
+            data={
+                "account_id": account.id,
+                "proposal": proposal.id,
+                "changes": proposal.changes,
+                "approver": user_summary(user),
+                "comment": comment,
+            },
+            occurred_at=now,
+        )
+        uow.commit()
+    return proposal
+
+
+@dataclass(frozen=True)
+class ChangeLine:
+    """One proposed field change in words."""
+
+    field: str
+    label: str
+    old: str
+    new: str
+    #: weakens | replaces | strengthens
+    effect: str
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str):
+        try:
+            at = datetime.fromisoformat(value)
+        except ValueError:
+            return value.replace("_", " ") if value in _ENUM_WORDS else value
+        if at.tzinfo is not None:
+            return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        return value
+    return str(value)
+
+
+_ENUM_WORDS = {m.value for enum in _ENUM_FIELDS.values() for m in enum}
+
+
+def change_lines(proposal: WindowProposal) -> list[ChangeLine]:
+    """Return a proposal's changes in words, in the order of the policy's fields."""
+    return [
+        ChangeLine(
+            field=name,
+            label=POLICY_LABELS.get(name, name),
+            old=_shown(proposal.changes[name]["old"]),
+            new=_shown(proposal.changes[name]["new"]),
+            effect=str(proposal.changes[name].get("effect", Effect.WEAKENS.value)),
+        )
+        for name in POLICY_LABELS
+        if name in proposal.changes
+    ]
+
+
+@dataclass(frozen=True)
+class ProposalView:
+    """A pending proposal as the principal reviews it."""
+
+    proposal: WindowProposal
+    window: Window
+    account: Account
+    proposer: User | None
+    lines: list[ChangeLine]
+
+
+def proposals_for(ctx: ServiceContext, actor: Actor) -> list[ProposalView]:
+    """Return the pending policy changes on the principal's windows, oldest first."""
+    user = require_user(actor)
+    if user.principal_id is None:
+        return []
+    with ctx.uow() as uow:
+        own = {a.id: a for a in uow.accounts.list() if user.is_principal_of(a)}
+        views = []
+        for proposal in uow.windows.pending_proposals(list(own)):
+            window = _get_window(uow, proposal.window_id)
+            views.append(
+                ProposalView(
+                    proposal=proposal,
+                    window=window,
+                    account=own[window.account_id],
+                    proposer=uow.users.get(proposal.proposed_by),
+                    lines=change_lines(proposal),
+                )
+            )
+    return views
 
 
 @dataclass(frozen=True)
@@ -328,6 +887,16 @@ class WindowView:
     ended: bool
     started: bool
     may_edit: bool
+    #: Changes waiting for the principal (the policy shown is the one in force).
+    pending: WindowProposal | None = None
+    pending_lines: tuple[ChangeLine, ...] = ()
+    proposer: User | None = None
+    #: The principal's latest decision on a proposal, when it was a rejection.
+    rejected: WindowProposal | None = None
+    rejected_lines: tuple[ChangeLine, ...] = ()
+    notice_rejecter: User | None = None
+    #: The reader's weakening edits become proposals (notice approved, reader not the principal).
+    edits_need_consent: bool = False
 
 
 @dataclass(frozen=True)
@@ -349,6 +918,12 @@ def _window_view(
     notice = uow.posts.get(window.notice_post_id) if window.notice_post_id else None
     approver = uow.users.get(window.notice_approved_by) if window.notice_approved_by else None
     ended = window.policy.ends_at <= now
+    proposals = uow.windows.proposals_of(window.id)
+    pending = next((p for p in proposals if p.status is ProposalStatus.PENDING), None)
+    decided = [
+        p for p in proposals if p.status in (ProposalStatus.APPROVED, ProposalStatus.REJECTED)
+    ]
+    rejected = decided[0] if decided and decided[0].status is ProposalStatus.REJECTED else None
     return WindowView(
         window=window,
         notice=notice,
@@ -356,6 +931,16 @@ def _window_view(
         ended=ended,
         started=window.policy.starts_at <= now,
         may_edit=may_manage(user, account) and not ended,
+        pending=pending,
+        pending_lines=tuple(change_lines(pending)) if pending else (),
+        proposer=uow.users.get(pending.proposed_by) if pending else None,
+        rejected=rejected,
+        rejected_lines=tuple(change_lines(rejected)) if rejected else (),
+        notice_rejecter=uow.users.get(window.notice_rejected_by)
+        if window.notice_rejected_by
+        else None,
+        edits_need_consent=window.notice_approved_at is not None
+        and not user.is_principal_of(account),
     )
 
 

@@ -48,6 +48,7 @@ LABELS = {
     "ends_at": "Ends",
     "timezone": "Time zone",
     "notice_text": "Notice text",
+    "notice_publish_at": "Notice goes out",
     "reminder_text": "Reminder text",
     "reminder_every": "Reminder every N posts",
     "reminder_mode": "Reminder mode",
@@ -103,6 +104,7 @@ def _blank_form(account_id: int | None, now: datetime) -> WindowForm:
             "ends_at": (start + timedelta(hours=8)).strftime(LOCAL_FORMAT),
             "timezone": "UTC",
             "notice_text": "",
+            "notice_publish_at": "",
             "reminder_text": "",
             "reminder_every": str(DEFAULT_REMINDER_EVERY),
             "reminder_mode": ReminderMode.INLINE.value,
@@ -124,6 +126,9 @@ def _form_of(window: Window) -> WindowForm:
             "ends_at": policy.ends_at.astimezone(UTC).strftime(LOCAL_FORMAT),
             "timezone": "UTC",
             "notice_text": policy.notice_text,
+            "notice_publish_at": window.notice_publish_at.astimezone(UTC).strftime(LOCAL_FORMAT)
+            if window.notice_publish_at
+            else "",
             "reminder_text": policy.reminder_text,
             "reminder_every": str(policy.reminder_every),
             "reminder_mode": policy.reminder_mode.value,
@@ -177,6 +182,10 @@ def _parse(form: WindowForm, account_id: int | None) -> WindowSpec | None:
             form.error("timezone", "Pick a time zone from the list.")
     starts_at = _local_time(form, "starts_at", zone)
     ends_at = _local_time(form, "ends_at", zone)
+    # Empty: the configured lead before the start.
+    notice_at = (
+        _local_time(form, "notice_publish_at", zone) if v["notice_publish_at"].strip() else None
+    )
     if account_id is None:
         account_id = parse_id(v["account_id"])
         if account_id is None:
@@ -207,6 +216,7 @@ def _parse(form: WindowForm, account_id: int | None) -> WindowSpec | None:
         tag_mode=TagMode(v["tag_mode"]),
         tag_position=TagPosition(v["tag_position"]),
         requires_approval=bool(v["requires_approval"]),
+        notice_publish_at=notice_at,
     )
 
 
@@ -220,6 +230,7 @@ def _submitted(data: Mapping[str, str]) -> WindowForm:
 def _humane(text: str) -> str:
     # Service messages name fields by their keys ("must be after starts_at"): use the words.
     text = text.replace("starts_at", "the start").replace("ends_at", "the end")
+    text = text.replace("notice_publish_at", "the notice time")
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
@@ -244,6 +255,7 @@ def _render_form(form: WindowForm, *, view: WindowView | None, status: int = 200
             reminder_modes=REMINDER_MODES,
             tag_modes=TAG_MODES,
             tag_positions=TAG_POSITIONS,
+            notice_lead_minutes=int(services().notice_lead.total_seconds() // 60),
         ),
         status,
     )
@@ -309,19 +321,29 @@ def edit_window(window_id: int) -> Any:
     if spec is None:
         form.message = "Some fields need attention."
         return _render_form(form, view=view, status=422)
-    before = view.window
     try:
-        window = update_window(services(), current_actor(), window_id, spec)
+        edit = update_window(services(), current_actor(), window_id, spec)
     except ValidationFailed as exc:
         _absorb(form, exc)
         return _render_form(form, view=view, status=422)
     except Conflict as exc:
         _absorb(form, exc)
         return _render_form(form, view=view, status=409)
-    if window == before:
+    window = edit.window
+    if not edit.changed:
         flash("Nothing changed.", "ok")
-    else:
+    elif edit.proposal is None:
         flash(f"Window “{window.name}” saved. Posts decided from now on follow it.", "ok")
+    else:
+        waiting = ", ".join(LABELS.get(name, name) for name in edit.proposal.changes)
+        applied = ", ".join(LABELS.get(name, name) for name in edit.applied)
+        flash(
+            f"Window “{window.name}”: "
+            + (f"applied at once: {applied}. " if applied else "")
+            + f"Pending the principal's approval: {waiting}. "
+            "Until the principal approves, the approved policy stays in force.",
+            "ok",
+        )
     return redirect(url_for("windows.windows", _anchor=f"window-{window.id}"))
 
 

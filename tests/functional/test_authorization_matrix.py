@@ -193,6 +193,12 @@ BUILDERS: dict[tuple[str, str], Callable[[Matrix, str], Request]] = {
     ("approvals.notice", "POST"): lambda m, t: Request(
         "POST", f"/approvals/notices/{m.window(t).id}", form={}
     ),
+    ("approvals.reject_window_notice", "POST"): lambda m, t: Request(
+        "POST", f"/approvals/notices/{m.window(t).id}/reject", form={"comment": "Not yet"}
+    ),
+    ("approvals.decide_proposal", "POST"): lambda m, t: Request(
+        "POST", f"/approvals/proposals/{m.proposal(t)}", form={"decision": "approve"}
+    ),
     ("approvals.decide", "POST"): lambda m, t: Request(
         "POST", f"/approvals/posts/{m.post(t).public_id}", form={"decision": "approve"}
     ),
@@ -622,6 +628,23 @@ row(
         principal_writer=(404, REDIRECT),
     ),
 )
+# Rejecting a notice and deciding a proposed policy change: the principal of the account only,
+# with the same 404 for windows the user may not oversee.
+for _endpoint in ("approvals.reject_window_notice", "approvals.decide_proposal"):
+    row(
+        _endpoint,
+        "POST",
+        web(
+            api_token=NO_CSRF,
+            writer_unassigned=403,
+            writer_assigned=403,
+            auditor=403,
+            manager=403,
+            admin=403,
+            principal=(REDIRECT, 403),
+            principal_writer=(REDIRECT, 404),
+        ),
+    )
 # Fixed: services.windows.approve_notice now answers 404 for a window the user may not
 # oversee, as /windows/<id>/edit and /coverage do (it used to answer 403 and so leak it).
 row(

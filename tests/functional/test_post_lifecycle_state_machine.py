@@ -48,9 +48,16 @@ from ghostpost.clock import FixedClock
 from ghostpost.domain.errors import DomainError
 from ghostpost.domain.ledger import first_broken_entry
 from ghostpost.domain.model import Account, Post, User, Window
-from ghostpost.domain.policy import DEFAULT_TAG, PostKind, ReminderMode, TagMode, has_tag
+from ghostpost.domain.policy import (
+    DEFAULT_TAG,
+    PostKind,
+    ReminderMode,
+    TagMode,
+    WindowPolicy,
+    has_tag,
+)
 from ghostpost.domain.states import ALLOWED_TRANSITIONS, PostState
-from ghostpost.services import posts
+from ghostpost.services import posts, windows
 from ghostpost.services.context import Actor
 from ghostpost.services.errors import ServiceError
 from ghostpost.settings import Settings
@@ -178,6 +185,8 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
             self.container.publishers["local"] = self.platform
             self.window: Window | None = None
             self.notice_approved = False
+            #: The policy the principal approved with the notice (None before).
+            self.approved: WindowPolicy | None = None
             #: Every post's states as the steps saw them.
             self.seen: dict[int, PostState] = {}
             stats["examples"] += 1
@@ -209,6 +218,13 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
         def actor(self, user: User) -> Actor:
             return Actor.for_user(user)
 
+        def stored_window(self) -> Window:
+            assert self.window is not None
+            with self.world.ctx.uow() as uow:
+                found = uow.windows.get(self.window.id)
+            assert found is not None
+            return found
+
         # -- rules ---------------------------------------------------------------------------
 
         @initialize(
@@ -235,13 +251,69 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
             )
 
         @precondition(lambda self: not self.notice_approved)
-        @rule()
-        def approve_notice(self) -> None:
+        @rule(reject_first=st.sampled_from([False, False, True]))
+        def approve_notice(self, reject_first: bool) -> None:
             # Refused (InvalidTransition, a 4xx on the web) once the window ended unapproved.
             window = self.window
             assert window is not None
+            if reject_first:
+                # The principal rejects it, then changes their mind (a rejected notice may
+                # still be approved; it is never published unapproved).
+                principal = self.actor(self.world.principal)
+                self.act(
+                    "reject_notice",
+                    lambda: windows.reject_notice(self.world.ctx, principal, window.id, "No"),
+                )
             self.act("approve_notice", lambda: self.world.approve_notice(window))
             self.notice_approved = True
+            stored = self.stored_window()
+            if stored.notice_approved_at is not None:
+                self.approved = stored.policy
+
+        @precondition(
+            lambda self: self.approved is not None and self.clock.now() < self.approved.ends_at
+        )
+        @rule(
+            change=st.sampled_from(["tag_off", "larger_n", "approval_off", "later_end"]),
+            principal_rejects=st.booleans(),
+        )
+        def manager_weakens_the_policy(self, change: str, principal_rejects: bool) -> None:
+            # After the principal approved, a manager's weakening edit is only a proposal: the
+            # policy in force (checked below) stays the approved one until the principal agrees.
+            window = self.stored_window()
+            p = window.policy
+            spec = windows.WindowSpec(
+                account_id=window.account_id,
+                name=window.name,
+                starts_at=p.starts_at,
+                ends_at=p.ends_at + timedelta(days=30) if change == "later_end" else p.ends_at,
+                notice_text=p.notice_text,
+                reminder_text=p.reminder_text,
+                reminder_every=p.reminder_every * 10 if change == "larger_n" else p.reminder_every,
+                reminder_mode=p.reminder_mode,
+                tag=p.tag,
+                tag_mode=TagMode.OFF if change == "tag_off" else p.tag_mode,
+                tag_position=p.tag_position,
+                requires_approval=False if change == "approval_off" else p.requires_approval,
+                notice_publish_at=window.notice_publish_at,
+            )
+            manager = self.actor(self.world.manager)
+            self.act(
+                "manager_weakens",
+                lambda: windows.update_window(self.world.ctx, manager, window.id, spec),
+            )
+            if not principal_rejects:
+                return
+            principal = self.actor(self.world.principal)
+            with self.world.ctx.uow() as uow:
+                pending = uow.windows.pending_proposals([self.world.account.id])
+            for proposal in pending:
+                self.act(
+                    "reject_proposal",
+                    lambda proposal_id=proposal.id: windows.reject_proposal(
+                        self.world.ctx, principal, proposal_id, "Keep it"
+                    ),
+                )
 
         @rule(
             who=st.sampled_from(["writer_a", "writer_b", "principal"]),
@@ -315,6 +387,12 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
                     if post.state is PostState.FAILED:
                         stats[f"failed {post.kind}"] += 1
                 self.seen[post.id] = post.state
+
+        @invariant()
+        def the_approved_policy_stays_in_force(self) -> None:
+            # Only managers edit after approval here, and only to weaken: never applied unseen.
+            if self.approved is not None:
+                assert self.stored_window().policy == self.approved
 
         @invariant()
         def ledger_verifies(self) -> None:

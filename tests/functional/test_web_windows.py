@@ -255,6 +255,7 @@ def test_the_new_window_form_labels_every_field_and_defaults_to_utc(
         ("ends_at", "Ends"),
         ("timezone", "Time zone"),
         ("notice_text", "Notice text"),
+        ("notice_publish_at", "Notice goes out"),
         ("reminder_text", "Reminder text"),
         ("reminder_every", "Reminder every N posts"),
         ("reminder_mode", "Reminder mode"),
@@ -465,7 +466,7 @@ def test_update_window_service_rules(world: World) -> None:
     moved = windows.update_window(
         world.ctx, manager, window.id, spec(starts_at=window.policy.starts_at - timedelta(hours=1))
     )
-    assert moved.policy.starts_at == datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+    assert moved.window.policy.starts_at == datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
 
 def test_a_changed_cadence_applies_to_the_next_publish_decisions(world: World) -> None:

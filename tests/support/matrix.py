@@ -20,6 +20,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from ghostpost.domain.model import Account, Post, Role, Source, User, Window
+from ghostpost.domain.policy import TagMode
 from ghostpost.services import directory, posts, windows
 from ghostpost.services.context import Actor
 from ghostpost.services.web_sessions import start_web_session
@@ -137,6 +138,30 @@ class Matrix:
         return self.world.open_window(
             starts_at=self.window_slot(), hours=1, account=self.side(target).account
         )
+
+    def proposal(self, target: str) -> int:
+        """A fresh pending proposal: a window whose notice its principal approved, then a
+        manager turned its tag off (which waits for the principal)."""
+        side = self.side(target)
+        window = self.window(target)
+        windows.approve_notice(self.world.ctx, Actor.for_user(side.user), window.id)
+        p = window.policy
+        edit = windows.update_window(
+            self.world.ctx,
+            Actor.for_user(self.admin),
+            window.id,
+            windows.WindowSpec(
+                account_id=side.account.id,
+                name=window.name,
+                starts_at=p.starts_at,
+                ends_at=p.ends_at,
+                notice_text=p.notice_text,
+                reminder_text=p.reminder_text,
+                tag_mode=TagMode.OFF,
+            ),
+        )
+        assert edit.proposal is not None
+        return edit.proposal.id
 
     def fixed_post(self, target: str) -> Post:
         """One post per target, made once (for requests that only read it)."""
