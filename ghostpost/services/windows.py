@@ -42,6 +42,7 @@ from ghostpost.domain.policy import (
     WindowPolicy,
 )
 from ghostpost.domain.states import PostState, transition
+from ghostpost.services import delegation
 from ghostpost.services.authz import (
     may_manage,
     may_oversee,
@@ -439,6 +440,9 @@ def _send_queued_posts_to_approval(
         if post.kind is not PostKind.REGULAR or not post.is_delegated:
             continue
         if post.approved_by is not None:
+            continue
+        if delegation.withdrawn_hold(post) is not None:
+            # Its grant was withdrawn: only a manager's release, after a re-check, moves it.
             continue
         reason = f"{AWAITING_APPROVAL} (its window now requires approval)"
         uow.posts.update(

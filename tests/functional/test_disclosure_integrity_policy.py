@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from ghostpost.domain.model import Post, ProposalStatus, Window
 from ghostpost.domain.policy import PostKind, TagMode
 from ghostpost.domain.states import PostState
-from ghostpost.services import posts, windows
+from ghostpost.services import directory, posts, windows
 from ghostpost.services.context import Actor
 from ghostpost.services.errors import Forbidden, NotFound
 from tests.support.web import csrf_from, post_form, sign_in
@@ -382,6 +382,34 @@ def test_turning_on_approval_sends_queued_delegated_posts_to_the_principal(
     world.run_worker()
     assert world.post(later.id).state is PostState.PENDING_APPROVAL  # never published unseen
     assert world.post(own.id).state is PostState.PUBLISHED
+
+
+def test_turning_on_approval_leaves_a_post_held_for_a_withdrawn_grant_held(
+    world: World, client: FlaskClient
+) -> None:
+    clock = world.container.clock
+    window = live_approved_window(world)
+    later = world.submit(
+        world.writer_a, "Written before Jordan left", clock.now() + timedelta(hours=1)
+    )
+    directory.unassign_writer(
+        world.ctx,
+        Actor.for_user(world.manager),
+        user_id=world.writer_a.id,
+        account_id=world.account.id,
+    )
+    assert world.post(later.id).decisions["hold"]["kind"] == "grant_withdrawn"
+
+    sign_in(client, world.manager.email)
+    response = edit(
+        client, stored(world, window), form_of(stored(world, window), requires_approval="1")
+    )
+    assert response.status_code == 302
+    # The principal never sees it as approvable: only a manager's release (after the grant is
+    # back) may move it, and the release then sends it to the principal.
+    held = world.post(later.id)
+    assert held.state is PostState.HELD and held.decisions["hold"]["kind"] == "grant_withdrawn"
+    assert entries(world, "post:sent_for_approval") == []
 
 
 def test_a_notice_approved_34_days_ahead_goes_out_at_its_notice_time(
