@@ -159,6 +159,7 @@ def counter(decision: Decision) -> dict[str, Any]:
             cut = dim.used - dim.limit
             parts.append(f"cut {cut} {_unit(dim.unit, cut)}")
     if record["reminder"]["outcome"] == "inline":
-        parts.append("reminder added")
+        # Counted because it would be due now; the worker decides it when the post goes out.
+        parts.append("reminder due now" if record["stage"] == "submission" else "reminder added")
     text = numbers + (" — " + ", ".join(parts) if parts else "")
     return {"text": text, "over": over}
