@@ -13,6 +13,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from ghostpost.domain.policy import (
+    Deferred,
     Outcome,
     PostKind,
     ReminderMode,
@@ -289,6 +290,39 @@ class DecisionsSchema(ma.Schema):
     notes = fields.List(fields.String(), required=True)
 
 
+# No text is called final before it is sent: the worker decides the tag, the reminder and the
+# notice hold again when the post goes out (DESIGN.md §3).
+def _text_if_published_now_field() -> fields.String:
+    return fields.String(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "The text as it would go out if the post were published now, as the "
+            "next post on the account (tag and, if one would be due now, the inline reminder "
+            "included). Not final: see `decided_at_publication`. Null when it would not go "
+            "out (refused, cancelled) or is already published (see `published_text`)."
+        },
+    )
+
+
+def _decided_at_publication_field() -> fields.List:
+    return fields.List(
+        fields.String(validate=_enum(Deferred)),
+        required=True,
+        metadata={
+            "description": "The decisions the worker takes again when the post goes out "
+            "(`tag`, `reminder`, `notice_hold`); empty once nothing can change."
+        },
+    )
+
+
+def _decided_at_publication_note_field() -> fields.String:
+    return fields.String(
+        required=True,
+        metadata={"description": "`decided_at_publication` in one sentence, for people."},
+    )
+
+
 class PostLinksSchema(ma.Schema):
     """Where to read and cancel the post."""
 
@@ -308,9 +342,16 @@ class PostSchema(ma.Schema):
     submitter = fields.String(required=True, metadata={"example": "client:Ab3dEf..."})
     source = fields.String(required=True, metadata={"example": "api"})
     submitted_text = fields.String(required=True)
-    final_text = fields.String(
+    text_if_published_now = _text_if_published_now_field()
+    decided_at_publication = _decided_at_publication_field()
+    decided_at_publication_note = _decided_at_publication_note_field()
+    published_text = fields.String(
         required=True,
-        metadata={"description": "Exactly what is (or will be) sent, disclosure included."},
+        allow_none=True,
+        metadata={
+            "description": "Exactly the text the platform received; null until the post is "
+            "published."
+        },
     )
     publish_at = fields.DateTime(required=True, allow_none=True)
     published_at = fields.DateTime(required=True, allow_none=True)
@@ -343,7 +384,9 @@ class PreviewSchema(ma.Schema):
     author = fields.Nested(AuthorSchema, required=True)
     window = fields.Integer(required=True, allow_none=True)
     publish_at = fields.DateTime(required=True, allow_none=True)
-    final_text = fields.String(required=True)
+    text_if_published_now = _text_if_published_now_field()
+    decided_at_publication = _decided_at_publication_field()
+    decided_at_publication_note = _decided_at_publication_note_field()
     decisions = fields.Nested(DecisionsSchema, required=True)
 
 

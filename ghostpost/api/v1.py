@@ -42,6 +42,11 @@ from ghostpost.api.schemas import (
     is_public_id,
 )
 from ghostpost.domain.model import Account, Source, User, Window
+from ghostpost.domain.policy import (
+    PostKind,
+    decided_at_publication,
+    describe_decided_at_publication,
+)
 from ghostpost.domain.states import PostState
 from ghostpost.services import api_queries, idempotency, posts
 from ghostpost.services.api_queries import PostDetails, PostQuery
@@ -187,6 +192,7 @@ def _decisions(record: dict[str, Any] | None, delegated: bool) -> dict[str, Any]
 def post_data(details: PostDetails) -> dict[str, Any]:
     """Return a post as PostSchema dumps it (the schema turns times into strings)."""
     post = details.post
+    outlook = details.current_outlook
     latest = post.decisions.get("publication") or post.decisions.get("submission")
     extra = post.decisions.get("extra") or {}
     self_url = url_for("api_v1.get_post", post_id=post.public_id)
@@ -200,7 +206,10 @@ def post_data(details: PostDetails) -> dict[str, Any]:
         "submitter": post.submitter,
         "source": post.source.value,
         "submitted_text": post.submitted_text,
-        "final_text": post.final_text,
+        "text_if_published_now": outlook.text_if_published_now,
+        "decided_at_publication": [d.value for d in outlook.decided_at_publication],
+        "decided_at_publication_note": outlook.note,
+        "published_text": outlook.published_text,
         "publish_at": post.publish_at,
         "published_at": post.published_at,
         "created_at": post.created_at,
@@ -325,9 +334,11 @@ _CREATED_POST_LINKS = {
     summary="Submit a post",
     description=(
         "Queue a post on one of the client's accounts, written by `author`, under the "
-        "account's disclosure policy: the response carries the final text (tag and inline "
-        "reminder included) and the decisions. A post the policy refuses is 422 "
-        "`policy_refused` with the reason (e.g. how many characters to cut); nothing is stored. "
+        "account's disclosure policy: the response carries `text_if_published_now` (tag and "
+        "inline reminder as they would be now), the decisions taken when it goes out "
+        "(`decided_at_publication`) and, once it is out, `published_text`. A post the policy "
+        "refuses is 422 `policy_refused` with the reason (e.g. how many characters to cut); "
+        "nothing is stored. "
         "Requires an `Idempotency-Key`; keys are kept at least "
         f"{int(KEY_RETENTION.total_seconds() // 3600)} hours."
     ),
@@ -367,8 +378,9 @@ def create_post(data: dict[str, Any]) -> Response:
 @operation("posts:write", 400, 404, 413, 415)
 @bp.doc(
     summary="Preview a post (dry run)",
-    description="The final text and the disclosure decisions the same request to "
-    "`POST /api/v1/posts` would get now; stores nothing, needs no Idempotency-Key. A post "
+    description="The text as it would go out now and the disclosure decisions the same "
+    "request to `POST /api/v1/posts` would get now, with the decisions only taken when the post "
+    "goes out (`decided_at_publication`); stores nothing, needs no Idempotency-Key. A post "
     "the policy would refuse answers 200 with `accepted: false` and the refusal.",
 )
 @bp.arguments(PostRequestSchema, example=_EXAMPLE_POST)
@@ -377,13 +389,16 @@ def preview_post(data: dict[str, Any]) -> dict[str, Any]:
     ctx, actor = services(), current_api_actor()
     account, author = api_queries.resolve_submission(ctx, actor, data["account"], data["author"])
     plan = posts.plan_post(ctx, actor, _command(data, account, author))
+    later = decided_at_publication(PostKind.REGULAR, plan.delegated)
     return {
         "accepted": not plan.decision.refused,
         "account": _account(account),
         "author": _author(author),
         "window": plan.window.id if plan.window else None,
         "publish_at": data.get("publish_at"),
-        "final_text": plan.decision.final_text,
+        "text_if_published_now": None if plan.decision.refused else plan.decision.final_text,
+        "decided_at_publication": [d.value for d in later],
+        "decided_at_publication_note": describe_decided_at_publication(later),
         "decisions": _decisions(plan.decision.to_record(), plan.delegated),
     }
 

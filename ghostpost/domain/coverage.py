@@ -1,10 +1,11 @@
 """Disclosure coverage of one window, measured on its published timeline (DESIGN.md §3).
 
-Pure: callers hand in the window's policy and its published posts in publishing order (the
-window's notice, wherever it fell, and every post published inside the window's period) and get
-back the numbers and one chart mark per post. The cadence is replayed exactly as the publishing
-worker counts it: the notice and reminders (standalone or inline) reset the run, every other
-post extends it, and a reminder is *due* when the next post would make N in a row.
+Pure: callers hand in the window's policy and the account's published posts in publishing order
+and get back the numbers and one chart mark per post. Which posts are on the window's timeline
+(`counts_in_window`) and how each moves the run (`cadence_step`) are the very functions the
+publishing worker applies on every confirmed publish, so the dashboard and the worker cannot
+disagree: any notice (also another window's), standalone reminder or inline reminder resets the
+run, every other post extends it, and a reminder is *due* when the next post would make N in a row.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from typing import Any
 
 from ghostpost.domain.model import Post
 from ghostpost.domain.policy import (
+    CadencePost,
     PostKind,
     ReminderOutcome,
     TagMode,
     TagOutcome,
     WindowPolicy,
-    is_disclosure,
-    next_run_length,
+    cadence_step,
+    counts_in_window,
     reminder_due,
 )
 
@@ -70,11 +72,23 @@ class TimelinePost:
     tag_has: int | None = None
     tag_unit: str | None = None
     reminder: ReminderOutcome = ReminderOutcome.NONE
+    #: The window the post was accepted into; for a notice, the window it announces.
+    window_id: int | None = None
+
+    @property
+    def cadence(self) -> CadencePost:
+        """Return the facts the reminder cadence reads of this publish."""
+        return CadencePost(
+            kind=self.kind,
+            published_at=self.published_at,
+            reminder=self.reminder,
+            notice_of=self.window_id if self.kind is PostKind.NOTICE else None,
+        )
 
     @property
     def is_disclosure(self) -> bool:
-        """Tell whether this post resets the cadence (notice, reminder or inline reminder)."""
-        return is_disclosure(self.kind, self.reminder)
+        """Tell whether this post resets the cadence (any notice, reminder or inline reminder)."""
+        return self.cadence.is_disclosure
 
     @property
     def mark(self) -> MarkKind:
@@ -129,6 +143,7 @@ def timeline_post(post: Post) -> TimelinePost:
         tag_has=_int_or_none(tag.get("has")),
         tag_unit=tag.get("unit") if isinstance(tag.get("unit"), str) else None,
         reminder=_reminder_outcome(reminder.get("outcome")),
+        window_id=post.window_id,
     )
 
 
@@ -221,8 +236,14 @@ def compute_coverage(
     policy: WindowPolicy,
     notice_published_at: datetime | None,
     timeline: Iterable[TimelinePost],
+    *,
+    window_id: int | None = None,
 ) -> Coverage:
-    """Measure a window's published timeline (in publishing order) against its policy."""
+    """Measure a window's published timeline (in publishing order) against its policy.
+
+    With `window_id`, posts not on that window's timeline (`counts_in_window`) are left out,
+    so callers may hand in a wider selection; without it, every post given is on the timeline.
+    """
     every = policy.reminder_every
     run = longest = 0
     longest_end: int | None = None
@@ -230,7 +251,11 @@ def compute_coverage(
     principal = delegated = notices = tagged = untagged = 0
     skipped: list[SkippedTag] = []
     marks: list[Mark] = []
-    posts: Sequence[TimelinePost] = list(timeline)
+    posts: Sequence[TimelinePost] = [
+        post
+        for post in timeline
+        if window_id is None or counts_in_window(window_id, policy, post.cadence)
+    ]
     for position, post in enumerate(posts, start=1):
         was_due = reminder_due(run, every)
         missed_here = False
@@ -266,7 +291,7 @@ def compute_coverage(
                     )
                 else:
                     untagged += 1
-        run = next_run_length(run, disclosure=post.is_disclosure)
+        run = cadence_step(run, post.cadence)
         if run > longest:
             longest, longest_end = run, position
         marks.append(Mark(position, post.public_id, post.published_at, post.mark, run, missed_here))

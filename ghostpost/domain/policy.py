@@ -417,8 +417,9 @@ def decide(
         outcome = Outcome.ACCEPT
         if held_reason:
             notes.append(f"will be held until the notice is published ({held_reason})")
-        if reminder.outcome is not ReminderOutcome.NOT_APPLICABLE:
-            notes.append("the reminder is decided when the post goes out; shown as if it went next")
+        later = decided_at_publication(draft.kind, draft.is_delegated)
+        if later:
+            notes.append(describe_decided_at_publication(later))
     elif held_reason:
         outcome = Outcome.HOLD
     elif reminder.outcome is ReminderOutcome.STANDALONE:
@@ -438,11 +439,111 @@ def decide(
     )
 
 
+class Deferred(StrEnum):
+    """A decision the worker takes again when the post goes out (so no earlier text is final)."""
+
+    TAG = "tag"
+    REMINDER = "reminder"
+    NOTICE_HOLD = "notice_hold"
+
+
+def decided_at_publication(kind: PostKind, is_delegated: bool) -> tuple[Deferred, ...]:
+    """Return the decisions about a post not yet claimed that are taken only when it goes out.
+
+    The tag follows the policy in force then; the reminder follows the window's run then; the
+    hold follows whether the window's notice is out then. Notices and reminders are sent as
+    they are; the principal's own words are never altered, but a reminder may precede them.
+    """
+    if kind is not PostKind.REGULAR:
+        return ()
+    if not is_delegated:
+        return (Deferred.REMINDER,)
+    return (Deferred.TAG, Deferred.REMINDER, Deferred.NOTICE_HOLD)
+
+
+_DEFERRED_WORDS = {
+    Deferred.TAG: "the tag",
+    Deferred.REMINDER: "the reminder",
+    Deferred.NOTICE_HOLD: "the hold for the window's notice",
+}
+
+
+def describe_decided_at_publication(deferred: tuple[Deferred, ...]) -> str:
+    """Say in one sentence which decisions wait for publication (empty: nothing waits)."""
+    if not deferred:
+        return "Nothing is decided later: this is the text that is sent."
+    words = [_DEFERRED_WORDS[d] for d in deferred]
+    listed = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+    verb = "is" if len(words) == 1 else "are"
+    return (
+        f"{listed[0].upper()}{listed[1:]} {verb} decided when the post goes out; this is the "
+        "text if it went out now, as the next post."
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The reminder cadence: ONE rule, read by the publishing worker and by the coverage dashboard.
+#
+# A window's timeline is every post published on the account inside the window's period (start
+# inclusive, end exclusive, by the confirmed publish time), plus the window's own notice wherever
+# it fell. On it, a disclosure is any notice (the window's own, or another window's notice on the
+# same account: it tells the same followers that a team posts), any standalone reminder, and any
+# post that carries the inline reminder. Every other post extends the run.
+
+
+@dataclass(frozen=True)
+class CadencePost:
+    """What the reminder cadence reads of one confirmed publish on an account."""
+
+    kind: PostKind
+    #: The confirmed publish time (never the claim time: only confirmed publishes count).
+    published_at: datetime
+    reminder: ReminderOutcome = ReminderOutcome.NONE
+    #: For a notice: the window it announces (it counts on that window's timeline wherever it
+    #: fell). None for every other post.
+    notice_of: int | None = None
+
+    @property
+    def is_disclosure(self) -> bool:
+        """Tell whether this publish resets the run."""
+        return is_disclosure(self.kind, self.reminder)
+
+
 def is_disclosure(kind: PostKind, reminder: ReminderOutcome) -> bool:
-    """Tell whether a published post counts as a disclosure for the reminder cadence."""
+    """Tell whether a published post is a disclosure for the cadence: any notice (whichever
+    window it announces), any standalone reminder, any post carrying the inline reminder."""
     return kind in (PostKind.NOTICE, PostKind.REMINDER) or reminder is ReminderOutcome.INLINE
+
+
+def counts_in_window(window_id: int, policy: WindowPolicy, post: CadencePost) -> bool:
+    """Tell whether a confirmed publish is on the window's timeline (and so moves its run)."""
+    if post.kind is PostKind.NOTICE and post.notice_of == window_id:
+        return True
+    return policy.contains(post.published_at)
 
 
 def next_run_length(current: int, *, disclosure: bool) -> int:
     """Return posts-since-disclosure after one more confirmed publish inside the window."""
     return 0 if disclosure else current + 1
+
+
+def cadence_step(run: int, post: CadencePost) -> int:
+    """Return the window's run (posts since the last disclosure) after `post`, which must be
+    on its timeline (`counts_in_window`)."""
+    return next_run_length(run, disclosure=post.is_disclosure)
+
+
+def policy_record(policy: WindowPolicy) -> dict[str, Any]:
+    """Return every field of a policy as JSON-ready data (kept with each published post)."""
+    return {
+        "starts_at": policy.starts_at.isoformat(),
+        "ends_at": policy.ends_at.isoformat(),
+        "notice_text": policy.notice_text,
+        "reminder_text": policy.reminder_text,
+        "reminder_every": policy.reminder_every,
+        "reminder_mode": policy.reminder_mode.value,
+        "tag": policy.tag,
+        "tag_mode": policy.tag_mode.value,
+        "tag_position": policy.tag_position.value,
+        "requires_approval": policy.requires_approval,
+    }

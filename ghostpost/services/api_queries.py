@@ -6,6 +6,7 @@ Objects of other accounts do not exist for a client (NotFound), whether or not t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from ghostpost.domain.model import Account, Post, User, Window
 from ghostpost.domain.states import PostState
@@ -13,6 +14,7 @@ from ghostpost.services.clients import author_not_allowed, client_of, may_name_a
 from ghostpost.services.context import Actor, ServiceContext
 from ghostpost.services.errors import Forbidden, NotFound, ValidationFailed
 from ghostpost.services.ports import UnitOfWork
+from ghostpost.services.publishing import Outlook, publication_outlook, stored_outlook
 
 MAX_PAGE_SIZE = 100
 
@@ -24,6 +26,13 @@ class PostDetails:
     post: Post
     account: Account
     author: User
+    #: What it would go out as now and what waits for publication (None: as stored).
+    outlook: Outlook | None = None
+
+    @property
+    def current_outlook(self) -> Outlook:
+        """Return the outlook read with the post, else the one it got at submission."""
+        return self.outlook if self.outlook is not None else stored_outlook(self.post)
 
 
 @dataclass(frozen=True)
@@ -111,7 +120,13 @@ def resolve_submission(
     return account, author
 
 
-def _details(uow: UnitOfWork, posts: list[Post], accounts: dict[int, Account]) -> list[PostDetails]:
+def _details(
+    uow: UnitOfWork,
+    ctx: ServiceContext,
+    posts: list[Post],
+    accounts: dict[int, Account],
+    now: datetime,
+) -> list[PostDetails]:
     people: dict[int, User] = {}
     found = []
     for post in posts:
@@ -119,28 +134,30 @@ def _details(uow: UnitOfWork, posts: list[Post], accounts: dict[int, Account]) -
             author = uow.users.get(post.author_id)
             assert author is not None
             people[author.id] = author
-        found.append(PostDetails(post, accounts[post.account_id], people[post.author_id]))
+        account = accounts[post.account_id]
+        outlook = publication_outlook(uow, ctx, post, account, now)
+        found.append(PostDetails(post, account, people[post.author_id], outlook))
     return found
 
 
-def _visible(uow: UnitOfWork, actor: Actor, post: Post | None) -> PostDetails:
+def _visible(uow: UnitOfWork, ctx: ServiceContext, actor: Actor, post: Post | None) -> PostDetails:
     if post is None or post.account_id not in client_account_ids(actor):
         raise NotFound("No such post.")
     account = uow.accounts.get(post.account_id)
     assert account is not None
-    return _details(uow, [post], {account.id: account})[0]
+    return _details(uow, ctx, [post], {account.id: account}, ctx.clock.now())[0]
 
 
 def get_post(ctx: ServiceContext, actor: Actor, public_id: str) -> PostDetails:
     """Return one post of the client's accounts by its public id."""
     with ctx.uow() as uow:
-        return _visible(uow, actor, uow.posts.by_public_id(public_id))
+        return _visible(uow, ctx, actor, uow.posts.by_public_id(public_id))
 
 
 def get_post_by_id(ctx: ServiceContext, actor: Actor, post_id: int) -> Post:
     """Return one post of the client's accounts by its internal id."""
     with ctx.uow() as uow:
-        return _visible(uow, actor, uow.posts.get(post_id)).post
+        return _visible(uow, ctx, actor, uow.posts.get(post_id)).post
 
 
 def list_posts(ctx: ServiceContext, actor: Actor, query: PostQuery) -> PostPage:
@@ -177,6 +194,6 @@ def list_posts(ctx: ServiceContext, actor: Actor, query: PostQuery) -> PostPage:
             # One more than asked tells whether another page follows.
             limit=query.limit + 1,
         )
-        items = _details(uow, posts[: query.limit], by_id)
+        items = _details(uow, ctx, posts[: query.limit], by_id, ctx.clock.now())
     more = len(posts) > query.limit
     return PostPage(items, items[-1].post.id if more else None)

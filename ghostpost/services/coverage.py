@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from ghostpost.domain.coverage import Coverage, compute_coverage, timeline_post
 from ghostpost.domain.model import Account, Post, User, Window
+from ghostpost.domain.policy import counts_in_window
 from ghostpost.services.authz import may_oversee, require_user
 from ghostpost.services.context import Actor, ServiceContext
 from ghostpost.services.errors import NotFound
@@ -66,7 +67,15 @@ def window_coverage(ctx: ServiceContext, actor: Actor, window_id: int | None) ->
             window.notice_post_id,
         )
         approver = uow.users.get(window.notice_approved_by) if window.notice_approved_by else None
+    # The repository selects the timeline in SQL; the domain rule (the one the worker counts
+    # with) has the last word, so the table of marks and the numbers stay aligned with it.
+    pairs = [(post, timeline_post(post)) for post in posts]
+    pairs = [(p, t) for p, t in pairs if counts_in_window(window.id, window.policy, t.cadence)]
+    posts = [p for p, _ in pairs]
     coverage = compute_coverage(
-        window.policy, window.notice_published_at, [timeline_post(p) for p in posts]
+        window.policy,
+        window.notice_published_at,
+        [t for _, t in pairs],
+        window_id=window.id,
     )
     return CoveragePage(choices, WindowCoverage(window, chosen.account, coverage, posts, approver))

@@ -718,6 +718,9 @@ def coverage_report(ctx: ServiceContext, actor: Actor, window_id: int) -> dict[s
         )
         approver = uow.users.get(window.notice_approved_by) if window.notice_approved_by else None
     coverage = compute_coverage(
-        window.policy, window.notice_published_at, [timeline_post(p) for p in posts]
+        window.policy,
+        window.notice_published_at,
+        [timeline_post(p) for p in posts],
+        window_id=window.id,
     )
     return _coverage_data(window, account, coverage, approver, now)

@@ -25,6 +25,7 @@ from ghostpost.services.errors import (
     text_problem,
 )
 from ghostpost.services.ports import UnitOfWork
+from ghostpost.services.publishing import SUBMISSION_TEXT_KEY
 
 #: A publish_at this far in the past is a mistake, not "now" (clock skew between clients is less).
 PAST_TOLERANCE = timedelta(minutes=5)
@@ -142,6 +143,7 @@ def _submit(uow: UnitOfWork, ctx: ServiceContext, actor: Actor, cmd: SubmitPost)
     decisions: dict[str, Any] = {
         "delegated": plan.delegated,
         "submission": plan.decision.to_record(),
+        SUBMISSION_TEXT_KEY: plan.decision.final_text,
     }
     extra = {"extra": dict(cmd.extra)} if cmd.extra else {}
     post = uow.posts.add(
@@ -154,7 +156,9 @@ def _submit(uow: UnitOfWork, ctx: ServiceContext, actor: Actor, cmd: SubmitPost)
             submitter=actor.ref,
             source=cmd.source,
             submitted_text=cmd.text,
-            final_text=plan.decision.final_text,
+            # Not the preview's text: the inline reminder (and the tag again) are decided when the
+            # post goes out, and the worker then stores exactly what it sends.
+            final_text=plan.decision.tagged_text,
             idempotency_key=f"gp-{uuid.uuid4()}",
             created_at=now,
             window_id=plan.window.id if plan.window else None,
@@ -316,11 +320,15 @@ def reschedule_post(ctx: ServiceContext, actor: Actor, post_id: int, publish_at:
             post.id,
             publish_at=publish_at,
             window_id=window.id if window else None,
-            final_text=decision.final_text,
+            final_text=decision.tagged_text,
             state=post.state if state is post.state else transition(post.state, state),
             state_reason="awaiting the principal's approval" if needs_approval else None,
             **approval,
-            decisions={**post.decisions, "submission": decision.to_record()},
+            decisions={
+                **post.decisions,
+                "submission": decision.to_record(),
+                SUBMISSION_TEXT_KEY: decision.final_text,
+            },
         )
         uow.ledger.append(
             tag=LedgerTag.POST_RESCHEDULED,

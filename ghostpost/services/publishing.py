@@ -15,20 +15,31 @@ from typing import Any
 from ghostpost.domain.ledger import LedgerTag
 from ghostpost.domain.model import Account, NewPost, Post, Source, Window
 from ghostpost.domain.policy import (
+    CadencePost,
+    Deferred,
     Outcome,
     PostDraft,
     PostKind,
     ReminderOutcome,
     Stage,
+    cadence_step,
+    counts_in_window,
     decide,
-    is_disclosure,
-    next_run_length,
+    decided_at_publication,
+    describe_decided_at_publication,
+    policy_record,
 )
 from ghostpost.domain.states import PostState, transition
 from ghostpost.services.context import SYSTEM_WORKER, ServiceContext
 from ghostpost.services.delegation import hold_withdrawn, withdrawn_grant, withdrawn_hold
 from ghostpost.services.ports import UnitOfWork
 
+#: States in which a post may still be claimed (a failed post can be retried).
+_OPEN_STATES = frozenset(
+    {PostState.SCHEDULED, PostState.PENDING_APPROVAL, PostState.HELD, PostState.FAILED}
+)
+#: Where a post keeps the text it would have gone out with at submission (had it gone out then).
+SUBMISSION_TEXT_KEY = "text_if_published_at_submission"
 MAX_ATTEMPTS = 5
 CLAIM_SCAN_LIMIT = 50
 
@@ -53,13 +64,75 @@ class Receipt:
 
 
 def _window_for(uow: UnitOfWork, post: Post, at: datetime) -> Window | None:
-    # Delegated posts belong to the window they were accepted into; everything else is counted
-    # in whichever window covers the moment it goes out.
+    # The window whose policy (and run) is applied when the post is claimed: delegated posts
+    # the window they were accepted into (the policy refuses them outside its period, so it is
+    # the window covering `at`), a notice its own window, anything else the window covering
+    # `at`. Which runs a publish moves is decided at confirmation (`_windows_counting`).
     if post.kind is PostKind.REGULAR and post.is_delegated and post.window_id is not None:
         return uow.windows.get(post.window_id)
     if post.kind is PostKind.NOTICE and post.window_id is not None:
         return uow.windows.get(post.window_id)
     return uow.windows.covering(post.account_id, at)
+
+
+@dataclass(frozen=True)
+class Outlook:
+    """What a post would go out as if it were published now, and what waits for publication.
+
+    No text is called final before the worker sends it: `text_if_published_now` is the policy's
+    answer for now (as the next post on the account), `decided_at_publication` lists what the
+    worker decides again when it goes out, and `published_text` is set only once it is out.
+    """
+
+    text_if_published_now: str | None
+    decided_at_publication: tuple[Deferred, ...]
+    note: str
+    published_text: str | None = None
+
+
+def _fixed_outlook(post: Post) -> Outlook | None:
+    if post.state is PostState.PUBLISHED:
+        return Outlook(None, (), "Published: this is exactly the text sent.", post.final_text)
+    if post.state is PostState.PUBLISHING:
+        return Outlook(post.final_text, (), "Being sent now: every decision is taken.")
+    if post.state not in _OPEN_STATES:
+        return Outlook(None, (), f"It will not go out ({post.state.value}).")
+    if post.kind is not PostKind.REGULAR:
+        return Outlook(post.final_text, (), describe_decided_at_publication(()))
+    return None
+
+
+def _open_outlook(post: Post, text: str | None) -> Outlook:
+    deferred = decided_at_publication(post.kind, post.is_delegated)
+    return Outlook(text, deferred, describe_decided_at_publication(deferred))
+
+
+def stored_outlook(post: Post) -> Outlook:
+    """The outlook a post was given when it was last submitted or rescheduled (no reading)."""
+    fixed = _fixed_outlook(post)
+    if fixed is not None:
+        return fixed
+    text = post.decisions.get(SUBMISSION_TEXT_KEY)
+    return _open_outlook(post, text if isinstance(text, str) else None)
+
+
+def publication_outlook(
+    uow: UnitOfWork, ctx: ServiceContext, post: Post, account: Account, now: datetime
+) -> Outlook:
+    """The outlook of a stored post now: the policy applied as the worker would, were it next."""
+    fixed = _fixed_outlook(post)
+    if fixed is not None:
+        return fixed
+    at = max(post.publish_at or now, now)
+    window = _window_for(uow, post, at)
+    decision = decide(
+        PostDraft(post.submitted_text, post.kind, post.is_delegated, publish_at=at),
+        window=window.state() if window else None,
+        budget=ctx.budget_for(account),
+        now=now,
+        stage=Stage.SUBMISSION,
+    )
+    return _open_outlook(post, None if decision.refused else decision.final_text)
 
 
 def _take(
@@ -76,7 +149,10 @@ def _take(
     decisions = dict(post.decisions)
     if decision is not None:
         decisions["publication"] = decision
-    decisions["counted_window_id"] = window.id if window else None
+    # Which policy was in force when the post was decided, for auditors (DESIGN.md §3).
+    decisions["policy_in_force"] = (
+        None if window is None else {"window_id": window.id, **policy_record(window.policy)}
+    )
     post = uow.posts.update(
         post.id,
         state=transition(post.state, PostState.PUBLISHING),
@@ -283,6 +359,30 @@ def _owned(uow: UnitOfWork, post_id: int, worker_id: str) -> Post | None:
     return post
 
 
+def _cadence_post(post: Post, published_at: datetime) -> CadencePost:
+    reminder = post.decisions.get("publication", {}).get("reminder", {}).get("outcome", "none")
+    return CadencePost(
+        kind=post.kind,
+        published_at=published_at,
+        reminder=ReminderOutcome(reminder),
+        notice_of=post.window_id if post.kind is PostKind.NOTICE else None,
+    )
+
+
+def _windows_counting(uow: UnitOfWork, account_id: int, published: CadencePost) -> list[Window]:
+    """The windows whose timeline a confirmed publish is on (the coverage dashboard's rule)."""
+    candidates = [uow.windows.covering(account_id, published.published_at)]
+    if published.notice_of is not None:
+        candidates.append(uow.windows.get(published.notice_of))
+    counted: list[Window] = []
+    for window in candidates:
+        if window is None or any(w.id == window.id for w in counted):
+            continue
+        if counts_in_window(window.id, window.policy, published):
+            counted.append(window)
+    return counted
+
+
 def record_published(
     ctx: ServiceContext, claim: Claim, receipt: Receipt, *, reconciled: bool = False
 ) -> Post | None:
@@ -314,24 +414,18 @@ def record_published(
             platform_url=receipt.url,
             lease_until=None,
         )
-        window_id = post.decisions.get("counted_window_id")
-        window = uow.windows.get(window_id) if isinstance(window_id, int) else None
-        reminder = ReminderOutcome(
-            post.decisions.get("publication", {}).get("reminder", {}).get("outcome", "none")
-        )
-        disclosure = is_disclosure(post.kind, reminder)
+        published = _cadence_post(post, now)
+        counted = _windows_counting(uow, post.account_id, published)
         released: list[str] = []
-        if window is not None:
-            changes: dict[str, Any] = {}
-            if window.policy.contains(now) or post.kind is PostKind.NOTICE:
-                changes["posts_since_disclosure"] = next_run_length(
-                    window.posts_since_disclosure, disclosure=disclosure
-                )
+        for window in counted:
+            changes: dict[str, Any] = {
+                "posts_since_disclosure": cadence_step(window.posts_since_disclosure, published)
+            }
             if post.kind is PostKind.NOTICE and post.window_id == window.id:
                 changes["notice_published_at"] = now
                 released = _release_held(uow, window.id, now)
-            if changes:
-                uow.windows.update(window.id, **changes)
+            uow.windows.update(window.id, **changes)
+        in_force = post.decisions.get("policy_in_force")
         author = uow.users.get(post.author_id)
         uow.ledger.append(
             tag=LedgerTag.POST_PUBLISHED,
@@ -349,8 +443,10 @@ def record_published(
                 "final_text": post.final_text,
                 "platform_post_id": receipt.platform_post_id,
                 "platform_url": receipt.url,
-                "window_id": window.id if window else None,
-                "disclosure": disclosure,
+                "window_id": in_force.get("window_id") if isinstance(in_force, dict) else None,
+                "policy_in_force": in_force,
+                "counted_in_windows": [w.id for w in counted],
+                "disclosure": published.is_disclosure,
                 "decision": post.decisions.get("publication"),
                 "reminder_first": post.decisions.get("reminder_first"),
                 "reconciled": reconciled,

@@ -1,8 +1,9 @@
-"""Compose: write a post with a live counter and a preview of exactly what will be published.
+"""Compose: write a post with a live counter and a preview of what it would be if it went out now.
 
 The server is the authority: the preview (JSON for the page's script, or a full page for the
 "Preview" button when JavaScript is off) comes from `services.posts.plan_post`, the same policy
-engine that publishes.
+engine that publishes. It never calls the text final: the tag, the reminder and the notice hold
+are decided again when the post goes out, and the preview says so.
 """
 
 from __future__ import annotations
@@ -16,7 +17,12 @@ from zoneinfo import ZoneInfo, available_timezones
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 
 from ghostpost.domain.model import Account, Post, Role, Source, User
-from ghostpost.domain.policy import RefusalCode
+from ghostpost.domain.policy import (
+    PostKind,
+    RefusalCode,
+    decided_at_publication,
+    describe_decided_at_publication,
+)
 from ghostpost.domain.states import PostState
 from ghostpost.services.auth import writable_accounts
 from ghostpost.services.errors import PolicyRefused, ValidationFailed
@@ -147,7 +153,8 @@ def _command(user: User, account: Account, draft: Draft, when: When) -> SubmitPo
 
 
 def preview_payload(plan: Plan, when: When, draft: Draft) -> dict[str, Any]:
-    """Return what the page shows for a preview: counter, final text, decisions, time."""
+    """Return what the page shows for a preview: counter, the text if it went out now, the
+    decisions and what waits for publication, time."""
     decision = plan.decision
     empty = not draft.text.strip()
     record = decision.to_record()
@@ -188,14 +195,12 @@ def preview_payload(plan: Plan, when: When, draft: Draft) -> dict[str, Any]:
     refusal = None
     if decision.refusal is not None and decision.refusal.code is not RefusalCode.EMPTY_TEXT:
         refusal = decision.refusal.message
-    notes = []
-    if not empty and record["reminder"]["outcome"] in ("inline", "standalone", "none"):
-        notes.append(
-            "The reminder is decided when the post goes out; shown as if it went out next."
-        )
+    later = decided_at_publication(PostKind.REGULAR, plan.delegated)
+    notes = [] if empty else [describe_decided_at_publication(later)]
     return {
         "counter": counter(decision),
-        "final_text": "" if empty else decision.final_text,
+        "text_if_published_now": "" if empty or decision.refused else decision.final_text,
+        "decided_at_publication": [d.value for d in later],
         "items": items,
         "refusal": refusal,
         "notes": notes,

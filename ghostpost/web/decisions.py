@@ -66,10 +66,13 @@ def reminder_line(record: dict[str, Any]) -> tuple[str, str]:
     outcome, reason = reminder.get("outcome"), reminder.get("reason") or ""
     future = record.get("stage") == "submission"
     if outcome == "inline":
-        return ("Reminder will be added at the end" if future else "Reminder added at the end"), OK
+        if future:
+            return "Due now: it would be added at the end if the post went out now", OK
+        return "Reminder added at the end", OK
     if outcome == "standalone":
-        verb = "will go out" if future else "went out"
-        return f"A standalone reminder {verb} just before this post ({reason})", OK
+        if future:
+            return f"Due now: a standalone reminder would go out just before it ({reason})", OK
+        return f"A standalone reminder went out just before this post ({reason})", OK
     if outcome == "none":
         return (f"Not due: {reason}" if reason else "Not due"), PLAIN
     return "Not applicable", PLAIN
@@ -115,8 +118,11 @@ def decision_notes(record: dict[str, Any] | None) -> list[str]:
         note = str(note)
         if note.startswith("will be held"):
             continue  # the Notice line says it
-        if note.startswith("the reminder is decided"):
+        if note.startswith("the reminder is decided"):  # the wording of older records
             note = "The reminder is decided when the post goes out."
+        elif "decided when the post goes out;" in note:
+            # Stored with the post, the "text if it went out now" half is no longer current.
+            note = note.split(";")[0] + "."
         notes.append(note)
     return notes
 
@@ -153,6 +159,7 @@ def counter(decision: Decision) -> dict[str, Any]:
             cut = dim.used - dim.limit
             parts.append(f"cut {cut} {_unit(dim.unit, cut)}")
     if record["reminder"]["outcome"] == "inline":
-        parts.append("reminder added")
+        # Counted because it would be due now; the worker decides it when the post goes out.
+        parts.append("reminder due now" if record["stage"] == "submission" else "reminder added")
     text = numbers + (" — " + ", ".join(parts) if parts else "")
     return {"text": text, "over": over}

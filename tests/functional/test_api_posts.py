@@ -59,7 +59,11 @@ def test_a_scheduler_submits_a_post_tagged_and_attributed_to_its_writer(
     assert response.headers["Location"] == f"/api/v1/posts/{post['id']}"
     assert "Idempotent-Replayed" not in response.headers
     assert post["state"] == "scheduled"
-    assert post["final_text"] == "Keynote at 10, see you there #team"
+    # Not final until it goes out: the worker decides the tag, reminder and notice hold then.
+    assert post["text_if_published_now"] == "Keynote at 10, see you there #team"
+    assert post["decided_at_publication"] == ["tag", "reminder", "notice_hold"]
+    assert post["published_text"] is None
+    assert "final_text" not in post
     assert post["author"] == {"email": world.writer_a.email, "name": world.writer_a.name}
     assert post["account"] == {"id": world.account.id, "platform": "local", "handle": "avery"}
     assert post["submitter"] == f"client:{scheduler.client.client_id}"
@@ -82,7 +86,7 @@ def test_a_skipped_tag_reports_what_it_needs_and_has(client: FlaskClient, world:
 
     post = scheduler.create(body(world, text)).get_json()
 
-    assert post["final_text"] == text
+    assert post["text_if_published_now"] == text
     assert post["decisions"]["tag"] == {
         "outcome": "skipped",
         "tag": "#team",
@@ -137,7 +141,8 @@ def test_the_principal_through_their_own_client_is_not_tagged(
 
     post = scheduler.create({**body(world), "author": world.principal.email}).get_json()
 
-    assert post["final_text"] == "Keynote at 10, see you there"
+    assert post["text_if_published_now"] == "Keynote at 10, see you there"
+    assert post["decided_at_publication"] == ["reminder"], "the principal's words never change"
     assert post["decisions"]["delegated"] is False
     assert post["decisions"]["tag"]["outcome"] == "not_delegated"
 
@@ -281,7 +286,7 @@ def test_a_client_may_not_cancel_a_post_it_did_not_submit(
     assert world.post(from_the_web.id).state is PostState.SCHEDULED
 
 
-def test_preview_returns_the_final_text_and_decisions_and_stores_nothing(
+def test_preview_returns_the_text_if_published_now_and_decisions_and_stores_nothing(
     scheduler: Scheduler, world: World
 ) -> None:
     with world.ctx.uow() as uow:
@@ -292,9 +297,11 @@ def test_preview_returns_the_final_text_and_decisions_and_stores_nothing(
 
     assert ok.status_code == 200
     assert ok.get_json()["accepted"] is True
-    assert ok.get_json()["final_text"] == "Keynote at 10, see you there #team"
+    assert ok.get_json()["text_if_published_now"] == "Keynote at 10, see you there #team"
+    assert ok.get_json()["decided_at_publication"] == ["tag", "reminder", "notice_hold"]
     assert refused.status_code == 200
     assert refused.get_json()["accepted"] is False
+    assert refused.get_json()["text_if_published_now"] is None, "it would not go out"
     assert refused.get_json()["decisions"]["refusal"]["code"] == "over_budget"
     assert "cut 100 characters" in refused.get_json()["decisions"]["refusal"]["message"]
     with world.ctx.uow() as uow:

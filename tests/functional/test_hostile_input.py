@@ -284,11 +284,11 @@ def test_api_stores_legitimate_text_exactly_and_decides_the_tag_on_it(setup: Set
         with cases.case(name):
             preview = setup.api.post("/api/v1/preview", api_body(setup.world, text=text))
             assert preview.status_code == 200, preview.get_data(as_text=True)
-            assert preview.get_json()["final_text"] == final
+            assert preview.get_json()["text_if_published_now"] == final
             created = setup.api.create(api_body(setup.world, text=text))
             assert created.status_code == 201, created.get_data(as_text=True)
             body = created.get_json()
-            assert (body["submitted_text"], body["final_text"]) == (text, final)
+            assert (body["submitted_text"], body["text_if_published_now"]) == (text, final)
             _assert_stored_exactly(setup.world, body["id"], text, final)
     cases.check()
 

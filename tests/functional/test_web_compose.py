@@ -176,7 +176,7 @@ def test_the_counter_counts_the_tag_ghostpost_will_add(world: World, client: Fla
     token = csrf_from(client, "/compose")
     status, body = preview(client, token, account_id=world.account.id, text="Hello from the booth")
     assert status == 200
-    assert body["final_text"] == "Hello from the booth #team"
+    assert body["text_if_published_now"] == "Hello from the booth #team"
     assert body["counter"] == {"text": "26 / 500 — #team will be added", "over": False}
     lines = {item["label"]: item["text"] for item in body["items"]}
     assert lines["Tag"] == "#team will be added"
@@ -197,7 +197,7 @@ def test_a_text_too_long_for_the_tag_shows_the_skip_with_its_numbers(
     assert body["counter"]["text"] == "500 / 500 — #team will be added"
     text = "x" * TOO_LONG_FOR_TAG
     _, body = preview(client, token, account_id=world.account.id, text=text)
-    assert body["final_text"] == text
+    assert body["text_if_published_now"] == text
     assert body["counter"] == {
         "text": "496 / 500 — #team skipped: needs 6, has 4 characters",
         "over": False,
@@ -270,7 +270,8 @@ def test_the_principal_previews_their_own_untagged_post(world: World, client: Fl
     sign_in(client, world.principal.email)
     token = csrf_from(client, "/compose")
     _, body = preview(client, token, account_id=world.account.id, text="My own words")
-    assert body["final_text"] == "My own words"
+    assert body["text_if_published_now"] == "My own words"
+    assert body["decided_at_publication"] == ["reminder"]
     assert body["counter"]["text"] == "12 / 500"
     lines = {item["label"]: item["text"] for item in body["items"]}
     assert lines["Tag"] == "None: the principal's own post is never tagged"

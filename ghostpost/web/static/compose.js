@@ -46,9 +46,9 @@
     show(refusal, Boolean(data.refusal));
 
     var text = el("preview-text");
-    text.textContent = data.final_text;
-    show(text, Boolean(data.final_text));
-    show(el("preview-empty"), !data.final_text);
+    text.textContent = data.text_if_published_now;
+    show(text, Boolean(data.text_if_published_now));
+    show(el("preview-empty"), !data.text_if_published_now && !data.refusal);
 
     var list = el("preview-decisions");
     while (list.firstChild) {

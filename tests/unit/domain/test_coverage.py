@@ -15,6 +15,7 @@ from ghostpost.domain.coverage import (
 )
 from ghostpost.domain.model import Post, Source
 from ghostpost.domain.policy import (
+    CadencePost,
     Outcome,
     PostDraft,
     PostKind,
@@ -24,6 +25,8 @@ from ghostpost.domain.policy import (
     TagOutcome,
     WindowPolicy,
     WindowState,
+    cadence_step,
+    counts_in_window,
     decide,
     is_disclosure,
     next_run_length,
@@ -357,3 +360,76 @@ def test_the_numbers_always_add_up(every: int, steps: list[tuple[str, dict[str, 
     if all(not p.is_disclosure for p in builder.posts):
         assert cov.reminders_missed == max(0, len(builder.posts) - every + 1)
         assert cov.longest_run == len(builder.posts)
+
+
+# -- One cadence rule (issue 12): the worker's and coverage's timeline are the same -------------
+
+WINDOW_ID, OTHER_ID = 7, 8
+
+
+def cadence(kind: PostKind, at: datetime, notice_of: int | None = None) -> CadencePost:
+    return CadencePost(kind=kind, published_at=at, notice_of=notice_of)
+
+
+def test_a_windows_timeline_is_its_period_by_confirmed_time_plus_its_own_notice() -> None:
+    p = policy()
+    regular = PostKind.REGULAR
+    assert counts_in_window(WINDOW_ID, p, cadence(regular, p.starts_at)), "start included"
+    assert not counts_in_window(WINDOW_ID, p, cadence(regular, p.ends_at)), "end excluded"
+    early = p.starts_at - timedelta(days=2)
+    late = p.ends_at + timedelta(days=2)
+    own_notice_early = cadence(PostKind.NOTICE, early, notice_of=WINDOW_ID)
+    assert counts_in_window(WINDOW_ID, p, own_notice_early), "its own notice, wherever it fell"
+    assert counts_in_window(WINDOW_ID, p, cadence(PostKind.NOTICE, late, notice_of=WINDOW_ID))
+    other_notice_inside = cadence(PostKind.NOTICE, START + timedelta(hours=1), notice_of=OTHER_ID)
+    assert counts_in_window(WINDOW_ID, p, other_notice_inside), "another notice inside the period"
+    assert not counts_in_window(WINDOW_ID, p, cadence(PostKind.NOTICE, early, notice_of=OTHER_ID))
+    assert not counts_in_window(WINDOW_ID, p, cadence(PostKind.REMINDER, early))
+
+
+def test_any_notice_reminder_or_inline_reminder_resets_the_run_and_other_posts_extend_it() -> None:
+    at = START + timedelta(hours=1)
+    assert cadence_step(4, cadence(PostKind.NOTICE, at, notice_of=OTHER_ID)) == 0
+    assert cadence_step(4, cadence(PostKind.REMINDER, at)) == 0
+    assert cadence_step(4, CadencePost(PostKind.REGULAR, at, ReminderOutcome.INLINE)) == 0
+    assert cadence_step(4, CadencePost(PostKind.REGULAR, at, ReminderOutcome.STANDALONE)) == 5
+    assert cadence_step(4, cadence(PostKind.REGULAR, at)) == 5
+
+
+def test_coverage_leaves_out_what_is_not_on_the_windows_timeline() -> None:
+    inside = Builder().notice().tagged().tagged().posts
+    before = TimelinePost(
+        "early", START - timedelta(hours=1), PostKind.REGULAR, delegated=False, tag=None
+    )
+    other_notice_before = TimelinePost(
+        "n2", START - timedelta(hours=2), PostKind.NOTICE, delegated=False, window_id=OTHER_ID
+    )
+    cov = compute_coverage(
+        policy(5), START, [other_notice_before, before, *inside], window_id=WINDOW_ID
+    )
+    assert cov.published == 3
+    assert [m.public_id for m in cov.marks] == ["p1", "p2", "p3"]
+
+
+def test_another_windows_notice_inside_the_window_resets_the_run_in_coverage() -> None:
+    timeline = Builder().notice().tagged().tagged().posts
+    timeline.append(
+        TimelinePost(
+            "b-notice",
+            START + timedelta(minutes=10),
+            PostKind.NOTICE,
+            delegated=False,
+            window_id=OTHER_ID,
+        )
+    )
+    timeline.append(
+        TimelinePost("p5", START + timedelta(minutes=11), PostKind.REGULAR, delegated=True)
+    )
+    cov = compute_coverage(policy(3), START, timeline, window_id=WINDOW_ID)
+    assert [m.run for m in cov.marks] == [0, 1, 2, 0, 1]
+    assert (cov.reminders_due, cov.reminders_sent, cov.reminders_missed, cov.notices) == (
+        0,
+        0,
+        0,
+        2,
+    )

@@ -16,6 +16,7 @@ from ghostpost.domain.policy import (
     DEFAULT_TAG,
     INLINE_REMINDER_SEPARATOR,
     Decision,
+    Deferred,
     Outcome,
     PostDraft,
     PostKind,
@@ -32,6 +33,8 @@ from ghostpost.domain.policy import (
     decide,
     decide_reminder,
     decide_tag,
+    decided_at_publication,
+    describe_decided_at_publication,
     has_tag,
     is_disclosure,
     next_run_length,
@@ -516,7 +519,12 @@ def test_at_submission_the_preview_shows_the_reminder_as_if_the_post_went_next()
     assert decision.outcome is Outcome.ACCEPT
     assert decision.reminder.outcome is ReminderOutcome.INLINE
     assert decision.final_text.endswith(INLINE_REMINDER_SEPARATOR + REMINDER)
-    assert any("reminder is decided when the post goes out" in note for note in decision.notes)
+    # ... and says that this text is not final: the worker decides these again.
+    assert decision.tagged_text == "Great keynote #team", "what is stored at submission"
+    assert (
+        "The tag, the reminder and the hold for the window's notice are decided when the post "
+        "goes out; this is the text if it went out now, as the next post." in decision.notes
+    )
 
 
 def test_at_submission_a_standalone_reminder_does_not_change_the_outcome() -> None:
@@ -780,3 +788,16 @@ def test_a_bluesky_record_shows_the_grapheme_count_first() -> None:
 def test_a_record_without_a_measurement_has_no_length() -> None:
     decision = replace(run("Great keynote"), measurement=None)
     assert round_trip(decision)["length"] is None
+
+
+def test_what_is_decided_at_publication_depends_on_who_wrote_the_post() -> None:
+    delegated = decided_at_publication(PostKind.REGULAR, is_delegated=True)
+    assert delegated == (Deferred.TAG, Deferred.REMINDER, Deferred.NOTICE_HOLD)
+    assert decided_at_publication(PostKind.REGULAR, is_delegated=False) == (Deferred.REMINDER,)
+    assert decided_at_publication(PostKind.NOTICE, is_delegated=False) == ()
+    assert describe_decided_at_publication((Deferred.REMINDER,)).startswith(
+        "The reminder is decided when the post goes out;"
+    )
+    assert describe_decided_at_publication(()) == (
+        "Nothing is decided later: this is the text that is sent."
+    )
