@@ -258,7 +258,7 @@ def test_the_principals_own_client_posts_as_the_principal(client: FlaskClient, l
     assert response.status_code == 201, response.get_data(as_text=True)
     post = response.get_json()
     assert post["decisions"]["delegated"] is False
-    assert post["final_text"] == TEXT  # no tag on the principal's own words
+    assert post["text_if_published_now"] == TEXT  # no tag on the principal's own words
     assert preview.get_json()["decisions"]["delegated"] is False
     [entry] = ledger(world, LedgerTag.POST_SUBMITTED)[-1:]
     assert entry.data["delegated"] is False
@@ -274,7 +274,7 @@ def test_the_principals_client_naming_a_writer_submits_a_delegated_post(
     )
     post = sched.create(body(world, world.writer_a.email)).get_json()
     assert post["decisions"]["delegated"] is True
-    assert post["final_text"] == f"{TEXT} #team"
+    assert post["text_if_published_now"] == f"{TEXT} #team"
 
 
 # --- granting authors on the command line -------------------------------------------------------
