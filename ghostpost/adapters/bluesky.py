@@ -28,6 +28,7 @@ from ghostpost.adapters.base import (
 )
 from ghostpost.adapters.http import PlatformHttp, error_text, utc_now_iso
 from ghostpost.clock import Clock
+from ghostpost.domain.hashtags import bluesky_hashtags
 from ghostpost.domain.model import Account
 from ghostpost.textseg import default_segmenter
 
@@ -46,13 +47,6 @@ _MENTION = regex.compile(
     r"(?:^|\s|\()(@(([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+"
     r"[a-zA-Z]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?))(?=\b)"
 )
-_TAG = regex.compile(
-    r"(?:^|\s)([#＃]((?!\ufe0f)[^\s\u00AD\u2060\u200A\u200B\u200C\u200D\u20e2]*"
-    r"[^\d\s\p{P}\u00AD\u2060\u200A\u200B\u200C\u200D\u20e2]+"
-    r"[^\s\u00AD\u2060\u200A\u200B\u200C\u200D\u20e2]*))"
-)
-_TRAILING_PUNCTUATION = regex.compile(r"\p{P}+$")
-MAX_TAG_GRAPHEMES = 64
 
 
 _tid_lock = threading.Lock()
@@ -102,14 +96,15 @@ def facets(text: str, resolve_handle: Callable[[str], str | None]) -> list[dict[
             continue  # an unknown handle stays plain text, as in the official app
         feature = {"$type": "app.bsky.richtext.facet#mention", "did": did}
         found.append((start, {"index": _byte_span(text, start, end), "features": [feature]}))
-    for match in _TAG.finditer(text):
-        start, end = match.span(1)
-        tag = _TRAILING_PUNCTUATION.sub("", match.group(2))
-        if not tag or len(regex.findall(r"\X", tag)) > MAX_TAG_GRAPHEMES:
-            continue
-        end = start + 1 + len(tag)
-        feature = {"$type": "app.bsky.richtext.facet#tag", "tag": tag}
-        found.append((start, {"index": _byte_span(text, start, end), "features": [feature]}))
+    # The same detection the policy engine uses to decide whether the tag is there.
+    for hashtag in bluesky_hashtags(text):
+        feature = {"$type": "app.bsky.richtext.facet#tag", "tag": hashtag.name}
+        found.append(
+            (
+                hashtag.start,
+                {"index": _byte_span(text, hashtag.start, hashtag.end), "features": [feature]},
+            )
+        )
     return [facet for _, facet in sorted(found, key=lambda item: item[0])]
 
 

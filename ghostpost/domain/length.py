@@ -15,6 +15,15 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Protocol
 
+from ghostpost.domain.hashtags import (
+    OTHER_ALPHABETIC_SYMBOLS,
+    Hashtag,
+    bluesky_hashtags,
+    carries_hashtag,
+    mastodon_hashtags,
+    x_hashtags,
+)
+
 __all__ = [
     "X_CONFIG_V2",
     "X_CONFIG_V3",
@@ -211,15 +220,6 @@ _RUBY_WHITE_SPACE = frozenset(
     "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
 
-# Other_Alphabetic code points outside the Mark categories (PropList.txt): circled and squared
-# Latin letters. unicodedata has no Alphabetic property, so these are listed by hand.
-_OTHER_ALPHABETIC_SYMBOLS = (
-    (0x24B6, 0x24E9),
-    (0x1F130, 0x1F149),
-    (0x1F150, 0x1F169),
-    (0x1F170, 0x1F189),
-)
-
 # Code points scanned for [[:word:]]: planes 0-3 and plane 14. Planes 4-13 are unassigned and
 # 15-16 are private use, so skipping them keeps the one-off scan cheap without changing it.
 _WORD_SCAN = (range(0x40000), range(0xE0000, 0xE1000))
@@ -231,7 +231,7 @@ def _is_ruby_word(char: str) -> bool:
     if category[0] in "LM" or category in ("Nd", "Nl", "Pc"):
         return True
     code_point = ord(char)
-    return any(start <= code_point <= end for start, end in _OTHER_ALPHABETIC_SYMBOLS)
+    return any(start <= code_point <= end for start, end in OTHER_ALPHABETIC_SYMBOLS)
 
 
 def _class_escape(code_point: int) -> str:
@@ -421,6 +421,14 @@ class Budget(Protocol):
         """Measure `text` against this platform's limits."""
         ...
 
+    def hashtags(self, text: str) -> Sequence[Hashtag]:
+        """Return the hashtags this platform finds in `text`, as it would be sent."""
+        ...
+
+    def finds_hashtag(self, text: str, tag: str) -> bool:
+        """Tell whether this platform shows `tag` (e.g. "#team") as a hashtag of `text`."""
+        ...
+
 
 def _require_positive(name: str, value: int) -> None:
     if value <= 0:
@@ -444,6 +452,20 @@ class XBudget:
         used = count_x(text, self.segmenter, self.config).weighted_length
         return Measurement((Dimension("characters", used, self.limit),))
 
+    def hashtags(self, text: str) -> Sequence[Hashtag]:
+        """Return the hashtags X finds in `text` (twitter-text extractHashtags)."""
+        return x_hashtags(text, self.segmenter)
+
+    def finds_hashtag(self, text: str, tag: str) -> bool:
+        """Tell whether X finds `tag` in `text`, as sent and in the NFC form X counts."""
+        # X normalises to NFC (parseTweet counts that form), and NFC can turn a character after
+        # the tag into one that continues it (U+0387 becomes the hashtag character U+00B7), so
+        # the tag must be there in both forms.
+        normalized = unicodedata.normalize("NFC", text)
+        return carries_hashtag(text, self.hashtags(text), tag) and (
+            normalized == text or carries_hashtag(normalized, self.hashtags(normalized), tag)
+        )
+
 
 @dataclass(frozen=True)
 class MastodonBudget:
@@ -463,6 +485,14 @@ class MastodonBudget:
         """Measure the countable length of `text`."""
         used = count_mastodon(text, self.segmenter, url_length=self.url_length)
         return Measurement((Dimension("characters", used, self.limit),))
+
+    def hashtags(self, text: str) -> Sequence[Hashtag]:
+        """Return the hashtags a Mastodon status of `text` shows."""
+        return mastodon_hashtags(text, self.segmenter)
+
+    def finds_hashtag(self, text: str, tag: str) -> bool:
+        """Tell whether a Mastodon status of `text` shows `tag` as a hashtag."""
+        return carries_hashtag(text, self.hashtags(text), tag)
 
 
 @dataclass(frozen=True)
@@ -487,6 +517,14 @@ class BlueskyBudget:
                 Dimension("bytes", size, self.max_bytes),
             )
         )
+
+    def hashtags(self, text: str) -> Sequence[Hashtag]:
+        """Return the tag facets Bluesky's rich-text detection makes of `text`."""
+        return bluesky_hashtags(text)
+
+    def finds_hashtag(self, text: str, tag: str) -> bool:
+        """Tell whether `text` gets a tag facet for `tag` (compared case-insensitively)."""
+        return carries_hashtag(text, self.hashtags(text), tag)
 
 
 def budget_for(

@@ -6,7 +6,6 @@ platform budget, and get back a `Decision` saying what to publish, hold or refus
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -90,16 +89,11 @@ class RefusalCode(StrEnum):
     TAG_DOES_NOT_FIT = "tag_does_not_fit"
     OUTSIDE_WINDOW = "outside_window"
     WINDOW_ENDED = "window_ended"
+    TAG_NOT_A_HASHTAG = "tag_not_a_hashtag"
 
 
 DEFAULT_REMINDER_EVERY = 10
 MIN_REMINDER_EVERY = 2
-#: Characters that continue a hashtag on X (twitter-text hashtagSpecialChars) besides \w:
-#: "#team" followed by one of them is a different, longer hashtag.
-_HASHTAG_CONTINUES = (
-    "_\u200c\u200d\ua67e\u05be\u05f3\u05f4\uff5e"
-    "\u301c\u309b\u309c\u30a0\u30fb\u3003\u0f0b\u0f0c\u00b7"
-)
 DEFAULT_TAG = "#team"
 #: Sets the inline reminder apart so it reads as an addendum, not as the writer's words.
 INLINE_REMINDER_SEPARATOR = "\n\n"
@@ -235,20 +229,14 @@ class Decision:
         }
 
 
-def has_tag(text: str, tag: str) -> bool:
-    """Tell whether `tag` already stands in `text` as a whole hashtag (case-insensitive)."""
-    # A look-alike (a zero-width joiner inside) is a different string and does not match; a
-    # joiner or letter after it makes a longer hashtag; after "/" or "&" it is part of a URL.
-    pattern = (
-        r"(?<![\w#/&"
-        + _HASHTAG_CONTINUES
-        + r"])"
-        + re.escape(tag)
-        + r"(?![\w"
-        + _HASHTAG_CONTINUES
-        + r"])"
-    )
-    return re.search(pattern, text, flags=re.IGNORECASE) is not None
+def has_tag(text: str, tag: str, budget: Budget) -> bool:
+    """Tell whether the budget's platform shows `tag` as a hashtag of `text`, as sent.
+
+    Only the platform's own hashtag extraction counts (ghostpost.domain.hashtags): "#team" inside
+    a URL, continued by a combining mark, or where the platform makes no hashtag ("x=#team" on
+    Mastodon, "a#team" anywhere) is not the tag.
+    """
+    return budget.finds_hashtag(text, tag)
 
 
 def with_tag(text: str, tag: str, position: TagPosition) -> str:
@@ -256,6 +244,26 @@ def with_tag(text: str, tag: str, position: TagPosition) -> str:
     if position is TagPosition.START:
         return tag + ("" if text[:1].isspace() else " ") + text
     return text + ("" if text[-1:].isspace() else " ") + tag
+
+
+#: Separators tried after with_tag's own, in order, until the platform finds the tag.
+_TAG_SEPARATORS = (" ", "\n", "\n\n", " \n\n")
+
+
+def _tagged_variants(text: str, tag: str, position: TagPosition) -> list[str]:
+    """Ways to add the tag, preferred first: with_tag's, then the other separators.
+
+    with_tag relies on existing whitespace, but not every character Python calls whitespace
+    ends a hashtag on every platform (U+001C is not whitespace to Bluesky), and on Mastodon a
+    tag right after "Gruß " is no hashtag (see hashtags._folds_into_lookbehind): a longer
+    separator moves the tag out of reach.
+    """
+    variants = [with_tag(text, tag, position)]
+    for separator in _TAG_SEPARATORS:
+        joined = tag + separator + text if position is TagPosition.START else text + separator + tag
+        if joined not in variants:
+            variants.append(joined)
+    return variants
 
 
 def with_inline_reminder(text: str, reminder_text: str) -> str:
@@ -288,9 +296,29 @@ def decide_tag(
         return TagDecision(TagOutcome.NOT_DELEGATED), text, None
     if policy is None or policy.tag_mode is TagMode.OFF or not policy.tag:
         return TagDecision(TagOutcome.OFF), text, None
-    if has_tag(text, policy.tag):
+    if has_tag(text, policy.tag, budget):
         return TagDecision(TagOutcome.ALREADY_PRESENT, tag=policy.tag), text, None
-    tagged = with_tag(text, policy.tag, policy.tag_position)
+    # Adding the tag must make the hashtag the platform shows, not just the characters.
+    tagged = next(
+        (
+            variant
+            for variant in _tagged_variants(text, policy.tag, policy.tag_position)
+            if has_tag(variant, policy.tag, budget)
+        ),
+        None,
+    )
+    if tagged is None:
+        # Only a tag that is no hashtag at all on this platform gets here ("#123", or longer
+        # than Bluesky's 64): publishing would break the window's promise whatever the mode.
+        return (
+            TagDecision(TagOutcome.NOT_APPLICABLE, tag=policy.tag),
+            text,
+            Refusal(
+                RefusalCode.TAG_NOT_A_HASHTAG,
+                f"The window's tag {policy.tag} is not a hashtag on {budget.platform}, so "
+                "delegated posts cannot carry it. Change the window's tag.",
+            ),
+        )
     with_measure = budget.measure(tagged)
     if with_measure.fits:
         return TagDecision(TagOutcome.APPLIED, tag=policy.tag), tagged, None

@@ -418,7 +418,8 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
                 if post.kind is not PostKind.REGULAR or not post.is_delegated:
                     continue
                 tag = post.decisions["publication"]["tag"]
-                assert has_tag(post.final_text, DEFAULT_TAG) or tag["outcome"] in (
+                budget = self.container.services.budget_for(self.world.account)
+                assert has_tag(post.final_text, DEFAULT_TAG, budget) or tag["outcome"] in (
                     "skipped",
                     "off",
                 ), tag

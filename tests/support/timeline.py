@@ -43,6 +43,7 @@ def assert_policy_kept(container: Container, account: Account, window: Window) -
     )
     assert {p.id for p in all_posts if p.state is PostState.PUBLISHED} == {p.id for p in timeline}
 
+    budget = container.services.budget_for(account)
     notice_seen = False
     run = 0
     for post in timeline:
@@ -66,10 +67,10 @@ def assert_policy_kept(container: Container, account: Account, window: Window) -
         if delegated_regular:
             if tag["outcome"] == "skipped":
                 assert tag["needs"] > tag["has"] >= 0
-                assert not has_tag(post.final_text, policy.tag)
+                assert not has_tag(post.final_text, policy.tag, budget)
             else:
                 assert tag["outcome"] in ("applied", "already_present"), tag
-                assert has_tag(post.final_text, policy.tag)
+                assert has_tag(post.final_text, policy.tag, budget)
         else:
             assert tag["outcome"] == "not_delegated"
             assert post.final_text == post.submitted_text, "the principal's words are unchanged"

@@ -200,9 +200,9 @@ def test_a_delegated_post_under_when_fits_carries_the_tag_or_records_why_not(
         assert tag.needs > tag.has >= 0
         assert tag.unit in {d.unit for d in budget.measure(text).dimensions}
         assert decision.tagged_text == text
-        assert not has_tag(decision.final_text, policy.tag)
+        assert not has_tag(decision.final_text, policy.tag, budget)
     else:
         assert tag.outcome in (TagOutcome.APPLIED, TagOutcome.ALREADY_PRESENT)
-        assert has_tag(decision.tagged_text, policy.tag)
-        assert has_tag(decision.final_text, policy.tag)
+        assert has_tag(decision.tagged_text, policy.tag, budget)
+        assert has_tag(decision.final_text, policy.tag, budget)
         assert decision.final_text.startswith(decision.tagged_text.rstrip())
