@@ -45,19 +45,21 @@ from ghostpost.adapters.base import PermanentError, Receipt, RetryableError
 from ghostpost.adapters.local import LocalPublisher
 from ghostpost.bootstrap import Container, bootstrap
 from ghostpost.clock import FixedClock
+from ghostpost.domain.consent import compare_policies
 from ghostpost.domain.errors import DomainError
 from ghostpost.domain.ledger import first_broken_entry
-from ghostpost.domain.model import Account, Post, User, Window
+from ghostpost.domain.model import Account, ApiClient, Post, Source, User, Window
 from ghostpost.domain.policy import (
     DEFAULT_TAG,
     PostKind,
     ReminderMode,
     TagMode,
+    TagPosition,
     WindowPolicy,
     has_tag,
 )
 from ghostpost.domain.states import ALLOWED_TRANSITIONS, PostState
-from ghostpost.services import posts, windows
+from ghostpost.services import clients, posts, windows
 from ghostpost.services.context import Actor
 from ghostpost.services.errors import ServiceError
 from ghostpost.settings import Settings
@@ -107,6 +109,22 @@ class PlannedPlatform:
         return self._inner.lookup(account, idempotency_key=idempotency_key)
 
 
+def policy_from_record(record: dict[str, object]) -> WindowPolicy:
+    """The WindowPolicy a post's `policy_in_force` record describes."""
+    return WindowPolicy(
+        starts_at=datetime.fromisoformat(str(record["starts_at"])),
+        ends_at=datetime.fromisoformat(str(record["ends_at"])),
+        notice_text=str(record["notice_text"]),
+        reminder_text=str(record["reminder_text"]),
+        reminder_every=int(record["reminder_every"]),  # type: ignore[call-overload]
+        reminder_mode=ReminderMode(record["reminder_mode"]),
+        tag=str(record["tag"]),
+        tag_mode=TagMode(record["tag_mode"]),
+        tag_position=TagPosition(record["tag_position"]),
+        requires_approval=bool(record["requires_approval"]),
+    )
+
+
 def clone_database(url: str, postgres: PostgresServer | None, name: str) -> str:
     """Copy a database nothing is connected to; return the copy's URL."""
     if postgres is None:
@@ -125,6 +143,9 @@ class Seed:
     postgres: PostgresServer | None
     tmp_path: Path
     start: datetime
+    #: name -> (client, the authors it may name): an agency scheduler owned by the manager,
+    #: and the principal's own scheduler.
+    clients: dict[str, tuple[ApiClient, frozenset[int]]]
 
     @property
     def backend(self) -> str:
@@ -152,8 +173,25 @@ def seed(
     postgres: PostgresServer | None,
     tmp_path: Path,
 ) -> Seed:
+    system = Actor.system("test")
+    made = {}
+    for name, owner, authors in (
+        ("agency", world.manager, [world.writer_a]),
+        ("principal_own", world.principal, [world.principal, world.writer_b]),
+    ):
+        client, _secret = clients.create_client(
+            world.ctx,
+            system,
+            name=f"{name} scheduler",
+            owner_email=owner.email,
+            scopes="posts:write",
+            account_ids=[world.account.id],
+            default_author_email=authors[0].email,
+            author_emails=[a.email for a in authors],
+        )
+        made[name] = (client, frozenset(a.id for a in authors))
     container.dispose()  # PostgreSQL copies a template only while nobody is connected to it
-    return Seed(settings, clock, world, postgres, tmp_path, clock.now())
+    return Seed(settings, clock, world, postgres, tmp_path, clock.now(), made)
 
 
 texts = st.one_of(
@@ -189,6 +227,11 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
             self.approved: WindowPolicy | None = None
             #: Every post's states as the steps saw them.
             self.seen: dict[int, PostState] = {}
+            #: Published posts whose policy in force was already checked against `approved`.
+            self.checked_published: set[int] = set()
+            #: Someone changed the window's policy: the timeline is then checked post by post
+            #: against the policy each post was published under, not against today's.
+            self.policy_edited = False
             stats["examples"] += 1
 
         def teardown(self) -> None:
@@ -233,6 +276,7 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
             reminder_mode=st.sampled_from(ReminderMode),
             tag_mode=st.sampled_from(TagMode),
             hours=st.integers(1, 6),
+            starts_in=st.sampled_from([0, 0, 0, 30, 90, 240]),
         )
         def open_window(
             self,
@@ -241,8 +285,12 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
             reminder_mode: ReminderMode,
             tag_mode: TagMode,
             hours: int,
+            starts_in: int,
         ) -> None:
+            # A window that starts later has its notice go out at its notice time (an hour
+            # before the start by default), however early the principal approves it.
             self.window = self.world.open_window(
+                starts_at=self.clock.now() + timedelta(minutes=starts_in),
                 hours=hours,
                 every=every,
                 reminder_mode=reminder_mode,
@@ -314,6 +362,124 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
                         self.world.ctx, principal, proposal_id, "Keep it"
                     ),
                 )
+
+        def edit_policy(self, actor: Actor, **changes: object) -> None:
+            """Submit the window's edit form as `actor`, with some policy fields changed."""
+            window = self.stored_window()
+            p = window.policy
+            fields: dict[str, object] = {
+                "starts_at": p.starts_at,
+                "ends_at": p.ends_at,
+                "notice_text": p.notice_text,
+                "reminder_text": p.reminder_text,
+                "reminder_every": p.reminder_every,
+                "reminder_mode": p.reminder_mode,
+                "tag": p.tag,
+                "tag_mode": p.tag_mode,
+                "tag_position": p.tag_position,
+                "requires_approval": p.requires_approval,
+            }
+            fields.update(changes)
+            spec = windows.WindowSpec(
+                account_id=window.account_id,
+                name=window.name,
+                notice_publish_at=window.notice_publish_at,
+                **fields,  # type: ignore[arg-type]
+            )
+            windows.update_window(self.world.ctx, actor, window.id, spec)
+
+        @precondition(
+            lambda self: self.approved is not None and self.clock.now() < self.approved.ends_at
+        )
+        @rule(change=st.sampled_from(["smaller_n", "tag_required", "approval_on", "earlier_end"]))
+        def manager_strengthens_the_policy(self, change: str) -> None:
+            # Takes effect at once; the invariant below only asks "never weaker than approved".
+            p = self.stored_window().policy
+            changes: dict[str, object] = {
+                "smaller_n": {"reminder_every": max(2, p.reminder_every - 1)},
+                "tag_required": {"tag_mode": TagMode.REQUIRED},
+                "approval_on": {"requires_approval": True},
+                "earlier_end": {
+                    "ends_at": max(
+                        p.ends_at - timedelta(minutes=30), p.starts_at + timedelta(minutes=1)
+                    )
+                },
+            }[change]
+            manager = self.actor(self.world.manager)
+            self.policy_edited = True
+            self.act("manager_strengthens", lambda: self.edit_policy(manager, **changes))
+
+        @precondition(
+            lambda self: (
+                self.window is not None and self.clock.now() < self.stored_window().policy.ends_at
+            )
+        )
+        @rule(
+            change=st.sampled_from(
+                ["tag_off", "larger_n", "approval_off", "later_end", "standalone"]
+            )
+        )
+        def principal_changes_the_policy(self, change: str) -> None:
+            # The principal's own edit is their consent: it applies at once, weakening included.
+            p = self.stored_window().policy
+            changes: dict[str, object] = {
+                "tag_off": {"tag_mode": TagMode.OFF},
+                "larger_n": {"reminder_every": p.reminder_every + 3},
+                "approval_off": {"requires_approval": False},
+                "later_end": {"ends_at": p.ends_at + timedelta(hours=2)},
+                "standalone": {"reminder_mode": ReminderMode.STANDALONE},
+            }[change]
+            principal = self.actor(self.world.principal)
+            self.policy_edited = True
+            self.act("principal_changes", lambda: self.edit_policy(principal, **changes))
+            if self.approved is not None:
+                self.approved = self.stored_window().policy
+
+        @precondition(lambda self: self.approved is not None)
+        @rule()
+        def principal_approves_pending_changes(self) -> None:
+            principal = self.actor(self.world.principal)
+            with self.world.ctx.uow() as uow:
+                pending = uow.windows.pending_proposals([self.world.account.id])
+            for proposal in pending:
+                self.act(
+                    "approve_proposal",
+                    lambda proposal_id=proposal.id: windows.approve_proposal(
+                        self.world.ctx, principal, proposal_id
+                    ),
+                )
+                self.policy_edited = True
+            self.approved = self.stored_window().policy
+
+        @rule(
+            client_name=st.sampled_from(["agency", "principal_own"]),
+            who=st.sampled_from(["writer_a", "writer_b", "principal", "manager", "outsider"]),
+            text=texts,
+            later=st.one_of(st.none(), st.integers(0, 8 * 60)),
+        )
+        def client_submits(self, client_name: str, who: str, text: str, later: int | None) -> None:
+            # A scheduler names the author; only its granted authors are accepted, and a post
+            # is the principal's own only through the principal's own client.
+            client, may_name = seed.clients[client_name]
+            author = getattr(self.world, who)
+            actor = Actor.for_client(client.client_id, client.account_ids)
+            at = None if later is None else self.clock.now() + timedelta(minutes=later)
+            command = posts.SubmitPost(
+                account_id=self.world.account.id,
+                author_id=author.id,
+                text=text,
+                source=Source.API,
+                publish_at=at,
+            )
+            stats["client_submit"] += 1
+            try:
+                post = posts.submit_post(self.world.ctx, actor, command)
+            except (ServiceError, DomainError):
+                stats["client_submit refused"] += 1
+                return
+            assert author.id in may_name, f"{client_name} named {who}, who it was not granted"
+            own = author.id == self.world.principal.id and client.owner_id == author.id
+            assert post.is_delegated is not own, (client_name, who, post.decisions)
 
         @rule(
             who=st.sampled_from(["writer_a", "writer_b", "principal"]),
@@ -390,9 +556,65 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
 
         @invariant()
         def the_approved_policy_stays_in_force(self) -> None:
-            # Only managers edit after approval here, and only to weaken: never applied unseen.
+            # Whatever managers do, the policy in force is never weaker than (nor a replacement
+            # of) what the principal approved: such a change waits as a proposal.
             if self.approved is not None:
-                assert self.stored_window().policy == self.approved
+                comparison = compare_policies(self.approved, self.stored_window().policy)
+                assert not comparison.needs_consent, comparison.needing_consent
+
+        @invariant()
+        def published_under_an_approved_policy(self) -> None:
+            # Every post that went out since the last step was decided under a policy no weaker
+            # than the principal-approved one, and carries the tag that policy requires.
+            if self.approved is None:
+                return
+            budget = self.container.services.budget_for(self.world.account)
+            for post in self.posts():
+                if post.state is not PostState.PUBLISHED or post.id in self.checked_published:
+                    continue
+                self.checked_published.add(post.id)
+                record = post.decisions.get("policy_in_force")
+                if post.kind is not PostKind.REGULAR or not post.is_delegated or record is None:
+                    continue
+                if record["window_id"] != self.window.id:  # type: ignore[union-attr]
+                    continue
+                in_force = policy_from_record(record)
+                comparison = compare_policies(self.approved, in_force)
+                assert not comparison.needs_consent, (post.id, comparison.needing_consent)
+                outcome = post.decisions["publication"]["tag"]["outcome"]
+                if in_force.tag_mode is TagMode.OFF:
+                    continue
+                if in_force.tag_mode is TagMode.REQUIRED:
+                    assert outcome in ("applied", "already_present"), outcome
+                assert has_tag(post.final_text, in_force.tag, budget) or outcome == "skipped"
+
+        @invariant()
+        def only_the_principal_writes_as_the_principal(self) -> None:
+            # A post recorded as the principal's own was submitted by the principal: their own
+            # session or a client their own user owns. Nobody else's post is ever undelegated.
+            principal = self.world.principal
+            own_refs = {f"user:{principal.id}"} | {
+                f"client:{client.client_id}"
+                for client, _ in seed.clients.values()
+                if client.owner_id == principal.id
+            }
+            for post in self.posts():
+                if post.kind is not PostKind.REGULAR or post.is_delegated:
+                    continue
+                assert post.author_id == principal.id, post
+                assert post.submitter in own_refs, post.submitter
+
+        @invariant()
+        def the_notice_waits_for_its_time(self) -> None:
+            if self.window is None:
+                return
+            window = self.stored_window()
+            notice = next((p for p in self.posts() if p.kind is PostKind.NOTICE), None)
+            if notice is None or notice.published_at is None:
+                return
+            assert window.notice_approved_at is not None, "published an unapproved notice"
+            assert window.notice_publish_at is not None
+            assert notice.published_at >= window.notice_publish_at, "the notice went out early"
 
         @invariant()
         def ledger_verifies(self) -> None:
@@ -408,7 +630,7 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
             assert len(set(ids)) == len(ids), "a post went out twice"
             published = {p.id for p in self.posts() if p.state is PostState.PUBLISHED}
             assert published == set(ids), "published posts and the timeline differ"
-            if self.window.policy.tag_mode is not TagMode.OFF:
+            if self.stored_window().policy.tag_mode is not TagMode.OFF and not self.policy_edited:
                 # The whole of §3, reminder spacing included (the helper expects a tag).
                 assert_policy_kept(self.container, self.world.account, self.window)
             else:
@@ -427,15 +649,20 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
                     assert notice and timeline.index(notice[0]) < timeline.index(post)
 
         def reminders_kept(self, timeline: list[Post]) -> None:
-            """assert_policy_kept's reminder rule, for a window without a tag."""
-            assert self.window is not None
-            policy, run = self.window.policy, 0
+            """assert_policy_kept's reminder rule, against the policy each post went out under
+            (a window without a tag, or one whose policy changed on the way)."""
+            current, run = self.stored_window().policy, 0
             for post in timeline:
                 assert post.published_at is not None
+                record = post.decisions.get("policy_in_force")
+                mine = record is not None and record["window_id"] == self.stored_window().id
+                policy = policy_from_record(record) if mine else current  # type: ignore[arg-type]
                 if not policy.contains(post.published_at):
                     continue
-                record = post.decisions.get("publication", {}).get("reminder", {})
-                disclosure = post.kind is not PostKind.REGULAR or record.get("outcome") == "inline"
+                reminder = post.decisions.get("publication", {}).get("reminder", {})
+                disclosure = (
+                    post.kind is not PostKind.REGULAR or reminder.get("outcome") == "inline"
+                )
                 run = 0 if disclosure else run + 1
                 assert run < policy.reminder_every, f"{run} posts without a disclosure"
 
