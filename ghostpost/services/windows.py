@@ -225,6 +225,14 @@ def create_window(ctx: ServiceContext, actor: Actor, spec: WindowSpec) -> Window
 
 def _check_texts_fit(ctx: ServiceContext, account: Account, spec: WindowSpec) -> None:
     budget = ctx.budget_for(account)
+    if spec.tag_mode is not TagMode.OFF and not budget.finds_hashtag(spec.tag, spec.tag):
+        # Refused here, where the manager can fix it, rather than on every delegated post later
+        # (e.g. "#123" is no hashtag anywhere; Bluesky tags stop at 64 characters).
+        raise ValidationFailed(
+            f"The tag {spec.tag} is not a hashtag on {account.platform}: followers would not "
+            "see it as one. Choose another tag.",
+            {"tag": f"not a hashtag on {account.platform}"},
+        )
     for field_name, text in (
         ("notice_text", spec.notice_text),
         ("reminder_text", spec.reminder_text),

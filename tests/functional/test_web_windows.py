@@ -283,6 +283,8 @@ def test_the_new_window_form_labels_every_field_and_defaults_to_utc(
         ({"reminder_every": "ten"}, "reminder_every", "A whole number of posts"),
         ({"reminder_every": "²"}, "reminder_every", "A whole number of posts"),
         ({"tag": "team"}, "tag", "Must be one hashtag such as #team."),
+        # Valid as a word, but no platform makes a hashtag of digits alone.
+        ({"tag": "#2026"}, "tag", "Not a hashtag on local."),
         ({"notice_text": ""}, "notice_text", "Required."),
         ({"notice_text": "x" * 501}, "notice_text", "Too long: 501 characters, the limit is 500."),
         ({"timezone": "Mars/Olympus"}, "timezone", "Pick a time zone from the list."),
