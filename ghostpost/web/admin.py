@@ -120,7 +120,11 @@ def set_active(user_id: int) -> Any:
     if user.is_active:
         flash(f"{user.name} is active again and can sign in.", "ok")
     else:
-        flash(f"{user.name} is deactivated: signed out everywhere, and cannot sign in.", "ok")
+        flash(
+            f"{user.name} is deactivated: signed out everywhere, cannot sign in, and their "
+            "posts not yet published are held (see the queue).",
+            "ok",
+        )
     return redirect(url_for("admin.users", _anchor=f"user-{user.id}"))
 
 

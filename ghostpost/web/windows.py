@@ -370,5 +370,9 @@ def unassign() -> Any:
     """Withdraw a staff user's permission to write for an account."""
     account_id, user_id = _ids()
     directory.unassign_writer(services(), current_actor(), user_id=user_id, account_id=account_id)
-    flash("Writer unassigned: they can no longer compose for this account.", "ok")
+    flash(
+        "Writer unassigned: they can no longer compose for this account, and their posts "
+        "not yet published there are held (see the queue).",
+        "ok",
+    )
     return redirect(url_for("windows.windows", _anchor=f"account-{account_id}"))
