@@ -642,7 +642,8 @@ for _endpoint in ("approvals.reject_window_notice", "approvals.decide_proposal")
             manager=403,
             admin=403,
             principal=(REDIRECT, 403),
-            principal_writer=(REDIRECT, 404),
+            # Blake, the other account's principal: Avery's window is unknown to him.
+            principal_writer=(404, REDIRECT),
         ),
     )
 # Fixed: services.windows.approve_notice now answers 404 for a window the user may not
@@ -700,7 +701,7 @@ row(
         manager=409,
         admin=409,
         principal=409,
-        principal_writer=(409, 404),
+        principal_writer=(404, 409),  # Blake: only his own account's posts exist for him
     ),
 )
 row(
