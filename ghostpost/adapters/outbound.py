@@ -114,9 +114,9 @@ def internal_reason(address: IPAddress) -> str | None:
         ("loopback", address.is_loopback),
         ("link-local", address.is_link_local),
         ("multicast", address.is_multicast),
-        ("private", address.is_private),
         ("reserved", address.is_reserved),
         ("shared (carrier-grade NAT)", address in _SHARED),
+        ("private", address.is_private),
         ("site-local", isinstance(address, ipaddress.IPv6Address) and address.is_site_local),
         ("not globally routable", not address.is_global),
     )
@@ -238,10 +238,6 @@ class OutboundPolicy:
         else:
             addresses = [host]
         trusted = self.allow_internal or trusted_name
-        if scheme == "http" and not (
-            trusted or all(self._allowed_address(address) for address in addresses)
-        ):
-            raise OutboundRefused(HTTPS_ONLY)
         if not trusted:
             for address in addresses:
                 reason = internal_reason(address)
@@ -251,6 +247,10 @@ class OutboundPolicy:
                         f"{where}{address} is a {reason} address; ghostpost connects only to "
                         "public servers (an operator may allow one in outbound_allow_hosts)."
                     )
+        if scheme == "http" and not (
+            trusted or all(self._allowed_address(address) for address in addresses)
+        ):
+            raise OutboundRefused(HTTPS_ONLY)
         return Destination(
             scheme=scheme,
             host=str(host),
