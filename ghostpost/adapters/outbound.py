@@ -115,7 +115,7 @@ def internal_reason(address: IPAddress) -> str | None:
         ("link-local", address.is_link_local),
         ("multicast", address.is_multicast),
         ("reserved", address.is_reserved),
-        ("shared (carrier-grade NAT)", address in _SHARED),
+        ("shared carrier-grade NAT", address in _SHARED),
         ("private", address.is_private),
         ("site-local", isinstance(address, ipaddress.IPv6Address) and address.is_site_local),
         ("not globally routable", not address.is_global),
@@ -242,10 +242,15 @@ class OutboundPolicy:
             for address in addresses:
                 reason = internal_reason(address)
                 if reason is not None and not self._allowed_address(address):
-                    where = f"{host} resolves to {address}, " if isinstance(host, str) else ""
+                    kind = ("an " if reason[0] in "aeiou" else "a ") + reason
+                    what = (
+                        f"{host} resolves to {address}, {kind} address"
+                        if isinstance(host, str)
+                        else f"{address} is {kind} address"
+                    )
                     raise OutboundRefused(
-                        f"{where}{address} is a {reason} address; ghostpost connects only to "
-                        "public servers (an operator may allow one in outbound_allow_hosts)."
+                        f"{what}; ghostpost connects only to public servers "
+                        "(an operator may allow one in outbound_allow_hosts)."
                     )
         if scheme == "http" and not (
             trusted or all(self._allowed_address(address) for address in addresses)
