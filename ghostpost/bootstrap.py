@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ghostpost.adapters.base import Publisher
 from ghostpost.adapters.local import LocalPublisher
+from ghostpost.adapters.outbound import OutboundPolicy, Resolver
 from ghostpost.audit.keys import FileKeyring, LedgerKeyError
 from ghostpost.audit.witness import Witness
 from ghostpost.clock import Clock, SystemClock
@@ -55,6 +56,8 @@ class Container:
     platform_apps: PlatformAppStore
     publishers: dict[str, Publisher] = field(default_factory=dict)
     password_hasher: PasswordHasher = field(default_factory=PasswordHasher)
+    #: Where platform calls and connect flows may go (no internal addresses, no redirects).
+    outbound: OutboundPolicy = field(default_factory=OutboundPolicy)
 
     def publisher_for(self, account: Account) -> Publisher:
         """Return the adapter publishing to the account's platform."""
@@ -132,9 +135,15 @@ def _load_factory(target: str) -> Any:
 
 
 def bootstrap(
-    settings: Settings, clock: Clock | None = None, password_hasher: PasswordHasher | None = None
+    settings: Settings,
+    clock: Clock | None = None,
+    password_hasher: PasswordHasher | None = None,
+    resolver: Resolver | None = None,
 ) -> Container:
-    """Build the container; nothing connects until first use."""
+    """Build the container; nothing connects until first use.
+
+    `resolver` (host, port) -> addresses replaces the system's DNS for the outbound policy.
+    """
     clock = clock or SystemClock()
     engine = make_engine(settings.database_url)
     sessions = make_session_factory(engine)
@@ -148,8 +157,8 @@ def bootstrap(
         budget_for=account_budget,
         hash_password=hasher.hash,
         check_password=lambda stored, password: check_password(hasher, stored, password),
-        seal_credentials=lambda account_id, secret: box.seal(
-            secret, bound_to=account_binding(account_id)
+        seal_credentials=lambda account, secret: box.seal(
+            secret, bound_to=account_binding(account)
         ),
         seal_secret=lambda bound_to, secret: box.seal(secret, bound_to=bound_to),
         open_secret=lambda bound_to, sealed: box.open(sealed, bound_to=bound_to),
@@ -172,6 +181,7 @@ def bootstrap(
         PlatformAppStore(sessions, box, clock),
         {},
         hasher,
+        OutboundPolicy.from_settings(settings, resolver),
     )
     container.publishers["local"] = LocalPublisher(store, settings.public_url)
     for platform, target in {**BUILTIN_ADAPTERS, **settings.adapters}.items():

@@ -1,8 +1,10 @@
 """Platform secrets at rest: AES-256-GCM with a key id, the owning row bound as associated data.
 
 Sealed values look like `gp1.<key_id>.<base64url(nonce || ciphertext+tag)>`. The associated data
-(e.g. `account:42`) means a ciphertext copied onto another row fails to open instead of lending
-that row someone else's tokens. Keys come from settings (`token_keys`), never the database; the
+names what the secret belongs to (for platform credentials: the account row, its platform, its
+server and its remote id; see ghostpost.db.platform_store.account_binding), so a ciphertext
+copied onto another row, or a row pointed at another server, fails to open instead of lending
+the secret to someone else. Keys come from settings (`token_keys`), never the database; the
 first key seals, every listed key opens, so rotation is: prepend a new key, run
 `ghostpost tokens rotate`, then drop the old one.
 """
@@ -94,6 +96,14 @@ class SecretBox:
         if len(parts) != 3 or parts[0] != PREFIX:
             raise SecretBoxError("not a sealed value")
         return parts[1]
+
+    def knows_key_of(self, sealed: str) -> bool:
+        """Tell whether a key listed here made this sealed value (so a failure to open it means
+        a wrong binding or a tampered value, not a missing key)."""
+        try:
+            return self.key_id_of(sealed) in self._keys
+        except SecretBoxError:
+            return False
 
     def open(self, sealed: str, *, bound_to: str) -> dict[str, Any]:
         """Decrypt a value sealed for `bound_to`; SecretBoxError if the key or binding is wrong."""

@@ -74,6 +74,13 @@ class Settings:
     totp_required_for_admins_and_principals: bool = False
     #: Every call to a social platform gives up after this long (then retries later).
     platform_timeout_seconds: float = 10.0
+    #: Outbound requests (platform calls, connect flows) never reach loopback, private,
+    #: link-local, multicast or reserved addresses, nor plain http, except for the host names,
+    #: IP addresses and networks listed here: "pds.internal.example, 10.1.2.0/24".
+    outbound_allow_hosts: str = ""
+    #: In environment `test` only: the policy lets everything through (the test suite's fake
+    #: platforms listen on loopback). Tests of the policy itself turn this off.
+    outbound_test_exemption: bool = True
     #: ghostpost's X app (OAuth 2.0 client) and X's endpoints; the URLs change only in tests.
     x_client_id: str = ""
     x_client_secret: str = ""
@@ -229,6 +236,12 @@ def _problems(s: Settings) -> list[str]:
             problems.append(f"token_keys: {exc}")
     if not 0 < s.platform_timeout_seconds <= 300:
         problems.append("platform_timeout_seconds must be in (0, 300]")
+    from ghostpost.adapters.outbound import parse_allowlist
+
+    try:
+        parse_allowlist(s.outbound_allow_hosts)
+    except ValueError as exc:
+        problems.append(f"outbound_allow_hosts: {exc}")
     for name in ("x_api_url", "x_authorize_url"):
         if not getattr(s, name).startswith(("http://", "https://")):
             problems.append(f"{name} must start with http:// or https://")

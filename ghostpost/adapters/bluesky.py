@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import regex  # type: ignore[import-untyped]
 
@@ -220,7 +221,11 @@ class BlueskyPublisher:
         )
         if response.status_code != 200:
             return None
-        did = response.json().get("did")
+        try:
+            body = response.json()
+        except ValueError:
+            return None
+        did = body.get("did") if isinstance(body, dict) else None
         return did if isinstance(did, str) else None
 
     @staticmethod
@@ -263,19 +268,18 @@ class BlueskyPublisher:
             headers=_bearer(session.refresh_jwt),
             expect=_ANY_STATUS,
         )
-        if response.status_code != 200:
-            response = _create_session(
+        if response.status_code == 200:
+            data = _session_answer(response, "refreshSession")
+        else:
+            data = _create_session(
                 self._http,
                 pds,
                 str(stored.get("identifier", "")),
                 str(stored.get("app_password", "")),
             )
-        data = response.json()
         stored.update(access_jwt=data["accessJwt"], refresh_jwt=data["refreshJwt"])
         self._credentials.save(account, stored)
-        return _Session(
-            data["did"], data.get("handle", session.handle), data["accessJwt"], data["refreshJwt"]
-        )
+        return _Session(data["did"], data["handle"], data["accessJwt"], data["refreshJwt"])
 
 
 _ANY_STATUS = tuple(range(200, 600))
@@ -285,7 +289,31 @@ def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _create_session(http: PlatformHttp, pds: str, identifier: str, password: str) -> Any:
+_SESSION_FIELDS = ("did", "handle", "accessJwt", "refreshJwt")
+
+
+def _session_answer(response: Any, what: str) -> dict[str, str]:
+    """The session a PDS returned, with every field ghostpost needs, or a PermanentError."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    fields = body if isinstance(body, dict) else {}
+    missing = [
+        name
+        for name in _SESSION_FIELDS
+        if not isinstance(fields.get(name), str) or not fields[name]
+    ]
+    if missing:
+        host = urlsplit(str(response.url or "")).netloc or "the PDS"
+        raise PermanentError(
+            f"{host} answered {what} without {', '.join(missing)}: it does not look like a "
+            "Bluesky PDS (check the address)"
+        )
+    return {name: str(fields[name]) for name in _SESSION_FIELDS}
+
+
+def _create_session(http: PlatformHttp, pds: str, identifier: str, password: str) -> dict[str, str]:
     response = http.request(
         "POST",
         f"{pds}/xrpc/com.atproto.server.createSession",
@@ -293,7 +321,7 @@ def _create_session(http: PlatformHttp, pds: str, identifier: str, password: str
         expect=_ANY_STATUS,
     )
     if response.status_code == 200:
-        return response
+        return _session_answer(response, "createSession")
     if response.status_code in (400, 401):
         raise PermanentError(
             "Bluesky refused the handle or app password "
@@ -316,7 +344,7 @@ class BlueskyConnector:
                 "That is not an app password (xxxx-xxxx-xxxx-xxxx). Create one under "
                 "Settings → Privacy and security → App passwords; never use the account password."
             )
-        data = _create_session(self._http, pds, identifier, app_password).json()
+        data = _create_session(self._http, pds, identifier, app_password)
         return Connection(
             platform="bluesky",
             handle=data["handle"],
@@ -338,6 +366,6 @@ def from_container(container: Container) -> BlueskyPublisher:
     return BlueskyPublisher(
         container.credentials,
         container.attempts,
-        PlatformHttp(container.settings.platform_timeout_seconds),
+        PlatformHttp(container.settings.platform_timeout_seconds, container.outbound),
         container.clock,
     )

@@ -1,13 +1,20 @@
-"""HTTP for the platform adapters: timeouts, and one mapping of failures to retryable/permanent.
+"""HTTP for the platform adapters: the outbound policy, timeouts, and one failure mapping.
 
-Retryable: the connection failed, the request timed out (the platform may or may not have the
-post: the caller's dedupe decides), 408, 425, 429 (with Retry-After), 5xx. Permanent: every
-other 4xx. Request bodies and Authorization headers are never put into error messages or logs.
+Every request goes through the OutboundPolicy (ghostpost.adapters.outbound): checked, pinned to
+the checked address, no redirects followed. Retryable: the connection failed, the request timed
+out (the platform may or may not have the post: the caller's dedupe decides), 408, 425, 429
+(with Retry-After), 5xx. Permanent: every other 4xx, and any 3xx. Request bodies and
+Authorization headers are never put into error messages or logs, and neither is the body of a
+failed response: only a platform's own short error fields (JSON `error`, `message`, ...) are
+kept; anything else is logged as its SHA-256 and length.
 """
 
 from __future__ import annotations
 
 import email.utils
+import hashlib
+import logging
+import re
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -17,11 +24,14 @@ from urllib.parse import urlsplit
 import requests
 
 from ghostpost.adapters.base import PermanentError, RetryableError
+from ghostpost.adapters.outbound import OutboundPolicy, OutboundRefused, parse_host
 
 USER_AGENT = "ghostpost/1 (+https://github.com/ghostpost)"
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
 #: Platform error text kept in a post's error field; enough to act on, never a whole page.
 MAX_ERROR_TEXT = 300
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]+")
+log = logging.getLogger(__name__)
 
 
 def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
@@ -47,7 +57,11 @@ def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) ->
 
 
 def error_text(response: requests.Response) -> str:
-    """The platform's own error message, shortened (JSON `error`/`detail`/`message` fields)."""
+    """The platform's own error message, shortened (JSON `error`/`detail`/`message` fields).
+
+    A body without such fields (an HTML page, an internal service's answer) is never quoted:
+    its SHA-256 and length go to the log, the message says only the status.
+    """
     message = ""
     try:
         body = response.json()
@@ -67,24 +81,47 @@ def error_text(response: requests.Response) -> str:
             "",
         )
         message = f"{code}: {detail}" if code and detail and code != detail else detail or code
+    message = " ".join(_CONTROL.sub(" ", message).split())
     if not message:
-        message = response.text.strip()[:MAX_ERROR_TEXT] or response.reason or ""
+        log_unshown_body(response)
+        return f"HTTP {response.status_code} {response.reason or ''}".rstrip()
     return f"HTTP {response.status_code}: {message[:MAX_ERROR_TEXT]}"
+
+
+def log_unshown_body(response: requests.Response) -> None:
+    """Log what identifies a response body that is not shown to anyone: its hash and length."""
+    content = response.content or b""
+    log.warning(
+        "%s answered HTTP %s; body not shown: %d bytes, sha256 %s",
+        _host(response.url or ""),
+        response.status_code,
+        len(content),
+        hashlib.sha256(content).hexdigest(),
+    )
 
 
 class PlatformHttp:
     """A requests session with a timeout and the shared failure mapping."""
 
-    def __init__(self, timeout: float, session: requests.Session | None = None) -> None:
+    def __init__(
+        self, timeout: float, policy: OutboundPolicy, session: requests.Session | None = None
+    ) -> None:
         self.timeout = timeout
-        self.session = session or requests.Session()
+        self.policy = policy
+        self.session = policy.install(session or requests.Session())
         self.session.headers["User-Agent"] = USER_AGENT
+
+    def oauth_session(self, session: requests.Session) -> requests.Session:
+        """Make an OAuth client session (Authlib's) obey the same policy and timeout."""
+        session.headers["User-Agent"] = USER_AGENT
+        return self.policy.install(session)
 
     def request(
         self, method: str, url: str, *, expect: tuple[int, ...] = (200, 201), **kwargs: Any
     ) -> requests.Response:
         """Send a request; return the response if its status is expected, else raise."""
         kwargs.setdefault("timeout", self.timeout)
+        kwargs["allow_redirects"] = False
         try:
             response = self.session.request(method, url, **kwargs)
         except requests.Timeout as exc:
@@ -99,39 +136,62 @@ class PlatformHttp:
 
     def failure(self, response: requests.Response) -> RetryableError | PermanentError:
         """Map a response the caller did not expect to the right error kind."""
-        text = error_text(response)
         status = response.status_code
+        if 300 <= status < 400:
+            log_unshown_body(response)
+            return PermanentError(
+                f"{_host(response.url or '')} answered with a redirect (HTTP {status}); "
+                "ghostpost follows no redirects: enter the server's own address"
+            )
+        text = error_text(response)
         if status in RETRYABLE_STATUSES or status >= 500:
             return RetryableError(text, retry_after=retry_after_seconds(response.headers))
         return PermanentError(text)
-
-
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 
 class BadBaseUrl(ValueError):
     """An instance or PDS URL ghostpost will not talk to."""
 
 
-def normalize_base_url(text: str) -> str:
-    """`mastodon.social` -> `https://mastodon.social`; https only, except plain http on loopback."""
+def normalize_base_url(text: str, policy: OutboundPolicy) -> str:
+    """`mastodon.social` -> `https://mastodon.social`, checked against the outbound policy.
+
+    The host comes back in one canonical spelling (an IPv6 address in brackets); the port must
+    be 1-65535; plain http and internal addresses only where the policy allows them.
+    """
     text = text.strip().rstrip("/")
     if not text:
         raise BadBaseUrl("Enter the server address, e.g. mastodon.social.")
     if "://" not in text:
         text = "https://" + text
-    parts = urlsplit(text)
-    host = (parts.hostname or "").lower()
-    if not host or parts.username or parts.password or parts.query or parts.fragment:
-        raise BadBaseUrl(f"{text!r} is not a server address.")
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        if "port" in str(exc).lower():
+            raise BadBaseUrl("The port must be a number from 1 to 65535.") from None
+        raise BadBaseUrl(f"{text[:200]!r} is not a server address.") from None
+    if not parts.hostname or parts.username or parts.password or parts.query or parts.fragment:
+        raise BadBaseUrl(f"{text[:200]!r} is not a server address.")
     if parts.path not in ("", "/"):
         raise BadBaseUrl("Enter only the server address, without a path.")
-    if parts.scheme == "http" and host not in LOOPBACK_HOSTS:
-        raise BadBaseUrl("Only https:// servers can be connected.")
     if parts.scheme not in ("http", "https"):
         raise BadBaseUrl("Only https:// servers can be connected.")
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}"
+    if port == 0:
+        raise BadBaseUrl("The port must be a number from 1 to 65535.")
+    try:
+        host = parse_host(parts.hostname)
+    except OutboundRefused as exc:
+        raise BadBaseUrl(str(exc)) from None
+    shown = f"[{host}]" if ":" in str(host) else str(host)
+    default_port = {"http": 80, "https": 443}[parts.scheme]
+    base_url = f"{parts.scheme}://{shown}" + (f":{port}" if port and port != default_port else "")
+    try:
+        # Names are resolved and checked on every request, not here: a form needs no DNS.
+        policy.check(base_url, resolve=False)
+    except OutboundRefused as exc:
+        raise BadBaseUrl(str(exc)) from None
+    return base_url
 
 
 def _host(url: str) -> str:

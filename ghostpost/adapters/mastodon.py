@@ -29,7 +29,7 @@ from ghostpost.adapters.base import (
     Receipt,
     RetryableError,
 )
-from ghostpost.adapters.http import USER_AGENT, PlatformHttp, error_text
+from ghostpost.adapters.http import PlatformHttp, error_text
 from ghostpost.clock import Clock
 from ghostpost.db.platform_store import PlatformApp, PlatformAppStore
 from ghostpost.domain.length import mastodon_mention_re
@@ -273,7 +273,7 @@ def from_container(container: Container) -> MastodonPublisher:
     return MastodonPublisher(
         container.credentials,
         container.attempts,
-        PlatformHttp(container.settings.platform_timeout_seconds),
+        PlatformHttp(container.settings.platform_timeout_seconds, container.outbound),
         container.clock,
     )
 
@@ -387,7 +387,8 @@ class MastodonConnector:
             code_challenge_method="S256",
             default_timeout=self._http.timeout,
         )
-        oauth.headers["User-Agent"] = USER_AGENT
+        # The token request obeys the same outbound policy as every other call.
+        self._http.oauth_session(oauth)
         return oauth
 
     def _exchange(self, app: PlatformApp, started: Mapping[str, str], code: str) -> str:

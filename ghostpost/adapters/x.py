@@ -36,7 +36,6 @@ from ghostpost.adapters.base import (
 from ghostpost.adapters.http import (
     MAX_ERROR_TEXT,
     RETRYABLE_STATUSES,
-    USER_AGENT,
     PlatformHttp,
     error_text,
     retry_after_seconds,
@@ -232,7 +231,7 @@ class _TokenEndpoint:
             token_endpoint_auth_method="client_secret_basic",
             **kwargs,
         )
-        oauth.headers["User-Agent"] = USER_AGENT
+        self._http.oauth_session(oauth)
         oauth.register_compliance_hook("access_token_response", _refuse_unless_ok)
         oauth.register_compliance_hook("refresh_token_response", _refuse_unless_ok)
         return oauth
@@ -572,7 +571,7 @@ def from_container(container: Container) -> XPublisher:
     return XPublisher(
         container.credentials,
         container.attempts,
-        PlatformHttp(settings.platform_timeout_seconds),
+        PlatformHttp(settings.platform_timeout_seconds, container.outbound),
         container.clock,
         api_url=settings.x_api_url,
         client_id=settings.x_client_id,

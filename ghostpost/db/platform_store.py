@@ -6,27 +6,64 @@ attempt must be committed *before* the platform is called for it to survive a cr
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ghostpost.adapters.base import Attempt, NotConnected
+from ghostpost.adapters.base import Attempt, NotConnected, PermanentError
 from ghostpost.clock import Clock
 from ghostpost.db.models import AccountRow, PlatformAppRow, PublishAttemptRow
 from ghostpost.domain.model import Account
 from ghostpost.secretbox import SecretBox, SecretBoxError
 
+#: What sealed an account's credentials before 0010_bound_tokens: the row id alone, so moving
+#: the row's base_url sent its tokens to the new host. Only that migration still reads it.
+LEGACY_ACCOUNT_BINDING = "account:{account_id}"
 
-def account_binding(account_id: int) -> str:
-    """The associated data sealing an account's credentials to its row."""
-    return f"account:{account_id}"
+
+def canonical_base_url(base_url: str | None) -> str:
+    """One spelling per server: lower-case scheme and host, no default port, no trailing '/'.
+
+    Spellings of the same server (`HTTPS://Social.Example:443/`) bind alike; any other server,
+    port or scheme binds differently.
+    """
+    if not base_url:
+        return ""
+    parts = urlsplit(base_url.strip())
+    scheme = parts.scheme.lower()
+    netloc = parts.netloc.lower().rpartition("@")[2]
+    default = {"http": ":80", "https": ":443"}.get(scheme)
+    if default and netloc.endswith(default):
+        netloc = netloc[: -len(default)]
+    return f"{scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+def account_binding(account: Account) -> str:
+    """The associated data sealing an account's credentials: where they may be sent.
+
+    The row id, the platform, the instance or PDS base URL and the platform's own account id:
+    changing any of them in the database (`UPDATE accounts SET base_url = ...`) makes the
+    credentials fail to open, so they never follow a row to another host or identity.
+    """
+    return json.dumps(
+        [
+            "ghostpost/account-credentials/v2",
+            account.id,
+            account.platform,
+            canonical_base_url(account.base_url),
+            account.remote_id or "",
+        ],
+        separators=(",", ":"),
+    )
 
 
 def app_binding(platform: str, base_url: str) -> str:
-    """The associated data sealing an OAuth app's secret to its row."""
+    """The associated data sealing an OAuth app's secret to its platform and instance."""
     return f"platform_app:{platform}:{base_url}"
 
 
@@ -48,11 +85,22 @@ class SealedCredentialStore:
                 f"{account.platform} account @{account.handle} is not connected; "
                 "a manager connects it on the Accounts page"
             )
+        # Bound to the account exactly as the caller will use it (the host it sends to): a row
+        # whose base_url, platform or remote id was changed behind ghostpost's back opens nothing.
+        binding = account_binding(account)
         try:
-            return self._box.open(sealed, bound_to=account_binding(account.id))
+            return self._box.open(sealed, bound_to=binding)
         except SecretBoxError as exc:
-            # A configuration fault (a token key dropped too early), not a platform answer:
-            # fail the post with the reason instead of retrying it forever.
+            # Not a platform answer: a key dropped too early, or a row changed outside
+            # ghostpost. Fail the post with the reason instead of retrying it forever.
+            if self._box.knows_key_of(sealed):
+                raise NotConnected(
+                    f"the stored credentials of @{account.handle} were sealed for another "
+                    f"{account.platform} server, account or row than this one now names "
+                    f"({canonical_base_url(account.base_url) or 'no server'}, remote id "
+                    f"{account.remote_id or 'none'}); they are not sent anywhere. "
+                    "A manager reconnects the account on the Accounts page"
+                ) from exc
             raise NotConnected(
                 f"the stored credentials of @{account.handle} cannot be opened ({exc}); "
                 "list the old key in token_keys again, or reconnect the account"
@@ -64,7 +112,7 @@ class SealedCredentialStore:
             row = session.get(AccountRow, account.id)
             if row is None:
                 raise NotConnected(f"account {account.id} no longer exists")
-            row.credentials = self._box.seal(credentials, bound_to=account_binding(account.id))
+            row.credentials = self._box.seal(credentials, bound_to=account_binding(account))
 
 
 class SqlAttemptStore:
@@ -104,6 +152,18 @@ class SqlAttemptStore:
             return _attempt(row)
 
 
+def _account(row: AccountRow) -> Account:
+    """The binding-relevant view of an account row (id, platform, base URL, remote id)."""
+    return Account(
+        id=row.id,
+        principal_id=row.principal_id,
+        platform=row.platform,
+        handle=row.handle,
+        remote_id=row.remote_id,
+        base_url=row.base_url,
+    )
+
+
 def _attempt(row: PublishAttemptRow) -> Attempt:
     return Attempt(row.idempotency_key, row.account_id, row.ref, row.created_at)
 
@@ -137,7 +197,14 @@ class PlatformAppStore:
             )
             if row is None:
                 return None
-            secret = self._box.open(row.client_secret, bound_to=app_binding(platform, base_url))
+            try:
+                secret = self._box.open(row.client_secret, bound_to=app_binding(platform, base_url))
+            except SecretBoxError as exc:
+                raise PermanentError(
+                    f"ghostpost's stored app secret for {base_url} cannot be opened ({exc}); "
+                    "an administrator removes that platform_apps row so the app is registered "
+                    "again"
+                ) from exc
             return PlatformApp(
                 platform, base_url, row.client_id, secret["client_secret"], row.redirect_uri
             )
@@ -188,7 +255,7 @@ class SqlSealedSecrets:
         for row in self.session.scalars(accounts.with_for_update()):
             assert row.credentials is not None
             if box.key_id_of(row.credentials) != box.active_key_id:
-                binding = account_binding(row.id)
+                binding = account_binding(_account(row))
                 row.credentials = box.seal(
                     box.open(row.credentials, bound_to=binding), bound_to=binding
                 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from ghostpost.domain.ledger import LedgerTag
@@ -85,7 +86,10 @@ def save_connection(
             account.id,
             remote_id=remote_id,
             base_url=base_url,
-            sealed_credentials=ctx.seal_credentials(account.id, credentials),
+            # Sealed for the account as stored below: this server, this remote identity.
+            sealed_credentials=ctx.seal_credentials(
+                replace(account, remote_id=remote_id, base_url=base_url), credentials
+            ),
             max_chars=max_chars,
             url_length=url_length,
             connected_at=now,

@@ -25,8 +25,10 @@ class ServiceContext:
     hash_password: Callable[[str], str]
     #: (stored hash, password) -> (matches, needs rehash)
     check_password: Callable[[str, str], tuple[bool, bool]]
-    #: (account id, secrets) -> sealed text bound to that account (AES-GCM, key outside the db)
-    seal_credentials: Callable[[int, dict[str, Any]], str]
+    #: (account as it will be stored, secrets) -> sealed text bound to that account's id,
+    #: platform, base URL and remote id (AES-GCM, key outside the db): moving any of them in
+    #: the database makes the secrets fail to open instead of following the row elsewhere.
+    seal_credentials: Callable[[Account, dict[str, Any]], str]
     #: (bound_to, secrets) -> sealed text bound to that row, e.g. `user:7` (same SecretBox)
     seal_secret: Callable[[str, dict[str, Any]], str]
     #: (bound_to, sealed text) -> the secrets; raises if sealed for another row or key

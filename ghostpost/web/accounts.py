@@ -32,7 +32,7 @@ PLATFORM_LABELS = {
 
 
 def _http() -> PlatformHttp:
-    return PlatformHttp(container().settings.platform_timeout_seconds)
+    return PlatformHttp(container().settings.platform_timeout_seconds, container().outbound)
 
 
 def _mastodon() -> Any:
@@ -137,7 +137,7 @@ def start(platform: str) -> Any:
     values = {"principal_id": str(principal_id), "instance": request.form.get("instance", "")}
     try:
         if platform == "mastodon":
-            base_url = normalize_base_url(values["instance"])
+            base_url = normalize_base_url(values["instance"], container().outbound)
             started = _mastodon().start(base_url, _callback_url(platform))
         else:
             started = _x().start(_callback_url(platform))
@@ -197,7 +197,7 @@ def connect_bluesky() -> Any:
     if not values["identifier"] or not app_password:
         return _render("Enter the Bluesky handle and an app password.", 422, values)
     try:
-        pds = normalize_base_url(values["pds"])
+        pds = normalize_base_url(values["pds"], container().outbound)
         connection = _bluesky().connect(pds, values["identifier"].lstrip("@"), app_password)
         return _save(principal_id, connection)
     except BadBaseUrl as exc:

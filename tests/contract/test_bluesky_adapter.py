@@ -10,6 +10,7 @@ from sqlalchemy import select
 from ghostpost.adapters.base import PermanentError
 from ghostpost.adapters.bluesky import POST_COLLECTION, BlueskyConnector, from_container
 from ghostpost.adapters.http import PlatformHttp
+from ghostpost.adapters.outbound import OutboundPolicy
 from ghostpost.db.models import AccountRow
 from ghostpost.domain.model import Account
 from ghostpost.services import connections
@@ -26,7 +27,9 @@ def connected_account(world: World, pds: BlueskyPds) -> tuple[Account, str]:
     handle = f"exec{next(_numbers)}-{world.account.id}{id(world) % 10_000}.test"
     created = pds.create_account(handle, "account-password-1", f"{handle}@example.test")
     app_password = pds.create_app_password(created["accessJwt"], "ghostpost")
-    connection = BlueskyConnector(PlatformHttp(5)).connect(pds.url, handle, app_password)
+    connection = BlueskyConnector(PlatformHttp(5, world.container.outbound)).connect(
+        pds.url, handle, app_password
+    )
     account = connections.save_connection(
         world.ctx,
         Actor.for_user(world.manager),
@@ -137,6 +140,6 @@ def test_a_revoked_app_password_is_a_permanent_error_asking_to_reconnect(
 
 def test_connecting_with_a_wrong_app_password_is_refused(bluesky_pds: BlueskyPds) -> None:
     with pytest.raises(PermanentError, match="refused the handle or app password"):
-        BlueskyConnector(PlatformHttp(5)).connect(
+        BlueskyConnector(PlatformHttp(5, OutboundPolicy(allow_internal=True))).connect(
             bluesky_pds.url, "nobody.test", "aaaa-bbbb-cccc-dddd"
         )

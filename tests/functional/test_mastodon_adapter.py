@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from typing import Any
@@ -49,7 +50,7 @@ def instance(fake: FakeMastodon) -> Iterator[str]:
 
 @pytest.fixture
 def http(container: Container) -> Iterator[PlatformHttp]:
-    client = PlatformHttp(container.settings.platform_timeout_seconds)
+    client = PlatformHttp(container.settings.platform_timeout_seconds, container.outbound)
     yield client
     client.session.close()
 
@@ -109,7 +110,11 @@ def store_connection(container: Container, account: Account, connection: Connect
         row.max_chars = connection.max_chars
         row.url_length = connection.url_length
         row.connected_at = container.clock.now()
-    container.credentials.save(account, connection.credentials)
+    # Sealed for the account as now stored: its instance and remote id are part of the binding.
+    located = dataclasses.replace(
+        account, base_url=connection.base_url, remote_id=connection.remote_id
+    )
+    container.credentials.save(located, connection.credentials)
     with container.services.uow() as uow:
         stored = uow.accounts.get(account.id)
     assert stored is not None and stored.connected

@@ -49,7 +49,8 @@ def test_the_page_lists_accounts_without_any_secret(client: FlaskClient, world: 
 @pytest.mark.parametrize(
     ("instance", "message"),
     [
-        ("http://social.example", "Only https:// servers can be connected."),
+        ("https://social.example:99999", "The port must be a number from 1 to 65535."),
+        ("https://social.example:0", "The port must be a number from 1 to 65535."),
         ("https://social.example/path", "without a path"),
         ("", "Enter the server address"),
         ("ftp://social.example", "Only https:// servers"),

@@ -48,8 +48,8 @@ def x_url(fake: FakeX) -> Iterator[str]:
 
 
 @pytest.fixture
-def http() -> Iterator[PlatformHttp]:
-    platform_http = PlatformHttp(5.0)
+def http(container: Container) -> Iterator[PlatformHttp]:
+    platform_http = PlatformHttp(5.0, container.outbound)
     yield platform_http
     platform_http.session.close()
 
@@ -116,12 +116,14 @@ def register_account(container: Container, connection: Connection) -> Account:
         platform="x",
         handle=connection.handle,
     )
-    container.credentials.save(account, connection.credentials)
     with container.sessions() as session, session.begin():
         row = session.get(AccountRow, account.id)
         assert row is not None
         row.remote_id = connection.remote_id
-    return dataclasses.replace(account, remote_id=connection.remote_id, connected=True)
+    # Sealed for the account as now stored: the remote id is part of the binding.
+    located = dataclasses.replace(account, remote_id=connection.remote_id, connected=True)
+    container.credentials.save(located, connection.credentials)
+    return located
 
 
 @pytest.fixture

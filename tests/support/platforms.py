@@ -111,7 +111,9 @@ def platform_case(
             handle = f"exec{next(_numbers)}x{id(world) % 100_000}.test"
             created = server.create_account(handle, "account-password-1", f"{handle}@example.test")
             app_password = server.create_app_password(created["accessJwt"], "ghostpost")
-            connection = BlueskyConnector(PlatformHttp(5)).connect(proxy_url, handle, app_password)
+            connection = BlueskyConnector(PlatformHttp(5, container.outbound)).connect(
+                proxy_url, handle, app_password
+            )
             account = _connect(
                 world,
                 platform="bluesky",
@@ -174,7 +176,7 @@ def _x_case(stack: ExitStack, settings: Settings, clock: FixedClock) -> Iterator
     )
     world = build_world(container)
     connector = XConnector(
-        PlatformHttp(5),
+        PlatformHttp(5, container.outbound),
         api_url=proxy_url,
         authorize_url=f"{upstream}/i/oauth2/authorize",
         client_id=X_CLIENT_ID,
