@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010_bound_tokens"
-down_revision: str | None = "0007_user_totp"
+down_revision: str | None = "0009_window_consent"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
