@@ -20,6 +20,9 @@ DEFAULT_CONFIG = PROJECT_DIR / "config" / "default.toml"
 DEMO_SECRET_KEY = "demo-only-not-a-secret-change-me"
 ENVIRONMENTS = ("development", "test", "production")
 ENV_PREFIX = "GHOSTPOST_"
+#: GHOSTPOST_* variables that are inputs of one command, not settings: Settings.load leaves them
+#: to the command (and keeps them out of the settings, so a password is never in them).
+COMMAND_VARIABLES = frozenset({ENV_PREFIX + "CONFIG_FILE", ENV_PREFIX + "NEW_USER_PASSWORD"})
 
 
 class SettingsError(ValueError):
@@ -101,7 +104,7 @@ class Settings:
             values.update(_read_toml(Path(extra)))
         fields = {f.name: f for f in dataclasses.fields(cls)}
         for key, raw in environ.items():
-            if not key.startswith(ENV_PREFIX) or key == ENV_PREFIX + "CONFIG_FILE":
+            if not key.startswith(ENV_PREFIX) or key in COMMAND_VARIABLES:
                 continue
             name = key[len(ENV_PREFIX) :].lower()
             if name not in fields:

@@ -144,12 +144,15 @@ def parse_time(raw: str, *, end: bool = False, name: str = "since") -> datetime:
         if len(text) > 40:
             raise ValueError(text)
         moment = datetime.fromisoformat(text.replace("z", "Z"))
+        # Inside the try: 9999-12-31T23:59:59-12:00 is a valid text whose UTC instant lies
+        # beyond the calendar (OverflowError), as 0001-01-01T00:00:00+01:00 lies before it.
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     except (ValueError, OverflowError):
         raise ValidationFailed(
-            f"{name} is not a date (YYYY-MM-DD) or an RFC 3339 date-time.",
+            f"{name} is not a date (YYYY-MM-DD) or an RFC 3339 date-time within years 1-9999 "
+            "(UTC).",
             {name: "not a date or date-time"},
         ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 # --- the export -------------------------------------------------------------------------------
