@@ -70,6 +70,9 @@ def register(app: Flask) -> None:
         response = problem(status, exc.name or "Error", exc.description or "", code)
         if exc.response is not None and "Retry-After" in exc.response.headers:
             response.headers["Retry-After"] = exc.response.headers["Retry-After"]
+        retry_after = getattr(exc, "retry_after", None)
+        if isinstance(retry_after, int):
+            response.headers["Retry-After"] = str(retry_after)
         return response
 
     def _db_down(exc: Exception) -> Response:
