@@ -29,7 +29,7 @@ LOGIN_PAIR_FAILURES = "5 per 15 minutes"
 #: with no recent failure still gets its answer, so nobody can lock the owner out from
 #: elsewhere (a guesser gets one try per fresh address, then meets the limit above).
 LOGIN_ACCOUNT_FAILURES = "20 per 15 minutes"
-THROTTLED_MESSAGE = "Too many failed sign-ins; wait 15 minutes and retry."
+THROTTLED_MESSAGE = "Too many sign-in attempts failed; wait 15 minutes and retry."
 #: Second-step (TOTP code) attempts per client address: a million codes, ten guesses a minute.
 SECOND_FACTOR_LIMIT = "10 per minute"
 #: Wrong codes allowed per pending user, from any address (like LOGIN_ACCOUNT_LIMIT).
