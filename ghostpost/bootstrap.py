@@ -18,7 +18,7 @@ from ghostpost.adapters.outbound import OutboundPolicy, Resolver
 from ghostpost.audit.keys import FileKeyring, LedgerKeyError
 from ghostpost.audit.witness import Witness
 from ghostpost.clock import Clock, SystemClock
-from ghostpost.db.engine import make_engine, make_session_factory
+from ghostpost.db.engine import make_engine, make_session_factory, pool_options
 from ghostpost.db.local_platform import LocalStatusStore
 from ghostpost.db.platform_store import (
     PlatformAppStore,
@@ -145,7 +145,14 @@ def bootstrap(
     `resolver` (host, port) -> addresses replaces the system's DNS for the outbound policy.
     """
     clock = clock or SystemClock()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(
+        settings.database_url,
+        **pool_options(
+            settings.database_pool_size,
+            settings.export_max_concurrent,
+            settings.database_pool_timeout_seconds,
+        ),
+    )
     sessions = make_session_factory(engine)
     # argon2-cffi's defaults: argon2id, 64 MiB, t=3, p=4 (RFC 9106 low-memory profile).
     hasher = password_hasher or PasswordHasher()

@@ -20,6 +20,9 @@ DEFAULT_CONFIG = PROJECT_DIR / "config" / "default.toml"
 DEMO_SECRET_KEY = "demo-only-not-a-secret-change-me"
 ENVIRONMENTS = ("development", "test", "production")
 ENV_PREFIX = "GHOSTPOST_"
+#: GHOSTPOST_* variables that are inputs of one command, not settings: Settings.load leaves them
+#: to the command (and keeps them out of the settings, so a password is never in them).
+COMMAND_VARIABLES = frozenset({ENV_PREFIX + "CONFIG_FILE", ENV_PREFIX + "NEW_USER_PASSWORD"})
 
 
 class SettingsError(ValueError):
@@ -72,6 +75,18 @@ class Settings:
     notice_lead_minutes: int = 60
     #: Admins and principals must enroll a TOTP second factor before using any staff page.
     totp_required_for_admins_and_principals: bool = False
+    #: Database connections kept for requests other than exports (per process); the pool holds
+    #: this many plus export_max_concurrent, so exports never take the last ones.
+    database_pool_size: int = 10
+    #: A request waiting longer than this for a free connection is answered 503.
+    database_pool_timeout_seconds: float = 10.0
+    #: Exports (web and API downloads) streaming at once: in total...
+    export_max_concurrent: int = 8
+    #: ...and per reader (a staff user, or an API client). Beyond either: 429 with Retry-After.
+    #: Counted per process with memory://, across processes with a redis:// rate-limit storage.
+    export_max_per_reader: int = 2
+    #: A download whose reader accepts no chunk of it for this long is cut off.
+    export_send_timeout_seconds: float = 30.0
     #: Every call to a social platform gives up after this long (then retries later).
     platform_timeout_seconds: float = 10.0
     #: Outbound requests (platform calls, connect flows) never reach loopback, private,
@@ -111,7 +126,7 @@ class Settings:
             values.update(_read_toml(Path(extra)))
         fields = {f.name: f for f in dataclasses.fields(cls)}
         for key, raw in environ.items():
-            if not key.startswith(ENV_PREFIX) or key == ENV_PREFIX + "CONFIG_FILE":
+            if not key.startswith(ENV_PREFIX) or key in COMMAND_VARIABLES:
                 continue
             name = key[len(ENV_PREFIX) :].lower()
             if name not in fields:
@@ -234,6 +249,16 @@ def _problems(s: Settings) -> list[str]:
             parse_keys(s.token_keys)
         except SecretBoxError as exc:
             problems.append(f"token_keys: {exc}")
+    if not 1 <= s.database_pool_size <= 1000:
+        problems.append("database_pool_size must be in [1, 1000]")
+    if not 0 < s.database_pool_timeout_seconds <= 300:
+        problems.append("database_pool_timeout_seconds must be in (0, 300]")
+    if not 1 <= s.export_max_concurrent <= 1000:
+        problems.append("export_max_concurrent must be in [1, 1000]")
+    if not 1 <= s.export_max_per_reader <= s.export_max_concurrent:
+        problems.append("export_max_per_reader must be in [1, export_max_concurrent]")
+    if not 0 < s.export_send_timeout_seconds <= 3600:
+        problems.append("export_send_timeout_seconds must be in (0, 3600]")
     if not 0 < s.platform_timeout_seconds <= 300:
         problems.append("platform_timeout_seconds must be in (0, 300]")
     from ghostpost.adapters.outbound import parse_allowlist

@@ -26,6 +26,7 @@ from ghostpost.services.errors import (
     PolicyRefused,
     ValidationFailed,
 )
+from ghostpost.services.exports import ExportLimitReached
 from ghostpost.services.idempotency import IdempotencyMismatch, RequestInFlight
 
 log = logging.getLogger("ghostpost.api")
@@ -48,6 +49,7 @@ TITLES: dict[str, str] = {
     "idempotency_key_reused": "Idempotency-Key reused with another body",
     "idempotency_key_in_flight": "Request with this Idempotency-Key in flight",
     "rate_limited": "Too many requests",
+    "export_limit_reached": "Too many exports running",
     "database_unavailable": "Service unavailable",
     "internal_error": "Internal error",
 }
@@ -62,6 +64,7 @@ SERVICE_ERRORS: tuple[tuple[type[DomainError], int, str], ...] = (
     (Forbidden, 403, "forbidden"),
     (Conflict, 409, "conflict"),
     (InvalidTransition, 409, "conflict"),
+    (ExportLimitReached, 429, "export_limit_reached"),
 )
 
 
@@ -197,7 +200,7 @@ def _domain(exc: DomainError) -> Response:
         errors = {name: [message] for name, message in exc.fields.items()}
     if isinstance(exc, PolicyRefused):
         extra["refusal"] = {"code": exc.refusal_code, "message": exc.message}
-    if isinstance(exc, RequestInFlight):
+    if isinstance(exc, RequestInFlight | ExportLimitReached):
         headers["Retry-After"] = str(exc.retry_after)
     return problem_response(status, code, exc.message, errors=errors, headers=headers, **extra)
 
@@ -213,7 +216,7 @@ def _db_down(exc: Exception) -> Response:
     return problem_response(
         503,
         "database_unavailable",
-        "The database is not reachable; retry shortly.",
+        "The database is not reachable or busy; retry shortly.",
         headers={"Retry-After": "5"},
     )
 

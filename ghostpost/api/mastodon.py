@@ -21,7 +21,7 @@ from ghostpost.api.oauth import client_rate_limit, current_api_actor, current_cl
 from ghostpost.domain.errors import DomainError
 from ghostpost.domain.model import Account, Post, Source
 from ghostpost.services import api_queries
-from ghostpost.services.errors import NotFound, PolicyRefused, ValidationFailed
+from ghostpost.services.errors import NotFound, PolicyRefused, ValidationFailed, text_problem
 from ghostpost.services.idempotency import IdempotencyMismatch, RequestInFlight, submit_post_once
 from ghostpost.services.posts import SubmitPost, submit_post
 from ghostpost.web.common import container, services
@@ -270,6 +270,30 @@ def _scheduled_at(raw: Any) -> datetime | None:
     return parsed
 
 
+#: Longest in_reply_to_id kept (the same cap as /api/v1's in_reply_to): it is written into the
+#: post's decisions and the ledger, which keep it forever.
+MAX_IN_REPLY_TO_LENGTH = 200
+_IN_REPLY_TO_REFUSED = (
+    "Validation failed: in_reply_to_id must be a status id: a string (or a whole number) of "
+    f"1 to {MAX_IN_REPLY_TO_LENGTH} characters"
+)
+
+
+def _in_reply_to_id(raw: Any) -> str | None:
+    """Read in_reply_to_id as Mastodon sends it (a string id; some clients send a number)."""
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw < 10**MAX_IN_REPLY_TO_LENGTH:
+        return str(raw)
+    # Floats (1.5, NaN), booleans, lists and objects are no id; a big object would otherwise
+    # be kept in the ledger for good.
+    if not isinstance(raw, str) or len(raw) > MAX_IN_REPLY_TO_LENGTH or not raw.strip():
+        raise MastodonError(422, _IN_REPLY_TO_REFUSED)
+    if problem := text_problem(raw):
+        raise MastodonError(422, f"Validation failed: in_reply_to_id {problem}")
+    return raw.strip()
+
+
 @bp.post("/api/v1/statuses")
 @require_scope("posts:write")
 @client_rate_limit
@@ -285,7 +309,7 @@ def post_status(account_id: int) -> Any:
         raise MastodonError(
             422, "Validation failed: ghostpost publishes delegated posts publicly or unlisted"
         )
-    in_reply_to = form.get("in_reply_to_id") or None
+    in_reply_to = _in_reply_to_id(form.get("in_reply_to_id"))
     scheduled_at = _scheduled_at(form.get("scheduled_at"))
     cmd = SubmitPost(
         account_id=account.id,

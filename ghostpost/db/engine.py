@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 #: Connection execution option: the transaction only reads (see db.exports.use_snapshot).
@@ -18,6 +19,14 @@ def _prepare_sqlite_file(url: str) -> None:
     database = make_url(url).database
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def pool_options(requests: int, exports: int, timeout_seconds: float) -> dict[str, Any]:
+    """Return the engine's pool options: `requests` connections for everything but exports plus
+    one for each export that may stream at once (exports are capped to `exports` by
+    ghostpost.services.exports), so exports never take the last connections. No overflow: a
+    request finding the pool empty waits `timeout_seconds`, then gets a TimeoutError (503)."""
+    return {"pool_size": requests + exports, "max_overflow": 0, "pool_timeout": timeout_seconds}
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -51,8 +60,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
-#: Errors meaning "the database cannot be reached right now" (mapped to 503 by the surfaces).
-DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError,)
+#: Errors meaning "the database cannot be reached right now" (mapped to 503 by the surfaces):
+#: down, or every pooled connection busy for longer than the pool timeout.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, PoolTimeout)
 
 
 def ping(engine: Engine) -> None:

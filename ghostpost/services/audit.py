@@ -153,8 +153,9 @@ def read_ledger(
                 tag=filters.tag,
                 subject=filters.subject,
                 occurred_from=_day_start(filters.date_from) if filters.date_from else None,
+                # The calendar's last day has no next day: up to it means no upper bound.
                 occurred_before=_day_start(filters.date_to + timedelta(days=1))
-                if filters.date_to
+                if filters.date_to and filters.date_to < date.max
                 else None,
                 before_seq=before_seq,
                 after_seq=after_seq,

@@ -24,12 +24,12 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from ghostpost.audit import format as ledger_format
 from ghostpost.domain.checkpoint import LedgerKey
@@ -39,7 +39,13 @@ from ghostpost.domain.policy import PostKind
 from ghostpost.services.authz import OVERSEEING_ROLES, is_system, may_oversee, require_user
 from ghostpost.services.context import SYSTEM_WORKER, Actor, ServiceContext
 from ghostpost.services.coverage import window_coverage
-from ghostpost.services.errors import Forbidden, NotFound, ValidationFailed, text_problem
+from ghostpost.services.errors import (
+    Forbidden,
+    NotFound,
+    ServiceError,
+    ValidationFailed,
+    text_problem,
+)
 from ghostpost.services.ports import ExportScope, UnitOfWork
 
 #: Rows fetched per database round trip (the server-side cursor's batch).
@@ -144,12 +150,74 @@ def parse_time(raw: str, *, end: bool = False, name: str = "since") -> datetime:
         if len(text) > 40:
             raise ValueError(text)
         moment = datetime.fromisoformat(text.replace("z", "Z"))
+        # Inside the try: 9999-12-31T23:59:59-12:00 is a valid text whose UTC instant lies
+        # beyond the calendar (OverflowError), as 0001-01-01T00:00:00+01:00 lies before it.
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     except (ValueError, OverflowError):
         raise ValidationFailed(
-            f"{name} is not a date (YYYY-MM-DD) or an RFC 3339 date-time.",
+            f"{name} is not a date (YYYY-MM-DD) or an RFC 3339 date-time within years 1-9999 "
+            "(UTC).",
             {name: "not a date or date-time"},
         ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+# --- how many may run at once -------------------------------------------------------------------
+
+
+class ExportLease(Protocol):
+    """A running export's hold on its slots (ghostpost.export_slots.Lease)."""
+
+    def renew(self) -> None:
+        """Say the export is still sending (a lease not renewed expires)."""
+
+    def release(self) -> None:
+        """Give the slots back (idempotent)."""
+
+
+class ExportSlots(Protocol):
+    """Counters of the exports running now (ghostpost.export_slots): per process, or shared."""
+
+    def acquire(self, limits: Sequence[tuple[str, int]]) -> ExportLease | None:
+        """Take a slot in every (counter, cap), or none and return None if one is full."""
+
+
+@dataclass(frozen=True)
+class ExportLimits:
+    """How many exports may stream at once: in total, and per reader (user or API client)."""
+
+    total: int
+    per_reader: int
+    #: What a refused reader is told to wait (seconds).
+    retry_after: int = 10
+
+
+class ExportLimitReached(ServiceError):
+    """Too many exports are streaming now (in total or for this reader); retry later."""
+
+    code = "export_limit_reached"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def admit(export: Export, slots: ExportSlots, limits: ExportLimits) -> ExportLease:
+    """Reserve the export's slots before anything is streamed (raises ExportLimitReached).
+
+    Each download holds one database connection while it streams; capping them keeps the
+    connection pool (sized as requests + `limits.total`, see ghostpost.db.engine) for everyone
+    else. The caller releases the lease when the download ends, however it ends.
+    """
+    lease = slots.acquire(
+        [("all", limits.total), (f"reader:{export.actor_ref}", limits.per_reader)]
+    )
+    if lease is None:
+        raise ExportLimitReached(
+            f"Too many exports are running (at most {limits.per_reader} per reader and "
+            f"{limits.total} in all); retry in {limits.retry_after} seconds.",
+            limits.retry_after,
+        )
+    return lease
 
 
 # --- the export -------------------------------------------------------------------------------

@@ -17,10 +17,12 @@ from ghostpost.services.errors import (
     PolicyRefused,
     ValidationFailed,
 )
+from ghostpost.services.exports import ExportLimitReached
 
 log = logging.getLogger("ghostpost.web")
 
-STATUS_FOR = {
+STATUS_FOR: dict[type[DomainError], int] = {
+    ExportLimitReached: 429,
     NotFound: 404,
     Forbidden: 403,
     Conflict: 409,
@@ -61,7 +63,10 @@ def register(app: Flask) -> None:
         extra: dict[str, object] = {}
         if isinstance(exc, ValidationFailed) and exc.fields:
             extra["errors"] = exc.fields
-        return problem(status, type(exc).__name__, exc.message, exc.code, **extra)
+        response = problem(status, type(exc).__name__, exc.message, exc.code, **extra)
+        if isinstance(exc, ExportLimitReached):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:
@@ -70,16 +75,21 @@ def register(app: Flask) -> None:
         response = problem(status, exc.name or "Error", exc.description or "", code)
         if exc.response is not None and "Retry-After" in exc.response.headers:
             response.headers["Retry-After"] = exc.response.headers["Retry-After"]
+        retry_after = getattr(exc, "retry_after", None)
+        if isinstance(retry_after, int):
+            response.headers["Retry-After"] = str(retry_after)
         return response
 
     def _db_down(exc: Exception) -> Response:
         log.error("database unavailable: %s", exc)
-        return problem(
+        response = problem(
             503,
             "Service Unavailable",
-            "The database is not reachable; retry shortly.",
+            "The database is not reachable or busy; retry shortly.",
             "database_unavailable",
         )
+        response.headers["Retry-After"] = "5"
+        return response
 
     for error_type in DATABASE_UNAVAILABLE:
         app.register_error_handler(error_type, _db_down)

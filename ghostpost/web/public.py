@@ -8,6 +8,7 @@ from flask import Blueprint, abort, current_app, jsonify, render_template, reque
 
 from ghostpost.bootstrap import Container
 from ghostpost.db.engine import ping
+from ghostpost.web.common import parse_id
 
 bp = Blueprint("public", __name__)
 PAGE_SIZE = 50
@@ -42,17 +43,20 @@ def timeline(handle: str) -> Any:
         account = uow.accounts.by_handle("local", handle)
     if account is None:
         abort(404, description=f"No local account @{handle}.")
-    before = request.args.get("before", type=int)
+    # Beyond the database's integers (or not a number) is no cursor: the newest page.
+    before = parse_id(request.args.get("before"))
     page = c.local_store.timeline(handle, limit=PAGE_SIZE + 1, before=before)
     statuses = page[:PAGE_SIZE]
     older = statuses[-1].id if len(page) > PAGE_SIZE else None
     return render_template("timeline.html", handle=handle, statuses=statuses, older=older)
 
 
-@bp.get("/@<handle>/<int:status_id>")
-def status(handle: str, status_id: int) -> Any:
+@bp.get("/@<handle>/<status_id>")
+def status(handle: str, status_id: str) -> Any:
     """Show one local status."""
-    found = container().local_store.get(handle, status_id)
+    number = parse_id(status_id)
+    # An id the database cannot hold names no status; asked as given, it would be an error.
+    found = container().local_store.get(handle, number) if number is not None else None
     if found is None:
         abort(404, description="No such status.")
     return render_template("timeline.html", handle=handle, statuses=[found], older=None)

@@ -5,6 +5,15 @@ timeouts could only be enforced by trusting the browser. Here the cookie carries
 token; the session's data lives in `web_sessions` under the token's SHA-256
 (ghostpost.services.web_sessions). Cookie attributes (name, HttpOnly, SameSite, Secure) come
 from the app config set in create_app.
+
+An anonymous visitor stores nothing on the server: while a session holds only what a visitor
+who is not signed in may have (the CSRF secret of the sign-in form, flashed messages), it lives
+in a second cookie signed with the secret key (`<session cookie>-anon`) with its issue time.
+Flask-WTF's form token is an HMAC of that secret, so the sign-in form is protected by a signed
+double-submit cookie: a form token only passes together with the cookie of the browser it was
+issued to, and nobody without the secret key can mint a cookie. Signing in (or a half sign-in
+waiting for its second factor) moves to a server-side session with a fresh id and drops the
+anonymous cookie.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ from typing import Any
 
 from flask import Flask, Request, Response, flash, g, redirect, request, session, url_for
 from flask.sessions import SecureCookieSession, SessionInterface
+from itsdangerous import BadSignature, URLSafeSerializer
 
 from ghostpost.bootstrap import Container
 from ghostpost.db.engine import DATABASE_UNAVAILABLE
@@ -32,6 +42,12 @@ EXPIRED_MESSAGE = "Your session expired; sign in again."
 #: Our tokens are 43 characters; anything much longer is not ours and not worth a query.
 log = logging.getLogger("ghostpost.web.sessions")
 _MAX_TOKEN_LENGTH = 100
+#: The only keys an anonymous session may hold; any other key (a user, a pending second
+#: factor) makes it a server-side session.
+ANONYMOUS_KEYS = frozenset({"csrf_token", "_flashes"})
+#: A signed anonymous cookie is no longer than this (a CSRF secret and a few messages).
+_MAX_ANONYMOUS_COOKIE_LENGTH = 3000
+_ANONYMOUS_SALT = "ghostpost.web.sessions.anonymous"
 
 
 def timeouts(settings: Settings) -> Timeouts:
@@ -62,6 +78,13 @@ class ServerSession(SecureCookieSession):
         self.dead = False
         #: The database could not be asked: the request is answered 503 before any view.
         self.unavailable: Exception | None = None
+        #: The browser sent an anonymous (signed, stateless) session cookie.
+        self.had_anonymous_cookie = False
+
+
+def is_anonymous(data: dict[str, Any]) -> bool:
+    """Tell whether session data holds only what a visitor who is not signed in may have."""
+    return set(data) <= ANONYMOUS_KEYS
 
 
 def regenerate() -> None:
@@ -111,11 +134,46 @@ class ServerSessionInterface(SessionInterface):
     """Loads and saves sessions through ghostpost.services.web_sessions, reading time only
     from the container's clock."""
 
+    @staticmethod
+    def anonymous_cookie_name(app: Flask) -> str:
+        """Return the name of the anonymous session cookie (keeps a `__Host-` prefix)."""
+        return f"{app.config['SESSION_COOKIE_NAME']}-anon"
+
+    @staticmethod
+    def _serializer(app: Flask) -> URLSafeSerializer:
+        return URLSafeSerializer(str(app.secret_key), salt=_ANONYMOUS_SALT)
+
+    def _open_anonymous(self, app: Flask, request: Request) -> ServerSession:
+        raw = request.cookies.get(self.anonymous_cookie_name(app))
+        if not raw:
+            return ServerSession()
+        fresh = ServerSession()
+        fresh.had_anonymous_cookie = True
+        if len(raw) > _MAX_ANONYMOUS_COOKIE_LENGTH:
+            return fresh
+        try:
+            payload = self._serializer(app).loads(raw)
+        except BadSignature:
+            return fresh
+        container = _container(app)
+        issued, data = (payload.get("t"), payload.get("d")) if isinstance(payload, dict) else (0, 0)
+        if not isinstance(issued, int | float) or not isinstance(data, dict):
+            return fresh
+        if not is_anonymous(data):
+            return fresh  # signed by us, yet more than an anonymous session may hold
+        age = container.clock.now().timestamp() - issued
+        if not 0 <= age <= timeouts(container.settings).idle.total_seconds():
+            fresh.dead = True  # like a timed-out server session: a POST goes back to /login
+            return fresh
+        opened = ServerSession(data)
+        opened.had_anonymous_cookie = True
+        return opened
+
     def open_session(self, app: Flask, request: Request) -> ServerSession:
         container = _container(app)
         token = request.cookies.get(self.get_cookie_name(app))
         if not token:
-            return ServerSession()
+            return self._open_anonymous(app, request)
         if len(token) > _MAX_TOKEN_LENGTH:
             return ServerSession(had_cookie=True)
         try:
@@ -155,6 +213,11 @@ class ServerSessionInterface(SessionInterface):
         raw_user = data.get("user_id")
         user_id = raw_user if isinstance(raw_user, int) else None
         stored = session.stored
+        if is_anonymous(data):
+            self._save_anonymous(app, session, response, data, container)
+            return
+        if session.had_anonymous_cookie:
+            self._delete_cookie(app, response, self.anonymous_cookie_name(app))
         if session.regenerate or (stored is None and data):
             token = start_web_session(
                 ctx, replaces=stored.id if stored else None, data=data, user_id=user_id
@@ -162,23 +225,54 @@ class ServerSessionInterface(SessionInterface):
             created = container.clock.now()
             self._set_cookie(app, response, token, session, created, container.settings)
             return
-        if not data:
-            if stored is not None:
-                # An emptied session (e.g. a deactivated user's) ends for good, server-side.
-                revoke_web_session(ctx, stored.id)
-            if session.had_cookie:
-                response.delete_cookie(
-                    self.get_cookie_name(app),
-                    domain=self.get_cookie_domain(app),
-                    path=self.get_cookie_path(app),
-                    secure=self.get_cookie_secure(app),
-                    httponly=self.get_cookie_httponly(app),
-                    samesite=self.get_cookie_samesite(app),
-                )
-                response.vary.add("Cookie")
-            return
         if stored is not None:
             save_web_session(ctx, stored, data=data, user_id=user_id, modified=session.modified)
+
+    def _save_anonymous(
+        self,
+        app: Flask,
+        session: ServerSession,
+        response: Response,
+        data: dict[str, Any],
+        container: Container,
+    ) -> None:
+        """Keep an anonymous session in its signed cookie; end any stored one it came from."""
+        if session.stored is not None:
+            # Emptied (a deactivated user's) or signed out: the stored session ends for good.
+            revoke_web_session(container.services, session.stored.id)
+        if session.had_cookie:
+            self._delete_cookie(app, response, self.get_cookie_name(app))
+        name = self.anonymous_cookie_name(app)
+        if not data:
+            if session.had_anonymous_cookie:
+                self._delete_cookie(app, response, name)
+            return
+        if not (session.modified or session.accessed or session.regenerate):
+            return
+        # Re-issued whenever read, so the idle timeout counts from the last page shown.
+        issued = int(container.clock.now().timestamp())
+        value = self._serializer(app).dumps({"t": issued, "d": data})
+        response.set_cookie(
+            name,
+            value,
+            httponly=self.get_cookie_httponly(app),
+            domain=self.get_cookie_domain(app),
+            path=self.get_cookie_path(app),
+            secure=self.get_cookie_secure(app),
+            samesite=self.get_cookie_samesite(app),
+        )
+        response.vary.add("Cookie")
+
+    def _delete_cookie(self, app: Flask, response: Response, name: str) -> None:
+        response.delete_cookie(
+            name,
+            domain=self.get_cookie_domain(app),
+            path=self.get_cookie_path(app),
+            secure=self.get_cookie_secure(app),
+            httponly=self.get_cookie_httponly(app),
+            samesite=self.get_cookie_samesite(app),
+        )
+        response.vary.add("Cookie")
 
     def _set_cookie(
         self,

@@ -1,5 +1,6 @@
-"""Sign-in throttling per address and per account, without telling which accounts exist, and
-rate-limit counters shared by several processes through Redis."""
+"""Sign-in throttling per address, per account and address, and per account (only for addresses
+that failed), so that nobody can lock a real user out from elsewhere; without telling which
+accounts exist; and rate-limit counters shared by several processes through Redis."""
 
 from __future__ import annotations
 
@@ -35,24 +36,38 @@ def attempt(client: FlaskClient, email: str, password: str, address: str) -> int
     return response.status_code
 
 
-def test_failed_sign_ins_for_one_account_from_many_addresses_are_throttled(
+def test_failed_sign_ins_from_one_address_lock_that_address_out_of_that_account(
     client: FlaskClient, world: World
 ) -> None:
     email = world.writer_a.email
-    statuses = [attempt(client, email, "wrong-password", f"10.0.0.{n}") for n in range(1, 11)]
-    assert statuses == [401] * 10
-    # The 11th guess comes from a fresh address: the per-account limit still holds, even for
-    # the right password, until the window has passed.
-    assert attempt(client, email, PASSWORD, "10.0.1.1") == 429
-    # Another account is not affected.
-    assert attempt(client, world.writer_b.email, PASSWORD, "10.0.1.2") == 302
+    statuses = [attempt(client, email, "wrong-password", "10.0.0.1") for _ in range(5)]
+    assert statuses == [401] * 5
+    # The sixth try from that address is refused, even with the right password...
+    assert attempt(client, email, PASSWORD, "10.0.0.1") == 429
+    # ...but the real user, elsewhere, is not locked out by someone else's guesses.
+    assert attempt(client, email, PASSWORD, "10.0.9.9") == 302
+    # Another account from the guessing address is not affected either.
+    assert attempt(client, world.writer_b.email, PASSWORD, "10.0.0.1") == 302
+
+
+def test_guesses_spread_over_many_addresses_meet_the_account_limit(
+    client: FlaskClient, world: World
+) -> None:
+    email = world.principal.email
+    statuses = [attempt(client, email, "wrong-password", f"10.3.0.{n}") for n in range(1, 21)]
+    assert statuses == [401] * 20
+    # Past the account's limit, every address that has failed recently is refused...
+    assert attempt(client, email, "wrong-password", "10.3.0.1") == 429
+    assert attempt(client, email, PASSWORD, "10.3.0.2") == 429
+    # ...while a correct password from an address with no recent failures still works.
+    assert attempt(client, email, PASSWORD, "10.3.1.1") == 302
 
 
 def test_unknown_and_known_emails_are_throttled_alike(client: FlaskClient, world: World) -> None:
     for email in ("nobody@example.test", world.auditor.email):
-        statuses = [attempt(client, email, "wrong", f"10.1.{len(email)}.{n}") for n in range(11)]
+        statuses = [attempt(client, email, "wrong", f"10.1.{len(email)}.1") for _ in range(6)]
         # Same answers in the same order: the limit tells nothing about which emails exist.
-        assert statuses == [401] * 10 + [429], email
+        assert statuses == [401] * 5 + [429], email
 
 
 def test_successful_sign_ins_never_lock_an_account(client: FlaskClient, world: World) -> None:
@@ -81,11 +96,23 @@ def test_with_redis_the_sign_in_limit_holds_across_processes(
     first, second, world = two_processes
     a, b = first.test_client(), second.test_client()
     address = "192.0.2.10"
-    statuses = [attempt(a if n % 2 else b, "x@example.test", "wrong", address) for n in range(10)]
+    statuses = [attempt(a if n % 2 else b, f"x{n}@example.test", "no", address) for n in range(10)]
     assert statuses == [401] * 10
     # Five attempts went to each process; with per-process memory neither would refuse yet.
     assert attempt(a, world.writer_a.email, PASSWORD, address) == 429
     assert attempt(b, world.writer_a.email, PASSWORD, address) == 429
+
+
+def test_with_redis_the_failures_per_account_and_address_hold_across_processes(
+    two_processes: tuple[Flask, Flask, World],
+) -> None:
+    first, second, world = two_processes
+    a, b = first.test_client(), second.test_client()
+    email, address = world.writer_b.email, "192.0.2.20"
+    statuses = [attempt(a if n % 2 else b, email, "wrong", address) for n in range(5)]
+    assert statuses == [401] * 5
+    assert attempt(a, email, PASSWORD, address) == 429
+    assert attempt(b, email, PASSWORD, "192.0.2.21") == 302
 
 
 def test_with_redis_an_api_clients_budget_holds_across_processes(

@@ -66,11 +66,17 @@ def test_over_https_hsts_is_sent_and_the_cookie_is_host_locked(https_app) -> Non
         data={"email": "jordan@example.test", "password": "password-123", "csrf_token": token},
     )
     assert signed_in.status_code == 302
-    set_cookie = signed_in.headers["Set-Cookie"]
-    assert set_cookie.startswith("__Host-ghostpost=")
-    for attribute in ("Secure", "HttpOnly", "Path=/", "SameSite=Lax"):
-        assert attribute in set_cookie
-    assert "Domain=" not in set_cookie  # __Host- cookies must be host-only
+    # The anonymous visitor's signed cookie (the sign-in form's CSRF secret) is host-locked
+    # too, and sign-in replaces it with the session cookie.
+    anonymous = page.headers["Set-Cookie"]
+    (set_cookie,) = [
+        c for c in signed_in.headers.getlist("Set-Cookie") if c.startswith("__Host-ghostpost=")
+    ]
+    assert anonymous.startswith("__Host-ghostpost-anon=")
+    for cookie in (anonymous, set_cookie):
+        for attribute in ("Secure", "HttpOnly", "Path=/", "SameSite=Lax"):
+            assert attribute in cookie
+        assert "Domain=" not in cookie  # __Host- cookies must be host-only
 
 
 def _csrf(client: FlaskClient) -> str:
