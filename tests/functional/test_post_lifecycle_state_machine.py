@@ -145,7 +145,7 @@ class Seed:
     start: datetime
     #: name -> (client, the authors it may name): an agency scheduler owned by the manager,
     #: and the principal's own scheduler.
-    clients: dict[str, tuple[ApiClient, frozenset[int]]]
+    clients: dict[str, tuple[ApiClient, frozenset[int]]] = dataclasses.field(default_factory=dict)
 
     @property
     def backend(self) -> str:
