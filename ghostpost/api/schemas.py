@@ -396,6 +396,13 @@ class AccountListSchema(ma.Schema):
     items = fields.List(fields.Nested(AccountSchema), required=True)
 
 
+class PendingChangeSchema(ma.Schema):
+    """A proposed policy change: field -> {"old": ..., "new": ...}."""
+
+    proposed_at = fields.DateTime(required=True)
+    changes = fields.Dict(keys=fields.String(), values=fields.Dict(), required=True)
+
+
 class WindowSchema(ma.Schema):
     """A delegation window and its disclosure policy."""
 
@@ -406,6 +413,21 @@ class WindowSchema(ma.Schema):
     ends_at = fields.DateTime(required=True)
     notice_text = fields.String(required=True)
     notice_published_at = fields.DateTime(required=True, allow_none=True)
+    notice_publish_at = fields.DateTime(
+        required=True,
+        allow_none=True,
+        metadata={"description": "When the notice goes out once approved (never earlier)."},
+    )
+    notice_approved_at = fields.DateTime(required=True, allow_none=True)
+    pending_change = fields.Nested(
+        PendingChangeSchema,
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "A change that weakens the policy and waits for the principal; the "
+            "fields above stay in force until the principal approves it."
+        },
+    )
     reminder_every = fields.Integer(required=True)
     reminder_text = fields.String(required=True)
     reminder_mode = fields.String(required=True, validate=_enum(ReminderMode))

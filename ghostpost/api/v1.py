@@ -41,7 +41,7 @@ from ghostpost.api.schemas import (
     WindowListSchema,
     is_public_id,
 )
-from ghostpost.domain.model import Account, Source, User, Window
+from ghostpost.domain.model import Account, Source, User
 from ghostpost.domain.policy import (
     PostKind,
     decided_at_publication,
@@ -227,10 +227,17 @@ def render_post(details: PostDetails) -> dict[str, Any]:
     return body
 
 
-def render_window(window: Window) -> dict[str, Any]:
-    """Return the API body of a delegation window."""
+def render_window(found: api_queries.ClientWindow) -> dict[str, Any]:
+    """Return the API body of a delegation window: the policy in force, its notice's times, and
+    the fields of a change that waits for the principal (not in force until approved)."""
+    window, pending = found.window, found.pending_change
     policy = window.policy
     return {
+        "notice_publish_at": window.notice_publish_at,
+        "notice_approved_at": window.notice_approved_at,
+        "pending_change": None
+        if pending is None
+        else {"proposed_at": pending.proposed_at, "changes": pending.changes},
         "id": window.id,
         "account": window.account_id,
         "name": window.name,

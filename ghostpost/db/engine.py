@@ -29,10 +29,17 @@ def pool_options(requests: int, exports: int, timeout_seconds: float) -> dict[st
     return {"pool_size": requests + exports, "max_overflow": 0, "pool_timeout": timeout_seconds}
 
 
+_QUEUE_POOL_OPTIONS = frozenset({"pool_size", "max_overflow", "pool_timeout"})
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Build the engine; on SQLite, WAL + BEGIN IMMEDIATE so writers queue instead of failing."""
     if url.startswith("sqlite"):
         _prepare_sqlite_file(url)
+        if make_url(url).database in (None, "", ":memory:"):
+            # An in-memory database lives in one connection (SingletonThreadPool): no pool to
+            # size. Only the OpenAPI document is built against one; nothing is stored there.
+            kwargs = {k: v for k, v in kwargs.items() if k not in _QUEUE_POOL_OPTIONS}
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
 
         @event.listens_for(engine, "connect")

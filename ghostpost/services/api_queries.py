@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ghostpost.domain.model import Account, Post, User, Window
+from ghostpost.domain.model import Account, Post, User, Window, WindowProposal
 from ghostpost.domain.states import PostState
 from ghostpost.services.clients import author_not_allowed, client_of, may_name_author
 from ghostpost.services.context import Actor, ServiceContext
@@ -76,9 +76,18 @@ def client_accounts(ctx: ServiceContext, actor: Actor) -> list[Account]:
         return [a for a in uow.accounts.list() if a.id in allowed]
 
 
+@dataclass(frozen=True)
+class ClientWindow:
+    """A window as a scheduler sees it: the policy in force, and the change awaiting the
+    principal (which does not apply until the principal approves it)."""
+
+    window: Window
+    pending_change: WindowProposal | None
+
+
 def client_windows(
     ctx: ServiceContext, actor: Actor, account_id: int | None = None
-) -> list[Window]:
+) -> list[ClientWindow]:
     """Return the delegation windows of the client's accounts (or of one), latest start first."""
     with ctx.uow() as uow:
         ids = (
@@ -86,7 +95,8 @@ def client_windows(
             if account_id is not None
             else sorted(client_account_ids(actor))
         )
-        return uow.windows.list_for_accounts(ids)
+        pending = {p.window_id: p for p in uow.windows.pending_proposals(ids)} if ids else {}
+        return [ClientWindow(w, pending.get(w.id)) for w in uow.windows.list_for_accounts(ids)]
 
 
 def resolve_submission(

@@ -798,6 +798,10 @@ def test_a_managers_weakening_edit_after_notice_approval_waits_for_the_principal
     assert proposed["changes"]["reminder_every"]["new"] == 1000
     assert proposed["proposed_by"]["email"] == world.manager.email
     assert "window:updated" not in ledger_tags(world)
+    # Schedulers read the policy in force, and see the change waiting for the principal.
+    [listed] = scheduler_for(client, world).get("/api/v1/windows").get_json()["items"]
+    assert (listed["tag_mode"], listed["reminder_every"]) == ("when_fits", 3)
+    assert listed["pending_change"]["changes"]["tag_mode"]["new"] == "off"
 
     # The worker keeps the approved policy: approval still needed, tagged, reminder every 3.
     published = []
