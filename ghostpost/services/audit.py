@@ -186,8 +186,10 @@ def read_ledger(
 # --- posts against the ledger ("one source of truth for authorship") ---------------------------
 
 #: The states a post can be in right after each kind of ledger entry about it. Tags missing here
-#: (rescheduled, late result, notice rejected...) leave the state as it was.
+#: (late result, notice rejected...) leave the state as it was.
 STATE_AFTER: dict[str, frozenset[str]] = {
+    #: A new time may fall in a window that needs the principal's approval.
+    LedgerTag.POST_RESCHEDULED: frozenset({"scheduled", "pending_approval"}),
     LedgerTag.POST_APPROVED: frozenset({"scheduled"}),
     LedgerTag.POST_REJECTED: frozenset({"refused"}),
     LedgerTag.POST_CANCELLED: frozenset({"cancelled"}),
