@@ -162,7 +162,7 @@ def bootstrap(
     )
     store = LocalStatusStore(sessions)
     witness = Witness(settings.ledger_witness_file, settings.ledger_witness_url)
-    notary_store = FileNotaryStore(settings.ledger_notary_state_file)
+    notary_store = FileNotaryStore(settings.notary_state_file)
     notary = Notary(
         services,
         keyring,

@@ -94,18 +94,18 @@ class Settings:
         object.__setattr__(self, "database_url", _resolve_sqlite(self.database_url))
         for name in ("ledger_signing_key", "ledger_public_keys", "ledger_witness_file"):
             object.__setattr__(self, name, _resolve_path(getattr(self, name)))
-        if not self.ledger_notary_state_file:
-            witness_dir = (
-                Path(self.ledger_witness_file).parent
-                if self.ledger_witness_file
-                else Path("instance/witness")
-            )
-            object.__setattr__(
-                self, "ledger_notary_state_file", str(witness_dir / "notary-state.json")
-            )
         object.__setattr__(
             self, "ledger_notary_state_file", _resolve_path(self.ledger_notary_state_file)
         )
+
+    @property
+    def notary_state_file(self) -> str:
+        """The notary's state file: `ledger_notary_state_file`, else `notary-state.json` beside
+        the witness file (derived here, so replacing the witness file moves it too)."""
+        if self.ledger_notary_state_file:
+            return self.ledger_notary_state_file
+        witness = self.ledger_witness_file or _resolve_path("instance/witness/checkpoints.jsonl")
+        return str(Path(witness).with_name("notary-state.json"))
 
     def replace(self, **changes: Any) -> Settings:
         """Return a copy with some values changed (validated again)."""

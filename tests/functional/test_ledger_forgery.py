@@ -193,7 +193,7 @@ def test_a_rewritten_old_entry_is_never_signed_and_every_check_names_it(
     assert checkpoint_count(engine) < signed_before  # only what the attacker left
 
     # The alarm is outside the database, and /healthz says so (200: the database is fine).
-    alert = Path(cli_env.ledger_notary_state_file).with_name("notary-alert.json")
+    alert = Path(cli_env.notary_state_file).with_name("notary-alert.json")
     assert "no longer hashes" in json.loads(alert.read_text())["reason"]
     health = client.get("/healthz")
     assert health.status_code == 200
@@ -207,7 +207,7 @@ def test_a_rewritten_old_entry_is_never_signed_and_every_check_names_it(
     write_export(world.container, export)
     code, out = verify(cli_env, export, "--trusted-checkpoint", cli_env.ledger_witness_file)
     assert code == 1 and "does not extend the trusted checkpoint" in out, out
-    code, out = verify(cli_env, export, "--notary-state", cli_env.ledger_notary_state_file)
+    code, out = verify(cli_env, export, "--notary-state", cli_env.notary_state_file)
     assert code == 1 and "does not extend the trusted checkpoint" in out, out
     code, out = verify(cli_env, export)
     assert code == 1 and f"FAIL at seq {seq}: unsigned tail" in out, out
@@ -240,7 +240,7 @@ def test_after_an_investigation_the_operator_resets_the_notary_and_the_decision_
     )
     assert result.exit_code == 0, result.output
     assert "alarm put aside: entry" in result.output and "notary pass: signed" in result.output
-    state_dir = Path(cli_env.ledger_notary_state_file).parent
+    state_dir = Path(cli_env.notary_state_file).parent
     assert not (state_dir / "notary-alert.json").exists()
     assert len(list(state_dir.glob("notary-alert.*.resolved.json"))) == 1
     with world.ctx.uow() as uow:
@@ -301,7 +301,7 @@ def test_a_rewritten_entry_not_yet_signed_is_signed_by_the_notary_and_only_audit
     assert signed.outcome is PassOutcome.SIGNED  # the limit: the unsigned tail can be rewritten
     export = tmp_path / "export.jsonl"
     write_export(world.container, export)
-    code, out = verify(cli_env, export, "--notary-state", cli_env.ledger_notary_state_file)
+    code, out = verify(cli_env, export, "--notary-state", cli_env.notary_state_file)
     assert code == 0, out
     code, out = audit_check()
     a, b = world.writer_a.id, world.writer_b.id
