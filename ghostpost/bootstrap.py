@@ -16,6 +16,7 @@ from ghostpost.adapters.base import Publisher
 from ghostpost.adapters.local import LocalPublisher
 from ghostpost.adapters.outbound import OutboundPolicy, Resolver
 from ghostpost.audit.keys import FileKeyring, LedgerKeyError
+from ghostpost.audit.notary import FileNotaryStore
 from ghostpost.audit.witness import Witness
 from ghostpost.clock import Clock, SystemClock
 from ghostpost.db.engine import make_engine, make_session_factory, pool_options
@@ -31,6 +32,7 @@ from ghostpost.domain.length import Budget, budget_for
 from ghostpost.domain.model import Account
 from ghostpost.secretbox import SecretBox, derived_development_key, parse_keys
 from ghostpost.services.context import ServiceContext
+from ghostpost.services.ledger_integrity import Notary
 from ghostpost.settings import Settings, SettingsError
 from ghostpost.textseg import default_segmenter
 
@@ -49,6 +51,9 @@ class Container:
     keyring: FileKeyring
     #: Where the newest signed ledger head is shipped (file and/or URL).
     witness: Witness
+    #: The only signer of ledger heads, and its state outside the database.
+    notary: Notary
+    notary_store: FileNotaryStore
     #: Seals platform tokens at rest (AES-GCM, keys from settings).
     secretbox: SecretBox
     credentials: SealedCredentialStore
@@ -159,7 +164,7 @@ def bootstrap(
     keyring = ledger_keyring(settings)
     box = make_secretbox(settings)
     services = ServiceContext(
-        uow=lambda: SqlAlchemyUnitOfWork(sessions, keyring, box),
+        uow=lambda: SqlAlchemyUnitOfWork(sessions, box),
         clock=clock,
         budget_for=account_budget,
         hash_password=hasher.hash,
@@ -173,6 +178,13 @@ def bootstrap(
     )
     store = LocalStatusStore(sessions)
     witness = Witness(settings.ledger_witness_file, settings.ledger_witness_url)
+    notary_store = FileNotaryStore(settings.notary_state_file)
+    notary = Notary(
+        services,
+        keyring,
+        notary_store,
+        heartbeat=timedelta(seconds=settings.ledger_heartbeat_seconds),
+    )
     container = Container(
         settings,
         clock,
@@ -182,6 +194,8 @@ def bootstrap(
         store,
         keyring,
         witness,
+        notary,
+        notary_store,
         box,
         SealedCredentialStore(sessions, box),
         SqlAttemptStore(sessions, clock),

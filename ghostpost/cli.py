@@ -420,7 +420,7 @@ def sessions_purge() -> None:
 
 @main.group()
 def audit() -> None:
-    """The ledger: exports and coverage (and verification)."""
+    """The ledger: exports, coverage, verification, the posts-vs-ledger check, the notary."""
 
 
 @audit.command("export")
@@ -588,21 +588,108 @@ def audit_coverage(window_id: int, out_path: str) -> None:
     help="Checkpoints kept outside the database (the witness file); the export must extend "
     "them. Repeatable.",
 )
-def audit_verify(file: str, key_paths: tuple[str, ...], trusted_paths: tuple[str, ...]) -> None:
+@click.option(
+    "--notary-state",
+    "notary_paths",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="The notary's state file (notary-state.json, kept outside the database): the export "
+    "must extend the head the notary signed last. Repeatable.",
+)
+def audit_verify(
+    file: str,
+    key_paths: tuple[str, ...],
+    trusted_paths: tuple[str, ...],
+    notary_paths: tuple[str, ...],
+) -> None:
     """Verify a raw ledger export offline: chain, signed heads, trusted checkpoints.
 
-    Prints "OK: ..." (exit 0) or "FAIL at seq K: reason" (exit 1); exit 2 when the export
-    cannot be verified at all (a filtered export, an unreadable key).
+    Prints "OK: ..." (exit 0) or "FAIL at seq K: reason" (exit 1), then what the trusted
+    inputs vouch for; exit 2 when the export cannot be verified at all (a filtered export, an
+    unreadable key).
     """
     from ghostpost.audit.verify import CannotVerify, verify_files
 
     try:
-        result = verify_files(file, key_paths, trusted_paths)
+        result = verify_files(file, key_paths, trusted_paths, notary_paths)
     except CannotVerify as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
     click.echo(result.line())
+    if result.ok:
+        click.echo(result.vouched())
     sys.exit(0 if result.ok else 1)
+
+
+@audit.command("check")
+def audit_check() -> None:
+    """Compare every post with the ledger (author, submitter, source, texts, state, platform
+    post id): one line per mismatch naming the post, the field, the table's value and the
+    ledger's; exit 1 when there is any. The worker runs the same check every few minutes."""
+    from ghostpost.services.audit import check_ledger_agreement
+    from ghostpost.services.ledger_integrity import format_time
+
+    container = _container()
+    try:
+        report = check_ledger_agreement(container.services)
+        container.notary_store.record_check(
+            {
+                "checked_at": format_time(container.clock.now()),
+                "posts": report.posts,
+                "entries": report.entries,
+                "mismatches": len(report.mismatches),
+                "first": [m.line() for m in report.mismatches[:20]],
+            }
+        )
+    finally:
+        container.dispose()
+    for mismatch in report.mismatches:
+        click.echo(mismatch.line())
+    verdict = "OK" if report.ok else f"FAIL: {len(report.mismatches)} mismatch(es)"
+    click.echo(f"{verdict}: {report.posts} posts compared with {report.entries} ledger entries")
+    sys.exit(0 if report.ok else 1)
+
+
+@audit.command("notary-reset")
+@click.option(
+    "--accept-current-head",
+    is_flag=True,
+    help="Required: accept the ledger as it is now as the notary's new starting point.",
+)
+@click.option("--reason", required=True, help="Why (recorded in the ledger): the investigation.")
+def audit_notary_reset(accept_current_head: bool, reason: str) -> None:
+    """Let a stopped notary sign again, after investigating its alarm.
+
+    The notary stops signing when the ledger no longer extends what it signed last (history
+    rewritten, truncated or rolled back). This accepts the ledger as it is now: the chain must
+    hold together; the decision (reason, alarm, old and accepted heads) is appended to the
+    ledger, the notary's state file moves to the accepted head and the alert file is kept
+    aside as notary-alert.<time>.resolved.json. Restore a backup instead if the rewrite must
+    be undone.
+    """
+    from ghostpost.services.context import Actor
+    from ghostpost.services.errors import ServiceError
+
+    if not accept_current_head:
+        raise click.ClickException(
+            "refusing without --accept-current-head: this accepts the ledger as it is now"
+        )
+    if not reason.strip():
+        raise click.ClickException("--reason must say why")
+    container = _container()
+    try:
+        alarm = container.notary_store.alarm()
+        try:
+            accepted = container.notary.reset(Actor.system("operator"), reason.strip())
+        except ServiceError as exc:
+            raise click.ClickException(exc.message) from exc
+        result = container.notary.run_pass()
+    finally:
+        container.dispose()
+    if alarm is not None:
+        click.echo(f"alarm put aside: {alarm.reason}")
+    click.echo(f"accepted {accepted.size} entries ending in {accepted.head_hash}")
+    click.echo(f"the reset is recorded in the ledger; notary pass: {result.outcome.value}")
 
 
 @main.group()
@@ -653,7 +740,6 @@ def keys_rotate() -> None:
     The old private key is replaced. Restart `serve` and `worker` so they sign with the new key.
     """
     from ghostpost.audit.keys import LedgerKeyError
-    from ghostpost.services.ledger_integrity import sign_head_now
 
     keyring = _keyring()
     try:
@@ -665,8 +751,10 @@ def keys_rotate() -> None:
     click.echo(f"fingerprint: {new.fingerprint}")
     container = _container()
     try:
-        checkpoint = sign_head_now(container.services)
-        click.echo(f"signed the head (size {checkpoint.size}) with the new key")
+        signed = container.notary.run_pass(force=True)
+        if signed.checkpoint is None:
+            raise RuntimeError(f"the notary did not sign ({signed.outcome.value}: {signed.reason})")
+        click.echo(f"signed the head (size {signed.checkpoint.size}) with the new key")
     except Exception as exc:  # the rotation itself is done; say what is left
         click.echo(f"Warning: could not sign the head with the new key now: {exc}", err=True)
     finally:

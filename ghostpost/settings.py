@@ -63,6 +63,13 @@ class Settings:
     ledger_witness_url: str = ""
     #: How often the worker ships the newest signed head to the witness(es).
     ledger_witness_seconds: int = 300
+    #: How often the notary (in the worker) verifies the new entries and signs the head: the
+    #: longest an entry stays unsigned while a worker runs.
+    ledger_checkpoint_seconds: float = 1.0
+    #: The notary's own record of what it signed last, outside the database ("" = the file
+    #: `notary-state.json` beside `ledger_witness_file`, or under instance/witness/ when there
+    #: is no witness file). Its alert file (`notary-alert.json`) lives beside it.
+    ledger_notary_state_file: str = ""
     #: AES-256-GCM keys sealing platform tokens at rest: `id:base64url,id:base64url`, the first
     #: seals, all open (rotation). Empty outside production: a key derived from secret_key.
     token_keys: str = ""
@@ -109,6 +116,18 @@ class Settings:
         object.__setattr__(self, "database_url", _resolve_sqlite(self.database_url))
         for name in ("ledger_signing_key", "ledger_public_keys", "ledger_witness_file"):
             object.__setattr__(self, name, _resolve_path(getattr(self, name)))
+        object.__setattr__(
+            self, "ledger_notary_state_file", _resolve_path(self.ledger_notary_state_file)
+        )
+
+    @property
+    def notary_state_file(self) -> str:
+        """The notary's state file: `ledger_notary_state_file`, else `notary-state.json` beside
+        the witness file (derived here, so replacing the witness file moves it too)."""
+        if self.ledger_notary_state_file:
+            return self.ledger_notary_state_file
+        witness = self.ledger_witness_file or _resolve_path("instance/witness/checkpoints.jsonl")
+        return str(Path(witness).with_name("notary-state.json"))
 
     def replace(self, **changes: Any) -> Settings:
         """Return a copy with some values changed (validated again)."""
@@ -236,6 +255,8 @@ def _problems(s: Settings) -> list[str]:
         problems.append("ledger_heartbeat_seconds must be in [1, 86400]")
     if not 1 <= s.ledger_witness_seconds <= 86400:
         problems.append("ledger_witness_seconds must be in [1, 86400]")
+    if not 0.05 <= s.ledger_checkpoint_seconds <= 3600:
+        problems.append("ledger_checkpoint_seconds must be in [0.05, 3600]")
     if s.ledger_witness_url and not s.ledger_witness_url.startswith(("http://", "https://")):
         problems.append("ledger_witness_url must be empty or start with http:// or https://")
     if s.environment == "production" and not s.token_keys.strip():

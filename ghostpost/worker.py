@@ -11,10 +11,18 @@ from datetime import datetime, timedelta
 
 from ghostpost.adapters.base import PermanentError, RetryableError
 from ghostpost.bootstrap import Container
-from ghostpost.services import ledger_integrity, publishing
+from ghostpost.services import audit, ledger_integrity, publishing
+from ghostpost.services.ledger_integrity import NotaryPass
 from ghostpost.services.publishing import Claim
 
 log = logging.getLogger("ghostpost.worker")
+
+#: Every this many notary passes (an hour at one a second), and at a worker's first pass, the
+#: notary recomputes the whole chain up to its signed size, not only the new entries.
+FULL_CHECK_EVERY_PASSES = 3600
+#: Every this many passes (five minutes at one a second) the worker compares the posts table
+#: with the ledger (`ghostpost audit check`) and records the result for /healthz.
+AGREEMENT_CHECK_EVERY_PASSES = 300
 
 
 def new_worker_id() -> str:
@@ -30,21 +38,56 @@ class Worker:
         self.ctx = container.services
         self.worker_id = worker_id or new_worker_id()
         self.lease = timedelta(seconds=container.settings.worker_lease_seconds)
-        self.heartbeat = timedelta(seconds=container.settings.ledger_heartbeat_seconds)
+        self.checkpoint_every = timedelta(seconds=container.settings.ledger_checkpoint_seconds)
         self.witness_every = timedelta(seconds=container.settings.ledger_witness_seconds)
         self._next_shipment: datetime | None = None
-        self._next_heartbeat: datetime | None = None
+        self._next_pass: datetime | None = None
+        self._passes = 0
+
+    def notary_pass(self) -> NotaryPass | None:
+        """Run one notary pass now (verify the new entries, sign the head); None when it
+        failed (logged). The first pass of a worker and every FULL_CHECK_EVERY_PASSES-th also
+        recompute the whole signed chain; every AGREEMENT_CHECK_EVERY_PASSES-th compares the
+        posts with the ledger."""
+        full = self._passes % FULL_CHECK_EVERY_PASSES == 0
+        self._passes += 1
+        try:
+            result = self.container.notary.run_pass(full_check=full)
+        except Exception:
+            log.exception("the ledger notary pass failed; will try again")
+            return None
+        if self._passes % AGREEMENT_CHECK_EVERY_PASSES == 0:
+            self.check_agreement()
+        return result
+
+    def check_agreement(self) -> audit.AgreementReport | None:
+        """Compare the posts with the ledger; log every mismatch at ERROR and record the result
+        beside the notary's state (read by /healthz). Never raises."""
+        try:
+            report = audit.check_ledger_agreement(self.ctx)
+            for mismatch in report.mismatches:
+                log.error("posts and ledger disagree: %s", mismatch.line())
+            self.container.notary_store.record_check(
+                {
+                    "checked_at": ledger_integrity.format_time(self.container.clock.now()),
+                    "posts": report.posts,
+                    "entries": report.entries,
+                    "mismatches": len(report.mismatches),
+                    "first": [m.line() for m in report.mismatches[:20]],
+                }
+            )
+        except Exception:
+            log.exception("could not compare the posts with the ledger; will try again")
+            return None
+        return report
 
     def ledger_tick(self) -> None:
-        """Sign a heartbeat of the idle ledger when due; ship the newest signed head to the
-        witness when due. Never raises: the ledger's housekeeping must not stop publishing."""
+        """Run a notary pass every `ledger_checkpoint_seconds`; ship the newest signed head to
+        the witness when due. Never raises: the ledger's housekeeping must not stop publishing."""
         now = self.container.clock.now()
-        if self._next_heartbeat is None or now >= self._next_heartbeat:
-            try:
-                beat = ledger_integrity.sign_heartbeat_if_due(self.ctx, self.heartbeat)
-                self._next_heartbeat = beat.next_due
-            except Exception:
-                log.exception("could not sign a ledger heartbeat; will try again")
+        if self._next_pass is None or now >= self._next_pass:
+            self.notary_pass()
+            self._next_pass = now + self.checkpoint_every
         if not self.container.witness.configured or (
             self._next_shipment is not None and now < self._next_shipment
         ):
@@ -127,10 +170,17 @@ class Worker:
                 published += 1
                 continue
             if once:
+                # Sign what this run appended, as the loop's next tick would.
+                self.notary_pass()
                 break
             self._reconcile_or_log(once)
-            stop.wait(self.container.settings.worker_poll_seconds)
+            stop.wait(min(self.container.settings.worker_poll_seconds, self._until_next_pass()))
         return published
+
+    def _until_next_pass(self) -> float:
+        if self._next_pass is None:
+            return 0.0
+        return max(0.0, (self._next_pass - self.container.clock.now()).total_seconds())
 
     def _reconcile_or_log(self, once: bool) -> None:
         # A long-running worker outlives a database outage (it must not die on the first

@@ -33,12 +33,14 @@ from typing import IO, Any
 from ghostpost.domain.checkpoint import (
     HASH_PATTERN,
     KEY_ID_PATTERN,
+    NOTARY_STATE_FORMAT,
     PUBLIC_KEY_BYTES,
     SIGNATURE_BYTES,
     TIMESTAMP_PATTERN,
     Checkpoint,
     CheckpointKind,
     LedgerKey,
+    NotaryState,
 )
 from ghostpost.domain.ledger import LedgerEntry, canonical_json
 
@@ -50,6 +52,7 @@ CHECKPOINT_FIELDS = frozenset(
     ("type", "size", "head_hash", "signed_at", "key_id", "signature", "kind")
 )
 HEADER_FIELDS = frozenset(("type", "format", "exported_at", "complete", "filters", "keys"))
+NOTARY_STATE_FIELDS = frozenset(("format", "size", "head_hash", "key_id", "signed_at"))
 
 
 class ExportFormatError(ValueError):
@@ -372,3 +375,38 @@ def read_checkpoints(source: str | os.PathLike[str] | IO[bytes]) -> Iterator[Che
             yield parse_checkpoint(record)
         except (UnicodeDecodeError, ValueError) as exc:
             raise ExportFormatError(number, str(exc)) from None
+
+
+# --- the notary's state file ---------------------------------------------------------------
+
+
+def notary_state_text(state: NotaryState) -> str:
+    """Return the notary state file's contents: one canonical JSON object and a newline."""
+    return (
+        canonical_json(
+            {
+                "format": NOTARY_STATE_FORMAT,
+                "size": state.size,
+                "head_hash": state.head_hash,
+                "key_id": state.key_id,
+                "signed_at": state.signed_at,
+            }
+        )
+        + "\n"
+    )
+
+
+def parse_notary_state(text: str) -> NotaryState:
+    """Read a notary state file's contents (raises ValueError naming what is wrong)."""
+    record = _parse(text.strip().encode("utf-8"))
+    if not isinstance(record, dict):
+        raise ValueError("not a JSON object")
+    _exact_fields(record, NOTARY_STATE_FIELDS)
+    if record["format"] != NOTARY_STATE_FORMAT:
+        raise ValueError(f"format is {record['format']!r}, expected {NOTARY_STATE_FORMAT!r}")
+    return NotaryState(
+        size=_int(record, "size"),
+        head_hash=_matching(record, "head_hash", HASH_PATTERN, "64 lower-case hex characters"),
+        key_id=_matching(record, "key_id", KEY_ID_PATTERN, "16 hex characters"),
+        signed_at=_matching(record, "signed_at", TIMESTAMP_PATTERN, "an RFC 3339 UTC time"),
+    )

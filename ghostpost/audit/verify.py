@@ -17,7 +17,13 @@ What is checked, streaming (memory stays flat however long the export is):
 4. the last entry is covered by a valid checkpoint (else: an unsigned tail);
 5. every trusted checkpoint (e.g. lines of the witness file) has a valid signature, and the
    export extends it: at least as many entries, and the same head at its size — else the ledger
-   was truncated or rolled back (or rewritten).
+   was truncated or rolled back (or rewritten). The notary's state file (`--notary-state`, kept
+   outside the database on the notary's host) counts as a trusted checkpoint too: it is
+   trusted for where it is kept, not for a signature.
+
+After OK, `Result.vouched()` says what the trusted inputs vouch for: entries up to the largest
+trusted size cannot have been rewritten, truncated or rolled back unseen; newer entries carry
+the notary's signatures only, so a rollback to an earlier signed head among them is not seen.
 
 Exit status: 0 OK, 1 FAIL (the first bad sequence number and why), 2 cannot verify (a filtered
 export, an unreadable file or key).
@@ -43,6 +49,7 @@ from ghostpost.audit.format import (
     ExportFormatError,
     Header,
     parse_checkpoint,
+    parse_notary_state,
     read_checkpoints,
     read_export,
 )
@@ -69,6 +76,8 @@ class Result:
     last_signed_at: str | None = None
     last_signed_size: int = 0
     trusted: int = 0
+    #: The largest size a trusted checkpoint (witness, notary state) vouched for.
+    trusted_size: int = 0
     #: First failure: the sequence number and the reason.
     failed_seq: int | None = None
     reason: str | None = None
@@ -88,6 +97,32 @@ class Result:
         if self.trusted:
             text += f"; extends {self.trusted} trusted checkpoint(s)"
         return text
+
+    def vouched(self) -> str:
+        """Say what the verification vouches for (after OK): which entries a checkpoint kept
+        outside the database covers, and which only the notary's signatures cover."""
+        n, t = self.entries, self.trusted_size
+        if n == 0:
+            return "Vouched: nothing (the export has no entries)."
+        if t >= n:
+            return (
+                f"Vouched: entries 1..{n} extend a trusted checkpoint kept outside the database: "
+                "none of them was changed, removed, truncated or rolled back."
+            )
+        signed_only = (
+            "carry the notary's signatures only: a change to them would have been refused, "
+            "but a truncation or a rollback of the database to an earlier signed head among "
+            "them would not be seen"
+        )
+        if t == 0:
+            return (
+                f"Vouched: no trusted checkpoint was given (--trusted-checkpoint, "
+                f"--notary-state); entries 1..{n} {signed_only}."
+            )
+        return (
+            f"Vouched: entries 1..{t} extend a trusted checkpoint kept outside the database; "
+            f"entries {t + 1}..{n} are newer than every trusted checkpoint given and {signed_only}."
+        )
 
 
 class _Failure(Exception):
@@ -209,6 +244,7 @@ class _Run:
                     "truncated or rolled back and re-grown",
                 )
             self.result.trusted += 1
+            self.result.trusted_size = max(self.result.trusted_size, cp.size)
             self.trusted_at += 1
 
     # --- the pass ------------------------------------------------------------------------
@@ -323,6 +359,21 @@ def load_trusted(paths: Iterable[str | os.PathLike[str]], verifier: Verifier) ->
     return found
 
 
+def load_notary_states(paths: Iterable[str | os.PathLike[str]]) -> list[Checkpoint]:
+    """Read notary state files as trusted (unsigned) checkpoints: trusted because they are kept
+    outside the database, on the notary's host."""
+    found: list[Checkpoint] = []
+    for path in paths:
+        try:
+            state = parse_notary_state(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise CannotVerify(f"cannot read the notary state {path}: {exc}") from None
+        found.append(
+            Checkpoint(state.size, state.head_hash, state.signed_at, state.key_id, "", "notary")
+        )
+    return found
+
+
 def verify_export(
     path: str | os.PathLike[str],
     keys: Iterable[LedgerKey],
@@ -337,9 +388,10 @@ def verify_files(
     path: str | os.PathLike[str],
     key_paths: Sequence[str | os.PathLike[str]],
     trusted_paths: Sequence[str | os.PathLike[str]] = (),
+    notary_paths: Sequence[str | os.PathLike[str]] = (),
 ) -> Result:
-    """Verify an export with keys and trusted checkpoints read from files (raises
-    CannotVerify when something cannot be read)."""
+    """Verify an export with keys, trusted checkpoints (witness files) and notary state files
+    read from files (raises CannotVerify when something cannot be read)."""
     keys: list[LedgerKey] = []
     for key_path in key_paths:
         # A directory: every .pub in it (the `ledger_public_keys` directory).
@@ -358,6 +410,7 @@ def verify_files(
         trusted = load_trusted(trusted_paths, verifier)
     except _BadTrusted as exc:
         return Result(failed_seq=exc.seq, reason=exc.reason)
+    trusted += load_notary_states(notary_paths)
     return _Run(path, verifier, trusted).run()
 
 
@@ -370,13 +423,16 @@ def main(argv: Sequence[str] | None = None, out: IO[str] | None = None) -> int:
     parser.add_argument("file")
     parser.add_argument("--key", action="append", required=True, help="public key file")
     parser.add_argument("--trusted-checkpoint", action="append", default=[])
+    parser.add_argument("--notary-state", action="append", default=[])
     args = parser.parse_args(argv)
     try:
-        result = verify_files(args.file, args.key, args.trusted_checkpoint)
+        result = verify_files(args.file, args.key, args.trusted_checkpoint, args.notary_state)
     except CannotVerify as exc:
         print(str(exc), file=out)
         return 2
     print(result.line(), file=out)
+    if result.ok:
+        print(result.vouched(), file=out)
     return 0 if result.ok else 1
 
 

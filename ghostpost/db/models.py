@@ -201,7 +201,7 @@ class LedgerCheckpointRow(Base):
 
     __tablename__ = "ledger_checkpoints"
 
-    #: Signing order (appends and heartbeats take the head lock, so ids follow commit order).
+    #: Signing order (one notary pass signs at a time, so ids follow signing order).
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     #: The ledger size (number of entries) and its head hash when signed.
     size: Mapped[int] = mapped_column(Integer)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Select,
     String,
@@ -25,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
+from ghostpost.db.engine import READ_ONLY
 from ghostpost.db.models import (
     AccountRow,
     AssignmentRow,
@@ -41,7 +43,7 @@ from ghostpost.db.models import (
     WindowProposalRow,
     WindowRow,
 )
-from ghostpost.domain.checkpoint import Checkpoint, CheckpointKind, checkpoint_note
+from ghostpost.domain.checkpoint import Checkpoint
 from ghostpost.domain.ledger import (
     GENESIS_HASH,
     LedgerEntry,
@@ -71,7 +73,6 @@ from ghostpost.domain.policy import (
     WindowPolicy,
 )
 from ghostpost.domain.states import PostState
-from ghostpost.services.ports import HeadSigner
 
 
 def _now() -> datetime:
@@ -884,10 +885,13 @@ def to_checkpoint(row: LedgerCheckpointRow) -> Checkpoint:
     )
 
 
+#: The key of the PostgreSQL advisory lock only the signing notary holds ("ghostpost notary").
+NOTARY_LOCK_KEY = 0x67706E6F74617279
+
+
 class SqlLedger:
-    def __init__(self, session: Session, signer: HeadSigner) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
-        self.signer = signer
 
     def _lock_head(self) -> LedgerHeadRow:
         head = self.session.scalar(
@@ -898,44 +902,12 @@ class SqlLedger:
             self.session.add(head)
         return head
 
-    def _last_signed_at(self) -> str | None:
-        return self.session.scalar(
-            select(LedgerCheckpointRow.signed_at).order_by(LedgerCheckpointRow.id.desc()).limit(1)
-        )
-
-    def _sign(
-        self, size: int, head_hash: str, at: str, kind: CheckpointKind, last: str | None
-    ) -> Checkpoint:
-        # Called with the head locked, so checkpoints are stored in signing order; signed_at
-        # never goes back (concurrent writers read the clock before they get the lock).
-        signed_at = max(at, last) if last else at
-        checkpoint = Checkpoint(
-            size=size,
-            head_hash=head_hash,
-            signed_at=signed_at,
-            key_id=self.signer.key_id,
-            signature=self.signer.sign(checkpoint_note(size, head_hash, signed_at)),
-            kind=kind.value,
-        )
-        self.session.add(
-            LedgerCheckpointRow(
-                size=checkpoint.size,
-                head_hash=checkpoint.head_hash,
-                signed_at=checkpoint.signed_at,
-                key_id=checkpoint.key_id,
-                signature=checkpoint.signature,
-                kind=checkpoint.kind,
-            )
-        )
-        return checkpoint
-
     def append(
         self, *, tag: str, actor: str, subject: str, data: Mapping[str, Any], occurred_at: datetime
     ) -> LedgerEntry:
         # Locking the head row serialises appends: seq is gapless and follows commit order.
+        # Nothing is signed here: the notary signs heads outside the request's transaction.
         head = self._lock_head()
-        # Read before adding rows, so one flush (at the end) writes the whole append.
-        last_signed_at = self._last_signed_at()
         # Round-trip through canonical JSON so what is hashed is exactly what is stored.
         text = canonical_json(dict(data))
         entry = chain_entry(
@@ -961,10 +933,6 @@ class SqlLedger:
         )
         head.size = entry.seq
         head.head_hash = entry.entry_hash
-        # The new head is signed in the same transaction: no entry is ever stored unsigned.
-        self._sign(
-            entry.seq, entry.entry_hash, entry.occurred_at, CheckpointKind.APPEND, last_signed_at
-        )
         self.session.flush()
         return entry
 
@@ -972,17 +940,26 @@ class SqlLedger:
         head = self.session.get(LedgerHeadRow, 1)
         return (head.size, head.head_hash) if head is not None else (0, GENESIS_HASH)
 
-    def sign_head(self, *, kind: str, at: datetime) -> Checkpoint:
-        head = self._lock_head()
-        checkpoint = self._sign(
-            head.size,
-            head.head_hash,
-            format_timestamp(at),
-            CheckpointKind(kind),
-            self._last_signed_at(),
+    def claim_notary(self) -> bool:
+        if self.session.get_bind().dialect.name != "postgresql":
+            return True  # SQLite: one host; the notary's file lock decides
+        taken = self.session.scalar(
+            select(func.pg_try_advisory_xact_lock(literal(NOTARY_LOCK_KEY, BigInteger)))
+        )
+        return bool(taken)
+
+    def add_checkpoint(self, checkpoint: Checkpoint) -> None:
+        self.session.add(
+            LedgerCheckpointRow(
+                size=checkpoint.size,
+                head_hash=checkpoint.head_hash,
+                signed_at=checkpoint.signed_at,
+                key_id=checkpoint.key_id,
+                signature=checkpoint.signature,
+                kind=checkpoint.kind,
+            )
         )
         self.session.flush()
-        return checkpoint
 
     def latest_checkpoint(self) -> Checkpoint | None:
         row = self.session.scalar(
@@ -999,12 +976,23 @@ class SqlLedger:
         for row in self.session.scalars(query.execution_options(yield_per=batch)):
             yield to_checkpoint(row)
 
-    def entries(self) -> Iterator[LedgerEntry]:
+    def entries(
+        self, *, after_seq: int = 0, up_to_seq: int | None = None, snapshot: bool = False
+    ) -> Iterator[LedgerEntry]:
+        if snapshot and not self.session.in_transaction():
+            self.session.connection(execution_options={READ_ONLY: True})
+        query = select(LedgerEntryRow).where(LedgerEntryRow.seq > after_seq)
+        if up_to_seq is not None:
+            query = query.where(LedgerEntryRow.seq <= up_to_seq)
         rows = self.session.scalars(
-            select(LedgerEntryRow).order_by(LedgerEntryRow.seq).execution_options(yield_per=500)
+            query.order_by(LedgerEntryRow.seq).execution_options(yield_per=500)
         )
         for row in rows:
             yield to_entry(row)
+
+    def entry(self, seq: int) -> LedgerEntry | None:
+        row = self.session.scalar(select(LedgerEntryRow).where(LedgerEntryRow.seq == seq))
+        return to_entry(row) if row is not None else None
 
     def search(
         self,

@@ -29,7 +29,6 @@ from ghostpost.services.ports import (
     ApiTokenRepository,
     AssignmentRepository,
     ExportReader,
-    HeadSigner,
     IdempotencyKeyRepository,
     Ledger,
     PostRepository,
@@ -44,12 +43,8 @@ from ghostpost.services.ports import (
 class SqlAlchemyUnitOfWork:
     """Implements ghostpost.services.ports.UnitOfWork."""
 
-    def __init__(
-        self, session_factory: sessionmaker[Session], signer: HeadSigner, box: SecretBox
-    ) -> None:
+    def __init__(self, session_factory: sessionmaker[Session], box: SecretBox) -> None:
         self._session_factory = session_factory
-        #: Signs every new ledger head; built from settings by the composition root.
-        self._signer = signer
         #: Seals platform secrets (keys from settings, never the database).
         self._box = box
 
@@ -62,7 +57,7 @@ class SqlAlchemyUnitOfWork:
         self.assignments: AssignmentRepository = SqlAssignments(self.session)
         self.windows: WindowRepository = SqlWindows(self.session)
         self.posts: PostRepository = SqlPosts(self.session)
-        self.ledger: Ledger = SqlLedger(self.session, self._signer)
+        self.ledger: Ledger = SqlLedger(self.session)
         self.api_clients: ApiClientRepository = SqlApiClients(self.session)
         self.api_tokens: ApiTokenRepository = SqlApiTokens(self.session)
         self.idempotency_keys: IdempotencyKeyRepository = SqlIdempotencyKeys(self.session)

@@ -32,7 +32,8 @@ SIGNATURE_BYTES = 64
 class CheckpointKind(StrEnum):
     """Why a head was signed."""
 
-    #: Signed in the transaction of the append that produced the head.
+    #: Signed by the notary because entries were appended since its last checkpoint (before
+    #: the notary, each append signed its own head in its transaction: old ledgers keep those).
     APPEND = "append"
     #: Re-signed unchanged head while idle: "nothing happened" is not "history deleted".
     HEARTBEAT = "heartbeat"
@@ -94,3 +95,20 @@ def key_fingerprint(raw_public_key: bytes) -> str:
 def key_id_of(raw_public_key: bytes) -> str:
     """Return the key id: the first 16 hex characters of the fingerprint."""
     return key_fingerprint(raw_public_key)[:16]
+
+
+NOTARY_STATE_FORMAT = "ghostpost-notary-state/v1"
+
+
+@dataclass(frozen=True)
+class NotaryState:
+    """What the notary signed last, kept outside the database (a file on the notary's host).
+
+    The notary never signs a head that does not extend this one: the entries up to `size` must
+    still hash to `head_hash`. An auditor may also use it as a trusted checkpoint.
+    """
+
+    size: int
+    head_hash: str
+    key_id: str
+    signed_at: str

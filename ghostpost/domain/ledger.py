@@ -75,6 +75,9 @@ class LedgerTag(StrEnum):
     #: The authors a client may name (and its default author) changed; old and new lists.
     CLIENT_AUTHORS_CHANGED = "client:authors_changed"
     TOKEN_ISSUED = "token:issued"
+    #: An operator accepted the ledger as it is after the notary's alarm (the reason, the
+    #: alarm and the accepted head are in the entry).
+    NOTARY_RESET = "notary:reset"
     TOKEN_REVOKED = "token:revoked"
 
 

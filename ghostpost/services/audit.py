@@ -15,7 +15,7 @@ from ghostpost.domain.model import Account, User, Window
 from ghostpost.services.authz import OVERSEEING_ROLES, may_oversee, require_user
 from ghostpost.services.context import Actor, ServiceContext
 from ghostpost.services.errors import Forbidden, NotFound, ValidationFailed, text_problem
-from ghostpost.services.ports import UnitOfWork
+from ghostpost.services.ports import ExportScope, UnitOfWork
 
 LEDGER_PAGE_SIZE = 50
 MAX_SUBJECT_LENGTH = 100
@@ -182,3 +182,170 @@ def read_ledger(
                 else None
             )
     return LedgerPage(entries=entries, newer_cursor=newer, older_cursor=older, choices=choices)
+
+
+# --- posts against the ledger ("one source of truth for authorship") ---------------------------
+
+#: The states a post can be in right after each kind of ledger entry about it. Tags missing here
+#: (late result, notice rejected...) leave the state as it was.
+STATE_AFTER: dict[str, frozenset[str]] = {
+    #: A new time may fall in a window that needs the principal's approval.
+    LedgerTag.POST_RESCHEDULED: frozenset({"scheduled", "pending_approval"}),
+    LedgerTag.POST_APPROVED: frozenset({"scheduled"}),
+    LedgerTag.POST_REJECTED: frozenset({"refused"}),
+    LedgerTag.POST_CANCELLED: frozenset({"cancelled"}),
+    LedgerTag.POST_HELD: frozenset({"held"}),
+    LedgerTag.POST_WITHDRAWN: frozenset({"held"}),
+    LedgerTag.POST_SENT_FOR_APPROVAL: frozenset({"pending_approval"}),
+    LedgerTag.POST_RELEASED: frozenset({"scheduled", "pending_approval"}),
+    LedgerTag.POST_REFUSED: frozenset({"refused"}),
+    LedgerTag.POST_PUBLISHING: frozenset({"publishing"}),
+    LedgerTag.POST_PUBLISHED: frozenset({"published"}),
+    LedgerTag.POST_RETRY: frozenset({"scheduled"}),
+    LedgerTag.POST_RETRY_REQUESTED: frozenset({"scheduled"}),
+    LedgerTag.POST_FAILED: frozenset({"failed"}),
+    LedgerTag.POST_REQUEUED: frozenset({"scheduled"}),
+    LedgerTag.NOTICE_APPROVED: frozenset({"scheduled"}),
+    LedgerTag.REMINDER_CREATED: frozenset({"scheduled"}),
+}
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """One fact about a post on which the posts table and the ledger disagree."""
+
+    post: str
+    field: str
+    table: object
+    ledger: object
+    #: The ledger entry that says otherwise (None: no entry at all).
+    seq: int | None
+    tag: str | None
+
+    def line(self) -> str:
+        """Return the mismatch as one line of `ghostpost audit check`."""
+        where = f" (entry {self.seq} {self.tag})" if self.seq is not None else ""
+        return (
+            f"post {self.post}: {self.field}: table {self.table!r}, ledger {self.ledger!r}{where}"
+        )
+
+
+@dataclass(frozen=True)
+class AgreementReport:
+    """The result of comparing every post with the ledger."""
+
+    posts: int
+    entries: int
+    mismatches: list[Mismatch]
+
+    @property
+    def ok(self) -> bool:
+        """Tell whether the posts table and the ledger agree on everything checked."""
+        return not self.mismatches
+
+
+@dataclass
+class _Said:
+    """What the ledger says about one post: field -> every (value, seq, tag) stating it (the
+    state: only the latest, as states change)."""
+
+    facts: dict[str, list[tuple[object, int, str]]]
+    seen: bool = False
+
+
+def _writer_id(value: object) -> object:
+    return value.get("id") if isinstance(value, dict) else None
+
+
+def check_ledger_agreement(ctx: ServiceContext) -> AgreementReport:
+    """Compare every post (author, submitter, source, submitted and published text, state,
+    platform post id) with what the ledger's entries say about it, in one read-only snapshot.
+
+    The ledger is the source of truth: a post whose row disagrees was changed behind the
+    application's back (or the application has a bug); both are reported, one line per field.
+    """
+    said: dict[str, _Said] = {}
+    window_authors: dict[int, object] = {}
+
+    def note(post: str, field_name: str, value: object, entry: LedgerEntry) -> None:
+        facts = said.setdefault(post, _Said({})).facts
+        if field_name == "state":
+            facts[field_name] = [(value, entry.seq, entry.tag)]
+        else:
+            facts.setdefault(field_name, []).append((value, entry.seq, entry.tag))
+
+    with ctx.uow() as uow:
+        uow.exports.use_snapshot()
+        size, _ = uow.ledger.head()
+        for entry in uow.exports.entries(ExportScope(), size, 1000):
+            data = entry.data
+            subject = entry.subject
+            if entry.tag == LedgerTag.WINDOW_CREATED and isinstance(data.get("notice_post"), str):
+                notice = str(data["notice_post"])
+                author = _writer_id(data.get("drafted_by"))
+                window_authors[int(subject.split(":", 1)[1])] = author
+                note(notice, "author_id", author, entry)
+                note(notice, "submitter", entry.actor, entry)
+                note(notice, "source", "system", entry)
+                note(notice, "state", frozenset({"pending_approval"}), entry)
+                continue
+            if not subject.startswith("post:"):
+                continue
+            target = subject.split(":", 1)[1]
+            if entry.tag == LedgerTag.POST_SUBMITTED:
+                note(target, "author_id", _writer_id(data.get("writer")), entry)
+                note(target, "submitter", data.get("submitter"), entry)
+                note(target, "source", data.get("source"), entry)
+                note(target, "submitted_text", data.get("submitted_text"), entry)
+                note(target, "state", frozenset({str(data.get("state"))}), entry)
+            elif entry.tag == LedgerTag.REMINDER_CREATED:
+                window_id = data.get("window_id")
+                if isinstance(window_id, int) and window_id in window_authors:
+                    note(target, "author_id", window_authors[window_id], entry)
+                note(target, "submitter", "system:worker", entry)
+                note(target, "source", "system", entry)
+                note(target, "submitted_text", data.get("text"), entry)
+            elif entry.tag == LedgerTag.POST_PUBLISHED:
+                if data.get("writer") is not None:
+                    note(target, "author_id", _writer_id(data.get("writer")), entry)
+                note(target, "submitter", data.get("submitter"), entry)
+                note(target, "source", data.get("source"), entry)
+                note(target, "final_text", data.get("final_text"), entry)
+                note(target, "platform_post_id", data.get("platform_post_id"), entry)
+            if entry.tag in STATE_AFTER:
+                note(target, "state", STATE_AFTER[entry.tag], entry)
+        mismatches: list[Mismatch] = []
+        posts = 0
+        for post in uow.exports.posts(ExportScope(), 1000):
+            posts += 1
+            found = said.get(post.public_id)
+            if found is None or "author_id" not in found.facts:
+                mismatches.append(
+                    Mismatch(post.public_id, "ledger entry", "post exists", "none", None, None)
+                )
+                continue
+            found.seen = True
+            table: dict[str, object] = {
+                "author_id": post.author_id,
+                "submitter": post.submitter,
+                "source": post.source.value,
+                "submitted_text": post.submitted_text,
+                "final_text": post.final_text,
+                "platform_post_id": post.platform_post_id,
+            }
+            stated = [(n, *fact) for n, facts in found.facts.items() for fact in facts]
+            for name, value, seq, tag in sorted(stated, key=lambda f: (f[2], f[0])):
+                if name == "state":
+                    assert isinstance(value, frozenset)
+                    if post.state.value not in value:
+                        shown = next(iter(value)) if len(value) == 1 else sorted(value)
+                        mismatches.append(
+                            Mismatch(post.public_id, "state", post.state.value, shown, seq, tag)
+                        )
+                elif table[name] != value:
+                    mismatches.append(Mismatch(post.public_id, name, table[name], value, seq, tag))
+        for public_id, found in said.items():
+            if not found.seen and "author_id" in found.facts:
+                _, seq, tag = found.facts["author_id"][0]
+                mismatches.append(Mismatch(public_id, "row", "missing", "post exists", seq, tag))
+    return AgreementReport(posts=posts, entries=size, mismatches=mismatches)

@@ -413,15 +413,24 @@ class HeadSigner(Protocol):
 
 
 class Ledger(Protocol):
-    """The append-only, hash-chained ledger; every append also stores a signed head."""
+    """The append-only, hash-chained ledger. Appends only chain; the notary (one process at a
+    time, see services.ledger_integrity) verifies the chain and signs its heads."""
 
     def append(
         self, *, tag: str, actor: str, subject: str, data: Mapping[str, Any], occurred_at: datetime
     ) -> LedgerEntry:
         """Append an entry chained to the current head and return it."""
 
-    def entries(self) -> Iterator[LedgerEntry]:
-        """Yield every entry in sequence order."""
+    def entries(
+        self, *, after_seq: int = 0, up_to_seq: int | None = None, snapshot: bool = False
+    ) -> Iterator[LedgerEntry]:
+        """Yield the entries after `after_seq` (up to `up_to_seq`) in sequence order.
+
+        `snapshot`: read in a read-only transaction that never blocks writers (only when it is
+        the first statement of the unit of work)."""
+
+    def entry(self, seq: int) -> LedgerEntry | None:
+        """Return the entry at `seq`, or None."""
 
     def search(
         self,
@@ -443,8 +452,12 @@ class Ledger(Protocol):
     def head(self) -> tuple[int, str]:
         """Return the ledger's size and head hash."""
 
-    def sign_head(self, *, kind: str, at: datetime) -> Checkpoint:
-        """Sign and store the current head (locks it like an append does)."""
+    def claim_notary(self) -> bool:
+        """Take the notary's lock until the transaction ends; False when another process holds
+        it (PostgreSQL advisory lock; SQLite's writers are already serialised)."""
+
+    def add_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Store a checkpoint the notary signed."""
 
     def latest_checkpoint(self) -> Checkpoint | None:
         """Return the newest signed head, or None before the first."""

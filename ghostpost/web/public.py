@@ -22,9 +22,39 @@ def container() -> Container:
 
 @bp.get("/healthz")
 def healthz() -> Any:
-    """Answer 200 when the database answers, 503 otherwise."""
-    ping(container().engine)
-    return jsonify(status="ok", database="ok")
+    """Answer 200 when the database answers, 503 otherwise. The body also names the ledger
+    notary's state (read from its files, not the database): "degraded" with the reason when it
+    stopped signing, or when the last scheduled posts-vs-ledger check found mismatches."""
+    built = container()
+    ping(built.engine)
+    status = "ok"
+    store = built.notary_store
+    notary: dict[str, Any]
+    alarm = store.alarm()
+    if alarm is not None:
+        status = "degraded"
+        notary = {"status": "halted", "reason": alarm.reason, "since": alarm.detected_at}
+    else:
+        try:
+            state = store.load()
+        except ValueError as exc:
+            status, notary = "degraded", {"status": "unreadable state", "reason": str(exc)}
+        else:
+            notary = (
+                {"status": "ok", "signed_size": state.size, "signed_at": state.signed_at}
+                if state is not None
+                else {"status": "not started"}
+            )
+    body: dict[str, Any] = {"status": status, "database": "ok", "notary": notary}
+    check = store.last_check()
+    if check is not None:
+        body["ledger_check"] = {
+            "checked_at": check.get("checked_at"),
+            "mismatches": check.get("mismatches"),
+        }
+        if check.get("mismatches"):
+            body["status"] = "degraded"
+    return jsonify(body)
 
 
 @bp.get("/")

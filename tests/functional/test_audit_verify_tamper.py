@@ -1,7 +1,8 @@
 """Tamper matrix: every kind of change to a 1,200-entry export is caught by `audit verify`.
 
 One ledger is seeded per module (a few entries through the services, the rest through
-SqlLedger.append in one transaction: each append signs its head), exported with
+SqlLedger.append, with a notary pass after every append so that every size has a signed head:
+the finest checkpointing the notary can give), exported with
 ghostpost.audit.format, and then mutated line by line: single-entry edits of every field,
 deletions, swaps, tail truncations, forged entries after the last signed head, checkpoint and
 key tampering. Each kind is tried at several positions (first, second, middle, second to last,
@@ -17,7 +18,6 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,6 @@ from ghostpost.cli import main
 from ghostpost.clock import FixedClock
 from ghostpost.domain.checkpoint import Checkpoint, checkpoint_note
 from ghostpost.domain.ledger import GENESIS_HASH, canonical_json, entry_hash
-from ghostpost.services.ledger_integrity import sign_heartbeat_if_due
 from ghostpost.settings import Settings
 from tests.conftest import START, sqlite_url
 from tests.support.ledger_export import public_key_file, seed_ledger, write_export
@@ -90,10 +89,11 @@ def pristine(
     clock = FixedClock(START)
     container = bootstrap(settings, clock=clock)
     try:
-        seed_ledger(container, ENTRIES)
+        seed_ledger(container, ENTRIES, sign_every=1)
         clock.advance(minutes=2)
         # An idle minute passed: a heartbeat re-signs the unchanged head.
-        assert sign_heartbeat_if_due(container.services, timedelta(seconds=60)).checkpoint
+        beat = container.notary.run_pass().checkpoint
+        assert beat is not None and beat.kind == "heartbeat"
         write_export(container, root / "export.jsonl")
         ship_newest_checkpoint(container)
         key = public_key_file(container, root)

@@ -24,7 +24,11 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     for key in list(os.environ):
         if key.startswith("GHOSTPOST_"):
             monkeypatch.delenv(key)
-    values = {"GHOSTPOST_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+    values = {
+        "GHOSTPOST_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        # The witness file and the notary's state beside it belong to this database only.
+        "GHOSTPOST_LEDGER_WITNESS_FILE": str(tmp_path / "witness" / "checkpoints.jsonl"),
+    }
     for key, value in values.items():
         monkeypatch.setenv(key, value)
     return values

@@ -1,5 +1,5 @@
-"""Signed heads: a checkpoint per append, heartbeats, the witness, keys and their rotation, the
-append-only tables, the public key pages, and the export format."""
+"""Signed heads: appends chain and the notary signs, heartbeats, the witness, keys and their
+rotation, the append-only tables, the public key pages, and the export format."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ from ghostpost.domain.ledger import GENESIS_HASH, LedgerEntry, chain_entry
 from ghostpost.secretbox import generate_key
 from ghostpost.services import directory
 from ghostpost.services.context import Actor
+from ghostpost.services.ledger_integrity import PassOutcome
 from ghostpost.settings import Settings, SettingsError
 from ghostpost.worker import Worker
 from tests.support.ledger_export import write_export
@@ -62,27 +63,51 @@ def public_key(container: Container) -> Ed25519PublicKey:
     return Ed25519PublicKey.from_public_bytes(raw)
 
 
-# --- a signed head per append ---------------------------------------------------------------
+# --- appends chain; the notary signs -----------------------------------------------------------
+# (Before the notary every append signed its head in its own transaction, so these tests
+# expected a checkpoint per entry; now appends only chain and a notary pass signs the head.)
 
 
-def test_every_append_signs_the_new_head_in_its_transaction(world: World) -> None:
+def test_appends_only_chain_and_a_notary_pass_signs_the_head(
+    world: World, clock: FixedClock
+) -> None:
     container = world.container
     entries, checkpoints = ledger(container)
     assert len(entries) >= 10
-    assert len(checkpoints) == len(entries)
-    key = public_key(container)
-    for entry, checkpoint in zip(entries, checkpoints, strict=True):
-        assert checkpoint.kind == CheckpointKind.APPEND
-        assert (checkpoint.size, checkpoint.head_hash) == (entry.seq, entry.entry_hash)
-        assert checkpoint.signed_at == entry.occurred_at
-        assert checkpoint.key_id == container.keyring.key_id
-        key.verify(base64.b64decode(checkpoint.signature), checkpoint.note())
-    assert checkpoints[0].note() == (
-        f"ghostpost/ledger/v1\n1\n{entries[0].entry_hash}\n{entries[0].occurred_at}\n".encode()
+    assert checkpoints == []  # nothing on the request path signs
+    clock.advance(seconds=1)
+    result = world.run_notary()
+    assert result.outcome is PassOutcome.SIGNED
+    [checkpoint] = ledger(container)[1]
+    assert checkpoint == result.checkpoint
+    assert checkpoint.kind == CheckpointKind.APPEND
+    assert (checkpoint.size, checkpoint.head_hash) == (entries[-1].seq, entries[-1].entry_hash)
+    assert checkpoint.signed_at == "2026-11-21T09:00:01.000000Z"
+    assert checkpoint.key_id == container.keyring.key_id
+    public_key(container).verify(base64.b64decode(checkpoint.signature), checkpoint.note())
+    assert checkpoint.note() == (
+        f"ghostpost/ledger/v1\n{len(entries)}\n{entries[-1].entry_hash}\n"
+        "2026-11-21T09:00:01.000000Z\n".encode()
     )
+    # Its state file (outside the database) names what it signed.
+    state = container.notary_store.load()
+    assert state is not None
+    assert (state.size, state.head_hash) == (checkpoint.size, checkpoint.head_hash)
+    # Nothing new: the next pass signs nothing (until a heartbeat is due).
+    assert world.run_notary().outcome is PassOutcome.UNCHANGED
+    add_principals(container, 2)
+    second = world.run_notary()
+    assert second.checkpoint is not None and second.checkpoint.size == len(entries) + 2
 
 
-def test_a_rolled_back_append_leaves_no_checkpoint(container: Container) -> None:
+def test_the_worker_signs_what_it_appended_before_it_returns(world: World) -> None:
+    world.approve_notice(world.open_window())
+    world.run_worker()  # the notice goes out; its entries are signed by the run's last pass
+    entries, checkpoints = ledger(world.container)
+    assert checkpoints[-1].size == entries[-1].seq
+
+
+def test_a_rolled_back_append_leaves_nothing_to_sign(container: Container) -> None:
     with container.services.uow() as uow:
         uow.ledger.append(
             tag="principal:created",
@@ -96,14 +121,15 @@ def test_a_rolled_back_append_leaves_no_checkpoint(container: Container) -> None
 
 
 def test_signing_times_never_go_back_even_when_the_clock_does(
-    container: Container, clock: FixedClock
+    world: World, clock: FixedClock
 ) -> None:
-    add_principals(container, 2)
-    clock.advance(seconds=-30)  # a writer that read the clock before the one ahead of it
-    add_principals(container, 1)
-    _, checkpoints = ledger(container)
+    world.run_notary()
+    clock.advance(seconds=-30)  # a notary on a host whose clock is behind the last signer's
+    add_principals(world.container, 1)
+    world.run_notary()
+    _, checkpoints = ledger(world.container)
     times = [c.signed_at for c in checkpoints]
-    assert times == sorted(times)
+    assert len(times) == 2 and times == sorted(times)
     assert times[-1] == times[-2]
 
 
@@ -126,7 +152,9 @@ def test_an_idle_worker_re_signs_the_unchanged_head_every_heartbeat(
 ) -> None:
     container = world.container
     worker = Worker(container, worker_id="test-worker")
+    worker.ledger_tick()  # the first pass signs the head
     entries, before = ledger(container)
+    assert [c.kind for c in before] == ["append"]
     clock.advance(seconds=59)
     worker.ledger_tick()
     assert ledger(container)[1] == before  # the newest checkpoint is not a minute old yet
@@ -146,16 +174,32 @@ def test_an_idle_worker_re_signs_the_unchanged_head_every_heartbeat(
     assert [c.kind for c in ledger(container)[1][-2:]] == ["heartbeat", "heartbeat"]
 
 
+def test_the_worker_runs_a_notary_pass_every_checkpoint_interval(
+    world: World, clock: FixedClock
+) -> None:
+    container = world.container
+    worker = Worker(container, worker_id="test-worker")
+    worker.ledger_tick()
+    add_principals(container, 1)
+    worker.ledger_tick()  # within the same second: no pass yet, the new entry is unsigned
+    entries, checkpoints = ledger(container)
+    assert checkpoints[-1].size == entries[-1].seq - 1
+    clock.advance(seconds=container.settings.ledger_checkpoint_seconds)
+    worker.ledger_tick()
+    entries, checkpoints = ledger(container)
+    assert checkpoints[-1].size == entries[-1].seq and checkpoints[-1].kind == "append"
+
+
 def test_an_empty_ledger_gets_a_heartbeat_of_size_zero_that_verifies(
     container: Container, tmp_path: Path
 ) -> None:
     Worker(container).ledger_tick()
-    [heartbeat] = ledger(container)[1]
-    assert (heartbeat.size, heartbeat.head_hash, heartbeat.kind) == (0, GENESIS_HASH, "heartbeat")
+    [checkpoint] = ledger(container)[1]
+    assert (checkpoint.size, checkpoint.head_hash) == (0, GENESIS_HASH)
     write_export(container, tmp_path / "export.jsonl")
     result = verify_files(tmp_path / "export.jsonl", [container.settings.ledger_public_keys])
     assert result.line() == (
-        f"OK: 0 entries, head {GENESIS_HASH}, last checkpoint signed at {heartbeat.signed_at}"
+        f"OK: 0 entries, head {GENESIS_HASH}, last checkpoint signed at {checkpoint.signed_at}"
     )
 
 
@@ -209,10 +253,12 @@ def test_the_worker_ships_the_newest_head_to_the_witness_file_periodically(
 
 def test_every_export_can_ship_the_newest_head(world: World) -> None:
     container = world.container
+    world.run_notary()
     shipment = ship_newest_checkpoint(container)
     assert shipment.written and shipment.checkpoint == ledger(container)[1][-1]
     assert not ship_newest_checkpoint(container).written  # unchanged: not written twice
     add_principals(container, 1)
+    world.run_notary()
     assert ship_newest_checkpoint(container).written
     assert len(witness_lines(container)) == 2
 
@@ -224,6 +270,7 @@ def test_a_broken_witness_file_is_logged_and_never_raises(
     settings = world.container.settings.replace(ledger_witness_file=str(tmp_path / "not-a-file"))
     container = bootstrap(settings, clock=world.container.clock)
     try:
+        container.notary.run_pass()
         shipment = ship_newest_checkpoint(container)
     finally:
         container.dispose()
@@ -278,12 +325,14 @@ def test_the_newest_head_is_posted_to_the_http_witness_and_retried_after_a_failu
     settings = world.container.settings.replace(ledger_witness_url=witness_server.url)
     container = bootstrap(settings, clock=world.container.clock)
     try:
+        container.notary.run_pass()
         first = ship_newest_checkpoint(container)
         assert first.posted is True
         [body] = witness_server.bodies
         assert body == fmt.checkpoint_line(ledger(container)[1][-1]).encode()
         assert ship_newest_checkpoint(container).posted is None  # already there
         add_principals(container, 1)
+        container.notary.run_pass()
         witness_server.status = 500
         failed = ship_newest_checkpoint(container)
         assert failed.posted is False and "500" in (failed.error or "")
@@ -308,6 +357,7 @@ def test_publishing_goes_on_while_the_http_witness_is_down(world: World) -> None
     settings = world.container.settings.replace(ledger_witness_url=url)
     container = bootstrap(settings, clock=world.container.clock)
     try:
+        container.notary.run_pass()
         shipment = ship_newest_checkpoint(container)
         assert shipment.posted is False and shipment.written
         down = World(**{**world.__dict__, "container": container})
@@ -351,6 +401,8 @@ def test_outside_production_the_key_is_generated_on_first_use(
     path = Path(settings.ledger_signing_key)
     assert not path.exists()
     add_principals(container, 1)
+    assert not path.exists()  # appends never sign: only the notary loads the key
+    container.notary.run_pass()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     key_id = container.keyring.key_id
     assert (Path(settings.ledger_public_keys) / f"{key_id}.pub").exists()
@@ -379,6 +431,7 @@ def test_production_refuses_to_boot_without_a_signing_key(
 
 
 def test_the_private_key_never_enters_the_database(world: World, settings: Settings) -> None:
+    world.run_notary()
     pem = Path(settings.ledger_signing_key).read_text()
     secret = "".join(pem.strip().splitlines()[1:-1])
     container = world.container
@@ -410,6 +463,8 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Settings:
 def test_rotation_keeps_old_checkpoints_verifiable_with_both_public_keys(
     world: World, cli_env: Settings, clock: FixedClock, tmp_path: Path
 ) -> None:
+    signed_old = world.run_notary().checkpoint  # the head signed with the old key
+    assert signed_old is not None
     old_id = world.container.keyring.key_id
     old_pem = Path(cli_env.ledger_signing_key).read_bytes()
     result = CliRunner().invoke(main, ["keys", "rotate"])
@@ -424,6 +479,7 @@ def test_rotation_keeps_old_checkpoints_verifiable_with_both_public_keys(
         new_id = restarted.keyring.key_id
         assert new_id != old_id and f"current key: {new_id}" in result.output
         add_principals(restarted, 3)
+        restarted.notary.run_pass()
         _, checkpoints = ledger(restarted)
         assert {c.key_id for c in checkpoints} == {old_id, new_id}
         assert checkpoints[-1].key_id == new_id
@@ -438,7 +494,7 @@ def test_rotation_keeps_old_checkpoints_verifiable_with_both_public_keys(
     assert verify_files(export, [old_pub, new_pub]).ok
     assert verify_files(export, [keys_dir]).ok
     only_new = verify_files(export, [new_pub])
-    assert not only_new.ok and only_new.failed_seq == 1
+    assert not only_new.ok and only_new.failed_seq == signed_old.size
     assert f"signed by key {old_id}, which is not among the given keys" in (only_new.reason or "")
     only_old = verify_files(export, [old_pub])
     assert not only_old.ok and new_id in (only_old.reason or "")
@@ -467,6 +523,7 @@ def test_rotating_without_a_key_says_so(cli_env: Settings) -> None:
 def test_the_database_refuses_to_change_or_remove_ledger_rows(
     world: World, table: str, statement: str
 ) -> None:
+    world.run_notary()  # a checkpoint row to refuse changing
     engine = world.container.engine
     if statement.startswith("TRUNCATE") and engine.dialect.name == "sqlite":
         pytest.skip("SQLite has no TRUNCATE (an unqualified DELETE is covered)")
@@ -485,6 +542,7 @@ def test_the_database_refuses_to_change_or_remove_ledger_rows(
 def test_the_well_known_keys_document_is_public_and_verifies_exports(
     world: World, client: FlaskClient, tmp_path: Path
 ) -> None:
+    world.run_notary()
     response = client.get("/.well-known/ghostpost-ledger-keys.json")
     assert response.status_code == 200
     document = response.get_json()
@@ -589,6 +647,7 @@ def test_read_export_refuses_entries_after_checkpoints_and_a_cut_off_last_line(
 def test_a_checkpoint_line_hidden_by_unicode_escapes_fails_verification(
     world: World, tmp_path: Path
 ) -> None:
+    world.run_notary()
     export = tmp_path / "export.jsonl"
     write_export(world.container, export)
     lines = export.read_text().splitlines(keepends=True)

@@ -1,5 +1,7 @@
-"""Eight processes appending at once still make one gapless chain with a valid signed head for
-every entry (SQLite in WAL with BEGIN IMMEDIATE; PostgreSQL with the head row locked)."""
+"""Eight processes appending at once still make one gapless chain (SQLite in WAL with BEGIN
+IMMEDIATE; PostgreSQL with the head row locked), while each of them also runs notary passes
+between its appends: one pass at a time signs (host file lock; PostgreSQL advisory lock), no
+alarm is raised, and every signed head names the chain at its size, in signing order."""
 
 from __future__ import annotations
 
@@ -43,12 +45,14 @@ def _append(database_url: str, root: str, index: int, start: Any) -> None:
             directory.create_principal(
                 container.services, Actor.system(f"proc{index}"), f"Principal {index}-{i}"
             )
+            if i % 3 == index % 3:
+                container.notary.run_pass()
     finally:
         container.dispose()
 
 
 @pytest.mark.slow
-def test_eight_processes_appending_at_once_make_one_signed_gapless_chain(
+def test_eight_processes_appending_and_notarising_at_once_make_one_signed_gapless_chain(
     database_url: str, tmp_path: Path
 ) -> None:
     settings = _settings(database_url, str(tmp_path))
@@ -65,6 +69,8 @@ def test_eight_processes_appending_at_once_make_one_signed_gapless_chain(
     for process in processes:
         process.join(timeout=180)
     assert [p.exitcode for p in processes] == [0] * PROCESSES
+    assert parent.notary_store.alarm() is None
+    parent.notary.run_pass()  # the last appends
     try:
         with parent.services.uow() as uow:
             entries = list(uow.ledger.entries())
@@ -80,12 +86,13 @@ def test_eight_processes_appending_at_once_make_one_signed_gapless_chain(
         # Every process wrote; PostgreSQL interleaves them finely (~200 switches), SQLite's busy
         # handler favours the writer that just committed (~10).
         assert switches >= PROCESSES - 1
-        # One signed head per append, in commit order, each naming the entry at its size.
-        assert [c.size for c in checkpoints] == list(range(1, total + 1))
+        # Signed heads in signing order, growing, each naming the entry at its size.
+        sizes = [c.size for c in checkpoints]
+        assert sizes == sorted(sizes) and sizes[-1] == total and len(sizes) > PROCESSES
         assert all(c.head_hash == entries[c.size - 1].entry_hash for c in checkpoints)
         assert [c.signed_at for c in checkpoints] == sorted(c.signed_at for c in checkpoints)
         write_export(parent, tmp_path / "export.jsonl")
     finally:
         parent.dispose()
     result = verify_files(tmp_path / "export.jsonl", [settings.ledger_public_keys])
-    assert result.ok and result.entries == total and result.checkpoints == total, result.line()
+    assert result.ok and result.entries == total, result.line()

@@ -15,9 +15,12 @@ from ghostpost.services.context import Actor
 EXPORTED_AT = "2026-11-21T12:00:00.000000Z"
 
 
-def seed_ledger(container: Container, entries: int, *, via_services: int = 3) -> None:
+def seed_ledger(
+    container: Container, entries: int, *, via_services: int = 3, sign_every: int | None = None
+) -> None:
     """Append `entries` entries: a few through the services (real tags and data), the rest
-    through SqlLedger.append in one transaction (fast)."""
+    through SqlLedger.append in one transaction (fast). With `sign_every`, commit and run a
+    notary pass after every `sign_every` entries (1: a signed head at every size)."""
     ctx = container.services
     system = Actor.system("test")
     for i in range(min(via_services, entries)):
@@ -32,17 +35,29 @@ def seed_ledger(container: Container, entries: int, *, via_services: int = 3) ->
                 role=Role.WRITER,
                 password="password-123",
             )
+        if sign_every:
+            container.notary.run_pass()
     with ctx.uow() as uow:
         size, _ = uow.ledger.head()
-        for i in range(size, entries):
-            uow.ledger.append(
-                tag="post:submitted",
-                actor=f"user:{i % 7 + 1}",
-                subject=f"post:{i:08d}",
-                data={"n": i, "text": f"post number {i} ✓", "tags": ["#team"], "ok": i % 2 == 0},
-                occurred_at=ctx.clock.now(),
-            )
-        uow.commit()
+    step = sign_every or entries
+    for start in range(size, entries, step):
+        with ctx.uow() as uow:
+            for i in range(start, min(start + step, entries)):
+                uow.ledger.append(
+                    tag="post:submitted",
+                    actor=f"user:{i % 7 + 1}",
+                    subject=f"post:{i:08d}",
+                    data={
+                        "n": i,
+                        "text": f"post number {i} ✓",
+                        "tags": ["#team"],
+                        "ok": i % 2 == 0,
+                    },
+                    occurred_at=ctx.clock.now(),
+                )
+            uow.commit()
+        if sign_every:
+            container.notary.run_pass()
 
 
 def write_export(container: Container, path: Path) -> tuple[list[LedgerEntry], list[Checkpoint]]:

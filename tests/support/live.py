@@ -49,6 +49,8 @@ def live_server(tmp_path: Path, **extra_env: str) -> Iterator[LiveServer]:
         environment="test",
         public_url=url,
         worker_poll_seconds=0.2,
+        # The witness and the notary's state belong to this database only.
+        ledger_witness_file=str(tmp_path / "witness" / "checkpoints.jsonl"),
     )
     container = bootstrap(settings, password_hasher=PasswordHasher(1, 8, 1))
     world = build_world(container)
@@ -58,6 +60,7 @@ def live_server(tmp_path: Path, **extra_env: str) -> Iterator[LiveServer]:
         GHOSTPOST_PUBLIC_URL=url,
         GHOSTPOST_SECRET_KEY=settings.secret_key,
         GHOSTPOST_WORKER_POLL_SECONDS="0.2",
+        GHOSTPOST_LEDGER_WITNESS_FILE=settings.ledger_witness_file,
         PYTHONPATH=str(PROJECT_DIR),
         **extra_env,
     )

@@ -10,6 +10,7 @@ from ghostpost.domain.model import Account, Post, Role, Source, User, Window
 from ghostpost.domain.policy import ReminderMode, TagMode, TagPosition
 from ghostpost.services import directory, posts, windows
 from ghostpost.services.context import Actor
+from ghostpost.services.ledger_integrity import NotaryPass
 from ghostpost.worker import Worker
 
 NOTICE = "During the show, some of my posts will be written by my extended team."
@@ -85,7 +86,12 @@ class World:
         )
 
     def run_worker(self) -> int:
+        """Publish what is due, then run a notary pass (as the worker's loop would)."""
         return Worker(self.container, worker_id="test-worker").run(once=True)
+
+    def run_notary(self) -> NotaryPass:
+        """Run one notary pass now: verify the new entries and sign the ledger's head."""
+        return self.container.notary.run_pass()
 
     def post(self, post_id: int) -> Post:
         with self.ctx.uow() as uow:
