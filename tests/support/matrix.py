@@ -257,6 +257,11 @@ class Matrix:
                     user_id=raw_user if isinstance(raw_user, int) else None,
                 )
                 copy.set_cookie(self.app.config["SESSION_COOKIE_NAME"], token)
+            anonymous = http.get_cookie(self.app.config["SESSION_COOKIE_NAME"] + "-anon")
+            if anonymous is not None:
+                # An anonymous visitor's CSRF secret lives in this signed cookie (no server
+                # state), so the copy needs it to send the same token.
+                copy.set_cookie(anonymous.key, anonymous.value)
             http = copy
         return http.open(
             request.path,
