@@ -20,11 +20,11 @@ from flask import Blueprint, Response, jsonify, request
 from ghostpost.api.oauth import client_rate_limit, current_api_actor, current_client, require_scope
 from ghostpost.domain.errors import DomainError
 from ghostpost.domain.model import Account, Post, Source
+from ghostpost.http_surface import container, services
 from ghostpost.services import api_queries
 from ghostpost.services.errors import NotFound, PolicyRefused, ValidationFailed, text_problem
 from ghostpost.services.idempotency import IdempotencyMismatch, RequestInFlight, submit_post_once
 from ghostpost.services.posts import SubmitPost, submit_post
-from ghostpost.web.common import container, services
 
 bp = Blueprint("mastodon", __name__, url_prefix="/compat/mastodon/<int:account_id>")
 
