@@ -9,9 +9,6 @@ from typing import Protocol
 from ghostpost.adapters.base import PermanentError, Receipt
 from ghostpost.domain.model import Account
 
-#: Same rule as upstream Mastodon, whose counting rules `local` follows.
-LOCAL_MAX_CHARS = 500
-
 
 @dataclass(frozen=True)
 class LocalStatus:
