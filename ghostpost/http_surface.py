@@ -1,12 +1,15 @@
 """What the two HTTP surfaces (web pages and the API) share, so neither imports the other: the
-app's container and service context, and streamed export downloads (DESIGN.md §6)."""
+app's container and service context, the RFC 9457 problem response, and streamed export
+downloads (DESIGN.md §6)."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from flask import Flask, Response, current_app, request
 
@@ -14,6 +17,33 @@ from ghostpost.bootstrap import Container
 from ghostpost.export_slots import make_slots
 from ghostpost.services import exports
 from ghostpost.services.context import ServiceContext
+
+PROBLEM_MIMETYPE = "application/problem+json"
+TYPE_PREFIX = "urn:ghostpost:problem:"
+
+
+def problem_response(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    **members: Any,
+) -> Response:
+    """Return an RFC 9457 problem: a stable `type` (`urn:ghostpost:problem:<code>`), its
+    `code`, a `title`, the HTTP `status`, a human `detail`, then any extra `members`."""
+    body: dict[str, Any] = {
+        "type": TYPE_PREFIX + code,
+        "code": code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        **members,
+    }
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE)
+    response.headers.update(dict(headers or {}))
+    return response
 
 
 def container() -> Container:
