@@ -15,6 +15,7 @@ from flask import Flask, Response, current_app, request
 
 from ghostpost.bootstrap import Container
 from ghostpost.export_slots import make_slots
+from ghostpost.metrics import metrics_of
 from ghostpost.services import exports
 from ghostpost.services.context import ServiceContext
 
@@ -105,6 +106,15 @@ def attachment(export: exports.Export) -> Response:
     )
     sock = _socket()
     timeout = settings.export_send_timeout_seconds
+    in_progress = metrics_of(current_app._get_current_object()).exports_in_progress  # type: ignore[attr-defined]
+    in_progress.inc()
+    released = threading.Lock()
+
+    def release() -> None:
+        lease.release()
+        # Once: the body's end and the response's close both release.
+        if released.acquire(blocking=False):
+            in_progress.dec()
 
     def body() -> Iterator[str]:
         previous = sock.gettimeout() if sock is not None else None
@@ -116,13 +126,13 @@ def attachment(export: exports.Export) -> Response:
                 yield chunk
         finally:
             # Released here too: some servers (and test clients) close the response late.
-            lease.release()
+            release()
             if sock is not None:
                 with contextlib.suppress(OSError):
                     sock.settimeout(previous)  # a kept-alive connection waits as before
 
     response = Response(body(), content_type=export.media_type)
-    response.call_on_close(lease.release)  # also when the body never started
+    response.call_on_close(release)  # also when the body never started
     response.headers["Content-Disposition"] = f'attachment; filename="{export.filename}"'
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
