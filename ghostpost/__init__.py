@@ -58,4 +58,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     from ghostpost.api import mastodon  # /compat/mastodon/<account id>/api/v1/...
 
     app.register_blueprint(mastodon.bp)
+    from ghostpost import metrics  # /metrics for the operator's scraper, request timing
+
+    metrics.init_app(app, container)
     return app

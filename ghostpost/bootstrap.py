@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -17,7 +18,7 @@ from ghostpost.adapters.local import LocalPublisher
 from ghostpost.adapters.outbound import OutboundPolicy, Resolver
 from ghostpost.audit.keys import FileKeyring, LedgerKeyError
 from ghostpost.audit.notary import FileNotaryStore
-from ghostpost.audit.witness import Witness
+from ghostpost.audit.witness import Shipment, Witness
 from ghostpost.clock import Clock, SystemClock
 from ghostpost.db.engine import make_engine, make_session_factory, pool_options
 from ghostpost.db.local_platform import LocalStatusStore
@@ -32,7 +33,8 @@ from ghostpost.domain.length import Budget, budget_for
 from ghostpost.domain.model import Account
 from ghostpost.secretbox import SecretBox, derived_development_key, parse_keys
 from ghostpost.services.context import ServiceContext
-from ghostpost.services.ledger_integrity import Notary
+from ghostpost.services.ledger_integrity import Notary, newest_checkpoint
+from ghostpost.services.web_sessions import Timeouts
 from ghostpost.settings import Settings, SettingsError
 from ghostpost.textseg import default_segmenter
 
@@ -76,6 +78,37 @@ class Container:
     def dispose(self) -> None:
         """Close the database connections."""
         self.engine.dispose()
+
+
+def ship_newest_checkpoint(container: Container) -> Shipment:
+    """Ship the newest signed head to the configured witness(es); call it on every export.
+
+    Never raises for a witness that is down (the failure is logged and in the result).
+    """
+    checkpoint = newest_checkpoint(container.services)
+    if checkpoint is None or not container.witness.configured:
+        return Shipment(checkpoint)
+    return container.witness.ship(checkpoint)
+
+
+def ship_checkpoint(container: Container) -> None:
+    """Have the notary sign the current head (on demand, so the export ends signed), then ship
+    the newest signed head to the witness. A notary that stopped (an alarm) or a witness that
+    is down is logged, never fatal: the export goes on, and `audit verify` reports the entries
+    no checkpoint covers. Shared by every surface that exports (web, API, CLI)."""
+    try:
+        container.notary.run_pass()
+    except Exception:
+        logging.getLogger("ghostpost.notary").exception("no notary pass before the export")
+    ship_newest_checkpoint(container)
+
+
+def timeouts(settings: Settings) -> Timeouts:
+    """Return the staff web session timeouts configured in settings."""
+    return Timeouts(
+        idle=timedelta(minutes=settings.session_idle_minutes),
+        absolute=timedelta(hours=settings.session_absolute_hours),
+    )
 
 
 def account_budget(account: Account) -> Budget:

@@ -407,8 +407,8 @@ def sessions() -> None:
 @sessions.command("purge")
 def sessions_purge() -> None:
     """Delete web sessions dead (revoked or timed out) for over a day (run daily, e.g. cron)."""
+    from ghostpost.bootstrap import timeouts
     from ghostpost.services.web_sessions import purge_web_sessions
-    from ghostpost.web.sessions import timeouts
 
     container = _container()
     try:
@@ -463,11 +463,11 @@ def audit_export(
     quiet: bool,
 ) -> None:
     """Export the authorship report or the raw ledger, streamed (constant memory)."""
+    from ghostpost.bootstrap import ship_checkpoint
     from ghostpost.services import clients as client_service
     from ghostpost.services import exports
     from ghostpost.services.context import Actor
     from ghostpost.services.errors import ServiceError
-    from ghostpost.web.exports import ledger_public_keys, ship_checkpoint
 
     container = _container()
     try:
@@ -487,7 +487,7 @@ def audit_export(
                 report,
                 export_format,
                 filters,
-                public_keys=ledger_public_keys(container),
+                public_keys=container.keyring.public_keys(),
             )
         except ServiceError as exc:
             raise click.ClickException(exc.message) from exc

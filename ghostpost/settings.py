@@ -77,6 +77,9 @@ class Settings:
     session_idle_minutes: int = 30
     #: ...and this many hours after sign-in, however active (OWASP ASVS 7.3.1/7.3.2).
     session_absolute_hours: int = 12
+    #: GET /metrics (Prometheus) answers only requests with `Authorization: Bearer <this>`;
+    #: "" (the default) turns the page off (404).
+    metrics_token: str = ""
     #: A window's notice goes out this many minutes before the window starts unless its
     #: form names another time (at once when that moment has passed).
     notice_lead_minutes: int = 60
@@ -229,6 +232,8 @@ def _problems(s: Settings) -> list[str]:
         problems.append("secret_key is the demo default; set GHOSTPOST_SECRET_KEY in production")
     if not s.public_url.startswith(("http://", "https://")):
         problems.append("public_url must start with http:// or https://")
+    if s.metrics_token and len(s.metrics_token) < 32:
+        problems.append("metrics_token must be at least 32 characters (or empty: no /metrics)")
     if not 0 < s.worker_poll_seconds <= 3600:
         problems.append("worker_poll_seconds must be in (0, 3600]")
     if not 1 <= s.worker_lease_seconds <= 86400:

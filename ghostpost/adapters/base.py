@@ -16,6 +16,8 @@ __all__ = [
     "CredentialStore",
     "NotConnected",
     "PermanentError",
+    "PlatformApp",
+    "PlatformApps",
     "PublishError",
     "Publisher",
     "Receipt",
@@ -111,3 +113,26 @@ class Connection:
     def __repr__(self) -> str:
         # Keeps tokens out of logs and tracebacks that print the object.
         return f"Connection({self.platform!r}, {self.handle!r}, remote_id={self.remote_id!r})"
+
+
+@dataclass(frozen=True)
+class PlatformApp:
+    """ghostpost's OAuth client on one instance."""
+
+    platform: str
+    base_url: str
+    client_id: str
+    client_secret: str
+    redirect_uri: str
+
+
+class PlatformApps(Protocol):
+    """OAuth apps registered per instance (ghostpost.db.platform_store keeps them, sealed)."""
+
+    def find(self, platform: str, base_url: str) -> PlatformApp | None:
+        """Return the app registered on this instance, if any."""
+        ...
+
+    def add(self, app: PlatformApp) -> PlatformApp:
+        """Store a newly registered app; if another request stored one first, return that."""
+        ...

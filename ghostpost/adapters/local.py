@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
 from ghostpost.adapters.base import PermanentError, Receipt
-from ghostpost.db.local_platform import LocalStatus, LocalStatusStore
 from ghostpost.domain.model import Account
 
-#: Same rule as upstream Mastodon, whose counting rules `local` follows.
-LOCAL_MAX_CHARS = 500
+
+@dataclass(frozen=True)
+class LocalStatus:
+    """One status on the local platform."""
+
+    id: int
+    handle: str
+    text: str
+    created_at: datetime
+
+
+class LocalStatuses(Protocol):
+    """Where the local platform keeps its statuses (ghostpost.db.local_platform)."""
+
+    def create(self, handle: str, text: str, idempotency_key: str) -> LocalStatus:
+        """Store a status, or return the one already stored under this key."""
+        ...
+
+    def find(self, idempotency_key: str) -> LocalStatus | None:
+        """Return the status stored under this key, if any."""
+        ...
 
 
 class LocalPublisher:
@@ -15,7 +37,7 @@ class LocalPublisher:
 
     platform = "local"
 
-    def __init__(self, store: LocalStatusStore, public_url: str) -> None:
+    def __init__(self, store: LocalStatuses, public_url: str) -> None:
         self._store = store
         self._public_url = public_url.rstrip("/")
 

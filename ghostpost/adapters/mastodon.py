@@ -26,12 +26,13 @@ from ghostpost.adapters.base import (
     CredentialStore,
     NotConnected,
     PermanentError,
+    PlatformApp,
+    PlatformApps,
     Receipt,
     RetryableError,
 )
 from ghostpost.adapters.http import PlatformHttp, error_text
 from ghostpost.clock import Clock
-from ghostpost.db.platform_store import PlatformApp, PlatformAppStore
 from ghostpost.domain.length import mastodon_mention_re
 from ghostpost.domain.model import Account
 
@@ -286,9 +287,7 @@ class MastodonConnector:
     offers no API to edit an app (the `platform_apps` row must be removed to register anew).
     """
 
-    def __init__(
-        self, http: PlatformHttp, apps: PlatformAppStore, *, website: str = WEBSITE
-    ) -> None:
+    def __init__(self, http: PlatformHttp, apps: PlatformApps, *, website: str = WEBSITE) -> None:
         self._http = http
         self._apps = apps
         self._website = website

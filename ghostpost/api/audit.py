@@ -16,9 +16,9 @@ from ghostpost.api.oauth import current_api_actor
 from ghostpost.api.schemas import MAX_ID, Strict, Text
 from ghostpost.api.scopes import AUDIT_READ
 from ghostpost.api.v1 import bp, operation
+from ghostpost.bootstrap import ship_checkpoint
+from ghostpost.http_surface import attachment, container, services
 from ghostpost.services import exports
-from ghostpost.web.common import container, services
-from ghostpost.web.exports import attachment, ledger_public_keys, ship_checkpoint
 
 
 class ExportQuerySchema(Strict):
@@ -128,7 +128,7 @@ def export_audit(args: dict[str, Any]) -> Response:
         report,
         export_format,
         filters,
-        public_keys=ledger_public_keys(built),
+        public_keys=built.keyring.public_keys(),
     )
     ship_checkpoint(built)
     return attachment(prepared)

@@ -8,7 +8,6 @@ Bad input is always a 4xx: nothing a client sends produces a 500.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from http import HTTPStatus
@@ -19,6 +18,8 @@ from werkzeug.exceptions import HTTPException
 
 from ghostpost.db.engine import DATABASE_UNAVAILABLE
 from ghostpost.domain.errors import DomainError, InvalidTransition
+from ghostpost.http_surface import PROBLEM_MIMETYPE as PROBLEM_MIMETYPE  # /api/v1 documents it
+from ghostpost.http_surface import problem_response as problem
 from ghostpost.services.errors import (
     Conflict,
     Forbidden,
@@ -31,8 +32,6 @@ from ghostpost.services.idempotency import IdempotencyMismatch, RequestInFlight
 
 log = logging.getLogger("ghostpost.api")
 
-PROBLEM_MIMETYPE = "application/problem+json"
-TYPE_PREFIX = "urn:ghostpost:problem:"
 
 #: Titles of the problem types the API answers with (code -> title).
 TITLES: dict[str, str] = {
@@ -97,20 +96,11 @@ def problem_response(
     headers: Mapping[str, str] | None = None,
     **extra: Any,
 ) -> Response:
-    """Return an RFC 9457 problem response."""
-    body: dict[str, Any] = {
-        "type": TYPE_PREFIX + code,
-        "code": code,
-        "title": TITLES.get(code) or _phrase(status),
-        "status": status,
-        "detail": detail,
-        **extra,
-    }
+    """Return an RFC 9457 problem response, titled by its code."""
     if errors:
-        body["errors"] = dict(errors)
-    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE)
-    response.headers.update(dict(headers or {}))
-    return response
+        extra["errors"] = dict(errors)
+    title = TITLES.get(code) or _phrase(status)
+    return problem(status, code, title, detail, headers=headers, **extra)
 
 
 def _phrase(status: int) -> str:

@@ -9,9 +9,7 @@ The disclosure policy applies exactly as for the native API. Errors use Mastodon
 
 from __future__ import annotations
 
-import hashlib
 import html
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,11 +18,16 @@ from flask import Blueprint, Response, jsonify, request
 from ghostpost.api.oauth import client_rate_limit, current_api_actor, current_client, require_scope
 from ghostpost.domain.errors import DomainError
 from ghostpost.domain.model import Account, Post, Source
+from ghostpost.http_surface import container, services
 from ghostpost.services import api_queries
 from ghostpost.services.errors import NotFound, PolicyRefused, ValidationFailed, text_problem
-from ghostpost.services.idempotency import IdempotencyMismatch, RequestInFlight, submit_post_once
+from ghostpost.services.idempotency import (
+    IdempotencyMismatch,
+    RequestInFlight,
+    request_fingerprint,
+    submit_post_once,
+)
 from ghostpost.services.posts import SubmitPost, submit_post
-from ghostpost.web.common import container, services
 
 bp = Blueprint("mastodon", __name__, url_prefix="/compat/mastodon/<int:account_id>")
 
@@ -334,13 +337,17 @@ def post_status(account_id: int) -> Any:
     actor = current_api_actor()
     try:
         if key:
-            fingerprint = hashlib.sha256(
-                json.dumps(
-                    {"account": account.id, **{k: form.get(k) for k in sorted(form)}},
-                    sort_keys=True,
-                    default=str,
-                ).encode()
-            ).hexdigest()
+            # The post as the service understands it (the author included, whichever header
+            # named it), hashed as /api/v1 hashes its requests.
+            fingerprint = request_fingerprint(
+                {
+                    "account": cmd.account_id,
+                    "author": cmd.author_id,
+                    "text": cmd.text,
+                    "publish_at": scheduled_at.isoformat() if scheduled_at else None,
+                    "extra": dict(cmd.extra),
+                }
+            )
             status, body, replayed = submit_post_once(
                 services(),
                 actor,

@@ -26,8 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ghostpost.audit.format import notary_state_text, parse_notary_state
-from ghostpost.domain.checkpoint import NotaryState
-from ghostpost.services.ledger_integrity import NotaryAlarm
+from ghostpost.domain.checkpoint import NotaryAlarm, NotaryState
 
 ALERT_NAME = "notary-alert.json"
 CHECK_NAME = "ledger-check.json"

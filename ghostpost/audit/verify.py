@@ -374,16 +374,6 @@ def load_notary_states(paths: Iterable[str | os.PathLike[str]]) -> list[Checkpoi
     return found
 
 
-def verify_export(
-    path: str | os.PathLike[str],
-    keys: Iterable[LedgerKey],
-    trusted: Iterable[Checkpoint] = (),
-) -> Result:
-    """Verify an export against public keys and trusted checkpoints (already checked)."""
-    verifier = Verifier(keys)
-    return _Run(path, verifier, list(trusted)).run()
-
-
 def verify_files(
     path: str | os.PathLike[str],
     key_paths: Sequence[str | os.PathLike[str]],

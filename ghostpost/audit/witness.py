@@ -19,14 +19,9 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ghostpost.audit.format import checkpoint_line
 from ghostpost.domain.checkpoint import Checkpoint
-from ghostpost.services.ledger_integrity import newest_checkpoint
-
-if TYPE_CHECKING:
-    from ghostpost.bootstrap import Container
 
 log = logging.getLogger("ghostpost.audit.witness")
 HTTP_TIMEOUT_SECONDS = 5.0
@@ -132,14 +127,3 @@ class Witness:
         """Wait for a background POST (tests, shutdown)."""
         if self._background is not None:
             self._background.join(timeout)
-
-
-def ship_newest_checkpoint(container: Container) -> Shipment:
-    """Ship the newest signed head to the configured witness(es); call it on every export.
-
-    Never raises for a witness that is down (the failure is logged and in the result).
-    """
-    checkpoint = newest_checkpoint(container.services)
-    if checkpoint is None or not container.witness.configured:
-        return Shipment(checkpoint)
-    return container.witness.ship(checkpoint)

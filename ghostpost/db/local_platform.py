@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ghostpost.adapters.local import LocalStatus
 from ghostpost.db.models import LocalStatusRow
-
-
-@dataclass(frozen=True)
-class LocalStatus:
-    """One status on the local platform."""
-
-    id: int
-    handle: str
-    text: str
-    created_at: datetime
 
 
 def _to_status(row: LocalStatusRow) -> LocalStatus:

@@ -7,7 +7,6 @@ attempt must be committed *before* the platform is called for it to survive a cr
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ghostpost.adapters.base import Attempt, NotConnected, PermanentError
+from ghostpost.adapters.base import Attempt, NotConnected, PermanentError, PlatformApp
 from ghostpost.clock import Clock
 from ghostpost.db.models import AccountRow, PlatformAppRow, PublishAttemptRow
 from ghostpost.domain.model import Account
@@ -168,19 +167,8 @@ def _attempt(row: PublishAttemptRow) -> Attempt:
     return Attempt(row.idempotency_key, row.account_id, row.ref, row.created_at)
 
 
-@dataclass(frozen=True)
-class PlatformApp:
-    """ghostpost's OAuth client on one instance."""
-
-    platform: str
-    base_url: str
-    client_id: str
-    client_secret: str
-    redirect_uri: str
-
-
 class PlatformAppStore:
-    """OAuth apps registered per instance, secrets sealed."""
+    """OAuth apps registered per instance, secrets sealed (the adapters' PlatformApps)."""
 
     def __init__(self, sessions: sessionmaker[Session], box: SecretBox, clock: Clock) -> None:
         self._sessions = sessions

@@ -606,7 +606,6 @@ _ATTENTION_RANK = {
     PostState.PENDING_APPROVAL.value: 2,
     PostState.PUBLISHING.value: 3,
     PostState.SCHEDULED.value: 4,
-    PostState.DRAFT.value: 4,
     PostState.PUBLISHED.value: 5,
     PostState.REFUSED.value: 6,
     PostState.CANCELLED.value: 6,

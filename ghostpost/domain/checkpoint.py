@@ -112,3 +112,13 @@ class NotaryState:
     head_hash: str
     key_id: str
     signed_at: str
+
+
+@dataclass(frozen=True)
+class NotaryAlarm:
+    """Why the notary stopped signing; kept outside the database until an operator resets it."""
+
+    reason: str
+    detected_at: str
+    #: What the notary had signed last when it stopped (None: it had signed nothing yet).
+    state: NotaryState | None

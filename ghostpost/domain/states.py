@@ -10,7 +10,6 @@ from ghostpost.domain.errors import InvalidTransition
 class PostState(StrEnum):
     """Where a post is in its life."""
 
-    DRAFT = "draft"
     PENDING_APPROVAL = "pending_approval"
     SCHEDULED = "scheduled"
     HELD = "held"
@@ -26,7 +25,6 @@ S = PostState
 #: Legal moves. `publishing -> scheduled` is a retry after a retryable platform error or a
 #: crash reconciled as "not on the platform"; `failed -> scheduled` is a human's retry.
 ALLOWED_TRANSITIONS: dict[PostState, frozenset[PostState]] = {
-    S.DRAFT: frozenset({S.PENDING_APPROVAL, S.SCHEDULED, S.CANCELLED, S.REFUSED}),
     # pending_approval -> held: the writer's or client's grant was withdrawn before approval.
     S.PENDING_APPROVAL: frozenset({S.SCHEDULED, S.HELD, S.CANCELLED, S.REFUSED}),
     # scheduled -> failed: the standalone reminder it needed could not be published.
@@ -44,7 +42,9 @@ ALLOWED_TRANSITIONS: dict[PostState, frozenset[PostState]] = {
 
 TERMINAL_STATES = frozenset(s for s, nxt in ALLOWED_TRANSITIONS.items() if not nxt)
 #: States in which a post still waits to go out (and so may be cancelled or refused).
-QUEUED_STATES = frozenset({S.DRAFT, S.PENDING_APPROVAL, S.SCHEDULED, S.HELD})
+QUEUED_STATES = frozenset({S.PENDING_APPROVAL, S.SCHEDULED, S.HELD})
+#: The states a post is stored in (a refused submission stores nothing).
+INITIAL_STATES = frozenset({S.PENDING_APPROVAL, S.SCHEDULED})
 
 
 def can_transition(current: PostState, target: PostState) -> bool:

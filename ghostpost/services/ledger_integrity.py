@@ -30,7 +30,13 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from ghostpost.domain.checkpoint import Checkpoint, CheckpointKind, NotaryState, checkpoint_note
+from ghostpost.domain.checkpoint import (
+    Checkpoint,
+    CheckpointKind,
+    NotaryAlarm,
+    NotaryState,
+    checkpoint_note,
+)
 from ghostpost.domain.ledger import GENESIS_HASH, LedgerEntry, LedgerTag, entry_hash
 from ghostpost.services.context import Actor, ServiceContext
 from ghostpost.services.errors import Conflict
@@ -49,16 +55,6 @@ def format_time(moment: datetime) -> str:
 def parse_signed_at(text: str) -> datetime:
     """Return a checkpoint's `signed_at` as an aware UTC datetime."""
     return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class NotaryAlarm:
-    """Why the notary stopped signing; kept outside the database until an operator resets it."""
-
-    reason: str
-    detected_at: str
-    #: What the notary had signed last when it stopped (None: it had signed nothing yet).
-    state: NotaryState | None
 
 
 class NotaryStore(Protocol):

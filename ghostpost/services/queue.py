@@ -31,7 +31,7 @@ QUEUE_GROUPS: dict[str, tuple[PostState, ...]] = {
     "held": (S.HELD,),
     "pending_approval": (S.PENDING_APPROVAL,),
     "publishing": (S.PUBLISHING,),
-    "scheduled": (S.SCHEDULED, S.DRAFT),
+    "scheduled": (S.SCHEDULED,),
     "published": (S.PUBLISHED,),
     "closed": (S.REFUSED, S.CANCELLED),
 }

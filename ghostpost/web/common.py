@@ -6,12 +6,15 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import abort, current_app, g, redirect, request, session, url_for
+from flask import abort, g, redirect, request, session, url_for
 
-from ghostpost.bootstrap import Container
 from ghostpost.domain.model import Role, User
+
+# Re-exported: the page modules take them from here with the rest of what pages share.
+from ghostpost.http_surface import container as container
+from ghostpost.http_surface import services as services
 from ghostpost.services.auth import load_user
-from ghostpost.services.context import Actor, ServiceContext
+from ghostpost.services.context import Actor
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -27,17 +30,6 @@ def parse_id(raw: str | None) -> int | None:
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or int(raw) > MAX_ID:
         return None
     return int(raw)
-
-
-def container() -> Container:
-    """Return the app's container."""
-    found: Container = current_app.extensions["ghostpost"]
-    return found
-
-
-def services() -> ServiceContext:
-    """Return the service context."""
-    return container().services
 
 
 def current_user() -> User | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 from flask import Flask, Response, render_template, request
@@ -10,6 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from ghostpost.db.engine import DATABASE_UNAVAILABLE
 from ghostpost.domain.errors import DomainError
+from ghostpost.http_surface import problem_response
 from ghostpost.services.errors import (
     Conflict,
     Forbidden,
@@ -39,17 +39,7 @@ def _wants_json() -> bool:
 def problem(status: int, title: str, detail: str, code: str, **extra: object) -> Response:
     """Render an RFC 9457 problem, as JSON or as an HTML page."""
     if _wants_json():
-        body = {
-            "type": f"urn:ghostpost:problem:{code}",
-            "code": code,
-            "title": title,
-            "status": status,
-            "detail": detail,
-            **extra,
-        }
-        response = Response(status=status, mimetype="application/problem+json")
-        response.set_data(json.dumps(body))
-        return response
+        return problem_response(status, code, title, detail, **extra)
     html = render_template("error.html", status=status, title=title, detail=detail)
     return Response(html, status=status, mimetype="text/html")
 

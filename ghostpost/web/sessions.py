@@ -19,18 +19,17 @@ anonymous cookie.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from flask import Flask, Request, Response, flash, g, redirect, request, session, url_for
 from flask.sessions import SecureCookieSession, SessionInterface
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from ghostpost.bootstrap import Container
+from ghostpost.bootstrap import Container, timeouts
 from ghostpost.db.engine import DATABASE_UNAVAILABLE
 from ghostpost.domain.sessions import WebSession
 from ghostpost.services.web_sessions import (
-    Timeouts,
     open_web_session,
     revoke_web_session,
     save_web_session,
@@ -48,14 +47,6 @@ ANONYMOUS_KEYS = frozenset({"csrf_token", "_flashes"})
 #: A signed anonymous cookie is no longer than this (a CSRF secret and a few messages).
 _MAX_ANONYMOUS_COOKIE_LENGTH = 3000
 _ANONYMOUS_SALT = "ghostpost.web.sessions.anonymous"
-
-
-def timeouts(settings: Settings) -> Timeouts:
-    """Return the session timeouts configured in settings."""
-    return Timeouts(
-        idle=timedelta(minutes=settings.session_idle_minutes),
-        absolute=timedelta(hours=settings.session_absolute_hours),
-    )
 
 
 class ServerSession(SecureCookieSession):

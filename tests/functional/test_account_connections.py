@@ -7,10 +7,9 @@ import json
 import pytest
 from sqlalchemy import select, text
 
-from ghostpost.adapters.base import NotConnected
+from ghostpost.adapters.base import NotConnected, PlatformApp
 from ghostpost.bootstrap import Container, bootstrap
 from ghostpost.db.models import AccountRow, LedgerEntryRow
-from ghostpost.db.platform_store import PlatformApp
 from ghostpost.domain.model import Account
 from ghostpost.secretbox import generate_key
 from ghostpost.services import connections, directory

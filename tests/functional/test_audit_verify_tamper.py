@@ -28,8 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ghostpost.audit.format import checkpoint_line, parse_checkpoint
 from ghostpost.audit.keys import Ed25519Signer, public_key_text
 from ghostpost.audit.verify import CannotVerify, Result, verify_files
-from ghostpost.audit.witness import ship_newest_checkpoint
-from ghostpost.bootstrap import bootstrap
+from ghostpost.bootstrap import bootstrap, ship_newest_checkpoint
 from ghostpost.cli import main
 from ghostpost.clock import FixedClock
 from ghostpost.domain.checkpoint import Checkpoint, checkpoint_note

@@ -32,7 +32,40 @@ from tests.support.api import create_api_client
 from tests.support.web import PASSWORD, sign_in
 from tests.support.world import World
 
-COLUMNS = list(exports.AUTHORSHIP_COLUMNS)
+#: The authorship report's header, written out: the contract auditors' spreadsheets rely on (a
+#: renamed, dropped or reordered column must fail here, not follow the code silently).
+COLUMNS = [
+    "post_id",
+    "kind",
+    "state",
+    "state_reason",
+    "published_at",
+    "submitted_at",
+    "account_id",
+    "platform",
+    "handle",
+    "platform_url",
+    "final_text",
+    "writer_name",
+    "writer_email",
+    "submitter",
+    "submitter_name",
+    "approver_name",
+    "approver_email",
+    "approved_at",
+    "source",
+    "delegated",
+    "window_id",
+    "window_name",
+    "decision_stage",
+    "tag",
+    "tag_outcome",
+    "tag_needs",
+    "tag_has",
+    "tag_unit",
+    "reminder",
+    "disclosure",
+]
 #: Texts that would be formulas in a spreadsheet.
 FORMULAS = ["=SUM(A1:A9)", "+1 555 0100 call now", "-2 degrees outside", "@here lunch", "\tx"]
 UNICODE = "Grüße aus Zürich — 東京 👋🏽 مرحبا \u200f"

@@ -30,7 +30,7 @@ from click.testing import CliRunner
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
 
-from ghostpost.audit.witness import ship_newest_checkpoint
+from ghostpost.bootstrap import ship_newest_checkpoint
 from ghostpost.cli import main
 from ghostpost.domain.ledger import GENESIS_HASH, canonical_json, entry_hash
 from ghostpost.domain.model import Post

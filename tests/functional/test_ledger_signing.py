@@ -28,8 +28,7 @@ from ghostpost import create_app
 from ghostpost.audit import format as fmt
 from ghostpost.audit.keys import generate_keypair, read_public_keys
 from ghostpost.audit.verify import verify_files
-from ghostpost.audit.witness import ship_newest_checkpoint
-from ghostpost.bootstrap import Container, bootstrap
+from ghostpost.bootstrap import Container, bootstrap, ship_newest_checkpoint
 from ghostpost.cli import main
 from ghostpost.clock import FixedClock
 from ghostpost.domain.checkpoint import Checkpoint, CheckpointKind, key_fingerprint

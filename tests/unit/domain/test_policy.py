@@ -15,6 +15,7 @@ from ghostpost.domain.policy import (
     DEFAULT_REMINDER_EVERY,
     DEFAULT_TAG,
     INLINE_REMINDER_SEPARATOR,
+    MIN_REMINDER_EVERY,
     Decision,
     Deferred,
     Outcome,
@@ -600,22 +601,27 @@ def test_the_run_resets_on_a_disclosure_and_grows_otherwise() -> None:
     assert next_run_length(0, disclosure=False) == 1
 
 
-def test_one_standalone_reminder_is_always_enough_even_with_n_1() -> None:
-    # With reminder_every=1 (services/windows.py accepts 1..MAX) every post is due, so right
-    # after the standalone reminder (posts_since_disclosure=0) the engine asks for another one:
-    # the post never goes out and reminders repeat forever. A window with N=1 must either be
-    # rejected, or the engine must let the post follow its reminder.
-    try:
-        state = window(
-            posts_since_disclosure=0, reminder_every=1, reminder_mode=ReminderMode.STANDALONE
-        )
-    except ValueError:
-        return  # N=1 rejected by the domain: no livelock possible
-    for delegated in (True, False):
-        decision = run("Great keynote", delegated=delegated, state=state)
-        assert decision.outcome is not Outcome.REMINDER_FIRST, (
-            "a reminder was just published, yet another one is asked for before the post"
-        )
+def test_a_window_with_a_reminder_on_every_post_is_refused() -> None:
+    # With reminder_every=1 every post is due, so right after the standalone reminder
+    # (posts_since_disclosure=0) the engine would ask for another one: the post never goes out
+    # and reminders repeat forever. The domain refuses N=1 (services/windows.py, a form error).
+    assert MIN_REMINDER_EVERY == 2
+    with pytest.raises(ValueError, match="reminder_every must be at least 2"):
+        window(reminder_every=1, reminder_mode=ReminderMode.STANDALONE)
+
+
+@pytest.mark.parametrize("delegated", [True, False])
+def test_one_standalone_reminder_is_enough_with_the_smallest_n(delegated: bool) -> None:
+    # Right after a standalone reminder the run is 0: the post follows it, no second reminder.
+    state = window(
+        posts_since_disclosure=0,
+        reminder_every=MIN_REMINDER_EVERY,
+        reminder_mode=ReminderMode.STANDALONE,
+    )
+    decision = run("Great keynote", delegated=delegated, state=state)
+    assert decision.outcome is Outcome.PUBLISH, (
+        "a reminder was just published, yet another one is asked for before the post"
+    )
 
 
 # --- holding for the notice -------------------------------------------------------------------

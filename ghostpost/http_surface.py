@@ -1,0 +1,139 @@
+"""What the two HTTP surfaces (web pages and the API) share, so neither imports the other: the
+app's container and service context, the RFC 9457 problem response, and streamed export
+downloads (DESIGN.md §6)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from flask import Flask, Response, current_app, request
+
+from ghostpost.bootstrap import Container
+from ghostpost.export_slots import make_slots
+from ghostpost.metrics import metrics_of
+from ghostpost.services import exports
+from ghostpost.services.context import ServiceContext
+
+PROBLEM_MIMETYPE = "application/problem+json"
+TYPE_PREFIX = "urn:ghostpost:problem:"
+
+
+def problem_response(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    **members: Any,
+) -> Response:
+    """Return an RFC 9457 problem: a stable `type` (`urn:ghostpost:problem:<code>`), its
+    `code`, a `title`, the HTTP `status`, a human `detail`, then any extra `members`."""
+    body: dict[str, Any] = {
+        "type": TYPE_PREFIX + code,
+        "code": code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        **members,
+    }
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE)
+    response.headers.update(dict(headers or {}))
+    return response
+
+
+def container() -> Container:
+    """Return the app's container."""
+    found: Container = current_app.extensions["ghostpost"]
+    return found
+
+
+def services() -> ServiceContext:
+    """Return the service context."""
+    return container().services
+
+
+_SLOTS = "ghostpost.export_slots"
+_slots_lock = threading.Lock()
+
+
+def export_slots(app: Flask) -> exports.ExportSlots:
+    """Return the app's export counters (built on first use from the rate-limit storage)."""
+    with _slots_lock:
+        found = app.extensions.get(_SLOTS)
+        if found is None:
+            built: Container = app.extensions["ghostpost"]
+            settings, clock = built.settings, built.clock
+            # A lease outlives the longest a chunk may take to send, several times over.
+            ttl = max(60.0, 4 * settings.export_send_timeout_seconds)
+            found = make_slots(
+                settings.rate_limit_storage_uri, lambda: clock.now().timestamp(), ttl
+            )
+            app.extensions[_SLOTS] = found
+    slots: exports.ExportSlots = found
+    return slots
+
+
+def _socket() -> socket.socket | None:
+    """Return the client's socket where the server exposes it (werkzeug, gunicorn)."""
+    for key in ("werkzeug.socket", "gunicorn.socket"):
+        found = request.environ.get(key)
+        if isinstance(found, socket.socket):
+            return found
+    return None
+
+
+def attachment(export: exports.Export) -> Response:
+    """Return the export as a streamed download (the rows are read while it is sent).
+
+    Admitted first (raises ExportLimitReached: 429). While it streams, the download holds a
+    slot and a database connection; both go back when the response is closed, which the server
+    does when the download ends, fails, or its reader stops reading: every chunk must be taken
+    within `export_send_timeout_seconds` (a socket timeout, where the server exposes its
+    socket), else the server drops the connection.
+    """
+    built = container()
+    settings = built.settings
+    lease = exports.admit(
+        export,
+        export_slots(current_app._get_current_object()),  # type: ignore[attr-defined]
+        exports.ExportLimits(settings.export_max_concurrent, settings.export_max_per_reader),
+    )
+    sock = _socket()
+    timeout = settings.export_send_timeout_seconds
+    in_progress = metrics_of(current_app._get_current_object()).exports_in_progress  # type: ignore[attr-defined]
+    in_progress.inc()
+    released = threading.Lock()
+
+    def release() -> None:
+        lease.release()
+        # Once: the body's end and the response's close both release.
+        if released.acquire(blocking=False):
+            in_progress.dec()
+
+    def body() -> Iterator[str]:
+        previous = sock.gettimeout() if sock is not None else None
+        if sock is not None:
+            sock.settimeout(timeout)
+        try:
+            for chunk in export.stream():
+                lease.renew()
+                yield chunk
+        finally:
+            # Released here too: some servers (and test clients) close the response late.
+            release()
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.settimeout(previous)  # a kept-alive connection waits as before
+
+    response = Response(body(), content_type=export.media_type)
+    response.call_on_close(release)  # also when the body never started
+    response.headers["Content-Disposition"] = f'attachment; filename="{export.filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
