@@ -83,19 +83,6 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> tuple[int, dict[str,
     return record.response_status, dict(record.response_body or {})
 
 
-def stored_response(
-    ctx: ServiceContext, actor: Actor, *, key: str, fingerprint: str
-) -> tuple[int, dict[str, Any]] | None:
-    """Return the stored (status, body) for a repeated key, or None for a key not used yet.
-
-    A cheap early look, so a repeat is answered from its record even if what the request
-    refers to has changed since; `submit_post_once` decides again inside its transaction.
-    """
-    with ctx.uow(read_only=True) as uow:
-        record = uow.idempotency_keys.get(actor.ref, key)
-    return None if record is None else _replay(record, fingerprint)
-
-
 def _check_stored_key(key: str) -> None:
     if not 0 < len(key) <= MAX_STORED_KEY_LENGTH:
         raise ValidationFailed(
