@@ -370,6 +370,9 @@ class SubmissionReader(Protocol):
     def token(self, token_hash: str) -> TokenFacts | None:
         """Return the token with this hash, its client and owner (None: no such token)."""
 
+    def add_post(self, post: NewPost) -> Post:
+        """Store a new post (as PostRepository.add, in one INSERT)."""
+
     def for_client(
         self, client_id: str, account_id: int, author_email: str | None, at: datetime
     ) -> ClientSubmission | None:

@@ -259,7 +259,7 @@ def _store(uow: UnitOfWork, actor: Actor, cmd: SubmitPost, plan: Plan, now: date
         SUBMISSION_TEXT_KEY: plan.decision.final_text,
     }
     extra = {"extra": dict(cmd.extra)} if cmd.extra else {}
-    post = uow.posts.add(
+    post = uow.submissions.add_post(
         NewPost(
             public_id=str(uuid.uuid4()),
             account_id=plan.account.id,
