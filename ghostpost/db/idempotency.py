@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import Table, delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -34,6 +34,14 @@ def to_record(row: IdempotencyKeyRow) -> IdempotencyRecord:
         response_status=row.response_status,
         response_body=row.response_body,
     )
+
+
+def _table(table: object) -> Table:
+    assert isinstance(table, Table)
+    return table
+
+
+_KEYS = _table(IdempotencyKeyRow.__table__)
 
 
 class SqlIdempotencyKeys:
@@ -107,7 +115,7 @@ class SqlIdempotencyKeys:
         postgres = self.session.get_bind().dialect.name == "postgresql"
         insert = postgres_insert if postgres else sqlite_insert
         statement = (
-            insert(IdempotencyKeyRow)
+            insert(_KEYS)
             .values(
                 client_id=client_id,
                 key=key,
@@ -116,11 +124,14 @@ class SqlIdempotencyKeys:
                 created_at=now,
             )
             .on_conflict_do_nothing(index_elements=["client_id", "key"])
+            # RETURNING says whether a row went in (rowcount is not reliable with it on
+            # PostgreSQL, where the dialect adds RETURNING for the new id anyway).
+            .returning(_KEYS.c.id)
         )
         try:
             if postgres:
                 self.session.execute(text(f"SET LOCAL lock_timeout = {int(self.wait_ms)}"))
-            inserted = self.session.execute(statement).rowcount  # type: ignore[attr-defined]
+            inserted = self.session.connection().execute(statement).first() is not None
         except OperationalError as exc:
             if getattr(exc.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
                 raise KeyStillLocked(key) from exc
@@ -149,21 +160,20 @@ class SqlIdempotencyKeys:
     def complete(
         self, client_id: str, key: str, response_status: int, response_body: Mapping[str, Any]
     ) -> None:
-        done = self.session.execute(
-            update(IdempotencyKeyRow)
+        done = self.session.connection().execute(
+            update(_KEYS)
             .where(
-                IdempotencyKeyRow.client_id == client_id,
-                IdempotencyKeyRow.key == key,
-                IdempotencyKeyRow.status == "in_flight",
+                _KEYS.c.client_id == client_id,
+                _KEYS.c.key == key,
+                _KEYS.c.status == "in_flight",
             )
             .values(
                 status="completed",
                 response_status=response_status,
                 response_body=dict(response_body),
             )
-            .execution_options(synchronize_session=False)
         )
-        assert done.rowcount == 1  # type: ignore[attr-defined]
+        assert done.rowcount == 1
 
     def purge(self, created_before: datetime) -> int:
         result = self.session.execute(
