@@ -28,11 +28,11 @@ from ghostpost.db.platform_store import (
     SqlAttemptStore,
     account_binding,
 )
-from ghostpost.db.unit_of_work import SqlAlchemyUnitOfWork
+from ghostpost.db.unit_of_work import SqlUnitsOfWork
 from ghostpost.domain.length import Budget, budget_for
 from ghostpost.domain.model import Account
 from ghostpost.secretbox import SecretBox, derived_development_key, parse_keys
-from ghostpost.services.context import ServiceContext
+from ghostpost.services.context import GrantCache, ServiceContext
 from ghostpost.services.ledger_integrity import Notary, newest_checkpoint
 from ghostpost.services.web_sessions import Timeouts
 from ghostpost.settings import Settings, SettingsError
@@ -197,7 +197,7 @@ def bootstrap(
     keyring = ledger_keyring(settings)
     box = make_secretbox(settings)
     services = ServiceContext(
-        uow=lambda: SqlAlchemyUnitOfWork(sessions, box),
+        uow=SqlUnitsOfWork(sessions, box),
         clock=clock,
         budget_for=account_budget,
         hash_password=hasher.hash,
@@ -208,6 +208,7 @@ def bootstrap(
         seal_secret=lambda bound_to, secret: box.seal(secret, bound_to=bound_to),
         open_secret=lambda bound_to, sealed: box.open(sealed, bound_to=bound_to),
         notice_lead=timedelta(minutes=settings.notice_lead_minutes),
+        token_grants=GrantCache(settings.api_token_cache_seconds),
     )
     store = LocalStatusStore(sessions)
     witness = Witness(settings.ledger_witness_file, settings.ledger_witness_url)

@@ -42,6 +42,9 @@ class Settings:
     serve_runs_worker: bool = True
     #: Lifetime of an API access token (OAuth client credentials); short, as there is no refresh.
     api_token_seconds: int = 900
+    #: How long each process keeps what a bearer token grants before reading it again: a token
+    #: or client revoked in another process stops working here within this many seconds.
+    api_token_cache_seconds: float = 5.0
     #: Requests each API client may make, in the `limits` notation ("120 per minute").
     api_rate_limit: str = "120 per minute"
     #: Where rate-limit counters live: "memory://" (per process) or "redis://host:6379/0",
@@ -248,6 +251,8 @@ def _problems(s: Settings) -> list[str]:
         problems.append("notice_lead_minutes must be in [0, 129600] (90 days)")
     if not 10 <= s.api_token_seconds <= 3600:
         problems.append("api_token_seconds must be in [10, 3600]")
+    if not 0 <= s.api_token_cache_seconds <= 60:
+        problems.append("api_token_cache_seconds must be in [0, 60]")
     if not s.rate_limit_storage_uri.startswith(("memory://", "redis://", "rediss://")):
         problems.append("rate_limit_storage_uri must be memory:// or a redis:// URL")
     if not _is_rate_limit(s.api_rate_limit):

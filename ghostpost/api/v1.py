@@ -189,13 +189,19 @@ def _decisions(record: dict[str, Any] | None, delegated: bool) -> dict[str, Any]
     }
 
 
-def post_data(details: PostDetails) -> dict[str, Any]:
-    """Return a post as PostSchema dumps it (the schema turns times into strings)."""
+def posts_url() -> str:
+    """Return the URL of the post collection; a post's own URL is this plus `/<id>`."""
+    return url_for("api_v1.list_posts")
+
+
+def post_data(details: PostDetails, collection_url: str | None = None) -> dict[str, Any]:
+    """Return a post as PostSchema dumps it (the schema turns times into strings). With
+    `collection_url` (posts_url()) it is plain data: no request or app context needed."""
     post = details.post
     outlook = details.current_outlook
     latest = post.decisions.get("publication") or post.decisions.get("submission")
     extra = post.decisions.get("extra") or {}
-    self_url = url_for("api_v1.get_post", post_id=post.public_id)
+    self_url = f"{collection_url if collection_url is not None else posts_url()}/{post.public_id}"
     return {
         "id": post.public_id,
         "kind": post.kind.value,
@@ -221,9 +227,13 @@ def post_data(details: PostDetails) -> dict[str, Any]:
     }
 
 
-def render_post(details: PostDetails) -> dict[str, Any]:
+#: Dumps a post's body; schemas hold no per-request state, so one serves every request.
+_POST_SCHEMA = PostSchema()
+
+
+def render_post(details: PostDetails, collection_url: str | None = None) -> dict[str, Any]:
     """Return the JSON body of a post (what create stores for replays)."""
-    body: dict[str, Any] = PostSchema().dump(post_data(details))
+    body: dict[str, Any] = _POST_SCHEMA.dump(post_data(details, collection_url))
     return body
 
 
@@ -287,11 +297,11 @@ _EXAMPLE_POST = {
 }
 
 
-def _command(data: dict[str, Any], account: Account, author: User) -> posts.SubmitPost:
+def _request(data: dict[str, Any]) -> posts.ClientPost:
     in_reply_to = data.get("in_reply_to")
-    return posts.SubmitPost(
-        account_id=account.id,
-        author_id=author.id,
+    return posts.ClientPost(
+        account_id=data["account"],
+        author_email=data.get("author"),
         text=data["text"],
         source=Source.API,
         publish_at=data.get("publish_at"),
@@ -365,18 +375,19 @@ _CREATED_POST_LINKS = {
     },
 )
 def create_post(data: dict[str, Any]) -> Response:
-    ctx, actor, key = services(), current_api_actor(), g.idempotency_key
-    fingerprint = create_fingerprint(data)
-    stored = idempotency.stored_response(ctx, actor, key=key, fingerprint=fingerprint)
-    if stored is not None:
-        return _created(*stored, replayed=True)
-    account, author = api_queries.resolve_submission(ctx, actor, data["account"], data["author"])
+    collection_url = posts_url()
 
-    def render(post: Any) -> tuple[int, dict[str, Any]]:
-        return 201, render_post(PostDetails(post, account, author))
+    def render(details: PostDetails) -> tuple[int, dict[str, Any]]:
+        # Plain data in, plain data out: it runs inside the create's write transaction.
+        return 201, render_post(details, collection_url)
 
-    status, body, replayed = idempotency.submit_post_once(
-        ctx, actor, _command(data, account, author), key=key, fingerprint=fingerprint, render=render
+    status, body, replayed = idempotency.submit_client_post_once(
+        services(),
+        current_api_actor(),
+        _request(data),
+        key=g.idempotency_key,
+        fingerprint=create_fingerprint(data),
+        render=render,
     )
     return _created(status, body, replayed)
 
@@ -393,9 +404,8 @@ def create_post(data: dict[str, Any]) -> Response:
 @bp.arguments(PostRequestSchema, example=_EXAMPLE_POST)
 @bp.response(200, PreviewSchema)
 def preview_post(data: dict[str, Any]) -> dict[str, Any]:
-    ctx, actor = services(), current_api_actor()
-    account, author = api_queries.resolve_submission(ctx, actor, data["account"], data["author"])
-    plan = posts.plan_post(ctx, actor, _command(data, account, author))
+    plan = posts.plan_client_post(services(), current_api_actor(), _request(data))
+    account, author = plan.account, plan.author
     later = decided_at_publication(PostKind.REGULAR, plan.delegated)
     return {
         "accepted": not plan.decision.refused,

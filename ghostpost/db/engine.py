@@ -64,7 +64,17 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, pool_pre_ping=True, **kwargs)
+
+    @event.listens_for(engine, "begin")
+    def _on_begin_postgres(conn: Any) -> None:
+        # A read-only unit of work says so to the server: it refuses writes, and a read-only
+        # transaction needs no transaction id. The first statement of the transaction, so an
+        # export may still choose its isolation level after it.
+        if conn.get_execution_options().get(READ_ONLY, False):
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+
+    return engine
 
 
 #: Errors meaning "the database cannot be reached right now" (mapped to 503 by the surfaces):
@@ -83,6 +93,12 @@ def redact_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions that keep loaded values after commit (records are built before commit anyway)."""
-    return sessionmaker(bind=engine, expire_on_commit=False)
+def make_session_factory(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
+    """Sessions that keep loaded values after commit (records are built before commit anyway).
+
+    With `read_only`, every transaction of these sessions only reads: a plain deferred BEGIN on
+    SQLite (it never takes the write lock, so it neither waits for writers nor blocks them) and
+    READ ONLY on PostgreSQL (writes fail). Same engine, same pool.
+    """
+    bind = engine.execution_options(**{READ_ONLY: True}) if read_only else engine
+    return sessionmaker(bind=bind, expire_on_commit=False)

@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import Table, delete, select, text, update
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -32,6 +34,14 @@ def to_record(row: IdempotencyKeyRow) -> IdempotencyRecord:
         response_status=row.response_status,
         response_body=row.response_body,
     )
+
+
+def _table(table: object) -> Table:
+    assert isinstance(table, Table)
+    return table
+
+
+_KEYS = _table(IdempotencyKeyRow.__table__)
 
 
 class SqlIdempotencyKeys:
@@ -91,15 +101,79 @@ class SqlIdempotencyKeys:
             self.session.execute(text("SET LOCAL lock_timeout = DEFAULT"))
         return claimed
 
+    def claim_or_get(
+        self, client_id: str, key: str, fingerprint: str, now: datetime
+    ) -> IdempotencyRecord | None:
+        """Claim the key with one `INSERT ... ON CONFLICT DO NOTHING`; return None when claimed,
+        else the record of the request that holds it (committed, or in flight on PostgreSQL once
+        the wait for its transaction ran out: KeyStillLocked).
+
+        SQLite: the transaction holds the write lock (BEGIN IMMEDIATE), so a record found is
+        committed. PostgreSQL: the INSERT waits on the unique index for a transaction holding
+        the same key, at most `wait_ms`; it then inserts (that one rolled back) or does nothing.
+        """
+        postgres = self.session.get_bind().dialect.name == "postgresql"
+        insert = postgres_insert if postgres else sqlite_insert
+        statement = (
+            insert(_KEYS)
+            .values(
+                client_id=client_id,
+                key=key,
+                fingerprint=fingerprint,
+                status="in_flight",
+                created_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["client_id", "key"])
+            # RETURNING says whether a row went in (rowcount is not reliable with it on
+            # PostgreSQL, where the dialect adds RETURNING for the new id anyway).
+            .returning(_KEYS.c.id)
+        )
+        try:
+            if postgres:
+                self.session.execute(text(f"SET LOCAL lock_timeout = {int(self.wait_ms)}"))
+            inserted = self.session.connection().execute(statement).first() is not None
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
+                raise KeyStillLocked(key) from exc
+            raise
+        if postgres:
+            # Later locks of this transaction (the ledger head) wait as long as they must.
+            self.session.execute(text("SET LOCAL lock_timeout = DEFAULT"))
+        if inserted:
+            return None
+        found = self.session.execute(
+            select(
+                IdempotencyKeyRow.client_id,
+                IdempotencyKeyRow.key,
+                IdempotencyKeyRow.fingerprint,
+                IdempotencyKeyRow.status,
+                IdempotencyKeyRow.created_at,
+                IdempotencyKeyRow.response_status,
+                IdempotencyKeyRow.response_body,
+            ).where(IdempotencyKeyRow.client_id == client_id, IdempotencyKeyRow.key == key)
+        ).one_or_none()
+        if found is None:
+            # Purged between the two statements: not worth more than a retry.
+            raise KeyStillLocked(key)
+        return IdempotencyRecord(**found._asdict())
+
     def complete(
         self, client_id: str, key: str, response_status: int, response_body: Mapping[str, Any]
     ) -> None:
-        row = self.session.scalar(self._where(client_id, key))
-        assert row is not None and row.status == "in_flight"
-        row.status = "completed"
-        row.response_status = response_status
-        row.response_body = dict(response_body)
-        self.session.flush()
+        done = self.session.connection().execute(
+            update(_KEYS)
+            .where(
+                _KEYS.c.client_id == client_id,
+                _KEYS.c.key == key,
+                _KEYS.c.status == "in_flight",
+            )
+            .values(
+                status="completed",
+                response_status=response_status,
+                response_body=dict(response_body),
+            )
+        )
+        assert done.rowcount == 1
 
     def purge(self, created_before: datetime) -> int:
         result = self.session.execute(

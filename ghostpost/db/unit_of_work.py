@@ -7,6 +7,7 @@ from typing import Self
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from ghostpost.db.engine import make_session_factory
 from ghostpost.db.exports import SqlExports
 from ghostpost.db.idempotency import SqlIdempotencyKeys
 from ghostpost.db.platform_store import SqlSealedSecrets
@@ -21,6 +22,7 @@ from ghostpost.db.repositories import (
     SqlUsers,
     SqlWindows,
 )
+from ghostpost.db.submissions import SqlSubmissions
 from ghostpost.db.web_sessions import SqlWebSessions
 from ghostpost.secretbox import SecretBox
 from ghostpost.services.ports import (
@@ -34,6 +36,7 @@ from ghostpost.services.ports import (
     PostRepository,
     PrincipalRepository,
     SealedSecrets,
+    SubmissionReader,
     UserRepository,
     WebSessionRepository,
     WindowRepository,
@@ -43,10 +46,14 @@ from ghostpost.services.ports import (
 class SqlAlchemyUnitOfWork:
     """Implements ghostpost.services.ports.UnitOfWork."""
 
-    def __init__(self, session_factory: sessionmaker[Session], box: SecretBox) -> None:
+    def __init__(
+        self, session_factory: sessionmaker[Session], box: SecretBox, *, read_only: bool = False
+    ) -> None:
         self._session_factory = session_factory
         #: Seals platform secrets (keys from settings, never the database).
         self._box = box
+        #: Sessions of a read-only factory (make_session_factory(read_only=True)) never write.
+        self.read_only = read_only
 
     def __enter__(self) -> Self:
         self.session = self._session_factory()
@@ -61,6 +68,7 @@ class SqlAlchemyUnitOfWork:
         self.api_clients: ApiClientRepository = SqlApiClients(self.session)
         self.api_tokens: ApiTokenRepository = SqlApiTokens(self.session)
         self.idempotency_keys: IdempotencyKeyRepository = SqlIdempotencyKeys(self.session)
+        self.submissions: SubmissionReader = SqlSubmissions(self.session)
         self.exports: ExportReader = SqlExports(self.session)
         self.sealed: SealedSecrets = SqlSealedSecrets(self.session, self._box)
         self.web_sessions: WebSessionRepository = SqlWebSessions(self.session)
@@ -76,7 +84,26 @@ class SqlAlchemyUnitOfWork:
         self.session.close()
 
     def commit(self) -> None:
+        if self.read_only:
+            raise RuntimeError("a read-only unit of work has nothing to commit")
         self.session.commit()
 
     def rollback(self) -> None:
         self.session.rollback()
+
+
+class SqlUnitsOfWork:
+    """The unit-of-work factory of the services (ServiceContext.uow): `uow()` is one write
+    transaction (BEGIN IMMEDIATE on SQLite), `uow(read_only=True)` one that only reads (a
+    deferred BEGIN on SQLite, READ ONLY on PostgreSQL)."""
+
+    def __init__(self, sessions: sessionmaker[Session], box: SecretBox) -> None:
+        self._writes = sessions
+        engine = sessions.kw["bind"]
+        self._reads = make_session_factory(engine, read_only=True)
+        self._box = box
+
+    def __call__(self, *, read_only: bool = False) -> SqlAlchemyUnitOfWork:
+        if read_only:
+            return SqlAlchemyUnitOfWork(self._reads, self._box, read_only=True)
+        return SqlAlchemyUnitOfWork(self._writes, self._box)

@@ -72,7 +72,7 @@ def _account(uow: UnitOfWork, actor: Actor, account_id: int) -> Account:
 def client_accounts(ctx: ServiceContext, actor: Actor) -> list[Account]:
     """Return the client's accounts, oldest first."""
     allowed = client_account_ids(actor)
-    with ctx.uow() as uow:
+    with ctx.uow(read_only=True) as uow:
         return [a for a in uow.accounts.list() if a.id in allowed]
 
 
@@ -89,7 +89,7 @@ def client_windows(
     ctx: ServiceContext, actor: Actor, account_id: int | None = None
 ) -> list[ClientWindow]:
     """Return the delegation windows of the client's accounts (or of one), latest start first."""
-    with ctx.uow() as uow:
+    with ctx.uow(read_only=True) as uow:
         ids = (
             [_account(uow, actor, account_id).id]
             if account_id is not None
@@ -110,7 +110,7 @@ def resolve_submission(
     to the account, people not in the client's list and the principal (named by a client the
     principal does not own) all get the same answer, so a client cannot probe for staff emails.
     """
-    with ctx.uow() as uow:
+    with ctx.uow(read_only=True) as uow:
         account = _account(uow, actor, account_id)
         client = client_of(uow, actor)
         if client is None:
@@ -160,13 +160,13 @@ def _visible(uow: UnitOfWork, ctx: ServiceContext, actor: Actor, post: Post | No
 
 def get_post(ctx: ServiceContext, actor: Actor, public_id: str) -> PostDetails:
     """Return one post of the client's accounts by its public id."""
-    with ctx.uow() as uow:
+    with ctx.uow(read_only=True) as uow:
         return _visible(uow, ctx, actor, uow.posts.by_public_id(public_id))
 
 
 def get_post_by_id(ctx: ServiceContext, actor: Actor, post_id: int) -> Post:
     """Return one post of the client's accounts by its internal id."""
-    with ctx.uow() as uow:
+    with ctx.uow(read_only=True) as uow:
         return _visible(uow, ctx, actor, uow.posts.get(post_id)).post
 
 
@@ -176,7 +176,7 @@ def list_posts(ctx: ServiceContext, actor: Actor, query: PostQuery) -> PostPage:
         raise ValidationFailed(
             f"limit must be between 1 and {MAX_PAGE_SIZE}.", {"limit": "out of range"}
         )
-    with ctx.uow() as uow:
+    with ctx.uow(read_only=True) as uow:
         if query.account_id is not None:
             accounts = [_account(uow, actor, query.account_id)]
         else:

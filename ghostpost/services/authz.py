@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ghostpost.domain.model import Account, Role, User
 from ghostpost.services.context import Actor
 from ghostpost.services.errors import Forbidden
@@ -26,11 +28,18 @@ def require_user(actor: Actor) -> User:
 
 def may_author(uow: UnitOfWork, user: User, account: Account) -> bool:
     """Tell whether `user` may write posts for `account`."""
+    return may_author_if(
+        user, account, assigned=lambda: uow.assignments.exists(user.id, account.id)
+    )
+
+
+def may_author_if(user: User, account: Account, *, assigned: Callable[[], bool]) -> bool:
+    """may_author, told whether `user` is assigned to `account` (asked only when it matters)."""
     if not user.is_active:
         return False
     if user.is_principal_of(account):
         return True
-    return user.role is not Role.AUDITOR and uow.assignments.exists(user.id, account.id)
+    return user.role is not Role.AUDITOR and assigned()
 
 
 def may_oversee(user: User, account: Account) -> bool:

@@ -12,14 +12,20 @@ import hmac
 import logging
 import re
 import secrets
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ghostpost.domain.ledger import LedgerTag
 from ghostpost.domain.model import Account, ApiClient, Role, User
 from ghostpost.services import delegation
-from ghostpost.services.authz import is_system, may_author, may_manage, require_user
+from ghostpost.services.authz import (
+    is_system,
+    may_author,
+    may_author_if,
+    may_manage,
+    require_user,
+)
 from ghostpost.services.context import Actor, ServiceContext, user_summary
 from ghostpost.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ghostpost.services.ports import UnitOfWork
@@ -91,9 +97,18 @@ def may_name_author(uow: UnitOfWork, client: ApiClient, author: User, account: A
     only through a client their own user owns (a post is the principal's own only when the
     principal submits it).
     """
+    return may_name_author_if(
+        client, author, account, assigned=lambda: uow.assignments.exists(author.id, account.id)
+    )
+
+
+def may_name_author_if(
+    client: ApiClient, author: User, account: Account, *, assigned: Callable[[], bool]
+) -> bool:
+    """may_name_author, told whether `author` is assigned to `account` (the create's one read)."""
     if account.id not in client.account_ids or author.id not in client.author_ids:
         return False
-    if not may_author(uow, author, account):
+    if not may_author_if(author, account, assigned=assigned):
         return False
     return not author.is_principal_of(account) or client.owner_id == author.id
 
@@ -283,6 +298,7 @@ def set_client_authors(
             return client
         old_people = {u.id: u for u in uow.users.list() if u.id in client.author_ids}
         client = uow.api_clients.set_authors(client.id, new_ids, author.id if author else None)
+        ctx.token_grants.forget()
         old_default = uow.users.get(before[1]) if before[1] is not None else None
         uow.ledger.append(
             tag=LedgerTag.CLIENT_AUTHORS_CHANGED,
@@ -386,6 +402,7 @@ def revoke_client(ctx: ServiceContext, actor: Actor, client_id: str) -> ApiClien
         )
         delegation.withdraw_client(uow, actor, client, now)
         uow.commit()
+    ctx.token_grants.forget()
     return client
 
 
@@ -415,7 +432,7 @@ def authenticate_client(ctx: ServiceContext, client_id: str, secret: str) -> Api
     """Return the active client with these credentials (and an active owner), or None."""
     if not client_id or not secret or max(len(client_id), len(secret)) > MAX_CREDENTIAL_LENGTH:
         return None
-    with ctx.uow() as uow:
+    with ctx.uow(read_only=True) as uow:
         client = uow.api_clients.by_client_id(client_id)
         stored = uow.api_clients.secret_hash(client_id) if client else None
         usable = client is not None and client.is_active and _owner_active(uow, client)
@@ -480,17 +497,32 @@ def issue_token(
 
 
 def resolve_token(ctx: ServiceContext, token: str) -> TokenGrant | None:
-    """Return what a bearer token grants, or None when it is unknown, expired or revoked."""
+    """Return what a bearer token grants, or None when it is unknown, expired or revoked.
+
+    One read (token, client, its accounts and authors, owner), then kept for a few seconds
+    (ctx.token_grants): a revocation in another process applies within that bound.
+    """
     if not token or len(token) > MAX_CREDENTIAL_LENGTH:
         return None
-    with ctx.uow() as uow:
-        stored = uow.api_tokens.by_hash(digest(token))
-        if stored is None or stored.revoked_at is not None or stored.expires_at <= ctx.clock.now():
+    token_hash = digest(token)
+    now = ctx.clock.now()
+    grant: TokenGrant | None = ctx.token_grants.get(token_hash, now)
+    if grant is None:
+        with ctx.uow(read_only=True) as uow:
+            found = uow.submissions.token(token_hash)
+        if (
+            found is None
+            or found.token.revoked_at is not None
+            or not found.client.is_active
+            or not found.owner_active
+        ):
             return None
-        client = uow.api_clients.get(stored.client_row_id)
-        if client is None or not client.is_active or not _owner_active(uow, client):
-            return None
-    return TokenGrant(client, stored.scopes & client.scopes, stored.id, stored.expires_at)
+        client = found.client
+        grant = TokenGrant(
+            client, found.token.scopes & client.scopes, found.token.id, found.token.expires_at
+        )
+        ctx.token_grants.put(token_hash, grant, now)
+    return grant if grant.expires_at > now else None
 
 
 def revoke_token(ctx: ServiceContext, client: ApiClient, token: str) -> bool:
@@ -510,6 +542,7 @@ def revoke_token(ctx: ServiceContext, client: ApiClient, token: str) -> bool:
         if stored.revoked_at is not None or stored.expires_at <= now:
             return False
         uow.api_tokens.revoke(stored.id, now)
+        ctx.token_grants.forget(digest(token))
         uow.ledger.append(
             tag=LedgerTag.TOKEN_REVOKED,
             actor=f"client:{client.client_id}",

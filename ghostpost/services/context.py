@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from ghostpost.clock import Clock
 from ghostpost.domain.length import Budget
@@ -15,11 +15,56 @@ from ghostpost.services.ports import UnitOfWork
 SYSTEM_WORKER = "system:worker"
 
 
+class GrantCache:
+    """What bearer tokens grant, kept per process for `seconds` after it was read (0: never
+    kept), so that most API requests do not read their token. A revocation made in this
+    process forgets the grants at once (services.clients); one made elsewhere applies here
+    within `seconds`. Ages are measured with the services' clock."""
+
+    def __init__(self, seconds: float, *, max_entries: int = 10_000) -> None:
+        self.seconds = seconds
+        self.max_entries = max_entries
+        self._grants: dict[str, tuple[datetime, Any]] = {}
+
+    def get(self, key: str, now: datetime) -> Any | None:
+        """Return the grant kept under `key` if it was read less than `seconds` ago."""
+        found = self._grants.get(key)
+        if found is None:
+            return None
+        read_at, grant = found
+        if not read_at <= now < read_at + timedelta(seconds=self.seconds):
+            self._grants.pop(key, None)
+            return None
+        return grant
+
+    def put(self, key: str, grant: Any, now: datetime) -> None:
+        """Keep `grant` (read `now`) under `key`."""
+        if self.seconds <= 0:
+            return
+        if len(self._grants) >= self.max_entries:
+            self._grants.clear()  # rare, cheap, and only costs a read per token
+        self._grants[key] = (now, grant)
+
+    def forget(self, key: str | None = None) -> None:
+        """Forget the grant under `key`, or every grant."""
+        if key is None:
+            self._grants.clear()
+        else:
+            self._grants.pop(key, None)
+
+
+class UnitOfWorkFactory(Protocol):
+    """Opens a unit of work: one write transaction, or with `read_only` one that only reads
+    (it never takes SQLite's write lock; PostgreSQL refuses its writes)."""
+
+    def __call__(self, *, read_only: bool = False) -> UnitOfWork: ...
+
+
 @dataclass(frozen=True)
 class ServiceContext:
     """Dependencies of the services, built once by the composition root."""
 
-    uow: Callable[[], UnitOfWork]
+    uow: UnitOfWorkFactory
     clock: Clock
     budget_for: Callable[[Account], Budget]
     hash_password: Callable[[str], str]
@@ -35,6 +80,8 @@ class ServiceContext:
     open_secret: Callable[[str, str], dict[str, Any]]
     #: How long before a window's start its notice goes out by default (notice_lead_minutes).
     notice_lead: timedelta = timedelta(minutes=60)
+    #: Bearer-token grants read recently (api_token_cache_seconds; see GrantCache).
+    token_grants: GrantCache = field(default_factory=lambda: GrantCache(0))
 
 
 @dataclass(frozen=True)

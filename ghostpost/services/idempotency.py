@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from ghostpost.domain.ledger import canonical_json
 from ghostpost.domain.model import IdempotencyRecord, Post
+from ghostpost.services.api_queries import PostDetails
 from ghostpost.services.context import Actor, ServiceContext
 from ghostpost.services.errors import ServiceError, ValidationFailed
-from ghostpost.services.ports import KeyStillLocked
-from ghostpost.services.posts import SubmitPost, _submit
+from ghostpost.services.ports import KeyStillLocked, UnitOfWork
+from ghostpost.services.posts import ClientPost, SubmitPost, _submit, submit_client_post
 
 #: Keys are remembered at least this long (the purge removes only older ones).
 KEY_RETENTION = timedelta(hours=24)
@@ -35,6 +36,9 @@ IN_FLIGHT_RETRY_AFTER = 1
 
 #: Turns the created post into (HTTP status, JSON body); runs inside the transaction.
 Render = Callable[[Post], tuple[int, dict[str, Any]]]
+#: Turns the created post, its account and author into (HTTP status, JSON body) from plain
+#: data; runs inside the transaction, so it reads nothing and needs no request context.
+RenderDetails = Callable[[PostDetails], tuple[int, dict[str, Any]]]
 
 
 class IdempotencyMismatch(ServiceError):
@@ -79,17 +83,23 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> tuple[int, dict[str,
     return record.response_status, dict(record.response_body or {})
 
 
-def stored_response(
-    ctx: ServiceContext, actor: Actor, *, key: str, fingerprint: str
-) -> tuple[int, dict[str, Any]] | None:
-    """Return the stored (status, body) for a repeated key, or None for a key not used yet.
+def _check_stored_key(key: str) -> None:
+    if not 0 < len(key) <= MAX_STORED_KEY_LENGTH:
+        raise ValidationFailed(
+            f"An idempotency key has 1 to {MAX_STORED_KEY_LENGTH} characters.",
+            {"Idempotency-Key": "bad length"},
+        )
 
-    A cheap early look, so a repeat is answered from its record even if what the request
-    refers to has changed since; `submit_post_once` decides again inside its transaction.
-    """
-    with ctx.uow() as uow:
-        record = uow.idempotency_keys.get(actor.ref, key)
-    return None if record is None else _replay(record, fingerprint)
+
+def _claim(
+    uow: UnitOfWork, actor: Actor, key: str, fingerprint: str, now: datetime
+) -> IdempotencyRecord | None:
+    try:
+        return uow.idempotency_keys.claim_or_get(actor.ref, key, fingerprint, now)
+    except KeyStillLocked:
+        raise RequestInFlight(
+            "A request with this Idempotency-Key is still being processed."
+        ) from None
 
 
 def submit_post_once(
@@ -103,31 +113,43 @@ def submit_post_once(
 ) -> tuple[int, dict[str, Any], bool]:
     """Submit the post unless this actor already did under `key`: return (status, body,
     replayed). The key record, post, ledger entry and rendered response commit together."""
-    if not 0 < len(key) <= MAX_STORED_KEY_LENGTH:
-        raise ValidationFailed(
-            f"An idempotency key has 1 to {MAX_STORED_KEY_LENGTH} characters.",
-            {"Idempotency-Key": "bad length"},
-        )
+    _check_stored_key(key)
     now = ctx.clock.now()
     with ctx.uow() as uow:
-        record = uow.idempotency_keys.get(actor.ref, key)
+        record = _claim(uow, actor, key, fingerprint, now)
         if record is None:
-            try:
-                claimed = uow.idempotency_keys.claim(actor.ref, key, fingerprint, now)
-            except KeyStillLocked:
-                raise RequestInFlight(
-                    "A request with this Idempotency-Key is still being processed."
-                ) from None
-            if claimed:
-                post = _submit(uow, ctx, actor, cmd)
-                status, body = render(post)
-                uow.idempotency_keys.complete(actor.ref, key, status, body)
-                uow.commit()
-                return status, body, False
-            # Another transaction committed this key while we waited for it: read its record.
-            record = uow.idempotency_keys.get(actor.ref, key)
-            if record is None:  # purged in the meantime: not worth more than a retry
-                raise RequestInFlight("The request with this Idempotency-Key just ended.")
+            post = _submit(uow, ctx, actor, cmd)
+            status, body = render(post)
+            uow.idempotency_keys.complete(actor.ref, key, status, body)
+            uow.commit()
+            return status, body, False
+    status, body = _replay(record, fingerprint)
+    return status, body, True
+
+
+def submit_client_post_once(
+    ctx: ServiceContext,
+    actor: Actor,
+    request: ClientPost,
+    *,
+    key: str,
+    fingerprint: str,
+    render: RenderDetails,
+) -> tuple[int, dict[str, Any], bool]:
+    """An API client's create, one write transaction: claim the key (or replay what it got),
+    read the account, author, grants and window at once, decide, store the post and its
+    ledger entry, and the response `render` builds from plain data (it must not need a
+    request or an application context). Return (status, body, replayed)."""
+    _check_stored_key(key)
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        record = _claim(uow, actor, key, fingerprint, now)
+        if record is None:
+            post, plan = submit_client_post(uow, ctx, actor, request)
+            status, body = render(PostDetails(post, plan.account, plan.author))
+            uow.idempotency_keys.complete(actor.ref, key, status, body)
+            uow.commit()
+            return status, body, False
     status, body = _replay(record, fingerprint)
     return status, body, True
 

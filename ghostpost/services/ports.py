@@ -322,6 +322,13 @@ class IdempotencyKeyRepository(Protocol):
         the claim fails (read the winner's record), once it rolls back the claim succeeds.
         Raises KeyStillLocked when the wait runs out."""
 
+    def claim_or_get(
+        self, client_id: str, key: str, fingerprint: str, now: datetime
+    ) -> IdempotencyRecord | None:
+        """Claim the key in one statement (insert unless present): None when this transaction
+        claimed it, else the record of the request holding it. Waits (bounded) for a concurrent
+        transaction holding the same key; raises KeyStillLocked when the wait runs out."""
+
     def complete(
         self, client_id: str, key: str, response_status: int, response_body: Mapping[str, Any]
     ) -> None:
@@ -329,6 +336,47 @@ class IdempotencyKeyRepository(Protocol):
 
     def purge(self, created_before: datetime) -> int:
         """Delete the keys created before the given time; return how many."""
+
+
+@dataclass(frozen=True)
+class ClientSubmission:
+    """What one read tells about an API client's create, as committed now."""
+
+    #: The client, fresh (its accounts and the authors it may name).
+    client: ApiClient
+    owner_active: bool
+    #: The account asked for, None when there is no such account.
+    account: Account | None
+    #: The author named by email, or the client's default author when none is named.
+    author: User | None
+    #: Whether the author is assigned to the account (assignments row).
+    author_assigned: bool
+    #: The account's window covering the `at` asked for.
+    window: Window | None
+
+
+@dataclass(frozen=True)
+class TokenFacts:
+    """An access token's row with its client (fresh) and whether the client's owner is active."""
+
+    token: ApiToken
+    client: ApiClient
+    owner_active: bool
+
+
+class SubmissionReader(Protocol):
+    """The hot path of an API client: what a request decides on, one read each."""
+
+    def token(self, token_hash: str) -> TokenFacts | None:
+        """Return the token with this hash, its client and owner (None: no such token)."""
+
+    def add_post(self, post: NewPost) -> Post:
+        """Store a new post (as PostRepository.add, in one INSERT)."""
+
+    def for_client(
+        self, client_id: str, account_id: int, author_email: str | None, at: datetime
+    ) -> ClientSubmission | None:
+        """Return the facts of a create by this client (None when no such client)."""
 
 
 class KeyStillLocked(Exception):
@@ -564,6 +612,7 @@ class UnitOfWork(Protocol):
     api_clients: ApiClientRepository
     api_tokens: ApiTokenRepository
     idempotency_keys: IdempotencyKeyRepository
+    submissions: SubmissionReader
     exports: ExportReader
     sealed: SealedSecrets
     web_sessions: WebSessionRepository

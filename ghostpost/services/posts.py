@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from ghostpost.domain.ledger import LedgerTag
-from ghostpost.domain.model import Account, NewPost, Post, Source, User, Window
+from ghostpost.domain.model import Account, ApiClient, NewPost, Post, Source, User, Window
 from ghostpost.domain.policy import Decision, PostDraft, PostKind, Stage, decide
 from ghostpost.domain.states import QUEUED_STATES, PostState, transition
 from ghostpost.services.authz import MANAGING_ROLES, may_author, require_principal, require_user
-from ghostpost.services.clients import author_not_allowed, client_of, may_name_author
+from ghostpost.services.clients import (
+    author_not_allowed,
+    client_of,
+    may_name_author,
+    may_name_author_if,
+)
 from ghostpost.services.context import Actor, ServiceContext, user_summary
 from ghostpost.services.errors import (
     Conflict,
@@ -57,7 +62,8 @@ class Plan:
     decision: Decision
 
 
-def _plan(uow: UnitOfWork, ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Plan:
+def _check_request(ctx: ServiceContext, cmd: SubmitPost) -> datetime:
+    """Refuse text and times no account takes; return now."""
     if len(cmd.text) > MAX_TEXT_CODE_POINTS:
         raise ValidationFailed(
             "The text is far longer than any platform allows.", {"text": "too long"}
@@ -70,6 +76,19 @@ def _plan(uow: UnitOfWork, ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -
     now = ctx.clock.now()
     if cmd.publish_at is not None and cmd.publish_at < now - PAST_TOLERANCE:
         raise ValidationFailed("publish_at is in the past.", {"publish_at": "in the past"})
+    return now
+
+
+def _decision_time(cmd: SubmitPost, now: datetime) -> datetime:
+    """The time the policy is applied at (and whose window counts): publish_at, or now."""
+    publish_at = cmd.publish_at
+    if publish_at is not None and publish_at.tzinfo is not None and publish_at > now:
+        return publish_at
+    return now
+
+
+def _plan(uow: UnitOfWork, ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Plan:
+    now = _check_request(ctx, cmd)
     account = uow.accounts.get(cmd.account_id)
     if account is None:
         raise NotFound(f"No account {cmd.account_id}.")
@@ -92,8 +111,21 @@ def _plan(uow: UnitOfWork, ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -
         raise Forbidden("Staff users submit posts as themselves.")
     if not may_author(uow, author, account):
         raise Forbidden(f"{author.email} is not assigned to @{account.handle}.")
-    at = cmd.publish_at if cmd.publish_at is not None and cmd.publish_at > now else now
-    window = uow.windows.covering(account.id, at)
+    window = uow.windows.covering(account.id, _decision_time(cmd, now))
+    return _decide_plan(ctx, actor, cmd, account, author, client, window, now)
+
+
+def _decide_plan(
+    ctx: ServiceContext,
+    actor: Actor,
+    cmd: SubmitPost,
+    account: Account,
+    author: User,
+    client: ApiClient | None,
+    window: Window | None,
+    now: datetime,
+) -> Plan:
+    """Apply the policy to a request whose account, author and submitter are allowed."""
     # A post is the principal's own only when the principal submits it: from their own
     # session, or through an API client their own user owns. Anyone else naming the principal
     # (the system included) submits a delegated post.
@@ -102,7 +134,12 @@ def _plan(uow: UnitOfWork, ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -
     )
     delegated = not (author.is_principal_of(account) and submitted_by_principal)
     decision = decide(
-        PostDraft(text=cmd.text, kind=PostKind.REGULAR, is_delegated=delegated, publish_at=at),
+        PostDraft(
+            text=cmd.text,
+            kind=PostKind.REGULAR,
+            is_delegated=delegated,
+            publish_at=_decision_time(cmd, now),
+        ),
         window=window.state() if window else None,
         budget=ctx.budget_for(account),
         now=now,
@@ -111,10 +148,73 @@ def _plan(uow: UnitOfWork, ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -
     return Plan(account, author, window, delegated, decision)
 
 
+@dataclass(frozen=True)
+class ClientPost:
+    """A scheduler's request to publish `text` on an account, written by the author it names
+    by email (None: the client's default author)."""
+
+    account_id: int
+    author_email: str | None
+    text: str
+    source: Source
+    publish_at: datetime | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _plan_client_post(
+    uow: UnitOfWork, ctx: ServiceContext, actor: Actor, request: ClientPost
+) -> tuple[SubmitPost, Plan]:
+    """The rules of api_queries.resolve_submission, then of _plan, on one read of the account,
+    the author, the client's grants, the assignment and the window (uow.submissions)."""
+    if actor.account_ids is None or actor.user is not None or not actor.ref.startswith("client:"):
+        raise Forbidden("This needs an API client's credentials.")
+    if request.account_id not in actor.account_ids:
+        raise NotFound(f"No account {request.account_id}.")
+    email = (request.author_email or "").strip().lower() or None
+    now = ctx.clock.now()
+    draft = SubmitPost(
+        account_id=request.account_id,
+        author_id=0,
+        text=request.text,
+        source=request.source,
+        publish_at=request.publish_at,
+        extra=request.extra,
+    )
+    facts = uow.submissions.for_client(
+        actor.ref.removeprefix("client:"), request.account_id, email, _decision_time(draft, now)
+    )
+    if facts is None:
+        raise Forbidden("This needs an API client's credentials.")
+    if facts.account is None:
+        raise NotFound(f"No account {request.account_id}.")
+    client, account, author = facts.client, facts.account, facts.author
+    if not client.is_active or not facts.owner_active:
+        # Its token may still be in a process's cache (for at most a few seconds): refused.
+        raise Forbidden("This API client is revoked.")
+    if email is None and client.default_author_id is None:
+        raise ValidationFailed(
+            "Name the post's author: this client has no default author.",
+            {"author": "required: this client has no default author"},
+        )
+    if author is None or not may_name_author_if(
+        client, author, account, assigned=lambda: facts.author_assigned
+    ):
+        raise author_not_allowed()
+    cmd = replace(draft, author_id=author.id)
+    _check_request(ctx, cmd)
+    return cmd, _decide_plan(ctx, actor, cmd, account, author, client, facts.window, now)
+
+
 def plan_post(ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Plan:
     """Dry run with its context: the decision plus the account, author and window it applies to."""
-    with ctx.uow() as uow:
+    with ctx.uow(read_only=True) as uow:
         return _plan(uow, ctx, actor, cmd)
+
+
+def plan_client_post(ctx: ServiceContext, actor: Actor, request: ClientPost) -> Plan:
+    """An API client's dry run (one read-only transaction, one read): what a create would get."""
+    with ctx.uow(read_only=True) as uow:
+        return _plan_client_post(uow, ctx, actor, request)[1]
 
 
 def preview_post(ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Decision:
@@ -133,7 +233,20 @@ def submit_post(ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Post:
 def _submit(uow: UnitOfWork, ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Post:
     """Store the post and its `post:submitted` entry in the caller's transaction (no commit)."""
     now = ctx.clock.now()
-    plan = _plan(uow, ctx, actor, cmd)
+    return _store(uow, actor, cmd, _plan(uow, ctx, actor, cmd), now)
+
+
+def submit_client_post(
+    uow: UnitOfWork, ctx: ServiceContext, actor: Actor, request: ClientPost
+) -> tuple[Post, Plan]:
+    """An API client's create in the caller's transaction (no commit): one read decides, then
+    the post and its `post:submitted` entry are stored."""
+    now = ctx.clock.now()
+    cmd, plan = _plan_client_post(uow, ctx, actor, request)
+    return _store(uow, actor, cmd, plan, now), plan
+
+
+def _store(uow: UnitOfWork, actor: Actor, cmd: SubmitPost, plan: Plan, now: datetime) -> Post:
     if plan.decision.refused:
         raise PolicyRefused(plan.decision)
     needs_approval = (
@@ -146,7 +259,7 @@ def _submit(uow: UnitOfWork, ctx: ServiceContext, actor: Actor, cmd: SubmitPost)
         SUBMISSION_TEXT_KEY: plan.decision.final_text,
     }
     extra = {"extra": dict(cmd.extra)} if cmd.extra else {}
-    post = uow.posts.add(
+    post = uow.submissions.add_post(
         NewPost(
             public_id=str(uuid.uuid4()),
             account_id=plan.account.id,
