@@ -18,7 +18,8 @@ from ghostpost.services.exports import csv_cell, csv_line
 
 #: Text with what CSV and JSON treat specially: quotes, commas, line ends, escapes, non-ASCII.
 SPECIAL = list("ab ,\"\r\n\t\\=+-@'é東👋\u2028\x01")
-TEXT = st.text(alphabet=st.sampled_from(SPECIAL) | st.characters())
+# No lone surrogates: they cannot be UTF-8, so no ledger entry or file holds one.
+TEXT = st.text(alphabet=st.sampled_from(SPECIAL) | st.characters(exclude_categories=("Cs",)))
 CELL = st.none() | st.booleans() | st.integers() | TEXT
 
 
