@@ -155,6 +155,18 @@ def stored_entry_line(
     )
 
 
+def stored_checkpoint_line(
+    size: int, head_hash: str, signed_at: str, key_id: str, signature: str, kind: str
+) -> str:
+    """Return one checkpoint's line from its stored columns: the same text as
+    `checkpoint_line`, without a Checkpoint and a dict in between."""
+    return (
+        f'{{"head_hash":{_quote(head_hash)},"key_id":{_quote(key_id)},"kind":{_quote(kind)},'
+        f'"signature":{_quote(signature)},"signed_at":{_quote(signed_at)},"size":{int(size)},'
+        f'"type":"checkpoint"}}\n'
+    )
+
+
 def checkpoint_line(checkpoint: Checkpoint) -> str:
     """Return one checkpoint's line (with its newline)."""
     record = checkpoint.as_dict()

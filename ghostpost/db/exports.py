@@ -42,6 +42,8 @@ ENTRY_COLUMNS = (
     "prev_hash",
     "entry_hash",
 )
+#: The columns `checkpoint_rows` yields, in order.
+CHECKPOINT_COLUMNS = ("size", "head_hash", "signed_at", "key_id", "signature", "kind")
 #: The columns `post_rows` yields, in order.
 POST_COLUMNS = (
     "id",
@@ -215,6 +217,15 @@ class SqlExports:
             # Also when the consumer stops early: the server-side cursor closes now, inside
             # its transaction, not whenever the garbage collector gets to it.
             result.close()
+
+    def checkpoint_rows(self, up_to_size: int, batch: int) -> Iterator[Sequence[tuple[Any, ...]]]:
+        query = (
+            select(*(getattr(LedgerCheckpointRow, name) for name in CHECKPOINT_COLUMNS))
+            .where(LedgerCheckpointRow.size <= up_to_size)
+            .order_by(LedgerCheckpointRow.id)
+            .execution_options(yield_per=batch)
+        )
+        return self._batches(query)
 
     def checkpoints(self, up_to_size: int, batch: int) -> Iterator[Checkpoint]:
         query = (

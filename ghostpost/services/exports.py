@@ -562,10 +562,12 @@ class ExportRun:
         finally:
             _close(batches)
         if export.complete:
-            checkpoints = self.uow.exports.checkpoints(size, FETCH_ROWS)
+            checkpoints = self.uow.exports.checkpoint_rows(size, FETCH_ROWS)
+            checkpoint_line = ledger_format.stored_checkpoint_line
             try:
-                for checkpoint in checkpoints:
-                    yield ledger_format.checkpoint_line(checkpoint), False
+                for batch in checkpoints:
+                    for row in batch:
+                        yield checkpoint_line(*row), False
             finally:
                 _close(checkpoints)
             return

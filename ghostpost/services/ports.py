@@ -515,6 +515,10 @@ class ExportReader(Protocol):
         (seq, occurred_at, tag, actor, subject, data as its stored canonical JSON text,
         prev_hash, entry_hash)."""
 
+    def checkpoint_rows(self, up_to_size: int, batch: int) -> Iterator[Sequence[tuple[Any, ...]]]:
+        """Yield the checkpoints of `checkpoints(...)` as batches of column tuples:
+        (size, head_hash, signed_at, key_id, signature, kind)."""
+
     def checkpoints(self, up_to_size: int, batch: int) -> Iterator[Checkpoint]:
         """Yield the signed heads over at most `up_to_size` entries in signing order, `batch`
         per round trip (server-side cursor)."""

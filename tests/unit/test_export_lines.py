@@ -12,7 +12,13 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ghostpost.audit.format import entry_line, stored_entry_line
+from ghostpost.audit.format import (
+    checkpoint_line,
+    entry_line,
+    stored_checkpoint_line,
+    stored_entry_line,
+)
+from ghostpost.domain.checkpoint import Checkpoint
 from ghostpost.domain.ledger import canonical_json, chain_entry
 from ghostpost.services.exports import csv_cell, csv_line
 
@@ -78,3 +84,21 @@ def test_a_stored_entry_line_is_the_entry_line(
         entry.entry_hash,
     )
     assert stored == entry_line(entry)
+
+
+@given(size=st.integers(min_value=0, max_value=10**12), kind=TEXT, signature=TEXT)
+def test_a_stored_checkpoint_line_is_the_checkpoint_line(
+    size: int, kind: str, signature: str
+) -> None:
+    checkpoint = Checkpoint(
+        size=size,
+        head_hash="ab" * 32,
+        signed_at="2026-01-05T09:00:00.000001Z",
+        key_id="0123456789abcdef",
+        signature=signature,
+        kind=kind,
+    )
+    stored = stored_checkpoint_line(
+        size, checkpoint.head_hash, checkpoint.signed_at, checkpoint.key_id, signature, kind
+    )
+    assert stored == checkpoint_line(checkpoint)
