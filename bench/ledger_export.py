@@ -320,10 +320,12 @@ with open(out, "w", encoding="utf-8", newline="") as fh:
             fh.write(f'{{"actor":{q(a)},"data":{d},"entry_hash":"{h}","occurred_at":"{o}",'
                      f'"prev_hash":"{p}","seq":{s},"subject":{q(sub)},"tag":{q(t)},"type":"entry"}}\\n')
             n += 1
-        for r in rows("SELECT size, head_hash, signed_at, key_id, signature, kind "
-                      "FROM ledger_checkpoints ORDER BY id"):
-            fh.write(json.dumps(dict(zip(("size", "head_hash", "signed_at", "key_id",
-                                          "signature", "kind"), r)), sort_keys=True) + "\\n")
+        for z, hh, sa, k, sig, kd in rows(
+            "SELECT size, head_hash, signed_at, key_id, signature, kind "
+            "FROM ledger_checkpoints ORDER BY id"
+        ):
+            fh.write(f'{{"head_hash":"{hh}","key_id":"{k}","kind":"{kd}","signature":"{sig}",'
+                     f'"signed_at":"{sa}","size":{z},"type":"checkpoint"}}\\n')
     else:
         writer = csv.writer(fh, lineterminator="\\r\\n")
         for r in rows("SELECT public_id, kind, state, state_reason, published_at, created_at, "

@@ -450,12 +450,22 @@ def csv_line(values: Iterable[Any]) -> str:
     """Return one CSV record (CRLF-terminated) of typed values: byte for byte what
     `csv.writer(out, lineterminator="\r\n").writerow(csv_cell(v) for v in values)` writes
     (for two or more fields), without a writer and a buffer per line."""
-    cells = []
+    cells: list[str] = []
+    append = cells.append
+    search = _NEEDS_QUOTES.search
     for value in values:
-        cell = csv_cell(value)
-        if _NEEDS_QUOTES.search(cell):
-            cell = '"' + cell.replace('"', '""') + '"'
-        cells.append(cell)
+        # csv_cell inlined for the common types (this runs once per cell of every row).
+        if value is None:
+            append("")
+            continue
+        if value.__class__ is str:
+            cell = "'" + value if value.startswith(FORMULA_STARTS) else value
+        elif value is True or value is False or isinstance(value, int):
+            append(csv_cell(value))  # never quoted: digits, a sign, true or false
+            continue
+        else:
+            cell = csv_cell(value)
+        append('"' + cell.replace('"', '""') + '"' if search(cell) else cell)
     return ",".join(cells) + "\r\n"
 
 
