@@ -505,70 +505,79 @@ class ExportRun:
         return self._total
 
     def chunks(self, rows_per_chunk: int = CHUNK_ROWS) -> Iterator[str]:
-        """Yield the export's text, a header and then `rows_per_chunk` rows at a time."""
+        """Yield the export's text, a header and then `rows_per_chunk` lines at a time."""
         if self.export.report is Report.AUTHORSHIP:
-            lines = self._authorship_lines()
+            parts = self._authorship_lines()
         else:
-            lines = self._ledger_lines()
+            parts = self._ledger_lines()
         buffer: list[str] = []
         try:
-            for line, is_row in lines:
-                buffer.append(line)
-                if is_row:
-                    self.rows_written += 1
-                if len(buffer) >= rows_per_chunk:
-                    yield "".join(buffer)
-                    buffer.clear()
+            # Lines come a database batch at a time (one list per batch, not a generator
+            # step per line); a chunk may cut across batches.
+            for lines, are_rows in parts:
+                start, end = 0, len(lines)
+                while start < end:
+                    take = min(rows_per_chunk - len(buffer), end - start)
+                    buffer += lines[start : start + take]
+                    if are_rows:
+                        self.rows_written += take
+                    start += take
+                    if len(buffer) >= rows_per_chunk:
+                        yield "".join(buffer)
+                        buffer.clear()
         finally:
             # A consumer that stops early (a client hanging up) closes the chain of
             # generators down to the database cursor, before the snapshot ends.
-            _close(lines)
+            _close(parts)
         if buffer:
             yield "".join(buffer)
 
-    def _authorship_lines(self) -> Iterator[tuple[str, bool]]:
-        rows = _AuthorshipRows(_load_directory(self.uow))
+    def _authorship_lines(self) -> Iterator[tuple[list[str], bool]]:
+        """Yield the report's lines, a list per database batch, and whether they are rows."""
+        values = _AuthorshipRows(_load_directory(self.uow)).values
         batches = self.uow.exports.post_rows(self.export.scope, FETCH_ROWS)
         try:
             if self.export.format is ExportFormat.JSONL:
+                columns = AUTHORSHIP_COLUMNS
                 for batch in batches:
-                    for row in batch:
-                        yield (
-                            _jsonl(dict(zip(AUTHORSHIP_COLUMNS, rows.values(row), strict=True))),
-                            True,
-                        )
+                    yield (
+                        [_jsonl(dict(zip(columns, values(row), strict=True))) for row in batch],
+                        True,
+                    )
             else:
-                yield csv_line(AUTHORSHIP_COLUMNS), False
+                yield [csv_line(AUTHORSHIP_COLUMNS)], False
                 for batch in batches:
-                    for row in batch:
-                        yield csv_line(rows.values(row)), True
+                    yield [csv_line(values(row)) for row in batch], True
         finally:
             _close(batches)
 
-    def _ledger_lines(self) -> Iterator[tuple[str, bool]]:
+    def _ledger_lines(self) -> Iterator[tuple[list[str], bool]]:
+        """Yield the export's lines, a list per database batch, and whether they are rows
+        (entries)."""
         export = self.export
         size = self.ledger_size
         yield (
-            ledger_format.header_line(
-                exported_at=export.exported_at,
-                complete=export.complete,
-                filters=export.header_filters,
-                keys=export.public_keys,
-                extra={
-                    "exported_by": export.actor_ref,
-                    "ledger_size": size,
-                    "ledger_head_hash": self.ledger_head_hash,
-                    **({"note": export.note} if export.note else {}),
-                },
-            ),
+            [
+                ledger_format.header_line(
+                    exported_at=export.exported_at,
+                    complete=export.complete,
+                    filters=export.header_filters,
+                    keys=export.public_keys,
+                    extra={
+                        "exported_by": export.actor_ref,
+                        "ledger_size": size,
+                        "ledger_head_hash": self.ledger_head_hash,
+                        **({"note": export.note} if export.note else {}),
+                    },
+                )
+            ],
             False,
         )
         batches = self.uow.exports.entry_rows(export.scope, size, FETCH_ROWS)
         entry_line = ledger_format.stored_entry_line
         try:
             for batch in batches:
-                for row in batch:
-                    yield entry_line(*row), True
+                yield [entry_line(*row) for row in batch], True
         finally:
             _close(batches)
         if export.complete:
@@ -576,8 +585,7 @@ class ExportRun:
             checkpoint_line = ledger_format.stored_checkpoint_line
             try:
                 for batch in checkpoints:
-                    for row in batch:
-                        yield checkpoint_line(*row), False
+                    yield [checkpoint_line(*row) for row in batch], False
             finally:
                 _close(checkpoints)
             return
@@ -585,7 +593,7 @@ class ExportRun:
         # attests the ledger size and head its header names.
         newest = self.uow.ledger.latest_checkpoint()
         if newest is not None:
-            yield ledger_format.checkpoint_line(newest), False
+            yield [ledger_format.checkpoint_line(newest)], False
 
 
 @dataclass
