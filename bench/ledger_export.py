@@ -337,6 +337,10 @@ print("wrote", n, "rows")
 """
 
 
+#: Seconds an export may take before the bench gives up on it (--export-timeout).
+EXPORT_TIMEOUT: float | None = None
+
+
 def run_bare(settings: Settings, out: Path, report: str, empty: bool = False) -> Measured:
     """Run the bare export of `report` (ledger or authorship) in a child process."""
     command = [sys.executable, "-c", BARE_CHILD, settings.database_url, report, str(out)]
@@ -387,7 +391,14 @@ def main() -> None:
     where.add_argument("--database-url", help="an empty database (it is migrated)")
     where.add_argument("--postgres", action="store_true", help="start a throwaway PostgreSQL")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument(
+        "--export-timeout",
+        type=float,
+        help="give up on an export after this many seconds (reported as 0 rows, inf seconds)",
+    )
     args = parser.parse_args()
+    global EXPORT_TIMEOUT
+    EXPORT_TIMEOUT = args.export_timeout
     sizes = sorted(
         {int(s) for s in args.sizes.split(",")}
         if args.sizes
@@ -474,7 +485,7 @@ def main() -> None:
                         "file_mib": round(measured.size_mib, 1),
                     }
                 )
-                out.unlink()
+                out.unlink(missing_ok=True)
         container.dispose()
     print(json.dumps(results))
     if not args.keep:
