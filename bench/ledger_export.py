@@ -11,7 +11,13 @@ each size (default N/10 and N) it runs `ghostpost audit export` in a subprocess 
 and prints rows/second and the peak RSS of the exporting process (its own VmHWM, reported by
 the child at exit, so each export is measured alone), next to a baseline export of zero rows:
 the fixed cost of a run (start Python, import Flask and SQLAlchemy, connect). "net rows/s"
-leaves that fixed time out.
+leaves that fixed time out. The same two exports run filtered to the account (`--account`).
+
+Each export is compared with a **bare export** of the same rows: a child that imports only the
+database driver (through SQLAlchemy's engine), reads the columns with the driver's cursor
+(server-side on PostgreSQL), and writes each line with one f-string (JSONL) or csv.writer
+(CSV) — the speed the database and Python can stream at, with no ghostpost code. "× bare" is
+net rows/s over the bare export's net rows/s (each net of its own zero-row run).
 
     .venv/bin/python bench/ledger_export.py                       # SQLite file, 100k and 1M
     .venv/bin/python bench/ledger_export.py --postgres            # throwaway PostgreSQL server
@@ -284,13 +290,72 @@ run()
 """
 
 
+#: The bare export: the driver's cursor and one line per row, nothing else (see the docstring).
+BARE_CHILD = """
+import atexit, csv, json, sys
+from json.encoder import encode_basestring as q
+def report():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                sys.stderr.write("PEAK_RSS_KIB " + line.split()[1] + "\\n")
+atexit.register(report)
+from sqlalchemy import create_engine
+url, report_name, out, limit = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "empty"
+raw = create_engine(url).raw_connection()
+postgres = url.startswith("postgresql")
+def rows(sql):
+    cursor = raw.cursor(name="bare") if postgres else raw.cursor()
+    cursor.execute(sql + (" LIMIT 0" if limit else ""))
+    while batch := cursor.fetchmany(1000):
+        yield from batch
+    cursor.close()
+n = 0
+with open(out, "w", encoding="utf-8", newline="") as fh:
+    if report_name == "ledger":
+        for s, o, t, a, sub, d, p, h in rows(
+            "SELECT seq, occurred_at, tag, actor, subject, data, prev_hash, entry_hash "
+            "FROM ledger_entries ORDER BY seq"
+        ):
+            fh.write(f'{{"actor":{q(a)},"data":{d},"entry_hash":"{h}","occurred_at":"{o}",'
+                     f'"prev_hash":"{p}","seq":{s},"subject":{q(sub)},"tag":{q(t)},"type":"entry"}}\\n')
+            n += 1
+        for z, hh, sa, k, sig, kd in rows(
+            "SELECT size, head_hash, signed_at, key_id, signature, kind "
+            "FROM ledger_checkpoints ORDER BY id"
+        ):
+            fh.write(f'{{"head_hash":"{hh}","key_id":"{k}","kind":"{kd}","signature":"{sig}",'
+                     f'"signed_at":"{sa}","size":{z},"type":"checkpoint"}}\\n')
+    else:
+        writer = csv.writer(fh, lineterminator="\\r\\n")
+        for r in rows("SELECT public_id, kind, state, state_reason, published_at, created_at, "
+                      "account_id, platform_url, final_text, submitter, source, window_id, "
+                      "author_id, approved_by, approved_at, decisions FROM posts ORDER BY id"):
+            writer.writerow(r)
+            n += 1
+print("wrote", n, "rows")
+"""
+
+
+#: Seconds an export may take before the bench gives up on it (--export-timeout).
+EXPORT_TIMEOUT: float | None = None
+
+
+def run_bare(settings: Settings, out: Path, report: str, empty: bool = False) -> Measured:
+    """Run the bare export of `report` (ledger or authorship) in a child process."""
+    command = [sys.executable, "-c", BARE_CHILD, settings.database_url, report, str(out)]
+    return _measure([*command, "empty" if empty else "all"], settings, out)
+
+
 def run_export(settings: Settings, out: Path, *args: str) -> Measured:
     """Run `ghostpost audit export` in a child process and measure it alone."""
     command = [sys.executable, "-c", CHILD, "audit", "export", "--quiet", "--out", str(out)]
+    return _measure([*command, *args], settings, out)
+
+
+def _measure(command: list[str], settings: Settings, out: Path) -> Measured:
     started = time.perf_counter()
-    done = subprocess.run(
-        [*command, *args], env=env_for(settings), capture_output=True, text=True, cwd=ROOT
-    )
+    done = subprocess.run(command, env=env_for(settings), capture_output=True, text=True, cwd=ROOT)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"export failed ({done.returncode}): {done.stderr or done.stdout}")
@@ -326,7 +391,14 @@ def main() -> None:
     where.add_argument("--database-url", help="an empty database (it is migrated)")
     where.add_argument("--postgres", action="store_true", help="start a throwaway PostgreSQL")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument(
+        "--export-timeout",
+        type=float,
+        help="give up on an export after this many seconds (reported as 0 rows, inf seconds)",
+    )
     args = parser.parse_args()
+    global EXPORT_TIMEOUT
+    EXPORT_TIMEOUT = args.export_timeout
     sizes = sorted(
         {int(s) for s in args.sizes.split(",")}
         if args.sizes
@@ -345,7 +417,7 @@ def main() -> None:
         print(f"backend {backend}; checkpoint every {args.checkpoint_every} entries; {work}")
         header = (
             f"{'entries':>9} {'export':<17} {'rows':>9} {'seconds':>8} {'rows/s':>9} "
-            f"{'net rows/s':>10} {'peak RSS MiB':>12} {'file MiB':>9}"
+            f"{'net rows/s':>10} {'× bare':>6} {'peak RSS MiB':>12} {'file MiB':>9}"
         )
         print(header)
         for size in sizes:
@@ -365,22 +437,36 @@ def main() -> None:
                 f"{time.perf_counter() - began:.2f} s",
                 flush=True,
             )
-            runs = [
+            account = ("--account", str(account_id))
+            runs: list[tuple[str, tuple[str, ...] | str]] = [
+                ("bare baseline", "empty"),
+                ("bare authorship", "authorship"),
+                ("bare ledger", "ledger"),
                 ("baseline (0 rows)", ("--report", "authorship", "--since", "2100-01-01")),
                 ("authorship csv", ("--report", "authorship", "--format", "csv")),
                 ("ledger jsonl", ("--report", "ledger", "--format", "jsonl")),
+                ("authorship acct", ("--report", "authorship", "--format", "csv", *account)),
+                ("ledger acct", ("--report", "ledger", "--format", "jsonl", *account)),
             ]
             startup = 0.0
+            bare: dict[str, float] = {}
             for label, export_args in runs:
-                out = work / f"export-{size}-{label.split()[0]}.out"
-                measured = run_export(settings, out, *export_args)
-                if not measured.rows:
+                out = work / f"export-{size}-{label.replace(' ', '-')}.out"
+                if isinstance(export_args, str):
+                    measured = run_bare(settings, out, export_args, empty=export_args == "empty")
+                else:
+                    measured = run_export(settings, out, *export_args)
+                if label.startswith("bare baseline") or label.startswith("baseline"):
                     startup = measured.seconds  # the fixed cost of a run
                 rate = measured.rows / measured.seconds
                 net = measured.rows / max(measured.seconds - startup, 1e-3) if startup else rate
+                report_kind = "ledger" if "ledger" in label else "authorship"
+                if label.startswith("bare ") and measured.rows:
+                    bare[report_kind] = net
+                ratio = net / bare[report_kind] if bare.get(report_kind) and measured.rows else 0
                 print(
                     f"{state.entries:>9} {label:<17} {measured.rows:>9} {measured.seconds:>8.2f} "
-                    f"{rate:>9.0f} {net:>10.0f} {measured.peak_rss_mib:>12.1f} "
+                    f"{rate:>9.0f} {net:>10.0f} {ratio:>6.2f} {measured.peak_rss_mib:>12.1f} "
                     f"{measured.size_mib:>9.1f}",
                     flush=True,
                 )
@@ -394,11 +480,12 @@ def main() -> None:
                         "seconds": round(measured.seconds, 3),
                         "rows_per_second": round(rate),
                         "net_rows_per_second": round(net),
+                        "vs_bare": round(ratio, 2),
                         "peak_rss_mib": round(measured.peak_rss_mib, 1),
                         "file_mib": round(measured.size_mib, 1),
                     }
                 )
-                out.unlink()
+                out.unlink(missing_ok=True)
         container.dispose()
     print(json.dumps(results))
     if not args.keep:

@@ -28,6 +28,7 @@ import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring as _quote  # json.dumps(str, ensure_ascii=False)
 from typing import IO, Any
 
 from ghostpost.domain.checkpoint import (
@@ -129,6 +130,41 @@ def entry_line(entry: LedgerEntry) -> str:
     record["type"] = "entry"
     record["entry_hash"] = entry.entry_hash
     return canonical_json(record) + "\n"
+
+
+def stored_entry_line(
+    seq: int,
+    occurred_at: str,
+    tag: str,
+    actor: str,
+    subject: str,
+    data_json: str,
+    prev_hash: str,
+    entry_hash: str,
+) -> str:
+    """Return one entry's line from its stored columns: the same text as `entry_line`, built
+    without parsing `data_json` and serialising it again.
+
+    `data_json` must be the entry's data as canonical JSON text, which is how the ledger
+    stores it (what was hashed). The keys are written in canonical (sorted) order.
+    """
+    return (
+        f'{{"actor":{_quote(actor)},"data":{data_json},"entry_hash":{_quote(entry_hash)},'
+        f'"occurred_at":{_quote(occurred_at)},"prev_hash":{_quote(prev_hash)},"seq":{int(seq)},'
+        f'"subject":{_quote(subject)},"tag":{_quote(tag)},"type":"entry"}}\n'
+    )
+
+
+def stored_checkpoint_line(
+    size: int, head_hash: str, signed_at: str, key_id: str, signature: str, kind: str
+) -> str:
+    """Return one checkpoint's line from its stored columns: the same text as
+    `checkpoint_line`, without a Checkpoint and a dict in between."""
+    return (
+        f'{{"head_hash":{_quote(head_hash)},"key_id":{_quote(key_id)},"kind":{_quote(kind)},'
+        f'"signature":{_quote(signature)},"signed_at":{_quote(signed_at)},"size":{int(size)},'
+        f'"type":"checkpoint"}}\n'
+    )
 
 
 def checkpoint_line(checkpoint: Checkpoint) -> str:

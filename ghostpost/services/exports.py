@@ -20,8 +20,6 @@ complete).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -34,7 +32,7 @@ from typing import Any, Protocol
 from ghostpost.audit import format as ledger_format
 from ghostpost.domain.checkpoint import LedgerKey
 from ghostpost.domain.coverage import Coverage, compute_coverage, timeline_post
-from ghostpost.domain.model import Account, ApiClient, Post, User, Window
+from ghostpost.domain.model import Account, ApiClient, User, Window
 from ghostpost.domain.policy import PostKind
 from ghostpost.services.authz import OVERSEEING_ROLES, is_system, may_oversee, require_user
 from ghostpost.services.context import SYSTEM_WORKER, Actor, ServiceContext
@@ -288,15 +286,17 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _disclosure(post: Post, stage: str | None, tag: Mapping[str, Any], reminder: str) -> str:
+def _disclosure(
+    kind: str, delegated: bool, stage: str | None, tag: Mapping[str, Any], reminder: str
+) -> str:
     """Say in words which disclosure the post carried (or will carry, while unpublished)."""
-    if post.kind is PostKind.NOTICE:
+    if kind == PostKind.NOTICE:
         return "the window's notice"
-    if post.kind is PostKind.REMINDER:
+    if kind == PostKind.REMINDER:
         return "a standalone reminder"
     if stage is None:
         return "no decision recorded"
-    if not post.is_delegated:
+    if not delegated:
         return "the principal's own post: no disclosure needed"
     name = tag.get("tag") or "the tag"
     outcome = tag.get("outcome")
@@ -322,68 +322,108 @@ def _disclosure(post: Post, stage: str | None, tag: Mapping[str, Any], reminder:
     return text if stage == "publication" else f"planned at submission: {text}"
 
 
-def authorship_row(post: Post, directory: _Directory) -> dict[str, Any]:
-    """Return one post's row of the authorship report (typed values; None when empty)."""
-    account = directory.accounts.get(post.account_id)
-    writer = directory.users.get(post.author_id)
-    window = directory.windows.get(post.window_id) if post.window_id else None
-    approver: User | None = None
-    approved_at: datetime | None = None
-    if post.kind is PostKind.NOTICE:
-        notice_window = directory.notice_windows.get(post.id) or window
-        if notice_window is not None and notice_window.notice_approved_by is not None:
-            approver = directory.users.get(notice_window.notice_approved_by)
-            approved_at = notice_window.notice_approved_at
-    elif post.approved_by is not None:
-        approver = directory.users.get(post.approved_by)
-        approved_at = post.approved_at
-    stage: str | None = None
-    record: Mapping[str, Any] = {}
-    if post.kind is PostKind.REGULAR:
-        for candidate in ("publication", "submission"):
-            found = post.decisions.get(candidate)
-            if isinstance(found, Mapping):
-                stage, record = candidate, found
-                break
-    tag: Mapping[str, Any] = record.get("tag") or {}
-    reminder_record: Mapping[str, Any] = record.get("reminder") or {}
-    reminder = (
-        _REMINDER_WORDS.get(str(reminder_record.get("outcome")), "not_applicable")
-        if stage
-        else "not_applicable"
-    )
-    return {
-        "post_id": post.public_id,
-        "kind": post.kind.value,
-        "state": post.state.value,
-        "state_reason": post.state_reason,
-        "published_at": _iso(post.published_at),
-        "submitted_at": _iso(post.created_at),
-        "account_id": post.account_id,
-        "platform": account.platform if account else None,
-        "handle": account.handle if account else None,
-        "platform_url": post.platform_url,
-        "final_text": post.final_text,
-        "writer_name": writer.name if writer else None,
-        "writer_email": writer.email if writer else None,
-        "submitter": post.submitter,
-        "submitter_name": _submitter_name(post.submitter, directory),
-        "approver_name": approver.name if approver else None,
-        "approver_email": approver.email if approver else None,
-        "approved_at": _iso(approved_at),
-        "source": post.source.value,
-        "delegated": post.is_delegated if post.kind is PostKind.REGULAR else None,
-        "window_id": post.window_id,
-        "window_name": window.name if window else None,
-        "decision_stage": stage,
-        "tag": (tag.get("tag") or None) if stage else None,
-        "tag_outcome": tag.get("outcome") if stage else None,
-        "tag_needs": _int(tag.get("needs")),
-        "tag_has": _int(tag.get("has")),
-        "tag_unit": tag.get("unit") if isinstance(tag.get("unit"), str) else None,
-        "reminder": reminder,
-        "disclosure": _disclosure(post, stage, tag, reminder),
-    }
+class _AuthorshipRows:
+    """Turns post column tuples (ports.ExportReader.post_rows) into authorship rows.
+
+    Works on the columns directly (no Post per row) and remembers what it derives from the
+    directory (a writer's name, a submitter's description), which repeats across rows.
+    """
+
+    def __init__(self, directory: _Directory) -> None:
+        self.directory = directory
+        self._submitters: dict[str, str | None] = {}
+
+    def values(self, row: Sequence[Any]) -> list[Any]:
+        """Return one post's row of the report, in AUTHORSHIP_COLUMNS order (typed values;
+        None when empty)."""
+        (
+            post_id,
+            public_id,
+            account_id,
+            window_id,
+            kind,
+            state,
+            state_reason,
+            author_id,
+            submitter,
+            source,
+            final_text,
+            published_at,
+            platform_url,
+            decisions,
+            approved_by,
+            approved_at,
+            created_at,
+        ) = row
+        directory = self.directory
+        decisions = decisions or {}
+        account = directory.accounts.get(account_id)
+        writer = directory.users.get(author_id)
+        window = directory.windows.get(window_id) if window_id else None
+        approver: User | None = None
+        approved: datetime | None = None
+        if kind == PostKind.NOTICE:
+            notice_window = directory.notice_windows.get(post_id) or window
+            if notice_window is not None and notice_window.notice_approved_by is not None:
+                approver = directory.users.get(notice_window.notice_approved_by)
+                approved = notice_window.notice_approved_at
+        elif approved_by is not None:
+            approver = directory.users.get(approved_by)
+            approved = approved_at
+        stage: str | None = None
+        record: Mapping[str, Any] = {}
+        regular = kind == PostKind.REGULAR
+        if regular:
+            for candidate in ("publication", "submission"):
+                found = decisions.get(candidate)
+                if isinstance(found, Mapping):
+                    stage, record = candidate, found
+                    break
+        tag: Mapping[str, Any] = record.get("tag") or {}
+        reminder_record: Mapping[str, Any] = record.get("reminder") or {}
+        reminder = (
+            _REMINDER_WORDS.get(str(reminder_record.get("outcome")), "not_applicable")
+            if stage
+            else "not_applicable"
+        )
+        delegated = bool(decisions.get("delegated", True))
+        if submitter in self._submitters:
+            submitter_name = self._submitters[submitter]
+        else:
+            submitter_name = self._submitters[submitter] = _submitter_name(submitter, directory)
+        unit = tag.get("unit")
+        return [
+            public_id,
+            kind,
+            state,
+            state_reason,
+            _iso(published_at),
+            _iso(created_at),
+            account_id,
+            account.platform if account else None,
+            account.handle if account else None,
+            platform_url,
+            final_text,
+            writer.name if writer else None,
+            writer.email if writer else None,
+            submitter,
+            submitter_name,
+            approver.name if approver else None,
+            approver.email if approver else None,
+            _iso(approved),
+            source,
+            delegated if regular else None,
+            window_id,
+            window.name if window else None,
+            stage,
+            (tag.get("tag") or None) if stage else None,
+            tag.get("outcome") if stage else None,
+            _int(tag.get("needs")),
+            _int(tag.get("has")),
+            unit if isinstance(unit, str) else None,
+            reminder,
+            _disclosure(kind, delegated, stage, tag, reminder),
+        ]
 
 
 def neutralise(cell: str) -> str:
@@ -400,6 +440,33 @@ def csv_cell(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     return neutralise(str(value))
+
+
+#: What makes a CSV field need quotes (RFC 4180; as csv.writer's QUOTE_MINIMAL with "\r\n").
+_NEEDS_QUOTES = re.compile(r'[",\r\n]')
+
+
+def csv_line(values: Iterable[Any]) -> str:
+    """Return one CSV record (CRLF-terminated) of typed values: byte for byte what
+    `csv.writer(out, lineterminator="\r\n").writerow(csv_cell(v) for v in values)` writes
+    (for two or more fields), without a writer and a buffer per line."""
+    cells: list[str] = []
+    append = cells.append
+    search = _NEEDS_QUOTES.search
+    for value in values:
+        # csv_cell inlined for the common types (this runs once per cell of every row).
+        if value is None:
+            append("")
+            continue
+        if value.__class__ is str:
+            cell = "'" + value if value.startswith(FORMULA_STARTS) else value
+        elif value is True or value is False or isinstance(value, int):
+            append(csv_cell(value))  # never quoted: digits, a sign, true or false
+            continue
+        else:
+            cell = csv_cell(value)
+        append('"' + cell.replace('"', '""') + '"' if search(cell) else cell)
+    return ",".join(cells) + "\r\n"
 
 
 def _close(iterator: Iterator[Any]) -> None:
@@ -438,87 +505,87 @@ class ExportRun:
         return self._total
 
     def chunks(self, rows_per_chunk: int = CHUNK_ROWS) -> Iterator[str]:
-        """Yield the export's text, a header and then `rows_per_chunk` rows at a time."""
+        """Yield the export's text, a header and then `rows_per_chunk` lines at a time."""
         if self.export.report is Report.AUTHORSHIP:
-            lines = self._authorship_lines()
+            parts = self._authorship_lines()
         else:
-            lines = self._ledger_lines()
+            parts = self._ledger_lines()
         buffer: list[str] = []
         try:
-            for line, is_row in lines:
-                buffer.append(line)
-                if is_row:
-                    self.rows_written += 1
-                if len(buffer) >= rows_per_chunk:
-                    yield "".join(buffer)
-                    buffer.clear()
+            # Lines come a database batch at a time (one list per batch, not a generator
+            # step per line); a chunk may cut across batches.
+            for lines, are_rows in parts:
+                start, end = 0, len(lines)
+                while start < end:
+                    take = min(rows_per_chunk - len(buffer), end - start)
+                    buffer += lines[start : start + take]
+                    if are_rows:
+                        self.rows_written += take
+                    start += take
+                    if len(buffer) >= rows_per_chunk:
+                        yield "".join(buffer)
+                        buffer.clear()
         finally:
             # A consumer that stops early (a client hanging up) closes the chain of
             # generators down to the database cursor, before the snapshot ends.
-            _close(lines)
+            _close(parts)
         if buffer:
             yield "".join(buffer)
 
-    def _authorship_lines(self) -> Iterator[tuple[str, bool]]:
-        directory = _load_directory(self.uow)
-        posts = self.uow.exports.posts(self.export.scope, FETCH_ROWS)
+    def _authorship_lines(self) -> Iterator[tuple[list[str], bool]]:
+        """Yield the report's lines, a list per database batch, and whether they are rows."""
+        values = _AuthorshipRows(_load_directory(self.uow)).values
+        batches = self.uow.exports.post_rows(self.export.scope, FETCH_ROWS)
         try:
-            yield from self._authorship_text(directory, posts)
+            if self.export.format is ExportFormat.JSONL:
+                columns = AUTHORSHIP_COLUMNS
+                for batch in batches:
+                    yield (
+                        [_jsonl(dict(zip(columns, values(row), strict=True))) for row in batch],
+                        True,
+                    )
+            else:
+                yield [csv_line(AUTHORSHIP_COLUMNS)], False
+                for batch in batches:
+                    yield [csv_line(values(row)) for row in batch], True
         finally:
-            _close(posts)
+            _close(batches)
 
-    def _authorship_text(
-        self, directory: _Directory, posts: Iterator[Post]
-    ) -> Iterator[tuple[str, bool]]:
-        rows = (authorship_row(post, directory) for post in posts)
-        if self.export.format is ExportFormat.JSONL:
-            for row in rows:
-                yield _jsonl(row), True
-            return
-        out = io.StringIO()
-        # RFC 4180: comma, double quotes doubled, CRLF line ends.
-        writer = csv.writer(out, lineterminator="\r\n")
-
-        def line(values: Iterable[str]) -> str:
-            writer.writerow(values)
-            text = out.getvalue()
-            out.seek(0)
-            out.truncate()
-            return text
-
-        yield line(AUTHORSHIP_COLUMNS), False
-        for row in rows:
-            yield line(csv_cell(row[name]) for name in AUTHORSHIP_COLUMNS), True
-
-    def _ledger_lines(self) -> Iterator[tuple[str, bool]]:
+    def _ledger_lines(self) -> Iterator[tuple[list[str], bool]]:
+        """Yield the export's lines, a list per database batch, and whether they are rows
+        (entries)."""
         export = self.export
         size = self.ledger_size
         yield (
-            ledger_format.header_line(
-                exported_at=export.exported_at,
-                complete=export.complete,
-                filters=export.header_filters,
-                keys=export.public_keys,
-                extra={
-                    "exported_by": export.actor_ref,
-                    "ledger_size": size,
-                    "ledger_head_hash": self.ledger_head_hash,
-                    **({"note": export.note} if export.note else {}),
-                },
-            ),
+            [
+                ledger_format.header_line(
+                    exported_at=export.exported_at,
+                    complete=export.complete,
+                    filters=export.header_filters,
+                    keys=export.public_keys,
+                    extra={
+                        "exported_by": export.actor_ref,
+                        "ledger_size": size,
+                        "ledger_head_hash": self.ledger_head_hash,
+                        **({"note": export.note} if export.note else {}),
+                    },
+                )
+            ],
             False,
         )
-        entries = self.uow.exports.entries(export.scope, size, FETCH_ROWS)
+        batches = self.uow.exports.entry_rows(export.scope, size, FETCH_ROWS)
+        entry_line = ledger_format.stored_entry_line
         try:
-            for entry in entries:
-                yield ledger_format.entry_line(entry), True
+            for batch in batches:
+                yield [entry_line(*row) for row in batch], True
         finally:
-            _close(entries)
+            _close(batches)
         if export.complete:
-            checkpoints = self.uow.exports.checkpoints(size, FETCH_ROWS)
+            checkpoints = self.uow.exports.checkpoint_rows(size, FETCH_ROWS)
+            checkpoint_line = ledger_format.stored_checkpoint_line
             try:
-                for checkpoint in checkpoints:
-                    yield ledger_format.checkpoint_line(checkpoint), False
+                for batch in checkpoints:
+                    yield [checkpoint_line(*row) for row in batch], False
             finally:
                 _close(checkpoints)
             return
@@ -526,7 +593,7 @@ class ExportRun:
         # attests the ledger size and head its header names.
         newest = self.uow.ledger.latest_checkpoint()
         if newest is not None:
-            yield ledger_format.checkpoint_line(newest), False
+            yield [ledger_format.checkpoint_line(newest)], False
 
 
 @dataclass

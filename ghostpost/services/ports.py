@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -543,12 +543,29 @@ class ExportReader(Protocol):
     def posts(self, scope: ExportScope, batch: int) -> Iterator[Post]:
         """Yield the posts in scope by id, `batch` rows per round trip (server-side cursor)."""
 
+    def post_rows(self, scope: ExportScope, batch: int) -> Iterator[Sequence[tuple[Any, ...]]]:
+        """Yield the posts of `posts(scope)` as batches of column tuples, no object per row:
+        (id, public_id, account_id, window_id, kind, state, state_reason, author_id,
+        submitter, source, final_text, published_at, platform_url, decisions, approved_by,
+        approved_at, created_at) — ghostpost.db.exports.POST_COLUMNS."""
+
     def count_entries(self, scope: ExportScope, up_to_seq: int) -> int:
         """Return how many entries `entries(scope, up_to_seq)` yields."""
 
     def entries(self, scope: ExportScope, up_to_seq: int, batch: int) -> Iterator[LedgerEntry]:
         """Yield the entries in scope with seq <= up_to_seq in seq order, `batch` per round
         trip (server-side cursor)."""
+
+    def entry_rows(
+        self, scope: ExportScope, up_to_seq: int, batch: int
+    ) -> Iterator[Sequence[tuple[Any, ...]]]:
+        """Yield the entries of `entries(...)` as batches of column tuples, no object per row:
+        (seq, occurred_at, tag, actor, subject, data as its stored canonical JSON text,
+        prev_hash, entry_hash)."""
+
+    def checkpoint_rows(self, up_to_size: int, batch: int) -> Iterator[Sequence[tuple[Any, ...]]]:
+        """Yield the checkpoints of `checkpoints(...)` as batches of column tuples:
+        (size, head_hash, signed_at, key_id, signature, kind)."""
 
     def checkpoints(self, up_to_size: int, batch: int) -> Iterator[Checkpoint]:
         """Yield the signed heads over at most `up_to_size` entries in signing order, `batch`
