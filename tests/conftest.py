@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 from alembic import command
+from jinja2 import BytecodeCache
+from jinja2.bccache import Bucket
 
 from ghostpost import create_app
 from ghostpost.bootstrap import Container, bootstrap
@@ -164,9 +166,31 @@ def world(request: pytest.FixtureRequest, container: Container) -> World:
     return seeded.world_for(container)
 
 
+class SharedTemplateCode(BytecodeCache):
+    """Jinja's compiled templates, kept for the whole session: every test's app is created with
+    the same Jinja settings, so parsing and compiling each template once is enough. A bucket is
+    keyed by the template's name and file and checks the source's checksum on load."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+TEMPLATE_CODE = SharedTemplateCode()
+
+
 @pytest.fixture
 def app(container: Container):  # type: ignore[no-untyped-def]
-    return create_app(container=container)
+    built = create_app(container=container)
+    built.jinja_env.bytecode_cache = TEMPLATE_CODE
+    return built
 
 
 @pytest.fixture
