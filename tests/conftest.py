@@ -1,4 +1,11 @@
-"""Shared fixtures: a migrated SQLite database per test, a fixed clock, the app and its services."""
+"""Shared fixtures: a migrated database per test, a fixed clock, the app and its services.
+
+Databases are copied from templates built once per session: one migrated with Alembic, and one
+that also holds the seeded world (tests/support/world.py). A test that asks for `world` starts
+on a copy of the seeded template instead of building the world again (10 committed
+transactions and six password hashes per test); `world` checks that nothing touched the copy
+before it, so every test sees exactly the world it would have built itself.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +18,8 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from argon2 import PasswordHasher
+from jinja2 import BytecodeCache
+from jinja2.bccache import Bucket
 
 from ghostpost import create_app
 from ghostpost.bootstrap import Container, bootstrap
@@ -21,7 +29,15 @@ from ghostpost.settings import Settings
 from tests.support.pds_fixture import bluesky_pds  # noqa: F401  (session-wide real PDS)
 from tests.support.platforms import case  # noqa: F401  (each real platform, connected)
 from tests.support.postgres import PostgresServer, running_postgres
-from tests.support.world import World, build_world
+from tests.support.world import (
+    SEEDED_FROM,
+    TEST_HASHER,
+    World,
+    WorldTemplate,
+    build_world,
+    build_world_template,
+    settings_for,
+)
 
 START = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 #: GP_TEST_DB=postgresql runs the whole suite against a real PostgreSQL server it starts itself.
@@ -37,6 +53,20 @@ def sqlite_url(path: Path) -> str:
 
 def pytest_report_header() -> str:
     return f"ghostpost database backend: {BACKEND}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On PostgreSQL, leave out the tests marked `backend_independent(reason)` (run on SQLite)."""
+    for item in items:
+        marker = item.get_closest_marker("backend_independent")
+        if marker is not None and not (marker.args and str(marker.args[0]).strip()):
+            raise pytest.UsageError(f"{item.nodeid}: backend_independent needs a reason")
+    if BACKEND != "postgresql":
+        return
+    left_out = [item for item in items if item.get_closest_marker("backend_independent")]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if not item.get_closest_marker("backend_independent")]
 
 
 @pytest.fixture(scope="session")
@@ -70,28 +100,49 @@ def migrated_template(
     return "gp_template"
 
 
+@pytest.fixture(scope="session")
+def world_template(
+    tmp_path_factory: pytest.TempPathFactory,
+    migrated_template: str,
+    postgres: PostgresServer | None,
+) -> WorldTemplate:
+    """A copy of the migrated template with the world built into it, at START (built once)."""
+    root = tmp_path_factory.mktemp("world-template")
+    if postgres is None:
+        path = root / "world.db"
+        shutil.copy(migrated_template, path)
+        url, database = sqlite_url(path), str(path)
+    else:
+        database = "gp_world_template"
+        url = postgres.create_database(database, template=migrated_template)
+    return build_world_template(url, database, settings_for(url, root), START, TEST_HASHER)
+
+
 @pytest.fixture
-def database_url(tmp_path: Path, migrated_template: str, postgres: PostgresServer | None) -> str:
+def database_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    migrated_template: str,
+    postgres: PostgresServer | None,
+    clock: FixedClock,
+) -> str:
+    """A database of the test's own: the seeded world's template when the test asks for
+    `world` with the clock at START (the world would be built the same), else the migrated one."""
+    template = migrated_template
+    if "world" in request.fixturenames and clock.now() == START:
+        seeded: WorldTemplate = request.getfixturevalue("world_template")
+        request.node.stash[SEEDED_FROM] = seeded
+        template = seeded.database
     if postgres is None:
         path = tmp_path / "ghostpost.db"
-        shutil.copy(migrated_template, path)
+        shutil.copy(template, path)
         return sqlite_url(path)
-    return postgres.create_database(f"test_{next(_database_numbers)}", template=migrated_template)
+    return postgres.create_database(f"test_{next(_database_numbers)}", template=template)
 
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        database_url=database_url,
-        secret_key="test-secret-key-0123456789",
-        environment="test",
-        public_url="http://ghostpost.test",
-        worker_lease_seconds=60,
-        # Per test: a signing key generated on first use, and a witness file of its own.
-        ledger_signing_key=str(tmp_path / "keys" / "ledger-ed25519.pem"),
-        ledger_public_keys=str(tmp_path / "keys" / "public"),
-        ledger_witness_file=str(tmp_path / "witness" / "checkpoints.jsonl"),
-    )
+    return settings_for(database_url, tmp_path)
 
 
 @pytest.fixture
@@ -101,21 +152,45 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def container(settings: Settings, clock: FixedClock) -> Iterator[Container]:
-    # Cheap argon2 parameters: tests hash many passwords and do not test the hash's strength.
-    built = bootstrap(settings, clock=clock, password_hasher=PasswordHasher(1, 8, 1))
+    built = bootstrap(settings, clock=clock, password_hasher=TEST_HASHER)
     yield built
     built.dispose()
 
 
 @pytest.fixture
-def world(container: Container) -> World:
+def world(request: pytest.FixtureRequest, container: Container) -> World:
     """A principal with a local account, two writers, a manager, an auditor, an outsider."""
-    return build_world(container)
+    seeded = request.node.stash.get(SEEDED_FROM, None)
+    if seeded is None:
+        return build_world(container)
+    return seeded.world_for(container)
+
+
+class SharedTemplateCode(BytecodeCache):
+    """Jinja's compiled templates, kept for the whole session: every test's app is created with
+    the same Jinja settings, so parsing and compiling each template once is enough. A bucket is
+    keyed by the template's name and file and checks the source's checksum on load."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+TEMPLATE_CODE = SharedTemplateCode()
 
 
 @pytest.fixture
 def app(container: Container):  # type: ignore[no-untyped-def]
-    return create_app(container=container)
+    built = create_app(container=container)
+    built.jinja_env.bytecode_cache = TEMPLATE_CODE
+    return built
 
 
 @pytest.fixture

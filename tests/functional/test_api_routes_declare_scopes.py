@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.views import MethodView
 
 from ghostpost.api.oauth import require_scope
 from ghostpost.api.scopes import PUBLIC_API_ENDPOINTS, SCOPES
+
+pytestmark = pytest.mark.backend_independent(
+    "reads the app's URL map and view attributes; no request reaches a database"
+)
 
 API_PREFIXES = ("/api/", "/compat/")
 #: Methods Flask answers itself, without calling the view.

@@ -38,6 +38,11 @@ from tests.conftest import START, sqlite_url
 from tests.support.ledger_export import public_key_file, seed_ledger, write_export
 from tests.support.postgres import PostgresServer
 
+pytestmark = pytest.mark.backend_independent(
+    "the offline verifier reads export files, never a database; exports made on PostgreSQL "
+    "are verified in test_ledger_signing.py"
+)
+
 ENTRIES = 1200
 
 

@@ -12,6 +12,10 @@ from ghostpost.settings import Settings
 from tests.support.web import sign_in
 from tests.support.world import World, build_world
 
+pytestmark = pytest.mark.backend_independent(
+    "response headers and cookie flags are set by the app, whatever the database"
+)
+
 PAGES = ["/", "/login", "/healthz", "/@avery", "/api/v1/docs", "/no-such-page"]
 
 

@@ -2,19 +2,47 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
-from ghostpost.bootstrap import Container
+import psycopg
+import pytest
+from argon2 import PasswordHasher
+from sqlalchemy import make_url
+
+from ghostpost.bootstrap import Container, bootstrap
+from ghostpost.clock import FixedClock
+from ghostpost.db.base import Base
 from ghostpost.domain.model import Account, Post, Role, Source, User, Window
 from ghostpost.domain.policy import ReminderMode, TagMode, TagPosition
 from ghostpost.services import directory, posts, windows
 from ghostpost.services.context import Actor
 from ghostpost.services.ledger_integrity import NotaryPass
+from ghostpost.settings import Settings
 from ghostpost.worker import Worker
 
 NOTICE = "During the show, some of my posts will be written by my extended team."
 REMINDER = "Reminder: my team helps run this account."
+#: Cheap argon2 parameters: tests hash many passwords and do not test the hash's strength.
+TEST_HASHER = PasswordHasher(1, 8, 1)
+
+
+def settings_for(database_url: str, root: Path) -> Settings:
+    """The settings of a test: its database, and a signing key and witness under `root`."""
+    return Settings(
+        database_url=database_url,
+        secret_key="test-secret-key-0123456789",
+        environment="test",
+        public_url="http://ghostpost.test",
+        worker_lease_seconds=60,
+        # Per test: a signing key generated on first use, and a witness file of its own.
+        ledger_signing_key=str(root / "keys" / "ledger-ed25519.pem"),
+        ledger_public_keys=str(root / "keys" / "public"),
+        ledger_witness_file=str(root / "witness" / "checkpoints.jsonl"),
+    )
 
 
 @dataclass
@@ -128,3 +156,83 @@ def build_world(container: Container) -> World:
     for member in (writer_a, writer_b):
         directory.assign_writer(ctx, system, user_id=member.id, account_id=account.id)
     return World(container, account, avery, manager, writer_a, writer_b, auditor, outsider)
+
+
+#: One statement counting the rows of every table (table names are ours, all lower case).
+ROW_COUNTS = "SELECT " + ", ".join(
+    f'(SELECT count(*) FROM "{table.name}")' for table in Base.metadata.sorted_tables
+)
+
+
+def row_counts(database_url: str) -> tuple[int, ...]:
+    """The number of rows of every table: a cheap "nothing changed" check, through the driver
+    (no engine to build, no statement to compile, nothing left in the test's pool)."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        with closing(sqlite3.connect(url.database or "")) as connection:
+            return tuple(connection.execute(ROW_COUNTS).fetchone())
+    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn) as connection:
+        row = connection.execute(ROW_COUNTS).fetchone()  # type: ignore[arg-type]
+    assert row is not None
+    return tuple(row)
+
+
+@dataclass(frozen=True)
+class WorldTemplate:
+    """A database holding the world built at `start`: copied per test instead of rebuilt.
+
+    The world's users and account are frozen dataclasses, so every copy shares them.
+    """
+
+    database: str  # the SQLite file, or the PostgreSQL database name
+    url: str
+    start: datetime
+    cast: tuple[Account, User, User, User, User, User, User]
+    counts: tuple[int, ...]
+
+    def world_for(self, container: Container) -> World:
+        """The world of a container on a fresh copy of this template.
+
+        Refuses when the copy or the clock moved before the world was asked for: the world
+        would then not be the one the test would have built itself (other ids or times).
+        """
+        now = container.clock.now()
+        if now != self.start:
+            raise RuntimeError(f"the clock moved to {now} before the world fixture ({self.start})")
+        if row_counts(container.settings.database_url) != self.counts:
+            raise RuntimeError(
+                "the database changed before the world fixture: request `world` first, or build "
+                "the world with build_world(container) on a database without it"
+            )
+        return World(container, *self.cast)
+
+
+def build_world_template(
+    url: str, database: str, settings: Settings, start: datetime, hasher: PasswordHasher
+) -> WorldTemplate:
+    """Build the world into the migrated database at `url`, then close every connection to it
+    (SQLite's WAL folded into the file; PostgreSQL copies only an unused template)."""
+    container = bootstrap(settings, clock=FixedClock(start), password_hasher=hasher)
+    try:
+        world = build_world(container)
+    finally:
+        container.dispose()
+    counts = row_counts(url)
+    wal = Path(f"{database}-wal")
+    if url.startswith("sqlite") and wal.exists() and wal.stat().st_size:
+        raise RuntimeError(f"{wal} still holds commits after every connection closed")
+    cast = (
+        world.account,
+        world.principal,
+        world.manager,
+        world.writer_a,
+        world.writer_b,
+        world.auditor,
+        world.outsider,
+    )
+    return WorldTemplate(database, url, start, cast, counts)
+
+
+#: Set on a test item whose database is a copy of this WorldTemplate.
+SEEDED_FROM = pytest.StashKey[WorldTemplate]()
