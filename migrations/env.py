@@ -23,22 +23,26 @@ def run_migrations_offline() -> None:
 
 def run_migrations_online() -> None:
     engine = make_engine(url)
-    with engine.connect() as connection:
-        if connection.dialect.name == "postgresql":
-            # Never queue behind a long lock forever during a deploy.
-            connection.exec_driver_sql("SET lock_timeout = '10s'")
-            # End the transaction the SET began, or Alembic would nest in it and never commit.
-            connection.commit()
-        context.configure(
-            connection=connection,
-            target_metadata=Base.metadata,
-            # SQLite cannot ALTER most things; batch mode rebuilds tables instead.
-            render_as_batch=connection.dialect.name == "sqlite",
-            compare_type=True,
-        )
-        with context.begin_transaction():
-            context.run_migrations()
-    engine.dispose()
+    try:
+        with engine.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                # Never queue behind a long lock forever during a deploy.
+                connection.exec_driver_sql("SET lock_timeout = '10s'")
+                # End the transaction the SET began, or Alembic would nest in it and never commit.
+                connection.commit()
+            context.configure(
+                connection=connection,
+                target_metadata=Base.metadata,
+                # SQLite cannot ALTER most things; batch mode rebuilds tables instead.
+                render_as_batch=connection.dialect.name == "sqlite",
+                compare_type=True,
+            )
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:
+        # Also when a migration refuses (e.g. 0008 finding two users of one principal): the
+        # pooled connection must close now, not whenever the garbage collector finds it.
+        engine.dispose()
 
 
 if context.is_offline_mode():
