@@ -362,7 +362,7 @@ def _bearer_challenge(error: str | None = None, **params: str) -> str:
 
 
 def _authenticate_request(scope: str) -> None:
-    """Check the Bearer token and its scope; set g.api_client, g.api_scopes, g.api_actor."""
+    """Check the Bearer token and its scope; set g.api_client and g.api_actor."""
     try:
         found: _Token = protector.acquire_token([scope])
     except MissingAuthorizationError:
@@ -398,7 +398,6 @@ def _authenticate_request(scope: str) -> None:
         )
     client = found.grant.client
     g.api_client = client
-    g.api_scopes = found.grant.scopes
     g.api_actor = Actor.for_client(client.client_id, client.account_ids)
 
 
@@ -545,8 +544,9 @@ def is_api_blueprint(name: str) -> bool:
 
 def init_app(app: Flask) -> None:
     """Register /oauth, exempt the API blueprints from CSRF, and set up per-client limits."""
-    from ghostpost.web.security import csrf
-
+    # The web surface installs CSRF protection first (create_app's order); the API finds it on
+    # the app rather than importing the web surface.
+    csrf = app.extensions["csrf"]
     container: Container = app.extensions["ghostpost"]
     if "oauth" not in app.blueprints:
         app.register_blueprint(bp)

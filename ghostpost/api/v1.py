@@ -48,11 +48,11 @@ from ghostpost.domain.policy import (
     describe_decided_at_publication,
 )
 from ghostpost.domain.states import PostState
+from ghostpost.http_surface import services
 from ghostpost.services import api_queries, idempotency, posts
 from ghostpost.services.api_queries import PostDetails, PostQuery
 from ghostpost.services.clients import SCOPES
 from ghostpost.services.idempotency import KEY_RETENTION
-from ghostpost.web.common import services
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -217,11 +217,6 @@ def plan_client_post(ctx: ServiceContext, actor: Actor, request: ClientPost) -> 
         return _plan_client_post(uow, ctx, actor, request)[1]
 
 
-def preview_post(ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Decision:
-    """Dry run: return the final text and decisions without storing anything."""
-    return plan_post(ctx, actor, cmd).decision
-
-
 def submit_post(ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Post:
     """Queue a post under the policy; refused posts raise PolicyRefused and store nothing."""
     with ctx.uow() as uow:

@@ -87,13 +87,6 @@ SURFACES = ("api", "web", "cli", "worker")
 #: What the CLI may import from other surfaces: their entry points, which it starts
 #: (`ghostpost serve` builds the app, `ghostpost worker` runs the worker), never their innards.
 CLI_STARTS = {"ghostpost", "ghostpost.worker"}
-#: Surface-to-surface imports still present in modules being rewritten by another change
-#: (api/v1.py, api/oauth.py). Each must still exist (a test below fails once it is gone, so the
-#: entry is deleted with it); nothing may be added here.
-PENDING = {
-    ("ghostpost.api.v1", "ghostpost.web.common"),
-    ("ghostpost.api.oauth", "ghostpost.web.security"),
-}
 
 
 def module_name(path: Path) -> str:
@@ -180,15 +173,10 @@ def test_surfaces_never_import_each_other() -> None:
     for module, target in edges():
         source, destination = layer(module), layer(target)
         crosses = source in SURFACES and destination in SURFACES and source != destination
-        allowed = (source == "cli" and target in CLI_STARTS) or (module, target) in PENDING
+        allowed = source == "cli" and target in CLI_STARTS
         if crosses and not allowed:
             crossing.append(f"{module} -> {target}")
     assert not crossing, crossing
-
-
-def test_pending_surface_crossings_still_exist() -> None:
-    gone = [pair for pair in PENDING if pair[1] not in GRAPH[pair[0]]]
-    assert not gone, f"fixed: remove {gone} from PENDING"
 
 
 def test_adapters_never_import_the_database() -> None:
