@@ -996,36 +996,36 @@ class Bucket:
 #: What a POST /api/v1/posts does, in order. The top level is disjoint: what it leaves is
 #: Flask, werkzeug, flask-smorest and the WSGI plumbing.
 BUCKETS = (
-    Bucket("Bearer token check (1 transaction)", "api/oauth.py", ("_authenticate_request",)),
+    Bucket(
+        "Bearer token check (cached, or 1 read-only transaction)",
+        "api/oauth.py",
+        ("_authenticate_request",),
+    ),
     Bucket("per-client rate limit (in memory)", "api/oauth.py", ("_charge_budget",)),
     Bucket("body parsing + validation (webargs)", "webargs/core.py", ("parse",)),
     Bucket(
-        "idempotency early look (1 transaction)", "services/idempotency.py", ("stored_response",)
-    ),
-    Bucket("account + author lookup (1 transaction)", "api_queries.py", ("resolve_submission",)),
-    Bucket(
-        "submit (1 write transaction)",
+        "submit (the one write transaction)",
         "services/idempotency.py",
-        ("submit_post_once",),
+        ("submit_client_post_once",),
         (
             Bucket("idempotency key claim + complete", "db/idempotency.py", ("claim", "complete")),
             Bucket(
-                "policy plan: reads + decide()",
+                "policy plan: one joined read + decide()",
                 "services/posts.py",
-                ("_plan",),
-                (Bucket("decide() (pure domain)", "domain/policy.py", ("decide",)),),
-            ),
-            Bucket("insert the post", "db/repositories.py", ("add",)),
-            Bucket(
-                "ledger append: lock head, chain, sign",
-                "db/repositories.py",
-                ("append",),
+                ("_plan_client_post",),
                 (
-                    Bucket("lock the head row (FOR UPDATE)", "db/repositories.py", ("_lock_head",)),
-                    Bucket("Ed25519 signature", "audit/keys.py", ("sign",)),
+                    Bucket("the joined read", "db/submissions.py", ("for_client",)),
+                    Bucket("decide() (pure domain)", "domain/policy.py", ("decide",)),
                 ),
             ),
-            Bucket("render the response (PostSchema)", "api/v1.py", ("render",)),
+            Bucket("insert the post", "db/submissions.py", ("add_post",)),
+            Bucket(
+                "ledger append: lock head, chain",
+                "db/repositories.py",
+                ("append",),
+                (Bucket("lock the head row (FOR UPDATE)", "db/repositories.py", ("_lock_head",)),),
+            ),
+            Bucket("render the response (plain data)", "api/v1.py", ("render",)),
             Bucket("commit", "db/unit_of_work.py", ("commit",)),
         ),
     ),
