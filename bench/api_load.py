@@ -1021,9 +1021,15 @@ BUCKETS = (
             Bucket("insert the post", "db/submissions.py", ("add_post",)),
             Bucket(
                 "ledger append: lock head, chain",
-                "db/repositories.py",
+                "db/repositories/ledger.py",
                 ("append",),
-                (Bucket("lock the head row (FOR UPDATE)", "db/repositories.py", ("_lock_head",)),),
+                (
+                    Bucket(
+                        "lock the head row (FOR UPDATE)",
+                        "db/repositories/ledger.py",
+                        ("_lock_head",),
+                    ),
+                ),
             ),
             Bucket("render the response (plain data)", "api/v1.py", ("render",)),
             Bucket("commit", "db/unit_of_work.py", ("commit",)),

@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 
 from ghostpost.db.engine import READ_ONLY
 from ghostpost.db.models import LedgerCheckpointRow, LedgerEntryRow, PostRow, WindowRow
-from ghostpost.db.repositories import format_timestamp, to_checkpoint, to_entry, to_post
+from ghostpost.db.repositories.ledger import format_timestamp, to_checkpoint, to_entry
+from ghostpost.db.repositories.posts import to_post
 from ghostpost.domain.checkpoint import Checkpoint
 from ghostpost.domain.ledger import LedgerEntry
 from ghostpost.domain.model import Post
@@ -150,7 +151,7 @@ class SqlExports:
         return [f"window:{i}" for i in ids]
 
     def _entries_query(self, scope: ExportScope, up_to_seq: int, *columns: Any) -> Select[Any]:
-        # The same subject rules as the ledger viewer (db.repositories.SqlLedger.search).
+        # The same subject rules as the ledger viewer (db.repositories.ledger.SqlLedger.search).
         subject = LedgerEntryRow.subject
         conditions: list[ColumnElement[bool]] = [LedgerEntryRow.seq <= up_to_seq]
         joined = False

@@ -32,7 +32,10 @@ from ghostpost.db.models import (
     UserRow,
     WindowRow,
 )
-from ghostpost.db.repositories import to_account, to_api_token, to_user, to_window
+from ghostpost.db.repositories.accounts import to_account
+from ghostpost.db.repositories.clients import to_api_token
+from ghostpost.db.repositories.people import to_user
+from ghostpost.db.repositories.windows import to_window
 from ghostpost.domain.model import ApiClient, NewPost, Post
 from ghostpost.services.ports import ClientSubmission, TokenFacts
 

@@ -11,17 +11,12 @@ from ghostpost.db.engine import make_session_factory
 from ghostpost.db.exports import SqlExports
 from ghostpost.db.idempotency import SqlIdempotencyKeys
 from ghostpost.db.platform_store import SqlSealedSecrets
-from ghostpost.db.repositories import (
-    SqlAccounts,
-    SqlApiClients,
-    SqlApiTokens,
-    SqlAssignments,
-    SqlLedger,
-    SqlPosts,
-    SqlPrincipals,
-    SqlUsers,
-    SqlWindows,
-)
+from ghostpost.db.repositories.accounts import SqlAccounts
+from ghostpost.db.repositories.clients import SqlApiClients, SqlApiTokens
+from ghostpost.db.repositories.ledger import SqlLedger
+from ghostpost.db.repositories.people import SqlAssignments, SqlPrincipals, SqlUsers
+from ghostpost.db.repositories.posts import SqlPosts
+from ghostpost.db.repositories.windows import SqlWindows
 from ghostpost.db.submissions import SqlSubmissions
 from ghostpost.db.web_sessions import SqlWebSessions
 from ghostpost.secretbox import SecretBox

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 CHECKPOINT_ORIGIN = "ghostpost/ledger/v1"
-#: The ledger's one time format (see db.repositories.format_timestamp): text order is time order.
+#: The ledger's one time format (db.repositories.ledger.format_timestamp): text order is time order.
 TIMESTAMP_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
 HASH_PATTERN = re.compile(r"[0-9a-f]{64}")
 KEY_ID_PATTERN = re.compile(r"[0-9a-f]{16}")

@@ -65,7 +65,7 @@ class LedgerPage:
 
 
 def _day_start(day: date) -> str:
-    # The ledger's own time format (see db.repositories.format_timestamp), so text order works.
+    # The ledger's time format (db.repositories.ledger.format_timestamp), so text order works.
     return f"{day.isoformat()}T00:00:00.000000Z"
 
 

@@ -1,6 +1,6 @@
 """Ledger integrity: the notary that signs the ledger's heads, and read-only views of them.
 
-Appends only chain (db.repositories.SqlLedger, in the transaction of the change); nothing on
+Appends only chain (db.repositories.ledger.SqlLedger, in the transaction of the change); nothing on
 the request path can sign. The notary (`Notary.run_pass`, run by the worker every
 `ledger_checkpoint_seconds` and before every export) is the only signer. Before it signs a head
 it checks, against its own state kept outside the database (`NotaryStore`, a file on the

@@ -1,0 +1,241 @@
+"""The authorship ledger: entries, chain head and signed checkpoints."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    String,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.orm import Session
+
+from ghostpost.db.engine import READ_ONLY
+from ghostpost.db.models import (
+    LedgerCheckpointRow,
+    LedgerEntryRow,
+    LedgerHeadRow,
+    PostRow,
+    WindowRow,
+)
+from ghostpost.domain.checkpoint import Checkpoint
+from ghostpost.domain.ledger import (
+    GENESIS_HASH,
+    LedgerEntry,
+    canonical_json,
+    chain_entry,
+)
+
+
+def format_timestamp(at: datetime) -> str:
+    """Render a ledger time: RFC 3339, UTC, microseconds, 'Z'."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def to_entry(row: LedgerEntryRow) -> LedgerEntry:
+    return LedgerEntry(
+        seq=row.seq,
+        occurred_at=row.occurred_at,
+        tag=row.tag,
+        actor=row.actor,
+        subject=row.subject,
+        data=json.loads(row.data),
+        prev_hash=row.prev_hash,
+        entry_hash=row.entry_hash,
+    )
+
+
+def to_checkpoint(row: LedgerCheckpointRow) -> Checkpoint:
+    return Checkpoint(
+        size=row.size,
+        head_hash=row.head_hash,
+        signed_at=row.signed_at,
+        key_id=row.key_id,
+        signature=row.signature,
+        kind=row.kind,
+    )
+
+
+#: The key of the PostgreSQL advisory lock only the signing notary holds ("ghostpost notary").
+NOTARY_LOCK_KEY = 0x67706E6F74617279
+
+
+class SqlLedger:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def _lock_head(self) -> LedgerHeadRow:
+        head = self.session.scalar(
+            select(LedgerHeadRow).where(LedgerHeadRow.id == 1).with_for_update()
+        )
+        if head is None:
+            head = LedgerHeadRow(id=1, size=0, head_hash=GENESIS_HASH)
+            self.session.add(head)
+        return head
+
+    def append(
+        self, *, tag: str, actor: str, subject: str, data: Mapping[str, Any], occurred_at: datetime
+    ) -> LedgerEntry:
+        # Locking the head row serialises appends: seq is gapless and follows commit order.
+        # Nothing is signed here: the notary signs heads outside the request's transaction.
+        head = self._lock_head()
+        # Round-trip through canonical JSON so what is hashed is exactly what is stored.
+        text = canonical_json(dict(data))
+        entry = chain_entry(
+            seq=head.size + 1,
+            occurred_at=format_timestamp(occurred_at),
+            tag=str(tag),
+            actor=actor,
+            subject=subject,
+            data=json.loads(text),
+            prev_hash=head.head_hash,
+        )
+        self.session.add(
+            LedgerEntryRow(
+                seq=entry.seq,
+                occurred_at=entry.occurred_at,
+                tag=entry.tag,
+                actor=entry.actor,
+                subject=entry.subject,
+                data=text,
+                prev_hash=entry.prev_hash,
+                entry_hash=entry.entry_hash,
+            )
+        )
+        head.size = entry.seq
+        head.head_hash = entry.entry_hash
+        self.session.flush()
+        return entry
+
+    def head(self) -> tuple[int, str]:
+        head = self.session.get(LedgerHeadRow, 1)
+        return (head.size, head.head_hash) if head is not None else (0, GENESIS_HASH)
+
+    def claim_notary(self) -> bool:
+        if self.session.get_bind().dialect.name != "postgresql":
+            return True  # SQLite: one host; the notary's file lock decides
+        taken = self.session.scalar(
+            select(func.pg_try_advisory_xact_lock(literal(NOTARY_LOCK_KEY, BigInteger)))
+        )
+        return bool(taken)
+
+    def add_checkpoint(self, checkpoint: Checkpoint) -> None:
+        self.session.add(
+            LedgerCheckpointRow(
+                size=checkpoint.size,
+                head_hash=checkpoint.head_hash,
+                signed_at=checkpoint.signed_at,
+                key_id=checkpoint.key_id,
+                signature=checkpoint.signature,
+                kind=checkpoint.kind,
+            )
+        )
+        self.session.flush()
+
+    def latest_checkpoint(self) -> Checkpoint | None:
+        row = self.session.scalar(
+            select(LedgerCheckpointRow).order_by(LedgerCheckpointRow.id.desc()).limit(1)
+        )
+        return to_checkpoint(row) if row is not None else None
+
+    def checkpoints(
+        self, *, max_size: int | None = None, batch: int = 1000
+    ) -> Iterator[Checkpoint]:
+        query = select(LedgerCheckpointRow).order_by(LedgerCheckpointRow.id)
+        if max_size is not None:
+            query = query.where(LedgerCheckpointRow.size <= max_size)
+        for row in self.session.scalars(query.execution_options(yield_per=batch)):
+            yield to_checkpoint(row)
+
+    def entries(
+        self, *, after_seq: int = 0, up_to_seq: int | None = None, snapshot: bool = False
+    ) -> Iterator[LedgerEntry]:
+        if snapshot and not self.session.in_transaction():
+            self.session.connection(execution_options={READ_ONLY: True})
+        query = select(LedgerEntryRow).where(LedgerEntryRow.seq > after_seq)
+        if up_to_seq is not None:
+            query = query.where(LedgerEntryRow.seq <= up_to_seq)
+        rows = self.session.scalars(
+            query.order_by(LedgerEntryRow.seq).execution_options(yield_per=500)
+        )
+        for row in rows:
+            yield to_entry(row)
+
+    def entry(self, seq: int) -> LedgerEntry | None:
+        row = self.session.scalar(select(LedgerEntryRow).where(LedgerEntryRow.seq == seq))
+        return to_entry(row) if row is not None else None
+
+    def search(
+        self,
+        *,
+        account_ids: Collection[int] | None = None,
+        window_id: int | None = None,
+        author_id: int | None = None,
+        tag: str | None = None,
+        subject: str | None = None,
+        occurred_from: str | None = None,
+        occurred_before: str | None = None,
+        before_seq: int | None = None,
+        after_seq: int | None = None,
+        oldest_first: bool = False,
+        limit: int = 50,
+    ) -> list[LedgerEntry]:
+        # Entries name what they are about in `subject`; account, window and author filters
+        # select the subjects that belong to them (indexed, and the same SQL on both backends).
+        column = LedgerEntryRow.subject
+        conditions: list[ColumnElement[bool]] = []
+        if account_ids is not None:
+            ids = list(account_ids)
+            conditions.append(
+                or_(
+                    column.in_([f"account:{i}" for i in ids]),
+                    column.in_(_post_subjects(PostRow.account_id.in_(ids))),
+                    column.in_(
+                        select(literal("window:") + cast(WindowRow.id, String)).where(
+                            WindowRow.account_id.in_(ids)
+                        )
+                    ),
+                )
+            )
+        if window_id is not None:
+            conditions.append(
+                or_(
+                    column == f"window:{window_id}",
+                    column.in_(_post_subjects(PostRow.window_id == window_id)),
+                )
+            )
+        if author_id is not None:
+            conditions.append(column.in_(_post_subjects(PostRow.author_id == author_id)))
+        if tag is not None:
+            conditions.append(LedgerEntryRow.tag == tag)
+        if subject is not None:
+            conditions.append(column == subject)
+        # occurred_at is RFC 3339 UTC in one fixed format, so text order is time order.
+        if occurred_from is not None:
+            conditions.append(LedgerEntryRow.occurred_at >= occurred_from)
+        if occurred_before is not None:
+            conditions.append(LedgerEntryRow.occurred_at < occurred_before)
+        if before_seq is not None:
+            conditions.append(LedgerEntryRow.seq < before_seq)
+        if after_seq is not None:
+            conditions.append(LedgerEntryRow.seq > after_seq)
+        order = LedgerEntryRow.seq.asc() if oldest_first else LedgerEntryRow.seq.desc()
+        rows = self.session.scalars(
+            select(LedgerEntryRow).where(*conditions).order_by(order).limit(limit)
+        )
+        return [to_entry(row) for row in rows]
+
+
+def _post_subjects(condition: ColumnElement[bool]) -> Select[str]:
+    """The ledger subjects ("post:<public id>") of the posts matching `condition`."""
+    return select(literal("post:") + PostRow.public_id).where(condition)

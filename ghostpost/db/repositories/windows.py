@@ -1,0 +1,267 @@
+"""Delegation windows and proposed policy changes."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    exists,
+    select,
+)
+from sqlalchemy.orm import Session
+
+from ghostpost.db.models import (
+    PostRow,
+    WindowProposalRow,
+    WindowRow,
+)
+from ghostpost.domain.model import (
+    ProposalStatus,
+    Window,
+    WindowProposal,
+)
+from ghostpost.domain.policy import (
+    ReminderMode,
+    TagMode,
+    TagPosition,
+    WindowPolicy,
+)
+from ghostpost.domain.states import PostState
+
+
+def _now() -> datetime:
+    # Bookkeeping only (created_at of reference rows); decisions use the injected clock.
+    return datetime.now(UTC)
+
+
+def to_window(row: WindowRow) -> Window:
+    return Window(
+        id=row.id,
+        account_id=row.account_id,
+        name=row.name,
+        policy=WindowPolicy(
+            starts_at=row.starts_at,
+            ends_at=row.ends_at,
+            notice_text=row.notice_text,
+            reminder_text=row.reminder_text,
+            reminder_every=row.reminder_every,
+            reminder_mode=ReminderMode(row.reminder_mode),
+            tag=row.tag,
+            tag_mode=TagMode(row.tag_mode),
+            tag_position=TagPosition(row.tag_position),
+            requires_approval=row.requires_approval,
+        ),
+        created_by=row.created_by,
+        notice_post_id=row.notice_post_id,
+        notice_approved_at=row.notice_approved_at,
+        notice_approved_by=row.notice_approved_by,
+        notice_published_at=row.notice_published_at,
+        posts_since_disclosure=row.posts_since_disclosure,
+        notice_publish_at=row.notice_publish_at,
+        notice_rejected_at=row.notice_rejected_at,
+        notice_rejected_by=row.notice_rejected_by,
+        notice_rejection_comment=row.notice_rejection_comment,
+    )
+
+
+def to_proposal(row: WindowProposalRow) -> WindowProposal:
+    return WindowProposal(
+        id=row.id,
+        window_id=row.window_id,
+        proposed_by=row.proposed_by,
+        proposed_at=row.proposed_at,
+        changes=dict(row.changes or {}),
+        status=ProposalStatus(row.status),
+        decided_by=row.decided_by,
+        decided_at=row.decided_at,
+        comment=row.comment,
+    )
+
+
+_POLICY_FIELDS = {
+    "starts_at",
+    "ends_at",
+    "notice_text",
+    "reminder_text",
+    "reminder_every",
+    "reminder_mode",
+    "tag",
+    "tag_mode",
+    "tag_position",
+    "requires_approval",
+}
+
+
+class SqlWindows:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(
+        self,
+        *,
+        account_id: int,
+        name: str,
+        policy: WindowPolicy,
+        created_by: int,
+        notice_publish_at: datetime | None = None,
+    ) -> Window:
+        row = WindowRow(
+            notice_publish_at=notice_publish_at,
+            account_id=account_id,
+            name=name,
+            starts_at=policy.starts_at,
+            ends_at=policy.ends_at,
+            notice_text=policy.notice_text,
+            reminder_text=policy.reminder_text,
+            reminder_every=policy.reminder_every,
+            reminder_mode=policy.reminder_mode.value,
+            tag=policy.tag,
+            tag_mode=policy.tag_mode.value,
+            tag_position=policy.tag_position.value,
+            requires_approval=policy.requires_approval,
+            created_by=created_by,
+            posts_since_disclosure=0,
+            created_at=_now(),
+        )
+        self.session.add(row)
+        self.session.flush()
+        return to_window(row)
+
+    def get(self, window_id: int) -> Window | None:
+        row = self.session.get(WindowRow, window_id, populate_existing=True)
+        return to_window(row) if row else None
+
+    def covering(self, account_id: int, at: datetime) -> Window | None:
+        row = self.session.scalar(
+            select(WindowRow).where(
+                WindowRow.account_id == account_id,
+                WindowRow.starts_at <= at,
+                WindowRow.ends_at > at,
+            )
+        )
+        return to_window(row) if row else None
+
+    def overlaps(
+        self,
+        account_id: int,
+        starts_at: datetime,
+        ends_at: datetime,
+        exclude_window_id: int | None = None,
+    ) -> bool:
+        conditions = [
+            WindowRow.account_id == account_id,
+            WindowRow.starts_at < ends_at,
+            WindowRow.ends_at > starts_at,
+        ]
+        if exclude_window_id is not None:
+            conditions.append(WindowRow.id != exclude_window_id)
+        return bool(self.session.scalar(select(exists().where(*conditions))))
+
+    def update(self, window_id: int, **changes: Any) -> Window:
+        row = self.session.get(WindowRow, window_id)
+        assert row is not None
+        for key, value in changes.items():
+            if key in _POLICY_FIELDS and hasattr(value, "value"):
+                value = value.value
+            setattr(row, key, value)
+        self.session.flush()
+        return to_window(row)
+
+    def list_for_account(self, account_id: int) -> list[Window]:
+        rows = self.session.scalars(
+            select(WindowRow)
+            .where(WindowRow.account_id == account_id)
+            .order_by(WindowRow.starts_at)
+        )
+        return [to_window(r) for r in rows]
+
+    def list_for_accounts(self, account_ids: Collection[int]) -> list[Window]:
+        rows = self.session.scalars(
+            select(WindowRow)
+            .where(WindowRow.account_id.in_(list(account_ids)))
+            .order_by(WindowRow.starts_at.desc(), WindowRow.id.desc())
+        )
+        return [to_window(r) for r in rows]
+
+    def notices_awaiting_approval(
+        self, account_ids: Collection[int], now: datetime
+    ) -> list[Window]:
+        rows = self.session.scalars(
+            select(WindowRow)
+            .join(PostRow, PostRow.id == WindowRow.notice_post_id)
+            .where(
+                WindowRow.account_id.in_(list(account_ids)),
+                WindowRow.notice_approved_at.is_(None),
+                WindowRow.notice_rejected_at.is_(None),
+                WindowRow.ends_at > now,
+                PostRow.state == PostState.PENDING_APPROVAL.value,
+            )
+            .order_by(WindowRow.starts_at, WindowRow.id)
+        )
+        return [to_window(r) for r in rows]
+
+    def add_proposal(
+        self,
+        *,
+        window_id: int,
+        proposed_by: int,
+        proposed_at: datetime,
+        changes: Mapping[str, Mapping[str, Any]],
+    ) -> WindowProposal:
+        row = WindowProposalRow(
+            window_id=window_id,
+            proposed_by=proposed_by,
+            proposed_at=proposed_at,
+            changes={k: dict(v) for k, v in changes.items()},
+            status=ProposalStatus.PENDING.value,
+        )
+        self.session.add(row)
+        self.session.flush()
+        return to_proposal(row)
+
+    def get_proposal(self, proposal_id: int) -> WindowProposal | None:
+        row = self.session.get(WindowProposalRow, proposal_id, populate_existing=True)
+        return to_proposal(row) if row else None
+
+    def proposals_of(self, window_id: int) -> list[WindowProposal]:
+        rows = self.session.scalars(
+            select(WindowProposalRow)
+            .where(WindowProposalRow.window_id == window_id)
+            .order_by(WindowProposalRow.id.desc())
+        )
+        return [to_proposal(r) for r in rows]
+
+    def pending_proposals(self, account_ids: Collection[int]) -> list[WindowProposal]:
+        rows = self.session.scalars(
+            select(WindowProposalRow)
+            .join(WindowRow, WindowRow.id == WindowProposalRow.window_id)
+            .where(
+                WindowRow.account_id.in_(list(account_ids)),
+                WindowProposalRow.status == ProposalStatus.PENDING.value,
+            )
+            .order_by(WindowProposalRow.proposed_at, WindowProposalRow.id)
+        )
+        return [to_proposal(r) for r in rows]
+
+    def decide_proposal(
+        self,
+        proposal_id: int,
+        *,
+        status: ProposalStatus,
+        decided_by: int | None,
+        decided_at: datetime,
+        comment: str | None,
+    ) -> WindowProposal:
+        row = self.session.get(WindowProposalRow, proposal_id)
+        assert row is not None
+        row.status = status.value
+        row.decided_by = decided_by
+        row.decided_at = decided_at
+        row.comment = comment
+        self.session.flush()
+        return to_proposal(row)
+
+
+#: Queue order: what needs a person first, then what waits, then what is finished.
