@@ -31,6 +31,7 @@ from ghostpost.db.platform_store import (
 from ghostpost.db.unit_of_work import SqlUnitsOfWork
 from ghostpost.domain.length import Budget, budget_for
 from ghostpost.domain.model import Account
+from ghostpost.logs import configure_logging
 from ghostpost.secretbox import SecretBox, derived_development_key, parse_keys
 from ghostpost.services.context import GrantCache, ServiceContext
 from ghostpost.services.ledger_integrity import Notary, newest_checkpoint
@@ -182,6 +183,7 @@ def bootstrap(
 
     `resolver` (host, port) -> addresses replaces the system's DNS for the outbound policy.
     """
+    configure_logging(settings.log_format)
     clock = clock or SystemClock()
     engine = make_engine(
         settings.database_url,
@@ -210,7 +212,7 @@ def bootstrap(
         notice_lead=timedelta(minutes=settings.notice_lead_minutes),
         token_grants=GrantCache(settings.api_token_cache_seconds),
     )
-    store = LocalStatusStore(sessions)
+    store = LocalStatusStore(sessions, make_session_factory(engine, read_only=True))
     witness = Witness(settings.ledger_witness_file, settings.ledger_witness_url)
     notary_store = FileNotaryStore(settings.notary_state_file)
     notary = Notary(

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from ghostpost.logs import configure_logging
 from ghostpost.settings import PROJECT_DIR, Settings, SettingsError
 
 MIGRATIONS_DIR = PROJECT_DIR / "migrations"
@@ -16,9 +17,11 @@ MIGRATIONS_DIR = PROJECT_DIR / "migrations"
 
 def _settings() -> Settings:
     try:
-        return Settings.load()
+        settings = Settings.load()
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from exc
+    configure_logging(settings.log_format)
+    return settings
 
 
 def _container() -> Any:

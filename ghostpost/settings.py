@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ghostpost.logs import LOG_FORMATS
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_DIR / "config" / "default.toml"
 DEMO_SECRET_KEY = "demo-only-not-a-secret-change-me"
@@ -98,6 +100,8 @@ class Settings:
     #: ...and per reader (a staff user, or an API client). Beyond either: 429 with Retry-After.
     #: Counted per process with memory://, across processes with a redis:// rate-limit storage.
     export_max_per_reader: int = 2
+    #: "text" (lines for people) or "json" (one object per line for a log collector).
+    log_format: str = "text"
     #: A download whose reader accepts no chunk of it for this long is cut off.
     export_send_timeout_seconds: float = 30.0
     #: Every call to a social platform gives up after this long (then retries later).
@@ -231,6 +235,8 @@ def _problems(s: Settings) -> list[str]:
         problems.append("secret_key must be at least 16 characters")
     if s.environment not in ENVIRONMENTS:
         problems.append(f"environment must be one of {', '.join(ENVIRONMENTS)}")
+    if s.log_format not in LOG_FORMATS:
+        problems.append(f"log_format must be one of {', '.join(LOG_FORMATS)}")
     if s.environment == "production" and s.secret_key == DEMO_SECRET_KEY:
         problems.append("secret_key is the demo default; set GHOSTPOST_SECRET_KEY in production")
     if not s.public_url.startswith(("http://", "https://")):

@@ -76,7 +76,7 @@ def _account(account_id: int) -> Account:
     client = current_client()
     if account_id not in client.account_ids or account_id > MAX_ACCOUNT_ID:
         raise MastodonError(404, "Record not found")
-    with services().uow() as uow:
+    with services().uow(read_only=True) as uow:
         account = uow.accounts.get(account_id)
     if account is None:
         raise MastodonError(404, "Record not found")
@@ -117,7 +117,7 @@ def account_entity(account: Account, principal_name: str) -> dict[str, Any]:
 
 
 def _principal_name(account: Account) -> str:
-    with services().uow() as uow:
+    with services().uow(read_only=True) as uow:
         principal = uow.principals.get(account.principal_id)
     return principal.name if principal else account.handle
 
@@ -189,7 +189,7 @@ def instance(account_id: int) -> Any:
     """Describe this endpoint as a Mastodon instance, with the account's real limits."""
     if account_id > MAX_ACCOUNT_ID:
         raise MastodonError(404, "Record not found")
-    with services().uow() as uow:
+    with services().uow(read_only=True) as uow:
         account = uow.accounts.get(account_id)
     if account is None:
         raise MastodonError(404, "Record not found")

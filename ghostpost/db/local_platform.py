@@ -17,10 +17,19 @@ def _to_status(row: LocalStatusRow) -> LocalStatus:
 
 
 class LocalStatusStore:
-    """Creates and reads local statuses, each in its own short transaction."""
+    """Creates and reads local statuses, each in its own short transaction.
 
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    Reads go through `read_sessions` (deferred, read-only transactions) when given, so a public
+    timeline never waits for the write lock another request holds.
+    """
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        read_sessions: sessionmaker[Session] | None = None,
+    ) -> None:
         self._sessions = session_factory
+        self._reads = read_sessions or session_factory
 
     def create(self, handle: str, text: str, idempotency_key: str) -> LocalStatus:
         """Create a status, or return the one already created under this key."""
@@ -47,12 +56,12 @@ class LocalStatusStore:
 
     def find(self, idempotency_key: str) -> LocalStatus | None:
         """Return the status created under this key, if any."""
-        with self._sessions() as session:
+        with self._reads() as session:
             return self._by_key(session, idempotency_key)
 
     def get(self, handle: str, status_id: int) -> LocalStatus | None:
         """Return one status of a handle."""
-        with self._sessions() as session:
+        with self._reads() as session:
             row = session.get(LocalStatusRow, status_id)
             return _to_status(row) if row is not None and row.handle == handle else None
 
@@ -60,7 +69,7 @@ class LocalStatusStore:
         self, handle: str, limit: int = 50, before: int | None = None
     ) -> list[LocalStatus]:
         """Return a handle's statuses, newest first."""
-        with self._sessions() as session:
+        with self._reads() as session:
             query = select(LocalStatusRow).where(LocalStatusRow.handle == handle)
             if before is not None:
                 query = query.where(LocalStatusRow.id < before)

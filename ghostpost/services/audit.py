@@ -107,7 +107,7 @@ def _choices(uow: UnitOfWork, user: User) -> LedgerChoices:
 def ledger_choices(ctx: ServiceContext, actor: Actor) -> LedgerChoices:
     """Return the accounts, windows and authors the reader may filter the ledger on."""
     user = require_user(actor)
-    with ctx.uow() as uow:
+    with ctx.uow(read_only=True) as uow:
         return _choices(uow, user)
 
 
@@ -123,7 +123,7 @@ def read_ledger(
     """Return one page of ledger entries matching the filters, newest first."""
     user = require_user(actor)
     _check(filters)
-    with ctx.uow() as uow:
+    with ctx.uow(read_only=True) as uow:
         choices = _choices(uow, user)
         scope: Collection[int] | None = choices.scope
         if filters.account_id is not None:
@@ -274,7 +274,7 @@ def check_ledger_agreement(ctx: ServiceContext) -> AgreementReport:
         else:
             facts.setdefault(field_name, []).append((value, entry.seq, entry.tag))
 
-    with ctx.uow() as uow:
+    with ctx.uow(read_only=True) as uow:
         uow.exports.use_snapshot()
         size, _ = uow.ledger.head()
         for entry in uow.exports.entries(ExportScope(), size, 1000):

@@ -40,7 +40,7 @@ def authenticate(ctx: ServiceContext, email: str, password: str) -> User:
 
 def load_user(ctx: ServiceContext, user_id: int) -> User | None:
     """Return the active user behind a session, or None (deactivated users lose access at once)."""
-    with ctx.uow() as uow:
+    with ctx.uow(read_only=True) as uow:
         user = uow.users.get(user_id)
     return user if user is not None and user.is_active else None
 
@@ -49,6 +49,6 @@ def writable_accounts(ctx: ServiceContext, user: User) -> list[Account]:
     """Return the accounts a user may write for: their own (as principal) and assigned ones."""
     if user.role is Role.AUDITOR and user.principal_id is None:
         return []
-    with ctx.uow() as uow:
+    with ctx.uow(read_only=True) as uow:
         assigned = set(uow.assignments.accounts_of(user.id))
         return [a for a in uow.accounts.list() if a.id in assigned or user.is_principal_of(a)]

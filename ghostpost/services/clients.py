@@ -144,7 +144,7 @@ def granted_scopes(client: ApiClient, requested_scopes: Iterable[str] | None) ->
 
 def find_accounts(ctx: ServiceContext, refs: Iterable[str]) -> list[int]:
     """Return the ids of the accounts named by id, handle, @handle or platform:handle."""
-    with ctx.uow() as uow:
+    with ctx.uow(read_only=True) as uow:
         accounts = uow.accounts.list()
     found: list[int] = []
     for raw in refs:
@@ -409,7 +409,7 @@ def revoke_client(ctx: ServiceContext, actor: Actor, client_id: str) -> ApiClien
 def list_clients(ctx: ServiceContext, actor: Actor) -> list[ClientListing]:
     """Return the clients the actor may see (all for admins and the system, else their own)."""
     viewer = None if is_system(actor) else require_user(actor)
-    with ctx.uow() as uow:
+    with ctx.uow(read_only=True) as uow:
         handles = {a.id: f"{a.platform}:{a.handle}" for a in uow.accounts.list()}
         emails = {u.id: u.email for u in uow.users.list()}
         listed = uow.api_clients.list()

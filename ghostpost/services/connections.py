@@ -29,7 +29,7 @@ def connectable_principals(
 ) -> tuple[list[Principal], list[Account]]:
     """Return the principals and their accounts, for the page where accounts are connected."""
     require_connector(actor)
-    with ctx.uow() as uow:
+    with ctx.uow(read_only=True) as uow:
         return uow.principals.list(), uow.accounts.list()
 
 

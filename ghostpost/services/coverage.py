@@ -43,7 +43,7 @@ class CoveragePage:
 def window_coverage(ctx: ServiceContext, actor: Actor, window_id: int | None) -> CoveragePage:
     """Measure one window (default: the latest one that has begun) against its policy."""
     user = require_user(actor)
-    with ctx.uow() as uow:
+    with ctx.uow(read_only=True) as uow:
         accounts = {a.id: a for a in uow.accounts.list() if may_oversee(user, a)}
         windows = uow.windows.list_for_accounts(list(accounts)) if accounts else []
         choices = [WindowChoice(w, accounts[w.account_id]) for w in windows]

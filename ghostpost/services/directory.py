@@ -314,7 +314,7 @@ def unassign_writer(ctx: ServiceContext, actor: Actor, *, user_id: int, account_
 def staff_directory(ctx: ServiceContext, actor: Actor) -> tuple[list[User], list[Principal]]:
     """Return every staff user and every principal, by name (admins only)."""
     require_admin(actor)
-    with ctx.uow() as uow:
+    with ctx.uow(read_only=True) as uow:
         return uow.users.list(), uow.principals.list()
 
 

@@ -841,7 +841,7 @@ def coverage_report(ctx: ServiceContext, actor: Actor, window_id: int) -> dict[s
             selected.window, selected.account, selected.coverage, selected.notice_approver, now
         )
     # The CLI reads every window, exactly as the dashboard measures it.
-    with ctx.uow() as uow:
+    with ctx.uow(read_only=True) as uow:
         accounts = {a.id: a for a in uow.accounts.list()}
         windows = uow.windows.list_for_accounts(list(accounts)) if accounts else []
         window = next((w for w in windows if w.id == window_id), None)

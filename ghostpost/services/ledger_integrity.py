@@ -334,12 +334,12 @@ class LedgerState:
 
 def ledger_state(ctx: ServiceContext) -> LedgerState:
     """Return the head and the newest checkpoint."""
-    with ctx.uow() as uow:
+    with ctx.uow(read_only=True) as uow:
         size, head_hash = uow.ledger.head()
         return LedgerState(size, head_hash, uow.ledger.latest_checkpoint())
 
 
 def newest_checkpoint(ctx: ServiceContext) -> Checkpoint | None:
     """Return the newest signed head, or None when nothing was ever signed."""
-    with ctx.uow() as uow:
+    with ctx.uow(read_only=True) as uow:
         return uow.ledger.latest_checkpoint()

@@ -36,7 +36,7 @@ class OperationalSnapshot:
 def operational_snapshot(ctx: ServiceContext) -> OperationalSnapshot:
     """Read the queue, ledger and notary figures (one count query per account)."""
     posts: Counter[tuple[str, str]] = Counter()
-    with ctx.uow() as uow:
+    with ctx.uow(read_only=True) as uow:
         for account in uow.accounts.list():
             counts = uow.posts.count_by_state(account_ids=[account.id], window_id=None)
             for state, count in counts.items():

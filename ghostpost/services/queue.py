@@ -165,7 +165,7 @@ def list_queue(ctx: ServiceContext, actor: Actor, query: QueueQuery) -> QueuePag
         raise ValidationFailed(f"Unknown state filter {query.group!r}.", {"state": "unknown"})
     if query.page < 1:
         raise ValidationFailed("Pages are numbered from 1.", {"page": "must be at least 1"})
-    with ctx.uow() as uow:
+    with ctx.uow(read_only=True) as uow:
         accounts = visible_accounts(uow, user)
         by_id = {a.id: a for a in accounts}
         if query.account_id is not None and query.account_id not in by_id:
@@ -207,7 +207,7 @@ def list_queue(ctx: ServiceContext, actor: Actor, query: QueueQuery) -> QueuePag
 def post_detail(ctx: ServiceContext, actor: Actor, public_id: str) -> PostView:
     """Return one post the actor may read; others' posts are NotFound, not Forbidden."""
     user = require_user(actor)
-    with ctx.uow() as uow:
+    with ctx.uow(read_only=True) as uow:
         post = uow.posts.by_public_id(public_id)
         by_id = {a.id: a for a in visible_accounts(uow, user)}
         if post is None or post.account_id not in by_id:
@@ -221,7 +221,7 @@ def approvals_for(ctx: ServiceContext, actor: Actor) -> Approvals:
     if user.principal_id is None:
         raise Forbidden("Only a principal approves notices and posts.")
     now = ctx.clock.now()
-    with ctx.uow() as uow:
+    with ctx.uow(read_only=True) as uow:
         own = {a.id: a for a in uow.accounts.list() if user.is_principal_of(a)}
         notices = []
         for window in uow.windows.notices_awaiting_approval(list(own), now):

@@ -47,7 +47,7 @@ def new_token() -> str:
 
 def open_web_session(ctx: ServiceContext, token: str, timeouts: Timeouts) -> OpenedSession:
     """Return the live session behind a cookie token, or say that there is none."""
-    with ctx.uow() as uow:
+    with ctx.uow(read_only=True) as uow:
         found = uow.web_sessions.get(token_hash(token))
     if found is None:
         return OpenedSession(None)

@@ -872,7 +872,7 @@ def proposals_for(ctx: ServiceContext, actor: Actor) -> list[ProposalView]:
     user = require_user(actor)
     if user.principal_id is None:
         return []
-    with ctx.uow() as uow:
+    with ctx.uow(read_only=True) as uow:
         own = {a.id: a for a in uow.accounts.list() if user.is_principal_of(a)}
         views = []
         for proposal in uow.windows.pending_proposals(list(own)):
@@ -960,7 +960,7 @@ def windows_overview(ctx: ServiceContext, actor: Actor) -> list[AccountWindows]:
     """Return every account the reader oversees with its windows, notices and writers."""
     user = require_user(actor)
     now = ctx.clock.now()
-    with ctx.uow() as uow:
+    with ctx.uow(read_only=True) as uow:
         accounts = [a for a in uow.accounts.list() if may_oversee(user, a)]
         staff = uow.users.list()
         windows = uow.windows.list_for_accounts([a.id for a in accounts]) if accounts else []
@@ -994,14 +994,14 @@ def windows_overview(ctx: ServiceContext, actor: Actor) -> list[AccountWindows]:
 def manageable_accounts(ctx: ServiceContext, actor: Actor) -> list[Account]:
     """Return the accounts whose windows the reader may create and edit."""
     user = require_user(actor)
-    with ctx.uow() as uow:
+    with ctx.uow(read_only=True) as uow:
         return [a for a in uow.accounts.list() if may_manage(user, a)]
 
 
 def window_for_editing(ctx: ServiceContext, actor: Actor, window_id: int) -> WindowView:
     """Return a window its reader may edit; unknown or unseen windows are NotFound."""
     user = require_user(actor)
-    with ctx.uow() as uow:
+    with ctx.uow(read_only=True) as uow:
         window = _get_window(uow, window_id)
         account = uow.accounts.get(window.account_id)
         assert account is not None

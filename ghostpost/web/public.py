@@ -60,7 +60,7 @@ def healthz() -> Any:
 @bp.get("/")
 def index() -> Any:
     """List the local accounts whose timelines ghostpost serves."""
-    with container().services.uow() as uow:
+    with container().services.uow(read_only=True) as uow:
         accounts = [a for a in uow.accounts.list() if a.platform == "local"]
     return render_template("index.html", accounts=accounts)
 
@@ -69,7 +69,7 @@ def index() -> Any:
 def timeline(handle: str) -> Any:
     """Show a local account's public timeline, newest first, exactly as published."""
     c = container()
-    with c.services.uow() as uow:
+    with c.services.uow(read_only=True) as uow:
         account = uow.accounts.by_handle("local", handle)
     if account is None:
         abort(404, description=f"No local account @{handle}.")
