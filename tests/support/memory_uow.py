@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 
-from ghostpost.domain.checkpoint import Checkpoint
+from ghostpost.domain.checkpoint import Checkpoint, NotaryAlarm, NotaryState
 from ghostpost.domain.ledger import (
     GENESIS_HASH,
     LedgerEntry,
@@ -56,6 +57,7 @@ from ghostpost.domain.policy import PostKind, ReminderMode, TagMode, TagPosition
 from ghostpost.domain.sessions import WebSession
 from ghostpost.domain.states import PostState
 from ghostpost.services.context import UnitOfWorkFactory
+from ghostpost.services.ledger_integrity import NotaryStore
 from ghostpost.services.ports import (
     AccountRepository,
     ApiClientRepository,
@@ -1471,6 +1473,37 @@ class MemoryWebSessions:
         return len(dead)
 
 
+class MemoryNotaryStore:
+    """The notary's state, alarm and lock (ghostpost.audit.notary.FileNotaryStore keeps them in
+    files on the notary's host); one process, so the lock is always free."""
+
+    def __init__(self) -> None:
+        self.state: NotaryState | None = None
+        self.raised: NotaryAlarm | None = None
+        self.cleared: list[NotaryAlarm] = []
+
+    def load(self) -> NotaryState | None:
+        return self.state
+
+    def save(self, state: NotaryState) -> None:
+        self.state = state
+
+    def alarm(self) -> NotaryAlarm | None:
+        return self.raised
+
+    def raise_alarm(self, alarm: NotaryAlarm) -> None:
+        self.raised = alarm
+
+    def clear_alarm(self) -> None:
+        if self.raised is not None:
+            self.cleared.append(self.raised)
+        self.raised = None
+
+    @contextmanager
+    def exclusive(self) -> Iterator[bool]:
+        yield True
+
+
 # --- the unit of work and its factory ----------------------------------------------------------
 
 
@@ -1545,3 +1578,4 @@ def _conforms() -> None:
     shapes the services are handed."""
     _uow: UnitOfWork = MemoryUnitOfWork(MemoryDatabase())
     _units: UnitOfWorkFactory = MemoryUnitsOfWork()
+    _store: NotaryStore = MemoryNotaryStore()
