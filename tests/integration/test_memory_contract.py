@@ -24,7 +24,7 @@ from ghostpost.domain.policy import PostKind, ReminderMode, TagMode, WindowPolic
 from ghostpost.domain.states import PostState
 from ghostpost.services.context import UnitOfWorkFactory
 from ghostpost.services.ports import ExportScope, UnitOfWork
-from tests.support.memory_uow import MemoryUnitsOfWork, ReadOnlyViolation, UniqueViolation
+from tests.support.memory_uow import MemoryUnitsOfWork, UniqueViolation
 
 T0 = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 Scenario = Callable[[UnitOfWorkFactory], list[Any]]
@@ -750,9 +750,3 @@ def test_a_duplicate_is_refused_and_nothing_of_the_unit_stays(
         uow.commit()
     with units(read_only=True) as uow:
         assert uow.principals.by_name("Written first") is None
-
-
-def test_the_memory_unit_refuses_writes_when_read_only() -> None:
-    # PostgreSQL refuses them too (test_units_of_work.py); SQLite's deferred BEGIN would not.
-    with MemoryUnitsOfWork()(read_only=True) as uow, pytest.raises(ReadOnlyViolation):
-        uow.principals.add("Written by a reader")
