@@ -29,6 +29,7 @@ from ghostpost.settings import Settings
 from tests.support.pds_fixture import bluesky_pds  # noqa: F401  (session-wide real PDS)
 from tests.support.platforms import case  # noqa: F401  (each real platform, connected)
 from tests.support.postgres import PostgresServer, running_postgres
+from tests.support.richtext_oracle import richtext_oracle  # noqa: F401  (one Node for @atproto/api)
 from tests.support.world import (
     SEEDED_FROM,
     TEST_HASHER,

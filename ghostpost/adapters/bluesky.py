@@ -6,11 +6,13 @@ the same rkey cannot make a second post (the PDS refuses it), and after a crash
 `com.atproto.repo.getRecord` at that rkey tells whether the post exists. Never resend blindly.
 
 Links, mentions and hashtags are not parsed from text by Bluesky: they are facets with UTF-8
-byte offsets (end exclusive), computed here from the exact text that is sent.
+byte offsets (end exclusive), computed here from the exact text that is sent, exactly as the
+official app's library (`@atproto/api` RichText.detectFacets) computes them.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 from collections.abc import Callable
@@ -29,9 +31,8 @@ from ghostpost.adapters.base import (
 )
 from ghostpost.adapters.http import PlatformHttp, error_text, utc_now_iso
 from ghostpost.clock import Clock
-from ghostpost.domain.hashtags import bluesky_hashtags
 from ghostpost.domain.model import Account
-from ghostpost.textseg import default_segmenter
+from ghostpost.domain.richtext import JS_SPACE, detect_facets
 
 if TYPE_CHECKING:
     from ghostpost.bootstrap import Container
@@ -42,12 +43,10 @@ APP_PASSWORD = regex.compile(r"^[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}$
 _TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
 _AUTH_ERRORS = frozenset({"ExpiredToken", "InvalidToken", "AuthenticationRequired"})
 
-# Bluesky's own rich-text detection rules (@atproto/api richtext/detection.ts), so facets match
-# what the official app would make of the same text.
-_MENTION = regex.compile(
-    r"(?:^|\s|\()(@(([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+"
-    r"[a-zA-Z]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?))(?=\b)"
-)
+#: The lexicon's `uri` format (@atproto/syntax isValidUri), which the PDS checks in every link
+#: facet. The app's detection can make links that fail it ("httpbin.org" is kept without a
+#: scheme); such a facet would make the PDS refuse the whole post, so it is left out.
+_LEXICON_URI = re.compile(rf"[A-Za-z0-9_]+:(?://)?[^/{JS_SPACE}][^{JS_SPACE}]*\Z")
 
 
 _tid_lock = threading.Lock()
@@ -73,40 +72,31 @@ def new_tid(now_microseconds: int) -> str:
     return "".join(reversed(chars))
 
 
-def _byte_span(text: str, start: int, end: int) -> dict[str, int]:
-    byte_start = len(text[:start].encode())
-    return {"byteStart": byte_start, "byteEnd": byte_start + len(text[start:end].encode())}
-
-
 def facets(text: str, resolve_handle: Callable[[str], str | None]) -> list[dict[str, Any]]:
-    """The link, mention and hashtag facets of `text`, at UTF-8 byte offsets, in text order."""
-    found: list[tuple[int, dict[str, Any]]] = []
-    link_spans = list(default_segmenter().url_spans(text, require_scheme=False))
-    for start, end in link_spans:
-        uri = text[start:end]
-        if "://" not in uri:
-            uri = "https://" + uri
-        feature = {"$type": "app.bsky.richtext.facet#link", "uri": uri}
-        found.append((start, {"index": _byte_span(text, start, end), "features": [feature]}))
-    for match in _MENTION.finditer(text):
-        start, end = match.span(1)
-        if any(s <= start < e for s, e in link_spans):
-            continue
-        did = resolve_handle(match.group(2).lower())
-        if did is None:
-            continue  # an unknown handle stays plain text, as in the official app
-        feature = {"$type": "app.bsky.richtext.facet#mention", "did": did}
-        found.append((start, {"index": _byte_span(text, start, end), "features": [feature]}))
-    # The same detection the policy engine uses to decide whether the tag is there.
-    for hashtag in bluesky_hashtags(text):
-        feature = {"$type": "app.bsky.richtext.facet#tag", "tag": hashtag.name}
-        found.append(
-            (
-                hashtag.start,
-                {"index": _byte_span(text, hashtag.start, hashtag.end), "features": [feature]},
-            )
-        )
-    return [facet for _, facet in sorted(found, key=lambda item: item[0])]
+    """The facets of `text` as `@atproto/api` detects them, at UTF-8 byte offsets, in text order.
+
+    Detection is the domain's exact port (ghostpost.domain.richtext), the same the policy engine
+    uses to decide whether the tag is there. Two things happen after it, as in the official app:
+    a mention whose handle does not resolve to a DID stays plain text, and a link the PDS would
+    refuse as a URI is dropped rather than failing the post.
+    """
+    records: list[dict[str, Any]] = []
+    for facet in detect_facets(text):
+        feature: dict[str, Any]
+        if facet.kind == "mention":
+            did = resolve_handle(facet.value.lower())
+            if did is None:
+                continue
+            feature = {"$type": "app.bsky.richtext.facet#mention", "did": did}
+        elif facet.kind == "link":
+            if not _LEXICON_URI.match(facet.value):
+                continue
+            feature = {"$type": "app.bsky.richtext.facet#link", "uri": facet.value}
+        else:
+            feature = {"$type": "app.bsky.richtext.facet#tag", "tag": facet.value}
+        index = {"byteStart": facet.byte_start, "byteEnd": facet.byte_end}
+        records.append({"index": index, "features": [feature]})
+    return records
 
 
 @dataclass

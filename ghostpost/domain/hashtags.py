@@ -7,8 +7,8 @@ Stdlib only. One extractor per platform, each a port of the platform's own rules
 - Mastodon (and our own Mastodon-compatible "local" server): `Tag::HASHTAG_RE` (app/models/tag.rb,
   4.2 and later) scanned as `Extractor.extract_hashtags_with_indices` does, then the overlap rule
   of the status formatter, which shows a URL instead of a hashtag inside it.
-- Bluesky: the tag facets of `@atproto/api` `detectFacets` (rich-text/util.ts TAG_REGEX), which
-  the official app sends and which ghostpost's Bluesky adapter sends too.
+- Bluesky: the hashtag facets of `@atproto/api` `detectFacets` (rich-text/util.ts TAG_REGEX),
+  from ghostpost.domain.richtext, which the Bluesky adapter sends too.
 
 Spans are code-point indices into the text, end exclusive, the hash sign included.
 
@@ -26,6 +26,8 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+from ghostpost.domain.richtext import hashtag_matches
 
 __all__ = [
     "OTHER_ALPHABETIC_SYMBOLS",
@@ -74,11 +76,6 @@ OTHER_ALPHABETIC_SYMBOLS = (
 def _other_alphabetic_symbol(char: str) -> bool:
     code_point = ord(char)
     return any(start <= code_point <= end for start, end in OTHER_ALPHABETIC_SYMBOLS)
-
-
-def _utf16_length(text: str) -> int:
-    # surrogatepass: a lone surrogate is one code unit, as in a JavaScript string.
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def _without_overlaps(tags: list[Hashtag], urls: Iterable[tuple[int, int]]) -> list[Hashtag]:
@@ -282,53 +279,15 @@ def mastodon_hashtags(text: str, urls: UrlFinder) -> list[Hashtag]:
 # Bluesky (@atproto/api detectFacets, tag facets)
 # --------------------------------------------------------------------------------------------
 
-_BLUESKY_HASH_SIGNS = "#\uff03"
-#: JavaScript's \s (WhiteSpace and LineTerminator); not Python's, which adds \x1c-\x1f and \x85.
-_JS_SPACE = frozenset(
-    "\t\n\x0b\x0c\r \xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
-    "\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
-)
-#: TAG_REGEX stops a tag at whitespace and at these zero-width characters.
-_BLUESKY_TAG_STOP = _JS_SPACE | frozenset("\u00ad\u2060\u200a\u200b\u200c\u200d\u20e2")
-#: The longest tag the app makes a facet of, in UTF-16 code units (`tag.length > 64`).
-BLUESKY_MAX_TAG_UNITS = 64
-
-
-def _punctuation(char: str) -> bool:
-    return unicodedata.category(char)[0] == "P"
-
 
 def bluesky_hashtags(text: str) -> list[Hashtag]:
-    """Return the tag facets Bluesky's rich-text detection makes of `text`.
+    """Return the hashtag facets Bluesky's rich-text detection makes of `text` (no cashtags).
 
-    TAG_REGEX: `(^|\\s)[#＃]((?!\\ufe0f)[^\\s STOP]*[^\\d\\s\\p{P} STOP]+[^\\s STOP]*)?`, then
-    trailing punctuation is cut and tags longer than 64 UTF-16 units are dropped. The hash sign
-    needs whitespace or the start of the text before it, so a tag can never start inside a URL.
+    The one detection of ghostpost.domain.richtext (an exact port of `@atproto/api`), so the
+    policy engine decides on the same tags the Bluesky adapter sends. The hash sign needs
+    whitespace or the start of the text before it, so a tag can never start inside a link.
     """
-    if not any(sign in text for sign in _BLUESKY_HASH_SIGNS):
-        return []
-    tags: list[Hashtag] = []
-    for index, char in enumerate(text):
-        if char not in _BLUESKY_HASH_SIGNS:
-            continue
-        if index > 0 and text[index - 1] not in _JS_SPACE:
-            continue
-        if text[index + 1 : index + 2] == "\ufe0f":
-            continue
-        end = index + 1
-        while end < len(text) and text[end] not in _BLUESKY_TAG_STOP:
-            end += 1
-        run = text[index + 1 : end]
-        # `\d` is ASCII-only in JavaScript.
-        if not any(c not in "0123456789" and not _punctuation(c) for c in run):
-            continue
-        name = run
-        while name and _punctuation(name[-1]):
-            name = name[:-1]
-        if not name or _utf16_length(name) > BLUESKY_MAX_TAG_UNITS:
-            continue
-        tags.append(Hashtag(name, index, index + 1 + len(name)))
-    return tags
+    return [Hashtag(found.tag, found.start, found.end) for found in hashtag_matches(text)]
 
 
 # --------------------------------------------------------------------------------------------

@@ -278,6 +278,10 @@ _LATIN_ACCENTS = (
 _END_MENTION = re.compile(f"[@\uff20]|[{_LATIN_ACCENTS}]|://")
 
 
+#: Extractor::MAX_DOMAIN_LENGTH (app/lib/extractor.rb): a longer domain makes no mention.
+MASTODON_MAX_DOMAIN_LENGTH = 253
+
+
 def _mention_entities(text: str) -> list[tuple[int, int, str]]:
     """Return Mastodon's mention entities as (start, end, replacement) (Extractor module)."""
     if "@" not in text:
@@ -285,6 +289,11 @@ def _mention_entities(text: str) -> list[tuple[int, int, str]]:
     entities = []
     for match in mastodon_mention_re().finditer(text):
         if _END_MENTION.match(text, match.end()):
+            continue
+        # `_, domain = screen_name.split('@')`; `domain.length` counts characters. Such a
+        # "mention" is plain text to Mastodon, so its domain is not free: it counts in full.
+        _, _, domain = match.group(1).partition("@")
+        if len(domain) > MASTODON_MAX_DOMAIN_LENGTH:
             continue
         # "@user@domain" counts as "@user": the domain is free.
         entities.append((match.start(1) - 1, match.end(1), "@" + match.group(2)))

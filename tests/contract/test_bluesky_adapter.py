@@ -78,6 +78,44 @@ def test_the_record_holds_the_exact_text_and_facets_at_utf8_byte_offsets(
     assert spans[2][2] == {"$type": "app.bsky.richtext.facet#tag", "tag": "team"}
 
 
+def test_links_mentions_and_cashtags_are_the_official_apps_facets_on_a_real_pds(
+    world: World, bluesky_pds: BlueskyPds
+) -> None:
+    # Issue 16: the whole non-ASCII URL is the link (it was cut at the path), "!!" loses one
+    # "!", a cashtag is a tag facet, a capitalised handle still resolves, a quoted URL is no
+    # link, and "httpbin.org" (which the library keeps without a scheme, an invalid URI for the
+    # PDS) is left out instead of making the PDS refuse the post.
+    account, _ = connected_account(world, bluesky_pds)
+    friend = bluesky_pds.create_account(
+        f"pal{next(_numbers)}x{id(world) % 10_000}.test", "pw-friend-1", "p@example.test"
+    )
+    shouted = friend["handle"].capitalize()
+    text = (
+        f'https://例え.jp/パス see example.com!! $aapl @{shouted} "https://q.example/x" '
+        "httpbin.org #team"
+    )
+    receipt = from_container(world.container).publish(account, text, idempotency_key="k-f")
+    record = bluesky_pds.get_record(
+        account.remote_id or "", POST_COLLECTION, rkey_of(receipt.platform_post_id)
+    )
+    assert record is not None
+    encoded = text.encode()
+    got = [
+        (encoded[f["index"]["byteStart"] : f["index"]["byteEnd"]].decode(), f["features"][0])
+        for f in record["value"]["facets"]
+    ]
+    assert got == [
+        (
+            "https://例え.jp/パス",
+            {"$type": "app.bsky.richtext.facet#link", "uri": "https://例え.jp/パス"},
+        ),
+        ("example.com!", {"$type": "app.bsky.richtext.facet#link", "uri": "https://example.com!"}),
+        ("$aapl", {"$type": "app.bsky.richtext.facet#tag", "tag": "$AAPL"}),
+        (f"@{shouted}", {"$type": "app.bsky.richtext.facet#mention", "did": friend["did"]}),
+        ("#team", {"$type": "app.bsky.richtext.facet#tag", "tag": "team"}),
+    ]
+
+
 def test_an_over_limit_post_is_refused_permanently_and_nothing_is_created(
     world: World, bluesky_pds: BlueskyPds
 ) -> None:

@@ -114,6 +114,24 @@ def test_a_required_tag_that_does_not_fit_is_refused_with_how_much_to_cut(
     assert ledger_entries(world, LedgerTag.POST_SUBMITTED) == []
 
 
+def test_a_mention_with_an_overlong_domain_counts_in_full_so_a_required_tag_is_refused(
+    client: FlaskClient, world: World
+) -> None:
+    # Issue 16: Mastodon shortens "@alice@<domain>" to "@alice" only when the domain has at most
+    # 253 characters (Extractor::MAX_DOMAIN_LENGTH). Counting the 254-character one as "@alice"
+    # (242 of 500) let the tag in and the server refuse the post; it is 497, so 3 are left.
+    world.approve_notice(world.open_window(tag_mode=TagMode.REQUIRED))
+    scheduler = scheduler_for(client, world)
+    text = "@alice@" + "x" * 250 + ".com " + "x" * 235
+
+    response = scheduler.create(body(world, text))
+
+    assert response.status_code == 422
+    assert response.get_json()["refusal"]["code"] == "tag_does_not_fit"
+    assert "Cut 3 characters" in response.get_json()["detail"]
+    assert ledger_entries(world, LedgerTag.POST_SUBMITTED) == []
+
+
 def test_a_post_before_the_notice_is_published_says_it_will_be_held(
     client: FlaskClient, world: World
 ) -> None:

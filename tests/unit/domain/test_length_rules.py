@@ -108,6 +108,31 @@ def test_mastodon_mentions(text: str, expected: int) -> None:
     assert mastodon(text) == expected
 
 
+# Extractor::MAX_DOMAIN_LENGTH (app/lib/extractor.rb): a mention whose domain is longer than 253
+# characters is no mention at all, so nothing is shortened and it counts in full.
+DOMAIN_253 = "x" * 249 + ".com"
+DOMAIN_254 = "x" * 250 + ".com"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("@alice@" + DOMAIN_253, 6, id="253-character domain is free"),
+        pytest.param("@alice@" + DOMAIN_254, 261, id="254-character domain counts in full"),
+        # Ruby counts the domain in characters, not bytes: 253 "ü"s and ".de" are 506 bytes.
+        pytest.param("@alice@" + "ü" * 250 + ".de", 6, id="253 non-ASCII characters"),
+        pytest.param("@alice@" + "ü" * 251 + ".de", 261, id="254 non-ASCII characters"),
+        pytest.param(
+            "hi @bob@example.social and @alice@" + DOMAIN_254,
+            len("hi @bob and @alice@") + 254,
+            id="only the long one counts in full",
+        ),
+    ],
+)
+def test_mastodon_mentions_with_overlong_domains_count_in_full(text: str, expected: int) -> None:
+    assert mastodon(text) == expected
+
+
 def test_mastodon_url_length_and_spoiler() -> None:
     assert mastodon("https://a.io", url_length=30) == 30
     assert mastodon("hello", spoiler_text="CW: ") == 9
