@@ -135,6 +135,8 @@ def _submission_statement(*, by_email: bool) -> Select[Any]:
 
 
 _POSTS = cast_table(PostRow.__table__)
+#: The new post's INSERT, built once; each create binds its values.
+_INSERT_POST = insert(_POSTS)
 
 
 class SqlSubmissions:
@@ -165,7 +167,7 @@ class SqlSubmissions:
             "created_at": post.created_at,
             "updated_at": post.created_at,
         }
-        result = self.session.connection().execute(insert(_POSTS).values(values))
+        result = self.session.connection().execute(_INSERT_POST, values)
         (post_id,) = result.inserted_primary_key or (None,)
         assert post_id is not None
         return Post(
