@@ -15,7 +15,9 @@ For each backend (a SQLite file, then a throwaway PostgreSQL server) this
    time (latency without queueing);
 4. prints, under each loaded row, the CPU time per request of the app, the database server
    and the load generator, and how busy the machine was (other processes included);
-5. measures `POST /api/v1/preview` (sequential, then 16 concurrent clients);
+5. measures `POST /api/v1/preview` (sequential, then 16 concurrent clients) and, in the same
+   run right after it, the bare app's trivial route (`POST /ping`: Flask + gunicorn, a small
+   JSON answer, no body parsing, no auth, no database) under the same load; prints the ratio;
 6. runs `ghostpost worker --once` over the posts just created (the `local` adapter) and
    prints posts/s, then runs it again with nothing due: that run's time is the fixed cost
    (start Python, import, connect), left out of "net posts/s";
@@ -1260,6 +1262,17 @@ def bench_backend(
         pv_load.cpu = cpu
         print_row("ghostpost POST /api/v1/preview", pv_load)
         print(cpu.line(pv_load.ok, backend.name))
+    # The trivial route right after the preview, same load, same request bytes.
+    with serving(bare) as server:
+        ping = Target(server.port, "/ping", seeded.accounts, seeded.authors)
+        loader.run(ping, "ping-warmup", min(args.warmup, 1))
+        with cpu_meter(server.pid, backend.db_pid) as cpu:
+            ping_load = loader.run(ping, "ping", args.preview_seconds)
+        ping_load.cpu = cpu
+    print_row("bare POST /ping (trivial: no parsing, no auth, no DB)", ping_load)
+    print(cpu.line(ping_load.ok, backend.name))
+    pv_ratio = pv_load.rate / ping_load.rate if ping_load.rate else float("nan")
+    print(f"  ratio preview/trivial route (2xx requests/s): {pv_ratio:.2f}  (target >= 0.3)")
     ratio = gp_load.rate / bare_load.rate if bare_load.rate else float("nan")
     print(f"  ratio ghostpost/bare (2xx requests/s): {ratio:.2f}  (target >= 0.5)")
     if warm.non_2xx or warm.socket_errors or warm.timeouts:
@@ -1294,6 +1307,8 @@ def bench_backend(
         ghostpost_sequential=gp_seq.as_dict(),
         preview_sequential=seq.as_dict(),
         preview_concurrent=pv_load.as_dict(),
+        trivial_route=ping_load.as_dict(),
+        preview_ratio=round(pv_ratio, 3),
         worker={
             "published": run1.published,
             "seconds": round(run1.seconds, 3),
@@ -1435,7 +1450,13 @@ def main() -> None:
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    print("\nsummary: " + ", ".join(f"{r['backend']} ratio {r['ratio']:.2f}" for r in results))
+    print(
+        "\nsummary: "
+        + ", ".join(
+            f"{r['backend']} create ratio {r['ratio']:.2f}, preview ratio {r['preview_ratio']:.2f}"
+            for r in results
+        )
+    )
     print(json.dumps(results))
 
 

@@ -7,6 +7,10 @@ transaction and answers 201 with the row's id as JSON. The engine comes from gho
 Nothing else: no auth, no policy, no ledger. It is what a request that stores one row costs
 on this machine, with this server and this database.
 
+`GET` or `POST /ping` is the *trivial route*: Flask routing, one small JSON answer, under the
+same gunicorn; the body (if any) is not read, nothing is authenticated, no database is touched.
+It is the floor of any request through this stack; the preview is measured against it.
+
     BARE_DATABASE_URL=sqlite:////tmp/bare.db .venv/bin/python bench/bare_app.py --init
     BARE_DATABASE_URL=sqlite:////tmp/bare.db \
         .venv/bin/gunicorn -w 2 -b 127.0.0.1:8001 'bench.bare_app:create_bare_app()'
@@ -70,7 +74,7 @@ def init_schema(url: str) -> None:
 
 
 def create_bare_app() -> Flask:
-    """The WSGI app: POST /insert and GET /healthz, on BARE_DATABASE_URL."""
+    """The WSGI app: POST /insert, /ping (trivial) and GET /healthz, on BARE_DATABASE_URL."""
     engine = make_engine(database_url())
     sessions = make_session_factory(engine)
     app = Flask(__name__)
@@ -97,6 +101,12 @@ def create_bare_app() -> Flask:
             session.flush()
             row_id = row.id
         return jsonify(id=row_id, text=data["text"]), 201
+
+    @app.route("/ping", methods=["GET", "POST"])
+    def ping() -> Any:
+        # The trivial route the preview is compared with: Flask routing and a small JSON
+        # answer under the same gunicorn, no body parsing, no auth, no database.
+        return jsonify(status="ok")
 
     @app.get("/healthz")
     def healthz() -> Any:

@@ -1,6 +1,6 @@
 """What the two HTTP surfaces (web pages and the API) share, so neither imports the other: the
-app's container and service context, the RFC 9457 problem response, and streamed export
-downloads (DESIGN.md §6)."""
+app's container and service context, the RFC 9457 problem response, the app's one rate
+limiter, and streamed export downloads (DESIGN.md §6)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from flask import Flask, Response, current_app, request
 from ghostpost.bootstrap import Container
 from ghostpost.export_slots import make_slots
 from ghostpost.metrics import metrics_of
+from ghostpost.rate_limits import RateLimiter, rate_limiter
 from ghostpost.services import exports
 from ghostpost.services.context import ServiceContext
 
@@ -60,6 +61,21 @@ def services() -> ServiceContext:
 
 _SLOTS = "ghostpost.export_slots"
 _slots_lock = threading.Lock()
+_RATE_LIMITER = "ghostpost.rate_limiter"
+
+
+def rate_limiter_of(app: Flask) -> RateLimiter:
+    """Return the app's rate limiter (built on first use from `rate_limit_storage_uri`): the
+    web's sign-in limits and the API's budgets count in the same store."""
+    with _slots_lock:
+        found = app.extensions.get(_RATE_LIMITER)
+        if found is None:
+            built: Container = app.extensions["ghostpost"]
+            found = app.extensions[_RATE_LIMITER] = rate_limiter(
+                built.settings.rate_limit_storage_uri
+            )
+    limiter: RateLimiter = found
+    return limiter
 
 
 def export_slots(app: Flask) -> exports.ExportSlots:

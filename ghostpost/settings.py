@@ -314,7 +314,7 @@ def _problems(s: Settings) -> list[str]:
 
 
 def _is_rate_limit(text: str) -> bool:
-    from limits import parse_many  # Flask-Limiter's notation, checked by its own parser
+    from limits import parse_many  # the `limits` notation, checked by its own parser
 
     try:
         parsed = parse_many(text)

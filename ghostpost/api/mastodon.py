@@ -20,14 +20,15 @@ from ghostpost.domain.errors import DomainError
 from ghostpost.domain.model import Account, Post, Source
 from ghostpost.http_surface import container, services
 from ghostpost.services import api_queries
+from ghostpost.services.api_queries import PostDetails
 from ghostpost.services.errors import NotFound, PolicyRefused, ValidationFailed, text_problem
 from ghostpost.services.idempotency import (
     IdempotencyMismatch,
     RequestInFlight,
     request_fingerprint,
-    submit_post_once,
+    submit_client_post_once,
 )
-from ghostpost.services.posts import SubmitPost, submit_post
+from ghostpost.services.posts import ClientPost
 
 bp = Blueprint("mastodon", __name__, url_prefix="/compat/mastodon/<int:account_id>")
 
@@ -87,9 +88,13 @@ def _iso(at: datetime | None) -> str | None:
     return None if at is None else at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def account_entity(account: Account, principal_name: str) -> dict[str, Any]:
-    """Return a Mastodon Account entity for a ghostpost account."""
-    base = container().settings.public_url.rstrip("/")
+def account_entity(
+    account: Account, principal_name: str, *, base: str | None = None
+) -> dict[str, Any]:
+    """Return a Mastodon Account entity for a ghostpost account (`base`: the public URL,
+    read from the settings when not given)."""
+    if base is None:
+        base = container().settings.public_url.rstrip("/")
     return {
         "id": str(account.id),
         "username": account.handle,
@@ -122,7 +127,9 @@ def _principal_name(account: Account) -> str:
     return principal.name if principal else account.handle
 
 
-def status_entity(post: Post, account: Account, principal_name: str) -> dict[str, Any]:
+def status_entity(
+    post: Post, account: Account, principal_name: str, *, base: str | None = None
+) -> dict[str, Any]:
     """Return a Mastodon Status entity for a ghostpost post, with ghostpost's own facts added."""
     text = post.final_text
     paragraphs = "".join(
@@ -133,7 +140,7 @@ def status_entity(post: Post, account: Account, principal_name: str) -> dict[str
         "uri": post.platform_url or f"urn:ghostpost:post:{post.public_id}",
         "url": post.platform_url,
         "created_at": _iso(post.created_at),
-        "account": account_entity(account, principal_name),
+        "account": account_entity(account, principal_name, base=base),
         "content": paragraphs,
         "text": text,
         "visibility": post.decisions.get("visibility", "public"),
@@ -240,23 +247,6 @@ def _form() -> dict[str, Any]:
     return request.form.to_dict()
 
 
-def _author_id(account: Account) -> int:
-    """The author named in X-Ghostpost-Author, else the client's default, as the client may
-    name them (one answer for every author it may not name: see api_queries)."""
-    email = request.headers.get("X-Ghostpost-Author", "").strip()
-    try:
-        _, author = api_queries.resolve_submission(
-            services(), current_api_actor(), account.id, email or None
-        )
-    except ValidationFailed as exc:
-        if not email:
-            raise MastodonError(
-                422, "Validation failed: name the writer in X-Ghostpost-Author (no default author)"
-            ) from exc
-        raise MastodonError(422, f"Validation failed: {exc.message}") from exc
-    return author.id
-
-
 def _scheduled_at(raw: Any) -> datetime | None:
     if raw in (None, ""):
         return None
@@ -297,12 +287,38 @@ def _in_reply_to_id(raw: Any) -> str | None:
     return raw.strip()
 
 
+def _create_fingerprint(
+    account_id: int,
+    author_email: str | None,
+    text: str,
+    scheduled_at: datetime | None,
+    extra: dict[str, Any],
+) -> str:
+    """The post as the service will understand it, hashed as /api/v1 hashes its requests: the
+    author as named (lower-cased), or the client's default author (its id: naming another
+    default later is another request)."""
+    author: str | int | None = author_email.strip().lower() if author_email else None
+    if author is None:
+        author = current_client().default_author_id
+    return request_fingerprint(
+        {
+            "account": account_id,
+            "author": author,
+            "text": text,
+            "publish_at": scheduled_at.isoformat() if scheduled_at else None,
+            "extra": extra,
+        }
+    )
+
+
 @bp.post("/api/v1/statuses")
 @require_scope("posts:write")
 @client_rate_limit
 def post_status(account_id: int) -> Any:
-    """Create a status: it goes through ghostpost's policy, queue and ledger like any post."""
-    account = _account(account_id)
+    """Create a status: it goes through ghostpost's policy, queue and ledger like any post, in
+    the same one write transaction as /api/v1's create (idempotency.submit_client_post_once)."""
+    if account_id not in current_client().account_ids or account_id > MAX_ACCOUNT_ID:
+        raise MastodonError(404, "Record not found")
     form = _form()
     text = form.get("status")
     if not isinstance(text, str) or not text.strip():
@@ -314,51 +330,37 @@ def post_status(account_id: int) -> Any:
         )
     in_reply_to = _in_reply_to_id(form.get("in_reply_to_id"))
     scheduled_at = _scheduled_at(form.get("scheduled_at"))
-    cmd = SubmitPost(
-        account_id=account.id,
-        author_id=_author_id(account),
+    author_email = request.headers.get("X-Ghostpost-Author", "").strip() or None
+    extra: dict[str, Any] = {"visibility": visibility, "in_reply_to": in_reply_to}
+    post_request = ClientPost(
+        account_id=account_id,
+        author_email=author_email,
         text=text,
         source=Source.MASTODON_COMPAT,
         publish_at=scheduled_at,
-        extra={"visibility": visibility, "in_reply_to": in_reply_to},
+        extra=extra,
     )
+    base = container().settings.public_url.rstrip("/")
 
-    # Looked up before: render runs inside the submission's transaction, which must not wait
-    # on a second one.
-    principal_name = _principal_name(account)
-
-    def render(post: Post) -> tuple[int, dict[str, Any]]:
-        body = (
-            scheduled_entity(post) if scheduled_at else status_entity(post, account, principal_name)
-        )
-        return 200, body
+    def render(details: PostDetails) -> tuple[int, dict[str, Any]]:
+        # Plain data in, plain data out: it runs inside the create's write transaction.
+        if scheduled_at:
+            return 200, scheduled_entity(details.post)
+        name = details.principal_name or details.account.handle
+        return 200, status_entity(details.post, details.account, name, base=base)
 
     key = request.headers.get("Idempotency-Key", "").strip()
-    actor = current_api_actor()
     try:
-        if key:
-            # The post as the service understands it (the author included, whichever header
-            # named it), hashed as /api/v1 hashes its requests.
-            fingerprint = request_fingerprint(
-                {
-                    "account": cmd.account_id,
-                    "author": cmd.author_id,
-                    "text": cmd.text,
-                    "publish_at": scheduled_at.isoformat() if scheduled_at else None,
-                    "extra": dict(cmd.extra),
-                }
-            )
-            status, body, replayed = submit_post_once(
-                services(),
-                actor,
-                cmd,
-                key=f"mastodon:{key}",
-                fingerprint=fingerprint,
-                render=render,
-            )
-        else:
-            status, body = render(submit_post(services(), actor, cmd))
-            replayed = False
+        status, body, replayed = submit_client_post_once(
+            services(),
+            current_api_actor(),
+            post_request,
+            key=f"mastodon:{key}" if key else None,
+            fingerprint=_create_fingerprint(account_id, author_email, text, scheduled_at, extra),
+            render=render,
+        )
+    except NotFound as exc:
+        raise MastodonError(404, "Record not found") from exc
     except IdempotencyMismatch as exc:
         raise MastodonError(422, exc.message) from exc
     except RequestInFlight as exc:
@@ -366,6 +368,10 @@ def post_status(account_id: int) -> Any:
     except PolicyRefused as exc:
         raise MastodonError(422, f"Validation failed: {exc.message}") from exc
     except ValidationFailed as exc:
+        if author_email is None and "author" in (exc.fields or {}):
+            raise MastodonError(
+                422, "Validation failed: name the writer in X-Ghostpost-Author (no default author)"
+            ) from exc
         raise MastodonError(422, f"Validation failed: {exc.message}") from exc
     response = jsonify(body)
     response.status_code = status

@@ -21,7 +21,6 @@ import binascii
 import functools
 import json
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,13 +44,12 @@ from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
 from authlib.oauth2.rfc6750 import BearerTokenValidator, InsufficientScopeError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from flask import Blueprint, Flask, Response, abort, current_app, g, request
-from limits import RateLimitItem, parse_many
-from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter
 
 from ghostpost.api.scopes import SCOPES
 from ghostpost.bootstrap import Container
 from ghostpost.domain.model import ApiClient
+from ghostpost.http_surface import rate_limiter_of
+from ghostpost.rate_limits import Limit, RateLimiter, parse_limits
 from ghostpost.services import clients
 from ghostpost.services.context import Actor
 from ghostpost.services.errors import Forbidden
@@ -444,9 +442,9 @@ def current_api_actor() -> Actor:
 
 @dataclass(frozen=True)
 class _Limits:
-    strategy: MovingWindowRateLimiter
-    per_client: list[RateLimitItem]
-    token_endpoint: list[RateLimitItem]
+    limiter: RateLimiter
+    per_client: list[Limit]
+    token_endpoint: list[Limit]
 
 
 def _limits() -> _Limits:
@@ -454,12 +452,11 @@ def _limits() -> _Limits:
     return found
 
 
-def _charge(items: list[RateLimitItem], *keys: str, who: str) -> None:
-    strategy = _limits().strategy
+def _charge(items: list[Limit], *keys: str, who: str) -> None:
+    limiter = _limits().limiter
     for item in items:
-        if not strategy.hit(item, *keys):
-            reset_at = strategy.get_window_stats(item, *keys).reset_time
-            retry_after = max(1, math.ceil(reset_at - time.time()))
+        if not limiter.hit(item, *keys):
+            retry_after = limiter.window(item, *keys).retry_after
             abort(
                 problem_response(
                     429,
@@ -508,7 +505,7 @@ def client_rate_limit(view_or_limit: F | str | None = None) -> F | Callable[[F],
     charges the caller's address instead. `@client_rate_limit("10 per minute")` adds a budget of
     its own for that view, per client.
     """
-    extra = parse_many(view_or_limit) if isinstance(view_or_limit, str) else []
+    extra = parse_limits(view_or_limit) if isinstance(view_or_limit, str) else []
 
     def decorator(view: F) -> F:
         scoped = hasattr(view, "required_scope")
@@ -553,11 +550,9 @@ def init_app(app: Flask) -> None:
     app.extensions[_SERVER] = _build_server(app)
     # The same store as the sign-in limits: memory:// per process, or Redis shared by all.
     app.extensions[_LIMITS] = _Limits(
-        strategy=MovingWindowRateLimiter(
-            storage_from_string(container.settings.rate_limit_storage_uri)
-        ),
-        per_client=parse_many(container.settings.api_rate_limit),
-        token_endpoint=parse_many(TOKEN_RATE_LIMIT),
+        limiter=rate_limiter_of(app),
+        per_client=parse_limits(container.settings.api_rate_limit),
+        token_endpoint=parse_limits(TOKEN_RATE_LIMIT),
     )
     for name, blueprint in app.blueprints.items():
         if is_api_blueprint(name):

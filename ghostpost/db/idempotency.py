@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, select, text, update
+from sqlalchemy import Table, bindparam, delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -42,6 +42,42 @@ def _table(table: object) -> Table:
 
 
 _KEYS = _table(IdempotencyKeyRow.__table__)
+# A create's two statements on the key, built once (building costs more than running them).
+#: Claims a key (bound: client_id, key, fingerprint, status, created_at); RETURNING says
+#: whether a row went in (rowcount is not reliable with it on PostgreSQL, where the dialect
+#: adds RETURNING for the new id anyway).
+_CLAIM = {
+    dialect: insert(_KEYS)
+    .on_conflict_do_nothing(index_elements=["client_id", "key"])
+    .returning(_KEYS.c.id)
+    for dialect, insert in (("postgresql", postgres_insert), ("sqlite", sqlite_insert))
+}
+_COMPLETE = (
+    update(_KEYS)
+    .where(
+        _KEYS.c.client_id == bindparam("for_client", type_=_KEYS.c.client_id.type),
+        _KEYS.c.key == bindparam("for_key", type_=_KEYS.c.key.type),
+        _KEYS.c.status == "in_flight",
+    )
+    .values(
+        status="completed",
+        response_status=bindparam("new_status", type_=_KEYS.c.response_status.type),
+        response_body=bindparam("new_body", type_=_KEYS.c.response_body.type),
+    )
+)
+_FIND = select(
+    _KEYS.c.client_id,
+    _KEYS.c.key,
+    _KEYS.c.fingerprint,
+    _KEYS.c.status,
+    _KEYS.c.created_at,
+    _KEYS.c.response_status,
+    _KEYS.c.response_body,
+).where(
+    _KEYS.c.client_id == bindparam("for_client", type_=_KEYS.c.client_id.type),
+    _KEYS.c.key == bindparam("for_key", type_=_KEYS.c.key.type),
+)
+_DEFAULT_LOCK_TIMEOUT = text("SET LOCAL lock_timeout = DEFAULT")
 
 
 class SqlIdempotencyKeys:
@@ -112,46 +148,30 @@ class SqlIdempotencyKeys:
         committed. PostgreSQL: the INSERT waits on the unique index for a transaction holding
         the same key, at most `wait_ms`; it then inserts (that one rolled back) or does nothing.
         """
-        postgres = self.session.get_bind().dialect.name == "postgresql"
-        insert = postgres_insert if postgres else sqlite_insert
-        statement = (
-            insert(_KEYS)
-            .values(
-                client_id=client_id,
-                key=key,
-                fingerprint=fingerprint,
-                status="in_flight",
-                created_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["client_id", "key"])
-            # RETURNING says whether a row went in (rowcount is not reliable with it on
-            # PostgreSQL, where the dialect adds RETURNING for the new id anyway).
-            .returning(_KEYS.c.id)
-        )
+        connection = self.session.connection()
+        dialect = connection.dialect.name
+        postgres = dialect == "postgresql"
+        values = {
+            "client_id": client_id,
+            "key": key,
+            "fingerprint": fingerprint,
+            "status": "in_flight",
+            "created_at": now,
+        }
         try:
             if postgres:
-                self.session.execute(text(f"SET LOCAL lock_timeout = {int(self.wait_ms)}"))
-            inserted = self.session.connection().execute(statement).first() is not None
+                connection.execute(text(f"SET LOCAL lock_timeout = {int(self.wait_ms)}"))
+            inserted = connection.execute(_CLAIM[dialect], values).first() is not None
         except OperationalError as exc:
             if getattr(exc.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
                 raise KeyStillLocked(key) from exc
             raise
         if postgres:
             # Later locks of this transaction (the ledger head) wait as long as they must.
-            self.session.execute(text("SET LOCAL lock_timeout = DEFAULT"))
+            connection.execute(_DEFAULT_LOCK_TIMEOUT)
         if inserted:
             return None
-        found = self.session.execute(
-            select(
-                IdempotencyKeyRow.client_id,
-                IdempotencyKeyRow.key,
-                IdempotencyKeyRow.fingerprint,
-                IdempotencyKeyRow.status,
-                IdempotencyKeyRow.created_at,
-                IdempotencyKeyRow.response_status,
-                IdempotencyKeyRow.response_body,
-            ).where(IdempotencyKeyRow.client_id == client_id, IdempotencyKeyRow.key == key)
-        ).one_or_none()
+        found = connection.execute(_FIND, {"for_client": client_id, "for_key": key}).one_or_none()
         if found is None:
             # Purged between the two statements: not worth more than a retry.
             raise KeyStillLocked(key)
@@ -161,17 +181,13 @@ class SqlIdempotencyKeys:
         self, client_id: str, key: str, response_status: int, response_body: Mapping[str, Any]
     ) -> None:
         done = self.session.connection().execute(
-            update(_KEYS)
-            .where(
-                _KEYS.c.client_id == client_id,
-                _KEYS.c.key == key,
-                _KEYS.c.status == "in_flight",
-            )
-            .values(
-                status="completed",
-                response_status=response_status,
-                response_body=dict(response_body),
-            )
+            _COMPLETE,
+            {
+                "for_client": client_id,
+                "for_key": key,
+                "new_status": response_status,
+                "new_body": dict(response_body),
+            },
         )
         assert done.rowcount == 1
 

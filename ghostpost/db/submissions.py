@@ -1,9 +1,11 @@
-"""The API create's one read: client, owner, account, author, assignment and window together."""
+"""The API create's one read: client, owner, account (and its principal's name), author,
+assignment and window together."""
 
 from __future__ import annotations
 
 import functools
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
@@ -29,6 +31,7 @@ from ghostpost.db.models import (
     OAuthClientRow,
     OAuthTokenRow,
     PostRow,
+    PrincipalRow,
     UserRow,
     WindowRow,
 )
@@ -64,7 +67,7 @@ def _grant_lists() -> tuple[Any, Any]:
     return accounts, authors
 
 
-def _client(row: OAuthClientRow, account_ids: str | None, author_ids: str | None) -> ApiClient:
+def _client(row: Any, account_ids: str | None, author_ids: str | None) -> ApiClient:
     return ApiClient(
         id=row.id,
         client_id=row.client_id,
@@ -91,50 +94,106 @@ def _token_statement() -> Select[Any]:
     )
 
 
+#: The joined read's parts, in column order: (name, columns); a part is one table's row.
+_Parts = tuple[tuple[str, int], ...]
+
+
 @functools.cache
-def _submission_statement(*, by_email: bool) -> Select[Any]:
+def _submission_statement(*, by_email: bool) -> tuple[Select[Any], _Parts]:
     """Built once per form: bound :client_id, :account_id, :at and (by_email) :author_email;
-    without an email the author is the client's default author."""
-    owner = aliased(UserRow, name="owner")
-    author = aliased(UserRow, name="author")
+    without an email the author is the client's default author. Plain table columns, no ORM
+    entities: the rows are read as tuples (entity loading cost more than the query).
+    Returns the statement and the width of each table's run of columns."""
+    client = cast_table(OAuthClientRow.__table__)
+    users = cast_table(UserRow.__table__)
+    accounts = cast_table(AccountRow.__table__)
+    windows = cast_table(WindowRow.__table__)
+    assignments = cast_table(AssignmentRow.__table__)
+    principals = cast_table(PrincipalRow.__table__)
+    owner = users.alias("owner")
+    author = users.alias("author")
     client_accounts, client_authors = _grant_lists()
     assigned = exists().where(
-        AssignmentRow.user_id == author.id, AssignmentRow.account_id == AccountRow.id
+        assignments.c.user_id == author.c.id, assignments.c.account_id == accounts.c.id
     )
     named = (
-        author.email == bindparam("author_email", type_=String)
+        author.c.email == bindparam("author_email", type_=String)
         if by_email
-        else author.id == OAuthClientRow.default_author_id
+        else author.c.id == client.c.default_author_id
     )
-    at = bindparam("at", type_=WindowRow.starts_at.type)
-    return (
+    at = bindparam("at", type_=windows.c.starts_at.type)
+    parts: _Parts = (
+        ("client", len(client.c)),
+        ("owner_active", 1),
+        ("client_accounts", 1),
+        ("client_authors", 1),
+        ("account", len(accounts.c)),
+        ("author", len(author.c)),
+        ("assigned", 1),
+        ("window", len(windows.c)),
+        ("principal_name", 1),
+    )
+    statement = (
         select(
-            OAuthClientRow,
-            owner.is_active,
+            *client.c,
+            owner.c.is_active,
             client_accounts,
             client_authors,
-            AccountRow,
-            author,
+            *accounts.c,
+            *author.c,
             assigned,
-            WindowRow,
+            *windows.c,
+            principals.c.name,
         )
-        .join(owner, owner.id == OAuthClientRow.owner_id)
-        .outerjoin(AccountRow, AccountRow.id == bindparam("account_id", type_=Integer))
+        .select_from(client)
+        .join(owner, owner.c.id == client.c.owner_id)
+        .outerjoin(accounts, accounts.c.id == bindparam("account_id", type_=Integer))
+        .outerjoin(principals, principals.c.id == accounts.c.principal_id)
         .outerjoin(author, named)
         .outerjoin(
-            WindowRow,
+            windows,
             and_(
-                WindowRow.account_id == AccountRow.id,
-                WindowRow.starts_at <= at,
-                WindowRow.ends_at > at,
+                windows.c.account_id == accounts.c.id,
+                windows.c.starts_at <= at,
+                windows.c.ends_at > at,
             ),
         )
-        .where(OAuthClientRow.client_id == bindparam("client_id", type_=String))
+        .where(client.c.client_id == bindparam("client_id", type_=String))
         .limit(1)
     )
+    return statement, parts
+
+
+#: Column names of each table's run in the joined read.
+_KEYS = {
+    "client": tuple(c.key for c in cast_table(OAuthClientRow.__table__).c),
+    "account": tuple(c.key for c in cast_table(AccountRow.__table__).c),
+    "author": tuple(c.key for c in cast_table(UserRow.__table__).c),
+    "window": tuple(c.key for c in cast_table(WindowRow.__table__).c),
+}
+
+
+def _split(values: tuple[Any, ...], parts: _Parts) -> dict[str, Any]:
+    """One joined row as {part: value}; a table's run becomes an object with its columns as
+    attributes (what the to_* converters read), or None when its id is NULL (outer join)."""
+    found: dict[str, Any] = {}
+    at = 0
+    for name, width in parts:
+        run = values[at : at + width]
+        at += width
+        keys = _KEYS.get(name)
+        if keys is None:
+            found[name] = run[0]
+        elif run[keys.index("id")] is None:
+            found[name] = None
+        else:
+            found[name] = SimpleNamespace(**dict(zip(keys, run, strict=True)))
+    return found
 
 
 _POSTS = cast_table(PostRow.__table__)
+#: The new post's INSERT, built once; each create binds its values.
+_INSERT_POST = insert(_POSTS)
 
 
 class SqlSubmissions:
@@ -165,7 +224,7 @@ class SqlSubmissions:
             "created_at": post.created_at,
             "updated_at": post.created_at,
         }
-        result = self.session.connection().execute(insert(_POSTS).values(values))
+        result = self.session.connection().execute(_INSERT_POST, values)
         (post_id,) = result.inserted_primary_key or (None,)
         assert post_id is not None
         return Post(
@@ -203,20 +262,21 @@ class SqlSubmissions:
     def for_client(
         self, client_id: str, account_id: int, author_email: str | None, at: datetime
     ) -> ClientSubmission | None:
-        statement = _submission_statement(by_email=author_email is not None)
+        statement, parts = _submission_statement(by_email=author_email is not None)
         parameters: dict[str, Any] = {"client_id": client_id, "account_id": account_id, "at": at}
         if author_email is not None:
             parameters["author_email"] = author_email
-        found = self.session.execute(statement, parameters).first()
-        if found is None:
+        row = self.session.connection().execute(statement, parameters).first()
+        if row is None:
             return None
-        row, owner_active, account_ids, author_ids, account, person, is_assigned, window = found
-        client = _client(row, account_ids, author_ids)
+        found = _split(tuple(row), parts)
+        account, person, window = found["account"], found["author"], found["window"]
         return ClientSubmission(
-            client=client,
-            owner_active=bool(owner_active),
+            client=_client(found["client"], found["client_accounts"], found["client_authors"]),
+            owner_active=bool(found["owner_active"]),
             account=to_account(account) if account is not None else None,
             author=to_user(person) if person is not None else None,
-            author_assigned=bool(is_assigned) and person is not None and account is not None,
+            author_assigned=bool(found["assigned"]) and person is not None and account is not None,
             window=to_window(window) if window is not None else None,
+            principal_name=found["principal_name"],
         )

@@ -10,7 +10,6 @@ from datetime import datetime
 
 from ghostpost.domain.model import Account, Post, User, Window, WindowProposal
 from ghostpost.domain.states import PostState
-from ghostpost.services.clients import author_not_allowed, client_of, may_name_author
 from ghostpost.services.context import Actor, ServiceContext
 from ghostpost.services.errors import Forbidden, NotFound, ValidationFailed
 from ghostpost.services.ports import UnitOfWork
@@ -28,6 +27,8 @@ class PostDetails:
     author: User
     #: What it would go out as now and what waits for publication (None: as stored).
     outlook: Outlook | None = None
+    #: The account's principal's name, where the read had it (a client's create).
+    principal_name: str | None = None
 
     @property
     def current_outlook(self) -> Outlook:
@@ -97,37 +98,6 @@ def client_windows(
         )
         pending = {p.window_id: p for p in uow.windows.pending_proposals(ids)} if ids else {}
         return [ClientWindow(w, pending.get(w.id)) for w in uow.windows.list_for_accounts(ids)]
-
-
-def resolve_submission(
-    ctx: ServiceContext, actor: Actor, account_id: int, author_email: str | None
-) -> tuple[Account, User]:
-    """Return the account and the author a client names for a new post.
-
-    The account must be one of the client's (else NotFound). The author is the one named, or
-    the client's default author when none is named; it must be one the client may name for the
-    account (clients.may_name_author). Unknown emails, deactivated users, people not assigned
-    to the account, people not in the client's list and the principal (named by a client the
-    principal does not own) all get the same answer, so a client cannot probe for staff emails.
-    """
-    with ctx.uow(read_only=True) as uow:
-        account = _account(uow, actor, account_id)
-        client = client_of(uow, actor)
-        if client is None:
-            raise Forbidden("This needs an API client's credentials.")
-        email = (author_email or "").strip().lower()
-        if email:
-            author = uow.users.by_email(email)
-        elif client.default_author_id is not None:
-            author = uow.users.get(client.default_author_id)
-        else:
-            raise ValidationFailed(
-                "Name the post's author: this client has no default author.",
-                {"author": "required: this client has no default author"},
-            )
-        if author is None or not may_name_author(uow, client, author, account):
-            raise author_not_allowed()
-    return account, author
 
 
 def _details(

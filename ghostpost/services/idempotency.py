@@ -132,22 +132,30 @@ def submit_client_post_once(
     actor: Actor,
     request: ClientPost,
     *,
-    key: str,
+    key: str | None,
     fingerprint: str,
     render: RenderDetails,
 ) -> tuple[int, dict[str, Any], bool]:
     """An API client's create, one write transaction: claim the key (or replay what it got),
     read the account, author, grants and window at once, decide, store the post and its
     ledger entry, and the response `render` builds from plain data (it must not need a
-    request or an application context). Return (status, body, replayed)."""
-    _check_stored_key(key)
+    request or an application context). Return (status, body, replayed).
+
+    Without a key (the Mastodon face makes it optional) the same transaction stores the post
+    and claims nothing: the request is not idempotent, as its client asked."""
+    if key is not None:
+        _check_stored_key(key)
     now = ctx.clock.now()
     with ctx.uow() as uow:
-        record = _claim(uow, actor, key, fingerprint, now)
+        record = None if key is None else _claim(uow, actor, key, fingerprint, now)
         if record is None:
             post, plan = submit_client_post(uow, ctx, actor, request)
-            status, body = render(PostDetails(post, plan.account, plan.author))
-            uow.idempotency_keys.complete(actor.ref, key, status, body)
+            details = PostDetails(
+                post, plan.account, plan.author, principal_name=plan.principal_name
+            )
+            status, body = render(details)
+            if key is not None:
+                uow.idempotency_keys.complete(actor.ref, key, status, body)
             uow.commit()
             return status, body, False
     status, body = _replay(record, fingerprint)

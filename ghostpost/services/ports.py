@@ -353,6 +353,8 @@ class ClientSubmission:
     author_assigned: bool
     #: The account's window covering the `at` asked for.
     window: Window | None
+    #: The name of the account's principal (None without an account).
+    principal_name: str | None = None
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,8 @@ class Plan:
     window: Window | None
     delegated: bool
     decision: Decision
+    #: The account's principal's name, when the plan's read had it (an API client's create).
+    principal_name: str | None = None
 
 
 def _check_request(ctx: ServiceContext, cmd: SubmitPost) -> datetime:
@@ -164,8 +166,10 @@ class ClientPost:
 def _plan_client_post(
     uow: UnitOfWork, ctx: ServiceContext, actor: Actor, request: ClientPost
 ) -> tuple[SubmitPost, Plan]:
-    """The rules of api_queries.resolve_submission, then of _plan, on one read of the account,
-    the author, the client's grants, the assignment and the window (uow.submissions)."""
+    """A client's account and author rules (the account one of the client's; the author named,
+    else its default, one it may name: one answer for all others), then those of _plan, on one
+    read of the account, the author, the client's grants, the assignment and the window
+    (uow.submissions)."""
     if actor.account_ids is None or actor.user is not None or not actor.ref.startswith("client:"):
         raise Forbidden("This needs an API client's credentials.")
     if request.account_id not in actor.account_ids:
@@ -202,7 +206,8 @@ def _plan_client_post(
         raise author_not_allowed()
     cmd = replace(draft, author_id=author.id)
     _check_request(ctx, cmd)
-    return cmd, _decide_plan(ctx, actor, cmd, account, author, client, facts.window, now)
+    plan = _decide_plan(ctx, actor, cmd, account, author, client, facts.window, now)
+    return cmd, replace(plan, principal_name=facts.principal_name)
 
 
 def plan_post(ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Plan:

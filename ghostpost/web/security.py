@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import time
 from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, request, session
 from flask import make_response as app_response
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
-from limits import parse
-from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter
 from werkzeug.exceptions import TooManyRequests
+
+from ghostpost.http_surface import rate_limiter_of
+from ghostpost.rate_limits import Limit, RateLimiter, parse_limit
 
 csrf = CSRFProtect()
 #: Sign-in attempts allowed per client address.
@@ -45,15 +42,19 @@ CONTENT_SECURITY_POLICY = (
 STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains"
 
 
+def _remote_address() -> str:
+    return request.remote_addr or "127.0.0.1"
+
+
 class SignInThrottle:
-    """Counts failed sign-ins per account and address and per account, in the rate limiter's
-    storage (memory per process, or Redis shared by every process). Keyed on a hash of the
+    """Counts failed sign-ins per account and address and per account, in the app's rate
+    limiter (memory per process, or Redis shared by every process). Keyed on a hash of the
     email as typed, known or not: the answers tell nothing about which accounts exist."""
 
-    def __init__(self, storage_uri: str) -> None:
-        self._limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
-        self._pair = parse(LOGIN_PAIR_FAILURES)
-        self._account = parse(LOGIN_ACCOUNT_FAILURES)
+    def __init__(self, limiter: RateLimiter) -> None:
+        self._limiter = limiter
+        self._pair = parse_limit(LOGIN_PAIR_FAILURES)
+        self._account = parse_limit(LOGIN_ACCOUNT_FAILURES)
 
     @staticmethod
     def _account_key(email: str) -> str:
@@ -63,15 +64,15 @@ class SignInThrottle:
     def retry_after(self, email: str, address: str) -> int | None:
         """Return the seconds this address must wait before trying this account, or None."""
         account = self._account_key(email)
-        pair = self._limiter.get_window_stats(self._pair, "login-pair", account, address)
+        pair = self._limiter.window(self._pair, "login-pair", account, address)
         if pair.remaining >= self._pair.amount:
             return None  # no recent failure from here: never locked out by others' guesses
         if pair.remaining > 0 and self._limiter.test(self._account, "login-account", account):
             return None
         stats = pair
         if pair.remaining > 0:
-            stats = self._limiter.get_window_stats(self._account, "login-account", account)
-        return max(1, int(stats.reset_time - time.time()) + 1)
+            stats = self._limiter.window(self._account, "login-account", account)
+        return max(1, int(stats.reset_in) + 1)
 
     def failed(self, email: str, address: str) -> None:
         """Count one failed sign-in."""
@@ -88,7 +89,7 @@ def _throttled(throttle: SignInThrottle, view: Callable[..., Any]) -> Callable[.
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if request.method != "POST":
             return view(*args, **kwargs)
-        email, address = request.form.get("email", ""), get_remote_address()
+        email, address = request.form.get("email", ""), _remote_address()
         wait = throttle.retry_after(email, address)
         if wait is not None:
             raise TooManyRequests(THROTTLED_MESSAGE, retry_after=wait)
@@ -104,35 +105,72 @@ def _second_factor_key() -> str:
     return f"second-factor:{session.get('pending_user_id')}"
 
 
+def _limited(
+    limiter: RateLimiter,
+    limit: str,
+    view: Callable[..., Any],
+    *,
+    scope: str,
+    key: Callable[[], str],
+    message: str,
+    only_failures: bool = False,
+) -> Callable[..., Any]:
+    """Wrap a view: its POSTs are counted per `key()` under `limit`, and refused (429 with
+    Retry-After) once the window is full. With `only_failures`, only answers 401 count."""
+    parsed: Limit = parse_limit(limit)
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if request.method != "POST":
+            return view(*args, **kwargs)
+        keys = (scope, key())
+        allowed = limiter.test(parsed, *keys) if only_failures else limiter.hit(parsed, *keys)
+        if not allowed:
+            raise TooManyRequests(message, retry_after=limiter.window(parsed, *keys).retry_after)
+        if not only_failures:
+            return view(*args, **kwargs)
+        response = app_response(view(*args, **kwargs))
+        if response.status_code == 401:
+            limiter.hit(parsed, *keys)
+        return response
+
+    return wrapper
+
+
 def init_app(app: Flask) -> None:
-    """Attach CSRF checks, the rate limiter and the headers (after the blueprints exist)."""
+    """Attach CSRF checks, the rate limits and the headers (after the blueprints exist)."""
     csrf.init_app(app)
-    # One limiter per app. Counters live in settings.rate_limit_storage_uri: memory:// is per
+    # The app's one limiter. Counters live in settings.rate_limit_storage_uri: memory:// is per
     # process; with several gunicorn processes or hosts use Redis, so the limits are global.
-    storage_uri = app.extensions["ghostpost"].settings.rate_limit_storage_uri
-    limiter = Limiter(
-        key_func=get_remote_address, app=app, storage_uri=storage_uri, headers_enabled=True
-    )
-    view = limiter.limit(
+    limiter = rate_limiter_of(app)
+    login: Any = _limited(
+        limiter,
         LOGIN_LIMIT,
-        methods=["POST"],
-        error_message="Too many sign-in attempts from your address; wait a minute and retry.",
-    )(app.view_functions["auth.login"])
+        app.view_functions["auth.login"],
+        scope="login",
+        key=_remote_address,
+        message="Too many sign-in attempts from your address; wait a minute and retry.",
+    )
     # Only failures count: a person who signs in often is never locked out by success.
-    app.view_functions["auth.login"] = _throttled(SignInThrottle(storage_uri), view)
-    code_view: Any = limiter.limit(
+    app.view_functions["auth.login"] = _throttled(SignInThrottle(limiter), login)
+    code_view: Any = _limited(
+        limiter,
         SECOND_FACTOR_LIMIT,
-        methods=["POST"],
-        error_message="Too many sign-in codes from your address; wait a minute and retry.",
-    )(app.view_functions["auth.second_factor"])
-    code_view = limiter.limit(
+        app.view_functions["auth.second_factor"],
+        scope="second-factor-address",
+        key=_remote_address,
+        message="Too many sign-in codes from your address; wait a minute and retry.",
+    )
+    code_view = _limited(
+        limiter,
         SECOND_FACTOR_ACCOUNT_LIMIT,
-        methods=["POST"],
-        key_func=_second_factor_key,
+        code_view,
+        scope="second-factor-user",
+        key=_second_factor_key,
         # Spread over many addresses, guesses at one user's code still meet this limit.
-        deduct_when=lambda response: response.status_code == 401,
-        error_message="Too many wrong codes for this account; wait 15 minutes and retry.",
-    )(code_view)
+        only_failures=True,
+        message="Too many wrong codes for this account; wait 15 minutes and retry.",
+    )
     app.view_functions["auth.second_factor"] = code_view
 
     https = bool(app.config.get("SESSION_COOKIE_SECURE"))

@@ -3,14 +3,19 @@ understands it (account, author, text, time, visibility, reply), hashed like /ap
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
-from ghostpost.bootstrap import Container
+from ghostpost.bootstrap import Container, bootstrap
+from ghostpost.clock import FixedClock
 from ghostpost.db.models import LedgerEntryRow, PostRow
 from ghostpost.services import clients
 from ghostpost.services.context import Actor
+from ghostpost.settings import Settings
 from tests.support.api import fetch_token
 from tests.support.world import World
 
@@ -85,3 +90,85 @@ def test_the_same_post_sent_again_is_replayed_however_it_is_spelled(
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.get_json()["id"] == first.get_json()["id"]
     assert stored(container) == before
+
+
+@pytest.fixture
+def elsewhere(settings: Settings, clock: FixedClock) -> Iterator[Container]:
+    """Another process on the same database, whose changes this process's token cache misses."""
+    other = bootstrap(settings, clock=clock)
+    yield other
+    other.dispose()
+
+
+def test_an_author_grant_withdrawn_elsewhere_applies_to_the_very_next_mastodon_create(
+    compat: tuple[FlaskClient, dict[str, str], str],
+    container: Container,
+    world: World,
+    elsewhere: Container,
+) -> None:
+    # The attack: the token is cached in this process; another process withdraws the default
+    # author's grant; the next create must not be attributed to that author.
+    http, headers, path = compat
+    assert http.post(path, json={"status": "First"}, headers=headers).status_code == 200
+    (record,) = [
+        c
+        for c in clients.list_clients(world.ctx, Actor.system("test"))
+        if c.client.name == "Compat"
+    ]
+    clients.set_client_authors(
+        elsewhere.services,
+        Actor.system("test"),
+        record.client.client_id,
+        author_emails=[world.writer_b.email],
+        keep_default=False,
+    )
+    before = stored(container)
+    answer = http.post(
+        path, json={"status": "Second"}, headers={**headers, "Idempotency-Key": "k-2"}
+    )
+    assert answer.status_code == 422, answer.get_data(as_text=True)
+    assert stored(container) == before
+
+
+@pytest.mark.parametrize("key", ["counted", None])
+def test_one_mastodon_create_is_one_transaction_of_a_few_statements(
+    compat: tuple[FlaskClient, dict[str, str], str], container: Container, key: str | None
+) -> None:
+    http, headers, path = compat
+    headers = {k: v for k, v in headers.items() if k != "Idempotency-Key"}
+    if key is not None:
+        headers["Idempotency-Key"] = key
+    account = path.split("/")[3]
+    warm = http.get(
+        f"/compat/mastodon/{account}/api/v1/accounts/verify_credentials", headers=headers
+    )
+    assert warm.status_code == 200  # token read and cached
+    begins: list[bool] = []
+    statements: list[str] = []
+
+    def _begin(conn: Any) -> None:
+        begins.append(True)
+
+    def _statement(conn: Any, cursor: Any, sql: str, *args: Any) -> None:
+        statements.append(sql.split(None, 1)[0].upper())
+
+    event.listen(container.engine, "begin", _begin)
+    event.listen(container.engine, "before_cursor_execute", _statement)
+    try:
+        answer = http.post(path, json={"status": "Counted"}, headers=headers)
+    finally:
+        event.remove(container.engine, "begin", _begin)
+        event.remove(container.engine, "before_cursor_execute", _statement)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert len(begins) == 1, statements
+    # [claim the key,] one read, post, ledger head + entry + head update[, complete the key]
+    # (PostgreSQL adds two SET LOCAL lock_timeout around the claim)
+    budget = 8 if key is not None else 6
+    assert len([s for s in statements if s not in ("BEGIN", "SET")]) <= budget, statements
+    body = answer.get_json()
+    assert body["account"]["display_name"] and body["content"]
+    if key is not None:
+        replay = http.post(path, json={"status": "Counted"}, headers=headers)
+        assert replay.status_code == 200
+        assert replay.headers.get("Idempotent-Replayed") == "true"
+        assert replay.get_json() == body

@@ -12,11 +12,15 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     String,
+    Table,
+    bindparam,
     cast,
     func,
+    insert,
     literal,
     or_,
     select,
+    update,
 )
 from sqlalchemy.orm import Session
 
@@ -70,56 +74,81 @@ def to_checkpoint(row: LedgerCheckpointRow) -> Checkpoint:
 NOTARY_LOCK_KEY = 0x67706E6F74617279
 
 
+def _table(table: object) -> Table:
+    assert isinstance(table, Table)
+    return table
+
+
+_ENTRIES = _table(LedgerEntryRow.__table__)
+_HEAD = _table(LedgerHeadRow.__table__)
+# The append's statements, built once: building a statement costs more than running it.
+#: Locks the head row (FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises).
+_LOCK_HEAD = select(_HEAD.c.size, _HEAD.c.head_hash).where(_HEAD.c.id == 1).with_for_update()
+_INSERT_ENTRY = insert(_ENTRIES)
+_INSERT_HEAD = insert(_HEAD)
+_MOVE_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == 1)
+    .values(size=bindparam("new_size"), head_hash=bindparam("new_hash"))
+)
+
+
+def entry_row(entry: LedgerEntry, data_text: str) -> dict[str, Any]:
+    """The stored row of a chained entry: its columns, with `data` as the canonical JSON text
+    that was hashed. Every column filled at append time is filled here."""
+    return {
+        "seq": entry.seq,
+        "occurred_at": entry.occurred_at,
+        "tag": entry.tag,
+        "actor": entry.actor,
+        "subject": entry.subject,
+        "data": data_text,
+        "prev_hash": entry.prev_hash,
+        "entry_hash": entry.entry_hash,
+    }
+
+
 class SqlLedger:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def _lock_head(self) -> LedgerHeadRow:
-        head = self.session.scalar(
-            select(LedgerHeadRow).where(LedgerHeadRow.id == 1).with_for_update()
-        )
-        if head is None:
-            head = LedgerHeadRow(id=1, size=0, head_hash=GENESIS_HASH)
-            self.session.add(head)
-        return head
-
     def append(
         self, *, tag: str, actor: str, subject: str, data: Mapping[str, Any], occurred_at: datetime
     ) -> LedgerEntry:
+        # Rows the caller added through the ORM go in first, as they always did.
+        self.session.flush()
+        connection = self.session.connection()
         # Locking the head row serialises appends: seq is gapless and follows commit order.
+        # The head is read by the locking statement itself, so on PostgreSQL it is the row as
+        # committed by the previous holder of the lock (READ COMMITTED re-reads a row it locks).
         # Nothing is signed here: the notary signs heads outside the request's transaction.
-        head = self._lock_head()
+        head = connection.execute(_LOCK_HEAD).first()
+        size, head_hash = (head.size, head.head_hash) if head is not None else (0, GENESIS_HASH)
         # Round-trip through canonical JSON so what is hashed is exactly what is stored.
         text = canonical_json(dict(data))
         entry = chain_entry(
-            seq=head.size + 1,
+            seq=size + 1,
             occurred_at=format_timestamp(occurred_at),
             tag=str(tag),
             actor=actor,
             subject=subject,
             data=json.loads(text),
-            prev_hash=head.head_hash,
+            prev_hash=head_hash,
         )
-        self.session.add(
-            LedgerEntryRow(
-                seq=entry.seq,
-                occurred_at=entry.occurred_at,
-                tag=entry.tag,
-                actor=entry.actor,
-                subject=entry.subject,
-                data=text,
-                prev_hash=entry.prev_hash,
-                entry_hash=entry.entry_hash,
+        connection.execute(_INSERT_ENTRY, entry_row(entry, text))
+        if head is None:
+            connection.execute(
+                _INSERT_HEAD, {"id": 1, "size": entry.seq, "head_hash": entry.entry_hash}
             )
-        )
-        head.size = entry.seq
-        head.head_hash = entry.entry_hash
-        self.session.flush()
+        else:
+            connection.execute(_MOVE_HEAD, {"new_size": entry.seq, "new_hash": entry.entry_hash})
         return entry
 
     def head(self) -> tuple[int, str]:
-        head = self.session.get(LedgerHeadRow, 1)
-        return (head.size, head.head_hash) if head is not None else (0, GENESIS_HASH)
+        found = self.session.execute(
+            select(_HEAD.c.size, _HEAD.c.head_hash).where(_HEAD.c.id == 1)
+        ).first()
+        return (found.size, found.head_hash) if found is not None else (0, GENESIS_HASH)
 
     def claim_notary(self) -> bool:
         if self.session.get_bind().dialect.name != "postgresql":
