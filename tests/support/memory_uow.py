@@ -1119,6 +1119,11 @@ class MemorySubmissions:
                 and (author.id, account.id) in state.assignments
             ),
             window=MemoryWindows(self.tx).covering(account_id, at) if account else None,
+            principal_name=(
+                state.principals[account.principal_id].name
+                if account is not None and account.principal_id in state.principals
+                else None
+            ),
         )
 
 
