@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from ghostpost.domain.coverage import timeline_post
 from ghostpost.domain.ledger import LedgerTag
 from ghostpost.domain.model import Account, NewPost, Post, Source, Window
 from ghostpost.domain.policy import (
@@ -20,7 +21,6 @@ from ghostpost.domain.policy import (
     Outcome,
     PostDraft,
     PostKind,
-    ReminderOutcome,
     Stage,
     cadence_step,
     counts_in_window,
@@ -356,16 +356,6 @@ def _owned(uow: UnitOfWork, post_id: int, worker_id: str) -> Post | None:
     return post
 
 
-def _cadence_post(post: Post, published_at: datetime) -> CadencePost:
-    reminder = post.decisions.get("publication", {}).get("reminder", {}).get("outcome", "none")
-    return CadencePost(
-        kind=post.kind,
-        published_at=published_at,
-        reminder=ReminderOutcome(reminder),
-        notice_of=post.window_id if post.kind is PostKind.NOTICE else None,
-    )
-
-
 def _windows_counting(uow: UnitOfWork, account_id: int, published: CadencePost) -> list[Window]:
     """The windows whose timeline a confirmed publish is on (the coverage dashboard's rule)."""
     candidates = [uow.windows.covering(account_id, published.published_at)]
@@ -410,7 +400,8 @@ def record_published(
             url=receipt.url,
             at=now,
         )
-        published = _cadence_post(post, now)
+        # Read as the coverage dashboard reads it, so the worker counts what the dashboard shows.
+        published = timeline_post(post).cadence
         counted = _windows_counting(uow, post.account_id, published)
         released: list[str] = []
         for window in counted:
