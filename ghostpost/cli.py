@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import click
 
 from ghostpost.logs import configure_logging
 from ghostpost.settings import PROJECT_DIR, Settings, SettingsError
+
+if TYPE_CHECKING:
+    from ghostpost.bootstrap import Container
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 MIGRATIONS_DIR = PROJECT_DIR / "migrations"
 
@@ -24,10 +32,29 @@ def _settings() -> Settings:
     return settings
 
 
-def _container() -> Any:
+def _container() -> Container:
     from ghostpost.bootstrap import bootstrap
 
     return bootstrap(_settings())
+
+
+def with_container(command: Callable[Concatenate[Container, P], R]) -> Callable[P, R]:
+    """Run the command with a container built from the settings (its first argument), disposed
+    afterwards; a service's refusal becomes a clean CLI error (exit 1, no traceback)."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        from ghostpost.services.errors import ServiceError
+
+        container = _container()
+        try:
+            return command(container, *args, **kwargs)
+        except ServiceError as exc:
+            raise click.ClickException(exc.message) from exc
+        finally:
+            container.dispose()
+
+    return run
 
 
 @click.group()
@@ -83,16 +110,12 @@ def db_check() -> None:
 
 
 @main.command()
-def demo() -> None:
+@with_container
+def demo(container: Container) -> None:
     """Seed demo data (idempotent) and publish the demo window's first posts."""
     from ghostpost.demo import seed_demo
 
-    container = _container()
-    try:
-        report = seed_demo(container)
-    finally:
-        container.dispose()
-    click.echo(report)
+    click.echo(seed_demo(container))
 
 
 @main.command()
@@ -121,17 +144,15 @@ def serve(host: str, port: int) -> None:
 
 @main.command()
 @click.option("--once", is_flag=True, help="Publish everything due now, then exit.")
-def worker(once: bool) -> None:
+@with_container
+def worker(container: Container, once: bool) -> None:
     """Publish due posts: claim, publish, record; reconcile crashed claims first."""
     from ghostpost.worker import Worker
 
-    container = _container()
     try:
         published = Worker(container).run(once=once)
     except KeyboardInterrupt:
         published = 0
-    finally:
-        container.dispose()
     if once:
         click.echo(f"published {published} post(s)")
 
@@ -158,77 +179,64 @@ def users() -> None:
     envvar="GHOSTPOST_NEW_USER_PASSWORD",
     help="Prompted when not given (or set GHOSTPOST_NEW_USER_PASSWORD).",
 )
+@with_container
 def users_create(
-    email: str, name: str, role: str, principal_name: str | None, password: str
+    container: Container,
+    email: str,
+    name: str,
+    role: str,
+    principal_name: str | None,
+    password: str,
 ) -> None:
     """Create a staff user."""
     from ghostpost.domain.model import Role
     from ghostpost.services import directory
     from ghostpost.services.context import Actor
-    from ghostpost.services.errors import ServiceError
 
-    container = _container()
-    try:
-        principal_id = None
-        if principal_name:
-            with container.services.uow() as uow:
-                principal = uow.principals.by_name(principal_name)
-            if principal is None:
-                raise click.ClickException(f"no principal named {principal_name!r}")
-            principal_id = principal.id
-        user = directory.create_user(
-            container.services,
-            Actor.system("cli"),
-            email=email,
-            name=name,
-            role=Role(role),
-            password=password,
-            principal_id=principal_id,
-        )
-    except ServiceError as exc:
-        raise click.ClickException(exc.message) from exc
-    finally:
-        container.dispose()
+    principal_id = None
+    if principal_name:
+        with container.services.uow(read_only=True) as uow:
+            principal = uow.principals.by_name(principal_name)
+        if principal is None:
+            raise click.ClickException(f"no principal named {principal_name!r}")
+        principal_id = principal.id
+    user = directory.create_user(
+        container.services,
+        Actor.system("cli"),
+        email=email,
+        name=name,
+        role=Role(role),
+        password=password,
+        principal_id=principal_id,
+    )
     click.echo(f"created {user.role.value} {user.email} (id {user.id})")
 
 
 @users.command("link-principal")
 @click.argument("email")
 @click.argument("principal_name")
-def users_link_principal(email: str, principal_name: str) -> None:
+@with_container
+def users_link_principal(container: Container, email: str, principal_name: str) -> None:
     """Make an existing user the principal's person: the FIRST link only (recorded in the
     ledger). A principal already linked is handed over only by its own user, from the web app."""
     from ghostpost.services import directory
     from ghostpost.services.context import Actor
-    from ghostpost.services.errors import ServiceError
 
-    container = _container()
-    try:
-        user = directory.link_principal(
-            container.services, Actor.system("cli"), email=email, principal_name=principal_name
-        )
-    except ServiceError as exc:
-        raise click.ClickException(exc.message) from exc
-    finally:
-        container.dispose()
+    user = directory.link_principal(
+        container.services, Actor.system("cli"), email=email, principal_name=principal_name
+    )
     click.echo(f"{user.email} is now the principal {principal_name} (recorded in the ledger)")
 
 
 @users.command("reset-two-factor")
 @click.argument("email")
-def users_reset_two_factor(email: str) -> None:
+@with_container
+def users_reset_two_factor(container: Container, email: str) -> None:
     """Remove a user's TOTP second factor (lost device); they enroll again at next sign-in."""
     from ghostpost.services.context import Actor
-    from ghostpost.services.errors import ServiceError
     from ghostpost.services.two_factor import reset_totp
 
-    container = _container()
-    try:
-        user = reset_totp(container.services, Actor.system("cli"), email)
-    except ServiceError as exc:
-        raise click.ClickException(exc.message) from exc
-    finally:
-        container.dispose()
+    user = reset_totp(container.services, Actor.system("cli"), email)
     click.echo(f"two-factor sign-in removed for {user.email} (recorded in the ledger)")
 
 
@@ -249,7 +257,9 @@ def clients() -> None:
     help="Comma-separated emails of the only writers the client may name (the default author "
     "among them). Without it: the default author alone.",
 )
+@with_container
 def clients_create(
+    container: Container,
     name: str,
     owner_email: str,
     scopes: str,
@@ -260,25 +270,18 @@ def clients_create(
     """Create an API client and print its id and secret (the secret is shown only now)."""
     from ghostpost.services import clients as client_service
     from ghostpost.services.context import Actor
-    from ghostpost.services.errors import ServiceError
 
-    container = _container()
-    try:
-        ctx = container.services
-        client, secret = client_service.create_client(
-            ctx,
-            Actor.system("cli"),
-            name=name,
-            owner_email=owner_email,
-            scopes=scopes,
-            account_ids=client_service.find_accounts(ctx, accounts.split(",")),
-            default_author_email=author_email,
-            author_emails=_emails(author_emails) if author_emails is not None else None,
-        )
-    except ServiceError as exc:
-        raise click.ClickException(exc.message) from exc
-    finally:
-        container.dispose()
+    ctx = container.services
+    client, secret = client_service.create_client(
+        ctx,
+        Actor.system("cli"),
+        name=name,
+        owner_email=owner_email,
+        scopes=scopes,
+        account_ids=client_service.find_accounts(ctx, accounts.split(",")),
+        default_author_email=author_email,
+        author_emails=_emails(author_emails) if author_emails is not None else None,
+    )
     click.echo(f"created API client {client.name!r}")
     click.echo(f"client_id:     {client.client_id}")
     click.echo(f"client_secret: {secret}")
@@ -304,30 +307,28 @@ def _emails(text: str) -> list[str]:
     help="The writer posts default to (one of --authors); without it the current one stays.",
 )
 @click.option("--no-default-author", is_flag=True, help="Clear the default author.")
+@with_container
 def clients_set_authors(
-    client_id: str, author_emails: str, default_author: str | None, no_default_author: bool
+    container: Container,
+    client_id: str,
+    author_emails: str,
+    default_author: str | None,
+    no_default_author: bool,
 ) -> None:
     """Replace the writers an API client may name (recorded in the ledger)."""
     from ghostpost.services import clients as client_service
     from ghostpost.services.context import Actor
-    from ghostpost.services.errors import ServiceError
 
     if default_author and no_default_author:
         raise click.UsageError("--default-author and --no-default-author exclude each other")
-    container = _container()
-    try:
-        client = client_service.set_client_authors(
-            container.services,
-            Actor.system("cli"),
-            client_id,
-            author_emails=_emails(author_emails),
-            default_author_email=default_author,
-            keep_default=not no_default_author,
-        )
-    except ServiceError as exc:
-        raise click.ClickException(exc.message) from exc
-    finally:
-        container.dispose()
+    client = client_service.set_client_authors(
+        container.services,
+        Actor.system("cli"),
+        client_id,
+        author_emails=_emails(author_emails),
+        default_author_email=default_author,
+        keep_default=not no_default_author,
+    )
     click.echo(
         f"API client {client.name!r} may now name {len(client.author_ids)} author(s) "
         "(recorded in the ledger)"
@@ -336,33 +337,24 @@ def clients_set_authors(
 
 @clients.command("revoke")
 @click.argument("client_id")
-def clients_revoke(client_id: str) -> None:
+@with_container
+def clients_revoke(container: Container, client_id: str) -> None:
     """Deactivate an API client; its tokens stop working at once."""
     from ghostpost.services import clients as client_service
     from ghostpost.services.context import Actor
-    from ghostpost.services.errors import ServiceError
 
-    container = _container()
-    try:
-        client = client_service.revoke_client(container.services, Actor.system("cli"), client_id)
-    except ServiceError as exc:
-        raise click.ClickException(exc.message) from exc
-    finally:
-        container.dispose()
+    client = client_service.revoke_client(container.services, Actor.system("cli"), client_id)
     click.echo(f"revoked API client {client.name!r} ({client.client_id})")
 
 
 @clients.command("list")
-def clients_list() -> None:
+@with_container
+def clients_list(container: Container) -> None:
     """List the API clients (never their secrets)."""
     from ghostpost.services import clients as client_service
     from ghostpost.services.context import Actor
 
-    container = _container()
-    try:
-        listed = client_service.list_clients(container.services, Actor.system("cli"))
-    finally:
-        container.dispose()
+    listed = client_service.list_clients(container.services, Actor.system("cli"))
     if not listed:
         click.echo("no API clients")
     for item in listed:
@@ -388,17 +380,14 @@ def api() -> None:
     type=click.IntRange(min=24),
     help="Delete Idempotency-Keys older than this (keys are kept at least 24 hours).",
 )
-def api_purge_keys(older_than_hours: int) -> None:
+@with_container
+def api_purge_keys(container: Container, older_than_hours: int) -> None:
     """Delete old Idempotency-Key records (run it daily, e.g. from cron)."""
     from datetime import timedelta
 
     from ghostpost.services.idempotency import purge_keys
 
-    container = _container()
-    try:
-        removed = purge_keys(container.services, older_than=timedelta(hours=older_than_hours))
-    finally:
-        container.dispose()
+    removed = purge_keys(container.services, older_than=timedelta(hours=older_than_hours))
     click.echo(f"deleted {removed} idempotency key(s) older than {older_than_hours} h")
 
 
@@ -408,16 +397,13 @@ def sessions() -> None:
 
 
 @sessions.command("purge")
-def sessions_purge() -> None:
+@with_container
+def sessions_purge(container: Container) -> None:
     """Delete web sessions dead (revoked or timed out) for over a day (run daily, e.g. cron)."""
     from ghostpost.bootstrap import timeouts
     from ghostpost.services.web_sessions import purge_web_sessions
 
-    container = _container()
-    try:
-        removed = purge_web_sessions(container.services, timeouts(container.settings))
-    finally:
-        container.dispose()
+    removed = purge_web_sessions(container.services, timeouts(container.settings))
     click.echo(f"deleted {removed} web session(s) dead for over a day")
 
 
@@ -454,7 +440,9 @@ def audit() -> None:
 @click.option("--since", help="From this UTC day (YYYY-MM-DD) or RFC 3339 time, included.")
 @click.option("--until", help="Up to this UTC day (included) or RFC 3339 time (excluded).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@with_container
 def audit_export(
+    container: Container,
     report: str,
     export_format: str | None,
     out_path: str,
@@ -470,34 +458,26 @@ def audit_export(
     from ghostpost.services import clients as client_service
     from ghostpost.services import exports
     from ghostpost.services.context import Actor
-    from ghostpost.services.errors import ServiceError
 
-    container = _container()
-    try:
-        ctx = container.services
-        export_format = export_format or ("jsonl" if report == "ledger" else "csv")
-        try:
-            filters = exports.ExportFilters(
-                account_id=client_service.find_accounts(ctx, [account])[0] if account else None,
-                window_id=window_id,
-                author_email=author_email,
-                since=exports.parse_time(since, name="since") if since else None,
-                until=exports.parse_time(until, end=True, name="until") if until else None,
-            )
-            export = exports.prepare_export(
-                ctx,
-                Actor.system("cli"),
-                report,
-                export_format,
-                filters,
-                public_keys=container.keyring.public_keys(),
-            )
-        except ServiceError as exc:
-            raise click.ClickException(exc.message) from exc
-        ship_checkpoint(container)
-        rows = _write_export(export, out_path, quiet)
-    finally:
-        container.dispose()
+    ctx = container.services
+    export_format = export_format or ("jsonl" if report == "ledger" else "csv")
+    filters = exports.ExportFilters(
+        account_id=client_service.find_accounts(ctx, [account])[0] if account else None,
+        window_id=window_id,
+        author_email=author_email,
+        since=exports.parse_time(since, name="since") if since else None,
+        until=exports.parse_time(until, end=True, name="until") if until else None,
+    )
+    export = exports.prepare_export(
+        ctx,
+        Actor.system("cli"),
+        report,
+        export_format,
+        filters,
+        public_keys=container.keyring.public_keys(),
+    )
+    ship_checkpoint(container)
+    rows = _write_export(export, out_path, quiet)
     where = "standard output" if out_path == "-" else out_path
     click.echo(f"wrote {rows} rows to {where}", err=out_path == "-")
 
@@ -548,21 +528,15 @@ def _write_export(export: Any, out_path: str, quiet: bool) -> int:
     type=click.Path(dir_okay=False, allow_dash=True),
     help="File to write (default: standard output).",
 )
-def audit_coverage(window_id: int, out_path: str) -> None:
+@with_container
+def audit_coverage(container: Container, window_id: int, out_path: str) -> None:
     """Write a window's disclosure coverage (the dashboard's numbers) as JSON."""
     import json
 
     from ghostpost.services.context import Actor
-    from ghostpost.services.errors import ServiceError
     from ghostpost.services.exports import coverage_report
 
-    container = _container()
-    try:
-        data = coverage_report(container.services, Actor.system("cli"), window_id)
-    except ServiceError as exc:
-        raise click.ClickException(exc.message) from exc
-    finally:
-        container.dispose()
+    data = coverage_report(container.services, Actor.system("cli"), window_id)
     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     if out_path == "-":
         click.echo(text, nl=False)
@@ -625,27 +599,24 @@ def audit_verify(
 
 
 @audit.command("check")
-def audit_check() -> None:
+@with_container
+def audit_check(container: Container) -> None:
     """Compare every post with the ledger (author, submitter, source, texts, state, platform
     post id): one line per mismatch naming the post, the field, the table's value and the
     ledger's; exit 1 when there is any. The worker runs the same check every few minutes."""
     from ghostpost.services.audit import check_ledger_agreement
     from ghostpost.services.ledger_integrity import format_time
 
-    container = _container()
-    try:
-        report = check_ledger_agreement(container.services)
-        container.notary_store.record_check(
-            {
-                "checked_at": format_time(container.clock.now()),
-                "posts": report.posts,
-                "entries": report.entries,
-                "mismatches": len(report.mismatches),
-                "first": [m.line() for m in report.mismatches[:20]],
-            }
-        )
-    finally:
-        container.dispose()
+    report = check_ledger_agreement(container.services)
+    container.notary_store.record_check(
+        {
+            "checked_at": format_time(container.clock.now()),
+            "posts": report.posts,
+            "entries": report.entries,
+            "mismatches": len(report.mismatches),
+            "first": [m.line() for m in report.mismatches[:20]],
+        }
+    )
     for mismatch in report.mismatches:
         click.echo(mismatch.line())
     verdict = "OK" if report.ok else f"FAIL: {len(report.mismatches)} mismatch(es)"
@@ -670,25 +641,22 @@ def audit_notary_reset(accept_current_head: bool, reason: str) -> None:
     aside as notary-alert.<time>.resolved.json. Restore a backup instead if the rewrite must
     be undone.
     """
-    from ghostpost.services.context import Actor
-    from ghostpost.services.errors import ServiceError
-
     if not accept_current_head:
         raise click.ClickException(
             "refusing without --accept-current-head: this accepts the ledger as it is now"
         )
     if not reason.strip():
         raise click.ClickException("--reason must say why")
-    container = _container()
-    try:
-        alarm = container.notary_store.alarm()
-        try:
-            accepted = container.notary.reset(Actor.system("operator"), reason.strip())
-        except ServiceError as exc:
-            raise click.ClickException(exc.message) from exc
-        result = container.notary.run_pass()
-    finally:
-        container.dispose()
+    _reset_notary(reason.strip())
+
+
+@with_container
+def _reset_notary(container: Container, reason: str) -> None:
+    from ghostpost.services.context import Actor
+
+    alarm = container.notary_store.alarm()
+    accepted = container.notary.reset(Actor.system("operator"), reason)
+    result = container.notary.run_pass()
     if alarm is not None:
         click.echo(f"alarm put aside: {alarm.reason}")
     click.echo(f"accepted {accepted.size} entries ending in {accepted.head_hash}")
@@ -752,7 +720,15 @@ def keys_rotate() -> None:
     click.echo(f"retired key: {old.key_id} (public key kept in {keyring.public_keys_dir})")
     click.echo(f"current key: {new.key_id}")
     click.echo(f"fingerprint: {new.fingerprint}")
-    container = _container()
+    # Only now: the container loads the keyring, which must already hold the new key.
+    _sign_head_with_new_key()
+    click.echo(
+        "Restart `ghostpost serve` and `ghostpost worker` to sign with the new key.", err=True
+    )
+
+
+@with_container
+def _sign_head_with_new_key(container: Container) -> None:
     try:
         signed = container.notary.run_pass(force=True)
         if signed.checkpoint is None:
@@ -760,11 +736,6 @@ def keys_rotate() -> None:
         click.echo(f"signed the head (size {signed.checkpoint.size}) with the new key")
     except Exception as exc:  # the rotation itself is done; say what is left
         click.echo(f"Warning: could not sign the head with the new key now: {exc}", err=True)
-    finally:
-        container.dispose()
-    click.echo(
-        "Restart `ghostpost serve` and `ghostpost worker` to sign with the new key.", err=True
-    )
 
 
 @keys.command("list")
@@ -814,7 +785,8 @@ def tokens_generate_key(key_id: str) -> None:
 
 
 @tokens.command("rotate")
-def tokens_rotate() -> None:
+@with_container
+def tokens_rotate(container: Container) -> None:
     """Re-seal every stored platform secret with the first key of token_keys.
 
     Rotation: prepend a new key to GHOSTPOST_TOKEN_KEYS (keep the old one listed), run this,
@@ -824,15 +796,12 @@ def tokens_rotate() -> None:
     from ghostpost.services.connections import rotate_token_key
     from ghostpost.services.context import Actor
 
-    container = _container()
     try:
         counts = rotate_token_key(container.services, Actor.system("cli"))
     except SecretBoxError as exc:
         raise click.ClickException(
             f"{exc}. Keep every key still in use listed in token_keys, then run again."
         ) from exc
-    finally:
-        container.dispose()
     click.echo(
         f"re-sealed {counts['accounts']} account credential(s) and "
         f"{counts['platform_apps']} app secret(s) with key {container.secretbox.active_key_id}"

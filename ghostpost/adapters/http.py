@@ -3,7 +3,8 @@
 Every request goes through the OutboundPolicy (ghostpost.adapters.outbound): checked, pinned to
 the checked address, no redirects followed. Retryable: the connection failed, the request timed
 out (the platform may or may not have the post: the caller's dedupe decides), 408, 425, 429
-(with Retry-After), 5xx. Permanent: every other 4xx, and any 3xx. Request bodies and
+(with Retry-After; X's rate-limit headers), 5xx. Permanent: every other 4xx, and any 3xx.
+Waits are judged against the clock the adapter was given (`with_clock`). Request bodies and
 Authorization headers are never put into error messages or logs, and neither is the body of a
 failed response: only a platform's own short error fields (JSON `error`, `message`, ...) are
 kept; anything else is logged as its SHA-256 and length.
@@ -11,12 +12,13 @@ kept; anything else is logged as its SHA-256 and length.
 
 from __future__ import annotations
 
+import copy
 import email.utils
 import hashlib
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,12 +27,17 @@ import requests
 
 from ghostpost.adapters.base import PermanentError, RetryableError
 from ghostpost.adapters.outbound import OutboundPolicy, OutboundRefused, parse_host
+from ghostpost.clock import Clock
 
 USER_AGENT = "ghostpost/1 (+https://github.com/ghostpost)"
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
 #: Platform error text kept in a post's error field; enough to act on, never a whole page.
 MAX_ERROR_TEXT = 300
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]+")
+#: The rate-limit families X reports (`<family>-remaining`, `<family>-reset` in epoch seconds).
+_RATE_LIMIT_FAMILIES = ("x-rate-limit", "x-user-limit-24hour", "x-app-limit-24hour")
+#: How many of X's `errors[].message` follow the problem's detail.
+_LISTED_ERRORS = 2
 log = logging.getLogger(__name__)
 
 
@@ -56,8 +63,33 @@ def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) ->
     return None
 
 
+def retry_after(response: requests.Response, now: float | None = None) -> float | None:
+    """How long to wait before retrying a failed request (None: the caller's backoff decides).
+
+    A 429 waits for the latest exhausted rate-limit family (X), else for Retry-After, else for
+    x-rate-limit-reset. Any other status waits only for Retry-After: X sends its rate-limit
+    reset with every response, and after a 5xx it says nothing about when X is back (waiting
+    for it could stall the account for 15 minutes).
+    """
+    headers = response.headers
+    now = time.time() if now is None else now
+    if response.status_code != 429:
+        value = headers.get("Retry-After")
+        return retry_after_seconds({"Retry-After": value}, now=now) if value else None
+    resets = [
+        float(headers[f"{family}-reset"])
+        for family in _RATE_LIMIT_FAMILIES
+        if headers.get(f"{family}-remaining", "").strip() == "0"
+        and headers.get(f"{family}-reset", "").strip().isdigit()
+    ]
+    if resets:
+        return max(0.0, max(resets) - now)
+    return retry_after_seconds(headers, now=now)
+
+
 def error_text(response: requests.Response) -> str:
-    """The platform's own error message, shortened (JSON `error`/`detail`/`message` fields).
+    """The platform's own error message, shortened (JSON `error`/`detail`/`message` fields,
+    then X's first `errors[].message`).
 
     A body without such fields (an HTML page, an internal service's answer) is never quoted:
     its SHA-256 and length go to the log, the message says only the status.
@@ -81,6 +113,11 @@ def error_text(response: requests.Response) -> str:
             "",
         )
         message = f"{code}: {detail}" if code and detail and code != detail else detail or code
+        listed = body.get("errors")
+        for item in listed[:_LISTED_ERRORS] if isinstance(listed, list) else []:
+            more = item.get("message") if isinstance(item, dict) else None
+            if isinstance(more, str) and more and more not in message:
+                message = f"{message} {more}" if message else more
     message = " ".join(_CONTROL.sub(" ", message).split())
     if not message:
         log_unshown_body(response)
@@ -110,6 +147,14 @@ class PlatformHttp:
         self.policy = policy
         self.session = policy.install(session or requests.Session())
         self.session.headers["User-Agent"] = USER_AGENT
+        self._now: Callable[[], float] = time.time
+
+    def with_clock(self, clock: Clock) -> PlatformHttp:
+        """The same client (one session), judging rate-limit resets by `clock` instead of the
+        wall clock: X's resets are epoch seconds, read against the time the service runs on."""
+        judged = copy.copy(self)
+        judged._now = lambda: clock.now().timestamp()
+        return judged
 
     def oauth_session(self, session: requests.Session) -> requests.Session:
         """Make an OAuth client session (Authlib's) obey the same policy and timeout."""
@@ -145,7 +190,7 @@ class PlatformHttp:
             )
         text = error_text(response)
         if status in RETRYABLE_STATUSES or status >= 500:
-            return RetryableError(text, retry_after=retry_after_seconds(response.headers))
+            return RetryableError(text, retry_after=retry_after(response, self._now()))
         return PermanentError(text)
 
 

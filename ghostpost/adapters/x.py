@@ -29,16 +29,13 @@ from ghostpost.adapters.base import (
     Connection,
     CredentialStore,
     PermanentError,
-    PublishError,
     Receipt,
     RetryableError,
 )
 from ghostpost.adapters.http import (
-    MAX_ERROR_TEXT,
     RETRYABLE_STATUSES,
     PlatformHttp,
     error_text,
-    retry_after_seconds,
 )
 from ghostpost.clock import Clock
 from ghostpost.domain.model import Account
@@ -63,11 +60,6 @@ NOT_CONFIGURED = "X is not configured: set x_client_id and x_client_secret"
 DUPLICATE_REFUSAL = "X refused the post as a duplicate of an earlier one"
 #: Attempt-store keys tying a tweet id to the post key that sent it.
 CLAIM_PREFIX = "x-tweet:"
-# Every status comes back to this module: X's errors need their own reading (problem details,
-# rate-limit headers judged against the injected clock), PlatformHttp still does timeouts.
-_ANY_STATUS = tuple(range(100, 600))
-# The three rate-limit families X reports; a 429 waits for the latest exhausted one.
-_RATE_LIMIT_HEADERS = ("x-rate-limit", "x-user-limit-24hour", "x-app-limit-24hour")
 
 
 # --------------------------------------------------------------------------------------------
@@ -113,59 +105,6 @@ def text_fingerprint(text: str, *, from_x: bool = False) -> str:
 # --------------------------------------------------------------------------------------------
 # HTTP helpers
 # --------------------------------------------------------------------------------------------
-
-
-def _x_error_text(response: requests.Response) -> str:
-    """X's own words for a failure: problem `detail`/`title` plus the first error messages."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        return error_text(response)
-    parts: list[str] = []
-    for key in ("detail", "title", "error_description", "error"):
-        value = body.get(key)
-        if isinstance(value, str) and value:
-            parts.append(value)
-            break
-    errors = body.get("errors")
-    if isinstance(errors, list):
-        for item in errors[:2]:
-            message = item.get("message") if isinstance(item, dict) else None
-            if isinstance(message, str) and message and message not in parts:
-                parts.append(message)
-    if not parts:
-        return error_text(response)
-    return f"HTTP {response.status_code}: {' '.join(parts)[:MAX_ERROR_TEXT]}"
-
-
-def _retry_after(response: requests.Response, now: float) -> float | None:
-    """How long to wait before trying again, judged against our clock."""
-    headers = response.headers
-    if response.status_code != 429:
-        # Every X response carries x-rate-limit-reset; after a 5xx it says nothing about when
-        # X is back, and waiting for it could stall the account for 15 minutes.
-        value = headers.get("Retry-After")
-        return retry_after_seconds({"Retry-After": value}, now=now) if value else None
-    resets = [
-        float(headers[f"{family}-reset"])
-        for family in _RATE_LIMIT_HEADERS
-        if headers.get(f"{family}-remaining", "").strip() == "0"
-        and headers.get(f"{family}-reset", "").strip().isdigit()
-    ]
-    if resets:
-        return max(0.0, max(resets) - now)
-    return retry_after_seconds(headers, now=now)
-
-
-def _failure(response: requests.Response, clock: Clock) -> PublishError:
-    """Map an X response nobody expected to a retryable or permanent error."""
-    text = _x_error_text(response)
-    status = response.status_code
-    if status in RETRYABLE_STATUSES or status >= 500:
-        return RetryableError(text, retry_after=_retry_after(response, clock.now().timestamp()))
-    return PermanentError(text)
 
 
 def _json_object(response: requests.Response) -> dict[str, Any]:
@@ -244,7 +183,7 @@ class _TokenEndpoint:
             response = exc.response
             status = response.status_code
             if status in RETRYABLE_STATUSES or status >= 500:
-                raise _failure(response, self._clock) from None
+                raise self._http.failure(response) from None
             if status == 401:
                 # X answers 401 unauthorized_client when *ghostpost's* client id/secret is
                 # wrong: a configuration problem, not the account's.
@@ -301,11 +240,12 @@ class XConnector:
         client_secret: str,
         clock: Clock,
     ) -> None:
-        self._http = http
+        # X's rate-limit resets are epoch seconds: judged against the clock the service runs on.
+        self._http = http.with_clock(clock)
         self._api_url = api_url.rstrip("/")
         self._authorize_url = authorize_url
         self._clock = clock
-        self._tokens = _TokenEndpoint(http, clock, self._api_url, client_id, client_secret)
+        self._tokens = _TokenEndpoint(self._http, clock, self._api_url, client_id, client_secret)
 
     def start(self, redirect_uri: str) -> dict[str, str]:
         """Build X's consent URL; return it with the state and PKCE verifier to keep."""
@@ -347,10 +287,8 @@ class XConnector:
             # Without offline.access the account would silently stop working in two hours.
             raise PermanentError("X granted no refresh token (offline.access); connect again")
         response = self._http.request(
-            "GET", f"{self._api_url}/2/users/me", expect=_ANY_STATUS, headers=_bearer(credentials)
+            "GET", f"{self._api_url}/2/users/me", expect=(200,), headers=_bearer(credentials)
         )
-        if response.status_code != 200:
-            raise _failure(response, self._clock)
         data = _json_object(response).get("data")
         if not isinstance(data, dict) or not data.get("id") or not data.get("username"):
             raise PermanentError("X did not say which account was connected")
@@ -388,10 +326,11 @@ class XPublisher:
     ) -> None:
         self._credentials = credentials
         self._attempts = attempts
-        self._http = http
+        # X's rate-limit resets are epoch seconds: judged against the clock the service runs on.
+        self._http = http.with_clock(clock)
         self._clock = clock
         self._api_url = api_url.rstrip("/")
-        self._tokens = _TokenEndpoint(http, clock, self._api_url, client_id, client_secret)
+        self._tokens = _TokenEndpoint(self._http, clock, self._api_url, client_id, client_secret)
 
     def _receipt(self, account: Account, tweet_id: str) -> Receipt:
         return Receipt(
@@ -440,7 +379,7 @@ class XPublisher:
         """A 403: the duplicate of a tweet this key already sent is that tweet; else refused."""
         detail = _json_object(response).get("detail")
         if not (isinstance(detail, str) and "duplicate content" in detail):
-            raise _failure(response, self._clock)
+            raise self._http.failure(response)
         if not retry:
             # Nothing was sent under this key before this call, so the earlier tweet is another
             # post's (or one typed on x.com): never report it as this one.
@@ -527,12 +466,10 @@ class XPublisher:
         url = self._api_url + path
         for refreshed in (False, True):
             response = self._http.request(
-                method, url, expect=_ANY_STATUS, headers=_bearer(credentials), **kwargs
+                method, url, expect=(*expect, 401), headers=_bearer(credentials), **kwargs
             )
-            if response.status_code in expect:
+            if response.status_code != 401 or 401 in expect:
                 return response
-            if response.status_code != 401:
-                raise _failure(response, self._clock)
             if refreshed:
                 break
             # X rejects the token before acting on the request, so resending is safe.

@@ -20,10 +20,6 @@ from ghostpost.db.models import AccountRow, PlatformAppRow, PublishAttemptRow
 from ghostpost.domain.model import Account
 from ghostpost.secretbox import SecretBox, SecretBoxError
 
-#: What sealed an account's credentials before 0010_bound_tokens: the row id alone, so moving
-#: the row's base_url sent its tokens to the new host. Only that migration still reads it.
-LEGACY_ACCOUNT_BINDING = "account:{account_id}"
-
 
 def canonical_base_url(base_url: str | None) -> str:
     """One spelling per server: lower-case scheme and host, no default port, no trailing '/'.

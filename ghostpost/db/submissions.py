@@ -227,25 +227,7 @@ class SqlSubmissions:
         result = self.session.connection().execute(_INSERT_POST, values)
         (post_id,) = result.inserted_primary_key or (None,)
         assert post_id is not None
-        return Post(
-            id=int(post_id),
-            public_id=post.public_id,
-            account_id=post.account_id,
-            kind=post.kind,
-            state=post.state,
-            author_id=post.author_id,
-            submitter=post.submitter,
-            source=post.source,
-            submitted_text=post.submitted_text,
-            final_text=post.final_text,
-            idempotency_key=post.idempotency_key,
-            created_at=post.created_at,
-            window_id=post.window_id,
-            state_reason=post.state_reason,
-            publish_at=post.publish_at,
-            decisions=dict(post.decisions),
-            precedes_post_id=post.precedes_post_id,
-        )
+        return post.stored_as(int(post_id))
 
     def token(self, token_hash: str) -> TokenFacts | None:
         statement = _token_statement()

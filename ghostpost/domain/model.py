@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -136,45 +136,7 @@ class WindowProposal:
     comment: str | None = None
 
 
-@dataclass(frozen=True)
-class Post:
-    """A post as ghostpost keeps it."""
-
-    id: int
-    public_id: str
-    account_id: int
-    kind: PostKind
-    state: PostState
-    author_id: int
-    submitter: str
-    source: Source
-    submitted_text: str
-    final_text: str
-    idempotency_key: str
-    created_at: datetime
-    window_id: int | None = None
-    state_reason: str | None = None
-    publish_at: datetime | None = None
-    published_at: datetime | None = None
-    platform_post_id: str | None = None
-    platform_url: str | None = None
-    decisions: dict[str, Any] = field(default_factory=dict)
-    attempts: int = 0
-    next_attempt_at: datetime | None = None
-    lease_until: datetime | None = None
-    claimed_by: str | None = None
-    approved_by: int | None = None
-    approved_at: datetime | None = None
-    #: For a standalone reminder: the post it was published ahead of.
-    precedes_post_id: int | None = None
-
-    @property
-    def is_delegated(self) -> bool:
-        """Tell whether the author is not the principal (stored in the decisions at submission)."""
-        return bool(self.decisions.get("delegated", True))
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class NewPost:
     """What a service hands the repository to create a post."""
 
@@ -193,7 +155,34 @@ class NewPost:
     state_reason: str | None = None
     publish_at: datetime | None = None
     decisions: dict[str, Any] = field(default_factory=dict)
+    #: For a standalone reminder: the post it was published ahead of.
     precedes_post_id: int | None = None
+
+    def stored_as(self, post_id: int) -> Post:
+        """Return the post as just stored under `post_id` (nothing published or claimed yet)."""
+        values = {f.name: getattr(self, f.name) for f in fields(NewPost)}
+        return Post(id=post_id, **{**values, "decisions": dict(self.decisions)})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Post(NewPost):
+    """A post as ghostpost keeps it: what was submitted plus what storing and publishing add."""
+
+    id: int
+    published_at: datetime | None = None
+    platform_post_id: str | None = None
+    platform_url: str | None = None
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    lease_until: datetime | None = None
+    claimed_by: str | None = None
+    approved_by: int | None = None
+    approved_at: datetime | None = None
+
+    @property
+    def is_delegated(self) -> bool:
+        """Tell whether the author is not the principal (stored in the decisions at submission)."""
+        return bool(self.decisions.get("delegated", True))
 
 
 @dataclass(frozen=True)

@@ -34,10 +34,6 @@ class LedgerFilters:
     date_from: date | None = None
     date_to: date | None = None
 
-    def is_empty(self) -> bool:
-        """Tell whether no filter is set."""
-        return all(value is None for value in vars(self).values())
-
 
 @dataclass(frozen=True)
 class LedgerChoices:

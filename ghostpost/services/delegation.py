@@ -159,13 +159,11 @@ def hold_withdrawn(
         "at": now.isoformat(),
         "was": post.state.value,
     }
-    held = uow.posts.update(
+    held = uow.posts.set_state(
         post.id,
         # A post already held (waiting for the notice) stays held, now for this reason.
-        state=post.state
-        if post.state is PostState.HELD
-        else transition(post.state, PostState.HELD),
-        state_reason=withdrawal.reason,
+        post.state if post.state is PostState.HELD else transition(post.state, PostState.HELD),
+        withdrawal.reason,
         decisions={**post.decisions, "hold": marker},
     )
     author = uow.users.get(post.author_id)
@@ -292,10 +290,10 @@ def release_withdrawn_post(ctx: ServiceContext, actor: Actor, post_id: int) -> P
             and post.approved_by is None
         )
         target = PostState.PENDING_APPROVAL if needs_approval else PostState.SCHEDULED
-        post = uow.posts.update(
+        post = uow.posts.set_state(
             post.id,
-            state=transition(post.state, target),
-            state_reason="awaiting the principal's approval" if needs_approval else None,
+            transition(post.state, target),
+            "awaiting the principal's approval" if needs_approval else None,
             decisions={k: v for k, v in post.decisions.items() if k != "hold"},
         )
         uow.ledger.append(

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 from ghostpost.audit import format as ledger_format
 from ghostpost.domain.checkpoint import LedgerKey
-from ghostpost.domain.coverage import Coverage, compute_coverage, timeline_post
+from ghostpost.domain.coverage import Coverage
 from ghostpost.domain.model import Account, ApiClient, User, Window
 from ghostpost.domain.policy import PostKind
 from ghostpost.services.authz import OVERSEEING_ROLES, is_system, may_oversee, require_user
@@ -833,29 +833,12 @@ def _coverage_data(
 
 def coverage_report(ctx: ServiceContext, actor: Actor, window_id: int) -> dict[str, Any]:
     """Return a window's disclosure coverage (the dashboard's numbers) as JSON-ready data."""
-    now = ctx.clock.now()
-    if not is_system(actor):
-        selected = window_coverage(ctx, actor, window_id).selected
-        assert selected is not None  # a window id was asked for: found, or NotFound raised
-        return _coverage_data(
-            selected.window, selected.account, selected.coverage, selected.notice_approver, now
-        )
-    # The CLI reads every window, exactly as the dashboard measures it.
-    with ctx.uow(read_only=True) as uow:
-        accounts = {a.id: a for a in uow.accounts.list()}
-        windows = uow.windows.list_for_accounts(list(accounts)) if accounts else []
-        window = next((w for w in windows if w.id == window_id), None)
-        if window is None:
-            raise NotFound(f"No window {window_id}.")
-        account = accounts[window.account_id]
-        posts = uow.posts.published_timeline(
-            window.account_id, window.policy.starts_at, window.policy.ends_at, window.notice_post_id
-        )
-        approver = uow.users.get(window.notice_approved_by) if window.notice_approved_by else None
-    coverage = compute_coverage(
-        window.policy,
-        window.notice_published_at,
-        [timeline_post(p) for p in posts],
-        window_id=window.id,
+    selected = window_coverage(ctx, actor, window_id).selected
+    assert selected is not None  # a window id was asked for: found, or NotFound raised
+    return _coverage_data(
+        selected.window,
+        selected.account,
+        selected.coverage,
+        selected.notice_approver,
+        ctx.clock.now(),
     )
-    return _coverage_data(window, account, coverage, approver, now)

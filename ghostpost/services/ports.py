@@ -178,8 +178,38 @@ class WindowRepository(Protocol):
     ) -> bool:
         """Tell whether another window of the account (not `exclude_window_id`) overlaps."""
 
-    def update(self, window_id: int, **changes: Any) -> Window:
-        """Change fields of a window and return it."""
+    def attach_notice(self, window_id: int, notice_post_id: int) -> Window:
+        """Record which post is the window's notice; return the window."""
+
+    def set_policy(
+        self,
+        window_id: int,
+        *,
+        name: str,
+        policy: WindowPolicy,
+        notice_publish_at: datetime | None,
+        clear_notice_rejection: bool,
+    ) -> Window:
+        """Replace the window's name, policy and notice time (and with `clear_notice_rejection`,
+        forget the principal's rejection of its notice); return the window."""
+
+    def approve_notice(self, window_id: int, *, approved_by: int, approved_at: datetime) -> Window:
+        """Record the principal's approval of the notice (forgetting any rejection)."""
+
+    def reject_notice(
+        self, window_id: int, *, rejected_by: int, rejected_at: datetime, comment: str
+    ) -> Window:
+        """Record the principal's rejection of the notice, with their comment."""
+
+    def record_disclosures(
+        self,
+        window_id: int,
+        *,
+        posts_since_disclosure: int,
+        notice_published_at: datetime | None,
+    ) -> Window:
+        """Store the window's disclosure state after a publication (the cadence count and when
+        its notice went out); return the window."""
 
     def list_for_account(self, account_id: int) -> list[Window]:
         """Return the account's windows by start time."""
@@ -236,8 +266,85 @@ class PostRepository(Protocol):
     def by_public_id(self, public_id: str) -> Post | None:
         """Return the post with this public id, or None."""
 
-    def update(self, post_id: int, **changes: Any) -> Post:
-        """Change fields of a post and return it."""
+    # The state changes below store what the service decided (it checks the move with
+    # domain.states.transition); each returns the post as stored.
+
+    def set_state(
+        self,
+        post_id: int,
+        state: PostState,
+        reason: str | None,
+        *,
+        decisions: Mapping[str, Any] | None = None,
+    ) -> Post:
+        """Move the post to `state` for `reason`, replacing its decisions when given."""
+
+    def set_reason(self, post_id: int, reason: str | None) -> Post:
+        """Replace the reason shown with the post's state (the state stays)."""
+
+    def set_decisions(self, post_id: int, decisions: Mapping[str, Any]) -> Post:
+        """Replace the record of the decisions taken on the post."""
+
+    def approve(
+        self,
+        post_id: int,
+        *,
+        state: PostState,
+        approved_by: int,
+        approved_at: datetime,
+        publish_at: datetime | None,
+    ) -> Post:
+        """Record an approval: the new state (no reason), who approved when, and the time the
+        post goes out."""
+
+    def reschedule(
+        self,
+        post_id: int,
+        *,
+        state: PostState,
+        reason: str | None,
+        publish_at: datetime,
+        window_id: int | None,
+        final_text: str,
+        decisions: Mapping[str, Any],
+        approved_by: int | None,
+        approved_at: datetime | None,
+    ) -> Post:
+        """Store a regular post decided again for a new time (its window, text, state and
+        approval follow from the new decision)."""
+
+    def revise_notice(
+        self, post_id: int, *, text: str, publish_at: datetime | None, reason: str | None
+    ) -> Post:
+        """Replace a notice's text (a notice publishes what it submits), time and reason."""
+
+    def start_publishing(
+        self,
+        post_id: int,
+        *,
+        state: PostState,
+        final_text: str,
+        attempts: int,
+        claimed_by: str,
+        lease_until: datetime,
+        decisions: Mapping[str, Any],
+    ) -> Post:
+        """Record a worker's claim: the text it will publish, the attempt count, its lease and
+        the decisions it published under; the reason is cleared."""
+
+    def reclaim(self, post_id: int, *, claimed_by: str, lease_until: datetime) -> Post:
+        """Hand a post in flight whose lease ran out to another worker."""
+
+    def mark_published(
+        self, post_id: int, *, state: PostState, platform_post_id: str, url: str, at: datetime
+    ) -> Post:
+        """Record the platform's receipt and the time of publication; the lease ends."""
+
+    def end_attempt(
+        self, post_id: int, *, state: PostState, reason: str, next_attempt_at: datetime | None
+    ) -> Post:
+        """End the publishing attempt (the lease ends): the post waits for its next attempt
+        (not before `next_attempt_at`) or has failed."""
 
     def due(self, now: datetime, limit: int, skip_accounts: set[int]) -> list[Post]:
         """Return scheduled posts whose time has come, in publishing order, skipping accounts."""

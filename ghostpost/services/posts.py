@@ -333,12 +333,12 @@ def approve_post(ctx: ServiceContext, actor: Actor, post_id: int, comment: str =
             raise Conflict(
                 f"Only posts awaiting approval can be approved; this one is {post.state}."
             )
-        post = uow.posts.update(
+        post = uow.posts.approve(
             post.id,
             state=transition(post.state, PostState.SCHEDULED),
-            state_reason=None,
             approved_by=user.id,
             approved_at=now,
+            publish_at=post.publish_at,
         )
         uow.ledger.append(
             tag=LedgerTag.POST_APPROVED,
@@ -365,9 +365,7 @@ def reject_post(ctx: ServiceContext, actor: Actor, post_id: int, comment: str) -
                 f"Only posts awaiting approval can be rejected; this one is {post.state}."
             )
         reason = f"rejected by {user.name}" + (f": {comment}" if comment else "")
-        post = uow.posts.update(
-            post.id, state=transition(post.state, PostState.REFUSED), state_reason=reason
-        )
+        post = uow.posts.set_state(post.id, transition(post.state, PostState.REFUSED), reason)
         uow.ledger.append(
             tag=LedgerTag.POST_REJECTED,
             actor=actor.ref,
@@ -428,15 +426,16 @@ def reschedule_post(ctx: ServiceContext, actor: Actor, post_id: int, publish_at:
             and not (same_window and post.approved_by is not None)
         )
         state = PostState.PENDING_APPROVAL if needs_approval else PostState.SCHEDULED
-        approval = {} if same_window else {"approved_by": None, "approved_at": None}
-        post = uow.posts.update(
+        post = uow.posts.reschedule(
             post.id,
+            state=post.state if state is post.state else transition(post.state, state),
+            reason="awaiting the principal's approval" if needs_approval else None,
             publish_at=publish_at,
             window_id=window.id if window else None,
             final_text=decision.tagged_text,
-            state=post.state if state is post.state else transition(post.state, state),
-            state_reason="awaiting the principal's approval" if needs_approval else None,
-            **approval,
+            # An approval holds for the window it was given in only.
+            approved_by=post.approved_by if same_window else None,
+            approved_at=post.approved_at if same_window else None,
             decisions={
                 **post.decisions,
                 "submission": decision.to_record(),
@@ -475,8 +474,8 @@ def cancel_post(ctx: ServiceContext, actor: Actor, post_id: int) -> Post:
             raise Conflict("Notices and reminders cannot be cancelled on their own.")
         if post.state not in QUEUED_STATES and post.state is not PostState.FAILED:
             raise Conflict(f"A {post.state} post cannot be cancelled.")
-        post = uow.posts.update(
-            post.id, state=transition(post.state, PostState.CANCELLED), state_reason="cancelled"
+        post = uow.posts.set_state(
+            post.id, transition(post.state, PostState.CANCELLED), "cancelled"
         )
         uow.ledger.append(
             tag=LedgerTag.POST_CANCELLED,
@@ -501,12 +500,11 @@ def retry_post(ctx: ServiceContext, actor: Actor, post_id: int) -> Post:
             # The worker decides the reminder again when the post it preceded goes out.
             raise Conflict("A reminder is not retried on its own; retry the post it preceded.")
         error = post.state_reason
-        post = uow.posts.update(
+        post = uow.posts.end_attempt(
             post.id,
             state=transition(post.state, PostState.SCHEDULED),
-            state_reason=f"retry requested by {user.name}",
+            reason=f"retry requested by {user.name}",
             next_attempt_at=None,
-            lease_until=None,
         )
         uow.ledger.append(
             tag=LedgerTag.POST_RETRY_REQUESTED,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from ghostpost.domain.coverage import timeline_post
 from ghostpost.domain.ledger import LedgerTag
 from ghostpost.domain.model import Account, NewPost, Post, Source, Window
 from ghostpost.domain.policy import (
@@ -20,7 +21,6 @@ from ghostpost.domain.policy import (
     Outcome,
     PostDraft,
     PostKind,
-    ReminderOutcome,
     Stage,
     cadence_step,
     counts_in_window,
@@ -153,14 +153,13 @@ def _take(
     decisions["policy_in_force"] = (
         None if window is None else {"window_id": window.id, **policy_record(window.policy)}
     )
-    post = uow.posts.update(
+    post = uow.posts.start_publishing(
         post.id,
         state=transition(post.state, PostState.PUBLISHING),
-        state_reason=None,
         final_text=text,
         attempts=post.attempts + 1,
-        lease_until=now + lease,
         claimed_by=worker_id,
+        lease_until=now + lease,
         decisions=decisions,
     )
     uow.ledger.append(
@@ -187,9 +186,7 @@ def expire_ended_windows(ctx: ServiceContext) -> list[Post]:
         for post in uow.posts.waiting_in_ended_windows(now):
             reason = "its delegation window ended before it could be published"
             refused.append(
-                uow.posts.update(
-                    post.id, state=transition(post.state, PostState.REFUSED), state_reason=reason
-                )
+                uow.posts.set_state(post.id, transition(post.state, PostState.REFUSED), reason)
             )
             uow.ledger.append(
                 tag=LedgerTag.POST_REFUSED,
@@ -279,10 +276,10 @@ def _decide_and_claim(
     subject = f"post:{post.public_id}"
     if decision.outcome is Outcome.REFUSE:
         assert decision.refusal is not None
-        uow.posts.update(
+        uow.posts.set_state(
             post.id,
-            state=transition(post.state, PostState.REFUSED),
-            state_reason=decision.refusal.message,
+            transition(post.state, PostState.REFUSED),
+            decision.refusal.message,
             decisions={**post.decisions, "publication": record},
         )
         uow.ledger.append(
@@ -294,10 +291,10 @@ def _decide_and_claim(
         )
         return None
     if decision.outcome is Outcome.HOLD:
-        uow.posts.update(
+        uow.posts.set_state(
             post.id,
-            state=transition(post.state, PostState.HELD),
-            state_reason=decision.held_reason,
+            transition(post.state, PostState.HELD),
+            decision.held_reason,
             decisions={**post.decisions, "publication": record},
         )
         uow.ledger.append(
@@ -310,7 +307,7 @@ def _decide_and_claim(
         return None
     if decision.outcome is Outcome.REMINDER_FIRST:
         assert window is not None
-        uow.posts.update(post.id, decisions={**post.decisions, "reminder_first": record})
+        uow.posts.set_decisions(post.id, {**post.decisions, "reminder_first": record})
         reminder = uow.posts.add(
             NewPost(
                 public_id=str(uuid.uuid4()),
@@ -359,16 +356,6 @@ def _owned(uow: UnitOfWork, post_id: int, worker_id: str) -> Post | None:
     return post
 
 
-def _cadence_post(post: Post, published_at: datetime) -> CadencePost:
-    reminder = post.decisions.get("publication", {}).get("reminder", {}).get("outcome", "none")
-    return CadencePost(
-        kind=post.kind,
-        published_at=published_at,
-        reminder=ReminderOutcome(reminder),
-        notice_of=post.window_id if post.kind is PostKind.NOTICE else None,
-    )
-
-
 def _windows_counting(uow: UnitOfWork, account_id: int, published: CadencePost) -> list[Window]:
     """The windows whose timeline a confirmed publish is on (the coverage dashboard's rule)."""
     candidates = [uow.windows.covering(account_id, published.published_at)]
@@ -406,25 +393,27 @@ def record_published(
             )
             uow.commit()
             return None
-        post = uow.posts.update(
+        post = uow.posts.mark_published(
             post.id,
             state=transition(post.state, PostState.PUBLISHED),
-            published_at=now,
             platform_post_id=receipt.platform_post_id,
-            platform_url=receipt.url,
-            lease_until=None,
+            url=receipt.url,
+            at=now,
         )
-        published = _cadence_post(post, now)
+        # Read as the coverage dashboard reads it, so the worker counts what the dashboard shows.
+        published = timeline_post(post).cadence
         counted = _windows_counting(uow, post.account_id, published)
         released: list[str] = []
         for window in counted:
-            changes: dict[str, Any] = {
-                "posts_since_disclosure": cadence_step(window.posts_since_disclosure, published)
-            }
+            notice_published_at = window.notice_published_at
             if post.kind is PostKind.NOTICE and post.window_id == window.id:
-                changes["notice_published_at"] = now
+                notice_published_at = now
                 released = _release_held(uow, window.id, now)
-            uow.windows.update(window.id, **changes)
+            uow.windows.record_disclosures(
+                window.id,
+                posts_since_disclosure=cadence_step(window.posts_since_disclosure, published),
+                notice_published_at=notice_published_at,
+            )
         in_force = post.decisions.get("policy_in_force")
         author = uow.users.get(post.author_id)
         uow.ledger.append(
@@ -463,9 +452,7 @@ def _release_held(uow: UnitOfWork, window_id: int, now: datetime) -> list[str]:
     for held in uow.posts.held_in_window(window_id):
         if withdrawn_hold(held) is not None:
             continue  # its grant was withdrawn: only a person releases it, once restored
-        uow.posts.update(
-            held.id, state=transition(held.state, PostState.SCHEDULED), state_reason=None
-        )
+        uow.posts.set_state(held.id, transition(held.state, PostState.SCHEDULED), None)
         uow.ledger.append(
             tag=LedgerTag.POST_RELEASED,
             actor=SYSTEM_WORKER,
@@ -494,11 +481,10 @@ def record_failure(
         subject = f"post:{post.public_id}"
         if retryable and post.attempts < MAX_ATTEMPTS:
             delay = retry_after if retry_after is not None else 2**post.attempts
-            post = uow.posts.update(
+            post = uow.posts.end_attempt(
                 post.id,
                 state=transition(post.state, PostState.SCHEDULED),
-                state_reason=f"retrying after: {error}",
-                lease_until=None,
+                reason=f"retrying after: {error}",
                 next_attempt_at=now + timedelta(seconds=delay),
             )
             uow.ledger.append(
@@ -509,11 +495,11 @@ def record_failure(
                 occurred_at=now,
             )
         else:
-            post = uow.posts.update(
+            post = uow.posts.end_attempt(
                 post.id,
                 state=transition(post.state, PostState.FAILED),
-                state_reason=error,
-                lease_until=None,
+                reason=error,
+                next_attempt_at=None,
             )
             uow.ledger.append(
                 tag=LedgerTag.POST_FAILED,
@@ -535,9 +521,7 @@ def _fail_waiting_post(uow: UnitOfWork, reminder: Post, now: datetime) -> None:
     if waiting is None or waiting.state is not PostState.SCHEDULED:
         return
     reason = f"the reminder due before it could not be published: {reminder.state_reason}"
-    uow.posts.update(
-        waiting.id, state=transition(waiting.state, PostState.FAILED), state_reason=reason
-    )
+    uow.posts.set_state(waiting.id, transition(waiting.state, PostState.FAILED), reason)
     uow.ledger.append(
         tag=LedgerTag.POST_FAILED,
         actor=SYSTEM_WORKER,
@@ -555,7 +539,7 @@ def adopt_stale(ctx: ServiceContext, worker_id: str, lease: timedelta) -> list[C
         for post in uow.posts.stale_publishing(now):
             account = uow.accounts.get(post.account_id)
             assert account is not None
-            post = uow.posts.update(post.id, claimed_by=worker_id, lease_until=now + lease)
+            post = uow.posts.reclaim(post.id, claimed_by=worker_id, lease_until=now + lease)
             claims.append(Claim(post, account, post.final_text, post.idempotency_key, worker_id))
         uow.commit()
     return claims
@@ -568,11 +552,11 @@ def requeue_unpublished(ctx: ServiceContext, claim: Claim) -> Post | None:
         post = _owned(uow, claim.post.id, claim.worker_id)
         if post is None:
             return None
-        post = uow.posts.update(
+        post = uow.posts.end_attempt(
             post.id,
             state=transition(post.state, PostState.SCHEDULED),
-            state_reason="requeued: not found on the platform after a crash",
-            lease_until=None,
+            reason="requeued: not found on the platform after a crash",
+            next_attempt_at=None,
         )
         uow.ledger.append(
             tag=LedgerTag.POST_REQUEUED,

@@ -204,7 +204,7 @@ def create_window(ctx: ServiceContext, actor: Actor, spec: WindowSpec) -> Window
                 decisions={"delegated": False, "kind": "notice"},
             )
         )
-        window = uow.windows.update(window.id, notice_post_id=notice.id)
+        window = uow.windows.attach_notice(window.id, notice.id)
         uow.ledger.append(
             tag=LedgerTag.WINDOW_CREATED,
             actor=actor.ref,
@@ -345,22 +345,14 @@ def approve_notice(
                 "The window changed after you opened this page; review it again before approving."
             )
         publish_at = max(window.notice_publish_at or now, now)
-        uow.posts.update(
+        uow.posts.approve(
             notice.id,
             state=transition(notice.state, PostState.SCHEDULED),
-            state_reason=None,
-            publish_at=publish_at,
             approved_by=user.id,
             approved_at=now,
+            publish_at=publish_at,
         )
-        window = uow.windows.update(
-            window.id,
-            notice_approved_at=now,
-            notice_approved_by=user.id,
-            notice_rejected_at=None,
-            notice_rejected_by=None,
-            notice_rejection_comment=None,
-        )
+        window = uow.windows.approve_notice(window.id, approved_by=user.id, approved_at=now)
         uow.ledger.append(
             tag=LedgerTag.NOTICE_APPROVED,
             actor=actor.ref,
@@ -392,12 +384,9 @@ def reject_notice(ctx: ServiceContext, actor: Actor, window_id: int, comment: st
         notice = _notice_awaiting_decision(uow, window)
         if window.notice_rejected_at is not None:
             raise Conflict("This window's notice is already rejected; it waits for an edit.")
-        uow.posts.update(notice.id, state_reason=f"rejected by {user.name}: {comment}")
-        window = uow.windows.update(
-            window.id,
-            notice_rejected_at=now,
-            notice_rejected_by=user.id,
-            notice_rejection_comment=comment,
+        uow.posts.set_reason(notice.id, f"rejected by {user.name}: {comment}")
+        window = uow.windows.reject_notice(
+            window.id, rejected_by=user.id, rejected_at=now, comment=comment
         )
         uow.ledger.append(
             tag=LedgerTag.NOTICE_REJECTED,
@@ -453,11 +442,7 @@ def _send_queued_posts_to_approval(
             # Its grant was withdrawn: only a manager's release, after a re-check, moves it.
             continue
         reason = f"{AWAITING_APPROVAL} (its window now requires approval)"
-        uow.posts.update(
-            post.id,
-            state=transition(post.state, PostState.PENDING_APPROVAL),
-            state_reason=reason,
-        )
+        uow.posts.set_state(post.id, transition(post.state, PostState.PENDING_APPROVAL), reason)
         uow.ledger.append(
             tag=LedgerTag.POST_SENT_FOR_APPROVAL,
             actor=actor.ref,
@@ -470,23 +455,27 @@ def _send_queued_posts_to_approval(
 
 
 def _store_policy(
-    uow: UnitOfWork, actor: Actor, window: Window, policy: WindowPolicy, now: datetime, **more: Any
+    uow: UnitOfWork,
+    actor: Actor,
+    window: Window,
+    policy: WindowPolicy,
+    now: datetime,
+    *,
+    name: str | None = None,
+    notice_publish_at: datetime | None = None,
+    clear_notice_rejection: bool = False,
 ) -> tuple[Window, list[str]]:
-    """Write a policy into the windows row (what the worker reads) with its consequences."""
+    """Write a policy into the windows row (what the worker reads) with its consequences;
+    the name and notice time stay as they are unless given."""
     approval_turned_on = policy.requires_approval and not window.policy.requires_approval
-    updated = uow.windows.update(
+    updated = uow.windows.set_policy(
         window.id,
-        starts_at=policy.starts_at,
-        ends_at=policy.ends_at,
-        notice_text=policy.notice_text,
-        reminder_text=policy.reminder_text,
-        reminder_every=policy.reminder_every,
-        reminder_mode=policy.reminder_mode,
-        tag=policy.tag,
-        tag_mode=policy.tag_mode,
-        tag_position=policy.tag_position,
-        requires_approval=policy.requires_approval,
-        **more,
+        name=window.name if name is None else name,
+        policy=policy,
+        notice_publish_at=window.notice_publish_at
+        if notice_publish_at is None
+        else notice_publish_at,
+        clear_notice_rejection=clear_notice_rejection,
     )
     sent = _send_queued_posts_to_approval(uow, actor, updated, now) if approval_turned_on else []
     return updated, sent
@@ -621,15 +610,8 @@ def update_window(
         sent: list[str] = []
         resubmitted = False
         if applied:
-            rejection: dict[str, Any] = {}
-            if window.notice_rejected_at is not None:
-                # The edit answers the principal's rejection: the notice is back for approval.
-                resubmitted = True
-                rejection = {
-                    "notice_rejected_at": None,
-                    "notice_rejected_by": None,
-                    "notice_rejection_comment": None,
-                }
+            # An edit that answers the principal's rejection sends the notice back for approval.
+            resubmitted = window.notice_rejected_at is not None
             window, sent = _store_policy(
                 uow,
                 actor,
@@ -638,20 +620,23 @@ def update_window(
                 now,
                 name=name,
                 notice_publish_at=notice_time,
-                **rejection,
+                clear_notice_rejection=resubmitted,
             )
             if notice is not None and notice_movable:
-                notice_changes: dict[str, Any] = {}
-                if in_force.notice_text != notice.final_text:
-                    notice_changes.update(
-                        submitted_text=in_force.notice_text, final_text=in_force.notice_text
+                publish_at = (
+                    max(notice_time, now)
+                    if notice.state is PostState.SCHEDULED
+                    else notice.publish_at
+                )
+                reason = AWAITING_APPROVAL if resubmitted else notice.state_reason
+                if (in_force.notice_text, publish_at, reason) != (
+                    notice.final_text,
+                    notice.publish_at,
+                    notice.state_reason,
+                ):
+                    uow.posts.revise_notice(
+                        notice.id, text=in_force.notice_text, publish_at=publish_at, reason=reason
                     )
-                if notice.state is PostState.SCHEDULED:
-                    notice_changes["publish_at"] = max(notice_time, now)
-                if resubmitted:
-                    notice_changes["state_reason"] = AWAITING_APPROVAL
-                if notice_changes:
-                    uow.posts.update(notice.id, **notice_changes)
             uow.ledger.append(
                 tag=LedgerTag.WINDOW_UPDATED,
                 actor=actor.ref,

@@ -136,3 +136,22 @@ def test_tokens_generate_key_and_rotate(
     assert "re-sealed 0 account credential(s) and 0 app secret(s) with key k1" in rotated.output
     bad = CliRunner().invoke(main, ["tokens", "generate-key", "no spaces"])
     assert bad.exit_code != 0 and "key id" in bad.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("clients", "revoke", "no-such-client"), "no-such-client"),
+        (("audit", "coverage", "--window", "999"), "No window 999."),
+        (("users", "reset-two-factor", "nobody@example.test"), "nobody@example.test"),
+        (("audit", "export", "--window", "999", "--out", "-"), "No window 999."),
+    ],
+)
+def test_a_refused_command_says_why_without_a_traceback(
+    env: dict[str, str], args: tuple[str, ...], message: str
+) -> None:
+    invoke("db", "upgrade")
+    result = CliRunner().invoke(main, list(args))
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("Error: ") and message in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import update
 
+from ghostpost.bootstrap import Container
+from ghostpost.db.models import PostRow
 from ghostpost.domain.model import Post, User
 from ghostpost.domain.states import PostState
 from tests.support.web import csrf_from, post_form, sign_in
@@ -115,12 +118,14 @@ def test_the_principal_rejects_a_post_with_a_comment(world: World, client: Flask
 
 
 def test_nobody_approves_their_own_post_and_the_page_says_so(
-    world: World, client: FlaskClient
+    world: World, client: FlaskClient, container: Container
 ) -> None:
     post = pending_post(world)
-    with world.ctx.uow() as uow:  # a post the principal wrote that still awaits approval
-        uow.posts.update(post.id, author_id=world.principal.id)
-        uow.commit()
+    with container.sessions() as db:  # a post the principal wrote that still awaits approval
+        db.execute(
+            update(PostRow).where(PostRow.id == post.id).values(author_id=world.principal.id)
+        )
+        db.commit()
     sign_in(client, world.principal.email)
     response = post_form(
         client,

@@ -10,6 +10,7 @@ unique constraints are checked on each backend with the same test.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -195,15 +196,25 @@ def windows_and_proposals(units: UnitOfWorkFactory) -> list[Any]:
                 ids, 1, kind=PostKind.NOTICE, state=PostState.PENDING_APPROVAL, window_id=early.id
             )
         )
-        seen.append(
-            uow.windows.update(
+        changes: list[Any] = [uow.windows.attach_notice(early.id, notice.id)]
+        changes.append(
+            uow.windows.set_policy(
                 early.id,
-                notice_post_id=notice.id,
-                reminder_mode=ReminderMode.STANDALONE,
-                tag_mode=TagMode.REQUIRED,
-                reminder_every=3,
-                ends_at=T0 + timedelta(hours=9),
-                posts_since_disclosure=2,
+                name=early.name,
+                policy=replace(
+                    early.policy,
+                    reminder_mode=ReminderMode.STANDALONE,
+                    tag_mode=TagMode.REQUIRED,
+                    reminder_every=3,
+                    ends_at=T0 + timedelta(hours=9),
+                ),
+                notice_publish_at=T0 - timedelta(minutes=30),
+                clear_notice_rejection=False,
+            )
+        )
+        seen.append(
+            uow.windows.record_disclosures(
+                early.id, posts_since_disclosure=2, notice_published_at=T0 - timedelta(minutes=20)
             )
         )
         seen.append(uow.windows.get(early.id))
@@ -249,6 +260,7 @@ def windows_and_proposals(units: UnitOfWorkFactory) -> list[Any]:
     assert seen[5] == ["Early", "Late"]
     assert seen[6] == ["Late", "Other", "Early"]
     assert [w.name for w in seen[7]] == ["Early"] and seen[8] == []
+    seen.append(changes)
     return seen
 
 
@@ -271,16 +283,34 @@ def posts_and_queues(units: UnitOfWorkFactory) -> list[Any]:
             uow.posts.add(_post(ids, 5, publish_at=T0 + timedelta(days=1))),
             uow.posts.add(_post(ids, 6, state=s.HELD, window_id=window.id, publish_at=T0)),
             uow.submissions.add_post(_post(ids, 7, submitter="client:c1")),
-            uow.posts.add(_post(ids, 8, kind=PostKind.REMINDER)),
         ]
+        made.append(
+            uow.posts.add(_post(ids, 8, kind=PostKind.REMINDER, precedes_post_id=made[0].id))
+        )
         seen.append(made)
         ids_ = [p.id for p in made]
-        uow.posts.update(ids_[7], precedes_post_id=ids_[0])
-        uow.posts.update(
-            ids_[3], state=s.PUBLISHING, lease_until=T0 - timedelta(seconds=1), claimed_by="w"
+        transitions: list[Any] = []
+        transitions.append(
+            uow.posts.start_publishing(
+                ids_[3],
+                state=s.PUBLISHING,
+                final_text="claimed text",
+                attempts=1,
+                claimed_by="w",
+                lease_until=T0 - timedelta(seconds=1),
+                decisions={"claimed": True},
+            )
         )
         for n in (0, 6):
-            uow.posts.update(ids_[n], state=s.PUBLISHED, published_at=T0 + timedelta(minutes=n))
+            transitions.append(
+                uow.posts.mark_published(
+                    ids_[n],
+                    state=s.PUBLISHED,
+                    platform_post_id=f"remote-{n}",
+                    url=f"https://example.test/{n}",
+                    at=T0 + timedelta(minutes=n),
+                )
+            )
             uow.ledger.append(
                 tag=LedgerTag.POST_PUBLISHED,
                 actor="system:worker",
@@ -288,7 +318,10 @@ def posts_and_queues(units: UnitOfWorkFactory) -> list[Any]:
                 data={},
                 occurred_at=T0,
             )
-        uow.posts.update(ids_[4], state=s.CANCELLED, decisions={"changed": [1, "two"]})
+        uow.posts.set_state(
+            ids_[4], s.CANCELLED, "by the author", decisions={"changed": [1, "two"]}
+        )
+        transitions.append(uow.posts.set_reason(ids_[1], "held: the writer was unassigned"))
         seen.append(uow.posts.get(ids_[4]))
         seen.append(uow.posts.by_public_id(made[2].public_id))
         seen.append([p.id for p in uow.posts.due(T0 + timedelta(hours=1), 10, set())])
@@ -356,12 +389,19 @@ def posts_and_queues(units: UnitOfWorkFactory) -> list[Any]:
                 )
             ]
         )
+        transitions.append(
+            uow.posts.end_attempt(
+                ids_[3], state=s.SCHEDULED, reason="platform timeout", next_attempt_at=T0
+            )
+        )
+        transitions.append(uow.posts.reclaim(ids_[5], claimed_by="w2", lease_until=T0))
         uow.commit()
     i = [p.id for p in seen[0]]
     assert seen[3] == [i[7]], "scheduled and due only"
     assert seen[9] == [i[5], i[1]], "held: by publish_at"
     assert seen[15] == [i[0], i[6]], "as published: by the seq of post:published"
     assert seen[17][:4] == [i[5], i[1], i[2], i[3]], "attention first"
+    seen.append(transitions)
     return seen
 
 
@@ -566,8 +606,12 @@ def exports(units: UnitOfWorkFactory) -> list[Any]:
             uow.posts.add(_post(ids, 2, account_id=ids["other"], author_id=ids["second"])),
             uow.posts.add(_post(ids, 3, created_at=T0 + timedelta(hours=1))),
         ]
-        uow.posts.update(
-            made[0].id, state=PostState.PUBLISHED, published_at=T0 + timedelta(hours=2)
+        uow.posts.mark_published(
+            made[0].id,
+            state=PostState.PUBLISHED,
+            platform_post_id="remote-1",
+            url="https://example.test/1",
+            at=T0 + timedelta(hours=2),
         )
         for n, subject in enumerate(
             [f"account:{ids['account']}", f"window:{window.id}", "user:1"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -122,16 +122,147 @@ class SqlPosts:
         row = self.session.scalar(select(PostRow).where(PostRow.public_id == public_id))
         return to_post(row) if row else None
 
-    def update(self, post_id: int, **changes: Any) -> Post:
+    def _change(self, post_id: int, **fields: object) -> Post:
         row = self.session.get(PostRow, post_id)
         assert row is not None
-        for key, value in changes.items():
-            if key in ("state", "kind", "source"):
-                value = value.value
-            setattr(row, key, value)
+        for name, value in fields.items():
+            setattr(row, name, value)
         row.updated_at = _now()
         self.session.flush()
         return to_post(row)
+
+    def set_state(
+        self,
+        post_id: int,
+        state: PostState,
+        reason: str | None,
+        *,
+        decisions: Mapping[str, Any] | None = None,
+    ) -> Post:
+        if decisions is None:
+            return self._change(post_id, state=state.value, state_reason=reason)
+        return self._change(
+            post_id, state=state.value, state_reason=reason, decisions=dict(decisions)
+        )
+
+    def set_reason(self, post_id: int, reason: str | None) -> Post:
+        return self._change(post_id, state_reason=reason)
+
+    def set_decisions(self, post_id: int, decisions: Mapping[str, Any]) -> Post:
+        return self._change(post_id, decisions=dict(decisions))
+
+    def approve(
+        self,
+        post_id: int,
+        *,
+        state: PostState,
+        approved_by: int,
+        approved_at: datetime,
+        publish_at: datetime | None,
+    ) -> Post:
+        return self._change(
+            post_id,
+            state=state.value,
+            state_reason=None,
+            approved_by=approved_by,
+            approved_at=approved_at,
+            publish_at=publish_at,
+        )
+
+    def reschedule(
+        self,
+        post_id: int,
+        *,
+        state: PostState,
+        reason: str | None,
+        publish_at: datetime,
+        window_id: int | None,
+        final_text: str,
+        decisions: Mapping[str, Any],
+        approved_by: int | None,
+        approved_at: datetime | None,
+    ) -> Post:
+        return self._change(
+            post_id,
+            state=state.value,
+            state_reason=reason,
+            publish_at=publish_at,
+            window_id=window_id,
+            final_text=final_text,
+            decisions=dict(decisions),
+            approved_by=approved_by,
+            approved_at=approved_at,
+        )
+
+    def revise_notice(
+        self, post_id: int, *, text: str, publish_at: datetime | None, reason: str | None
+    ) -> Post:
+        return self._change(
+            post_id,
+            submitted_text=text,
+            final_text=text,
+            publish_at=publish_at,
+            state_reason=reason,
+        )
+
+    def start_publishing(
+        self,
+        post_id: int,
+        *,
+        state: PostState,
+        final_text: str,
+        attempts: int,
+        claimed_by: str,
+        lease_until: datetime,
+        decisions: Mapping[str, Any],
+    ) -> Post:
+        return self._change(
+            post_id,
+            state=state.value,
+            state_reason=None,
+            final_text=final_text,
+            attempts=attempts,
+            claimed_by=claimed_by,
+            lease_until=lease_until,
+            decisions=dict(decisions),
+        )
+
+    def reclaim(self, post_id: int, *, claimed_by: str, lease_until: datetime) -> Post:
+        return self._change(post_id, claimed_by=claimed_by, lease_until=lease_until)
+
+    def mark_published(
+        self,
+        post_id: int,
+        *,
+        state: PostState,
+        platform_post_id: str,
+        url: str,
+        at: datetime,
+    ) -> Post:
+        return self._change(
+            post_id,
+            state=state.value,
+            published_at=at,
+            platform_post_id=platform_post_id,
+            platform_url=url,
+            lease_until=None,
+        )
+
+    def end_attempt(
+        self,
+        post_id: int,
+        *,
+        state: PostState,
+        reason: str,
+        next_attempt_at: datetime | None,
+    ) -> Post:
+        return self._change(
+            post_id,
+            state=state.value,
+            state_reason=reason,
+            lease_until=None,
+            next_attempt_at=next_attempt_at,
+        )
 
     def due(self, now: datetime, limit: int, skip_accounts: set[int]) -> list[Post]:
         rows = self.session.scalars(
