@@ -528,6 +528,23 @@ class ExportScope:
     #: unpublished), a ledger entry's `occurred_at`.
     since: datetime | None = None
     until: datetime | None = None
+    #: Ledger entries listed besides the scope's own: those the scope's subjects name but
+    #: whose stored account/post columns put elsewhere (ExportReader.misfiled_entries).
+    misfiled_seqs: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class MisfiledEntry:
+    """A ledger entry whose stored account/post columns disagree with its hashed subject."""
+
+    seq: int
+    tag: str
+    subject: str
+    stored_account_id: int | None
+    stored_post_id: int | None
+    #: What the subject says (the account it belongs to, the post it names).
+    account_id: int | None
+    post_id: int | None
 
 
 class ExportReader(Protocol):
@@ -562,6 +579,12 @@ class ExportReader(Protocol):
         """Yield the entries of `entries(...)` as batches of column tuples, no object per row:
         (seq, occurred_at, tag, actor, subject, data as its stored canonical JSON text,
         prev_hash, entry_hash)."""
+
+    def misfiled_entries(self, scope: ExportScope, up_to_seq: int) -> list[MisfiledEntry]:
+        """Return the entries (seq <= up_to_seq) whose subject is in `scope` — an account of
+        it, a window, a post in it; every entry for the empty scope — but whose stored
+        account_id or post_id says otherwise, in seq order. Costs a pass over the scope's
+        posts (the whole ledger for the empty scope)."""
 
     def checkpoint_rows(self, up_to_size: int, batch: int) -> Iterator[Sequence[tuple[Any, ...]]]:
         """Yield the checkpoints of `checkpoints(...)` as batches of column tuples:

@@ -11,8 +11,6 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Select,
-    String,
-    cast,
     func,
     literal,
     or_,
@@ -22,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from ghostpost.db.engine import READ_ONLY
 from ghostpost.db.models import (
+    AccountRow,
     LedgerCheckpointRow,
     LedgerEntryRow,
     LedgerHeadRow,
@@ -64,6 +63,30 @@ def to_checkpoint(row: LedgerCheckpointRow) -> Checkpoint:
         signature=row.signature,
         kind=row.kind,
     )
+
+
+def subject_refs(subject: str) -> dict[str, Any]:
+    """The derived columns of an entry about `subject` (account_id, post_id), as SQL values
+    for its INSERT: scalar subqueries read in the appending transaction, so they see the post
+    or window inserted just before, and cost no extra round trip.
+
+    `account:<id>` belongs to that account, `window:<id>` to the window's account, `post:<public
+    id>` to the post's account (and names the post); anything else to none. The one definition
+    of the mapping: `SqlExports.misfiled_entries` checks stored rows against the same rules.
+    """
+    kind, _, ident = subject.partition(":")
+    if kind == "post":
+        post = select(PostRow.account_id, PostRow.id).where(PostRow.public_id == ident)
+        return {
+            "account_id": post.with_only_columns(PostRow.account_id).scalar_subquery(),
+            "post_id": post.with_only_columns(PostRow.id).scalar_subquery(),
+        }
+    if kind in ("account", "window") and ident.isascii() and ident.isdigit() and len(ident) < 10:
+        table = AccountRow if kind == "account" else WindowRow
+        owner = AccountRow.id if kind == "account" else WindowRow.account_id
+        found = select(owner).where(table.id == int(ident)).scalar_subquery()
+        return {"account_id": found, "post_id": None}
+    return {"account_id": None, "post_id": None}
 
 
 #: The key of the PostgreSQL advisory lock only the signing notary holds ("ghostpost notary").
@@ -110,6 +133,7 @@ class SqlLedger:
                 data=text,
                 prev_hash=entry.prev_hash,
                 entry_hash=entry.entry_hash,
+                **subject_refs(entry.subject),
             )
         )
         head.size = entry.seq
@@ -175,7 +199,11 @@ class SqlLedger:
         row = self.session.scalar(select(LedgerEntryRow).where(LedgerEntryRow.seq == seq))
         return to_entry(row) if row is not None else None
 
-    def search(
+    def search(self, **filters: Any) -> list[LedgerEntry]:
+        """Return the entries matching `filters` (see `search_query`), at most `limit`."""
+        return [to_entry(row) for row in self.session.scalars(self.search_query(**filters))]
+
+    def search_query(
         self,
         *,
         account_ids: Collection[int] | None = None,
@@ -189,37 +217,30 @@ class SqlLedger:
         after_seq: int | None = None,
         oldest_first: bool = False,
         limit: int = 50,
-    ) -> list[LedgerEntry]:
-        # Entries name what they are about in `subject`; account, window and author filters
-        # select the subjects that belong to them (indexed, and the same SQL on both backends).
-        column = LedgerEntryRow.subject
+    ) -> Select[LedgerEntryRow]:
+        """The ledger viewer's query: the entries matching every filter given, by seq."""
+        # Entries name what they are about in `subject`; the derived account_id / post_id
+        # columns (subject_refs) index that: the account's entries through
+        # (account_id, seq), a window's and an author's through the posts joined by id.
+        entry = LedgerEntryRow
         conditions: list[ColumnElement[bool]] = []
+        joined = False
         if account_ids is not None:
-            ids = list(account_ids)
-            conditions.append(
-                or_(
-                    column.in_([f"account:{i}" for i in ids]),
-                    column.in_(_post_subjects(PostRow.account_id.in_(ids))),
-                    column.in_(
-                        select(literal("window:") + cast(WindowRow.id, String)).where(
-                            WindowRow.account_id.in_(ids)
-                        )
-                    ),
-                )
-            )
+            conditions.append(entry.account_id.in_(list(account_ids)))
         if window_id is not None:
+            owner = select(WindowRow.account_id).where(WindowRow.id == window_id)
+            conditions.append(entry.account_id == owner.scalar_subquery())
             conditions.append(
-                or_(
-                    column == f"window:{window_id}",
-                    column.in_(_post_subjects(PostRow.window_id == window_id)),
-                )
+                or_(entry.subject == f"window:{window_id}", PostRow.window_id == window_id)
             )
+            joined = True
         if author_id is not None:
-            conditions.append(column.in_(_post_subjects(PostRow.author_id == author_id)))
+            conditions.append(PostRow.author_id == author_id)
+            joined = True
         if tag is not None:
             conditions.append(LedgerEntryRow.tag == tag)
         if subject is not None:
-            conditions.append(column == subject)
+            conditions.append(entry.subject == subject)
         # occurred_at is RFC 3339 UTC in one fixed format, so text order is time order.
         if occurred_from is not None:
             conditions.append(LedgerEntryRow.occurred_at >= occurred_from)
@@ -230,12 +251,7 @@ class SqlLedger:
         if after_seq is not None:
             conditions.append(LedgerEntryRow.seq > after_seq)
         order = LedgerEntryRow.seq.asc() if oldest_first else LedgerEntryRow.seq.desc()
-        rows = self.session.scalars(
-            select(LedgerEntryRow).where(*conditions).order_by(order).limit(limit)
-        )
-        return [to_entry(row) for row in rows]
-
-
-def _post_subjects(condition: ColumnElement[bool]) -> Select[str]:
-    """The ledger subjects ("post:<public id>") of the posts matching `condition`."""
-    return select(literal("post:") + PostRow.public_id).where(condition)
+        query = select(LedgerEntryRow)
+        if joined:
+            query = query.outerjoin(PostRow, PostRow.id == entry.post_id)
+        return query.where(*conditions).order_by(order).limit(limit)
