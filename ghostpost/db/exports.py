@@ -20,9 +20,21 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.orm import Session
 
+from ghostpost.db.base import UTCDateTime
 from ghostpost.db.engine import READ_ONLY
 from ghostpost.db.models import (
     AccountRow,
@@ -141,8 +153,15 @@ class SqlExports:
             result.close()
 
     def post_rows(self, scope: ExportScope, batch: int) -> Iterator[Sequence[tuple[Any, ...]]]:
+        columns: list[Any] = [getattr(PostRow, name) for name in POST_COLUMNS]
+        if self.session.get_bind().dialect.name == "sqlite":
+            # The times as stored (naive UTC text): parsing each into a datetime only for the
+            # export to format it again cost a sixth of its CPU (the port allows either).
+            columns = [
+                type_coerce(c, String) if isinstance(c.type, UTCDateTime) else c for c in columns
+            ]
         query = (
-            select(*(getattr(PostRow, name) for name in POST_COLUMNS))
+            select(*columns)
             .where(*self._post_conditions(scope))
             .order_by(PostRow.id)
             .execution_options(yield_per=batch)
