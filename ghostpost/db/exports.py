@@ -17,6 +17,7 @@ small windows table as a literal list.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -43,7 +44,7 @@ from ghostpost.db.models import (
     PostRow,
     WindowRow,
 )
-from ghostpost.db.repositories.ledger import format_timestamp, to_checkpoint, to_entry
+from ghostpost.db.repositories.ledger import format_timestamp, to_checkpoint
 from ghostpost.db.repositories.posts import to_post
 from ghostpost.domain.checkpoint import Checkpoint
 from ghostpost.domain.ledger import LedgerEntry
@@ -300,18 +301,25 @@ class SqlExports:
 
     def entries(self, scope: ExportScope, up_to_seq: int, batch: int) -> Iterator[LedgerEntry]:
         for rows in self.entry_rows(scope, up_to_seq, batch):
-            for row in rows:
-                yield to_entry(row)  # type: ignore[arg-type]
+            for seq, occurred_at, tag, actor, subject, data, prev_hash, entry_hash in rows:
+                yield LedgerEntry(
+                    seq=seq,
+                    occurred_at=occurred_at,
+                    tag=tag,
+                    actor=actor,
+                    subject=subject,
+                    data=json.loads(data),
+                    prev_hash=prev_hash,
+                    entry_hash=entry_hash,
+                )
 
     def entry_rows(
         self, scope: ExportScope, up_to_seq: int, batch: int
     ) -> Iterator[Sequence[tuple[Any, ...]]]:
-        query = (
-            self._entries_query(scope, up_to_seq, *self._entry_columns())
-            .order_by(LedgerEntryRow.seq)
-            .execution_options(yield_per=batch)
+        query = self._entries_query(scope, up_to_seq, *self._entry_columns()).order_by(
+            LedgerEntryRow.seq
         )
-        return self._batches(query)
+        return self._driver_batches(query, batch)
 
     def _batches(self, query: Select[Any]) -> Iterator[Sequence[tuple[Any, ...]]]:
         # Core, not Session.execute: the ORM's row loading costs more than the fetch itself.
@@ -323,14 +331,37 @@ class SqlExports:
             # its transaction, not whenever the garbage collector gets to it.
             result.close()
 
+    def _driver_batches(self, query: Select[Any], batch: int) -> Iterator[list[tuple[Any, ...]]]:
+        """Like `_batches`, straight from the driver's cursor: for queries whose columns are
+        plain integers and strings (no result processing), the ledger's, which stream a row
+        per entry and per checkpoint (SQLAlchemy's rows cost a sixth of such an export).
+
+        The values are inlined (integers and strings SQLAlchemy renders as literals), so no
+        parameter style differs between the drivers. Same connection, same snapshot."""
+        connection = self.session.connection()
+        sql = str(query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        if connection.dialect.name == "postgresql":
+            # A named cursor is a server-side one: rows come `batch` at a time.
+            cursor = driver.cursor(name="ghostpost_export")
+        else:
+            cursor = driver.cursor()
+        try:
+            cursor.execute(sql)
+            while rows := cursor.fetchmany(batch):
+                yield rows
+        finally:
+            # Also when the consumer stops early, inside the snapshot's transaction.
+            cursor.close()
+
     def checkpoint_rows(self, up_to_size: int, batch: int) -> Iterator[Sequence[tuple[Any, ...]]]:
         query = (
             select(*(getattr(LedgerCheckpointRow, name) for name in CHECKPOINT_COLUMNS))
             .where(LedgerCheckpointRow.size <= up_to_size)
             .order_by(LedgerCheckpointRow.id)
-            .execution_options(yield_per=batch)
         )
-        return self._batches(query)
+        return self._driver_batches(query, batch)
 
     def checkpoints(self, up_to_size: int, batch: int) -> Iterator[Checkpoint]:
         query = (
