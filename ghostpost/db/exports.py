@@ -5,14 +5,15 @@ stepping cursor) in batches, inside one read-only snapshot: SQLite begins a defe
 transaction (WAL: a reader never blocks the writers), PostgreSQL a REPEATABLE READ READ ONLY
 one, so the count taken for a progress bar and the rows streamed after it agree.
 
-The export's own reads (`post_rows`, `entry_rows`) hand out batches of plain column tuples:
-no domain object per row (the service formats lines straight from the columns). Filtering
-entries by account, window or author joins each entry to the post it is about (at most one:
-public ids are unique) instead of asking `subject IN (SELECT 'post:' || public_id ...)`: under
-an OR PostgreSQL runs such a subquery as a SubPlan per entry, unhashed once the posts outgrow
-work_mem (quadratic: 200k entries did not finish in 5 minutes). The join is a hash join on
-PostgreSQL and a unique-index look-up per entry on SQLite; the window subjects come from the
-small windows table as a literal list.
+The export's own reads (`post_rows`, `entry_rows`, `checkpoint_rows`) hand out batches of plain
+column tuples: no domain object per row (the service formats lines straight from the columns);
+the ledger's come straight from the driver's cursor. Filtering entries by account reads their
+derived `account_id` through ix_ledger_entries_account_id_seq; by window or author, the post
+each names joined by `post_id` (an integer key) — never `subject IN (SELECT 'post:' ||
+public_id ...)`, which under an OR PostgreSQL ran as a SubPlan per entry, unhashed once the
+posts outgrew work_mem (quadratic: 200k entries did not finish in 5 minutes). The derived
+columns are not hashed: `misfiled_entries` finds the entries whose columns disagree with
+their subject.
 """
 
 from __future__ import annotations
