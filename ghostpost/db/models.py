@@ -172,6 +172,8 @@ class LedgerEntryRow(Base):
     """Append-only: no code path updates or deletes these rows."""
 
     __tablename__ = "ledger_entries"
+    # An account's entries in ledger order: the filtered exports and the ledger viewer.
+    __table_args__ = (Index("ix_ledger_entries_account_id_seq", "account_id", "seq"),)
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     #: RFC 3339 UTC with microseconds, exactly as hashed.
@@ -183,6 +185,12 @@ class LedgerEntryRow(Base):
     data: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: Derived from `subject` when appended (db.repositories.ledger.subject_refs), NOT hashed:
+    #: the account the subject belongs to (account:<id>, a window's account, a post's account)
+    #: and the post it names, or NULL. An index for filtering, trusted only as far as
+    #: `ghostpost audit check` finds it agreeing with the subject (misfiled_entries).
+    account_id: Mapped[int | None] = mapped_column(Integer)
+    post_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
 
 class LedgerHeadRow(Base):

@@ -206,6 +206,10 @@ STATE_AFTER: dict[str, frozenset[str]] = {
 }
 
 
+#: The derived (unhashed) columns of a ledger entry, checked against its hashed subject.
+_ENTRY_FIELDS = ("account_id", "post_id")
+
+
 @dataclass(frozen=True)
 class Mismatch:
     """One fact about a post on which the posts table and the ledger disagree."""
@@ -220,6 +224,11 @@ class Mismatch:
 
     def line(self) -> str:
         """Return the mismatch as one line of `ghostpost audit check`."""
+        if self.field in _ENTRY_FIELDS:
+            return (
+                f"entry {self.seq} {self.tag} about {self.post}: ledger_entries.{self.field}: "
+                f"stored {self.table!r}, the subject says {self.ledger!r}"
+            )
         where = f" (entry {self.seq} {self.tag})" if self.seq is not None else ""
         return (
             f"post {self.post}: {self.field}: table {self.table!r}, ledger {self.ledger!r}{where}"
@@ -259,6 +268,9 @@ def check_ledger_agreement(ctx: ServiceContext) -> AgreementReport:
 
     The ledger is the source of truth: a post whose row disagrees was changed behind the
     application's back (or the application has a bug); both are reported, one line per field.
+    So is every entry whose derived account_id / post_id columns (the index the filtered
+    exports and the ledger viewer use; not hashed) disagree with its subject: moved, it would
+    drop out of its account's filtered views.
     """
     said: dict[str, _Said] = {}
     window_authors: dict[int, object] = {}
@@ -344,4 +356,19 @@ def check_ledger_agreement(ctx: ServiceContext) -> AgreementReport:
             if not found.seen and "author_id" in found.facts:
                 _, seq, tag = found.facts["author_id"][0]
                 mismatches.append(Mismatch(public_id, "row", "missing", "post exists", seq, tag))
+        for misfiled in uow.exports.misfiled_entries(ExportScope(), size):
+            stored = {"account_id": misfiled.stored_account_id, "post_id": misfiled.stored_post_id}
+            said_by_subject = {"account_id": misfiled.account_id, "post_id": misfiled.post_id}
+            for name in _ENTRY_FIELDS:
+                if stored[name] != said_by_subject[name]:
+                    mismatches.append(
+                        Mismatch(
+                            misfiled.subject,
+                            name,
+                            stored[name],
+                            said_by_subject[name],
+                            misfiled.seq,
+                            misfiled.tag,
+                        )
+                    )
     return AgreementReport(posts=posts, entries=size, mismatches=mismatches)

@@ -637,6 +637,23 @@ class ExportScope:
     #: unpublished), a ledger entry's `occurred_at`.
     since: datetime | None = None
     until: datetime | None = None
+    #: Ledger entries listed besides the scope's own: those the scope's subjects name but
+    #: whose stored account/post columns put elsewhere (ExportReader.misfiled_entries).
+    misfiled_seqs: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class MisfiledEntry:
+    """A ledger entry whose stored account/post columns disagree with its hashed subject."""
+
+    seq: int
+    tag: str
+    subject: str
+    stored_account_id: int | None
+    stored_post_id: int | None
+    #: What the subject says (the account it belongs to, the post it names).
+    account_id: int | None
+    post_id: int | None
 
 
 class ExportReader(Protocol):
@@ -656,7 +673,8 @@ class ExportReader(Protocol):
         """Yield the posts of `posts(scope)` as batches of column tuples, no object per row:
         (id, public_id, account_id, window_id, kind, state, state_reason, author_id,
         submitter, source, final_text, published_at, platform_url, decisions, approved_by,
-        approved_at, created_at) — ghostpost.db.exports.POST_COLUMNS."""
+        approved_at, created_at) — ghostpost.db.exports.POST_COLUMNS. The times are aware
+        datetimes, or naive UTC ISO 8601 text (SQLite: as stored)."""
 
     def count_entries(self, scope: ExportScope, up_to_seq: int) -> int:
         """Return how many entries `entries(scope, up_to_seq)` yields."""
@@ -671,6 +689,12 @@ class ExportReader(Protocol):
         """Yield the entries of `entries(...)` as batches of column tuples, no object per row:
         (seq, occurred_at, tag, actor, subject, data as its stored canonical JSON text,
         prev_hash, entry_hash)."""
+
+    def misfiled_entries(self, scope: ExportScope, up_to_seq: int) -> list[MisfiledEntry]:
+        """Return the entries (seq <= up_to_seq) whose subject is in `scope` — an account of
+        it, a window, a post in it; every entry for the empty scope — but whose stored
+        account_id or post_id says otherwise, in seq order. Costs a pass over the scope's
+        posts (the whole ledger for the empty scope)."""
 
     def checkpoint_rows(self, up_to_size: int, batch: int) -> Iterator[Sequence[tuple[Any, ...]]]:
         """Yield the checkpoints of `checkpoints(...)` as batches of column tuples:

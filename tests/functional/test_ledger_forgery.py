@@ -34,6 +34,8 @@ from ghostpost.bootstrap import ship_newest_checkpoint
 from ghostpost.cli import main
 from ghostpost.domain.ledger import GENESIS_HASH, canonical_json, entry_hash
 from ghostpost.domain.model import Post
+from ghostpost.services import directory
+from ghostpost.services.context import Actor
 from ghostpost.services.ledger_integrity import PassOutcome
 from ghostpost.settings import Settings
 from tests.support.ledger_export import write_export
@@ -344,4 +346,67 @@ def test_a_direct_update_of_posts_author_id_is_named_by_audit_check(
     ), lines
     assert "FAIL: 3 mismatch(es)" in out, out  # + the published entry's writer of the old post
     # The signatures are fine: the ledger itself was not touched.
+    assert world.run_notary().outcome is not PassOutcome.HALTED
+
+
+# --- the derived account/post columns of ledger entries ---------------------------------------
+
+
+def other_account(world: World) -> int:
+    system = Actor.system("test")
+    principal = directory.create_principal(world.ctx, system, "Blake Stone")
+    account = directory.create_account(
+        world.ctx, system, principal_id=principal.id, platform="local", handle="blake"
+    )
+    return account.id
+
+
+def filtered_ledger_export(handle: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    result = CliRunner().invoke(
+        main, ["audit", "export", "--report", "ledger", "--account", handle, "--out", "-"]
+    )
+    assert result.exit_code == 0, result.output
+    header, *entries = [json.loads(line) for line in result.stdout.splitlines()]
+    return header, [e for e in entries if e["type"] == "entry"]
+
+
+def test_an_entry_moved_to_another_account_is_named_by_audit_check_and_kept_in_the_export(
+    history: tuple[World, Post, Post], cli_env: Settings
+) -> None:
+    """account_id and post_id on ledger entries are an index derived from the subject, not
+    hashed: an attacker can move an entry to another account so that the victim's filtered
+    views skip it. The chain and the signatures do not see it (no hashed byte changed)."""
+    world, old, _ = history
+    engine = world.container.engine
+    blake = other_account(world)
+    handle = world.account.handle
+    seq = submitted_seq(engine, old)
+    header, entries = filtered_ledger_export(handle)
+    assert seq in [e["seq"] for e in entries] and "misfiled_entries" not in header
+    assert audit_check()[0] == 0
+
+    drop_append_only_triggers(engine)
+    with engine.begin() as db:
+        db.execute(
+            text("UPDATE ledger_entries SET account_id = :b, post_id = NULL WHERE seq = :s"),
+            {"b": blake, "s": seq},
+        )
+
+    # `audit check` names the entry, the column, what is stored and what the subject says.
+    code, out = audit_check()
+    assert code == 1, out
+    subject = f"post:{old.public_id}"
+    assert (
+        f"entry {seq} post:submitted about {subject}: ledger_entries.account_id: "
+        f"stored {blake}, the subject says {world.account.id}"
+    ) in out, out
+    assert (
+        f"entry {seq} post:submitted about {subject}: ledger_entries.post_id: "
+        f"stored None, the subject says {old.id}"
+    ) in out, out
+    # The victim's filtered export still lists it, and its header says why.
+    header, entries = filtered_ledger_export(handle)
+    assert seq in [e["seq"] for e in entries]
+    assert header["misfiled_entries"] == [seq] and "audit check" in header["warning"]
+    # The hashed record itself is intact: signatures still hold.
     assert world.run_notary().outcome is not PassOutcome.HALTED

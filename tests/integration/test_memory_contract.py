@@ -9,7 +9,8 @@ unique constraints are checked on each backend with the same test.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -594,6 +595,20 @@ def idempotency_and_sessions(units: UnitOfWorkFactory) -> list[Any]:
     return seen
 
 
+def _aware(row: Sequence[Any]) -> tuple[Any, ...]:
+    """A post row with its times as aware datetimes: the port lets SQLite give them as the
+    naive UTC text it stores (the export formats either the same way)."""
+    return tuple(
+        datetime.fromisoformat(value).replace(tzinfo=UTC)
+        if isinstance(value, str) and _STORED_TIME.fullmatch(value)
+        else value
+        for value in row
+    )
+
+
+_STORED_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)?")
+
+
 def exports(units: UnitOfWorkFactory) -> list[Any]:
     seen: list[Any] = []
     with units() as uow:
@@ -641,7 +656,9 @@ def exports(units: UnitOfWorkFactory) -> list[Any]:
         for scope in scopes:
             seen.append(uow.exports.count_posts(scope))
             seen.append([p.id for p in uow.exports.posts(scope, 2)])
-            seen.append([list(map(tuple, batch)) for batch in uow.exports.post_rows(scope, 2)])
+            seen.append(
+                [[_aware(row) for row in batch] for batch in uow.exports.post_rows(scope, 2)]
+            )
             seen.append(uow.exports.count_entries(scope, 5))
             seen.append([e.seq for e in uow.exports.entries(scope, 5, 2)])
             seen.append([list(map(tuple, batch)) for batch in uow.exports.entry_rows(scope, 5, 2)])

@@ -7,6 +7,8 @@ import sqlalchemy as sa
 from alembic import command
 
 from ghostpost.cli import alembic_config
+from ghostpost.settings import Settings
+from tests.support.world import World
 
 
 def test_upgrading_an_empty_database_matches_the_models_exactly(fresh_database_url: str) -> None:
@@ -85,3 +87,30 @@ def test_0008_refuses_to_guess_which_of_two_users_is_the_principal(
     _seed_before_authorship(fresh_database_url, second_principal_user=True)
     with pytest.raises(RuntimeError, match=r"principal 1: avery.too@x.test, avery@x.test"):
         command.upgrade(config, "0008_authorship")
+
+
+def test_0011_backfills_each_entrys_account_and_post_as_the_append_fills_them(
+    world: World, settings: Settings
+) -> None:
+    """Entries about an account, a window and posts (regular and the window's notice), made
+    through the services; downgraded to 0010 and upgraded again, the backfill derives the same
+    account_id and post_id from the subjects."""
+    world.approve_notice(world.open_window())
+    world.submit(world.writer_a, "A post, before the columns existed.")
+    world.run_worker()
+    query = sa.text("SELECT seq, subject, account_id, post_id FROM ledger_entries ORDER BY seq")
+    engine = world.container.engine
+    with engine.connect() as db:
+        appended = db.execute(query).all()
+    subjects = {row.subject.split(":")[0] for row in appended if row.account_id is not None}
+    assert subjects == {"account", "window", "post"}, appended
+    assert any(row.post_id is not None for row in appended)
+    engine.dispose()
+    config = alembic_config(settings.database_url)
+    command.downgrade(config, "0010_bound_tokens")
+    command.upgrade(config, "head")
+    with engine.connect() as db:
+        assert db.execute(query).all() == appended
+    # The append-only trigger is back after the backfill.
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"), engine.begin() as db:
+        db.execute(sa.text("UPDATE ledger_entries SET account_id = NULL"))

@@ -68,6 +68,7 @@ from ghostpost.services.ports import (
     ExportScope,
     IdempotencyKeyRepository,
     Ledger,
+    MisfiledEntry,
     PostRepository,
     PrincipalRepository,
     SealedSecrets,
@@ -1473,6 +1474,10 @@ class MemoryExports:
 
     def use_snapshot(self) -> None:
         """A unit of work here always reads its own snapshot."""
+
+    def misfiled_entries(self, scope: ExportScope, up_to_seq: int) -> list[MisfiledEntry]:
+        """None: memory keeps no derived columns a raw write could move."""
+        return []
 
     def _post_in_scope(self, post: Post, scope: ExportScope) -> bool:
         moment = post.published_at or post.created_at

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime
 from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import DateTime
+from sqlalchemy.dialects import sqlite
 
 from ghostpost.audit.format import (
     checkpoint_line,
@@ -20,7 +23,7 @@ from ghostpost.audit.format import (
 )
 from ghostpost.domain.checkpoint import Checkpoint
 from ghostpost.domain.ledger import canonical_json, chain_entry
-from ghostpost.services.exports import csv_cell, csv_line
+from ghostpost.services.exports import _iso, csv_cell, csv_line
 
 #: Text with what CSV and JSON treat specially: quotes, commas, line ends, escapes, non-ASCII.
 SPECIAL = list("ab ,\"\r\n\t\\=+-@'é東👋\u2028\x01")
@@ -102,3 +105,20 @@ def test_a_stored_checkpoint_line_is_the_checkpoint_line(
         size, checkpoint.head_hash, checkpoint.signed_at, checkpoint.key_id, signature, kind
     )
     assert stored == checkpoint_line(checkpoint)
+
+
+#: What SQLite stores for a time (SQLAlchemy's DATETIME bind processor, as UTCDateTime uses it).
+_SQLITE = sqlite.dialect()
+STORE_ON_SQLITE = DateTime(timezone=True).dialect_impl(_SQLITE).bind_processor(_SQLITE)
+
+
+@given(st.datetimes(timezones=st.just(UTC)))
+def test_a_time_as_sqlite_stores_it_formats_as_the_datetime_does(moment: datetime) -> None:
+    assert STORE_ON_SQLITE is not None
+    stored = STORE_ON_SQLITE(moment.replace(tzinfo=None))
+    assert _iso(stored) == _iso(moment)
+
+
+def test_other_time_texts_are_parsed_as_utc_unless_they_say_otherwise() -> None:
+    assert _iso("2026-01-05 09:00:30") == "2026-01-05T09:00:30Z"
+    assert _iso("2026-01-05T10:00:30.5+01:00") == "2026-01-05T09:00:30.500000Z"

@@ -14,7 +14,6 @@ from sqlalchemy import (
     String,
     Table,
     bindparam,
-    cast,
     func,
     insert,
     literal,
@@ -26,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from ghostpost.db.engine import READ_ONLY
 from ghostpost.db.models import (
+    AccountRow,
     LedgerCheckpointRow,
     LedgerEntryRow,
     LedgerHeadRow,
@@ -85,6 +85,43 @@ _HEAD = _table(LedgerHeadRow.__table__)
 #: Locks the head row (FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises).
 _LOCK_HEAD = select(_HEAD.c.size, _HEAD.c.head_hash).where(_HEAD.c.id == 1).with_for_update()
 _INSERT_ENTRY = insert(_ENTRIES)
+# The derived columns (account_id, post_id) are scalar subqueries of the INSERT itself: read in
+# the appending transaction, they see the post or window inserted just before, and cost no
+# extra round trip. One prebuilt statement per kind of subject.
+_POST_BY_REF = select(PostRow.account_id, PostRow.id).where(
+    PostRow.public_id == bindparam("ref_text", type_=String)
+)
+_INSERT_POST_ENTRY = _INSERT_ENTRY.values(
+    account_id=_POST_BY_REF.with_only_columns(PostRow.account_id).scalar_subquery(),
+    post_id=_POST_BY_REF.with_only_columns(PostRow.id).scalar_subquery(),
+)
+_INSERT_ACCOUNT_ENTRY = _INSERT_ENTRY.values(
+    account_id=select(AccountRow.id).where(AccountRow.id == bindparam("ref_id")).scalar_subquery()
+)
+_INSERT_WINDOW_ENTRY = _INSERT_ENTRY.values(
+    account_id=select(WindowRow.account_id)
+    .where(WindowRow.id == bindparam("ref_id"))
+    .scalar_subquery()
+)
+
+
+def subject_refs(subject: str) -> tuple[Any, dict[str, Any]]:
+    """The INSERT that fills an entry's derived columns (account_id, post_id) for `subject`,
+    and the values it binds besides the entry's own.
+
+    `account:<id>` belongs to that account, `window:<id>` to the window's account, `post:<public
+    id>` to the post's account (and names the post); anything else to none. The one definition
+    of the mapping: `SqlExports.misfiled_entries` checks stored rows against the same rules.
+    """
+    kind, _, ident = subject.partition(":")
+    if kind == "post":
+        return _INSERT_POST_ENTRY, {"ref_text": ident}
+    if kind in ("account", "window") and ident.isascii() and ident.isdigit() and len(ident) < 10:
+        statement = _INSERT_ACCOUNT_ENTRY if kind == "account" else _INSERT_WINDOW_ENTRY
+        return statement, {"ref_id": int(ident)}
+    return _INSERT_ENTRY, {}
+
+
 _INSERT_HEAD = insert(_HEAD)
 _MOVE_HEAD = (
     update(_HEAD)
@@ -135,7 +172,8 @@ class SqlLedger:
             data=json.loads(text),
             prev_hash=head_hash,
         )
-        connection.execute(_INSERT_ENTRY, entry_row(entry, text))
+        statement, refs = subject_refs(entry.subject)
+        connection.execute(statement, {**entry_row(entry, text), **refs})
         if head is None:
             connection.execute(
                 _INSERT_HEAD, {"id": 1, "size": entry.seq, "head_hash": entry.entry_hash}
@@ -204,7 +242,11 @@ class SqlLedger:
         row = self.session.scalar(select(LedgerEntryRow).where(LedgerEntryRow.seq == seq))
         return to_entry(row) if row is not None else None
 
-    def search(
+    def search(self, **filters: Any) -> list[LedgerEntry]:
+        """Return the entries matching `filters` (see `search_query`), at most `limit`."""
+        return [to_entry(row) for row in self.session.scalars(self.search_query(**filters))]
+
+    def search_query(
         self,
         *,
         account_ids: Collection[int] | None = None,
@@ -218,37 +260,30 @@ class SqlLedger:
         after_seq: int | None = None,
         oldest_first: bool = False,
         limit: int = 50,
-    ) -> list[LedgerEntry]:
-        # Entries name what they are about in `subject`; account, window and author filters
-        # select the subjects that belong to them (indexed, and the same SQL on both backends).
-        column = LedgerEntryRow.subject
+    ) -> Select[LedgerEntryRow]:
+        """The ledger viewer's query: the entries matching every filter given, by seq."""
+        # Entries name what they are about in `subject`; the derived account_id / post_id
+        # columns (subject_refs) index that: the account's entries through
+        # (account_id, seq), a window's and an author's through the posts joined by id.
+        entry = LedgerEntryRow
         conditions: list[ColumnElement[bool]] = []
+        joined = False
         if account_ids is not None:
-            ids = list(account_ids)
-            conditions.append(
-                or_(
-                    column.in_([f"account:{i}" for i in ids]),
-                    column.in_(_post_subjects(PostRow.account_id.in_(ids))),
-                    column.in_(
-                        select(literal("window:") + cast(WindowRow.id, String)).where(
-                            WindowRow.account_id.in_(ids)
-                        )
-                    ),
-                )
-            )
+            conditions.append(entry.account_id.in_(list(account_ids)))
         if window_id is not None:
+            owner = select(WindowRow.account_id).where(WindowRow.id == window_id)
+            conditions.append(entry.account_id == owner.scalar_subquery())
             conditions.append(
-                or_(
-                    column == f"window:{window_id}",
-                    column.in_(_post_subjects(PostRow.window_id == window_id)),
-                )
+                or_(entry.subject == f"window:{window_id}", PostRow.window_id == window_id)
             )
+            joined = True
         if author_id is not None:
-            conditions.append(column.in_(_post_subjects(PostRow.author_id == author_id)))
+            conditions.append(PostRow.author_id == author_id)
+            joined = True
         if tag is not None:
             conditions.append(LedgerEntryRow.tag == tag)
         if subject is not None:
-            conditions.append(column == subject)
+            conditions.append(entry.subject == subject)
         # occurred_at is RFC 3339 UTC in one fixed format, so text order is time order.
         if occurred_from is not None:
             conditions.append(LedgerEntryRow.occurred_at >= occurred_from)
@@ -259,12 +294,7 @@ class SqlLedger:
         if after_seq is not None:
             conditions.append(LedgerEntryRow.seq > after_seq)
         order = LedgerEntryRow.seq.asc() if oldest_first else LedgerEntryRow.seq.desc()
-        rows = self.session.scalars(
-            select(LedgerEntryRow).where(*conditions).order_by(order).limit(limit)
-        )
-        return [to_entry(row) for row in rows]
-
-
-def _post_subjects(condition: ColumnElement[bool]) -> Select[str]:
-    """The ledger subjects ("post:<public id>") of the posts matching `condition`."""
-    return select(literal("post:") + PostRow.public_id).where(condition)
+        query = select(LedgerEntryRow)
+        if joined:
+            query = query.outerjoin(PostRow, PostRow.id == entry.post_id)
+        return query.where(*conditions).order_by(order).limit(limit)
