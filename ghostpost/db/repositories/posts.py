@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -22,6 +21,7 @@ from ghostpost.db.models import (
     PostRow,
     WindowRow,
 )
+from ghostpost.db.repositories.changes import PostChanges
 from ghostpost.domain.ledger import (
     LedgerTag,
 )
@@ -85,7 +85,7 @@ _ATTENTION_RANK = {
 _DONE_RANK = 5
 
 
-class SqlPosts:
+class SqlPosts(PostChanges):
     def __init__(self, session: Session) -> None:
         self.session = session
 
@@ -130,139 +130,6 @@ class SqlPosts:
         row.updated_at = _now()
         self.session.flush()
         return to_post(row)
-
-    def set_state(
-        self,
-        post_id: int,
-        state: PostState,
-        reason: str | None,
-        *,
-        decisions: Mapping[str, Any] | None = None,
-    ) -> Post:
-        if decisions is None:
-            return self._change(post_id, state=state.value, state_reason=reason)
-        return self._change(
-            post_id, state=state.value, state_reason=reason, decisions=dict(decisions)
-        )
-
-    def set_reason(self, post_id: int, reason: str | None) -> Post:
-        return self._change(post_id, state_reason=reason)
-
-    def set_decisions(self, post_id: int, decisions: Mapping[str, Any]) -> Post:
-        return self._change(post_id, decisions=dict(decisions))
-
-    def approve(
-        self,
-        post_id: int,
-        *,
-        state: PostState,
-        approved_by: int,
-        approved_at: datetime,
-        publish_at: datetime | None,
-    ) -> Post:
-        return self._change(
-            post_id,
-            state=state.value,
-            state_reason=None,
-            approved_by=approved_by,
-            approved_at=approved_at,
-            publish_at=publish_at,
-        )
-
-    def reschedule(
-        self,
-        post_id: int,
-        *,
-        state: PostState,
-        reason: str | None,
-        publish_at: datetime,
-        window_id: int | None,
-        final_text: str,
-        decisions: Mapping[str, Any],
-        approved_by: int | None,
-        approved_at: datetime | None,
-    ) -> Post:
-        return self._change(
-            post_id,
-            state=state.value,
-            state_reason=reason,
-            publish_at=publish_at,
-            window_id=window_id,
-            final_text=final_text,
-            decisions=dict(decisions),
-            approved_by=approved_by,
-            approved_at=approved_at,
-        )
-
-    def revise_notice(
-        self, post_id: int, *, text: str, publish_at: datetime | None, reason: str | None
-    ) -> Post:
-        return self._change(
-            post_id,
-            submitted_text=text,
-            final_text=text,
-            publish_at=publish_at,
-            state_reason=reason,
-        )
-
-    def start_publishing(
-        self,
-        post_id: int,
-        *,
-        state: PostState,
-        final_text: str,
-        attempts: int,
-        claimed_by: str,
-        lease_until: datetime,
-        decisions: Mapping[str, Any],
-    ) -> Post:
-        return self._change(
-            post_id,
-            state=state.value,
-            state_reason=None,
-            final_text=final_text,
-            attempts=attempts,
-            claimed_by=claimed_by,
-            lease_until=lease_until,
-            decisions=dict(decisions),
-        )
-
-    def reclaim(self, post_id: int, *, claimed_by: str, lease_until: datetime) -> Post:
-        return self._change(post_id, claimed_by=claimed_by, lease_until=lease_until)
-
-    def mark_published(
-        self,
-        post_id: int,
-        *,
-        state: PostState,
-        platform_post_id: str,
-        url: str,
-        at: datetime,
-    ) -> Post:
-        return self._change(
-            post_id,
-            state=state.value,
-            published_at=at,
-            platform_post_id=platform_post_id,
-            platform_url=url,
-            lease_until=None,
-        )
-
-    def end_attempt(
-        self,
-        post_id: int,
-        *,
-        state: PostState,
-        reason: str,
-        next_attempt_at: datetime | None,
-    ) -> Post:
-        return self._change(
-            post_id,
-            state=state.value,
-            state_reason=reason,
-            lease_until=None,
-            next_attempt_at=next_attempt_at,
-        )
 
     def due(self, now: datetime, limit: int, skip_accounts: set[int]) -> list[Post]:
         rows = self.session.scalars(

@@ -17,6 +17,7 @@ from ghostpost.db.models import (
     WindowProposalRow,
     WindowRow,
 )
+from ghostpost.db.repositories.changes import WindowChanges
 from ghostpost.domain.model import (
     ProposalStatus,
     Window,
@@ -80,7 +81,7 @@ def to_proposal(row: WindowProposalRow) -> WindowProposal:
     )
 
 
-class SqlWindows:
+class SqlWindows(WindowChanges):
     def __init__(self, session: Session) -> None:
         self.session = session
 
@@ -152,77 +153,6 @@ class SqlWindows:
             setattr(row, name, value)
         self.session.flush()
         return to_window(row)
-
-    def attach_notice(self, window_id: int, notice_post_id: int) -> Window:
-        return self._change(window_id, notice_post_id=notice_post_id)
-
-    def set_policy(
-        self,
-        window_id: int,
-        *,
-        name: str,
-        policy: WindowPolicy,
-        notice_publish_at: datetime | None,
-        clear_notice_rejection: bool,
-    ) -> Window:
-        rejection: dict[str, object] = (
-            {
-                "notice_rejected_at": None,
-                "notice_rejected_by": None,
-                "notice_rejection_comment": None,
-            }
-            if clear_notice_rejection
-            else {}
-        )
-        return self._change(
-            window_id,
-            name=name,
-            starts_at=policy.starts_at,
-            ends_at=policy.ends_at,
-            notice_text=policy.notice_text,
-            reminder_text=policy.reminder_text,
-            reminder_every=policy.reminder_every,
-            reminder_mode=policy.reminder_mode.value,
-            tag=policy.tag,
-            tag_mode=policy.tag_mode.value,
-            tag_position=policy.tag_position.value,
-            requires_approval=policy.requires_approval,
-            notice_publish_at=notice_publish_at,
-            **rejection,
-        )
-
-    def approve_notice(self, window_id: int, *, approved_by: int, approved_at: datetime) -> Window:
-        return self._change(
-            window_id,
-            notice_approved_at=approved_at,
-            notice_approved_by=approved_by,
-            notice_rejected_at=None,
-            notice_rejected_by=None,
-            notice_rejection_comment=None,
-        )
-
-    def reject_notice(
-        self, window_id: int, *, rejected_by: int, rejected_at: datetime, comment: str
-    ) -> Window:
-        return self._change(
-            window_id,
-            notice_rejected_at=rejected_at,
-            notice_rejected_by=rejected_by,
-            notice_rejection_comment=comment,
-        )
-
-    def record_disclosures(
-        self,
-        window_id: int,
-        *,
-        posts_since_disclosure: int,
-        notice_published_at: datetime | None,
-    ) -> Window:
-        return self._change(
-            window_id,
-            posts_since_disclosure=posts_since_disclosure,
-            notice_published_at=notice_published_at,
-        )
 
     def list_for_account(self, account_id: int) -> list[Window]:
         rows = self.session.scalars(
