@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, select, text, update
+from sqlalchemy import Integer, Table, bindparam, delete, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from ghostpost.db.models import IdempotencyKeyRow
@@ -42,16 +42,15 @@ def _table(table: object) -> Table:
 
 
 _KEYS = _table(IdempotencyKeyRow.__table__)
-# A create's two statements on the key, built once (building costs more than running them).
-#: Claims a key (bound: client_id, key, fingerprint, status, created_at); RETURNING says
+# A create's statements on the key, built once (building costs more than running them).
+#: Claims a key on SQLite (bound: client_id, key, fingerprint, status, created_at); RETURNING says
 #: whether a row went in (rowcount is not reliable with it on PostgreSQL, where the dialect
 #: adds RETURNING for the new id anyway).
-_CLAIM = {
-    dialect: insert(_KEYS)
+_CLAIM_SQLITE = (
+    sqlite_insert(_KEYS)
     .on_conflict_do_nothing(index_elements=["client_id", "key"])
     .returning(_KEYS.c.id)
-    for dialect, insert in (("postgresql", postgres_insert), ("sqlite", sqlite_insert))
-}
+)
 _COMPLETE = (
     update(_KEYS)
     .where(
@@ -79,15 +78,56 @@ _FIND = select(
 )
 _DEFAULT_LOCK_TIMEOUT = text("SET LOCAL lock_timeout = DEFAULT")
 
+#: The class half of the transaction-scoped advisory lock a PostgreSQL claim takes on its key
+#: ("gpKY"); the other half is hashtext(client_id, key). The two-int form never meets the
+#: one-bigint keys (the notary's), and a collision of two keys' hashes only makes one wait.
+_KEY_LOCK_CLASS = 0x67704B59
+
+
+def _postgres_claim(*, wait: bool) -> Any:
+    """PostgreSQL's claim in one statement: take the key's advisory lock (waiting for it, or
+    only if free: `wait`), then
+    insert the key unless it exists; RETURNING the id when a row went in. The lock's second
+    half is hashtext(client_id || newline || key): a collision of two keys' hashes only makes
+    one claim wait for the other, the unique index still decides."""
+    lock = func.pg_advisory_xact_lock if wait else func.pg_try_advisory_xact_lock
+    client_id = bindparam("client_id", type_=_KEYS.c.client_id.type)
+    key = bindparam("key", type_=_KEYS.c.key.type)
+    locked = select(
+        lock(literal(_KEY_LOCK_CLASS, Integer), func.hashtext(client_id + "\n" + key)).label(
+            "taken"
+        )
+    ).cte("key_lock")
+    columns = ("client_id", "key", "fingerprint", "status", "created_at")
+    rows = select(*(bindparam(name, type_=_KEYS.c[name].type) for name in columns)).select_from(
+        locked
+    )
+    if not wait:
+        rows = rows.where(locked.c.taken)
+    return (
+        postgres_insert(_KEYS)
+        .from_select(list(columns), rows)
+        .on_conflict_do_nothing(index_elements=["client_id", "key"])
+        .returning(_KEYS.c.id)
+    )
+
+
+#: The fast claim: no wait at all. Inserts only when no other transaction holds the key's lock,
+#: so its INSERT cannot wait on the unique index for one either.
+_CLAIM_UNLESS_HELD = _postgres_claim(wait=False)
+#: The slow claim, when the key's lock is held: waits for it (bounded by lock_timeout).
+_CLAIM_AFTER_WAIT = _postgres_claim(wait=True)
+
 
 class SqlIdempotencyKeys:
     """The unique (client_id, key) index does the work on both engines.
 
     SQLite serialises writers (BEGIN IMMEDIATE), so a second request for a key only starts
-    once the first has committed and then finds its record. On PostgreSQL a second INSERT of
-    the same key waits on the index for the first transaction: once that commits the INSERT
-    fails (IntegrityError, caught here), once it rolls back the INSERT goes through. The wait
-    is bounded by `lock_timeout`, after which the key counts as still in flight.
+    once the first has committed and then finds its record. On PostgreSQL a second claim of
+    the same key finds the key's advisory lock held by the first transaction and waits for it:
+    once that commits the claim inserts nothing and finds its record, once it rolls back the
+    claim inserts. The wait is bounded by `lock_timeout` (`wait_ms`), after which the key
+    counts as still in flight.
     """
 
     def __init__(self, session: Session, wait_ms: int | None = None) -> None:
@@ -106,36 +146,8 @@ class SqlIdempotencyKeys:
         return to_record(row) if row else None
 
     def claim(self, client_id: str, key: str, fingerprint: str, now: datetime) -> bool:
-        postgres = self.session.get_bind().dialect.name == "postgresql"
-        try:
-            with self.session.begin_nested():
-                if postgres:
-                    # Bound the wait for a concurrent transaction holding the same key.
-                    self.session.execute(text(f"SET LOCAL lock_timeout = {int(self.wait_ms)}"))
-                self.session.add(
-                    IdempotencyKeyRow(
-                        client_id=client_id,
-                        key=key,
-                        fingerprint=fingerprint,
-                        status="in_flight",
-                        created_at=now,
-                    )
-                )
-                self.session.flush()
-        except IntegrityError:
-            claimed = False
-        except OperationalError as exc:
-            # Not reset in a `finally`: after a lost connection, another statement would raise
-            # PendingRollbackError instead, and the database outage would read as a 500.
-            if getattr(exc.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
-                raise KeyStillLocked(key) from exc
-            raise
-        else:
-            claimed = True
-        if postgres:
-            # Later locks of this transaction (the ledger head) wait as long as they must.
-            self.session.execute(text("SET LOCAL lock_timeout = DEFAULT"))
-        return claimed
+        """Claim the key: True when claimed, False when it exists (see claim_or_get)."""
+        return self.claim_or_get(client_id, key, fingerprint, now) is None
 
     def claim_or_get(
         self, client_id: str, key: str, fingerprint: str, now: datetime
@@ -145,12 +157,14 @@ class SqlIdempotencyKeys:
         the wait for its transaction ran out: KeyStillLocked).
 
         SQLite: the transaction holds the write lock (BEGIN IMMEDIATE), so a record found is
-        committed. PostgreSQL: the INSERT waits on the unique index for a transaction holding
-        the same key, at most `wait_ms`; it then inserts (that one rolled back) or does nothing.
+        committed. PostgreSQL: every claim of a key holds the key's advisory lock until its
+        transaction ends. The usual claim takes it only if free, in the INSERT itself, so it
+        never waits and needs no lock_timeout (no SET statements on the hot path). When the lock
+        is held and no committed record is found, a request with the key is in flight: the
+        claim then waits for that lock, at most `wait_ms`, and inserts (that one rolled back)
+        or finds the winner's record.
         """
         connection = self.session.connection()
-        dialect = connection.dialect.name
-        postgres = dialect == "postgresql"
         values = {
             "client_id": client_id,
             "key": key,
@@ -158,19 +172,29 @@ class SqlIdempotencyKeys:
             "status": "in_flight",
             "created_at": now,
         }
+        if connection.dialect.name != "postgresql":
+            if connection.execute(_CLAIM_SQLITE, values).first() is not None:
+                return None
+            return self._find(connection, client_id, key)
+        if connection.execute(_CLAIM_UNLESS_HELD, values).first() is not None:
+            return None
+        found = connection.execute(_FIND, {"for_client": client_id, "for_key": key}).one_or_none()
+        if found is not None:
+            return IdempotencyRecord(**found._asdict())
         try:
-            if postgres:
-                connection.execute(text(f"SET LOCAL lock_timeout = {int(self.wait_ms)}"))
-            inserted = connection.execute(_CLAIM[dialect], values).first() is not None
+            connection.execute(text(f"SET LOCAL lock_timeout = {int(self.wait_ms)}"))
+            inserted = connection.execute(_CLAIM_AFTER_WAIT, values).first() is not None
         except OperationalError as exc:
+            # Not reset in a `finally`: after a lost connection, another statement would raise
+            # PendingRollbackError instead, and the database outage would read as a 500.
             if getattr(exc.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
                 raise KeyStillLocked(key) from exc
             raise
-        if postgres:
-            # Later locks of this transaction (the ledger head) wait as long as they must.
-            connection.execute(_DEFAULT_LOCK_TIMEOUT)
-        if inserted:
-            return None
+        # Later locks of this transaction (the ledger head) wait as long as they must.
+        connection.execute(_DEFAULT_LOCK_TIMEOUT)
+        return None if inserted else self._find(connection, client_id, key)
+
+    def _find(self, connection: Any, client_id: str, key: str) -> IdempotencyRecord:
         found = connection.execute(_FIND, {"for_client": client_id, "for_key": key}).one_or_none()
         if found is None:
             # Purged between the two statements: not worth more than a retry.

@@ -432,9 +432,10 @@ class IdempotencyKeyRepository(Protocol):
     def claim_or_get(
         self, client_id: str, key: str, fingerprint: str, now: datetime
     ) -> IdempotencyRecord | None:
-        """Claim the key in one statement (insert unless present): None when this transaction
-        claimed it, else the record of the request holding it. Waits (bounded) for a concurrent
-        transaction holding the same key; raises KeyStillLocked when the wait runs out."""
+        """Claim the key (insert unless present; one statement unless another transaction
+        holds the key): None when this transaction claimed it, else the record of the request
+        holding it. Waits (bounded) for a concurrent transaction holding the same key; raises
+        KeyStillLocked when the wait runs out."""
 
     def complete(
         self, client_id: str, key: str, response_status: int, response_body: Mapping[str, Any]

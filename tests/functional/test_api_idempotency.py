@@ -270,9 +270,9 @@ def _client_actor(world: World, name: str) -> Actor:
     return Actor.for_client(api_client.client_id, frozenset({world.account.id}))
 
 
-def _race(world: World, *, hold_seconds: float) -> tuple[Any, Any]:
+def _race(world: World, *, hold_seconds: float, first_fails: bool = False) -> tuple[Any, Any]:
     """Run two submit_post_once calls with one key: the first holds its transaction open
-    (inside render) while the second arrives."""
+    (inside render) while the second arrives; with `first_fails` it then raises (rolls back)."""
     actor = _client_actor(world, "racer")
     rendering = threading.Event()
     outcomes: dict[str, Any] = {}
@@ -280,12 +280,17 @@ def _race(world: World, *, hold_seconds: float) -> tuple[Any, Any]:
     def slow_render(post: Post) -> tuple[int, dict[str, Any]]:
         rendering.set()
         time.sleep(hold_seconds)
+        if first_fails:
+            raise RuntimeError("the first request failed")
         return 201, {"id": post.public_id}
 
     def first() -> None:
-        outcomes["first"] = submit_post_once(
-            world.ctx, actor, _command(world), key="k", fingerprint="f" * 64, render=slow_render
-        )
+        try:
+            outcomes["first"] = submit_post_once(
+                world.ctx, actor, _command(world), key="k", fingerprint="f" * 64, render=slow_render
+            )
+        except RuntimeError as exc:
+            outcomes["first"] = exc
 
     def second() -> None:
         rendering.wait(10)
@@ -317,6 +322,19 @@ def test_a_duplicate_arriving_mid_transaction_waits_and_replays_the_winner(
     assert first[2] is False
     assert second == (201, first[1], True)
     assert len(api_posts(world)) == 1
+
+
+def test_a_duplicate_waiting_for_a_first_request_that_fails_takes_the_key(
+    scheduler: Scheduler, world: World
+) -> None:
+    # PostgreSQL: the second finds the key's lock held and no record, waits for the lock, and
+    # claims the key once the first has rolled back (SQLite: it waits for the write lock).
+    first, second = _race(world, hold_seconds=0.5, first_fails=True)
+
+    assert isinstance(first, RuntimeError)
+    [post] = api_posts(world)
+    assert second == (201, {"id": "never"}, False)
+    assert [e.subject for e in submitted_entries(world)] == [f"post:{post.public_id}"]
 
 
 @pytest.mark.skipif(BACKEND != "postgresql", reason="SQLite queues whole writers instead")

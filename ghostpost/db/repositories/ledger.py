@@ -130,6 +130,21 @@ _MOVE_HEAD = (
 )
 
 
+#: PostgreSQL: each INSERT of an entry with the head's move as a data-modifying CTE, so the
+#: append is two round trips (lock and read the head; entry and head) instead of three. The head
+#: row is already locked by this transaction, so the UPDATE cannot wait. SQLite has no DML in
+#: CTEs and keeps the two statements (a local call costs no round trip).
+_INSERT_AND_MOVE_HEAD = {
+    statement: statement.add_cte(_MOVE_HEAD.cte("moved_head"))
+    for statement in (
+        _INSERT_ENTRY,
+        _INSERT_POST_ENTRY,
+        _INSERT_ACCOUNT_ENTRY,
+        _INSERT_WINDOW_ENTRY,
+    )
+}
+
+
 def entry_row(entry: LedgerEntry, data_text: str) -> dict[str, Any]:
     """The stored row of a chained entry: its columns, with `data` as the canonical JSON text
     that was hashed. Every column filled at append time is filled here."""
@@ -173,7 +188,12 @@ class SqlLedger:
             prev_hash=head_hash,
         )
         statement, refs = subject_refs(entry.subject)
-        connection.execute(statement, {**entry_row(entry, text), **refs})
+        row = {**entry_row(entry, text), **refs}
+        if head is not None and connection.dialect.name == "postgresql":
+            moved = {"new_size": entry.seq, "new_hash": entry.entry_hash}
+            connection.execute(_INSERT_AND_MOVE_HEAD[statement], {**row, **moved})
+            return entry
+        connection.execute(statement, row)
         if head is None:
             connection.execute(
                 _INSERT_HEAD, {"id": 1, "size": entry.seq, "head_hash": entry.entry_hash}
