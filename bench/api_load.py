@@ -632,13 +632,16 @@ TOKEN_KEYS = generate_key("bench")
 
 
 def settings_for(database_url: str, work: Path, environment: str) -> Settings:
+    # One witness (and notary state beside it) per database: a notary that signed the SQLite
+    # ledger would rightly refuse the PostgreSQL one as "truncated" and stop signing.
+    backend = database_url.split(":", 1)[0].split("+", 1)[0]
     return Settings(
         database_url=database_url,
         secret_key=SECRET_KEY,
         environment=environment,
         ledger_signing_key=str(work / "keys" / "ledger-ed25519.pem"),
         ledger_public_keys=str(work / "keys" / "public"),
-        ledger_witness_file=str(work / "witness" / "checkpoints.jsonl"),
+        ledger_witness_file=str(work / "witness" / backend / "checkpoints.jsonl"),
         token_keys=TOKEN_KEYS,
         api_rate_limit="1000000 per minute",
         api_token_seconds=3600,
