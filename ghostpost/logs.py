@@ -26,11 +26,13 @@ class JsonFormatter(logging.Formatter):
     exception's traceback when there is one, and the record's `extra=` fields."""
 
     def format(self, record: logging.LogRecord) -> str:
+        # As logging.Formatter does: handlers and log capture read `record.message` afterwards.
+        record.message = record.getMessage()
         body: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": record.message,
         }
         for key, value in vars(record).items():
             if key not in _STANDARD_ATTRIBUTES and key not in body:

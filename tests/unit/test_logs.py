@@ -52,13 +52,25 @@ def test_text_leaves_the_handlers_alone_and_json_switches_them() -> None:
     plain = logging.Formatter("%(message)s")
     handler.setFormatter(plain)
     root.addHandler(handler)
+    # pytest's own capture handlers sit on the root logger too: give them back their formats.
+    before = [(h, h.formatter) for h in root.handlers]
     try:
         configure_logging("text")
         assert handler.formatter is plain
         configure_logging("json")
         assert isinstance(handler.formatter, JsonFormatter)
     finally:
+        for each, formatter in before:
+            each.setFormatter(formatter)
         root.removeHandler(handler)
+
+
+def test_a_json_formatted_record_keeps_its_message_for_other_readers() -> None:
+    record = logging.LogRecord(
+        "ghostpost.notary", logging.ERROR, __file__, 1, "stopped signing: %s", ("entry 21",), None
+    )
+    JsonFormatter().format(record)
+    assert record.message == "stopped signing: entry 21"
 
 
 def test_an_unknown_log_format_is_refused_by_name() -> None:
