@@ -94,11 +94,12 @@ class MemoryRateLimiter:
         return (limit.amount, limit.get_expiry(), *keys)
 
     def _recent(self, key: tuple[object, ...], seconds: float, now: float) -> deque[float]:
-        """The key's hits still in the window (caller holds the lock)."""
+        """The key's hits still in the window (caller holds the lock). A key never hit gets a
+        fresh empty deque that is not stored: only hits create entries, so reads of unknown
+        keys (a test() per sign-in address) never grow the table."""
         hits = self._hits.get(key)
         if hits is None:
-            hits = self._hits[key] = deque()
-            self._expiry[key] = seconds
+            return deque()
         cutoff = now - seconds
         while hits and hits[0] <= cutoff:
             hits.popleft()
@@ -117,9 +118,12 @@ class MemoryRateLimiter:
         seconds = limit.get_expiry()
         with self._lock:
             now = self._now()
-            hits = self._recent(self._key(limit, keys), seconds, now)
+            key = self._key(limit, keys)
+            hits = self._recent(key, seconds, now)
             if len(hits) >= limit.amount:
                 return False
+            if key not in self._hits:
+                self._hits[key], self._expiry[key] = hits, seconds
             hits.append(now)
             self._since_sweep += 1
             if self._since_sweep >= _SWEEP_EVERY:

@@ -64,3 +64,13 @@ def test_keys_whose_hits_all_expired_are_forgotten() -> None:
 def test_the_storage_uri_picks_the_store() -> None:
     assert isinstance(rate_limiter("memory://"), MemoryRateLimiter)
     assert isinstance(rate_limiter("redis://127.0.0.1:1"), SharedRateLimiter)
+
+
+def test_reading_a_key_never_hit_stores_nothing() -> None:
+    limiter = MemoryRateLimiter(now=lambda: 100.0)
+    limit = parse_limit("5 per minute")
+    assert limiter.test(limit, "sign-in", "203.0.113.9")
+    assert limiter.window(limit, "sign-in", "203.0.113.10").remaining == 5
+    assert limiter._hits == {}
+    assert limiter.hit(limit, "sign-in", "203.0.113.9")
+    assert limiter.window(limit, "sign-in", "203.0.113.9").remaining == 4
