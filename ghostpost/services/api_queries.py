@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ghostpost.domain.model import Account, Post, User, Window, WindowProposal
-from ghostpost.domain.states import PostState
+from ghostpost.domain.states import QUEUED_STATES, PostState
 from ghostpost.services.context import Actor, ServiceContext
 from ghostpost.services.errors import Forbidden, NotFound, ValidationFailed
 from ghostpost.services.ports import UnitOfWork
@@ -177,3 +177,83 @@ def list_posts(ctx: ServiceContext, actor: Actor, query: PostQuery) -> PostPage:
         items = _details(uow, ctx, posts[: query.limit], by_id, ctx.clock.now())
     more = len(posts) > query.limit
     return PostPage(items, items[-1].post.id if more else None)
+
+
+#: Mastodon's longest page of statuses.
+MAX_FEED_PAGE = 40
+
+
+@dataclass(frozen=True)
+class FeedQuery:
+    """One page of one account's posts, paged as Mastodon pages (ids below `max_id`, above
+    `since_id`; with `min_id`, the posts just above it)."""
+
+    account_id: int
+    max_id: int | None = None
+    since_id: int | None = None
+    min_id: int | None = None
+    limit: int = 20
+
+
+def published_feed(ctx: ServiceContext, actor: Actor, query: FeedQuery) -> list[Post]:
+    """Return the account's posts as published through ghostpost (notices and reminders
+    included: they went out too), newest first."""
+    return _feed(ctx, actor, query, frozenset({PostState.PUBLISHED}), regular_only=False)
+
+
+def queued_feed(ctx: ServiceContext, actor: Actor, query: FeedQuery) -> list[Post]:
+    """Return the account's regular posts that have not gone out yet, newest first."""
+    return _feed(ctx, actor, query, QUEUED_STATES, regular_only=True)
+
+
+def _feed(
+    ctx: ServiceContext,
+    actor: Actor,
+    query: FeedQuery,
+    states: frozenset[PostState],
+    *,
+    regular_only: bool,
+) -> list[Post]:
+    if not 1 <= query.limit <= MAX_FEED_PAGE:
+        raise ValidationFailed(
+            f"limit must be between 1 and {MAX_FEED_PAGE}.", {"limit": "out of range"}
+        )
+    with ctx.uow(read_only=True) as uow:
+        account = _account(uow, actor, query.account_id)
+        return uow.posts.feed(
+            account_id=account.id,
+            states=states,
+            regular_only=regular_only,
+            max_id=query.max_id,
+            since_id=query.since_id,
+            min_id=query.min_id,
+            limit=query.limit,
+        )
+
+
+#: What a Mastodon client is told when ghostpost knows no account to measure: Mastodon's own.
+DEFAULT_MAX_CHARACTERS = 500
+DEFAULT_URL_LENGTH = 23
+
+
+@dataclass(frozen=True)
+class PostingLimits:
+    """How long a post may be, as a Mastodon client's composer needs to know."""
+
+    max_characters: int
+    characters_reserved_per_url: int
+
+
+def posting_limits(ctx: ServiceContext, actor: Actor | None) -> PostingLimits:
+    """Return the posting limits of the actor's accounts, or (anonymous) of every account:
+    the strictest of them, so that a composer that believes them never writes too much."""
+    with ctx.uow(read_only=True) as uow:
+        accounts = uow.accounts.list()
+    if actor is not None and actor.account_ids is not None:
+        accounts = [a for a in accounts if a.id in actor.account_ids]
+    if not accounts:
+        return PostingLimits(DEFAULT_MAX_CHARACTERS, DEFAULT_URL_LENGTH)
+    return PostingLimits(
+        min(ctx.budget_for(a).measure("").primary.limit for a in accounts),
+        max(a.url_length or DEFAULT_URL_LENGTH for a in accounts),
+    )

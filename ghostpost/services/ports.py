@@ -414,6 +414,21 @@ class PostRepository(Protocol):
         """Return up to `limit` posts of these accounts matching the filters, newest (highest id)
         first, starting below `before_id` (keyset pagination)."""
 
+    def feed(
+        self,
+        *,
+        account_id: int,
+        states: Collection[PostState],
+        regular_only: bool,
+        max_id: int | None,
+        since_id: int | None,
+        min_id: int | None,
+        limit: int,
+    ) -> list[Post]:
+        """Return up to `limit` posts of one account in these states, newest first, with ids
+        below `max_id` and above `since_id` and `min_id` (Mastodon's paging: with `min_id`, the
+        posts just above it; otherwise the newest of the range)."""
+
 
 class IdempotencyKeyRepository(Protocol):
     """Create requests remembered under their (client, Idempotency-Key)."""

@@ -392,12 +392,25 @@ def _require_editor(uow: UnitOfWork, actor: Actor, post: Post, account: Account)
     raise Forbidden("Only the author, a manager or the principal may change this post.")
 
 
+def _require_changer(uow: UnitOfWork, actor: Actor, post: Post, account: Account) -> None:
+    """Refuse anyone but who may cancel or reschedule `post`: an API client, only the posts it
+    submitted; a person, also through a token limited to some accounts (a Mastodon app's),
+    only within those accounts and as its author, a manager or the principal."""
+    if not actor.may_use_account(post.account_id):
+        raise NotFound(f"No post {post.id}.")
+    if actor.user is None and actor.account_ids is not None:
+        _require_submitting_client(actor, post)
+    else:
+        _require_editor(uow, actor, post, account)
+
+
 def reschedule_post(ctx: ServiceContext, actor: Actor, post_id: int, publish_at: datetime) -> Post:
-    """Move a queued post to another time; the window rules are checked again."""
+    """Move a queued post to another time; the window rules are checked again (an API client:
+    one it submitted)."""
     now = ctx.clock.now()
     with ctx.uow() as uow:
         post, account = _get_post(uow, post_id)
-        _require_editor(uow, actor, post, account)
+        _require_changer(uow, actor, post, account)
         if post.state not in (PostState.SCHEDULED, PostState.PENDING_APPROVAL, PostState.HELD):
             raise Conflict(f"A {post.state} post cannot be rescheduled.")
         if post.kind is not PostKind.REGULAR:
@@ -465,13 +478,15 @@ def cancel_post(ctx: ServiceContext, actor: Actor, post_id: int) -> Post:
     now = ctx.clock.now()
     with ctx.uow() as uow:
         post, account = _get_post(uow, post_id)
-        if actor.user is None and actor.account_ids is not None:
-            _require_submitting_client(actor, post)
-        else:
-            _require_editor(uow, actor, post, account)
+        _require_changer(uow, actor, post, account)
         if post.kind is not PostKind.REGULAR:
             # A window's notice (or reminder) going missing would block or break its window.
             raise Conflict("Notices and reminders cannot be cancelled on their own.")
+        if post.state is PostState.PUBLISHED:
+            raise Conflict(
+                "A published post cannot be cancelled: it is already on the platform, and "
+                "ghostpost does not take published posts back."
+            )
         if post.state not in QUEUED_STATES and post.state is not PostState.FAILED:
             raise Conflict(f"A {post.state} post cannot be cancelled.")
         post = uow.posts.set_state(

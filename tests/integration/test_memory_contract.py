@@ -390,6 +390,23 @@ def posts_and_queues(units: UnitOfWorkFactory) -> list[Any]:
                 )
             ]
         )
+        for paging in (
+            {"max_id": None, "since_id": None, "min_id": None, "limit": 2},
+            {"max_id": ids_[6], "since_id": ids_[0], "min_id": None, "limit": 5},
+            {"max_id": None, "since_id": None, "min_id": ids_[0], "limit": 2},
+        ):
+            for states, regular_only in (({s.PUBLISHED}, False), ({s.SCHEDULED, s.HELD}, True)):
+                seen.append(
+                    [
+                        p.id
+                        for p in uow.posts.feed(
+                            account_id=ids["account"],
+                            states=states,
+                            regular_only=regular_only,
+                            **paging,
+                        )
+                    ]
+                )
         transitions.append(
             uow.posts.end_attempt(
                 ids_[3], state=s.SCHEDULED, reason="platform timeout", next_attempt_at=T0

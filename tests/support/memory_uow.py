@@ -879,6 +879,28 @@ class MemoryPosts(PostChanges):
         ]
         return found[:limit]
 
+    def feed(
+        self,
+        *,
+        account_id: int,
+        states: Collection[PostState],
+        regular_only: bool,
+        max_id: int | None,
+        since_id: int | None,
+        min_id: int | None,
+        limit: int,
+    ) -> list[Post]:
+        found = [
+            p
+            for p in reversed(self._all())
+            if p.account_id == account_id
+            and p.state in states
+            and (not regular_only or p.kind is PostKind.REGULAR)
+            and (max_id is None or p.id < max_id)
+            and all(lower is None or p.id > lower for lower in (since_id, min_id))
+        ]
+        return found[-limit:] if min_id is not None else found[:limit]
+
 
 class MemoryIdempotencyKeys:
     """Single-threaded: a key is never held by a transaction still running (no KeyStillLocked)."""

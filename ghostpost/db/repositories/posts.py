@@ -323,3 +323,31 @@ class SqlPosts(PostChanges):
             query = query.where(PostRow.id < before_id)
         rows = self.session.scalars(query.order_by(PostRow.id.desc()).limit(limit))
         return [to_post(r) for r in rows]
+
+    def feed(
+        self,
+        *,
+        account_id: int,
+        states: Collection[PostState],
+        regular_only: bool,
+        max_id: int | None,
+        since_id: int | None,
+        min_id: int | None,
+        limit: int,
+    ) -> list[Post]:
+        query = select(PostRow).where(
+            PostRow.account_id == account_id, PostRow.state.in_([s.value for s in states])
+        )
+        if regular_only:
+            query = query.where(PostRow.kind == PostKind.REGULAR.value)
+        for lower in (since_id, min_id):
+            if lower is not None:
+                query = query.where(PostRow.id > lower)
+        if max_id is not None:
+            query = query.where(PostRow.id < max_id)
+        if min_id is not None:
+            # The posts just above min_id (oldest first), handed back newest first.
+            rows = list(self.session.scalars(query.order_by(PostRow.id.asc()).limit(limit)))
+            return [to_post(r) for r in reversed(rows)]
+        rows = list(self.session.scalars(query.order_by(PostRow.id.desc()).limit(limit)))
+        return [to_post(r) for r in rows]
