@@ -78,6 +78,14 @@ def rate_limiter_of(app: Flask) -> RateLimiter:
     return limiter
 
 
+def share_rate_limiter(source: Flask, target: Flask) -> None:
+    """Make `target` (another app on the same container, such as the Mastodon face) count in
+    `source`'s limiter: a client's budget is one budget whichever host it calls."""
+    limiter = rate_limiter_of(source)
+    with _slots_lock:
+        target.extensions[_RATE_LIMITER] = limiter
+
+
 def export_slots(app: Flask) -> exports.ExportSlots:
     """Return the app's export counters (built on first use from the rate-limit storage)."""
     with _slots_lock:

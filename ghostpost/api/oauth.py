@@ -359,10 +359,10 @@ def _bearer_challenge(error: str | None = None, **params: str) -> str:
     return "Bearer " + ", ".join(parts)
 
 
-def _authenticate_request(scope: str) -> None:
-    """Check the Bearer token and its scope; set g.api_client and g.api_actor."""
+def _authenticate_request(scope: str | None) -> None:
+    """Check the Bearer token and its scope (None: any); set g.api_client and g.api_actor."""
     try:
-        found: _Token = protector.acquire_token([scope])
+        found: _Token = protector.acquire_token([scope] if scope else None)
     except MissingAuthorizationError:
         abort(
             problem_response(
@@ -375,6 +375,7 @@ def _authenticate_request(scope: str) -> None:
             )
         )
     except InsufficientScopeError:
+        assert scope is not None
         abort(
             problem_response(
                 403,
@@ -419,6 +420,17 @@ def require_scope(scope: str) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorator
+
+
+def optional_api_actor() -> Actor | None:
+    """For public views that say more to a known caller: None without an Authorization
+    header; with one, the token must be valid (any scope, else the same 401 as
+    `require_scope`), and its actor is returned and its client charged."""
+    if "Authorization" not in request.headers:
+        return None
+    _authenticate_request(None)
+    _charge_budget()
+    return current_api_actor()
 
 
 def current_client() -> ApiClient:
@@ -543,7 +555,8 @@ def init_app(app: Flask) -> None:
     """Register /oauth, exempt the API blueprints from CSRF, and set up per-client limits."""
     # The web surface installs CSRF protection first (create_app's order); the API finds it on
     # the app rather than importing the web surface.
-    csrf = app.extensions["csrf"]
+    # (An app without the web surface, such as the Mastodon face, has no cookies and no CSRF.)
+    csrf = app.extensions.get("csrf")
     container: Container = app.extensions["ghostpost"]
     if "oauth" not in app.blueprints:
         app.register_blueprint(bp)
@@ -554,6 +567,8 @@ def init_app(app: Flask) -> None:
         per_client=parse_limits(container.settings.api_rate_limit),
         token_endpoint=parse_limits(TOKEN_RATE_LIMIT),
     )
+    if csrf is None:
+        return
     for name, blueprint in app.blueprints.items():
         if is_api_blueprint(name):
             csrf.exempt(blueprint)
