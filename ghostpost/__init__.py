@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from ghostpost.bootstrap import Container
     from ghostpost.settings import Settings
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "mastodon_face"]
 
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> Flask:
@@ -58,7 +58,18 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     from ghostpost.api import mastodon  # /compat/mastodon/<account id>/api/v1/...
 
     app.register_blueprint(mastodon.bp)
+    from ghostpost.api import mastodon_face  # the Mastodon API at the root of mastodon_host
+
+    mastodon_face.install(app, container)
     from ghostpost import metrics  # /metrics for the operator's scraper, request timing
 
     metrics.init_app(app, container)
     return app
+
+
+def mastodon_face(app: Flask) -> Flask:
+    """Return the Mastodon client API built with `app` by create_app: served by itself on a
+    port of its own (`ghostpost serve --mastodon-port`), or by Host through `app`."""
+    from ghostpost.api.mastodon_face import face_of
+
+    return face_of(app)

@@ -121,11 +121,18 @@ def demo(container: Container) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-def serve(host: str, port: int) -> None:
+@click.option(
+    "--mastodon-port",
+    type=int,
+    default=None,
+    help="Also serve the Mastodon client API at the root of this port (on the same --host), "
+    "so a Mastodon app given only http://HOST:PORT works.",
+)
+def serve(host: str, port: int, mastodon_port: int | None) -> None:
     """Serve the web app (and, by default, a publishing worker thread)."""
-    from werkzeug.serving import run_simple
+    from werkzeug.serving import make_server, run_simple
 
-    from ghostpost import create_app
+    from ghostpost import create_app, mastodon_face
     from ghostpost.bootstrap import bootstrap
     from ghostpost.worker import Worker
 
@@ -135,6 +142,11 @@ def serve(host: str, port: int) -> None:
     if container.settings.serve_runs_worker:
         worker = Worker(container)
         threading.Thread(target=worker.run, kwargs={"stop": stop}, daemon=True).start()
+    if mastodon_port is not None:
+        # Bound before the main port answers: once /healthz does, the face does too.
+        face = make_server(host, mastodon_port, mastodon_face(app), threaded=True)
+        threading.Thread(target=face.serve_forever, name="mastodon-face", daemon=True).start()
+        click.echo(f"Mastodon client API on http://{host}:{mastodon_port}/")
     click.echo(f"ghostpost serving on http://{host}:{port}/  (Ctrl+C to stop)")
     try:
         run_simple(host, port, app, threaded=True, use_reloader=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -42,6 +43,9 @@ class Settings:
     worker_poll_seconds: float = 1.0
     worker_lease_seconds: int = 60
     serve_runs_worker: bool = True
+    #: The host (`host` or `host:port`) whose requests get the Mastodon client API at the root
+    #: (`/api/v1/...`, `/api/v2/...`, `/oauth/...`), told apart by the Host header; "": none.
+    mastodon_host: str = ""
     #: Lifetime of an API access token (OAuth client credentials); short, as there is no refresh.
     api_token_seconds: int = 900
     #: How long each process keeps what a bearer token grants before reading it again: a token
@@ -227,6 +231,13 @@ def _type_problems(s: Settings) -> list[str]:
     return problems
 
 
+#: A host name or IPv4 address, optionally with a port (what a Host header carries).
+_HOST_AND_PORT = re.compile(
+    r"(?=.{1,253}(:|$))[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?(?::[0-9]{1,5})?"
+)
+
+
 def _problems(s: Settings) -> list[str]:
     problems = []
     if not s.database_url.startswith(("sqlite", "postgresql")):
@@ -241,6 +252,11 @@ def _problems(s: Settings) -> list[str]:
         problems.append("secret_key is the demo default; set GHOSTPOST_SECRET_KEY in production")
     if not s.public_url.startswith(("http://", "https://")):
         problems.append("public_url must start with http:// or https://")
+    if s.mastodon_host and not _HOST_AND_PORT.fullmatch(s.mastodon_host):
+        problems.append(
+            "mastodon_host must be a host name, optionally with :port (no scheme, no path), "
+            "e.g. social.example.com"
+        )
     if s.metrics_token and len(s.metrics_token) < 32:
         problems.append("metrics_token must be at least 32 characters (or empty: no /metrics)")
     if not 0 < s.worker_poll_seconds <= 3600:

@@ -9,7 +9,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +37,11 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(tmp_path: Path, **extra_env: str) -> Iterator[LiveServer]:
-    """Migrate and seed a SQLite database, then run `ghostpost serve` on it until the block ends."""
+def live_server(
+    tmp_path: Path, serve_args: Sequence[str] = (), **extra_env: str
+) -> Iterator[LiveServer]:
+    """Migrate and seed a SQLite database, then run `ghostpost serve` on it (with `serve_args`
+    added) until the block ends."""
     database_url = f"sqlite:///{tmp_path / 'live.db'}"
     command.upgrade(alembic_config(database_url), "head")
     port = free_port()
@@ -67,7 +70,7 @@ def live_server(tmp_path: Path, **extra_env: str) -> Iterator[LiveServer]:
     log_path = tmp_path / "server.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "ghostpost", "serve", "--port", str(port)],
+            [sys.executable, "-m", "ghostpost", "serve", "--port", str(port), *serve_args],
             env=env,
             cwd=PROJECT_DIR,
             stdout=log,
