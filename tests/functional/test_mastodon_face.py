@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from mastodon import Mastodon, MastodonNotFoundError
 from werkzeug.test import TestResponse
 
 from ghostpost import create_app
@@ -501,3 +502,37 @@ def test_a_client_given_only_the_base_url_finds_the_instance(
     )
     with urllib.request.urlopen(me, timeout=10) as response:
         assert json.load(response)["username"] == world.account.handle
+
+
+@pytest.mark.slow
+def test_mastodon_py_given_only_the_base_url_posts_schedules_lists_and_cancels(
+    served_face: tuple[str, World],
+) -> None:
+    base, world = served_face
+    world.approve_notice(world.open_window())
+    client, secret = create_api_client(world, name="Mastodon.py")
+    api = Mastodon(api_base_url=base, request_timeout=10)
+    token = api.session.post(
+        base + "/oauth/token",
+        data={"grant_type": "client_credentials", "scope": "posts:read posts:write"},
+        auth=(client.client_id, secret),
+        timeout=10,
+    ).json()["access_token"]
+    api = Mastodon(access_token=token, api_base_url=base, request_timeout=10)
+    api.session.headers["X-Ghostpost-Author"] = world.writer_a.email
+
+    assert api.account_verify_credentials()["username"] == world.account.handle
+    now = api.status_post("Hello from a Mastodon app")
+    assert now["text"] == "Hello from a Mastodon app #team"
+    later_at = world.container.clock.now() + timedelta(hours=1)
+    scheduled = api.status_post("Later from a Mastodon app", scheduled_at=later_at)
+    # (The first post may still wait for the worker: it is queued too until it goes out.)
+    assert str(scheduled["id"]) in [str(s["id"]) for s in api.scheduled_statuses()]
+    api.scheduled_status_delete(scheduled["id"])
+    assert str(scheduled["id"]) not in [str(s["id"]) for s in api.scheduled_statuses()]
+    with pytest.raises(MastodonNotFoundError):
+        api.status(999999)
+    with world.ctx.uow() as uow:
+        entries = [e for e in uow.ledger.entries() if e.tag == "post:submitted"]
+    assert {e.data["writer"]["email"] for e in entries} == {world.writer_a.email}
+    assert {e.data["source"] for e in entries} == {"mastodon-compat"}
