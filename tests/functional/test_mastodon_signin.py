@@ -9,6 +9,7 @@ tokens, tokens come from the real token endpoint. A refused request stores nothi
 from __future__ import annotations
 
 import base64
+import html as html_lib
 import hashlib
 import re
 import secrets
@@ -26,7 +27,7 @@ from ghostpost.domain.model import Account, User
 from ghostpost.services import directory
 from ghostpost.services.context import Actor
 from ghostpost.settings import Settings
-from tests.support.web import sign_in
+from tests.support.web import PASSWORD, csrf_from, sign_in
 from tests.support.world import World
 
 REDIRECT = "https://tooter.example/callback"
@@ -182,7 +183,18 @@ def test_a_writer_signs_in_from_their_own_app_and_the_ledger_names_them(
     first = client.get(path)
     assert first.status_code == 302
     assert first.headers["Location"].startswith("/login?next=")
-    signed_in = sign_in(client, world.writer_a.email)
+    login_page = client.get(first.headers["Location"]).get_data(as_text=True)
+    next_field = re.search(r'name="next" value="([^"]*)"', login_page)
+    assert next_field
+    signed_in = client.post(
+        "/login",
+        data={
+            "email": world.writer_a.email,
+            "password": PASSWORD,
+            "next": html_lib.unescape(next_field.group(1)),
+            "csrf_token": csrf_of(login_page),
+        },
+    )
     assert signed_in.status_code == 302
     assert signed_in.headers["Location"] == path, "the sign-in sends the writer back"
 
@@ -288,14 +300,22 @@ def test_the_plain_method_is_refused_before_any_code_exists(
             app, None, code_challenge=verifier, code_challenge_method=method or ""
         )
         page = client.get(path)
-        assert page.status_code == 400, page.get_data(as_text=True)
-        assert "S256" in page.get_data(as_text=True)
+        # The redirect URI is registered, so the error goes back to the app (RFC 6749
+        # §4.1.2.1), without a code.
+        assert page.status_code == 302, page.get_data(as_text=True)
+        location = page.headers["Location"]
+        assert location.startswith(REDIRECT + "?error=invalid_request")
+        assert "S256" in location and "code=" not in location
         # Submitting the form anyway gets no code either.
         refused = client.post(
-            path, data={"csrf_token": csrf_of(client.get("/home").get_data(as_text=True)),
-                        "account_id": str(world.account.id), "decision": "approve"}
+            path,
+            data={
+                "csrf_token": csrf_from(client, "/account/apps"),
+                "account_id": str(world.account.id),
+                "decision": "approve",
+            },
         )
-        assert refused.status_code == 400
+        assert "code=" not in refused.headers.get("Location", "")
     assert stored_codes_and_tokens(world) == (0, 0)
 
 
@@ -330,8 +350,11 @@ def test_the_consent_form_needs_its_csrf_token(client: FlaskClient, world: World
 
 def test_a_forged_account_id_gets_no_code(client: FlaskClient, world: World) -> None:
     foreign = directory.create_account(
-        world.ctx, SYSTEM, principal_id=world.principal.principal_id or 0,
-        platform="local", handle="avery_work",
+        world.ctx,
+        SYSTEM,
+        principal_id=world.principal.principal_id or 0,
+        platform="local",
+        handle="avery_work",
     )
     app = register(client)
     sign_in(client, world.writer_a.email)
@@ -340,8 +363,8 @@ def test_a_forged_account_id_gets_no_code(client: FlaskClient, world: World) -> 
     assert "@avery_work" not in page, "only the writer's own accounts are offered"
     for forged in (foreign.id, 999999, "abc", ""):
         response = client.post(
-            path, data={"csrf_token": csrf_of(page), "account_id": str(forged),
-                        "decision": "approve"}
+            path,
+            data={"csrf_token": csrf_of(page), "account_id": str(forged), "decision": "approve"},
         )
         assert response.status_code == 422, response.get_data(as_text=True)
         assert "Location" not in response.headers
@@ -351,8 +374,9 @@ def test_a_forged_account_id_gets_no_code(client: FlaskClient, world: World) -> 
 def test_denying_redirects_with_access_denied(client: FlaskClient, world: World) -> None:
     app = register(client)
     sign_in(client, world.writer_a.email)
-    denied = consent(client, authorize_path(app, secrets.token_urlsafe(48)), world.account.id,
-                     decision="deny")
+    denied = consent(
+        client, authorize_path(app, secrets.token_urlsafe(48)), world.account.id, decision="deny"
+    )
     assert denied.status_code == 302
     assert denied.headers["Location"].startswith(REDIRECT + "?error=access_denied")
     assert stored_codes_and_tokens(world) == (0, 0)
@@ -368,22 +392,36 @@ def test_an_unregistered_redirect_uri_is_never_redirected_to(
         page = client.get(path)
         assert page.status_code == 400, evil
         assert "Location" not in page.headers
-        posted = client.post(path, data={"csrf_token": csrf_of(client.get("/home").get_data(
-            as_text=True)), "account_id": str(world.account.id), "decision": "approve"})
+        posted = client.post(
+            path,
+            data={
+                "csrf_token": csrf_from(client, "/account/apps"),
+                "account_id": str(world.account.id),
+                "decision": "approve",
+            },
+        )
         assert posted.status_code == 400 and "Location" not in posted.headers
     assert stored_codes_and_tokens(world) == (0, 0)
 
 
 def test_registration_refuses_dangerous_or_missing_redirect_uris(client: FlaskClient) -> None:
-    for uris in ("", "javascript:alert(1)", "data:text/html,hi", "https://a.example/#frag",
-                 "not a uri"):
+    for uris in (
+        "",
+        "javascript:alert(1)",
+        "data:text/html,hi",
+        "https://a.example/#frag",
+        "not a uri",
+    ):
         response = client.post("/api/v1/apps", data={"client_name": "X", "redirect_uris": uris})
         assert response.status_code == 422, uris
         assert "error" in response.get_json()
     assert client.post("/api/v1/apps", data={"redirect_uris": REDIRECT}).status_code == 422
     custom = client.post(
         "/api/v1/apps",
-        json={"client_name": "Tusky", "redirect_uris": ["oauth2redirect://com.keylesspalace.tusky/"]},
+        json={
+            "client_name": "Tusky",
+            "redirect_uris": ["oauth2redirect://com.keylesspalace.tusky/"],
+        },
     )
     assert custom.status_code == 200, custom.get_data(as_text=True)
 
@@ -421,7 +459,10 @@ def test_a_token_stops_working_when_the_writer_is_unassigned(
 
 
 def test_another_process_unassigning_is_honoured_within_the_cache_bound(
-    client: FlaskClient, world: World, live_window: object, settings: Settings,
+    client: FlaskClient,
+    world: World,
+    live_window: object,
+    settings: Settings,
     clock: FixedClock,
 ) -> None:
     """The token cache (api_token_cache_seconds) may keep a grant a few seconds; the post is
@@ -443,21 +484,25 @@ def test_another_process_unassigning_is_honoured_within_the_cache_bound(
     assert len(submitted(world)) == 1
 
 
-def test_a_revoked_token_stops_working(client: FlaskClient, world: World, live_window: object) -> None:
+def test_a_revoked_token_stops_working(
+    client: FlaskClient, world: World, live_window: object
+) -> None:
     app, token = user_token(client, world)
     other = register(client)
     refused = client.post(
         "/oauth/revoke",
-        data={"client_id": other["client_id"], "client_secret": other["client_secret"],
-              "token": token},
+        data={
+            "client_id": other["client_id"],
+            "client_secret": other["client_secret"],
+            "token": token,
+        },
     )
     assert refused.status_code == 403
     assert refused.get_json()["error"] == "unauthorized_client"
     assert post_status(client, world.account.id, token, "still mine").status_code == 200
     revoked = client.post(
         "/oauth/revoke",
-        data={"client_id": app["client_id"], "client_secret": app["client_secret"],
-              "token": token},
+        data={"client_id": app["client_id"], "client_secret": app["client_secret"], "token": token},
     )
     assert revoked.status_code == 200 and revoked.get_json() == {}
     assert post_status(client, world.account.id, token).status_code == 401
@@ -488,7 +533,7 @@ def test_another_user_cannot_revoke_my_token_from_their_page(
     _, token = user_token(client, world)
     with world.ctx.uow(read_only=True) as uow:
         [mine] = uow.mastodon_apps.tokens_of_user(world.writer_a.id)
-    client.post("/logout", data={"csrf_token": csrf_of(client.get("/home").get_data(as_text=True))})
+    client.post("/logout", data={"csrf_token": csrf_from(client, "/account/apps")})
     sign_in(client, world.writer_b.email)
     html = client.get("/account/apps").get_data(as_text=True)
     response = client.post(f"/account/apps/{mine.id}/revoke", data={"csrf_token": csrf_of(html)})
@@ -500,8 +545,11 @@ def test_a_writers_token_is_for_one_account_only(
     client: FlaskClient, world: World, live_window: object
 ) -> None:
     second = directory.create_account(
-        world.ctx, SYSTEM, principal_id=world.principal.principal_id or 0,
-        platform="local", handle="avery_work",
+        world.ctx,
+        SYSTEM,
+        principal_id=world.principal.principal_id or 0,
+        platform="local",
+        handle="avery_work",
     )
     directory.assign_writer(world.ctx, SYSTEM, user_id=world.writer_a.id, account_id=second.id)
     _, token = user_token(client, world)
@@ -516,8 +564,12 @@ def test_an_app_token_cannot_post_as_anyone(
     app = register(client)
     response = client.post(
         "/oauth/token",
-        data={"grant_type": "client_credentials", "client_id": app["client_id"],
-              "client_secret": app["client_secret"], "scope": "read write"},
+        data={
+            "grant_type": "client_credentials",
+            "client_id": app["client_id"],
+            "client_secret": app["client_secret"],
+            "scope": "read write",
+        },
     )
     assert response.status_code == 200, response.get_data(as_text=True)
     token = response.get_json()["access_token"]
@@ -539,8 +591,7 @@ def test_a_token_with_read_only_scope_cannot_post(
     app = register(client)
     verifier = secrets.token_urlsafe(48)
     sign_in(client, world.writer_a.email)
-    code = code_from(consent(client, authorize_path(app, verifier, scope="read"),
-                             world.account.id))
+    code = code_from(consent(client, authorize_path(app, verifier, scope="read"), world.account.id))
     token = exchange(client, app, code, verifier).get_json()["access_token"]
     assert post_status(client, world.account.id, token).status_code == 403
     assert submitted(world) == []
