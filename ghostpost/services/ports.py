@@ -575,8 +575,12 @@ class MastodonAppRepository(Protocol):
         redirect_uris: Sequence[str],
         scopes: Collection[str],
         created_at: datetime,
-    ) -> MastodonApp: ...
-    def app(self, app_id: int) -> MastodonApp | None: ...
+    ) -> MastodonApp:
+        """Store an app (its secret only as a hash) and return it."""
+
+    def app(self, app_id: int) -> MastodonApp | None:
+        """Return the app with this row id, or None."""
+
     def app_by_client_id(self, client_id: str) -> tuple[MastodonApp, str] | None:
         """Return the app and its secret's hash, or None."""
 
@@ -593,12 +597,18 @@ class MastodonAppRepository(Protocol):
         code_challenge_method: str | None,
         created_at: datetime,
         expires_at: datetime,
-    ) -> MastodonAuthCode: ...
-    def code_by_hash(self, code_hash: str) -> MastodonAuthCode | None: ...
+    ) -> MastodonAuthCode:
+        """Store an authorization code (only its hash) and return it."""
+
+    def code_by_hash(self, code_hash: str) -> MastodonAuthCode | None:
+        """Return the code with this hash, or None."""
+
     def use_code(self, code_id: int, at: datetime) -> bool:
         """Mark a code used; False when it already was (atomic)."""
 
-    def purge_codes(self, expired_before: datetime) -> int: ...
+    def purge_codes(self, expired_before: datetime) -> int:
+        """Delete codes that expired before this instant; return how many."""
+
     def add_token(
         self,
         *,
@@ -608,9 +618,15 @@ class MastodonAppRepository(Protocol):
         account_id: int | None,
         scopes: Collection[str],
         created_at: datetime,
-    ) -> MastodonToken: ...
-    def token_by_hash(self, token_hash: str) -> MastodonToken | None: ...
-    def token(self, token_id: int) -> MastodonToken | None: ...
+    ) -> MastodonToken:
+        """Store a token (only its hash) and return it."""
+
+    def token_by_hash(self, token_hash: str) -> MastodonToken | None:
+        """Return the token with this hash, or None."""
+
+    def token(self, token_id: int) -> MastodonToken | None:
+        """Return the token with this row id, or None."""
+
     def revoke_token(self, token_id: int, at: datetime) -> bool:
         """Revoke a token; False when it already was."""
 

@@ -9,8 +9,8 @@ tokens, tokens come from the real token endpoint. A refused request stores nothi
 from __future__ import annotations
 
 import base64
-import html as html_lib
 import hashlib
+import html as html_lib
 import re
 import secrets
 from typing import Any
