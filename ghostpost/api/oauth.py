@@ -29,6 +29,7 @@ from urllib.parse import unquote
 
 from authlib.consts import default_json_headers
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import (
     ClientMixin,
@@ -44,6 +45,7 @@ from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
 from authlib.oauth2.rfc6750 import BearerTokenValidator, InsufficientScopeError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from flask import Blueprint, Flask, Response, abort, current_app, g, request
+from werkzeug.datastructures import CombinedMultiDict, MultiDict
 
 from ghostpost.api.scopes import SCOPES
 from ghostpost.bootstrap import Container
@@ -330,7 +332,39 @@ class _Revocation(RevocationEndpoint):  # type: ignore[misc]
         return 200, {}, default_json_headers
 
 
+class _FieldsPayload(FlaskOAuth2Payload):  # type: ignore[misc]
+    def __init__(self, fields: MultiDict[str, str]) -> None:
+        self._fields = fields
+
+    @property
+    def data(self) -> MultiDict[str, str]:
+        return self._fields
+
+
+class _JsonBodyRequest(FlaskOAuth2Request):  # type: ignore[misc]
+    """A token or revocation request with a JSON body (masto.js and Ice Cubes send one): its
+    string members read as the form fields would."""
+
+    def __init__(self, flask_request: Any, fields: MultiDict[str, str]) -> None:
+        super().__init__(flask_request)
+        self._fields = fields
+        self.payload = _FieldsPayload(CombinedMultiDict([flask_request.args, fields]))
+
+    @property
+    def form(self) -> MultiDict[str, str]:
+        return self._fields
+
+
 class _Server(AuthorizationServer):  # type: ignore[misc]
+    def create_oauth2_request(self, oauth_request: Any) -> Any:
+        """Read a JSON body as a form (RFC 6749 wants a form; Mastodon takes both)."""
+        if request.is_json and request.method == "POST":
+            body = request.get_json(silent=True)
+            if isinstance(body, dict):
+                fields = MultiDict({k: v for k, v in body.items() if isinstance(v, str)})
+                return _JsonBodyRequest(request._get_current_object(), fields)
+        return super().create_oauth2_request(oauth_request)
+
     def authenticate_client(self, oauth_request: Any, methods: Any, endpoint: str = "token") -> Any:
         """Authenticate the client; every failure gets the same 401 (no hint which part failed)."""
         try:

@@ -221,6 +221,27 @@ def test_a_writer_signs_in_from_their_own_app_and_the_ledger_names_them(
     assert entry.data["delegated"] is True
 
 
+def test_the_token_endpoint_takes_a_json_body_as_masto_js_sends_it(
+    client: FlaskClient, world: World
+) -> None:
+    app = register(client)
+    verifier = secrets.token_urlsafe(48)
+    code = sign_in_and_get_code(client, app, world.writer_a, world.account, verifier)
+    response = client.post(
+        "/oauth/token",
+        json={
+            "grant_type": "authorization_code",
+            "code": code,
+            "client_id": app["client_id"],
+            "client_secret": app["client_secret"],
+            "redirect_uri": REDIRECT,
+            "code_verifier": verifier,
+        },
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json()["scope"] == "read write"
+
+
 def test_oob_shows_the_code_instead_of_redirecting(client: FlaskClient, world: World) -> None:
     app = register(client, redirect_uris=OOB)
     verifier = secrets.token_urlsafe(48)
@@ -432,6 +453,10 @@ def test_the_consent_page_cannot_be_framed(client: FlaskClient, world: World) ->
     page = client.get(authorize_path(app, secrets.token_urlsafe(48)))
     assert page.status_code == 200
     assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    # The redirect after the POST is the app's own (browsers apply form-action to it).
+    assert page.headers["Content-Security-Policy"].endswith(
+        "form-action 'self' https://tooter.example"
+    )
     assert page.headers["X-Frame-Options"] == "DENY"
 
 
