@@ -9,6 +9,7 @@ URI is known to be registered are shown here and never redirected (no open redir
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -33,6 +34,8 @@ from ghostpost.web.security import CONTENT_SECURITY_POLICY
 
 bp = Blueprint("authorize", __name__)
 
+_HOST = re.compile(r"^[A-Za-z0-9.\-]{1,253}$|^\[[0-9A-Fa-f:.]+\]$")
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.\-]{0,40}$")
 #: The Authlib server api.oauth keeps on the app.
 _SERVER = "ghostpost.oauth_server"
 
@@ -44,12 +47,20 @@ def _server() -> Any:
 def _form_action(redirect_uri: str) -> str:
     """Where the consent form may lead: here, and the app's registered redirect target (a
     browser applies form-action to the redirect that follows the POST)."""
-    if redirect_uri == mastodon_apps.OOB:
-        return "'self'"
     parts = urlsplit(redirect_uri)
     if parts.scheme in ("http", "https"):
-        return f"'self' {parts.scheme}://{parts.netloc}"
-    return f"'self' {parts.scheme}:"
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        host = parts.hostname or ""
+        # Only a plain host name goes into the header: nothing a URI could smuggle (";").
+        if _HOST.match(host):
+            return f"'self' {parts.scheme}://{host}" + (f":{port}" if port else "")
+        return "'self'"
+    if redirect_uri != mastodon_apps.OOB and _SCHEME.match(parts.scheme):
+        return f"'self' {parts.scheme}:"
+    return "'self'"
 
 
 def _page(body: str, status: int, redirect_uri: str | None = None) -> Response:

@@ -633,3 +633,12 @@ def test_an_app_may_not_ask_for_more_than_it_registered(client: FlaskClient, wor
     if page.status_code == 302:
         assert "error=invalid_scope" in page.headers["Location"]
     assert stored_codes_and_tokens(world) == (0, 0)
+
+
+def test_registering_apps_is_rate_limited_per_address(client: FlaskClient) -> None:
+    form = {"client_name": "Spam", "redirect_uris": REDIRECT}
+    answers = [client.post("/api/v1/apps", data=form).status_code for _ in range(31)]
+    assert answers[:30] == [200] * 30
+    assert answers[30] == 429
+    limited = client.post("/api/v1/apps", data=form)
+    assert limited.status_code == 429 and "error" in limited.get_json()
