@@ -35,7 +35,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, re
 
 from ghostpost.api import oauth
 from ghostpost.domain.model import MastodonApp, MastodonAuthCode
-from ghostpost.http_surface import services
+from ghostpost.http_surface import container, services
 from ghostpost.services import mastodon_apps
 from ghostpost.services.errors import Forbidden, ValidationFailed
 
@@ -267,6 +267,30 @@ def create_app() -> Any:
     return response
 
 
+@bp.get("/.well-known/oauth-authorization-server")
+def authorization_server_metadata() -> Any:
+    """RFC 8414 metadata as Mastodon 4.3+ serves it (Mastodon.py takes its OAuth URLs from it;
+    Phanpy turns PKCE on when S256 is listed). URLs come from `public_url`, never the Host
+    header."""
+    base = container().settings.public_url.rstrip("/")
+    response = jsonify(
+        issuer=base + "/",
+        authorization_endpoint=f"{base}/oauth/authorize",
+        token_endpoint=f"{base}/oauth/token",
+        revocation_endpoint=f"{base}/oauth/revoke",
+        app_registration_endpoint=f"{base}/api/v1/apps",
+        scopes_supported=sorted(mastodon_apps.KNOWN_SCOPES),
+        response_types_supported=["code"],
+        response_modes_supported=["query"],
+        grant_types_supported=["authorization_code", "client_credentials"],
+        code_challenge_methods_supported=["S256"],
+        token_endpoint_auth_methods_supported=["client_secret_basic", "client_secret_post", "none"],
+        service_documentation="https://docs.joinmastodon.org/",
+    )
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
 # --- bearer tokens on the Mastodon routes ----------------------------------------------------
 
 
@@ -281,11 +305,12 @@ def _bearer() -> str | None:
     return token.strip() if kind.lower() == "bearer" else None
 
 
-def require_token(scope: str) -> Callable[[F], F]:
+def require_token(scope: str, *, mastodon_scope: str | None = None) -> Callable[[F], F]:
     """Protect a Mastodon route: a scheduler's token (api.oauth.require_scope, unchanged) or a
-    token a staff user granted a Mastodon app, holding `scope` (a ghostpost scope, met by the
-    Mastodon scope it maps to: posts:write by write:statuses). A user's token sets
+    token a staff user granted a Mastodon app, holding `mastodon_scope` (by default the one
+    `scope` maps to: posts:write needs write:statuses; `write` holds it). A user's token sets
     `current_api_actor()` to that user, limited to the token's one account."""
+    needed = mastodon_scope or mastodon_apps.GHOSTPOST_SCOPE_OF.get(scope, scope)
 
     def decorator(view: F) -> F:
         as_scheduler = oauth.require_scope(scope)(view)
@@ -305,7 +330,7 @@ def require_token(scope: str) -> Callable[[F], F]:
                 return response
             if grant.user is None:
                 return _mastodon_error(422, NEEDS_USER)
-            if not grant.allows(scope):
+            if not grant.allows(needed):
                 return _mastodon_error(403, "This action is outside the authorized scopes")
             g.mastodon_grant = grant
             g.api_actor = grant.actor()

@@ -35,4 +35,6 @@ PUBLIC_API_ENDPOINTS: Mapping[str, str] = {
     # in through it (ghostpost.web.authorize); rate-limited per address.
     "mastodon_oauth.create_app": "App registration: an app acts for nobody until a user "
     "signs in through it.",
+    "mastodon_oauth.authorization_server_metadata": "OAuth server metadata (RFC 8414): "
+    "public URLs and supported methods only.",
 }

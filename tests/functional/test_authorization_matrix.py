@@ -166,6 +166,9 @@ BUILDERS: dict[tuple[str, str], Callable[[Matrix, str], Request]] = {
     ("authorize.authorize", "POST"): form("/oauth/authorize", decision="approve"),
     ("authorize.signed_in_apps", "GET"): get("/account/apps"),
     ("authorize.revoke_app", "POST"): form("/account/apps/999999/revoke"),
+    ("mastodon_oauth.authorization_server_metadata", "GET"): get(
+        "/.well-known/oauth-authorization-server"
+    ),
     ("mastodon_oauth.create_app", "POST"): lambda m, t: Request(
         "POST", "/api/v1/apps", form={"client_name": ""}, csrf=False, remote_addr=m.address()
     ),
@@ -589,6 +592,12 @@ row(
     targets=OWN_ONLY,
 )
 row("mastodon_oauth.create_app", "POST", everyone(422, API_ACTORS), targets=OWN_ONLY)
+row(
+    "mastodon_oauth.authorization_server_metadata",
+    "GET",
+    everyone(OK, API_ACTORS),
+    targets=OWN_ONLY,
+)
 # Pages for any signed-in staff user.
 row("staff.home", "GET", web(**dict.fromkeys(WEB_ACTORS[2:], REDIRECT)), targets=OWN_ONLY)
 row("ledger_keys.keys", "GET", web(**dict.fromkeys(WEB_ACTORS[2:], OK)), targets=OWN_ONLY)

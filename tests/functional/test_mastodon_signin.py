@@ -642,3 +642,17 @@ def test_registering_apps_is_rate_limited_per_address(client: FlaskClient) -> No
     assert answers[30] == 429
     limited = client.post("/api/v1/apps", data=form)
     assert limited.status_code == 429 and "error" in limited.get_json()
+
+
+def test_the_oauth_metadata_lists_s256_only_and_ignores_the_host_header(
+    client: FlaskClient,
+) -> None:
+    response = client.get(
+        "/.well-known/oauth-authorization-server", headers={"Host": "evil.example"}
+    )
+    assert response.status_code == 200
+    metadata = response.get_json()
+    assert metadata["code_challenge_methods_supported"] == ["S256"]
+    assert metadata["authorization_endpoint"] == "http://ghostpost.test/oauth/authorize"
+    assert metadata["app_registration_endpoint"] == "http://ghostpost.test/api/v1/apps"
+    assert "evil.example" not in response.get_data(as_text=True)
