@@ -77,7 +77,10 @@ class MastodonGrant:
         if self.user is None or self.account is None:
             raise Forbidden("This method requires an authenticated user.")
         return Actor(
-            ref=f"user:{self.user.id}", user=self.user, account_ids=frozenset({self.account.id})
+            ref=f"user:{self.user.id}",
+            user=self.user,
+            account_ids=frozenset({self.account.id}),
+            via=f"mastodon-app:{self.app.id}",
         )
 
 

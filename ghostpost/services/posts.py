@@ -315,6 +315,8 @@ def _store(uow: UnitOfWork, actor: Actor, cmd: SubmitPost, plan: Plan, now: date
             "window_id": post.window_id,
             "writer": user_summary(plan.author),
             "submitter": actor.ref,
+            # The app a signed-in writer posted through (absent for every other submitter).
+            **({"via": actor.via} if actor.via else {}),
             "source": cmd.source.value,
             "delegated": plan.delegated,
             "submitted_text": cmd.text,

@@ -217,6 +217,7 @@ def test_a_writer_signs_in_from_their_own_app_and_the_ledger_names_them(
     [entry] = submitted(world)
     assert entry.data["writer"]["email"] == world.writer_a.email
     assert entry.data["submitter"] == f"user:{world.writer_a.id}"
+    assert entry.data["via"] == f"mastodon-app:{app['id']}"
     assert entry.data["source"] == "mastodon-compat"
     assert entry.data["delegated"] is True
 
