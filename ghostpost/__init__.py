@@ -58,6 +58,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     from ghostpost.api import mastodon  # /compat/mastodon/<account id>/api/v1/...
 
     app.register_blueprint(mastodon.bp)
+    from ghostpost.api import mastodon_oauth  # /api/v1/apps; Mastodon apps on /oauth/token
+
+    mastodon_oauth.init_app(app)
     from ghostpost.api import mastodon_face  # the Mastodon API at the root of mastodon_host
 
     mastodon_face.install(app, container)

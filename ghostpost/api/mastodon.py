@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from ghostpost.api.mastodon_oauth import require_token
 from ghostpost.api.oauth import client_rate_limit, current_api_actor, current_client, require_scope
 from ghostpost.domain.errors import DomainError
 from ghostpost.domain.model import Account, Post, Source
@@ -299,7 +300,8 @@ def _create_fingerprint(
     default later is another request)."""
     author: str | int | None = author_email.strip().lower() if author_email else None
     if author is None:
-        author = current_client().default_author_id
+        signed_in = current_api_actor().user  # a token a staff user granted an app
+        author = signed_in.id if signed_in else current_client().default_author_id
     return request_fingerprint(
         {
             "account": account_id,
@@ -312,12 +314,14 @@ def _create_fingerprint(
 
 
 @bp.post("/api/v1/statuses")
-@require_scope("posts:write")
+@require_token("posts:write")
 @client_rate_limit
 def post_status(account_id: int) -> Any:
     """Create a status: it goes through ghostpost's policy, queue and ledger like any post, in
-    the same one write transaction as /api/v1's create (idempotency.submit_client_post_once)."""
-    if account_id not in current_client().account_ids or account_id > MAX_ACCOUNT_ID:
+    the same one write transaction as /api/v1's create (idempotency.submit_client_post_once).
+    With a token a staff user granted a Mastodon app, the writer is that user, on the one
+    account they chose (services.posts)."""
+    if not current_api_actor().may_use_account(account_id) or account_id > MAX_ACCOUNT_ID:
         raise MastodonError(404, "Record not found")
     form = _form()
     text = form.get("status")

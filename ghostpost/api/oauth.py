@@ -29,6 +29,7 @@ from urllib.parse import unquote
 
 from authlib.consts import default_json_headers
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import (
     ClientMixin,
@@ -44,6 +45,7 @@ from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
 from authlib.oauth2.rfc6750 import BearerTokenValidator, InsufficientScopeError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from flask import Blueprint, Flask, Response, abort, current_app, g, request
+from werkzeug.datastructures import CombinedMultiDict, MultiDict
 
 from ghostpost.api.scopes import SCOPES
 from ghostpost.bootstrap import Container
@@ -68,6 +70,7 @@ API_BLUEPRINT_PREFIXES = ("api", "mastodon", "oauth")
 
 _SERVER = "ghostpost.oauth_server"
 _LIMITS = "ghostpost.api_limits"
+_KINDS = "ghostpost.oauth_client_kinds"
 
 
 # --- problem+json -------------------------------------------------------------------------
@@ -141,6 +144,48 @@ class _Client(ClientMixin):  # type: ignore[misc]
     def check_grant_type(self, grant_type: str) -> bool:
         return grant_type == "client_credentials"
 
+    def validate_requested_scope(self, scope: str | None) -> None:
+        """Refuse unknown scopes and scopes the client may not hold (never drop them)."""
+        try:
+            requested = clients.parse_scopes(scope or "")
+        except clients.InvalidScope as exc:
+            raise InvalidScopeError(description=exc.message) from exc
+        not_allowed = sorted(requested - self.record.scopes)
+        if not_allowed:
+            raise InvalidScopeError(
+                description=f"Scope(s) not allowed to this client: {' '.join(not_allowed)}."
+            )
+
+    def issue_token(self, grant_type: str, user: Any, scope: str | None) -> dict[str, Any]:
+        """Issue the token through the service (which stores only its hash); no refresh token."""
+        container = _container()
+        requested = scope_to_list(scope) or None
+        try:
+            token, lifetime = clients.issue_token(
+                container.services,
+                self.record,
+                requested,
+                lifetime_seconds=container.settings.api_token_seconds,
+            )
+        except clients.InvalidScope as exc:
+            raise InvalidScopeError(description=exc.message) from exc
+        except Forbidden as exc:
+            raise InvalidClientError(status_code=401, description=exc.message) from exc
+        granted = clients.granted_scopes(self.record, requested)
+        return {
+            "token_type": "Bearer",
+            "access_token": token,
+            "expires_in": lifetime,
+            "scope": list_to_scope(sorted(granted)),
+        }
+
+    def revoke_token(self, token: str) -> None:
+        """Revoke one of this client's tokens (RFC 7009); another client's is refused."""
+        try:
+            clients.revoke_token(_container().services, self.record, token)
+        except Forbidden as exc:
+            raise InvalidGrantError(description=exc.message) from exc
+
 
 class _Token(TokenMixin):  # type: ignore[misc]
     """A resolved access token (the service already refused expired and revoked ones)."""
@@ -170,11 +215,53 @@ class _Token(TokenMixin):  # type: ignore[misc]
         return _Client(self.grant.client)
 
 
-def _authenticate(client_id: str | None, secret: str | None) -> _Client | None:
+@dataclass(frozen=True)
+class ClientKind:
+    """Another kind of OAuth client served by the same /oauth/token and /oauth/revoke (the
+    Mastodon apps of api.mastodon_oauth). Its clients implement what _Client implements:
+    validate_requested_scope, issue_token, revoke_token besides Authlib's ClientMixin."""
+
+    #: (client_id, secret) -> the client, or None
+    authenticate: Callable[[str, str], Any]
+    #: client_id -> the client, or None (for the authorization endpoint and public clients)
+    find: Callable[[str], Any]
+
+
+def register_client_kind(app: Flask, kind: ClientKind) -> None:
+    """Serve another kind of client on this app's token and revocation endpoints."""
+    app.extensions.setdefault(_KINDS, []).append(kind)
+
+
+def server_of(app: Flask) -> AuthorizationServer:
+    """Return the app's authorization server (to register more grants on it)."""
+    found: AuthorizationServer = app.extensions[_SERVER]
+    return found
+
+
+def _kinds() -> list[ClientKind]:
+    found: list[ClientKind] = current_app.extensions.get(_KINDS, [])
+    return found
+
+
+def _authenticate(client_id: str | None, secret: str | None) -> Any:
     if not client_id or not secret:
         return None
+    # Other kinds first: a miss there logs nothing, a miss among schedulers logs a warning.
+    for kind in _kinds():
+        found = kind.authenticate(client_id, secret)
+        if found is not None:
+            return found
     record = clients.authenticate_client(_container().services, client_id, secret)
     return _Client(record) if record is not None else None
+
+
+def _query_client(client_id: str) -> Any:
+    # Scheduler clients are only ever found by authenticating; other kinds may be public.
+    for kind in _kinds():
+        found = kind.find(client_id)
+        if found is not None:
+            return found
+    return None
 
 
 def _basic_credentials(header: str | None) -> tuple[str | None, str | None]:
@@ -204,15 +291,7 @@ class _ClientCredentialsGrant(ClientCredentialsGrant):  # type: ignore[misc]
 
     def validate_requested_scope(self) -> None:
         """Refuse unknown scopes and scopes the client may not hold (never drop them)."""
-        try:
-            requested = clients.parse_scopes(self.request.payload.scope or "")
-        except clients.InvalidScope as exc:
-            raise InvalidScopeError(description=exc.message) from exc
-        not_allowed = sorted(requested - self.client.record.scopes)
-        if not_allowed:
-            raise InvalidScopeError(
-                description=f"Scope(s) not allowed to this client: {' '.join(not_allowed)}."
-            )
+        self.client.validate_requested_scope(self.request.payload.scope)
 
 
 class _WithholdIssuedTokens(logging.Filter):
@@ -231,33 +310,15 @@ logging.getLogger(ClientCredentialsGrant.__module__).addFilter(_WithholdIssuedTo
 
 def _generate_token(
     grant_type: str,
-    client: _Client,
+    client: Any,
     user: Any = None,
     scope: str | None = None,
     expires_in: int | None = None,
     include_refresh_token: bool = True,
 ) -> dict[str, Any]:
-    """Issue the token through the service (which stores only its hash); no refresh token."""
-    container = _container()
-    requested = scope_to_list(scope) or None
-    try:
-        token, lifetime = clients.issue_token(
-            container.services,
-            client.record,
-            requested,
-            lifetime_seconds=container.settings.api_token_seconds,
-        )
-    except clients.InvalidScope as exc:
-        raise InvalidScopeError(description=exc.message) from exc
-    except Forbidden as exc:
-        raise InvalidClientError(status_code=401, description=exc.message) from exc
-    granted = clients.granted_scopes(client.record, requested)
-    return {
-        "token_type": "Bearer",
-        "access_token": token,
-        "expires_in": lifetime,
-        "scope": list_to_scope(sorted(granted)),
-    }
+    """Issue the token through the client's service (which stores only its hash)."""
+    token: dict[str, Any] = client.issue_token(grant_type, user, scope)
+    return token
 
 
 class _Revocation(RevocationEndpoint):  # type: ignore[misc]
@@ -267,14 +328,43 @@ class _Revocation(RevocationEndpoint):  # type: ignore[misc]
         """Revoke the token if it is this client's; unknown tokens are fine (RFC 7009 §2.2)."""
         client = self.authenticate_endpoint_client(oauth_request)
         self.check_params(oauth_request, client)
-        try:
-            clients.revoke_token(_container().services, client.record, oauth_request.form["token"])
-        except Forbidden as exc:
-            raise InvalidGrantError(description=exc.message) from exc
+        client.revoke_token(oauth_request.form["token"])
         return 200, {}, default_json_headers
 
 
+class _FieldsPayload(FlaskOAuth2Payload):  # type: ignore[misc]
+    def __init__(self, fields: MultiDict[str, str]) -> None:
+        self._fields = fields
+
+    @property
+    def data(self) -> MultiDict[str, str]:
+        return self._fields
+
+
+class _JsonBodyRequest(FlaskOAuth2Request):  # type: ignore[misc]
+    """A token or revocation request with a JSON body (masto.js and Ice Cubes send one): its
+    string members read as the form fields would."""
+
+    def __init__(self, flask_request: Any, fields: MultiDict[str, str]) -> None:
+        super().__init__(flask_request)
+        self._fields = fields
+        self.payload = _FieldsPayload(CombinedMultiDict([flask_request.args, fields]))
+
+    @property
+    def form(self) -> MultiDict[str, str]:
+        return self._fields
+
+
 class _Server(AuthorizationServer):  # type: ignore[misc]
+    def create_oauth2_request(self, oauth_request: Any) -> Any:
+        """Read a JSON body as a form (RFC 6749 wants a form; Mastodon takes both)."""
+        if request.is_json and request.method == "POST":
+            body = request.get_json(silent=True)
+            if isinstance(body, dict):
+                fields = MultiDict({k: v for k, v in body.items() if isinstance(v, str)})
+                return _JsonBodyRequest(request._get_current_object(), fields)
+        return super().create_oauth2_request(oauth_request)
+
     def authenticate_client(self, oauth_request: Any, methods: Any, endpoint: str = "token") -> Any:
         """Authenticate the client; every failure gets the same 401 (no hint which part failed)."""
         try:
@@ -291,8 +381,8 @@ def _build_server(app: Flask) -> AuthorizationServer:
     server = _Server()
     server.init_app(
         app,
-        # Clients are only ever found by authenticating (see AUTH_METHODS below).
-        query_client=lambda client_id: None,
+        # Scheduler clients are only ever found by authenticating (AUTH_METHODS below).
+        query_client=_query_client,
         save_token=lambda token, oauth_request: None,  # issue_token already stored its hash
     )
     server.scopes_supported = list(SCOPES)
@@ -491,6 +581,15 @@ def _charge_budget() -> None:
         _charge(_limits().per_client, "api-client", client.client_id, who="This API client")
     else:
         _charge(_limits().per_client, "api-address", request.remote_addr or "-", who="Your address")
+
+
+def charge_signed_in_budget(user_id: int) -> None:
+    """Charge a request made with a token a staff user granted an app to that user's budget
+    (the same amounts as a client's, `api_rate_limit`), once per request."""
+    if g.get("_api_budget_charged"):
+        return
+    g._api_budget_charged = True
+    _charge(_limits().per_client, "api-user", str(user_id), who="Your sign-in")
 
 
 def _charge_token_endpoint() -> None:

@@ -31,4 +31,10 @@ PUBLIC_API_ENDPOINTS: Mapping[str, str] = {
     "api_v1_docs.docs_page": "The human-readable page of that document.",
     # Mastodon answers it without a token too: clients read it before they authenticate.
     "mastodon.instance": "Mastodon clients read the instance first; it shows only the limits.",
+    # As on Mastodon, anyone may register an app: it acts for nobody until a staff user signs
+    # in through it (ghostpost.web.authorize); rate-limited per address.
+    "mastodon_oauth.create_app": "App registration: an app acts for nobody until a user "
+    "signs in through it.",
+    "mastodon_oauth.authorization_server_metadata": "OAuth server metadata (RFC 8414): "
+    "public URLs and supported methods only.",
 }

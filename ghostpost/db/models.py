@@ -357,3 +357,55 @@ class WebSessionRow(Base):
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class MastodonAppRow(Base):
+    """An app registered at POST /api/v1/apps. The secret is kept only as a SHA-256 hash."""
+
+    __tablename__ = "mastodon_apps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(100), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    website: Mapped[str | None] = mapped_column(String(500))
+    #: The registered redirect URIs, one per line.
+    redirect_uris: Mapped[str] = mapped_column(Text)
+    #: Mastodon scopes the app may ask for, space-separated.
+    scopes: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime]
+
+
+class MastodonAuthCodeRow(Base):
+    """An authorization code, hashed: single-use (used_at), short-lived (expires_at)."""
+
+    __tablename__ = "mastodon_auth_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("mastodon_apps.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    scopes: Mapped[str] = mapped_column(String(500))
+    code_challenge: Mapped[str | None] = mapped_column(String(128))
+    code_challenge_method: Mapped[str | None] = mapped_column(String(10))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class MastodonTokenRow(Base):
+    """An access token of a Mastodon app, hashed; bound to (user, account) unless it is the
+    app's own (client credentials). Lasts until revoked."""
+
+    __tablename__ = "mastodon_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("mastodon_apps.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    scopes: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

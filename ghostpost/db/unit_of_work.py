@@ -14,6 +14,7 @@ from ghostpost.db.platform_store import SqlSealedSecrets
 from ghostpost.db.repositories.accounts import SqlAccounts
 from ghostpost.db.repositories.clients import SqlApiClients, SqlApiTokens
 from ghostpost.db.repositories.ledger import SqlLedger
+from ghostpost.db.repositories.mastodon_apps import SqlMastodonApps
 from ghostpost.db.repositories.people import SqlAssignments, SqlPrincipals, SqlUsers
 from ghostpost.db.repositories.posts import SqlPosts
 from ghostpost.db.repositories.windows import SqlWindows
@@ -28,6 +29,7 @@ from ghostpost.services.ports import (
     ExportReader,
     IdempotencyKeyRepository,
     Ledger,
+    MastodonAppRepository,
     PostRepository,
     PrincipalRepository,
     SealedSecrets,
@@ -62,6 +64,7 @@ class SqlAlchemyUnitOfWork:
         self.ledger: Ledger = SqlLedger(self.session)
         self.api_clients: ApiClientRepository = SqlApiClients(self.session)
         self.api_tokens: ApiTokenRepository = SqlApiTokens(self.session)
+        self.mastodon_apps: MastodonAppRepository = SqlMastodonApps(self.session)
         self.idempotency_keys: IdempotencyKeyRepository = SqlIdempotencyKeys(self.session)
         self.submissions: SubmissionReader = SqlSubmissions(self.session)
         self.exports: ExportReader = SqlExports(self.session)

@@ -230,3 +230,51 @@ class ApiToken:
     issued_at: datetime
     expires_at: datetime
     revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class MastodonApp:
+    """An app registered at POST /api/v1/apps (anyone may register one, as on Mastodon): it
+    acts for nobody until a staff user signs in through it. Its secret is stored hashed."""
+
+    id: int
+    client_id: str
+    name: str
+    website: str | None
+    #: Registered redirect URIs, in the order given (`urn:ietf:wg:oauth:2.0:oob` shows the code).
+    redirect_uris: tuple[str, ...]
+    #: Mastodon scopes the app may ask for (`read`, `write`, `write:statuses`, ...).
+    scopes: frozenset[str]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class MastodonAuthCode:
+    """An authorization code (stored hashed): single-use, short-lived, bound to its app, its
+    redirect URI, the user who approved and the one account they chose."""
+
+    id: int
+    app_id: int
+    user_id: int
+    account_id: int
+    redirect_uri: str
+    scopes: frozenset[str]
+    code_challenge: str | None
+    code_challenge_method: str | None
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class MastodonToken:
+    """An access token of a Mastodon app (stored hashed), lasting until revoked. With a user
+    and an account it acts for that user on that account only; without (client credentials)
+    it identifies the app and acts for nobody."""
+
+    id: int
+    app_id: int
+    user_id: int | None
+    account_id: int | None
+    scopes: frozenset[str]
+    created_at: datetime
+    revoked_at: datetime | None = None

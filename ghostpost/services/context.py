@@ -92,6 +92,9 @@ class Actor:
     user: User | None = None
     #: For API clients: the only accounts they may touch (None means no such limit).
     account_ids: frozenset[int] | None = None
+    #: What the actor acts through, when the ledger should say so: `mastodon-app:<id>` for a
+    #: token a staff user granted a Mastodon app (services.mastodon_apps).
+    via: str | None = None
 
     def may_use_account(self, account_id: int) -> bool:
         """Tell whether this actor's credentials cover the account."""

@@ -309,6 +309,9 @@ def unassign_writer(ctx: ServiceContext, actor: Actor, *, user_id: int, account_
         assert account is not None
         delegation.withdraw_assignment(uow, actor, user, account, ctx.clock.now())
         uow.commit()
+    # Tokens that act for this user on this account stop here at once (elsewhere: within the
+    # token cache's bound, services.mastodon_apps.resolve_bearer).
+    ctx.token_grants.forget()
 
 
 def staff_directory(ctx: ServiceContext, actor: Actor) -> tuple[list[User], list[Principal]]:
@@ -344,4 +347,6 @@ def set_user_active(ctx: ServiceContext, actor: Actor, user_id: int, active: boo
         if not active:
             delegation.withdraw_user(uow, actor, user, ctx.clock.now())
         uow.commit()
+    if not active:
+        ctx.token_grants.forget()  # the user's app tokens stop at once in this process
     return user

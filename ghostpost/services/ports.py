@@ -15,6 +15,9 @@ from ghostpost.domain.model import (
     ApiClient,
     ApiToken,
     IdempotencyRecord,
+    MastodonApp,
+    MastodonAuthCode,
+    MastodonToken,
     NewPost,
     Post,
     Principal,
@@ -574,6 +577,81 @@ class ApiTokenRepository(Protocol):
         """Delete a client's tokens that expired before the given time; return how many."""
 
 
+class MastodonAppRepository(Protocol):
+    """Apps registered at /api/v1/apps, their authorization codes and tokens (hashed)."""
+
+    def add_app(
+        self,
+        *,
+        client_id: str,
+        secret_hash: str,
+        name: str,
+        website: str | None,
+        redirect_uris: Sequence[str],
+        scopes: Collection[str],
+        created_at: datetime,
+    ) -> MastodonApp:
+        """Store an app (its secret only as a hash) and return it."""
+
+    def app(self, app_id: int) -> MastodonApp | None:
+        """Return the app with this row id, or None."""
+
+    def app_by_client_id(self, client_id: str) -> tuple[MastodonApp, str] | None:
+        """Return the app and its secret's hash, or None."""
+
+    def add_code(
+        self,
+        *,
+        code_hash: str,
+        app_id: int,
+        user_id: int,
+        account_id: int,
+        redirect_uri: str,
+        scopes: Collection[str],
+        code_challenge: str | None,
+        code_challenge_method: str | None,
+        created_at: datetime,
+        expires_at: datetime,
+    ) -> MastodonAuthCode:
+        """Store an authorization code (only its hash) and return it."""
+
+    def code_by_hash(self, code_hash: str) -> MastodonAuthCode | None:
+        """Return the code with this hash, or None."""
+
+    def use_code(self, code_id: int, at: datetime) -> bool:
+        """Mark a code used; False when it already was (atomic)."""
+
+    def purge_codes(self, expired_before: datetime) -> int:
+        """Delete codes that expired before this instant; return how many."""
+
+    def add_token(
+        self,
+        *,
+        token_hash: str,
+        app_id: int,
+        user_id: int | None,
+        account_id: int | None,
+        scopes: Collection[str],
+        created_at: datetime,
+    ) -> MastodonToken:
+        """Store a token (only its hash) and return it."""
+
+    def token_by_hash(self, token_hash: str) -> MastodonToken | None:
+        """Return the token with this hash, or None."""
+
+    def token(self, token_id: int) -> MastodonToken | None:
+        """Return the token with this row id, or None."""
+
+    def revoke_token(self, token_id: int, at: datetime) -> bool:
+        """Revoke a token; False when it already was."""
+
+    def tokens_of_user(self, user_id: int) -> list[MastodonToken]:
+        """The user's live (unrevoked) tokens, oldest first."""
+
+    def counts(self) -> tuple[int, int]:
+        """How many codes and tokens are stored (kept ones included)."""
+
+
 class HeadSigner(Protocol):
     """Signs ledger heads with the current Ed25519 key, which never enters the database."""
 
@@ -777,6 +855,7 @@ class UnitOfWork(Protocol):
     ledger: Ledger
     api_clients: ApiClientRepository
     api_tokens: ApiTokenRepository
+    mastodon_apps: MastodonAppRepository
     idempotency_keys: IdempotencyKeyRepository
     submissions: SubmissionReader
     exports: ExportReader

@@ -104,7 +104,7 @@ def _plan(uow: UnitOfWork, ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -
         # other name, so that nobody learns which staff emails exist.
         if author is None or not may_name_author(uow, client, author, account):
             raise author_not_allowed()
-    elif actor.account_ids is not None:
+    elif actor.account_ids is not None and actor.user is None:
         raise Forbidden("This needs a known API client.")
     if author is None or not author.is_active:
         raise NotFound(f"No active user {cmd.author_id}.")
@@ -170,6 +170,8 @@ def _plan_client_post(
     else its default, one it may name: one answer for all others), then those of _plan, on one
     read of the account, the author, the client's grants, the assignment and the window
     (uow.submissions)."""
+    if actor.user is not None and actor.account_ids is not None:
+        return _plan_signed_in_app_post(uow, ctx, actor, request)
     if actor.account_ids is None or actor.user is not None or not actor.ref.startswith("client:"):
         raise Forbidden("This needs an API client's credentials.")
     if request.account_id not in actor.account_ids:
@@ -208,6 +210,29 @@ def _plan_client_post(
     _check_request(ctx, cmd)
     plan = _decide_plan(ctx, actor, cmd, account, author, client, facts.window, now)
     return cmd, replace(plan, principal_name=facts.principal_name)
+
+
+def _plan_signed_in_app_post(
+    uow: UnitOfWork, ctx: ServiceContext, actor: Actor, request: ClientPost
+) -> tuple[SubmitPost, Plan]:
+    """A post through an app a staff user signed in to (services.mastodon_apps): the author is
+    that user, on the token's one account (actor.account_ids); _plan reads the user, the
+    assignment and the window again in this transaction."""
+    assert actor.user is not None
+    email = (request.author_email or "").strip().lower()
+    if email and email != actor.user.email.lower():
+        raise author_not_allowed()
+    cmd = SubmitPost(
+        account_id=request.account_id,
+        author_id=actor.user.id,
+        text=request.text,
+        source=request.source,
+        publish_at=request.publish_at,
+        extra=request.extra,
+    )
+    plan = _plan(uow, ctx, actor, cmd)
+    principal = uow.principals.get(plan.account.principal_id)
+    return cmd, replace(plan, principal_name=principal.name if principal else None)
 
 
 def plan_post(ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Plan:
@@ -290,6 +315,8 @@ def _store(uow: UnitOfWork, actor: Actor, cmd: SubmitPost, plan: Plan, now: date
             "window_id": post.window_id,
             "writer": user_summary(plan.author),
             "submitter": actor.ref,
+            # The app a signed-in writer posted through (absent for every other submitter).
+            **({"via": actor.via} if actor.via else {}),
             "source": cmd.source.value,
             "delegated": plan.delegated,
             "submitted_text": cmd.text,

@@ -9,6 +9,7 @@ from ghostpost.web import (
     admin,
     approvals,
     auth,
+    authorize,
     compose,
     coverage,
     exports,
@@ -25,3 +26,4 @@ from ghostpost.web import (
 BLUEPRINTS: list[Blueprint] = [public.bp, auth.bp, staff.bp]
 BLUEPRINTS += [compose.bp, queue.bp, posts.bp, approvals.bp, ledger_keys.bp]
 BLUEPRINTS += [windows.bp, ledger.bp, exports.bp, coverage.bp, admin.bp, accounts.bp]
+BLUEPRINTS += [authorize.bp]

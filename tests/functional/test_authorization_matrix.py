@@ -161,6 +161,17 @@ BUILDERS: dict[tuple[str, str], Callable[[Matrix, str], Request]] = {
     ("auth.account_two_factor", "POST"): lambda m, t: Request(
         "POST", "/account/two-factor", form={}
     ),
+    # Signing in to a Mastodon app (issue 15): no client named, so nothing to consent to.
+    ("authorize.authorize", "GET"): get("/oauth/authorize"),
+    ("authorize.authorize", "POST"): form("/oauth/authorize", decision="approve"),
+    ("authorize.signed_in_apps", "GET"): get("/account/apps"),
+    ("authorize.revoke_app", "POST"): form("/account/apps/999999/revoke"),
+    ("mastodon_oauth.authorization_server_metadata", "GET"): get(
+        "/.well-known/oauth-authorization-server"
+    ),
+    ("mastodon_oauth.create_app", "POST"): lambda m, t: Request(
+        "POST", "/api/v1/apps", form={"client_name": ""}, csrf=False, remote_addr=m.address()
+    ),
     # staff pages
     ("staff.home", "GET"): get("/home"),
     ("ledger_keys.keys", "GET"): get("/ledger/keys"),
@@ -564,6 +575,29 @@ row(
     web(**dict.fromkeys(WEB_ACTORS[2:], 422), api_token=NO_CSRF),
     targets=OWN_ONLY,
 )
+# Signing in to a Mastodon app: any signed-in staff user (a request naming no app: 400; their
+# own apps page; a token id that is not theirs: 404). Registering an app is public (422: empty).
+row("authorize.authorize", "GET", web(**dict.fromkeys(WEB_ACTORS[2:], 400)), targets=OWN_ONLY)
+row(
+    "authorize.authorize",
+    "POST",
+    web(**dict.fromkeys(WEB_ACTORS[2:], 400), api_token=NO_CSRF),
+    targets=OWN_ONLY,
+)
+row("authorize.signed_in_apps", "GET", web(**dict.fromkeys(WEB_ACTORS[2:], OK)), targets=OWN_ONLY)
+row(
+    "authorize.revoke_app",
+    "POST",
+    web(**dict.fromkeys(WEB_ACTORS[2:], 404), api_token=NO_CSRF),
+    targets=OWN_ONLY,
+)
+row("mastodon_oauth.create_app", "POST", everyone(422, API_ACTORS), targets=OWN_ONLY)
+row(
+    "mastodon_oauth.authorization_server_metadata",
+    "GET",
+    everyone(OK, API_ACTORS),
+    targets=OWN_ONLY,
+)
 # Pages for any signed-in staff user.
 row("staff.home", "GET", web(**dict.fromkeys(WEB_ACTORS[2:], REDIRECT)), targets=OWN_ONLY)
 row("ledger_keys.keys", "GET", web(**dict.fromkeys(WEB_ACTORS[2:], OK)), targets=OWN_ONLY)
@@ -863,7 +897,7 @@ def test_every_route_has_a_row(matrix: Matrix) -> None:
 
 def test_every_row_names_every_actor() -> None:
     for key, spec in EXPECT.items():
-        api_row = key[0].startswith(("api_v1", "mastodon.", "oauth."))
+        api_row = key[0].startswith(("api_v1", "mastodon.", "mastodon_oauth.", "oauth."))
         wanted = set(API_ACTORS if api_row else WEB_ACTORS)
         assert set(spec.actors) == wanted, (key, sorted(wanted ^ set(spec.actors)))
         assert set(spec.bugs) <= {(a, t) for a in spec.actors for t in spec.targets}, key

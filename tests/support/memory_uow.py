@@ -45,6 +45,9 @@ from ghostpost.domain.model import (
     ApiClient,
     ApiToken,
     IdempotencyRecord,
+    MastodonApp,
+    MastodonAuthCode,
+    MastodonToken,
     NewPost,
     Post,
     Principal,
@@ -69,6 +72,7 @@ from ghostpost.services.ports import (
     ExportScope,
     IdempotencyKeyRepository,
     Ledger,
+    MastodonAppRepository,
     MisfiledEntry,
     PostRepository,
     PrincipalRepository,
@@ -180,6 +184,10 @@ class MemoryState:
     tokens: dict[int, _TokenRow] = field(default_factory=dict)
     idempotency: dict[tuple[str, str], IdempotencyRecord] = field(default_factory=dict)
     web_sessions: dict[str, WebSession] = field(default_factory=dict)
+    #: Mastodon apps, codes and tokens, each with its hash.
+    mastodon_apps: dict[int, tuple[MastodonApp, str]] = field(default_factory=dict)
+    mastodon_codes: dict[int, tuple[MastodonAuthCode, str]] = field(default_factory=dict)
+    mastodon_tokens: dict[int, tuple[MastodonToken, str]] = field(default_factory=dict)
 
     def copy(self) -> MemoryState:
         """Return a copy whose tables can change without touching this one."""
@@ -198,6 +206,9 @@ class MemoryState:
             tokens=dict(self.tokens),
             idempotency=dict(self.idempotency),
             web_sessions=dict(self.web_sessions),
+            mastodon_apps=dict(self.mastodon_apps),
+            mastodon_codes=dict(self.mastodon_codes),
+            mastodon_tokens=dict(self.mastodon_tokens),
         )
 
     def next_id(self, table: str) -> int:
@@ -1094,6 +1105,149 @@ class MemoryApiTokens:
         return len(old)
 
 
+class MemoryMastodonApps:
+    """Implements ports.MastodonAppRepository (what SqlMastodonApps stores)."""
+
+    def __init__(self, tx: _Transaction) -> None:
+        self.tx = tx
+
+    def add_app(
+        self,
+        *,
+        client_id: str,
+        secret_hash: str,
+        name: str,
+        website: str | None,
+        redirect_uris: Sequence[str],
+        scopes: Collection[str],
+        created_at: datetime,
+    ) -> MastodonApp:
+        state = self.tx.writes()
+        _unique(
+            any(a.client_id == client_id for a, _ in state.mastodon_apps.values()),
+            "mastodon_apps.client_id",
+        )
+        app = MastodonApp(
+            id=state.next_id("mastodon_apps"),
+            client_id=client_id,
+            name=name,
+            website=website,
+            redirect_uris=tuple(redirect_uris),
+            scopes=frozenset(scopes),
+            created_at=_utc(created_at),
+        )
+        state.mastodon_apps[app.id] = (app, secret_hash)
+        return app
+
+    def app(self, app_id: int) -> MastodonApp | None:
+        found = self.tx.state.mastodon_apps.get(app_id)
+        return found[0] if found else None
+
+    def app_by_client_id(self, client_id: str) -> tuple[MastodonApp, str] | None:
+        return next(
+            (f for f in self.tx.state.mastodon_apps.values() if f[0].client_id == client_id), None
+        )
+
+    def add_code(
+        self,
+        *,
+        code_hash: str,
+        app_id: int,
+        user_id: int,
+        account_id: int,
+        redirect_uri: str,
+        scopes: Collection[str],
+        code_challenge: str | None,
+        code_challenge_method: str | None,
+        created_at: datetime,
+        expires_at: datetime,
+    ) -> MastodonAuthCode:
+        state = self.tx.writes()
+        code = MastodonAuthCode(
+            id=state.next_id("mastodon_auth_codes"),
+            app_id=app_id,
+            user_id=user_id,
+            account_id=account_id,
+            redirect_uri=redirect_uri,
+            scopes=frozenset(scopes),
+            code_challenge=code_challenge,
+            code_challenge_method=code_challenge_method,
+            expires_at=_utc(expires_at),
+        )
+        state.mastodon_codes[code.id] = (code, code_hash)
+        return code
+
+    def code_by_hash(self, code_hash: str) -> MastodonAuthCode | None:
+        return next((c for c, h in self.tx.state.mastodon_codes.values() if h == code_hash), None)
+
+    def use_code(self, code_id: int, at: datetime) -> bool:
+        found = self.tx.state.mastodon_codes.get(code_id)
+        if found is None or found[0].used_at is not None:
+            return False
+        self.tx.writes().mastodon_codes[code_id] = (replace(found[0], used_at=_utc(at)), found[1])
+        return True
+
+    def purge_codes(self, expired_before: datetime) -> int:
+        old = [
+            i for i, (c, _) in self.tx.state.mastodon_codes.items() if c.expires_at < expired_before
+        ]
+        if old:
+            state = self.tx.writes()
+            for code_id in old:
+                del state.mastodon_codes[code_id]
+        return len(old)
+
+    def add_token(
+        self,
+        *,
+        token_hash: str,
+        app_id: int,
+        user_id: int | None,
+        account_id: int | None,
+        scopes: Collection[str],
+        created_at: datetime,
+    ) -> MastodonToken:
+        state = self.tx.writes()
+        token = MastodonToken(
+            id=state.next_id("mastodon_tokens"),
+            app_id=app_id,
+            user_id=user_id,
+            account_id=account_id,
+            scopes=frozenset(scopes),
+            created_at=_utc(created_at),
+        )
+        state.mastodon_tokens[token.id] = (token, token_hash)
+        return token
+
+    def token_by_hash(self, token_hash: str) -> MastodonToken | None:
+        return next((t for t, h in self.tx.state.mastodon_tokens.values() if h == token_hash), None)
+
+    def token(self, token_id: int) -> MastodonToken | None:
+        found = self.tx.state.mastodon_tokens.get(token_id)
+        return found[0] if found else None
+
+    def revoke_token(self, token_id: int, at: datetime) -> bool:
+        found = self.tx.state.mastodon_tokens.get(token_id)
+        if found is None or found[0].revoked_at is not None:
+            return False
+        revoked = replace(found[0], revoked_at=_utc(at))
+        self.tx.writes().mastodon_tokens[token_id] = (revoked, found[1])
+        return True
+
+    def tokens_of_user(self, user_id: int) -> list[MastodonToken]:
+        return sorted(
+            (
+                t
+                for t, _ in self.tx.state.mastodon_tokens.values()
+                if t.user_id == user_id and t.revoked_at is None
+            ),
+            key=lambda t: t.id,
+        )
+
+    def counts(self) -> tuple[int, int]:
+        return len(self.tx.state.mastodon_codes), len(self.tx.state.mastodon_tokens)
+
+
 class MemorySubmissions:
     """The API create's reads, answered from the tables (what SqlSubmissions joins)."""
 
@@ -1568,6 +1722,7 @@ class MemoryUnitOfWork:
         self.ledger: Ledger = MemoryLedger(tx)
         self.api_clients: ApiClientRepository = MemoryApiClients(tx)
         self.api_tokens: ApiTokenRepository = MemoryApiTokens(tx)
+        self.mastodon_apps: MastodonAppRepository = MemoryMastodonApps(tx)
         self.idempotency_keys: IdempotencyKeyRepository = MemoryIdempotencyKeys(tx)
         self.submissions: SubmissionReader = MemorySubmissions(tx, posts)
         self.exports: ExportReader = MemoryExports(tx, posts)
