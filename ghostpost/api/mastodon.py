@@ -16,7 +16,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from ghostpost.api.mastodon_oauth import require_token
-from ghostpost.api.oauth import client_rate_limit, current_api_actor, current_client, require_scope
+from ghostpost.api.oauth import client_rate_limit, current_api_actor, current_client
 from ghostpost.domain.errors import DomainError
 from ghostpost.domain.model import Account, Post, Source
 from ghostpost.http_surface import container, services
@@ -75,8 +75,8 @@ MAX_ACCOUNT_ID = 2**31 - 1
 
 
 def _account(account_id: int) -> Account:
-    client = current_client()
-    if account_id not in client.account_ids or account_id > MAX_ACCOUNT_ID:
+    # The token's actor: a scheduler's client, or a signed-in user limited to one account.
+    if not current_api_actor().may_use_account(account_id) or account_id > MAX_ACCOUNT_ID:
         raise MastodonError(404, "Record not found")
     with services().uow(read_only=True) as uow:
         account = uow.accounts.get(account_id)
@@ -229,7 +229,7 @@ def instance(account_id: int) -> Any:
 
 
 @bp.get("/api/v1/accounts/verify_credentials")
-@require_scope("posts:read")
+@require_token("posts:read", mastodon_scope="read:accounts")
 @client_rate_limit
 def verify_credentials(account_id: int) -> Any:
     """Return the account this base URL posts to."""
@@ -385,7 +385,7 @@ def post_status(account_id: int) -> Any:
 
 
 @bp.get("/api/v1/statuses/<status_id>")
-@require_scope("posts:read")
+@require_token("posts:read")
 @client_rate_limit
 def get_status(account_id: int, status_id: str) -> Any:
     """Return one status of this account."""

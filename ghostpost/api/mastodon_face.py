@@ -22,10 +22,10 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, current_app, jsonify, redirect, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from ghostpost.api import mastodon_reads, oauth
+from ghostpost.api import mastodon_oauth, mastodon_reads, oauth
 from ghostpost.api.mastodon import MastodonError
 from ghostpost.db.engine import DATABASE_UNAVAILABLE
 from ghostpost.domain.errors import DomainError
@@ -107,6 +107,9 @@ def _from_domain_error(exc: DomainError) -> Response:
 
 
 def _from_http_exception(exc: HTTPException) -> Response:
+    if exc.response is not None:
+        # abort(response): the view built the whole Mastodon answer (a 401 with its header).
+        return exc.response  # type: ignore[return-value]
     status = exc.code or 500
     headers = []
     if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
@@ -209,8 +212,12 @@ def create_face_app(main: Flask, container: Container) -> Flask:
     face.extensions["ghostpost"] = container
     share_rate_limiter(main, face)
     face.register_blueprint(mastodon_reads.bp)
-    # POST /oauth/token and /oauth/revoke on this host too (and what the sign-in work adds).
+    # POST /oauth/token and /oauth/revoke on this host too, with Mastodon apps' code grant,
+    # and POST /api/v1/apps.
     oauth.init_app(face)
+    mastodon_oauth.init_app(face)
+    # The consent page is a staff web page: it lives on ghostpost's host, with its session.
+    face.add_url_rule("/oauth/authorize", "authorize", _authorize_on_the_main_host)
     face.register_error_handler(MastodonError, _from_mastodon_error)
     face.register_error_handler(DomainError, _from_domain_error)
     face.register_error_handler(HTTPException, _from_http_exception)
@@ -221,6 +228,15 @@ def create_face_app(main: Flask, container: Container) -> Flask:
     face.after_request(_only_json)
     face.after_request(_allow_origins)
     return face
+
+
+def _authorize_on_the_main_host() -> Response:
+    """Send the browser to the staff sign-in and consent page on ghostpost's own host (its
+    `public_url`), with the app's request unchanged; the face holds no session cookie."""
+    settings = current_app.extensions["ghostpost"].settings
+    target = settings.public_url.rstrip("/") + "/oauth/authorize"
+    query = request.query_string.decode("ascii", "replace")
+    return redirect(f"{target}?{query}" if query else target, code=302)
 
 
 def face_of(main: Flask) -> Flask:

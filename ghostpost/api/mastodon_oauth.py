@@ -37,6 +37,7 @@ from ghostpost.api import oauth
 from ghostpost.domain.model import MastodonApp, MastodonAuthCode
 from ghostpost.http_surface import container, services
 from ghostpost.services import mastodon_apps
+from ghostpost.services.context import Actor
 from ghostpost.services.errors import Forbidden, ValidationFailed
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -305,6 +306,31 @@ def _bearer() -> str | None:
     return token.strip() if kind.lower() == "bearer" else None
 
 
+def _invalid_token() -> Response:
+    response = _mastodon_error(401, "The access token is invalid")
+    response.headers["WWW-Authenticate"] = (
+        f'Bearer realm="{oauth.REALM}", error="invalid_token", '
+        'error_description="The access token is invalid"'
+    )
+    return response
+
+
+def optional_token_actor() -> Actor | None:
+    """For public Mastodon routes that say more to a known caller (`instance`): None without
+    an Authorization header; a scheduler's token as `oauth.optional_api_actor`; a signed-in
+    app's token must be valid (else the same 401 as `require_token`), and gives its actor."""
+    token = _bearer()
+    if token is None or not token.startswith(TOKEN_PREFIX):
+        return oauth.optional_api_actor()
+    grant = mastodon_apps.resolve_bearer(services(), token.removeprefix(TOKEN_PREFIX))
+    if grant is None:
+        abort(_invalid_token())
+    if grant.user is None:
+        return None  # the app's own token: app-level calls, no account of its own
+    oauth.charge_signed_in_budget(grant.user.id)
+    return grant.actor()
+
+
 def require_token(scope: str, *, mastodon_scope: str | None = None) -> Callable[[F], F]:
     """Protect a Mastodon route: a scheduler's token (api.oauth.require_scope, unchanged) or a
     token a staff user granted a Mastodon app, holding `mastodon_scope` (by default the one
@@ -322,12 +348,7 @@ def require_token(scope: str, *, mastodon_scope: str | None = None) -> Callable[
                 return as_scheduler(*args, **kwargs)
             grant = mastodon_apps.resolve_bearer(services(), token.removeprefix(TOKEN_PREFIX))
             if grant is None:
-                response = _mastodon_error(401, "The access token is invalid")
-                response.headers["WWW-Authenticate"] = (
-                    f'Bearer realm="{oauth.REALM}", error="invalid_token", '
-                    'error_description="The access token is invalid"'
-                )
-                return response
+                return _invalid_token()
             if grant.user is None:
                 return _mastodon_error(422, NEEDS_USER)
             if not grant.allows(needed):

@@ -27,11 +27,10 @@ from ghostpost.api.mastodon import (
     scheduled_entity,
     status_entity,
 )
+from ghostpost.api.mastodon_oauth import optional_token_actor, require_token
 from ghostpost.api.oauth import (
     client_rate_limit,
     current_api_actor,
-    optional_api_actor,
-    require_scope,
 )
 from ghostpost.domain.model import Account, Post, User
 from ghostpost.domain.states import QUEUED_STATES
@@ -68,7 +67,7 @@ class FaceIdentity:
 
 
 def acting_identity() -> FaceIdentity:
-    """Resolve the account and the acting user from the token (inside a `require_scope` view).
+    """Resolve the account and the acting user from the token (inside a `require_token` view).
 
     The one place the face asks: a token's actor must cover exactly one account. A scheduler's
     client token covers its client's accounts; a Mastodon app's token (signed in through
@@ -202,7 +201,7 @@ def _instance_facts() -> tuple[str, api_queries.PostingLimits]:
     """This host's name and the posting limits: of the token's account(s) when a token comes
     along, else the strictest of all accounts (a composer believing them never writes too
     much)."""
-    actor = optional_api_actor()
+    actor = optional_token_actor()
     return request.host, api_queries.posting_limits(services(), actor)
 
 
@@ -299,7 +298,7 @@ def instance_v2() -> Any:
 
 
 @bp.get("/api/v1/accounts/verify_credentials")
-@require_scope("posts:read")
+@require_token("posts:read", mastodon_scope="read:accounts")
 def verify_credentials() -> Any:
     """The account this token posts to."""
     identity = acting_identity()
@@ -315,7 +314,7 @@ def verify_credentials() -> Any:
 
 
 @bp.get("/api/v1/accounts/<account_id>/statuses")
-@require_scope("posts:read")
+@require_token("posts:read")
 def account_statuses(account_id: str) -> Any:
     """The token's account's statuses as published through ghostpost; other accounts are
     not known here."""
@@ -327,7 +326,7 @@ def account_statuses(account_id: str) -> Any:
 
 
 @bp.get("/api/v1/timelines/home")
-@require_scope("posts:read")
+@require_token("posts:read")
 def home_timeline() -> Any:
     """The same list as the account's statuses: ghostpost follows nobody."""
     identity = acting_identity()
@@ -336,21 +335,21 @@ def home_timeline() -> Any:
 
 
 @bp.post("/api/v1/statuses")
-@require_scope("posts:write")
+@require_token("posts:write")
 def post_status() -> Any:
     """Create a status on the token's account (ghostpost.api.mastodon's create)."""
     return mastodon.post_status(account_id=acting_identity().account.id)
 
 
 @bp.get("/api/v1/statuses/<status_id>")
-@require_scope("posts:read")
+@require_token("posts:read")
 def get_status(status_id: str) -> Any:
     """One status of the token's account (ghostpost.api.mastodon's read)."""
     return mastodon.get_status(account_id=acting_identity().account.id, status_id=status_id)
 
 
 @bp.delete("/api/v1/statuses/<status_id>")
-@require_scope("posts:write")
+@require_token("posts:write")
 def delete_status(status_id: str) -> Any:
     """Cancel a status that has not gone out yet; a published one is refused (ghostpost does
     not take published posts back). Answers the status with its source `text`."""
@@ -361,7 +360,7 @@ def delete_status(status_id: str) -> Any:
 
 
 @bp.get("/api/v1/statuses/<status_id>/context")
-@require_scope("posts:read")
+@require_token("posts:read")
 def status_context(status_id: str) -> Any:
     """No threads are kept: an existing status has no ancestors and no descendants here."""
     _own_post(acting_identity(), status_id)
@@ -372,7 +371,7 @@ def status_context(status_id: str) -> Any:
 
 
 @bp.get("/api/v1/scheduled_statuses")
-@require_scope("posts:read")
+@require_token("posts:read")
 def scheduled_statuses() -> Any:
     """The account's posts that have not gone out yet, newest first, paged."""
     identity = acting_identity()
@@ -382,14 +381,14 @@ def scheduled_statuses() -> Any:
 
 
 @bp.get("/api/v1/scheduled_statuses/<status_id>")
-@require_scope("posts:read")
+@require_token("posts:read")
 def scheduled_status(status_id: str) -> Any:
     """One post of the account that has not gone out yet."""
     return jsonify(scheduled_entity(_own_scheduled(acting_identity(), status_id)))
 
 
 @bp.put("/api/v1/scheduled_statuses/<status_id>")
-@require_scope("posts:write")
+@require_token("posts:write")
 def reschedule_status(status_id: str) -> Any:
     """Move a scheduled post (`scheduled_at`, at least 5 minutes ahead); the window rules are
     decided again, as for any reschedule."""
@@ -400,7 +399,7 @@ def reschedule_status(status_id: str) -> Any:
 
 
 @bp.delete("/api/v1/scheduled_statuses/<status_id>")
-@require_scope("posts:write")
+@require_token("posts:write")
 def cancel_scheduled_status(status_id: str) -> Any:
     """Cancel a scheduled post; `{}` as on Mastodon."""
     identity = acting_identity()
@@ -420,7 +419,7 @@ for _path in ("/api/v1/media", "/api/v2/media"):
     bp.add_url_rule(
         _path,
         endpoint=f"media_{_path.split('/')[2]}",
-        view_func=require_scope("posts:write")(_no_media),
+        view_func=require_token("posts:write")(_no_media),
         methods=["POST"],
     )
 
@@ -457,7 +456,7 @@ for _path, _body in EMPTY_READS.items():
     bp.add_url_rule(
         _path,
         endpoint="empty_" + _path.strip("/").replace("/", "_"),
-        view_func=require_scope("posts:read")(_empty_read(_body)),
+        view_func=require_token("posts:read")(_empty_read(_body)),
         methods=["GET"],
     )
 
@@ -466,7 +465,7 @@ for _path, _body in EMPTY_READS.items():
 @client_rate_limit
 def custom_emojis() -> Any:
     """Public on Mastodon too; ghostpost has none (a token, if any, must still be valid)."""
-    optional_api_actor()
+    optional_token_actor()
     return jsonify([])
 
 

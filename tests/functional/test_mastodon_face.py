@@ -220,7 +220,13 @@ def test_every_face_route_answers_an_unauthenticated_call_with_a_mastodon_401(
     forged = App(client, "not-a-token")
     checked = 0
     for rule in face.url_map.iter_rules():
-        if rule.endpoint in PUBLIC_ENDPOINTS or rule.endpoint.startswith("oauth."):
+        # Signing in is public, as on Mastodon: registering an app, the OAuth endpoints and
+        # their metadata (test_mastodon_signin attacks them).
+        if (
+            rule.endpoint in PUBLIC_ENDPOINTS
+            or rule.endpoint.startswith(("oauth.", "mastodon_oauth."))
+            or rule.endpoint == "authorize"
+        ):
             continue
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             for caller in (anonymous, forged):
@@ -536,3 +542,78 @@ def test_mastodon_py_given_only_the_base_url_posts_schedules_lists_and_cancels(
         entries = [e for e in uow.ledger.entries() if e.tag == "post:submitted"]
     assert {e.data["writer"]["email"] for e in entries} == {world.writer_a.email}
     assert {e.data["source"] for e in entries} == {"mastodon-compat"}
+
+
+# --- a signed-in app's token (sign-in like Mastodon) on the face ---------------------------
+
+
+def test_an_app_signs_in_through_the_face_host_and_its_token_works_on_the_face(
+    client: FlaskClient, opened: World, settings: Settings
+) -> None:
+    """The whole Mastodon sign-in as an app given only the face's host: register, authorize
+    (sent to ghostpost's host for the staff sign-in and consent), token; then the token reads
+    and posts on the face as the signed-in writer, and a forged one of its kind gets 401."""
+    from tests.functional.test_mastodon_signin import REDIRECT, consent, s256
+    from tests.support.web import sign_in
+
+    world = opened
+    registered = App(client, None).call(
+        "POST",
+        "/api/v1/apps",
+        data={"client_name": "Ivory", "redirect_uris": REDIRECT, "scopes": "read write"},
+    )
+    assert registered.status_code == 200, registered.get_data(as_text=True)
+    app = registered.get_json()
+    verifier = "v" * 64
+    query = {
+        "response_type": "code",
+        "client_id": app["client_id"],
+        "redirect_uri": REDIRECT,
+        "scope": "read write",
+        "state": "xyz-state",
+        "code_challenge": s256(verifier),
+        "code_challenge_method": "S256",
+    }
+    sent = App(client, None).get("/oauth/authorize/", query_string=query)
+    assert sent.status_code == 302
+    target = urlsplit(sent.headers["Location"])
+    assert f"{target.scheme}://{target.netloc}" == settings.public_url.rstrip("/")
+    assert target.path == "/oauth/authorize" and parse_qs(target.query)["client_id"] == [
+        app["client_id"]
+    ]
+    sign_in(client, world.writer_a.email)
+    approved = consent(client, f"{target.path}?{target.query}", world.account.id)
+    assert approved.status_code == 302, approved.get_data(as_text=True)
+    code = parse_qs(urlsplit(approved.headers["Location"]).query)["code"][0]
+    exchanged = client.post(
+        "/oauth/token",
+        base_url=f"https://{FACE_HOST}",  # OAuth needs https off loopback
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "client_id": app["client_id"],
+            "client_secret": app["client_secret"],
+            "redirect_uri": REDIRECT,
+            "code_verifier": verifier,
+        },
+    )
+    assert exchanged.status_code == 200, exchanged.get_data(as_text=True)
+    me = App(client, exchanged.get_json()["access_token"])
+
+    assert me.get("/api/v1/accounts/verify_credentials").get_json()["id"] == str(world.account.id)
+    budget = world.ctx.budget_for(world.account).measure("").primary.limit
+    limits = me.get("/api/v2/instance").get_json()["configuration"]["statuses"]
+    assert limits["max_characters"] == budget
+    status = create(me, "Written in my own app")
+    assert me.get(f"/api/v1/statuses/{status['id']}").status_code == 200
+    assert me.get("/api/v1/timelines/home").status_code == 200
+    assert me.get("/api/v1/scheduled_statuses").status_code == 200
+    post = world.post(int(status["id"]))
+    assert post.author_id == world.writer_a.id
+
+    forged = App(client, "gpm." + "x" * 40)
+    for path in ("/api/v1/accounts/verify_credentials", "/api/v2/instance"):
+        refused = forged.get(path)
+        assert refused.status_code == 401, path
+        assert refused.get_json()["error"] == "The access token is invalid"
+        assert refused.headers["WWW-Authenticate"].startswith("Bearer ")
