@@ -309,6 +309,7 @@ class PostRepository(Protocol):
         decisions: Mapping[str, Any],
         approved_by: int | None,
         approved_at: datetime | None,
+        final_content_warning: str = "",
     ) -> Post:
         """Store a regular post decided again for a new time (its window, text, state and
         approval follow from the new decision)."""
@@ -328,6 +329,7 @@ class PostRepository(Protocol):
         claimed_by: str,
         lease_until: datetime,
         decisions: Mapping[str, Any],
+        final_content_warning: str = "",
     ) -> Post:
         """Record a worker's claim: the text it will publish, the attempt count, its lease and
         the decisions it published under; the reason is cleared."""
