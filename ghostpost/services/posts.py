@@ -90,7 +90,9 @@ def _check_request(ctx: ServiceContext, cmd: SubmitPost) -> datetime:
         )
     problem = text_problem(warning) if warning else None
     if problem is not None:
-        raise ValidationFailed(f"The content warning {problem}.", {"spoiler_text": problem})
+        raise ValidationFailed(
+            f"The content warning (spoiler_text) {problem}.", {"spoiler_text": problem}
+        )
     if cmd.publish_at is not None and cmd.publish_at.tzinfo is None:
         raise ValidationFailed("publish_at needs a time zone.", {"publish_at": "no time zone"})
     now = ctx.clock.now()
