@@ -676,7 +676,8 @@ class ExportReader(Protocol):
         """Yield the posts of `posts(scope)` as batches of column tuples, no object per row:
         (id, public_id, account_id, window_id, kind, state, state_reason, author_id,
         submitter, source, final_text, published_at, platform_url, decisions, approved_by,
-        approved_at, created_at) — ghostpost.db.exports.POST_COLUMNS. The times are aware
+        approved_at, created_at, final_content_warning, visibility) —
+        ghostpost.db.exports.POST_COLUMNS. The times are aware
         datetimes, or naive UTC ISO 8601 text (SQLite: as stored)."""
 
     def count_entries(self, scope: ExportScope, up_to_seq: int) -> int:

@@ -27,6 +27,7 @@ from ghostpost.domain.model import Account
 from ghostpost.services import clients, directory
 from ghostpost.services.context import Actor
 from ghostpost.textseg import default_segmenter
+from tests.functional.test_exports import jsonl_rows, run_export
 from tests.functional.test_mastodon_adapter import store_connection
 from tests.support.api import fetch_token
 from tests.support.fake_mastodon import FakeMastodon, make_fake_mastodon
@@ -189,6 +190,12 @@ def test_a_status_with_every_honoured_field_reaches_mastodon_as_sent_and_the_led
     published = entry(world.container, row.public_id, "post:published")
     assert published["options"] == {**asked, "content_warning": "Season finale #team"}
     assert published["final_text"] == sent["text"]
+    report = jsonl_rows(run_export(world, "authorship", "jsonl"))
+    (exported,) = [r for r in report if r["post_id"] == row.public_id]
+    assert (exported["content_warning"], exported["visibility"]) == (
+        "Season finale #team",
+        "unlisted",
+    )
 
 
 def test_attack_a_writer_uses_a_content_warning_to_bury_the_disclosure(
