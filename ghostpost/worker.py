@@ -137,7 +137,10 @@ class Worker:
             return
         try:
             receipt = publisher.publish(
-                claim.account, claim.text, idempotency_key=claim.idempotency_key
+                claim.account,
+                claim.text,
+                idempotency_key=claim.idempotency_key,
+                options=claim.options,
             )
         except RetryableError as exc:
             publishing.record_failure(

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from ghostpost.domain.model import Account
+from ghostpost.domain.post_options import PLAIN, PostOptions
 from ghostpost.services.publishing import Receipt
 
 __all__ = [
@@ -46,7 +47,14 @@ class Publisher(Protocol):
 
     platform: str
 
-    def publish(self, account: Account, text: str, *, idempotency_key: str) -> Receipt:
+    def publish(
+        self,
+        account: Account,
+        text: str,
+        *,
+        idempotency_key: str,
+        options: PostOptions = PLAIN,
+    ) -> Receipt:
         """Send the post; return the platform's receipt or raise a PublishError."""
         ...
 

@@ -32,6 +32,7 @@ from ghostpost.adapters.base import (
 from ghostpost.adapters.http import PlatformHttp, error_text, utc_now_iso
 from ghostpost.clock import Clock
 from ghostpost.domain.model import Account
+from ghostpost.domain.post_options import PLAIN, PostOptions, refusals
 from ghostpost.domain.richtext import JS_SPACE, detect_facets
 
 if TYPE_CHECKING:
@@ -124,8 +125,21 @@ class BlueskyPublisher:
         self._http = http
         self._clock = clock
 
-    def publish(self, account: Account, text: str, *, idempotency_key: str) -> Receipt:
-        """Create the post under an rkey chosen (and committed) before sending."""
+    def publish(
+        self,
+        account: Account,
+        text: str,
+        *,
+        idempotency_key: str,
+        options: PostOptions = PLAIN,
+    ) -> Receipt:
+        """Create the post under an rkey chosen (and committed) before sending; a language
+        goes out as the record's `langs`."""
+        refused = refusals(self.platform, options)
+        if refused:
+            # The service refuses these before storing; a post that got here anyway must not
+            # go out without what it asked for.
+            raise PermanentError(f"{self.platform} cannot honour {', '.join(sorted(refused))}")
         pds = self._pds(account)
         attempt = self._attempts.find(idempotency_key)
         if attempt is not None:
@@ -145,6 +159,8 @@ class BlueskyPublisher:
         found = facets(text, lambda handle: self._resolve(pds, handle))
         if found:
             record["facets"] = found
+        if options.language is not None:
+            record["langs"] = [options.language]
         body = {
             "repo": self._did(account),
             "collection": POST_COLLECTION,

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from ghostpost.adapters.base import PermanentError, Receipt
 from ghostpost.domain.model import Account
+from ghostpost.domain.post_options import PLAIN, PostOptions, refusals
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,20 @@ class LocalPublisher:
             url=f"{self._public_url}/@{status.handle}/{status.id}",
         )
 
-    def publish(self, account: Account, text: str, *, idempotency_key: str) -> Receipt:
+    def publish(
+        self,
+        account: Account,
+        text: str,
+        *,
+        idempotency_key: str,
+        options: PostOptions = PLAIN,
+    ) -> Receipt:
         """Create the status (or return the one already made under this key)."""
+        refused = refusals(self.platform, options)
+        if refused:
+            # The service refuses these before storing; a post that got here anyway must not
+            # go out without what it asked for.
+            raise PermanentError(f"{self.platform} cannot honour {', '.join(sorted(refused))}")
         if account.platform != self.platform:
             raise PermanentError(f"account {account.handle} is not on the local platform")
         if not text.strip():

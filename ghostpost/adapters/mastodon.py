@@ -35,6 +35,7 @@ from ghostpost.adapters.http import PlatformHttp, error_text
 from ghostpost.clock import Clock
 from ghostpost.domain.length import mastodon_mention_re
 from ghostpost.domain.model import Account
+from ghostpost.domain.post_options import PLAIN, PostOptions, refusals
 
 if TYPE_CHECKING:
     from ghostpost.bootstrap import Container
@@ -128,6 +129,18 @@ def _scope_covers(granted: set[str], needed: str) -> bool:
     return needed in granted or needed.split(":", 1)[0] in granted
 
 
+def status_body(text: str, options: PostOptions) -> dict[str, Any]:
+    """The JSON of POST /api/v1/statuses for `text` with `options` (defaults left out)."""
+    body: dict[str, Any] = {"status": text, "visibility": options.visibility}
+    if options.content_warning:
+        body["spoiler_text"] = options.content_warning
+    if options.sensitive:
+        body["sensitive"] = True
+    if options.language is not None:
+        body["language"] = options.language
+    return body
+
+
 class MastodonPublisher:
     """Publishes to a Mastodon (or compatible) instance with the account's user token."""
 
@@ -145,8 +158,21 @@ class MastodonPublisher:
         """Close the pooled HTTP connections."""
         self._http.session.close()
 
-    def publish(self, account: Account, text: str, *, idempotency_key: str) -> Receipt:
-        """Create a public status with exactly `text`, or return the one made under this key."""
+    def publish(
+        self,
+        account: Account,
+        text: str,
+        *,
+        idempotency_key: str,
+        options: PostOptions = PLAIN,
+    ) -> Receipt:
+        """Create a status with exactly `text` and `options` (content warning, visibility,
+        language, sensitive), or return the one made under this key."""
+        refused = refusals(self.platform, options)
+        if refused:
+            # The service refuses these before storing; a post that got here anyway must not
+            # go out without what it asked for.
+            raise PermanentError(f"{self.platform} cannot honour {', '.join(sorted(refused))}")
         base_url, token = self._connection(account)
         # Committed before the send: after a crash, this row is what lookup() searches from.
         attempt = self._attempts.record(account, idempotency_key, ref=text_fingerprint(text))
@@ -160,7 +186,7 @@ class MastodonPublisher:
             token,
             "POST",
             f"{base_url}/api/v1/statuses",
-            json={"status": text, "visibility": "public"},
+            json=status_body(text, options),
             headers={"Idempotency-Key": idempotency_key},
         )
         return _receipt(_json_object(response, "the new status"), _host(base_url))

@@ -39,6 +39,7 @@ from ghostpost.adapters.http import (
 )
 from ghostpost.clock import Clock
 from ghostpost.domain.model import Account
+from ghostpost.domain.post_options import PLAIN, PostOptions, refusals
 from ghostpost.textseg import default_segmenter
 
 if TYPE_CHECKING:
@@ -337,8 +338,20 @@ class XPublisher:
             platform_post_id=tweet_id, url=f"https://x.com/{account.handle}/status/{tweet_id}"
         )
 
-    def publish(self, account: Account, text: str, *, idempotency_key: str) -> Receipt:
+    def publish(
+        self,
+        account: Account,
+        text: str,
+        *,
+        idempotency_key: str,
+        options: PostOptions = PLAIN,
+    ) -> Receipt:
         """Post the tweet (or return the one already posted under this key)."""
+        refused = refusals(self.platform, options)
+        if refused:
+            # The service refuses these before storing; a post that got here anyway must not
+            # go out without what it asked for.
+            raise PermanentError(f"{self.platform} cannot honour {', '.join(sorted(refused))}")
         if account.platform != self.platform:
             raise PermanentError(f"account @{account.handle} is not an X account")
         fingerprint = text_fingerprint(text)

@@ -79,7 +79,8 @@ stays flat at any size, so read the body as it comes.
 post id: `post_id, kind, state, state_reason, published_at, submitted_at, account_id, platform,
 handle, platform_url, final_text, writer_name, writer_email, submitter, submitter_name,
 approver_name, approver_email, approved_at, source, delegated, window_id, window_name,
-decision_stage, tag, tag_outcome, tag_needs, tag_has, tag_unit, reminder, disclosure`. CSV is
+decision_stage, tag, tag_outcome, tag_needs, tag_has, tag_unit, reminder, disclosure,
+content_warning, visibility`. CSV is
 RFC 4180 (UTF-8, header row, CRLF); a cell starting with `=`, `+`, `-`, `@`, tab or CR is
 prefixed with `'` so spreadsheets do not run it. JSONL has one object per post with typed
 values (null when empty) and no such prefix.

@@ -19,6 +19,12 @@ from ghostpost.api.mastodon_oauth import require_token
 from ghostpost.api.oauth import client_rate_limit, current_api_actor, current_client
 from ghostpost.domain.errors import DomainError
 from ghostpost.domain.model import Account, Post, Source
+from ghostpost.domain.post_options import (
+    VISIBILITIES,
+    PostOptions,
+    language_problem,
+    normalize_language,
+)
 from ghostpost.http_surface import container, services
 from ghostpost.services import api_queries
 from ghostpost.services.api_queries import PostDetails
@@ -37,7 +43,6 @@ bp = Blueprint("mastodon", __name__, url_prefix="/compat/mastodon/<int:account_i
 COMPAT_VERSION = "4.3.0 (compatible; ghostpost 0.1.0)"
 #: Mastodon refuses scheduled_at less than 5 minutes ahead; so do we.
 MIN_SCHEDULE_AHEAD = timedelta(minutes=5)
-VISIBILITIES = ("public", "unlisted")
 
 
 class MastodonError(Exception):
@@ -144,9 +149,9 @@ def status_entity(
         "account": account_entity(account, principal_name, base=base),
         "content": paragraphs,
         "text": text,
-        "visibility": post.decisions.get("visibility", "public"),
-        "sensitive": False,
-        "spoiler_text": "",
+        "visibility": post.options.visibility,
+        "sensitive": post.options.sensitive or bool(post.final_content_warning),
+        "spoiler_text": post.final_content_warning,
         "media_attachments": [],
         "mentions": [],
         "tags": [],
@@ -154,12 +159,12 @@ def status_entity(
         "reblogs_count": 0,
         "favourites_count": 0,
         "replies_count": 0,
-        "in_reply_to_id": post.decisions.get("in_reply_to"),
+        "in_reply_to_id": None,
         "in_reply_to_account_id": None,
         "reblog": None,
         "poll": None,
         "card": None,
-        "language": None,
+        "language": post.options.language,
         "edited_at": None,
         "application": {"name": "ghostpost", "website": None},
         "ghostpost": {
@@ -178,12 +183,13 @@ def scheduled_entity(post: Post) -> dict[str, Any]:
         "scheduled_at": _iso(post.publish_at),
         "params": {
             "text": post.final_text,
-            "visibility": post.decisions.get("visibility", "public"),
-            "in_reply_to_id": post.decisions.get("in_reply_to"),
+            "visibility": post.options.visibility,
+            "in_reply_to_id": None,
             "scheduled_at": _iso(post.publish_at),
             "media_ids": None,
-            "sensitive": None,
-            "spoiler_text": None,
+            "sensitive": post.options.sensitive,
+            "spoiler_text": post.options.content_warning or None,
+            "language": post.options.language,
             "poll": None,
             "idempotency": None,
             "application_id": None,
@@ -264,8 +270,7 @@ def _scheduled_at(raw: Any) -> datetime | None:
     return parsed
 
 
-#: Longest in_reply_to_id kept (the same cap as /api/v1's in_reply_to): it is written into the
-#: post's decisions and the ledger, which keep it forever.
+#: Longest in_reply_to_id read (the same cap as /api/v1's in_reply_to), to name it in a refusal.
 MAX_IN_REPLY_TO_LENGTH = 200
 _IN_REPLY_TO_REFUSED = (
     "Validation failed: in_reply_to_id must be a status id: a string (or a whole number) of "
@@ -279,8 +284,7 @@ def _in_reply_to_id(raw: Any) -> str | None:
         return None
     if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw < 10**MAX_IN_REPLY_TO_LENGTH:
         return str(raw)
-    # Floats (1.5, NaN), booleans, lists and objects are no id; a big object would otherwise
-    # be kept in the ledger for good.
+    # Floats (1.5, NaN), booleans, lists and objects are no id.
     if not isinstance(raw, str) or len(raw) > MAX_IN_REPLY_TO_LENGTH or not raw.strip():
         raise MastodonError(422, _IN_REPLY_TO_REFUSED)
     if problem := text_problem(raw):
@@ -288,12 +292,129 @@ def _in_reply_to_id(raw: Any) -> str | None:
     return raw.strip()
 
 
+#: Every parameter of Mastodon's POST /api/v1/statuses (4.5: app/controllers/api/v1/
+#: statuses_controller.rb, status_params; docs: methods/statuses), and what ghostpost does
+#: with it. Honoured ones reach the platform; the others are refused by name when given.
+HONOURED_PARAMETERS = ("status", "spoiler_text", "visibility", "language", "sensitive")
+SCHEDULING_PARAMETERS = ("scheduled_at",)
+REFUSED_PARAMETERS = {
+    "media_ids": "ghostpost does not publish media yet",
+    "media_attributes": "ghostpost does not publish media yet",
+    "poll": "ghostpost does not publish polls",
+    "in_reply_to_id": "ghostpost does not publish replies",
+    "quoted_status_id": "ghostpost does not publish quotes",
+    "quote_approval_policy": "ghostpost does not set quote policies",
+    "allowed_mentions": "ghostpost does not check mentions against a reply",
+}
+_KNOWN = frozenset(HONOURED_PARAMETERS + SCHEDULING_PARAMETERS) | frozenset(REFUSED_PARAMETERS)
+#: Rails' boolean casting (ActiveModel::Type::Boolean), as clients rely on: Mastodon.py sends
+#: '1'/'0', forms send 'true'/'false'.
+_TRUE = frozenset({"1", "true", "t", "on", "yes"})
+_FALSE = frozenset({"0", "false", "f", "off", "no"})
+
+
+def _parameter_name(key: str) -> str:
+    """`media_ids[]` -> `media_ids`, `poll[options][]` -> `poll` (form bodies' brackets)."""
+    return key.split("[", 1)[0]
+
+
+def _given(value: Any) -> bool:
+    """Tell whether a parameter carries something (Mastodon treats blank as absent)."""
+    if value is None or value is False:
+        return False
+    if isinstance(value, str):
+        return bool(value.strip())
+    if isinstance(value, list | tuple):
+        return any(_given(item) for item in value)
+    if isinstance(value, dict):
+        return any(_given(item) for item in value.values())
+    return True
+
+
+def _parameters() -> dict[str, list[Any]]:
+    """The body's parameters by Mastodon name, each with every value given under it."""
+    found: dict[str, list[Any]] = {}
+    if request.is_json:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise MastodonError(422, "Validation failed: the body must be a JSON object")
+        for key, value in body.items():
+            found.setdefault(_parameter_name(str(key)), []).append(value)
+        return found
+    for key, values in request.form.lists():
+        found.setdefault(_parameter_name(key), []).extend(values)
+    return found
+
+
+def _one(parameters: dict[str, list[Any]], name: str) -> Any:
+    values = parameters.get(name) or [None]
+    if len(values) > 1:
+        raise MastodonError(422, f"Validation failed: {name} is given more than once")
+    return values[0]
+
+
+def _refuse_unhonoured(parameters: dict[str, list[Any]]) -> None:
+    """Refuse, by name, every parameter given that ghostpost would not carry to the platform."""
+    _in_reply_to_id(_one(parameters, "in_reply_to_id"))  # a malformed id is named as such
+    for name, values in parameters.items():
+        if not any(_given(value) for value in values):
+            continue
+        if name in REFUSED_PARAMETERS:
+            raise MastodonError(422, f"Validation failed: {name}: {REFUSED_PARAMETERS[name]}")
+        if name not in _KNOWN:
+            raise MastodonError(
+                422, f"Validation failed: {name} is not a parameter ghostpost takes"
+            )
+
+
+def _text_parameter(parameters: dict[str, list[Any]], name: str) -> str:
+    raw = _one(parameters, name)
+    if raw is None:
+        return ""
+    if not isinstance(raw, str):
+        raise MastodonError(422, f"Validation failed: {name} must be a string")
+    return raw
+
+
+def _sensitive(raw: Any) -> bool:
+    if raw is None or raw == "" or isinstance(raw, bool):
+        return bool(raw)
+    if isinstance(raw, int) and raw in (0, 1):
+        return bool(raw)
+    if isinstance(raw, str) and raw.strip().lower() in _TRUE | _FALSE:
+        return raw.strip().lower() in _TRUE
+    raise MastodonError(422, "Validation failed: sensitive must be true or false")
+
+
+def _post_options(parameters: dict[str, list[Any]]) -> PostOptions:
+    """The status's content warning, visibility, language and sensitive flag, as given (the
+    service refuses what the account's platform cannot honour)."""
+    visibility = _text_parameter(parameters, "visibility").strip() or "public"
+    if visibility not in VISIBILITIES:
+        raise MastodonError(
+            422, f"Validation failed: visibility must be one of {', '.join(VISIBILITIES)}"
+        )
+    language = _text_parameter(parameters, "language").strip() or None
+    if language is not None:
+        normalized = normalize_language(language)
+        if normalized is None:
+            raise MastodonError(422, f"Validation failed: language {language_problem(language)}")
+        language = normalized
+    return PostOptions(
+        # Mastodon strips the warning as it strips the text (Status#prepare_contents).
+        content_warning=_text_parameter(parameters, "spoiler_text").strip(),
+        visibility=visibility,
+        language=language,
+        sensitive=_sensitive(_one(parameters, "sensitive")),
+    )
+
+
 def _create_fingerprint(
     account_id: int,
     author_email: str | None,
     text: str,
     scheduled_at: datetime | None,
-    extra: dict[str, Any],
+    options: PostOptions,
 ) -> str:
     """The post as the service will understand it, hashed as /api/v1 hashes its requests: the
     author as named (lower-cased), or the client's default author (its id: naming another
@@ -302,15 +423,16 @@ def _create_fingerprint(
     if author is None:
         signed_in = current_api_actor().user  # a token a staff user granted an app
         author = signed_in.id if signed_in else current_client().default_author_id
-    return request_fingerprint(
-        {
-            "account": account_id,
-            "author": author,
-            "text": text,
-            "publish_at": scheduled_at.isoformat() if scheduled_at else None,
-            "extra": extra,
-        }
-    )
+    request_facts: dict[str, Any] = {
+        "account": account_id,
+        "author": author,
+        "text": text,
+        "publish_at": scheduled_at.isoformat() if scheduled_at else None,
+        "extra": {},
+    }
+    if not options.is_plain:
+        request_facts["options"] = options.to_record()
+    return request_fingerprint(request_facts)
 
 
 @bp.post("/api/v1/statuses")
@@ -323,26 +445,21 @@ def post_status(account_id: int) -> Any:
     account they chose (services.posts)."""
     if not current_api_actor().may_use_account(account_id) or account_id > MAX_ACCOUNT_ID:
         raise MastodonError(404, "Record not found")
-    form = _form()
-    text = form.get("status")
+    parameters = _parameters()
+    _refuse_unhonoured(parameters)
+    text = _one(parameters, "status")
     if not isinstance(text, str) or not text.strip():
         raise MastodonError(422, "Validation failed: Text can't be blank")
-    visibility = form.get("visibility") or "public"
-    if visibility not in VISIBILITIES:
-        raise MastodonError(
-            422, "Validation failed: ghostpost publishes delegated posts publicly or unlisted"
-        )
-    in_reply_to = _in_reply_to_id(form.get("in_reply_to_id"))
-    scheduled_at = _scheduled_at(form.get("scheduled_at"))
+    options = _post_options(parameters)
+    scheduled_at = _scheduled_at(_one(parameters, "scheduled_at"))
     author_email = request.headers.get("X-Ghostpost-Author", "").strip() or None
-    extra: dict[str, Any] = {"visibility": visibility, "in_reply_to": in_reply_to}
     post_request = ClientPost(
         account_id=account_id,
         author_email=author_email,
         text=text,
         source=Source.MASTODON_COMPAT,
         publish_at=scheduled_at,
-        extra=extra,
+        options=options,
     )
     base = container().settings.public_url.rstrip("/")
 
@@ -360,7 +477,7 @@ def post_status(account_id: int) -> Any:
             current_api_actor(),
             post_request,
             key=f"mastodon:{key}" if key else None,
-            fingerprint=_create_fingerprint(account_id, author_email, text, scheduled_at, extra),
+            fingerprint=_create_fingerprint(account_id, author_email, text, scheduled_at, options),
             render=render,
         )
     except NotFound as exc:

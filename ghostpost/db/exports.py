@@ -84,6 +84,8 @@ POST_COLUMNS = (
     "approved_by",
     "approved_at",
     "created_at",
+    "final_content_warning",
+    "visibility",
 )
 
 _POST_PREFIX = "post:"

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ghostpost.db.base import Base
@@ -150,6 +160,15 @@ class PostRow(Base):
     submitted_text: Mapped[str] = mapped_column(Text)
     #: Exactly what is (or was) sent to the platform.
     final_text: Mapped[str] = mapped_column(Text)
+    #: The content warning as the writer gave it ("" for none) and as sent (with the tag when
+    #: the policy added it there).
+    content_warning: Mapped[str] = mapped_column(Text, default="", server_default="")
+    final_content_warning: Mapped[str] = mapped_column(Text, default="", server_default="")
+    #: public | unlisted | private (what the adapter asks the platform for).
+    visibility: Mapped[str] = mapped_column(String(20), default="public", server_default="public")
+    #: A BCP 47-ish tag ("en", "pt-BR") sent to the platform, or None to let it guess.
+    language: Mapped[str | None] = mapped_column(String(35))
+    sensitive: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     publish_at: Mapped[datetime | None]
     published_at: Mapped[datetime | None]
     platform_post_id: Mapped[str | None] = mapped_column(String(200))

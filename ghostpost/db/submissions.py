@@ -221,6 +221,11 @@ class SqlSubmissions:
             "decisions": post.decisions,
             "attempts": 0,
             "precedes_post_id": post.precedes_post_id,
+            "content_warning": post.options.content_warning,
+            "final_content_warning": post.final_content_warning,
+            "visibility": post.options.visibility,
+            "language": post.options.language,
+            "sensitive": post.options.sensitive,
             "created_at": post.created_at,
             "updated_at": post.created_at,
         }

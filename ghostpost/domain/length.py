@@ -40,6 +40,7 @@ __all__ = [
     "count_bluesky",
     "count_mastodon",
     "count_x",
+    "with_content_warning",
 ]
 
 
@@ -484,6 +485,8 @@ class MastodonBudget:
     limit: int = 500
     url_length: int = 23
     platform: str = "mastodon"
+    #: The post's content warning: Mastodon counts it with the text (StatusLengthValidator).
+    content_warning: str = ""
 
     def __post_init__(self) -> None:
         _require_positive("limit", self.limit)
@@ -492,7 +495,9 @@ class MastodonBudget:
 
     def measure(self, text: str) -> Measurement:
         """Measure the countable length of `text`."""
-        used = count_mastodon(text, self.segmenter, url_length=self.url_length)
+        used = count_mastodon(
+            text, self.segmenter, url_length=self.url_length, spoiler_text=self.content_warning
+        )
         return Measurement((Dimension("characters", used, self.limit),))
 
     def hashtags(self, text: str) -> Sequence[Hashtag]:
@@ -534,6 +539,16 @@ class BlueskyBudget:
     def finds_hashtag(self, text: str, tag: str) -> bool:
         """Tell whether `text` gets a tag facet for `tag` (compared case-insensitively)."""
         return carries_hashtag(text, self.hashtags(text), tag)
+
+
+def with_content_warning(budget: Budget, content_warning: str) -> Budget | None:
+    """Return `budget` measuring posts that carry `content_warning` (counted with the text, as
+    Mastodon counts it), or None if its platform has no content warnings."""
+    if not content_warning:
+        return budget
+    if isinstance(budget, MastodonBudget) and budget.platform == "mastodon":
+        return replace(budget, content_warning=content_warning)
+    return None
 
 
 def budget_for(

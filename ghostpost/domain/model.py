@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from ghostpost.domain.policy import PostKind, WindowPolicy, WindowState
+from ghostpost.domain.post_options import PLAIN, PostOptions
 from ghostpost.domain.states import PostState
 
 
@@ -157,6 +158,11 @@ class NewPost:
     decisions: dict[str, Any] = field(default_factory=dict)
     #: For a standalone reminder: the post it was published ahead of.
     precedes_post_id: int | None = None
+    #: How it is shown besides its text, as the writer asked (content warning as submitted).
+    options: PostOptions = PLAIN
+    #: The content warning exactly as sent (or to be sent): the writer's, plus the tag when
+    #: the policy put it there (policy.decide_warning_tag). "" for none.
+    final_content_warning: str = ""
 
     def stored_as(self, post_id: int) -> Post:
         """Return the post as just stored under `post_id` (nothing published or claimed yet)."""

@@ -11,7 +11,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from ghostpost.domain.length import Budget, Measurement
+from ghostpost.domain.length import Budget, Measurement, with_content_warning
+from ghostpost.domain.post_options import shows_tag
 
 
 class PostKind(StrEnum):
@@ -90,6 +91,7 @@ class RefusalCode(StrEnum):
     OUTSIDE_WINDOW = "outside_window"
     WINDOW_ENDED = "window_ended"
     TAG_NOT_A_HASHTAG = "tag_not_a_hashtag"
+    CONTENT_WARNING_UNSUPPORTED = "content_warning_unsupported"
 
 
 DEFAULT_REMINDER_EVERY = 10
@@ -146,6 +148,9 @@ class PostDraft:
     is_delegated: bool = True
     #: When it is meant to go out; None means "now".
     publish_at: datetime | None = None
+    #: The writer's content warning ("" for none): shown in front of the text, which readers
+    #: see only after a click. It counts toward the limit, and it must show the tag (below).
+    content_warning: str = ""
 
 
 @dataclass(frozen=True)
@@ -198,6 +203,9 @@ class Decision:
     held_reason: str | None = None
     refusal: Refusal | None = None
     notes: tuple[str, ...] = field(default=())
+    #: The content warning to send with final_text ("" for none): the writer's, plus the tag
+    #: when the post must show it (see decide).
+    content_warning: str = ""
 
     @property
     def refused(self) -> bool:
@@ -226,6 +234,8 @@ class Decision:
             if self.refusal is None
             else {"code": self.refusal.code.value, "message": self.refusal.message},
             "notes": list(self.notes),
+            # Only posts with a content warning carry the key (older records stay as they were).
+            **({"content_warning": self.content_warning} if self.content_warning else {}),
         }
 
 
@@ -340,6 +350,38 @@ def decide_tag(
     return decision, text, None
 
 
+def decide_warning_tag(
+    draft: PostDraft, tag: TagDecision, tagged_text: str, budget: Budget
+) -> tuple[str, Refusal | None]:
+    """Return the content warning to send and, if it cannot show the tag, the refusal.
+
+    A content warning hides the text until the reader clicks, so a tag only in the text is a
+    disclosure buried behind the warning. When a post must carry the tag (it was added, or the
+    writer put it there), the warning shows it too: ghostpost appends it to the warning unless
+    the warning already has it. The text keeps its own, the hashtag the platform indexes. If
+    the second tag does not fit, the post is refused whatever the tag mode: a post that can
+    only go out with its disclosure hidden does not go out.
+    """
+    warning = draft.content_warning
+    must_show = tag.outcome in (TagOutcome.APPLIED, TagOutcome.ALREADY_PRESENT)
+    if not warning or not must_show or shows_tag(warning, tag.tag):
+        return warning, None
+    shown = warning.rstrip() + " " + tag.tag
+    warned = with_content_warning(budget, shown) or budget
+    measured = warned.measure(tagged_text)
+    if measured.fits:
+        return shown, None
+    over = measured.overflow()
+    assert over is not None
+    cut = over.used - over.limit
+    return warning, Refusal(
+        RefusalCode.TAG_DOES_NOT_FIT,
+        f"A content warning hides the text, so the warning must show the tag {tag.tag} too; "
+        f"with it the post is {over.used} {over.unit}, over the limit of {over.limit}. "
+        f"Cut {cut} {_unit(over.unit, cut)}, or post without a content warning.",
+    )
+
+
 def reminder_due(posts_since_disclosure: int, every: int) -> bool:
     """Tell whether the next post would make `every` consecutive posts without a disclosure."""
     return posts_since_disclosure + 1 >= every
@@ -366,6 +408,11 @@ def decide_reminder(
         return ReminderDecision(
             ReminderOutcome.STANDALONE, policy.reminder_text, "principal post is never altered"
         ), text
+    if draft.content_warning:
+        # Inline, the reminder would sit behind the warning, unseen until a click.
+        return ReminderDecision(
+            ReminderOutcome.STANDALONE, policy.reminder_text, "a content warning would hide it"
+        ), text
     inline = with_inline_reminder(text, policy.reminder_text)
     if budget.measure(inline).fits:
         return ReminderDecision(ReminderOutcome.INLINE, policy.reminder_text, "fits inline"), inline
@@ -386,6 +433,7 @@ def decide(
     at = draft.publish_at if (stage is Stage.SUBMISSION and draft.publish_at) else now
     base_tag = TagDecision(TagOutcome.NOT_APPLICABLE)
     none_reminder = ReminderDecision(ReminderOutcome.NOT_APPLICABLE)
+    warned_budget = with_content_warning(budget, draft.content_warning)
 
     def refuse(code: RefusalCode, message: str, tag: TagDecision = base_tag) -> Decision:
         return Decision(
@@ -395,15 +443,23 @@ def decide(
             tagged_text=draft.text,
             tag=tag,
             reminder=none_reminder,
-            measurement=budget.measure(draft.text),
+            measurement=(warned_budget or budget).measure(draft.text),
             refusal=Refusal(code, message),
+            content_warning=draft.content_warning,
         )
 
+    if warned_budget is None:
+        return refuse(
+            RefusalCode.CONTENT_WARNING_UNSUPPORTED,
+            f"{budget.platform} has no content warnings; post without one.",
+        )
+    budget = warned_budget
     if not draft.text.strip():
         return refuse(RefusalCode.EMPTY_TEXT, "The post is empty.")
     measured = budget.measure(draft.text)
     if not measured.fits:
-        return refuse(RefusalCode.OVER_BUDGET, _over_budget_message("The post", measured))
+        what = "The post with its content warning" if draft.content_warning else "The post"
+        return refuse(RefusalCode.OVER_BUDGET, _over_budget_message(what, measured))
 
     regular_delegated = draft.kind is PostKind.REGULAR and draft.is_delegated
     policy = window.policy if window else None
@@ -432,6 +488,10 @@ def decide(
     )
     if tag_refusal is not None:
         return refuse(tag_refusal.code, tag_refusal.message, tag)
+    content_warning, cw_refusal = decide_warning_tag(draft, tag, tagged_text, budget)
+    if cw_refusal is not None:
+        return refuse(cw_refusal.code, cw_refusal.message, tag)
+    budget = with_content_warning(budget, content_warning) or budget
 
     held_reason = None
     if regular_delegated and window is not None and not window.notice_published:
@@ -464,6 +524,7 @@ def decide(
         measurement=budget.measure(final_text),
         held_reason=held_reason,
         notes=tuple(notes),
+        content_warning=content_warning,
     )
 
 

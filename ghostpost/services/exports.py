@@ -103,6 +103,10 @@ AUTHORSHIP_COLUMNS: tuple[str, ...] = (
     "tag_unit",
     "reminder",
     "disclosure",
+    # Appended (older spreadsheets keep their columns): the content warning as sent, which
+    # readers see before the text, and who could see the post at all.
+    "content_warning",
+    "visibility",
 )
 
 #: A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets
@@ -374,6 +378,8 @@ class _AuthorshipRows:
             approved_by,
             approved_at,
             created_at,
+            content_warning,
+            visibility,
         ) = row
         directory = self.directory
         decisions = decisions or {}
@@ -443,6 +449,8 @@ class _AuthorshipRows:
             unit if isinstance(unit, str) else None,
             reminder,
             _disclosure(kind, delegated, stage, tag, reminder),
+            content_warning or None,
+            visibility,
         ]
 
 

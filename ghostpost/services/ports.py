@@ -312,6 +312,7 @@ class PostRepository(Protocol):
         decisions: Mapping[str, Any],
         approved_by: int | None,
         approved_at: datetime | None,
+        final_content_warning: str = "",
     ) -> Post:
         """Store a regular post decided again for a new time (its window, text, state and
         approval follow from the new decision)."""
@@ -331,6 +332,7 @@ class PostRepository(Protocol):
         claimed_by: str,
         lease_until: datetime,
         decisions: Mapping[str, Any],
+        final_content_warning: str = "",
     ) -> Post:
         """Record a worker's claim: the text it will publish, the attempt count, its lease and
         the decisions it published under; the reason is cleared."""
@@ -767,7 +769,8 @@ class ExportReader(Protocol):
         """Yield the posts of `posts(scope)` as batches of column tuples, no object per row:
         (id, public_id, account_id, window_id, kind, state, state_reason, author_id,
         submitter, source, final_text, published_at, platform_url, decisions, approved_by,
-        approved_at, created_at) — ghostpost.db.exports.POST_COLUMNS. The times are aware
+        approved_at, created_at, final_content_warning, visibility) —
+        ghostpost.db.exports.POST_COLUMNS. The times are aware
         datetimes, or naive UTC ISO 8601 text (SQLite: as stored)."""
 
     def count_entries(self, scope: ExportScope, up_to_seq: int) -> int:

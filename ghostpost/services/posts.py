@@ -12,6 +12,12 @@ from typing import Any
 from ghostpost.domain.ledger import LedgerTag
 from ghostpost.domain.model import Account, ApiClient, NewPost, Post, Source, User, Window
 from ghostpost.domain.policy import Decision, PostDraft, PostKind, Stage, decide
+from ghostpost.domain.post_options import (
+    MAX_CONTENT_WARNING_LENGTH,
+    PLAIN,
+    PostOptions,
+    refusals,
+)
 from ghostpost.domain.states import QUEUED_STATES, PostState, transition
 from ghostpost.services.authz import MANAGING_ROLES, may_author, require_principal, require_user
 from ghostpost.services.clients import (
@@ -49,6 +55,9 @@ class SubmitPost:
     #: Request details kept with the post's decisions and in its ledger entry, e.g.
     #: {"in_reply_to": ...} until platform adapters publish replies. JSON values, no floats.
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: Content warning, visibility, language, sensitive: stored, sent and in the ledger, or
+    #: refused when the account's platform cannot honour them (post_options.refusals).
+    options: PostOptions = PLAIN
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,17 @@ def _check_request(ctx: ServiceContext, cmd: SubmitPost) -> datetime:
     problem = text_problem(cmd.text)
     if problem is not None:
         raise ValidationFailed(f"The text {problem}.", {"text": problem})
+    warning = cmd.options.content_warning
+    if len(warning) > MAX_CONTENT_WARNING_LENGTH:
+        raise ValidationFailed(
+            "The content warning is far longer than any platform allows.",
+            {"spoiler_text": "too long"},
+        )
+    problem = text_problem(warning) if warning else None
+    if problem is not None:
+        raise ValidationFailed(
+            f"The content warning (spoiler_text) {problem}.", {"spoiler_text": problem}
+        )
     if cmd.publish_at is not None and cmd.publish_at.tzinfo is None:
         raise ValidationFailed("publish_at needs a time zone.", {"publish_at": "no time zone"})
     now = ctx.clock.now()
@@ -128,6 +148,11 @@ def _decide_plan(
     now: datetime,
 ) -> Plan:
     """Apply the policy to a request whose account, author and submitter are allowed."""
+    refused = refusals(account.platform, cmd.options)
+    if refused:
+        raise ValidationFailed(
+            "; ".join(f"{name}: {why}" for name, why in refused.items()) + ".", refused
+        )
     # A post is the principal's own only when the principal submits it: from their own
     # session, or through an API client their own user owns. Anyone else naming the principal
     # (the system included) submits a delegated post.
@@ -141,6 +166,7 @@ def _decide_plan(
             kind=PostKind.REGULAR,
             is_delegated=delegated,
             publish_at=_decision_time(cmd, now),
+            content_warning=cmd.options.content_warning,
         ),
         window=window.state() if window else None,
         budget=ctx.budget_for(account),
@@ -161,6 +187,7 @@ class ClientPost:
     source: Source
     publish_at: datetime | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    options: PostOptions = PLAIN
 
 
 def _plan_client_post(
@@ -185,6 +212,7 @@ def _plan_client_post(
         source=request.source,
         publish_at=request.publish_at,
         extra=request.extra,
+        options=request.options,
     )
     facts = uow.submissions.for_client(
         actor.ref.removeprefix("client:"), request.account_id, email, _decision_time(draft, now)
@@ -303,8 +331,12 @@ def _store(uow: UnitOfWork, actor: Actor, cmd: SubmitPost, plan: Plan, now: date
             state_reason="awaiting the principal's approval" if needs_approval else None,
             publish_at=cmd.publish_at or now,
             decisions={**decisions, **extra},
+            options=cmd.options,
+            final_content_warning=plan.decision.content_warning,
         )
     )
+    # Only posts with options say so: a plain post's entry reads as it always has.
+    options = {} if cmd.options.is_plain else {"options": cmd.options.to_record()}
     uow.ledger.append(
         tag=LedgerTag.POST_SUBMITTED,
         actor=actor.ref,
@@ -324,6 +356,7 @@ def _store(uow: UnitOfWork, actor: Actor, cmd: SubmitPost, plan: Plan, now: date
             "state": state.value,
             "decision": plan.decision.to_record(),
             **extra,
+            **options,
         },
         occurred_at=now,
     )
@@ -450,7 +483,13 @@ def reschedule_post(ctx: ServiceContext, actor: Actor, post_id: int, publish_at:
         assert author is not None
         window = uow.windows.covering(account.id, max(publish_at, now))
         decision = decide(
-            PostDraft(post.submitted_text, PostKind.REGULAR, post.is_delegated, publish_at),
+            PostDraft(
+                post.submitted_text,
+                PostKind.REGULAR,
+                post.is_delegated,
+                publish_at,
+                content_warning=post.options.content_warning,
+            ),
             window=window.state() if window else None,
             budget=ctx.budget_for(account),
             now=now,
@@ -473,6 +512,7 @@ def reschedule_post(ctx: ServiceContext, actor: Actor, post_id: int, publish_at:
             publish_at=publish_at,
             window_id=window.id if window else None,
             final_text=decision.tagged_text,
+            final_content_warning=decision.content_warning,
             # An approval holds for the window it was given in only.
             approved_by=post.approved_by if same_window else None,
             approved_at=post.approved_at if same_window else None,

@@ -8,7 +8,7 @@ leave a post `publishing` with an idempotency key, which `adopt_stale` and `requ
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +29,7 @@ from ghostpost.domain.policy import (
     describe_decided_at_publication,
     policy_record,
 )
+from ghostpost.domain.post_options import PLAIN, PostOptions
 from ghostpost.domain.states import PostState, transition
 from ghostpost.services.context import SYSTEM_WORKER, ServiceContext
 from ghostpost.services.delegation import hold_withdrawn, withdrawn_grant, withdrawn_hold
@@ -53,6 +54,8 @@ class Claim:
     text: str
     idempotency_key: str
     worker_id: str
+    #: How to show it besides the text; its content warning is exactly the one to send.
+    options: PostOptions = PLAIN
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,13 @@ def publication_outlook(
     at = max(post.publish_at or now, now)
     window = _window_for(uow, post, at)
     decision = decide(
-        PostDraft(post.submitted_text, post.kind, post.is_delegated, publish_at=at),
+        PostDraft(
+            post.submitted_text,
+            post.kind,
+            post.is_delegated,
+            publish_at=at,
+            content_warning=post.options.content_warning,
+        ),
         window=window.state() if window else None,
         budget=ctx.budget_for(account),
         now=now,
@@ -145,7 +154,9 @@ def _take(
     text: str,
     decision: dict[str, Any] | None,
     window: Window | None,
+    content_warning: str | None = None,
 ) -> Claim:
+    """Claim `post` to send `text` (and `content_warning`; None: the one it has)."""
     decisions = dict(post.decisions)
     if decision is not None:
         decisions["publication"] = decision
@@ -153,10 +164,12 @@ def _take(
     decisions["policy_in_force"] = (
         None if window is None else {"window_id": window.id, **policy_record(window.policy)}
     )
+    warning = post.final_content_warning if content_warning is None else content_warning
     post = uow.posts.start_publishing(
         post.id,
         state=transition(post.state, PostState.PUBLISHING),
         final_text=text,
+        final_content_warning=warning,
         attempts=post.attempts + 1,
         claimed_by=worker_id,
         lease_until=now + lease,
@@ -172,10 +185,21 @@ def _take(
             "final_text": text,
             "decision": decision,
             "idempotency_key": post.idempotency_key,
+            # Only posts with options say so (as at submission).
+            **({} if post.options.is_plain else {"options": _sent_options(post)}),
         },
         occurred_at=now,
     )
-    return Claim(post, account, text, post.idempotency_key, worker_id)
+    return Claim(post, account, text, post.idempotency_key, worker_id, _sent(post))
+
+
+def _sent(post: Post) -> PostOptions:
+    """The options the adapter sends: the writer's, with the content warning as decided."""
+    return replace(post.options, content_warning=post.final_content_warning)
+
+
+def _sent_options(post: Post) -> dict[str, Any]:
+    return _sent(post).to_record()
 
 
 def expire_ended_windows(ctx: ServiceContext) -> list[Post]:
@@ -266,7 +290,12 @@ def _decide_and_claim(
         hold_withdrawn(uow, post, withdrawal, actor_ref=SYSTEM_WORKER, now=now)
         return None
     decision = decide(
-        PostDraft(post.submitted_text, post.kind, post.is_delegated),
+        PostDraft(
+            post.submitted_text,
+            post.kind,
+            post.is_delegated,
+            content_warning=post.options.content_warning,
+        ),
         window=window.state() if window else None,
         budget=ctx.budget_for(account),
         now=now,
@@ -346,7 +375,18 @@ def _decide_and_claim(
         return _take(
             uow, reminder, account, worker_id, now, lease, reminder.final_text, None, window
         )
-    return _take(uow, post, account, worker_id, now, lease, decision.final_text, record, window)
+    return _take(
+        uow,
+        post,
+        account,
+        worker_id,
+        now,
+        lease,
+        decision.final_text,
+        record,
+        window,
+        content_warning=decision.content_warning,
+    )
 
 
 def _owned(uow: UnitOfWork, post_id: int, worker_id: str) -> Post | None:
@@ -440,6 +480,7 @@ def record_published(
                 "reminder_first": post.decisions.get("reminder_first"),
                 "reconciled": reconciled,
                 "released": released,
+                **({} if post.options.is_plain else {"options": _sent_options(post)}),
             },
             occurred_at=now,
         )
@@ -540,7 +581,9 @@ def adopt_stale(ctx: ServiceContext, worker_id: str, lease: timedelta) -> list[C
             account = uow.accounts.get(post.account_id)
             assert account is not None
             post = uow.posts.reclaim(post.id, claimed_by=worker_id, lease_until=now + lease)
-            claims.append(Claim(post, account, post.final_text, post.idempotency_key, worker_id))
+            claims.append(
+                Claim(post, account, post.final_text, post.idempotency_key, worker_id, _sent(post))
+            )
         uow.commit()
     return claims
 

@@ -13,6 +13,7 @@ from ghostpost.adapters.http import PlatformHttp
 from ghostpost.adapters.outbound import OutboundPolicy
 from ghostpost.db.models import AccountRow
 from ghostpost.domain.model import Account
+from ghostpost.domain.post_options import PostOptions
 from ghostpost.services import connections
 from ghostpost.services.context import Actor
 from tests.support.bluesky_pds import BlueskyPds
@@ -128,6 +129,32 @@ def test_an_over_limit_post_is_refused_permanently_and_nothing_is_created(
         publisher.publish(account, "👨‍👩‍👧‍👦" * 121, idempotency_key="over-bytes")
     records = bluesky_pds.list_records(account.remote_id or "", POST_COLLECTION)
     assert [r["value"]["text"] for r in records] == ["a" * 294 + " #team"]
+
+
+def test_a_language_goes_out_as_the_records_langs_and_a_content_warning_is_refused(
+    world: World, bluesky_pds: BlueskyPds
+) -> None:
+    account, _ = connected_account(world, bluesky_pds)
+    publisher = from_container(world.container)
+    receipt = publisher.publish(
+        account, "Olá #team", idempotency_key="lang-1", options=PostOptions(language="pt-BR")
+    )
+    record = bluesky_pds.get_record(
+        account.remote_id or "", POST_COLLECTION, rkey_of(receipt.platform_post_id)
+    )
+    assert record is not None
+    assert record["value"]["langs"] == ["pt-BR"]
+    plain = publisher.publish(account, "No language", idempotency_key="lang-2")
+    unlabelled = bluesky_pds.get_record(
+        account.remote_id or "", POST_COLLECTION, rkey_of(plain.platform_post_id)
+    )
+    assert unlabelled is not None and "langs" not in unlabelled["value"]
+    # Bluesky has no content warning: never published without the one it asked for.
+    for options in (PostOptions(content_warning="CW"), PostOptions(visibility="unlisted")):
+        with pytest.raises(PermanentError, match="cannot honour"):
+            publisher.publish(account, "Hidden?", idempotency_key="cw-1", options=options)
+    records = bluesky_pds.list_records(account.remote_id or "", POST_COLLECTION)
+    assert sorted(r["value"]["text"] for r in records) == ["No language", "Olá #team"]
 
 
 def test_the_same_key_twice_never_makes_a_second_record(

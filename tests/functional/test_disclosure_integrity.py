@@ -60,6 +60,7 @@ from ghostpost.db.models import PostRow
 from ghostpost.domain.ledger import LedgerEntry, LedgerTag
 from ghostpost.domain.model import Account, Post, ProposalStatus, Role, User, Window
 from ghostpost.domain.policy import INLINE_REMINDER_SEPARATOR, PostKind, TagMode
+from ghostpost.domain.post_options import PLAIN, PostOptions
 from ghostpost.domain.states import PostState
 from ghostpost.services import clients, directory, posts, publishing, windows
 from ghostpost.services.context import Actor
@@ -1915,7 +1916,14 @@ class WithdrawingPlatform:
         self._withdraw: Callable[[], None] | None = withdraw
         self.sent: list[str] = []
 
-    def publish(self, account: Account, text_: str, *, idempotency_key: str) -> Receipt:
+    def publish(
+        self,
+        account: Account,
+        text_: str,
+        *,
+        idempotency_key: str,
+        options: PostOptions = PLAIN,
+    ) -> Receipt:
         self.sent.append(text_)
         if self._withdraw is not None:
             withdraw, self._withdraw = self._withdraw, None

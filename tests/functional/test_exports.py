@@ -65,6 +65,8 @@ COLUMNS = [
     "tag_unit",
     "reminder",
     "disclosure",
+    "content_warning",
+    "visibility",
 ]
 #: Texts that would be formulas in a spreadsheet.
 FORMULAS = ["=SUM(A1:A9)", "+1 555 0100 call now", "-2 degrees outside", "@here lunch", "\tx"]

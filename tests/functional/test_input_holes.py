@@ -129,20 +129,19 @@ def test_a_bad_in_reply_to_id_is_refused_by_name_and_nothing_is_stored(
     assert (count(container, PostRow), count(container, LedgerEntryRow)) == (posts, entries)
 
 
-def test_a_numeric_or_string_in_reply_to_id_is_kept_as_a_string(
+def test_a_well_formed_in_reply_to_id_is_refused_by_name_as_ghostpost_publishes_no_replies(
     compat: tuple[FlaskClient, dict[str, str], str], container: Container
 ) -> None:
+    # It used to be kept in the post's decisions and never sent: a reply published as a
+    # top-level post. Now it is refused, and nothing is stored.
     http, headers, path = compat
-    for given, kept in ((109876543210, "109876543210"), ("109876543211", "109876543211")):
+    posts, entries = count(container, PostRow), count(container, LedgerEntryRow)
+    for given in (109876543210, "109876543211"):
         body = {"status": f"hi {given}", "in_reply_to_id": given}
         response = http.post(path, json=body, headers=headers)
-        assert response.status_code == 200, response.get_data(as_text=True)
-        with container.sessions() as session:
-            decisions = session.scalars(
-                select(PostRow.decisions).order_by(PostRow.id.desc())
-            ).first()
-        assert decisions is not None
-        assert decisions["extra"]["in_reply_to"] == kept
+        assert response.status_code == 422, response.get_data(as_text=True)
+        assert "in_reply_to_id" in response.get_json()["error"]
+    assert (count(container, PostRow), count(container, LedgerEntryRow)) == (posts, entries)
 
 
 # --- anonymous visitors store nothing --------------------------------------------------------

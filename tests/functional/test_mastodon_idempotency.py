@@ -1,5 +1,5 @@
 """The Mastodon-compatible face's Idempotency-Key: its fingerprint is the post as the service
-understands it (account, author, text, time, visibility, reply), hashed like /api/v1's."""
+understands it (account, author, text, time, the options it is sent with), hashed like /api/v1's."""
 
 from __future__ import annotations
 
@@ -76,15 +76,22 @@ def test_the_same_key_for_another_text_is_refused(
 def test_the_same_post_sent_again_is_replayed_however_it_is_spelled(
     compat: tuple[FlaskClient, dict[str, str], str], container: Container
 ) -> None:
-    # A form and a JSON body, a numeric and a string reply id, a field ghostpost ignores: the
-    # same post, so the same answer.
+    # A form and a JSON body, Mastodon.py's '0' and JSON's false, defaults spelled out or left
+    # out, a blank reply id: the same post, so the same answer.
     http, headers, path = compat
     first = http.post(
-        path, data={"status": "Great keynote", "in_reply_to_id": "42"}, headers=headers
+        path,
+        data={"status": "Great keynote", "sensitive": "0", "in_reply_to_id": ""},
+        headers=headers,
     )
     assert first.status_code == 200, first.get_data(as_text=True)
     before = stored(container)
-    body = {"status": "Great keynote", "in_reply_to_id": 42, "language": "en"}
+    body = {
+        "status": "Great keynote",
+        "sensitive": False,
+        "visibility": "public",
+        "spoiler_text": "",
+    }
     again = http.post(path, json=body, headers=headers)
     assert again.status_code == 200, again.get_data(as_text=True)
     assert again.headers["Idempotent-Replayed"] == "true"

@@ -15,6 +15,7 @@ from flask import Flask
 from ghostpost.adapters.base import PermanentError, Receipt
 from ghostpost.bootstrap import Container
 from ghostpost.domain.model import Account
+from ghostpost.domain.post_options import PLAIN, PostOptions
 from ghostpost.domain.states import PostState
 from tests.support.api import create_api_client, fetch_token
 from tests.support.web import PASSWORD, csrf_from, sign_in
@@ -26,7 +27,14 @@ class RefusingPlatform:
 
     platform = "local"
 
-    def publish(self, account: Account, text: str, *, idempotency_key: str) -> Receipt:
+    def publish(
+        self,
+        account: Account,
+        text: str,
+        *,
+        idempotency_key: str,
+        options: PostOptions = PLAIN,
+    ) -> Receipt:
         raise PermanentError("401 Unauthorized: the platform refused the credentials")
 
     def lookup(self, account: Account, *, idempotency_key: str) -> Receipt | None:

@@ -58,6 +58,7 @@ from ghostpost.domain.policy import (
     WindowPolicy,
     has_tag,
 )
+from ghostpost.domain.post_options import PLAIN, PostOptions
 from ghostpost.domain.states import ALLOWED_TRANSITIONS, INITIAL_STATES, PostState
 from ghostpost.services import clients, posts, windows
 from ghostpost.services.context import Actor
@@ -101,7 +102,14 @@ class PlannedPlatform:
         self._inner = LocalPublisher(container.local_store, container.settings.public_url)
         self.plan: list[str] = []
 
-    def publish(self, account: Account, text: str, *, idempotency_key: str) -> Receipt:
+    def publish(
+        self,
+        account: Account,
+        text: str,
+        *,
+        idempotency_key: str,
+        options: PostOptions = PLAIN,
+    ) -> Receipt:
         step = self.plan.pop(0) if self.plan else "ok"
         if step == "retryable":
             raise RetryableError("the platform is busy")

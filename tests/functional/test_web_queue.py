@@ -13,6 +13,7 @@ from ghostpost.adapters.local import LocalPublisher
 from ghostpost.bootstrap import Container
 from ghostpost.domain.model import Account, Post, Window
 from ghostpost.domain.policy import ReminderMode
+from ghostpost.domain.post_options import PLAIN, PostOptions
 from ghostpost.domain.states import PostState
 from ghostpost.services import directory, posts
 from ghostpost.services.context import Actor
@@ -32,7 +33,14 @@ class FlakyPlatform:
         self._inner = LocalPublisher(container.local_store, container.settings.public_url)
         self.failing = True
 
-    def publish(self, account: Account, text: str, *, idempotency_key: str) -> Receipt:
+    def publish(
+        self,
+        account: Account,
+        text: str,
+        *,
+        idempotency_key: str,
+        options: PostOptions = PLAIN,
+    ) -> Receipt:
         if self.failing:
             raise PermanentError(PLATFORM_ERROR)
         return self._inner.publish(account, text, idempotency_key=idempotency_key)

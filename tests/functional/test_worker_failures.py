@@ -17,6 +17,7 @@ from ghostpost.adapters.local import LocalPublisher
 from ghostpost.bootstrap import Container
 from ghostpost.domain.model import Account, Post, Window
 from ghostpost.domain.policy import PostKind, ReminderMode
+from ghostpost.domain.post_options import PLAIN, PostOptions
 from ghostpost.domain.states import PostState
 from ghostpost.services import publishing
 from ghostpost.services.publishing import MAX_ATTEMPTS
@@ -41,7 +42,14 @@ class FakePlatform:
         self.publishes: list[tuple[str, str]] = []
         self.lookups: list[str] = []
 
-    def publish(self, account: Account, text: str, *, idempotency_key: str) -> Receipt:
+    def publish(
+        self,
+        account: Account,
+        text: str,
+        *,
+        idempotency_key: str,
+        options: PostOptions = PLAIN,
+    ) -> Receipt:
         self.publishes.append((text, idempotency_key))
         error = self.script.pop(0) if self.script else self.fail_when(text)
         if error is not None:

@@ -46,6 +46,7 @@ from ghostpost.bootstrap import bootstrap
 from ghostpost.clock import FixedClock
 from ghostpost.domain.ledger import LedgerTag, first_broken_entry
 from ghostpost.domain.model import Account
+from ghostpost.domain.post_options import PLAIN, PostOptions
 from ghostpost.domain.states import PostState
 from ghostpost.services import publishing
 from ghostpost.settings import Settings
@@ -118,7 +119,14 @@ class DyingPublisher:
         self._after_accept = after_accept
         self._calls = 0
 
-    def publish(self, account: Account, text: str, *, idempotency_key: str) -> Receipt:
+    def publish(
+        self,
+        account: Account,
+        text: str,
+        *,
+        idempotency_key: str,
+        options: PostOptions = PLAIN,
+    ) -> Receipt:
         self._calls += 1
         crash = self._calls == self._crash_on
         if crash and not self._after_accept:

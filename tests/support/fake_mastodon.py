@@ -176,6 +176,13 @@ class _PageError(Exception):
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _rails_true(value: Any) -> bool:
+    """ActiveModel's boolean cast: blank is nil, listed false values are false, else true."""
+    if value is None or value == "":
+        return False
+    return str(value).lower() not in {"false", "0", "f", "off"}
+
+
 def _s256(verifier: str) -> str:
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
@@ -377,10 +384,10 @@ class FakeMastodon:
             "created_at": _timestamp(status["created_at"]),
             "in_reply_to_id": None,
             "in_reply_to_account_id": None,
-            "sensitive": bool(status["spoiler_text"]),
+            "sensitive": status.get("sensitive", bool(status["spoiler_text"])),
             "spoiler_text": status["spoiler_text"],
             "visibility": status["visibility"],
-            "language": None,
+            "language": status.get("language"),
             "uri": f"{base}/users/{user.username}/statuses/{status['id']}",
             "url": f"{base}/@{user.username}/{status['id']}",
             "replies_count": 0,
@@ -817,6 +824,9 @@ class FakeMastodon:
                 "text": fake._rewrite_mentions(text),
                 "spoiler_text": spoiler,
                 "visibility": visibility,
+                # Mastodon marks every status with a content warning sensitive.
+                "sensitive": bool(spoiler) or _rails_true(params.get("sensitive")),
+                "language": str(params["language"]) if params.get("language") else None,
                 "created_at": now,
                 "application": token.client_id,
             }

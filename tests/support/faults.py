@@ -13,6 +13,7 @@ from ghostpost.adapters.base import Publisher, Receipt
 from ghostpost.adapters.local import LocalPublisher
 from ghostpost.bootstrap import Container
 from ghostpost.domain.model import Account
+from ghostpost.domain.post_options import PLAIN, PostOptions
 
 CRASH_EXIT_CODE = 137
 
@@ -33,7 +34,14 @@ class CrashingPublisher:
         self._after_accept = after_accept
         self._calls = 0
 
-    def publish(self, account: Account, text: str, *, idempotency_key: str) -> Receipt:
+    def publish(
+        self,
+        account: Account,
+        text: str,
+        *,
+        idempotency_key: str,
+        options: PostOptions = PLAIN,
+    ) -> Receipt:
         self._calls += 1
         crash = self._calls == self._crash_on
         if crash and not self._after_accept:

@@ -1431,6 +1431,8 @@ POST_COLUMNS = (
     "approved_by",
     "approved_at",
     "created_at",
+    "final_content_warning",
+    "visibility",
 )
 _ENUM_COLUMNS = {"kind", "state", "source"}
 
@@ -1471,7 +1473,11 @@ class MemoryExports:
     def post_rows(self, scope: ExportScope, batch: int) -> Iterator[Sequence[tuple[Any, ...]]]:
         rows = [
             tuple(
-                getattr(p, name).value if name in _ENUM_COLUMNS else getattr(p, name)
+                getattr(p, name).value
+                if name in _ENUM_COLUMNS
+                else p.options.visibility
+                if name == "visibility"
+                else getattr(p, name)
                 for name in POST_COLUMNS
             )
             for p in self.posts(scope, batch)

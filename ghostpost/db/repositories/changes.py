@@ -73,6 +73,7 @@ class PostChanges:
         decisions: Mapping[str, Any],
         approved_by: int | None,
         approved_at: datetime | None,
+        final_content_warning: str = "",
     ) -> Post:
         return self._change(
             post_id,
@@ -81,6 +82,7 @@ class PostChanges:
             publish_at=publish_at,
             window_id=window_id,
             final_text=final_text,
+            final_content_warning=final_content_warning,
             decisions=dict(decisions),
             approved_by=approved_by,
             approved_at=approved_at,
@@ -107,12 +109,14 @@ class PostChanges:
         claimed_by: str,
         lease_until: datetime,
         decisions: Mapping[str, Any],
+        final_content_warning: str = "",
     ) -> Post:
         return self._change(
             post_id,
             state=state.value,
             state_reason=None,
             final_text=final_text,
+            final_content_warning=final_content_warning,
             attempts=attempts,
             claimed_by=claimed_by,
             lease_until=lease_until,

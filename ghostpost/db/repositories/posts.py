@@ -33,6 +33,7 @@ from ghostpost.domain.model import (
 from ghostpost.domain.policy import (
     PostKind,
 )
+from ghostpost.domain.post_options import PostOptions
 from ghostpost.domain.states import PostState
 
 
@@ -69,6 +70,13 @@ def to_post(row: PostRow) -> Post:
         approved_by=row.approved_by,
         approved_at=row.approved_at,
         precedes_post_id=row.precedes_post_id,
+        options=PostOptions(
+            content_warning=row.content_warning,
+            visibility=row.visibility,
+            language=row.language,
+            sensitive=row.sensitive,
+        ),
+        final_content_warning=row.final_content_warning,
     )
 
 
@@ -107,6 +115,11 @@ class SqlPosts(PostChanges):
             decisions=post.decisions,
             attempts=0,
             precedes_post_id=post.precedes_post_id,
+            content_warning=post.options.content_warning,
+            final_content_warning=post.final_content_warning,
+            visibility=post.options.visibility,
+            language=post.options.language,
+            sensitive=post.options.sensitive,
             created_at=post.created_at,
             updated_at=post.created_at,
         )
