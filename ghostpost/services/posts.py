@@ -257,6 +257,7 @@ def _plan_signed_in_app_post(
         source=request.source,
         publish_at=request.publish_at,
         extra=request.extra,
+        options=request.options,
     )
     plan = _plan(uow, ctx, actor, cmd)
     principal = uow.principals.get(plan.account.principal_id)

@@ -222,6 +222,29 @@ def test_a_writer_signs_in_from_their_own_app_and_the_ledger_names_them(
     assert entry.data["delegated"] is True
 
 
+def test_a_signed_in_apps_status_options_are_honoured_or_refused_never_dropped(
+    client: FlaskClient, world: World, live_window: object
+) -> None:
+    """The signed-in path plans its own post: every option must reach it (a CW dropped on
+    the way would publish the text without the warning the writer asked for)."""
+    _, token = user_token(client, world)
+    before = len(submitted(world))
+    response = client.post(
+        f"/compat/mastodon/{world.account.id}/api/v1/statuses",
+        data={"status": "Behind a warning", "spoiler_text": "Spoilers", "language": "en"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    if response.status_code == 422:
+        assert "spoiler_text" in response.get_json()["error"]
+        assert len(submitted(world)) == before, "nothing stored on a refusal"
+        return
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["spoiler_text"].startswith("Spoilers") and body["language"] == "en"
+    post = world.post(int(body["id"]))
+    assert post.content_warning == "Spoilers" and post.language == "en"
+
+
 def test_the_token_endpoint_takes_a_json_body_as_masto_js_sends_it(
     client: FlaskClient, world: World
 ) -> None:
