@@ -313,6 +313,22 @@ def verify_credentials() -> Any:
     return jsonify(entity)
 
 
+@bp.get("/api/v1/accounts/lookup")
+@require_token("posts:read", mastodon_scope="read:accounts")
+def lookup_account() -> Any:
+    """Find an account by its name (`acct`: `name`, `@name` or `name@this-host`), as `toot
+    timelines account NAME` does before reading its statuses. Only the token's own account is
+    known here; any other name is not found."""
+    identity = acting_identity()
+    name, _, domain = request.args.get("acct", "").strip().removeprefix("@").partition("@")
+    if name.lower() != identity.account.handle.lower() or domain.lower() not in (
+        "",
+        request.host.lower(),
+    ):
+        raise MastodonError(404, NOT_FOUND)
+    return jsonify(account_entity(identity.account, _principal_name(identity.account)))
+
+
 @bp.get("/api/v1/accounts/<account_id>/statuses")
 @require_token("posts:read")
 def account_statuses(account_id: str) -> Any:

@@ -146,6 +146,25 @@ def test_a_token_for_one_account_cannot_read_or_change_another_accounts_statuses
     assert snapshot(world) == before, "nothing changed"
 
 
+def test_lookup_finds_the_tokens_own_account_and_no_other(
+    client: FlaskClient, opened: World, second_account: Account
+) -> None:
+    """`toot timelines account NAME` looks the account up by name first. A token finds its
+    own account (as `name`, `@name` or `name@this-host`) and learns nothing of any other."""
+    world = opened
+    mine = app_for(client, world, world.account, "toot")
+    for acct in ("avery", "@Avery", f"avery@{FACE_HOST}", f"@avery@{FACE_HOST.upper()}"):
+        response = mine.get("/api/v1/accounts/lookup", query_string={"acct": acct})
+        assert response.status_code == 200, (acct, response.get_data(as_text=True))
+        assert response.get_json()["id"] == str(world.account.id)
+        assert response.get_json()["acct"] == "avery"
+    for acct in (second_account.handle, "avery@elsewhere.example", "nobody", "", "@", "a" * 5000):
+        response = mine.get("/api/v1/accounts/lookup", query_string={"acct": acct})
+        assert response.status_code == 404, acct
+        assert response.get_json() == {"error": "Record not found"}, acct
+    assert mine.get("/api/v1/accounts/lookup").status_code == 404
+
+
 def test_a_client_cannot_cancel_or_reschedule_a_post_it_did_not_submit(
     client: FlaskClient, opened: World
 ) -> None:
