@@ -26,6 +26,7 @@ from ghostpost.clock import FixedClock
 from ghostpost.db.models import LedgerEntryRow, PostRow
 from ghostpost.domain.length import count_mastodon
 from ghostpost.domain.model import Account
+from ghostpost.domain.post_options import PostOptions
 from ghostpost.services import clients, directory
 from ghostpost.services.context import Actor
 from ghostpost.textseg import default_segmenter
@@ -499,3 +500,22 @@ def test_an_unlisted_local_post_is_marked_on_the_accounts_page(
     assert 'lang="' not in article(html, str(loud_id)).split(">", 1)[0]
     shown = client.get(f"{path}/{quiet.get_json()['id']}", headers=headers).get_json()
     assert shown["visibility"] == "unlisted"
+
+
+def test_a_local_retry_under_the_same_key_answers_the_status_already_out(
+    world: World, local: Account
+) -> None:
+    # The worker retries with the post's key after a crash: one status, as first stored.
+    publisher = world.container.publishers["local"]
+    first = PostOptions("Spoilers #team", "unlisted", "en", sensitive=True)
+    receipt = publisher.publish(local, "Once #team", idempotency_key="k-1", options=first)
+    again = publisher.publish(local, "Once #team", idempotency_key="k-1")
+    assert again == receipt
+    status = world.container.local_store.find("k-1")
+    assert status is not None
+    assert (status.content_warning, status.visibility, status.language, status.sensitive) == (
+        "Spoilers #team",
+        "unlisted",
+        "en",
+        True,
+    )
