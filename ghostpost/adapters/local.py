@@ -19,13 +19,21 @@ class LocalStatus:
     handle: str
     text: str
     created_at: datetime
+    #: Shown in front of the text, which waits behind a click; "" for none.
+    content_warning: str = ""
+    #: "public" or "unlisted" (on the account's page, marked; on no shared timeline).
+    visibility: str = "public"
+    language: str | None = None
+    sensitive: bool = False
 
 
 class LocalStatuses(Protocol):
     """Where the local platform keeps its statuses (ghostpost.db.local_platform)."""
 
-    def create(self, handle: str, text: str, idempotency_key: str) -> LocalStatus:
-        """Store a status, or return the one already stored under this key."""
+    def create(
+        self, handle: str, text: str, idempotency_key: str, options: PostOptions = PLAIN
+    ) -> LocalStatus:
+        """Store a status, or return the one already stored under this key (as it was stored)."""
         ...
 
     def find(self, idempotency_key: str) -> LocalStatus | None:
@@ -56,17 +64,18 @@ class LocalPublisher:
         idempotency_key: str,
         options: PostOptions = PLAIN,
     ) -> Receipt:
-        """Create the status (or return the one already made under this key)."""
+        """Create the status with `options` (the content warning as decided, tag included), or
+        return the one already made under this key."""
         refused = refusals(self.platform, options)
         if refused:
-            # The service refuses these before storing; a post that got here anyway must not
-            # go out without what it asked for.
+            # The service refuses these (a followers-only post) before storing; a post that got
+            # here anyway must not go out without what it asked for, nor to readers it did not.
             raise PermanentError(f"{self.platform} cannot honour {', '.join(sorted(refused))}")
         if account.platform != self.platform:
             raise PermanentError(f"account {account.handle} is not on the local platform")
         if not text.strip():
             raise PermanentError("empty status")
-        return self._receipt(self._store.create(account.handle, text, idempotency_key))
+        return self._receipt(self._store.create(account.handle, text, idempotency_key, options))
 
     def lookup(self, account: Account, *, idempotency_key: str) -> Receipt | None:
         """Return the status created under this key, if the platform has it."""

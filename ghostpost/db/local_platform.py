@@ -10,10 +10,20 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ghostpost.adapters.local import LocalStatus
 from ghostpost.db.models import LocalStatusRow
+from ghostpost.domain.post_options import PLAIN, PostOptions
 
 
 def _to_status(row: LocalStatusRow) -> LocalStatus:
-    return LocalStatus(row.id, row.handle, row.text, row.created_at)
+    return LocalStatus(
+        id=row.id,
+        handle=row.handle,
+        text=row.text,
+        created_at=row.created_at,
+        content_warning=row.content_warning,
+        visibility=row.visibility,
+        language=row.language,
+        sensitive=row.sensitive,
+    )
 
 
 class LocalStatusStore:
@@ -31,8 +41,11 @@ class LocalStatusStore:
         self._sessions = session_factory
         self._reads = read_sessions or session_factory
 
-    def create(self, handle: str, text: str, idempotency_key: str) -> LocalStatus:
-        """Create a status, or return the one already created under this key."""
+    def create(
+        self, handle: str, text: str, idempotency_key: str, options: PostOptions = PLAIN
+    ) -> LocalStatus:
+        """Create a status, or return the one already created under this key (as it was: a
+        retry's options do not change a status already out)."""
         with self._sessions() as session:
             existing = self._by_key(session, idempotency_key)
             if existing is not None:
@@ -42,6 +55,10 @@ class LocalStatusStore:
                 text=text,
                 idempotency_key=idempotency_key,
                 created_at=datetime.now(UTC),
+                content_warning=options.content_warning,
+                visibility=options.visibility,
+                language=options.language,
+                sensitive=options.sensitive,
             )
             session.add(row)
             try:

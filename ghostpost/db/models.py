@@ -274,6 +274,13 @@ class LocalStatusRow(Base):
     #: The platform dedupes on it, like Mastodon's Idempotency-Key (but without expiry).
     idempotency_key: Mapped[str] = mapped_column(String(100), unique=True)
     created_at: Mapped[datetime]
+    #: The content warning as sent (with the disclosure tag when the policy added it); "" for none.
+    content_warning: Mapped[str] = mapped_column(Text, default="", server_default="")
+    #: public | unlisted (local has no followers, so no followers-only posts).
+    visibility: Mapped[str] = mapped_column(String(20), default="public", server_default="public")
+    #: A BCP 47-ish tag ("en", "pt-BR") for the page's `lang`, or None.
+    language: Mapped[str | None] = mapped_column(String(35))
+    sensitive: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class OAuthClientRow(Base):

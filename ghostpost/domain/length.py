@@ -23,6 +23,7 @@ from ghostpost.domain.hashtags import (
     mastodon_hashtags,
     x_hashtags,
 )
+from ghostpost.domain.post_options import CONTENT_WARNING_PLATFORMS
 
 __all__ = [
     "X_CONFIG_V2",
@@ -546,7 +547,7 @@ def with_content_warning(budget: Budget, content_warning: str) -> Budget | None:
     Mastodon counts it), or None if its platform has no content warnings."""
     if not content_warning:
         return budget
-    if isinstance(budget, MastodonBudget) and budget.platform == "mastodon":
+    if isinstance(budget, MastodonBudget) and budget.platform in CONTENT_WARNING_PLATFORMS:
         return replace(budget, content_warning=content_warning)
     return None
 

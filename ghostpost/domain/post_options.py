@@ -15,9 +15,11 @@ from typing import Any
 
 __all__ = [
     "CONTENT_WARNING_PLATFORMS",
+    "HONOURED",
     "MAX_CONTENT_WARNING_LENGTH",
     "PLAIN",
     "VISIBILITIES",
+    "Honoured",
     "PostOptions",
     "language_problem",
     "normalize_language",
@@ -27,8 +29,47 @@ __all__ = [
 
 #: Mastodon's visibilities, most public first.
 VISIBILITIES = ("public", "unlisted", "private", "direct")
+
+
+@dataclass(frozen=True)
+class Honoured:
+    """What one platform carries of a post's options; the defaults are a plain public post."""
+
+    visibilities: frozenset[str] = frozenset({"public"})
+    #: Why the other visibilities are refused ("{platform}" is filled in).
+    other_visibilities: str = "{platform} posts are public only"
+    content_warning: bool = False
+    sensitive: bool = False
+    language: bool = False
+
+
+#: Per platform, what it honours; anything else is refused by name (a platform not listed
+#: honours nothing beyond a plain post). `direct` is refused everywhere, before this table.
+HONOURED: dict[str, Honoured] = {
+    "mastodon": Honoured(
+        visibilities=frozenset({"public", "unlisted", "private"}),
+        content_warning=True,
+        sensitive=True,
+        language=True,
+    ),
+    # ghostpost's own Mastodon-like server: it shows warnings, languages and unlisted posts as
+    # Mastodon does, but its accounts have no followers for a followers-only post to reach.
+    "local": Honoured(
+        visibilities=frozenset({"public", "unlisted"}),
+        other_visibilities=(
+            "local accounts have no followers: a followers-only (private) post would reach nobody"
+        ),
+        content_warning=True,
+        sensitive=True,
+        language=True,
+    ),
+    "bluesky": Honoured(language=True),
+    "x": Honoured(),
+}
+_NOTHING = Honoured()
+
 #: Platforms that show a content warning in front of a post (the others have none).
-CONTENT_WARNING_PLATFORMS = frozenset({"mastodon"})
+CONTENT_WARNING_PLATFORMS = frozenset(name for name, h in HONOURED.items() if h.content_warning)
 #: A content warning is counted with the text; this only bounds what is read and stored.
 MAX_CONTENT_WARNING_LENGTH = 5_000
 
@@ -96,23 +137,24 @@ def refusals(platform: str, options: PostOptions) -> dict[str, str]:
 
     Keys are the Mastodon parameter names, so a refusal names the field the client sent.
     """
+    honoured = HONOURED.get(platform, _NOTHING)
     problems: dict[str, str] = {}
     if options.visibility not in VISIBILITIES:
         problems["visibility"] = f"must be one of {', '.join(VISIBILITIES)}"
     elif options.visibility == "direct":
         # A direct message is no post on the principal's timeline: no reader sees a disclosure.
         problems["visibility"] = "direct messages are not sent through ghostpost"
-    elif options.visibility != "public" and platform != "mastodon":
-        problems["visibility"] = f"{platform} posts are public only"
-    if options.content_warning and platform not in CONTENT_WARNING_PLATFORMS:
+    elif options.visibility not in honoured.visibilities:
+        problems["visibility"] = honoured.other_visibilities.format(platform=platform)
+    if options.content_warning and not honoured.content_warning:
         problems["spoiler_text"] = f"{platform} has no content warnings"
-    if options.sensitive and platform != "mastodon":
+    if options.sensitive and not honoured.sensitive:
         problems["sensitive"] = f"{platform} has no sensitive flag for text posts"
     if options.language is not None:
         problem = language_problem(options.language)
         if problem is not None:
             problems["language"] = problem
-        elif platform not in ("mastodon", "bluesky"):
+        elif not honoured.language:
             problems["language"] = f"{platform} takes no language from ghostpost"
     return problems
 

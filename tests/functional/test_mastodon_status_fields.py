@@ -6,6 +6,7 @@ real HTTP, after the real worker has published them."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -13,6 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from flask.testing import FlaskClient
+from markupsafe import escape
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
@@ -24,6 +26,7 @@ from ghostpost.clock import FixedClock
 from ghostpost.db.models import LedgerEntryRow, PostRow
 from ghostpost.domain.length import count_mastodon
 from ghostpost.domain.model import Account
+from ghostpost.domain.post_options import PostOptions
 from ghostpost.services import clients, directory
 from ghostpost.services.context import Actor
 from ghostpost.textseg import default_segmenter
@@ -311,10 +314,7 @@ def test_a_parameter_ghostpost_would_drop_is_refused_by_name_and_nothing_is_stor
 @pytest.mark.parametrize(
     ("platform", "body", "refused"),
     [
-        ("local", {"spoiler_text": "CW"}, "spoiler_text"),
-        ("local", {"visibility": "unlisted"}, "visibility"),
-        ("local", {"language": "en"}, "language"),
-        ("local", {"sensitive": True}, "sensitive"),
+        ("local", {"visibility": "private"}, "visibility"),
         ("bluesky", {"spoiler_text": "CW"}, "spoiler_text"),
         ("bluesky", {"visibility": "private"}, "visibility"),
         ("bluesky", {"sensitive": "true"}, "sensitive"),
@@ -362,3 +362,160 @@ def test_bluesky_takes_a_language_and_keeps_it_for_its_langs(
     assert response.status_code == 200, response.get_data(as_text=True)
     row = post_row(world.container, response.get_json()["id"])
     assert (row.language, row.visibility, row.content_warning) == ("pt", "public", "")
+
+
+# --- the local platform: ghostpost's own server, by Mastodon's rules ----------------------------
+
+
+def local_status_path(world: World, post_id: str) -> str:
+    """The public page of the local status a published post became."""
+    row = post_row(world.container, post_id)
+    assert row.state == "published", row.state_reason
+    return f"/@{world.account.handle}/{row.platform_post_id}"
+
+
+def article(html: str, status_id: str) -> str:
+    """The <article> of one status on a public page."""
+    found = re.search(rf'<article [^>]*id="status-{status_id}".*?</article>', html, re.S)
+    assert found is not None, html
+    return found.group(0)
+
+
+@pytest.fixture
+def local(world: World) -> Account:
+    """The local account (writer A assigned) inside an open window, its notice out."""
+    world.approve_notice(world.open_window(account=world.account))
+    world.run_worker()
+    return world.account
+
+
+def test_local_shows_a_delegated_posts_warning_with_its_disclosure_in_front_of_the_click(
+    client: FlaskClient, world: World, local: Account
+) -> None:
+    headers, path = face(client, world, local)
+    body = {
+        "status": "The finale was worth the wait",
+        "spoiler_text": "Season finale",
+        "language": "pt-br",
+        "sensitive": True,
+    }
+    response = client.post(path, json=body, headers=headers)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    post_id = response.get_json()["id"]
+    world.run_worker()
+
+    row = post_row(world.container, post_id)
+    on_platform = world.container.local_store.timeline(local.handle)
+    (status,) = [s for s in on_platform if str(s.id) == row.platform_post_id]
+    # The local platform keeps what was sent: the warning with the tag the policy added.
+    assert (status.content_warning, status.language, status.sensitive, status.visibility) == (
+        "Season finale #team",
+        "pt-BR",
+        True,
+        "public",
+    )
+    page = client.get(local_status_path(world, post_id))
+    assert page.status_code == 200
+    html = article(page.get_data(as_text=True), str(status.id))
+    # The warning is what a reader sees before any click, the disclosure in it; the text
+    # (with its own tag) waits behind the <details>, opened without JavaScript.
+    summary = re.search(r"<summary[^>]*>(.*?)</summary>", html, re.S)
+    assert summary is not None and summary.group(1).strip() == "Season finale #team"
+    details = re.search(r"<details[^>]*>(.*?)</details>", html, re.S)
+    assert details is not None
+    assert "The finale was worth the wait #team" in details.group(1)
+    assert "<details open" not in html
+    assert 'lang="pt-BR"' in html.split(">", 1)[0]
+    assert page.headers["Content-Security-Policy"].count("script-src 'self'") == 1
+    assert "<script" not in page.get_data(as_text=True)
+
+    # What the Mastodon face answers about the post is what the local platform shows.
+    shown = client.get(f"{path}/{post_id}", headers=headers).get_json()
+    assert (shown["spoiler_text"], shown["language"], shown["sensitive"], shown["visibility"]) == (
+        "Season finale #team",
+        "pt-BR",
+        True,
+        "public",
+    )
+
+
+def test_attack_markup_in_a_local_warning_is_shown_as_text(
+    client: FlaskClient, world: World, local: Account
+) -> None:
+    headers, path = face(client, world, local)
+    warning = '<script>alert(1)</script><b onclick="x()">bold</b>'
+    response = client.post(path, json={"status": "Hi", "spoiler_text": warning}, headers=headers)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    world.run_worker()
+    html = client.get(local_status_path(world, response.get_json()["id"])).get_data(as_text=True)
+    assert "<script>alert" not in html and "<b onclick" not in html
+    assert str(escape(warning + " #team")) in html
+
+
+@pytest.mark.parametrize("language", ['en"><script>alert(1)</script>', "en onmouseover=x"])
+def test_attack_markup_in_a_local_language_is_refused_by_name(
+    client: FlaskClient, world: World, local: Account, language: str
+) -> None:
+    headers, path = face(client, world, local)
+    before = stored(world.container)
+    response = client.post(path, json={"status": "Hi", "language": language}, headers=headers)
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert "language" in response.get_json()["error"]
+    assert stored(world.container) == before
+
+
+def test_attack_a_followers_only_post_on_local_is_refused_by_name_and_nothing_is_stored(
+    client: FlaskClient, world: World, local: Account
+) -> None:
+    # Nobody follows a local account: "followers only" would publish to no reader, or, worse,
+    # be shown publicly as if private. Refused, like Mastodon refuses what it cannot do.
+    headers, path = face(client, world, local)
+    before = stored(world.container)
+    on_platform = len(world.container.local_store.timeline(local.handle))
+    response = client.post(
+        path, json={"status": "Just for you", "visibility": "private"}, headers=headers
+    )
+    assert response.status_code == 422, response.get_data(as_text=True)
+    error = response.get_json()["error"]
+    assert "visibility" in error and "followers" in error
+    assert stored(world.container) == before
+    world.run_worker()
+    assert len(world.container.local_store.timeline(local.handle)) == on_platform
+
+
+def test_an_unlisted_local_post_is_marked_on_the_accounts_page(
+    client: FlaskClient, world: World, local: Account
+) -> None:
+    headers, path = face(client, world, local)
+    quiet = client.post(path, json={"status": "Quiet", "visibility": "unlisted"}, headers=headers)
+    loud = client.post(path, json={"status": "Loud"}, headers=headers)
+    assert (quiet.status_code, loud.status_code) == (200, 200)
+    world.run_worker()
+    quiet_id = post_row(world.container, quiet.get_json()["id"]).platform_post_id
+    loud_id = post_row(world.container, loud.get_json()["id"]).platform_post_id
+    html = client.get(f"/@{local.handle}").get_data(as_text=True)
+    # Shown on the account's page, as Mastodon's profile shows unlisted posts, and said so.
+    assert "Unlisted" in article(html, str(quiet_id))
+    assert "Unlisted" not in article(html, str(loud_id))
+    assert 'lang="' not in article(html, str(loud_id)).split(">", 1)[0]
+    shown = client.get(f"{path}/{quiet.get_json()['id']}", headers=headers).get_json()
+    assert shown["visibility"] == "unlisted"
+
+
+def test_a_local_retry_under_the_same_key_answers_the_status_already_out(
+    world: World, local: Account
+) -> None:
+    # The worker retries with the post's key after a crash: one status, as first stored.
+    publisher = world.container.publishers["local"]
+    first = PostOptions("Spoilers #team", "unlisted", "en", sensitive=True)
+    receipt = publisher.publish(local, "Once #team", idempotency_key="k-1", options=first)
+    again = publisher.publish(local, "Once #team", idempotency_key="k-1")
+    assert again == receipt
+    status = world.container.local_store.find("k-1")
+    assert status is not None
+    assert (status.content_warning, status.visibility, status.language, status.sensitive) == (
+        "Spoilers #team",
+        "unlisted",
+        "en",
+        True,
+    )

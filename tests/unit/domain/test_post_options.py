@@ -80,7 +80,7 @@ def test_a_post_that_fits_alone_is_refused_when_its_warning_takes_it_over_the_li
     assert "content warning" in decision.refusal.message
 
 
-@pytest.mark.parametrize("platform", ["x", "bluesky", "local"])
+@pytest.mark.parametrize("platform", ["x", "bluesky"])
 def test_platforms_without_content_warnings_refuse_one(platform: str) -> None:
     budget = budget_for(platform, SEG)
     assert with_content_warning(budget, "CW") is None
@@ -184,10 +184,31 @@ def test_bluesky_honours_a_language_and_refuses_the_rest_by_name() -> None:
     assert set(refused) == {"spoiler_text", "visibility", "sensitive"}
 
 
-@pytest.mark.parametrize("platform", ["x", "local"])
-def test_x_and_local_refuse_every_option_by_name(platform: str) -> None:
-    refused = refusals(platform, PostOptions("CW", "unlisted", "en", sensitive=True))
+def test_x_refuses_every_option_by_name() -> None:
+    refused = refusals("x", PostOptions("CW", "unlisted", "en", sensitive=True))
     assert set(refused) == {"spoiler_text", "visibility", "sensitive", "language"}
+
+
+def test_local_honours_what_a_mastodon_server_would_but_followers_only_and_direct() -> None:
+    # `local` is ghostpost's own Mastodon-like server, but nobody follows its accounts.
+    options = PostOptions("CW", "unlisted", "pt-BR", sensitive=True)
+    assert refusals("local", options) == {}
+    for visibility in ("private", "direct"):
+        refused = refusals("local", replace(options, visibility=visibility))
+        assert set(refused) == {"visibility"}, visibility
+    assert "followers" in refusals("local", PostOptions(visibility="private"))["visibility"]
+
+
+def test_an_unknown_platform_honours_nothing_but_plain_posts() -> None:
+    assert refusals("myspace", PLAIN) == {}
+    refused = refusals("myspace", PostOptions("CW", "unlisted", "en", sensitive=True))
+    assert set(refused) == {"spoiler_text", "visibility", "sensitive", "language"}
+
+
+def test_a_warning_on_local_counts_toward_the_limit_as_on_mastodon() -> None:
+    warned = with_content_warning(budget_for("local", SEG), "CW")
+    assert warned is not None
+    assert warned.measure("Hello").primary.used == count_mastodon("Hello", SEG, spoiler_text="CW")
 
 
 @pytest.mark.parametrize(
