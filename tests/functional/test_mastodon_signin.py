@@ -242,7 +242,7 @@ def test_a_signed_in_apps_status_options_are_honoured_or_refused_never_dropped(
     body = response.get_json()
     assert body["spoiler_text"].startswith("Spoilers") and body["language"] == "en"
     post = world.post(int(body["id"]))
-    assert post.content_warning == "Spoilers" and post.language == "en"
+    assert post.options.content_warning == "Spoilers" and post.options.language == "en"
 
 
 def test_the_token_endpoint_takes_a_json_body_as_masto_js_sends_it(
