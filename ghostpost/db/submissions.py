@@ -20,6 +20,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    true,
 )
 from sqlalchemy.orm import Session, aliased
 
@@ -37,6 +38,7 @@ from ghostpost.db.models import (
 )
 from ghostpost.db.repositories.accounts import to_account
 from ghostpost.db.repositories.clients import to_api_token
+from ghostpost.db.repositories.ledger import LOCKED_HEAD, hold_locked_head
 from ghostpost.db.repositories.people import to_user
 from ghostpost.db.repositories.windows import to_window
 from ghostpost.domain.model import ApiClient, NewPost, Post
@@ -194,6 +196,41 @@ def _split(values: tuple[Any, ...], parts: _Parts) -> dict[str, Any]:
 _POSTS = cast_table(PostRow.__table__)
 #: The new post's INSERT, built once; each create binds its values.
 _INSERT_POST = insert(_POSTS)
+_POST_COLUMNS = (
+    "public_id",
+    "account_id",
+    "window_id",
+    "kind",
+    "state",
+    "state_reason",
+    "author_id",
+    "submitter",
+    "source",
+    "submitted_text",
+    "final_text",
+    "publish_at",
+    "idempotency_key",
+    "decisions",
+    "attempts",
+    "precedes_post_id",
+    "created_at",
+    "updated_at",
+)
+#: PostgreSQL: the post's INSERT and the ledger head's lock in one round trip. A new post is
+#: always followed by its `post:submitted` append in the same transaction, whose first step
+#: is that lock: taken here, the append only writes (ledger.hold_locked_head). The post's row
+#: is the only other thing in the statement (nothing read that the lock's wait could stale).
+_NEW_POST = (
+    insert(_POSTS)
+    .values({name: bindparam(name, type_=_POSTS.c[name].type) for name in _POST_COLUMNS})
+    .returning(_POSTS.c.id)
+    .cte("new_post")
+)
+_INSERT_POST_LOCKING_HEAD = (
+    select(_NEW_POST.c.id, LOCKED_HEAD.c.size, LOCKED_HEAD.c.head_hash)
+    .select_from(_NEW_POST)
+    .outerjoin(LOCKED_HEAD, true())
+)
 
 
 class SqlSubmissions:
@@ -224,7 +261,13 @@ class SqlSubmissions:
             "created_at": post.created_at,
             "updated_at": post.created_at,
         }
-        result = self.session.connection().execute(_INSERT_POST, values)
+        connection = self.session.connection()
+        if connection.dialect.name == "postgresql":
+            row = connection.execute(_INSERT_POST_LOCKING_HEAD, values).one()
+            found = row.size is not None
+            hold_locked_head(self.session, (row.size, row.head_hash) if found else None)
+            return post.stored_as(int(row.id))
+        result = connection.execute(_INSERT_POST, values)
         (post_id,) = result.inserted_primary_key or (None,)
         assert post_id is not None
         return post.stored_as(int(post_id))
