@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import select
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -64,7 +66,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
-    engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout_postgres(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        # A pooled connection the server has dropped (restart, crash, idle timeout, a killed
+        # backend) is replaced before use: the pool retries the checkout with a new one.
+        if server_hung_up(dbapi_connection):
+            raise DisconnectionError("the server closed this pooled connection")
 
     @event.listens_for(engine, "begin")
     def _on_begin_postgres(conn: Any) -> None:
@@ -80,6 +89,23 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             driver.read_only = wanted
 
     return engine
+
+
+def server_hung_up(dbapi_connection: Any) -> bool:
+    """True when a pooled, idle psycopg connection is no use: closed or broken, or its socket
+    readable. An idle connection is owed nothing, so anything to read is the server hanging
+    up (end of file) or its last words ("terminating connection"). Asks the kernel only, no
+    round trip: the pool's pre-ping (`SELECT 1` on every checkout) cost one per request, as
+    many as a whole statement. What it cannot see, a peer gone silent (a network partition),
+    the first statement then meets as a disconnect: that request answers 503 and the pool is
+    refilled (SQLAlchemy invalidates it on a disconnect error)."""
+    if dbapi_connection.closed or getattr(dbapi_connection, "broken", False):
+        return True
+    try:
+        readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):
+        return True
+    return bool(readable)
 
 
 #: Errors meaning "the database cannot be reached right now" (mapped to 503 by the surfaces):

@@ -1,0 +1,46 @@
+"""Pooled PostgreSQL connections the server dropped are replaced before use, without the
+pre-ping round trip every checkout used to cost (ghostpost.db.engine.server_hung_up)."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from sqlalchemy import text
+
+from ghostpost.bootstrap import Container
+from ghostpost.services import directory
+from ghostpost.services.context import Actor
+from tests.conftest import BACKEND
+
+pytestmark = pytest.mark.skipif(BACKEND != "postgresql", reason="SQLite has no server to hang up")
+
+
+def _backend_pids(container: Container, count: int) -> list[int]:
+    """Check out `count` pooled connections at once; their server process ids."""
+    connections = [container.engine.connect() for _ in range(count)]
+    try:
+        return [int(c.execute(text("SELECT pg_backend_pid()")).scalar_one()) for c in connections]
+    finally:
+        for connection in connections:
+            connection.close()
+
+
+def test_a_request_after_the_server_killed_every_pooled_connection_succeeds(
+    container: Container,
+) -> None:
+    killed = _backend_pids(container, 3)
+    # Another client (not the pool) terminates every backend the pool holds.
+    url = container.engine.url.set(drivername="postgresql")
+    with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as other:
+        for pid in killed:
+            other.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+    # Every pooled connection is dead; a write through the services must not notice.
+    principal = directory.create_principal(container.services, Actor.system("test"), "Survivor")
+    assert principal.id > 0
+    assert not set(_backend_pids(container, 3)) & set(killed)
+
+
+def test_a_healthy_pooled_connection_is_reused(container: Container) -> None:
+    [first] = _backend_pids(container, 1)
+    [second] = _backend_pids(container, 1)
+    assert first == second
