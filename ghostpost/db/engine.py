@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, Executable, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -68,6 +68,16 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     engine = create_engine(url, **kwargs)
 
+    @event.listens_for(engine, "before_execute")
+    def _run_deferred_first(conn: Connection, *_args: Any) -> None:
+        run_deferred(conn)
+
+    @event.listens_for(engine, "commit")
+    def _nothing_deferred_at_commit(conn: Connection) -> None:
+        held = conn.info.get(_DEFERRED)
+        if held is not None and held[0] is conn.get_transaction():
+            raise RuntimeError("a deferred write is still held: run_deferred before commit")
+
     @event.listens_for(engine, "checkout")
     def _on_checkout_postgres(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
         # A pooled connection the server has dropped (restart, crash, idle timeout, a killed
@@ -89,6 +99,36 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             driver.read_only = wanted
 
     return engine
+
+
+#: Connection.info key: (transaction, statement, parameters) of a write deferred by `defer`.
+_DEFERRED = "ghostpost_deferred_write"
+
+
+def defer(connection: Connection, statement: Executable, parameters: dict[str, Any]) -> None:
+    """Hold a write whose result nobody waits for until the transaction's next statement, so
+    that statement may carry it (take_deferred; one round trip for both). Any other statement
+    of the transaction runs it first (a `before_execute` hook), and commit() refuses to commit
+    while one is held (SqlAlchemyUnitOfWork.commit runs it): it is never skipped or reordered
+    after what follows it. PostgreSQL only; at most one at a time."""
+    if connection.info.get(_DEFERRED) is not None:
+        run_deferred(connection)
+    connection.info[_DEFERRED] = (connection.get_transaction(), statement, parameters)
+
+
+def take_deferred(connection: Connection) -> tuple[Executable, dict[str, Any]] | None:
+    """The write this transaction deferred, now the caller's to run (None: none)."""
+    held = connection.info.pop(_DEFERRED, None)
+    if held is None or held[0] is not connection.get_transaction():
+        return None
+    return held[1], held[2]
+
+
+def run_deferred(connection: Connection) -> None:
+    """Run the write this transaction deferred, if any."""
+    held = take_deferred(connection)
+    if held is not None:
+        connection.execute(*held)
 
 
 def server_hung_up(dbapi_connection: Any) -> bool:

@@ -233,6 +233,35 @@ _INSERT_POST_LOCKING_HEAD = (
 )
 
 
+#: Session.info keys: (transaction, for_client's arguments) announced for the next claim, and
+#: (transaction, arguments, the joined row or None) the claim read with them.
+_EXPECTED = "ghostpost.submissions.expected_read"
+_READ = "ghostpost.submissions.read"
+
+
+def expected_client_read(session: Session) -> tuple[tuple[Any, ...], Select[Any]] | None:
+    """The read announced for this transaction (taken: announced once, used once): its
+    arguments and its statement."""
+    expected = session.info.pop(_EXPECTED, None)
+    if expected is None or expected[0] is not session.get_transaction():
+        return None
+    return expected[1], _submission_statement(by_email=expected[1][2] is not None)[0]
+
+
+def client_read_parameters(arguments: tuple[Any, ...]) -> dict[str, Any]:
+    client_id, account_id, author_email, at = arguments
+    parameters: dict[str, Any] = {"client_id": client_id, "account_id": account_id, "at": at}
+    if author_email is not None:
+        parameters["author_email"] = author_email
+    return parameters
+
+
+def hold_client_read(session: Session, arguments: tuple[Any, ...], row: Any) -> None:
+    """Keep the row the claim's statement read for `arguments` (None: no such client) for
+    this transaction's for_client."""
+    session.info[_READ] = (session.get_transaction(), arguments, row)
+
+
 class SqlSubmissions:
     """Implements ghostpost.services.ports.SubmissionReader: one SELECT per question, and the
     new post as one Core INSERT (the ORM's flush of one row costs several times the INSERT)."""
@@ -272,6 +301,15 @@ class SqlSubmissions:
         assert post_id is not None
         return post.stored_as(int(post_id))
 
+    def expect_client_read(
+        self, client_id: str, account_id: int, author_email: str | None, at: datetime
+    ) -> None:
+        # PostgreSQL's claim reads it in its own statement (db.idempotency); SQLite's local
+        # calls cost no round trip, and nothing there takes the announcement.
+        if self.session.connection().dialect.name == "postgresql":  # begins the transaction
+            arguments = (client_id, account_id, author_email, at)
+            self.session.info[_EXPECTED] = (self.session.get_transaction(), arguments)
+
     def token(self, token_hash: str) -> TokenFacts | None:
         statement = _token_statement()
         found = self.session.execute(statement, {"token_hash": token_hash}).first()
@@ -288,11 +326,14 @@ class SqlSubmissions:
         self, client_id: str, account_id: int, author_email: str | None, at: datetime
     ) -> ClientSubmission | None:
         statement, parts = _submission_statement(by_email=author_email is not None)
-        parameters: dict[str, Any] = {"client_id": client_id, "account_id": account_id, "at": at}
-        if author_email is not None:
-            parameters["author_email"] = author_email
-        row = self.session.connection().execute(statement, parameters).first()
-        if row is None:
+        arguments = (client_id, account_id, author_email, at)
+        held = self.session.info.pop(_READ, None)
+        if held is not None and held[0] is self.session.get_transaction() and held[1] == arguments:
+            row = held[2]
+        else:
+            parameters = client_read_parameters(arguments)
+            row = self.session.connection().execute(statement, parameters).first()
+        if row is None or row[0] is None:
             return None
         found = _split(tuple(row), parts)
         account, person, window = found["account"], found["author"], found["window"]

@@ -1,5 +1,6 @@
-"""Pooled PostgreSQL connections the server dropped are replaced before use, without the
-pre-ping round trip every checkout used to cost (ghostpost.db.engine.server_hung_up)."""
+"""PostgreSQL connections: pooled ones the server dropped are replaced before use, without the
+pre-ping round trip every checkout used to cost (ghostpost.db.engine.server_hung_up), and a
+deferred write (ghostpost.db.engine.defer) is never reordered or dropped."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from ghostpost.bootstrap import Container
+from ghostpost.db.engine import defer
 from ghostpost.services import directory
 from ghostpost.services.context import Actor
 from tests.conftest import BACKEND
@@ -44,3 +46,17 @@ def test_a_healthy_pooled_connection_is_reused(container: Container) -> None:
     [first] = _backend_pids(container, 1)
     [second] = _backend_pids(container, 1)
     assert first == second
+
+
+def test_a_deferred_write_runs_before_the_next_statement_and_is_never_dropped(
+    container: Container,
+) -> None:
+    """db.engine.defer holds a write for the next statement to carry: any other statement
+    runs it first, and a commit with one still held is refused rather than losing it."""
+    with container.engine.connect() as conn:
+        conn.execute(text("CREATE TEMP TABLE held (n integer)"))
+        defer(conn, text("INSERT INTO held VALUES (:n)"), {"n": 1})
+        assert conn.execute(text("SELECT count(*) FROM held")).scalar_one() == 1
+        defer(conn, text("INSERT INTO held VALUES (:n)"), {"n": 2})
+        with pytest.raises(RuntimeError, match="deferred write"):
+            conn.commit()
