@@ -3,8 +3,7 @@
 `POST /insert` parses a small JSON body (`account`, `author`, `text`), inserts one row in one
 transaction and answers 201 with the row's id as JSON. The engine comes from ghostpost's own
 `ghostpost.db.engine.make_engine`, so SQLite gets the same WAL, `synchronous=FULL`,
-`busy_timeout` and `BEGIN IMMEDIATE` as ghostpost, and PostgreSQL the same check of pooled
-connections (`server_hung_up`, no pre-ping round trip) and the same BEGIN.
+`busy_timeout` and `BEGIN IMMEDIATE` as ghostpost, and PostgreSQL the same `pool_pre_ping`.
 Nothing else: no auth, no policy, no ledger. It is what a request that stores one row costs
 on this machine, with this server and this database.
 

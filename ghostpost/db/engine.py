@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import select
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from sqlalchemy import Connection, Engine, Executable, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError, OperationalError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -66,7 +64,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
-    engine = create_engine(url, **kwargs)
+    engine = create_engine(url, pool_pre_ping=True, **kwargs)
 
     @event.listens_for(engine, "before_execute")
     def _run_deferred_first(conn: Connection, *_args: Any) -> None:
@@ -77,26 +75,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         held = conn.info.get(_DEFERRED)
         if held is not None and held[0] is conn.get_transaction():
             raise RuntimeError("a deferred write is still held: run_deferred before commit")
-
-    @event.listens_for(engine, "checkout")
-    def _on_checkout_postgres(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        # A pooled connection the server has dropped (restart, crash, idle timeout, a killed
-        # backend) is replaced before use: the pool retries the checkout with a new one.
-        if server_hung_up(dbapi_connection):
-            raise DisconnectionError("the server closed this pooled connection")
-
-    @event.listens_for(engine, "begin")
-    def _on_begin_postgres(conn: Any) -> None:
-        # A read-only unit of work says so to the server: it refuses writes, and a read-only
-        # transaction needs no transaction id. psycopg sends its BEGIN with the mode of the
-        # connection's `read_only` (set here, before the transaction starts: no round trip), so
-        # this costs nothing where a `SET TRANSACTION READ ONLY` after BEGIN cost a round trip
-        # of its own. Set on every transaction, as pooled connections serve both kinds.
-        # An export may still choose its isolation level with its first statement.
-        wanted = True if conn.get_execution_options().get(READ_ONLY, False) else None
-        driver = conn.connection.dbapi_connection
-        if driver.read_only is not wanted:
-            driver.read_only = wanted
 
     return engine
 
@@ -129,23 +107,6 @@ def run_deferred(connection: Connection) -> None:
     held = take_deferred(connection)
     if held is not None:
         connection.execute(*held)
-
-
-def server_hung_up(dbapi_connection: Any) -> bool:
-    """True when a pooled, idle psycopg connection is no use: closed or broken, or its socket
-    readable. An idle connection is owed nothing, so anything to read is the server hanging
-    up (end of file) or its last words ("terminating connection"). Asks the kernel only, no
-    round trip: the pool's pre-ping (`SELECT 1` on every checkout) cost one per request, as
-    many as a whole statement. What it cannot see, a peer gone silent (a network partition),
-    the first statement then meets as a disconnect: that request answers 503 and the pool is
-    refilled (SQLAlchemy invalidates it on a disconnect error)."""
-    if dbapi_connection.closed or getattr(dbapi_connection, "broken", False):
-        return True
-    try:
-        readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
-    except (OSError, ValueError, psycopg.Error):
-        return True
-    return bool(readable)
 
 
 #: Errors meaning "the database cannot be reached right now" (mapped to 503 by the surfaces):

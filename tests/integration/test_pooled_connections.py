@@ -1,6 +1,5 @@
-"""PostgreSQL connections: pooled ones the server dropped are replaced before use, without the
-pre-ping round trip every checkout used to cost (ghostpost.db.engine.server_hung_up), and a
-deferred write (ghostpost.db.engine.defer) is never reordered or dropped."""
+"""PostgreSQL connections: pooled ones the server dropped are replaced before use (the pool's
+pre-ping), and a deferred write (ghostpost.db.engine.defer) is never reordered or dropped."""
 
 from __future__ import annotations
 
