@@ -20,7 +20,6 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    true,
 )
 from sqlalchemy.orm import Session, aliased
 
@@ -38,7 +37,6 @@ from ghostpost.db.models import (
 )
 from ghostpost.db.repositories.accounts import to_account
 from ghostpost.db.repositories.clients import to_api_token
-from ghostpost.db.repositories.ledger import LOCKED_HEAD, hold_locked_head
 from ghostpost.db.repositories.people import to_user
 from ghostpost.db.repositories.windows import to_window
 from ghostpost.domain.model import ApiClient, NewPost, Post
@@ -216,21 +214,6 @@ _POST_COLUMNS = (
     "created_at",
     "updated_at",
 )
-#: PostgreSQL: the post's INSERT and the ledger head's lock in one round trip. A new post is
-#: always followed by its `post:submitted` append in the same transaction, whose first step
-#: is that lock: taken here, the append only writes (ledger.hold_locked_head). The post's row
-#: is the only other thing in the statement (nothing read that the lock's wait could stale).
-_NEW_POST = (
-    insert(_POSTS)
-    .values({name: bindparam(name, type_=_POSTS.c[name].type) for name in _POST_COLUMNS})
-    .returning(_POSTS.c.id)
-    .cte("new_post")
-)
-_INSERT_POST_LOCKING_HEAD = (
-    select(_NEW_POST.c.id, LOCKED_HEAD.c.size, LOCKED_HEAD.c.head_hash)
-    .select_from(_NEW_POST)
-    .outerjoin(LOCKED_HEAD, true())
-)
 
 
 #: Session.info keys: (transaction, for_client's arguments) announced for the next claim, and
@@ -290,12 +273,11 @@ class SqlSubmissions:
             "created_at": post.created_at,
             "updated_at": post.created_at,
         }
+        # Not folded with the ledger head's lock on PostgreSQL: the INSERT's foreign-key
+        # checks lock the account, author and window rows at the end of its statement, which
+        # would come after the head's lock and deadlock with a worker that locks a window and
+        # then the head.
         connection = self.session.connection()
-        if connection.dialect.name == "postgresql":
-            row = connection.execute(_INSERT_POST_LOCKING_HEAD, values).one()
-            found = row.size is not None
-            hold_locked_head(self.session, (row.size, row.head_hash) if found else None)
-            return post.stored_as(int(row.id))
         result = connection.execute(_INSERT_POST, values)
         (post_id,) = result.inserted_primary_key or (None,)
         assert post_id is not None

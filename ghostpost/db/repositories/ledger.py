@@ -122,31 +122,6 @@ def subject_refs(subject: str) -> tuple[Any, dict[str, Any]]:
     return _INSERT_ENTRY, {}
 
 
-#: PostgreSQL: the head's lock and read as a CTE (bound nothing), for the statement that writes
-#: just before an append (a create's post INSERT, ghostpost.db.submissions) to take the lock in
-#: its own round trip: join it to that statement's one row. The row read is the head as
-#: committed by the previous holder of the lock, as with _LOCK_HEAD: READ COMMITTED re-reads the
-#: row it locks. Nothing else may be read in that statement (another subquery would see the
-#: snapshot from before the wait); the statement hands the head over with hold_locked_head.
-LOCKED_HEAD = _LOCK_HEAD.cte("locked_head")
-#: Session.info key: (the transaction, the head it locked) for the next append.
-_HELD_HEAD = "ghostpost.ledger.locked_head"
-
-
-def hold_locked_head(session: Session, head: tuple[int, str] | None) -> None:
-    """Record that the session's transaction has just locked and read the head (None: the
-    ledger has no head row yet), so the next append of this transaction uses it instead of
-    locking it again (one round trip less)."""
-    session.info[_HELD_HEAD] = (session.get_transaction(), head)
-
-
-def _take_held_head(session: Session) -> tuple[bool, tuple[int, str] | None]:
-    held = session.info.pop(_HELD_HEAD, None)
-    if held is None or held[0] is not session.get_transaction():
-        return False, None
-    return True, held[1]
-
-
 _INSERT_HEAD = insert(_HEAD)
 _MOVE_HEAD = (
     update(_HEAD)
@@ -225,11 +200,8 @@ class SqlLedger:
         # The head is read by the locking statement itself, so on PostgreSQL it is the row as
         # committed by the previous holder of the lock (READ COMMITTED re-reads a row it locks).
         # Nothing is signed here: the notary signs heads outside the request's transaction.
-        held, head = _take_held_head(self.session)
-        if not held:
-            found = connection.execute(_LOCK_HEAD).first()
-            head = (found.size, found.head_hash) if found is not None else None
-        size, head_hash = head if head is not None else (0, GENESIS_HASH)
+        head = connection.execute(_LOCK_HEAD).first()
+        size, head_hash = (head.size, head.head_hash) if head is not None else (0, GENESIS_HASH)
         # Round-trip through canonical JSON so what is hashed is exactly what is stored.
         text = canonical_json(dict(data))
         entry = chain_entry(
@@ -245,10 +217,10 @@ class SqlLedger:
         row = {**entry_row(entry, text), **refs}
         if head is not None and connection.dialect.name == "postgresql":
             moved = {"new_size": entry.seq, "new_hash": entry.entry_hash}
-            if held:
-                # A create's append (the head was locked with its post): nothing waits for
-                # this write, so it goes with the transaction's next statement (the key's
-                # completion) or runs before it (db.engine.defer).
+            if tag == "post:submitted":
+                # A create's append: nothing waits for this write, so it goes with the
+                # transaction's next statement (the key's completion) or runs before it, or
+                # at commit (db.engine.defer).
                 defer(connection, _DEFERRABLE_APPEND[statement], {**row, **moved})
                 return entry
             connection.execute(_INSERT_AND_MOVE_HEAD[statement], {**row, **moved})
