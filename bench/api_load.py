@@ -849,11 +849,18 @@ class Anatomy:
 
     transactions: int = 0
     statements: list[str] = field(default_factory=list)
+    #: PostgreSQL: exchanges with the server, pool pre-pings included; None on SQLite.
+    round_trips: int | None = None
+    pings: int = 0
 
     def summary(self) -> str:
         kinds = Counter(s.split()[0].upper() for s in self.statements)
         listed = ", ".join(f"{n} {k}" for k, n in kinds.most_common())
-        return f"{self.transactions} transaction(s), {len(self.statements)} statements: {listed}"
+        trips = "" if self.round_trips is None else f"; {self.round_trips} round trips"
+        return (
+            f"{self.transactions} transaction(s), {len(self.statements)} statements: {listed}"
+            f"{trips}"
+        )
 
     def by_transaction(self) -> str:
         """The statements in order, one transaction per group, e.g. `SELECT oauth_tokens`."""
@@ -881,6 +888,8 @@ def watching(engine: Any) -> Iterator[Anatomy]:
 
     seen = Anatomy()
     sqlite = engine.dialect.name == "sqlite"
+    if not sqlite:
+        seen.round_trips = 0
 
     def on_begin(conn: Any) -> None:
         seen.transactions += 1
@@ -890,6 +899,11 @@ def watching(engine: Any) -> Iterator[Anatomy]:
     def on_statement(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         seen.statements.append(statement)
 
+    def on_checkout(*args: Any) -> None:
+        # The pool's pre-ping (a `SELECT 1` on every checkout) is a round trip of its own.
+        if seen.round_trips is not None and getattr(engine.pool, "_pre_ping", False):
+            seen.pings += 1
+
     listeners: list[tuple[str, Callable[..., None]]] = [
         ("begin", on_begin),
         ("before_cursor_execute", on_statement),
@@ -898,16 +912,23 @@ def watching(engine: Any) -> Iterator[Anatomy]:
     ]
     for name, listener in listeners:
         event.listen(engine, name, listener)
+    event.listen(engine.pool, "checkout", on_checkout)
     try:
         yield seen
     finally:
         for name, listener in listeners:
             event.remove(engine, name, listener)
+        event.remove(engine.pool, "checkout", on_checkout)
+        if seen.round_trips is not None:
+            # psycopg (outside pipeline mode) waits for the server's answer to each statement,
+            # BEGIN, COMMIT and ROLLBACK included.
+            seen.round_trips = len(seen.statements) + seen.pings
 
 
-def anatomy(settings: Settings, seeded: Seeded, bare_url: str) -> tuple[Anatomy, Anatomy]:
-    """One POST /api/v1/posts and one bare POST /insert, in process (Flask's test client)
-    after two warm-up requests each: how many transactions and statements each costs."""
+def anatomy(settings: Settings, seeded: Seeded, bare_url: str) -> tuple[Anatomy, Anatomy, Anatomy]:
+    """One POST /api/v1/posts, one POST /api/v1/preview and one bare POST /insert, in process
+    (Flask's test client) after two warm-up requests each: how many transactions, statements
+    and (PostgreSQL) round trips each costs."""
     from ghostpost import create_app
 
     app = create_app(settings)
@@ -929,6 +950,15 @@ def anatomy(settings: Settings, seeded: Seeded, bare_url: str) -> tuple[Anatomy,
             )
         if answer.status_code != 201:
             raise SystemExit(f"anatomy: POST /api/v1/posts answered {answer.status_code}")
+    for n in range(3):
+        with watching(container.engine) as preview:
+            answer = http.post(
+                "/api/v1/preview",
+                json={**body, "text": f"Anatomy of a preview {n}"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        if answer.status_code != 200:
+            raise SystemExit(f"anatomy: POST /api/v1/preview answered {answer.status_code}")
     container.dispose()
 
     from bench.bare_app import ENV_URL, create_bare_app
@@ -948,7 +978,7 @@ def anatomy(settings: Settings, seeded: Seeded, bare_url: str) -> tuple[Anatomy,
         with watching(engine) as bare:
             bare_http.post("/insert", json={**body, "text": f"Anatomy {n}"})
     engine.dispose()
-    return gp, bare
+    return gp, preview, bare
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1284,23 +1314,34 @@ def bench_backend(
         if server.problems():
             print(f"  {server.name} log {server.log}: {server.problems()}\n{server.tail(15)}")
 
-    run1 = run_worker(settings)
-    run0 = run_worker(settings)  # nothing due: the fixed cost of a run
-    net = run1.published / max(run1.seconds - run0.seconds, 1e-3)
-    print(
-        f"  worker --once (local adapter): published {run1.published} posts "
-        f"({run1.published_in_db} newly published in the database) in {run1.seconds:.2f} s: "
-        f"{run1.published / run1.seconds:.1f} posts/s; fixed cost {run0.seconds:.2f} s, "
-        f"net {net:.1f} posts/s"
-    )
+    worker: dict[str, Any] | None = None
+    if not args.no_worker:
+        run1 = run_worker(settings)
+        run0 = run_worker(settings)  # nothing due: the fixed cost of a run
+        net = run1.published / max(run1.seconds - run0.seconds, 1e-3)
+        print(
+            f"  worker --once (local adapter): published {run1.published} posts "
+            f"({run1.published_in_db} newly published in the database) in {run1.seconds:.2f} s: "
+            f"{run1.published / run1.seconds:.1f} posts/s; fixed cost {run0.seconds:.2f} s, "
+            f"net {net:.1f} posts/s"
+        )
+        worker = {
+            "published": run1.published,
+            "seconds": round(run1.seconds, 3),
+            "fixed_seconds": round(run0.seconds, 3),
+            "posts_per_second": round(run1.published / run1.seconds, 1),
+            "net_posts_per_second": round(net, 1),
+        }
     states = post_states(backend.ghostpost_url)
     print(f"  posts by state afterwards: {states}")
     ledger = verify_ledger(settings, work)
     print(f"  ledger after the load: {ledger}")
-    gp_anatomy, bare_anatomy = anatomy(settings, seeded, backend.bare_url)
+    gp_anatomy, preview_anatomy, bare_anatomy = anatomy(settings, seeded, backend.bare_url)
     print(f"  one bare POST /insert: {bare_anatomy.summary()}")
     print(f"  one ghostpost POST /api/v1/posts: {gp_anatomy.summary()}")
     print(gp_anatomy.by_transaction())
+    print(f"  one ghostpost POST /api/v1/preview: {preview_anatomy.summary()}")
+    print(preview_anatomy.by_transaction())
 
     result.update(
         bare=bare_load.as_dict(),
@@ -1312,13 +1353,7 @@ def bench_backend(
         preview_concurrent=pv_load.as_dict(),
         trivial_route=ping_load.as_dict(),
         preview_ratio=round(pv_ratio, 3),
-        worker={
-            "published": run1.published,
-            "seconds": round(run1.seconds, 3),
-            "fixed_seconds": round(run0.seconds, 3),
-            "posts_per_second": round(run1.published / run1.seconds, 1),
-            "net_posts_per_second": round(net, 1),
-        },
+        worker=worker,
         post_states=states,
         ledger_verify=ledger,
         anatomy={
@@ -1329,6 +1364,12 @@ def bench_backend(
             "ghostpost": {
                 "transactions": gp_anatomy.transactions,
                 "statements": len(gp_anatomy.statements),
+                "round_trips": gp_anatomy.round_trips,
+            },
+            "preview": {
+                "transactions": preview_anatomy.transactions,
+                "statements": len(preview_anatomy.statements),
+                "round_trips": preview_anatomy.round_trips,
             },
         },
         server_problems={s.name: s.problems() for s in (bare, app) if s.problems()},
@@ -1427,6 +1468,9 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=15, help="rows of each profile table")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
+    parser.add_argument(
+        "--no-worker", action="store_true", help="skip the `worker --once` runs (step 6)"
+    )
     parser.add_argument("--database-url", help="an empty database for ghostpost (it is migrated)")
     parser.add_argument("--bare-database-url", help="with --database-url: one for the bare app")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, Executable, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -66,15 +66,47 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     engine = create_engine(url, pool_pre_ping=True, **kwargs)
 
-    @event.listens_for(engine, "begin")
-    def _on_begin_postgres(conn: Any) -> None:
-        # A read-only unit of work says so to the server: it refuses writes, and a read-only
-        # transaction needs no transaction id. The first statement of the transaction, so an
-        # export may still choose its isolation level after it.
-        if conn.get_execution_options().get(READ_ONLY, False):
-            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+    @event.listens_for(engine, "before_execute")
+    def _run_deferred_first(conn: Connection, *_args: Any) -> None:
+        run_deferred(conn)
+
+    @event.listens_for(engine, "commit")
+    def _nothing_deferred_at_commit(conn: Connection) -> None:
+        held = conn.info.get(_DEFERRED)
+        if held is not None and held[0] is conn.get_transaction():
+            raise RuntimeError("a deferred write is still held: run_deferred before commit")
 
     return engine
+
+
+#: Connection.info key: (transaction, statement, parameters) of a write deferred by `defer`.
+_DEFERRED = "ghostpost_deferred_write"
+
+
+def defer(connection: Connection, statement: Executable, parameters: dict[str, Any]) -> None:
+    """Hold a write whose result nobody waits for until the transaction's next statement, so
+    that statement may carry it (take_deferred; one round trip for both). Any other statement
+    of the transaction runs it first (a `before_execute` hook), and commit() refuses to commit
+    while one is held (SqlAlchemyUnitOfWork.commit runs it): it is never skipped or reordered
+    after what follows it. PostgreSQL only; at most one at a time."""
+    if connection.info.get(_DEFERRED) is not None:
+        run_deferred(connection)
+    connection.info[_DEFERRED] = (connection.get_transaction(), statement, parameters)
+
+
+def take_deferred(connection: Connection) -> tuple[Executable, dict[str, Any]] | None:
+    """The write this transaction deferred, now the caller's to run (None: none)."""
+    held = connection.info.pop(_DEFERRED, None)
+    if held is None or held[0] is not connection.get_transaction():
+        return None
+    return held[1], held[2]
+
+
+def run_deferred(connection: Connection) -> None:
+    """Run the write this transaction deferred, if any."""
+    held = take_deferred(connection)
+    if held is not None:
+        connection.execute(*held)
 
 
 #: Errors meaning "the database cannot be reached right now" (mapped to 503 by the surfaces):

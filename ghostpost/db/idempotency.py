@@ -2,17 +2,39 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, Table, bindparam, delete, func, literal, select, text, update
+from sqlalchemy import (
+    Executable,
+    Insert,
+    Integer,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    func,
+    literal,
+    select,
+    text,
+    true,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Update
 
+from ghostpost.db.engine import take_deferred
 from ghostpost.db.models import IdempotencyKeyRow
+from ghostpost.db.submissions import (
+    client_read_parameters,
+    expected_client_read,
+    hold_client_read,
+)
 from ghostpost.domain.model import IdempotencyRecord
 from ghostpost.services.ports import KeyStillLocked
 
@@ -84,24 +106,24 @@ _DEFAULT_LOCK_TIMEOUT = text("SET LOCAL lock_timeout = DEFAULT")
 _KEY_LOCK_CLASS = 0x67704B59
 
 
-def _postgres_claim(*, wait: bool) -> Any:
+def _postgres_claim(*, wait: bool, prefix: str = "") -> Any:
     """PostgreSQL's claim in one statement: take the key's advisory lock (waiting for it, or
     only if free: `wait`), then
     insert the key unless it exists; RETURNING the id when a row went in. The lock's second
     half is hashtext(client_id || newline || key): a collision of two keys' hashes only makes
     one claim wait for the other, the unique index still decides."""
     lock = func.pg_advisory_xact_lock if wait else func.pg_try_advisory_xact_lock
-    client_id = bindparam("client_id", type_=_KEYS.c.client_id.type)
-    key = bindparam("key", type_=_KEYS.c.key.type)
+    client_id = bindparam(f"{prefix}client_id", type_=_KEYS.c.client_id.type)
+    key = bindparam(f"{prefix}key", type_=_KEYS.c.key.type)
     locked = select(
         lock(literal(_KEY_LOCK_CLASS, Integer), func.hashtext(client_id + "\n" + key)).label(
             "taken"
         )
     ).cte("key_lock")
     columns = ("client_id", "key", "fingerprint", "status", "created_at")
-    rows = select(*(bindparam(name, type_=_KEYS.c[name].type) for name in columns)).select_from(
-        locked
-    )
+    rows = select(
+        *(bindparam(f"{prefix}{name}", type_=_KEYS.c[name].type) for name in columns)
+    ).select_from(locked)
     if not wait:
         rows = rows.where(locked.c.taken)
     return (
@@ -117,6 +139,30 @@ def _postgres_claim(*, wait: bool) -> Any:
 _CLAIM_UNLESS_HELD = _postgres_claim(wait=False)
 #: The slow claim, when the key's lock is held: waits for it (bounded by lock_timeout).
 _CLAIM_AFTER_WAIT = _postgres_claim(wait=True)
+
+
+@functools.cache
+def _complete_carrying(write: Executable) -> Any:
+    """The key's completion with a deferred write (an INSERT or UPDATE statement) as a
+    data-modifying CTE: PostgreSQL runs it exactly once, before the statement's end."""
+    assert isinstance(write, Insert | Update)
+    return _COMPLETE.add_cte(write.cte("deferred_write"))
+
+
+_CLAIM_PREFIX = "claim_"
+
+
+@functools.cache
+def _claim_and_read(read: Select[Any]) -> Select[Any]:
+    """The fast claim and the create's joined read (db.submissions) in one statement: one row,
+    the claimed key's id (NULL: not claimed) then the read's columns (all NULL: no client).
+    The read sees the snapshot of the claim, which waits for nothing (try-lock)."""
+    claimed = _postgres_claim(wait=False, prefix=_CLAIM_PREFIX).cte("claimed")
+    facts = read.subquery("facts")
+    one = select(literal(1).label("one")).subquery("one")
+    return select(select(claimed.c.id).scalar_subquery().label("claimed_id"), *facts.c).select_from(
+        one.outerjoin(facts, true())
+    )
 
 
 class SqlIdempotencyKeys:
@@ -176,7 +222,18 @@ class SqlIdempotencyKeys:
             if connection.execute(_CLAIM_SQLITE, values).first() is not None:
                 return None
             return self._find(connection, client_id, key)
-        if connection.execute(_CLAIM_UNLESS_HELD, values).first() is not None:
+        expected = expected_client_read(self.session)
+        if expected is not None:
+            arguments, read = expected
+            prefixed = {f"{_CLAIM_PREFIX}{name}": value for name, value in values.items()}
+            parameters = {**prefixed, **client_read_parameters(arguments)}
+            row = connection.execute(_claim_and_read(read), parameters).one()
+            if row[0] is not None:
+                hold_client_read(self.session, arguments, tuple(row)[1:])
+                return None
+            # Not claimed: the read is dropped (a replay needs none; a create after waiting
+            # for the key reads again, after the wait).
+        elif connection.execute(_CLAIM_UNLESS_HELD, values).first() is not None:
             return None
         found = connection.execute(_FIND, {"for_client": client_id, "for_key": key}).one_or_none()
         if found is not None:
@@ -204,15 +261,20 @@ class SqlIdempotencyKeys:
     def complete(
         self, client_id: str, key: str, response_status: int, response_body: Mapping[str, Any]
     ) -> None:
-        done = self.session.connection().execute(
-            _COMPLETE,
-            {
-                "for_client": client_id,
-                "for_key": key,
-                "new_status": response_status,
-                "new_body": dict(response_body),
-            },
-        )
+        connection = self.session.connection()
+        parameters = {
+            "for_client": client_id,
+            "for_key": key,
+            "new_status": response_status,
+            "new_body": dict(response_body),
+        }
+        deferred = take_deferred(connection)
+        if deferred is not None:
+            # PostgreSQL: the create's ledger append was held for this statement; one trip.
+            write, written = deferred
+            done = connection.execute(_complete_carrying(write), {**written, **parameters})
+        else:
+            done = connection.execute(_COMPLETE, parameters)
         assert done.rowcount == 1
 
     def purge(self, created_before: datetime) -> int:

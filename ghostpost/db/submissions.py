@@ -194,6 +194,55 @@ def _split(values: tuple[Any, ...], parts: _Parts) -> dict[str, Any]:
 _POSTS = cast_table(PostRow.__table__)
 #: The new post's INSERT, built once; each create binds its values.
 _INSERT_POST = insert(_POSTS)
+_POST_COLUMNS = (
+    "public_id",
+    "account_id",
+    "window_id",
+    "kind",
+    "state",
+    "state_reason",
+    "author_id",
+    "submitter",
+    "source",
+    "submitted_text",
+    "final_text",
+    "publish_at",
+    "idempotency_key",
+    "decisions",
+    "attempts",
+    "precedes_post_id",
+    "created_at",
+    "updated_at",
+)
+
+
+#: Session.info keys: (transaction, for_client's arguments) announced for the next claim, and
+#: (transaction, arguments, the joined row or None) the claim read with them.
+_EXPECTED = "ghostpost.submissions.expected_read"
+_READ = "ghostpost.submissions.read"
+
+
+def expected_client_read(session: Session) -> tuple[tuple[Any, ...], Select[Any]] | None:
+    """The read announced for this transaction (taken: announced once, used once): its
+    arguments and its statement."""
+    expected = session.info.pop(_EXPECTED, None)
+    if expected is None or expected[0] is not session.get_transaction():
+        return None
+    return expected[1], _submission_statement(by_email=expected[1][2] is not None)[0]
+
+
+def client_read_parameters(arguments: tuple[Any, ...]) -> dict[str, Any]:
+    client_id, account_id, author_email, at = arguments
+    parameters: dict[str, Any] = {"client_id": client_id, "account_id": account_id, "at": at}
+    if author_email is not None:
+        parameters["author_email"] = author_email
+    return parameters
+
+
+def hold_client_read(session: Session, arguments: tuple[Any, ...], row: Any) -> None:
+    """Keep the row the claim's statement read for `arguments` (None: no such client) for
+    this transaction's for_client."""
+    session.info[_READ] = (session.get_transaction(), arguments, row)
 
 
 class SqlSubmissions:
@@ -229,10 +278,24 @@ class SqlSubmissions:
             "created_at": post.created_at,
             "updated_at": post.created_at,
         }
-        result = self.session.connection().execute(_INSERT_POST, values)
+        # Not folded with the ledger head's lock on PostgreSQL: the INSERT's foreign-key
+        # checks lock the account, author and window rows at the end of its statement, which
+        # would come after the head's lock and deadlock with a worker that locks a window and
+        # then the head.
+        connection = self.session.connection()
+        result = connection.execute(_INSERT_POST, values)
         (post_id,) = result.inserted_primary_key or (None,)
         assert post_id is not None
         return post.stored_as(int(post_id))
+
+    def expect_client_read(
+        self, client_id: str, account_id: int, author_email: str | None, at: datetime
+    ) -> None:
+        # PostgreSQL's claim reads it in its own statement (db.idempotency); SQLite's local
+        # calls cost no round trip, and nothing there takes the announcement.
+        if self.session.connection().dialect.name == "postgresql":  # begins the transaction
+            arguments = (client_id, account_id, author_email, at)
+            self.session.info[_EXPECTED] = (self.session.get_transaction(), arguments)
 
     def token(self, token_hash: str) -> TokenFacts | None:
         statement = _token_statement()
@@ -250,11 +313,14 @@ class SqlSubmissions:
         self, client_id: str, account_id: int, author_email: str | None, at: datetime
     ) -> ClientSubmission | None:
         statement, parts = _submission_statement(by_email=author_email is not None)
-        parameters: dict[str, Any] = {"client_id": client_id, "account_id": account_id, "at": at}
-        if author_email is not None:
-            parameters["author_email"] = author_email
-        row = self.session.connection().execute(statement, parameters).first()
-        if row is None:
+        arguments = (client_id, account_id, author_email, at)
+        held = self.session.info.pop(_READ, None)
+        if held is not None and held[0] is self.session.get_transaction() and held[1] == arguments:
+            row = held[2]
+        else:
+            parameters = client_read_parameters(arguments)
+            row = self.session.connection().execute(statement, parameters).first()
+        if row is None or row[0] is None:
             return None
         found = _split(tuple(row), parts)
         account, person, window = found["account"], found["author"], found["window"]

@@ -7,7 +7,7 @@ from typing import Self
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from ghostpost.db.engine import make_session_factory
+from ghostpost.db.engine import make_session_factory, run_deferred
 from ghostpost.db.exports import SqlExports
 from ghostpost.db.idempotency import SqlIdempotencyKeys
 from ghostpost.db.platform_store import SqlSealedSecrets
@@ -84,6 +84,8 @@ class SqlAlchemyUnitOfWork:
     def commit(self) -> None:
         if self.read_only:
             raise RuntimeError("a read-only unit of work has nothing to commit")
+        if self.session.in_transaction():
+            run_deferred(self.session.connection())
         self.session.commit()
 
     def rollback(self) -> None:

@@ -21,9 +21,15 @@ from ghostpost.domain.ledger import canonical_json
 from ghostpost.domain.model import IdempotencyRecord, Post
 from ghostpost.services.api_queries import PostDetails
 from ghostpost.services.context import Actor, ServiceContext
-from ghostpost.services.errors import ServiceError, ValidationFailed
+from ghostpost.services.errors import Forbidden, NotFound, ServiceError, ValidationFailed
 from ghostpost.services.ports import KeyStillLocked, UnitOfWork
-from ghostpost.services.posts import ClientPost, SubmitPost, _submit, submit_client_post
+from ghostpost.services.posts import (
+    ClientPost,
+    SubmitPost,
+    _submit,
+    client_read,
+    submit_client_post,
+)
 
 #: Keys are remembered at least this long (the purge removes only older ones).
 KEY_RETENTION = timedelta(hours=24)
@@ -127,6 +133,19 @@ def submit_post_once(
     return status, body, True
 
 
+def _announce_client_read(
+    uow: UnitOfWork, actor: Actor, request: ClientPost, now: datetime
+) -> None:
+    """The create's one read comes right after the claim: announced, it may travel with the
+    claim (PostgreSQL: one round trip for both). A request failing the checks made before the
+    read announces nothing: it fails after the claim, as it always did (a replay first)."""
+    try:
+        _, read = client_read(actor, request, now)
+    except (Forbidden, NotFound):
+        return
+    uow.submissions.expect_client_read(*read)
+
+
 def submit_client_post_once(
     ctx: ServiceContext,
     actor: Actor,
@@ -147,9 +166,11 @@ def submit_client_post_once(
         _check_stored_key(key)
     now = ctx.clock.now()
     with ctx.uow() as uow:
+        if key is not None:
+            _announce_client_read(uow, actor, request, now)
         record = None if key is None else _claim(uow, actor, key, fingerprint, now)
         if record is None:
-            post, plan = submit_client_post(uow, ctx, actor, request)
+            post, plan = submit_client_post(uow, ctx, actor, request, now)
             details = PostDetails(
                 post, plan.account, plan.author, principal_name=plan.principal_name
             )

@@ -508,6 +508,13 @@ class SubmissionReader(Protocol):
     ) -> ClientSubmission | None:
         """Return the facts of a create by this client (None when no such client)."""
 
+    def expect_client_read(
+        self, client_id: str, account_id: int, author_email: str | None, at: datetime
+    ) -> None:
+        """Announce that `for_client` with these arguments follows this transaction's next
+        idempotency claim. A hint: an implementation may read it with the claim (one round
+        trip); `for_client` answers the same either way."""
+
 
 class KeyStillLocked(Exception):
     """Another transaction kept an idempotency key locked for longer than the claim waits."""

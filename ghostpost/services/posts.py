@@ -190,21 +190,16 @@ class ClientPost:
     options: PostOptions = PLAIN
 
 
-def _plan_client_post(
-    uow: UnitOfWork, ctx: ServiceContext, actor: Actor, request: ClientPost
-) -> tuple[SubmitPost, Plan]:
-    """A client's account and author rules (the account one of the client's; the author named,
-    else its default, one it may name: one answer for all others), then those of _plan, on one
-    read of the account, the author, the client's grants, the assignment and the window
-    (uow.submissions)."""
-    if actor.user is not None and actor.account_ids is not None:
-        return _plan_signed_in_app_post(uow, ctx, actor, request)
+def client_read(
+    actor: Actor, request: ClientPost, now: datetime
+) -> tuple[SubmitPost, tuple[str, int, str | None, datetime]]:
+    """A client's account rules checked before any read (the account one of the client's),
+    then the draft and the arguments of the create's one read (uow.submissions.for_client)."""
     if actor.account_ids is None or actor.user is not None or not actor.ref.startswith("client:"):
         raise Forbidden("This needs an API client's credentials.")
     if request.account_id not in actor.account_ids:
         raise NotFound(f"No account {request.account_id}.")
     email = (request.author_email or "").strip().lower() or None
-    now = ctx.clock.now()
     draft = SubmitPost(
         account_id=request.account_id,
         author_id=0,
@@ -214,9 +209,22 @@ def _plan_client_post(
         extra=request.extra,
         options=request.options,
     )
-    facts = uow.submissions.for_client(
-        actor.ref.removeprefix("client:"), request.account_id, email, _decision_time(draft, now)
-    )
+    at = _decision_time(draft, now)
+    return draft, (actor.ref.removeprefix("client:"), request.account_id, email, at)
+
+
+def _plan_client_post(
+    uow: UnitOfWork, ctx: ServiceContext, actor: Actor, request: ClientPost, now: datetime
+) -> tuple[SubmitPost, Plan]:
+    """A client's account and author rules (the account one of the client's; the author named,
+    else its default, one it may name: one answer for all others), then those of _plan, on one
+    read of the account, the author, the client's grants, the assignment and the window
+    (uow.submissions)."""
+    if actor.user is not None and actor.account_ids is not None:
+        return _plan_signed_in_app_post(uow, ctx, actor, request)
+    draft, read = client_read(actor, request, now)
+    email = read[2]
+    facts = uow.submissions.for_client(*read)
     if facts is None:
         raise Forbidden("This needs an API client's credentials.")
     if facts.account is None:
@@ -273,7 +281,7 @@ def plan_post(ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Plan:
 def plan_client_post(ctx: ServiceContext, actor: Actor, request: ClientPost) -> Plan:
     """An API client's dry run (one read-only transaction, one read): what a create would get."""
     with ctx.uow(read_only=True) as uow:
-        return _plan_client_post(uow, ctx, actor, request)[1]
+        return _plan_client_post(uow, ctx, actor, request, ctx.clock.now())[1]
 
 
 def submit_post(ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Post:
@@ -291,12 +299,11 @@ def _submit(uow: UnitOfWork, ctx: ServiceContext, actor: Actor, cmd: SubmitPost)
 
 
 def submit_client_post(
-    uow: UnitOfWork, ctx: ServiceContext, actor: Actor, request: ClientPost
+    uow: UnitOfWork, ctx: ServiceContext, actor: Actor, request: ClientPost, now: datetime
 ) -> tuple[Post, Plan]:
-    """An API client's create in the caller's transaction (no commit): one read decides, then
-    the post and its `post:submitted` entry are stored."""
-    now = ctx.clock.now()
-    cmd, plan = _plan_client_post(uow, ctx, actor, request)
+    """An API client's create at `now` in the caller's transaction (no commit): one read
+    decides, then the post and its `post:submitted` entry are stored."""
+    cmd, plan = _plan_client_post(uow, ctx, actor, request, now)
     return _store(uow, actor, cmd, plan, now), plan
 
 

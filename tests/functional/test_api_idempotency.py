@@ -24,9 +24,9 @@ from ghostpost.api.v1 import create_fingerprint
 from ghostpost.cli import main
 from ghostpost.clock import FixedClock
 from ghostpost.db import idempotency as db_idempotency
-from ghostpost.domain.ledger import LedgerTag
+from ghostpost.domain.ledger import LedgerTag, first_broken_entry
 from ghostpost.domain.model import Post, Source
-from ghostpost.services import idempotency
+from ghostpost.services import directory, idempotency
 from ghostpost.services.context import Actor
 from ghostpost.services.idempotency import RequestInFlight, submit_post_once
 from ghostpost.services.posts import SubmitPost
@@ -252,6 +252,52 @@ def test_eight_simultaneous_creates_with_one_key_make_exactly_one_post(
             assert h["Retry-After"] == "1"
     [post] = api_posts(world)
     assert [e.subject for e in submitted_entries(world)] == [f"post:{post.public_id}"]
+
+
+@pytest.mark.slow
+def test_simultaneous_creates_and_other_appends_chain_every_entry_once(
+    http_server: str, scheduler: Scheduler, world: World
+) -> None:
+    """On PostgreSQL a create locks the ledger head in its post's INSERT and appends with the
+    head that statement read. Racing creates (and other appends, which lock the head on their
+    own) must each chain on the head the previous holder committed: a stale head would give
+    two entries one seq (a 500) or fork the chain."""
+    threads, creates = 6, 8
+    start = threading.Barrier(threads + 1)
+
+    def fire(thread: int) -> list[int]:
+        start.wait()
+        statuses = []
+        for n in range(creates):
+            payload = json.dumps(body(world, f"Racer {thread} post {n}")).encode()
+            headers = {
+                **scheduler.auth,
+                "Content-Type": "application/json",
+                "Idempotency-Key": f"race-{thread}-{n}",
+            }
+            statuses.append(http_post(http_server + "/api/v1/posts", payload, headers)[0])
+        return statuses
+
+    def other_appends() -> None:
+        start.wait()
+        for n in range(creates):
+            directory.create_principal(world.ctx, Actor.system("test"), f"Racing principal {n}")
+
+    with ThreadPoolExecutor(max_workers=threads + 1) as pool:
+        others = pool.submit(other_appends)
+        results = list(pool.map(fire, range(threads)))
+        others.result()
+
+    assert [s for statuses in results for s in statuses] == [201] * (threads * creates)
+    with world.ctx.uow() as uow:
+        entries = list(uow.ledger.entries())
+        size, head = uow.ledger.head()
+    assert first_broken_entry(entries) is None
+    assert (size, head) == (entries[-1].seq, entries[-1].entry_hash)
+    posts = api_posts(world)
+    assert len(posts) == threads * creates
+    submitted = [e.subject for e in entries if e.tag == LedgerTag.POST_SUBMITTED]
+    assert sorted(submitted) == sorted(f"post:{p.public_id}" for p in posts)
 
 
 def _command(world: World) -> SubmitPost:

@@ -123,12 +123,41 @@ def test_one_create_is_one_transaction_of_a_few_statements(
         event.remove(container.engine, "before_cursor_execute", _statement)
     assert answer.status_code == 201, answer.get_json()
     assert len(begins) == 1, statements
-    # claim the key, one read, post, ledger head, entry + head update (one statement on
-    # PostgreSQL, two on SQLite), complete the key; an uncontended claim sets no lock_timeout
+    # SQLite: claim the key, one read, post, ledger head, entry, head update, complete the
+    # key. PostgreSQL folds them into four: the claim with the read, the post, the head's
+    # lock, the key's completion with the entry and the head's move. An uncontended claim sets
+    # no lock_timeout.
     assert "SET" not in statements, statements
-    budget = 6 if container.engine.dialect.name == "postgresql" else 7
+    budget = 4 if container.engine.dialect.name == "postgresql" else 7
     assert len([s for s in statements if s != "BEGIN"]) <= budget, statements
     replay = scheduler.create(_body(world), key="counted")
     assert replay.status_code == 201
     assert replay.headers.get("Idempotent-Replayed") == "true"
     assert replay.get_json() == answer.get_json()
+
+
+def test_one_preview_is_one_read_only_transaction_of_one_statement(
+    scheduler: Scheduler, world: World, container: Container
+) -> None:
+    assert scheduler.get("/api/v1/accounts").status_code == 200  # token read and cached
+    begins: list[bool] = []
+    statements: list[str] = []
+
+    def _begin(conn: Any) -> None:
+        begins.append(True)
+
+    def _statement(conn: Any, cursor: Any, sql: str, *args: Any) -> None:
+        statements.append(sql.split(None, 1)[0].upper())
+
+    event.listen(container.engine, "begin", _begin)
+    event.listen(container.engine, "before_cursor_execute", _statement)
+    try:
+        answer = scheduler.post("/api/v1/preview", json=_body(world))
+    finally:
+        event.remove(container.engine, "begin", _begin)
+        event.remove(container.engine, "before_cursor_execute", _statement)
+    assert answer.status_code == 200, answer.get_json()
+    # PostgreSQL: BEGIN READ ONLY goes with the read (no SET TRANSACTION of its own); SQLite
+    # runs its deferred BEGIN as a statement.
+    assert len(begins) == 1, statements
+    assert [s for s in statements if s != "BEGIN"] == ["SELECT"], statements

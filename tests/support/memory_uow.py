@@ -1269,6 +1269,11 @@ class MemorySubmissions:
     def add_post(self, post: NewPost) -> Post:
         return self._posts.add(post)
 
+    def expect_client_read(
+        self, client_id: str, account_id: int, author_email: str | None, at: datetime
+    ) -> None:
+        """A local read costs no round trip: nothing to save."""
+
     def for_client(
         self, client_id: str, account_id: int, author_email: str | None, at: datetime
     ) -> ClientSubmission | None:

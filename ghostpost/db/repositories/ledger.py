@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from ghostpost.db.engine import READ_ONLY
+from ghostpost.db.engine import READ_ONLY, defer
 from ghostpost.db.models import (
     AccountRow,
     LedgerCheckpointRow,
@@ -145,6 +145,32 @@ _INSERT_AND_MOVE_HEAD = {
 }
 
 
+#: The same appends with every column bound by name in the statement itself, as a
+#: data-modifying CTE needs (a CTE's INSERT cannot take its columns from the parameters):
+#: what a deferred append (db.engine.defer) is, carried by the key's completion.
+_ENTRY_COLUMNS = (
+    "seq",
+    "occurred_at",
+    "tag",
+    "actor",
+    "subject",
+    "data",
+    "prev_hash",
+    "entry_hash",
+)
+_DEFERRABLE_APPEND = {
+    statement: statement.values(
+        {name: bindparam(name, type_=_ENTRIES.c[name].type) for name in _ENTRY_COLUMNS}
+    ).add_cte(_MOVE_HEAD.cte("moved_head"))
+    for statement in (
+        _INSERT_ENTRY,
+        _INSERT_POST_ENTRY,
+        _INSERT_ACCOUNT_ENTRY,
+        _INSERT_WINDOW_ENTRY,
+    )
+}
+
+
 def entry_row(entry: LedgerEntry, data_text: str) -> dict[str, Any]:
     """The stored row of a chained entry: its columns, with `data` as the canonical JSON text
     that was hashed. Every column filled at append time is filled here."""
@@ -191,6 +217,12 @@ class SqlLedger:
         row = {**entry_row(entry, text), **refs}
         if head is not None and connection.dialect.name == "postgresql":
             moved = {"new_size": entry.seq, "new_hash": entry.entry_hash}
+            if tag == "post:submitted":
+                # A create's append: nothing waits for this write, so it goes with the
+                # transaction's next statement (the key's completion) or runs before it, or
+                # at commit (db.engine.defer).
+                defer(connection, _DEFERRABLE_APPEND[statement], {**row, **moved})
+                return entry
             connection.execute(_INSERT_AND_MOVE_HEAD[statement], {**row, **moved})
             return entry
         connection.execute(statement, row)
