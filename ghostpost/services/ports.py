@@ -673,8 +673,10 @@ class ExportReader(Protocol):
     def post_rows(self, scope: ExportScope, batch: int) -> Iterator[Sequence[tuple[Any, ...]]]:
         """Yield the posts of `posts(scope)` as batches of column tuples, no object per row:
         (id, public_id, account_id, window_id, kind, state, state_reason, author_id,
-        submitter, source, final_text, published_at, platform_url, decisions, approved_by,
-        approved_at, created_at) — ghostpost.db.exports.POST_COLUMNS. The times are aware
+        submitter, source, final_text, published_at, platform_url, approved_by, approved_at,
+        created_at) and then, instead of `decisions`, its `decision_summary` (delegated —
+        a bool or 1/0 —, stage, tag, tag_outcome, tag_needs, tag_has, tag_unit,
+        reminder_outcome) — ghostpost.db.exports.POST_COLUMNS. The times are aware
         datetimes, or naive UTC ISO 8601 text (SQLite: as stored)."""
 
     def count_entries(self, scope: ExportScope, up_to_seq: int) -> int:
