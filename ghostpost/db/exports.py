@@ -7,13 +7,16 @@ one, so the count taken for a progress bar and the rows streamed after it agree.
 
 The export's own reads (`post_rows`, `entry_rows`, `checkpoint_rows`) hand out batches of plain
 column tuples: no domain object per row (the service formats lines straight from the columns);
-the ledger's come straight from the driver's cursor. Filtering entries by account reads their
-derived `account_id` through ix_ledger_entries_account_id_seq; by window or author, the post
-each names joined by `post_id` (an integer key) — never `subject IN (SELECT 'post:' ||
-public_id ...)`, which under an OR PostgreSQL ran as a SubPlan per entry, unhashed once the
-posts outgrew work_mem (quadratic: 200k entries did not finish in 5 minutes). The derived
-columns are not hashed: `misfiled_entries` finds the entries whose columns disagree with
-their subject.
+the ledger's, and the posts' on SQLite, come straight from the driver's cursor. A post's
+`decisions` is handed over as its `decision_summary` (computed in SQL on SQLite).
+
+Filtering entries by account reads their derived `account_id` through
+ix_ledger_entries_account_id_seq; by window or author, the post each names joined by `post_id`
+(an integer key) — never `subject IN (SELECT 'post:' || public_id ...)`, which under an OR
+PostgreSQL ran as a SubPlan per entry, unhashed once the posts outgrew work_mem (quadratic:
+200k entries did not finish in 5 minutes). The derived columns are not hashed:
+`misfiled_entries` finds the entries whose columns disagree with their subject, for an account
+scope from the indexes alone (migration 0012).
 """
 
 from __future__ import annotations

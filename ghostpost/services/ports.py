@@ -696,8 +696,9 @@ class ExportReader(Protocol):
     def misfiled_entries(self, scope: ExportScope, up_to_seq: int) -> list[MisfiledEntry]:
         """Return the entries (seq <= up_to_seq) whose subject is in `scope` — an account of
         it, a window, a post in it; every entry for the empty scope — but whose stored
-        account_id or post_id says otherwise, in seq order. Costs a pass over the scope's
-        posts (the whole ledger for the empty scope)."""
+        account_id or post_id says otherwise, in seq order. Costs a probe per post of the scope
+        (read from indexes alone for an account scope: ix_posts_account_id_public_id into
+        ix_ledger_entries_subject_refs), the whole ledger for the empty scope."""
 
     def checkpoint_rows(self, up_to_size: int, batch: int) -> Iterator[Sequence[tuple[Any, ...]]]:
         """Yield the checkpoints of `checkpoints(...)` as batches of column tuples:
