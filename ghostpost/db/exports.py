@@ -123,13 +123,20 @@ def _sqlite_decision_summary(decisions: Any) -> list[ColumnElement[Any]]:
         )
 
     delegated = value("$.delegated")
-    # bool(decisions.get("delegated", True)) for every JSON type (missing: NULL, so true).
+    # bool(decisions.get("delegated", True)) for every JSON type (missing: NULL, so true);
+    # a simple CASE, so json_type runs once.
     truth = case(
-        (kind("$.delegated").in_(["false", "null"]), literal(0)),
-        (kind("$.delegated").in_(["integer", "real"]), delegated != 0),
-        (kind("$.delegated") == "text", delegated != ""),
-        (kind("$.delegated") == "object", delegated != "{}"),
-        (kind("$.delegated") == "array", delegated != "[]"),
+        {
+            "true": literal(1),
+            "false": literal(0),
+            "null": literal(0),
+            "integer": delegated != 0,
+            "real": delegated != 0,
+            "text": delegated != "",
+            "object": delegated != "{}",
+            "array": delegated != "[]",
+        },
+        value=kind("$.delegated"),
         else_=literal(1),
     )
     return [
