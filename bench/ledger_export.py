@@ -2,8 +2,13 @@
 
 Seeds a fresh database quickly (bulk inserts, not the services): a small directory through
 the real services, then N ledger entries (a valid hash chain, a signed checkpoint every
-`--checkpoint-every` entries as ghostpost signs every append) and N/10 published posts. At
-each size (default N/10 and N) it runs `ghostpost audit export` in a subprocess per export:
+`--checkpoint-every` entries as ghostpost signs every append) and a published post for
+every `--post-every`-th entry (default every second: N/2 posts, so the authorship report has
+enough rows that a run's fixed start-up does not decide its rate). Each post's `decisions`
+differ, as in real use (the tag's numbers, the length, the reminder's reason, the notes, and
+the outcomes vary): a report that cached its work per distinct `decisions` would be flattered
+by identical ones. At each size (default N/10 and N) it runs `ghostpost audit export` in a
+subprocess per export:
 
 - the authorship report as CSV (one row per seeded post),
 - the raw ledger as JSONL (every entry and checkpoint),
@@ -12,8 +17,9 @@ and prints rows/second and the peak RSS of the exporting process (its own VmHWM,
 the child at exit, so each export is measured alone), next to a baseline export of zero rows:
 the fixed cost of a run (start Python, import Flask and SQLAlchemy, connect). "net rows/s"
 leaves that fixed time out. The same two exports run filtered to the account (`--account`);
-the seeded ledger has one account, and nine entries in ten name a post that does not exist (so
-belong to no account): a filtered ledger export lists about one entry in ten.
+the seeded ledger has one account, and the entries between the posts' name a post that does
+not exist (so belong to no account): a filtered ledger export lists one entry in
+`--post-every`.
 
 Each export is compared with a **bare export** of the same rows: a child that imports only the
 database driver (through SQLAlchemy's engine), reads the columns with the driver's cursor
@@ -37,6 +43,7 @@ import argparse
 import contextlib
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -140,6 +147,55 @@ def seed_directory(container: Container) -> tuple[int, list[int]]:
     return account.id, writers
 
 
+#: Tag outcomes as the policy engine records them, and how often each is seeded (of 20).
+TAG_OUTCOMES = ["applied"] * 12 + ["already_present"] * 3 + ["skipped"] * 2 + ["off", "none", ""]
+REMINDER_OUTCOMES = ["none"] * 7 + ["inline", "standalone", "not_applicable"]
+
+
+def varied_decisions(seq: int, text: str) -> dict[str, Any]:
+    """A post's stored `decisions`, different for (nearly) every post as in real use: the tag's
+    numbers, the length used, the reminder's reason and the notes follow the post, and the
+    outcomes vary (a report that cached by decision would gain nothing here)."""
+    rng = random.Random(seq)
+    used = len(text) + rng.randrange(0, 200)
+    limit = rng.choice([280, 500, 3000])
+    outcome = rng.choice(TAG_OUTCOMES)
+    tag = {
+        "outcome": outcome,
+        "tag": rng.choice(["#team", "#team", "#staff", "#ad"]) if outcome else "",
+        "needs": 6 if outcome in ("applied", "skipped") else None,
+        "has": limit - used if outcome in ("applied", "skipped") else None,
+        "unit": rng.choice(["characters", "graphemes"]) if outcome != "none" else None,
+    }
+    every = rng.randrange(3, 12)
+    reminder = rng.choice(REMINDER_OUTCOMES)
+
+    def record(stage: str) -> dict[str, Any]:
+        return {
+            "stage": stage,
+            "outcome": "publish" if stage == "publication" else rng.choice(["accept", "hold"]),
+            "tag": tag,
+            "reminder": {
+                "outcome": reminder,
+                "reason": f"post {seq % every + 1} of every {every}" if reminder != "none" else "",
+            },
+            "length": {"used": used, "limit": limit, "unit": tag["unit"] or "characters"},
+            "held_reason": None,
+            "refusal": None,
+            "notes": [f"measured {used} of {limit}"] * rng.randrange(0, 3),
+        }
+
+    decisions: dict[str, Any] = {
+        "delegated": rng.random() < 0.9,
+        "submission": record("submission"),
+    }
+    if rng.random() < 0.95:  # a few were published before the publication record existed
+        decisions["publication"] = record("publication")
+    else:
+        decisions["publication"] = None
+    return decisions
+
+
 def seed_until(
     container: Container,
     state: Seeded,
@@ -147,8 +203,9 @@ def seed_until(
     account_id: int,
     writers: list[int],
     checkpoint_every: int,
+    post_every: int = 10,
 ) -> None:
-    """Append entries (and a post for every tenth) until the ledger holds `entries`."""
+    """Append entries (and a post for every `post_every`-th) until the ledger holds `entries`."""
     signer = FileKeyring(
         container.settings.ledger_signing_key,
         container.settings.ledger_public_keys,
@@ -166,25 +223,11 @@ def seed_until(
             at = START + timedelta(seconds=seq)
             occurred_at = ledger_time(at)
             writer = writers[seq % len(writers)]
-            if seq % 10 == 0:
+            if seq % post_every == 0:
                 public_id = str(uuid.uuid4())
                 text = TEXTS[seq % len(TEXTS)] + f" #{seq}"
-                decision = {
-                    "stage": "publication",
-                    "outcome": "publish",
-                    "tag": {
-                        "outcome": "applied",
-                        "tag": "#team",
-                        "needs": 6,
-                        "has": 400,
-                        "unit": "characters",
-                    },
-                    "reminder": {"outcome": "inline" if seq % 100 == 0 else "none", "reason": ""},
-                    "length": None,
-                    "held_reason": None,
-                    "refusal": None,
-                    "notes": [],
-                }
+                decisions = varied_decisions(seq, text)
+                decision = decisions["publication"]
                 post_rows.append(
                     {
                         "public_id": public_id,
@@ -200,7 +243,7 @@ def seed_until(
                         "platform_post_id": str(seq),
                         "platform_url": f"http://bench.test/@avery/{seq}",
                         "idempotency_key": f"gp-{public_id}",
-                        "decisions": {"delegated": True, "publication": decision},
+                        "decisions": decisions,
                         "attempts": 1,
                         "created_at": at - timedelta(minutes=5),
                         "updated_at": at,
@@ -403,6 +446,13 @@ def main() -> None:
         "--sizes", help="comma-separated ledger sizes to export at (default: N/10 and N)"
     )
     parser.add_argument("--checkpoint-every", type=int, default=1, help="sign every k entries")
+    parser.add_argument(
+        "--post-every",
+        type=int,
+        default=2,
+        help="every k-th entry is a published post's (default 2: N/2 posts in the authorship "
+        "report, enough rows that the run's fixed start-up does not dominate)",
+    )
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--database-url", help="an empty database (it is migrated)")
     where.add_argument("--postgres", action="store_true", help="start a throwaway PostgreSQL")
@@ -438,7 +488,15 @@ def main() -> None:
         print(header)
         for size in sizes:
             began = time.perf_counter()
-            seed_until(container, state, size, account_id, writers, args.checkpoint_every)
+            seed_until(
+                container,
+                state,
+                size,
+                account_id,
+                writers,
+                args.checkpoint_every,
+                args.post_every,
+            )
             print(
                 f"# seeded to {state.entries} entries, {state.posts} posts "
                 f"in {time.perf_counter() - began:.1f} s",

@@ -141,11 +141,16 @@ class WindowProposalRow(Base):
 
 class PostRow(Base):
     __tablename__ = "posts"
-    __table_args__ = (Index("ix_posts_state_publish_at", "state", "publish_at"),)
+    __table_args__ = (
+        Index("ix_posts_state_publish_at", "state", "publish_at"),
+        # An account's posts (foreign key, exports), with the public id their ledger entries'
+        # subjects name: the misfiled-entry check reads it from the index alone (0012).
+        Index("ix_posts_account_id_public_id", "account_id", "public_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(String(36), unique=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     window_id: Mapped[int | None] = mapped_column(ForeignKey("windows.id"), index=True)
     #: regular | notice | reminder
     kind: Mapped[str] = mapped_column(String(20))
@@ -192,14 +197,19 @@ class LedgerEntryRow(Base):
 
     __tablename__ = "ledger_entries"
     # An account's entries in ledger order: the filtered exports and the ledger viewer.
-    __table_args__ = (Index("ix_ledger_entries_account_id_seq", "account_id", "seq"),)
+    __table_args__ = (
+        Index("ix_ledger_entries_account_id_seq", "account_id", "seq"),
+        # Entries by subject, with the derived columns: the misfiled-entry check compares them
+        # from the index alone (0012).
+        Index("ix_ledger_entries_subject_refs", "subject", "account_id", "post_id"),
+    )
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     #: RFC 3339 UTC with microseconds, exactly as hashed.
     occurred_at: Mapped[str] = mapped_column(String(40))
     tag: Mapped[str] = mapped_column(String(60), index=True)
     actor: Mapped[str] = mapped_column(String(100))
-    subject: Mapped[str] = mapped_column(String(100), index=True)
+    subject: Mapped[str] = mapped_column(String(100))
     #: Canonical JSON text, exactly as hashed.
     data: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))

@@ -6,6 +6,7 @@ platform budget, and get back a `Decision` saying what to publish, hold or refus
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -636,3 +637,65 @@ def policy_record(policy: WindowPolicy) -> dict[str, Any]:
         "tag_position": policy.tag_position.value,
         "requires_approval": policy.requires_approval,
     }
+
+
+#: The fields `decision_summary` reads from a post's stored `decisions`, in order.
+DECISION_SUMMARY_FIELDS = (
+    "delegated",
+    "stage",
+    "tag",
+    "tag_outcome",
+    "tag_needs",
+    "tag_has",
+    "tag_unit",
+    "reminder_outcome",
+)
+
+
+def decision_summary(decisions: Mapping[str, Any] | None) -> tuple[Any, ...]:
+    """Return what the authorship report reads from a post's stored `decisions` (the
+    `Decision.to_record` of each stage under "submission"/"publication", and "delegated"), in
+    DECISION_SUMMARY_FIELDS order:
+
+    - delegated: the truth of "delegated" (missing: True);
+    - stage: "publication" if that record is an object, else "submission" if that one is, else
+      None; the fields below come from that record (None without one);
+    - tag, tag_outcome, tag_unit, reminder_outcome: the record's tag name, tag outcome, tag unit
+      and reminder outcome when they are strings, else None;
+    - tag_needs, tag_has: the tag's numbers when they are integers (not booleans), else None.
+
+    ghostpost.db.exports computes the same in SQL on SQLite (json_extract), where decoding each
+    post's decisions in Python cost a third of the export; the two are held together by
+    tests/integration/test_export_decisions.py.
+    """
+    decisions = decisions or {}
+    delegated = bool(decisions.get("delegated", True))
+    stage: str | None = None
+    record: Mapping[str, Any] = {}
+    for candidate in ("publication", "submission"):
+        found = decisions.get(candidate)
+        if isinstance(found, Mapping):
+            stage, record = candidate, found
+            break
+    tag = record.get("tag")
+    tag = tag if isinstance(tag, Mapping) else {}
+    reminder = record.get("reminder")
+    reminder_outcome = reminder.get("outcome") if isinstance(reminder, Mapping) else None
+    return (
+        delegated,
+        stage,
+        _text(tag.get("tag")),
+        _text(tag.get("outcome")),
+        _integer(tag.get("needs")),
+        _integer(tag.get("has")),
+        _text(tag.get("unit")),
+        _text(reminder_outcome),
+    )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _integer(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

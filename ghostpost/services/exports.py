@@ -20,9 +20,10 @@ complete).
 
 from __future__ import annotations
 
+import csv
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -306,12 +307,16 @@ _REMINDER_WORDS = {
 }
 
 
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def _disclosure(
-    kind: str, delegated: bool, stage: str | None, tag: Mapping[str, Any], reminder: str
+    kind: str,
+    delegated: bool,
+    stage: str | None,
+    tag: str | None,
+    outcome: str | None,
+    needs: int | None,
+    has: int | None,
+    unit: str | None,
+    reminder: str,
 ) -> str:
     """Say in words which disclosure the post carried (or will carry, while unpublished)."""
     if kind == PostKind.NOTICE:
@@ -322,16 +327,13 @@ def _disclosure(
         return "no decision recorded"
     if not delegated:
         return "the principal's own post: no disclosure needed"
-    name = tag.get("tag") or "the tag"
-    outcome = tag.get("outcome")
+    name = tag or "the tag"
     if outcome == "applied":
         parts = [f"{name} added"]
     elif outcome == "already_present":
         parts = [f"{name} already in the text"]
     elif outcome == "skipped":
-        parts = [
-            f"{name} skipped: needs {tag.get('needs')}, has {tag.get('has')} {tag.get('unit')}"
-        ]
+        parts = [f"{name} skipped: needs {needs}, has {has} {unit}"]
     elif outcome == "off":
         parts = ["tag off for the window"]
     else:
@@ -346,16 +348,59 @@ def _disclosure(
     return text if stage == "publication" else f"planned at submission: {text}"
 
 
+#: An account or person not in the directory: every cell about it empty.
+_NOBODY = (None, None)
+#: The authorship cells whose text comes from the post row or its decisions (any text).
+_ROW_TEXT_CELLS = tuple(
+    AUTHORSHIP_COLUMNS.index(name)
+    for name in (
+        "post_id",
+        "kind",
+        "state",
+        "state_reason",
+        "platform_url",
+        "final_text",
+        "submitter",
+        "source",
+        "tag",
+        "tag_outcome",
+        "tag_unit",
+        "disclosure",  # names the tag
+        "content_warning",  # the writer's words
+        "visibility",
+    )
+)
+_DELEGATED = AUTHORSHIP_COLUMNS.index("delegated")
+_FORMULA_FIRST = "".join(FORMULA_STARTS)
+
+
+def _defused(cell: str | None) -> str | None:
+    return None if cell is None else neutralise(cell)
+
+
+def _as_is(cell: str | None) -> str | None:
+    return cell
+
+
 class _AuthorshipRows:
     """Turns post column tuples (ports.ExportReader.post_rows) into authorship rows.
 
-    Works on the columns directly (no Post per row) and remembers what it derives from the
-    directory (a writer's name, a submitter's description), which repeats across rows.
+    Works on the columns directly (no Post per row; the decisions already summarised by the
+    reader) and looks the directory up in plain tuples built once: this runs for every post.
     """
 
-    def __init__(self, directory: _Directory) -> None:
+    def __init__(self, directory: _Directory, *, for_csv: bool = False) -> None:
+        """`for_csv`: the directory's words come defused (`neutralise`), as `csv_values`
+        needs them; JSONL takes them as they are."""
         self.directory = directory
         self._submitters: dict[str, str | None] = {}
+        text = _defused if for_csv else _as_is
+        self._accounts = {
+            i: (text(a.platform), text(a.handle)) for i, a in directory.accounts.items()
+        }
+        self._people = {i: (text(u.name), text(u.email)) for i, u in directory.users.items()}
+        self._window_names = {i: text(w.name) for i, w in directory.windows.items()}
+        self._text = text
 
     def values(self, row: Sequence[Any]) -> list[Any]:
         """Return one post's row of the report, in AUTHORSHIP_COLUMNS order (typed values;
@@ -374,50 +419,49 @@ class _AuthorshipRows:
             final_text,
             published_at,
             platform_url,
-            decisions,
             approved_by,
             approved_at,
             created_at,
             content_warning,
             visibility,
+            delegated,
+            stage,
+            tag,
+            tag_outcome,
+            tag_needs,
+            tag_has,
+            tag_unit,
+            reminder_outcome,
         ) = row
-        directory = self.directory
-        decisions = decisions or {}
-        account = directory.accounts.get(account_id)
-        writer = directory.users.get(author_id)
-        window = directory.windows.get(window_id) if window_id else None
-        approver: User | None = None
-        approved: datetime | None = None
+        platform, handle = self._accounts.get(account_id, _NOBODY)
+        writer_name, writer_email = self._people.get(author_id, _NOBODY)
+        approver_name = approver_email = approved = None
         if kind == PostKind.NOTICE:
-            notice_window = directory.notice_windows.get(post_id) or window
+            directory = self.directory
+            notice_window = directory.notice_windows.get(post_id) or (
+                directory.windows.get(window_id) if window_id else None
+            )
             if notice_window is not None and notice_window.notice_approved_by is not None:
-                approver = directory.users.get(notice_window.notice_approved_by)
+                approver_name, approver_email = self._people.get(
+                    notice_window.notice_approved_by, _NOBODY
+                )
                 approved = notice_window.notice_approved_at
         elif approved_by is not None:
-            approver = directory.users.get(approved_by)
+            approver_name, approver_email = self._people.get(approved_by, _NOBODY)
             approved = approved_at
-        stage: str | None = None
-        record: Mapping[str, Any] = {}
         regular = kind == PostKind.REGULAR
-        if regular:
-            for candidate in ("publication", "submission"):
-                found = decisions.get(candidate)
-                if isinstance(found, Mapping):
-                    stage, record = candidate, found
-                    break
-        tag: Mapping[str, Any] = record.get("tag") or {}
-        reminder_record: Mapping[str, Any] = record.get("reminder") or {}
-        reminder = (
-            _REMINDER_WORDS.get(str(reminder_record.get("outcome")), "not_applicable")
-            if stage
-            else "not_applicable"
-        )
-        delegated = bool(decisions.get("delegated", True))
+        if regular and stage:
+            reminder = _REMINDER_WORDS.get(reminder_outcome, "not_applicable")
+        else:
+            stage = tag = tag_outcome = tag_needs = tag_has = tag_unit = None
+            reminder = "not_applicable"
+        delegated = bool(delegated)
         if submitter in self._submitters:
             submitter_name = self._submitters[submitter]
         else:
-            submitter_name = self._submitters[submitter] = _submitter_name(submitter, directory)
-        unit = tag.get("unit")
+            submitter_name = self._submitters[submitter] = self._text(
+                _submitter_name(submitter, self.directory)
+            )
         return [
             public_id,
             kind,
@@ -426,32 +470,50 @@ class _AuthorshipRows:
             _iso(published_at),
             _iso(created_at),
             account_id,
-            account.platform if account else None,
-            account.handle if account else None,
+            platform,
+            handle,
             platform_url,
             final_text,
-            writer.name if writer else None,
-            writer.email if writer else None,
+            writer_name,
+            writer_email,
             submitter,
             submitter_name,
-            approver.name if approver else None,
-            approver.email if approver else None,
-            _iso(approved),
+            approver_name,
+            approver_email,
+            _iso(approved) if approved is not None else None,
             source,
             delegated if regular else None,
             window_id,
-            window.name if window else None,
+            self._window_names.get(window_id) if window_id else None,
             stage,
-            (tag.get("tag") or None) if stage else None,
-            tag.get("outcome") if stage else None,
-            _int(tag.get("needs")),
-            _int(tag.get("has")),
-            unit if isinstance(unit, str) else None,
+            tag or None,
+            tag_outcome,
+            tag_needs,
+            tag_has,
+            tag_unit,
             reminder,
-            _disclosure(kind, delegated, stage, tag, reminder),
+            _disclosure(
+                kind, delegated, stage, tag, tag_outcome, tag_needs, tag_has, tag_unit, reminder
+            ),
             content_warning or None,
             visibility,
         ]
+
+    def csv_values(self, row: Sequence[Any]) -> list[Any]:
+        """Return `values(row)` as csv.writer must be given them to write `csv_line`'s bytes
+        (`csv_cell` per cell: text defused, booleans as true/false; None and integers as
+        csv.writer writes them): the cells from the post's own columns and its decisions are
+        defused here, the directory's already are (`for_csv`); the others are ghostpost's own
+        words, times and integers."""
+        cells = self.values(row)
+        for i in _ROW_TEXT_CELLS:
+            cell = cells[i]
+            if cell and cell[0] in _FORMULA_FIRST:
+                cells[i] = "'" + cell
+        delegated = cells[_DELEGATED]
+        if delegated is not None:
+            cells[_DELEGATED] = "true" if delegated else "false"
+        return cells
 
 
 def neutralise(cell: str) -> str:
@@ -495,6 +557,13 @@ def csv_line(values: Iterable[Any]) -> str:
             cell = csv_cell(value)
         append('"' + cell.replace('"', '""') + '"' if search(cell) else cell)
     return ",".join(cells) + "\r\n"
+
+
+@dataclass(frozen=True)
+class _Lines:
+    """A file for csv.writer whose every write (one record) goes to `write`."""
+
+    write: Callable[[str], Any]
 
 
 def _close(iterator: Iterator[Any]) -> None:
@@ -578,7 +647,9 @@ class ExportRun:
 
     def _authorship_lines(self) -> Iterator[tuple[list[str], bool]]:
         """Yield the report's lines, a list per database batch, and whether they are rows."""
-        values = _AuthorshipRows(_load_directory(self.uow)).values
+        csv_format = self.export.format is ExportFormat.CSV
+        rows = _AuthorshipRows(_load_directory(self.uow), for_csv=csv_format)
+        values, csv_values = rows.values, rows.csv_values
         batches = self.uow.exports.post_rows(self.export.scope, FETCH_ROWS)
         try:
             if self.export.format is ExportFormat.JSONL:
@@ -590,8 +661,14 @@ class ExportRun:
                     )
             else:
                 yield [csv_line(AUTHORSHIP_COLUMNS)], False
+                # csv.writer (C) writes each record as one string; `lines` collects them.
+                lines: list[str] = []
+                writerows = csv.writer(_Lines(lines.append), lineterminator="\r\n").writerows
                 for batch in batches:
-                    yield [csv_line(values(row)) for row in batch], True
+                    writerows([csv_values(row) for row in batch])
+                    yield lines, True
+                    lines = []
+                    writerows = csv.writer(_Lines(lines.append), lineterminator="\r\n").writerows
         finally:
             _close(batches)
 

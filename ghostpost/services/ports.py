@@ -775,10 +775,11 @@ class ExportReader(Protocol):
     def post_rows(self, scope: ExportScope, batch: int) -> Iterator[Sequence[tuple[Any, ...]]]:
         """Yield the posts of `posts(scope)` as batches of column tuples, no object per row:
         (id, public_id, account_id, window_id, kind, state, state_reason, author_id,
-        submitter, source, final_text, published_at, platform_url, decisions, approved_by,
-        approved_at, created_at, final_content_warning, visibility) —
-        ghostpost.db.exports.POST_COLUMNS. The times are aware
-        datetimes, or naive UTC ISO 8601 text (SQLite: as stored)."""
+        submitter, source, final_text, published_at, platform_url, approved_by, approved_at,
+        created_at, final_content_warning, visibility) and then, instead of `decisions`,
+        its `decision_summary` (delegated — a bool or 1/0 —, stage, tag, tag_outcome,
+        tag_needs, tag_has, tag_unit, reminder_outcome) — ghostpost.db.exports.POST_COLUMNS.
+        The times are aware datetimes, or naive UTC ISO 8601 text (SQLite: as stored)."""
 
     def count_entries(self, scope: ExportScope, up_to_seq: int) -> int:
         """Return how many entries `entries(scope, up_to_seq)` yields."""
@@ -797,8 +798,9 @@ class ExportReader(Protocol):
     def misfiled_entries(self, scope: ExportScope, up_to_seq: int) -> list[MisfiledEntry]:
         """Return the entries (seq <= up_to_seq) whose subject is in `scope` — an account of
         it, a window, a post in it; every entry for the empty scope — but whose stored
-        account_id or post_id says otherwise, in seq order. Costs a pass over the scope's
-        posts (the whole ledger for the empty scope)."""
+        account_id or post_id says otherwise, in seq order. Costs a probe per post of the scope
+        (read from indexes alone for an account scope: ix_posts_account_id_public_id into
+        ix_ledger_entries_subject_refs), the whole ledger for the empty scope."""
 
     def checkpoint_rows(self, up_to_size: int, batch: int) -> Iterator[Sequence[tuple[Any, ...]]]:
         """Yield the checkpoints of `checkpoints(...)` as batches of column tuples:

@@ -22,6 +22,7 @@ from ghostpost.domain.checkpoint import Checkpoint
 from ghostpost.domain.ledger import LedgerEntry, first_broken_entry
 from ghostpost.domain.model import Account, ApiClient, Post, Role, Source, User, Window
 from ghostpost.domain.policy import ReminderMode
+from ghostpost.domain.post_options import PostOptions
 from ghostpost.services import directory, exports, posts
 from ghostpost.services.context import Actor
 from ghostpost.services.coverage import window_coverage
@@ -282,7 +283,21 @@ def test_csv_is_rfc4180_utf8_with_a_header_and_formulas_neutralised(
     assert raw.endswith(b"\r\n")
     assert not raw.startswith(b"\xef\xbb\xbf")  # no BOM
     assert len(rows) == len(as_json) == len(all_posts(world))
-    # Same data as JSONL; strings that start like a formula get one leading apostrophe.
+    assert_same_as_jsonl_defused(rows, as_json)
+    texts = [r["final_text"] for r in rows]
+    assert "'=SUM(A1:A9) #team" in texts
+    assert "'+1 555 0100 call now #team" in texts
+    assert any(t.startswith("'-2 degrees outside") for t in texts)
+    assert any(t.startswith("'@here lunch") for t in texts)
+    assert any(t.startswith("'\tx") for t in texts)
+    # Quotes doubled inside a quoted cell, the line break kept, unicode as UTF-8 bytes.
+    assert b'"She said ""hi"", then left,\nand a second line' in raw
+    assert UNICODE.encode("utf-8") in raw
+    assert any(t.startswith(UNICODE) for t in texts)
+
+
+def assert_same_as_jsonl_defused(rows: list[dict[str, str]], as_json: list[dict]) -> None:  # type: ignore[type-arg]
+    """Same data as JSONL; strings that start like a formula get one leading apostrophe."""
     for row, item in zip(rows, as_json, strict=True):
         for name in COLUMNS:
             value = item[name]
@@ -295,16 +310,60 @@ def test_csv_is_rfc4180_utf8_with_a_header_and_formulas_neutralised(
             else:
                 expected = str(value)
             assert row[name] == expected, (name, row[name], value)
-    texts = [r["final_text"] for r in rows]
-    assert "'=SUM(A1:A9) #team" in texts
-    assert "'+1 555 0100 call now #team" in texts
-    assert any(t.startswith("'-2 degrees outside") for t in texts)
-    assert any(t.startswith("'@here lunch") for t in texts)
-    assert any(t.startswith("'\tx") for t in texts)
-    # Quotes doubled inside a quoted cell, the line break kept, unicode as UTF-8 bytes.
-    assert b'"She said ""hi"", then left,\nand a second line' in raw
-    assert UNICODE.encode("utf-8") in raw
-    assert any(t.startswith(UNICODE) for t in texts)
+
+
+def test_names_from_the_directory_that_start_like_formulas_are_neutralised_too(
+    world: World,
+) -> None:
+    """The CSV defuses the directory's words once per export, not per row: a writer, an
+    approver or an API client whose name is a formula still reaches the sheet as text."""
+    world.approve_notice(world.open_window())
+    world.run_worker()  # the notice goes out
+    system = Actor.system("test")
+    mallory = directory.create_user(
+        world.ctx,
+        system,
+        email="mallory@example.test",
+        name='=HYPERLINK("http://evil.test","click")',
+        role=Role.WRITER,
+        password=PASSWORD,
+        principal_id=None,
+    )
+    directory.assign_writer(world.ctx, system, user_id=mallory.id, account_id=world.account.id)
+    submit(world, mallory, "Hello from the booth")
+    api_client, _ = create_api_client(world, name="@everyone")
+    posts.submit_post(
+        world.ctx,
+        Actor.for_client(api_client.client_id, frozenset({world.account.id})),
+        posts.SubmitPost(
+            account_id=world.account.id,
+            author_id=mallory.id,
+            text="+1 via the scheduler",
+            source=Source.API,
+        ),
+    )
+    # A content warning is the writer's words too (a Mastodon app sends one; local keeps it).
+    posts.submit_post(
+        world.ctx,
+        Actor.for_user(mallory),
+        posts.SubmitPost(
+            account_id=world.account.id,
+            author_id=mallory.id,
+            text="Behind the warning",
+            source=Source.WEB,
+            options=PostOptions(content_warning="=cmd|' /C calc'!A0"),
+        ),
+    )
+    world.run_worker()
+
+    rows = csv_rows(run_export(world, "authorship", "csv"))
+    as_json = jsonl_rows(run_export(world, "authorship", "jsonl"))
+
+    assert_same_as_jsonl_defused(rows, as_json)
+    assert {r["writer_name"] for r in rows} >= {'\'=HYPERLINK("http://evil.test","click")'}
+    assert "API client @everyone" in {r["submitter_name"] for r in rows}
+    assert any(r["final_text"].startswith("'+1 via the scheduler") for r in rows)
+    assert any(r["content_warning"].startswith("'=cmd|") for r in rows)
 
 
 def test_jsonl_keeps_the_text_exactly_and_types_the_values(world: World, history: History) -> None:

@@ -57,7 +57,14 @@ from ghostpost.domain.model import (
     Window,
     WindowProposal,
 )
-from ghostpost.domain.policy import PostKind, ReminderMode, TagMode, TagPosition, WindowPolicy
+from ghostpost.domain.policy import (
+    PostKind,
+    ReminderMode,
+    TagMode,
+    TagPosition,
+    WindowPolicy,
+    decision_summary,
+)
 from ghostpost.domain.sessions import WebSession
 from ghostpost.domain.states import PostState
 from ghostpost.services.context import UnitOfWorkFactory
@@ -1432,12 +1439,12 @@ POST_COLUMNS = (
     "final_text",
     "published_at",
     "platform_url",
-    "decisions",
     "approved_by",
     "approved_at",
     "created_at",
     "final_content_warning",
     "visibility",
+    "decisions",  # replaced by its decision_summary
 )
 _ENUM_COLUMNS = {"kind", "state", "source"}
 
@@ -1477,13 +1484,16 @@ class MemoryExports:
 
     def post_rows(self, scope: ExportScope, batch: int) -> Iterator[Sequence[tuple[Any, ...]]]:
         rows = [
-            tuple(
-                getattr(p, name).value
-                if name in _ENUM_COLUMNS
-                else p.options.visibility
-                if name == "visibility"
-                else getattr(p, name)
-                for name in POST_COLUMNS
+            (
+                *(
+                    getattr(p, name).value
+                    if name in _ENUM_COLUMNS
+                    else p.options.visibility
+                    if name == "visibility"
+                    else getattr(p, name)
+                    for name in POST_COLUMNS[:-1]
+                ),
+                *decision_summary(p.decisions),
             )
             for p in self.posts(scope, batch)
         ]
