@@ -77,12 +77,8 @@ def make_engine(url: str, *, writer_queue: bool = True, **kwargs: Any) -> Engine
             if not isinstance(raw, QueuedWritersConnection):
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
                 return
-            raw.take_writer_turn()  # commit() and rollback() give it back
-            try:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            except BaseException:
-                raw.give_writer_turn()
-                raise
+            # In this connection's turn; its commit(), rollback() and close() give the turn back.
+            raw.begin_write(lambda: conn.exec_driver_sql("BEGIN IMMEDIATE"))
 
         return engine
     engine = create_engine(url, pool_pre_ping=True, **kwargs)

@@ -16,10 +16,15 @@ The file lock only orders writers that use it; SQLite's own lock still decides. 
   a writer never waits for a reader;
 - a thread that opens a second write transaction while its first one is open (which could only
   fail, after ``busy_timeout``) does not take it again, so it cannot wait on itself;
-- a writer that waited long for its turn (the lock held by an outsider, writers queueing
-  behind one another) gets only what is left of ``busy_timeout`` from SQLite, so a request
-  never waits much longer in all than ``busy_timeout``, as before. Waiting for the turn itself
-  lasts as long as the writers ahead keep their transactions open.
+- a writer whose turn comes while an outsider holds SQLite's lock gives the turn back at once
+  and waits for SQLite with what is left of ``busy_timeout``, as before the queue: nobody
+  waits on an outsider through the queue, so when a backup or a shell holds the lock for
+  longer than ``busy_timeout`` every request still fails after about ``busy_timeout``;
+- waiting for the turn itself lasts as long as the writers ahead keep their transactions
+  open (each only as long as its work: none waits for SQLite's lock while holding a turn);
+  unlike ``busy_timeout`` it has no limit of its own;
+- under a steady stream of queued writers SQLite's lock is free only for an instant between
+  two of them, so an outsider polling with its busy handler may wait longer than before.
 
 An in-memory or URI-named database, or a directory where the file cannot be created, gets no
 queue: writers then wait with ``busy_timeout`` alone.
@@ -32,12 +37,18 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 #: The suffix of the lock file, next to the database (like SQLite's own -wal and -shm).
 LOCK_SUFFIX = "-writers"
-#: A turn that took at least this long is taken out of what SQLite may still wait.
-_LONG_WAIT_SECONDS = 0.1
+
+
+def _is_busy(error: BaseException) -> bool:
+    """Tell whether `error` (sqlite3's, or SQLAlchemy's wrapping it) is SQLITE_BUSY."""
+    original = getattr(error, "orig", error)
+    code = getattr(original, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_BUSY
 
 
 class _ThreadTurn:
@@ -76,34 +87,57 @@ class QueuedWritersConnection(sqlite3.Connection):
         #: The turn of the thread that took it (a pool may give it back from another thread).
         self._holding: _ThreadTurn | None = None
         self._busy_ms: int | None = None
-        self._busy_shortened = False
 
-    def take_writer_turn(self) -> None:
-        """Wait for the lock file (before ``BEGIN IMMEDIATE``)."""
+    def begin_write(self, begin: Callable[[], object]) -> None:
+        """Run `begin` (which executes ``BEGIN IMMEDIATE``) in this connection's turn.
+
+        Once the turn is ours the writers ahead have committed, so SQLite's lock is free and
+        `begin` runs without waiting. If it is not free, a writer outside the queue holds it:
+        the turn is given back at once (the writers queued behind must not wait on that
+        outsider through us) and `begin` waits for SQLite's lock with what is left of
+        ``busy_timeout``, as every writer did before the queue."""
         turn = _thread_turn()
-        if self._holding is not None or self.writer_lock_path is None or turn.holding:
+        if self._holding is not None or turn.holding or not self._open_lock_file():
+            begin()
             return
+        started = time.monotonic()
+        assert self._lock_fd is not None
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        self._holding = turn
+        turn.holding = True
+        busy_ms = self._configured_busy_ms()
+        self.execute("PRAGMA busy_timeout=0")
+        try:
+            try:
+                begin()
+                return
+            except BaseException as error:
+                self.give_writer_turn()
+                if not _is_busy(error):
+                    raise
+            waited_ms = int((time.monotonic() - started) * 1000)
+            self.execute(f"PRAGMA busy_timeout={max(0, busy_ms - waited_ms)}")
+            begin()
+        finally:
+            self.execute(f"PRAGMA busy_timeout={busy_ms}")
+
+    def _open_lock_file(self) -> bool:
+        if self.writer_lock_path is None:
+            return False
         if self._lock_fd is None:
             try:
                 # Read-only is enough for flock; a file other users' processes created is fine.
                 self._lock_fd = os.open(self.writer_lock_path, os.O_RDONLY | os.O_CREAT, 0o644)
             except OSError:
                 self.writer_lock_path = None  # no queue here: busy_timeout alone
-                return
-        started = time.monotonic()
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-        self._holding = turn
-        turn.holding = True
-        waited = time.monotonic() - started
-        if waited >= _LONG_WAIT_SECONDS:
-            self._shorten_busy_timeout(waited)
+                return False
+        return True
 
-    def _shorten_busy_timeout(self, waited: float) -> None:
+    def _configured_busy_ms(self) -> int:
+        # Read on first use, after every "connect" listener has set it.
         if self._busy_ms is None:
             self._busy_ms = int(self.execute("PRAGMA busy_timeout").fetchone()[0])
-        left = max(0, self._busy_ms - int(waited * 1000))
-        self.execute(f"PRAGMA busy_timeout={left}")
-        self._busy_shortened = True
+        return self._busy_ms
 
     def give_writer_turn(self) -> None:
         """Release the lock file (after ``COMMIT`` or ``ROLLBACK``); idempotent."""
@@ -111,13 +145,8 @@ class QueuedWritersConnection(sqlite3.Connection):
         if turn is None:
             return
         turn.holding = False
-        try:
-            if self._busy_shortened:
-                self._busy_shortened = False
-                self.execute(f"PRAGMA busy_timeout={self._busy_ms}")
-        finally:
-            assert self._lock_fd is not None
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        assert self._lock_fd is not None
+        fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def commit(self) -> None:
         try:

@@ -135,6 +135,40 @@ def test_a_writer_that_cannot_begin_gives_its_turn_back(engine: Engine, database
         assert conn.execute(text("SELECT 1")).scalar_one() == 1
 
 
+def test_writers_wait_for_an_outsider_without_holding_the_queue(
+    engine: Engine, database_url: str
+) -> None:
+    """A backup or a shell holding SQLite's lock: each writer of ours waits for it with its own
+    busy_timeout, none of them through the queue (else they would fail one after another)."""
+    outsider = sqlite3.connect(_sqlite_path(database_url), isolation_level=None)
+    outsider.execute("BEGIN IMMEDIATE")
+    failures: list[str] = []
+    started = threading.Barrier(3 + 1)
+
+    def write() -> None:
+        started.wait(timeout=10)
+        try:
+            with engine.begin() as conn:
+                conn.execute(text("SELECT 1"))
+        except OperationalError as error:
+            failures.append(str(error.orig))
+
+    writers = [threading.Thread(target=write) for _ in range(3)]
+    try:
+        for writer in writers:
+            writer.start()
+        started.wait(timeout=10)
+        writers[0].join(timeout=0.1)  # they are waiting for SQLite's lock now (300 ms)
+        assert _queue_is_free(database_url)
+        for writer in writers:
+            writer.join(timeout=30)
+    finally:
+        outsider.execute("ROLLBACK")
+        outsider.close()
+    assert failures == ["database is locked"] * 3
+    assert _queue_is_free(database_url)
+
+
 def test_a_second_write_transaction_in_the_same_thread_fails_instead_of_hanging(
     engine: Engine, database_url: str
 ) -> None:
