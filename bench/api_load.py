@@ -1059,10 +1059,11 @@ def _outermost(frames: list[Any], match: Callable[[Any], bool]) -> list[Any]:
 
 
 def _in_driver(frame: Any) -> bool:
-    """sqlite3's C methods (`Cursor.execute`, `Connection.commit`, ...) or psycopg's code."""
+    """sqlite3's C methods (`Cursor.execute`, `Connection.commit`, ...; also reached through a
+    subclass, `QueuedWritersConnection.commit`) or psycopg's code."""
     path = frame.file_path or ""
     if path == "<built-in>":
-        return frame.function.startswith(("Cursor.", "Connection."))
+        return frame.function.partition(".")[0].endswith(("Cursor", "Connection"))
     return any(m in path for m in ("/sqlite3/", "/psycopg/", "/psycopg_binary/"))
 
 
