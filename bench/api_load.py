@@ -1089,10 +1089,11 @@ def _outermost(frames: list[Any], match: Callable[[Any], bool]) -> list[Any]:
 
 
 def _in_driver(frame: Any) -> bool:
-    """sqlite3's C methods (`Cursor.execute`, `Connection.commit`, ...) or psycopg's code."""
+    """sqlite3's C methods (`Cursor.execute`, `Connection.commit`, ...; also reached through a
+    subclass, `QueuedWritersConnection.commit`) or psycopg's code."""
     path = frame.file_path or ""
     if path == "<built-in>":
-        return frame.function.startswith(("Cursor.", "Connection."))
+        return frame.function.partition(".")[0].endswith(("Cursor", "Connection"))
     return any(m in path for m in ("/sqlite3/", "/psycopg/", "/psycopg_binary/"))
 
 
@@ -1244,10 +1245,11 @@ def bench_backend(
     finally:
         container.dispose()
     settings = seed_settings.replace(environment="production")
-    from bench.bare_app import ENV_URL, init_schema
+    from bench.bare_app import ENV_URL, ENV_WRITER_QUEUE, init_schema
 
     init_schema(backend.bare_url)
-    bare_env = env_for(settings, **{ENV_URL: backend.bare_url})
+    bare_queue = "0" if args.bare_without_writer_queue else "1"
+    bare_env = env_for(settings, **{ENV_URL: backend.bare_url, ENV_WRITER_QUEUE: bare_queue})
     env = env_for(settings)
     workers = args.workers
     kind = "sync" if Server.threads == 1 else f"gthread ({Server.threads} threads each)"
@@ -1474,6 +1476,12 @@ def main() -> None:
     parser.add_argument("--database-url", help="an empty database for ghostpost (it is migrated)")
     parser.add_argument("--bare-database-url", help="with --database-url: one for the bare app")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument(
+        "--bare-without-writer-queue",
+        action="store_true",
+        help="SQLite: the bare app's writers wait with busy_timeout alone (ghostpost's engine "
+        "queues them on a file lock, ghostpost.db.writer_queue; by default the bare app too)",
+    )
     args = parser.parse_args()
 
     kind = args.loader

@@ -41,6 +41,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column  # no
 from ghostpost.db.engine import make_engine, make_session_factory  # noqa: E402
 
 ENV_URL = "BARE_DATABASE_URL"
+#: "0": SQLite writers wait with busy_timeout alone, without ghostpost's writer queue
+#: (ghostpost.db.writer_queue); anything else or unset: the same engine as ghostpost's.
+ENV_WRITER_QUEUE = "BARE_WRITER_QUEUE"
 
 
 class Base(DeclarativeBase):
@@ -75,7 +78,7 @@ def init_schema(url: str) -> None:
 
 def create_bare_app() -> Flask:
     """The WSGI app: POST /insert, /ping (trivial) and GET /healthz, on BARE_DATABASE_URL."""
-    engine = make_engine(database_url())
+    engine = make_engine(database_url(), writer_queue=os.environ.get(ENV_WRITER_QUEUE) != "0")
     sessions = make_session_factory(engine)
     app = Flask(__name__)
     app.extensions["bench_engine"] = engine

@@ -11,6 +11,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
+from ghostpost.db.writer_queue import QueuedWritersConnection, lock_path_for
+
 #: Connection execution option: the transaction only reads (see db.exports.use_snapshot).
 READ_ONLY = "ghostpost_read_only"
 
@@ -32,15 +34,21 @@ def pool_options(requests: int, exports: int, timeout_seconds: float) -> dict[st
 _QUEUE_POOL_OPTIONS = frozenset({"pool_size", "max_overflow", "pool_timeout"})
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Build the engine; on SQLite, WAL + BEGIN IMMEDIATE so writers queue instead of failing."""
+def make_engine(url: str, *, writer_queue: bool = True, **kwargs: Any) -> Engine:
+    """Build the engine; on SQLite, WAL + BEGIN IMMEDIATE so writers queue instead of failing,
+    and, unless `writer_queue` is False, write transactions taking their turn on a file lock
+    (ghostpost.db.writer_queue) so that the next writer starts as soon as the last commits."""
     if url.startswith("sqlite"):
         _prepare_sqlite_file(url)
         if make_url(url).database in (None, "", ":memory:"):
             # An in-memory database lives in one connection (SingletonThreadPool): no pool to
             # size. Only the OpenAPI document is built against one; nothing is stored there.
             kwargs = {k: v for k, v in kwargs.items() if k not in _QUEUE_POOL_OPTIONS}
-        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        lock_path = lock_path_for(make_url(url).database) if writer_queue else None
+        connect_args: dict[str, Any] = {"timeout": 30}
+        if lock_path is not None:
+            connect_args["factory"] = QueuedWritersConnection
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -53,6 +61,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             # In WAL mode NORMAL may lose the last commits on power loss: never for a ledger.
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.close()
+            if isinstance(dbapi_connection, QueuedWritersConnection):
+                dbapi_connection.writer_lock_path = lock_path
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:
@@ -60,8 +70,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             # waiting; IMMEDIATE takes the write lock up front and so waits its turn. A read-only
             # transaction (READ_ONLY, e.g. a long export) stays deferred: in WAL mode it reads
             # one snapshot and never blocks writers.
-            read_only = conn.get_execution_options().get(READ_ONLY, False)
-            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+            if conn.get_execution_options().get(READ_ONLY, False):
+                conn.exec_driver_sql("BEGIN")
+                return
+            raw = conn.connection.dbapi_connection
+            if not isinstance(raw, QueuedWritersConnection):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                return
+            # In this connection's turn; its commit(), rollback() and close() give the turn back.
+            raw.begin_write(lambda: conn.exec_driver_sql("BEGIN IMMEDIATE"))
 
         return engine
     engine = create_engine(url, pool_pre_ping=True, **kwargs)

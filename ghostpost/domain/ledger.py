@@ -81,17 +81,32 @@ class LedgerTag(StrEnum):
     TOKEN_REVOKED = "token:revoked"
 
 
+#: Types that hold no float and nothing else: skipped by identity, without an isinstance call.
+_SCALARS = frozenset({str, int, bool, type(None)})
+
+
 def _reject_floats(value: Any) -> None:
     # Floats have no single canonical text form across languages; the ledger stores none.
-    if isinstance(value, float):
-        raise TypeError("ledger data must not contain floats")
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            _reject_floats(key)
-            _reject_floats(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _reject_floats(item)
+    # Iterative, with plain dicts, lists and tuples recognised by type: it runs on every
+    # ledger append inside the write transaction, where the ABC checks of Mapping cost most.
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind in _SCALARS:
+            continue
+        if kind is dict:
+            pending.extend(item)
+            pending.extend(item.values())
+        elif kind is list or kind is tuple:
+            pending.extend(item)
+        elif isinstance(item, float):
+            raise TypeError("ledger data must not contain floats")
+        elif isinstance(item, Mapping):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
 
 
 def canonical_json(value: Any) -> str:

@@ -10,6 +10,7 @@ import hashlib
 import json
 from dataclasses import replace
 from itertools import pairwise
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -72,6 +73,31 @@ def test_canonical_json_rejects_a_float_used_as_a_key() -> None:
     # json.dumps would turn the key into the text "1.5", the very float text the rule avoids.
     with pytest.raises(TypeError, match="float"):
         canonical_json({1.5: "x"})
+
+
+class _Measure(float):
+    """A float subclass (e.g. numpy-like or decimal-ish values a caller may pass)."""
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": _Measure(2.0)},
+        MappingProxyType({"a": [1, {"b": 0.5}]}),
+        {"a": MappingProxyType({"b": (1, 2.0)})},
+        [{"x": "1.5"}, {"y": [True, None, _Measure(1.0)]}],
+        {"deep": [[[[[[[[[[{"z": 1e-9}]]]]]]]]]]},
+    ],
+    ids=["float-subclass", "mapping-proxy", "nested-proxy", "after-clean-items", "very-deep"],
+)
+def test_canonical_json_finds_floats_behind_every_kind_of_container(value: Any) -> None:
+    with pytest.raises(TypeError, match="float"):
+        canonical_json(value)
+
+
+def test_canonical_json_keeps_booleans_none_and_text_that_looks_like_a_float() -> None:
+    value = {"b": [True, False, None], "t": "1.5", "n": 3, "m": {"k": (1,)}}
+    assert canonical_json(value) == '{"b":[true,false,null],"m":{"k":[1]},"n":3,"t":"1.5"}'
 
 
 def test_canonical_json_accepts_integers_beyond_64_bits_exactly() -> None:
