@@ -86,6 +86,8 @@ POST_COLUMNS = (
     "created_at",
     "final_content_warning",
     "visibility",
+    "deleted_at",
+    "deletion_requested_by",
 )
 
 _POST_PREFIX = "post:"

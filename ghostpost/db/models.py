@@ -183,6 +183,12 @@ class PostRow(Base):
     approved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     approved_at: Mapped[datetime | None]
     precedes_post_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id"))
+    #: A published post the principal asked to take back (the state stays `published`):
+    #: when and by whom it was asked (committed before the platform is called), and when the
+    #: platform confirmed it gone. Asked and not confirmed: the worker finishes it.
+    deletion_requested_at: Mapped[datetime | None]
+    deletion_requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    deleted_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

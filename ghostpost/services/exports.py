@@ -107,6 +107,11 @@ AUTHORSHIP_COLUMNS: tuple[str, ...] = (
     # readers see before the text, and who could see the post at all.
     "content_warning",
     "visibility",
+    # Appended: a published post the principal took back stays published by its writer in
+    # the report; these say when the platform confirmed it gone and who asked.
+    "deleted_at",
+    "deleted_by_name",
+    "deleted_by_email",
 )
 
 #: A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets
@@ -380,6 +385,8 @@ class _AuthorshipRows:
             created_at,
             content_warning,
             visibility,
+            deleted_at,
+            deletion_requested_by,
         ) = row
         directory = self.directory
         decisions = decisions or {}
@@ -418,6 +425,7 @@ class _AuthorshipRows:
         else:
             submitter_name = self._submitters[submitter] = _submitter_name(submitter, directory)
         unit = tag.get("unit")
+        deleter = directory.users.get(deletion_requested_by) if deletion_requested_by else None
         return [
             public_id,
             kind,
@@ -451,6 +459,9 @@ class _AuthorshipRows:
             _disclosure(kind, delegated, stage, tag, reminder),
             content_warning or None,
             visibility,
+            _iso(deleted_at),
+            deleter.name if deleter and deleted_at else None,
+            deleter.email if deleter and deleted_at else None,
         ]
 
 
