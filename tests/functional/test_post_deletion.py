@@ -30,6 +30,8 @@ from ghostpost.settings import Settings
 from tests.functional.test_exports import jsonl_rows, run_export
 from tests.functional.test_mastodon_signin import exchange, register, sign_in_and_get_code
 from tests.support.api import create_api_client, fetch_token
+from tests.support.fault_proxy import Fault
+from tests.support.platforms import platform_case
 from tests.support.web import csrf_from, sign_in
 from tests.support.world import World
 
@@ -371,3 +373,42 @@ def test_a_crash_after_the_platform_call_records_it_as_already_gone(
     assert world.post(post.id).is_deleted
     assert ledger(world)[-1].data["answer"] == "already gone"
     assert audit.check_ledger_agreement(world.ctx).ok
+
+
+# --- a real platform's refusals -----------------------------------------------------------
+
+
+def test_on_mastodon_a_refusal_keeps_the_post_out_and_an_outage_is_finished_by_the_worker(
+    settings: Settings, clock: FixedClock
+) -> None:
+    def no_pds() -> Any:
+        raise AssertionError("no Bluesky here")
+
+    with platform_case("mastodon", settings, clock, no_pds) as case:
+        world = case.world
+        principal = Actor.for_user(world.principal)
+        post = world.submit(world.principal, "On Mastodon", account=case.account)
+        world.run_worker()
+        assert case.texts() == ["On Mastodon"]
+        size = len(ledger(world))
+
+        case.proxy.inject(
+            Fault("DELETE", "/api/v1/statuses/", status=403, body='{"error":"not allowed"}')
+        )
+        refused = deletion.delete_published_post(world.container, principal, post.id)
+        assert refused.refused is not None and "refused" in refused.refused
+        assert not refused.post.is_being_deleted and refused.post.state is PostState.PUBLISHED
+        assert case.texts() == ["On Mastodon"]
+        tags = [e.tag for e in ledger(world)[size:]]
+        assert tags == [LedgerTag.POST_DELETION_REQUESTED, LedgerTag.POST_DELETION_FAILED]
+
+        case.proxy.inject(Fault("DELETE", "/api/v1/statuses/", status=503, body="{}"))
+        pending = deletion.delete_published_post(world.container, principal, post.id)
+        assert pending.pending and pending.post.is_being_deleted
+        assert case.texts() == ["On Mastodon"]
+        clock.advance(seconds=deletion_service.DELETION_LEASE.total_seconds() + 1)
+        world.run_worker()
+        assert world.post(post.id).is_deleted
+        assert case.texts() == []
+        assert ledger(world)[-1].tag == LedgerTag.POST_DELETED
+        assert audit.check_ledger_agreement(world.ctx).ok
