@@ -141,7 +141,11 @@ class WindowProposalRow(Base):
 
 class PostRow(Base):
     __tablename__ = "posts"
-    __table_args__ = (Index("ix_posts_state_publish_at", "state", "publish_at"),)
+    __table_args__ = (
+        Index("ix_posts_state_publish_at", "state", "publish_at"),
+        # The worker looks for unfinished deletions at every idle poll: an index, not a scan.
+        Index("ix_posts_deletion_requested_at", "deletion_requested_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(String(36), unique=True)

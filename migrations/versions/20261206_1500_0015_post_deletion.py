@@ -25,6 +25,7 @@ TABLE = "posts"
 
 
 FOREIGN_KEY = "fk_posts_deletion_requested_by_users"
+INDEX = "ix_posts_deletion_requested_at"
 
 
 def upgrade() -> None:
@@ -45,7 +46,11 @@ def upgrade() -> None:
         )
 
 
+    op.create_index(INDEX, TABLE, ["deletion_requested_at"])
+
+
 def downgrade() -> None:
+    op.drop_index(INDEX, TABLE)
     if op.get_bind().dialect.name != "sqlite":
         op.drop_constraint(op.f(FOREIGN_KEY), TABLE, type_="foreignkey")
     for name in ("deleted_at", "deletion_requested_by", "deletion_requested_at"):

@@ -220,6 +220,8 @@ def test_a_delegated_post_stays_the_writers_in_the_record_when_the_principal_del
         client, "GET", f"/api/v1/accounts/{world.account.id}/statuses", principal_token
     ).get_json()
     assert all(s["id"] != str(post_id) for s in statuses)
+    gone = face(client, "GET", f"/api/v1/statuses/{post_id}", principal_token)
+    assert (gone.status_code, gone.get_json()) == (404, {"error": "Record not found"})
 
     # The record: still published, still the writer's, delegated; deleted at the principal's
     # request. Nothing in it says the principal wrote it.
