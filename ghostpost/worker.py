@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from ghostpost.adapters.base import PermanentError, RetryableError
 from ghostpost.bootstrap import Container
+from ghostpost.deletion import finish_stale_deletions
 from ghostpost.services import audit, ledger_integrity, publishing
 from ghostpost.services.ledger_integrity import NotaryPass
 from ghostpost.services.publishing import Claim
@@ -101,7 +102,8 @@ class Worker:
             log.exception("could not ship the newest ledger head; will try again")
 
     def reconcile(self) -> int:
-        """Resolve posts a dead worker left `publishing`: ask the platform, never resend blindly."""
+        """Resolve posts a dead worker left `publishing` (ask the platform, never resend
+        blindly) and deletions a request left unfinished."""
         resolved = 0
         for claim in publishing.adopt_stale(self.ctx, self.worker_id, self.lease):
             try:
@@ -117,6 +119,9 @@ class Worker:
                 publishing.requeue_unpublished(self.ctx, claim)
                 log.info("post %s not on the platform; requeued", claim.post.public_id)
             resolved += 1
+        # Deletions the principal asked for that no request finished: deleting again is
+        # harmless (already gone counts as deleted), so they are simply made again.
+        resolved += finish_stale_deletions(self.container)
         return resolved
 
     def publish_one(self) -> bool:

@@ -62,6 +62,11 @@ class Publisher(Protocol):
         """Find a post sent earlier under this key (crash reconciliation), or None."""
         ...
 
+    def delete(self, account: Account, platform_post_id: str) -> bool:
+        """Take the post back from the platform: True when it was removed now, False when it
+        was already gone (idempotent); raise a PublishError when the platform refuses."""
+        ...
+
 
 class NotConnected(PermanentError):
     """The account has no stored platform credentials (connect it from the Accounts page)."""

@@ -186,6 +186,22 @@ class BlueskyPublisher:
             return None
         return self._get(account, self._pds(account), attempt.ref)
 
+    def delete(self, account: Account, platform_post_id: str) -> bool:
+        """com.atproto.repo.deleteRecord of the post's rkey; a record not there is already
+        gone (deleteRecord itself answers the same for both, so the record is read first)."""
+        pds = self._pds(account)
+        prefix = f"at://{self._did(account)}/{POST_COLLECTION}/"
+        rkey = platform_post_id.removeprefix(prefix)
+        if rkey == platform_post_id or not rkey or "/" in rkey:
+            raise PermanentError(f"{platform_post_id!r} is not a post of @{account.handle}")
+        if self._get(account, pds, rkey) is None:
+            return False
+        body = {"repo": self._did(account), "collection": POST_COLLECTION, "rkey": rkey}
+        response = self._authed(account, "POST", f"{pds}/xrpc/com.atproto.repo.deleteRecord", body)
+        if response.status_code != 200:
+            raise self._http.failure(response)
+        return True
+
     # -- helpers ---------------------------------------------------------------------------
 
     def _pds(self, account: Account) -> str:

@@ -40,6 +40,10 @@ class LocalStatuses(Protocol):
         """Return the status stored under this key, if any."""
         ...
 
+    def delete(self, handle: str, status_id: int) -> bool:
+        """Remove one status of a handle; False when it is not there (already removed)."""
+        ...
+
 
 class LocalPublisher:
     """Publishes to the local timeline; idempotent on the key, like Mastodon's Idempotency-Key."""
@@ -81,3 +85,11 @@ class LocalPublisher:
         """Return the status created under this key, if the platform has it."""
         status = self._store.find(idempotency_key)
         return self._receipt(status) if status is not None else None
+
+    def delete(self, account: Account, platform_post_id: str) -> bool:
+        """Remove the status from the account's public timeline (gone from /@<handle>)."""
+        if account.platform != self.platform:
+            raise PermanentError(f"account {account.handle} is not on the local platform")
+        if not (platform_post_id.isascii() and platform_post_id.isdigit()):
+            raise PermanentError(f"{platform_post_id!r} is not a local status id")
+        return self._store.delete(account.handle, int(platform_post_id))

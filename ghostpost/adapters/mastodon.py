@@ -228,6 +228,19 @@ class MastodonPublisher:
         # More than LOOKUP_MAX_PAGES pages since the attempt: give up rather than scan forever.
         return None
 
+    def delete(self, account: Account, platform_post_id: str) -> bool:
+        """DELETE /api/v1/statuses/:id; a 404 (gone already, or never this account's) is
+        already gone."""
+        base_url, token = self._connection(account)
+        response = self._call(
+            account,
+            token,
+            "DELETE",
+            f"{base_url}/api/v1/statuses/{quote(platform_post_id, safe='')}",
+            expect=(200, 404),
+        )
+        return response.status_code == 200
+
     def _source_matches(
         self, account: Account, token: str, base_url: str, status: dict[str, Any], ref: str
     ) -> bool:

@@ -458,6 +458,21 @@ class XPublisher:
             params["pagination_token"] = str(next_token)
         return None
 
+    def delete(self, account: Account, platform_post_id: str) -> bool:
+        """DELETE /2/tweets/:id; a tweet X no longer has (404, or `deleted: false`) is
+        already gone."""
+        if account.platform != self.platform:
+            raise PermanentError(f"account @{account.handle} is not an X account")
+        if not (platform_post_id.isascii() and platform_post_id.isdigit()):
+            raise PermanentError(f"{platform_post_id!r} is not a tweet id")
+        response = self._authorized(
+            account, "DELETE", f"/2/tweets/{platform_post_id}", expect=(200, 404)
+        )
+        if response.status_code == 404:
+            return False
+        data = _json_object(response).get("data")
+        return isinstance(data, dict) and data.get("deleted") is True
+
     # ---- tokens --------------------------------------------------------------------------
 
     def _authorized(

@@ -513,6 +513,8 @@ def get_status(account_id: int, status_id: str) -> Any:
         post = api_queries.get_post_by_id(services(), current_api_actor(), int(status_id))
     except NotFound:
         raise MastodonError(404, "Record not found") from None
-    if post.account_id != account.id:
+    if post.account_id != account.id or post.deletion_requested_at is not None:
+        # Deleted (or being deleted) by the principal: gone, as on Mastodon. ghostpost's
+        # record of it is in the staff app and the exports, not in a client's timeline.
         raise MastodonError(404, "Record not found")
     return jsonify(status_entity(post, account, _principal_name(account)))

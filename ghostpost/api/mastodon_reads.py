@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, jsonify, request
 
+from ghostpost import deletion
 from ghostpost.api import mastodon
 from ghostpost.api.mastodon import (
     MAX_ACCOUNT_ID,
@@ -367,12 +368,20 @@ def get_status(status_id: str) -> Any:
 @bp.delete("/api/v1/statuses/<status_id>")
 @require_token("posts:write")
 def delete_status(status_id: str) -> Any:
-    """Cancel a status that has not gone out yet; a published one is refused (ghostpost does
-    not take published posts back). Answers the status with its source `text`."""
+    """Cancel a status that has not gone out yet; delete a published one from the platform,
+    for the account's principal only, through their own signed-in app (anyone else: 403, and
+    nothing changes). Answers the status with its source `text`, as Mastodon does; a replay
+    answers it again. 503 when the platform did not answer: ghostpost finishes the deletion."""
     identity = acting_identity()
     # The service finds only posts of the token's account (any other is not found).
-    post = posts.cancel_post(services(), identity.actor, _status_id(status_id))
-    return jsonify(status_entity(post, identity.account, _principal_name(identity.account)))
+    outcome = deletion.delete_or_cancel(container(), identity.actor, _status_id(status_id))
+    if outcome.refused is not None:
+        raise MastodonError(502, f"The platform refused to delete the status: {outcome.refused}")
+    if outcome.pending:
+        raise MastodonError(
+            503, "The platform did not answer; ghostpost will finish deleting the status."
+        )
+    return jsonify(status_entity(outcome.post, identity.account, _principal_name(identity.account)))
 
 
 @bp.get("/api/v1/statuses/<status_id>/context")

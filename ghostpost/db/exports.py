@@ -90,6 +90,8 @@ POST_COLUMNS = (
     "created_at",
     "final_content_warning",
     "visibility",
+    "deleted_at",
+    "deletion_requested_by",
     # What the report reads from `decisions`, not the document itself (decision_summary).
     *DECISION_SUMMARY_FIELDS,
 )

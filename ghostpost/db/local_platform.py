@@ -76,6 +76,16 @@ class LocalStatusStore:
         with self._reads() as session:
             return self._by_key(session, idempotency_key)
 
+    def delete(self, handle: str, status_id: int) -> bool:
+        """Remove one status of a handle; False when it is not there (already removed)."""
+        with self._sessions() as session:
+            row = session.get(LocalStatusRow, status_id)
+            if row is None or row.handle != handle:
+                return False
+            session.delete(row)
+            session.commit()
+            return True
+
     def get(self, handle: str, status_id: int) -> LocalStatus | None:
         """Return one status of a handle."""
         with self._reads() as session:

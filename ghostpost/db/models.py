@@ -146,6 +146,8 @@ class PostRow(Base):
         # An account's posts (foreign key, exports), with the public id their ledger entries'
         # subjects name: the misfiled-entry check reads it from the index alone (0012).
         Index("ix_posts_account_id_public_id", "account_id", "public_id"),
+        # The worker looks for unfinished deletions at every idle poll: an index, not a scan.
+        Index("ix_posts_deletion_requested_at", "deletion_requested_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -188,6 +190,12 @@ class PostRow(Base):
     approved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     approved_at: Mapped[datetime | None]
     precedes_post_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id"))
+    #: A published post the principal asked to take back (the state stays `published`):
+    #: when and by whom it was asked (committed before the platform is called), and when the
+    #: platform confirmed it gone. Asked and not confirmed: the worker finishes it.
+    deletion_requested_at: Mapped[datetime | None]
+    deletion_requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    deleted_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

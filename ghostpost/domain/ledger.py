@@ -68,6 +68,14 @@ class LedgerTag(StrEnum):
     POST_REQUEUED = "post:requeued"
     #: A worker that lost its lease still got the platform's answer: kept, never dropped.
     POST_LATE_RESULT = "post:late_result"
+    #: The principal asked to take a published post back: who asked, through what, and the
+    #: writer it was written by. Recorded (and committed) before the platform is called.
+    POST_DELETION_REQUESTED = "post:deletion_requested"
+    #: The platform's answer to a deletion: gone (or already gone). The post stays published
+    #: in the record, with its writer; it is only no longer on the platform.
+    POST_DELETED = "post:deleted"
+    #: The platform refused the deletion for good: the post is still out and stays published.
+    POST_DELETION_FAILED = "post:deletion_failed"
     REMINDER_CREATED = "reminder:created"
     #: API clients (OAuth client credentials); secrets and tokens are never recorded.
     CLIENT_CREATED = "client:created"

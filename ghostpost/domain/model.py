@@ -184,6 +184,22 @@ class Post(NewPost):
     claimed_by: str | None = None
     approved_by: int | None = None
     approved_at: datetime | None = None
+    #: Set when the principal asked to take the published post back (before the platform is
+    #: called); `deleted_at` once the platform said it is gone. The state stays `published`:
+    #: it was published, by its writer, and was seen (services.deletion).
+    deletion_requested_at: datetime | None = None
+    deletion_requested_by: int | None = None
+    deleted_at: datetime | None = None
+
+    @property
+    def is_deleted(self) -> bool:
+        """Tell whether the platform confirmed the post is no longer there."""
+        return self.deleted_at is not None
+
+    @property
+    def is_being_deleted(self) -> bool:
+        """Tell whether a deletion was asked for and the platform has not confirmed it yet."""
+        return self.deletion_requested_at is not None and self.deleted_at is None
 
     @property
     def is_delegated(self) -> bool:

@@ -197,8 +197,10 @@ class FeedQuery:
 
 def published_feed(ctx: ServiceContext, actor: Actor, query: FeedQuery) -> list[Post]:
     """Return the account's posts as published through ghostpost (notices and reminders
-    included: they went out too), newest first."""
-    return _feed(ctx, actor, query, frozenset({PostState.PUBLISHED}), regular_only=False)
+    included: they went out too), newest first; none the principal deleted (or is deleting)."""
+    return _feed(
+        ctx, actor, query, frozenset({PostState.PUBLISHED}), regular_only=False, live_only=True
+    )
 
 
 def queued_feed(ctx: ServiceContext, actor: Actor, query: FeedQuery) -> list[Post]:
@@ -213,6 +215,7 @@ def _feed(
     states: frozenset[PostState],
     *,
     regular_only: bool,
+    live_only: bool = False,
 ) -> list[Post]:
     if not 1 <= query.limit <= MAX_FEED_PAGE:
         raise ValidationFailed(
@@ -228,6 +231,7 @@ def _feed(
             since_id=query.since_id,
             min_id=query.min_id,
             limit=query.limit,
+            live_only=live_only,
         )
 
 

@@ -108,6 +108,11 @@ AUTHORSHIP_COLUMNS: tuple[str, ...] = (
     # readers see before the text, and who could see the post at all.
     "content_warning",
     "visibility",
+    # Appended: a published post the principal took back stays published by its writer in
+    # the report; these say when the platform confirmed it gone and who asked.
+    "deleted_at",
+    "deleted_by_name",
+    "deleted_by_email",
 )
 
 #: A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets
@@ -424,6 +429,8 @@ class _AuthorshipRows:
             created_at,
             content_warning,
             visibility,
+            deleted_at,
+            deletion_requested_by,
             delegated,
             stage,
             tag,
@@ -456,6 +463,11 @@ class _AuthorshipRows:
             stage = tag = tag_outcome = tag_needs = tag_has = tag_unit = None
             reminder = "not_applicable"
         delegated = bool(delegated)
+        deleter_name, deleter_email = (
+            self._people.get(deletion_requested_by, _NOBODY)
+            if deletion_requested_by
+            else (None, None)
+        )
         if submitter in self._submitters:
             submitter_name = self._submitters[submitter]
         else:
@@ -497,6 +509,9 @@ class _AuthorshipRows:
             ),
             content_warning or None,
             visibility,
+            _iso(deleted_at),
+            deleter_name if deleted_at else None,
+            deleter_email if deleted_at else None,
         ]
 
     def csv_values(self, row: Sequence[Any]) -> list[Any]:

@@ -351,6 +351,24 @@ class PostRepository(Protocol):
         """End the publishing attempt (the lease ends): the post waits for its next attempt
         (not before `next_attempt_at`) or has failed."""
 
+    def request_deletion(
+        self, post_id: int, *, requested_by: int, at: datetime, lease_until: datetime
+    ) -> Post:
+        """Record that `requested_by` asked to delete the published post, and lease the
+        platform call until `lease_until` (after which the worker may make it)."""
+
+    def lease_deletion(self, post_id: int, *, lease_until: datetime) -> Post:
+        """Lease the platform call of a deletion already asked for (a retry, the worker)."""
+
+    def mark_deleted(self, post_id: int, *, at: datetime) -> Post:
+        """Record that the platform confirmed the post gone; the lease ends."""
+
+    def drop_deletion(self, post_id: int) -> Post:
+        """Forget a deletion the platform refused for good: the post is out as before."""
+
+    def stale_deletions(self, now: datetime) -> list[Post]:
+        """Return posts whose deletion was asked for, not confirmed, and not leased now."""
+
     def due(self, now: datetime, limit: int, skip_accounts: set[int]) -> list[Post]:
         """Return scheduled posts whose time has come, in publishing order, skipping accounts."""
 
@@ -429,10 +447,12 @@ class PostRepository(Protocol):
         since_id: int | None,
         min_id: int | None,
         limit: int,
+        live_only: bool = False,
     ) -> list[Post]:
         """Return up to `limit` posts of one account in these states, newest first, with ids
         below `max_id` and above `since_id` and `min_id` (Mastodon's paging: with `min_id`, the
-        posts just above it; otherwise the newest of the range)."""
+        posts just above it; otherwise the newest of the range). `live_only`: none whose
+        deletion was asked for."""
 
 
 class IdempotencyKeyRepository(Protocol):
@@ -776,9 +796,10 @@ class ExportReader(Protocol):
         """Yield the posts of `posts(scope)` as batches of column tuples, no object per row:
         (id, public_id, account_id, window_id, kind, state, state_reason, author_id,
         submitter, source, final_text, published_at, platform_url, approved_by, approved_at,
-        created_at, final_content_warning, visibility) and then, instead of `decisions`,
-        its `decision_summary` (delegated — a bool or 1/0 —, stage, tag, tag_outcome,
-        tag_needs, tag_has, tag_unit, reminder_outcome) — ghostpost.db.exports.POST_COLUMNS.
+        created_at, final_content_warning, visibility, deleted_at, deletion_requested_by) and
+        then, instead of `decisions`, its `decision_summary` (delegated — a bool or 1/0 —,
+        stage, tag, tag_outcome, tag_needs, tag_has, tag_unit, reminder_outcome) —
+        ghostpost.db.exports.POST_COLUMNS.
         The times are aware datetimes, or naive UTC ISO 8601 text (SQLite: as stored)."""
 
     def count_entries(self, scope: ExportScope, up_to_seq: int) -> int:

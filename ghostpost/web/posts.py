@@ -1,5 +1,6 @@
-"""One post: what was submitted, what went out, every disclosure decision; cancel, retry and
-release (a post held because its grant was withdrawn)."""
+"""One post: what was submitted, what went out, every disclosure decision; cancel, retry,
+release (a post held because its grant was withdrawn), and the principal's deletion of a
+published post (a confirmation page first: never one click)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,19 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
+from ghostpost import deletion
 from ghostpost.services.delegation import may_release, release_withdrawn_post
+from ghostpost.services.deletion import may_delete
 from ghostpost.services.posts import cancel_post, retry_post
 from ghostpost.services.queue import post_detail
 from ghostpost.web import staff
-from ghostpost.web.common import current_actor, current_user, login_required, services
+from ghostpost.web.common import (
+    container,
+    current_actor,
+    current_user,
+    login_required,
+    services,
+)
 from ghostpost.web.decisions import decision_lines, decision_notes, utc_time
 
 bp = Blueprint("posts", __name__)
@@ -80,8 +89,47 @@ def detail(public_id: str) -> Any:
         submitter=view.submitter.name if view.submitter else submitter_label(view.post.submitter),
         ledger_url=ledger_link(view.post.public_id),
         may_release=may_release(current_user(), view.post, view.account),
+        may_delete=may_delete(current_user(), view.post, view.account),
         here=url_for("posts.detail", public_id=public_id),
     )
+
+
+#: What the principal types to confirm a deletion (the confirmation page says so).
+CONFIRMATION_WORD = "delete"
+
+
+@bp.get("/posts/<public_id>/delete")
+@login_required
+def confirm_delete(public_id: str) -> Any:
+    """The confirmation step before the principal deletes a published post from its platform."""
+    view = post_detail(services(), current_actor(), public_id)
+    if not may_delete(current_user(), view.post, view.account):
+        flash("Only the principal deletes a published post, and only once.", "error")
+        return redirect(url_for("posts.detail", public_id=public_id))
+    return render_template("post_delete.html", view=view, post=view.post, word=CONFIRMATION_WORD)
+
+
+@bp.post("/posts/<public_id>/delete")
+@login_required
+def delete(public_id: str) -> Any:
+    """Delete a published post from its platform (the principal only, confirmed by typing the
+    word). The record keeps it: published, by its writer, then deleted by the principal."""
+    view = post_detail(services(), current_actor(), public_id)
+    if request.form.get("confirm", "").strip().lower() != CONFIRMATION_WORD:
+        # Checked after the reader may see the post and before anything else: a missing
+        # confirmation changes nothing, whoever sends it.
+        flash(f'Type "{CONFIRMATION_WORD}" to confirm; nothing was deleted.', "error")
+        return redirect(url_for("posts.confirm_delete", public_id=public_id))
+    outcome = deletion.delete_published_post(container(), current_actor(), view.post.id)
+    if outcome.refused is not None:
+        flash(f"The platform refused to delete it; it is still out: {outcome.refused}", "error")
+    elif outcome.pending:
+        flash("The platform did not answer; ghostpost will finish deleting it.", "warn")
+    else:
+        flash(
+            "Deleted from the platform. The record keeps who wrote it and when it went out.", "ok"
+        )
+    return redirect(url_for("posts.detail", public_id=public_id))
 
 
 @bp.post("/posts/<public_id>/cancel")

@@ -94,3 +94,35 @@ def test_two_posts_with_different_keys_are_two_posts(case: PlatformCase) -> None
     case.publisher().publish(case.account, "First #team", idempotency_key="a")
     case.publisher().publish(case.account, "Second #team", idempotency_key="b")
     assert case.texts() == ["First #team", "Second #team"]
+
+
+#: The call that deletes a post, per platform (where delete faults are injected).
+DELETE_CALL = {
+    "mastodon": ("DELETE", "/api/v1/statuses/"),
+    "bluesky": ("POST", "com.atproto.repo.deleteRecord"),
+    "x": ("DELETE", "/2/tweets/"),
+}
+
+
+def test_delete_takes_the_post_back_and_deleting_again_finds_it_gone(
+    case: PlatformCase,
+) -> None:
+    kept = case.publisher().publish(case.account, "Stays", idempotency_key="keep-1")
+    gone = case.publisher().publish(case.account, TEXT, idempotency_key="del-1")
+    assert case.publisher().delete(case.account, gone.platform_post_id) is True
+    assert case.texts() == ["Stays"]
+    # Idempotent: already gone is deleted, never an error; the other post is untouched.
+    assert case.publisher().delete(case.account, gone.platform_post_id) is False
+    assert case.texts() == ["Stays"]
+    assert kept.platform_post_id != gone.platform_post_id
+
+
+def test_a_5xx_on_delete_is_retryable_and_the_retry_deletes(case: PlatformCase) -> None:
+    receipt = case.publisher().publish(case.account, TEXT, idempotency_key="del-5xx")
+    method, path = DELETE_CALL[case.name]
+    case.proxy.inject(Fault(method, path, status=503, body='{"error":"down"}'))
+    with pytest.raises(RetryableError, match="503"):
+        case.publisher().delete(case.account, receipt.platform_post_id)
+    assert case.texts() == [TEXT]
+    assert case.publisher().delete(case.account, receipt.platform_post_id) is True
+    assert case.texts() == []

@@ -238,6 +238,13 @@ BUILDERS: dict[tuple[str, str], Callable[[Matrix, str], Request]] = {
     ("posts.cancel", "POST"): lambda m, t: Request(
         "POST", f"/posts/{m.post(t).public_id}/cancel", form={}
     ),
+    ("posts.confirm_delete", "GET"): lambda m, t: Request(
+        "GET", f"/posts/{m.fixed_published_post(t).public_id}/delete"
+    ),
+    # Confirmed, as the principal's form sends it: only the principal's own account succeeds.
+    ("posts.delete", "POST"): lambda m, t: Request(
+        "POST", f"/posts/{m.published_post(t).public_id}/delete", form={"confirm": "delete"}
+    ),
     ("posts.retry", "POST"): lambda m, t: Request(
         "POST", f"/posts/{m.post(t).public_id}/retry", form={}
     ),
@@ -726,6 +733,38 @@ row(
 row("posts.detail", "GET", post_actions(OK, auditor=OK, writer_coauthor=OK, api_token=LOGIN))
 row("posts.cancel", "POST", post_actions(REDIRECT))
 row("posts.retry", "POST", post_actions(409))  # not failed: authorized, then 409
+# Deleting a published post: the principal of its account only (issue 15). Whoever sees the
+# post and may not delete it is sent back from the confirmation page, and refused the form.
+row(
+    "posts.confirm_delete",
+    "GET",
+    web(
+        api_token=LOGIN,
+        writer_unassigned=404,
+        writer_assigned=(REDIRECT, 404),
+        writer_coauthor=(REDIRECT, 404),
+        auditor=REDIRECT,
+        manager=REDIRECT,
+        admin=REDIRECT,
+        principal=(OK, REDIRECT),
+        principal_writer=(404, OK),
+    ),
+)
+row(
+    "posts.delete",
+    "POST",
+    web(
+        api_token=NO_CSRF,
+        writer_unassigned=404,
+        writer_assigned=(403, 404),
+        writer_coauthor=(403, 404),
+        auditor=403,
+        manager=403,
+        admin=403,
+        principal=(REDIRECT, 403),
+        principal_writer=(404, REDIRECT),
+    ),
+)
 # Release (a post held for a withdrawn grant): those who manage the account, never its writer;
 # the matrix's post is not held, so the authorized get 409.
 row(

@@ -68,6 +68,10 @@ COLUMNS = [
     "disclosure",
     "content_warning",
     "visibility",
+    # Appended for deleted posts (issue 15): empty unless the principal deleted it.
+    "deleted_at",
+    "deleted_by_name",
+    "deleted_by_email",
 ]
 #: Texts that would be formulas in a spreadsheet.
 FORMULAS = ["=SUM(A1:A9)", "+1 555 0100 call now", "-2 degrees outside", "@here lunch", "\tx"]

@@ -463,9 +463,11 @@ def test_the_accounts_statuses_page_like_mastodon(client: FlaskClient, opened: W
         assert caller.get(path).get_json() == body, path
 
 
-def test_delete_cancels_what_has_not_gone_out_and_refuses_what_has(
+def test_delete_cancels_what_has_not_gone_out_and_refuses_a_client_what_has(
     client: FlaskClient, opened: World
 ) -> None:
+    """A scheduler's token may cancel its queued post; deleting a published one is the
+    principal's alone (tests/functional/test_post_deletion.py), so it is refused here."""
     world = opened
     caller = app_for(client, world, world.account)
     published = create(caller, "Out already")["id"]
@@ -475,8 +477,8 @@ def test_delete_cancels_what_has_not_gone_out_and_refuses_what_has(
     before = snapshot(world)
 
     refused = caller.call("DELETE", f"/api/v1/statuses/{published}")
-    assert refused.status_code == 409
-    assert "already on the platform" in refused.get_json()["error"]
+    assert refused.status_code == 403
+    assert "Only the principal" in refused.get_json()["error"]
     assert snapshot(world) == before
 
     deleted = caller.call("DELETE", f"/api/v1/statuses/{queued}")

@@ -274,7 +274,7 @@ def test_the_time_range_filter_takes_utc_days_inclusive(world: World, client: Fl
     [
         ("from=21/11/2026", "from", "Not a date (YYYY-MM-DD)."),
         ("from=2026-11-23&to=2026-11-22", "to", "Is before the start date."),
-        ("action=post:deleted", "action", "Unknown action."),
+        ("action=post:vanished", "action", "Unknown action."),
         ("account=abc", "account", "Not a valid choice."),
         ("before=x", "before", "Not a valid choice."),
         ("before=99999999999999999999999", "before", "Not a valid choice."),

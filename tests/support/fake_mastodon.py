@@ -16,7 +16,7 @@ Mastodon (4.x, Doorkeeper underneath), because ghostpost's correctness depends o
   the text sent.
 - `GET /api/v1/accounts/:id/statuses` (newest first, `limit` <= 40, `max_id`/`since_id`, Link
   header), `GET /api/v1/statuses/:id`, `GET /api/v1/statuses/:id/source`, `GET /api/v2/instance`
-  and `/api/v1/instance`.
+  and `/api/v1/instance`; `DELETE /api/v1/statuses/:id` (own statuses only; 404 once gone).
 
 Not modelled: media, polls, scheduled statuses, refresh tokens, rate limits (inject a 429 with
 `fail_next`), federation (remote mentions are left as written).
@@ -840,6 +840,27 @@ class FakeMastodon:
         def show_status(status_id: str) -> Any:
             token = fake._token("read", "read:statuses", required=False)
             return jsonify(fake._status_json(fake._find_status(status_id, token)))
+
+        @app.delete("/api/v1/statuses/<status_id>")
+        @locked
+        def delete_status(status_id: str) -> Any:
+            # Api::V1::StatusesController#destroy: the token's own statuses only
+            # (`current_account.statuses.find`), answered with the status and its source text.
+            token = fake._token("write", "write:statuses")
+            assert token is not None
+            status = next(
+                (
+                    s
+                    for s in fake.statuses
+                    if s["id"] == status_id and s["account_id"] == token.account_id
+                ),
+                None,
+            )
+            if status is None:
+                raise _ApiError(404, {"error": "Record not found"})
+            body = {**fake._status_json(status), "text": status["text"]}
+            fake.statuses.remove(status)
+            return jsonify(body)
 
         @app.get("/api/v1/statuses/<status_id>/source")
         @locked

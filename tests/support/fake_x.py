@@ -450,6 +450,28 @@ def _build_app(fake: FakeX) -> Flask:
         response.headers.update(headers)
         return response
 
+    @app.delete("/2/tweets/<tweet_id>")
+    def delete_tweet(tweet_id: str) -> Any:
+        grant = _bearer(fake, {"tweet.read", "tweet.write", "users.read"})
+        if isinstance(grant, Response):
+            return grant
+        headers = _rate_limit(fake, grant["user_id"], "tweets/delete", 50, RATE_WINDOW)
+        if isinstance(headers, Response):
+            return headers
+        with fake._lock:
+            tweet = next((t for t in fake.tweets if t["id"] == tweet_id), None)
+            if tweet is None:
+                response = _problem(
+                    404, "Not Found Error", f"Could not find tweet with id: [{tweet_id}]."
+                )
+            elif tweet["author_id"] != grant["user_id"]:
+                response = _problem(403, "Forbidden", "You are not allowed to delete this Tweet.")
+            else:
+                fake.tweets.remove(tweet)
+                response = jsonify({"data": {"deleted": True}})
+        response.headers.update(headers)
+        return response
+
     @app.get("/2/users/<user_id>/tweets")
     def user_tweets(user_id: str) -> Any:
         grant = _bearer(fake, {"tweet.read", "users.read"})

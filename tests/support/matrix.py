@@ -163,6 +163,24 @@ class Matrix:
         assert edit.proposal is not None
         return edit.proposal.id
 
+    def published_post(self, target: str) -> Post:
+        """A fresh post the target's principal wrote, published on their local timeline."""
+        side = self.side(target)
+        post = self.world.submit(
+            side.user, f"Published matrix post {next(self._numbers)}", account=side.account
+        )
+        self.world.run_worker()
+        published = self.world.post(post.id)
+        assert published.platform_post_id is not None, published.state
+        return published
+
+    def fixed_published_post(self, target: str) -> Post:
+        """One published post per target, made once (for requests that only read it)."""
+        key = f"published:{target}"
+        if key not in self._fixed:
+            self._fixed[key] = self.published_post(target)
+        return self._fixed[key]
+
     def fixed_post(self, target: str) -> Post:
         """One post per target, made once (for requests that only read it)."""
         key = f"post:{target}"

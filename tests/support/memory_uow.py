@@ -750,6 +750,13 @@ class MemoryPosts(PostChanges):
             if p.state is PostState.PUBLISHING and (p.lease_until is None or p.lease_until < now)
         ]
 
+    def stale_deletions(self, now: datetime) -> list[Post]:
+        return [
+            p
+            for p in self._all()
+            if p.is_being_deleted and (p.lease_until is None or p.lease_until < now)
+        ]
+
     def pending_reminder_for(self, post_id: int) -> Post | None:
         return next(
             (
@@ -907,6 +914,7 @@ class MemoryPosts(PostChanges):
         since_id: int | None,
         min_id: int | None,
         limit: int,
+        live_only: bool = False,
     ) -> list[Post]:
         found = [
             p
@@ -916,6 +924,7 @@ class MemoryPosts(PostChanges):
             and (not regular_only or p.kind is PostKind.REGULAR)
             and (max_id is None or p.id < max_id)
             and all(lower is None or p.id > lower for lower in (since_id, min_id))
+            and not (live_only and p.deletion_requested_at is not None)
         ]
         return found[-limit:] if min_id is not None else found[:limit]
 
@@ -1444,6 +1453,8 @@ POST_COLUMNS = (
     "created_at",
     "final_content_warning",
     "visibility",
+    "deleted_at",
+    "deletion_requested_by",
     "decisions",  # replaced by its decision_summary
 )
 _ENUM_COLUMNS = {"kind", "state", "source"}

@@ -160,6 +160,27 @@ class PostChanges:
             next_attempt_at=next_attempt_at,
         )
 
+    def request_deletion(
+        self, post_id: int, *, requested_by: int, at: datetime, lease_until: datetime
+    ) -> Post:
+        return self._change(
+            post_id,
+            deletion_requested_at=at,
+            deletion_requested_by=requested_by,
+            lease_until=lease_until,
+        )
+
+    def lease_deletion(self, post_id: int, *, lease_until: datetime) -> Post:
+        return self._change(post_id, lease_until=lease_until)
+
+    def mark_deleted(self, post_id: int, *, at: datetime) -> Post:
+        return self._change(post_id, deleted_at=at, lease_until=None)
+
+    def drop_deletion(self, post_id: int) -> Post:
+        return self._change(
+            post_id, deletion_requested_at=None, deletion_requested_by=None, lease_until=None
+        )
+
 
 class WindowChanges:
     """The named changes of `ports.WindowRepository`, over the implementation's `_change`."""

@@ -77,6 +77,9 @@ def to_post(row: PostRow) -> Post:
             sensitive=row.sensitive,
         ),
         final_content_warning=row.final_content_warning,
+        deletion_requested_at=row.deletion_requested_at,
+        deletion_requested_by=row.deletion_requested_by,
+        deleted_at=row.deleted_at,
     )
 
 
@@ -171,6 +174,18 @@ class SqlPosts(PostChanges):
                     PostRow.state == PostState.PUBLISHING.value,
                     or_(PostRow.lease_until.is_(None), PostRow.lease_until < now),
                 )
+            )
+            .order_by(PostRow.id)
+        )
+        return [to_post(r) for r in rows]
+
+    def stale_deletions(self, now: datetime) -> list[Post]:
+        rows = self.session.scalars(
+            select(PostRow)
+            .where(
+                PostRow.deletion_requested_at.is_not(None),
+                PostRow.deleted_at.is_(None),
+                or_(PostRow.lease_until.is_(None), PostRow.lease_until < now),
             )
             .order_by(PostRow.id)
         )
@@ -347,10 +362,13 @@ class SqlPosts(PostChanges):
         since_id: int | None,
         min_id: int | None,
         limit: int,
+        live_only: bool = False,
     ) -> list[Post]:
         query = select(PostRow).where(
             PostRow.account_id == account_id, PostRow.state.in_([s.value for s in states])
         )
+        if live_only:
+            query = query.where(PostRow.deletion_requested_at.is_(None))
         if regular_only:
             query = query.where(PostRow.kind == PostKind.REGULAR.value)
         for lower in (since_id, min_id):
