@@ -7,6 +7,7 @@ api_token_cache_seconds, on the services' clock)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -101,10 +102,9 @@ def test_an_author_grant_withdrawn_elsewhere_applies_to_the_very_next_create(
     assert preview.status_code == 422, preview.get_json()
 
 
-def test_one_create_is_one_transaction_of_a_few_statements(
-    scheduler: Scheduler, world: World, container: Container
-) -> None:
-    assert scheduler.get("/api/v1/accounts").status_code == 200  # token read and cached
+@contextlib.contextmanager
+def counted(container: Container) -> Iterator[tuple[list[bool], list[str]]]:
+    """Count the transactions begun and the statements sent (their first word) inside."""
     begins: list[bool] = []
     statements: list[str] = []
 
@@ -117,10 +117,18 @@ def test_one_create_is_one_transaction_of_a_few_statements(
     event.listen(container.engine, "begin", _begin)
     event.listen(container.engine, "before_cursor_execute", _statement)
     try:
-        answer = scheduler.create(_body(world), key="counted")
+        yield begins, statements
     finally:
         event.remove(container.engine, "begin", _begin)
         event.remove(container.engine, "before_cursor_execute", _statement)
+
+
+def test_one_create_is_one_transaction_of_a_few_statements(
+    scheduler: Scheduler, world: World, container: Container
+) -> None:
+    assert scheduler.get("/api/v1/accounts").status_code == 200  # token read and cached
+    with counted(container) as (begins, statements):
+        answer = scheduler.create(_body(world), key="counted")
     assert answer.status_code == 201, answer.get_json()
     assert len(begins) == 1, statements
     # SQLite: claim the key, one read, post, ledger head, entry, head update, complete the
@@ -140,22 +148,8 @@ def test_one_preview_is_one_read_only_transaction_of_one_statement(
     scheduler: Scheduler, world: World, container: Container
 ) -> None:
     assert scheduler.get("/api/v1/accounts").status_code == 200  # token read and cached
-    begins: list[bool] = []
-    statements: list[str] = []
-
-    def _begin(conn: Any) -> None:
-        begins.append(True)
-
-    def _statement(conn: Any, cursor: Any, sql: str, *args: Any) -> None:
-        statements.append(sql.split(None, 1)[0].upper())
-
-    event.listen(container.engine, "begin", _begin)
-    event.listen(container.engine, "before_cursor_execute", _statement)
-    try:
+    with counted(container) as (begins, statements):
         answer = scheduler.post("/api/v1/preview", json=_body(world))
-    finally:
-        event.remove(container.engine, "begin", _begin)
-        event.remove(container.engine, "before_cursor_execute", _statement)
     assert answer.status_code == 200, answer.get_json()
     # PostgreSQL: BEGIN READ ONLY goes with the read (no SET TRANSACTION of its own); SQLite
     # runs its deferred BEGIN as a statement.
