@@ -254,13 +254,14 @@ def _form() -> dict[str, Any]:
     return request.form.to_dict()
 
 
-def _scheduled_at(raw: Any) -> datetime | None:
-    if raw in (None, ""):
+def scheduled_at(raw: Any) -> datetime | None:
+    """Parse Mastodon's `scheduled_at` (RFC 3339, at least 5 minutes ahead); None if absent."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None
     if not isinstance(raw, str):
         raise MastodonError(422, "Validation failed: scheduled_at must be an ISO 8601 time")
     try:
-        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
     except ValueError:
         raise MastodonError(422, "Validation failed: scheduled_at is not a valid time") from None
     if parsed.tzinfo is None:
@@ -451,21 +452,21 @@ def post_status(account_id: int) -> Any:
     if not isinstance(text, str) or not text.strip():
         raise MastodonError(422, "Validation failed: Text can't be blank")
     options = _post_options(parameters)
-    scheduled_at = _scheduled_at(_one(parameters, "scheduled_at"))
+    publish_at = scheduled_at(_one(parameters, "scheduled_at"))
     author_email = request.headers.get("X-Ghostpost-Author", "").strip() or None
     post_request = ClientPost(
         account_id=account_id,
         author_email=author_email,
         text=text,
         source=Source.MASTODON_COMPAT,
-        publish_at=scheduled_at,
+        publish_at=publish_at,
         options=options,
     )
     base = container().settings.public_url.rstrip("/")
 
     def render(details: PostDetails) -> tuple[int, dict[str, Any]]:
         # Plain data in, plain data out: it runs inside the create's write transaction.
-        if scheduled_at:
+        if publish_at:
             return 200, scheduled_entity(details.post)
         name = details.principal_name or details.account.handle
         return 200, status_entity(details.post, details.account, name, base=base)
@@ -477,7 +478,7 @@ def post_status(account_id: int) -> Any:
             current_api_actor(),
             post_request,
             key=f"mastodon:{key}" if key else None,
-            fingerprint=_create_fingerprint(account_id, author_email, text, scheduled_at, options),
+            fingerprint=_create_fingerprint(account_id, author_email, text, publish_at, options),
             render=render,
         )
     except NotFound as exc:

@@ -22,7 +22,6 @@ from ghostpost import deletion
 from ghostpost.api import mastodon
 from ghostpost.api.mastodon import (
     MAX_ACCOUNT_ID,
-    MIN_SCHEDULE_AHEAD,
     MastodonError,
     account_entity,
     scheduled_entity,
@@ -129,16 +128,10 @@ def _feed_query(account_id: int) -> FeedQuery:
 
 
 def _scheduled_at(raw: Any) -> datetime:
-    if not isinstance(raw, str) or not raw.strip():
+    """A reschedule's `scheduled_at`: required, else as a create's (mastodon.scheduled_at)."""
+    parsed = mastodon.scheduled_at(raw)
+    if parsed is None:
         raise MastodonError(422, "Validation failed: scheduled_at is required")
-    try:
-        parsed = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise MastodonError(422, "Validation failed: scheduled_at is not a valid time") from None
-    if parsed.tzinfo is None:
-        raise MastodonError(422, "Validation failed: scheduled_at needs a time zone")
-    if parsed < services().clock.now() + MIN_SCHEDULE_AHEAD:
-        raise MastodonError(422, "Validation failed: scheduled_at must be at least 5 minutes ahead")
     return parsed
 
 
