@@ -83,6 +83,19 @@ def make_engine(url: str, *, writer_queue: bool = True, **kwargs: Any) -> Engine
         return engine
     engine = create_engine(url, pool_pre_ping=True, **kwargs)
 
+    @event.listens_for(engine, "begin")
+    def _on_begin_postgres(conn: Any) -> None:
+        # A read-only unit of work says so to the server: it refuses writes, and a read-only
+        # transaction needs no transaction id. psycopg sends its BEGIN with the mode of the
+        # connection's `read_only` (set here, before the transaction starts: no round trip), so
+        # this costs nothing where a `SET TRANSACTION READ ONLY` after BEGIN cost a round trip
+        # of its own. Set on every transaction, as pooled connections serve both kinds.
+        # An export may still choose its isolation level with its first statement.
+        wanted = True if conn.get_execution_options().get(READ_ONLY, False) else None
+        driver = conn.connection.dbapi_connection
+        if driver.read_only is not wanted:
+            driver.read_only = wanted
+
     @event.listens_for(engine, "before_execute")
     def _run_deferred_first(conn: Connection, *_args: Any) -> None:
         run_deferred(conn)
