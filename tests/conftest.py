@@ -134,8 +134,15 @@ def database_url(
     `world` with the clock at START (the world would be built the same), else the migrated one."""
     template = migrated_template
     if "world" in request.fixturenames and clock.now() == START:
-        seeded: WorldTemplate = request.getfixturevalue("world_template")
+        # A module may keep a template built further than the world, for the tests that ask
+        # for its fixture: `pytest.mark.seeded_template(fixture, template fixture)`.
+        further = request.node.get_closest_marker("seeded_template")
+        if further is not None and further.args[0] in request.fixturenames:
+            seeded: WorldTemplate = request.getfixturevalue(further.args[1])
+        else:
+            seeded = request.getfixturevalue("world_template")
         request.node.stash[SEEDED_FROM] = seeded
+        seeded.copy_files_to(tmp_path)
         template = seeded.database
     if postgres is None:
         path = tmp_path / "ghostpost.db"

@@ -5,9 +5,11 @@ time range select the right rows, output is streamed from one snapshot."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import inspect
 import io
 import json
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +19,9 @@ from click.testing import CliRunner
 from flask.testing import FlaskClient
 
 from ghostpost.audit.format import Header, read_export
+from ghostpost.bootstrap import bootstrap
 from ghostpost.cli import main
+from ghostpost.clock import FixedClock
 from ghostpost.domain.checkpoint import Checkpoint
 from ghostpost.domain.ledger import LedgerEntry, first_broken_entry
 from ghostpost.domain.model import Account, ApiClient, Post, Role, Source, User, Window
@@ -30,8 +34,16 @@ from ghostpost.services.errors import Forbidden, NotFound, ValidationFailed
 from ghostpost.settings import Settings
 from tests.conftest import START
 from tests.support.api import create_api_client
+from tests.support.postgres import PostgresServer
 from tests.support.web import PASSWORD, sign_in
-from tests.support.world import World
+from tests.support.world import (
+    SEEDED_FROM,
+    TEST_HASHER,
+    World,
+    WorldTemplate,
+    row_counts,
+    settings_for,
+)
 
 #: The authorship report's header, written out: the contract auditors' spreadsheets rely on (a
 #: renamed, dropped or reordered column must fail here, not follow the code silently).
@@ -107,7 +119,7 @@ def submit(world: World, author: User, text: str, account: Account | None = None
     return post
 
 
-@dataclass
+@dataclass(frozen=True)
 class History:
     window: Window
     own: Post
@@ -119,8 +131,67 @@ class History:
     blake_post: Post
 
 
+@dataclass(frozen=True)
+class HistoryTemplate:
+    """The history built once into a copy of the world's template (database, signing key,
+    witness and notary state), with the clock where building it left it."""
+
+    seeded: WorldTemplate
+    history: History
+    now: datetime
+
+
+#: A test asking for `history` starts on a copy of the history's template (tests/conftest.py).
+pytestmark = pytest.mark.seeded_template("history", "history_world_template")
+
+
+@pytest.fixture(scope="session")
+def history_template(
+    tmp_path_factory: pytest.TempPathFactory,
+    world_template: WorldTemplate,
+    postgres: PostgresServer | None,
+) -> HistoryTemplate:
+    """`build_history` on a copy of the world's template, once per session."""
+    files = tmp_path_factory.mktemp("history-files")
+    if postgres is None:
+        path = tmp_path_factory.mktemp("history-template") / "history.db"
+        shutil.copy(world_template.database, path)
+        url, database = f"sqlite:///{path}", str(path)
+    else:
+        database = "gp_history_template"
+        url = postgres.create_database(database, template=world_template.database)
+    clock = FixedClock(world_template.start)
+    container = bootstrap(settings_for(url, files), clock=clock, password_hasher=TEST_HASHER)
+    try:
+        history = build_history(world_template.world_for(container))
+    finally:
+        container.dispose()  # PostgreSQL copies a template only while nobody is connected
+    seeded = dataclasses.replace(
+        world_template, database=database, url=url, counts=row_counts(url), files=files
+    )
+    return HistoryTemplate(seeded, history, clock.now())
+
+
+@pytest.fixture(scope="session")
+def history_world_template(history_template: HistoryTemplate) -> WorldTemplate:
+    return history_template.seeded
+
+
 @pytest.fixture
-def history(world: World) -> History:
+def history(request: pytest.FixtureRequest, world: World) -> History:
+    """The history of `build_history`: the template's when the test started on its copy."""
+    if request.node.stash.get(SEEDED_FROM, None) is request.getfixturevalue(
+        "history_world_template"
+    ):
+        template: HistoryTemplate = request.getfixturevalue("history_template")
+        if row_counts(world.container.settings.database_url) != template.seeded.counts:
+            raise RuntimeError("the database changed between the world and history fixtures")
+        world.container.clock.set(template.now)  # type: ignore[attr-defined]
+        return template.history
+    return build_history(world)
+
+
+def build_history(world: World) -> History:
     """Avery's window (reminder every 3, inline): posts by two writers (formulas, unicode,
     quotes, a skipped tag), the principal's own, one by an API client, one still scheduled;
     Blake's account with a post of its own."""
@@ -891,3 +962,30 @@ def test_a_principal_downloads_only_their_accounts(
     response = client.get("/ledger/export?report=authorship&format=jsonl")
     assert response.status_code == 200
     assert [r["handle"] for r in jsonl_rows(response.get_data(as_text=True))] == ["blake"]
+
+
+def test_the_history_template_holds_the_history_a_test_builds_itself(
+    world: World, request: pytest.FixtureRequest
+) -> None:
+    # This test does not ask for `history`: it starts on the world's copy and builds it here.
+    template: HistoryTemplate = request.getfixturevalue("history_template")
+    built = build_history(world)
+
+    assert world.container.clock.now() == template.now
+    assert row_counts(world.container.settings.database_url) == template.seeded.counts
+    assert without_random_ids(built) == without_random_ids(template.history)
+
+
+def without_random_ids(history: History) -> History:
+    """The history with the identifiers drawn at random (public ids, idempotency keys, the
+    client id, also in a post's submitter) blanked: the rest is the same whoever builds it."""
+
+    def blank(value: object) -> object:
+        if isinstance(value, Post):
+            submitter = "client:" if value.submitter.startswith("client:") else value.submitter
+            return dataclasses.replace(value, public_id="", idempotency_key="", submitter=submitter)
+        if isinstance(value, ApiClient):
+            return dataclasses.replace(value, client_id="")
+        return value
+
+    return History(*(blank(getattr(history, f.name)) for f in dataclasses.fields(History)))  # type: ignore[arg-type]

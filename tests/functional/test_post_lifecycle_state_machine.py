@@ -15,15 +15,22 @@ goes out before its window's notice, and reminders are never more than `every` p
 Each Hypothesis example gets its own database: a copy of one seeded database (the cast of
 tests/support/world.py), by file copy on SQLite and `CREATE DATABASE ... TEMPLATE` on
 PostgreSQL, so an example's outcome depends on its steps alone and the run is deterministic.
+(Hypothesis seeds a derandomized machine from its class's source: any edit of the class draws
+other examples, the same number of them.)
+
+Between two steps the invariants and preconditions share one read of the posts and the window
+(`a_step`, `read_once`): reading them once per invariant was most of the run's time.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import shutil
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -147,6 +154,40 @@ def clone_database(url: str, postgres: PostgresServer | None, name: str) -> str:
     return postgres.create_database(name, template=make_url(url).database)
 
 
+def a_step(step: Callable[..., None]) -> Callable[..., None]:
+    """Mark a rule (or the initialize rule) as a step that may change the database.
+
+    Between steps nothing changes the database, so the machine reads its posts, its window and
+    the platform's timeline once per step and lets every precondition and invariant share that
+    read; inside a step every read goes to the database (a step reads what it just changed).
+    """
+
+    @functools.wraps(step)
+    def run(self: PostLifecycleBase, *args: object, **kwargs: object) -> None:
+        self.reads = None
+        try:
+            step(self, *args, **kwargs)
+        finally:
+            self.reads = {}
+
+    run.changes_state = True  # type: ignore[attr-defined]
+    return run
+
+
+class PostLifecycleBase(RuleBasedStateMachine):
+    """What `a_step` needs of a machine: its reads since the last step (None during a step)."""
+
+    reads: dict[str, object] | None = None
+
+    def read_once(self, name: str, load: Callable[[], object]) -> object:
+        """`load()`, or between steps the value it returned first since the last step."""
+        if self.reads is None:
+            return load()
+        if name not in self.reads:
+            self.reads[name] = load()
+        return self.reads[name]
+
+
 @dataclasses.dataclass
 class Seed:
     settings: Settings
@@ -225,7 +266,7 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
     """Run the machine; return how many examples and steps (by rule) it ran."""
     stats: Counter[str] = Counter()
 
-    class PostLifecycle(RuleBasedStateMachine):
+    class PostLifecycle(PostLifecycleBase):
         def __init__(self) -> None:
             super().__init__()
             self.world = seed.fresh()
@@ -244,6 +285,7 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
             #: Someone changed the window's policy: the timeline is then checked post by post
             #: against the policy each post was published under, not against today's.
             self.policy_edited = False
+            self.reads = {}
             stats["examples"] += 1
 
         def teardown(self) -> None:
@@ -252,8 +294,11 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
         # -- helpers -------------------------------------------------------------------------
 
         def posts(self) -> list[Post]:
-            with self.world.ctx.uow() as uow:
-                return list(uow.posts.list_for_account(self.world.account.id))
+            def load() -> list[Post]:
+                with self.world.ctx.uow() as uow:
+                    return list(uow.posts.list_for_account(self.world.account.id))
+
+            return self.read_once("posts", load)  # type: ignore[return-value]
 
         def ids(self, *states: PostState) -> list[int]:
             return sorted(
@@ -274,11 +319,16 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
             return Actor.for_user(user)
 
         def stored_window(self) -> Window:
-            assert self.window is not None
-            with self.world.ctx.uow() as uow:
-                found = uow.windows.get(self.window.id)
-            assert found is not None
-            return found
+            window = self.window
+            assert window is not None
+
+            def load() -> Window:
+                with self.world.ctx.uow() as uow:
+                    found = uow.windows.get(window.id)
+                assert found is not None
+                return found
+
+            return self.read_once("window", load)  # type: ignore[return-value]
 
         # -- rules ---------------------------------------------------------------------------
 
@@ -290,6 +340,7 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
             hours=st.integers(1, 6),
             starts_in=st.sampled_from([0, 0, 0, 30, 90, 240]),
         )
+        @a_step
         def open_window(
             self,
             requires_approval: bool,
@@ -312,6 +363,7 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
 
         @precondition(lambda self: not self.notice_approved)
         @rule(reject_first=st.sampled_from([False, False, True]))
+        @a_step
         def approve_notice(self, reject_first: bool) -> None:
             # Refused (InvalidTransition, a 4xx on the web) once the window ended unapproved.
             window = self.window
@@ -337,6 +389,7 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
             change=st.sampled_from(["tag_off", "larger_n", "approval_off", "later_end"]),
             principal_rejects=st.booleans(),
         )
+        @a_step
         def manager_weakens_the_policy(self, change: str, principal_rejects: bool) -> None:
             # After the principal approved, a manager's weakening edit is only a proposal: the
             # policy in force (checked below) stays the approved one until the principal agrees.
@@ -404,6 +457,7 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
             lambda self: self.approved is not None and self.clock.now() < self.approved.ends_at
         )
         @rule(change=st.sampled_from(["smaller_n", "tag_required", "approval_on", "earlier_end"]))
+        @a_step
         def manager_strengthens_the_policy(self, change: str) -> None:
             # Takes effect at once; the invariant below only asks "never weaker than approved".
             p = self.stored_window().policy
@@ -431,6 +485,7 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
                 ["tag_off", "larger_n", "approval_off", "later_end", "standalone"]
             )
         )
+        @a_step
         def principal_changes_the_policy(self, change: str) -> None:
             # The principal's own edit is their consent: it applies at once, weakening included.
             p = self.stored_window().policy
@@ -449,6 +504,7 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
 
         @precondition(lambda self: self.approved is not None)
         @rule()
+        @a_step
         def principal_approves_pending_changes(self) -> None:
             principal = self.actor(self.world.principal)
             with self.world.ctx.uow() as uow:
@@ -469,6 +525,7 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
             text=texts,
             later=st.one_of(st.none(), st.integers(0, 8 * 60)),
         )
+        @a_step
         def client_submits(self, client_name: str, who: str, text: str, later: int | None) -> None:
             # A scheduler names the author; only its granted authors are accepted, and a post
             # is the principal's own only through the principal's own client.
@@ -498,6 +555,7 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
             text=texts,
             later=st.one_of(st.none(), st.integers(0, 8 * 60)),
         )
+        @a_step
         def submit(self, who: str, text: str, later: int | None) -> None:
             at = None if later is None else self.clock.now() + timedelta(minutes=later)
             author = getattr(self.world, who)
@@ -505,6 +563,7 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
 
         @precondition(lambda self: bool(self.ids(PostState.PENDING_APPROVAL)))
         @rule(data=st.data(), approve=st.booleans())
+        @a_step
         def decide(self, data: st.DataObject, approve: bool) -> None:
             post_id = data.draw(st.sampled_from(self.ids(PostState.PENDING_APPROVAL)))
             principal = self.actor(self.world.principal)
@@ -517,6 +576,7 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
 
         @precondition(lambda self: bool(self.ids()))
         @rule(data=st.data(), who=st.sampled_from(["writer_a", "manager", "principal"]))
+        @a_step
         def cancel(self, data: st.DataObject, who: str) -> None:
             post_id = data.draw(st.sampled_from(self.ids()))
             actor = self.actor(getattr(self.world, who))
@@ -524,6 +584,7 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
 
         @precondition(lambda self: bool(self.ids()))
         @rule(data=st.data(), minutes=st.integers(-10, 10 * 60))
+        @a_step
         def reschedule(self, data: st.DataObject, minutes: int) -> None:
             post_id = data.draw(st.sampled_from(self.ids()))
             at = self.clock.now() + timedelta(minutes=minutes)
@@ -534,18 +595,21 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
 
         @precondition(lambda self: bool(self.ids(PostState.FAILED)))
         @rule(data=st.data())
+        @a_step
         def retry(self, data: st.DataObject) -> None:
             post_id = data.draw(st.sampled_from(self.ids(PostState.FAILED)))
             manager = self.actor(self.world.manager)
             self.act("retry", lambda: posts.retry_post(self.world.ctx, manager, post_id))
 
         @rule(plan=st.lists(st.sampled_from(["ok", "retryable", "permanent"]), max_size=4))
+        @a_step
         def run_worker(self, plan: list[str]) -> None:
             stats["run_worker"] += 1
             self.platform.plan = list(plan)
             self.world.run_worker()
 
         @rule(minutes=st.integers(1, 3 * 60))
+        @a_step
         def advance_clock(self, minutes: int) -> None:
             stats["advance_clock"] += 1
             self.clock.advance(minutes=minutes)
@@ -636,7 +700,9 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
         def published_once_tagged_and_after_the_notice(self) -> None:
             if self.window is None:
                 return
-            timeline = published_in_order(self.container, self.world.account)
+            timeline: list[Post] = self.read_once(  # type: ignore[assignment]
+                "timeline", lambda: published_in_order(self.container, self.world.account)
+            )
             ids = [post.id for post in timeline]
             assert len(set(ids)) == len(ids), "a post went out twice"
             published = {p.id for p in self.posts() if p.state is PostState.PUBLISHED}
@@ -677,6 +743,16 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
                 run = 0 if disclosure else run + 1
                 assert run < policy.reminder_every, f"{run} posts without a disclosure"
 
+    # A rule that is not `a_step` would leave the reads of the step before it in place: the
+    # invariants after it would check stale posts. Hypothesis marks its rules with attributes.
+    steps = [
+        (name, getattr(member, "changes_state", False))
+        for name, member in vars(PostLifecycle).items()
+        if hasattr(member, "hypothesis_stateful_rule")
+        or hasattr(member, "hypothesis_stateful_initialize_rule")
+    ]
+    assert steps, "no rules found: Hypothesis renamed its markers"
+    assert all(marked for _, marked in steps), [name for name, marked in steps if not marked]
     started = time.monotonic()
     run_state_machine_as_test(
         PostLifecycle,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
@@ -190,6 +191,14 @@ class WorldTemplate:
     start: datetime
     cast: tuple[Account, User, User, User, User, User, User]
     counts: tuple[int, ...]
+    #: A settings root (see settings_for) whose files every copy gets too: the signing key and
+    #: witness state of a template built further than the world (None: no files).
+    files: Path | None = None
+
+    def copy_files_to(self, root: Path) -> None:
+        """Give a copy's settings root the files of this template's (keys, witness, notary)."""
+        if self.files is not None:
+            shutil.copytree(self.files, root, dirs_exist_ok=True)
 
     def world_for(self, container: Container) -> World:
         """The world of a container on a fresh copy of this template.
