@@ -127,7 +127,8 @@ def account_entity(
     }
 
 
-def _principal_name(account: Account) -> str:
+def principal_display_name(account: Account) -> str:
+    """The name a Mastodon Account entity shows for `account`: its principal's (else the handle)."""
     with services().uow(read_only=True) as uow:
         principal = uow.principals.get(account.principal_id)
     return principal.name if principal else account.handle
@@ -240,18 +241,9 @@ def instance(account_id: int) -> Any:
 def verify_credentials(account_id: int) -> Any:
     """Return the account this base URL posts to."""
     account = _account(account_id)
-    entity = account_entity(account, _principal_name(account))
+    entity = account_entity(account, principal_display_name(account))
     entity["source"] = {"privacy": "public", "sensitive": False, "language": None, "note": ""}
     return jsonify(entity)
-
-
-def _form() -> dict[str, Any]:
-    if request.is_json:
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            raise MastodonError(422, "Validation failed: the body must be a JSON object")
-        return body
-    return request.form.to_dict()
 
 
 def scheduled_at(raw: Any) -> datetime | None:
@@ -518,4 +510,4 @@ def get_status(account_id: int, status_id: str) -> Any:
         # Deleted (or being deleted) by the principal: gone, as on Mastodon. ghostpost's
         # record of it is in the staff app and the exports, not in a client's timeline.
         raise MastodonError(404, "Record not found")
-    return jsonify(status_entity(post, account, _principal_name(account)))
+    return jsonify(status_entity(post, account, principal_display_name(account)))

@@ -24,6 +24,7 @@ from ghostpost.api.mastodon import (
     MAX_ACCOUNT_ID,
     MastodonError,
     account_entity,
+    principal_display_name,
     scheduled_entity,
     status_entity,
 )
@@ -84,12 +85,6 @@ def acting_identity() -> FaceIdentity:
             "/compat/mastodon/<account id> base URL.",
         )
     return FaceIdentity(accounts[0], actor, actor.user)
-
-
-def _principal_name(account: Account) -> str:
-    with services().uow(read_only=True) as uow:
-        principal = uow.principals.get(account.principal_id)
-    return principal.name if principal else account.handle
 
 
 # --- parsing ------------------------------------------------------------------------------
@@ -166,7 +161,7 @@ def _paged(items: list[Post], entities: list[dict[str, Any]]) -> Response:
 
 
 def _statuses(items: list[Post], account: Account) -> Response:
-    name = _principal_name(account)
+    name = principal_display_name(account)
     return _paged(items, [status_entity(p, account, name) for p in items])
 
 
@@ -296,7 +291,7 @@ def instance_v2() -> Any:
 def verify_credentials() -> Any:
     """The account this token posts to."""
     identity = acting_identity()
-    entity = account_entity(identity.account, _principal_name(identity.account))
+    entity = account_entity(identity.account, principal_display_name(identity.account))
     entity["source"] = {
         "privacy": "public",
         "sensitive": False,
@@ -320,7 +315,7 @@ def lookup_account() -> Any:
         request.host.lower(),
     ):
         raise MastodonError(404, NOT_FOUND)
-    return jsonify(account_entity(identity.account, _principal_name(identity.account)))
+    return jsonify(account_entity(identity.account, principal_display_name(identity.account)))
 
 
 @bp.get("/api/v1/accounts/<account_id>/statuses")
@@ -374,7 +369,9 @@ def delete_status(status_id: str) -> Any:
         raise MastodonError(
             503, "The platform did not answer; ghostpost will finish deleting the status."
         )
-    return jsonify(status_entity(outcome.post, identity.account, _principal_name(identity.account)))
+    return jsonify(
+        status_entity(outcome.post, identity.account, principal_display_name(identity.account))
+    )
 
 
 @bp.get("/api/v1/statuses/<status_id>/context")

@@ -49,7 +49,7 @@ from ghostpost.db.models import (
     PostRow,
     WindowRow,
 )
-from ghostpost.db.repositories.ledger import format_timestamp, to_checkpoint
+from ghostpost.db.repositories.ledger import ENTRY_COLUMNS, format_timestamp, to_checkpoint
 from ghostpost.db.repositories.posts import to_post
 from ghostpost.domain.checkpoint import Checkpoint
 from ghostpost.domain.ledger import LedgerEntry
@@ -57,17 +57,6 @@ from ghostpost.domain.model import Post
 from ghostpost.domain.policy import DECISION_SUMMARY_FIELDS, decision_summary
 from ghostpost.services.ports import ExportScope, MisfiledEntry
 
-#: The columns `entry_rows` yields, in order.
-ENTRY_COLUMNS = (
-    "seq",
-    "occurred_at",
-    "tag",
-    "actor",
-    "subject",
-    "data",
-    "prev_hash",
-    "entry_hash",
-)
 #: The columns `checkpoint_rows` yields, in order.
 CHECKPOINT_COLUMNS = ("size", "head_hash", "signed_at", "key_id", "signature", "kind")
 #: The columns `post_rows` yields, in order.

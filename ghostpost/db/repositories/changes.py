@@ -17,6 +17,23 @@ from ghostpost.domain.policy import WindowPolicy
 from ghostpost.domain.states import PostState
 
 
+def policy_columns(policy: WindowPolicy) -> dict[str, Any]:
+    """A window's policy as its stored columns (enums by value): what creating a window and
+    changing its policy both write."""
+    return {
+        "starts_at": policy.starts_at,
+        "ends_at": policy.ends_at,
+        "notice_text": policy.notice_text,
+        "reminder_text": policy.reminder_text,
+        "reminder_every": policy.reminder_every,
+        "reminder_mode": policy.reminder_mode.value,
+        "tag": policy.tag,
+        "tag_mode": policy.tag_mode.value,
+        "tag_position": policy.tag_position.value,
+        "requires_approval": policy.requires_approval,
+    }
+
+
 class PostChanges:
     """The named changes of `ports.PostRepository`, over the implementation's `_change`."""
 
@@ -212,17 +229,8 @@ class WindowChanges:
         return self._change(
             window_id,
             name=name,
-            starts_at=policy.starts_at,
-            ends_at=policy.ends_at,
-            notice_text=policy.notice_text,
-            reminder_text=policy.reminder_text,
-            reminder_every=policy.reminder_every,
-            reminder_mode=policy.reminder_mode.value,
-            tag=policy.tag,
-            tag_mode=policy.tag_mode.value,
-            tag_position=policy.tag_position.value,
-            requires_approval=policy.requires_approval,
             notice_publish_at=notice_publish_at,
+            **policy_columns(policy),
             **rejection,
         )
 

@@ -145,10 +145,9 @@ _INSERT_AND_MOVE_HEAD = {
 }
 
 
-#: The same appends with every column bound by name in the statement itself, as a
-#: data-modifying CTE needs (a CTE's INSERT cannot take its columns from the parameters):
-#: what a deferred append (db.engine.defer) is, carried by the key's completion.
-_ENTRY_COLUMNS = (
+#: An entry's stored columns (the chained ones, not the derived account_id / post_id), in
+#: the order the ledger export writes them.
+ENTRY_COLUMNS = (
     "seq",
     "occurred_at",
     "tag",
@@ -158,9 +157,12 @@ _ENTRY_COLUMNS = (
     "prev_hash",
     "entry_hash",
 )
+#: The same appends with every column bound by name in the statement itself, as a
+#: data-modifying CTE needs (a CTE's INSERT cannot take its columns from the parameters):
+#: what a deferred append (db.engine.defer) is, carried by the key's completion.
 _DEFERRABLE_APPEND = {
     statement: statement.values(
-        {name: bindparam(name, type_=_ENTRIES.c[name].type) for name in _ENTRY_COLUMNS}
+        {name: bindparam(name, type_=_ENTRIES.c[name].type) for name in ENTRY_COLUMNS}
     ).add_cte(_MOVE_HEAD.cte("moved_head"))
     for statement in (
         _INSERT_ENTRY,

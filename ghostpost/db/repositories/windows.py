@@ -17,7 +17,7 @@ from ghostpost.db.models import (
     WindowProposalRow,
     WindowRow,
 )
-from ghostpost.db.repositories.changes import WindowChanges
+from ghostpost.db.repositories.changes import WindowChanges, policy_columns
 from ghostpost.domain.model import (
     ProposalStatus,
     Window,
@@ -98,16 +98,7 @@ class SqlWindows(WindowChanges):
             notice_publish_at=notice_publish_at,
             account_id=account_id,
             name=name,
-            starts_at=policy.starts_at,
-            ends_at=policy.ends_at,
-            notice_text=policy.notice_text,
-            reminder_text=policy.reminder_text,
-            reminder_every=policy.reminder_every,
-            reminder_mode=policy.reminder_mode.value,
-            tag=policy.tag,
-            tag_mode=policy.tag_mode.value,
-            tag_position=policy.tag_position.value,
-            requires_approval=policy.requires_approval,
+            **policy_columns(policy),
             created_by=created_by,
             posts_since_disclosure=0,
             created_at=_now(),
