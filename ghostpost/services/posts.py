@@ -189,6 +189,19 @@ class ClientPost:
     extra: Mapping[str, Any] = field(default_factory=dict)
     options: PostOptions = PLAIN
 
+    def submission(self, author_id: int) -> SubmitPost:
+        """This request as the post `author_id` submits: every field carried, in one place
+        (whichever path resolves the author)."""
+        return SubmitPost(
+            account_id=self.account_id,
+            author_id=author_id,
+            text=self.text,
+            source=self.source,
+            publish_at=self.publish_at,
+            extra=self.extra,
+            options=self.options,
+        )
+
 
 def client_read(
     actor: Actor, request: ClientPost, now: datetime
@@ -200,15 +213,7 @@ def client_read(
     if request.account_id not in actor.account_ids:
         raise NotFound(f"No account {request.account_id}.")
     email = (request.author_email or "").strip().lower() or None
-    draft = SubmitPost(
-        account_id=request.account_id,
-        author_id=0,
-        text=request.text,
-        source=request.source,
-        publish_at=request.publish_at,
-        extra=request.extra,
-        options=request.options,
-    )
+    draft = request.submission(author_id=0)  # the author is resolved by the read
     at = _decision_time(draft, now)
     return draft, (actor.ref.removeprefix("client:"), request.account_id, email, at)
 
@@ -258,15 +263,7 @@ def _plan_signed_in_app_post(
     email = (request.author_email or "").strip().lower()
     if email and email != actor.user.email.lower():
         raise author_not_allowed()
-    cmd = SubmitPost(
-        account_id=request.account_id,
-        author_id=actor.user.id,
-        text=request.text,
-        source=request.source,
-        publish_at=request.publish_at,
-        extra=request.extra,
-        options=request.options,
-    )
+    cmd = request.submission(author_id=actor.user.id)
     plan = _plan(uow, ctx, actor, cmd)
     principal = uow.principals.get(plan.account.principal_id)
     return cmd, replace(plan, principal_name=principal.name if principal else None)
