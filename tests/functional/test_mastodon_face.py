@@ -196,6 +196,23 @@ def test_a_client_cannot_cancel_or_reschedule_a_post_it_did_not_submit(
     assert world.post(int(post_id)).state is PostState.CANCELLED
 
 
+def test_a_reschedule_through_the_face_cannot_move_a_delegated_post_out_of_its_window(
+    client: FlaskClient, opened: World
+) -> None:
+    """PUT /scheduled_statuses/:id goes through reschedule_post's window rules: a delegated
+    post moved past the window's end (where no disclosure covers it) is refused, unchanged."""
+    world = opened
+    app = app_for(client, world, world.account)
+    post_id = create(app, "Panel at two", scheduled_at=later(world))["id"]
+    before = snapshot(world)
+    moved = app.call(
+        "PUT", f"/api/v1/scheduled_statuses/{post_id}", data={"scheduled_at": later(world, 9)}
+    )
+    assert moved.status_code == 422, moved.get_data(as_text=True)
+    assert moved.get_json()["error"].startswith("Validation failed")
+    assert snapshot(world) == before
+
+
 def test_a_person_through_an_account_bound_token_changes_only_what_they_may(
     opened: World, second_account: Account
 ) -> None:
