@@ -146,6 +146,8 @@ class Worker:
                 claim.text,
                 idempotency_key=claim.idempotency_key,
                 options=claim.options,
+                media=claim.media,
+                reply_to=claim.reply_to,
             )
         except RetryableError as exc:
             publishing.record_failure(

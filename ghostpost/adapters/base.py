@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from ghostpost.domain.model import Account
+from ghostpost.domain.model import Account, MediaItem, ReplyTarget
 from ghostpost.domain.post_options import PLAIN, PostOptions
 from ghostpost.services.publishing import Receipt
 
@@ -23,6 +24,7 @@ __all__ = [
     "Publisher",
     "Receipt",
     "RetryableError",
+    "refuse_unsupported",
 ]
 
 
@@ -42,6 +44,17 @@ class PermanentError(PublishError):
     """The platform will never take this post as it is (validation, auth, forbidden)."""
 
 
+def refuse_unsupported(
+    platform: str, *, media: Sequence[MediaItem], reply_to: ReplyTarget | None
+) -> None:
+    """Refuse images or a reply target an adapter does not send yet: a post must never go out
+    without the images it was approved with, nor as a top-level post when it answers another."""
+    if media:
+        raise PermanentError(f"{platform} cannot send images yet")
+    if reply_to is not None:
+        raise PermanentError(f"{platform} cannot send replies yet")
+
+
 class Publisher(Protocol):
     """Publishes exactly the text it is given, deduplicating on the idempotency key."""
 
@@ -54,8 +67,11 @@ class Publisher(Protocol):
         *,
         idempotency_key: str,
         options: PostOptions = PLAIN,
+        media: Sequence[MediaItem] = (),
+        reply_to: ReplyTarget | None = None,
     ) -> Receipt:
-        """Send the post; return the platform's receipt or raise a PublishError."""
+        """Send the post (with its images in order, as a reply to `reply_to` when given);
+        return the platform's receipt or raise a PublishError."""
         ...
 
     def lookup(self, account: Account, *, idempotency_key: str) -> Receipt | None:

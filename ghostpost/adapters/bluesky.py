@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -28,10 +28,11 @@ from ghostpost.adapters.base import (
     CredentialStore,
     PermanentError,
     Receipt,
+    refuse_unsupported,
 )
 from ghostpost.adapters.http import PlatformHttp, error_text, utc_now_iso
 from ghostpost.clock import Clock
-from ghostpost.domain.model import Account
+from ghostpost.domain.model import Account, MediaItem, ReplyTarget
 from ghostpost.domain.post_options import PLAIN, PostOptions, refusals
 from ghostpost.domain.richtext import JS_SPACE, detect_facets
 
@@ -132,9 +133,12 @@ class BlueskyPublisher:
         *,
         idempotency_key: str,
         options: PostOptions = PLAIN,
+        media: Sequence[MediaItem] = (),
+        reply_to: ReplyTarget | None = None,
     ) -> Receipt:
         """Create the post under an rkey chosen (and committed) before sending; a language
         goes out as the record's `langs`."""
+        refuse_unsupported(self.platform, media=media, reply_to=reply_to)
         refused = refusals(self.platform, options)
         if refused:
             # The service refuses these before storing; a post that got here anyway must not

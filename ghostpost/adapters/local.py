@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from ghostpost.adapters.base import PermanentError, Receipt
-from ghostpost.domain.model import Account
+from ghostpost.adapters.base import PermanentError, Receipt, refuse_unsupported
+from ghostpost.domain.model import Account, MediaItem, ReplyTarget
 from ghostpost.domain.post_options import PLAIN, PostOptions, refusals
 
 
@@ -67,9 +68,12 @@ class LocalPublisher:
         *,
         idempotency_key: str,
         options: PostOptions = PLAIN,
+        media: Sequence[MediaItem] = (),
+        reply_to: ReplyTarget | None = None,
     ) -> Receipt:
         """Create the status with `options` (the content warning as decided, tag included), or
         return the one already made under this key."""
+        refuse_unsupported(self.platform, media=media, reply_to=reply_to)
         refused = refusals(self.platform, options)
         if refused:
             # The service refuses these (a followers-only post) before storing; a post that got

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
@@ -30,11 +30,12 @@ from ghostpost.adapters.base import (
     PlatformApps,
     Receipt,
     RetryableError,
+    refuse_unsupported,
 )
 from ghostpost.adapters.http import PlatformHttp, error_text
 from ghostpost.clock import Clock
 from ghostpost.domain.length import mastodon_mention_re
-from ghostpost.domain.model import Account
+from ghostpost.domain.model import Account, MediaItem, ReplyTarget
 from ghostpost.domain.post_options import PLAIN, PostOptions, refusals
 
 if TYPE_CHECKING:
@@ -165,9 +166,12 @@ class MastodonPublisher:
         *,
         idempotency_key: str,
         options: PostOptions = PLAIN,
+        media: Sequence[MediaItem] = (),
+        reply_to: ReplyTarget | None = None,
     ) -> Receipt:
         """Create a status with exactly `text` and `options` (content warning, visibility,
         language, sensitive), or return the one made under this key."""
+        refuse_unsupported(self.platform, media=media, reply_to=reply_to)
         refused = refusals(self.platform, options)
         if refused:
             # The service refuses these before storing; a post that got here anyway must not

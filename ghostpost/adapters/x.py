@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,7 @@ from ghostpost.adapters.base import (
     PermanentError,
     Receipt,
     RetryableError,
+    refuse_unsupported,
 )
 from ghostpost.adapters.http import (
     RETRYABLE_STATUSES,
@@ -38,7 +39,7 @@ from ghostpost.adapters.http import (
     error_text,
 )
 from ghostpost.clock import Clock
-from ghostpost.domain.model import Account
+from ghostpost.domain.model import Account, MediaItem, ReplyTarget
 from ghostpost.domain.post_options import PLAIN, PostOptions, refusals
 from ghostpost.textseg import default_segmenter
 
@@ -345,8 +346,11 @@ class XPublisher:
         *,
         idempotency_key: str,
         options: PostOptions = PLAIN,
+        media: Sequence[MediaItem] = (),
+        reply_to: ReplyTarget | None = None,
     ) -> Receipt:
         """Post the tweet (or return the one already posted under this key)."""
+        refuse_unsupported(self.platform, media=media, reply_to=reply_to)
         refused = refusals(self.platform, options)
         if refused:
             # The service refuses these before storing; a post that got here anyway must not

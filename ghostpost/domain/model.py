@@ -59,6 +59,29 @@ class Account:
 
 
 @dataclass(frozen=True)
+class MediaItem:
+    """One image as an adapter sends it: bytes already checked for the platform and stripped of
+    metadata (EXIF location and the like), named by the SHA-256 of exactly these bytes."""
+
+    content_hash: str
+    mime_type: str
+    data: bytes = field(repr=False)
+    alt_text: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class ReplyTarget:
+    """The platform post a post answers, by the ids its adapter returned in the receipt:
+    `parent_id` the post answered, `root_id` the first post of that conversation (Bluesky
+    needs both; Mastodon and X need only the parent)."""
+
+    parent_id: str
+    root_id: str
+
+
+@dataclass(frozen=True)
 class User:
     """A staff user; `principal_id` is set when the user *is* that principal."""
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from ghostpost.domain.coverage import timeline_post
 from ghostpost.domain.ledger import LedgerTag
-from ghostpost.domain.model import Account, NewPost, Post, Source, Window
+from ghostpost.domain.model import Account, MediaItem, NewPost, Post, ReplyTarget, Source, Window
 from ghostpost.domain.policy import (
     CadencePost,
     Deferred,
@@ -56,6 +56,10 @@ class Claim:
     worker_id: str
     #: How to show it besides the text; its content warning is exactly the one to send.
     options: PostOptions = PLAIN
+    #: The images to send with it, in order, loaded from the media store.
+    media: tuple[MediaItem, ...] = ()
+    #: The platform post it answers (a reply, or a thread's next part), or None.
+    reply_to: ReplyTarget | None = None
 
 
 @dataclass(frozen=True)

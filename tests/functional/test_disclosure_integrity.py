@@ -1923,13 +1923,16 @@ class WithdrawingPlatform:
         *,
         idempotency_key: str,
         options: PostOptions = PLAIN,
+        **sent: Any,
     ) -> Receipt:
         self.sent.append(text_)
         if self._withdraw is not None:
             withdraw, self._withdraw = self._withdraw, None
             withdraw()
             raise RetryableError("503 Service Unavailable")
-        return self._inner.publish(account, text_, idempotency_key=idempotency_key)
+        return self._inner.publish(
+            account, text_, idempotency_key=idempotency_key, options=options, **sent
+        )
 
     def lookup(self, account: Account, *, idempotency_key: str) -> Receipt | None:
         return self._inner.lookup(account, idempotency_key=idempotency_key)

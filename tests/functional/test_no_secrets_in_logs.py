@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -34,6 +35,7 @@ class RefusingPlatform:
         *,
         idempotency_key: str,
         options: PostOptions = PLAIN,
+        **sent: Any,
     ) -> Receipt:
         raise PermanentError("401 Unauthorized: the platform refused the credentials")
 

@@ -33,6 +33,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
@@ -116,13 +117,16 @@ class PlannedPlatform:
         *,
         idempotency_key: str,
         options: PostOptions = PLAIN,
+        **sent: Any,
     ) -> Receipt:
         step = self.plan.pop(0) if self.plan else "ok"
         if step == "retryable":
             raise RetryableError("the platform is busy")
         if step == "permanent":
             raise PermanentError("the platform refused the post")
-        return self._inner.publish(account, text, idempotency_key=idempotency_key)
+        return self._inner.publish(
+            account, text, idempotency_key=idempotency_key, options=options, **sent
+        )
 
     def lookup(self, account: Account, *, idempotency_key: str) -> Receipt | None:
         return self._inner.lookup(account, idempotency_key=idempotency_key)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
@@ -40,10 +41,13 @@ class FlakyPlatform:
         *,
         idempotency_key: str,
         options: PostOptions = PLAIN,
+        **sent: Any,
     ) -> Receipt:
         if self.failing:
             raise PermanentError(PLATFORM_ERROR)
-        return self._inner.publish(account, text, idempotency_key=idempotency_key)
+        return self._inner.publish(
+            account, text, idempotency_key=idempotency_key, options=options, **sent
+        )
 
     def lookup(self, account: Account, *, idempotency_key: str) -> Receipt | None:
         return None

@@ -49,12 +49,15 @@ class FakePlatform:
         *,
         idempotency_key: str,
         options: PostOptions = PLAIN,
+        **sent: Any,
     ) -> Receipt:
         self.publishes.append((text, idempotency_key))
         error = self.script.pop(0) if self.script else self.fail_when(text)
         if error is not None:
             raise error
-        return self._inner.publish(account, text, idempotency_key=idempotency_key)
+        return self._inner.publish(
+            account, text, idempotency_key=idempotency_key, options=options, **sent
+        )
 
     def lookup(self, account: Account, *, idempotency_key: str) -> Receipt | None:
         self.lookups.append(idempotency_key)

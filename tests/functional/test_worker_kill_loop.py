@@ -126,12 +126,15 @@ class DyingPublisher:
         *,
         idempotency_key: str,
         options: PostOptions = PLAIN,
+        **sent: Any,
     ) -> Receipt:
         self._calls += 1
         crash = self._calls == self._crash_on
         if crash and not self._after_accept:
             os._exit(EXIT_CODES[BEFORE_PUBLISH])
-        receipt: Receipt = self._inner.publish(account, text, idempotency_key=idempotency_key)
+        receipt: Receipt = self._inner.publish(
+            account, text, idempotency_key=idempotency_key, options=options, **sent
+        )
         if crash:
             os._exit(EXIT_CODES[AFTER_ACCEPT])
         return receipt

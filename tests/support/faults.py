@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from typing import Any
 
 from ghostpost.adapters.base import Publisher, Receipt
 from ghostpost.adapters.local import LocalPublisher
@@ -41,12 +42,15 @@ class CrashingPublisher:
         *,
         idempotency_key: str,
         options: PostOptions = PLAIN,
+        **sent: Any,
     ) -> Receipt:
         self._calls += 1
         crash = self._calls == self._crash_on
         if crash and not self._after_accept:
             os._exit(CRASH_EXIT_CODE)
-        receipt = self._inner.publish(account, text, idempotency_key=idempotency_key)
+        receipt = self._inner.publish(
+            account, text, idempotency_key=idempotency_key, options=options, **sent
+        )
         if crash:
             os._exit(CRASH_EXIT_CODE)
         return receipt
