@@ -31,6 +31,7 @@ from ghostpost.adapters.base import (
     refuse_unsupported,
 )
 from ghostpost.adapters.http import PlatformHttp, error_text, utc_now_iso
+from ghostpost.adapters.media import MediaLimits, UploadHook, check_media
 from ghostpost.clock import Clock
 from ghostpost.domain.model import Account, MediaItem, ReplyTarget
 from ghostpost.domain.post_options import PLAIN, PostOptions, refusals
@@ -43,6 +44,13 @@ POST_COLLECTION = "app.bsky.feed.post"
 #: App passwords look like `abcd-efgh-ijkl-mnop`; the account password must never be stored.
 APP_PASSWORD = regex.compile(r"^[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}$")
 _TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
+#: app.bsky.embed.images: at most 4 images, each blob `image/*` of at most 1,000,000 bytes
+#: (the PDS checks both against the lexicon when the post references the blobs).
+MEDIA_LIMITS = MediaLimits(
+    max_items=4,
+    mime_types=frozenset({"image/jpeg", "image/png", "image/webp"}),
+    max_bytes=1_000_000,
+)
 _AUTH_ERRORS = frozenset({"ExpiredToken", "InvalidToken", "AuthenticationRequired"})
 
 #: The lexicon's `uri` format (@atproto/syntax isValidUri), which the PDS checks in every link
@@ -125,6 +133,8 @@ class BlueskyPublisher:
         self._attempts = attempts
         self._http = http
         self._clock = clock
+        #: Called between the last blob upload and createRecord (crash tests only).
+        self.after_media_upload: UploadHook | None = None
 
     def publish(
         self,
@@ -137,8 +147,9 @@ class BlueskyPublisher:
         reply_to: ReplyTarget | None = None,
     ) -> Receipt:
         """Create the post under an rkey chosen (and committed) before sending; a language
-        goes out as the record's `langs`."""
-        refuse_unsupported(self.platform, media=media, reply_to=reply_to)
+        goes out as the record's `langs`, images (uploaded first as blobs) as its embed."""
+        refuse_unsupported(self.platform, media=(), reply_to=reply_to)
+        check_media(self.platform, media, MEDIA_LIMITS)
         refused = refusals(self.platform, options)
         if refused:
             # The service refuses these before storing; a post that got here anyway must not
@@ -165,6 +176,13 @@ class BlueskyPublisher:
             record["facets"] = found
         if options.language is not None:
             record["langs"] = [options.language]
+        if media:
+            # The record and its embed are created in one write: a post at this rkey always
+            # has its images. Blobs uploaded by a run that died before it are never referenced
+            # and the PDS drops them.
+            record["embed"] = self._embed(account, pds, media)
+            if self.after_media_upload is not None:
+                self.after_media_upload()
         body = {
             "repo": self._did(account),
             "collection": POST_COLLECTION,
@@ -205,6 +223,35 @@ class BlueskyPublisher:
         if response.status_code != 200:
             raise self._http.failure(response)
         return True
+
+    def _embed(self, account: Account, pds: str, media: Sequence[MediaItem]) -> dict[str, Any]:
+        """Upload each image (com.atproto.repo.uploadBlob) and return the images embed."""
+        images = []
+        for item in media:
+            response = self._authed(
+                account,
+                "POST",
+                f"{pds}/xrpc/com.atproto.repo.uploadBlob",
+                None,
+                data=item.data,
+                content_type=item.mime_type,
+            )
+            if response.status_code != 200:
+                raise self._http.failure(response)
+            try:
+                blob = response.json().get("blob")
+            except (ValueError, AttributeError):
+                blob = None
+            if not isinstance(blob, dict) or blob.get("$type") != "blob":
+                raise PermanentError("the PDS answered uploadBlob without a blob")
+            images.append(
+                {
+                    "image": blob,
+                    "alt": item.alt_text,
+                    "aspectRatio": {"width": item.width, "height": item.height},
+                }
+            )
+        return {"$type": "app.bsky.embed.images", "images": images}
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -262,16 +309,37 @@ class BlueskyPublisher:
             return ""
         return str(body.get("error", "")) if isinstance(body, dict) else ""
 
-    def _authed(self, account: Account, method: str, url: str, body: dict[str, Any]) -> Any:
-        """Call with the stored session; on an expired or invalid one, renew it once."""
+    def _authed(
+        self,
+        account: Account,
+        method: str,
+        url: str,
+        body: dict[str, Any] | None,
+        *,
+        data: bytes | None = None,
+        content_type: str | None = None,
+    ) -> Any:
+        """Call with the stored session (a JSON `body`, or raw `data` of `content_type`); on
+        an expired or invalid session, renew it once."""
+        extra = {"Content-Type": content_type} if content_type else {}
         session = self._session(account)
         response = self._http.request(
-            method, url, json=body, headers=_bearer(session.access_jwt), expect=_ANY_STATUS
+            method,
+            url,
+            json=body,
+            data=data,
+            headers={**_bearer(session.access_jwt), **extra},
+            expect=_ANY_STATUS,
         )
         if response.status_code in (400, 401) and self._error_name(response) in _AUTH_ERRORS:
             session = self._renew(account, session)
             response = self._http.request(
-                method, url, json=body, headers=_bearer(session.access_jwt), expect=_ANY_STATUS
+                method,
+                url,
+                json=body,
+                data=data,
+                headers={**_bearer(session.access_jwt), **extra},
+                expect=_ANY_STATUS,
             )
         return response
 

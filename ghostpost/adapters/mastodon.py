@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
@@ -33,6 +34,7 @@ from ghostpost.adapters.base import (
     refuse_unsupported,
 )
 from ghostpost.adapters.http import PlatformHttp, error_text
+from ghostpost.adapters.media import MediaLimits, UploadHook, check_media, file_name
 from ghostpost.clock import Clock
 from ghostpost.domain.length import mastodon_mention_re
 from ghostpost.domain.model import Account, MediaItem, ReplyTarget
@@ -52,7 +54,7 @@ __all__ = [
 PLATFORM = "mastodon"
 #: read:statuses is needed by crash reconciliation: listing an account's statuses with a token
 #: and reading a status's source both demand it (Api::V1::Statuses::SourcesController).
-SCOPES = "read:accounts read:statuses write:statuses"
+SCOPES = "read:accounts read:statuses write:statuses write:media"
 APP_NAME = "ghostpost"
 WEBSITE = "https://github.com/ghostpost"
 #: Mastodon forgets an Idempotency-Key after 3600 s; past this age the key is not trusted and the
@@ -63,20 +65,37 @@ LOOKUP_SLACK = timedelta(minutes=5)
 LOOKUP_PAGE_SIZE = 40  # Mastodon's maximum for /api/v1/accounts/:id/statuses
 LOOKUP_MAX_PAGES = 5
 
+#: Mastodon 4.x: 4 attachments per status (`statuses.max_media_attachments`), images up to
+#: 16 MB (MediaAttachment::IMAGE_LIMIT) of these types (the ones ghostpost sends).
+MEDIA_LIMITS = MediaLimits(
+    max_items=4,
+    mime_types=frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"}),
+    max_bytes=16 * 1024 * 1024,
+)
+#: How often, and how far apart, a 202 upload is polled until Mastodon has processed it.
+MEDIA_POLLS = 20
+MEDIA_POLL_SECONDS = 0.5
+
 # Ruby's String#strip set: Status#prepare_contents strips the text before it is stored.
 _RUBY_STRIP = "\x00\t\n\x0b\x0c\r "
 
 
-def text_fingerprint(text: str) -> str:
-    """Return the attempt's ref: SHA-256 hex of `text` in a form Mastodon's storage preserves.
+def text_fingerprint(text: str, descriptions: Sequence[str | None] = ()) -> str:
+    """Return the attempt's ref: SHA-256 hex of `text` in a form Mastodon's storage preserves,
+    and of the images' descriptions (alt texts) in order when the status has images.
 
     Mastodon does not store the text verbatim: Status#prepare_contents strips it, and
     ProcessMentionsService rewrites every resolvable mention to the account's canonical `acct`
     (`@Alice@home.example` becomes `@alice` on home.example). Both sides of the comparison are
-    therefore reduced to stripped text with each mention as `@username`, lower-cased.
+    therefore reduced to stripped text with each mention as `@username`, lower-cased. A
+    description is stripped too (MediaAttachment#prepare_description); none counts as "".
+    A text-only post keeps the fingerprint it always had (attempts already stored match it).
     """
     stripped = text.strip(_RUBY_STRIP)
     canonical = mastodon_mention_re().sub(lambda match: "@" + match.group(2).lower(), stripped)
+    for description in descriptions:
+        # \x00 cannot survive in a stored text (it is stripped or refused), so it separates.
+        canonical += "\x00" + (description or "").strip(_RUBY_STRIP)
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -130,9 +149,12 @@ def _scope_covers(granted: set[str], needed: str) -> bool:
     return needed in granted or needed.split(":", 1)[0] in granted
 
 
-def status_body(text: str, options: PostOptions) -> dict[str, Any]:
-    """The JSON of POST /api/v1/statuses for `text` with `options` (defaults left out)."""
+def status_body(text: str, options: PostOptions, media_ids: Sequence[str] = ()) -> dict[str, Any]:
+    """The JSON of POST /api/v1/statuses for `text` with `options` (defaults left out) and
+    the uploaded images, in order."""
     body: dict[str, Any] = {"status": text, "visibility": options.visibility}
+    if media_ids:
+        body["media_ids"] = list(media_ids)
     if options.content_warning:
         body["spoiler_text"] = options.content_warning
     if options.sensitive:
@@ -154,6 +176,10 @@ class MastodonPublisher:
         self._attempts = attempts
         self._http = http
         self._clock = clock
+        #: Called between the last image upload and the status creation (crash tests only).
+        self.after_media_upload: UploadHook | None = None
+        #: How the adapter waits between polls of a processing upload (tests pass a no-op).
+        self.sleep: Callable[[float], None] = time.sleep
 
     def close(self) -> None:
         """Close the pooled HTTP connections."""
@@ -169,9 +195,11 @@ class MastodonPublisher:
         media: Sequence[MediaItem] = (),
         reply_to: ReplyTarget | None = None,
     ) -> Receipt:
-        """Create a status with exactly `text` and `options` (content warning, visibility,
-        language, sensitive), or return the one made under this key."""
-        refuse_unsupported(self.platform, media=media, reply_to=reply_to)
+        """Create a status with exactly `text`, `options` (content warning, visibility,
+        language, sensitive) and `media` (uploaded first, with their alt texts), or return
+        the one made under this key."""
+        refuse_unsupported(self.platform, media=(), reply_to=reply_to)
+        check_media(self.platform, media, MEDIA_LIMITS)
         refused = refusals(self.platform, options)
         if refused:
             # The service refuses these before storing; a post that got here anyway must not
@@ -179,21 +207,62 @@ class MastodonPublisher:
             raise PermanentError(f"{self.platform} cannot honour {', '.join(sorted(refused))}")
         base_url, token = self._connection(account)
         # Committed before the send: after a crash, this row is what lookup() searches from.
-        attempt = self._attempts.record(account, idempotency_key, ref=text_fingerprint(text))
+        attempt = self._attempts.record(
+            account, idempotency_key, ref=text_fingerprint(text, [m.alt_text for m in media])
+        )
         if self._clock.now() - attempt.created_at > IDEMPOTENCY_TRUST:
             # Mastodon may have forgotten the key; resending blindly could post twice.
             found = self.lookup(account, idempotency_key=idempotency_key)
             if found is not None:
                 return found
+        # After a crash between upload and status, the retry uploads again: the first uploads
+        # stay orphans (Mastodon deletes unattached media), the status is made once, with images.
+        media_ids = self._upload_media(account, token, base_url, media)
+        if media_ids and self.after_media_upload is not None:
+            self.after_media_upload()
         response = self._call(
             account,
             token,
             "POST",
             f"{base_url}/api/v1/statuses",
-            json=status_body(text, options),
+            json=status_body(text, options, media_ids),
             headers={"Idempotency-Key": idempotency_key},
         )
         return _receipt(_json_object(response, "the new status"), _host(base_url))
+
+    def _upload_media(
+        self, account: Account, token: str, base_url: str, media: Sequence[MediaItem]
+    ) -> list[str]:
+        """POST /api/v2/media for each image with its description; wait (bounded) for any the
+        instance processes in the background (202), since a status refuses unprocessed media."""
+        ids: list[str] = []
+        for position, item in enumerate(media, start=1):
+            response = self._call(
+                account,
+                token,
+                "POST",
+                f"{base_url}/api/v2/media",
+                expect=(200, 202),
+                files={"file": (file_name(item, position), item.data, item.mime_type)},
+                data={"description": item.alt_text},
+            )
+            attachment = _json_object(response, "the uploaded image")
+            media_id = attachment.get("id")
+            if not isinstance(media_id, str | int):
+                raise RetryableError(f"{_host(base_url)} returned an image without an id")
+            if response.status_code == 202 or not attachment.get("url"):
+                self._wait_processed(account, token, base_url, str(media_id))
+            ids.append(str(media_id))
+        return ids
+
+    def _wait_processed(self, account: Account, token: str, base_url: str, media_id: str) -> None:
+        url = f"{base_url}/api/v1/media/{quote(media_id, safe='')}"
+        for _ in range(MEDIA_POLLS):
+            self.sleep(MEDIA_POLL_SECONDS)
+            response = self._call(account, token, "GET", url, expect=(200, 206))
+            if response.status_code == 200 and _json_object(response, "an image").get("url"):
+                return
+        raise RetryableError(f"{_host(base_url)} is still processing an image; trying again later")
 
     def lookup(self, account: Account, *, idempotency_key: str) -> Receipt | None:
         """Find the status sent under this key among the account's recent ones, or None."""
@@ -262,7 +331,15 @@ class MastodonPublisher:
             return False  # deleted since the listing
         source = _json_object(response, "a status source")
         text = source.get("text")
-        return isinstance(text, str) and hmac.compare_digest(text_fingerprint(text), ref)
+        attachments = status.get("media_attachments")
+        descriptions = [
+            str(a.get("description") or "")
+            for a in (attachments if isinstance(attachments, list) else [])
+            if isinstance(a, dict)
+        ]
+        return isinstance(text, str) and hmac.compare_digest(
+            text_fingerprint(text, descriptions), ref
+        )
 
     def _connection(self, account: Account) -> tuple[str, str]:
         if account.platform != PLATFORM:

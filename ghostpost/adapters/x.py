@@ -38,6 +38,7 @@ from ghostpost.adapters.http import (
     PlatformHttp,
     error_text,
 )
+from ghostpost.adapters.media import MediaLimits, UploadHook, check_media, file_name
 from ghostpost.clock import Clock
 from ghostpost.domain.model import Account, MediaItem, ReplyTarget
 from ghostpost.domain.post_options import PLAIN, PostOptions, refusals
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SCOPES", "XConnector", "XPublisher", "from_container", "text_fingerprint"]
 
-SCOPES = "tweet.read tweet.write users.read offline.access"
+SCOPES = "tweet.read tweet.write users.read offline.access media.write"
 TOKEN_PATH = "/2/oauth2/token"
 #: X's documented access-token lifetime, assumed when a token response omits expires_in.
 ACCESS_TOKEN_SECONDS = 7200
@@ -60,6 +61,12 @@ LOOKUP_SLACK = timedelta(minutes=5)
 LOOKUP_PAGES = 3
 NOT_CONFIGURED = "X is not configured: set x_client_id and x_client_secret"
 DUPLICATE_REFUSAL = "X refused the post as a duplicate of an earlier one"
+#: X: up to 4 photos per post, images up to 5 MB in these formats (media upload guide).
+MEDIA_LIMITS = MediaLimits(
+    max_items=4,
+    mime_types=frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"}),
+    max_bytes=5 * 1024 * 1024,
+)
 #: Attempt-store keys tying a tweet id to the post key that sent it.
 CLAIM_PREFIX = "x-tweet:"
 
@@ -80,8 +87,11 @@ def _without_x_escaping(text: str) -> str:
     return _X_ENTITY.sub(lambda match: _X_ENTITY_CHARS[match.group(1)], text)
 
 
-def _normalised(text: str) -> str:
-    """The form both sides are compared in: NFC, every URL a placeholder, outer blanks trimmed."""
+def _normalised(text: str, *, media_link: bool = False) -> str:
+    """The form both sides are compared in: NFC, every URL a placeholder, outer blanks trimmed.
+
+    With media_link, the text is X's own for a tweet with images: X appends one link to the
+    images after the text, which is not part of what was sent and is dropped."""
     text = unicodedata.normalize("NFC", text)
     # X rewrites each URL it recognises (with or without a scheme) to a t.co link, so URLs
     # cannot be compared; the t.co link is itself a URL and becomes the same placeholder.
@@ -94,14 +104,24 @@ def _normalised(text: str) -> str:
         pieces.append(_URL_PLACEHOLDER)
         position = end
     pieces.append(text[position:])
-    return "".join(pieces).strip()
+    normalised = "".join(pieces).strip()
+    if media_link and normalised.endswith(_URL_PLACEHOLDER):
+        normalised = normalised.removesuffix(_URL_PLACEHOLDER).strip()
+    return normalised
 
 
-def text_fingerprint(text: str, *, from_x: bool = False) -> str:
-    """SHA-256 hex of a text as sent (or, with from_x, as X returns it) in comparable form."""
+def text_fingerprint(
+    text: str, *, from_x: bool = False, alt_texts: Sequence[str] | None = None
+) -> str:
+    """SHA-256 hex of a text as sent (or, with from_x, as X returns it) in comparable form,
+    with the images' alt texts in order when the tweet has images (a text-only tweet keeps
+    the fingerprint it always had, so attempts already stored still match)."""
     if from_x:
         text = _without_x_escaping(text)
-    return hashlib.sha256(_normalised(text).encode("utf-8")).hexdigest()
+    comparable = _normalised(text, media_link=from_x and bool(alt_texts))
+    for alt in alt_texts or ():
+        comparable += "\x00" + alt.strip()
+    return hashlib.sha256(comparable.encode("utf-8")).hexdigest()
 
 
 # --------------------------------------------------------------------------------------------
@@ -333,6 +353,8 @@ class XPublisher:
         self._clock = clock
         self._api_url = api_url.rstrip("/")
         self._tokens = _TokenEndpoint(self._http, clock, self._api_url, client_id, client_secret)
+        #: Called between the last image upload and POST /2/tweets (crash tests only).
+        self.after_media_upload: UploadHook | None = None
 
     def _receipt(self, account: Account, tweet_id: str) -> Receipt:
         return Receipt(
@@ -349,8 +371,10 @@ class XPublisher:
         media: Sequence[MediaItem] = (),
         reply_to: ReplyTarget | None = None,
     ) -> Receipt:
-        """Post the tweet (or return the one already posted under this key)."""
-        refuse_unsupported(self.platform, media=media, reply_to=reply_to)
+        """Post the tweet with its images (uploaded first, alt text as media metadata), or
+        return the one already posted under this key."""
+        refuse_unsupported(self.platform, media=(), reply_to=reply_to)
+        check_media(self.platform, media, MEDIA_LIMITS)
         refused = refusals(self.platform, options)
         if refused:
             # The service refuses these before storing; a post that got here anyway must not
@@ -358,7 +382,7 @@ class XPublisher:
             raise PermanentError(f"{self.platform} cannot honour {', '.join(sorted(refused))}")
         if account.platform != self.platform:
             raise PermanentError(f"account @{account.handle} is not an X account")
-        fingerprint = text_fingerprint(text)
+        fingerprint = text_fingerprint(text, alt_texts=[m.alt_text for m in media])
         earlier = self._attempts.find(idempotency_key)
         if earlier is None:
             # Committed before X is called: after a crash or a lost response, the retry knows
@@ -375,9 +399,14 @@ class XPublisher:
                 found = None
             if found is not None:
                 return found
-        response = self._authorized(
-            account, "POST", "/2/tweets", expect=(201, 403), json={"text": text}
-        )
+        tweet: dict[str, Any] = {"text": text}
+        if media:
+            # A retry after a crash here uploads again; the earlier uploads are never attached
+            # and expire (X keeps unused media for 24 hours).
+            tweet["media"] = {"media_ids": self._upload_media(account, media)}
+            if self.after_media_upload is not None:
+                self.after_media_upload()
+        response = self._authorized(account, "POST", "/2/tweets", expect=(201, 403), json=tweet)
         if response.status_code == 403:
             return self._after_refusal(
                 account, response, idempotency_key, retry=earlier is not None
@@ -389,6 +418,33 @@ class XPublisher:
         tweet_id = str(data["id"])
         self._claim(account, tweet_id, idempotency_key)
         return self._receipt(account, tweet_id)
+
+    def _upload_media(self, account: Account, media: Sequence[MediaItem]) -> list[str]:
+        """POST /2/media/upload each image (tweet_image), then its alt text with
+        POST /2/media/metadata; return the media ids in order."""
+        ids: list[str] = []
+        for position, item in enumerate(media, start=1):
+            response = self._authorized(
+                account,
+                "POST",
+                "/2/media/upload",
+                expect=(200, 201),
+                files={"media": (file_name(item, position), item.data, item.mime_type)},
+                data={"media_category": "tweet_image"},
+            )
+            data = _json_object(response).get("data")
+            media_id = data.get("id") if isinstance(data, dict) else None
+            if not isinstance(media_id, str) or not media_id:
+                raise RetryableError("X accepted an image but its answer could not be read")
+            if item.alt_text:
+                self._authorized(
+                    account,
+                    "POST",
+                    "/2/media/metadata",
+                    json={"id": media_id, "metadata": {"alt_text": {"text": item.alt_text}}},
+                )
+            ids.append(media_id)
+        return ids
 
     def _after_refusal(
         self, account: Account, response: requests.Response, idempotency_key: str, *, retry: bool
@@ -436,7 +492,9 @@ class XPublisher:
         params = {
             "max_results": "100",
             "start_time": _rfc3339(attempt.created_at - LOOKUP_SLACK),
-            "tweet.fields": "created_at,text",
+            "tweet.fields": "created_at,text,attachments",
+            "expansions": "attachments.media_keys",
+            "media.fields": "alt_text",
         }
         for _ in range(LOOKUP_PAGES):
             response = self._authorized(
@@ -444,14 +502,16 @@ class XPublisher:
             )
             body = _json_object(response)
             tweets = body.get("data")
+            alt_by_key = _alt_texts(body)
             for tweet in tweets if isinstance(tweets, list) else []:
                 if not isinstance(tweet, dict):
                     continue
                 text, tweet_id = tweet.get("text"), tweet.get("id")
+                alts = _tweet_alts(tweet, alt_by_key)
                 if (
                     isinstance(text, str)
                     and tweet_id
-                    and text_fingerprint(text, from_x=True) == attempt.ref
+                    and text_fingerprint(text, from_x=True, alt_texts=alts) == attempt.ref
                     and self._claim(account, str(tweet_id), idempotency_key)
                 ):
                     return self._receipt(account, str(tweet_id))
@@ -532,6 +592,24 @@ class XPublisher:
         # is used, or a crash here would leave the account disconnected.
         self._credentials.save(account, renewed)
         return renewed
+
+
+def _alt_texts(body: Mapping[str, Any]) -> dict[str, str]:
+    """media_key -> alt text, from a timeline page's `includes.media`."""
+    includes = body.get("includes")
+    listed = includes.get("media") if isinstance(includes, dict) else None
+    return {
+        str(item["media_key"]): str(item.get("alt_text") or "")
+        for item in (listed if isinstance(listed, list) else [])
+        if isinstance(item, dict) and item.get("media_key")
+    }
+
+
+def _tweet_alts(tweet: Mapping[str, Any], alt_by_key: Mapping[str, str]) -> list[str]:
+    """The alt texts of a tweet's images in order ([] for a tweet without images)."""
+    attachments = tweet.get("attachments")
+    keys = attachments.get("media_keys") if isinstance(attachments, dict) else None
+    return [alt_by_key.get(str(key), "") for key in (keys if isinstance(keys, list) else [])]
 
 
 def from_container(container: Container) -> XPublisher:

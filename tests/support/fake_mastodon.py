@@ -18,7 +18,15 @@ Mastodon (4.x, Doorkeeper underneath), because ghostpost's correctness depends o
   header), `GET /api/v1/statuses/:id`, `GET /api/v1/statuses/:id/source`, `GET /api/v2/instance`
   and `/api/v1/instance`; `DELETE /api/v1/statuses/:id` (own statuses only; 404 once gone).
 
-Not modelled: media, polls, scheduled statuses, refresh tokens, rate limits (inject a 429 with
+- Media (`POST /api/v2/media`, `GET /api/v1/media/:id`): `write:media` scope; the file's
+  bytes must decode as an image of an accepted type (Mastodon sniffs the content; the part's
+  Content-Type is not trusted), at most 16 MB; `description` at most 1,500 characters; 200
+  when processed, or 202 with `url: null` and 206 on polls while `media_processing_polls`
+  says it is still processing. A status takes at most 4 `media_ids`, each one of the
+  account's own, processed, and not attached to a status yet (422 otherwise, as
+  PostStatusService answers); with media the text may be empty.
+
+Not modelled: polls, scheduled statuses, refresh tokens, rate limits (inject a 429 with
 `fail_next`), federation (remote mentions are left as written).
 """
 
@@ -30,6 +38,7 @@ import functools
 import hashlib
 import hmac
 import html
+import io
 import itertools
 import json
 import secrets
@@ -41,6 +50,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
 from flask import Flask, Response, jsonify, request
+from PIL import Image, UnidentifiedImageError
 
 from ghostpost.domain.length import count_mastodon, mastodon_mention_re
 from ghostpost.textseg import default_segmenter
@@ -63,6 +73,17 @@ KNOWN_SCOPES = frozenset(
     + [f"read:{s}" for s in [*_READ.split(), "statuses"]]
     + [f"write:{s}" for s in [*_WRITE.split(), "notifications", "reports", "statuses"]]
 )
+#: MediaAttachment: IMAGE_LIMIT, MAX_DESCRIPTION_LENGTH; Status: max 4 attachments.
+MEDIA_IMAGE_LIMIT = 16 * 1024 * 1024
+MEDIA_DESCRIPTION_LIMIT = 1500
+MAX_MEDIA_ATTACHMENTS = 4
+#: Pillow format -> the MIME type Mastodon records (the image types it accepts).
+_IMAGE_FORMATS = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "GIF": "image/gif",
+    "WEBP": "image/webp",
+}
 IDEMPOTENCY_TTL = timedelta(hours=1)  # PostStatusService: redis setex(..., 3600, ...)
 CODE_TTL = timedelta(minutes=10)  # Doorkeeper's authorization_code_expires_in default
 VISIBILITIES = ("public", "unlisted", "private", "direct")
@@ -231,6 +252,11 @@ class FakeMastodon:
         #: Every request seen, in full (headers and raw body), to check what a client sent.
         self.received: list[RecordedRequest] = []
         self.signed_in: str | None = None
+        #: Uploaded media by id: id, account_id, mime_type, size, description, width, height,
+        #: status_id (None until attached), polls_left (processing until 0).
+        self.media: dict[str, dict[str, Any]] = {}
+        #: How many polls a new upload stays "processing" (0: processed at once, HTTP 200).
+        self.media_processing_polls = 0
         self._grants: dict[str, _Grant] = {}
         self._idempotency: dict[tuple[str, str], tuple[str, datetime]] = {}
         self._faults: dict[tuple[str, str], _Fault] = {}
@@ -293,7 +319,52 @@ class FakeMastodon:
         assert user is not None, username
         return [s for s in self.statuses if s["account_id"] == user.id]
 
+    def media_of(self, status: dict[str, Any]) -> list[dict[str, Any]]:
+        """The media attached to a stored status, in the order given."""
+        return [self.media[media_id] for media_id in status.get("media_ids", [])]
+
     # -- helpers --------------------------------------------------------------------------------
+
+    def _media_json(self, item: dict[str, Any]) -> dict[str, Any]:
+        base = self._base()
+        processed = item["polls_left"] <= 0
+        url = f"{base}/system/media_attachments/files/{item['id']}/original.png"
+        return {
+            "id": item["id"],
+            "type": "image",
+            "url": url if processed else None,
+            "preview_url": f"{base}/system/media_attachments/files/{item['id']}/small.png",
+            "remote_url": None,
+            "meta": {"original": {"width": item["width"], "height": item["height"]}},
+            "description": item["description"],
+            "blurhash": None,
+        }
+
+    def _attachable_media(self, raw: Any, account_id: str) -> list[dict[str, Any]]:
+        """PostStatusService#validate_media!: the ids as given, checked, in order."""
+        ids = raw if isinstance(raw, list) else ([raw] if raw else [])
+        ids = [str(i) for i in ids]
+        if len(ids) > MAX_MEDIA_ATTACHMENTS:
+            raise _ApiError(422, {"error": "Cannot attach more than 4 files"})
+        found = [
+            self.media[i]
+            for i in ids
+            if i in self.media
+            and self.media[i]["account_id"] == account_id
+            and self.media[i]["status_id"] is None
+        ]
+        if len(found) != len(ids):
+            missing = sorted(set(ids) - {m["id"] for m in found})
+            raise _ApiError(
+                422,
+                {
+                    "error": f"Media {', '.join(missing)} not found. "
+                    "Already attached to another post?"
+                },
+            )
+        if any(m["polls_left"] > 0 for m in found):
+            raise _ApiError(422, {"error": "Error processing thumbnail for uploaded media"})
+        return found
 
     def _user_named(self, username: str) -> FakeUser | None:
         # Usernames are unique case-insensitively, as in Mastodon.
@@ -310,9 +381,12 @@ class FakeMastodon:
         return self.local_domain or (request.host.rsplit(":", 1)[0] if request.host else "")
 
     def _params(self) -> dict[str, Any]:
-        # Rails merges query, form and JSON body parameters.
+        # Rails merges query, form and JSON body parameters (`name[]` fields as lists).
         params: dict[str, Any] = dict(request.args.items())
         params.update(request.form.items())
+        for name in request.form:
+            if name.endswith("[]"):
+                params[name[:-2]] = request.form.getlist(name)
         if request.is_json:
             body = request.get_json(silent=True)
             if isinstance(body, dict):
@@ -398,7 +472,7 @@ class FakeMastodon:
             "reblog": None,
             "application": {"name": app.name, "website": app.website} if app else None,
             "account": self._account_json(user),
-            "media_attachments": [],
+            "media_attachments": [self._media_json(m) for m in self.media_of(status)],
             "mentions": [],
             "tags": [],
             "emojis": [],
@@ -802,7 +876,8 @@ class FakeMastodon:
                 raise _ApiError(422, {"error": f"'{visibility}' is not a valid visibility"})
             text = str(params.get("status") or "").strip(_RUBY_STRIP)
             spoiler = str(params.get("spoiler_text") or "").strip(_RUBY_STRIP)
-            if not text:
+            attached = fake._attachable_media(params.get("media_ids"), account_id)
+            if not text and not attached:
                 raise _ApiError(422, {"error": "Validation failed: Text can't be blank"})
             used = count_mastodon(
                 text,
@@ -829,11 +904,72 @@ class FakeMastodon:
                 "language": str(params["language"]) if params.get("language") else None,
                 "created_at": now,
                 "application": token.client_id,
+                "media_ids": [m["id"] for m in attached],
             }
+            for item in attached:
+                item["status_id"] = status["id"]
             fake.statuses.append(status)
             if key:
                 fake._idempotency[(account_id, key)] = (status["id"], now)
             return jsonify(fake._status_json(status))
+
+        @app.post("/api/v2/media")
+        @locked
+        def upload_media() -> Any:
+            token = fake._token("write", "write:media")
+            assert token is not None and token.account_id is not None
+            upload = request.files.get("file")
+            if upload is None:
+                raise _ApiError(422, {"error": "Validation failed: File can't be blank"})
+            data = upload.read()
+            if len(data) > MEDIA_IMAGE_LIMIT:
+                raise _ApiError(
+                    422, {"error": "Validation failed: File file size must be less than 16 MB"}
+                )
+            try:
+                with Image.open(io.BytesIO(data)) as image:
+                    mime_type = _IMAGE_FORMATS.get(str(image.format))
+                    width, height = image.size
+            except (UnidentifiedImageError, OSError):
+                mime_type = None
+            if mime_type is None:
+                raise _ApiError(422, {"error": "Validation failed: File content type is invalid"})
+            description = str(request.form.get("description") or "").strip(_RUBY_STRIP)
+            if len(description) > MEDIA_DESCRIPTION_LIMIT:
+                raise _ApiError(
+                    422,
+                    {
+                        "error": "Validation failed: Description is too long "
+                        f"(maximum is {MEDIA_DESCRIPTION_LIMIT} characters)"
+                    },
+                )
+            item = {
+                "id": str(next(fake._ids)),
+                "account_id": token.account_id,
+                "mime_type": mime_type,
+                "size": len(data),
+                "description": description or None,
+                "width": width,
+                "height": height,
+                "status_id": None,
+                "polls_left": fake.media_processing_polls,
+            }
+            fake.media[item["id"]] = item
+            return jsonify(fake._media_json(item)), 202 if item["polls_left"] > 0 else 200
+
+        @app.get("/api/v1/media/<media_id>")
+        @locked
+        def show_media(media_id: str) -> Any:
+            token = fake._token("write", "write:media")
+            assert token is not None
+            item = fake.media.get(media_id)
+            if item is None or item["account_id"] != token.account_id:
+                raise _ApiError(404, {"error": "Record not found"})
+            if item["polls_left"] > 0:
+                item["polls_left"] -= 1
+                if item["polls_left"] > 0:
+                    return jsonify(fake._media_json(item)), 206
+            return jsonify(fake._media_json(item))
 
         @app.get("/api/v1/statuses/<status_id>")
         @locked

@@ -5,7 +5,14 @@ clients authenticating with HTTP Basic, single-use codes valid for 30 seconds, a
 that expire after two hours, rotating refresh tokens (only with `offline.access`), scopes per
 endpoint, the weighted 280-character limit (ghostpost's port of twitter-text v3), refusal of
 duplicate text by the same author, rate-limit headers, and timelines returned the way X returns
-text: every URL replaced by a t.co link, and &, <, > HTML-escaped.
+text: every URL replaced by a t.co link, &, <, > HTML-escaped, and one more t.co link to the
+images appended to a tweet that has images.
+
+Media (`POST /2/media/upload`, `POST /2/media/metadata`): the `media.write` scope; the bytes
+must decode as JPEG, PNG, GIF or WebP (the part's Content-Type is not trusted), at most 5 MB;
+alt text at most 1,000 characters, only on the uploader's own media. A tweet takes at most 4
+`media.media_ids`, each existing and uploaded by the author (X: "Your media IDs are
+invalid."); with media the text may be empty.
 
 Tests drive it over real HTTP (`tests.support.http_server.serving(fake.app)`) and inspect its
 state (`tweets`, `tokens`, `refresh_tokens`, `authorize_requests`, `token_requests`).
@@ -16,6 +23,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import io
 import itertools
 import secrets
 import string
@@ -27,6 +35,7 @@ from typing import Any
 from urllib.parse import unquote, urlencode
 
 from flask import Flask, Response, jsonify, redirect, request
+from PIL import Image, UnidentifiedImageError
 
 from ghostpost.domain.length import count_x
 from ghostpost.textseg import default_segmenter
@@ -49,8 +58,14 @@ KNOWN_SCOPES = frozenset(
         "offline.access",
         "like.read",
         "like.write",
+        "media.write",
     }
 )
+MEDIA_IMAGE_LIMIT = 5 * 1024 * 1024
+ALT_TEXT_LIMIT = 1000
+MAX_MEDIA_PER_TWEET = 4
+INVALID_MEDIA = "Your media IDs are invalid."
+_IMAGE_FORMATS = {"JPEG": "jpeg", "PNG": "png", "GIF": "gif", "WEBP": "webp"}
 #: X's snowflake epoch (2010-11-04T01:42:54.657Z) in milliseconds.
 TWEPOCH_MS = 1288834974657
 DUPLICATE_DETAIL = "You are not allowed to create a Tweet with duplicate content."
@@ -96,8 +111,11 @@ class FakeX:
     #: Callback URLs registered for the client; None accepts any (X needs an exact match).
     redirect_uris: Collection[str] | None = None
     users: dict[str, FakeXUser] = field(default_factory=dict)
-    #: Every tweet: id, author_id, text (as posted), api_text (as X returns it), created_at.
+    #: Every tweet: id, author_id, text (as posted), api_text (as X returns it), created_at,
+    #: media_ids.
     tweets: list[dict[str, Any]] = field(default_factory=list)
+    #: Uploaded media by id: id, media_key, owner, image_type, size, w, h, alt_text.
+    media: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Live access tokens -> user_id, client_id, scope, expires_at.
     tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Live refresh tokens -> user_id, client_id, scope.
@@ -170,13 +188,20 @@ class FakeX:
         millis = int(self.now().timestamp() * 1000) - TWEPOCH_MS
         return str((millis << 22) | (next(self._ids) & 0x3FFFFF))
 
-    def _store_tweet(self, user_id: str, text: str, at: datetime) -> dict[str, Any]:
+    def _store_tweet(
+        self, user_id: str, text: str, at: datetime, media_ids: list[str] | None = None
+    ) -> dict[str, Any]:
+        api_text = as_x_returns(text)
+        if media_ids:
+            # X links the images after the text (the link is in the text the API returns).
+            api_text = f"{api_text} {as_x_returns('https://x.com/i/photo')}".lstrip()
         tweet = {
             "id": self._snowflake(),
             "author_id": user_id,
             "text": text,
-            "api_text": as_x_returns(text),
+            "api_text": api_text,
             "created_at": at,
+            "media_ids": list(media_ids or []),
         }
         self.tweets.append(tweet)
         return tweet
@@ -426,17 +451,42 @@ def _build_app(fake: FakeX) -> Flask:
                 return daily
             headers.update(daily)
         body = request.get_json(silent=True)
-        if not isinstance(body, dict) or not isinstance(body.get("text"), str):
+        if not isinstance(body, dict):
             return _invalid_request("$.text: is missing but it is required")
-        text = body["text"]
-        if not count_x(text, default_segmenter()).valid:
+        media = body.get("media")
+        media_ids = media.get("media_ids") if isinstance(media, dict) else None
+        if media is not None and (
+            not isinstance(media_ids, list)
+            or not media_ids
+            or not all(isinstance(i, str) for i in media_ids)
+        ):
+            return _invalid_request("$.media.media_ids: must be a list of strings")
+        if media_ids and len(media_ids) > MAX_MEDIA_PER_TWEET:
+            return _invalid_request(
+                f"$.media.media_ids: must have at most {MAX_MEDIA_PER_TWEET} items"
+            )
+        # Stricter than X is known to be: media already on a tweet is refused too (ghostpost
+        # never reuses an upload, and a fake that allowed it could hide a bug that does).
+        used = {i for t in fake.tweets for i in t.get("media_ids", [])}
+        if media_ids and any(
+            fake.media.get(i, {}).get("owner") != user_id or i in used for i in media_ids
+        ):
+            return _problem(400, "Invalid Request", INVALID_MEDIA)
+        text = body.get("text", "" if media_ids else None)
+        if not isinstance(text, str):
+            return _invalid_request("$.text: is missing but it is required")
+        if not media_ids and not text:
+            return _invalid_request("$.text: must not be empty")
+        if text and not count_x(text, default_segmenter()).valid:
             response = _invalid_request(TOO_LONG_MESSAGE, "text", text)
         else:
             with fake._lock:
-                if any(t["author_id"] == user_id and t["text"] == text for t in fake.tweets):
+                if text and any(
+                    t["author_id"] == user_id and t["text"] == text for t in fake.tweets
+                ):
                     response = _problem(403, "Forbidden", DUPLICATE_DETAIL)
                 else:
-                    tweet = fake._store_tweet(user_id, text, fake.now())
+                    tweet = fake._store_tweet(user_id, text, fake.now(), media_ids)
                     response = jsonify(
                         {
                             "data": {
@@ -449,6 +499,74 @@ def _build_app(fake: FakeX) -> Flask:
                     response.status_code = 201
         response.headers.update(headers)
         return response
+
+    @app.post("/2/media/upload")
+    def upload_media() -> Any:
+        grant = _bearer(fake, {"media.write"})
+        if isinstance(grant, Response):
+            return grant
+        upload = request.files.get("media")
+        if upload is None:
+            return _invalid_request("$.media: is missing but it is required")
+        data = upload.read()
+        if len(data) > MEDIA_IMAGE_LIMIT:
+            return _invalid_request("File size exceeds 5242880 bytes.", "media", None)
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                image_type = _IMAGE_FORMATS.get(str(image.format))
+                width, height = image.size
+        except (UnidentifiedImageError, OSError):
+            image_type = None
+        if image_type is None:
+            return _invalid_request("media type unrecognized.", "media", None)
+        with fake._lock:
+            media_id = fake._snowflake()
+            item = {
+                "id": media_id,
+                "media_key": f"3_{media_id}",
+                "owner": grant["user_id"],
+                "image_type": f"image/{image_type}",
+                "size": len(data),
+                "w": width,
+                "h": height,
+                "alt_text": None,
+            }
+            fake.media[media_id] = item
+        return jsonify(
+            {
+                "data": {
+                    "id": media_id,
+                    "media_key": item["media_key"],
+                    "size": len(data),
+                    "expires_after_secs": 86400,
+                    "image": {"image_type": item["image_type"], "w": width, "h": height},
+                }
+            }
+        )
+
+    @app.post("/2/media/metadata")
+    def media_metadata() -> Any:
+        grant = _bearer(fake, {"media.write"})
+        if isinstance(grant, Response):
+            return grant
+        body = request.get_json(silent=True)
+        media_id = body.get("id") if isinstance(body, dict) else None
+        metadata = body.get("metadata") if isinstance(body, dict) else None
+        alt = metadata.get("alt_text") if isinstance(metadata, dict) else None
+        text = alt.get("text") if isinstance(alt, dict) else None
+        if not isinstance(media_id, str) or not isinstance(text, str):
+            return _invalid_request("$.id and $.metadata.alt_text.text are required")
+        if len(text) > ALT_TEXT_LIMIT:
+            return _invalid_request(
+                f"$.metadata.alt_text.text: must be at most {ALT_TEXT_LIMIT} characters"
+            )
+        with fake._lock:
+            item = fake.media.get(media_id)
+            if item is None or item["owner"] != grant["user_id"]:
+                return _problem(400, "Invalid Request", INVALID_MEDIA)
+            item["alt_text"] = text
+        answer = {"id": media_id, "associated_metadata": {"alt_text": {"text": text}}}
+        return jsonify({"data": answer})
 
     @app.delete("/2/tweets/<tweet_id>")
     def delete_tweet(tweet_id: str) -> Any:
@@ -686,6 +804,10 @@ def _timeline_page(fake: FakeX, user_id: str) -> Response:
             item["created_at"] = _x_time(tweet["created_at"])
         if "author_id" in fields:
             item["author_id"] = tweet["author_id"]
+        if tweet.get("media_ids") and "attachments" in fields:
+            item["attachments"] = {
+                "media_keys": [fake.media[i]["media_key"] for i in tweet["media_ids"]]
+            }
         data.append(item)
     meta: dict[str, Any] = {"result_count": len(data)}
     if data:
@@ -699,4 +821,16 @@ def _timeline_page(fake: FakeX, user_id: str) -> Response:
     body: dict[str, Any] = {"meta": meta}
     if data:
         body = {"data": data, "meta": meta}
+    if "attachments.media_keys" in args.get("expansions", "").split(","):
+        media_fields = set(args.get("media.fields", "").split(","))
+        included = []
+        for tweet in chosen:
+            for media_id in tweet.get("media_ids", []):
+                item = fake.media[media_id]
+                entry: dict[str, Any] = {"media_key": item["media_key"], "type": "photo"}
+                if "alt_text" in media_fields and item["alt_text"]:
+                    entry["alt_text"] = item["alt_text"]
+                included.append(entry)
+        if included:
+            body["includes"] = {"media": included}
     return jsonify(body)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -48,6 +49,10 @@ class PlatformCase:
     create_path: str
     #: The texts the platform holds for the account, oldest first.
     texts: Callable[[], list[str]]
+    #: The images of each of those posts, oldest post first: (alt text, width, height).
+    images: Callable[[], list[list[tuple[str, int, int]]]] = field(default=lambda: [])
+    #: The platform's server (the fake, or the BlueskyPds), for checks behind the adapter.
+    server: Any = None
 
     def publisher(self) -> Publisher:
         """A fresh adapter, as a restarted worker process would build it."""
@@ -100,6 +105,11 @@ def platform_case(
                 proxy,
                 "/api/v1/statuses",
                 lambda: [s["text"] for s in sorted(fake.statuses_of("avery"), key=_by_id)],
+                lambda: [
+                    [(m["description"] or "", m["width"], m["height"]) for m in fake.media_of(s)]
+                    for s in sorted(fake.statuses_of("avery"), key=_by_id)
+                ],
+                fake,
             )
         elif name == "bluesky":
             from ghostpost.adapters.bluesky import POST_COLLECTION, BlueskyConnector
@@ -133,6 +143,14 @@ def platform_case(
                 lambda: [
                     r["value"]["text"] for r in reversed(server.list_records(did, POST_COLLECTION))
                 ],
+                lambda: [
+                    [
+                        (i["alt"], i["aspectRatio"]["width"], i["aspectRatio"]["height"])
+                        for i in r["value"].get("embed", {}).get("images", [])
+                    ]
+                    for r in reversed(server.list_records(did, POST_COLLECTION))
+                ],
+                server,
             )
         elif name == "x":
             yield from _x_case(stack, settings, clock)
@@ -203,6 +221,15 @@ def _x_case(stack: ExitStack, settings: Settings, clock: FixedClock) -> Iterator
         proxy,
         "/2/tweets",
         lambda: [t["text"] for t in fake.tweets if t["author_id"] == user_id],
+        lambda: [
+            [
+                (fake.media[i]["alt_text"] or "", fake.media[i]["w"], fake.media[i]["h"])
+                for i in t["media_ids"]
+            ]
+            for t in fake.tweets
+            if t["author_id"] == user_id
+        ],
+        fake,
     )
 
 
