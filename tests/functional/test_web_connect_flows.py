@@ -87,7 +87,7 @@ def test_a_manager_connects_mastodon_with_oauth_and_posts_go_out_through_it(
     query = parse_qs(location.query)
     assert location.path == "/oauth/authorize"
     assert query["code_challenge_method"] == ["S256"] and query["code_challenge"]
-    assert query["scope"] == ["read:accounts read:statuses write:statuses"]
+    assert query["scope"] == ["read:accounts read:statuses write:statuses write:media"]
     assert query["redirect_uri"] == ["http://ghostpost.test/accounts/connect/mastodon/callback"]
     done = follow_to_callback(client, started)
     assert done.status_code == 302 and "/accounts" in done.headers["Location"]  # type: ignore[attr-defined]
@@ -197,7 +197,10 @@ def test_a_manager_connects_x_with_oauth_pkce_and_posts_go_out_through_it(
             )
             query = parse_qs(urlsplit(started.headers["Location"]).query)
             assert query["code_challenge_method"] == ["S256"]
-            assert query["scope"] == ["tweet.read tweet.write users.read offline.access"]
+            # media.write: posts with images upload them (POST /2/media/upload).
+            assert query["scope"] == [
+                "tweet.read tweet.write users.read offline.access media.write"
+            ]
             done = follow_to_callback(client, started)
             assert done.status_code == 302  # type: ignore[attr-defined]
             page = client.get("/accounts").get_data(as_text=True)
