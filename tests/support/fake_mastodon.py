@@ -943,7 +943,7 @@ class FakeMastodon:
                         f"(maximum is {MEDIA_DESCRIPTION_LIMIT} characters)"
                     },
                 )
-            item = {
+            item: dict[str, Any] = {
                 "id": str(next(fake._ids)),
                 "account_id": token.account_id,
                 "mime_type": mime_type,
