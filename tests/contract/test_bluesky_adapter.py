@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import itertools
+import os
 
 import pytest
+from PIL import Image
 from sqlalchemy import select
 
 from ghostpost.adapters.base import PermanentError
@@ -12,11 +16,12 @@ from ghostpost.adapters.bluesky import POST_COLLECTION, BlueskyConnector, from_c
 from ghostpost.adapters.http import PlatformHttp
 from ghostpost.adapters.outbound import OutboundPolicy
 from ghostpost.db.models import AccountRow
-from ghostpost.domain.model import Account
+from ghostpost.domain.model import Account, MediaItem
 from ghostpost.domain.post_options import PostOptions
 from ghostpost.services import connections
 from ghostpost.services.context import Actor
 from tests.support.bluesky_pds import BlueskyPds
+from tests.support.image_items import image_item
 from tests.support.world import World
 
 pytestmark = pytest.mark.slow
@@ -208,3 +213,56 @@ def test_connecting_with_a_wrong_app_password_is_refused(bluesky_pds: BlueskyPds
         BlueskyConnector(PlatformHttp(5, OutboundPolicy(allow_internal=True))).connect(
             bluesky_pds.url, "nobody.test", "aaaa-bbbb-cccc-dddd"
         )
+
+
+def test_images_are_blobs_in_an_images_embed_with_alt_and_aspect_ratio(
+    world: World, bluesky_pds: BlueskyPds
+) -> None:
+    account, _ = connected_account(world, bluesky_pds)
+    media = [
+        image_item("A wide banner", mime_type="image/jpeg", width=16, height=9),
+        image_item("", mime_type="image/png", width=2, height=5),  # alt may be empty
+    ]
+    receipt = from_container(world.container).publish(
+        account, "With pictures", idempotency_key="k-img", media=media
+    )
+    did = account.remote_id or ""
+    record = bluesky_pds.get_record(did, POST_COLLECTION, rkey_of(receipt.platform_post_id))
+    assert record is not None
+    embed = record["value"]["embed"]
+    assert embed["$type"] == "app.bsky.embed.images"
+    assert [(i["alt"], i["aspectRatio"]) for i in embed["images"]] == [
+        ("A wide banner", {"width": 16, "height": 9}),
+        ("", {"width": 2, "height": 5}),
+    ]
+    for item, image in zip(media, embed["images"], strict=True):
+        blob = image["image"]
+        assert (blob["$type"], blob["mimeType"], blob["size"]) == (
+            "blob",
+            item.mime_type,
+            len(item.data),
+        )
+        # The PDS holds exactly the bytes sent (already stripped of metadata upstream).
+        stored = bluesky_pds.xrpc_get(
+            "com.atproto.sync.getBlob", {"did": did, "cid": blob["ref"]["$link"]}
+        )
+        assert stored.status_code == 200 and stored.content == item.data
+
+
+def test_an_image_over_the_lexicons_size_limit_is_refused_and_nothing_is_created(
+    world: World, bluesky_pds: BlueskyPds
+) -> None:
+    account, _ = connected_account(world, bluesky_pds)
+    # Noise does not compress: a PNG just over the lexicon's 1,000,000 bytes, which the adapter
+    # refuses by name before uploading.
+    noisy = Image.frombytes("RGB", (600, 600), os.urandom(600 * 600 * 3))
+    buffer = io.BytesIO()
+    noisy.save(buffer, format="PNG")
+    data = buffer.getvalue()
+    assert len(data) > 1_000_000
+    big = MediaItem(hashlib.sha256(data).hexdigest(), "image/png", data, "Noise", 600, 600)
+    with pytest.raises(PermanentError, match="takes at most 1000000"):
+        from_container(world.container).publish(
+            account, "Big", idempotency_key="k-big", media=[big]
+        )
+    assert bluesky_pds.list_records(account.remote_id or "", POST_COLLECTION) == []
