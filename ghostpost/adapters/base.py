@@ -153,6 +153,9 @@ class PlatformApp:
     client_id: str
     client_secret: str
     redirect_uri: str
+    #: The scopes it was registered with, space-separated ("" when stored before they were
+    #: kept): an instance refuses to authorize any scope its app lacks.
+    scopes: str = ""
 
 
 class PlatformApps(Protocol):
@@ -164,4 +167,8 @@ class PlatformApps(Protocol):
 
     def add(self, app: PlatformApp) -> PlatformApp:
         """Store a newly registered app; if another request stored one first, return that."""
+        ...
+
+    def replace(self, app: PlatformApp) -> PlatformApp:
+        """Store `app` in place of the instance's app (registered anew with other scopes)."""
         ...

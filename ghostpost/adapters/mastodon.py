@@ -475,7 +475,17 @@ class MastodonConnector:
                     f"{app.redirect_uri!r}, not {redirect_uri!r}; an administrator must remove "
                     "the stored app so that it is registered again"
                 )
-            return app
+            if set(app.scopes.split()) >= set(SCOPES.split()):
+                return app
+            # Registered by an older ghostpost with fewer scopes (before `write:media`): the
+            # instance would refuse to authorize the scopes it lacks, and Mastodon offers no
+            # way to edit an app, so a new one takes its place. Tokens already issued under
+            # the old app stay valid until their accounts reconnect.
+            return self._apps.replace(self._register(base_url, redirect_uri))
+        # If another request registered one first, its app wins and this one is left unused.
+        return self._apps.add(self._register(base_url, redirect_uri))
+
+    def _register(self, base_url: str, redirect_uri: str) -> PlatformApp:
         response = self._http.request(
             "POST",
             f"{base_url}/api/v1/apps",
@@ -490,10 +500,7 @@ class MastodonConnector:
         client_id, client_secret = body.get("client_id"), body.get("client_secret")
         if not isinstance(client_id, str) or not isinstance(client_secret, str):
             raise PermanentError(f"{_host(base_url)} registered no usable OAuth app")
-        # If another request registered one first, its app wins and this one is left unused.
-        return self._apps.add(
-            PlatformApp(PLATFORM, base_url, client_id, client_secret, redirect_uri)
-        )
+        return PlatformApp(PLATFORM, base_url, client_id, client_secret, redirect_uri, SCOPES)
 
     def _oauth(self, app: PlatformApp) -> OAuth2Session:
         oauth = OAuth2Session(

@@ -190,7 +190,12 @@ class PlatformAppStore:
                     "again"
                 ) from exc
             return PlatformApp(
-                platform, base_url, row.client_id, secret["client_secret"], row.redirect_uri
+                platform,
+                base_url,
+                row.client_id,
+                secret["client_secret"],
+                row.redirect_uri,
+                row.scopes,
             )
 
     def add(self, app: PlatformApp) -> PlatformApp:
@@ -206,6 +211,7 @@ class PlatformAppStore:
                         bound_to=app_binding(app.platform, app.base_url),
                     ),
                     redirect_uri=app.redirect_uri,
+                    scopes=app.scopes,
                     created_at=self._clock.now(),
                 )
             )
@@ -216,6 +222,30 @@ class PlatformAppStore:
                 winner = self.find(app.platform, app.base_url)
                 assert winner is not None
                 return winner
+        return app
+
+    def replace(self, app: PlatformApp) -> PlatformApp:
+        """Store `app` in place of the instance's app, or add it when there is none."""
+        with self._sessions() as session:
+            row = session.scalar(
+                select(PlatformAppRow)
+                .where(
+                    PlatformAppRow.platform == app.platform,
+                    PlatformAppRow.base_url == app.base_url,
+                )
+                .with_for_update()
+            )
+            if row is None:
+                return self.add(app)
+            row.client_id = app.client_id
+            row.client_secret = self._box.seal(
+                {"client_secret": app.client_secret},
+                bound_to=app_binding(app.platform, app.base_url),
+            )
+            row.redirect_uri = app.redirect_uri
+            row.scopes = app.scopes
+            row.created_at = self._clock.now()
+            session.commit()
         return app
 
 

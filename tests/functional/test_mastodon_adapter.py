@@ -12,7 +12,13 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from ghostpost.adapters.base import Connection, NotConnected, PermanentError, RetryableError
+from ghostpost.adapters.base import (
+    Connection,
+    NotConnected,
+    PermanentError,
+    PlatformApp,
+    RetryableError,
+)
 from ghostpost.adapters.http import PlatformHttp
 from ghostpost.adapters.mastodon import (
     SCOPES,
@@ -538,3 +544,36 @@ def test_lookup_needs_read_statuses_and_says_so(
     publisher.publish(account, "Posted", idempotency_key="gp-scopes")
     with pytest.raises(PermanentError, match="reconnect the account to grant"):
         publisher.lookup(account, idempotency_key="gp-scopes")
+
+
+def test_an_app_registered_before_a_scope_was_added_is_registered_again_and_connecting_works(
+    container: Container, fake: FakeMastodon, instance: str, connector: MastodonConnector
+) -> None:
+    # The attack on the user, not by one: an instance's app stored by an older ghostpost (its
+    # scopes lacked `write:media`) makes every reconnect fail with invalid_scope, because
+    # Mastodon refuses a scope the app was not registered with, and images never go out.
+    old_scopes = "read:accounts read:statuses write:statuses"
+    response = requests.post(
+        f"{instance}/api/v1/apps",
+        data={"client_name": "ghostpost", "redirect_uris": CALLBACK, "scopes": old_scopes},
+        timeout=5,
+    )
+    old = response.json()
+    container.platform_apps.add(
+        PlatformApp("mastodon", instance, old["client_id"], old["client_secret"], CALLBACK)
+    )
+    fake.create_user("avery")
+    fake.approve_as("avery")
+
+    started = connector.start(instance, CALLBACK)
+    connection = connector.finish(started, consent(instance, started["authorize_url"])["code"])
+
+    assert connection.remote_id
+    assert [app.scopes for app in fake.apps] == [old_scopes.split(), SCOPES.split()]
+    stored = container.platform_apps.find("mastodon", instance)
+    assert stored is not None
+    assert stored.client_id == fake.apps[1].client_id
+    assert stored.scopes == SCOPES
+    # The new app is kept: the next connection registers nothing.
+    connector.start(instance, CALLBACK)
+    assert fake.calls.count(("POST", "/api/v1/apps")) == 2
