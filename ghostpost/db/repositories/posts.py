@@ -80,6 +80,7 @@ def to_post(row: PostRow) -> Post:
         deletion_requested_at=row.deletion_requested_at,
         deletion_requested_by=row.deletion_requested_by,
         deleted_at=row.deleted_at,
+        group_id=row.group_id,
     )
 
 
