@@ -269,6 +269,9 @@ class PostRepository(Protocol):
     def by_public_id(self, public_id: str) -> Post | None:
         """Return the post with this public id, or None."""
 
+    def in_group(self, group_id: str) -> list[Post]:
+        """Return the posts of one group (one compose, several accounts), oldest first."""
+
     # The state changes below store what the service decided (it checks the move with
     # domain.states.transition); each returns the post as stored.
 

@@ -139,6 +139,12 @@ class SqlPosts(PostChanges):
         row = self.session.scalar(select(PostRow).where(PostRow.public_id == public_id))
         return to_post(row) if row else None
 
+    def in_group(self, group_id: str) -> list[Post]:
+        rows = self.session.scalars(
+            select(PostRow).where(PostRow.group_id == group_id).order_by(PostRow.id)
+        )
+        return [to_post(row) for row in rows]
+
     def _change(self, post_id: int, **fields: object) -> Post:
         row = self.session.get(PostRow, post_id)
         assert row is not None
