@@ -47,8 +47,9 @@ class Group:
 
 
 def new_group_id() -> str:
-    """Return an unguessable group id (128 random bits, URL-safe)."""
-    return secrets.token_urlsafe(16)
+    """Return an unguessable group id: 128 random bits in hex (no character a spreadsheet
+    reads as a formula start, unlike base64's '-')."""
+    return secrets.token_hex(16)
 
 
 def check_accounts(account_ids: Sequence[int]) -> None:

@@ -3,12 +3,17 @@ or nothing, each account decided by its own policy, and every refusal names its 
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import text as sql
 
 from ghostpost.domain.ledger import LedgerTag
 from ghostpost.domain.model import Account, Role
-from ghostpost.services import directory, windows
+from ghostpost.services import directory, exports, windows
 from ghostpost.services.context import Actor
 from tests.support.api import Scheduler, scheduler_for
 from tests.support.world import World, row_counts
@@ -250,3 +255,48 @@ def test_the_openapi_document_describes_groups(client: FlaskClient) -> None:
     created = create["responses"]["201"]["content"]["application/json"]["schema"]
     assert {"$ref": "#/components/schemas/PostGroup"} in created["oneOf"]
     assert "PreviewGroup" in spec["components"]["schemas"]
+
+
+def export(world: World, report: str, fmt: str) -> str:
+    prepared = exports.prepare_export(
+        world.ctx,
+        Actor.for_user(world.auditor),
+        report,
+        fmt,
+        exports.ExportFilters(),
+        public_keys=world.container.keyring.public_keys(),
+    )
+    return "".join(prepared.stream())
+
+
+def test_the_exports_carry_the_group_and_a_planted_formula_is_defused(
+    client: FlaskClient, world: World, short: Account
+) -> None:
+    scheduler = scheduler_of(client, world, world.account, short)
+    group = scheduler.create(group_body(world, world.account, short)).get_json()
+    alone = world.submit(world.writer_a, "Made alone")
+    # Someone writing to the database by hand plants a formula where the id was.
+    with world.container.engine.begin() as db:
+        db.execute(
+            sql("UPDATE posts SET group_id = '=HYPERLINK(\"x\")' WHERE public_id = :id"),
+            {"id": group["posts"][1]["id"]},
+        )
+
+    report = io.StringIO(export(world, "authorship", "csv"))
+    rows = {r["post_id"]: r for r in csv.DictReader(report)}
+    items = {
+        r["post_id"]: r for r in map(json.loads, export(world, "authorship", "jsonl").splitlines())
+    }
+    ledger = [json.loads(line) for line in export(world, "ledger", "jsonl").splitlines()]
+
+    first, second = (p["id"] for p in group["posts"])
+    assert rows[first]["group_id"] == items[first]["group_id"] == group["id"]
+    assert rows[second]["group_id"] == '\'=HYPERLINK("x")'
+    assert items[second]["group_id"] == '=HYPERLINK("x")'
+    assert rows[alone.public_id]["group_id"] == "" and items[alone.public_id]["group_id"] is None
+    grouped = [
+        e["data"]["group_id"]
+        for e in ledger
+        if e.get("tag") == LedgerTag.POST_SUBMITTED and "group_id" in e.get("data", {})
+    ]
+    assert grouped == [group["id"], group["id"]]

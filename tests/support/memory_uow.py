@@ -1462,6 +1462,7 @@ POST_COLUMNS = (
     "visibility",
     "deleted_at",
     "deletion_requested_by",
+    "group_id",
     "decisions",  # replaced by its decision_summary
 )
 _ENUM_COLUMNS = {"kind", "state", "source"}
