@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from flask.testing import FlaskClient
 
-from ghostpost.domain.model import Account, Post, Role
-from ghostpost.services import directory, windows
+from ghostpost.domain.model import Account, Post, Role, Source
+from ghostpost.services import directory, groups, posts, windows
 from ghostpost.services.context import Actor
+from ghostpost.services.errors import Forbidden
 from tests.support.web import csrf_from, sign_in
 from tests.support.world import World, row_counts
 
@@ -201,4 +203,22 @@ def test_the_group_form_needs_the_csrf_token(world: World, client: FlaskClient) 
     )
 
     assert response.status_code in (400, 403)
+    assert counts(world) == before
+
+
+def test_the_service_refuses_an_unassigned_account_even_past_the_form(world: World) -> None:
+    """The form's own check is not the only wall: the group service refuses it too."""
+    unassigned = account(world, "avery_other")
+    live(world, world.account)
+    live(world, unassigned)
+    before = counts(world)
+    command = posts.SubmitPost(
+        account_id=world.account.id, author_id=world.writer_a.id, text=TEXT, source=Source.WEB
+    )
+
+    with pytest.raises(Forbidden, match=f"^Account {unassigned.id}: .* not assigned"):
+        groups.submit_group(
+            world.ctx, Actor.for_user(world.writer_a), command, [world.account.id, unassigned.id]
+        )
+
     assert counts(world) == before
