@@ -26,6 +26,7 @@ from ghostpost.domain.policy import (
 from ghostpost.domain.states import PostState
 from ghostpost.services.api_queries import MAX_PAGE_SIZE
 from ghostpost.services.errors import text_problem
+from ghostpost.services.groups import MAX_GROUP_ACCOUNTS
 from ghostpost.services.posts import MAX_TEXT_CODE_POINTS
 
 #: Ids beyond this do not fit the databases' integers: no such object.
@@ -79,10 +80,24 @@ class PostRequestSchema(Strict):
     """A post to submit (or preview) on one of the client's accounts."""
 
     account = fields.Integer(
-        required=True,
         strict=True,
         validate=validate.Range(min=1, max=MAX_ID),
-        metadata={"description": "Id of the account (see GET /api/v1/accounts).", "example": 1},
+        metadata={
+            "description": "Id of the account (see GET /api/v1/accounts). Give either "
+            "`account` or `accounts`.",
+            "example": 1,
+        },
+    )
+    accounts = fields.List(
+        fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID)),
+        validate=validate.Length(min=1, max=MAX_GROUP_ACCOUNTS),
+        metadata={
+            "description": "Ids of several accounts of one principal, instead of `account`: "
+            "one post per account, each decided by its own account's policy, made all or "
+            "nothing and linked by a group id. An account given twice, accounts of two "
+            "principals, or any account that refuses (named in the problem) store nothing.",
+            "example": [1, 2],
+        },
     )
     text = Text(
         required=True,
@@ -131,6 +146,16 @@ class PostRequestSchema(Strict):
             "support them.",
         },
     )
+
+    @ma.validates_schema
+    def _one_way_to_name_accounts(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if "account" in data and "accounts" in data:
+            message = "Give either account or accounts, not both."
+            raise ma.ValidationError({"account": [message], "accounts": [message]})
+        if "account" not in data and "accounts" not in data:
+            raise ma.ValidationError(
+                {"account": ["Missing data for required field (or give accounts)."]}
+            )
 
     @ma.post_load
     def _resolve_time(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
@@ -359,6 +384,14 @@ class PostSchema(ma.Schema):
     window = fields.Integer(required=True, allow_none=True)
     platform_url = fields.String(required=True, allow_none=True)
     in_reply_to = fields.String(required=True, allow_none=True)
+    group = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "The id of the group this post was made in with others (one "
+            "request for several `accounts`); null for a post made alone."
+        },
+    )
     decisions = fields.Nested(DecisionsSchema, required=True)
     links = fields.Nested(PostLinksSchema, required=True)
 
@@ -388,6 +421,20 @@ class PreviewSchema(ma.Schema):
     decided_at_publication = _decided_at_publication_field()
     decided_at_publication_note = _decided_at_publication_note_field()
     decisions = fields.Nested(DecisionsSchema, required=True)
+
+
+class PostGroupSchema(ma.Schema):
+    """The posts one request made for several accounts (`accounts`), one per account in the
+    order given, linked by the group's id."""
+
+    id = fields.String(required=True, metadata={"description": "The group's id (unguessable)."})
+    posts = fields.List(fields.Nested(PostSchema), required=True)
+
+
+class PreviewGroupSchema(ma.Schema):
+    """A dry run for several accounts: one preview per account, in the order given."""
+
+    items = fields.List(fields.Nested(PreviewSchema), required=True)
 
 
 class AccountListSchema(ma.Schema):

@@ -31,10 +31,12 @@ from ghostpost.api.oauth import client_rate_limit, current_api_actor, require_sc
 from ghostpost.api.schemas import (
     MAX_ID,
     AccountListSchema,
+    PostGroupSchema,
     PostListQuerySchema,
     PostPageSchema,
     PostRequestSchema,
     PostSchema,
+    PreviewGroupSchema,
     PreviewSchema,
     ProblemSchema,
     WindowListQuerySchema,
@@ -49,7 +51,7 @@ from ghostpost.domain.policy import (
 )
 from ghostpost.domain.states import PostState
 from ghostpost.http_surface import services
-from ghostpost.services import api_queries, idempotency, posts
+from ghostpost.services import api_queries, groups, idempotency, posts
 from ghostpost.services.api_queries import PostDetails, PostQuery
 from ghostpost.services.clients import SCOPES
 from ghostpost.services.idempotency import KEY_RETENTION
@@ -222,6 +224,7 @@ def post_data(details: PostDetails, collection_url: str | None = None) -> dict[s
         "window": post.window_id,
         "platform_url": post.platform_url,
         "in_reply_to": extra.get("in_reply_to"),
+        "group": post.group_id,
         "decisions": _decisions(latest, post.is_delegated),
         "links": {"self": self_url, "cancel": self_url + "/cancel"},
     }
@@ -300,7 +303,8 @@ _EXAMPLE_POST = {
 def _request(data: dict[str, Any]) -> posts.ClientPost:
     in_reply_to = data.get("in_reply_to")
     return posts.ClientPost(
-        account_id=data["account"],
+        # A group's request is planned once per account (services.groups).
+        account_id=data.get("account") or data["accounts"][0],
         author_email=data.get("author"),
         text=data["text"],
         source=Source.API,
@@ -312,9 +316,12 @@ def _request(data: dict[str, Any]) -> posts.ClientPost:
 def create_fingerprint(data: dict[str, Any]) -> str:
     """The request as the service understands it: equal requests, equal fingerprints."""
     publish_at = data.get("publish_at")
+    # `account` or `accounts`, never both: a key first used for one account (or other
+    # accounts, or the same ones in another order) is another request.
+    named = {"account": data["account"]} if "account" in data else {"accounts": data["accounts"]}
     return idempotency.request_fingerprint(
         {
-            "account": data["account"],
+            **named,
             "text": data["text"],
             "author": data["author"].strip().lower(),
             "publish_at": publish_at.isoformat() if publish_at is not None else None,
@@ -327,6 +334,11 @@ def _created(status: int, body: dict[str, Any], replayed: bool) -> Response:
     links = body.get("links") or {}
     headers = {"Location": links["self"]} if status == 201 and "self" in links else {}
     return json_response(status, body, replayed=replayed, headers=headers)
+
+
+def _one_of(*schemas: str) -> dict[str, Any]:
+    """An OpenAPI body that is one of the named schema components."""
+    return {"schema": {"oneOf": [{"$ref": f"#/components/schemas/{name}"} for name in schemas]}}
 
 
 #: OpenAPI links from a created post to the operations on it (clients and fuzzers follow them).
@@ -356,10 +368,18 @@ _CREATED_POST_LINKS = {
         "(`decided_at_publication`) and, once it is out, `published_text`. A post the policy "
         "refuses is 422 `policy_refused` with the reason (e.g. how many characters to cut); "
         "nothing is stored. "
+        "With `accounts` instead of `account`, one post per account (each decided by its "
+        "own account's policy) is made all or nothing and the answer is the group: its id "
+        "and its posts; one Idempotency-Key covers the group. "
         "Requires an `Idempotency-Key`; keys are kept at least "
         f"{int(KEY_RETENTION.total_seconds() // 3600)} hours."
     ),
-    responses={"201": {"links": _CREATED_POST_LINKS}},
+    responses={
+        "201": {
+            "links": _CREATED_POST_LINKS,
+            "content": {"application/json": _one_of("Post", "PostGroup")},
+        }
+    },
 )
 @bp.arguments(PostRequestSchema, example=_EXAMPLE_POST)
 @bp.response(
@@ -376,6 +396,8 @@ _CREATED_POST_LINKS = {
 )
 def create_post(data: dict[str, Any]) -> Response:
     collection_url = posts_url()
+    if "accounts" in data:
+        return _create_group(data, collection_url)
 
     def render(details: PostDetails) -> tuple[int, dict[str, Any]]:
         # Plain data in, plain data out: it runs inside the create's write transaction.
@@ -392,6 +414,44 @@ def create_post(data: dict[str, Any]) -> Response:
     return _created(status, body, replayed)
 
 
+def _create_group(data: dict[str, Any], collection_url: str) -> Response:
+    def render(group_id: str, details: list[PostDetails]) -> tuple[int, dict[str, Any]]:
+        # Plain data in, plain data out: it runs inside the create's write transaction.
+        body = {"id": group_id, "posts": [post_data(d, collection_url) for d in details]}
+        return 201, _GROUP_SCHEMA.dump(body)
+
+    status, body, replayed = groups.submit_client_group_once(
+        services(),
+        current_api_actor(),
+        _request(data),
+        data["accounts"],
+        key=g.idempotency_key,
+        fingerprint=create_fingerprint(data),
+        render=render,
+    )
+    return json_response(status, body, replayed=replayed)
+
+
+_GROUP_SCHEMA = PostGroupSchema()
+_PREVIEW_GROUP_SCHEMA = PreviewGroupSchema()
+_PREVIEW_SCHEMA = PreviewSchema()
+
+
+def _preview(plan: posts.Plan, publish_at: Any) -> dict[str, Any]:
+    later = decided_at_publication(PostKind.REGULAR, plan.delegated)
+    return {
+        "accepted": not plan.decision.refused,
+        "account": _account(plan.account),
+        "author": _author(plan.author),
+        "window": plan.window.id if plan.window else None,
+        "publish_at": publish_at,
+        "text_if_published_now": None if plan.decision.refused else plan.decision.final_text,
+        "decided_at_publication": [d.value for d in later],
+        "decided_at_publication_note": describe_decided_at_publication(later),
+        "decisions": _decisions(plan.decision.to_record(), plan.delegated),
+    }
+
+
 @bp.route("/preview", methods=["POST"])
 @operation("posts:write", 400, 404, 413, 415)
 @bp.doc(
@@ -403,21 +463,16 @@ def create_post(data: dict[str, Any]) -> Response:
 )
 @bp.arguments(PostRequestSchema, example=_EXAMPLE_POST)
 @bp.response(200, PreviewSchema)
-def preview_post(data: dict[str, Any]) -> dict[str, Any]:
+@bp.doc(responses={"200": {"content": {"application/json": _one_of("Preview", "PreviewGroup")}}})
+def preview_post(data: dict[str, Any]) -> Any:
+    if "accounts" in data:
+        plans = groups.plan_client_group(
+            services(), current_api_actor(), _request(data), data["accounts"]
+        )
+        items = [_preview(plan, data.get("publish_at")) for plan in plans]
+        return json_response(200, _PREVIEW_GROUP_SCHEMA.dump({"items": items}), replayed=False)
     plan = posts.plan_client_post(services(), current_api_actor(), _request(data))
-    account, author = plan.account, plan.author
-    later = decided_at_publication(PostKind.REGULAR, plan.delegated)
-    return {
-        "accepted": not plan.decision.refused,
-        "account": _account(account),
-        "author": _author(author),
-        "window": plan.window.id if plan.window else None,
-        "publish_at": data.get("publish_at"),
-        "text_if_published_now": None if plan.decision.refused else plan.decision.final_text,
-        "decided_at_publication": [d.value for d in later],
-        "decided_at_publication_note": describe_decided_at_publication(later),
-        "decisions": _decisions(plan.decision.to_record(), plan.delegated),
-    }
+    return _preview(plan, data.get("publish_at"))
 
 
 @bp.route("/posts", methods=["GET"])
@@ -553,6 +608,9 @@ def init_app(app: Flask) -> Api:
             "flows": {"clientCredentials": {"tokenUrl": "/oauth/token", "scopes": dict(SCOPES)}},
         },
     )
+    # The bodies of a request for several accounts (create and preview answer one of two).
+    api.spec.components.schema("PostGroup", schema=PostGroupSchema)
+    api.spec.components.schema("PreviewGroup", schema=PreviewGroupSchema)
     from ghostpost.api import audit  # noqa: F401  GET /api/v1/audit/export, on this blueprint
 
     api.register_blueprint(bp)

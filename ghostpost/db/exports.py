@@ -81,6 +81,7 @@ POST_COLUMNS = (
     "visibility",
     "deleted_at",
     "deletion_requested_by",
+    "group_id",
     # What the report reads from `decisions`, not the document itself (decision_summary).
     *DECISION_SUMMARY_FIELDS,
 )

@@ -148,6 +148,8 @@ class PostRow(Base):
         Index("ix_posts_account_id_public_id", "account_id", "public_id"),
         # The worker looks for unfinished deletions at every idle poll: an index, not a scan.
         Index("ix_posts_deletion_requested_at", "deletion_requested_at"),
+        # A post page lists the other posts of its group (one compose, several accounts).
+        Index("ix_posts_group_id", "group_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -196,6 +198,9 @@ class PostRow(Base):
     deletion_requested_at: Mapped[datetime | None]
     deletion_requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     deleted_at: Mapped[datetime | None]
+    #: The unguessable id shared by the posts one compose made for several accounts; NULL for
+    #: a post made alone.
+    group_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

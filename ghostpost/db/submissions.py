@@ -275,6 +275,7 @@ class SqlSubmissions:
             "visibility": post.options.visibility,
             "language": post.options.language,
             "sensitive": post.options.sensitive,
+            "group_id": post.group_id,
             "created_at": post.created_at,
             "updated_at": post.created_at,
         }

@@ -186,6 +186,9 @@ class NewPost:
     #: The content warning exactly as sent (or to be sent): the writer's, plus the tag when
     #: the policy put it there (policy.decide_warning_tag). "" for none.
     final_content_warning: str = ""
+    #: The id shared by the posts of one compose to several accounts (unguessable); None for
+    #: a post made alone.
+    group_id: str | None = None
 
     def stored_as(self, post_id: int) -> Post:
         """Return the post as just stored under `post_id` (nothing published or claimed yet)."""

@@ -113,6 +113,8 @@ AUTHORSHIP_COLUMNS: tuple[str, ...] = (
     "deleted_at",
     "deleted_by_name",
     "deleted_by_email",
+    # Appended: the group of posts one compose made for several accounts (empty: alone).
+    "group_id",
 )
 
 #: A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets
@@ -373,6 +375,7 @@ _ROW_TEXT_CELLS = tuple(
         "disclosure",  # names the tag
         "content_warning",  # the writer's words
         "visibility",
+        "group_id",  # ghostpost's hex, unless someone wrote the column by hand
     )
 )
 _DELEGATED = AUTHORSHIP_COLUMNS.index("delegated")
@@ -431,6 +434,7 @@ class _AuthorshipRows:
             visibility,
             deleted_at,
             deletion_requested_by,
+            group_id,
             delegated,
             stage,
             tag,
@@ -512,6 +516,7 @@ class _AuthorshipRows:
             _iso(deleted_at),
             deleter_name if deleted_at else None,
             deleter_email if deleted_at else None,
+            group_id,
         ]
 
     def csv_values(self, row: Sequence[Any]) -> list[Any]:

@@ -269,6 +269,9 @@ class PostRepository(Protocol):
     def by_public_id(self, public_id: str) -> Post | None:
         """Return the post with this public id, or None."""
 
+    def in_group(self, group_id: str) -> list[Post]:
+        """Return the posts of one group (one compose, several accounts), oldest first."""
+
     # The state changes below store what the service decided (it checks the move with
     # domain.states.transition); each returns the post as stored.
 
@@ -796,9 +799,9 @@ class ExportReader(Protocol):
         """Yield the posts of `posts(scope)` as batches of column tuples, no object per row:
         (id, public_id, account_id, window_id, kind, state, state_reason, author_id,
         submitter, source, final_text, published_at, platform_url, approved_by, approved_at,
-        created_at, final_content_warning, visibility, deleted_at, deletion_requested_by) and
-        then, instead of `decisions`, its `decision_summary` (delegated — a bool or 1/0 —,
-        stage, tag, tag_outcome, tag_needs, tag_has, tag_unit, reminder_outcome) —
+        created_at, final_content_warning, visibility, deleted_at, deletion_requested_by,
+        group_id) and then, instead of `decisions`, its `decision_summary` (delegated — a bool
+        or 1/0 —, stage, tag, tag_outcome, tag_needs, tag_has, tag_unit, reminder_outcome) —
         ghostpost.db.exports.POST_COLUMNS.
         The times are aware datetimes, or naive UTC ISO 8601 text (SQLite: as stored)."""
 

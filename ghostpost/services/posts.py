@@ -304,7 +304,15 @@ def submit_client_post(
     return _store(uow, actor, cmd, plan, now), plan
 
 
-def _store(uow: UnitOfWork, actor: Actor, cmd: SubmitPost, plan: Plan, now: datetime) -> Post:
+def _store(
+    uow: UnitOfWork,
+    actor: Actor,
+    cmd: SubmitPost,
+    plan: Plan,
+    now: datetime,
+    group_id: str | None = None,
+) -> Post:
+    """Store the post (in the group `group_id`, if any) and its `post:submitted` entry."""
     if plan.decision.refused:
         raise PolicyRefused(plan.decision)
     needs_approval = (
@@ -338,8 +346,12 @@ def _store(uow: UnitOfWork, actor: Actor, cmd: SubmitPost, plan: Plan, now: date
             decisions={**decisions, **extra},
             options=cmd.options,
             final_content_warning=plan.decision.content_warning,
+            group_id=group_id,
         )
     )
+    # Only grouped posts say so, as only posts with options do: a plain post's entry reads
+    # as it always has.
+    group = {"group_id": group_id} if group_id is not None else {}
     # Only posts with options say so: a plain post's entry reads as it always has.
     options = {} if cmd.options.is_plain else {"options": cmd.options.to_record()}
     uow.ledger.append(
@@ -362,6 +374,7 @@ def _store(uow: UnitOfWork, actor: Actor, cmd: SubmitPost, plan: Plan, now: date
             "decision": plan.decision.to_record(),
             **extra,
             **options,
+            **group,
         },
         occurred_at=now,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ghostpost.domain.model import Account, Post, Role, User, Window
 from ghostpost.domain.policy import PostKind
@@ -49,6 +49,9 @@ class PostView:
     #: The person behind the submitter reference, when it is a staff user.
     submitter: User | None
     may_change: bool
+    #: The other posts the same compose made for other accounts (those the reader may see),
+    #: with their accounts; empty for a post made alone.
+    group: tuple[tuple[Post, Account], ...] = ()
 
     @property
     def may_cancel(self) -> bool:
@@ -212,7 +215,15 @@ def post_detail(ctx: ServiceContext, actor: Actor, public_id: str) -> PostView:
         by_id = {a.id: a for a in visible_accounts(uow, user)}
         if post is None or post.account_id not in by_id:
             raise NotFound("No such post.")
-        return _views(uow, user, [post], by_id)[0]
+        view = _views(uow, user, [post], by_id)[0]
+        if post.group_id is None:
+            return view
+        others = tuple(
+            (other, by_id[other.account_id])
+            for other in uow.posts.in_group(post.group_id)
+            if other.id != post.id and other.account_id in by_id
+        )
+        return replace(view, group=others)
 
 
 def approvals_for(ctx: ServiceContext, actor: Actor) -> Approvals:

@@ -26,6 +26,7 @@ from ghostpost.domain.policy import (
 from ghostpost.domain.states import PostState
 from ghostpost.services.auth import writable_accounts
 from ghostpost.services.errors import PolicyRefused, ValidationFailed
+from ghostpost.services.groups import plan_group, submit_group
 from ghostpost.services.posts import Plan, SubmitPost, plan_post, submit_post
 from ghostpost.web.common import (
     MAX_ID,
@@ -66,6 +67,16 @@ class Draft:
     text: str
     publish_at: str
     timezone: str
+    #: The other accounts ticked under "Also post to": one post each, made together with the
+    #: first as a group (services.groups).
+    also_account_ids: tuple[int, ...] = ()
+
+    @property
+    def group_account_ids(self) -> list[int]:
+        """The accounts of a group, the chosen one first; empty when only one is chosen."""
+        if not self.also_account_ids or self.account_id is None:
+            return []
+        return [self.account_id, *self.also_account_ids]
 
 
 def _int(value: Any) -> int | None:
@@ -78,6 +89,14 @@ def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _ids(data: Any, name: str) -> tuple[int, ...]:
+    """The ids a form (repeated field) or a JSON object (list) gives under `name`; an id that
+    is not one (0, text) is kept as 0, so the group is refused rather than silently smaller."""
+    raw = data.getlist(name) if hasattr(data, "getlist") else data.get(name)
+    values = raw if isinstance(raw, list) else []
+    return tuple(_int(value) or 0 for value in values)
+
+
 def read_draft(data: Any) -> Draft:
     """Read the compose fields from a form or a JSON object."""
     return Draft(
@@ -86,6 +105,7 @@ def read_draft(data: Any) -> Draft:
         text=_str(data.get("text")).replace("\r\n", "\n"),
         publish_at=_str(data.get("publish_at")).strip(),
         timezone=_str(data.get("timezone")).strip() or DEFAULT_TIMEZONE,
+        also_account_ids=_ids(data, "also_account_ids"),
     )
 
 
@@ -215,6 +235,7 @@ def _render(
     draft: Draft,
     *,
     preview: dict[str, Any] | None = None,
+    group_previews: list[tuple[Account, dict[str, Any]]] | None = None,
     error: str | None = None,
     fields: dict[str, str] | None = None,
     status: int = 200,
@@ -225,6 +246,7 @@ def _render(
             accounts=accounts,
             draft=draft,
             preview=preview,
+            group_previews=group_previews,
             error=error,
             fields=fields or {},
             timezones=timezones(),
@@ -267,6 +289,8 @@ def submit() -> Any:
         )
     account = _selected(accounts, draft.account_id)
     assert account is not None
+    if draft.group_account_ids:
+        return _submit_group(user, accounts, account, draft)
     try:
         when = resolve_when(draft)
         command = _command(user, account, draft, when)
@@ -287,6 +311,39 @@ def submit() -> Any:
         return _render(accounts, draft, error=exc.message, fields=exc.fields, status=422)
     flash(_submitted_message(post), "ok")
     return redirect(url_for("posts.detail", public_id=post.public_id))
+
+
+def _submit_group(user: User, accounts: list[Account], account: Account, draft: Draft) -> Any:
+    """Preview or submit one post per ticked account, all or nothing (services.groups)."""
+    for account_id in draft.also_account_ids:
+        _selected(accounts, account_id)  # 403 for an account the writer is not assigned to
+    account_ids = draft.group_account_ids
+    try:
+        when = resolve_when(draft)
+        command = _command(user, account, draft, when)
+        if request.form.get("action") != "preview":
+            group = submit_group(services(), current_actor(), command, account_ids)
+            flash(
+                f"Submitted to {len(group.posts)} accounts, one post each: "
+                + _submitted_message(group.posts[0]),
+                "ok",
+            )
+            return redirect(url_for("posts.detail", public_id=group.posts[0].public_id))
+        error = None
+    except PolicyRefused as exc:
+        error = exc.message
+    except ValidationFailed as exc:
+        return _render(accounts, draft, error=exc.message, fields=exc.fields, status=422)
+    plans = plan_group(services(), current_actor(), command, account_ids)
+    previews = [(plan.account, preview_payload(plan, when, draft)) for plan in plans]
+    return _render(
+        accounts,
+        draft,
+        preview=previews[0][1],
+        group_previews=previews,
+        error=error,
+        status=422 if error else 200,
+    )
 
 
 def _submitted_message(post: Post) -> str:

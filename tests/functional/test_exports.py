@@ -84,6 +84,8 @@ COLUMNS = [
     "deleted_at",
     "deleted_by_name",
     "deleted_by_email",
+    # Appended for one compose to several accounts (issue 16): empty for a post made alone.
+    "group_id",
 ]
 #: Texts that would be formulas in a spreadsheet.
 FORMULAS = ["=SUM(A1:A9)", "+1 555 0100 call now", "-2 degrees outside", "@here lunch", "\tx"]

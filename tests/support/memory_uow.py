@@ -720,6 +720,13 @@ class MemoryPosts(PostChanges):
             None,
         )
 
+    def in_group(self, group_id: str) -> list[Post]:
+        return [
+            _post(row)
+            for _, row in sorted(self.tx.state.posts.items())
+            if row.post.group_id == group_id
+        ]
+
     def _change(self, post_id: int, **changes: Any) -> Post:
         state = self.tx.writes()
         typed = {key: PostState(v) if key == "state" else v for key, v in changes.items()}
@@ -1455,6 +1462,7 @@ POST_COLUMNS = (
     "visibility",
     "deleted_at",
     "deletion_requested_by",
+    "group_id",
     "decisions",  # replaced by its decision_summary
 )
 _ENUM_COLUMNS = {"kind", "state", "source"}

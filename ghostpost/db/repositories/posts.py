@@ -80,6 +80,7 @@ def to_post(row: PostRow) -> Post:
         deletion_requested_at=row.deletion_requested_at,
         deletion_requested_by=row.deletion_requested_by,
         deleted_at=row.deleted_at,
+        group_id=row.group_id,
     )
 
 
@@ -137,6 +138,12 @@ class SqlPosts(PostChanges):
     def by_public_id(self, public_id: str) -> Post | None:
         row = self.session.scalar(select(PostRow).where(PostRow.public_id == public_id))
         return to_post(row) if row else None
+
+    def in_group(self, group_id: str) -> list[Post]:
+        rows = self.session.scalars(
+            select(PostRow).where(PostRow.group_id == group_id).order_by(PostRow.id)
+        )
+        return [to_post(row) for row in rows]
 
     def _change(self, post_id: int, **fields: object) -> Post:
         row = self.session.get(PostRow, post_id)
