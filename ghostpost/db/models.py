@@ -375,7 +375,7 @@ class PlatformAppRow(Base):
     #: The client secret, sealed (bound to `platform_app:<platform>:<base_url>`).
     client_secret: Mapped[str] = mapped_column(Text)
     redirect_uri: Mapped[str] = mapped_column(String(500))
-    #: Space-separated scopes it was registered with ("": stored before 0017 kept them).
+    #: Space-separated scopes it was registered with ("": stored before 0020 kept them).
     scopes: Mapped[str] = mapped_column(String(500), default="", server_default="")
     created_at: Mapped[datetime]
 

@@ -5,9 +5,9 @@ way to edit an app. Keeping the scopes lets ghostpost register a new app when it
 (`write:media` for images). Apps stored before this revision get "": they are registered again
 at the next connection.
 
-Revision ID: 0017_platform_app_scopes
-Revises: 0016_post_deletion
-Create Date: 2026-12-06 17:00:00
+Revision ID: 0020_platform_app_scopes
+Revises: 0019_post_groups
+Create Date: 2026-12-06 20:00:00
 """
 
 from collections.abc import Sequence
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0017_platform_app_scopes"
-down_revision: str | None = "0016_post_deletion"
+revision: str = "0020_platform_app_scopes"
+down_revision: str | None = "0019_post_groups"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
