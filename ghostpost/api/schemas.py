@@ -131,6 +131,16 @@ class PostRequestSchema(Strict):
             "support them.",
         },
     )
+    media_ids = fields.List(
+        Text(validate=validate.Length(min=1, max=64)),
+        validate=validate.Length(max=10),
+        metadata={
+            "description": "Images to attach, in order: ids from `POST /api/v1/media` that this "
+            "client uploaded and no post has taken yet. Each needs a description (alt text) "
+            "unless the window relaxes it for delegated posts; the count, size, format and "
+            "dimensions must suit the account's platform.",
+        },
+    )
 
     @ma.post_load
     def _resolve_time(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
@@ -462,3 +472,24 @@ class ProblemSchema(ma.Schema):
         metadata={"description": "Field name -> messages (validation problems)."},
     )
     refusal = fields.Nested(RefusalSchema, metadata={"description": "Policy refusals."})
+
+
+class MediaSchema(ma.Schema):
+    """An uploaded image."""
+
+    id = fields.String(required=True, metadata={"description": "Unguessable id for media_ids."})
+    content_hash = fields.String(
+        required=True, metadata={"description": "SHA-256 of the stored (cleaned) bytes."}
+    )
+    mime_type = fields.String(required=True)
+    width = fields.Integer(required=True)
+    height = fields.Integer(required=True)
+    size = fields.Integer(required=True)
+    description = fields.String(required=True, metadata={"description": "The alt text."})
+    attached = fields.Boolean(required=True)
+
+
+class MediaDescriptionSchema(Strict):
+    """A new description (alt text) for an upload not yet attached."""
+
+    description = Text(required=True, validate=validate.Length(max=2000))

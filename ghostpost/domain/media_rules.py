@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 #: The formats ghostpost stores (after re-encoding): no platform here refuses any of them.
 JPEG = "image/jpeg"
@@ -161,3 +162,49 @@ class CleanImage:
 
 class ImageRefused(ValueError):
     """An upload ghostpost does not take as an image; the message says why."""
+
+
+@dataclass(frozen=True)
+class MediaUpload:
+    """An uploaded image: who uploaded it, what it is, and the post it went to (if any)."""
+
+    id: int
+    #: The id clients see (random, unguessable).
+    public_id: str
+    #: `client:<id>` or `user:<id>`: only this uploader may describe it or attach it.
+    uploaded_by: str
+    content_hash: str
+    mime_type: str
+    width: int
+    height: int
+    size: int
+    alt_text: str
+    created_at: datetime
+    post_id: int | None = None
+
+    def facts(self) -> ImageFacts:
+        """What the platform rules look at."""
+        return ImageFacts(self.mime_type, self.size, self.width, self.height, self.alt_text)
+
+
+@dataclass(frozen=True)
+class PostImage:
+    """One image of a post, as approved and sent (the bytes are the store's `content_hash`)."""
+
+    position: int
+    content_hash: str
+    alt_text: str
+    mime_type: str
+    width: int
+    height: int
+    size: int
+
+    def to_record(self) -> dict[str, object]:
+        """The image as the ledger and the exports name it."""
+        return {
+            "hash": self.content_hash,
+            "alt_text": self.alt_text,
+            "mime_type": self.mime_type,
+            "width": self.width,
+            "height": self.height,
+        }

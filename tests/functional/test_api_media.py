@@ -1,0 +1,202 @@
+"""Images through /api/v1: upload (POST /api/v1/media), describe, attach with `media_ids`.
+Every attack goes through the real routes with real tokens; a refusal stores nothing."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from PIL import Image
+from sqlalchemy import func, select
+
+from ghostpost.db.models import MediaUploadRow, PostMediaRow, PostRow
+from ghostpost.domain.ledger import LedgerTag
+from ghostpost.services import windows
+from ghostpost.services.context import Actor
+from tests.support import images
+from tests.support.api import Scheduler, scheduler_for
+from tests.support.world import World
+
+
+@pytest.fixture
+def live_window(world: World):  # type: ignore[no-untyped-def]
+    return world.approve_notice(world.open_window(every=10))
+
+
+@pytest.fixture
+def scheduler(client: FlaskClient, world: World, live_window) -> Scheduler:  # type: ignore[no-untyped-def]
+    return scheduler_for(client, world)
+
+
+def upload(
+    scheduler: Scheduler, data: bytes, description: str = "A red square", name: str = "a.png"
+) -> Any:
+    return scheduler.post(
+        "/api/v1/media",
+        data={"file": (io.BytesIO(data), name), "description": description},
+        content_type="multipart/form-data",
+    )
+
+
+def uploaded_id(
+    scheduler: Scheduler, data: bytes | None = None, description: str = "A red square"
+) -> str:
+    response = upload(scheduler, data or images.png(), description)
+    assert response.status_code == 201, response.get_json()
+    media_id: str = response.get_json()["id"]
+    return media_id
+
+
+def body(world: World, media_ids: list[str], text: str = "Keynote at 10") -> dict[str, Any]:
+    return {
+        "account": world.account.id,
+        "text": text,
+        "author": world.writer_a.email,
+        "media_ids": media_ids,
+    }
+
+
+def stored(world: World) -> tuple[int, int, int, int, int]:
+    """Posts, their images, ledger entries, uploads and files: what a refusal leaves as is."""
+    with world.container.sessions() as session:
+        posts, images_, uploads = (
+            session.scalar(select(func.count()).select_from(row))
+            for row in (PostRow, PostMediaRow, MediaUploadRow)
+        )
+    with world.ctx.uow(read_only=True) as uow:
+        entries = len(list(uow.ledger.entries()))
+    files = len([p for p in Path(world.container.settings.media_dir).rglob("*") if p.is_file()])
+    return posts or 0, images_ or 0, entries, uploads or 0, files
+
+
+def submitted_entries(world: World) -> list[Any]:
+    with world.ctx.uow(read_only=True) as uow:
+        return [e for e in uow.ledger.entries() if e.tag == LedgerTag.POST_SUBMITTED]
+
+
+def assert_refused(response: Any, field: str, words: str) -> None:
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert response.content_type == "application/problem+json"
+    problem = response.get_json()
+    assert any(field in key for key in problem.get("errors", {})), problem
+    assert words in problem["detail"], problem
+
+
+def test_an_uploaded_image_is_attached_and_the_ledger_names_its_hash_and_alt_text(
+    scheduler: Scheduler, world: World
+) -> None:
+    media_id = uploaded_id(scheduler, images.jpeg_with_gps(), "Stage at the keynote")
+    response = scheduler.create(body(world, [media_id]))
+    assert response.status_code == 201, response.get_json()
+    [entry] = submitted_entries(world)
+    [image] = entry.data["images"]
+    assert image["alt_text"] == "Stage at the keynote"
+    data = Path(world.container.settings.media_dir, image["hash"][:2], image["hash"]).read_bytes()
+    # The GPS coordinates and the camera's make are gone from the bytes kept (and sent).
+    assert b"PhoneMaker" not in data
+    with Image.open(io.BytesIO(data)) as reopened:
+        assert not reopened.getexif()
+
+
+def test_another_clients_upload_cannot_be_attached(
+    client: FlaskClient, scheduler: Scheduler, world: World
+) -> None:
+    intruder = scheduler_for(client, world, name="Other scheduler")
+    theirs = uploaded_id(intruder)
+    before = stored(world)
+    response = scheduler.create(body(world, [theirs]))
+    assert_refused(response, "media_ids", "No image")
+    assert stored(world) == before
+    # Nor read or described.
+    assert scheduler.get(f"/api/v1/media/{theirs}").status_code == 404
+
+
+def test_an_image_already_attached_cannot_go_on_a_second_post(
+    scheduler: Scheduler, world: World
+) -> None:
+    media_id = uploaded_id(scheduler)
+    assert scheduler.create(body(world, [media_id])).status_code == 201
+    before = stored(world)
+    response = scheduler.create(body(world, [media_id], text="Another post"))
+    assert_refused(response, "media_ids", "already attached")
+    assert stored(world) == before
+    # Its description, as approved, is fixed.
+    changed = scheduler.http.put(
+        f"/api/v1/media/{media_id}", json={"description": "other"}, headers=scheduler.auth
+    )
+    assert changed.status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "words"),
+    [
+        (images.SVG_AS_PNG, "logo.png", "not a JPEG, PNG, WebP or GIF"),
+        (images.HTML_AS_PNG, "page.png", "not a JPEG, PNG, WebP or GIF"),
+        (images.bomb_png(), "bomb.png", "decompression bomb"),
+        (images.animated_gif(), "moving.gif", "animated"),
+    ],
+    ids=["svg", "html", "bomb", "animated"],
+)
+def test_files_that_are_not_plain_images_are_refused_by_name_and_store_nothing(
+    scheduler: Scheduler, world: World, data: bytes, name: str, words: str
+) -> None:
+    before = stored(world)
+    response = upload(scheduler, data, name=name)
+    assert_refused(response, "file", words)
+    assert stored(world) == before
+
+
+def test_missing_alt_text_is_refused_unless_the_window_relaxes_it_for_delegated_posts(
+    scheduler: Scheduler, world: World, live_window
+) -> None:  # type: ignore[no-untyped-def]
+    media_id = uploaded_id(scheduler, description="")
+    before = stored(world)
+    assert_refused(scheduler.create(body(world, [media_id])), "media_ids", "alt text")
+    assert stored(world) == before
+    # The principal agrees to relax it for this window's delegated posts.
+    spec = windows.WindowSpec(
+        account_id=world.account.id,
+        name=live_window.name,
+        starts_at=live_window.policy.starts_at,
+        ends_at=live_window.policy.ends_at,
+        notice_text=live_window.policy.notice_text,
+        reminder_text=live_window.policy.reminder_text,
+        reminder_every=live_window.policy.reminder_every,
+        alt_text_required=False,
+    )
+    windows.update_window(world.ctx, Actor.for_user(world.principal), live_window.id, spec)
+    assert scheduler.create(body(world, [media_id])).status_code == 201
+
+
+def test_more_images_than_the_platform_takes_are_refused(
+    scheduler: Scheduler, world: World
+) -> None:
+    ids = [uploaded_id(scheduler, images.png(color=(i, 0, 0))) for i in range(5)]
+    before = stored(world)
+    assert_refused(scheduler.create(body(world, ids)), "media_ids", "at most 4")
+    assert stored(world) == before
+
+
+def test_a_replay_with_other_images_is_a_conflict(scheduler: Scheduler, world: World) -> None:
+    first, second = uploaded_id(scheduler), uploaded_id(scheduler, images.png(color=(1, 2, 3)))
+    key = str(uuid.uuid4())
+    assert scheduler.create(body(world, [first]), key=key).status_code == 201
+    before = stored(world)
+    replay = scheduler.create(body(world, [second]), key=key)
+    assert replay.status_code == 422
+    assert replay.get_json()["code"] == "idempotency_key_reused"
+    assert stored(world) == before
+
+
+def test_images_do_not_change_the_disclosure_decisions(scheduler: Scheduler, world: World) -> None:
+    plain = scheduler.create(body(world, [], text="Same words")).get_json()
+    with_image = scheduler.create(body(world, [uploaded_id(scheduler)], text="Same words"))
+    assert with_image.status_code == 201
+    illustrated = with_image.get_json()
+    assert illustrated["text_if_published_now"] == plain["text_if_published_now"]
+    assert illustrated["decisions"]["tag"] == plain["decisions"]["tag"]
+    assert illustrated["decided_at_publication"] == plain["decided_at_publication"]
