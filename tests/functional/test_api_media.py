@@ -3,6 +3,7 @@ Every attack goes through the real routes with real tokens; a refusal stores not
 
 from __future__ import annotations
 
+import hashlib
 import io
 import uuid
 from pathlib import Path
@@ -19,7 +20,7 @@ from ghostpost.services import windows
 from ghostpost.services.context import Actor
 from tests.support import images
 from tests.support.api import Scheduler, scheduler_for
-from tests.support.world import World
+from tests.support.world import NOTICE, World
 
 
 @pytest.fixture
@@ -200,3 +201,54 @@ def test_images_do_not_change_the_disclosure_decisions(scheduler: Scheduler, wor
     assert illustrated["text_if_published_now"] == plain["text_if_published_now"]
     assert illustrated["decisions"]["tag"] == plain["decisions"]["tag"]
     assert illustrated["decided_at_publication"] == plain["decided_at_publication"]
+
+
+def _post_id(world: World, public_id: str) -> int:
+    with world.ctx.uow(read_only=True) as uow:
+        post = uow.posts.by_public_id(public_id)
+        assert post is not None
+        return post.id
+
+
+def test_the_worker_sends_the_clean_image_and_the_local_page_shows_it_with_its_alt_text(
+    scheduler: Scheduler, world: World
+) -> None:
+    media_id = uploaded_id(scheduler, images.jpeg_with_gps(), 'Stage "A" at <night>')
+    created = scheduler.create(body(world, [media_id])).get_json()
+    world.run_worker()
+    post = world.post(_post_id(world, created["id"]))
+    assert post.state.value == "published", post.state_reason
+    status = world.container.local_store.get("avery", int(post.platform_post_id or 0))
+    assert status is not None
+    [image] = status.media
+    page = scheduler.http.get(f"/@avery/{status.id}")
+    assert 'alt="Stage &#34;A&#34; at &lt;night&gt;"' in page.get_data(as_text=True)
+    served = scheduler.http.get(f"/@avery/{status.id}/media/0")
+    assert served.status_code == 200 and served.mimetype == "image/jpeg"
+    assert hashlib.sha256(served.data).hexdigest() == image.content_hash
+    assert b"PhoneMaker" not in served.data
+    # The ledger says which image went out.
+    with world.ctx.uow(read_only=True) as uow:
+        [publishing] = [
+            e
+            for e in uow.ledger.entries()
+            if e.tag == LedgerTag.POST_PUBLISHING and e.subject == f"post:{created['id']}"
+        ]
+    assert publishing.data["images"] == [
+        {"hash": image.content_hash, "alt_text": 'Stage "A" at <night>'}
+    ]
+
+
+def test_an_image_altered_on_disk_is_never_sent(scheduler: Scheduler, world: World) -> None:
+    media_id = uploaded_id(scheduler)
+    created = scheduler.create(body(world, [media_id])).get_json()
+    [entry] = submitted_entries(world)
+    content_hash = entry.data["images"][0]["hash"]
+    path = Path(world.container.settings.media_dir, content_hash[:2], content_hash)
+    path.write_bytes(images.png(color=(0, 0, 0)))  # another picture under the approved name
+    world.run_worker()
+    post = world.post(_post_id(world, created["id"]))
+    assert post.state.value == "failed"
+    assert "altered" in (post.state_reason or "")
+    # Only the window's notice went out.
+    assert [s.text for s in world.container.local_store.timeline("avery")] == [NOTICE]
