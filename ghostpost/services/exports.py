@@ -113,6 +113,9 @@ AUTHORSHIP_COLUMNS: tuple[str, ...] = (
     "deleted_at",
     "deleted_by_name",
     "deleted_by_email",
+    # Appended: the post's images, "<count>: <sha256> <sha256> ..." (the stored bytes' hashes,
+    # as the ledger names them); empty for a post without images.
+    "images",
 )
 
 #: A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets
@@ -241,6 +244,8 @@ class _Directory:
     clients: Mapping[str, ApiClient]
     #: notice post id -> its window
     notice_windows: Mapping[int, Window]
+    #: post id -> the content hashes of its images, in order (posts with images only)
+    images: Mapping[int, tuple[str, ...]]
 
 
 def _load_directory(uow: UnitOfWork) -> _Directory:
@@ -252,6 +257,7 @@ def _load_directory(uow: UnitOfWork) -> _Directory:
         windows=windows,
         clients={c.client_id: c for c in uow.api_clients.list()},
         notice_windows={w.notice_post_id: w for w in windows.values() if w.notice_post_id},
+        images=uow.media.image_hashes(),
     )
 
 
@@ -373,10 +379,15 @@ _ROW_TEXT_CELLS = tuple(
         "disclosure",  # names the tag
         "content_warning",  # the writer's words
         "visibility",
+        "images",
     )
 )
 _DELEGATED = AUTHORSHIP_COLUMNS.index("delegated")
 _FORMULA_FIRST = "".join(FORMULA_STARTS)
+
+
+def _images_cell(hashes: tuple[str, ...] | None) -> str | None:
+    return f"{len(hashes)}: {' '.join(hashes)}" if hashes else None
 
 
 def _defused(cell: str | None) -> str | None:
@@ -512,6 +523,7 @@ class _AuthorshipRows:
             _iso(deleted_at),
             deleter_name if deleted_at else None,
             deleter_email if deleted_at else None,
+            _images_cell(self.directory.images.get(post_id)),
         ]
 
     def csv_values(self, row: Sequence[Any]) -> list[Any]:

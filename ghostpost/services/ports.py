@@ -907,6 +907,9 @@ class MediaRepository(Protocol):
     def purge_unattached(self, created_before: datetime) -> int:
         """Delete the uploads never attached and made before `created_before`; return how many."""
 
+    def image_hashes(self) -> dict[int, tuple[str, ...]]:
+        """Every post with images: post id -> its images' content hashes, in order."""
+
 
 class UnitOfWork(Protocol):
     """One transaction; rolls back on exit unless committed."""

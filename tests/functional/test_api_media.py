@@ -3,6 +3,7 @@ Every attack goes through the real routes with real tokens; a refusal stores not
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import uuid
@@ -16,7 +17,7 @@ from sqlalchemy import func, select
 
 from ghostpost.db.models import MediaUploadRow, PostMediaRow, PostRow
 from ghostpost.domain.ledger import LedgerTag
-from ghostpost.services import windows
+from ghostpost.services import exports, windows
 from ghostpost.services.context import Actor
 from tests.support import images
 from tests.support.api import Scheduler, scheduler_for
@@ -252,3 +253,30 @@ def test_an_image_altered_on_disk_is_never_sent(scheduler: Scheduler, world: Wor
     assert "altered" in (post.state_reason or "")
     # Only the window's notice went out.
     assert [s.text for s in world.container.local_store.timeline("avery")] == [NOTICE]
+
+
+def test_the_authorship_export_names_each_posts_images_by_hash(
+    scheduler: Scheduler, world: World
+) -> None:
+    first, second = uploaded_id(scheduler), uploaded_id(scheduler, images.png(color=(9, 9, 9)))
+    created = scheduler.create(body(world, [first, second])).get_json()
+    plain = scheduler.create(body(world, [], text="No pictures")).get_json()
+    [entry] = [e for e in submitted_entries(world) if e.subject == f"post:{created['id']}"]
+    hashes = [image["hash"] for image in entry.data["images"]]
+    rows = authorship_rows(world)
+    assert rows[created["id"]]["images"] == f"2: {hashes[0]} {hashes[1]}"
+    assert rows[plain["id"]]["images"] == ""
+
+
+def authorship_rows(world: World) -> dict[str, dict[str, str]]:
+    """The authorship CSV an auditor downloads, by post id."""
+    export = exports.prepare_export(
+        world.ctx,
+        Actor.for_user(world.auditor),
+        "authorship",
+        "csv",
+        exports.ExportFilters(),
+        public_keys=world.container.keyring.public_keys(),
+    )
+    text = "".join(export.stream())
+    return {row["post_id"]: row for row in csv.DictReader(io.StringIO(text, newline=""))}

@@ -84,6 +84,8 @@ COLUMNS = [
     "deleted_at",
     "deleted_by_name",
     "deleted_by_email",
+    # Appended for images (issue 16): "<count>: <hash> ..." or empty.
+    "images",
 ]
 #: Texts that would be formulas in a spreadsheet.
 FORMULAS = ["=SUM(A1:A9)", "+1 555 0100 call now", "-2 degrees outside", "@here lunch", "\tx"]

@@ -517,6 +517,7 @@ _POLICY_TYPES: dict[str, Callable[[Any], Any] | None] = {
     "tag_mode": TagMode,
     "tag_position": TagPosition,
     "requires_approval": None,
+    "alt_text_required": None,
 }
 
 
@@ -1798,6 +1799,13 @@ class MemoryMedia:
 
     def images_of(self, post_id: int) -> tuple[PostImage, ...]:
         return self.tx.state.post_images.get(post_id, ())
+
+    def image_hashes(self) -> dict[int, tuple[str, ...]]:
+        return {
+            post_id: tuple(image.content_hash for image in images)
+            for post_id, images in sorted(self.tx.state.post_images.items())
+            if images
+        }
 
     def purge_unattached(self, created_before: datetime) -> int:
         state = self.tx.writes()

@@ -132,6 +132,17 @@ class SqlMedia:
         )
         return tuple(_image(row) for row in rows)
 
+    def image_hashes(self) -> dict[int, tuple[str, ...]]:
+        found: dict[int, list[str]] = {}
+        rows = self.session.execute(
+            select(PostMediaRow.post_id, PostMediaRow.content_hash).order_by(
+                PostMediaRow.post_id, PostMediaRow.position
+            )
+        )
+        for post_id, content_hash in rows:
+            found.setdefault(post_id, []).append(content_hash)
+        return {post_id: tuple(hashes) for post_id, hashes in found.items()}
+
     def purge_unattached(self, created_before: datetime) -> int:
         result = self.session.execute(
             delete(MediaUploadRow).where(
