@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from ghostpost.db.models import MediaUploadRow, PostMediaRow, PostRow
 from ghostpost.domain.ledger import LedgerTag
-from ghostpost.services import exports, windows
+from ghostpost.services import exports, media, windows
 from ghostpost.services.context import Actor
 from tests.support import images
 from tests.support.api import Scheduler, scheduler_for
@@ -280,3 +280,15 @@ def authorship_rows(world: World) -> dict[str, dict[str, str]]:
     )
     text = "".join(export.stream())
     return {row["post_id"]: row for row in csv.DictReader(io.StringIO(text, newline=""))}
+
+
+def test_uploads_never_attached_are_purged_after_a_day(scheduler: Scheduler, world: World) -> None:
+    kept = uploaded_id(scheduler)
+    assert scheduler.create(body(world, [kept])).status_code == 201
+    dropped = uploaded_id(scheduler, images.png(color=(5, 5, 5)))
+    assert media.purge_unattached(world.ctx) == 0
+    world.container.clock.advance(days=1, seconds=1)  # type: ignore[attr-defined]
+    assert media.purge_unattached(world.ctx) == 1
+    with world.ctx.uow(read_only=True) as uow:
+        assert uow.media.get_upload(dropped) is None
+        assert uow.media.get_upload(kept) is not None
