@@ -369,6 +369,13 @@ class PostSchema(ma.Schema):
     window = fields.Integer(required=True, allow_none=True)
     platform_url = fields.String(required=True, allow_none=True)
     in_reply_to = fields.String(required=True, allow_none=True)
+    images = fields.List(
+        fields.Nested(lambda: PostImageSchema()),
+        metadata={
+            "description": "The post's images in order (on a create with images and on a read "
+            "of one post; the post list leaves them out)."
+        },
+    )
     decisions = fields.Nested(DecisionsSchema, required=True)
     links = fields.Nested(PostLinksSchema, required=True)
 
@@ -472,6 +479,17 @@ class ProblemSchema(ma.Schema):
         metadata={"description": "Field name -> messages (validation problems)."},
     )
     refusal = fields.Nested(RefusalSchema, metadata={"description": "Policy refusals."})
+
+
+class PostImageSchema(ma.Schema):
+    """One image of a post, as approved and sent."""
+
+    media_id = fields.String(required=True)
+    content_hash = fields.String(required=True)
+    description = fields.String(required=True)
+    mime_type = fields.String(required=True)
+    width = fields.Integer(required=True)
+    height = fields.Integer(required=True)
 
 
 class MediaSchema(ma.Schema):

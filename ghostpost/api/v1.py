@@ -227,6 +227,23 @@ def post_data(details: PostDetails, collection_url: str | None = None) -> dict[s
         "in_reply_to": extra.get("in_reply_to"),
         "decisions": _decisions(latest, post.is_delegated),
         "links": {"self": self_url, "cancel": self_url + "/cancel"},
+        **(
+            {
+                "images": [
+                    {
+                        "media_id": image.media_id,
+                        "content_hash": image.content_hash,
+                        "description": image.alt_text,
+                        "mime_type": image.mime_type,
+                        "width": image.width,
+                        "height": image.height,
+                    }
+                    for image in details.images
+                ]
+            }
+            if details.images
+            else {}
+        ),
     }
 
 

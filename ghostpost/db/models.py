@@ -494,6 +494,8 @@ class PostMediaRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"))
     position: Mapped[int] = mapped_column(Integer)
+    #: The upload's public id (what the APIs call the image).
+    media_id: Mapped[str] = mapped_column(String(40))
     content_hash: Mapped[str] = mapped_column(String(64))
     alt_text: Mapped[str] = mapped_column(Text)
     mime_type: Mapped[str] = mapped_column(String(40))

@@ -198,6 +198,8 @@ class PostImage:
     width: int
     height: int
     size: int
+    #: The upload it was attached from (its public id), for the APIs' media ids.
+    media_id: str = ""
 
     def to_record(self) -> dict[str, object]:
         """The image as the ledger and the exports name it."""

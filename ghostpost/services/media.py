@@ -74,6 +74,16 @@ def get_media(ctx: ServiceContext, actor: Actor, public_id: str) -> MediaUpload:
         return _own_upload(uow.media.get_upload(public_id), actor, public_id)
 
 
+def media_bytes(ctx: ServiceContext, public_id: str) -> tuple[bytes, str]:
+    """An upload's bytes (verified against their hash) and type, by its unguessable id: what
+    the Mastodon face's media URL serves, as Mastodon serves media files without a token."""
+    with ctx.uow(read_only=True) as uow:
+        upload = uow.media.get_upload(public_id)
+    if upload is None or ctx.media_files is None:
+        raise NotFound(f"No image {public_id}.")
+    return ctx.media_files.read(upload.content_hash), upload.mime_type
+
+
 def describe_media(
     ctx: ServiceContext, actor: Actor, public_id: str, description: str
 ) -> MediaUpload:

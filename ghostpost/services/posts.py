@@ -325,19 +325,22 @@ def _uploads(uow: UnitOfWork, actor: Actor, cmd: SubmitPost, plan: Plan) -> list
     if not cmd.media_ids:
         return []
     if len(set(cmd.media_ids)) != len(cmd.media_ids):
-        raise ValidationFailed("An image is named twice.", {"media_ids": "duplicate id"})
+        raise ValidationFailed("media_ids: an image is named twice.", {"media_ids": "duplicate id"})
     if len(cmd.media_ids) > MAX_IMAGES_NAMED:
-        raise ValidationFailed("Too many images.", {"media_ids": "too many"})
+        raise ValidationFailed("media_ids: too many images.", {"media_ids": "too many"})
     uploads = []
     for position, public_id in enumerate(cmd.media_ids):
         upload = uow.media.get_upload(public_id) if isinstance(public_id, str) else None
         key = f"media_ids[{position}]"
         # Another uploader's image answers as a missing one: ids are not confirmed to others.
         if upload is None or upload.uploaded_by != actor.ref:
-            raise ValidationFailed(f"No image {public_id!r} of yours.", {key: "no such image"})
+            raise ValidationFailed(
+                f"media_ids: No image {public_id!r} of yours.", {key: "no such image"}
+            )
         if upload.post_id is not None:
             raise ValidationFailed(
-                f"Image {public_id!r} is already attached to a post.", {key: "already attached"}
+                f"media_ids: image {public_id!r} is already attached to a post.",
+                {key: "already attached"},
             )
         uploads.append(upload)
     refused = image_refusals(

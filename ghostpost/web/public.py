@@ -8,7 +8,8 @@ from flask import Blueprint, Response, abort, current_app, jsonify, render_templ
 
 from ghostpost.bootstrap import Container
 from ghostpost.db.engine import ping
-from ghostpost.services.errors import MediaUnavailable
+from ghostpost.services import media
+from ghostpost.services.errors import MediaUnavailable, NotFound
 from ghostpost.web.common import parse_id
 
 bp = Blueprint("public", __name__)
@@ -114,4 +115,19 @@ def status_image(handle: str, status_id: str, position: int) -> Any:
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response.headers["Cache-Control"] = "public, max-age=86400, immutable"
+    return response
+
+
+@bp.get("/media/<media_id>")
+def media_file(media_id: str) -> Any:
+    """An uploaded image's bytes by its unguessable id, without signing in (as Mastodon serves
+    its media files: the Mastodon face's attachment URLs point here), only while they still
+    match their hash."""
+    try:
+        data, mime_type = media.media_bytes(container().services, media_id)
+    except (NotFound, MediaUnavailable):
+        abort(404, description="No such image.")
+    response = Response(data, mimetype=mime_type)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response

@@ -55,6 +55,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("post_id", sa.Integer(), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("media_id", sa.String(length=40), nullable=False),
         sa.Column("content_hash", sa.String(length=64), nullable=False),
         sa.Column("alt_text", sa.Text(), nullable=False),
         sa.Column("mime_type", sa.String(length=40), nullable=False),

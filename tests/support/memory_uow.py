@@ -1791,6 +1791,7 @@ class MemoryMedia:
                 width=u.width,
                 height=u.height,
                 size=u.size,
+                media_id=u.public_id,
             )
             for position, u in enumerate(uploads)
         )

@@ -39,6 +39,7 @@ def _image(row: PostMediaRow) -> PostImage:
         width=row.width,
         height=row.height,
         size=row.size,
+        media_id=row.media_id,
     )
 
 
@@ -105,6 +106,7 @@ class SqlMedia:
                 width=upload.width,
                 height=upload.height,
                 size=upload.size,
+                media_id=upload.public_id,
             )
             for position, upload in enumerate(uploads)
         )
@@ -112,6 +114,7 @@ class SqlMedia:
             PostMediaRow(
                 post_id=post_id,
                 position=image.position,
+                media_id=image.media_id,
                 content_hash=image.content_hash,
                 alt_text=image.alt_text,
                 mime_type=image.mime_type,
