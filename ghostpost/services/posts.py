@@ -285,7 +285,9 @@ def plan_post(ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Plan:
 def plan_client_post(ctx: ServiceContext, actor: Actor, request: ClientPost) -> Plan:
     """An API client's dry run (one read-only transaction, one read): what a create would get."""
     with ctx.uow(read_only=True) as uow:
-        return _plan_client_post(uow, ctx, actor, request, ctx.clock.now())[1]
+        cmd, plan = _plan_client_post(uow, ctx, actor, request, ctx.clock.now())
+        _uploads(uow, actor, cmd, plan)  # the images a create would refuse, refused here too
+        return plan
 
 
 def submit_post(ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Post:

@@ -292,3 +292,22 @@ def test_uploads_never_attached_are_purged_after_a_day(scheduler: Scheduler, wor
     with world.ctx.uow(read_only=True) as uow:
         assert uow.media.get_upload(dropped) is None
         assert uow.media.get_upload(kept) is not None
+
+
+def test_the_preview_refuses_the_images_a_create_would_refuse(
+    scheduler: Scheduler, world: World
+) -> None:
+    media_id = uploaded_id(scheduler, description="")
+    response = scheduler.post("/api/v1/preview", body(world, [media_id]))
+    assert_refused(response, "media_ids", "alt text")
+
+
+def test_an_image_larger_than_other_requests_may_be_is_uploaded(
+    scheduler: Scheduler, world: World
+) -> None:
+    noise = Image.frombytes("RGB", (700, 700), bytes(range(256)) * 5742 + bytes(348))
+    out = io.BytesIO()
+    noise.save(out, format="PNG", compress_level=0)
+    assert len(out.getvalue()) > 1024 * 1024  # the limit of every other request body
+    response = upload(scheduler, out.getvalue())
+    assert response.status_code == 201, response.get_data(as_text=True)
