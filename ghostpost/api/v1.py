@@ -541,8 +541,27 @@ def uploaded_file() -> tuple[bytes, str]:
 
 
 @bp.route("/media", methods=["POST"])
-@operation("posts:write", 400, 413, 415)
+@operation("posts:write", 400, 413, 415, 422)
 @bp.doc(
+    requestBody={
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        # Untyped: a multipart field is text whatever it looks like ("0.0").
+                        "description": {
+                            "maxLength": 2000,
+                            "description": "Alt text (describe the image).",
+                        },
+                    },
+                }
+            }
+        },
+    },
     summary="Upload an image",
     description="multipart/form-data with `file` (JPEG, PNG, WebP or a static GIF) and an "
     "optional `description` (alt text). The image is decoded, turned upright and re-encoded "
@@ -566,7 +585,7 @@ def get_media(media_id: str) -> dict[str, Any]:
 
 
 @bp.route("/media/<media_id>", methods=["PUT"])
-@operation("posts:write", 404, 409)
+@operation("posts:write", 400, 404, 409, 413, 415)
 @bp.doc(summary="Set an image's description (alt text) before it is attached")
 @bp.arguments(MediaDescriptionSchema)
 @bp.response(200, MediaSchema)
