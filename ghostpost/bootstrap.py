@@ -31,7 +31,9 @@ from ghostpost.db.platform_store import (
 from ghostpost.db.unit_of_work import SqlUnitsOfWork
 from ghostpost.domain.length import Budget, budget_for
 from ghostpost.domain.model import Account
+from ghostpost.images import normalise
 from ghostpost.logs import configure_logging
+from ghostpost.media_store import FileMediaStore
 from ghostpost.secretbox import SecretBox, derived_development_key, parse_keys
 from ghostpost.services.context import GrantCache, ServiceContext
 from ghostpost.services.ledger_integrity import Notary, newest_checkpoint
@@ -211,6 +213,8 @@ def bootstrap(
         open_secret=lambda bound_to, sealed: box.open(sealed, bound_to=bound_to),
         notice_lead=timedelta(minutes=settings.notice_lead_minutes),
         token_grants=GrantCache(settings.api_token_cache_seconds),
+        media_files=FileMediaStore(settings.media_dir),
+        clean_image=normalise,
     )
     store = LocalStatusStore(sessions, make_session_factory(engine, read_only=True))
     witness = Witness(settings.ledger_witness_file, settings.ledger_witness_url)

@@ -403,6 +403,17 @@ def api_purge_keys(container: Container, older_than_hours: int) -> None:
     click.echo(f"deleted {removed} idempotency key(s) older than {older_than_hours} h")
 
 
+@api.command("purge-media")
+@with_container
+def api_purge_media(container: Container) -> None:
+    """Delete uploaded images never attached to a post for over a day (run it daily, e.g. from
+    cron, like purge-keys). The files stay: another upload or a post may share their hash."""
+    from ghostpost.services.media import purge_unattached
+
+    removed = purge_unattached(container.services)
+    click.echo(f"deleted {removed} unattached upload(s) older than a day")
+
+
 @main.group()
 def sessions() -> None:
     """Staff web sessions (stored server-side)."""

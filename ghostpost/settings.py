@@ -63,6 +63,8 @@ class Settings:
     ledger_signing_key: str = "instance/keys/ledger-ed25519.pem"
     #: Directory of the public keys ever used (retired and current), `<key_id>.pub` each.
     ledger_public_keys: str = "instance/keys/public"
+    #: Where uploaded images are kept, by content hash (ghostpost.media_store).
+    media_dir: str = "instance/media"
     #: An idle worker re-signs the unchanged head this often.
     ledger_heartbeat_seconds: int = 60
     #: Append-only JSON Lines file the newest signed head is shipped to ("" = none); put it on
@@ -128,7 +130,12 @@ class Settings:
         if problems:
             raise SettingsError("invalid settings: " + "; ".join(problems))
         object.__setattr__(self, "database_url", _resolve_sqlite(self.database_url))
-        for name in ("ledger_signing_key", "ledger_public_keys", "ledger_witness_file"):
+        for name in (
+            "ledger_signing_key",
+            "ledger_public_keys",
+            "ledger_witness_file",
+            "media_dir",
+        ):
             object.__setattr__(self, name, _resolve_path(getattr(self, name)))
         object.__setattr__(
             self, "ledger_notary_state_file", _resolve_path(self.ledger_notary_state_file)

@@ -13,6 +13,22 @@ from ghostpost.domain.post_options import PLAIN, PostOptions, refusals
 
 
 @dataclass(frozen=True)
+class LocalImage:
+    """One image of a local status: its bytes are ghostpost's media store's `content_hash`
+    (the local platform is ghostpost itself, so it shares the store)."""
+
+    content_hash: str
+    alt_text: str
+    mime_type: str
+    width: int
+    height: int
+
+    @classmethod
+    def of(cls, item: MediaItem) -> LocalImage:
+        return cls(item.content_hash, item.alt_text, item.mime_type, item.width, item.height)
+
+
+@dataclass(frozen=True)
 class LocalStatus:
     """One status on the local platform."""
 
@@ -26,13 +42,20 @@ class LocalStatus:
     visibility: str = "public"
     language: str | None = None
     sensitive: bool = False
+    #: The images, in order.
+    media: tuple[LocalImage, ...] = ()
 
 
 class LocalStatuses(Protocol):
     """Where the local platform keeps its statuses (ghostpost.db.local_platform)."""
 
     def create(
-        self, handle: str, text: str, idempotency_key: str, options: PostOptions = PLAIN
+        self,
+        handle: str,
+        text: str,
+        idempotency_key: str,
+        options: PostOptions = PLAIN,
+        media: Sequence[LocalImage] = (),
     ) -> LocalStatus:
         """Store a status, or return the one already stored under this key (as it was stored)."""
         ...
@@ -71,9 +94,10 @@ class LocalPublisher:
         media: Sequence[MediaItem] = (),
         reply_to: ReplyTarget | None = None,
     ) -> Receipt:
-        """Create the status with `options` (the content warning as decided, tag included), or
-        return the one already made under this key."""
-        refuse_unsupported(self.platform, media=media, reply_to=reply_to)
+        """Create the status with `options` (the content warning as decided, tag included) and
+        its images, or return the one already made under this key."""
+        # Images are sent (kept with the status, by hash); replies are not yet.
+        refuse_unsupported(self.platform, media=(), reply_to=reply_to)
         refused = refusals(self.platform, options)
         if refused:
             # The service refuses these (a followers-only post) before storing; a post that got
@@ -83,7 +107,10 @@ class LocalPublisher:
             raise PermanentError(f"account {account.handle} is not on the local platform")
         if not text.strip():
             raise PermanentError("empty status")
-        return self._receipt(self._store.create(account.handle, text, idempotency_key, options))
+        images = [LocalImage.of(item) for item in media]
+        return self._receipt(
+            self._store.create(account.handle, text, idempotency_key, options, images)
+        )
 
     def lookup(self, account: Account, *, idempotency_key: str) -> Receipt | None:
         """Return the status created under this key, if the platform has it."""

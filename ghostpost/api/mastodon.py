@@ -18,6 +18,7 @@ from flask import Blueprint, Response, jsonify, request
 from ghostpost.api.mastodon_oauth import require_token
 from ghostpost.api.oauth import client_rate_limit, current_api_actor, current_client
 from ghostpost.domain.errors import DomainError
+from ghostpost.domain.media_rules import IMAGE_RULES, MAX_UPLOAD_BYTES, MediaUpload, PostImage
 from ghostpost.domain.model import Account, Post, Source
 from ghostpost.domain.post_options import (
     VISIBILITIES,
@@ -26,9 +27,15 @@ from ghostpost.domain.post_options import (
     normalize_language,
 )
 from ghostpost.http_surface import container, services
-from ghostpost.services import api_queries
+from ghostpost.services import api_queries, media
 from ghostpost.services.api_queries import PostDetails
-from ghostpost.services.errors import NotFound, PolicyRefused, ValidationFailed, text_problem
+from ghostpost.services.errors import (
+    Conflict,
+    NotFound,
+    PolicyRefused,
+    ValidationFailed,
+    text_problem,
+)
 from ghostpost.services.idempotency import (
     IdempotencyMismatch,
     RequestInFlight,
@@ -43,6 +50,8 @@ bp = Blueprint("mastodon", __name__, url_prefix="/compat/mastodon/<int:account_i
 COMPAT_VERSION = "4.3.0 (compatible; ghostpost 0.1.0)"
 #: Mastodon refuses scheduled_at less than 5 minutes ahead; so do we.
 MIN_SCHEDULE_AHEAD = timedelta(minutes=5)
+#: More media ids than this are refused before any is read (Mastodon takes 4).
+MAX_MEDIA_IDS = 10
 
 
 class MastodonError(Exception):
@@ -134,8 +143,59 @@ def principal_display_name(account: Account) -> str:
     return principal.name if principal else account.handle
 
 
+def media_entity(
+    media_id: str,
+    mime_type: str,
+    width: int,
+    height: int,
+    description: str,
+    account_id: int,
+    base: str | None = None,
+) -> dict[str, Any]:
+    """Return a Mastodon MediaAttachment entity (images only; no blurhash computed)."""
+    root = base if base is not None else container().settings.public_url.rstrip("/")
+    # Served by ghostpost's own host (web.public.media_file), without a token, by the
+    # unguessable id: as Mastodon serves its media files.
+    url = f"{root}/media/{media_id}"
+    return {
+        "id": media_id,
+        "type": "image",
+        "url": url,
+        "preview_url": url,
+        "remote_url": None,
+        "preview_remote_url": None,
+        "text_url": None,
+        "meta": {
+            "original": {
+                "width": width,
+                "height": height,
+                "size": f"{width}x{height}",
+                "aspect": width / height if height else None,
+            }
+        },
+        "description": description or None,
+        "blurhash": None,
+    }
+
+
+def upload_entity(upload: MediaUpload, account_id: int) -> dict[str, Any]:
+    return media_entity(
+        upload.public_id,
+        upload.mime_type,
+        upload.width,
+        upload.height,
+        upload.alt_text,
+        account_id,
+    )
+
+
 def status_entity(
-    post: Post, account: Account, principal_name: str, *, base: str | None = None
+    post: Post,
+    account: Account,
+    principal_name: str,
+    *,
+    base: str | None = None,
+    images: tuple[PostImage, ...] = (),
 ) -> dict[str, Any]:
     """Return a Mastodon Status entity for a ghostpost post, with ghostpost's own facts added."""
     text = post.final_text
@@ -153,7 +213,18 @@ def status_entity(
         "visibility": post.options.visibility,
         "sensitive": post.options.sensitive or bool(post.final_content_warning),
         "spoiler_text": post.final_content_warning,
-        "media_attachments": [],
+        "media_attachments": [
+            media_entity(
+                image.media_id,
+                image.mime_type,
+                image.width,
+                image.height,
+                image.alt_text,
+                account.id,
+                base,
+            )
+            for image in images
+        ],
         "mentions": [],
         "tags": [],
         "emojis": [],
@@ -210,6 +281,7 @@ def instance(account_id: int) -> Any:
         raise MastodonError(404, "Record not found")
     measured = container().services.budget_for(account).measure("")
     base = container().settings.public_url.rstrip("/")
+    rules = IMAGE_RULES.get(account.platform)
     return jsonify(
         uri=base,
         title="ghostpost",
@@ -226,9 +298,15 @@ def instance(account_id: int) -> Any:
         configuration={
             "statuses": {
                 "max_characters": measured.primary.limit,
-                "max_media_attachments": 0,
+                "max_media_attachments": rules.max_images if rules else 0,
                 "characters_reserved_per_url": account.url_length or 23,
-            }
+            },
+            "media_attachments": {
+                "supported_mime_types": sorted(rules.formats) if rules else [],
+                "image_size_limit": rules.max_bytes if rules else 0,
+                "image_matrix_limit": rules.max_pixels or 0 if rules else 0,
+                "description_limit": rules.max_alt_text if rules else 0,
+            },
         },
         contact_account=None,
         rules=[],
@@ -288,11 +366,17 @@ def _in_reply_to_id(raw: Any) -> str | None:
 #: Every parameter of Mastodon's POST /api/v1/statuses (4.5: app/controllers/api/v1/
 #: statuses_controller.rb, status_params; docs: methods/statuses), and what ghostpost does
 #: with it. Honoured ones reach the platform; the others are refused by name when given.
-HONOURED_PARAMETERS = ("status", "spoiler_text", "visibility", "language", "sensitive")
+HONOURED_PARAMETERS = (
+    "status",
+    "spoiler_text",
+    "visibility",
+    "language",
+    "sensitive",
+    "media_ids",
+)
 SCHEDULING_PARAMETERS = ("scheduled_at",)
 REFUSED_PARAMETERS = {
-    "media_ids": "ghostpost does not publish media yet",
-    "media_attributes": "ghostpost does not publish media yet",
+    "media_attributes": "ghostpost does not edit media attributes here (PUT /api/v1/media/:id)",
     "poll": "ghostpost does not publish polls",
     "in_reply_to_id": "ghostpost does not publish replies",
     "quoted_status_id": "ghostpost does not publish quotes",
@@ -408,6 +492,7 @@ def _create_fingerprint(
     text: str,
     scheduled_at: datetime | None,
     options: PostOptions,
+    media_ids: tuple[str, ...] = (),
 ) -> str:
     """The post as the service will understand it, hashed as /api/v1 hashes its requests: the
     author as named (lower-cased), or the client's default author (its id: naming another
@@ -425,7 +510,24 @@ def _create_fingerprint(
     }
     if not options.is_plain:
         request_facts["options"] = options.to_record()
+    if media_ids:
+        # Only with images: a replay with other images is another request.
+        request_facts["media_ids"] = list(media_ids)
     return request_fingerprint(request_facts)
+
+
+def _media_ids(parameters: dict[str, list[Any]]) -> tuple[str, ...]:
+    """`media_ids[]` as a form repeats it, or a JSON list: strings (Mastodon's ids are)."""
+    found: list[str] = []
+    for value in parameters.get("media_ids", []):
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, bool) or not isinstance(item, str | int):
+                raise MastodonError(422, "Validation failed: media_ids must be ids")
+            if str(item).strip():
+                found.append(str(item).strip())
+    if len(found) > MAX_MEDIA_IDS:
+        raise MastodonError(422, "Validation failed: too many media_ids")
+    return tuple(found)
 
 
 @bp.post("/api/v1/statuses")
@@ -444,6 +546,7 @@ def post_status(account_id: int) -> Any:
     if not isinstance(text, str) or not text.strip():
         raise MastodonError(422, "Validation failed: Text can't be blank")
     options = _post_options(parameters)
+    media_ids = _media_ids(parameters)
     publish_at = scheduled_at(_one(parameters, "scheduled_at"))
     author_email = request.headers.get("X-Ghostpost-Author", "").strip() or None
     post_request = ClientPost(
@@ -453,6 +556,7 @@ def post_status(account_id: int) -> Any:
         source=Source.MASTODON_COMPAT,
         publish_at=publish_at,
         options=options,
+        media_ids=media_ids,
     )
     base = container().settings.public_url.rstrip("/")
 
@@ -461,7 +565,9 @@ def post_status(account_id: int) -> Any:
         if publish_at:
             return 200, scheduled_entity(details.post)
         name = details.principal_name or details.account.handle
-        return 200, status_entity(details.post, details.account, name, base=base)
+        return 200, status_entity(
+            details.post, details.account, name, base=base, images=details.images
+        )
 
     key = request.headers.get("Idempotency-Key", "").strip()
     try:
@@ -470,7 +576,9 @@ def post_status(account_id: int) -> Any:
             current_api_actor(),
             post_request,
             key=f"mastodon:{key}" if key else None,
-            fingerprint=_create_fingerprint(account_id, author_email, text, publish_at, options),
+            fingerprint=_create_fingerprint(
+                account_id, author_email, text, publish_at, options, media_ids
+            ),
             render=render,
         )
     except NotFound as exc:
@@ -503,11 +611,87 @@ def get_status(account_id: int, status_id: str) -> Any:
     if not (status_id.isascii() and status_id.isdigit() and len(status_id) < 19):
         raise MastodonError(404, "Record not found")
     try:
-        post = api_queries.get_post_by_id(services(), current_api_actor(), int(status_id))
+        details = api_queries.get_post_details_by_id(
+            services(), current_api_actor(), int(status_id)
+        )
     except NotFound:
         raise MastodonError(404, "Record not found") from None
+    post = details.post
     if post.account_id != account.id or post.deletion_requested_at is not None:
         # Deleted (or being deleted) by the principal: gone, as on Mastodon. ghostpost's
         # record of it is in the staff app and the exports, not in a client's timeline.
         raise MastodonError(404, "Record not found")
-    return jsonify(status_entity(post, account, principal_display_name(account)))
+    return jsonify(
+        status_entity(post, account, principal_display_name(account), images=details.images)
+    )
+
+
+# --- media ------------------------------------------------------------------------------------
+
+
+def _media_upload(account_id: int) -> Any:
+    _account(account_id)
+    request.max_content_length = MAX_UPLOAD_BYTES + 64 * 1024
+    file = request.files.get("file")
+    if file is None:
+        raise MastodonError(422, "Validation failed: File can't be blank")
+    description = request.form.get("description", "")
+    try:
+        upload = media.upload_media(
+            services(), current_api_actor(), file.read(MAX_UPLOAD_BYTES + 1), description
+        )
+    except ValidationFailed as exc:
+        raise MastodonError(422, f"Validation failed: {exc.message}") from exc
+    return jsonify(upload_entity(upload, account_id))
+
+
+@bp.post("/api/v1/media")
+@require_token("posts:write", mastodon_scope="write:media")
+@client_rate_limit
+def upload_media_v1(account_id: int) -> Any:
+    """Upload an image (Mastodon's deprecated v1 media upload: processed at once)."""
+    return _media_upload(account_id)
+
+
+@bp.post("/api/v2/media")
+@require_token("posts:write", mastodon_scope="write:media")
+@client_rate_limit
+def upload_media_v2(account_id: int) -> Any:
+    """Upload an image; ghostpost processes images at once, so the answer is 200 with the url
+    (Mastodon answers 202 while it still processes larger files)."""
+    return _media_upload(account_id)
+
+
+def _own_media(account_id: int, media_id: str) -> MediaUpload:
+    _account(account_id)
+    try:
+        return media.get_media(services(), current_api_actor(), media_id)
+    except NotFound:
+        raise MastodonError(404, "Record not found") from None
+
+
+@bp.get("/api/v1/media/<media_id>")
+@require_token("posts:write", mastodon_scope="write:media")
+@client_rate_limit
+def get_media(account_id: int, media_id: str) -> Any:
+    """One of the token's uploads (Mastodon answers 206 while processing; ours are done)."""
+    return jsonify(upload_entity(_own_media(account_id, media_id), account_id))
+
+
+@bp.put("/api/v1/media/<media_id>")
+@require_token("posts:write", mastodon_scope="write:media")
+@client_rate_limit
+def update_media(account_id: int, media_id: str) -> Any:
+    """Set the description (alt text) of an upload not yet attached to a status."""
+    _own_media(account_id, media_id)
+    parameters = _parameters()
+    description = _text_parameter(parameters, "description")
+    try:
+        upload = media.describe_media(services(), current_api_actor(), media_id, description)
+    except NotFound:
+        raise MastodonError(404, "Record not found") from None
+    except Conflict as exc:
+        raise MastodonError(422, f"Validation failed: {exc.message}") from exc
+    except ValidationFailed as exc:
+        raise MastodonError(422, f"Validation failed: {exc.message}") from exc
+    return jsonify(upload_entity(upload, account_id))

@@ -33,6 +33,7 @@ from ghostpost.api.oauth import (
     client_rate_limit,
     current_api_actor,
 )
+from ghostpost.domain.media_rules import IMAGE_RULES, STORED_FORMATS
 from ghostpost.domain.model import Account, Post, User
 from ghostpost.domain.states import QUEUED_STATES
 from ghostpost.http_surface import container, services
@@ -197,7 +198,7 @@ def _instance_facts() -> tuple[str, api_queries.PostingLimits]:
 def _statuses_configuration(limits: api_queries.PostingLimits) -> dict[str, Any]:
     return {
         "max_characters": limits.max_characters,
-        "max_media_attachments": 0,
+        "max_media_attachments": min(r.max_images for r in IMAGE_RULES.values()),
         "characters_reserved_per_url": limits.characters_reserved_per_url,
     }
 
@@ -209,11 +210,13 @@ POLLS = {
     "min_expiration": 300,
     "max_expiration": 2629746,
 }
-#: No media yet: no type is accepted.
+#: Images only, within every platform's limits (the strictest: a composer believing them never
+#: uploads what one of the principal's platforms refuses); no video.
 MEDIA = {
-    "supported_mime_types": [],
-    "image_size_limit": 0,
-    "image_matrix_limit": 0,
+    "supported_mime_types": sorted(STORED_FORMATS),
+    "image_size_limit": min(r.max_bytes for r in IMAGE_RULES.values()),
+    "image_matrix_limit": min(r.max_pixels for r in IMAGE_RULES.values() if r.max_pixels),
+    "description_limit": min(r.max_alt_text for r in IMAGE_RULES.values()),
     "video_size_limit": 0,
     "video_frame_rate_limit": 0,
     "video_matrix_limit": 0,
@@ -422,21 +425,39 @@ def cancel_scheduled_status(status_id: str) -> Any:
     return jsonify({})
 
 
-# --- media (not yet) and what ghostpost has nothing of ------------------------------------
+# --- media ------------------------------------------------------------------------------------
 
 
-def _no_media() -> Any:
-    acting_identity()
-    raise MastodonError(422, "Validation failed: ghostpost does not take media attachments yet")
+@bp.post("/api/v1/media")
+@require_token("posts:write", mastodon_scope="write:media")
+def upload_media_v1() -> Any:
+    """Upload an image (as ghostpost.api.mastodon's view, on the token's account)."""
+    return mastodon.upload_media_v1(account_id=acting_identity().account.id)
 
 
-for _path in ("/api/v1/media", "/api/v2/media"):
-    bp.add_url_rule(
-        _path,
-        endpoint=f"media_{_path.split('/')[2]}",
-        view_func=require_token("posts:write")(_no_media),
-        methods=["POST"],
-    )
+@bp.post("/api/v2/media")
+@require_token("posts:write", mastodon_scope="write:media")
+def upload_media_v2() -> Any:
+    """Upload an image (processed at once: 200 with its url)."""
+    return mastodon.upload_media_v2(account_id=acting_identity().account.id)
+
+
+@bp.get("/api/v1/media/<media_id>")
+@require_token("posts:write", mastodon_scope="write:media")
+def get_media(media_id: str) -> Any:
+    """One of the token's uploads."""
+    return mastodon.get_media(account_id=acting_identity().account.id, media_id=media_id)
+
+
+@bp.put("/api/v1/media/<media_id>")
+@require_token("posts:write", mastodon_scope="write:media")
+def update_media(media_id: str) -> Any:
+    """Set an upload's description (alt text) before it is attached."""
+    return mastodon.update_media(account_id=acting_identity().account.id, media_id=media_id)
+
+
+# --- what ghostpost has nothing of ---------------------------------------------------------
+
 
 #: Reads a client makes at startup where ghostpost has nothing: Mastodon's "empty" bodies.
 EMPTY_READS: dict[str, Any] = {

@@ -146,6 +146,16 @@ class PostRequestSchema(Strict):
             "support them.",
         },
     )
+    media_ids = fields.List(
+        Text(validate=validate.Length(min=1, max=64)),
+        validate=validate.Length(max=10),
+        metadata={
+            "description": "Images to attach, in order: ids from `POST /api/v1/media` that this "
+            "client uploaded and no post has taken yet. Each needs a description (alt text) "
+            "unless the window relaxes it for delegated posts; the count, size, format and "
+            "dimensions must suit the account's platform.",
+        },
+    )
 
     @ma.validates_schema
     def _one_way_to_name_accounts(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -392,6 +402,13 @@ class PostSchema(ma.Schema):
             "request for several `accounts`); null for a post made alone."
         },
     )
+    images = fields.List(
+        fields.Nested(lambda: PostImageSchema()),
+        metadata={
+            "description": "The post's images in order (on a create with images and on a read "
+            "of one post; the post list leaves them out)."
+        },
+    )
     decisions = fields.Nested(DecisionsSchema, required=True)
     links = fields.Nested(PostLinksSchema, required=True)
 
@@ -509,3 +526,35 @@ class ProblemSchema(ma.Schema):
         metadata={"description": "Field name -> messages (validation problems)."},
     )
     refusal = fields.Nested(RefusalSchema, metadata={"description": "Policy refusals."})
+
+
+class PostImageSchema(ma.Schema):
+    """One image of a post, as approved and sent."""
+
+    media_id = fields.String(required=True)
+    content_hash = fields.String(required=True)
+    description = fields.String(required=True)
+    mime_type = fields.String(required=True)
+    width = fields.Integer(required=True)
+    height = fields.Integer(required=True)
+
+
+class MediaSchema(ma.Schema):
+    """An uploaded image."""
+
+    id = fields.String(required=True, metadata={"description": "Unguessable id for media_ids."})
+    content_hash = fields.String(
+        required=True, metadata={"description": "SHA-256 of the stored (cleaned) bytes."}
+    )
+    mime_type = fields.String(required=True)
+    width = fields.Integer(required=True)
+    height = fields.Integer(required=True)
+    size = fields.Integer(required=True)
+    description = fields.String(required=True, metadata={"description": "The alt text."})
+    attached = fields.Boolean(required=True)
+
+
+class MediaDescriptionSchema(Strict):
+    """A new description (alt text) for an upload not yet attached."""
+
+    description = Text(required=True, validate=validate.Length(max=2000))

@@ -14,7 +14,7 @@ from http import HTTPStatus
 from typing import Any, ClassVar, TypeVar
 
 import flask_smorest
-from flask import Flask, Response, g, url_for
+from flask import Flask, Response, g, request, url_for
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 
@@ -31,6 +31,8 @@ from ghostpost.api.oauth import client_rate_limit, current_api_actor, require_sc
 from ghostpost.api.schemas import (
     MAX_ID,
     AccountListSchema,
+    MediaDescriptionSchema,
+    MediaSchema,
     PostGroupSchema,
     PostListQuerySchema,
     PostPageSchema,
@@ -43,6 +45,7 @@ from ghostpost.api.schemas import (
     WindowListSchema,
     is_public_id,
 )
+from ghostpost.domain.media_rules import MAX_UPLOAD_BYTES, MediaUpload
 from ghostpost.domain.model import Account, Source, User
 from ghostpost.domain.policy import (
     PostKind,
@@ -51,7 +54,7 @@ from ghostpost.domain.policy import (
 )
 from ghostpost.domain.states import PostState
 from ghostpost.http_surface import services
-from ghostpost.services import api_queries, groups, idempotency, posts
+from ghostpost.services import api_queries, groups, idempotency, media, posts
 from ghostpost.services.api_queries import PostDetails, PostQuery
 from ghostpost.services.clients import SCOPES
 from ghostpost.services.idempotency import KEY_RETENTION
@@ -227,6 +230,23 @@ def post_data(details: PostDetails, collection_url: str | None = None) -> dict[s
         "group": post.group_id,
         "decisions": _decisions(latest, post.is_delegated),
         "links": {"self": self_url, "cancel": self_url + "/cancel"},
+        **(
+            {
+                "images": [
+                    {
+                        "media_id": image.media_id,
+                        "content_hash": image.content_hash,
+                        "description": image.alt_text,
+                        "mime_type": image.mime_type,
+                        "width": image.width,
+                        "height": image.height,
+                    }
+                    for image in details.images
+                ]
+            }
+            if details.images
+            else {}
+        ),
     }
 
 
@@ -310,6 +330,7 @@ def _request(data: dict[str, Any]) -> posts.ClientPost:
         source=Source.API,
         publish_at=data.get("publish_at"),
         extra={"in_reply_to": in_reply_to} if in_reply_to is not None else {},
+        media_ids=tuple(data.get("media_ids") or ()),
     )
 
 
@@ -326,6 +347,8 @@ def create_fingerprint(data: dict[str, Any]) -> str:
             "author": data["author"].strip().lower(),
             "publish_at": publish_at.isoformat() if publish_at is not None else None,
             "in_reply_to": data.get("in_reply_to"),
+            # Only when images are named: fingerprints of text-only creates stay as they were.
+            **({"media_ids": list(data["media_ids"])} if data.get("media_ids") else {}),
         }
     )
 
@@ -537,6 +560,93 @@ def cancel_post(post_id: str) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------
 # Accounts and windows
+
+
+# ---------------------------------------------------------------------------------------------
+# Media
+
+
+def render_media(upload: MediaUpload) -> dict[str, Any]:
+    return {
+        "id": upload.public_id,
+        "content_hash": upload.content_hash,
+        "mime_type": upload.mime_type,
+        "width": upload.width,
+        "height": upload.height,
+        "size": upload.size,
+        "description": upload.alt_text,
+        "attached": upload.post_id is not None,
+    }
+
+
+def uploaded_file() -> tuple[bytes, str]:
+    """The multipart `file` and `description` of an upload (the body may be larger than other
+    requests': up to the largest image a platform takes)."""
+    request.max_content_length = MAX_UPLOAD_BYTES + 64 * 1024
+    if not request.mimetype.startswith("multipart/form-data"):
+        raise ApiProblem(
+            415, "unsupported_media_type", "Send the image as multipart/form-data `file`."
+        )
+    file = request.files.get("file")
+    if file is None:
+        raise ApiProblem(
+            422, "validation_failed", "The image is missing.", errors={"file": ["required"]}
+        )
+    return file.read(MAX_UPLOAD_BYTES + 1), request.form.get("description", "")
+
+
+@bp.route("/media", methods=["POST"])
+@operation("posts:write", 400, 413, 415, 422)
+@bp.doc(
+    requestBody={
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        # Untyped: a multipart field is text whatever it looks like ("0.0").
+                        "description": {
+                            "maxLength": 2000,
+                            "description": "Alt text (describe the image).",
+                        },
+                    },
+                }
+            }
+        },
+    },
+    summary="Upload an image",
+    description="multipart/form-data with `file` (JPEG, PNG, WebP or a static GIF) and an "
+    "optional `description` (alt text). The image is decoded, turned upright and re-encoded "
+    "without metadata (EXIF location included); the answer names the stored bytes' SHA-256. "
+    "Attach it with `media_ids` on `POST /api/v1/posts`; unattached images are deleted after a "
+    "day. Anything else (SVG, HTML, animated images, decompression bombs) is 422.",
+)
+@bp.response(201, MediaSchema)
+def upload_media() -> tuple[dict[str, Any], int]:
+    data, description = uploaded_file()
+    upload = media.upload_media(services(), current_api_actor(), data, description)
+    return render_media(upload), 201
+
+
+@bp.route("/media/<media_id>", methods=["GET"])
+@operation("posts:write", 404)
+@bp.doc(summary="Read an uploaded image's record")
+@bp.response(200, MediaSchema)
+def get_media(media_id: str) -> dict[str, Any]:
+    return render_media(media.get_media(services(), current_api_actor(), media_id))
+
+
+@bp.route("/media/<media_id>", methods=["PUT"])
+@operation("posts:write", 400, 404, 409, 413, 415)
+@bp.doc(summary="Set an image's description (alt text) before it is attached")
+@bp.arguments(MediaDescriptionSchema)
+@bp.response(200, MediaSchema)
+def describe_media(data: dict[str, Any], media_id: str) -> dict[str, Any]:
+    upload = media.describe_media(services(), current_api_actor(), media_id, data["description"])
+    return render_media(upload)
 
 
 @bp.route("/accounts", methods=["GET"])

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ghostpost.adapters.local import LocalStatus
+from ghostpost.adapters.local import LocalImage, LocalStatus
 from ghostpost.db.models import LocalStatusRow
 from ghostpost.domain.post_options import PLAIN, PostOptions
 
@@ -23,6 +24,10 @@ def _to_status(row: LocalStatusRow) -> LocalStatus:
         visibility=row.visibility,
         language=row.language,
         sensitive=row.sensitive,
+        media=tuple(
+            LocalImage(m["hash"], m["alt"], m["mime"], m["width"], m["height"])
+            for m in row.media or ()
+        ),
     )
 
 
@@ -42,7 +47,12 @@ class LocalStatusStore:
         self._reads = read_sessions or session_factory
 
     def create(
-        self, handle: str, text: str, idempotency_key: str, options: PostOptions = PLAIN
+        self,
+        handle: str,
+        text: str,
+        idempotency_key: str,
+        options: PostOptions = PLAIN,
+        media: Sequence[LocalImage] = (),
     ) -> LocalStatus:
         """Create a status, or return the one already created under this key (as it was: a
         retry's options do not change a status already out)."""
@@ -59,6 +69,16 @@ class LocalStatusStore:
                 visibility=options.visibility,
                 language=options.language,
                 sensitive=options.sensitive,
+                media=[
+                    {
+                        "hash": m.content_hash,
+                        "alt": m.alt_text,
+                        "mime": m.mime_type,
+                        "width": m.width,
+                        "height": m.height,
+                    }
+                    for m in media
+                ],
             )
             session.add(row)
             try:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -100,6 +101,8 @@ class WindowRow(Base):
     #: end | start
     tag_position: Mapped[str] = mapped_column(String(10))
     requires_approval: Mapped[bool] = mapped_column(Boolean)
+    #: Delegated posts' images need alt text (WindowPolicy.alt_text_required).
+    alt_text_required: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     notice_post_id: Mapped[int | None] = mapped_column(
         ForeignKey("posts.id", use_alter=True, name="fk_windows_notice_post_id_posts")
@@ -304,6 +307,8 @@ class LocalStatusRow(Base):
     #: A BCP 47-ish tag ("en", "pt-BR") for the page's `lang`, or None.
     language: Mapped[str | None] = mapped_column(String(35))
     sensitive: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: The images, in order: [{"hash", "alt", "mime", "width", "height"}] (bytes in the store).
+    media: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default="[]")
 
 
 class OAuthClientRow(Base):
@@ -460,3 +465,47 @@ class MastodonTokenRow(Base):
     scopes: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class MediaUploadRow(Base):
+    """An uploaded image, before and after it is attached to a post. The bytes live in the
+    media store (by `content_hash`); the row says who uploaded it and what it is."""
+
+    __tablename__ = "media_uploads"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The id clients see: random, unguessable.
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    #: Who uploaded it, as the ledger names actors: `client:<id>` or `user:<id>`.
+    uploaded_by: Mapped[str] = mapped_column(String(120), index=True)
+    #: The staff user behind a signed-in app's upload (None for a client's own).
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    mime_type: Mapped[str] = mapped_column(String(40))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(Integer)
+    alt_text: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    #: The post it is attached to (once attached, never to another).
+    post_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id"), index=True)
+
+
+class PostMediaRow(Base):
+    """One image of a post, in order, as approved and sent: the content hash names the exact
+    bytes in the media store."""
+
+    __tablename__ = "post_media"
+    __table_args__ = (UniqueConstraint("post_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    #: The upload's public id (what the APIs call the image).
+    media_id: Mapped[str] = mapped_column(String(40))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    alt_text: Mapped[str] = mapped_column(Text)
+    mime_type: Mapped[str] = mapped_column(String(40))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(Integer)

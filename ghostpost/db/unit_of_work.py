@@ -15,6 +15,7 @@ from ghostpost.db.repositories.accounts import SqlAccounts
 from ghostpost.db.repositories.clients import SqlApiClients, SqlApiTokens
 from ghostpost.db.repositories.ledger import SqlLedger
 from ghostpost.db.repositories.mastodon_apps import SqlMastodonApps
+from ghostpost.db.repositories.media import SqlMedia
 from ghostpost.db.repositories.people import SqlAssignments, SqlPrincipals, SqlUsers
 from ghostpost.db.repositories.posts import SqlPosts
 from ghostpost.db.repositories.windows import SqlWindows
@@ -30,6 +31,7 @@ from ghostpost.services.ports import (
     IdempotencyKeyRepository,
     Ledger,
     MastodonAppRepository,
+    MediaRepository,
     PostRepository,
     PrincipalRepository,
     SealedSecrets,
@@ -70,6 +72,7 @@ class SqlAlchemyUnitOfWork:
         self.exports: ExportReader = SqlExports(self.session)
         self.sealed: SealedSecrets = SqlSealedSecrets(self.session, self._box)
         self.web_sessions: WebSessionRepository = SqlWebSessions(self.session)
+        self.media: MediaRepository = SqlMedia(self.session)
         return self
 
     def __exit__(

@@ -102,6 +102,8 @@ RULES: dict[str, Callable[[object, object], Effect]] = {
     "tag_mode": _tag_mode,
     "tag_position": _replaced,
     "requires_approval": _ordered(weaker_when_larger=False),
+    # Relaxing alt text is a change the principal agrees to, like any weaker policy.
+    "alt_text_required": _ordered(weaker_when_larger=False),
 }
 
 

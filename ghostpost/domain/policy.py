@@ -116,6 +116,9 @@ class WindowPolicy:
     tag_mode: TagMode = TagMode.WHEN_FITS
     tag_position: TagPosition = TagPosition.END
     requires_approval: bool = False
+    #: Every image of a delegated post needs alt text (accessibility); False relaxes it for
+    #: this window's delegated posts only (the principal's own posts always need it).
+    alt_text_required: bool = True
 
     def __post_init__(self) -> None:
         # With N = 1 every post would need a reminder before it, including the post right
@@ -636,6 +639,8 @@ def policy_record(policy: WindowPolicy) -> dict[str, Any]:
         "tag_mode": policy.tag_mode.value,
         "tag_position": policy.tag_position.value,
         "requires_approval": policy.requires_approval,
+        # Only when relaxed: records of windows that keep the default read as they always have.
+        **({} if policy.alt_text_required else {"alt_text_required": False}),
     }
 
 

@@ -5,9 +5,10 @@ Objects of other accounts do not exist for a client (NotFound), whether or not t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
+from ghostpost.domain.media_rules import PostImage
 from ghostpost.domain.model import Account, Post, User, Window, WindowProposal
 from ghostpost.domain.states import QUEUED_STATES, PostState
 from ghostpost.services.context import Actor, ServiceContext
@@ -29,6 +30,8 @@ class PostDetails:
     outlook: Outlook | None = None
     #: The account's principal's name, where the read had it (a client's create).
     principal_name: str | None = None
+    #: The post's images, where the read had them (a create with images, one post's read).
+    images: tuple[PostImage, ...] = ()
 
     @property
     def current_outlook(self) -> Outlook:
@@ -125,13 +128,20 @@ def _visible(uow: UnitOfWork, ctx: ServiceContext, actor: Actor, post: Post | No
         raise NotFound("No such post.")
     account = uow.accounts.get(post.account_id)
     assert account is not None
-    return _details(uow, ctx, [post], {account.id: account}, ctx.clock.now())[0]
+    details = _details(uow, ctx, [post], {account.id: account}, ctx.clock.now())[0]
+    return replace(details, images=uow.media.images_of(post.id))
 
 
 def get_post(ctx: ServiceContext, actor: Actor, public_id: str) -> PostDetails:
     """Return one post of the client's accounts by its public id."""
     with ctx.uow(read_only=True) as uow:
         return _visible(uow, ctx, actor, uow.posts.by_public_id(public_id))
+
+
+def get_post_details_by_id(ctx: ServiceContext, actor: Actor, post_id: int) -> PostDetails:
+    """Return one post of the client's accounts by its internal id, with its images."""
+    with ctx.uow(read_only=True) as uow:
+        return _visible(uow, ctx, actor, uow.posts.get(post_id))
 
 
 def get_post_by_id(ctx: ServiceContext, actor: Actor, post_id: int) -> Post:

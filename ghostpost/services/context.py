@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from ghostpost.clock import Clock
 from ghostpost.domain.length import Budget
+from ghostpost.domain.media_rules import CleanImage
 from ghostpost.domain.model import Account, User
 from ghostpost.services.ports import UnitOfWork
 
@@ -53,6 +54,18 @@ class GrantCache:
             self._grants.pop(key, None)
 
 
+class MediaFiles(Protocol):
+    """Image bytes by content hash (ghostpost.media_store.FileMediaStore)."""
+
+    def put(self, data: bytes) -> str:
+        """Store the bytes (once) and return their SHA-256."""
+        ...
+
+    def read(self, content_hash: str) -> bytes:
+        """Return the bytes; raise errors.MediaUnavailable when missing or altered."""
+        ...
+
+
 class UnitOfWorkFactory(Protocol):
     """Opens a unit of work: one write transaction, or with `read_only` one that only reads
     (it never takes SQLite's write lock; PostgreSQL refuses its writes)."""
@@ -82,6 +95,11 @@ class ServiceContext:
     notice_lead: timedelta = timedelta(minutes=60)
     #: Bearer-token grants read recently (api_token_cache_seconds; see GrantCache).
     token_grants: GrantCache = field(default_factory=lambda: GrantCache(0))
+    #: The media store (ghostpost.media_store): image bytes by content hash, read back verified.
+    media_files: MediaFiles | None = None
+    #: Decodes an upload and re-encodes it without metadata (ghostpost.images.normalise);
+    #: raises ImageRefused.
+    clean_image: Callable[[bytes], CleanImage] | None = None
 
 
 @dataclass(frozen=True)

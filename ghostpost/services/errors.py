@@ -106,3 +106,9 @@ class PolicyRefused(ServiceError):
         super().__init__(decision.refusal.message)
         self.decision = decision
         self.refusal_code = decision.refusal.code.value
+
+
+class MediaUnavailable(ServiceError):
+    """A stored image is missing, or its bytes no longer match their content hash."""
+
+    code = "media_unavailable"

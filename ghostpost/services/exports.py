@@ -115,6 +115,9 @@ AUTHORSHIP_COLUMNS: tuple[str, ...] = (
     "deleted_by_email",
     # Appended: the group of posts one compose made for several accounts (empty: alone).
     "group_id",
+    # Appended: the post's images, "<count>: <sha256> <sha256> ..." (the stored bytes' hashes,
+    # as the ledger names them); empty for a post without images.
+    "images",
 )
 
 #: A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets
@@ -243,6 +246,8 @@ class _Directory:
     clients: Mapping[str, ApiClient]
     #: notice post id -> its window
     notice_windows: Mapping[int, Window]
+    #: post id -> the content hashes of its images, in order (posts with images only)
+    images: Mapping[int, tuple[str, ...]]
 
 
 def _load_directory(uow: UnitOfWork) -> _Directory:
@@ -254,6 +259,7 @@ def _load_directory(uow: UnitOfWork) -> _Directory:
         windows=windows,
         clients={c.client_id: c for c in uow.api_clients.list()},
         notice_windows={w.notice_post_id: w for w in windows.values() if w.notice_post_id},
+        images=uow.media.image_hashes(),
     )
 
 
@@ -376,10 +382,15 @@ _ROW_TEXT_CELLS = tuple(
         "content_warning",  # the writer's words
         "visibility",
         "group_id",  # ghostpost's hex, unless someone wrote the column by hand
+        "images",
     )
 )
 _DELEGATED = AUTHORSHIP_COLUMNS.index("delegated")
 _FORMULA_FIRST = "".join(FORMULA_STARTS)
+
+
+def _images_cell(hashes: tuple[str, ...] | None) -> str | None:
+    return f"{len(hashes)}: {' '.join(hashes)}" if hashes else None
 
 
 def _defused(cell: str | None) -> str | None:
@@ -517,6 +528,7 @@ class _AuthorshipRows:
             deleter_name if deleted_at else None,
             deleter_email if deleted_at else None,
             group_id,
+            _images_cell(self.directory.images.get(post_id)),
         ]
 
     def csv_values(self, row: Sequence[Any]) -> list[Any]:

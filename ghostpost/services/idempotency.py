@@ -172,7 +172,11 @@ def submit_client_post_once(
         if record is None:
             post, plan = submit_client_post(uow, ctx, actor, request, now)
             details = PostDetails(
-                post, plan.account, plan.author, principal_name=plan.principal_name
+                post,
+                plan.account,
+                plan.author,
+                principal_name=plan.principal_name,
+                images=uow.media.images_of(post.id) if request.media_ids else (),
             )
             status, body = render(details)
             if key is not None:

@@ -10,6 +10,7 @@ from typing import Any, Protocol, Self
 
 from ghostpost.domain.checkpoint import Checkpoint
 from ghostpost.domain.ledger import LedgerEntry
+from ghostpost.domain.media_rules import CleanImage, MediaUpload, PostImage
 from ghostpost.domain.model import (
     Account,
     ApiClient,
@@ -879,6 +880,40 @@ class WebSessionRepository(Protocol):
         """Delete sessions revoked, last seen or created before these instants; return how many."""
 
 
+class MediaRepository(Protocol):
+    """Uploaded images and the images of posts (the bytes are in the media store)."""
+
+    def add_upload(
+        self,
+        *,
+        public_id: str,
+        uploaded_by: str,
+        image: CleanImage,
+        alt_text: str,
+        created_at: datetime,
+    ) -> MediaUpload:
+        """Store an upload, unattached."""
+
+    def get_upload(self, public_id: str) -> MediaUpload | None:
+        """Return the upload with this public id, if any."""
+
+    def set_alt_text(self, public_id: str, alt_text: str) -> MediaUpload:
+        """Change an upload's alt text."""
+
+    def attach(self, post_id: int, uploads: Sequence[MediaUpload]) -> tuple[PostImage, ...]:
+        """Make `uploads` the post's images, in order; raise services.errors.Conflict when one
+        of them was attached to a post meanwhile (a concurrent create)."""
+
+    def images_of(self, post_id: int) -> tuple[PostImage, ...]:
+        """Return the post's images, in order."""
+
+    def purge_unattached(self, created_before: datetime) -> int:
+        """Delete the uploads never attached and made before `created_before`; return how many."""
+
+    def image_hashes(self) -> dict[int, tuple[str, ...]]:
+        """Every post with images: post id -> its images' content hashes, in order."""
+
+
 class UnitOfWork(Protocol):
     """One transaction; rolls back on exit unless committed."""
 
@@ -897,6 +932,7 @@ class UnitOfWork(Protocol):
     exports: ExportReader
     sealed: SealedSecrets
     web_sessions: WebSessionRepository
+    media: MediaRepository
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ghostpost.domain.ledger import LedgerTag
+from ghostpost.domain.media_rules import MediaUpload, image_refusals
 from ghostpost.domain.model import Account, ApiClient, NewPost, Post, Source, User, Window
 from ghostpost.domain.policy import Decision, PostDraft, PostKind, Stage, decide
 from ghostpost.domain.post_options import (
@@ -41,6 +42,8 @@ from ghostpost.services.publishing import SUBMISSION_TEXT_KEY
 #: A publish_at this far in the past is a mistake, not "now" (clock skew between clients is less).
 PAST_TOLERANCE = timedelta(minutes=5)
 MAX_TEXT_CODE_POINTS = 50_000
+#: More ids than this are refused before any is read (no platform takes more than 4).
+MAX_IMAGES_NAMED = 10
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,8 @@ class SubmitPost:
     #: Content warning, visibility, language, sensitive: stored, sent and in the ledger, or
     #: refused when the account's platform cannot honour them (post_options.refusals).
     options: PostOptions = PLAIN
+    #: Uploads (their public ids, in order) to attach: the submitter's own, unattached.
+    media_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -188,6 +193,7 @@ class ClientPost:
     publish_at: datetime | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
     options: PostOptions = PLAIN
+    media_ids: tuple[str, ...] = ()
 
     def submission(self, author_id: int) -> SubmitPost:
         """This request as the post `author_id` submits: every field carried, in one place
@@ -200,6 +206,7 @@ class ClientPost:
             publish_at=self.publish_at,
             extra=self.extra,
             options=self.options,
+            media_ids=self.media_ids,
         )
 
 
@@ -278,7 +285,9 @@ def plan_post(ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Plan:
 def plan_client_post(ctx: ServiceContext, actor: Actor, request: ClientPost) -> Plan:
     """An API client's dry run (one read-only transaction, one read): what a create would get."""
     with ctx.uow(read_only=True) as uow:
-        return _plan_client_post(uow, ctx, actor, request, ctx.clock.now())[1]
+        cmd, plan = _plan_client_post(uow, ctx, actor, request, ctx.clock.now())
+        _uploads(uow, actor, cmd, plan)  # the images a create would refuse, refused here too
+        return plan
 
 
 def submit_post(ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Post:
@@ -304,6 +313,50 @@ def submit_client_post(
     return _store(uow, actor, cmd, plan, now), plan
 
 
+def alt_text_required(plan: Plan) -> bool:
+    """Whether this post's images need alt text: always for the principal's own posts and
+    outside windows; for delegated posts unless their window relaxes it."""
+    if not plan.delegated or plan.window is None:
+        return True
+    return plan.window.policy.alt_text_required
+
+
+def _uploads(uow: UnitOfWork, actor: Actor, cmd: SubmitPost, plan: Plan) -> list[MediaUpload]:
+    """The uploads `cmd` attaches, refused by name unless each is the submitter's own, still
+    unattached, and all of them within the account's platform rules."""
+    if not cmd.media_ids:
+        return []
+    if len(set(cmd.media_ids)) != len(cmd.media_ids):
+        raise ValidationFailed("media_ids: an image is named twice.", {"media_ids": "duplicate id"})
+    if len(cmd.media_ids) > MAX_IMAGES_NAMED:
+        raise ValidationFailed("media_ids: too many images.", {"media_ids": "too many"})
+    uploads = []
+    for position, public_id in enumerate(cmd.media_ids):
+        upload = uow.media.get_upload(public_id) if isinstance(public_id, str) else None
+        key = f"media_ids[{position}]"
+        # Another uploader's image answers as a missing one: ids are not confirmed to others.
+        if upload is None or upload.uploaded_by != actor.ref:
+            raise ValidationFailed(
+                f"media_ids: No image {public_id!r} of yours.", {key: "no such image"}
+            )
+        if upload.post_id is not None:
+            raise ValidationFailed(
+                f"media_ids: image {public_id!r} is already attached to a post.",
+                {key: "already attached"},
+            )
+        uploads.append(upload)
+    refused = image_refusals(
+        plan.account.platform,
+        [upload.facts() for upload in uploads],
+        alt_text_required=alt_text_required(plan),
+    )
+    if refused:
+        raise ValidationFailed(
+            "; ".join(f"{name}: {why}" for name, why in refused.items()) + ".", refused
+        )
+    return uploads
+
+
 def _store(
     uow: UnitOfWork,
     actor: Actor,
@@ -312,9 +365,11 @@ def _store(
     now: datetime,
     group_id: str | None = None,
 ) -> Post:
-    """Store the post (in the group `group_id`, if any) and its `post:submitted` entry."""
+    """Store the post (in the group `group_id`, if any), its images and its `post:submitted`
+    entry."""
     if plan.decision.refused:
         raise PolicyRefused(plan.decision)
+    uploads = _uploads(uow, actor, cmd, plan)
     needs_approval = (
         plan.delegated and plan.window is not None and plan.window.policy.requires_approval
     )
@@ -349,11 +404,12 @@ def _store(
             group_id=group_id,
         )
     )
-    # Only grouped posts say so, as only posts with options do: a plain post's entry reads
-    # as it always has.
+    # Only grouped posts (posts with options, with images) say so: a plain post's entry
+    # reads as it always has.
     group = {"group_id": group_id} if group_id is not None else {}
-    # Only posts with options say so: a plain post's entry reads as it always has.
     options = {} if cmd.options.is_plain else {"options": cmd.options.to_record()}
+    images = uow.media.attach(post.id, uploads) if uploads else ()
+    media = {"images": [image.to_record() for image in images]} if images else {}
     uow.ledger.append(
         tag=LedgerTag.POST_SUBMITTED,
         actor=actor.ref,
@@ -375,6 +431,7 @@ def _store(
             **extra,
             **options,
             **group,
+            **media,
         },
         occurred_at=now,
     )

@@ -31,8 +31,9 @@ from ghostpost.domain.policy import (
 )
 from ghostpost.domain.post_options import PLAIN, PostOptions
 from ghostpost.domain.states import PostState, transition
-from ghostpost.services.context import SYSTEM_WORKER, ServiceContext
+from ghostpost.services.context import SYSTEM_WORKER, MediaFiles, ServiceContext
 from ghostpost.services.delegation import hold_withdrawn, withdrawn_grant, withdrawn_hold
+from ghostpost.services.errors import MediaUnavailable
 from ghostpost.services.ports import UnitOfWork
 
 #: States in which a post may still be claimed (a failed post can be retried).
@@ -159,8 +160,9 @@ def _take(
     decision: dict[str, Any] | None,
     window: Window | None,
     content_warning: str | None = None,
+    media: tuple[MediaItem, ...] = (),
 ) -> Claim:
-    """Claim `post` to send `text` (and `content_warning`; None: the one it has)."""
+    """Claim `post` to send `text` (and `content_warning`; None: the one it has) with `media`."""
     decisions = dict(post.decisions)
     if decision is not None:
         decisions["publication"] = decision
@@ -191,10 +193,37 @@ def _take(
             "idempotency_key": post.idempotency_key,
             # Only posts with options say so (as at submission).
             **({} if post.options.is_plain else {"options": _sent_options(post)}),
+            # The exact images sent (verified against their hashes just now), as submitted.
+            **({"images": [_image_record(item) for item in media]} if media else {}),
         },
         occurred_at=now,
     )
-    return Claim(post, account, text, post.idempotency_key, worker_id, _sent(post))
+    return Claim(post, account, text, post.idempotency_key, worker_id, _sent(post), media)
+
+
+def _image_record(item: MediaItem) -> dict[str, Any]:
+    return {"hash": item.content_hash, "alt_text": item.alt_text}
+
+
+def _load_images(uow: UnitOfWork, files: MediaFiles | None, post: Post) -> tuple[MediaItem, ...]:
+    """The post's images with their bytes, each verified against its content hash; raise
+    MediaUnavailable when one is missing or altered (then nothing may be sent)."""
+    images = uow.media.images_of(post.id)
+    if not images:
+        return ()
+    if files is None:
+        raise MediaUnavailable("this process has no media store")
+    return tuple(
+        MediaItem(
+            content_hash=image.content_hash,
+            mime_type=image.mime_type,
+            data=files.read(image.content_hash),
+            alt_text=image.alt_text,
+            width=image.width,
+            height=image.height,
+        )
+        for image in images
+    )
 
 
 def _sent(post: Post) -> PostOptions:
@@ -293,6 +322,20 @@ def _decide_and_claim(
     if withdrawal is not None:
         hold_withdrawn(uow, post, withdrawal, actor_ref=SYSTEM_WORKER, now=now)
         return None
+    try:
+        media = _load_images(uow, ctx.media_files, post)
+    except MediaUnavailable as unavailable:
+        # Never sent without (or with other) images than those approved: failed for good.
+        reason = f"not sent: {unavailable}"
+        uow.posts.set_state(post.id, transition(post.state, PostState.FAILED), reason)
+        uow.ledger.append(
+            tag=LedgerTag.POST_FAILED,
+            actor=SYSTEM_WORKER,
+            subject=f"post:{post.public_id}",
+            data={"error": reason},
+            occurred_at=now,
+        )
+        return None
     decision = decide(
         PostDraft(
             post.submitted_text,
@@ -390,6 +433,7 @@ def _decide_and_claim(
         record,
         window,
         content_warning=decision.content_warning,
+        media=media,
     )
 
 

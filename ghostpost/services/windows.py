@@ -71,6 +71,7 @@ POLICY_LABELS = {
     "tag_mode": "Tag mode",
     "tag_position": "Tag position",
     "requires_approval": "Principal approves each delegated post",
+    "alt_text_required": "Delegated posts' images need alt text",
 }
 _TIME_FIELDS = ("starts_at", "ends_at")
 _ENUM_FIELDS: dict[str, Any] = {
@@ -96,6 +97,8 @@ class WindowSpec:
     tag_mode: TagMode = TagMode.WHEN_FITS
     tag_position: TagPosition = TagPosition.END
     requires_approval: bool = False
+    #: Delegated posts' images need alt text (relaxing it needs the principal's consent).
+    alt_text_required: bool = True
     #: When the notice goes out once approved; None: the configured lead before `starts_at`.
     notice_publish_at: datetime | None = None
 
@@ -112,6 +115,7 @@ class WindowSpec:
             tag_mode=self.tag_mode,
             tag_position=self.tag_position,
             requires_approval=self.requires_approval,
+            alt_text_required=self.alt_text_required,
         )
 
     def notice_time(self, ctx: ServiceContext) -> datetime:

@@ -9,13 +9,14 @@ are decided again when the post goes out, and the preview says so.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 
+from ghostpost.domain.media_rules import MediaUpload, image_refusals
 from ghostpost.domain.model import Account, Post, Role, Source, User
 from ghostpost.domain.policy import (
     PostKind,
@@ -24,10 +25,11 @@ from ghostpost.domain.policy import (
     describe_decided_at_publication,
 )
 from ghostpost.domain.states import PostState
+from ghostpost.services import media
 from ghostpost.services.auth import writable_accounts
 from ghostpost.services.errors import PolicyRefused, ValidationFailed
 from ghostpost.services.groups import plan_group, submit_group
-from ghostpost.services.posts import Plan, SubmitPost, plan_post, submit_post
+from ghostpost.services.posts import Plan, SubmitPost, alt_text_required, plan_post, submit_post
 from ghostpost.web.common import (
     MAX_ID,
     current_actor,
@@ -70,6 +72,8 @@ class Draft:
     #: The other accounts ticked under "Also post to": one post each, made together with the
     #: first as a group (services.groups).
     also_account_ids: tuple[int, ...] = ()
+    #: Images uploaded with this draft (the writer's own, not yet attached), in order.
+    images: tuple[MediaUpload, ...] = ()
 
     @property
     def group_account_ids(self) -> list[int]:
@@ -77,6 +81,10 @@ class Draft:
         if not self.also_account_ids or self.account_id is None:
             return []
         return [self.account_id, *self.also_account_ids]
+
+
+#: Image slots on the form: one file input and one alt text field each (no script needed).
+IMAGE_SLOTS = 4
 
 
 def _int(value: Any) -> int | None:
@@ -169,7 +177,56 @@ def _command(user: User, account: Account, draft: Draft, when: When) -> SubmitPo
         text=draft.text,
         source=Source.WEB,
         publish_at=when.at,
+        media_ids=tuple(image.public_id for image in draft.images),
     )
+
+
+def read_images(draft: Draft) -> Draft:
+    """The draft with its images: those carried from an earlier preview (their alt text as
+    edited now) and the files chosen in the slots (uploaded, cleaned, stored). Raises
+    ValidationFailed naming the file refused."""
+    actor = current_actor()
+    images: list[MediaUpload] = []
+    for media_id in request.form.getlist("media_ids")[:IMAGE_SLOTS]:
+        upload = media.get_media(services(), actor, media_id)
+        alt = _str(request.form.get(f"alt_{media_id}")).replace("\r\n", "\n")
+        if alt.strip() != upload.alt_text:
+            upload = media.describe_media(services(), actor, media_id, alt)
+        images.append(upload)
+    for slot in range(1, IMAGE_SLOTS + 1):
+        file = request.files.get(f"image_{slot}")
+        if file is None or not file.filename:
+            continue
+        alt = _str(request.form.get(f"image_{slot}_alt")).replace("\r\n", "\n")
+        try:
+            images.append(media.upload_media(services(), actor, file.read(), alt))
+        except ValidationFailed as exc:
+            raise ValidationFailed(
+                f"Image {slot} ({file.filename}): {exc.message}", {f"image_{slot}": "refused"}
+            ) from None
+    return replace(draft, images=tuple(images))
+
+
+def image_lines(plan: Plan, draft: Draft) -> list[dict[str, str]]:
+    """The preview's lines about the draft's images: what the account's platform refuses."""
+    if not draft.images:
+        return []
+    refused = image_refusals(
+        plan.account.platform,
+        [image.facts() for image in draft.images],
+        alt_text_required=alt_text_required(plan),
+    )
+    if refused:
+        return [{"label": "Images", "text": "; ".join(refused.values()), "tone": BAD}]
+    count = len(draft.images)
+    return [
+        {
+            "label": "Images",
+            "text": f"{count} image{'s' if count > 1 else ''}, alt text "
+            "included; sent with the post, without their metadata",
+            "tone": PLAIN,
+        }
+    ]
 
 
 def preview_payload(plan: Plan, when: When, draft: Draft) -> dict[str, Any]:
@@ -215,6 +272,7 @@ def preview_payload(plan: Plan, when: When, draft: Draft) -> dict[str, Any]:
     refusal = None
     if decision.refusal is not None and decision.refusal.code is not RefusalCode.EMPTY_TEXT:
         refusal = decision.refusal.message
+    items.extend(image_lines(plan, draft))
     later = decided_at_publication(PostKind.REGULAR, plan.delegated)
     notes = [] if empty else [describe_decided_at_publication(later)]
     return {
@@ -251,6 +309,7 @@ def _render(
             fields=fields or {},
             timezones=timezones(),
             auto_timezone=request.method == "GET",
+            image_slots=range(1, IMAGE_SLOTS + 1 - len(draft.images)),
         ),
         status,
     )
@@ -292,6 +351,7 @@ def submit() -> Any:
     if draft.group_account_ids:
         return _submit_group(user, accounts, account, draft)
     try:
+        draft = read_images(draft)
         when = resolve_when(draft)
         command = _command(user, account, draft, when)
         if request.form.get("action") == "preview":
@@ -318,6 +378,17 @@ def _submit_group(user: User, accounts: list[Account], account: Account, draft: 
     for account_id in draft.also_account_ids:
         _selected(accounts, account_id)  # 403 for an account the writer is not assigned to
     account_ids = draft.group_account_ids
+    chosen = [name for name, file in request.files.items() if file.filename]
+    if chosen or request.form.getlist("media_ids"):
+        # Refused, not dropped: the group's service refuses images with several accounts.
+        message = "Images cannot go to several accounts at once yet: post them to one account."
+        return _render(
+            accounts,
+            draft,
+            error=message,
+            fields={"media_ids": "not with several accounts"},
+            status=422,
+        )
     try:
         when = resolve_when(draft)
         command = _command(user, account, draft, when)

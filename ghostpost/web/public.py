@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, jsonify, render_template, request
+from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 
 from ghostpost.bootstrap import Container
 from ghostpost.db.engine import ping
+from ghostpost.services import media
+from ghostpost.services.errors import MediaUnavailable, NotFound
 from ghostpost.web.common import parse_id
 
 bp = Blueprint("public", __name__)
@@ -90,3 +92,42 @@ def status(handle: str, status_id: str) -> Any:
     if found is None:
         abort(404, description="No such status.")
     return render_template("timeline.html", handle=handle, statuses=[found], older=None)
+
+
+@bp.get("/@<handle>/<status_id>/media/<int:position>")
+def status_image(handle: str, status_id: str, position: int) -> Any:
+    """Serve one image of a local status (only images published with a status are served,
+    and only while their bytes still match their hash)."""
+    number = parse_id(status_id)
+    c = container()
+    found = c.local_store.get(handle, number) if number is not None else None
+    if found is None or position >= len(found.media):
+        abort(404, description="No such image.")
+    image = found.media[position]
+    if c.services.media_files is None:
+        abort(404, description="No such image.")
+    try:
+        data = c.services.media_files.read(image.content_hash)
+    except MediaUnavailable:
+        abort(404, description="This image is no longer available.")
+    response = Response(data, mimetype=image.mime_type)
+    # Image bytes, never a document: no sniffing, no script even if a browser were fooled.
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Cache-Control"] = "public, max-age=86400, immutable"
+    return response
+
+
+@bp.get("/media/<media_id>")
+def media_file(media_id: str) -> Any:
+    """An uploaded image's bytes by its unguessable id, without signing in (as Mastodon serves
+    its media files: the Mastodon face's attachment URLs point here), only while they still
+    match their hash."""
+    try:
+        data, mime_type = media.media_bytes(container().services, media_id)
+    except (NotFound, MediaUnavailable):
+        abort(404, description="No such image.")
+    response = Response(data, mimetype=mime_type)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response

@@ -56,6 +56,8 @@ LABELS = {
     "tag_mode": "Tag mode",
     "tag_position": "Tag position",
     "requires_approval": "Delegated posts need the principal's approval",
+    # Unchecked (absent) keeps alt text required: a form without it never weakens a window.
+    "alt_text_optional": "Delegated posts' images may go without alt text",
 }
 REMINDER_MODES = {
     ReminderMode.INLINE.value: "Inline, when it fits",
@@ -112,6 +114,7 @@ def _blank_form(account_id: int | None, now: datetime) -> WindowForm:
             "tag_mode": TagMode.WHEN_FITS.value,
             "tag_position": TagPosition.END.value,
             "requires_approval": "",
+            "alt_text_optional": "",
         }
     )
 
@@ -136,6 +139,7 @@ def _form_of(window: Window) -> WindowForm:
             "tag_mode": policy.tag_mode.value,
             "tag_position": policy.tag_position.value,
             "requires_approval": "1" if policy.requires_approval else "",
+            "alt_text_optional": "" if policy.alt_text_required else "1",
         }
     )
 
@@ -216,14 +220,17 @@ def _parse(form: WindowForm, account_id: int | None) -> WindowSpec | None:
         tag_mode=TagMode(v["tag_mode"]),
         tag_position=TagPosition(v["tag_position"]),
         requires_approval=bool(v["requires_approval"]),
+        alt_text_required=not v["alt_text_optional"],
         notice_publish_at=notice_at,
     )
 
 
 def _submitted(data: Mapping[str, str]) -> WindowForm:
-    names = [n for n in LABELS if n != "requires_approval"]
+    checkboxes = ("requires_approval", "alt_text_optional")
+    names = [n for n in LABELS if n not in checkboxes]
     values = {name: data.get(name, "") for name in names}
-    values["requires_approval"] = "1" if data.get("requires_approval") else ""
+    for name in checkboxes:
+        values[name] = "1" if data.get(name) else ""
     return WindowForm(values)
 
 

@@ -33,6 +33,7 @@ from ghostpost.bootstrap import bootstrap
 from ghostpost.clock import FixedClock
 from ghostpost.settings import Settings
 from tests.conftest import START, sqlite_url
+from tests.support import images
 from tests.support.matrix import (
     ALL_SCOPES,
     API_ACTORS,
@@ -310,6 +311,35 @@ BUILDERS: dict[tuple[str, str], Callable[[Matrix, str], Request]] = {
     ),
     ("api_v1.preview_post", "POST"): lambda m, t: Request(
         "POST", "/api/v1/preview", json=api_body(m, t)
+    ),
+    ("api_v1.upload_media", "POST"): lambda m, t: Request(
+        "POST", "/api/v1/media", files={"file": ("m.png", images.png())}
+    ),
+    ("api_v1.get_media", "GET"): lambda m, t: Request("GET", f"/api/v1/media/{m.upload(t)}"),
+    ("api_v1.describe_media", "PUT"): lambda m, t: Request(
+        "PUT", f"/api/v1/media/{m.upload(t)}", json={"description": "Matrix"}
+    ),
+    ("mastodon.upload_media_v1", "POST"): lambda m, t: Request(
+        "POST",
+        f"/compat/mastodon/{account_id(m, t)}/api/v1/media",
+        files={"file": ("m.png", images.png())},
+    ),
+    ("mastodon.upload_media_v2", "POST"): lambda m, t: Request(
+        "POST",
+        f"/compat/mastodon/{account_id(m, t)}/api/v2/media",
+        files={"file": ("m.png", images.png())},
+    ),
+    ("mastodon.get_media", "GET"): lambda m, t: Request(
+        "GET", f"/compat/mastodon/{account_id(m, t)}/api/v1/media/{m.upload(t)}"
+    ),
+    ("mastodon.update_media", "PUT"): lambda m, t: Request(
+        "PUT",
+        f"/compat/mastodon/{account_id(m, t)}/api/v1/media/{m.upload(t)}",
+        json={"description": "Matrix"},
+    ),
+    ("public.media_file", "GET"): lambda m, t: Request("GET", f"/media/{m.upload(t)}"),
+    ("public.status_image", "GET"): lambda m, t: Request(
+        "GET", f"/@{m.side(t).account.handle}/{m.image_status_id(t)}/media/0"
     ),
     ("api_v1.export_audit", "GET"): lambda m, t: Request(
         "GET", "/api/v1/audit/export", query={"report": "ledger", "account": account_id(m, t)}
@@ -836,6 +866,28 @@ row("api_v1.export_audit", "GET", api("audit:read", OK))
 row("mastodon.verify_credentials", "GET", api("posts:read", OK))
 row("mastodon.post_status", "POST", api("posts:write", OK))
 row("mastodon.get_status", "GET", api("posts:read", OK))
+# Images: an upload is its uploader's alone (another client's is 404, whatever its scopes); the
+# upload itself belongs to no account (the Mastodon base URL's account is checked).
+row(
+    "api_v1.upload_media",
+    "POST",
+    {**api("posts:write", 201), "client_other_account": 201},
+    targets=OWN_ONLY,
+)
+UPLOADER_ONLY = {
+    **api("posts:write", OK),
+    **{f"client_without_{scope}": 404 for scope in ALL_SCOPES if scope != "posts:write"},
+}
+row("api_v1.get_media", "GET", UPLOADER_ONLY)
+row("api_v1.describe_media", "PUT", UPLOADER_ONLY)
+row("mastodon.upload_media_v1", "POST", api("posts:write", OK))
+row("mastodon.upload_media_v2", "POST", api("posts:write", OK))
+row("mastodon.get_media", "GET", UPLOADER_ONLY)
+row("mastodon.update_media", "PUT", UPLOADER_ONLY)
+# As Mastodon serves media files: by the unguessable id, to anyone; an image on a status, to
+# anyone who sees the status.
+row("public.media_file", "GET", everyone(OK))
+row("public.status_image", "GET", everyone(OK))
 
 
 # --- the tests -----------------------------------------------------------------------------

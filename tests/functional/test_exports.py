@@ -86,6 +86,8 @@ COLUMNS = [
     "deleted_by_email",
     # Appended for one compose to several accounts (issue 16): empty for a post made alone.
     "group_id",
+    # Appended for images (issue 16): "<count>: <hash> ..." or empty.
+    "images",
 ]
 #: Texts that would be formulas in a spreadsheet.
 FORMULAS = ["=SUM(A1:A9)", "+1 555 0100 call now", "-2 degrees outside", "@here lunch", "\tx"]

@@ -262,8 +262,6 @@ def test_scheduled_at_keeps_the_fields_until_the_post_goes_out(
 
 #: Each refused parameter, as JSON clients and as form clients (Mastodon.py) send it.
 REFUSED_BODIES: list[tuple[str, dict[str, Any] | list[tuple[str, str]]]] = [
-    ("media_ids", {"media_ids": ["1"]}),
-    ("media_ids", [("media_ids[]", "1")]),
     ("poll", {"poll": {"options": ["yes", "no"], "expires_in": 3600}}),
     ("poll", [("poll[options][]", "yes"), ("poll[options][]", "no")]),
     ("poll", [("poll[expires_in]", "3600")]),

@@ -551,3 +551,23 @@ def test_people_cannot_assign_writers_without_managing_the_account(world: World)
             account_id=world.account.id,
         )
     assert type(refused.value).__name__ == "Forbidden"
+
+
+def test_a_window_may_let_delegated_posts_images_go_without_alt_text(
+    world: World, client: FlaskClient
+) -> None:
+    sign_in(client, world.manager.email)
+    data = form(account_id=str(world.account.id))
+    assert post_form(client, "/windows/new", data, "/windows/new").status_code == 302
+    data = form(account_id=str(world.account.id), name="Other", alt_text_optional="1")
+    data.update(starts_at="2026-11-23T10:00", ends_at="2026-11-23T18:00")
+    assert post_form(client, "/windows/new", data, "/windows/new").status_code == 302
+    with world.ctx.uow() as uow:
+        found = {
+            w.name: w.policy.alt_text_required
+            for w in uow.windows.list_for_account(world.account.id)
+        }
+    # Unchecked (as every older form posts it) keeps alt text required.
+    assert found == {"Web Summit": True, "Other": False}
+    [_, relaxed] = ledger_entries(world, "window:created")
+    assert relaxed["policy"]["alt_text_required"] is False

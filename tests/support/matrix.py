@@ -8,6 +8,7 @@ that change state, so every check starts from the same facts) and run requests a
 
 from __future__ import annotations
 
+import io
 import itertools
 import re
 from collections.abc import Mapping
@@ -19,11 +20,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from ghostpost.adapters.local import LocalImage
 from ghostpost.domain.model import Account, Post, Role, Source, User, Window
 from ghostpost.domain.policy import TagMode
-from ghostpost.services import directory, posts, windows
+from ghostpost.services import directory, media, posts, windows
 from ghostpost.services.context import Actor
 from ghostpost.services.web_sessions import start_web_session
+from tests.support import images
 from tests.support.api import create_api_client, fetch_token
 from tests.support.web import sign_in
 from tests.support.world import World
@@ -75,6 +78,8 @@ class Request:
     remote_addr: str = "127.0.0.1"
     #: Send from a copy of the actor's session (for requests that end the session).
     isolated: bool = False
+    #: Multipart files: field -> (file name, bytes).
+    files: Mapping[str, tuple[str, bytes]] | None = None
 
 
 @dataclass
@@ -200,6 +205,36 @@ class Matrix:
         n = next(self._numbers)
         return f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}"
 
+    def upload(self, target: str) -> str:
+        """A fresh image uploaded by the all-scopes client (own) or by the client limited to
+        Blake's account (other); its id."""
+        side = self.side(target)
+        actor = "client_all_scopes" if target == "own" else "client_other_account"
+        uploaded = media.upload_media(
+            self.world.ctx,
+            Actor.for_client(self.api_clients[actor], frozenset({side.account.id})),
+            images.png(color=(next(self._numbers) % 256, 0, 0)),
+            "Matrix image",
+        )
+        return uploaded.public_id
+
+    def image_status_id(self, target: str) -> int:
+        """The id of a status with one image on the target's local timeline."""
+        key = f"image-{target}"
+        if key not in self.statuses:
+            with self.world.ctx.uow(read_only=True) as uow:
+                found = uow.media.get_upload(self.upload(target))
+            assert found is not None
+            image = LocalImage(found.content_hash, found.alt_text, found.mime_type, 3, 3)
+            status = self.world.container.local_store.create(
+                self.side(target).account.handle,
+                "Matrix status with an image",
+                f"matrix-image-{target}",
+                media=[image],
+            )
+            self.statuses[key] = status.id
+        return self.statuses[key]
+
     def status_id(self, target: str) -> int:
         """The id of a published status on the target's local timeline."""
         return self.statuses[target]
@@ -253,7 +288,11 @@ class Matrix:
         else:
             web_actor = "manager" if actor == "staff_session" else actor
             http = self.http(web_actor)
-        data = dict(request.form) if request.form is not None else None
+        data: dict[str, Any] | None = dict(request.form) if request.form is not None else None
+        if request.files is not None:
+            data = {**(data or {})}
+            for name, (filename, content) in request.files.items():
+                data[name] = (io.BytesIO(content), filename)
         if web_actor is not None and request.method == "POST" and request.csrf:
             token = self.csrf(web_actor)
             headers["X-CSRFToken"] = token

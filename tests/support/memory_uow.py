@@ -40,6 +40,7 @@ from ghostpost.domain.ledger import (
     canonical_json,
     chain_entry,
 )
+from ghostpost.domain.media_rules import CleanImage, MediaUpload, PostImage
 from ghostpost.domain.model import (
     Account,
     ApiClient,
@@ -80,6 +81,7 @@ from ghostpost.services.ports import (
     IdempotencyKeyRepository,
     Ledger,
     MastodonAppRepository,
+    MediaRepository,
     MisfiledEntry,
     PostRepository,
     PrincipalRepository,
@@ -195,6 +197,9 @@ class MemoryState:
     mastodon_apps: dict[int, tuple[MastodonApp, str]] = field(default_factory=dict)
     mastodon_codes: dict[int, tuple[MastodonAuthCode, str]] = field(default_factory=dict)
     mastodon_tokens: dict[int, tuple[MastodonToken, str]] = field(default_factory=dict)
+    #: Uploads by id; the images of each post by post id, in order.
+    uploads: dict[int, MediaUpload] = field(default_factory=dict)
+    post_images: dict[int, tuple[PostImage, ...]] = field(default_factory=dict)
 
     def copy(self) -> MemoryState:
         """Return a copy whose tables can change without touching this one."""
@@ -216,6 +221,8 @@ class MemoryState:
             mastodon_apps=dict(self.mastodon_apps),
             mastodon_codes=dict(self.mastodon_codes),
             mastodon_tokens=dict(self.mastodon_tokens),
+            uploads=dict(self.uploads),
+            post_images=dict(self.post_images),
         )
 
     def next_id(self, table: str) -> int:
@@ -510,6 +517,7 @@ _POLICY_TYPES: dict[str, Callable[[Any], Any] | None] = {
     "tag_mode": TagMode,
     "tag_position": TagPosition,
     "requires_approval": None,
+    "alt_text_required": None,
 }
 
 
@@ -1731,6 +1739,95 @@ class MemoryNotaryStore:
         yield True
 
 
+class MemoryMedia:
+    def __init__(self, tx: _Transaction) -> None:
+        self.tx = tx
+
+    def add_upload(
+        self,
+        *,
+        public_id: str,
+        uploaded_by: str,
+        image: CleanImage,
+        alt_text: str,
+        created_at: datetime,
+    ) -> MediaUpload:
+        state = self.tx.writes()
+        _unique(
+            any(u.public_id == public_id for u in state.uploads.values()),
+            "media_uploads public_id",
+        )
+        upload = MediaUpload(
+            id=state.next_id("media_uploads"),
+            public_id=public_id,
+            uploaded_by=uploaded_by,
+            content_hash=image.content_hash,
+            mime_type=image.mime_type,
+            width=image.width,
+            height=image.height,
+            size=len(image.data),
+            alt_text=alt_text,
+            created_at=_utc(created_at),
+        )
+        state.uploads[upload.id] = upload
+        return upload
+
+    def get_upload(self, public_id: str) -> MediaUpload | None:
+        return next((u for u in self.tx.state.uploads.values() if u.public_id == public_id), None)
+
+    def set_alt_text(self, public_id: str, alt_text: str) -> MediaUpload:
+        found = self.get_upload(public_id)
+        assert found is not None
+        changed = replace(found, alt_text=alt_text)
+        self.tx.writes().uploads[found.id] = changed
+        return changed
+
+    def attach(self, post_id: int, uploads: Sequence[MediaUpload]) -> tuple[PostImage, ...]:
+        from ghostpost.services.errors import Conflict
+
+        state = self.tx.writes()
+        if any(state.uploads[u.id].post_id is not None for u in uploads):
+            raise Conflict("An image was attached to another post meanwhile.")
+        for upload in uploads:
+            state.uploads[upload.id] = replace(state.uploads[upload.id], post_id=post_id)
+        images = tuple(
+            PostImage(
+                position=position,
+                content_hash=u.content_hash,
+                alt_text=u.alt_text,
+                mime_type=u.mime_type,
+                width=u.width,
+                height=u.height,
+                size=u.size,
+                media_id=u.public_id,
+            )
+            for position, u in enumerate(uploads)
+        )
+        state.post_images[post_id] = images
+        return images
+
+    def images_of(self, post_id: int) -> tuple[PostImage, ...]:
+        return self.tx.state.post_images.get(post_id, ())
+
+    def image_hashes(self) -> dict[int, tuple[str, ...]]:
+        return {
+            post_id: tuple(image.content_hash for image in images)
+            for post_id, images in sorted(self.tx.state.post_images.items())
+            if images
+        }
+
+    def purge_unattached(self, created_before: datetime) -> int:
+        state = self.tx.writes()
+        gone = [
+            u.id
+            for u in state.uploads.values()
+            if u.post_id is None and u.created_at < created_before
+        ]
+        for upload_id in gone:
+            del state.uploads[upload_id]
+        return len(gone)
+
+
 # --- the unit of work and its factory ----------------------------------------------------------
 
 
@@ -1768,6 +1865,7 @@ class MemoryUnitOfWork:
         self.exports: ExportReader = MemoryExports(tx, posts)
         self.sealed: SealedSecrets = MemorySealedSecrets(tx, self._resealer)
         self.web_sessions: WebSessionRepository = MemoryWebSessions(tx)
+        self.media: MediaRepository = MemoryMedia(tx)
         return self
 
     def __exit__(

@@ -29,6 +29,7 @@ def env_for(settings: Settings, **extra: str) -> dict[str, str]:
         GHOSTPOST_LEDGER_SIGNING_KEY=settings.ledger_signing_key,
         GHOSTPOST_LEDGER_PUBLIC_KEYS=settings.ledger_public_keys,
         GHOSTPOST_LEDGER_WITNESS_FILE="",
+        GHOSTPOST_MEDIA_DIR=settings.media_dir,
         GHOSTPOST_SERVE_RUNS_WORKER="false",
         PYTHONPATH=str(PROJECT_DIR),
     )

@@ -43,6 +43,7 @@ def settings_for(database_url: str, root: Path) -> Settings:
         ledger_signing_key=str(root / "keys" / "ledger-ed25519.pem"),
         ledger_public_keys=str(root / "keys" / "public"),
         ledger_witness_file=str(root / "witness" / "checkpoints.jsonl"),
+        media_dir=str(root / "media"),
     )
 
 

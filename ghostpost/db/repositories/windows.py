@@ -53,6 +53,7 @@ def to_window(row: WindowRow) -> Window:
             tag_mode=TagMode(row.tag_mode),
             tag_position=TagPosition(row.tag_position),
             requires_approval=row.requires_approval,
+            alt_text_required=row.alt_text_required,
         ),
         created_by=row.created_by,
         notice_post_id=row.notice_post_id,

@@ -1,0 +1,121 @@
+"""Images through the Mastodon face: /api/v1 and /api/v2/media, media_ids[] on statuses,
+media_attachments in the status; the attacks of the native API, in Mastodon's shapes."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import uuid
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from PIL import Image
+
+from ghostpost.settings import Settings
+from tests.functional.test_mastodon_face import FACE_HOST, App, app_for, snapshot
+from tests.support import images
+from tests.support.world import World
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return dataclasses.replace(settings, mastodon_host=FACE_HOST)
+
+
+@pytest.fixture
+def opened(world: World) -> World:
+    world.approve_notice(world.open_window())
+    return world
+
+
+def upload(app: App, data: bytes, description: str = "", version: str = "v2") -> Any:
+    return app.call(
+        "POST",
+        f"/api/{version}/media",
+        data={"file": (io.BytesIO(data), "photo.jpg"), "description": description},
+        content_type="multipart/form-data",
+    )
+
+
+def test_an_app_uploads_describes_and_attaches_an_image_as_on_mastodon(
+    client: FlaskClient, opened: World
+) -> None:
+    app = app_for(client, opened, opened.account)
+    uploaded = upload(app, images.jpeg_with_gps(width=4, height=2))
+    assert uploaded.status_code == 200, uploaded.get_data(as_text=True)
+    entity = uploaded.get_json()
+    assert entity["type"] == "image" and entity["blurhash"] is None
+    assert entity["meta"]["original"] == {"width": 4, "height": 2, "size": "4x2", "aspect": 2.0}
+    assert entity["description"] is None
+    media_id = entity["id"]
+    described = app.call("PUT", f"/api/v1/media/{media_id}", data={"description": "A red bar"})
+    assert described.get_json()["description"] == "A red bar"
+    assert app.get(f"/api/v1/media/{media_id}").get_json()["description"] == "A red bar"
+    status = app.call(
+        "POST", "/api/v1/statuses", data={"status": "Look", "media_ids[]": [media_id]}
+    )
+    assert status.status_code == 200, status.get_data(as_text=True)
+    [attachment] = status.get_json()["media_attachments"]
+    assert attachment["id"] == media_id and attachment["description"] == "A red bar"
+    again = app.get(f"/api/v1/statuses/{status.get_json()['id']}").get_json()
+    assert again["media_attachments"] == [attachment]
+    # The URL serves the cleaned bytes, without a token, from ghostpost's own host.
+    served = client.get(attachment["url"].removeprefix("http://ghostpost.test"))
+    assert served.status_code == 200 and served.mimetype == "image/jpeg"
+    assert b"PhoneMaker" not in served.data
+    with Image.open(io.BytesIO(served.data)) as reopened:
+        assert not reopened.getexif()
+
+
+def test_another_apps_image_cannot_be_attached_or_read(client: FlaskClient, opened: World) -> None:
+    app = app_for(client, opened, opened.account)
+    other = app_for(client, opened, opened.account, name="Other app")
+    theirs = upload(other, images.png(), "Theirs").get_json()["id"]
+    assert app.get(f"/api/v1/media/{theirs}").status_code == 404
+    before = snapshot(opened)
+    status = app.call("POST", "/api/v1/statuses", data={"status": "Hi", "media_ids[]": [theirs]})
+    assert status.status_code == 422
+    assert "media_ids" in status.get_json()["error"]
+    assert snapshot(opened) == before
+
+
+@pytest.mark.parametrize(
+    "data", [images.SVG_AS_PNG, images.bomb_png()], ids=["svg-named-jpg", "bomb"]
+)
+def test_what_is_not_an_image_is_refused_in_mastodons_shape(
+    client: FlaskClient, opened: World, data: bytes
+) -> None:
+    app = app_for(client, opened, opened.account)
+    response = upload(app, data, "x", version="v1")
+    assert response.status_code == 422
+    assert set(response.get_json()) == {"error"}
+    assert "Validation failed: The file is refused" in response.get_json()["error"]
+
+
+def test_a_replay_with_other_media_ids_is_refused(client: FlaskClient, opened: World) -> None:
+    app = app_for(client, opened, opened.account)
+    first = upload(app, images.png(), "One").get_json()["id"]
+    second = upload(app, images.png(color=(1, 1, 1)), "Two").get_json()["id"]
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    created = app.call(
+        "POST", "/api/v1/statuses", data={"status": "Hi", "media_ids[]": [first]}, headers=key
+    )
+    assert created.status_code == 200
+    before = snapshot(opened)
+    replay = app.call(
+        "POST", "/api/v1/statuses", data={"status": "Hi", "media_ids[]": [second]}, headers=key
+    )
+    assert replay.status_code == 422
+    assert snapshot(opened) == before
+
+
+def test_the_instance_says_how_many_images_the_account_takes(
+    client: FlaskClient, opened: World
+) -> None:
+    app = app_for(client, opened, opened.account)
+    configuration = app.get("/api/v1/instance").get_json()["configuration"]
+    assert configuration["statuses"]["max_media_attachments"] == 4
+    # The strictest of the platforms: X takes 1000 characters of alt text, Bluesky 1 MB.
+    assert configuration["media_attachments"]["description_limit"] == 1000
+    assert configuration["media_attachments"]["image_size_limit"] == 1_000_000

@@ -1,0 +1,85 @@
+"""The composer with images, without JavaScript: a file and its alt text per slot, a preview
+that shows them, a submit that attaches them; refusals are form messages that store nothing."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from flask.testing import FlaskClient
+
+from ghostpost.domain.ledger import LedgerTag
+from tests.support import images
+from tests.support.web import csrf_from, sign_in
+from tests.support.world import World
+
+
+def compose(client: FlaskClient, world: World, action: str, **fields: object) -> tuple[int, str]:
+    data: dict[str, object] = {
+        "csrf_token": csrf_from(client, "/compose"),
+        "account_id": str(world.account.id),
+        "text": "Backstage",
+        "publish_at": "",
+        "timezone": "UTC",
+        "action": action,
+        **fields,
+    }
+    response = client.post("/compose", data=data, content_type="multipart/form-data")
+    return response.status_code, response.get_data(as_text=True)
+
+
+def test_a_writer_previews_and_submits_a_post_with_an_image_and_its_alt_text(
+    client: FlaskClient, world: World
+) -> None:
+    world.approve_notice(world.open_window())
+    sign_in(client, world.writer_a.email)
+    status, page = compose(
+        client,
+        world,
+        "preview",
+        image_1=(io.BytesIO(images.jpeg_with_gps()), "photo.jpg"),
+        image_1_alt="The crew at the mixing desk",
+    )
+    assert status == 200, page
+    assert 'alt="The crew at the mixing desk"' in page
+    [media_id] = re.findall(r'name="media_ids" value="([^"]+)"', page)
+    status, _ = compose(
+        client,
+        world,
+        "submit",
+        media_ids=media_id,
+        **{f"alt_{media_id}": "The crew at the mixing desk, smiling"},
+    )
+    assert status == 302
+    with world.ctx.uow(read_only=True) as uow:
+        [entry] = [e for e in uow.ledger.entries() if e.tag == LedgerTag.POST_SUBMITTED]
+    [image] = entry.data["images"]
+    assert image["alt_text"] == "The crew at the mixing desk, smiling"
+
+
+def test_an_image_without_alt_text_is_a_form_message_and_nothing_is_stored(
+    client: FlaskClient, world: World
+) -> None:
+    world.approve_notice(world.open_window())
+    sign_in(client, world.writer_a.email)
+    with world.ctx.uow(read_only=True) as uow:
+        entries = len(list(uow.ledger.entries()))
+    status, page = compose(client, world, "submit", image_1=(io.BytesIO(images.png()), "chart.png"))
+    assert status == 422
+    assert "alt text (description) is required" in page
+    with world.ctx.uow(read_only=True) as uow:
+        assert len(list(uow.ledger.entries())) == entries
+
+
+def test_an_svg_named_png_is_refused_by_name_in_the_form(client: FlaskClient, world: World) -> None:
+    world.approve_notice(world.open_window())
+    sign_in(client, world.writer_a.email)
+    status, page = compose(
+        client,
+        world,
+        "preview",
+        image_1=(io.BytesIO(images.SVG_AS_PNG), "logo.png"),
+        image_1_alt="Logo",
+    )
+    assert status == 422
+    assert "Image 1 (logo.png)" in page and "not a JPEG, PNG, WebP or GIF" in page
