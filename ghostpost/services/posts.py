@@ -276,8 +276,8 @@ def plan_post(ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Plan:
 
 
 def plan_client_post(ctx: ServiceContext, actor: Actor, request: ClientPost) -> Plan:
-    """An API client's dry run (one read-only transaction, one read): what a create would get."""
-    with ctx.uow(read_only=True) as uow:
+    """An API client's dry run (one read-only statement): what a create would get."""
+    with ctx.uow(single_read=True) as uow:
         return _plan_client_post(uow, ctx, actor, request, ctx.clock.now())[1]
 
 

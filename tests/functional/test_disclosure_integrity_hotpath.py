@@ -8,6 +8,7 @@ api_token_cache_seconds, on the services' clock)."""
 from __future__ import annotations
 
 import contextlib
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +22,7 @@ from ghostpost.domain.model import Source
 from ghostpost.services import clients
 from ghostpost.services.context import Actor
 from ghostpost.settings import Settings
+from tests.conftest import BACKEND
 from tests.support.api import Scheduler, scheduler_for
 from tests.support.world import World
 
@@ -155,3 +157,56 @@ def test_one_preview_is_one_read_only_transaction_of_one_statement(
     # runs its deferred BEGIN as a statement.
     assert len(begins) == 1, statements
     assert [s for s in statements if s != "BEGIN"] == ["SELECT"], statements
+
+
+@contextlib.contextmanager
+def round_trips(container: Container) -> Iterator[list[int]]:
+    """PostgreSQL: count the round trips the pool's connections make meanwhile, as the wire
+    sees them (libpq's trace of every message): each ends with the server's ReadyForQuery,
+    whatever sent it (a statement, BEGIN, COMMIT, ROLLBACK, the pool's checks). The count
+    (one number) is in the list once the block ends."""
+    traced: list[tuple[Any, Any]] = []
+
+    def _trace(dbapi_connection: Any, *_args: Any) -> None:
+        log = tempfile.TemporaryFile()  # noqa: SIM115 (closed at the block's end)
+        dbapi_connection.pgconn.trace(log.fileno())
+        traced.append((dbapi_connection, log))
+
+    # The idle pooled connections are traced from now, so that what the pool does on checkout
+    # (a pre-ping) counts too; connections opened meanwhile from their start.
+    for record in list(container.engine.pool._pool.queue):  # type: ignore[attr-defined]
+        if record.dbapi_connection is not None:
+            _trace(record.dbapi_connection)
+    event.listen(container.engine.pool, "connect", _trace)
+    counted: list[int] = []
+    try:
+        yield counted
+    finally:
+        event.remove(container.engine.pool, "connect", _trace)
+        total = 0
+        for dbapi_connection, log in traced:
+            dbapi_connection.pgconn.untrace()
+            log.seek(0)
+            total += sum("ReadyForQuery" in line for line in log.read().decode().splitlines())
+            log.close()
+        counted.append(total)
+
+
+@pytest.mark.skipif(BACKEND != "postgresql", reason="SQLite has no round trips to count")
+def test_postgresql_round_trips_of_one_create_and_one_preview(
+    scheduler: Scheduler, world: World, container: Container
+) -> None:
+    """A create: BEGIN READ WRITE, the key's claim with the joined read, the post, the head's
+    lock, the key's completion with the entry and the head's move, COMMIT. No pre-ping: a
+    pooled connection the server dropped is found by a socket check (no round trip). A
+    preview: its one SELECT, outside any explicit transaction (no BEGIN, no ROLLBACK)."""
+    assert scheduler.get("/api/v1/accounts").status_code == 200  # token read and cached
+    assert scheduler.post("/api/v1/preview", json=_body(world)).status_code == 200
+    with round_trips(container) as create:
+        answer = scheduler.create(_body(world), key="round-trips")
+    assert answer.status_code == 201, answer.get_json()
+    with round_trips(container) as preview:
+        answer = scheduler.post("/api/v1/preview", json=_body(world))
+    assert answer.status_code == 200, answer.get_json()
+    assert create == [6]
+    assert preview == [1]
