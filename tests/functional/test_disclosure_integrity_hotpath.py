@@ -21,7 +21,7 @@ from sqlalchemy import event
 from ghostpost.bootstrap import Container, bootstrap
 from ghostpost.clock import FixedClock
 from ghostpost.domain.model import Source
-from ghostpost.services import clients
+from ghostpost.services import clients, directory
 from ghostpost.services.context import Actor
 from ghostpost.settings import Settings
 from tests.conftest import BACKEND
@@ -245,3 +245,68 @@ def test_a_create_waiting_for_an_account_the_worker_holds_does_not_hold_the_ledg
     create.join(timeout=30)
     assert not create.is_alive()
     assert answers[0].status_code == 201, answers[0].get_json()
+
+
+@pytest.mark.skipif(BACKEND != "postgresql", reason="SQLite serialises writers (BEGIN IMMEDIATE)")
+def test_a_writer_unassigned_while_their_create_is_in_flight_finds_the_post_and_holds_it(
+    scheduler: Scheduler, world: World, container: Container
+) -> None:
+    """The unassignment locks the account before its ledger entry (rows, then the head), so
+    it waits for the create in flight on that account: the create commits, then the
+    unassignment finds its post and holds it. (Locking the account only for the posts it
+    found, after its entry, it found none, and the post went out by an unassigned writer.)
+    The create is made to wait (for its window, which another transaction holds) after it
+    locked the account."""
+    assert scheduler.get("/api/v1/accounts").status_code == 200  # token read and cached
+    answers: list[Any] = []
+    errors: list[BaseException] = []
+
+    def unassign() -> None:
+        try:
+            directory.unassign_writer(
+                world.ctx,
+                Actor.system("test"),
+                user_id=world.writer_a.id,
+                account_id=world.account.id,
+            )
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    def waiting() -> int:
+        with container.engine.connect() as watcher:
+            return int(
+                watcher.exec_driver_sql(
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted"
+                ).scalar_one()
+            )
+
+    def wait_for(count: int) -> None:
+        deadline = time.monotonic() + 10
+        while waiting() < count:
+            assert time.monotonic() < deadline, f"fewer than {count} waiting"
+            time.sleep(0.02)
+
+    with container.engine.connect() as holder:
+        holder.exec_driver_sql(
+            "SELECT id FROM windows WHERE account_id = %(id)s FOR UPDATE",
+            {"id": world.account.id},
+        )
+        create = threading.Thread(target=lambda: answers.append(scheduler.create(_body(world))))
+        create.start()
+        wait_for(1)  # the create holds the account (FOR KEY SHARE) and waits for the window
+        unassigning = threading.Thread(target=unassign)
+        unassigning.start()
+        # The unassignment waits for the account (or, locking nothing, is already done).
+        deadline = time.monotonic() + 10
+        while unassigning.is_alive() and waiting() < 2:
+            assert time.monotonic() < deadline, "the unassignment neither waited nor ended"
+            time.sleep(0.02)
+        holder.commit()
+    create.join(timeout=30)
+    unassigning.join(timeout=30)
+    assert not errors, errors
+    assert answers[0].status_code == 201, answers[0].get_json()
+    with world.ctx.uow(read_only=True) as uow:
+        post = uow.posts.by_public_id(answers[0].get_json()["id"])
+    assert post is not None
+    assert post.state.value == "held", post
