@@ -891,10 +891,23 @@ def watching(engine: Any) -> Iterator[Anatomy]:
     if not sqlite:
         seen.round_trips = 0
 
+    def on_wire(conn: Any) -> bool:
+        """False for a PostgreSQL connection in autocommit (a single read): SQLAlchemy still
+        begins and ends its transaction, but psycopg sends no BEGIN, COMMIT or ROLLBACK."""
+        return sqlite or not conn.connection.dbapi_connection.autocommit
+
     def on_begin(conn: Any) -> None:
         seen.transactions += 1
-        if not sqlite:  # on SQLite, ghostpost's BEGIN IMMEDIATE is a statement of its own
+        # On SQLite, ghostpost's BEGIN IMMEDIATE is a statement of its own.
+        if not sqlite and on_wire(conn):
             seen.statements.append("BEGIN")
+
+    def on_end(word: str) -> Callable[[Any], None]:
+        def listener(conn: Any) -> None:
+            if on_wire(conn):
+                seen.statements.append(word)
+
+        return listener
 
     def on_statement(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         seen.statements.append(statement)
@@ -907,8 +920,8 @@ def watching(engine: Any) -> Iterator[Anatomy]:
     listeners: list[tuple[str, Callable[..., None]]] = [
         ("begin", on_begin),
         ("before_cursor_execute", on_statement),
-        ("commit", lambda conn: seen.statements.append("COMMIT")),
-        ("rollback", lambda conn: seen.statements.append("ROLLBACK")),
+        ("commit", on_end("COMMIT")),
+        ("rollback", on_end("ROLLBACK")),
     ]
     for name, listener in listeners:
         event.listen(engine, name, listener)

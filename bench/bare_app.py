@@ -3,7 +3,8 @@
 `POST /insert` parses a small JSON body (`account`, `author`, `text`), inserts one row in one
 transaction and answers 201 with the row's id as JSON. The engine comes from ghostpost's own
 `ghostpost.db.engine.make_engine`, so SQLite gets the same WAL, `synchronous=FULL`,
-`busy_timeout` and `BEGIN IMMEDIATE` as ghostpost, and PostgreSQL the same `pool_pre_ping`.
+`busy_timeout` and `BEGIN IMMEDIATE` as ghostpost, and PostgreSQL the same pool (a socket
+check on checkout, no pre-ping) and read-only-by-default connections (BEGIN READ WRITE).
 Nothing else: no auth, no policy, no ledger. It is what a request that stores one row costs
 on this machine, with this server and this database.
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import select
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, Engine, Executable, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -15,6 +17,13 @@ from ghostpost.db.writer_queue import QueuedWritersConnection, lock_path_for
 
 #: Connection execution option: the transaction only reads (see db.exports.use_snapshot).
 READ_ONLY = "ghostpost_read_only"
+#: Connection execution option: one statement that only reads, outside any transaction (its
+#: own implicit one on PostgreSQL: no BEGIN, no ROLLBACK). Set with READ_ONLY.
+SINGLE_READ = "ghostpost_single_read"
+#: PostgreSQL: every pooled connection's transactions are read-only unless they say otherwise
+#: (write units of work begin with BEGIN READ WRITE), so a statement outside a transaction
+#: (SINGLE_READ, in autocommit) cannot write either.
+_READ_ONLY_BY_DEFAULT = "-c default_transaction_read_only=on"
 
 
 def _prepare_sqlite_file(url: str) -> None:
@@ -64,6 +73,11 @@ def make_engine(url: str, *, writer_queue: bool = True, **kwargs: Any) -> Engine
             if isinstance(dbapi_connection, QueuedWritersConnection):
                 dbapi_connection.writer_lock_path = lock_path
 
+        @event.listens_for(engine, "before_execute")
+        def _before_statement(conn: Connection, *_args: Any) -> None:
+            if conn.get_execution_options().get(SINGLE_READ, False):
+                count_single_read(conn)
+
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:
             # A deferred transaction that reads and then writes fails with SQLITE_BUSY without
@@ -81,23 +95,39 @@ def make_engine(url: str, *, writer_queue: bool = True, **kwargs: Any) -> Engine
             raw.begin_write(lambda: conn.exec_driver_sql("BEGIN IMMEDIATE"))
 
         return engine
-    engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "do_connect")
+    def _read_only_by_default(_dialect: Any, _record: Any, _cargs: Any, cparams: Any) -> None:
+        # A startup option: no round trip. Kept with any `options` the URL already gives.
+        cparams["options"] = f"{cparams.get('options', '')} {_READ_ONLY_BY_DEFAULT}".strip()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout_postgres(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        # A pooled connection the server has dropped (restart, crash, idle timeout, a killed
+        # backend) is replaced before use: the pool retries the checkout with a new one. This
+        # replaces the pool's pre-ping (a `SELECT 1` round trip on every checkout).
+        if server_hung_up(dbapi_connection):
+            raise DisconnectionError("the server closed this pooled connection")
 
     @event.listens_for(engine, "begin")
     def _on_begin_postgres(conn: Any) -> None:
-        # A read-only unit of work says so to the server: it refuses writes, and a read-only
-        # transaction needs no transaction id. psycopg sends its BEGIN with the mode of the
-        # connection's `read_only` (set here, before the transaction starts: no round trip), so
-        # this costs nothing where a `SET TRANSACTION READ ONLY` after BEGIN cost a round trip
-        # of its own. Set on every transaction, as pooled connections serve both kinds.
-        # An export may still choose its isolation level with its first statement.
-        wanted = True if conn.get_execution_options().get(READ_ONLY, False) else None
+        # Every transaction says what it does in its BEGIN (psycopg sends it with the mode of
+        # the connection's `read_only`, set here before the transaction starts: no round trip):
+        # READ ONLY for a read-only unit of work (the server refuses its writes and gives it no
+        # transaction id), READ WRITE for the others, as the connections are read-only by
+        # default (_READ_ONLY_BY_DEFAULT). Set on every transaction, as pooled connections
+        # serve both kinds. An export may still choose its isolation level with its first
+        # statement. A SINGLE_READ runs in autocommit: no BEGIN, and the default applies.
+        wanted = bool(conn.get_execution_options().get(READ_ONLY, False))
         driver = conn.connection.dbapi_connection
         if driver.read_only is not wanted:
             driver.read_only = wanted
 
     @event.listens_for(engine, "before_execute")
-    def _run_deferred_first(conn: Connection, *_args: Any) -> None:
+    def _before_statement_postgres(conn: Connection, *_args: Any) -> None:
+        if conn.get_execution_options().get(SINGLE_READ, False):
+            count_single_read(conn)
         run_deferred(conn)
 
     @event.listens_for(engine, "commit")
@@ -107,6 +137,38 @@ def make_engine(url: str, *, writer_queue: bool = True, **kwargs: Any) -> Engine
             raise RuntimeError("a deferred write is still held: run_deferred before commit")
 
     return engine
+
+
+#: Connection.info key: the (SQLAlchemy) transaction whose one statement a SINGLE_READ ran.
+_SINGLE_READ_DONE = "ghostpost_single_read_done"
+
+
+def count_single_read(conn: Connection) -> None:
+    """Let a SINGLE_READ connection run one statement per transaction: two statements outside
+    a transaction would read two snapshots, so a second read belongs in a read-only unit of
+    work (one transaction). Refused on SQLite too, where it would work, so that code that
+    reads twice fails in every test run, not only on PostgreSQL."""
+    transaction = conn.get_transaction()
+    if conn.info.get(_SINGLE_READ_DONE) is transaction:
+        raise RuntimeError("a single-read unit of work runs one statement")
+    conn.info[_SINGLE_READ_DONE] = transaction
+
+
+def server_hung_up(dbapi_connection: Any) -> bool:
+    """True when a pooled, idle psycopg connection is no use: closed or broken, or its socket
+    readable. An idle connection is owed nothing, so anything to read is the server hanging
+    up (end of file) or its last words ("terminating connection"); a message it may send
+    unasked (a changed parameter's status) only costs a reconnect. Asks the kernel only, no
+    round trip. What it cannot see, a peer gone silent (a network partition), the first
+    statement then meets as a disconnect: that request answers 503 and SQLAlchemy invalidates
+    the whole pool, so the next checkouts connect afresh."""
+    if dbapi_connection.closed or getattr(dbapi_connection, "broken", False):
+        return True
+    try:
+        readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):
+        return True
+    return bool(readable)
 
 
 #: Connection.info key: (transaction, statement, parameters) of a write deferred by `defer`.
@@ -155,12 +217,26 @@ def redact_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def make_session_factory(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
+def make_session_factory(
+    engine: Engine, *, read_only: bool = False, single_read: bool = False
+) -> sessionmaker[Session]:
     """Sessions that keep loaded values after commit (records are built before commit anyway).
 
     With `read_only`, every transaction of these sessions only reads: a plain deferred BEGIN on
     SQLite (it never takes the write lock, so it neither waits for writers nor blocks them) and
     READ ONLY on PostgreSQL (writes fail). Same engine, same pool.
+
+    With `single_read` (implies `read_only`), a session runs one statement: on PostgreSQL in
+    autocommit on a connection whose transactions are read-only by default, so the statement
+    is its own read-only transaction and costs one round trip (no BEGIN, no ROLLBACK); a
+    second statement is refused. SQLite: as `read_only` (its BEGIN costs no round trip).
     """
-    bind = engine.execution_options(**{READ_ONLY: True}) if read_only else engine
+    options: dict[str, Any] = {}
+    if read_only or single_read:
+        options[READ_ONLY] = True
+    if single_read:
+        options[SINGLE_READ] = True
+        if engine.dialect.name == "postgresql":
+            options["isolation_level"] = "AUTOCOMMIT"
+    bind = engine.execution_options(**options) if options else engine
     return sessionmaker(bind=bind, expire_on_commit=False)

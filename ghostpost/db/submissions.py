@@ -37,6 +37,7 @@ from ghostpost.db.models import (
 )
 from ghostpost.db.repositories.accounts import to_account
 from ghostpost.db.repositories.clients import to_api_token
+from ghostpost.db.repositories.ledger import hold_locked_head, insert_locking_head
 from ghostpost.db.repositories.people import to_user
 from ghostpost.db.repositories.windows import to_window
 from ghostpost.domain.model import ApiClient, NewPost, Post
@@ -194,6 +195,18 @@ def _split(values: tuple[Any, ...], parts: _Parts) -> dict[str, Any]:
 _POSTS = cast_table(PostRow.__table__)
 #: The new post's INSERT, built once; each create binds its values.
 _INSERT_POST = insert(_POSTS)
+#: PostgreSQL: the same INSERT locking and reading the ledger head for the create's append,
+#: after the rows the post references (see insert_locking_head): bound lock_* ids.
+_INSERT_POST_LOCKING_HEAD = insert_locking_head(
+    _INSERT_POST,
+    (
+        ("lock_account_id", cast_table(AccountRow.__table__)),
+        ("lock_author_id", cast_table(UserRow.__table__)),
+        ("lock_window_id", cast_table(WindowRow.__table__)),
+        ("lock_precedes_post_id", _POSTS),
+    ),
+)
+_LOCKED_REFERENCES = ("account_id", "author_id", "window_id", "precedes_post_id")
 _POST_COLUMNS = (
     "public_id",
     "account_id",
@@ -279,11 +292,16 @@ class SqlSubmissions:
             "created_at": post.created_at,
             "updated_at": post.created_at,
         }
-        # Not folded with the ledger head's lock on PostgreSQL: the INSERT's foreign-key
-        # checks lock the account, author and window rows at the end of its statement, which
-        # would come after the head's lock and deadlock with a worker that locks a window and
-        # then the head.
         connection = self.session.connection()
+        if connection.dialect.name == "postgresql":
+            # The create's append follows: the INSERT locks the ledger head for it (one round
+            # trip less), after the rows it references (the lock order of every ledger writer).
+            locks = {f"lock_{name}": values[name] for name in _LOCKED_REFERENCES}
+            post_id, size, head_hash = connection.execute(
+                _INSERT_POST_LOCKING_HEAD, {**values, **locks}
+            ).one()
+            hold_locked_head(connection, size, head_hash)
+            return post.stored_as(int(post_id))
         result = connection.execute(_INSERT_POST, values)
         (post_id,) = result.inserted_primary_key or (None,)
         assert post_id is not None

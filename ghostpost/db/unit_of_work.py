@@ -98,15 +98,21 @@ class SqlAlchemyUnitOfWork:
 class SqlUnitsOfWork:
     """The unit-of-work factory of the services (ServiceContext.uow): `uow()` is one write
     transaction (BEGIN IMMEDIATE on SQLite), `uow(read_only=True)` one that only reads (a
-    deferred BEGIN on SQLite, READ ONLY on PostgreSQL)."""
+    deferred BEGIN on SQLite, READ ONLY on PostgreSQL), `uow(single_read=True)` one read-only
+    statement (on PostgreSQL outside any explicit transaction: one round trip)."""
 
     def __init__(self, sessions: sessionmaker[Session], box: SecretBox) -> None:
         self._writes = sessions
         engine = sessions.kw["bind"]
         self._reads = make_session_factory(engine, read_only=True)
+        self._single_reads = make_session_factory(engine, single_read=True)
         self._box = box
 
-    def __call__(self, *, read_only: bool = False) -> SqlAlchemyUnitOfWork:
+    def __call__(
+        self, *, read_only: bool = False, single_read: bool = False
+    ) -> SqlAlchemyUnitOfWork:
+        if single_read:
+            return SqlAlchemyUnitOfWork(self._single_reads, self._box, read_only=True)
         if read_only:
             return SqlAlchemyUnitOfWork(self._reads, self._box, read_only=True)
         return SqlAlchemyUnitOfWork(self._writes, self._box)

@@ -393,6 +393,7 @@ def revoke_client(ctx: ServiceContext, actor: Actor, client_id: str) -> ApiClien
         now = ctx.clock.now()
         client = uow.api_clients.set_active(client.id, False)
         revoked = uow.api_tokens.revoke_all(client.id, now)
+        delegation.lock_accounts_for_withdrawal(uow)
         uow.ledger.append(
             tag=LedgerTag.CLIENT_REVOKED,
             actor=actor.ref,

@@ -68,9 +68,11 @@ class MediaFiles(Protocol):
 
 class UnitOfWorkFactory(Protocol):
     """Opens a unit of work: one write transaction, or with `read_only` one that only reads
-    (it never takes SQLite's write lock; PostgreSQL refuses its writes)."""
+    (it never takes SQLite's write lock; PostgreSQL refuses its writes), or with `single_read`
+    one read-only statement (PostgreSQL: no transaction of its own, the statement's implicit
+    one; a second statement is refused, as it would read another snapshot)."""
 
-    def __call__(self, *, read_only: bool = False) -> UnitOfWork: ...
+    def __call__(self, *, read_only: bool = False, single_read: bool = False) -> UnitOfWork: ...
 
 
 @dataclass(frozen=True)

@@ -184,6 +184,17 @@ def hold_withdrawn(
     return held
 
 
+def lock_accounts_for_withdrawal(uow: UnitOfWork, account_ids: list[int] | None = None) -> None:
+    """Lock the accounts a withdrawal may hold posts on (`account_ids`, or every account), in
+    id order, before the caller's first ledger append: every ledger writer locks the rows it
+    touches before the ledger head (a create locks its account, FOR KEY SHARE, then the head;
+    a worker its account, then the head). Taking an account after the head would deadlock with
+    a create in flight on it."""
+    ids = account_ids if account_ids is not None else [a.id for a in uow.accounts.list()]
+    for account_id in sorted(set(ids)):
+        uow.accounts.lock(account_id)
+
+
 def _hold_all(
     uow: UnitOfWork,
     find: Callable[[], list[Post]],

@@ -298,6 +298,7 @@ def unassign_writer(ctx: ServiceContext, actor: Actor, *, user_id: int, account_
         if not uow.assignments.exists(user_id, account_id):
             return
         uow.assignments.remove(user_id, account_id)
+        delegation.lock_accounts_for_withdrawal(uow, [account_id])
         uow.ledger.append(
             tag=LedgerTag.WRITER_UNASSIGNED,
             actor=actor.ref,
@@ -337,6 +338,7 @@ def set_user_active(ctx: ServiceContext, actor: Actor, user_id: int, active: boo
         if not active:
             # Same transaction: the user is never inactive while a session of theirs still works.
             uow.web_sessions.revoke_for_user(user.id, ctx.clock.now())
+            delegation.lock_accounts_for_withdrawal(uow)
         uow.ledger.append(
             tag=LedgerTag.USER_REACTIVATED if active else LedgerTag.USER_DEACTIVATED,
             actor=actor.ref,

@@ -283,7 +283,11 @@ def plan_post(ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Plan:
 
 
 def plan_client_post(ctx: ServiceContext, actor: Actor, request: ClientPost) -> Plan:
-    """An API client's dry run (one read-only transaction, one read): what a create would get."""
+    """An API client's dry run: what a create would get. One read-only statement (a single
+    read) for text alone; with images, one read-only transaction that also checks them."""
+    if not request.media_ids:
+        with ctx.uow(single_read=True) as uow:
+            return _plan_client_post(uow, ctx, actor, request, ctx.clock.now())[1]
     with ctx.uow(read_only=True) as uow:
         cmd, plan = _plan_client_post(uow, ctx, actor, request, ctx.clock.now())
         _uploads(uow, actor, cmd, plan)  # the images a create would refuse, refused here too

@@ -8,6 +8,9 @@ api_token_cache_seconds, on the services' clock)."""
 from __future__ import annotations
 
 import contextlib
+import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,9 +21,10 @@ from sqlalchemy import event
 from ghostpost.bootstrap import Container, bootstrap
 from ghostpost.clock import FixedClock
 from ghostpost.domain.model import Source
-from ghostpost.services import clients
+from ghostpost.services import clients, directory
 from ghostpost.services.context import Actor
 from ghostpost.settings import Settings
+from tests.conftest import BACKEND
 from tests.support.api import Scheduler, scheduler_for
 from tests.support.world import World
 
@@ -155,3 +159,154 @@ def test_one_preview_is_one_read_only_transaction_of_one_statement(
     # runs its deferred BEGIN as a statement.
     assert len(begins) == 1, statements
     assert [s for s in statements if s != "BEGIN"] == ["SELECT"], statements
+
+
+@contextlib.contextmanager
+def round_trips(container: Container) -> Iterator[list[int]]:
+    """PostgreSQL: count the round trips the pool's connections make meanwhile, as the wire
+    sees them (libpq's trace of every message): each ends with the server's ReadyForQuery,
+    whatever sent it (a statement, BEGIN, COMMIT, ROLLBACK, the pool's checks). The count
+    (one number) is in the list once the block ends."""
+    traced: list[tuple[Any, Any]] = []
+
+    def _trace(dbapi_connection: Any, *_args: Any) -> None:
+        log = tempfile.TemporaryFile()  # noqa: SIM115 (closed at the block's end)
+        dbapi_connection.pgconn.trace(log.fileno())
+        traced.append((dbapi_connection, log))
+
+    # The idle pooled connections are traced from now, so that what the pool does on checkout
+    # (a pre-ping) counts too; connections opened meanwhile from their start.
+    for record in list(container.engine.pool._pool.queue):  # type: ignore[attr-defined]
+        if record.dbapi_connection is not None:
+            _trace(record.dbapi_connection)
+    event.listen(container.engine.pool, "connect", _trace)
+    counted: list[int] = []
+    try:
+        yield counted
+    finally:
+        event.remove(container.engine.pool, "connect", _trace)
+        total = 0
+        for dbapi_connection, log in traced:
+            dbapi_connection.pgconn.untrace()
+            log.seek(0)
+            total += sum("ReadyForQuery" in line for line in log.read().decode().splitlines())
+            log.close()
+        counted.append(total)
+
+
+@pytest.mark.skipif(BACKEND != "postgresql", reason="SQLite has no round trips to count")
+def test_postgresql_round_trips_of_one_create_and_one_preview(
+    scheduler: Scheduler, world: World, container: Container
+) -> None:
+    """A create: BEGIN READ WRITE, the key's claim with the joined read, the post with the
+    head's lock, the key's completion with the entry and the head's move, COMMIT. No pre-ping: a
+    pooled connection the server dropped is found by a socket check (no round trip). A
+    preview: its one SELECT, outside any explicit transaction (no BEGIN, no ROLLBACK)."""
+    assert scheduler.get("/api/v1/accounts").status_code == 200  # token read and cached
+    assert scheduler.post("/api/v1/preview", json=_body(world)).status_code == 200
+    with round_trips(container) as create:
+        answer = scheduler.create(_body(world), key="round-trips")
+    assert answer.status_code == 201, answer.get_json()
+    with round_trips(container) as preview:
+        answer = scheduler.post("/api/v1/preview", json=_body(world))
+    assert answer.status_code == 200, answer.get_json()
+    assert create == [5]
+    assert preview == [1]
+
+
+@pytest.mark.skipif(BACKEND != "postgresql", reason="SQLite serialises writers (BEGIN IMMEDIATE)")
+def test_a_create_waiting_for_an_account_the_worker_holds_does_not_hold_the_ledger_head(
+    scheduler: Scheduler, world: World, container: Container
+) -> None:
+    """The lock order of every ledger writer: the rows a write references, then the head. A
+    worker holds the account (FOR UPDATE, as a publish does) and then locks the head: a create
+    for that account must wait for the account without holding the head, or the two would
+    deadlock (PostgreSQL would abort one)."""
+    assert scheduler.get("/api/v1/accounts").status_code == 200  # token read and cached
+    answers: list[Any] = []
+    with container.engine.connect() as worker:
+        worker.exec_driver_sql(
+            "SELECT id FROM accounts WHERE id = %(id)s FOR UPDATE", {"id": world.account.id}
+        )
+        create = threading.Thread(target=lambda: answers.append(scheduler.create(_body(world))))
+        create.start()
+        # Wait until the create waits for a lock (the account's row).
+        deadline = time.monotonic() + 10
+        with container.engine.connect() as watcher:
+            while not watcher.exec_driver_sql(
+                "SELECT count(*) FROM pg_locks WHERE NOT granted"
+            ).scalar_one():
+                assert time.monotonic() < deadline, "the create never waited for the account"
+                time.sleep(0.02)
+        # The worker's next lock, the head: free, because the create does not hold it.
+        worker.exec_driver_sql("SET LOCAL lock_timeout = '2s'")
+        worker.exec_driver_sql("SELECT size FROM ledger_head WHERE id = 1 FOR UPDATE")
+        worker.commit()
+    create.join(timeout=30)
+    assert not create.is_alive()
+    assert answers[0].status_code == 201, answers[0].get_json()
+
+
+@pytest.mark.skipif(BACKEND != "postgresql", reason="SQLite serialises writers (BEGIN IMMEDIATE)")
+def test_a_writer_unassigned_while_their_create_is_in_flight_finds_the_post_and_holds_it(
+    scheduler: Scheduler, world: World, container: Container
+) -> None:
+    """The unassignment locks the account before its ledger entry (rows, then the head), so
+    it waits for the create in flight on that account: the create commits, then the
+    unassignment finds its post and holds it. (Locking the account only for the posts it
+    found, after its entry, it found none, and the post went out by an unassigned writer.)
+    The create is made to wait (for its window, which another transaction holds) after it
+    locked the account."""
+    assert scheduler.get("/api/v1/accounts").status_code == 200  # token read and cached
+    answers: list[Any] = []
+    errors: list[BaseException] = []
+
+    def unassign() -> None:
+        try:
+            directory.unassign_writer(
+                world.ctx,
+                Actor.system("test"),
+                user_id=world.writer_a.id,
+                account_id=world.account.id,
+            )
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    def waiting() -> int:
+        with container.engine.connect() as watcher:
+            return int(
+                watcher.exec_driver_sql(
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted"
+                ).scalar_one()
+            )
+
+    def wait_for(count: int) -> None:
+        deadline = time.monotonic() + 10
+        while waiting() < count:
+            assert time.monotonic() < deadline, f"fewer than {count} waiting"
+            time.sleep(0.02)
+
+    with container.engine.connect() as holder:
+        holder.exec_driver_sql(
+            "SELECT id FROM windows WHERE account_id = %(id)s FOR UPDATE",
+            {"id": world.account.id},
+        )
+        create = threading.Thread(target=lambda: answers.append(scheduler.create(_body(world))))
+        create.start()
+        wait_for(1)  # the create holds the account (FOR KEY SHARE) and waits for the window
+        unassigning = threading.Thread(target=unassign)
+        unassigning.start()
+        # The unassignment waits for the account (or, locking nothing, is already done).
+        deadline = time.monotonic() + 10
+        while unassigning.is_alive() and waiting() < 2:
+            assert time.monotonic() < deadline, "the unassignment neither waited nor ended"
+            time.sleep(0.02)
+        holder.commit()
+    create.join(timeout=30)
+    unassigning.join(timeout=30)
+    assert not errors, errors
+    assert answers[0].status_code == 201, answers[0].get_json()
+    with world.ctx.uow(read_only=True) as uow:
+        post = uow.posts.by_public_id(answers[0].get_json()["id"])
+    assert post is not None
+    assert post.state.value == "held", post

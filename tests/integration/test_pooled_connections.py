@@ -1,5 +1,6 @@
-"""PostgreSQL connections: pooled ones the server dropped are replaced before use (the pool's
-pre-ping), and a deferred write (ghostpost.db.engine.defer) is never reordered or dropped."""
+"""PostgreSQL connections: pooled ones the server dropped are replaced before use (a socket
+check on checkout, no round trip), and a deferred write (ghostpost.db.engine.defer) is never
+reordered or dropped."""
 
 from __future__ import annotations
 

@@ -53,3 +53,43 @@ def test_postgresql_refuses_writes_in_a_read_only_unit_of_work(container: Contai
             pytest.skip("SQLite has no read-only transactions; the deferred BEGIN is tested above")
         with pytest.raises(DBAPIError, match="read-only transaction"):
             uow.principals.add("Written by a reader")
+
+
+def test_postgresql_refuses_writes_in_a_single_read_unit_of_work(container: Container) -> None:
+    """The single read runs outside any explicit transaction (autocommit, no BEGIN): the
+    connection's own default (read-only transactions) still refuses its write."""
+    with container.services.uow(single_read=True) as uow:
+        assert isinstance(uow, SqlAlchemyUnitOfWork)
+        if uow.session.get_bind().dialect.name != "postgresql":
+            pytest.skip("SQLite has no read-only transactions; the deferred BEGIN is tested above")
+        with pytest.raises(DBAPIError, match="read-only transaction"):
+            uow.principals.add("Written by a single reader")
+    with container.services.uow(read_only=True) as uow:
+        assert "Written by a single reader" not in [p.name for p in uow.principals.list()]
+
+
+def test_a_single_read_unit_of_work_refuses_a_second_statement(container: Container) -> None:
+    """Two statements outside a transaction would read two snapshots: refused on both
+    backends, so that a service reading twice fails in every test run."""
+    directory.create_principal(container.services, Actor.system("test"), "Read once")
+    with container.services.uow(single_read=True) as uow:
+        assert "Read once" in [p.name for p in uow.principals.list()]
+        with pytest.raises(RuntimeError, match="one statement"):
+            uow.principals.list()
+    # The next single read, on the same pooled connection, gets its own statement.
+    with container.services.uow(single_read=True) as uow:
+        assert "Read once" in [p.name for p in uow.principals.list()]
+
+
+def test_postgresql_write_units_of_work_say_read_write_on_read_only_by_default_connections(
+    container: Container,
+) -> None:
+    """Pooled PostgreSQL connections are read-only by default (for the single reads); every
+    write unit of work and every plain connection of the engine still writes."""
+    if container.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only")
+    with container.engine.connect() as conn:
+        assert conn.exec_driver_sql("SHOW default_transaction_read_only").scalar_one() == "on"
+        assert conn.exec_driver_sql("SHOW transaction_read_only").scalar_one() == "off"
+    principal = directory.create_principal(container.services, Actor.system("test"), "Writer")
+    assert principal.id > 0

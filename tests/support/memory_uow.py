@@ -1895,8 +1895,10 @@ class MemoryUnitsOfWork:
         self.database = database or MemoryDatabase()
         self.resealer = resealer
 
-    def __call__(self, *, read_only: bool = False) -> MemoryUnitOfWork:
-        return MemoryUnitOfWork(self.database, read_only=read_only, resealer=self.resealer)
+    def __call__(self, *, read_only: bool = False, single_read: bool = False) -> MemoryUnitOfWork:
+        return MemoryUnitOfWork(
+            self.database, read_only=read_only or single_read, resealer=self.resealer
+        )
 
 
 def _conforms() -> None:
