@@ -26,15 +26,23 @@ class LocalStatus:
     visibility: str = "public"
     language: str | None = None
     sensitive: bool = False
+    #: The local status this one answers, or None.
+    in_reply_to_id: int | None = None
 
 
 class LocalStatuses(Protocol):
     """Where the local platform keeps its statuses (ghostpost.db.local_platform)."""
 
     def create(
-        self, handle: str, text: str, idempotency_key: str, options: PostOptions = PLAIN
+        self,
+        handle: str,
+        text: str,
+        idempotency_key: str,
+        options: PostOptions = PLAIN,
+        in_reply_to_id: int | None = None,
     ) -> LocalStatus:
-        """Store a status, or return the one already stored under this key (as it was stored)."""
+        """Store a status (a reply to `in_reply_to_id`, which must exist: else ValueError), or
+        return the one already stored under this key (as it was stored)."""
         ...
 
     def find(self, idempotency_key: str) -> LocalStatus | None:
@@ -73,7 +81,7 @@ class LocalPublisher:
     ) -> Receipt:
         """Create the status with `options` (the content warning as decided, tag included), or
         return the one already made under this key."""
-        refuse_unsupported(self.platform, media=media, reply_to=reply_to)
+        refuse_unsupported(self.platform, media=media, reply_to=None)
         refused = refusals(self.platform, options)
         if refused:
             # The service refuses these (a followers-only post) before storing; a post that got
@@ -83,7 +91,14 @@ class LocalPublisher:
             raise PermanentError(f"account {account.handle} is not on the local platform")
         if not text.strip():
             raise PermanentError("empty status")
-        return self._receipt(self._store.create(account.handle, text, idempotency_key, options))
+        parent = _local_parent(reply_to)
+        try:
+            status = self._store.create(
+                account.handle, text, idempotency_key, options, in_reply_to_id=parent
+            )
+        except ValueError as exc:
+            raise PermanentError(str(exc)) from exc
+        return self._receipt(status)
 
     def lookup(self, account: Account, *, idempotency_key: str) -> Receipt | None:
         """Return the status created under this key, if the platform has it."""
@@ -97,3 +112,12 @@ class LocalPublisher:
         if not (platform_post_id.isascii() and platform_post_id.isdigit()):
             raise PermanentError(f"{platform_post_id!r} is not a local status id")
         return self._store.delete(account.handle, int(platform_post_id))
+
+
+def _local_parent(reply_to: ReplyTarget | None) -> int | None:
+    """The local status id a reply answers (local replies need only the parent, as Mastodon's)."""
+    if reply_to is None:
+        return None
+    if not (reply_to.parent_id.isascii() and reply_to.parent_id.isdigit()):
+        raise PermanentError(f"{reply_to.parent_id!r} is not a local status id")
+    return int(reply_to.parent_id)

@@ -35,7 +35,7 @@ from ghostpost.services.idempotency import (
     request_fingerprint,
     submit_client_post_once,
 )
-from ghostpost.services.posts import ClientPost
+from ghostpost.services.posts import ClientPost, face_reply_ref
 
 bp = Blueprint("mastodon", __name__, url_prefix="/compat/mastodon/<int:account_id>")
 
@@ -160,8 +160,8 @@ def status_entity(
         "reblogs_count": 0,
         "favourites_count": 0,
         "replies_count": 0,
-        "in_reply_to_id": None,
-        "in_reply_to_account_id": None,
+        "in_reply_to_id": None if post.reply_to_post_id is None else str(post.reply_to_post_id),
+        "in_reply_to_account_id": None if post.reply_to_post_id is None else str(account.id),
         "reblog": None,
         "poll": None,
         "card": None,
@@ -185,7 +185,7 @@ def scheduled_entity(post: Post) -> dict[str, Any]:
         "params": {
             "text": post.final_text,
             "visibility": post.options.visibility,
-            "in_reply_to_id": None,
+            "in_reply_to_id": None if post.reply_to_post_id is None else str(post.reply_to_post_id),
             "scheduled_at": _iso(post.publish_at),
             "media_ids": None,
             "sensitive": post.options.sensitive,
@@ -288,13 +288,20 @@ def _in_reply_to_id(raw: Any) -> str | None:
 #: Every parameter of Mastodon's POST /api/v1/statuses (4.5: app/controllers/api/v1/
 #: statuses_controller.rb, status_params; docs: methods/statuses), and what ghostpost does
 #: with it. Honoured ones reach the platform; the others are refused by name when given.
-HONOURED_PARAMETERS = ("status", "spoiler_text", "visibility", "language", "sensitive")
+HONOURED_PARAMETERS = (
+    "status",
+    "spoiler_text",
+    "visibility",
+    "language",
+    "sensitive",
+    # A status id this face showed (a ghostpost post of the same account): a real reply.
+    "in_reply_to_id",
+)
 SCHEDULING_PARAMETERS = ("scheduled_at",)
 REFUSED_PARAMETERS = {
     "media_ids": "ghostpost does not publish media yet",
     "media_attributes": "ghostpost does not publish media yet",
     "poll": "ghostpost does not publish polls",
-    "in_reply_to_id": "ghostpost does not publish replies",
     "quoted_status_id": "ghostpost does not publish quotes",
     "quote_approval_policy": "ghostpost does not set quote policies",
     "allowed_mentions": "ghostpost does not check mentions against a reply",
@@ -408,6 +415,7 @@ def _create_fingerprint(
     text: str,
     scheduled_at: datetime | None,
     options: PostOptions,
+    in_reply_to_id: str | None = None,
 ) -> str:
     """The post as the service will understand it, hashed as /api/v1 hashes its requests: the
     author as named (lower-cased), or the client's default author (its id: naming another
@@ -425,6 +433,8 @@ def _create_fingerprint(
     }
     if not options.is_plain:
         request_facts["options"] = options.to_record()
+    if in_reply_to_id is not None:
+        request_facts["in_reply_to_id"] = in_reply_to_id
     return request_fingerprint(request_facts)
 
 
@@ -446,6 +456,7 @@ def post_status(account_id: int) -> Any:
     options = _post_options(parameters)
     publish_at = scheduled_at(_one(parameters, "scheduled_at"))
     author_email = request.headers.get("X-Ghostpost-Author", "").strip() or None
+    in_reply_to_id = _in_reply_to_id(_one(parameters, "in_reply_to_id"))
     post_request = ClientPost(
         account_id=account_id,
         author_email=author_email,
@@ -453,6 +464,8 @@ def post_status(account_id: int) -> Any:
         source=Source.MASTODON_COMPAT,
         publish_at=publish_at,
         options=options,
+        extra={"in_reply_to_id": in_reply_to_id} if in_reply_to_id else {},
+        in_reply_to=face_reply_ref(in_reply_to_id) if in_reply_to_id else None,
     )
     base = container().settings.public_url.rstrip("/")
 
@@ -470,7 +483,9 @@ def post_status(account_id: int) -> Any:
             current_api_actor(),
             post_request,
             key=f"mastodon:{key}" if key else None,
-            fingerprint=_create_fingerprint(account_id, author_email, text, publish_at, options),
+            fingerprint=_create_fingerprint(
+                account_id, author_email, text, publish_at, options, in_reply_to_id
+            ),
             render=render,
         )
     except NotFound as exc:

@@ -126,9 +126,10 @@ class PostRequestSchema(Strict):
         allow_none=True,
         validate=validate.Length(min=1, max=200),
         metadata={
-            "description": "Platform id of the post this one answers. Stored with the post's "
-            "decisions and in the ledger; replies are published once platform adapters "
-            "support them.",
+            "description": "The post this one answers, published as a real reply: the id of a "
+            "ghostpost post published on the same account, or a post id on the account's own "
+            "platform (answering someone else's post). A post ghostpost published on another "
+            "account is refused. A reply goes through the same disclosure policy as any post.",
         },
     )
 

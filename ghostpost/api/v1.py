@@ -306,6 +306,7 @@ def _request(data: dict[str, Any]) -> posts.ClientPost:
         source=Source.API,
         publish_at=data.get("publish_at"),
         extra={"in_reply_to": in_reply_to} if in_reply_to is not None else {},
+        in_reply_to=in_reply_to,
     )
 
 

@@ -190,6 +190,12 @@ class PostRow(Base):
     approved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     approved_at: Mapped[datetime | None]
     precedes_post_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id"))
+    #: Replies and threads (0018): the ghostpost post answered (a thread's previous part), or
+    #: a platform post id answered; a thread's id (its first part's public id) and position.
+    reply_to_post_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id"))
+    reply_to_platform_id: Mapped[str | None] = mapped_column(String(200))
+    thread_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    thread_position: Mapped[int | None] = mapped_column(Integer)
     #: A published post the principal asked to take back (the state stays `published`):
     #: when and by whom it was asked (committed before the platform is called), and when the
     #: platform confirmed it gone. Asked and not confirmed: the worker finishes it.
@@ -299,6 +305,8 @@ class LocalStatusRow(Base):
     #: A BCP 47-ish tag ("en", "pt-BR") for the page's `lang`, or None.
     language: Mapped[str | None] = mapped_column(String(35))
     sensitive: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: The local status this one answers (0018); the platform refuses a reply to none.
+    in_reply_to_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class OAuthClientRow(Base):

@@ -53,11 +53,14 @@ class SubmitPost:
     source: Source
     publish_at: datetime | None = None
     #: Request details kept with the post's decisions and in its ledger entry, e.g.
-    #: {"in_reply_to": ...} until platform adapters publish replies. JSON values, no floats.
+    #: {"in_reply_to": ...} as the client named it. JSON values, no floats.
     extra: Mapping[str, Any] = field(default_factory=dict)
     #: Content warning, visibility, language, sensitive: stored, sent and in the ledger, or
     #: refused when the account's platform cannot honour them (post_options.refusals).
     options: PostOptions = PLAIN
+    #: The post this one answers (see `resolve_reply`): a ghostpost post's public id, or a
+    #: post id on the account's own platform.
+    in_reply_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,7 @@ class ClientPost:
     publish_at: datetime | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
     options: PostOptions = PLAIN
+    in_reply_to: str | None = None
 
     def submission(self, author_id: int) -> SubmitPost:
         """This request as the post `author_id` submits: every field carried, in one place
@@ -200,6 +204,7 @@ class ClientPost:
             publish_at=self.publish_at,
             extra=self.extra,
             options=self.options,
+            in_reply_to=self.in_reply_to,
         )
 
 
@@ -304,9 +309,79 @@ def submit_client_post(
     return _store(uow, actor, cmd, plan, now), plan
 
 
+@dataclass(frozen=True)
+class Reply:
+    """Whom a post answers: a ghostpost post on the same account, or a platform post id."""
+
+    post_id: int | None = None
+    platform_id: str | None = None
+
+
+#: States of a ghostpost post that a reply may name (its platform id is known).
+_ANSWERABLE = frozenset({PostState.PUBLISHED})
+#: How the Mastodon face names a status it showed (its id is ghostpost's post id).
+_FACE_STATUS = "face-status:"
+
+
+def face_reply_ref(status_id: str) -> str:
+    """`in_reply_to` for a status id the Mastodon face showed (ghostpost's own post id)."""
+    return _FACE_STATUS + status_id
+
+
+def _named_post(uow: UnitOfWork, in_reply_to: str) -> Post | None:
+    if not in_reply_to.startswith(_FACE_STATUS):
+        return uow.posts.by_public_id(in_reply_to)
+    number = in_reply_to.removeprefix(_FACE_STATUS)
+    valid = number.isascii() and number.isdigit() and len(number) <= 18
+    found = uow.posts.get(int(number)) if valid else None
+    if found is None:
+        # As Mastodon answers a reply to a status it does not have (404).
+        raise NotFound("The post you are trying to reply to does not appear to exist.")
+    return found
+
+
+def resolve_reply(uow: UnitOfWork, account: Account, in_reply_to: str | None) -> Reply | None:
+    """What `in_reply_to` names, or refuse it (ValidationFailed, nothing stored).
+
+    Two forms, tried in this order:
+    - the public id of a ghostpost post *published on the same account*: the worker then knows
+      its platform id (and its thread's root) from the receipt;
+    - a post id on the account's own platform (answering someone else's post, or one published
+      outside ghostpost): sent as it is; the platform checks it exists (a reply to nothing fails).
+    Either form naming a post ghostpost published on *another* account is refused by name: a
+    reply goes out on the account of the conversation, never across the principal's accounts.
+    """
+    if in_reply_to is None:
+        return None
+    named = _named_post(uow, in_reply_to)
+    if named is None:
+        on_platform = uow.posts.by_platform_post_id(account.platform, in_reply_to)
+        if any(p.account_id != account.id for p in on_platform):
+            raise _other_account()
+        return Reply(platform_id=in_reply_to)
+    if named.account_id != account.id:
+        raise _other_account()
+    if named.state not in _ANSWERABLE or named.platform_post_id is None:
+        raise ValidationFailed(
+            f"in_reply_to names a post that is not published ({named.state.value}); "
+            "a reply answers a published post.",
+            {"in_reply_to": "not published"},
+        )
+    return Reply(post_id=named.id)
+
+
+def _other_account() -> ValidationFailed:
+    return ValidationFailed(
+        "in_reply_to names a post on another account; a reply is published on the account "
+        "of the post it answers.",
+        {"in_reply_to": "another account's post"},
+    )
+
+
 def _store(uow: UnitOfWork, actor: Actor, cmd: SubmitPost, plan: Plan, now: datetime) -> Post:
     if plan.decision.refused:
         raise PolicyRefused(plan.decision)
+    reply = resolve_reply(uow, plan.account, cmd.in_reply_to)
     needs_approval = (
         plan.delegated and plan.window is not None and plan.window.policy.requires_approval
     )
@@ -338,6 +413,8 @@ def _store(uow: UnitOfWork, actor: Actor, cmd: SubmitPost, plan: Plan, now: date
             decisions={**decisions, **extra},
             options=cmd.options,
             final_content_warning=plan.decision.content_warning,
+            reply_to_post_id=reply.post_id if reply else None,
+            reply_to_platform_id=reply.platform_id if reply else None,
         )
     )
     # Only posts with options say so: a plain post's entry reads as it always has.

@@ -194,7 +194,36 @@ def _take(
         },
         occurred_at=now,
     )
-    return Claim(post, account, text, post.idempotency_key, worker_id, _sent(post))
+    return Claim(
+        post,
+        account,
+        text,
+        post.idempotency_key,
+        worker_id,
+        _sent(post),
+        reply_to=reply_target(uow, post),
+    )
+
+
+def reply_target(uow: UnitOfWork, post: Post) -> ReplyTarget | None:
+    """The platform post `post` answers, by the ids its receipts gave: the parent, and the root
+    of its conversation (the first ghostpost post up the chain, or the platform post that one
+    answers; Bluesky's adapter reads the true root from the parent's record)."""
+    if post.reply_to_platform_id is not None:
+        return ReplyTarget(post.reply_to_platform_id, post.reply_to_platform_id)
+    if post.reply_to_post_id is None:
+        return None
+    parent = uow.posts.get(post.reply_to_post_id)
+    assert parent is not None and parent.platform_post_id is not None
+    root = parent
+    for _ in range(1000):  # a chain of replies is finite; this bounds a corrupted one
+        if root.reply_to_platform_id is not None:
+            return ReplyTarget(parent.platform_post_id, root.reply_to_platform_id)
+        up = uow.posts.get(root.reply_to_post_id) if root.reply_to_post_id else None
+        if up is None or up.platform_post_id is None:
+            break
+        root = up
+    return ReplyTarget(parent.platform_post_id, root.platform_post_id or parent.platform_post_id)
 
 
 def _sent(post: Post) -> PostOptions:
@@ -586,7 +615,15 @@ def adopt_stale(ctx: ServiceContext, worker_id: str, lease: timedelta) -> list[C
             assert account is not None
             post = uow.posts.reclaim(post.id, claimed_by=worker_id, lease_until=now + lease)
             claims.append(
-                Claim(post, account, post.final_text, post.idempotency_key, worker_id, _sent(post))
+                Claim(
+                    post,
+                    account,
+                    post.final_text,
+                    post.idempotency_key,
+                    worker_id,
+                    _sent(post),
+                    reply_to=reply_target(uow, post),
+                )
             )
         uow.commit()
     return claims
