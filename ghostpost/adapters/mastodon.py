@@ -142,6 +142,12 @@ def status_body(text: str, options: PostOptions) -> dict[str, Any]:
     return body
 
 
+def reply_fields(reply_to: ReplyTarget | None) -> dict[str, Any]:
+    """The reply half of POST /api/v1/statuses: Mastodon needs only the parent's id (the
+    instance finds the conversation); it answers 404 when the parent does not exist."""
+    return {} if reply_to is None else {"in_reply_to_id": reply_to.parent_id}
+
+
 class MastodonPublisher:
     """Publishes to a Mastodon (or compatible) instance with the account's user token."""
 
@@ -171,7 +177,7 @@ class MastodonPublisher:
     ) -> Receipt:
         """Create a status with exactly `text` and `options` (content warning, visibility,
         language, sensitive), or return the one made under this key."""
-        refuse_unsupported(self.platform, media=media, reply_to=reply_to)
+        refuse_unsupported(self.platform, media=media, reply_to=None)
         refused = refusals(self.platform, options)
         if refused:
             # The service refuses these before storing; a post that got here anyway must not
@@ -190,7 +196,7 @@ class MastodonPublisher:
             token,
             "POST",
             f"{base_url}/api/v1/statuses",
-            json=status_body(text, options),
+            json={**status_body(text, options), **reply_fields(reply_to)},
             headers={"Idempotency-Key": idempotency_key},
         )
         return _receipt(_json_object(response, "the new status"), _host(base_url))

@@ -310,6 +310,12 @@ class XConnector:
 # --------------------------------------------------------------------------------------------
 
 
+def reply_fields(reply_to: ReplyTarget | None) -> dict[str, Any]:
+    """The reply half of POST /2/tweets: X needs only the parent (it answers 403 "deleted or
+    not visible to you" when the parent is not there)."""
+    return {} if reply_to is None else {"reply": {"in_reply_to_tweet_id": reply_to.parent_id}}
+
+
 class XPublisher:
     """Posts tweets exactly once per idempotency key, refreshing tokens as X requires."""
 
@@ -350,7 +356,7 @@ class XPublisher:
         reply_to: ReplyTarget | None = None,
     ) -> Receipt:
         """Post the tweet (or return the one already posted under this key)."""
-        refuse_unsupported(self.platform, media=media, reply_to=reply_to)
+        refuse_unsupported(self.platform, media=media, reply_to=None)
         refused = refusals(self.platform, options)
         if refused:
             # The service refuses these before storing; a post that got here anyway must not
@@ -376,7 +382,11 @@ class XPublisher:
             if found is not None:
                 return found
         response = self._authorized(
-            account, "POST", "/2/tweets", expect=(201, 403), json={"text": text}
+            account,
+            "POST",
+            "/2/tweets",
+            expect=(201, 403),
+            json={"text": text, **reply_fields(reply_to)},
         )
         if response.status_code == 403:
             return self._after_refusal(

@@ -48,6 +48,8 @@ class PlatformCase:
     create_path: str
     #: The texts the platform holds for the account, oldest first.
     texts: Callable[[], list[str]]
+    #: Each post's platform id -> the platform id of the post it answers (None: no reply).
+    parents: Callable[[], dict[str, str | None]] = dict
 
     def publisher(self) -> Publisher:
         """A fresh adapter, as a restarted worker process would build it."""
@@ -100,6 +102,7 @@ def platform_case(
                 proxy,
                 "/api/v1/statuses",
                 lambda: [s["text"] for s in sorted(fake.statuses_of("avery"), key=_by_id)],
+                lambda: {s["id"]: s.get("in_reply_to_id") for s in fake.statuses},
             )
         elif name == "bluesky":
             from ghostpost.adapters.bluesky import POST_COLLECTION, BlueskyConnector
@@ -133,6 +136,10 @@ def platform_case(
                 lambda: [
                     r["value"]["text"] for r in reversed(server.list_records(did, POST_COLLECTION))
                 ],
+                lambda: {
+                    r["uri"]: (r["value"].get("reply") or {}).get("parent", {}).get("uri")
+                    for r in server.list_records(did, POST_COLLECTION)
+                },
             )
         elif name == "x":
             yield from _x_case(stack, settings, clock)
@@ -203,6 +210,7 @@ def _x_case(stack: ExitStack, settings: Settings, clock: FixedClock) -> Iterator
         proxy,
         "/2/tweets",
         lambda: [t["text"] for t in fake.tweets if t["author_id"] == user_id],
+        lambda: {t["id"]: t.get("in_reply_to_tweet_id") for t in fake.tweets},
     )
 
 
