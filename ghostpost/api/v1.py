@@ -222,6 +222,7 @@ def post_data(details: PostDetails, collection_url: str | None = None) -> dict[s
         "window": post.window_id,
         "platform_url": post.platform_url,
         "in_reply_to": extra.get("in_reply_to"),
+        "thread": post.decisions.get("thread"),
         "decisions": _decisions(latest, post.is_delegated),
         "links": {"self": self_url, "cancel": self_url + "/cancel"},
     }
@@ -307,6 +308,7 @@ def _request(data: dict[str, Any]) -> posts.ClientPost:
         publish_at=data.get("publish_at"),
         extra={"in_reply_to": in_reply_to} if in_reply_to is not None else {},
         in_reply_to=in_reply_to,
+        thread=tuple(data.get("thread") or ()),
     )
 
 
@@ -320,6 +322,8 @@ def create_fingerprint(data: dict[str, Any]) -> str:
             "author": data["author"].strip().lower(),
             "publish_at": publish_at.isoformat() if publish_at is not None else None,
             "in_reply_to": data.get("in_reply_to"),
+            # Only threads say so: a lone post's fingerprint is as it always was.
+            **({"thread": list(data["thread"])} if data.get("thread") else {}),
         }
     )
 
@@ -405,11 +409,12 @@ def create_post(data: dict[str, Any]) -> Response:
 @bp.arguments(PostRequestSchema, example=_EXAMPLE_POST)
 @bp.response(200, PreviewSchema)
 def preview_post(data: dict[str, Any]) -> dict[str, Any]:
-    plan = posts.plan_client_post(services(), current_api_actor(), _request(data))
+    parts = posts.plan_client_thread(services(), current_api_actor(), _request(data))
+    plan = parts[0]
     account, author = plan.account, plan.author
     later = decided_at_publication(PostKind.REGULAR, plan.delegated)
     return {
-        "accepted": not plan.decision.refused,
+        "accepted": all(not part.decision.refused for part in parts),
         "account": _account(account),
         "author": _author(author),
         "window": plan.window.id if plan.window else None,
@@ -418,6 +423,21 @@ def preview_post(data: dict[str, Any]) -> dict[str, Any]:
         "decided_at_publication": [d.value for d in later],
         "decided_at_publication_note": describe_decided_at_publication(later),
         "decisions": _decisions(plan.decision.to_record(), plan.delegated),
+        **(
+            {"parts": [_part_preview(i, part) for i, part in enumerate(parts, 1)]}
+            if len(parts) > 1
+            else {}
+        ),
+    }
+
+
+def _part_preview(position: int, plan: posts.Plan) -> dict[str, Any]:
+    decision = plan.decision
+    return {
+        "position": position,
+        "accepted": not decision.refused,
+        "text_if_published_now": None if decision.refused else decision.final_text,
+        "decisions": _decisions(decision.to_record(), plan.delegated),
     }
 
 

@@ -100,6 +100,8 @@ class WindowRow(Base):
     #: end | start
     tag_position: Mapped[str] = mapped_column(String(10))
     requires_approval: Mapped[bool] = mapped_column(Boolean)
+    #: A thread's later parts carry the tag too (0018; off: only the first part).
+    tag_every_part: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     notice_post_id: Mapped[int | None] = mapped_column(
         ForeignKey("posts.id", use_alter=True, name="fk_windows_notice_post_id_posts")

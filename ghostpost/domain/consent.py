@@ -102,6 +102,8 @@ RULES: dict[str, Callable[[object, object], Effect]] = {
     "tag_mode": _tag_mode,
     "tag_position": _replaced,
     "requires_approval": _ordered(weaker_when_larger=False),
+    # Tagging fewer of a thread's parts is weaker.
+    "tag_every_part": _ordered(weaker_when_larger=False),
 }
 
 

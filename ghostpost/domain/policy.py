@@ -116,6 +116,8 @@ class WindowPolicy:
     tag_mode: TagMode = TagMode.WHEN_FITS
     tag_position: TagPosition = TagPosition.END
     requires_approval: bool = False
+    #: A thread's later parts carry the tag too (off: only its first part does).
+    tag_every_part: bool = False
 
     def __post_init__(self) -> None:
         # With N = 1 every post would need a reminder before it, including the post right
@@ -636,6 +638,7 @@ def policy_record(policy: WindowPolicy) -> dict[str, Any]:
         "tag_mode": policy.tag_mode.value,
         "tag_position": policy.tag_position.value,
         "requires_approval": policy.requires_approval,
+        "tag_every_part": policy.tag_every_part,
     }
 
 

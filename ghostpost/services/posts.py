@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from ghostpost.domain import threads
 from ghostpost.domain.ledger import LedgerTag
 from ghostpost.domain.model import Account, ApiClient, NewPost, Post, Source, User, Window
 from ghostpost.domain.policy import Decision, PostDraft, PostKind, Stage, decide
@@ -61,6 +62,9 @@ class SubmitPost:
     #: The post this one answers (see `resolve_reply`): a ghostpost post's public id, or a
     #: post id on the account's own platform.
     in_reply_to: str | None = None
+    #: A thread's later parts, in order (`text` is its first part): each becomes its own post,
+    #: a reply to the part before (domain.threads).
+    thread: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -192,6 +196,7 @@ class ClientPost:
     extra: Mapping[str, Any] = field(default_factory=dict)
     options: PostOptions = PLAIN
     in_reply_to: str | None = None
+    thread: tuple[str, ...] = ()
 
     def submission(self, author_id: int) -> SubmitPost:
         """This request as the post `author_id` submits: every field carried, in one place
@@ -205,6 +210,7 @@ class ClientPost:
             extra=self.extra,
             options=self.options,
             in_reply_to=self.in_reply_to,
+            thread=self.thread,
         )
 
 
@@ -286,6 +292,14 @@ def plan_client_post(ctx: ServiceContext, actor: Actor, request: ClientPost) -> 
         return _plan_client_post(uow, ctx, actor, request, ctx.clock.now())[1]
 
 
+def plan_client_thread(ctx: ServiceContext, actor: Actor, request: ClientPost) -> list[Plan]:
+    """An API client's dry run of a post or a thread: each part's plan, first part first."""
+    with ctx.uow(read_only=True) as uow:
+        now = ctx.clock.now()
+        cmd, plan = _plan_client_post(uow, ctx, actor, request, now)
+        return thread_plans(ctx, cmd, plan, now)
+
+
 def submit_post(ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Post:
     """Queue a post under the policy; refused posts raise PolicyRefused and store nothing."""
     with ctx.uow() as uow:
@@ -297,7 +311,7 @@ def submit_post(ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Post:
 def _submit(uow: UnitOfWork, ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Post:
     """Store the post and its `post:submitted` entry in the caller's transaction (no commit)."""
     now = ctx.clock.now()
-    return _store(uow, actor, cmd, _plan(uow, ctx, actor, cmd), now)
+    return _store_all(uow, ctx, actor, cmd, _plan(uow, ctx, actor, cmd), now)
 
 
 def submit_client_post(
@@ -306,7 +320,100 @@ def submit_client_post(
     """An API client's create at `now` in the caller's transaction (no commit): one read
     decides, then the post and its `post:submitted` entry are stored."""
     cmd, plan = _plan_client_post(uow, ctx, actor, request, now)
-    return _store(uow, actor, cmd, plan, now), plan
+    return _store_all(uow, ctx, actor, cmd, plan, now), plan
+
+
+def thread_plans(ctx: ServiceContext, cmd: SubmitPost, plan: Plan, now: datetime) -> list[Plan]:
+    """Each part's plan, first part first: the policy applied to each part's text with the
+    thread rules (domain.threads: the tag on the first part or every part, the reminder
+    decided once, before the thread). A lone post's list is its own plan. A thread longer
+    than its window allows is refused (ValidationFailed)."""
+    if not cmd.thread:
+        return [plan]
+    texts = (cmd.text, *cmd.thread)
+    state = plan.window.state() if plan.window else None
+    most = threads.max_parts(state)
+    if len(texts) > most:
+        raise ValidationFailed(
+            f"A thread may have at most {most} parts here: the window's reminder goes before "
+            "the thread, never between its parts, and comes every "
+            f"{state.policy.reminder_every if state else '-'} posts.",
+            {"thread": f"at most {most} parts"},
+        )
+    plans = []
+    for position, text in enumerate(texts, start=1):
+        if position > 1:
+            problem = text_problem(text)
+            if problem is not None or not text.strip():
+                why = problem or "is blank"
+                raise ValidationFailed(f"Part {position} {why}.", {"thread": f"part {position}"})
+        decision = decide(
+            PostDraft(
+                text=text,
+                kind=PostKind.REGULAR,
+                is_delegated=plan.delegated,
+                publish_at=_decision_time(cmd, now),
+                content_warning=cmd.options.content_warning,
+            ),
+            window=threads.part_window(state, position, len(texts)),
+            budget=ctx.budget_for(plan.account),
+            now=now,
+            stage=Stage.SUBMISSION,
+        )
+        plans.append(replace(plan, decision=decision))
+    return plans
+
+
+def _store_all(
+    uow: UnitOfWork,
+    ctx: ServiceContext,
+    actor: Actor,
+    cmd: SubmitPost,
+    plan: Plan,
+    now: datetime,
+) -> Post:
+    """Store a post, or each part of a thread (each its own post and ledger entry, linked by
+    the thread's id and position, each a reply to the part before); return the (first) post.
+    Any part refused refuses the whole thread, before anything is stored."""
+    plans = thread_plans(ctx, cmd, plan, now)
+    for position, part in enumerate(plans, start=1):
+        if part.decision.refused:
+            if len(plans) > 1:
+                raise PolicyRefused(_for_part(part.decision, position))
+            raise PolicyRefused(part.decision)
+    if len(plans) == 1:
+        return _store(uow, actor, cmd, plan, now)
+    first_id = str(uuid.uuid4())
+    first = previous = None
+    texts = (cmd.text, *cmd.thread)
+    for position, (text, part) in enumerate(zip(texts, plans, strict=True), start=1):
+        part_cmd = cmd if position == 1 else replace(cmd, text=text, in_reply_to=None, extra={})
+        thread = ThreadPlace(first_id, position, len(plans), previous.id if previous else None)
+        previous = _store(uow, actor, part_cmd, part, now, thread=thread)
+        first = first or previous
+    assert first is not None
+    return first
+
+
+def _for_part(decision: Decision, position: int) -> Decision:
+    """The refusal of one part, saying which part it is."""
+    assert decision.refusal is not None
+    refusal = replace(decision.refusal, message=f"Part {position}: {decision.refusal.message}")
+    return replace(decision, refusal=refusal)
+
+
+@dataclass(frozen=True)
+class ThreadPlace:
+    """Where a part goes in its thread: the thread's id (its first part's public id), its
+    position (1-based) of `parts`, and the part before it (None for the first)."""
+
+    thread_id: str
+    position: int
+    parts: int
+    previous_id: int | None
+
+    def record(self) -> dict[str, Any]:
+        return {"id": self.thread_id, "position": self.position, "parts": self.parts}
 
 
 @dataclass(frozen=True)
@@ -378,10 +485,20 @@ def _other_account() -> ValidationFailed:
     )
 
 
-def _store(uow: UnitOfWork, actor: Actor, cmd: SubmitPost, plan: Plan, now: datetime) -> Post:
+def _store(
+    uow: UnitOfWork,
+    actor: Actor,
+    cmd: SubmitPost,
+    plan: Plan,
+    now: datetime,
+    *,
+    thread: ThreadPlace | None = None,
+) -> Post:
     if plan.decision.refused:
         raise PolicyRefused(plan.decision)
     reply = resolve_reply(uow, plan.account, cmd.in_reply_to)
+    if thread is not None and thread.previous_id is not None:
+        reply = Reply(post_id=thread.previous_id)
     needs_approval = (
         plan.delegated and plan.window is not None and plan.window.policy.requires_approval
     )
@@ -392,9 +509,11 @@ def _store(uow: UnitOfWork, actor: Actor, cmd: SubmitPost, plan: Plan, now: date
         SUBMISSION_TEXT_KEY: plan.decision.final_text,
     }
     extra = {"extra": dict(cmd.extra)} if cmd.extra else {}
+    if thread is not None:
+        extra["thread"] = thread.record()
     post = uow.submissions.add_post(
         NewPost(
-            public_id=str(uuid.uuid4()),
+            public_id=thread.thread_id if thread and thread.position == 1 else str(uuid.uuid4()),
             account_id=plan.account.id,
             kind=PostKind.REGULAR,
             state=state,
@@ -415,6 +534,8 @@ def _store(uow: UnitOfWork, actor: Actor, cmd: SubmitPost, plan: Plan, now: date
             final_content_warning=plan.decision.content_warning,
             reply_to_post_id=reply.post_id if reply else None,
             reply_to_platform_id=reply.platform_id if reply else None,
+            thread_id=thread.thread_id if thread else None,
+            thread_position=thread.position if thread else None,
         )
     )
     # Only posts with options say so: a plain post's entry reads as it always has.

@@ -7,6 +7,7 @@ leave a post `publishing` with an idempotency key, which `adopt_stale` and `requ
 
 from __future__ import annotations
 
+import enum
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -31,6 +32,7 @@ from ghostpost.domain.policy import (
 )
 from ghostpost.domain.post_options import PLAIN, PostOptions
 from ghostpost.domain.states import PostState, transition
+from ghostpost.domain.threads import part_window
 from ghostpost.services.context import SYSTEM_WORKER, ServiceContext
 from ghostpost.services.delegation import hold_withdrawn, withdrawn_grant, withdrawn_hold
 from ghostpost.services.ports import UnitOfWork
@@ -281,6 +283,12 @@ def claim_next(ctx: ServiceContext, worker_id: str, lease: timedelta) -> Claim |
             post = uow.posts.get(candidate.id)
             if post is None or post.state is not PostState.SCHEDULED:
                 continue
+            turn = _thread_turn(uow, post, now)
+            if turn is not _Turn.GO:
+                if turn is _Turn.WAIT:
+                    # A thread in progress goes out whole before anything else of the account.
+                    busy.add(post.account_id)
+                continue
             account = uow.accounts.get(post.account_id)
             assert account is not None
             reminder = uow.posts.pending_reminder_for(post.id)
@@ -302,6 +310,90 @@ def claim_next(ctx: ServiceContext, worker_id: str, lease: timedelta) -> Claim |
                 return claim
         uow.commit()  # keeps the holds and refusals decided on the way
     return None
+
+
+#: The start of the reason a thread part waits behind a part that did not go out.
+THREAD_HOLD = "held: part"
+
+
+class _Turn(enum.Enum):
+    GO = "go"
+    #: The account waits (a thread in progress, or the part before this one goes out first).
+    WAIT = "wait"
+    #: This part was just held; the account's other posts may go.
+    HELD = "held"
+
+
+def _thread_turn(uow: UnitOfWork, post: Post, now: datetime) -> _Turn:
+    """Whether `post` may go out now as far as threads go: no other post of the account
+    lands inside a thread in progress, and a part goes out only after the part before it.
+    A part whose previous part will not go out (failed, refused, cancelled, held) is held
+    with the reason, so that a broken thread never blocks the account."""
+    current = uow.posts.thread_in_progress(post.account_id)
+    if current is not None and current.id != post.id:
+        return _Turn.WAIT
+    if post.thread_id is None or post.reply_to_post_id is None:
+        return _Turn.GO
+    previous = uow.posts.get(post.reply_to_post_id)
+    assert previous is not None
+    if previous.state is PostState.PUBLISHED:
+        return _Turn.GO
+    if previous.state in (PostState.SCHEDULED, PostState.PUBLISHING, PostState.PENDING_APPROVAL):
+        return _Turn.WAIT  # it goes out first
+    _hold_part(uow, post, previous, now)
+    return _Turn.HELD
+
+
+def _hold_part(uow: UnitOfWork, post: Post, previous: Post, now: datetime) -> None:
+    position = previous.thread_position or 0
+    reason = (
+        f"{THREAD_HOLD} {position} of its thread did not go out ({previous.state.value}"
+        + (f": {previous.state_reason}" if previous.state_reason else "")
+        + "); it goes out once that part is published"
+    )
+    uow.posts.set_state(post.id, transition(post.state, PostState.HELD), reason)
+    uow.ledger.append(
+        tag=LedgerTag.POST_HELD,
+        actor=SYSTEM_WORKER,
+        subject=f"post:{post.public_id}",
+        data={"reason": reason, "thread": post.decisions.get("thread")},
+        occurred_at=now,
+    )
+
+
+def _hold_later_parts(uow: UnitOfWork, post: Post, now: datetime) -> None:
+    """A part that will not go out holds the part after it (and that one the next, when
+    its turn comes), with the reason."""
+    following = uow.posts.next_part(post)
+    if following is not None and following.state is PostState.SCHEDULED:
+        _hold_part(uow, following, uow.posts.get(post.id) or post, now)
+
+
+def _release_next_part(uow: UnitOfWork, post: Post, now: datetime) -> None:
+    """A part published at last (a retry) releases the part held behind it."""
+    following = uow.posts.next_part(post)
+    if (
+        following is None
+        or following.state is not PostState.HELD
+        or not (following.state_reason or "").startswith(THREAD_HOLD)
+    ):
+        return
+    uow.posts.set_state(following.id, transition(following.state, PostState.SCHEDULED), None)
+    uow.ledger.append(
+        tag=LedgerTag.POST_RELEASED,
+        actor=SYSTEM_WORKER,
+        subject=f"post:{following.public_id}",
+        data={"thread": following.decisions.get("thread")},
+        occurred_at=now,
+    )
+
+
+def _thread_size(post: Post) -> tuple[int, int]:
+    """(position, parts) of a thread part; (1, 1) for a lone post."""
+    place = post.decisions.get("thread")
+    if not isinstance(place, dict):
+        return 1, 1
+    return int(place.get("position", 1)), int(place.get("parts", 1))
 
 
 def _decide_and_claim(
@@ -329,7 +421,7 @@ def _decide_and_claim(
             post.is_delegated,
             content_warning=post.options.content_warning,
         ),
-        window=window.state() if window else None,
+        window=part_window(window.state() if window else None, *_thread_size(post)),
         budget=ctx.budget_for(account),
         now=now,
         stage=Stage.PUBLICATION,
@@ -344,6 +436,7 @@ def _decide_and_claim(
             decision.refusal.message,
             decisions={**post.decisions, "publication": record},
         )
+        _hold_later_parts(uow, post, now)
         uow.ledger.append(
             tag=LedgerTag.POST_REFUSED,
             actor=SYSTEM_WORKER,
@@ -487,6 +580,7 @@ def record_published(
                 posts_since_disclosure=cadence_step(window.posts_since_disclosure, published),
                 notice_published_at=notice_published_at,
             )
+        _release_next_part(uow, post, now)
         in_force = post.decisions.get("policy_in_force")
         author = uow.users.get(post.author_id)
         uow.ledger.append(
@@ -584,6 +678,7 @@ def record_failure(
             )
             if post.kind is PostKind.REMINDER and post.precedes_post_id is not None:
                 _fail_waiting_post(uow, post, now)
+            _hold_later_parts(uow, post, now)
         uow.commit()
     return post
 

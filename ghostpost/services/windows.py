@@ -71,6 +71,7 @@ POLICY_LABELS = {
     "tag_mode": "Tag mode",
     "tag_position": "Tag position",
     "requires_approval": "Principal approves each delegated post",
+    "tag_every_part": "Tag every part of a thread",
 }
 _TIME_FIELDS = ("starts_at", "ends_at")
 _ENUM_FIELDS: dict[str, Any] = {
@@ -96,6 +97,7 @@ class WindowSpec:
     tag_mode: TagMode = TagMode.WHEN_FITS
     tag_position: TagPosition = TagPosition.END
     requires_approval: bool = False
+    tag_every_part: bool = False
     #: When the notice goes out once approved; None: the configured lead before `starts_at`.
     notice_publish_at: datetime | None = None
 
@@ -112,6 +114,7 @@ class WindowSpec:
             tag_mode=self.tag_mode,
             tag_position=self.tag_position,
             requires_approval=self.requires_approval,
+            tag_every_part=self.tag_every_part,
         )
 
     def notice_time(self, ctx: ServiceContext) -> datetime:

@@ -41,11 +41,17 @@ def upgrade() -> None:
     op.add_column(TABLE, sa.Column("thread_id", sa.String(36)))
     op.add_column(TABLE, sa.Column("thread_position", sa.Integer()))
     op.create_index(INDEX, TABLE, ["thread_id"])
+    # Existing windows tag only a thread's first part (no thread existed before).
+    op.add_column(
+        "windows",
+        sa.Column("tag_every_part", sa.Boolean(), server_default=sa.false(), nullable=False),
+    )
     # The local platform's statuses answer one another as Mastodon's do.
     op.add_column("local_statuses", sa.Column("in_reply_to_id", sa.Integer()))
 
 
 def downgrade() -> None:
+    op.drop_column("windows", "tag_every_part")
     op.drop_column("local_statuses", "in_reply_to_id")
     op.drop_index(INDEX, TABLE)
     if op.get_bind().dialect.name != "sqlite":

@@ -53,6 +53,7 @@ def to_window(row: WindowRow) -> Window:
             tag_mode=TagMode(row.tag_mode),
             tag_position=TagPosition(row.tag_position),
             requires_approval=row.requires_approval,
+            tag_every_part=row.tag_every_part,
         ),
         created_by=row.created_by,
         notice_post_id=row.notice_post_id,
