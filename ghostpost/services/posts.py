@@ -413,6 +413,7 @@ class ThreadPlace:
     previous_id: int | None
 
     def record(self) -> dict[str, Any]:
+        """The place as kept in the part's decisions and its `post:submitted` entry."""
         return {"id": self.thread_id, "position": self.position, "parts": self.parts}
 
 

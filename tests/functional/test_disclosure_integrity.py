@@ -1047,6 +1047,7 @@ def test_the_policy_in_force_at_publication_is_recorded_with_the_post_and_in_the
         "tag_mode": "when_fits",
         "tag_position": "end",
         "requires_approval": False,
+        "tag_every_part": False,
     }
     assert published.decisions["policy_in_force"] == expected
     recorded = entries(world, post, LedgerTag.POST_PUBLISHED)

@@ -510,6 +510,7 @@ _POLICY_TYPES: dict[str, Callable[[Any], Any] | None] = {
     "tag_mode": TagMode,
     "tag_position": TagPosition,
     "requires_approval": None,
+    "tag_every_part": None,
 }
 
 
