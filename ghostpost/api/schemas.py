@@ -483,6 +483,10 @@ class WindowSchema(ma.Schema):
     tag_mode = fields.String(required=True, validate=_enum(TagMode))
     tag_position = fields.String(required=True, validate=_enum(TagPosition))
     requires_approval = fields.Boolean(required=True)
+    tag_every_part = fields.Boolean(
+        required=True,
+        metadata={"description": "A thread's later parts carry the tag too (else only its first)."},
+    )
 
 
 class WindowListSchema(ma.Schema):

@@ -263,6 +263,7 @@ def render_window(found: api_queries.ClientWindow) -> dict[str, Any]:
         "tag_mode": policy.tag_mode.value,
         "tag_position": policy.tag_position.value,
         "requires_approval": policy.requires_approval,
+        "tag_every_part": policy.tag_every_part,
     }
 
 

@@ -56,7 +56,10 @@ LABELS = {
     "tag_mode": "Tag mode",
     "tag_position": "Tag position",
     "requires_approval": "Delegated posts need the principal's approval",
+    "tag_every_part": "Tag every part of a thread",
 }
+#: The form's checkboxes ("1" when ticked, "" when not).
+CHECKBOXES = ("requires_approval", "tag_every_part")
 REMINDER_MODES = {
     ReminderMode.INLINE.value: "Inline, when it fits",
     ReminderMode.STANDALONE.value: "Standalone post",
@@ -112,6 +115,7 @@ def _blank_form(account_id: int | None, now: datetime) -> WindowForm:
             "tag_mode": TagMode.WHEN_FITS.value,
             "tag_position": TagPosition.END.value,
             "requires_approval": "",
+            "tag_every_part": "",
         }
     )
 
@@ -136,6 +140,7 @@ def _form_of(window: Window) -> WindowForm:
             "tag_mode": policy.tag_mode.value,
             "tag_position": policy.tag_position.value,
             "requires_approval": "1" if policy.requires_approval else "",
+            "tag_every_part": "1" if policy.tag_every_part else "",
         }
     )
 
@@ -216,14 +221,16 @@ def _parse(form: WindowForm, account_id: int | None) -> WindowSpec | None:
         tag_mode=TagMode(v["tag_mode"]),
         tag_position=TagPosition(v["tag_position"]),
         requires_approval=bool(v["requires_approval"]),
+        tag_every_part=bool(v["tag_every_part"]),
         notice_publish_at=notice_at,
     )
 
 
 def _submitted(data: Mapping[str, str]) -> WindowForm:
-    names = [n for n in LABELS if n != "requires_approval"]
+    names = [n for n in LABELS if n not in CHECKBOXES]
     values = {name: data.get(name, "") for name in names}
-    values["requires_approval"] = "1" if data.get("requires_approval") else ""
+    for name in CHECKBOXES:
+        values[name] = "1" if data.get(name) else ""
     return WindowForm(values)
 
 
