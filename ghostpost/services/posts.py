@@ -679,6 +679,13 @@ def reschedule_post(ctx: ServiceContext, actor: Actor, post_id: int, publish_at:
             raise Conflict(f"A {post.state} post cannot be rescheduled.")
         if post.kind is not PostKind.REGULAR:
             raise Conflict("Notices and reminders are not rescheduled by hand.")
+        if post.thread_id is not None:
+            # Moving one part would put other posts inside the thread, or a part before the
+            # one it answers.
+            raise Conflict(
+                "A thread's parts go out together: cancel the thread and submit it again "
+                "to move it."
+            )
         if publish_at.tzinfo is None:
             raise ValidationFailed("publish_at needs a time zone.", {"publish_at": "no time zone"})
         if publish_at < now - PAST_TOLERANCE:

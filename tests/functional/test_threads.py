@@ -3,8 +3,10 @@ ledger entries, published in order as replies, never interleaved, under the same
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
@@ -15,6 +17,7 @@ from ghostpost.domain.policy import PostKind, ReminderMode, TagMode
 from ghostpost.domain.states import PostState
 from ghostpost.services import posts
 from ghostpost.services.context import Actor
+from ghostpost.services.errors import Conflict
 from tests.support.api import Scheduler, scheduler_for
 from tests.support.world import REMINDER, World
 
@@ -194,3 +197,23 @@ def test_a_part_that_fails_for_good_holds_the_later_parts_with_the_reason(
     assert "part 1 of its thread did not go out (cancelled" in (parts[1].state_reason or "")
     # The account is not blocked by the broken thread.
     assert [p.submitted_text for p in timeline(world) if p.kind is PostKind.REGULAR] == ["Other"]
+
+
+def test_attack_one_part_cannot_be_moved_out_of_its_thread(
+    client: FlaskClient, world: World
+) -> None:
+    world.approve_notice(world.open_window())
+    scheduler = scheduler_for(client, world)
+    later = world.container.clock.now() + timedelta(hours=1)
+    first = create(scheduler, thread_body(world, "One", "Two", publish_at=later.isoformat()))
+    second = parts_of(world, first["id"])[1]
+    before = stored(world)
+
+    # Only the Mastodon face (on its own host) reschedules; its service call is this one.
+    with pytest.raises(Conflict, match="go out together"):
+        posts.reschedule_post(
+            world.ctx, Actor.for_user(world.principal), second.id, later + timedelta(hours=1)
+        )
+
+    assert stored(world) == before
+    assert parts_of(world, first["id"])[1].publish_at == second.publish_at
