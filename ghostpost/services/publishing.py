@@ -142,7 +142,7 @@ def publication_outlook(
             publish_at=at,
             content_warning=post.options.content_warning,
         ),
-        window=window.state() if window else None,
+        window=part_window(window.state() if window else None, *_thread_size(post)),
         budget=ctx.budget_for(account),
         now=now,
         stage=Stage.SUBMISSION,

@@ -89,6 +89,9 @@ def test_a_thread_goes_out_in_order_as_a_reply_chain_tagged_on_its_first_part(
 
     first = create(scheduler, thread_body(world, "One", "Two", "Three"))
     assert first["thread"] == {"id": first["id"], "position": 1, "parts": 3}
+    second = scheduler.get(f"/api/v1/posts/{parts_of(world, first['id'])[1].public_id}")
+    assert second.get_json()["text_if_published_now"] == "Two"
+    assert second.get_json()["thread"] == {"id": first["id"], "position": 2, "parts": 3}
     world.run_worker()
 
     parts = parts_of(world, first["id"])
