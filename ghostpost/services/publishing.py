@@ -181,6 +181,7 @@ def _take(
         lease_until=now + lease,
         decisions=decisions,
     )
+    reply_to = reply_target(uow, post)
     uow.ledger.append(
         tag=LedgerTag.POST_PUBLISHING,
         actor=SYSTEM_WORKER,
@@ -193,17 +194,17 @@ def _take(
             "idempotency_key": post.idempotency_key,
             # Only posts with options say so (as at submission).
             **({} if post.options.is_plain else {"options": _sent_options(post)}),
+            # Only replies (and later thread parts) say what they answer, by platform ids.
+            **(
+                {}
+                if reply_to is None
+                else {"reply_to": {"parent_id": reply_to.parent_id, "root_id": reply_to.root_id}}
+            ),
         },
         occurred_at=now,
     )
     return Claim(
-        post,
-        account,
-        text,
-        post.idempotency_key,
-        worker_id,
-        _sent(post),
-        reply_to=reply_target(uow, post),
+        post, account, text, post.idempotency_key, worker_id, _sent(post), reply_to=reply_to
     )
 
 

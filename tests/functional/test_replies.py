@@ -63,7 +63,16 @@ def test_a_reply_to_an_own_post_goes_out_as_a_real_reply_and_tagged(
     world.run_worker()
 
     status = local_status(world, reply.get_json()["id"])
-    assert status.in_reply_to_id == local_status(world, parent["id"]).id
+    parent_status = local_status(world, parent["id"])
+    assert status.in_reply_to_id == parent_status.id
+    with world.ctx.uow() as uow:
+        [sending] = [
+            e
+            for e in uow.ledger.entries()
+            if e.subject == f"post:{reply.get_json()['id']}" and e.tag == "post:publishing"
+        ]
+    answered = str(parent_status.id)
+    assert sending.data["reply_to"] == {"parent_id": answered, "root_id": answered}
     assert status.text == "Slides are up #team"  # a reply never escapes the tag
 
 
