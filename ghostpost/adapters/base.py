@@ -24,7 +24,6 @@ __all__ = [
     "Publisher",
     "Receipt",
     "RetryableError",
-    "refuse_unsupported",
 ]
 
 
@@ -42,17 +41,6 @@ class RetryableError(PublishError):
 
 class PermanentError(PublishError):
     """The platform will never take this post as it is (validation, auth, forbidden)."""
-
-
-def refuse_unsupported(
-    platform: str, *, media: Sequence[MediaItem], reply_to: ReplyTarget | None
-) -> None:
-    """Refuse images or a reply target an adapter does not send yet: a post must never go out
-    without the images it was approved with, nor as a top-level post when it answers another."""
-    if media:
-        raise PermanentError(f"{platform} cannot send images yet")
-    if reply_to is not None:
-        raise PermanentError(f"{platform} cannot send replies yet")
 
 
 class Publisher(Protocol):

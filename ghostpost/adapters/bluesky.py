@@ -28,7 +28,7 @@ from ghostpost.adapters.base import (
     CredentialStore,
     PermanentError,
     Receipt,
-    refuse_unsupported,
+    RetryableError,
 )
 from ghostpost.adapters.http import PlatformHttp, error_text, utc_now_iso
 from ghostpost.adapters.media import MediaLimits, UploadHook, check_media
@@ -147,8 +147,8 @@ class BlueskyPublisher:
         reply_to: ReplyTarget | None = None,
     ) -> Receipt:
         """Create the post under an rkey chosen (and committed) before sending; a language
-        goes out as the record's `langs`, images (uploaded first as blobs) as its embed."""
-        refuse_unsupported(self.platform, media=(), reply_to=reply_to)
+        goes out as the record's `langs`, images (uploaded first as blobs) as its embed, a
+        reply as its `reply` (root and parent read from the PDS)."""
         check_media(self.platform, media, MEDIA_LIMITS)
         refused = refusals(self.platform, options)
         if refused:
@@ -176,6 +176,8 @@ class BlueskyPublisher:
             record["facets"] = found
         if options.language is not None:
             record["langs"] = [options.language]
+        if reply_to is not None:
+            record["reply"] = self._reply_refs(account, pds, reply_to)
         if media:
             # The record and its embed are created in one write: a post at this rkey always
             # has its images. Blobs uploaded by a run that died before it are never referenced
@@ -284,6 +286,47 @@ class BlueskyPublisher:
         if self._error_name(response) in ("RecordNotFound", "") or response.status_code == 404:
             return None
         raise self._http.failure(response)
+
+    def _reply_refs(self, account: Account, pds: str, reply_to: ReplyTarget) -> dict[str, Any]:
+        """`reply: {root, parent}` as strong refs (uri + cid), read from the PDS: the parent's
+        record names its conversation's root when it is itself a reply (that root wins over
+        `reply_to.root_id`, which ghostpost can only know for its own posts)."""
+        parent = self._strong_ref(pds, reply_to.parent_id)
+        reply = parent["value"].get("reply")
+        root_ref = reply.get("root") if isinstance(reply, dict) else None
+        if isinstance(root_ref, dict) and {"uri", "cid"} <= set(root_ref):
+            root = {"uri": root_ref["uri"], "cid": root_ref["cid"]}
+        elif reply_to.root_id != reply_to.parent_id:
+            found = self._strong_ref(pds, reply_to.root_id)
+            root = {"uri": found["uri"], "cid": found["cid"]}
+        else:
+            root = {"uri": parent["uri"], "cid": parent["cid"]}
+        return {"root": root, "parent": {"uri": parent["uri"], "cid": parent["cid"]}}
+
+    def _strong_ref(self, pds: str, uri: str) -> dict[str, Any]:
+        """getRecord of an `at://did/app.bsky.feed.post/rkey` post: its uri, cid and value;
+        a post that is not there is a permanent failure (a reply to nothing)."""
+        parts = uri.removeprefix("at://").split("/")
+        if not uri.startswith("at://") or len(parts) != 3 or parts[1] != POST_COLLECTION:
+            raise PermanentError(f"{uri!r} is not a Bluesky post uri")
+        response = self._http.request(
+            "GET",
+            f"{pds}/xrpc/com.atproto.repo.getRecord",
+            params={"repo": parts[0], "collection": parts[1], "rkey": parts[2]},
+            expect=(200, 400, 404),
+        )
+        if response.status_code != 200:
+            if response.status_code == 404 or self._error_name(response) == "RecordNotFound":
+                raise PermanentError(f"the post answered does not exist: {uri}")
+            raise self._http.failure(response)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("cid"), str):
+            raise RetryableError(f"the PDS answered getRecord for {uri} without a cid")
+        value = body.get("value") if isinstance(body.get("value"), dict) else {}
+        return {"uri": str(body.get("uri") or uri), "cid": body["cid"], "value": value}
 
     def _resolve(self, pds: str, handle: str) -> str | None:
         response = self._http.request(

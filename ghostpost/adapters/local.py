@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from ghostpost.adapters.base import PermanentError, Receipt, refuse_unsupported
+from ghostpost.adapters.base import PermanentError, Receipt
 from ghostpost.domain.model import Account, MediaItem, ReplyTarget
 from ghostpost.domain.post_options import PLAIN, PostOptions, refusals
 
@@ -44,6 +44,8 @@ class LocalStatus:
     sensitive: bool = False
     #: The images, in order.
     media: tuple[LocalImage, ...] = ()
+    #: The local status this one answers, or None.
+    in_reply_to_id: int | None = None
 
 
 class LocalStatuses(Protocol):
@@ -56,8 +58,10 @@ class LocalStatuses(Protocol):
         idempotency_key: str,
         options: PostOptions = PLAIN,
         media: Sequence[LocalImage] = (),
+        in_reply_to_id: int | None = None,
     ) -> LocalStatus:
-        """Store a status, or return the one already stored under this key (as it was stored)."""
+        """Store a status (a reply to `in_reply_to_id`, which must exist: else ValueError), or
+        return the one already stored under this key (as it was stored)."""
         ...
 
     def find(self, idempotency_key: str) -> LocalStatus | None:
@@ -94,10 +98,8 @@ class LocalPublisher:
         media: Sequence[MediaItem] = (),
         reply_to: ReplyTarget | None = None,
     ) -> Receipt:
-        """Create the status with `options` (the content warning as decided, tag included) and
-        its images, or return the one already made under this key."""
-        # Images are sent (kept with the status, by hash); replies are not yet.
-        refuse_unsupported(self.platform, media=(), reply_to=reply_to)
+        """Create the status with `options` (the content warning as decided, tag included), its
+        images and the status it answers, or return the one already made under this key."""
         refused = refusals(self.platform, options)
         if refused:
             # The service refuses these (a followers-only post) before storing; a post that got
@@ -108,9 +110,14 @@ class LocalPublisher:
         if not text.strip():
             raise PermanentError("empty status")
         images = [LocalImage.of(item) for item in media]
-        return self._receipt(
-            self._store.create(account.handle, text, idempotency_key, options, images)
-        )
+        parent = _local_parent(reply_to)
+        try:
+            status = self._store.create(
+                account.handle, text, idempotency_key, options, images, in_reply_to_id=parent
+            )
+        except ValueError as exc:
+            raise PermanentError(str(exc)) from exc
+        return self._receipt(status)
 
     def lookup(self, account: Account, *, idempotency_key: str) -> Receipt | None:
         """Return the status created under this key, if the platform has it."""
@@ -124,3 +131,12 @@ class LocalPublisher:
         if not (platform_post_id.isascii() and platform_post_id.isdigit()):
             raise PermanentError(f"{platform_post_id!r} is not a local status id")
         return self._store.delete(account.handle, int(platform_post_id))
+
+
+def _local_parent(reply_to: ReplyTarget | None) -> int | None:
+    """The local status id a reply answers (local replies need only the parent, as Mastodon's)."""
+    if reply_to is None:
+        return None
+    if not (reply_to.parent_id.isascii() and reply_to.parent_id.isdigit()):
+        raise PermanentError(f"{reply_to.parent_id!r} is not a local status id")
+    return int(reply_to.parent_id)

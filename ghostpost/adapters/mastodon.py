@@ -31,7 +31,6 @@ from ghostpost.adapters.base import (
     PlatformApps,
     Receipt,
     RetryableError,
-    refuse_unsupported,
 )
 from ghostpost.adapters.http import PlatformHttp, error_text
 from ghostpost.adapters.media import MediaLimits, UploadHook, check_media, file_name
@@ -164,6 +163,12 @@ def status_body(text: str, options: PostOptions, media_ids: Sequence[str] = ()) 
     return body
 
 
+def reply_fields(reply_to: ReplyTarget | None) -> dict[str, Any]:
+    """The reply half of POST /api/v1/statuses: Mastodon needs only the parent's id (the
+    instance finds the conversation); it answers 404 when the parent does not exist."""
+    return {} if reply_to is None else {"in_reply_to_id": reply_to.parent_id}
+
+
 class MastodonPublisher:
     """Publishes to a Mastodon (or compatible) instance with the account's user token."""
 
@@ -196,9 +201,8 @@ class MastodonPublisher:
         reply_to: ReplyTarget | None = None,
     ) -> Receipt:
         """Create a status with exactly `text`, `options` (content warning, visibility,
-        language, sensitive) and `media` (uploaded first, with their alt texts), or return
-        the one made under this key."""
-        refuse_unsupported(self.platform, media=(), reply_to=reply_to)
+        language, sensitive) and `media` (uploaded first, with their alt texts), as a reply to
+        `reply_to` when given, or return the one made under this key."""
         check_media(self.platform, media, MEDIA_LIMITS)
         refused = refusals(self.platform, options)
         if refused:
@@ -225,7 +229,7 @@ class MastodonPublisher:
             token,
             "POST",
             f"{base_url}/api/v1/statuses",
-            json=status_body(text, options, media_ids),
+            json={**status_body(text, options, media_ids), **reply_fields(reply_to)},
             headers={"Idempotency-Key": idempotency_key},
         )
         return _receipt(_json_object(response, "the new status"), _host(base_url))

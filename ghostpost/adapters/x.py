@@ -31,7 +31,6 @@ from ghostpost.adapters.base import (
     PermanentError,
     Receipt,
     RetryableError,
-    refuse_unsupported,
 )
 from ghostpost.adapters.http import (
     RETRYABLE_STATUSES,
@@ -330,6 +329,12 @@ class XConnector:
 # --------------------------------------------------------------------------------------------
 
 
+def reply_fields(reply_to: ReplyTarget | None) -> dict[str, Any]:
+    """The reply half of POST /2/tweets: X needs only the parent (it answers 403 "deleted or
+    not visible to you" when the parent is not there)."""
+    return {} if reply_to is None else {"reply": {"in_reply_to_tweet_id": reply_to.parent_id}}
+
+
 class XPublisher:
     """Posts tweets exactly once per idempotency key, refreshing tokens as X requires."""
 
@@ -371,9 +376,8 @@ class XPublisher:
         media: Sequence[MediaItem] = (),
         reply_to: ReplyTarget | None = None,
     ) -> Receipt:
-        """Post the tweet with its images (uploaded first, alt text as media metadata), or
-        return the one already posted under this key."""
-        refuse_unsupported(self.platform, media=(), reply_to=reply_to)
+        """Post the tweet with its images (uploaded first, alt text as media metadata), as a
+        reply to `reply_to` when given, or return the one already posted under this key."""
         check_media(self.platform, media, MEDIA_LIMITS)
         refused = refusals(self.platform, options)
         if refused:
@@ -399,7 +403,7 @@ class XPublisher:
                 found = None
             if found is not None:
                 return found
-        tweet: dict[str, Any] = {"text": text}
+        tweet: dict[str, Any] = {"text": text, **reply_fields(reply_to)}
         if media:
             # A retry after a crash here uploads again; the earlier uploads are never attached
             # and expire (X keeps unused media for 24 hours).

@@ -42,7 +42,7 @@ from ghostpost.services.idempotency import (
     request_fingerprint,
     submit_client_post_once,
 )
-from ghostpost.services.posts import ClientPost
+from ghostpost.services.posts import ClientPost, face_reply_ref
 
 bp = Blueprint("mastodon", __name__, url_prefix="/compat/mastodon/<int:account_id>")
 
@@ -231,8 +231,8 @@ def status_entity(
         "reblogs_count": 0,
         "favourites_count": 0,
         "replies_count": 0,
-        "in_reply_to_id": None,
-        "in_reply_to_account_id": None,
+        "in_reply_to_id": None if post.reply_to_post_id is None else str(post.reply_to_post_id),
+        "in_reply_to_account_id": None if post.reply_to_post_id is None else str(account.id),
         "reblog": None,
         "poll": None,
         "card": None,
@@ -256,7 +256,7 @@ def scheduled_entity(post: Post) -> dict[str, Any]:
         "params": {
             "text": post.final_text,
             "visibility": post.options.visibility,
-            "in_reply_to_id": None,
+            "in_reply_to_id": None if post.reply_to_post_id is None else str(post.reply_to_post_id),
             "scheduled_at": _iso(post.publish_at),
             "media_ids": None,
             "sensitive": post.options.sensitive,
@@ -373,12 +373,13 @@ HONOURED_PARAMETERS = (
     "language",
     "sensitive",
     "media_ids",
+    # A status id this face showed (a ghostpost post of the same account): a real reply.
+    "in_reply_to_id",
 )
 SCHEDULING_PARAMETERS = ("scheduled_at",)
 REFUSED_PARAMETERS = {
     "media_attributes": "ghostpost does not edit media attributes here (PUT /api/v1/media/:id)",
     "poll": "ghostpost does not publish polls",
-    "in_reply_to_id": "ghostpost does not publish replies",
     "quoted_status_id": "ghostpost does not publish quotes",
     "quote_approval_policy": "ghostpost does not set quote policies",
     "allowed_mentions": "ghostpost does not check mentions against a reply",
@@ -493,6 +494,7 @@ def _create_fingerprint(
     scheduled_at: datetime | None,
     options: PostOptions,
     media_ids: tuple[str, ...] = (),
+    in_reply_to_id: str | None = None,
 ) -> str:
     """The post as the service will understand it, hashed as /api/v1 hashes its requests: the
     author as named (lower-cased), or the client's default author (its id: naming another
@@ -513,6 +515,8 @@ def _create_fingerprint(
     if media_ids:
         # Only with images: a replay with other images is another request.
         request_facts["media_ids"] = list(media_ids)
+    if in_reply_to_id is not None:
+        request_facts["in_reply_to_id"] = in_reply_to_id
     return request_fingerprint(request_facts)
 
 
@@ -549,6 +553,7 @@ def post_status(account_id: int) -> Any:
     media_ids = _media_ids(parameters)
     publish_at = scheduled_at(_one(parameters, "scheduled_at"))
     author_email = request.headers.get("X-Ghostpost-Author", "").strip() or None
+    in_reply_to_id = _in_reply_to_id(_one(parameters, "in_reply_to_id"))
     post_request = ClientPost(
         account_id=account_id,
         author_email=author_email,
@@ -557,6 +562,8 @@ def post_status(account_id: int) -> Any:
         publish_at=publish_at,
         options=options,
         media_ids=media_ids,
+        extra={"in_reply_to_id": in_reply_to_id} if in_reply_to_id else {},
+        in_reply_to=face_reply_ref(in_reply_to_id) if in_reply_to_id else None,
     )
     base = container().settings.public_url.rstrip("/")
 
@@ -577,7 +584,13 @@ def post_status(account_id: int) -> Any:
             post_request,
             key=f"mastodon:{key}" if key else None,
             fingerprint=_create_fingerprint(
-                account_id, author_email, text, publish_at, options, media_ids
+                account_id,
+                author_email,
+                text,
+                publish_at,
+                options,
+                media_ids=media_ids,
+                in_reply_to_id=in_reply_to_id,
             ),
             render=render,
         )

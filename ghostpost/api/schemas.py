@@ -24,6 +24,7 @@ from ghostpost.domain.policy import (
     TagPosition,
 )
 from ghostpost.domain.states import PostState
+from ghostpost.domain.threads import MAX_THREAD_PARTS
 from ghostpost.services.api_queries import MAX_PAGE_SIZE
 from ghostpost.services.errors import text_problem
 from ghostpost.services.groups import MAX_GROUP_ACCOUNTS
@@ -141,9 +142,25 @@ class PostRequestSchema(Strict):
         allow_none=True,
         validate=validate.Length(min=1, max=200),
         metadata={
-            "description": "Platform id of the post this one answers. Stored with the post's "
-            "decisions and in the ledger; replies are published once platform adapters "
-            "support them.",
+            "description": "The post this one answers, published as a real reply: the id of a "
+            "ghostpost post published on the same account, or a post id on the account's own "
+            "platform (answering someone else's post). A post ghostpost published on another "
+            "account is refused. A reply goes through the same disclosure policy as any post.",
+        },
+    )
+
+    thread = fields.List(
+        Text(validate=validate.Length(min=1, max=MAX_TEXT_CODE_POINTS)),
+        validate=validate.Length(min=1, max=MAX_THREAD_PARTS - 1),
+        metadata={
+            "description": "Makes the post a thread: the parts that follow `text` (its first "
+            "part), in order. Each part is its own post with its own ledger entries, published "
+            "as a reply to the part before, in order, with no other post of the account in "
+            "between. The budget is per part; the tag goes on the first part (on every part "
+            "when the window says `tag_every_part`); every part counts toward the reminder "
+            "cadence, and a reminder due inside the thread goes out before it, so a thread has "
+            "at most N - 1 parts in a window with a reminder every N posts.",
+            "example": ["Second part.", "Third part."],
         },
     )
     media_ids = fields.List(
@@ -365,6 +382,23 @@ class PostLinksSchema(ma.Schema):
     cancel = fields.String(required=True)
 
 
+class ThreadPlaceSchema(ma.Schema):
+    """A thread part's place: the thread's id (its first part's id), position and length."""
+
+    id = fields.String(required=True)
+    position = fields.Integer(required=True)
+    parts = fields.Integer(required=True)
+
+
+class PartPreviewSchema(ma.Schema):
+    """One part of a thread as a dry run sees it."""
+
+    position = fields.Integer(required=True)
+    accepted = fields.Boolean(required=True)
+    text_if_published_now = _text_if_published_now_field()
+    decisions = fields.Nested(DecisionsSchema, required=True)
+
+
 class PostSchema(ma.Schema):
     """A post as ghostpost keeps it."""
 
@@ -409,6 +443,12 @@ class PostSchema(ma.Schema):
             "of one post; the post list leaves them out)."
         },
     )
+    thread = fields.Nested(
+        ThreadPlaceSchema,
+        required=True,
+        allow_none=True,
+        metadata={"description": "Where the post is in its thread; null for a lone post."},
+    )
     decisions = fields.Nested(DecisionsSchema, required=True)
     links = fields.Nested(PostLinksSchema, required=True)
 
@@ -438,6 +478,14 @@ class PreviewSchema(ma.Schema):
     decided_at_publication = _decided_at_publication_field()
     decided_at_publication_note = _decided_at_publication_note_field()
     decisions = fields.Nested(DecisionsSchema, required=True)
+    parts = fields.List(
+        fields.Nested(PartPreviewSchema),
+        allow_none=True,
+        metadata={
+            "description": "A thread's parts, each with its own text and decisions "
+            "(the top-level fields are its first part's); absent for a lone post."
+        },
+    )
 
 
 class PostGroupSchema(ma.Schema):
@@ -499,6 +547,10 @@ class WindowSchema(ma.Schema):
     tag_mode = fields.String(required=True, validate=_enum(TagMode))
     tag_position = fields.String(required=True, validate=_enum(TagPosition))
     requires_approval = fields.Boolean(required=True)
+    tag_every_part = fields.Boolean(
+        required=True,
+        metadata={"description": "A thread's later parts carry the tag too (else only its first)."},
+    )
 
 
 class WindowListSchema(ma.Schema):

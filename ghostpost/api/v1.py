@@ -228,6 +228,7 @@ def post_data(details: PostDetails, collection_url: str | None = None) -> dict[s
         "platform_url": post.platform_url,
         "in_reply_to": extra.get("in_reply_to"),
         "group": post.group_id,
+        "thread": post.decisions.get("thread"),
         "decisions": _decisions(latest, post.is_delegated),
         "links": {"self": self_url, "cancel": self_url + "/cancel"},
         **(
@@ -285,6 +286,7 @@ def render_window(found: api_queries.ClientWindow) -> dict[str, Any]:
         "tag_mode": policy.tag_mode.value,
         "tag_position": policy.tag_position.value,
         "requires_approval": policy.requires_approval,
+        "tag_every_part": policy.tag_every_part,
     }
 
 
@@ -331,6 +333,8 @@ def _request(data: dict[str, Any]) -> posts.ClientPost:
         publish_at=data.get("publish_at"),
         extra={"in_reply_to": in_reply_to} if in_reply_to is not None else {},
         media_ids=tuple(data.get("media_ids") or ()),
+        in_reply_to=in_reply_to,
+        thread=tuple(data.get("thread") or ()),
     )
 
 
@@ -349,6 +353,8 @@ def create_fingerprint(data: dict[str, Any]) -> str:
             "in_reply_to": data.get("in_reply_to"),
             # Only when images are named: fingerprints of text-only creates stay as they were.
             **({"media_ids": list(data["media_ids"])} if data.get("media_ids") else {}),
+            # Only threads say so: a lone post's fingerprint is as it always was.
+            **({"thread": list(data["thread"])} if data.get("thread") else {}),
         }
     )
 
@@ -494,8 +500,22 @@ def preview_post(data: dict[str, Any]) -> Any:
         )
         items = [_preview(plan, data.get("publish_at")) for plan in plans]
         return json_response(200, _PREVIEW_GROUP_SCHEMA.dump({"items": items}), replayed=False)
-    plan = posts.plan_client_post(services(), current_api_actor(), _request(data))
-    return _preview(plan, data.get("publish_at"))
+    parts = posts.plan_client_thread(services(), current_api_actor(), _request(data))
+    preview = _preview(parts[0], data.get("publish_at"))
+    if len(parts) > 1:
+        preview["accepted"] = all(not part.decision.refused for part in parts)
+        preview["parts"] = [_part_preview(i, part) for i, part in enumerate(parts, 1)]
+    return preview
+
+
+def _part_preview(position: int, plan: posts.Plan) -> dict[str, Any]:
+    decision = plan.decision
+    return {
+        "position": position,
+        "accepted": not decision.refused,
+        "text_if_published_now": None if decision.refused else decision.final_text,
+        "decisions": _decisions(decision.to_record(), plan.delegated),
+    }
 
 
 @bp.route("/posts", methods=["GET"])

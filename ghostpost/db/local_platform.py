@@ -28,6 +28,7 @@ def _to_status(row: LocalStatusRow) -> LocalStatus:
             LocalImage(m["hash"], m["alt"], m["mime"], m["width"], m["height"])
             for m in row.media or ()
         ),
+        in_reply_to_id=row.in_reply_to_id,
     )
 
 
@@ -53,13 +54,16 @@ class LocalStatusStore:
         idempotency_key: str,
         options: PostOptions = PLAIN,
         media: Sequence[LocalImage] = (),
+        in_reply_to_id: int | None = None,
     ) -> LocalStatus:
         """Create a status, or return the one already created under this key (as it was: a
-        retry's options do not change a status already out)."""
+        retry's options do not change a status already out). A reply's target must exist
+        (ValueError otherwise), as on Mastodon."""
         with self._sessions() as session:
             existing = self._by_key(session, idempotency_key)
             if existing is not None:
                 return existing
+            _check_reply_target(session, in_reply_to_id)
             row = LocalStatusRow(
                 handle=handle,
                 text=text,
@@ -79,6 +83,7 @@ class LocalStatusStore:
                     }
                     for m in media
                 ],
+                in_reply_to_id=in_reply_to_id,
             )
             session.add(row)
             try:
@@ -127,3 +132,9 @@ class LocalStatusStore:
     def _by_key(session: Session, key: str) -> LocalStatus | None:
         row = session.scalar(select(LocalStatusRow).where(LocalStatusRow.idempotency_key == key))
         return _to_status(row) if row is not None else None
+
+
+def _check_reply_target(session: Session, in_reply_to_id: int | None) -> None:
+    """Refuse a reply to a status the local platform does not have (Mastodon answers 404)."""
+    if in_reply_to_id is not None and session.get(LocalStatusRow, in_reply_to_id) is None:
+        raise ValueError(f"the local status {in_reply_to_id} answered does not exist")

@@ -103,6 +103,8 @@ class WindowRow(Base):
     requires_approval: Mapped[bool] = mapped_column(Boolean)
     #: Delegated posts' images need alt text (WindowPolicy.alt_text_required).
     alt_text_required: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    #: A thread's later parts carry the tag too (0018; off: only the first part).
+    tag_every_part: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     notice_post_id: Mapped[int | None] = mapped_column(
         ForeignKey("posts.id", use_alter=True, name="fk_windows_notice_post_id_posts")
@@ -195,6 +197,12 @@ class PostRow(Base):
     approved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     approved_at: Mapped[datetime | None]
     precedes_post_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id"))
+    #: Replies and threads (0018): the ghostpost post answered (a thread's previous part), or
+    #: a platform post id answered; a thread's id (its first part's public id) and position.
+    reply_to_post_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id"))
+    reply_to_platform_id: Mapped[str | None] = mapped_column(String(200))
+    thread_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    thread_position: Mapped[int | None] = mapped_column(Integer)
     #: A published post the principal asked to take back (the state stays `published`):
     #: when and by whom it was asked (committed before the platform is called), and when the
     #: platform confirmed it gone. Asked and not confirmed: the worker finishes it.
@@ -309,6 +317,8 @@ class LocalStatusRow(Base):
     sensitive: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     #: The images, in order: [{"hash", "alt", "mime", "width", "height"}] (bytes in the store).
     media: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default="[]")
+    #: The local status this one answers (0018); the platform refuses a reply to none.
+    in_reply_to_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class OAuthClientRow(Base):

@@ -289,6 +289,10 @@ class SqlSubmissions:
             "language": post.options.language,
             "sensitive": post.options.sensitive,
             "group_id": post.group_id,
+            "reply_to_post_id": post.reply_to_post_id,
+            "reply_to_platform_id": post.reply_to_platform_id,
+            "thread_id": post.thread_id,
+            "thread_position": post.thread_position,
             "created_at": post.created_at,
             "updated_at": post.created_at,
         }

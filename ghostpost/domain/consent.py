@@ -104,6 +104,8 @@ RULES: dict[str, Callable[[object, object], Effect]] = {
     "requires_approval": _ordered(weaker_when_larger=False),
     # Relaxing alt text is a change the principal agrees to, like any weaker policy.
     "alt_text_required": _ordered(weaker_when_larger=False),
+    # Tagging fewer of a thread's parts is weaker.
+    "tag_every_part": _ordered(weaker_when_larger=False),
 }
 
 

@@ -189,6 +189,16 @@ class NewPost:
     #: The id shared by the posts of one compose to several accounts (unguessable); None for
     #: a post made alone.
     group_id: str | None = None
+    #: The ghostpost post this one answers on the same account (a reply, or a thread's previous
+    #: part): its platform id is known once it is published.
+    reply_to_post_id: int | None = None
+    #: A post on the account's own platform this one answers, by the platform's id, when it is
+    #: not a ghostpost post (answering someone else's post).
+    reply_to_platform_id: str | None = None
+    #: A thread's parts share `thread_id` (the first part's public id) and go out in
+    #: `thread_position` order (1, 2, ...), each a reply to the part before.
+    thread_id: str | None = None
+    thread_position: int | None = None
 
     def stored_as(self, post_id: int) -> Post:
         """Return the post as just stored under `post_id` (nothing published or claimed yet)."""

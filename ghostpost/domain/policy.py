@@ -119,6 +119,8 @@ class WindowPolicy:
     #: Every image of a delegated post needs alt text (accessibility); False relaxes it for
     #: this window's delegated posts only (the principal's own posts always need it).
     alt_text_required: bool = True
+    #: A thread's later parts carry the tag too (off: only its first part does).
+    tag_every_part: bool = False
 
     def __post_init__(self) -> None:
         # With N = 1 every post would need a reminder before it, including the post right
@@ -640,7 +642,10 @@ def policy_record(policy: WindowPolicy) -> dict[str, Any]:
         "tag_position": policy.tag_position.value,
         "requires_approval": policy.requires_approval,
         # Only when relaxed: records of windows that keep the default read as they always have.
+        # Only when relaxed (or set): records of windows that keep the defaults read as they
+        # always have.
         **({} if policy.alt_text_required else {"alt_text_required": False}),
+        **({"tag_every_part": True} if policy.tag_every_part else {}),
     }
 
 

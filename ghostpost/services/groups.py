@@ -91,19 +91,29 @@ def _one_principal(plans: Sequence[Plan]) -> None:
         )
 
 
-def _refuse_images(media_ids: Sequence[str], account_ids: Sequence[int]) -> None:
-    # An upload attaches to one post; sending the same images with every post of a group is
-    # not built yet, and dropping them from all but one post would lose what was asked.
-    if media_ids and len(account_ids) > 1:
+def _refuse_unsupported(
+    media_ids: Sequence[str], thread: Sequence[str], account_ids: Sequence[int]
+) -> None:
+    # An upload attaches to one post, and a group stores one lone post per account: sending
+    # the same images or thread with every post of a group is not built yet, and dropping
+    # them from any post would lose what was asked.
+    if len(account_ids) <= 1:
+        return
+    if media_ids:
         raise ValidationFailed(
             "Images cannot go to several accounts at once yet: post them to one account.",
             {"media_ids": "not with several accounts"},
+        )
+    if thread:
+        raise ValidationFailed(
+            "A thread cannot go to several accounts at once yet: post it to one account.",
+            {"thread": "not with several accounts"},
         )
 
 
 def _plan_each(
     account_ids: Sequence[int],
-    media_ids: Sequence[str],
+    asked: SubmitPost | ClientPost,
     plan_one: Callable[[int], Plan],
     *,
     refuse: bool,
@@ -111,7 +121,7 @@ def _plan_each(
     """Plan every account on its own; the first refusal (with `refuse`, the policy's too)
     is raised naming its account."""
     check_accounts(account_ids)
-    _refuse_images(media_ids, account_ids)
+    _refuse_unsupported(asked.media_ids, asked.thread, account_ids)
     plans: list[Plan] = []
     for account_id in account_ids:
         try:
@@ -138,7 +148,7 @@ def plan_group(
     with ctx.uow(read_only=True) as uow:
         return _plan_each(
             account_ids,
-            cmd.media_ids,
+            cmd,
             lambda account_id: _plan(uow, ctx, actor, replace(cmd, account_id=account_id)),
             refuse=False,
         )
@@ -152,7 +162,7 @@ def submit_group(
     with ctx.uow() as uow:
         plans = _plan_each(
             account_ids,
-            cmd.media_ids,
+            cmd,
             lambda account_id: _plan(uow, ctx, actor, replace(cmd, account_id=account_id)),
             refuse=True,
         )
@@ -191,7 +201,7 @@ def plan_client_group(
     with ctx.uow(read_only=True) as uow:
         return _plan_each(
             account_ids,
-            request.media_ids,
+            request,
             lambda account_id: _plan_client_post(
                 uow, ctx, actor, replace(request, account_id=account_id), now
             )[1],
@@ -226,7 +236,7 @@ def submit_client_group_once(
                 drafts[account_id] = draft
                 return plan
 
-            plans = _plan_each(account_ids, request.media_ids, plan_one, refuse=True)
+            plans = _plan_each(account_ids, request, plan_one, refuse=True)
             group_id = new_group_id()
             details = [
                 PostDetails(

@@ -267,6 +267,20 @@ class PostRepository(Protocol):
     def get(self, post_id: int) -> Post | None:
         """Return the post with this id (fresh from the database), or None."""
 
+    def by_platform_post_id(self, platform: str, platform_post_id: str) -> list[Post]:
+        """The posts published under this platform id on accounts of `platform`."""
+        ...
+
+    def thread_in_progress(self, account_id: int) -> Post | None:
+        """The next part of a thread on the account whose previous part is published and which
+        is not out yet (scheduled, awaiting approval or being sent): the only post of the
+        account that may go out next, so that no other post lands inside the thread."""
+        ...
+
+    def next_part(self, post: Post) -> Post | None:
+        """The thread part that answers `post`, if any."""
+        ...
+
     def by_public_id(self, public_id: str) -> Post | None:
         """Return the post with this public id, or None."""
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from ghostpost.domain import threads
 from ghostpost.domain.ledger import LedgerTag
 from ghostpost.domain.media_rules import MediaUpload, image_refusals
 from ghostpost.domain.model import Account, ApiClient, NewPost, Post, Source, User, Window
@@ -56,13 +57,19 @@ class SubmitPost:
     source: Source
     publish_at: datetime | None = None
     #: Request details kept with the post's decisions and in its ledger entry, e.g.
-    #: {"in_reply_to": ...} until platform adapters publish replies. JSON values, no floats.
+    #: {"in_reply_to": ...} as the client named it. JSON values, no floats.
     extra: Mapping[str, Any] = field(default_factory=dict)
     #: Content warning, visibility, language, sensitive: stored, sent and in the ledger, or
     #: refused when the account's platform cannot honour them (post_options.refusals).
     options: PostOptions = PLAIN
     #: Uploads (their public ids, in order) to attach: the submitter's own, unattached.
     media_ids: tuple[str, ...] = ()
+    #: The post this one answers (see `resolve_reply`): a ghostpost post's public id, or a
+    #: post id on the account's own platform.
+    in_reply_to: str | None = None
+    #: A thread's later parts, in order (`text` is its first part): each becomes its own post,
+    #: a reply to the part before (domain.threads).
+    thread: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -194,6 +201,8 @@ class ClientPost:
     extra: Mapping[str, Any] = field(default_factory=dict)
     options: PostOptions = PLAIN
     media_ids: tuple[str, ...] = ()
+    in_reply_to: str | None = None
+    thread: tuple[str, ...] = ()
 
     def submission(self, author_id: int) -> SubmitPost:
         """This request as the post `author_id` submits: every field carried, in one place
@@ -207,6 +216,8 @@ class ClientPost:
             extra=self.extra,
             options=self.options,
             media_ids=self.media_ids,
+            in_reply_to=self.in_reply_to,
+            thread=self.thread,
         )
 
 
@@ -294,6 +305,18 @@ def plan_client_post(ctx: ServiceContext, actor: Actor, request: ClientPost) -> 
         return plan
 
 
+def plan_client_thread(ctx: ServiceContext, actor: Actor, request: ClientPost) -> list[Plan]:
+    """An API client's dry run of a post or a thread: each part's plan, first part first.
+    A lone text-only post is one read-only statement (`plan_client_post`)."""
+    if not request.thread and not request.media_ids:
+        return [plan_client_post(ctx, actor, request)]
+    with ctx.uow(read_only=True) as uow:
+        now = ctx.clock.now()
+        cmd, plan = _plan_client_post(uow, ctx, actor, request, now)
+        _uploads(uow, actor, cmd, plan)  # the images a create would refuse, refused here too
+        return thread_plans(ctx, cmd, plan, now)
+
+
 def submit_post(ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Post:
     """Queue a post under the policy; refused posts raise PolicyRefused and store nothing."""
     with ctx.uow() as uow:
@@ -305,7 +328,7 @@ def submit_post(ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Post:
 def _submit(uow: UnitOfWork, ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Post:
     """Store the post and its `post:submitted` entry in the caller's transaction (no commit)."""
     now = ctx.clock.now()
-    return _store(uow, actor, cmd, _plan(uow, ctx, actor, cmd), now)
+    return _store_all(uow, ctx, actor, cmd, _plan(uow, ctx, actor, cmd), now)
 
 
 def submit_client_post(
@@ -314,7 +337,7 @@ def submit_client_post(
     """An API client's create at `now` in the caller's transaction (no commit): one read
     decides, then the post and its `post:submitted` entry are stored."""
     cmd, plan = _plan_client_post(uow, ctx, actor, request, now)
-    return _store(uow, actor, cmd, plan, now), plan
+    return _store_all(uow, ctx, actor, cmd, plan, now), plan
 
 
 def alt_text_required(plan: Plan) -> bool:
@@ -361,6 +384,174 @@ def _uploads(uow: UnitOfWork, actor: Actor, cmd: SubmitPost, plan: Plan) -> list
     return uploads
 
 
+def thread_plans(ctx: ServiceContext, cmd: SubmitPost, plan: Plan, now: datetime) -> list[Plan]:
+    """Each part's plan, first part first: the policy applied to each part's text with the
+    thread rules (domain.threads: the tag on the first part or every part, the reminder
+    decided once, before the thread). A lone post's list is its own plan. A thread longer
+    than its window allows is refused (ValidationFailed)."""
+    if not cmd.thread:
+        return [plan]
+    texts = (cmd.text, *cmd.thread)
+    state = plan.window.state() if plan.window else None
+    most = threads.max_parts(state)
+    if len(texts) > most:
+        raise ValidationFailed(
+            f"A thread may have at most {most} parts here: the window's reminder goes before "
+            "the thread, never between its parts, and comes every "
+            f"{state.policy.reminder_every if state else '-'} posts.",
+            {"thread": f"at most {most} parts"},
+        )
+    plans = []
+    for position, text in enumerate(texts, start=1):
+        if position > 1:
+            problem = text_problem(text)
+            if problem is not None or not text.strip():
+                why = problem or "is blank"
+                raise ValidationFailed(f"Part {position} {why}.", {"thread": f"part {position}"})
+        decision = decide(
+            PostDraft(
+                text=text,
+                kind=PostKind.REGULAR,
+                is_delegated=plan.delegated,
+                publish_at=_decision_time(cmd, now),
+                content_warning=cmd.options.content_warning,
+            ),
+            window=threads.part_window(state, position, len(texts)),
+            budget=ctx.budget_for(plan.account),
+            now=now,
+            stage=Stage.SUBMISSION,
+        )
+        plans.append(replace(plan, decision=decision))
+    return plans
+
+
+def _store_all(
+    uow: UnitOfWork,
+    ctx: ServiceContext,
+    actor: Actor,
+    cmd: SubmitPost,
+    plan: Plan,
+    now: datetime,
+) -> Post:
+    """Store a post, or each part of a thread (each its own post and ledger entry, linked by
+    the thread's id and position, each a reply to the part before); return the (first) post.
+    Any part refused refuses the whole thread, before anything is stored."""
+    plans = thread_plans(ctx, cmd, plan, now)
+    for position, part in enumerate(plans, start=1):
+        if part.decision.refused:
+            if len(plans) > 1:
+                raise PolicyRefused(_for_part(part.decision, position))
+            raise PolicyRefused(part.decision)
+    if len(plans) == 1:
+        return _store(uow, actor, cmd, plan, now)
+    first_id = str(uuid.uuid4())
+    first = previous = None
+    texts = (cmd.text, *cmd.thread)
+    for position, (text, part) in enumerate(zip(texts, plans, strict=True), start=1):
+        # Images go with the first part (an upload attaches to one post).
+        part_cmd = (
+            cmd
+            if position == 1
+            else replace(cmd, text=text, in_reply_to=None, extra={}, media_ids=())
+        )
+        thread = ThreadPlace(first_id, position, len(plans), previous.id if previous else None)
+        previous = _store(uow, actor, part_cmd, part, now, thread=thread)
+        first = first or previous
+    assert first is not None
+    return first
+
+
+def _for_part(decision: Decision, position: int) -> Decision:
+    """The refusal of one part, saying which part it is."""
+    assert decision.refusal is not None
+    refusal = replace(decision.refusal, message=f"Part {position}: {decision.refusal.message}")
+    return replace(decision, refusal=refusal)
+
+
+@dataclass(frozen=True)
+class ThreadPlace:
+    """Where a part goes in its thread: the thread's id (its first part's public id), its
+    position (1-based) of `parts`, and the part before it (None for the first)."""
+
+    thread_id: str
+    position: int
+    parts: int
+    previous_id: int | None
+
+    def record(self) -> dict[str, Any]:
+        """The place as kept in the part's decisions and its `post:submitted` entry."""
+        return {"id": self.thread_id, "position": self.position, "parts": self.parts}
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Whom a post answers: a ghostpost post on the same account, or a platform post id."""
+
+    post_id: int | None = None
+    platform_id: str | None = None
+
+
+#: States of a ghostpost post that a reply may name (its platform id is known).
+_ANSWERABLE = frozenset({PostState.PUBLISHED})
+#: How the Mastodon face names a status it showed (its id is ghostpost's post id).
+_FACE_STATUS = "face-status:"
+
+
+def face_reply_ref(status_id: str) -> str:
+    """`in_reply_to` for a status id the Mastodon face showed (ghostpost's own post id)."""
+    return _FACE_STATUS + status_id
+
+
+def _named_post(uow: UnitOfWork, in_reply_to: str) -> Post | None:
+    if not in_reply_to.startswith(_FACE_STATUS):
+        return uow.posts.by_public_id(in_reply_to)
+    number = in_reply_to.removeprefix(_FACE_STATUS)
+    valid = number.isascii() and number.isdigit() and len(number) <= 18
+    found = uow.posts.get(int(number)) if valid else None
+    if found is None:
+        # As Mastodon answers a reply to a status it does not have (404).
+        raise NotFound("The post you are trying to reply to does not appear to exist.")
+    return found
+
+
+def resolve_reply(uow: UnitOfWork, account: Account, in_reply_to: str | None) -> Reply | None:
+    """What `in_reply_to` names, or refuse it (ValidationFailed, nothing stored).
+
+    Two forms, tried in this order:
+    - the public id of a ghostpost post *published on the same account*: the worker then knows
+      its platform id (and its thread's root) from the receipt;
+    - a post id on the account's own platform (answering someone else's post, or one published
+      outside ghostpost): sent as it is; the platform checks it exists (a reply to nothing fails).
+    Either form naming a post ghostpost published on *another* account is refused by name: a
+    reply goes out on the account of the conversation, never across the principal's accounts.
+    """
+    if in_reply_to is None:
+        return None
+    named = _named_post(uow, in_reply_to)
+    if named is None:
+        on_platform = uow.posts.by_platform_post_id(account.platform, in_reply_to)
+        if any(p.account_id != account.id for p in on_platform):
+            raise _other_account()
+        return Reply(platform_id=in_reply_to)
+    if named.account_id != account.id:
+        raise _other_account()
+    if named.state not in _ANSWERABLE or named.platform_post_id is None:
+        raise ValidationFailed(
+            f"in_reply_to names a post that is not published ({named.state.value}); "
+            "a reply answers a published post.",
+            {"in_reply_to": "not published"},
+        )
+    return Reply(post_id=named.id)
+
+
+def _other_account() -> ValidationFailed:
+    return ValidationFailed(
+        "in_reply_to names a post on another account; a reply is published on the account "
+        "of the post it answers.",
+        {"in_reply_to": "another account's post"},
+    )
+
+
 def _store(
     uow: UnitOfWork,
     actor: Actor,
@@ -368,12 +559,17 @@ def _store(
     plan: Plan,
     now: datetime,
     group_id: str | None = None,
+    *,
+    thread: ThreadPlace | None = None,
 ) -> Post:
-    """Store the post (in the group `group_id`, if any), its images and its `post:submitted`
-    entry."""
+    """Store the post (in the group `group_id`, at its place in `thread`, if any), its images
+    and its `post:submitted` entry."""
     if plan.decision.refused:
         raise PolicyRefused(plan.decision)
     uploads = _uploads(uow, actor, cmd, plan)
+    reply = resolve_reply(uow, plan.account, cmd.in_reply_to)
+    if thread is not None and thread.previous_id is not None:
+        reply = Reply(post_id=thread.previous_id)
     needs_approval = (
         plan.delegated and plan.window is not None and plan.window.policy.requires_approval
     )
@@ -384,9 +580,11 @@ def _store(
         SUBMISSION_TEXT_KEY: plan.decision.final_text,
     }
     extra = {"extra": dict(cmd.extra)} if cmd.extra else {}
+    if thread is not None:
+        extra["thread"] = thread.record()
     post = uow.submissions.add_post(
         NewPost(
-            public_id=str(uuid.uuid4()),
+            public_id=thread.thread_id if thread and thread.position == 1 else str(uuid.uuid4()),
             account_id=plan.account.id,
             kind=PostKind.REGULAR,
             state=state,
@@ -406,6 +604,10 @@ def _store(
             options=cmd.options,
             final_content_warning=plan.decision.content_warning,
             group_id=group_id,
+            reply_to_post_id=reply.post_id if reply else None,
+            reply_to_platform_id=reply.platform_id if reply else None,
+            thread_id=thread.thread_id if thread else None,
+            thread_position=thread.position if thread else None,
         )
     )
     # Only grouped posts (posts with options, with images) say so: a plain post's entry
@@ -554,6 +756,13 @@ def reschedule_post(ctx: ServiceContext, actor: Actor, post_id: int, publish_at:
             raise Conflict(f"A {post.state} post cannot be rescheduled.")
         if post.kind is not PostKind.REGULAR:
             raise Conflict("Notices and reminders are not rescheduled by hand.")
+        if post.thread_id is not None:
+            # Moving one part would put other posts inside the thread, or a part before the
+            # one it answers.
+            raise Conflict(
+                "A thread's parts go out together: cancel the thread and submit it again "
+                "to move it."
+            )
         if publish_at.tzinfo is None:
             raise ValidationFailed("publish_at needs a time zone.", {"publish_at": "no time zone"})
         if publish_at < now - PAST_TOLERANCE:

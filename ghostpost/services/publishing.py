@@ -7,6 +7,7 @@ leave a post `publishing` with an idempotency key, which `adopt_stale` and `requ
 
 from __future__ import annotations
 
+import enum
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -31,6 +32,7 @@ from ghostpost.domain.policy import (
 )
 from ghostpost.domain.post_options import PLAIN, PostOptions
 from ghostpost.domain.states import PostState, transition
+from ghostpost.domain.threads import part_window
 from ghostpost.services.context import SYSTEM_WORKER, MediaFiles, ServiceContext
 from ghostpost.services.delegation import hold_withdrawn, withdrawn_grant, withdrawn_hold
 from ghostpost.services.errors import MediaUnavailable
@@ -141,7 +143,7 @@ def publication_outlook(
             publish_at=at,
             content_warning=post.options.content_warning,
         ),
-        window=window.state() if window else None,
+        window=part_window(window.state() if window else None, *_thread_size(post)),
         budget=ctx.budget_for(account),
         now=now,
         stage=Stage.SUBMISSION,
@@ -181,6 +183,7 @@ def _take(
         lease_until=now + lease,
         decisions=decisions,
     )
+    reply_to = reply_target(uow, post)
     uow.ledger.append(
         tag=LedgerTag.POST_PUBLISHING,
         actor=SYSTEM_WORKER,
@@ -195,10 +198,25 @@ def _take(
             **({} if post.options.is_plain else {"options": _sent_options(post)}),
             # The exact images sent (verified against their hashes just now), as submitted.
             **({"images": [_image_record(item) for item in media]} if media else {}),
+            # Only replies (and later thread parts) say what they answer, by platform ids.
+            **(
+                {}
+                if reply_to is None
+                else {"reply_to": {"parent_id": reply_to.parent_id, "root_id": reply_to.root_id}}
+            ),
         },
         occurred_at=now,
     )
-    return Claim(post, account, text, post.idempotency_key, worker_id, _sent(post), media)
+    return Claim(
+        post,
+        account,
+        text,
+        post.idempotency_key,
+        worker_id,
+        _sent(post),
+        media,
+        reply_to=reply_to,
+    )
 
 
 def _image_record(item: MediaItem) -> dict[str, Any]:
@@ -224,6 +242,27 @@ def _load_images(uow: UnitOfWork, files: MediaFiles | None, post: Post) -> tuple
         )
         for image in images
     )
+
+
+def reply_target(uow: UnitOfWork, post: Post) -> ReplyTarget | None:
+    """The platform post `post` answers, by the ids its receipts gave: the parent, and the root
+    of its conversation (the first ghostpost post up the chain, or the platform post that one
+    answers; Bluesky's adapter reads the true root from the parent's record)."""
+    if post.reply_to_platform_id is not None:
+        return ReplyTarget(post.reply_to_platform_id, post.reply_to_platform_id)
+    if post.reply_to_post_id is None:
+        return None
+    parent = uow.posts.get(post.reply_to_post_id)
+    assert parent is not None and parent.platform_post_id is not None
+    root = parent
+    for _ in range(1000):  # a chain of replies is finite; this bounds a corrupted one
+        if root.reply_to_platform_id is not None:
+            return ReplyTarget(parent.platform_post_id, root.reply_to_platform_id)
+        up = uow.posts.get(root.reply_to_post_id) if root.reply_to_post_id else None
+        if up is None or up.platform_post_id is None:
+            break
+        root = up
+    return ReplyTarget(parent.platform_post_id, root.platform_post_id or parent.platform_post_id)
 
 
 def _sent(post: Post) -> PostOptions:
@@ -281,6 +320,12 @@ def claim_next(ctx: ServiceContext, worker_id: str, lease: timedelta) -> Claim |
             post = uow.posts.get(candidate.id)
             if post is None or post.state is not PostState.SCHEDULED:
                 continue
+            turn = _thread_turn(uow, post, now)
+            if turn is not _Turn.GO:
+                if turn is _Turn.WAIT:
+                    # A thread in progress goes out whole before anything else of the account.
+                    busy.add(post.account_id)
+                continue
             account = uow.accounts.get(post.account_id)
             assert account is not None
             reminder = uow.posts.pending_reminder_for(post.id)
@@ -302,6 +347,90 @@ def claim_next(ctx: ServiceContext, worker_id: str, lease: timedelta) -> Claim |
                 return claim
         uow.commit()  # keeps the holds and refusals decided on the way
     return None
+
+
+#: The start of the reason a thread part waits behind a part that did not go out.
+THREAD_HOLD = "held: part"
+
+
+class _Turn(enum.Enum):
+    GO = "go"
+    #: The account waits (a thread in progress, or the part before this one goes out first).
+    WAIT = "wait"
+    #: This part was just held; the account's other posts may go.
+    HELD = "held"
+
+
+def _thread_turn(uow: UnitOfWork, post: Post, now: datetime) -> _Turn:
+    """Whether `post` may go out now as far as threads go: no other post of the account
+    lands inside a thread in progress, and a part goes out only after the part before it.
+    A part whose previous part will not go out (failed, refused, cancelled, held) is held
+    with the reason, so that a broken thread never blocks the account."""
+    current = uow.posts.thread_in_progress(post.account_id)
+    if current is not None and current.id != post.id:
+        return _Turn.WAIT
+    if post.thread_id is None or post.reply_to_post_id is None:
+        return _Turn.GO
+    previous = uow.posts.get(post.reply_to_post_id)
+    assert previous is not None
+    if previous.state is PostState.PUBLISHED:
+        return _Turn.GO
+    if previous.state in (PostState.SCHEDULED, PostState.PUBLISHING, PostState.PENDING_APPROVAL):
+        return _Turn.WAIT  # it goes out first
+    _hold_part(uow, post, previous, now)
+    return _Turn.HELD
+
+
+def _hold_part(uow: UnitOfWork, post: Post, previous: Post, now: datetime) -> None:
+    position = previous.thread_position or 0
+    reason = (
+        f"{THREAD_HOLD} {position} of its thread did not go out ({previous.state.value}"
+        + (f": {previous.state_reason}" if previous.state_reason else "")
+        + "); it goes out once that part is published"
+    )
+    uow.posts.set_state(post.id, transition(post.state, PostState.HELD), reason)
+    uow.ledger.append(
+        tag=LedgerTag.POST_HELD,
+        actor=SYSTEM_WORKER,
+        subject=f"post:{post.public_id}",
+        data={"reason": reason, "thread": post.decisions.get("thread")},
+        occurred_at=now,
+    )
+
+
+def _hold_later_parts(uow: UnitOfWork, post: Post, now: datetime) -> None:
+    """A part that will not go out holds the part after it (and that one the next, when
+    its turn comes), with the reason."""
+    following = uow.posts.next_part(post)
+    if following is not None and following.state is PostState.SCHEDULED:
+        _hold_part(uow, following, uow.posts.get(post.id) or post, now)
+
+
+def _release_next_part(uow: UnitOfWork, post: Post, now: datetime) -> None:
+    """A part published at last (a retry) releases the part held behind it."""
+    following = uow.posts.next_part(post)
+    if (
+        following is None
+        or following.state is not PostState.HELD
+        or not (following.state_reason or "").startswith(THREAD_HOLD)
+    ):
+        return
+    uow.posts.set_state(following.id, transition(following.state, PostState.SCHEDULED), None)
+    uow.ledger.append(
+        tag=LedgerTag.POST_RELEASED,
+        actor=SYSTEM_WORKER,
+        subject=f"post:{following.public_id}",
+        data={"thread": following.decisions.get("thread")},
+        occurred_at=now,
+    )
+
+
+def _thread_size(post: Post) -> tuple[int, int]:
+    """(position, parts) of a thread part; (1, 1) for a lone post."""
+    place = post.decisions.get("thread")
+    if not isinstance(place, dict):
+        return 1, 1
+    return int(place.get("position", 1)), int(place.get("parts", 1))
 
 
 def _decide_and_claim(
@@ -343,7 +472,7 @@ def _decide_and_claim(
             post.is_delegated,
             content_warning=post.options.content_warning,
         ),
-        window=window.state() if window else None,
+        window=part_window(window.state() if window else None, *_thread_size(post)),
         budget=ctx.budget_for(account),
         now=now,
         stage=Stage.PUBLICATION,
@@ -358,6 +487,7 @@ def _decide_and_claim(
             decision.refusal.message,
             decisions={**post.decisions, "publication": record},
         )
+        _hold_later_parts(uow, post, now)
         uow.ledger.append(
             tag=LedgerTag.POST_REFUSED,
             actor=SYSTEM_WORKER,
@@ -502,6 +632,7 @@ def record_published(
                 posts_since_disclosure=cadence_step(window.posts_since_disclosure, published),
                 notice_published_at=notice_published_at,
             )
+        _release_next_part(uow, post, now)
         in_force = post.decisions.get("policy_in_force")
         author = uow.users.get(post.author_id)
         uow.ledger.append(
@@ -599,6 +730,7 @@ def record_failure(
             )
             if post.kind is PostKind.REMINDER and post.precedes_post_id is not None:
                 _fail_waiting_post(uow, post, now)
+            _hold_later_parts(uow, post, now)
         uow.commit()
     return post
 
@@ -630,7 +762,15 @@ def adopt_stale(ctx: ServiceContext, worker_id: str, lease: timedelta) -> list[C
             assert account is not None
             post = uow.posts.reclaim(post.id, claimed_by=worker_id, lease_until=now + lease)
             claims.append(
-                Claim(post, account, post.final_text, post.idempotency_key, worker_id, _sent(post))
+                Claim(
+                    post,
+                    account,
+                    post.final_text,
+                    post.idempotency_key,
+                    worker_id,
+                    _sent(post),
+                    reply_to=reply_target(uow, post),
+                )
             )
         uow.commit()
     return claims

@@ -72,6 +72,7 @@ POLICY_LABELS = {
     "tag_position": "Tag position",
     "requires_approval": "Principal approves each delegated post",
     "alt_text_required": "Delegated posts' images need alt text",
+    "tag_every_part": "Tag every part of a thread",
 }
 _TIME_FIELDS = ("starts_at", "ends_at")
 _ENUM_FIELDS: dict[str, Any] = {
@@ -99,6 +100,7 @@ class WindowSpec:
     requires_approval: bool = False
     #: Delegated posts' images need alt text (relaxing it needs the principal's consent).
     alt_text_required: bool = True
+    tag_every_part: bool = False
     #: When the notice goes out once approved; None: the configured lead before `starts_at`.
     notice_publish_at: datetime | None = None
 
@@ -116,6 +118,7 @@ class WindowSpec:
             tag_position=self.tag_position,
             requires_approval=self.requires_approval,
             alt_text_required=self.alt_text_required,
+            tag_every_part=self.tag_every_part,
         )
 
     def notice_time(self, ctx: ServiceContext) -> datetime:

@@ -58,7 +58,10 @@ LABELS = {
     "requires_approval": "Delegated posts need the principal's approval",
     # Unchecked (absent) keeps alt text required: a form without it never weakens a window.
     "alt_text_optional": "Delegated posts' images may go without alt text",
+    "tag_every_part": "Tag every part of a thread",
 }
+#: The form's checkboxes ("1" when ticked, "" when not).
+CHECKBOXES = ("requires_approval", "alt_text_optional", "tag_every_part")
 REMINDER_MODES = {
     ReminderMode.INLINE.value: "Inline, when it fits",
     ReminderMode.STANDALONE.value: "Standalone post",
@@ -115,6 +118,7 @@ def _blank_form(account_id: int | None, now: datetime) -> WindowForm:
             "tag_position": TagPosition.END.value,
             "requires_approval": "",
             "alt_text_optional": "",
+            "tag_every_part": "",
         }
     )
 
@@ -140,6 +144,7 @@ def _form_of(window: Window) -> WindowForm:
             "tag_position": policy.tag_position.value,
             "requires_approval": "1" if policy.requires_approval else "",
             "alt_text_optional": "" if policy.alt_text_required else "1",
+            "tag_every_part": "1" if policy.tag_every_part else "",
         }
     )
 
@@ -221,15 +226,15 @@ def _parse(form: WindowForm, account_id: int | None) -> WindowSpec | None:
         tag_position=TagPosition(v["tag_position"]),
         requires_approval=bool(v["requires_approval"]),
         alt_text_required=not v["alt_text_optional"],
+        tag_every_part=bool(v["tag_every_part"]),
         notice_publish_at=notice_at,
     )
 
 
 def _submitted(data: Mapping[str, str]) -> WindowForm:
-    checkboxes = ("requires_approval", "alt_text_optional")
-    names = [n for n in LABELS if n not in checkboxes]
+    names = [n for n in LABELS if n not in CHECKBOXES]
     values = {name: data.get(name, "") for name in names}
-    for name in checkboxes:
+    for name in CHECKBOXES:
         values[name] = "1" if data.get(name) else ""
     return WindowForm(values)
 

@@ -4,7 +4,7 @@ The posts one compose makes for several accounts share an unguessable group id; 
 lists the others of its group (indexed). Existing posts were made alone (NULL).
 
 Revision ID: 0019_post_groups
-Revises: 0017_media
+Revises: 0018_threads
 Create Date: 2026-12-06 19:00:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0019_post_groups"
-down_revision: str | None = "0017_media"
+down_revision: str | None = "0018_threads"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

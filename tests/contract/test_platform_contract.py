@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from ghostpost.adapters.base import PermanentError, RetryableError
+from ghostpost.domain.model import ReplyTarget
 from tests.support.fault_proxy import Fault
 from tests.support.platforms import (
     TIMEOUT_SECONDS,
@@ -125,4 +126,56 @@ def test_a_5xx_on_delete_is_retryable_and_the_retry_deletes(case: PlatformCase) 
         case.publisher().delete(case.account, receipt.platform_post_id)
     assert case.texts() == [TEXT]
     assert case.publisher().delete(case.account, receipt.platform_post_id) is True
+    assert case.texts() == []
+
+
+def test_a_reply_chain_goes_out_as_replies_to_the_parents_the_receipts_named(
+    case: PlatformCase,
+) -> None:
+    first = case.publisher().publish(case.account, "Thread 1/3", idempotency_key="t-1")
+    root = first.platform_post_id
+    second = case.publisher().publish(
+        case.account, "Thread 2/3", idempotency_key="t-2", reply_to=ReplyTarget(root, root)
+    )
+    third = case.publisher().publish(
+        case.account,
+        "Thread 3/3",
+        idempotency_key="t-3",
+        reply_to=ReplyTarget(second.platform_post_id, root),
+    )
+    parents = case.parents()
+    assert parents[root] is None
+    assert parents[second.platform_post_id] == root
+    assert parents[third.platform_post_id] == second.platform_post_id
+    # A crash after the reply went out: reconciliation finds it, a retry sends nothing.
+    again = case.publisher().publish(
+        case.account,
+        "Thread 3/3",
+        idempotency_key="t-3",
+        reply_to=ReplyTarget(second.platform_post_id, root),
+    )
+    assert again.platform_post_id == third.platform_post_id
+    assert case.texts() == ["Thread 1/3", "Thread 2/3", "Thread 3/3"]
+
+
+#: A post id on each platform that names no post (the platform checks reply targets).
+MISSING_POST = {
+    "mastodon": "109876543210987654",
+    "x": "1999999999999999999",
+}
+
+
+def test_a_reply_to_a_post_that_does_not_exist_is_permanent_and_posts_nothing(
+    case: PlatformCase,
+) -> None:
+    missing = MISSING_POST.get(case.name) or (
+        f"at://{case.account.remote_id}/app.bsky.feed.post/3kzzzzzzzzzzz"
+    )
+    with pytest.raises(PermanentError):
+        case.publisher().publish(
+            case.account,
+            "Answering nothing",
+            idempotency_key="r-missing",
+            reply_to=ReplyTarget(missing, missing),
+        )
     assert case.texts() == []

@@ -267,7 +267,6 @@ REFUSED_BODIES: list[tuple[str, dict[str, Any] | list[tuple[str, str]]]] = [
     ("poll", [("poll[expires_in]", "3600")]),
     ("poll", [("poll[multiple]", "1")]),
     ("poll", [("poll[hide_totals]", "1")]),
-    ("in_reply_to_id", {"in_reply_to_id": "109876543210"}),
     ("in_reply_to_id", {"in_reply_to_id": 1.5}),
     ("quoted_status_id", {"quoted_status_id": "1"}),
     ("quote_approval_policy", {"quote_approval_policy": "public"}),

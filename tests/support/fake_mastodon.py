@@ -393,6 +393,18 @@ class FakeMastodon:
                 params.update(body)
         return params
 
+    def _reply_parent(self, raw: Any, token: FakeToken) -> dict[str, Any] | None:
+        """Api::V1::StatusesController#set_thread: the status answered must exist (and be
+        visible to the token), else 404 with Mastodon's own message."""
+        if raw is None or raw == "":
+            return None
+        parent = next((s for s in self.statuses if s["id"] == str(raw)), None)
+        if parent is None or not self._visible(parent, token):
+            raise _ApiError(
+                404, {"error": "The post you are trying to reply to does not appear to exist."}
+            )
+        return parent
+
     def _next_status_id(self) -> str:
         # Mastodon ids are snowflakes: milliseconds << 16 plus a sequence; strictly increasing.
         candidate = int(self.now().timestamp() * 1000) << 16
@@ -456,8 +468,8 @@ class FakeMastodon:
         return {
             "id": status["id"],
             "created_at": _timestamp(status["created_at"]),
-            "in_reply_to_id": None,
-            "in_reply_to_account_id": None,
+            "in_reply_to_id": status.get("in_reply_to_id"),
+            "in_reply_to_account_id": status.get("in_reply_to_account_id"),
             "sensitive": status.get("sensitive", bool(status["spoiler_text"])),
             "spoiler_text": status["spoiler_text"],
             "visibility": status["visibility"],
@@ -871,6 +883,7 @@ class FakeMastodon:
                     existing = next(s for s in fake.statuses if s["id"] == remembered[0])
                     return jsonify(fake._status_json(existing))
             params = fake._params()
+            parent = fake._reply_parent(params.get("in_reply_to_id"), token)
             visibility = str(params.get("visibility") or "public")
             if visibility not in VISIBILITIES:
                 raise _ApiError(422, {"error": f"'{visibility}' is not a valid visibility"})
@@ -905,6 +918,8 @@ class FakeMastodon:
                 "created_at": now,
                 "application": token.client_id,
                 "media_ids": [m["id"] for m in attached],
+                "in_reply_to_id": parent["id"] if parent else None,
+                "in_reply_to_account_id": parent["account_id"] if parent else None,
             }
             for item in attached:
                 item["status_id"] = status["id"]

@@ -69,6 +69,8 @@ _IMAGE_FORMATS = {"JPEG": "jpeg", "PNG": "png", "GIF": "gif", "WEBP": "webp"}
 #: X's snowflake epoch (2010-11-04T01:42:54.657Z) in milliseconds.
 TWEPOCH_MS = 1288834974657
 DUPLICATE_DETAIL = "You are not allowed to create a Tweet with duplicate content."
+#: X's answer to a reply whose parent does not exist (or is not visible to the user).
+REPLY_TO_MISSING_DETAIL = "You attempted to reply to a Tweet that is deleted or not visible to you."
 TOO_LONG_MESSAGE = (
     "Your Tweet text is too long. For more information on how Twitter determines text length "
     "see https://github.com/twitter/twitter-text."
@@ -307,6 +309,19 @@ def _s256(verifier: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
+def _reply_parent(fake: FakeX, reply: Any) -> str | Response | None:
+    """`reply.in_reply_to_tweet_id` as X checks it: a tweet that exists, else 403."""
+    if reply is None:
+        return None
+    parent = reply.get("in_reply_to_tweet_id") if isinstance(reply, dict) else None
+    if not isinstance(parent, str):
+        return _invalid_request("$.reply.in_reply_to_tweet_id: must be a string")
+    with fake._lock:
+        if not any(t["id"] == parent for t in fake.tweets):
+            return _problem(403, "Forbidden", REPLY_TO_MISSING_DETAIL)
+    return parent
+
+
 def _build_app(fake: FakeX) -> Flask:
     app = Flask("fake_x")
 
@@ -477,7 +492,10 @@ def _build_app(fake: FakeX) -> Flask:
             return _invalid_request("$.text: is missing but it is required")
         if not media_ids and not text:
             return _invalid_request("$.text: must not be empty")
-        if text and not count_x(text, default_segmenter()).valid:
+        parent = _reply_parent(fake, body.get("reply"))
+        if isinstance(parent, Response):
+            response = parent
+        elif text and not count_x(text, default_segmenter()).valid:
             response = _invalid_request(TOO_LONG_MESSAGE, "text", text)
         else:
             with fake._lock:
@@ -487,6 +505,7 @@ def _build_app(fake: FakeX) -> Flask:
                     response = _problem(403, "Forbidden", DUPLICATE_DETAIL)
                 else:
                     tweet = fake._store_tweet(user_id, text, fake.now(), media_ids)
+                    tweet["in_reply_to_tweet_id"] = parent
                     response = jsonify(
                         {
                             "data": {

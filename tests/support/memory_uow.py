@@ -518,6 +518,7 @@ _POLICY_TYPES: dict[str, Callable[[Any], Any] | None] = {
     "tag_position": TagPosition,
     "requires_approval": None,
     "alt_text_required": None,
+    "tag_every_part": None,
 }
 
 
@@ -734,6 +735,44 @@ class MemoryPosts(PostChanges):
             for _, row in sorted(self.tx.state.posts.items())
             if row.post.group_id == group_id
         ]
+
+    def by_platform_post_id(self, platform: str, platform_post_id: str) -> list[Post]:
+        accounts = self.tx.state.accounts
+        return [
+            p
+            for p in self._all()
+            if p.platform_post_id == platform_post_id
+            and p.account_id in accounts
+            and accounts[p.account_id].account.platform == platform
+        ]
+
+    def thread_in_progress(self, account_id: int) -> Post | None:
+        by_id = {p.id: p for p in self._all()}
+        open_states = (PostState.SCHEDULED, PostState.PENDING_APPROVAL, PostState.PUBLISHING)
+        for post in by_id.values():
+            previous = by_id.get(post.reply_to_post_id or 0)
+            if (
+                post.account_id == account_id
+                and post.thread_id is not None
+                and post.state in open_states
+                and previous is not None
+                and previous.thread_id == post.thread_id
+                and previous.state is PostState.PUBLISHED
+            ):
+                return post
+        return None
+
+    def next_part(self, post: Post) -> Post | None:
+        if post.thread_id is None:
+            return None
+        return next(
+            (
+                p
+                for p in self._all()
+                if p.thread_id == post.thread_id and p.reply_to_post_id == post.id
+            ),
+            None,
+        )
 
     def _change(self, post_id: int, **changes: Any) -> Post:
         state = self.tx.writes()

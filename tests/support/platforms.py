@@ -53,6 +53,8 @@ class PlatformCase:
     images: Callable[[], list[list[tuple[str, int, int]]]] = field(default=lambda: [])
     #: The platform's server (the fake, or the BlueskyPds), for checks behind the adapter.
     server: Any = None
+    #: Each post's platform id -> the platform id of the post it answers (None: no reply).
+    parents: Callable[[], dict[str, str | None]] = dict
 
     def publisher(self) -> Publisher:
         """A fresh adapter, as a restarted worker process would build it."""
@@ -110,6 +112,7 @@ def platform_case(
                     for s in sorted(fake.statuses_of("avery"), key=_by_id)
                 ],
                 fake,
+                lambda: {s["id"]: s.get("in_reply_to_id") for s in fake.statuses},
             )
         elif name == "bluesky":
             from ghostpost.adapters.bluesky import POST_COLLECTION, BlueskyConnector
@@ -151,6 +154,10 @@ def platform_case(
                     for r in reversed(server.list_records(did, POST_COLLECTION))
                 ],
                 server,
+                lambda: {
+                    r["uri"]: (r["value"].get("reply") or {}).get("parent", {}).get("uri")
+                    for r in server.list_records(did, POST_COLLECTION)
+                },
             )
         elif name == "x":
             yield from _x_case(stack, settings, clock)
@@ -230,6 +237,7 @@ def _x_case(stack: ExitStack, settings: Settings, clock: FixedClock) -> Iterator
             if t["author_id"] == user_id
         ],
         fake,
+        lambda: {t["id"]: t.get("in_reply_to_tweet_id") for t in fake.tweets},
     )
 
 

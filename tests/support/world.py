@@ -73,6 +73,7 @@ class World:
         tag_position: TagPosition = TagPosition.END,
         requires_approval: bool = False,
         account: Account | None = None,
+        tag_every_part: bool = False,
     ) -> Window:
         start = starts_at or self.container.clock.now()
         return windows.create_window(
@@ -90,6 +91,7 @@ class World:
                 tag_mode=tag_mode,
                 tag_position=tag_position,
                 requires_approval=requires_approval,
+                tag_every_part=tag_every_part,
             ),
         )
 

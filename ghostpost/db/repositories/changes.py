@@ -32,6 +32,7 @@ def policy_columns(policy: WindowPolicy) -> dict[str, Any]:
         "tag_position": policy.tag_position.value,
         "requires_approval": policy.requires_approval,
         "alt_text_required": policy.alt_text_required,
+        "tag_every_part": policy.tag_every_part,
     }
 
 

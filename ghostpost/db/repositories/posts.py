@@ -14,9 +14,10 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from ghostpost.db.models import (
+    AccountRow,
     LedgerEntryRow,
     PostRow,
     WindowRow,
@@ -81,6 +82,10 @@ def to_post(row: PostRow) -> Post:
         deletion_requested_by=row.deletion_requested_by,
         deleted_at=row.deleted_at,
         group_id=row.group_id,
+        reply_to_post_id=row.reply_to_post_id,
+        reply_to_platform_id=row.reply_to_platform_id,
+        thread_id=row.thread_id,
+        thread_position=row.thread_position,
     )
 
 
@@ -126,6 +131,10 @@ class SqlPosts(PostChanges):
             sensitive=post.options.sensitive,
             created_at=post.created_at,
             updated_at=post.created_at,
+            reply_to_post_id=post.reply_to_post_id,
+            reply_to_platform_id=post.reply_to_platform_id,
+            thread_id=post.thread_id,
+            thread_position=post.thread_position,
         )
         self.session.add(row)
         self.session.flush()
@@ -134,6 +143,47 @@ class SqlPosts(PostChanges):
     def get(self, post_id: int) -> Post | None:
         row = self.session.get(PostRow, post_id, populate_existing=True)
         return to_post(row) if row else None
+
+    def by_platform_post_id(self, platform: str, platform_post_id: str) -> list[Post]:
+        rows = self.session.scalars(
+            select(PostRow)
+            .join(AccountRow, AccountRow.id == PostRow.account_id)
+            .where(PostRow.platform_post_id == platform_post_id, AccountRow.platform == platform)
+        )
+        return [to_post(r) for r in rows]
+
+    def thread_in_progress(self, account_id: int) -> Post | None:
+        previous = aliased(PostRow)
+        row = self.session.scalar(
+            select(PostRow)
+            .join(previous, previous.id == PostRow.reply_to_post_id)
+            .where(
+                PostRow.account_id == account_id,
+                PostRow.thread_id.is_not(None),
+                PostRow.state.in_(
+                    (
+                        PostState.SCHEDULED.value,
+                        PostState.PENDING_APPROVAL.value,
+                        PostState.PUBLISHING.value,
+                    )
+                ),
+                previous.thread_id == PostRow.thread_id,
+                previous.state == PostState.PUBLISHED.value,
+            )
+            .order_by(PostRow.id)
+            .limit(1)
+        )
+        return to_post(row) if row is not None else None
+
+    def next_part(self, post: Post) -> Post | None:
+        if post.thread_id is None:
+            return None
+        row = self.session.scalar(
+            select(PostRow).where(
+                PostRow.thread_id == post.thread_id, PostRow.reply_to_post_id == post.id
+            )
+        )
+        return to_post(row) if row is not None else None
 
     def by_public_id(self, public_id: str) -> Post | None:
         row = self.session.scalar(select(PostRow).where(PostRow.public_id == public_id))

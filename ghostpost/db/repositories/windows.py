@@ -54,6 +54,7 @@ def to_window(row: WindowRow) -> Window:
             tag_position=TagPosition(row.tag_position),
             requires_approval=row.requires_approval,
             alt_text_required=row.alt_text_required,
+            tag_every_part=row.tag_every_part,
         ),
         created_by=row.created_by,
         notice_post_id=row.notice_post_id,

@@ -37,6 +37,7 @@ def policies(draw: st.DrawFn) -> WindowPolicy:
         tag_mode=draw(st.sampled_from(list(TagMode))),
         tag_position=draw(st.sampled_from(list(TagPosition))),
         requires_approval=draw(st.booleans()),
+        tag_every_part=draw(st.booleans()),
     )
 
 
@@ -126,6 +127,7 @@ def policy(**changes: object) -> WindowPolicy:
         ({"starts_at": BASE - timedelta(hours=1)}, Effect.WEAKENS),
         ({"starts_at": BASE + timedelta(hours=1)}, Effect.STRENGTHENS),
         ({"requires_approval": True}, Effect.STRENGTHENS),
+        ({"tag_every_part": True}, Effect.STRENGTHENS),
         ({"notice_text": "Something else."}, Effect.REPLACES),
         ({"reminder_text": "Something else."}, Effect.REPLACES),
         ({"reminder_mode": ReminderMode.STANDALONE}, Effect.REPLACES),
@@ -143,3 +145,8 @@ def test_approval_turned_off_weakens_and_required_to_when_fits_weakens() -> None
     [approval, tag] = sorted(compare_policies(strict, policy()).changes, key=lambda c: c.field)
     assert (approval.field, approval.effect) == ("requires_approval", Effect.WEAKENS)
     assert (tag.field, tag.effect) == ("tag_mode", Effect.WEAKENS)
+
+
+def test_tagging_fewer_parts_of_a_thread_weakens() -> None:
+    [change] = compare_policies(policy(tag_every_part=True), policy()).changes
+    assert (change.field, change.effect) == ("tag_every_part", Effect.WEAKENS)
