@@ -80,8 +80,10 @@ post id: `post_id, kind, state, state_reason, published_at, submitted_at, accoun
 handle, platform_url, final_text, writer_name, writer_email, submitter, submitter_name,
 approver_name, approver_email, approved_at, source, delegated, window_id, window_name,
 decision_stage, tag, tag_outcome, tag_needs, tag_has, tag_unit, reminder, disclosure,
-content_warning, visibility, deleted_at, deleted_by_name, deleted_by_email` (the last three
-set only when the principal deleted the published post from its platform). CSV is
+content_warning, visibility, deleted_at, deleted_by_name, deleted_by_email, group_id, images`
+(the three `deleted_` set only when the principal deleted the published post from its platform;
+`group_id` for posts made together for several accounts; `images` as
+`<count>: <sha256> ...`). CSV is
 RFC 4180 (UTF-8, header row, CRLF); a cell starting with `=`, `+`, `-`, `@`, tab or CR is
 prefixed with `'` so spreadsheets do not run it. JSONL has one object per post with typed
 values (null when empty) and no such prefix.

@@ -29,7 +29,12 @@ from urllib.parse import unquote
 
 from authlib.consts import default_json_headers
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
-from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
+from authlib.integrations.flask_oauth2.requests import (
+    FlaskJsonPayload,
+    FlaskOAuth2Payload,
+    FlaskOAuth2Request,
+)
+from authlib.integrations.flask_oauth2.signals import token_authenticated
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import (
     ClientMixin,
@@ -41,6 +46,7 @@ from authlib.oauth2.rfc6749 import (
     TokenMixin,
 )
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
+from authlib.oauth2.rfc6749.requests import JsonRequest
 from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
 from authlib.oauth2.rfc6750 import BearerTokenValidator, InsufficientScopeError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
@@ -437,7 +443,32 @@ class _BearerValidator(BearerTokenValidator):  # type: ignore[misc]
         return _Token(grant) if grant is not None else None
 
 
-protector = ResourceProtector()
+class _BearerRequest(JsonRequest):  # type: ignore[misc]
+    """authlib's FlaskJsonRequest, but the URL is built only if something reads it: werkzeug
+    rebuilds and re-encodes it on every access, and bearer validation reads the headers alone."""
+
+    def __init__(self, flask_request: Any) -> None:  # JsonRequest's would assign `uri`
+        self.method = flask_request.method
+        self.headers = flask_request.headers
+        self.payload = FlaskJsonPayload(flask_request)
+        self._flask_request = flask_request
+
+    @property
+    def uri(self) -> str:
+        return str(self._flask_request.url)
+
+
+class _ResourceProtector(ResourceProtector):  # type: ignore[misc]
+    def acquire_token(self, scopes: list[str] | None = None) -> Any:
+        """authlib's acquire_token (the same validation, signal and `g` attribute), with the
+        request built by _BearerRequest."""
+        token = self.validate_request(request=_BearerRequest(request), scopes=scopes)
+        token_authenticated.send(self, token=token)
+        g.authlib_server_oauth2_token = token
+        return token
+
+
+protector = _ResourceProtector()
 protector.register_token_validator(_BearerValidator(realm=REALM))
 
 

@@ -4,6 +4,7 @@ responses hold (documented in the OpenAPI document from these same classes)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -399,6 +400,17 @@ class PartPreviewSchema(ma.Schema):
     decisions = fields.Nested(DecisionsSchema, required=True)
 
 
+class PostImageSchema(ma.Schema):
+    """One image of a post, as approved and sent."""
+
+    media_id = fields.String(required=True)
+    content_hash = fields.String(required=True)
+    description = fields.String(required=True)
+    mime_type = fields.String(required=True)
+    width = fields.Integer(required=True)
+    height = fields.Integer(required=True)
+
+
 class PostSchema(ma.Schema):
     """A post as ghostpost keeps it."""
 
@@ -437,7 +449,7 @@ class PostSchema(ma.Schema):
         },
     )
     images = fields.List(
-        fields.Nested(lambda: PostImageSchema()),
+        fields.Nested(PostImageSchema),
         metadata={
             "description": "The post's images in order (on a create with images and on a read "
             "of one post; the post list leaves them out)."
@@ -580,17 +592,6 @@ class ProblemSchema(ma.Schema):
     refusal = fields.Nested(RefusalSchema, metadata={"description": "Policy refusals."})
 
 
-class PostImageSchema(ma.Schema):
-    """One image of a post, as approved and sent."""
-
-    media_id = fields.String(required=True)
-    content_hash = fields.String(required=True)
-    description = fields.String(required=True)
-    mime_type = fields.String(required=True)
-    width = fields.Integer(required=True)
-    height = fields.Integer(required=True)
-
-
 class MediaSchema(ma.Schema):
     """An uploaded image."""
 
@@ -610,3 +611,117 @@ class MediaDescriptionSchema(Strict):
     """A new description (alt text) for an upload not yet attached."""
 
     description = Text(required=True, validate=validate.Length(max=2000))
+
+
+# ---------------------------------------------------------------------------------------------
+# The hot path: the same results as the schemas, without marshmallow's per-call machinery
+
+
+_Dump = Callable[[Any], Any]
+
+
+def _field_dumper(field: fields.Field) -> _Dump:
+    """Serialize one value as `field` does; the common types pass through untouched."""
+    if isinstance(field, fields.Nested):
+        nested = field.nested
+        if isinstance(nested, str | Callable) and not isinstance(nested, type):  # pragma: no cover
+            raise TypeError(f"plain_dumper: unsupported nested schema {nested!r}")
+        if field.many:  # pragma: no cover - not used by the schemas compiled here
+            raise TypeError("plain_dumper: Nested(many=True) is not supported")
+        inner = plain_dumper(nested if isinstance(nested, type) else type(nested))
+        return lambda value: None if value is None else inner(value)
+    if isinstance(field, fields.List):
+        each = _field_dumper(field.inner)
+        return lambda value: None if value is None else [each(v) for v in value]
+    slow = field._serialize
+    plain: type | None = None
+    if type(field) is fields.String:
+        plain = str
+    elif type(field) is fields.Integer and not field.as_string:
+        plain = int
+    elif type(field) is fields.Boolean:
+        plain = bool
+    elif type(field) is not fields.DateTime:
+        raise TypeError(f"plain_dumper: unsupported field {type(field).__name__}")
+
+    def dump(value: Any) -> Any:
+        if value is None or type(value) is plain:
+            return value
+        return slow(value, None, None)
+
+    return dump
+
+
+@cache
+def plain_dumper(schema_class: type[ma.Schema]) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """Return a function equal to `schema_class().dump` on mappings, built once: declared
+    fields in order, absent keys left out, undeclared keys dropped, times as ISO strings.
+
+    Only the field types the response schemas use are accepted (else TypeError when built), and
+    no hooks or renamed keys: a schema that grows one fails here, not silently in a response.
+    """
+    schema = schema_class()
+    if any(schema._hooks[hook] for hook in ("pre_dump", "post_dump")):
+        raise TypeError(f"plain_dumper: {schema_class.__name__} has dump hooks")
+    plan: list[tuple[str, _Dump]] = []
+    for name, field in schema.dump_fields.items():
+        if field.data_key not in (None, name) or field.attribute not in (None, name):
+            raise TypeError(f"plain_dumper: {schema_class.__name__}.{name} is renamed")
+        if field.dump_default is not ma.missing:
+            raise TypeError(f"plain_dumper: {schema_class.__name__}.{name} has a dump default")
+        plan.append((name, _field_dumper(field)))
+    absent = ma.missing
+
+    def dump(data: Mapping[str, Any]) -> dict[str, Any]:
+        out = {}
+        for name, field_dump in plan:
+            value = data.get(name, absent)
+            if value is not absent:
+                out[name] = field_dump(value)
+        return out
+
+    return dump
+
+
+_POST_REQUEST_FIELDS = frozenset(
+    ("account", "text", "author", "publish_at", "timezone", "in_reply_to")
+)
+
+
+def _plain_text(value: Any, shortest: int, longest: int) -> bool:
+    return (
+        type(value) is str
+        and shortest <= len(value) <= longest
+        and ((value.isascii() and value.isprintable()) or text_problem(value) is None)
+    )
+
+
+def load_post_request(data: Any) -> dict[str, Any] | None:
+    """Return what `PostRequestSchema().load(data)` returns when it accepts `data` without
+    conversions, else None: the schema then parses it and words the refusal (one place)."""
+    if type(data) is not dict or not data.keys() <= _POST_REQUEST_FIELDS:
+        return None
+    account, text, author = data.get("account"), data.get("text"), data.get("author")
+    if not (
+        type(account) is int
+        and 1 <= account <= MAX_ID
+        and _plain_text(text, 0, MAX_TEXT_CODE_POINTS)
+        and _plain_text(author, 3, 320)
+    ):
+        return None
+    loaded: dict[str, Any] = {"account": account, "text": text, "author": author}
+    if "in_reply_to" in data:
+        in_reply_to = data["in_reply_to"]
+        if in_reply_to is not None and not _plain_text(in_reply_to, 1, 200):
+            return None
+        loaded["in_reply_to"] = in_reply_to
+    raw, zone_name = data.get("publish_at"), data.get("timezone")
+    if raw is not None and not _plain_text(raw, 0, 40):
+        return None
+    if zone_name is not None and not _plain_text(zone_name, 0, 64):
+        return None
+    try:
+        loaded["publish_at"] = resolve_publish_at(raw, zone_name)
+    except ma.ValidationError:
+        return None
+    return loaded

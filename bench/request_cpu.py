@@ -1,0 +1,169 @@
+"""Benchmark: the app's CPU per request, in process (no gunicorn, no network, no other load).
+
+Seeds a database as `bench/api_load.py` does, then sends N `POST /api/v1/posts`, N
+`POST /api/v1/preview`, and the bare app's N `POST /insert` and `POST /ping`, through Flask's
+test client, and prints `time.process_time()` per request: this process's CPU only, so a
+PostgreSQL server's time is left out and the figure holds still on a busy machine (wall time
+does not). The test client's own cost (building the WSGI environ) is in every row alike.
+
+    .venv/bin/python bench/request_cpu.py                    # SQLite, then PostgreSQL
+    .venv/bin/python bench/request_cpu.py --no-postgres -n 2000
+    .venv/bin/python bench/request_cpu.py --profile create   # cProfile of the creates, top 40
+
+Not a test: nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import cProfile  # the profile is saved to $TMPDIR/request_cpu-<route>-<pid>.prof
+import os
+import pstats
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.api_load import SCOPES, migrate, seed, settings_for  # noqa: E402
+from ghostpost.bootstrap import bootstrap  # noqa: E402
+
+
+def per_request(label: str, n: int, send: Callable[[int], Any], profile: str | None) -> float:
+    for i in range(20):  # warm-up: caches, pool, first statements compiled
+        send(-1 - i)
+    profiler = cProfile.Profile(time.process_time) if profile and profile in label else None
+    start, times = time.process_time(), os.times()
+    if profiler:
+        profiler.enable()
+    for i in range(n):
+        send(i)
+    if profiler:
+        profiler.disable()
+    spent = (time.process_time() - start) / n * 1000
+    after = os.times()
+    user, system = ((after[k] - times[k]) / n * 1000 for k in (0, 1))
+    print(
+        f"  {label:<34} {spent:6.3f} ms CPU per request "
+        f"(user {user:.3f}, system {system:.3f}; n={n})"
+    )
+    if profiler:
+        stats = pstats.Stats(profiler)
+        route = label.split()[-1].replace("/", "_")
+        stats.dump_stats(Path(tempfile.gettempdir()) / f"request_cpu-{route}-{os.getpid()}.prof")
+        stats.sort_stats("cumulative").print_stats(60)
+        stats.sort_stats("tottime").print_stats(40)
+    return spent
+
+
+@contextmanager
+def databases(args: argparse.Namespace, work: Path) -> Iterator[list[tuple[str, str, str]]]:
+    found = []
+    if not args.no_sqlite:
+        found.append(("sqlite", f"sqlite:///{work / 'gp.db'}", f"sqlite:///{work / 'bare.db'}"))
+    if args.no_postgres:
+        yield found
+        return
+    from tests.support.postgres import running_postgres
+
+    with running_postgres() as server:
+        found.append(("postgresql", server.create_database("gp"), server.create_database("bare")))
+        yield found
+
+
+def bench(name: str, url: str, bare_url: str, args: argparse.Namespace, work: Path) -> None:
+    print(f"== {name}")
+    migrate(url)
+    seed_settings = settings_for(url, work, "development")
+    container = bootstrap(seed_settings)
+    try:
+        seeded = seed(container, 5)
+    finally:
+        container.dispose()
+    from ghostpost import create_app
+
+    app = create_app(seed_settings.replace(environment="production"))
+    http = app.test_client()
+    basic = base64.b64encode(f"{seeded.client_id}:{seeded.secret}".encode()).decode()
+    token = http.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "scope": SCOPES},
+        headers={"Authorization": f"Basic {basic}"},
+    ).get_json()["access_token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    accounts, authors = seeded.accounts, seeded.authors
+
+    def body(i: int, what: str) -> dict[str, Any]:
+        return {
+            "account": accounts[i % len(accounts)],
+            "author": authors[i % len(authors)],
+            "text": f"{what} number {i} from the CPU bench",
+        }
+
+    def create(i: int) -> None:
+        answer = http.post(
+            "/api/v1/posts",
+            json=body(i, "Post"),
+            headers={**auth, "Idempotency-Key": f"cpu-{i}"},
+        )
+        if answer.status_code != 201:
+            raise SystemExit(f"create answered {answer.status_code}: {answer.get_data()!r}")
+
+    def preview(i: int) -> None:
+        answer = http.post("/api/v1/preview", json=body(i, "Preview"), headers=auth)
+        if answer.status_code != 200:
+            raise SystemExit(f"preview answered {answer.status_code}: {answer.get_data()!r}")
+
+    from bench.bare_app import ENV_URL, create_bare_app, init_schema
+
+    init_schema(bare_url)
+    os.environ[ENV_URL] = bare_url
+    bare_app = create_bare_app()
+    bare_http = bare_app.test_client()
+
+    def insert(i: int) -> None:
+        bare_http.post("/insert", json=body(i, "Bare"))
+
+    def ping(i: int) -> None:
+        bare_http.post("/ping", json=body(i, "Ping"))
+
+    for _ in range(args.rounds):
+        per_request("ghostpost POST /api/v1/posts", args.n, create, args.profile)
+        per_request("bare POST /insert", args.n, insert, args.profile)
+        per_request("ghostpost POST /api/v1/preview", args.n, preview, args.profile)
+        per_request("bare POST /ping", args.n, ping, args.profile)
+    app.extensions["ghostpost"].dispose()
+    bare_app.extensions["bench_engine"].dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-n", type=int, default=1000, help="requests per row")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the four rows")
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument(
+        "--profile", help="cProfile the rows whose label contains this (e.g. posts, preview)"
+    )
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="ghostpost-cpu-bench-"))
+    work.chmod(0o755)
+    print(f"bench/request_cpu.py; load average {os.getloadavg()[0]:.1f}")
+    try:
+        with databases(args, work) as found:
+            for name, url, bare_url in found:
+                bench(name, url, bare_url, args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
