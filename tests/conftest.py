@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +31,7 @@ from tests.support.platforms import case  # noqa: F401  (each real platform, con
 from tests.support.postgres import PostgresServer, running_postgres
 from tests.support.richtext_oracle import richtext_oracle  # noqa: F401  (one Node for @atproto/api)
 from tests.support.routing_cache import install as share_url_builders
+from tests.support.tracing import generation_untraced
 from tests.support.world import (
     SEEDED_FROM,
     TEST_HASHER,
@@ -76,40 +76,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
-    """Under coverage, trace a Hypothesis test's body but not Hypothesis generating its inputs.
-
-    On Python 3.11 a trace function slows every line the interpreter runs, ours or not: the
-    property tests spent half their CPU time in tracing Hypothesis' own engine (test_ledger.py:
-    19 s of CPU without coverage, 35 s with, 19 s with this). Each example's call of the test
-    function is traced as before, so every line and branch of ghostpost that a property test's
-    body reaches is recorded; what runs untraced is Hypothesis and the strategies under tests/,
-    which coverage does not measure (`source = ["ghostpost"]`), and ghostpost code a strategy
-    calls while generating (a WindowPolicy refusing its arguments): compared over the 11
-    Hypothesis files, that one line and its two arcs were all it lost, and test_policy.py
-    covers them. Only this thread's tracer is paused: other threads are traced throughout.
-    """
-    hypothesis = getattr(getattr(item, "obj", None), "hypothesis", None)
-    inner = getattr(hypothesis, "inner_test", None)
-    tracer = sys.gettrace()
-    # coverage.py's C tracer (the one pytest-cov installs); anything else is left alone.
-    if inner is None or type(tracer).__name__ != "CTracer":
+    """Under coverage, a `@given` test's body is traced, Hypothesis generating its inputs is not."""
+    with generation_untraced(getattr(item, "obj", None)):
         yield
-        return
-
-    def traced(*args: object, **kwargs: object) -> object:
-        tracer.start()  # type: ignore[union-attr]
-        try:
-            return inner(*args, **kwargs)
-        finally:
-            tracer.stop()  # type: ignore[union-attr]
-
-    hypothesis.inner_test = traced  # type: ignore[union-attr]
-    tracer.stop()  # type: ignore[union-attr]
-    try:
-        yield
-    finally:
-        tracer.start()  # type: ignore[union-attr]
-        hypothesis.inner_test = inner  # type: ignore[union-attr]
 
 
 @pytest.fixture(scope="session")
