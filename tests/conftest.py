@@ -31,6 +31,7 @@ from tests.support.platforms import case  # noqa: F401  (each real platform, con
 from tests.support.postgres import PostgresServer, running_postgres
 from tests.support.richtext_oracle import richtext_oracle  # noqa: F401  (one Node for @atproto/api)
 from tests.support.routing_cache import install as share_url_builders
+from tests.support.tracing import generation_untraced
 from tests.support.world import (
     SEEDED_FROM,
     TEST_HASHER,
@@ -71,6 +72,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if left_out:
         config.hook.pytest_deselected(items=left_out)
         items[:] = [item for item in items if not item.get_closest_marker("backend_independent")]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Under coverage, a `@given` test's body is traced, Hypothesis generating its inputs is not."""
+    with generation_untraced(getattr(item, "obj", None)):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,7 @@ from tests.support.api import fetch_token, scheduler_for
 from tests.support.live import LiveServer, live_server
 from tests.support.redis_server import running_redis
 from tests.support.web import sign_in
-from tests.support.world import World, build_world
+from tests.support.world import TEST_HASHER, World, build_world
 
 EXPORT = "/api/v1/audit/export?format=jsonl"
 #: Each post's text: 600 of them make an export of ~7 MB, more than the socket buffers of a
@@ -179,7 +179,9 @@ HELD_EXPORT = "/api/v1/audit/export?report=ledger"
 @pytest.fixture
 def capped(settings: Settings, clock: FixedClock) -> Iterator[tuple[Flask, World]]:
     built = bootstrap(
-        settings.replace(export_max_concurrent=3, export_max_per_reader=2), clock=clock
+        settings.replace(export_max_concurrent=3, export_max_per_reader=2),
+        clock=clock,
+        password_hasher=TEST_HASHER,
     )
     try:
         yield create_app(container=built), build_world(built)
@@ -218,8 +220,8 @@ def test_with_redis_the_caps_hold_across_processes(settings: Settings, clock: Fi
         shared = settings.replace(
             rate_limit_storage_uri=redis_url, export_max_concurrent=8, export_max_per_reader=2
         )
-        first: Container = bootstrap(shared, clock=clock)
-        second: Container = bootstrap(shared, clock=clock)
+        first: Container = bootstrap(shared, clock=clock, password_hasher=TEST_HASHER)
+        second: Container = bootstrap(shared, clock=clock, password_hasher=TEST_HASHER)
         try:
             world = build_world(first)
             a, b = (
@@ -260,7 +262,7 @@ def test_an_exhausted_pool_is_503_everywhere_never_500(
         database_pool_timeout_seconds=0.5,
         session_idle_minutes=30,
     )
-    built = bootstrap(small, clock=clock)
+    built = bootstrap(small, clock=clock, password_hasher=TEST_HASHER)
     try:
         world = build_world(built)
         app = create_app(container=built)

@@ -18,7 +18,7 @@ from ghostpost.settings import Settings
 from tests.support.api import create_api_client, fetch_token
 from tests.support.redis_server import running_redis
 from tests.support.web import PASSWORD
-from tests.support.world import World, build_world
+from tests.support.world import TEST_HASHER, World, build_world
 
 
 def attempt(client: FlaskClient, email: str, password: str, address: str) -> int:
@@ -80,8 +80,9 @@ def two_processes(settings: Settings, clock: FixedClock) -> Iterator[tuple[Flask
     """Two app instances (like two gunicorn processes) sharing one database and one Redis."""
     with running_redis() as redis_url:
         shared = settings.replace(rate_limit_storage_uri=redis_url, api_rate_limit="5 per minute")
-        first: Container = bootstrap(shared, clock=clock)
-        second: Container = bootstrap(shared, clock=clock)
+        # The test hasher, as every other test's world: what is counted is attempts, not hashing.
+        first: Container = bootstrap(shared, clock=clock, password_hasher=TEST_HASHER)
+        second: Container = bootstrap(shared, clock=clock, password_hasher=TEST_HASHER)
         try:
             world = build_world(first)
             yield create_app(container=first), create_app(container=second), world

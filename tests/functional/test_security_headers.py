@@ -10,7 +10,7 @@ from ghostpost.bootstrap import Container, bootstrap
 from ghostpost.clock import FixedClock
 from ghostpost.settings import Settings
 from tests.support.web import sign_in
-from tests.support.world import World, build_world
+from tests.support.world import TEST_HASHER, World, build_world
 
 pytestmark = pytest.mark.backend_independent(
     "response headers and cookie flags are set by the app, whatever the database"
@@ -50,7 +50,9 @@ def test_the_session_cookie_is_httponly_and_samesite_over_http(
 @pytest.fixture
 def https_app(settings: Settings, clock: FixedClock):  # type: ignore[no-untyped-def]
     container: Container = bootstrap(
-        settings.replace(public_url="https://ghostpost.example.com"), clock=clock
+        settings.replace(public_url="https://ghostpost.example.com"),
+        clock=clock,
+        password_hasher=TEST_HASHER,
     )
     build_world(container)
     yield create_app(container=container)
