@@ -122,3 +122,88 @@ class NotaryAlarm:
     detected_at: str
     #: What the notary had signed last when it stopped (None: it had signed nothing yet).
     state: NotaryState | None
+
+
+# --- c2sp.org/tlog-checkpoint: the Merkle tree head as a signed note's text ---------------------
+#
+# Today's checkpoints (above) sign the hash chain's head; a transparency-log checkpoint signs the
+# RFC 9162 Merkle root instead (ghostpost.domain.merkle), so that witnesses and readers can check
+# inclusion and consistency proofs against it:
+#
+#     <origin>
+#     <tree size, decimal, no leading zeros>
+#     <root hash, standard base64>
+#
+# signed as a c2sp.org/signed-note (ghostpost.domain.signed_note) by a key whose name is the
+# origin. Time is not in the text (the spec discourages extension lines: monitors cannot audit
+# them); witnesses' cosignatures carry time.
+
+#: Sizes are uint64, as in RFC 9162.
+MAX_TREE_SIZE = 2**64 - 1
+TREE_HASH_BYTES = 32
+
+
+class CheckpointFormatError(ValueError):
+    """A checkpoint text that does not follow c2sp.org/tlog-checkpoint; the message says why."""
+
+
+@dataclass(frozen=True)
+class TreeCheckpoint:
+    """The tree head a log signs: its origin (identity), size and Merkle root."""
+
+    origin: str
+    size: int
+    root_hash: bytes
+    #: Opaque extension lines: parsed when others send them, never produced by ghostpost.
+    extensions: tuple[str, ...] = ()
+
+    def text(self) -> str:
+        """Return the note text, each line ending in a newline."""
+        _check_tree_checkpoint(self)
+        root = base64.b64encode(self.root_hash).decode("ascii")
+        lines = [self.origin, str(self.size), root, *self.extensions]
+        return "".join(f"{line}\n" for line in lines)
+
+
+def _check_tree_checkpoint(checkpoint: TreeCheckpoint) -> None:
+    if not checkpoint.origin or "\n" in checkpoint.origin:
+        raise CheckpointFormatError("the origin is one non-empty line")
+    if not 0 <= checkpoint.size <= MAX_TREE_SIZE:
+        raise CheckpointFormatError("the tree size is outside 0..2**64-1")
+    if len(checkpoint.root_hash) != TREE_HASH_BYTES:
+        raise CheckpointFormatError("the root hash is 32 bytes")
+    for line in checkpoint.extensions:
+        if not line or "\n" in line:
+            raise CheckpointFormatError("an extension line is one non-empty line")
+    for line in (checkpoint.origin, *checkpoint.extensions):
+        if any(character < " " for character in line):
+            raise CheckpointFormatError("a checkpoint line holds no control characters")
+
+
+_TREE_SIZE = re.compile(r"0|[1-9][0-9]{0,19}")
+
+
+def parse_tree_checkpoint(text: str) -> TreeCheckpoint:
+    """Parse a checkpoint's note text (the signed part), refusing malformed ones.
+
+    Refused: fewer than three lines, an empty line, a size with a sign, leading zeros or beyond
+    2**64-1, a root that is not canonical standard base64 of 32 bytes, a text not ending in a
+    newline. The origin is returned as written: the caller checks it is the log it expects.
+    """
+    if not text.endswith("\n"):
+        raise CheckpointFormatError("a checkpoint's text ends in a newline")
+    lines = text[:-1].split("\n")
+    if len(lines) < 3:
+        raise CheckpointFormatError("a checkpoint has an origin, a size and a root hash")
+    origin, size_text, root_text, *extensions = lines
+    if _TREE_SIZE.fullmatch(size_text) is None or int(size_text) > MAX_TREE_SIZE:
+        raise CheckpointFormatError("the tree size is a decimal number without leading zeros")
+    try:
+        root_hash = base64.b64decode(root_text, validate=True)
+    except ValueError:
+        raise CheckpointFormatError("the root hash is standard base64") from None
+    if base64.b64encode(root_hash).decode("ascii") != root_text:
+        raise CheckpointFormatError("the root hash is canonical standard base64")
+    checkpoint = TreeCheckpoint(origin, int(size_text), root_hash, tuple(extensions))
+    _check_tree_checkpoint(checkpoint)
+    return checkpoint
