@@ -73,34 +73,57 @@ def sequence_reader(leaf_hashes: Sequence[bytes]) -> LeafHashReader:
     return read
 
 
-def root_of(leaf_hashes: Iterable[bytes]) -> tuple[bytes, int]:
-    """Return (MTH, number of leaves) of leaf hashes given in order, in O(log n) memory.
+class CompactRange:
+    """The heads of the complete subtrees covering leaves [0, size): at most 64 hashes.
 
-    Complete subtrees are merged on a stack as soon as they have a sibling of the same height
-    (the stack is the compact range of the leaves seen so far); at the end the remaining
-    subtrees, each smaller than the one to its left, are folded from the right, which is
+    What the notary keeps off the database (with its last size and root): appending the leaves
+    after its last checkpoint gives the new root without reading a single older leaf, and the
+    new tree extends the old one by construction. Subtrees are merged as soon as they have a
+    sibling of the same height; the root folds the remaining ones from the right, which is
     exactly MTH's split at the largest power of two.
     """
-    heights: list[int] = []
-    hashes: list[bytes] = []
-    count = 0
-    for hashed in leaf_hashes:
+
+    def __init__(self, size: int = 0, hashes: Sequence[bytes] = ()) -> None:
+        _check_size(size)
+        if len(hashes) != size.bit_count() or any(len(h) != HASH_BYTES for h in hashes):
+            raise MerkleError(f"a compact range of {size} leaves has {size.bit_count()} hashes")
+        self.size = size
+        #: Largest subtree first: one per set bit of `size`, from the highest.
+        self.hashes = list(hashes)
+
+    def append(self, hashed: bytes) -> None:
+        """Add the next leaf hash."""
         if len(hashed) != HASH_BYTES:
-            raise MerkleError(f"leaf hash {count} has {len(hashed)} bytes, not {HASH_BYTES}")
-        count += 1
-        height = 0
-        while heights and heights[-1] == height:
-            heights.pop()
-            hashed = node_hash(hashes.pop(), hashed)
-            height += 1
-        heights.append(height)
-        hashes.append(hashed)
-    if not hashes:
-        return EMPTY_ROOT, 0
-    root = hashes.pop()
-    while hashes:
-        root = node_hash(hashes.pop(), root)
-    return root, count
+            raise MerkleError(f"leaf hash {self.size} has {len(hashed)} bytes, not {HASH_BYTES}")
+        # Each trailing 1 bit of the size is a complete subtree the new leaf completes a
+        # sibling for: merge it in.
+        size = self.size
+        while size & 1:
+            hashed = node_hash(self.hashes.pop(), hashed)
+            size >>= 1
+        self.hashes.append(hashed)
+        self.size += 1
+
+    def extend(self, leaf_hashes: Iterable[bytes]) -> None:
+        """Add leaf hashes in order."""
+        for hashed in leaf_hashes:
+            self.append(hashed)
+
+    def root(self) -> bytes:
+        """Return MTH of the leaves so far."""
+        if not self.hashes:
+            return EMPTY_ROOT
+        root = self.hashes[-1]
+        for hashed in reversed(self.hashes[:-1]):
+            root = node_hash(hashed, root)
+        return root
+
+
+def root_of(leaf_hashes: Iterable[bytes]) -> tuple[bytes, int]:
+    """Return (MTH, number of leaves) of leaf hashes given in order, in O(log n) memory."""
+    compact = CompactRange()
+    compact.extend(leaf_hashes)
+    return compact.root(), compact.size
 
 
 def subtree_root(read: LeafHashReader, start: int, end: int) -> bytes:

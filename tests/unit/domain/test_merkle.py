@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from ghostpost.domain.merkle import (
     EMPTY_ROOT,
     MAX_PROOF_HASHES,
+    CompactRange,
     MerkleError,
     ProofError,
     consistency_proof,
@@ -386,3 +387,27 @@ def test_transparency_dev_consistency_probes(path: Path) -> None:
             verify_consistency(*args)
     else:
         verify_consistency(*args)
+
+
+# --- compact ranges (the notary's state) --------------------------------------------------------
+
+
+def test_a_compact_range_extended_from_stored_state_gives_every_head() -> None:
+    hashes = leaves(100)
+    for stored in (0, 1, 5, 8, 37, 64):
+        state = CompactRange()
+        state.extend(hashes[:stored])
+        assert len(state.hashes) == bin(stored).count("1")
+        resumed = CompactRange(state.size, list(state.hashes))
+        for size in range(stored + 1, 101):
+            resumed.append(hashes[size - 1])
+            assert resumed.root() == ref_mth(hashes[:size])
+
+
+def test_a_compact_range_of_the_wrong_shape_is_refused() -> None:
+    with pytest.raises(MerkleError):
+        CompactRange(3, [leaf_hash(b"")])
+    with pytest.raises(MerkleError):
+        CompactRange(1, [b"short"])
+    with pytest.raises(MerkleError):
+        CompactRange().append(b"short")
