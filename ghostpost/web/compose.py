@@ -406,7 +406,7 @@ def _submit_group(user: User, accounts: list[Account], account: Account, draft: 
     except ValidationFailed as exc:
         return _render(accounts, draft, error=exc.message, fields=exc.fields, status=422)
     plans = plan_group(services(), current_actor(), command, account_ids)
-    previews = [(plan.account, preview_payload(plan, when, draft)) for plan in plans]
+    previews = [(parts[0].account, preview_payload(parts[0], when, draft)) for parts in plans]
     return _render(
         accounts,
         draft,

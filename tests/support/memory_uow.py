@@ -1821,13 +1821,15 @@ class MemoryMedia:
         self.tx.writes().uploads[found.id] = changed
         return changed
 
-    def attach(self, post_id: int, uploads: Sequence[MediaUpload]) -> tuple[PostImage, ...]:
+    def attach(
+        self, post_id: int, uploads: Sequence[MediaUpload], *, claim: bool = True
+    ) -> tuple[PostImage, ...]:
         from ghostpost.services.errors import Conflict
 
         state = self.tx.writes()
-        if any(state.uploads[u.id].post_id is not None for u in uploads):
+        if claim and any(state.uploads[u.id].post_id is not None for u in uploads):
             raise Conflict("An image was attached to another post meanwhile.")
-        for upload in uploads:
+        for upload in uploads if claim else ():
             state.uploads[upload.id] = replace(state.uploads[upload.id], post_id=post_id)
         images = tuple(
             PostImage(
