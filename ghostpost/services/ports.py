@@ -287,6 +287,9 @@ class PostRepository(Protocol):
     def in_group(self, group_id: str) -> list[Post]:
         """Return the posts of one group (one compose, several accounts), oldest first."""
 
+    def in_thread(self, thread_id: str) -> list[Post]:
+        """Return the parts of one thread, first part first."""
+
     # The state changes below store what the service decided (it checks the move with
     # domain.states.transition); each returns the post as stored.
 

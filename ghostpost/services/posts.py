@@ -317,6 +317,14 @@ def plan_client_thread(ctx: ServiceContext, actor: Actor, request: ClientPost) -
         return thread_plans(ctx, cmd, plan, now)
 
 
+def plan_thread(ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> list[Plan]:
+    """A person's dry run of a post or a thread (one read-only transaction): each part's
+    plan, first part first (the images are not checked: see `alt_text_required`)."""
+    with ctx.uow(read_only=True) as uow:
+        plan = _plan(uow, ctx, actor, cmd)
+        return thread_plans(ctx, cmd, plan, ctx.clock.now())
+
+
 def submit_post(ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Post:
     """Queue a post under the policy; refused posts raise PolicyRefused and store nothing."""
     with ctx.uow() as uow:

@@ -736,6 +736,11 @@ class MemoryPosts(PostChanges):
             if row.post.group_id == group_id
         ]
 
+    def in_thread(self, thread_id: str) -> list[Post]:
+        rows = self.tx.state.posts.values()
+        parts = [_post(row) for row in rows if row.post.thread_id == thread_id]
+        return sorted(parts, key=lambda post: post.thread_position or 0)
+
     def by_platform_post_id(self, platform: str, platform_post_id: str) -> list[Post]:
         accounts = self.tx.state.accounts
         return [
