@@ -415,7 +415,8 @@ _CREATED_POST_LINKS = {
         "nothing is stored. "
         "With `accounts` instead of `account`, one post per account (each decided by its "
         "own account's policy) is made all or nothing and the answer is the group: its id "
-        "and its posts; one Idempotency-Key covers the group. "
+        "and its posts (`media_ids` and `thread` go to every account: the same thread on "
+        "each, the images on its first part); one Idempotency-Key covers the group. "
         "Requires an `Idempotency-Key`; keys are kept at least "
         f"{int(KEY_RETENTION.total_seconds() // 3600)} hours."
     ),
