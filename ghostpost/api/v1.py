@@ -415,7 +415,8 @@ _CREATED_POST_LINKS = {
         "nothing is stored. "
         "With `accounts` instead of `account`, one post per account (each decided by its "
         "own account's policy) is made all or nothing and the answer is the group: its id "
-        "and its posts; one Idempotency-Key covers the group. "
+        "and its posts (`media_ids` and `thread` go to every account: the same thread on "
+        "each, the images on its first part); one Idempotency-Key covers the group. "
         "Requires an `Idempotency-Key`; keys are kept at least "
         f"{int(KEY_RETENTION.total_seconds() // 3600)} hours."
     ),
@@ -514,15 +515,21 @@ def preview_post(data: dict[str, Any]) -> Response:
         plans = groups.plan_client_group(
             services(), current_api_actor(), _request(data), data["accounts"]
         )
-        items = [_preview(plan, data.get("publish_at")) for plan in plans]
+        items = [_thread_preview(parts, data.get("publish_at")) for parts in plans]
         return json_response(200, _PREVIEW_GROUP_SCHEMA.dump({"items": items}), replayed=False)
     parts = posts.plan_client_thread(services(), current_api_actor(), _request(data))
-    body = _preview(parts[0], data.get("publish_at"))
+    body = _thread_preview(parts, data.get("publish_at"))
+    # Dumped here as PreviewSchema would (a Response passes flask-smorest's wrapper as is).
+    return json_response(200, _dump_preview(body))
+
+
+def _thread_preview(parts: list[posts.Plan], publish_at: Any) -> dict[str, Any]:
+    """A post's preview; a thread's says so for each part too."""
+    body = _preview(parts[0], publish_at)
     if len(parts) > 1:
         body["accepted"] = all(not part.decision.refused for part in parts)
         body["parts"] = [_part_preview(i, part) for i, part in enumerate(parts, 1)]
-    # Dumped here as PreviewSchema would (a Response passes flask-smorest's wrapper as is).
-    return json_response(200, _dump_preview(body))
+    return body
 
 
 def _part_preview(position: int, plan: posts.Plan) -> dict[str, Any]:

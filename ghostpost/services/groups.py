@@ -5,6 +5,11 @@ window, its budget, its tag, its cadence); the group only adds what binds them: 
 no account twice, one write transaction. If any account refuses, nothing is stored and the
 refusal names that account. Each post carries the group's unguessable id, and so does its
 `post:submitted` ledger entry.
+
+A thread and images go to every account: each account gets the same thread (its own posts,
+its own decisions per part, its own ledger entries) with the same images on its first part,
+checked against its own platform's rules. The uploads are claimed once (attached to the first
+account's first post); the other accounts' first posts show the same images.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from ghostpost.domain.media_rules import MediaUpload
 from ghostpost.domain.model import Post
 from ghostpost.services.api_queries import PostDetails
 from ghostpost.services.context import Actor, ServiceContext
@@ -23,11 +29,15 @@ from ghostpost.services.idempotency import _check_stored_key, _claim, _replay
 from ghostpost.services.ports import UnitOfWork
 from ghostpost.services.posts import (
     ClientPost,
+    GroupShare,
     Plan,
     SubmitPost,
+    _for_part,
     _plan,
     _plan_client_post,
-    _store,
+    _store_all,
+    _uploads,
+    thread_plans,
 )
 
 #: More accounts than any principal has on distinct platforms: a list this long is a mistake.
@@ -91,48 +101,78 @@ def _one_principal(plans: Sequence[Plan]) -> None:
         )
 
 
-def _refuse_unsupported(
-    media_ids: Sequence[str], thread: Sequence[str], account_ids: Sequence[int]
-) -> None:
-    # An upload attaches to one post, and a group stores one lone post per account: sending
-    # the same images or thread with every post of a group is not built yet, and dropping
-    # them from any post would lose what was asked.
-    if len(account_ids) <= 1:
-        return
-    if media_ids:
-        raise ValidationFailed(
-            "Images cannot go to several accounts at once yet: post them to one account.",
-            {"media_ids": "not with several accounts"},
-        )
-    if thread:
-        raise ValidationFailed(
-            "A thread cannot go to several accounts at once yet: post it to one account.",
-            {"thread": "not with several accounts"},
-        )
+@dataclass(frozen=True)
+class AccountPlan:
+    """One account's share of a group: its request, the plan of each part (first part
+    first; one for a lone post) and the group's images, checked against its platform."""
+
+    cmd: SubmitPost
+    parts: list[Plan]
+    uploads: tuple[MediaUpload, ...]
+
+    @property
+    def plan(self) -> Plan:
+        """The first part's plan (the account, the author, the window)."""
+        return self.parts[0]
 
 
 def _plan_each(
+    uow: UnitOfWork,
+    ctx: ServiceContext,
+    actor: Actor,
     account_ids: Sequence[int],
-    asked: SubmitPost | ClientPost,
-    plan_one: Callable[[int], Plan],
+    plan_one: Callable[[int], tuple[SubmitPost, Plan]],
+    now: datetime,
     *,
     refuse: bool,
-) -> list[Plan]:
-    """Plan every account on its own; the first refusal (with `refuse`, the policy's too)
-    is raised naming its account."""
+) -> list[AccountPlan]:
+    """Plan every account on its own: its parts under its own policy and the images under
+    its own platform's rules; the first refusal (with `refuse`, the policy's too) is raised
+    naming its account."""
     check_accounts(account_ids)
-    _refuse_unsupported(asked.media_ids, asked.thread, account_ids)
-    plans: list[Plan] = []
+    planned: list[AccountPlan] = []
     for account_id in account_ids:
         try:
-            plan = plan_one(account_id)
-            if refuse and plan.decision.refused:
-                raise PolicyRefused(plan.decision)
+            cmd, plan = plan_one(account_id)
+            uploads = tuple(_uploads(uow, actor, cmd, plan))
+            parts = thread_plans(ctx, cmd, plan, now)
+            if refuse:
+                for position, part in enumerate(parts, start=1):
+                    if part.decision.refused:
+                        decision = part.decision
+                        if len(parts) > 1:
+                            decision = _for_part(decision, position)
+                        raise PolicyRefused(decision)
         except ServiceError as exc:
             raise _naming(account_id, exc) from None
-        plans.append(plan)
-    _one_principal(plans)
-    return plans
+        planned.append(AccountPlan(cmd, parts, uploads))
+    _one_principal([each.plan for each in planned])
+    return planned
+
+
+def _store_each(
+    uow: UnitOfWork,
+    ctx: ServiceContext,
+    actor: Actor,
+    planned: Sequence[AccountPlan],
+    now: datetime,
+) -> Group:
+    """Store every account's post (or thread) in the caller's transaction: the first account's
+    first part claims the images, every other account's first part shows the same ones."""
+    group_id = new_group_id()
+    posts = tuple(
+        _store_all(
+            uow,
+            ctx,
+            actor,
+            each.cmd,
+            each.plan,
+            now,
+            group=GroupShare(group_id, each.uploads, claims=index == 0),
+        )
+        for index, each in enumerate(planned)
+    )
+    return Group(group_id, posts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -141,52 +181,50 @@ def _plan_each(
 
 def plan_group(
     ctx: ServiceContext, actor: Actor, cmd: SubmitPost, account_ids: Sequence[int]
-) -> list[Plan]:
-    """Dry run for each account (one read-only transaction): a plan per account, in order; a
-    plan the policy would refuse is returned (its decision says why), any other refusal is
-    raised naming its account."""
+) -> list[list[Plan]]:
+    """Dry run for each account (one read-only transaction): each account's part plans, in
+    order; a plan the policy would refuse is returned (its decision says why), any other
+    refusal (the images on its platform included) is raised naming its account."""
+    now = ctx.clock.now()
     with ctx.uow(read_only=True) as uow:
-        return _plan_each(
+        planned = _plan_each(
+            uow,
+            ctx,
+            actor,
             account_ids,
-            cmd,
-            lambda account_id: _plan(uow, ctx, actor, replace(cmd, account_id=account_id)),
+            lambda account_id: _web_plan(uow, ctx, actor, cmd, account_id),
+            now,
             refuse=False,
         )
+        return [each.parts for each in planned]
+
+
+def _web_plan(
+    uow: UnitOfWork, ctx: ServiceContext, actor: Actor, cmd: SubmitPost, account_id: int
+) -> tuple[SubmitPost, Plan]:
+    mine = replace(cmd, account_id=account_id)
+    return mine, _plan(uow, ctx, actor, mine)
 
 
 def submit_group(
     ctx: ServiceContext, actor: Actor, cmd: SubmitPost, account_ids: Sequence[int]
 ) -> Group:
-    """Queue `cmd`'s text on every account, all or nothing, in one write transaction."""
+    """Queue `cmd` (its thread and images too) on every account, all or nothing, in one write
+    transaction."""
     now = ctx.clock.now()
     with ctx.uow() as uow:
-        plans = _plan_each(
+        planned = _plan_each(
+            uow,
+            ctx,
+            actor,
             account_ids,
-            cmd,
-            lambda account_id: _plan(uow, ctx, actor, replace(cmd, account_id=account_id)),
+            lambda account_id: _web_plan(uow, ctx, actor, cmd, account_id),
+            now,
             refuse=True,
         )
-        group = _store_all(uow, actor, cmd, plans, now)
+        group = _store_each(uow, ctx, actor, planned, now)
         uow.commit()
     return group
-
-
-def _store_all(
-    uow: UnitOfWork, actor: Actor, cmd: SubmitPost, plans: Sequence[Plan], now: datetime
-) -> Group:
-    group_id = new_group_id()
-    posts = tuple(
-        _store(
-            uow,
-            actor,
-            replace(cmd, account_id=plan.account.id, author_id=plan.author.id),
-            plan,
-            now,
-            group_id,
-        )
-        for plan in plans
-    )
-    return Group(group_id, posts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,18 +233,23 @@ def _store_all(
 
 def plan_client_group(
     ctx: ServiceContext, actor: Actor, request: ClientPost, account_ids: Sequence[int]
-) -> list[Plan]:
-    """An API client's dry run for each account (one read-only transaction)."""
+) -> list[list[Plan]]:
+    """An API client's dry run for each account (one read-only transaction): each account's
+    part plans."""
     now = ctx.clock.now()
     with ctx.uow(read_only=True) as uow:
-        return _plan_each(
+        planned = _plan_each(
+            uow,
+            ctx,
+            actor,
             account_ids,
-            request,
             lambda account_id: _plan_client_post(
                 uow, ctx, actor, replace(request, account_id=account_id), now
-            )[1],
+            ),
+            now,
             refuse=False,
         )
+        return [each.parts for each in planned]
 
 
 def submit_client_group_once(
@@ -220,34 +263,36 @@ def submit_client_group_once(
     render: RenderGroup,
 ) -> tuple[int, dict[str, Any], bool]:
     """An API client's create of a group, one write transaction: claim the key (or replay
-    what it got: the same group), plan every account, store every post and its ledger entry
-    and the rendered response. Return (status, body, replayed)."""
+    what it got: the same group), plan every account, store every post (or thread), its
+    images and ledger entries and the rendered response. Return (status, body, replayed)."""
     _check_stored_key(key)
     now = ctx.clock.now()
     with ctx.uow() as uow:
         record = _claim(uow, actor, key, fingerprint, now)
         if record is None:
-            drafts: dict[int, SubmitPost] = {}
-
-            def plan_one(account_id: int) -> Plan:
-                draft, plan = _plan_client_post(
+            planned = _plan_each(
+                uow,
+                ctx,
+                actor,
+                account_ids,
+                lambda account_id: _plan_client_post(
                     uow, ctx, actor, replace(request, account_id=account_id), now
-                )
-                drafts[account_id] = draft
-                return plan
-
-            plans = _plan_each(account_ids, request, plan_one, refuse=True)
-            group_id = new_group_id()
+                ),
+                now,
+                refuse=True,
+            )
+            group = _store_each(uow, ctx, actor, planned, now)
             details = [
                 PostDetails(
-                    _store(uow, actor, drafts[plan.account.id], plan, now, group_id),
-                    plan.account,
-                    plan.author,
-                    principal_name=plan.principal_name,
+                    post,
+                    each.plan.account,
+                    each.plan.author,
+                    principal_name=each.plan.principal_name,
+                    images=uow.media.images_of(post.id) if each.uploads else (),
                 )
-                for plan in plans
+                for post, each in zip(group.posts, planned, strict=True)
             ]
-            status, body = render(group_id, details)
+            status, body = render(group.id, details)
             uow.idempotency_keys.complete(actor.ref, key, status, body)
             uow.commit()
             return status, body, False

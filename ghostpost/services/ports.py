@@ -287,6 +287,9 @@ class PostRepository(Protocol):
     def in_group(self, group_id: str) -> list[Post]:
         """Return the posts of one group (one compose, several accounts), oldest first."""
 
+    def in_thread(self, thread_id: str) -> list[Post]:
+        """Return the parts of one thread, first part first."""
+
     # The state changes below store what the service decided (it checks the move with
     # domain.states.transition); each returns the post as stored.
 
@@ -914,9 +917,13 @@ class MediaRepository(Protocol):
     def set_alt_text(self, public_id: str, alt_text: str) -> MediaUpload:
         """Change an upload's alt text."""
 
-    def attach(self, post_id: int, uploads: Sequence[MediaUpload]) -> tuple[PostImage, ...]:
+    def attach(
+        self, post_id: int, uploads: Sequence[MediaUpload], *, claim: bool = True
+    ) -> tuple[PostImage, ...]:
         """Make `uploads` the post's images, in order; raise services.errors.Conflict when one
-        of them was attached to a post meanwhile (a concurrent create)."""
+        of them was attached to a post meanwhile (a concurrent create). Without `claim`, the
+        uploads' own attachment is left as it is: a group's other posts take the images its
+        first post claimed, in the same transaction."""
 
     def images_of(self, post_id: int) -> tuple[PostImage, ...]:
         """Return the post's images, in order."""

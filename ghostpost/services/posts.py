@@ -4,7 +4,7 @@ retry."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -317,6 +317,14 @@ def plan_client_thread(ctx: ServiceContext, actor: Actor, request: ClientPost) -
         return thread_plans(ctx, cmd, plan, now)
 
 
+def plan_thread(ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> list[Plan]:
+    """A person's dry run of a post or a thread (one read-only transaction): each part's
+    plan, first part first (the images are not checked: see `alt_text_required`)."""
+    with ctx.uow(read_only=True) as uow:
+        plan = _plan(uow, ctx, actor, cmd)
+        return thread_plans(ctx, cmd, plan, ctx.clock.now())
+
+
 def submit_post(ctx: ServiceContext, actor: Actor, cmd: SubmitPost) -> Post:
     """Queue a post under the policy; refused posts raise PolicyRefused and store nothing."""
     with ctx.uow() as uow:
@@ -432,18 +440,24 @@ def _store_all(
     cmd: SubmitPost,
     plan: Plan,
     now: datetime,
+    *,
+    group: GroupShare | None = None,
 ) -> Post:
     """Store a post, or each part of a thread (each its own post and ledger entry, linked by
     the thread's id and position, each a reply to the part before); return the (first) post.
-    Any part refused refuses the whole thread, before anything is stored."""
+    Any part refused refuses the whole thread, before anything is stored. In a group, every
+    part carries the group's id and the first part takes the group's images."""
     plans = thread_plans(ctx, cmd, plan, now)
     for position, part in enumerate(plans, start=1):
         if part.decision.refused:
             if len(plans) > 1:
                 raise PolicyRefused(_for_part(part.decision, position))
             raise PolicyRefused(part.decision)
+    group_id = group.id if group else None
+    first_uploads = group.uploads if group else None
+    claim = group.claims if group else True
     if len(plans) == 1:
-        return _store(uow, actor, cmd, plan, now)
+        return _store(uow, actor, cmd, plan, now, group_id, uploads=first_uploads, claim=claim)
     first_id = str(uuid.uuid4())
     first = previous = None
     texts = (cmd.text, *cmd.thread)
@@ -455,7 +469,17 @@ def _store_all(
             else replace(cmd, text=text, in_reply_to=None, extra={}, media_ids=())
         )
         thread = ThreadPlace(first_id, position, len(plans), previous.id if previous else None)
-        previous = _store(uow, actor, part_cmd, part, now, thread=thread)
+        previous = _store(
+            uow,
+            actor,
+            part_cmd,
+            part,
+            now,
+            group_id,
+            thread=thread,
+            uploads=first_uploads if position == 1 else None,
+            claim=claim,
+        )
         first = first or previous
     assert first is not None
     return first
@@ -466,6 +490,17 @@ def _for_part(decision: Decision, position: int) -> Decision:
     assert decision.refusal is not None
     refusal = replace(decision.refusal, message=f"Part {position}: {decision.refusal.message}")
     return replace(decision, refusal=refusal)
+
+
+@dataclass(frozen=True)
+class GroupShare:
+    """What a post of a group shares with the others: the group's id and its images (checked
+    against this post's account already); the group's first post `claims` them (they become
+    attached), the others show the same images."""
+
+    id: str
+    uploads: tuple[MediaUpload, ...]
+    claims: bool
 
 
 @dataclass(frozen=True)
@@ -561,12 +596,16 @@ def _store(
     group_id: str | None = None,
     *,
     thread: ThreadPlace | None = None,
+    uploads: Sequence[MediaUpload] | None = None,
+    claim: bool = True,
 ) -> Post:
     """Store the post (in the group `group_id`, at its place in `thread`, if any), its images
-    and its `post:submitted` entry."""
+    (`uploads` already checked, else those `cmd` names) and its `post:submitted` entry;
+    `claim` as in MediaRepository.attach."""
     if plan.decision.refused:
         raise PolicyRefused(plan.decision)
-    uploads = _uploads(uow, actor, cmd, plan)
+    if uploads is None:
+        uploads = _uploads(uow, actor, cmd, plan)
     reply = resolve_reply(uow, plan.account, cmd.in_reply_to)
     if thread is not None and thread.previous_id is not None:
         reply = Reply(post_id=thread.previous_id)
@@ -614,7 +653,7 @@ def _store(
     # reads as it always has.
     group = {"group_id": group_id} if group_id is not None else {}
     options = {} if cmd.options.is_plain else {"options": cmd.options.to_record()}
-    images = uow.media.attach(post.id, uploads) if uploads else ()
+    images = uow.media.attach(post.id, uploads, claim=claim) if uploads else ()
     media = {"images": [image.to_record() for image in images]} if images else {}
     uow.ledger.append(
         tag=LedgerTag.POST_SUBMITTED,

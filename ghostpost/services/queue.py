@@ -52,6 +52,9 @@ class PostView:
     #: The other posts the same compose made for other accounts (those the reader may see),
     #: with their accounts; empty for a post made alone.
     group: tuple[tuple[Post, Account], ...] = ()
+    #: The parts of the post's thread, first part first (the post among them); empty for a
+    #: post that is no thread's part.
+    thread: tuple[Post, ...] = ()
 
     @property
     def may_cancel(self) -> bool:
@@ -216,12 +219,17 @@ def post_detail(ctx: ServiceContext, actor: Actor, public_id: str) -> PostView:
         if post is None or post.account_id not in by_id:
             raise NotFound("No such post.")
         view = _views(uow, user, [post], by_id)[0]
+        if post.thread_id is not None:
+            view = replace(view, thread=tuple(uow.posts.in_thread(post.thread_id)))
         if post.group_id is None:
             return view
+        # The other accounts' posts (a thread's first part stands for its thread).
         others = tuple(
             (other, by_id[other.account_id])
             for other in uow.posts.in_group(post.group_id)
-            if other.id != post.id and other.account_id in by_id
+            if other.account_id != post.account_id
+            and other.account_id in by_id
+            and (other.thread_position or 1) == 1
         )
         return replace(view, group=others)
 

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 
-from ghostpost.domain.media_rules import MediaUpload, image_refusals
+from ghostpost.domain.media_rules import MAX_UPLOAD_BYTES, MediaUpload, image_refusals
 from ghostpost.domain.model import Account, Post, Role, Source, User
 from ghostpost.domain.policy import (
     PostKind,
@@ -29,7 +29,14 @@ from ghostpost.services import media
 from ghostpost.services.auth import writable_accounts
 from ghostpost.services.errors import PolicyRefused, ValidationFailed
 from ghostpost.services.groups import plan_group, submit_group
-from ghostpost.services.posts import Plan, SubmitPost, alt_text_required, plan_post, submit_post
+from ghostpost.services.posts import (
+    Plan,
+    SubmitPost,
+    alt_text_required,
+    plan_post,
+    plan_thread,
+    submit_post,
+)
 from ghostpost.web.common import (
     MAX_ID,
     current_actor,
@@ -74,6 +81,10 @@ class Draft:
     also_account_ids: tuple[int, ...] = ()
     #: Images uploaded with this draft (the writer's own, not yet attached), in order.
     images: tuple[MediaUpload, ...] = ()
+    #: A thread's later parts, in order (blank part fields are left out).
+    thread: tuple[str, ...] = ()
+    #: The blank part fields the form had ("Add a part" shows one more).
+    blank_parts: int = 0
 
     @property
     def group_account_ids(self) -> list[int]:
@@ -85,6 +96,11 @@ class Draft:
 
 #: Image slots on the form: one file input and one alt text field each (no script needed).
 IMAGE_SLOTS = 4
+#: Part fields read from one form: more than any window's thread takes.
+MAX_PART_FIELDS = 25
+#: A compose form's body may be this large: every slot's image at the largest size a
+#: platform takes, and the text fields (every other form keeps the app's limit).
+COMPOSE_MAX_BYTES = IMAGE_SLOTS * MAX_UPLOAD_BYTES + 1024 * 1024
 
 
 def _int(value: Any) -> int | None:
@@ -105,8 +121,15 @@ def _ids(data: Any, name: str) -> tuple[int, ...]:
     return tuple(_int(value) or 0 for value in values)
 
 
+def _parts(data: Any) -> list[str]:
+    raw = data.getlist("thread") if hasattr(data, "getlist") else data.get("thread")
+    values = raw if isinstance(raw, list) else []
+    return [_str(value).replace("\r\n", "\n") for value in values[:MAX_PART_FIELDS]]
+
+
 def read_draft(data: Any) -> Draft:
     """Read the compose fields from a form or a JSON object."""
+    parts = _parts(data)
     return Draft(
         account_id=_int(data.get("account_id")),
         # Browsers send CRLF line breaks in forms; platforms count one character per break.
@@ -114,6 +137,8 @@ def read_draft(data: Any) -> Draft:
         publish_at=_str(data.get("publish_at")).strip(),
         timezone=_str(data.get("timezone")).strip() or DEFAULT_TIMEZONE,
         also_account_ids=_ids(data, "also_account_ids"),
+        thread=tuple(part for part in parts if part.strip()),
+        blank_parts=sum(1 for part in parts if not part.strip()),
     )
 
 
@@ -178,6 +203,7 @@ def _command(user: User, account: Account, draft: Draft, when: When) -> SubmitPo
         source=Source.WEB,
         publish_at=when.at,
         media_ids=tuple(image.public_id for image in draft.images),
+        thread=draft.thread,
     )
 
 
@@ -293,7 +319,8 @@ def _render(
     draft: Draft,
     *,
     preview: dict[str, Any] | None = None,
-    group_previews: list[tuple[Account, dict[str, Any]]] | None = None,
+    parts: list[dict[str, Any]] | None = None,
+    group_previews: list[tuple[Account, list[dict[str, Any]]]] | None = None,
     error: str | None = None,
     fields: dict[str, str] | None = None,
     status: int = 200,
@@ -304,12 +331,15 @@ def _render(
             accounts=accounts,
             draft=draft,
             preview=preview,
+            parts=parts or [],
             group_previews=group_previews,
             error=error,
             fields=fields or {},
             timezones=timezones(),
             auto_timezone=request.method == "GET",
             image_slots=range(1, IMAGE_SLOTS + 1 - len(draft.images)),
+            # The filled parts, then at least one blank field (a thread starts by typing).
+            part_fields=[*draft.thread, *[""] * max(1, draft.blank_parts)],
         ),
         status,
     )
@@ -348,6 +378,8 @@ def submit() -> Any:
         )
     account = _selected(accounts, draft.account_id)
     assert account is not None
+    if request.form.get("action") == "add_part":
+        return _add_part(accounts, draft)
     if draft.group_account_ids:
         return _submit_group(user, accounts, account, draft)
     try:
@@ -355,47 +387,71 @@ def submit() -> Any:
         when = resolve_when(draft)
         command = _command(user, account, draft, when)
         if request.form.get("action") == "preview":
-            plan = plan_post(services(), current_actor(), command)
-            return _render(accounts, draft, preview=preview_payload(plan, when, draft))
+            return _render_thread(accounts, draft, command, when)
         post = submit_post(services(), current_actor(), command)
     except PolicyRefused as exc:
-        plan = plan_post(services(), current_actor(), command)
-        return _render(
-            accounts,
-            draft,
-            preview=preview_payload(plan, when, draft),
-            error=exc.message,
-            status=422,
-        )
+        return _render_thread(accounts, draft, command, when, error=exc.message)
     except ValidationFailed as exc:
         return _render(accounts, draft, error=exc.message, fields=exc.fields, status=422)
     flash(_submitted_message(post), "ok")
     return redirect(url_for("posts.detail", public_id=post.public_id))
 
 
+def _add_part(accounts: list[Account], draft: Draft) -> Any:
+    """The form again with one more blank part field (the images chosen are kept: uploaded
+    now, carried by id)."""
+    try:
+        draft = read_images(draft)
+    except ValidationFailed as exc:
+        return _render(accounts, draft, error=exc.message, fields=exc.fields, status=422)
+    return _render(accounts, replace(draft, blank_parts=max(1, draft.blank_parts) + 1))
+
+
+def part_payloads(plans: list[Plan], when: When, draft: Draft) -> list[dict[str, Any]]:
+    """Each part's preview, first part first (the images go with the first part)."""
+    texts = (draft.text, *draft.thread)
+    payloads = []
+    for position, (plan, text) in enumerate(zip(plans, texts, strict=True), start=1):
+        part = replace(draft, text=text, images=draft.images if position == 1 else ())
+        payloads.append(preview_payload(plan, when, part))
+    return payloads
+
+
+def _render_thread(
+    accounts: list[Account],
+    draft: Draft,
+    command: SubmitPost,
+    when: When,
+    *,
+    error: str | None = None,
+) -> Any:
+    """The form with the preview of the post, or of each part of its thread."""
+    payloads = part_payloads(plan_thread(services(), current_actor(), command), when, draft)
+    return _render(
+        accounts,
+        draft,
+        preview=payloads[0],
+        parts=payloads if len(payloads) > 1 else [],
+        error=error,
+        status=422 if error else 200,
+    )
+
+
 def _submit_group(user: User, accounts: list[Account], account: Account, draft: Draft) -> Any:
-    """Preview or submit one post per ticked account, all or nothing (services.groups)."""
+    """Preview or submit one post (or thread) per ticked account, all or nothing
+    (services.groups)."""
     for account_id in draft.also_account_ids:
         _selected(accounts, account_id)  # 403 for an account the writer is not assigned to
     account_ids = draft.group_account_ids
-    chosen = [name for name, file in request.files.items() if file.filename]
-    if chosen or request.form.getlist("media_ids"):
-        # Refused, not dropped: the group's service refuses images with several accounts.
-        message = "Images cannot go to several accounts at once yet: post them to one account."
-        return _render(
-            accounts,
-            draft,
-            error=message,
-            fields={"media_ids": "not with several accounts"},
-            status=422,
-        )
     try:
+        draft = read_images(draft)
         when = resolve_when(draft)
         command = _command(user, account, draft, when)
         if request.form.get("action") != "preview":
             group = submit_group(services(), current_actor(), command, account_ids)
             flash(
-                f"Submitted to {len(group.posts)} accounts, one post each: "
+                f"Submitted to {len(group.posts)} accounts, one "
+                f"{'thread' if draft.thread else 'post'} each: "
                 + _submitted_message(group.posts[0]),
                 "ok",
             )
@@ -405,12 +461,15 @@ def _submit_group(user: User, accounts: list[Account], account: Account, draft: 
         error = exc.message
     except ValidationFailed as exc:
         return _render(accounts, draft, error=exc.message, fields=exc.fields, status=422)
-    plans = plan_group(services(), current_actor(), command, account_ids)
-    previews = [(plan.account, preview_payload(plan, when, draft)) for plan in plans]
+    try:
+        plans = plan_group(services(), current_actor(), command, account_ids)
+    except ValidationFailed as exc:
+        return _render(accounts, draft, error=exc.message, fields=exc.fields, status=422)
+    previews = [(parts[0].account, part_payloads(parts, when, draft)) for parts in plans]
     return _render(
         accounts,
         draft,
-        preview=previews[0][1],
+        preview=previews[0][1][0],
         group_previews=previews,
         error=error,
         status=422 if error else 200,

@@ -14,6 +14,7 @@ from werkzeug.exceptions import TooManyRequests
 
 from ghostpost.http_surface import rate_limiter_of
 from ghostpost.rate_limits import Limit, RateLimiter, parse_limit
+from ghostpost.web.compose import COMPOSE_MAX_BYTES
 
 csrf = CSRFProtect()
 #: Sign-in attempts allowed per client address.
@@ -137,8 +138,20 @@ def _limited(
     return wrapper
 
 
+#: Routes whose request bodies may be larger than the app's MAX_CONTENT_LENGTH, and how large.
+LARGER_BODIES = {"compose.submit": COMPOSE_MAX_BYTES}
+
+
+def _body_limit() -> None:
+    # First of all before_request functions: the CSRF check reads the form under this limit.
+    limit = LARGER_BODIES.get(request.endpoint or "")
+    if limit is not None and request.method == "POST":
+        request.max_content_length = limit
+
+
 def init_app(app: Flask) -> None:
     """Attach CSRF checks, the rate limits and the headers (after the blueprints exist)."""
+    app.before_request_funcs.setdefault(None, []).insert(0, _body_limit)
     csrf.init_app(app)
     # The app's one limiter. Counters live in settings.rate_limit_storage_uri: memory:// is per
     # process; with several gunicorn processes or hosts use Redis, so the limits are global.

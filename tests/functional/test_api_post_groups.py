@@ -15,6 +15,7 @@ from ghostpost.domain.ledger import LedgerTag
 from ghostpost.domain.model import Account, Role
 from ghostpost.services import directory, exports, windows
 from ghostpost.services.context import Actor
+from tests.support import images
 from tests.support.api import Scheduler, scheduler_for
 from tests.support.world import World, row_counts
 
@@ -300,3 +301,150 @@ def test_the_exports_carry_the_group_and_a_planted_formula_is_defused(
         if e.get("tag") == LedgerTag.POST_SUBMITTED and "group_id" in e.get("data", {})
     ]
     assert grouped == [group["id"], group["id"]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Images and threads in a group
+
+
+def uploaded(scheduler: Scheduler, data: bytes, alt: str = "The stage before the keynote") -> str:
+    response = scheduler.post(
+        "/api/v1/media",
+        data={"file": (io.BytesIO(data), "stage.png"), "description": alt},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 201, response.get_json()
+    media_id: str = response.get_json()["id"]
+    return media_id
+
+
+def test_a_group_with_a_thread_and_an_image_is_the_same_thread_on_each_account(
+    client: FlaskClient, world: World, short: Account
+) -> None:
+    scheduler = scheduler_of(client, world, world.account, short)
+    media_id = uploaded(scheduler, images.png())
+    body = {
+        **group_body(world, world.account, short, text="Keynote at 10"),
+        "media_ids": [media_id],
+        "thread": ["Doors open at 9", "Coffee by the stage"],
+    }
+
+    response = scheduler.create(body, key="group-thread")
+
+    assert response.status_code == 201, response.get_json()
+    group = response.get_json()
+    assert [p["account"]["id"] for p in group["posts"]] == [world.account.id, short.id]
+    entries = submitted(world)
+    # Per account, its own three parts, each its own post and ledger entry, in order.
+    assert [(e.data["account_id"], e.data["thread"]["position"]) for e in entries] == [
+        (world.account.id, 1),
+        (world.account.id, 2),
+        (world.account.id, 3),
+        (short.id, 1),
+        (short.id, 2),
+        (short.id, 3),
+    ]
+    assert {e.data["group_id"] for e in entries} == {group["id"]}
+    firsts = [e for e in entries if e.data["thread"]["position"] == 1]
+    for entry in firsts:
+        [image] = entry.data["images"]
+        assert image["alt_text"] == "The stage before the keynote"
+    assert firsts[0].data["images"] == firsts[1].data["images"]
+    assert all("images" not in e.data for e in entries if e.data["thread"]["position"] > 1)
+    # Each account's parts were decided by its own policy: the tag on its first part only.
+    tags = [e.data["decision"]["tag"]["outcome"] for e in entries]
+    assert tags[0] == tags[3] == "applied"
+    assert "applied" not in tags[1:3] + tags[4:]
+    for post in group["posts"]:
+        assert len(post["images"]) == 1
+    # The same key and body replays the group; the key with other images is another request.
+    replay = scheduler.create(body, key="group-thread")
+    assert replay.get_json() == group
+    other = scheduler.create({**body, "media_ids": []}, key="group-thread")
+    assert other.get_json()["code"] == "idempotency_key_reused"
+
+
+def test_a_second_request_reusing_the_groups_images_is_refused(
+    client: FlaskClient, world: World, short: Account
+) -> None:
+    scheduler = scheduler_of(client, world, world.account, short)
+    media_id = uploaded(scheduler, images.png())
+    body = {**group_body(world, world.account, short, text="Keynote"), "media_ids": [media_id]}
+    assert scheduler.create(body).status_code == 201
+    before = counts(world)
+
+    alone = scheduler.create(
+        {
+            "account": short.id,
+            "text": "Again",
+            "author": world.writer_a.email,
+            "media_ids": [media_id],
+        }
+    )
+    again = scheduler.create(body)
+
+    for refused in (alone, again):
+        assert refused.status_code == 422, refused.get_json()
+        assert "already attached" in refused.get_json()["detail"]
+    assert counts(world) == before
+    assert scheduler.get(f"/api/v1/media/{media_id}").get_json()["attached"] is True
+
+
+def test_a_group_whose_image_one_platform_refuses_stores_nothing_and_names_it(
+    client: FlaskClient, world: World
+) -> None:
+    bluesky = directory.create_account(
+        world.ctx,
+        Actor.system("test"),
+        principal_id=world.principal.principal_id or 0,
+        platform="bluesky",
+        handle="avery.example.com",
+    )
+    directory.assign_writer(
+        world.ctx, Actor.system("test"), user_id=world.writer_a.id, account_id=bluesky.id
+    )
+    live_window(world, world.account)
+    live_window(world, bluesky)
+    scheduler = scheduler_of(client, world, world.account, bluesky)
+    # 2,400 pixels wide: fine on the local timeline (Mastodon's limits), over Bluesky's 2,000.
+    media_id = uploaded(scheduler, images.png(width=2400, height=10))
+    before = counts(world)
+    body = {
+        **group_body(world, world.account, bluesky, text="Keynote"),
+        "media_ids": [media_id],
+        "thread": ["Doors open at 9"],
+    }
+
+    preview = scheduler.post("/api/v1/preview", body)
+    response = scheduler.create(body)
+
+    for refused in (preview, response):
+        assert refused.status_code == 422, refused.get_json()
+        assert refused.get_json()["detail"].startswith(f"Account {bluesky.id}:")
+    assert counts(world) == before
+    assert scheduler.get(f"/api/v1/media/{media_id}").get_json()["attached"] is False
+    # Without Bluesky, the same images go out.
+    alone = scheduler.create(
+        {**group_body(world, world.account, text="Keynote"), "media_ids": [media_id]}
+    )
+    assert alone.status_code == 201, alone.get_json()
+
+
+def test_the_preview_of_a_group_thread_shows_each_accounts_parts(
+    client: FlaskClient, world: World, short: Account
+) -> None:
+    scheduler = scheduler_of(client, world, world.account, short)
+    before = counts(world)
+
+    response = scheduler.post(
+        "/api/v1/preview",
+        {**group_body(world, world.account, short, text="Keynote"), "thread": ["Doors at 9"]},
+    )
+
+    assert response.status_code == 200, response.get_json()
+    first, second = response.get_json()["items"]
+    for item in (first, second):
+        assert [p["position"] for p in item["parts"]] == [1, 2]
+    assert first["parts"][0]["text_if_published_now"] == "Keynote #team"
+    assert first["parts"][1]["text_if_published_now"] == "Doors at 9"
+    assert counts(world) == before

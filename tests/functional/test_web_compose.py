@@ -125,7 +125,9 @@ def test_a_writer_sees_a_labelled_form_for_their_own_accounts_only(
     form = audit(html)
     # Four image slots (issue 16): a file and its alt text each, every one labelled.
     slots = {f"image_{n}{alt}" for n in range(1, 5) for alt in ("", "_alt")}
-    assert set(form.controls) == {"account", "text", "publish_at", "timezone"} | slots
+    # And one labelled field for a thread's next part (issue 16).
+    parts = {"part_2"}
+    assert set(form.controls) == {"account", "text", "publish_at", "timezone"} | slots | parts
     assert set(form.controls) <= form.labelled
     for label in ("Account", "Post text", "Publish at", "Time zone"):
         assert f">{label}</label>" in html

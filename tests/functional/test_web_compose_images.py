@@ -4,9 +4,11 @@ that shows them, a submit that attaches them; refusals are form messages that st
 from __future__ import annotations
 
 import io
+import os
 import re
 
 from flask.testing import FlaskClient
+from PIL import Image
 
 from ghostpost.domain.ledger import LedgerTag
 from tests.support import images
@@ -83,3 +85,56 @@ def test_an_svg_named_png_is_refused_by_name_in_the_form(client: FlaskClient, wo
     )
     assert status == 422
     assert "Image 1 (logo.png)" in page and "not a JPEG, PNG, WebP or GIF" in page
+
+
+def noise_png(side: int) -> bytes:
+    """A PNG of random pixels: barely compressible, so about 3 bytes a pixel (a phone photo's
+    size, not a test pattern's)."""
+    out = io.BytesIO()
+    Image.frombytes("RGB", (side, side), os.urandom(side * side * 3)).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_a_5_mb_photo_goes_through_the_form_and_other_routes_keep_their_limit(
+    client: FlaskClient, world: World
+) -> None:
+    world.approve_notice(world.open_window())
+    sign_in(client, world.writer_a.email)
+    photo = noise_png(1300)
+    assert len(photo) > 5_000_000
+    data = {
+        "csrf_token": csrf_from(client, "/compose"),
+        "account_id": str(world.account.id),
+        "text": "Backstage",
+        "publish_at": "",
+        "timezone": "UTC",
+        "action": "submit",
+        "image_1": (io.BytesIO(photo), "photo.png"),
+        "image_1_alt": "The crew at the mixing desk",
+    }
+
+    response = client.post("/compose", data=data, content_type="multipart/form-data")
+    # werkzeug's test client spools a body over 500 kB to a temporary file it never closes.
+    response.request.environ["wsgi.input"].close()
+
+    assert response.status_code == 302, response.get_data(as_text=True)
+    with world.ctx.uow(read_only=True) as uow:
+        [entry] = [e for e in uow.ledger.entries() if e.tag == LedgerTag.POST_SUBMITTED]
+    assert entry.data["images"][0]["alt_text"] == "The crew at the mixing desk"
+
+    # The same body without its CSRF token is still refused.
+    forged = client.post(
+        "/compose",
+        data={**data, "csrf_token": "forged", "image_1": (io.BytesIO(photo), "photo.png")},
+        content_type="multipart/form-data",
+    )
+    forged.request.environ["wsgi.input"].close()
+    assert forged.status_code == 400
+    # Every other form keeps the app's 1 MiB limit.
+    elsewhere = client.post(
+        "/compose/preview",
+        data={"csrf_token": csrf_from(client, "/compose"), "file": (io.BytesIO(photo), "p.png")},
+        content_type="multipart/form-data",
+    )
+    elsewhere.request.environ["wsgi.input"].close()
+    assert elsewhere.status_code == 413

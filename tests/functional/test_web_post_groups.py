@@ -3,6 +3,7 @@ writer ticks accounts, previews one column per account and submits them all or n
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
@@ -12,6 +13,7 @@ from ghostpost.domain.model import Account, Post, Role, Source
 from ghostpost.services import directory, groups, posts, windows
 from ghostpost.services.context import Actor
 from ghostpost.services.errors import Forbidden
+from tests.support import images
 from tests.support.web import csrf_from, sign_in
 from tests.support.world import World, row_counts
 
@@ -222,3 +224,143 @@ def test_the_service_refuses_an_unassigned_account_even_past_the_form(world: Wor
         )
 
     assert counts(world) == before
+
+
+# ---------------------------------------------------------------------------------------------
+# Threads and images in a group
+
+
+def compose_form(client: FlaskClient, world: World, **fields: object):  # type: ignore[no-untyped-def]
+    data: dict[str, object] = {
+        "csrf_token": csrf_from(client, "/compose"),
+        "account_id": str(world.account.id),
+        "text": "Keynote at 10",
+        "publish_at": "",
+        "timezone": "UTC",
+        **fields,
+    }
+    return client.post("/compose", data=data, content_type="multipart/form-data")
+
+
+def test_a_thread_with_an_image_goes_to_two_accounts_previewed_part_by_part(
+    world: World, client: FlaskClient
+) -> None:
+    short = account(world, "avery_short")
+    assign(world, short)
+    live(world, world.account)
+    live(world, short)
+    sign_in(client, world.writer_a.email)
+    before = counts(world)
+
+    previewed = compose_form(
+        client,
+        world,
+        action="preview",
+        also_account_ids=[str(short.id)],
+        thread=["Doors open at 9", ""],
+        image_1=(io.BytesIO(images.png()), "stage.png"),
+        image_1_alt="The stage before the keynote",
+    )
+
+    page = previewed.get_data(as_text=True)
+    assert previewed.status_code == 200, page
+    assert columns(page) == [str(world.account.id), str(short.id)]
+    assert page.count("Part 2 of 2") == 2
+    assert page.count("Doors open at 9</div>") == 2
+    assert page.count('class="thumb"') >= 2 and 'alt="The stage before the keynote"' in page
+    assert all_posts(world, world.account, short) == []
+    assert counts(world)[0] == before[0]  # nothing but the upload itself is stored
+    [media_id] = re.findall(r'name="media_ids" value="([^"]+)"', page)
+
+    submitted = compose_form(
+        client,
+        world,
+        action="submit",
+        also_account_ids=[str(short.id)],
+        thread=["Doors open at 9", ""],
+        media_ids=media_id,
+        **{f"alt_{media_id}": "The stage before the keynote"},
+    )
+
+    assert submitted.status_code == 302, submitted.get_data(as_text=True)
+    made = sorted(all_posts(world, world.account, short), key=lambda p: p.id)
+    assert [(p.account_id, p.thread_position) for p in made] == [
+        (world.account.id, 1),
+        (world.account.id, 2),
+        (short.id, 1),
+        (short.id, 2),
+    ]
+    assert len({p.group_id for p in made}) == 1 and made[0].group_id is not None
+    with world.ctx.uow(read_only=True) as uow:
+        images_of = [uow.media.images_of(p.id) for p in made]
+    assert [len(i) for i in images_of] == [1, 0, 1, 0]
+    assert images_of[0][0].alt_text == images_of[2][0].alt_text == "The stage before the keynote"
+    # The post page shows the thread's parts, linked, and the other account's thread.
+    first_page = client.get(f"/posts/{made[0].public_id}").get_data(as_text=True)
+    assert 'id="post-thread"' in first_page
+    assert f'href="/posts/{made[1].public_id}"' in first_page
+    assert f'href="/posts/{made[2].public_id}"' in first_page
+    assert f'href="/posts/{made[3].public_id}"' not in first_page
+    second_page = client.get(f"/posts/{made[1].public_id}").get_data(as_text=True)
+    assert f'href="/posts/{made[0].public_id}"' in second_page
+
+
+def test_add_a_part_shows_one_more_field_and_stores_no_post(
+    world: World, client: FlaskClient
+) -> None:
+    live(world, world.account)
+    sign_in(client, world.writer_a.email)
+
+    response = compose_form(client, world, action="add_part", thread=["Doors open at 9", ""])
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200, page
+    assert re.findall(r'id="(part_\d+)" name="thread"', page) == ["part_2", "part_3", "part_4"]
+    assert "Doors open at 9" in page
+    assert all_posts(world, world.account) == []
+
+
+def test_a_single_accounts_thread_preview_shows_each_part(
+    world: World, client: FlaskClient
+) -> None:
+    live(world, world.account)
+    sign_in(client, world.writer_a.email)
+
+    response = compose_form(client, world, action="preview", thread=["Doors open at 9"])
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200, page
+    assert 'id="preview-parts"' in page
+    assert "Part 1 of 2" in page and "Part 2 of 2" in page
+    assert all_posts(world, world.account) == []
+
+
+def test_a_group_whose_image_one_platform_refuses_is_a_form_message_naming_it(
+    world: World, client: FlaskClient
+) -> None:
+    bluesky = directory.create_account(
+        world.ctx,
+        Actor.system("test"),
+        principal_id=world.principal.principal_id or 0,
+        platform="bluesky",
+        handle="avery.example.com",
+    )
+    assign(world, bluesky)
+    live(world, world.account)
+    live(world, bluesky)
+    sign_in(client, world.writer_a.email)
+
+    response = compose_form(
+        client,
+        world,
+        action="submit",
+        also_account_ids=[str(bluesky.id)],
+        thread=["Doors open at 9"],
+        image_1=(io.BytesIO(images.png(width=2400, height=10)), "wide.png"),
+        image_1_alt="A wide banner",
+    )
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422, page
+    assert f"Account {bluesky.id}:" in page
+    assert all_posts(world, world.account, bluesky) == []

@@ -736,6 +736,11 @@ class MemoryPosts(PostChanges):
             if row.post.group_id == group_id
         ]
 
+    def in_thread(self, thread_id: str) -> list[Post]:
+        rows = self.tx.state.posts.values()
+        parts = [_post(row) for row in rows if row.post.thread_id == thread_id]
+        return sorted(parts, key=lambda post: post.thread_position or 0)
+
     def by_platform_post_id(self, platform: str, platform_post_id: str) -> list[Post]:
         accounts = self.tx.state.accounts
         return [
@@ -1821,13 +1826,15 @@ class MemoryMedia:
         self.tx.writes().uploads[found.id] = changed
         return changed
 
-    def attach(self, post_id: int, uploads: Sequence[MediaUpload]) -> tuple[PostImage, ...]:
+    def attach(
+        self, post_id: int, uploads: Sequence[MediaUpload], *, claim: bool = True
+    ) -> tuple[PostImage, ...]:
         from ghostpost.services.errors import Conflict
 
         state = self.tx.writes()
-        if any(state.uploads[u.id].post_id is not None for u in uploads):
+        if claim and any(state.uploads[u.id].post_id is not None for u in uploads):
             raise Conflict("An image was attached to another post meanwhile.")
-        for upload in uploads:
+        for upload in uploads if claim else ():
             state.uploads[upload.id] = replace(state.uploads[upload.id], post_id=post_id)
         images = tuple(
             PostImage(

@@ -85,18 +85,21 @@ class SqlMedia:
         self.session.flush()
         return _upload(row)
 
-    def attach(self, post_id: int, uploads: Sequence[MediaUpload]) -> tuple[PostImage, ...]:
+    def attach(
+        self, post_id: int, uploads: Sequence[MediaUpload], *, claim: bool = True
+    ) -> tuple[PostImage, ...]:
         ids = [upload.id for upload in uploads]
-        # Only uploads still free are taken: a concurrent create that took one first wins.
-        result = self.session.execute(
-            update(MediaUploadRow)
-            .where(MediaUploadRow.id.in_(ids), MediaUploadRow.post_id.is_(None))
-            .values(post_id=post_id)
-            .execution_options(synchronize_session=False)
-        )
-        assert isinstance(result, CursorResult)
-        if result.rowcount != len(set(ids)):
-            raise Conflict("An image was attached to another post meanwhile.")
+        if claim:
+            # Only uploads still free are taken: a concurrent create that took one first wins.
+            result = self.session.execute(
+                update(MediaUploadRow)
+                .where(MediaUploadRow.id.in_(ids), MediaUploadRow.post_id.is_(None))
+                .values(post_id=post_id)
+                .execution_options(synchronize_session=False)
+            )
+            assert isinstance(result, CursorResult)
+            if result.rowcount != len(set(ids)):
+                raise Conflict("An image was attached to another post meanwhile.")
         images = tuple(
             PostImage(
                 position=position,

@@ -195,6 +195,12 @@ class SqlPosts(PostChanges):
         )
         return [to_post(row) for row in rows]
 
+    def in_thread(self, thread_id: str) -> list[Post]:
+        rows = self.session.scalars(
+            select(PostRow).where(PostRow.thread_id == thread_id).order_by(PostRow.thread_position)
+        )
+        return [to_post(row) for row in rows]
+
     def _change(self, post_id: int, **fields: object) -> Post:
         row = self.session.get(PostRow, post_id)
         assert row is not None
