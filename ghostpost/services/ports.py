@@ -281,6 +281,10 @@ class PostRepository(Protocol):
         """The thread part that answers `post`, if any."""
         ...
 
+    def in_thread(self, thread_id: str) -> list[Post]:
+        """Return every part of one thread, in thread order."""
+        ...
+
     def by_public_id(self, public_id: str) -> Post | None:
         """Return the post with this public id, or None."""
 

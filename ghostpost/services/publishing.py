@@ -357,7 +357,8 @@ class _Turn(enum.Enum):
     GO = "go"
     #: The account waits (a thread in progress, or the part before this one goes out first).
     WAIT = "wait"
-    #: This part was just held; the account's other posts may go.
+    #: This part was just held, or its thread does not start yet; the account's other posts
+    #: may go.
     HELD = "held"
 
 
@@ -369,7 +370,16 @@ def _thread_turn(uow: UnitOfWork, post: Post, now: datetime) -> _Turn:
     current = uow.posts.thread_in_progress(post.account_id)
     if current is not None and current.id != post.id:
         return _Turn.WAIT
-    if post.thread_id is None or post.reply_to_post_id is None:
+    if post.thread_id is None:
+        return _Turn.GO
+    # A thread starts only once every part may follow: a part still awaiting approval would
+    # stop the account in the middle of it (parts approved one by one before approval took
+    # threads whole, or approval turned on for part of a thread).
+    if post.thread_position == 1 and any(
+        p.state is PostState.PENDING_APPROVAL for p in uow.posts.in_thread(post.thread_id)
+    ):
+        return _Turn.HELD
+    if post.reply_to_post_id is None:
         return _Turn.GO
     previous = uow.posts.get(post.reply_to_post_id)
     assert previous is not None

@@ -762,6 +762,10 @@ class MemoryPosts(PostChanges):
                 return post
         return None
 
+    def in_thread(self, thread_id: str) -> list[Post]:
+        parts = [p for p in self._all() if p.thread_id == thread_id]
+        return sorted(parts, key=lambda p: (p.thread_position or 0, p.id))
+
     def next_part(self, post: Post) -> Post | None:
         if post.thread_id is None:
             return None
