@@ -179,6 +179,7 @@ def _decide_plan(
             is_delegated=delegated,
             publish_at=_decision_time(cmd, now),
             content_warning=cmd.options.content_warning,
+            has_media=bool(cmd.media_ids),
         ),
         window=window.state() if window else None,
         budget=ctx.budget_for(account),
@@ -415,6 +416,7 @@ def thread_plans(ctx: ServiceContext, cmd: SubmitPost, plan: Plan, now: datetime
                 is_delegated=plan.delegated,
                 publish_at=_decision_time(cmd, now),
                 content_warning=cmd.options.content_warning,
+                has_media=position == 1 and bool(cmd.media_ids),  # images go on the first part
             ),
             window=threads.part_window(state, position, len(texts)),
             budget=ctx.budget_for(plan.account),
@@ -826,6 +828,7 @@ def reschedule_post(ctx: ServiceContext, actor: Actor, post_id: int, publish_at:
                 post.is_delegated,
                 publish_at,
                 content_warning=post.options.content_warning,
+                has_media=bool(uow.media.images_of(post.id)),
             ),
             window=window.state() if window else None,
             budget=ctx.budget_for(account),

@@ -12,6 +12,9 @@ import pytest
 from flask.testing import FlaskClient
 from PIL import Image
 
+from ghostpost.domain.model import Post
+from ghostpost.domain.policy import TagMode
+from ghostpost.domain.states import PostState
 from ghostpost.settings import Settings
 from tests.functional.test_mastodon_face import FACE_HOST, App, app_for, snapshot
 from tests.support import images
@@ -119,3 +122,62 @@ def test_the_instance_says_how_many_images_the_account_takes(
     # The strictest of the platforms: X takes 1000 characters of alt text, Bluesky 1 MB.
     assert configuration["media_attachments"]["description_limit"] == 1000
     assert configuration["media_attachments"]["image_size_limit"] == 1_000_000
+
+
+def published(world: World, status_id: str) -> Post:
+    world.run_worker()
+    with world.ctx.uow() as uow:
+        post = uow.posts.get(int(status_id))
+    assert post is not None
+    return post
+
+
+@pytest.mark.parametrize("status", ["", "  \n", None], ids=["empty", "blank", "absent"])
+def test_images_alone_go_out_with_the_tag_as_the_text_of_a_delegated_post(
+    client: FlaskClient, opened: World, status: str | None
+) -> None:
+    # Mastodon takes a status of images alone. A delegated post still discloses: the window's
+    # tag becomes its whole text (the alt text describes the image, it is no disclosure).
+    app = app_for(client, opened, opened.account)
+    media_id = upload(app, images.png(), "A red square").get_json()["id"]
+    data: dict[str, Any] = {"media_ids[]": [media_id]}
+    if status is not None:
+        data["status"] = status
+    created = app.call("POST", "/api/v1/statuses", data=data)
+    assert created.status_code == 200, created.get_data(as_text=True)
+    assert len(created.get_json()["media_attachments"]) == 1
+    post = published(opened, created.get_json()["id"])
+    assert post.state is PostState.PUBLISHED
+    assert post.submitted_text == (status or "")
+    assert post.final_text == "#team"
+    [shown] = [
+        s
+        for s in opened.container.local_store.timeline(opened.account.handle, limit=50)
+        if str(s.id) == post.platform_post_id
+    ]
+    assert shown.text == "#team"
+
+
+def test_images_alone_go_out_without_text_when_the_window_tags_nothing(
+    client: FlaskClient, world: World
+) -> None:
+    world.approve_notice(world.open_window(tag_mode=TagMode.OFF))
+    app = app_for(client, world, world.account)
+    media_id = upload(app, images.png(), "A red square").get_json()["id"]
+    created = app.call("POST", "/api/v1/statuses", data={"status": "", "media_ids[]": [media_id]})
+    assert created.status_code == 200, created.get_data(as_text=True)
+    post = published(world, created.get_json()["id"])
+    assert post.state is PostState.PUBLISHED, post.state_reason
+    assert post.final_text == ""
+
+
+def test_attack_an_empty_status_without_images_is_still_refused(
+    client: FlaskClient, opened: World
+) -> None:
+    app = app_for(client, opened, opened.account)
+    before = snapshot(opened)
+    for data in ({"status": ""}, {"status": "  "}, {"status": "", "media_ids[]": [""]}):
+        refused = app.call("POST", "/api/v1/statuses", data=data)
+        assert refused.status_code == 422
+        assert refused.get_json()["error"] == "Validation failed: Text can't be blank"
+    assert snapshot(opened) == before

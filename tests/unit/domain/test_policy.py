@@ -865,3 +865,38 @@ def test_what_is_decided_at_publication_depends_on_who_wrote_the_post() -> None:
     assert describe_decided_at_publication(()) == (
         "Nothing is decided later: this is the text that is sent."
     )
+
+
+def images_alone(text: str, state: WindowState, *, delegated: bool = True) -> Decision:
+    return decide(
+        PostDraft(text=text, is_delegated=delegated, has_media=True),
+        window=state,
+        budget=LOCAL,
+        now=NOW,
+        stage=Stage.PUBLICATION,
+    )
+
+
+@pytest.mark.parametrize("text", ["", " \n "])
+def test_images_alone_make_the_tag_the_whole_text_of_a_delegated_post(text: str) -> None:
+    for mode in (TagMode.WHEN_FITS, TagMode.REQUIRED):
+        for position in TagPosition:
+            decision = images_alone(text, window(tag_mode=mode, tag_position=position))
+            assert decision.outcome is Outcome.PUBLISH
+            assert decision.final_text == "#team"
+            assert decision.tag.outcome is TagOutcome.APPLIED
+    assert images_alone(text, window(tag_mode=TagMode.OFF)).final_text == ""
+    assert images_alone(text, window(), delegated=False).final_text == ""
+
+
+def test_images_alone_carry_an_inline_reminder_as_their_text() -> None:
+    due = window(tag_mode=TagMode.OFF, reminder_every=2, posts_since_disclosure=1)
+    assert images_alone("", due).final_text == REMINDER
+    tagged = images_alone("", window(reminder_every=2, posts_since_disclosure=1))
+    assert tagged.final_text == "#team" + INLINE_REMINDER_SEPARATOR + REMINDER
+
+
+def test_an_empty_text_without_images_is_still_refused() -> None:
+    decision = run("  ")
+    assert decision.refused
+    assert decision.refusal is not None and decision.refusal.code is RefusalCode.EMPTY_TEXT
