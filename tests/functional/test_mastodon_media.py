@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
 
@@ -17,6 +18,7 @@ from ghostpost.domain.policy import TagMode
 from ghostpost.domain.states import PostState
 from ghostpost.settings import Settings
 from tests.functional.test_mastodon_face import FACE_HOST, App, app_for, snapshot
+from tests.functional.test_post_deletion import face, signed_in_token
 from tests.support import images
 from tests.support.world import World
 
@@ -63,6 +65,9 @@ def test_an_app_uploads_describes_and_attaches_an_image_as_on_mastodon(
     assert attachment["id"] == media_id and attachment["description"] == "A red bar"
     again = app.get(f"/api/v1/statuses/{status.get_json()['id']}").get_json()
     assert again["media_attachments"] == [attachment]
+    # Updated: the URL served at once; now only once the status is published (until then,
+    # to its uploader alone: see test_an_image_is_public_only_while_its_post_is_published).
+    opened.run_worker()
     # The URL serves the cleaned bytes, without a token, from ghostpost's own host.
     served = client.get(attachment["url"].removeprefix("http://ghostpost.test"))
     assert served.status_code == 200 and served.mimetype == "image/jpeg"
@@ -181,3 +186,46 @@ def test_attack_an_empty_status_without_images_is_still_refused(
         assert refused.status_code == 422
         assert refused.get_json()["error"] == "Validation failed: Text can't be blank"
     assert snapshot(opened) == before
+
+
+def media_path(media_id: str) -> str:
+    return f"/media/{media_id}"
+
+
+def fetch(http: FlaskClient, media_id: str, token: str | None = None) -> int:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return http.get(media_path(media_id), headers=headers).status_code
+
+
+def test_an_image_is_public_only_while_its_post_is_published(
+    app: Flask, client: FlaskClient, opened: World
+) -> None:
+    app_ = app_for(client, opened, opened.account)
+    other = app_for(client, opened, opened.account, name="Other app")
+    media_id = upload(app_, images.png(), "A red square").get_json()["id"]
+    stranger = app.test_client()
+
+    # A draft's image: its uploader's token only; not to the public, nor to another app.
+    assert fetch(stranger, media_id) == 404
+    assert fetch(stranger, media_id, other.token) == 404
+    assert fetch(stranger, media_id, "not-a-token") == 404
+    assert fetch(stranger, media_id, app_.token) == 200
+
+    status = app_.call(
+        "POST", "/api/v1/statuses", data={"status": "Look", "media_ids[]": [media_id]}
+    )
+    assert status.status_code == 200
+    assert fetch(stranger, media_id) == 404  # attached, still queued: not public yet
+    assert fetch(stranger, media_id, app_.token) == 200
+    opened.run_worker()
+    served = stranger.get(media_path(media_id))
+    assert served.status_code == 200
+    assert served.headers["Cache-Control"] == "private, no-cache"  # no shared cache keeps it
+
+    # The principal deletes the post from the platform: the image goes with it, for everyone.
+    principal_token = signed_in_token(app, opened.principal, opened.account)
+    deleted = face(client, "DELETE", f"/api/v1/statuses/{status.get_json()['id']}", principal_token)
+    assert deleted.status_code == 200, deleted.get_data(as_text=True)
+    assert fetch(stranger, media_id) == 404
+    assert fetch(stranger, media_id, app_.token) == 404
+    assert fetch(stranger, media_id, principal_token) == 404
