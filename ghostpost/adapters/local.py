@@ -107,8 +107,8 @@ class LocalPublisher:
             raise PermanentError(f"{self.platform} cannot honour {', '.join(sorted(refused))}")
         if account.platform != self.platform:
             raise PermanentError(f"account {account.handle} is not on the local platform")
-        if not text.strip():
-            raise PermanentError("empty status")
+        if not text.strip() and not media:
+            raise PermanentError("empty status")  # images alone are a status, as on Mastodon
         images = [LocalImage.of(item) for item in media]
         parent = _local_parent(reply_to)
         try:

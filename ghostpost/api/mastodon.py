@@ -547,10 +547,12 @@ def post_status(account_id: int) -> Any:
     parameters = _parameters()
     _refuse_unhonoured(parameters)
     text = _one(parameters, "status")
-    if not isinstance(text, str) or not text.strip():
+    media_ids = _media_ids(parameters)
+    if text is None and media_ids:
+        text = ""  # images alone, as Mastodon takes them
+    if not isinstance(text, str) or not (text.strip() or media_ids):
         raise MastodonError(422, "Validation failed: Text can't be blank")
     options = _post_options(parameters)
-    media_ids = _media_ids(parameters)
     publish_at = scheduled_at(_one(parameters, "scheduled_at"))
     author_email = request.headers.get("X-Ghostpost-Author", "").strip() or None
     in_reply_to_id = _in_reply_to_id(_one(parameters, "in_reply_to_id"))

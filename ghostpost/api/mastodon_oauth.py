@@ -47,7 +47,7 @@ bp = Blueprint("mastodon_oauth", __name__)
 #: Mastodon refuses registrations beyond its rate limit too; ours is per address.
 APPS_RATE_LIMIT = "30 per 5 minutes"
 #: Mastodon apps' tokens carry this prefix (never in a urlsafe-base64 scheduler token).
-TOKEN_PREFIX = "gpm."
+TOKEN_PREFIX = mastodon_apps.TOKEN_PREFIX
 #: Mastodon's own answer for an app token on a user's method (M:api/base_controller.rb).
 NEEDS_USER = "This method requires an authenticated user"
 

@@ -4,9 +4,11 @@ Stdlib only. One extractor per platform, each a port of the platform's own rules
 
 - X: twitter-text `extractHashtagsWithIndices` (rb/lib/twitter-text/regex.rb HASHTAG and
   extractor.rb), checked against the conformance file `extract.yml`.
-- Mastodon (and our own Mastodon-compatible "local" server): `Tag::HASHTAG_RE` (app/models/tag.rb,
-  4.2 and later) scanned as `Extractor.extract_hashtags_with_indices` does, then the overlap rule
-  of the status formatter, which shows a URL instead of a hashtag inside it.
+- Mastodon (and our own Mastodon-compatible "local" server): `Tag::HASHTAG_RE` (app/models/tag.rb)
+  scanned as `Extractor.extract_hashtags_with_indices` does, then the overlap rule of the status
+  formatter, which shows a URL instead of a hashtag inside it. The servers an account lives on
+  run different versions, and the rule of what may stand before the hash sign changed between
+  them, so only what every version from 4.2 on finds counts (see mastodon_hashtags).
 - Bluesky: the hashtag facets of `@atproto/api` `detectFacets` (rich-text/util.ts TAG_REGEX),
   from ghostpost.domain.richtext, which the Bluesky adapter sends too.
 
@@ -190,15 +192,6 @@ def _ruby_word(char: str) -> bool:
     return _ruby_alpha(char) or category in ("Nd", "Pc")
 
 
-def _ruby_alnum(char: str) -> bool:
-    """Ruby's \\p{Alnum} (Alphabetic or Decimal_Number), widened like _ruby_alpha.
-
-    Ruby's own class leaves out marks that are not Other_Alphabetic (U+0301): after such a mark
-    Mastodon does find a hashtag and we do not, which only costs an extra tag.
-    """
-    return _ruby_alpha(char) or unicodedata.category(char) == "Nd"
-
-
 def _mastodon_name_at(text: str, start: int) -> str | None:
     """Match HASHTAG_NAME_PAT at `start`: FIRST_SEQUENCE, else LAST_SEQUENCE, else None.
 
@@ -242,13 +235,25 @@ def _folds_into_lookbehind(text: str, index: int) -> bool:
 _MASTODON_TRAILING_SCHEME = re.compile(r"(.+)(https?)", re.DOTALL)
 
 
-def mastodon_hashtags(text: str, urls: UrlFinder) -> list[Hashtag]:
-    """Return the hashtags a Mastodon post of `text` shows.
+#: What may stand right before the hash sign on every Mastodon version: Ruby's `\\s`.
+_MASTODON_SPACE_BEFORE = frozenset("\t\n\x0b\x0c\r ")
 
-    `HASHTAG_RE = (?<![=/)\\p{Alnum}])#(HASHTAG_NAME_PAT)`: only "#" (no full-width sign), never
-    after "=", "/", ")" or a letter or digit. A name running into "://" loses its trailing
-    "http"/"https" (Extractor). Hashtags that start inside a URL with a scheme are dropped: the
-    status is shown with the link there (TextFormatter removes overlapping entities).
+
+def mastodon_hashtags(text: str, urls: UrlFinder) -> list[Hashtag]:
+    """Return the hashtags a Mastodon post of `text` shows, whatever the server's version.
+
+    4.2 to 4.5: `HASHTAG_RE = (?<![=/)\\p{Alnum}])#(HASHTAG_NAME_PAT)`, never after "=", "/", ")"
+    or a letter or digit; only 4.5 and later also take the full-width "＃" (mastodon#36103).
+    4.6 replaced the lookbehind by a positive one (mastodon#37684, #38212): "(#FLL)" stopped
+    being a hashtag (mastodon#38902). Only the hashtags of every version count, so the sign is
+    "#" and stands at the start of the text or after ASCII whitespace (Ruby's `\\s`): "x\\x1c#team"
+    (U+001C is whitespace to Python, not to Ruby) or "(#team)" is not the tag. Missing a
+    hashtag a newer server shows costs an extra tag; counting one an older or newer server does
+    not show would publish a delegated post without its disclosure.
+
+    A name running into "://" loses its trailing "http"/"https" (Extractor). Hashtags that
+    start inside a URL with a scheme are dropped: the status is shown with the link there
+    (TextFormatter removes overlapping entities).
     """
     if "#" not in text:
         return []
@@ -256,7 +261,7 @@ def mastodon_hashtags(text: str, urls: UrlFinder) -> list[Hashtag]:
     for index, char in enumerate(text):
         if char != "#":
             continue
-        if index > 0 and (text[index - 1] in "=/)" or _ruby_alnum(text[index - 1])):
+        if index > 0 and text[index - 1] not in _MASTODON_SPACE_BEFORE:
             continue
         if _folds_into_lookbehind(text, index):
             continue
@@ -331,13 +336,35 @@ def _glued_on(text: str, end: int) -> bool:
     return category == "Cf" or category[0] == "M"
 
 
+#: Control characters that do show as a break before a hash sign: tab, line breaks.
+_VISIBLE_BREAKS = frozenset("\t\n\x0b\x0c\r")
+
+
+def _glued_after(text: str, start: int) -> bool:
+    """Tell whether the character before a hashtag starting at `start` glues it onto what precedes.
+
+    X ends a word at any control or format character and Bluesky at JavaScript's `\\s` (which
+    holds U+FEFF), so "work\u2060#team", "work\ufeff#team" or "work\x1c#team" make a hashtag
+    there; but those characters are invisible (or dropped on the way), and the reader sees
+    "work#team".
+    """
+    if start == 0:
+        return False
+    before = text[start - 1]
+    category = unicodedata.category(before)
+    return category == "Cf" or (category == "Cc" and before not in _VISIBLE_BREAKS)
+
+
 def carries_hashtag(text: str, tags: Iterable[Hashtag], tag: str) -> bool:
     """Tell whether `text`, whose extracted hashtags are `tags`, shows the configured `tag`.
 
     One of the platform's hashtags must be the tag (same_hashtag) and nothing invisible may glue
-    the next characters onto it.
+    it onto the characters before or after it.
     """
     name = hashtag_name(tag)
     return name is not None and any(
-        same_hashtag(found.name, name) and not _glued_on(text, found.end) for found in tags
+        same_hashtag(found.name, name)
+        and not _glued_on(text, found.end)
+        and not _glued_after(text, found.start)
+        for found in tags
     )

@@ -7,7 +7,7 @@ platform budget, and get back a `Decision` saying what to publish, hold or refus
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -157,6 +157,9 @@ class PostDraft:
     #: The writer's content warning ("" for none): shown in front of the text, which readers
     #: see only after a click. It counts toward the limit, and it must show the tag (below).
     content_warning: str = ""
+    #: Whether images go with it: then the text may be empty (Mastodon, Bluesky and X take a
+    #: post of images alone), and a delegated post's tag becomes its whole text.
+    has_media: bool = False
 
 
 @dataclass(frozen=True)
@@ -256,7 +259,10 @@ def has_tag(text: str, tag: str, budget: Budget) -> bool:
 
 
 def with_tag(text: str, tag: str, position: TagPosition) -> str:
-    """Return `text` carrying `tag` at the given position, separated by one space."""
+    """Return `text` carrying `tag` at the given position, separated by one space (an empty
+    text, beside images, becomes the tag alone)."""
+    if not text:
+        return tag
     if position is TagPosition.START:
         return tag + ("" if text[:1].isspace() else " ") + text
     return text + ("" if text[-1:].isspace() else " ") + tag
@@ -283,7 +289,9 @@ def _tagged_variants(text: str, tag: str, position: TagPosition) -> list[str]:
 
 
 def with_inline_reminder(text: str, reminder_text: str) -> str:
-    """Return `text` followed by the reminder."""
+    """Return `text` followed by the reminder (an empty text, beside images: the reminder)."""
+    if not text.strip():
+        return reminder_text
     return text.rstrip() + INLINE_REMINDER_SEPARATOR + reminder_text
 
 
@@ -461,7 +469,10 @@ def decide(
         )
     budget = warned_budget
     if not draft.text.strip():
-        return refuse(RefusalCode.EMPTY_TEXT, "The post is empty.")
+        if not draft.has_media:
+            return refuse(RefusalCode.EMPTY_TEXT, "The post is empty.")
+        # Images alone: the platforms strip a blank text to nothing, so decide on that.
+        draft = replace(draft, text="")
     measured = budget.measure(draft.text)
     if not measured.fits:
         what = "The post with its content warning" if draft.content_warning else "The post"

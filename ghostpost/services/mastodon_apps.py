@@ -25,6 +25,9 @@ from ghostpost.services.context import Actor, ServiceContext, user_summary
 from ghostpost.services.errors import Forbidden, NotFound, ValidationFailed
 from ghostpost.services.ports import UnitOfWork
 
+#: Access tokens of Mastodon apps start with this, so a bearer token says which kind it is.
+TOKEN_PREFIX = "gpm."
+
 #: The redirect URI that shows the code on a page instead of redirecting (RFC 6749 "oob").
 OOB = "urn:ietf:wg:oauth:2.0:oob"
 #: Codes are good this long (RFC 6749 §4.1.2 recommends at most 10 minutes).

@@ -11,6 +11,9 @@ import secrets
 from datetime import timedelta
 
 from ghostpost.domain.media_rules import MAX_ANY_ALT_TEXT, ImageRefused, MediaUpload
+from ghostpost.domain.model import User
+from ghostpost.domain.states import PostState
+from ghostpost.services import clients, mastodon_apps
 from ghostpost.services.context import Actor, ServiceContext
 from ghostpost.services.errors import Conflict, NotFound, ValidationFailed, text_problem
 
@@ -74,14 +77,49 @@ def get_media(ctx: ServiceContext, actor: Actor, public_id: str) -> MediaUpload:
         return _own_upload(uow.media.get_upload(public_id), actor, public_id)
 
 
-def media_bytes(ctx: ServiceContext, public_id: str) -> tuple[bytes, str]:
+def media_bytes(
+    ctx: ServiceContext, public_id: str, *, signed_in: User | None, bearer: str | None
+) -> tuple[bytes, str]:
     """An upload's bytes (verified against their hash) and type, by its unguessable id: what
-    the Mastodon face's media URL serves, as Mastodon serves media files without a token."""
+    the Mastodon face's media URLs and the composer's thumbnails show.
+
+    To anyone, as Mastodon serves media files without a token, once its post is published;
+    never again once the principal had that post deleted from the platform. Before (a draft's
+    image, a post still queued or awaiting approval): only to its uploader, the staff user
+    `signed_in` or the holder of the `bearer` token that uploaded it.
+    """
     with ctx.uow(read_only=True) as uow:
         upload = uow.media.get_upload(public_id)
+        post = uow.posts.get(upload.post_id) if upload and upload.post_id is not None else None
     if upload is None or ctx.media_files is None:
         raise NotFound(f"No image {public_id}.")
+    if post is not None and (post.deletion_requested_at is not None or post.deleted_at):
+        raise NotFound(f"No image {public_id}.")
+    public = post is not None and post.state is PostState.PUBLISHED
+    if not public and upload.uploaded_by not in _viewer_refs(ctx, signed_in, bearer):
+        # Answered as a missing image: ids are not confirmed to strangers.
+        raise NotFound(f"No image {public_id}.")
     return ctx.media_files.read(upload.content_hash), upload.mime_type
+
+
+def _viewer_refs(ctx: ServiceContext, signed_in: User | None, bearer: str | None) -> set[str]:
+    """Who the request shows it is, as uploads name their uploader (`user:<id>`,
+    `client:<client id>`): a signed-in staff user, a scheduler's token, a Mastodon app's."""
+    refs = set()
+    if signed_in is not None and signed_in.is_active:
+        refs.add(f"user:{signed_in.id}")
+    if bearer:
+        if bearer.startswith(mastodon_apps.TOKEN_PREFIX):
+            grant = mastodon_apps.resolve_bearer(
+                ctx, bearer.removeprefix(mastodon_apps.TOKEN_PREFIX)
+            )
+            if grant is not None and grant.user is not None:
+                refs.add(f"user:{grant.user.id}")
+        else:
+            token = clients.resolve_token(ctx, bearer)
+            if token is not None:
+                refs.add(f"client:{token.client.client_id}")
+    return refs
 
 
 def describe_media(

@@ -281,14 +281,15 @@ class PostRepository(Protocol):
         """The thread part that answers `post`, if any."""
         ...
 
+    def in_thread(self, thread_id: str) -> list[Post]:
+        """Return every part of one thread, in thread order."""
+        ...
+
     def by_public_id(self, public_id: str) -> Post | None:
         """Return the post with this public id, or None."""
 
     def in_group(self, group_id: str) -> list[Post]:
         """Return the posts of one group (one compose, several accounts), oldest first."""
-
-    def in_thread(self, thread_id: str) -> list[Post]:
-        """Return the parts of one thread, first part first."""
 
     # The state changes below store what the service decided (it checks the move with
     # domain.states.transition); each returns the post as stored.

@@ -179,6 +179,7 @@ def _decide_plan(
             is_delegated=delegated,
             publish_at=_decision_time(cmd, now),
             content_warning=cmd.options.content_warning,
+            has_media=bool(cmd.media_ids),
         ),
         window=window.state() if window else None,
         budget=ctx.budget_for(account),
@@ -423,6 +424,7 @@ def thread_plans(ctx: ServiceContext, cmd: SubmitPost, plan: Plan, now: datetime
                 is_delegated=plan.delegated,
                 publish_at=_decision_time(cmd, now),
                 content_warning=cmd.options.content_warning,
+                has_media=position == 1 and bool(cmd.media_ids),  # images go on the first part
             ),
             window=threads.part_window(state, position, len(texts)),
             budget=ctx.budget_for(plan.account),
@@ -698,8 +700,21 @@ def _check_comment(comment: str) -> None:
         raise ValidationFailed(f"The comment {problem}.", {"comment": problem})
 
 
+def _decided_together(uow: UnitOfWork, post: Post) -> list[Post]:
+    """The posts one approval decides: `post`, or every part of its thread.
+
+    A thread goes out whole, never interleaved with the account's other posts, so approving
+    part of it would leave the account waiting on the rest; the principal decides on the thread
+    as one item, whichever part the decision names.
+    """
+    if post.thread_id is None:
+        return [post]
+    return uow.posts.in_thread(post.thread_id)
+
+
 def approve_post(ctx: ServiceContext, actor: Actor, post_id: int, comment: str = "") -> Post:
-    """The principal approves a delegated post that its window holds for approval."""
+    """The principal approves a delegated post that its window holds for approval: for a thread
+    part, every part of the thread that awaits approval (one ledger entry each)."""
     _check_comment(comment)
     now = ctx.clock.now()
     with ctx.uow() as uow:
@@ -713,26 +728,50 @@ def approve_post(ctx: ServiceContext, actor: Actor, post_id: int, comment: str =
             raise Conflict(
                 f"Only posts awaiting approval can be approved; this one is {post.state}."
             )
-        post = uow.posts.approve(
-            post.id,
-            state=transition(post.state, PostState.SCHEDULED),
-            approved_by=user.id,
-            approved_at=now,
-            publish_at=post.publish_at,
-        )
-        uow.ledger.append(
-            tag=LedgerTag.POST_APPROVED,
-            actor=actor.ref,
-            subject=f"post:{post.public_id}",
-            data={"approver": user_summary(user), "comment": comment},
-            occurred_at=now,
-        )
+        approved = post
+        for part in _decided_together(uow, post):
+            if part.state is not PostState.PENDING_APPROVAL:
+                continue  # published, cancelled, or approved before decisions took threads whole
+            if part.author_id == user.id:
+                raise Forbidden("Nobody approves their own post.")
+            changed = uow.posts.approve(
+                part.id,
+                state=transition(part.state, PostState.SCHEDULED),
+                approved_by=user.id,
+                approved_at=now,
+                publish_at=part.publish_at,
+            )
+            uow.ledger.append(
+                tag=LedgerTag.POST_APPROVED,
+                actor=actor.ref,
+                subject=f"post:{part.public_id}",
+                data={
+                    "approver": user_summary(user),
+                    "comment": comment,
+                    **_thread_data(part),
+                },
+                occurred_at=now,
+            )
+            if part.id == post.id:
+                approved = changed
         uow.commit()
-    return post
+    return approved
+
+
+def _thread_data(post: Post) -> dict[str, object]:
+    """The thread a decision on a part was taken for, for its ledger entry (nothing for a lone
+    post, so that its entries stay as they were)."""
+    thread = post.decisions.get("thread")
+    return {"thread": thread} if post.thread_id is not None and thread else {}
+
+
+#: States of a thread part that a rejection of its thread refuses: not out yet.
+_REJECTABLE_PARTS = (PostState.PENDING_APPROVAL, PostState.SCHEDULED, PostState.HELD)
 
 
 def reject_post(ctx: ServiceContext, actor: Actor, post_id: int, comment: str) -> Post:
-    """The principal rejects a post awaiting approval; it becomes refused with the comment."""
+    """The principal rejects a post awaiting approval; it becomes refused with the comment. For
+    a thread part, every part of the thread not out yet is refused (one ledger entry each)."""
     _check_comment(comment)
     now = ctx.clock.now()
     with ctx.uow() as uow:
@@ -745,16 +784,28 @@ def reject_post(ctx: ServiceContext, actor: Actor, post_id: int, comment: str) -
                 f"Only posts awaiting approval can be rejected; this one is {post.state}."
             )
         reason = f"rejected by {user.name}" + (f": {comment}" if comment else "")
-        post = uow.posts.set_state(post.id, transition(post.state, PostState.REFUSED), reason)
-        uow.ledger.append(
-            tag=LedgerTag.POST_REJECTED,
-            actor=actor.ref,
-            subject=f"post:{post.public_id}",
-            data={"approver": user_summary(user), "comment": comment},
-            occurred_at=now,
-        )
+        rejected = post
+        for part in _decided_together(uow, post):
+            if part.state not in _REJECTABLE_PARTS:
+                continue
+            changed = uow.posts.set_state(
+                part.id, transition(part.state, PostState.REFUSED), reason
+            )
+            uow.ledger.append(
+                tag=LedgerTag.POST_REJECTED,
+                actor=actor.ref,
+                subject=f"post:{part.public_id}",
+                data={
+                    "approver": user_summary(user),
+                    "comment": comment,
+                    **_thread_data(part),
+                },
+                occurred_at=now,
+            )
+            if part.id == post.id:
+                rejected = changed
         uow.commit()
-    return post
+    return rejected
 
 
 def may_change_post(user: User, post: Post, account: Account) -> bool:
@@ -816,6 +867,7 @@ def reschedule_post(ctx: ServiceContext, actor: Actor, post_id: int, publish_at:
                 post.is_delegated,
                 publish_at,
                 content_warning=post.options.content_warning,
+                has_media=bool(uow.media.images_of(post.id)),
             ),
             window=window.state() if window else None,
             budget=ctx.budget_for(account),

@@ -142,6 +142,7 @@ def publication_outlook(
             post.is_delegated,
             publish_at=at,
             content_warning=post.options.content_warning,
+            has_media=bool(uow.media.images_of(post.id)),
         ),
         window=part_window(window.state() if window else None, *_thread_size(post)),
         budget=ctx.budget_for(account),
@@ -357,7 +358,8 @@ class _Turn(enum.Enum):
     GO = "go"
     #: The account waits (a thread in progress, or the part before this one goes out first).
     WAIT = "wait"
-    #: This part was just held; the account's other posts may go.
+    #: This part was just held, or its thread does not start yet; the account's other posts
+    #: may go.
     HELD = "held"
 
 
@@ -369,7 +371,16 @@ def _thread_turn(uow: UnitOfWork, post: Post, now: datetime) -> _Turn:
     current = uow.posts.thread_in_progress(post.account_id)
     if current is not None and current.id != post.id:
         return _Turn.WAIT
-    if post.thread_id is None or post.reply_to_post_id is None:
+    if post.thread_id is None:
+        return _Turn.GO
+    # A thread starts only once every part may follow: a part still awaiting approval would
+    # stop the account in the middle of it (parts approved one by one before approval took
+    # threads whole, or approval turned on for part of a thread).
+    if post.thread_position == 1 and any(
+        p.state is PostState.PENDING_APPROVAL for p in uow.posts.in_thread(post.thread_id)
+    ):
+        return _Turn.HELD
+    if post.reply_to_post_id is None:
         return _Turn.GO
     previous = uow.posts.get(post.reply_to_post_id)
     assert previous is not None
@@ -471,6 +482,7 @@ def _decide_and_claim(
             post.kind,
             post.is_delegated,
             content_warning=post.options.content_warning,
+            has_media=bool(media),
         ),
         window=part_window(window.state() if window else None, *_thread_size(post)),
         budget=ctx.budget_for(account),

@@ -55,6 +55,9 @@ class PostView:
     #: The parts of the post's thread, first part first (the post among them); empty for a
     #: post that is no thread's part.
     thread: tuple[Post, ...] = ()
+    #: On the approvals page, every part of the thread awaiting approval, in thread order (the
+    #: principal decides on them as one item); empty for a lone post and elsewhere.
+    thread_parts: tuple[Post, ...] = ()
 
     @property
     def may_cancel(self) -> bool:
@@ -255,5 +258,27 @@ def approvals_for(ctx: ServiceContext, actor: Actor) -> Approvals:
                     drafted_by=uow.users.get(notice.author_id),
                 )
             )
-        posts = _views(uow, user, uow.posts.awaiting_approval(list(own)), own)
+        posts = _one_item_per_thread(_views(uow, user, uow.posts.awaiting_approval(list(own)), own))
     return Approvals(notices=notices, posts=posts)
+
+
+def _one_item_per_thread(views: list[PostView]) -> list[PostView]:
+    """Fold the parts of each thread into one view, its first waiting part's, with the parts."""
+    parts: dict[str, list[Post]] = {}
+    for view in views:
+        if view.post.thread_id is not None:
+            parts.setdefault(view.post.thread_id, []).append(view.post)
+    items = []
+    shown: set[str] = set()
+    for view in views:
+        thread_id = view.post.thread_id
+        if thread_id is None:
+            items.append(view)
+            continue
+        if thread_id in shown:
+            continue
+        shown.add(thread_id)
+        ordered = sorted(parts[thread_id], key=lambda p: p.thread_position or 0)
+        first = next(v for v in views if v.post.id == ordered[0].id)
+        items.append(replace(first, thread_parts=tuple(ordered)))
+    return items

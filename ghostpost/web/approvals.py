@@ -153,8 +153,9 @@ def decide(public_id: str) -> Any:
     except ValidationFailed as exc:
         return _page(exc.message, 422, public_id)
     author = view.author.name if view.author else "the author"
+    what = "the thread" if view.post.thread_id is not None else "the post"
     if choice == "approve":
-        flash(f"Approved the post by {author}; it is scheduled.", "ok")
+        flash(f"Approved {what} by {author}; it is scheduled.", "ok")
     else:
-        flash(f"Rejected the post by {author}; it will not be published.", "ok")
+        flash(f"Rejected {what} by {author}; it will not be published.", "ok")
     return redirect(url_for("approvals.approvals"))

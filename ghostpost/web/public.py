@@ -10,7 +10,7 @@ from ghostpost.bootstrap import Container
 from ghostpost.db.engine import ping
 from ghostpost.services import media
 from ghostpost.services.errors import MediaUnavailable, NotFound
-from ghostpost.web.common import parse_id
+from ghostpost.web.common import current_user, parse_id
 
 bp = Blueprint("public", __name__)
 PAGE_SIZE = 50
@@ -120,14 +120,26 @@ def status_image(handle: str, status_id: str, position: int) -> Any:
 
 @bp.get("/media/<media_id>")
 def media_file(media_id: str) -> Any:
-    """An uploaded image's bytes by its unguessable id, without signing in (as Mastodon serves
-    its media files: the Mastodon face's attachment URLs point here), only while they still
-    match their hash."""
+    """An uploaded image's bytes by its unguessable id, only while they still match their hash:
+    without signing in once its post is published (as Mastodon serves its media files: the
+    Mastodon face's attachment URLs point here), before that only to its uploader (signed in,
+    or with the token that uploaded it), never after the principal deleted its post."""
+    authorization = request.headers.get("Authorization", "")
+    scheme, _, token = authorization.partition(" ")
     try:
-        data, mime_type = media.media_bytes(container().services, media_id)
+        data, mime_type = media.media_bytes(
+            container().services,
+            media_id,
+            signed_in=current_user(),
+            bearer=token.strip() if scheme.lower() == "bearer" else None,
+        )
     except (NotFound, MediaUnavailable):
         abort(404, description="No such image.")
     response = Response(data, mimetype=mime_type)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    # Who may see it depends on who asks and changes (published, then deleted): asked again
+    # every time, and never kept by a shared cache for another reader.
+    response.headers["Cache-Control"] = "private, no-cache"
+    response.headers["Vary"] = "Authorization, Cookie"
     return response

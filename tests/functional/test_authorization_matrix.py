@@ -884,9 +884,11 @@ row("mastodon.upload_media_v1", "POST", api("posts:write", OK))
 row("mastodon.upload_media_v2", "POST", api("posts:write", OK))
 row("mastodon.get_media", "GET", UPLOADER_ONLY)
 row("mastodon.update_media", "PUT", UPLOADER_ONLY)
-# As Mastodon serves media files: by the unguessable id, to anyone; an image on a status, to
-# anyone who sees the status.
-row("public.media_file", "GET", everyone(OK))
+# Updated: a media file was served to anyone by its unguessable id, a draft's image too. An
+# upload not on a published post (the matrix's uploads are on none) is its uploader's alone:
+# here the all-scopes client's token; once published, to anyone, as Mastodon serves media
+# files (tests/functional/test_mastodon_media.py). An image on a status, to anyone who sees it.
+row("public.media_file", "GET", {**everyone(404), "api_token": (OK, 404)})
 row("public.status_image", "GET", everyone(OK))
 
 

@@ -542,14 +542,19 @@ FAKE_TAGS = {
     "after-smiley": "Thanks :)#team",
     "glued-to-word": "Thanks all#team",
     "longer-hashtag": "Great keynote #teamwork",
+    # Updated: these two were real tags. Mastodon 4.6 needs whitespace before the hash sign
+    # (mastodon#38902), so only older servers show them: the tag is added once more.
+    "in-parentheses": "Great keynote (#team)",
+    "after-cjk-punctuation": "世界。#team",
+    "after-word-joiner": "Great keynote\u2060#team",  # reads "keynote#team"
+    "after-zero-width-space": "Great keynote\u200b#team",
 }
 #: Texts whose "#team" is a real hashtag on Mastodon: the tag is not added twice.
 REAL_TAGS = {
     "plain": "Great keynote #team",
     "capitalised": "Great keynote #Team",
-    "in-parentheses": "Great keynote (#team)",
     "before-punctuation": "Great keynote #team!",
-    "after-cjk-punctuation": "世界。#team",
+    "on-a-new-line": "世界。\n#team",
 }
 
 

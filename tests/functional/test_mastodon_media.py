@@ -9,11 +9,16 @@ import uuid
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
 
+from ghostpost.domain.model import Post
+from ghostpost.domain.policy import TagMode
+from ghostpost.domain.states import PostState
 from ghostpost.settings import Settings
 from tests.functional.test_mastodon_face import FACE_HOST, App, app_for, snapshot
+from tests.functional.test_post_deletion import face, signed_in_token
 from tests.support import images
 from tests.support.world import World
 
@@ -60,6 +65,9 @@ def test_an_app_uploads_describes_and_attaches_an_image_as_on_mastodon(
     assert attachment["id"] == media_id and attachment["description"] == "A red bar"
     again = app.get(f"/api/v1/statuses/{status.get_json()['id']}").get_json()
     assert again["media_attachments"] == [attachment]
+    # Updated: the URL served at once; now only once the status is published (until then,
+    # to its uploader alone: see test_an_image_is_public_only_while_its_post_is_published).
+    opened.run_worker()
     # The URL serves the cleaned bytes, without a token, from ghostpost's own host.
     served = client.get(attachment["url"].removeprefix("http://ghostpost.test"))
     assert served.status_code == 200 and served.mimetype == "image/jpeg"
@@ -119,3 +127,105 @@ def test_the_instance_says_how_many_images_the_account_takes(
     # The strictest of the platforms: X takes 1000 characters of alt text, Bluesky 1 MB.
     assert configuration["media_attachments"]["description_limit"] == 1000
     assert configuration["media_attachments"]["image_size_limit"] == 1_000_000
+
+
+def published(world: World, status_id: str) -> Post:
+    world.run_worker()
+    with world.ctx.uow() as uow:
+        post = uow.posts.get(int(status_id))
+    assert post is not None
+    return post
+
+
+@pytest.mark.parametrize("status", ["", "  \n", None], ids=["empty", "blank", "absent"])
+def test_images_alone_go_out_with_the_tag_as_the_text_of_a_delegated_post(
+    client: FlaskClient, opened: World, status: str | None
+) -> None:
+    # Mastodon takes a status of images alone. A delegated post still discloses: the window's
+    # tag becomes its whole text (the alt text describes the image, it is no disclosure).
+    app = app_for(client, opened, opened.account)
+    media_id = upload(app, images.png(), "A red square").get_json()["id"]
+    data: dict[str, Any] = {"media_ids[]": [media_id]}
+    if status is not None:
+        data["status"] = status
+    created = app.call("POST", "/api/v1/statuses", data=data)
+    assert created.status_code == 200, created.get_data(as_text=True)
+    assert len(created.get_json()["media_attachments"]) == 1
+    post = published(opened, created.get_json()["id"])
+    assert post.state is PostState.PUBLISHED
+    assert post.submitted_text == (status or "")
+    assert post.final_text == "#team"
+    [shown] = [
+        s
+        for s in opened.container.local_store.timeline(opened.account.handle, limit=50)
+        if str(s.id) == post.platform_post_id
+    ]
+    assert shown.text == "#team"
+
+
+def test_images_alone_go_out_without_text_when_the_window_tags_nothing(
+    client: FlaskClient, world: World
+) -> None:
+    world.approve_notice(world.open_window(tag_mode=TagMode.OFF))
+    app = app_for(client, world, world.account)
+    media_id = upload(app, images.png(), "A red square").get_json()["id"]
+    created = app.call("POST", "/api/v1/statuses", data={"status": "", "media_ids[]": [media_id]})
+    assert created.status_code == 200, created.get_data(as_text=True)
+    post = published(world, created.get_json()["id"])
+    assert post.state is PostState.PUBLISHED, post.state_reason
+    assert post.final_text == ""
+
+
+def test_attack_an_empty_status_without_images_is_still_refused(
+    client: FlaskClient, opened: World
+) -> None:
+    app = app_for(client, opened, opened.account)
+    before = snapshot(opened)
+    for data in ({"status": ""}, {"status": "  "}, {"status": "", "media_ids[]": [""]}):
+        refused = app.call("POST", "/api/v1/statuses", data=data)
+        assert refused.status_code == 422
+        assert refused.get_json()["error"] == "Validation failed: Text can't be blank"
+    assert snapshot(opened) == before
+
+
+def media_path(media_id: str) -> str:
+    return f"/media/{media_id}"
+
+
+def fetch(http: FlaskClient, media_id: str, token: str | None = None) -> int:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return http.get(media_path(media_id), headers=headers).status_code
+
+
+def test_an_image_is_public_only_while_its_post_is_published(
+    app: Flask, client: FlaskClient, opened: World
+) -> None:
+    app_ = app_for(client, opened, opened.account)
+    other = app_for(client, opened, opened.account, name="Other app")
+    media_id = upload(app_, images.png(), "A red square").get_json()["id"]
+    stranger = app.test_client()
+
+    # A draft's image: its uploader's token only; not to the public, nor to another app.
+    assert fetch(stranger, media_id) == 404
+    assert fetch(stranger, media_id, other.token) == 404
+    assert fetch(stranger, media_id, "not-a-token") == 404
+    assert fetch(stranger, media_id, app_.token) == 200
+
+    status = app_.call(
+        "POST", "/api/v1/statuses", data={"status": "Look", "media_ids[]": [media_id]}
+    )
+    assert status.status_code == 200
+    assert fetch(stranger, media_id) == 404  # attached, still queued: not public yet
+    assert fetch(stranger, media_id, app_.token) == 200
+    opened.run_worker()
+    served = stranger.get(media_path(media_id))
+    assert served.status_code == 200
+    assert served.headers["Cache-Control"] == "private, no-cache"  # no shared cache keeps it
+
+    # The principal deletes the post from the platform: the image goes with it, for everyone.
+    principal_token = signed_in_token(app, opened.principal, opened.account)
+    deleted = face(client, "DELETE", f"/api/v1/statuses/{status.get_json()['id']}", principal_token)
+    assert deleted.status_code == 200, deleted.get_data(as_text=True)
+    assert fetch(stranger, media_id) == 404
+    assert fetch(stranger, media_id, app_.token) == 404
+    assert fetch(stranger, media_id, principal_token) == 404

@@ -19,6 +19,7 @@ from ghostpost.services import posts
 from ghostpost.services.context import Actor
 from ghostpost.services.errors import Conflict
 from tests.support.api import Scheduler, scheduler_for
+from tests.support.web import post_form, sign_in
 from tests.support.world import REMINDER, World
 
 
@@ -128,25 +129,128 @@ def test_attack_a_later_part_cannot_go_out_untagged_when_the_window_tags_every_p
 def test_attack_a_concurrent_post_cannot_land_between_two_parts(
     client: FlaskClient, world: World
 ) -> None:
+    # Updated: the principal approved the first part alone, and the account waited for the
+    # second; approval now takes the thread whole (see the tests below), so the other post is
+    # held back by the thread going out, not by a half-approved one.
     world.approve_notice(world.open_window(requires_approval=True))
     scheduler = scheduler_for(client, world)
     first = create(scheduler, thread_body(world, "One", "Two"))
     lone = create(scheduler, lone_body(world, "Meanwhile"))
     principal = Actor.for_user(world.principal)
-    parts = parts_of(world, first["id"])
     with world.ctx.uow() as uow:
         lone_post = uow.posts.by_public_id(lone["id"])
     assert lone_post is not None
-    # The principal approves the first part and the other post, not yet the second part.
-    posts.approve_post(world.ctx, principal, parts[0].id)
     posts.approve_post(world.ctx, principal, lone_post.id)
-    world.run_worker()
-    assert [p.submitted_text for p in timeline(world) if p.kind is PostKind.REGULAR] == ["One"]
-
-    posts.approve_post(world.ctx, principal, parts[1].id)
+    posts.approve_post(world.ctx, principal, parts_of(world, first["id"])[0].id)
     world.run_worker()
     texts = [p.submitted_text for p in timeline(world) if p.kind is PostKind.REGULAR]
-    assert texts == ["One", "Two", "Meanwhile"]
+    assert texts in (["One", "Two", "Meanwhile"], ["Meanwhile", "One", "Two"])
+
+
+def principal_web(client: FlaskClient, world: World) -> FlaskClient:
+    """A second browser, the principal's, signed in through the login form."""
+    browser = client.application.test_client()
+    sign_in(browser, world.principal.email)
+    return browser
+
+
+def ledger_tags(world: World, post: Post) -> list[str]:
+    with world.ctx.uow() as uow:
+        return [e.tag for e in uow.ledger.entries() if e.subject == f"post:{post.public_id}"]
+
+
+@pytest.mark.parametrize("named_part", [0, 2])
+def test_the_principal_approves_a_thread_as_one_item_from_any_part(
+    client: FlaskClient, world: World, named_part: int
+) -> None:
+    world.approve_notice(world.open_window(requires_approval=True))
+    scheduler = scheduler_for(client, world)
+    first = create(scheduler, thread_body(world, "One", "Two", "Three"))
+    parts = parts_of(world, first["id"])
+    browser = principal_web(client, world)
+
+    page = browser.get("/approvals").get_data(as_text=True)
+    assert "A thread of 3 parts" in page
+    assert page.count('action="/approvals/posts/') == 1  # one item, one decision
+    assert ">Approve the thread</button>" in page
+
+    named = parts[named_part]
+    response = post_form(
+        browser, f"/approvals/posts/{named.public_id}", {"decision": "approve"}, "/approvals"
+    )
+    assert response.status_code == 302
+    assert "Approved the thread" in browser.get("/approvals").get_data(as_text=True)
+    parts = parts_of(world, first["id"])
+    assert [p.state for p in parts] == [PostState.SCHEDULED] * 3
+    assert {p.approved_by for p in parts} == {world.principal.id}
+    for part in parts:  # one ledger entry per part
+        assert ledger_tags(world, part).count(LedgerTag.POST_APPROVED) == 1
+    world.run_worker()
+    assert [p.state for p in parts_of(world, first["id"])] == [PostState.PUBLISHED] * 3
+
+
+def test_the_principal_rejects_a_thread_as_one_item(client: FlaskClient, world: World) -> None:
+    world.approve_notice(world.open_window(requires_approval=True))
+    scheduler = scheduler_for(client, world)
+    first = create(scheduler, thread_body(world, "One", "Two"))
+    browser = principal_web(client, world)
+    second = parts_of(world, first["id"])[1]
+
+    response = post_form(
+        browser,
+        f"/approvals/posts/{second.public_id}",
+        {"decision": "reject", "comment": "Not this one"},
+        "/approvals",
+    )
+    assert response.status_code == 302
+    parts = parts_of(world, first["id"])
+    assert [p.state for p in parts] == [PostState.REFUSED] * 2
+    assert all("Not this one" in (p.state_reason or "") for p in parts)
+    for part in parts:
+        assert ledger_tags(world, part).count(LedgerTag.POST_REJECTED) == 1
+    world.run_worker()
+    assert timeline(world) == [p for p in timeline(world) if p.kind is PostKind.NOTICE]
+
+
+def test_attack_a_half_approved_thread_never_starts_nor_blocks_the_account(
+    client: FlaskClient, world: World
+) -> None:
+    world.approve_notice(world.open_window(requires_approval=True))
+    scheduler = scheduler_for(client, world)
+    first = create(scheduler, thread_body(world, "One", "Two"))
+    lone = create(scheduler, lone_body(world, "Meanwhile"))
+    parts = parts_of(world, first["id"])
+    # Part 1 approved alone, as every database holds threads approved before approval took
+    # them whole.
+    with world.ctx.uow() as uow:
+        uow.posts.approve(
+            parts[0].id,
+            state=PostState.SCHEDULED,
+            approved_by=world.principal.id,
+            approved_at=world.ctx.clock.now(),
+            publish_at=parts[0].publish_at,
+        )
+        lone_post = uow.posts.by_public_id(lone["id"])
+        uow.commit()
+    assert lone_post is not None
+    posts.approve_post(world.ctx, Actor.for_user(world.principal), lone_post.id)
+
+    world.run_worker()
+    regular = [p.submitted_text for p in timeline(world) if p.kind is PostKind.REGULAR]
+    assert regular == ["Meanwhile"]  # nothing of the thread; the account is not blocked
+    assert [p.state for p in parts_of(world, first["id"])] == [
+        PostState.SCHEDULED,
+        PostState.PENDING_APPROVAL,
+    ]
+
+    browser = principal_web(client, world)
+    response = post_form(
+        browser, f"/approvals/posts/{parts[1].public_id}", {"decision": "approve"}, "/approvals"
+    )
+    assert response.status_code == 302
+    world.run_worker()
+    regular = [p.submitted_text for p in timeline(world) if p.kind is PostKind.REGULAR]
+    assert regular == ["Meanwhile", "One", "Two"]
 
 
 def test_attack_a_reminder_never_lands_between_two_parts(client: FlaskClient, world: World) -> None:

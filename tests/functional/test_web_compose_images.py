@@ -138,3 +138,26 @@ def test_a_5_mb_photo_goes_through_the_form_and_other_routes_keep_their_limit(
     )
     elsewhere.request.environ["wsgi.input"].close()
     assert elsewhere.status_code == 413
+
+
+def test_attack_a_draft_image_is_shown_to_its_uploader_only(
+    client: FlaskClient, world: World
+) -> None:
+    world.approve_notice(world.open_window())
+    sign_in(client, world.writer_a.email)
+    status, page = compose(
+        client,
+        world,
+        "preview",
+        image_1=(io.BytesIO(images.png()), "photo.png"),
+        image_1_alt="Not announced yet",
+    )
+    assert status == 200, page
+    thumbnail, *_ = re.findall(r"<img src=\"(/media/[^\"]+)\"", page)
+    assert client.get(thumbnail).status_code == 200  # the writer's own preview shows it
+    app = client.application
+    for someone in (world.writer_b, world.manager, world.principal):
+        browser = app.test_client()
+        sign_in(browser, someone.email)
+        assert browser.get(thumbnail).status_code == 404, someone.email
+    assert app.test_client().get(thumbnail).status_code == 404  # nor to the public

@@ -65,3 +65,13 @@ def crash_after_accept(container: Container) -> CrashingPublisher:
 
 def crash_before_send(container: Container) -> CrashingPublisher:
     return CrashingPublisher(container, after_accept=False)
+
+
+def mastodon_dying_after_upload(container: Container) -> Publisher:
+    """The real Mastodon adapter, dying (os._exit) right after it uploaded a post's images and
+    before it creates the status: the crash the media reconciliation must survive."""
+    from ghostpost.adapters import mastodon
+
+    publisher = mastodon.from_container(container)
+    publisher.after_media_upload = lambda: os._exit(CRASH_EXIT_CODE)
+    return publisher

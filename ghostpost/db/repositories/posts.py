@@ -185,6 +185,14 @@ class SqlPosts(PostChanges):
         )
         return to_post(row) if row is not None else None
 
+    def in_thread(self, thread_id: str) -> list[Post]:
+        rows = self.session.scalars(
+            select(PostRow)
+            .where(PostRow.thread_id == thread_id)
+            .order_by(PostRow.thread_position, PostRow.id)
+        )
+        return [to_post(row) for row in rows]
+
     def by_public_id(self, public_id: str) -> Post | None:
         row = self.session.scalar(select(PostRow).where(PostRow.public_id == public_id))
         return to_post(row) if row else None
@@ -192,12 +200,6 @@ class SqlPosts(PostChanges):
     def in_group(self, group_id: str) -> list[Post]:
         rows = self.session.scalars(
             select(PostRow).where(PostRow.group_id == group_id).order_by(PostRow.id)
-        )
-        return [to_post(row) for row in rows]
-
-    def in_thread(self, thread_id: str) -> list[Post]:
-        rows = self.session.scalars(
-            select(PostRow).where(PostRow.thread_id == thread_id).order_by(PostRow.thread_position)
         )
         return [to_post(row) for row in rows]
 

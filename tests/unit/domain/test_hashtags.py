@@ -86,8 +86,8 @@ ISSUE_CASES = [
     (":)#team", ["team"], [], []),
     ("a/#team", ["team"], [], []),
     ("a#team", [], [], []),
-    ("(#team)", ["team"], ["team"], []),
-    ("go (#team)", ["team"], ["team"], []),
+    ("(#team)", ["team"], [], []),  # Mastodon 4.6: not after "(" (mastodon#38902)
+    ("go (#team)", ["team"], [], []),
     ("go #team)", ["team"], ["team"], ["team"]),
     ("#team!", ["team"], ["team"], ["team"]),
     ("#team.", ["team"], ["team"], ["team"]),
@@ -99,23 +99,24 @@ ISSUE_CASES = [
     ("世界#team", [], [], []),  # CJK letters glue like any letter
     ("世界 #team 世界", ["team"], ["team"], ["team"]),
     ("#team世界", ["team世界"], ["team世界"], ["team世界"]),
-    ("世界。#team", ["team"], ["team"], []),
-    ("👍#team", ["team"], ["team"], []),
+    ("世界。#team", ["team"], [], []),
+    ("👍#team", ["team"], [], []),
     ("#team👍", ["team"], ["team"], ["team👍"]),
     ("👍 #team 👍", ["team"], ["team"], ["team"]),
-    ("##team", ["team"], ["team"], ["#team"]),
+    ("##team", ["team"], [], ["#team"]),
     ("＃team", ["team"], [], ["team"]),
     ("#team#work", [], ["team"], ["team#work"]),
     ("#teamhttps://example.com", [], ["team"], ["teamhttps://example.com"]),
     ("#123 #1team", ["1team"], ["1team"], ["1team"]),
-    ("&#team", [], ["team"], []),
+    ("&#team", [], [], []),
     ("#\ufe0fteam", [], ["\ufe0fteam"], []),
     ("e\u0301#team", [], [], []),  # a mark: Ruby would find it, we refuse to (safe side)
     ("Gruß #team", ["team"], [], ["team"]),  # Onigmo's /i lookbehind reads ß as "ss"
     ("Grüße #team", ["team"], ["team"], ["team"]),
     ("Gruß\n\n#team", ["team"], ["team"], ["team"]),
     ("line\n#team", ["team"], ["team"], ["team"]),
-    ("tab\x1c#team", ["team"], ["team"], []),  # U+001C is whitespace to Python, not to JS
+    ("tab\x1c#team", ["team"], [], []),  # U+001C is whitespace to Python, not to Ruby or JS
+    ("tab\t#team a\x0b#b", ["team", "b"], ["team", "b"], ["team", "b"]),
 ]
 
 
@@ -129,7 +130,7 @@ def test_each_platform_finds_its_own_hashtags(
 def test_spans_cover_the_sign_and_the_name() -> None:
     text = "Go (#team)! ＃Team"
     assert x_hashtags(text, SEG) == [Hashtag("team", 4, 9), Hashtag("Team", 12, 17)]
-    assert mastodon_hashtags(text, SEG) == [Hashtag("team", 4, 9)]
+    assert mastodon_hashtags("Go #team! ＃Team", SEG) == [Hashtag("team", 3, 8)]
     assert bluesky_hashtags("Go #team!! ＃Team") == [Hashtag("team", 3, 8), Hashtag("Team", 11, 16)]
 
 

@@ -274,7 +274,6 @@ def test_a_required_tag_that_fits_is_applied() -> None:
         "Great keynote #team",
         "#team Great keynote",
         "Great #TEAM keynote",
-        "Great keynote (#Team)",
         "Great keynote #team.",
         "Great keynote #team!",
         "Great keynote\n#team",
@@ -357,11 +356,33 @@ def test_has_tag_is_case_insensitive_and_needs_a_whole_hashtag(budget: Budget) -
 
 
 def test_a_second_hash_sign_is_read_as_each_platform_reads_it() -> None:
-    # Updated: the old test said "##team" is never the tag. X and Mastodon show "#" followed by
-    # the hashtag "#team"; Bluesky makes the tag "#team" (with its hash) of it.
+    # Updated: the old test said "##team" is never the tag. X shows "#" followed by the hashtag
+    # "#team"; so did Mastodon before 4.6, whose hash sign must follow whitespace; Bluesky makes
+    # the tag "#team" (with its hash) of it.
     assert has_tag("hello ##team", "#team", X)
-    assert has_tag("hello ##team", "#team", MASTODON)
+    assert not has_tag("hello ##team", "#team", MASTODON)
     assert not has_tag("hello ##team", "#team", BLUESKY)
+
+
+def test_a_tag_in_parentheses_is_added_once_more_on_mastodon() -> None:
+    # Moved out of test_a_tag_already_present_is_not_added_twice: Mastodon 4.6 shows no hashtag
+    # in "(#Team)" (mastodon#38902), so the tag is added where every version shows it.
+    decision = run("Great keynote (#Team)")
+    assert decision.tag == TagDecision(TagOutcome.APPLIED, tag="#team")
+    assert decision.final_text == "Great keynote (#Team) #team"
+    assert run("Great keynote (#Team)", budget=X).tag.outcome is TagOutcome.ALREADY_PRESENT
+
+
+@pytest.mark.parametrize("glue", ["\x1c", "\x1f", "\u2060", "\ufeff", "\u200b"])
+def test_a_tag_glued_on_by_an_invisible_character_before_it_is_not_the_tag(glue: str) -> None:
+    # X and Bluesky make a hashtag after these (X ends a word at any control or format
+    # character, JavaScript's \\s holds U+FEFF), but the reader sees "keynote#team".
+    text = f"Great keynote{glue}#team"
+    for budget in (X, MASTODON, BLUESKY, LOCAL):
+        assert not has_tag(text, "#team", budget), budget.platform
+        decision = run(text, budget=budget)
+        assert decision.tag.outcome is TagOutcome.APPLIED
+        assert has_tag(decision.final_text, "#team", budget)
 
 
 @ALL_BUDGETS
@@ -844,3 +865,38 @@ def test_what_is_decided_at_publication_depends_on_who_wrote_the_post() -> None:
     assert describe_decided_at_publication(()) == (
         "Nothing is decided later: this is the text that is sent."
     )
+
+
+def images_alone(text: str, state: WindowState, *, delegated: bool = True) -> Decision:
+    return decide(
+        PostDraft(text=text, is_delegated=delegated, has_media=True),
+        window=state,
+        budget=LOCAL,
+        now=NOW,
+        stage=Stage.PUBLICATION,
+    )
+
+
+@pytest.mark.parametrize("text", ["", " \n "])
+def test_images_alone_make_the_tag_the_whole_text_of_a_delegated_post(text: str) -> None:
+    for mode in (TagMode.WHEN_FITS, TagMode.REQUIRED):
+        for position in TagPosition:
+            decision = images_alone(text, window(tag_mode=mode, tag_position=position))
+            assert decision.outcome is Outcome.PUBLISH
+            assert decision.final_text == "#team"
+            assert decision.tag.outcome is TagOutcome.APPLIED
+    assert images_alone(text, window(tag_mode=TagMode.OFF)).final_text == ""
+    assert images_alone(text, window(), delegated=False).final_text == ""
+
+
+def test_images_alone_carry_an_inline_reminder_as_their_text() -> None:
+    due = window(tag_mode=TagMode.OFF, reminder_every=2, posts_since_disclosure=1)
+    assert images_alone("", due).final_text == REMINDER
+    tagged = images_alone("", window(reminder_every=2, posts_since_disclosure=1))
+    assert tagged.final_text == "#team" + INLINE_REMINDER_SEPARATOR + REMINDER
+
+
+def test_an_empty_text_without_images_is_still_refused() -> None:
+    decision = run("  ")
+    assert decision.refused
+    assert decision.refusal is not None and decision.refusal.code is RefusalCode.EMPTY_TEXT
