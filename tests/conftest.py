@@ -95,7 +95,7 @@ def fresh_database_url(tmp_path: Path, postgres: PostgresServer | None) -> str:
     """An empty database on the backend under test."""
     if postgres is None:
         return sqlite_url(tmp_path / f"fresh-{next(_database_numbers)}.db")
-    return postgres.create_database(f"fresh_{next(_database_numbers)}")
+    return postgres.create_database(f"fresh_{next(_database_numbers)}", disposable=True)
 
 
 @pytest.fixture(scope="session")
@@ -156,7 +156,9 @@ def database_url(
         path = tmp_path / "ghostpost.db"
         shutil.copy(template, path)
         return sqlite_url(path)
-    return postgres.create_database(f"test_{next(_database_numbers)}", template=template)
+    return postgres.create_database(
+        f"test_{next(_database_numbers)}", template=template, disposable=True
+    )
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +39,11 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+#: Per-test databases kept after their test (a few, for a test that outlives its fixture's
+#: teardown order); older ones are dropped.
+KEEP_DISPOSABLE = 4
+
+
 class PostgresServer:
     """initdb + pg_ctl start on a free port; databases made from a migrated template."""
 
@@ -47,6 +53,8 @@ class PostgresServer:
         self.port = _free_port()
         self.bin = _bin_dir()
         self._as_root = os.geteuid() == 0
+        #: Per-test databases still on disk, oldest first (see `create_database`).
+        self._disposable: deque[str] = deque()
 
     def _run(self, *args: str) -> None:
         command = [str(self.bin / args[0]), *args[1:]]
@@ -91,8 +99,18 @@ class PostgresServer:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(sql)  # type: ignore[arg-type]
 
-    def create_database(self, name: str, template: str | None = None) -> str:
+    def create_database(
+        self, name: str, template: str | None = None, *, disposable: bool = False
+    ) -> str:
+        """Create a database and return its URL. A `disposable` one (a test's own) is dropped
+        once `KEEP_DISPOSABLE` newer ones exist: the cluster lives on a tmpfs, and keeping every
+        test's copy (about 7 MB each, thousands per run) filled the machine's memory."""
         self.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        if disposable:
+            self._disposable.append(name)
+            while len(self._disposable) > KEEP_DISPOSABLE:
+                # FORCE: a test's pool or subprocess may still hold a connection to it.
+                self.execute(f'DROP DATABASE IF EXISTS "{self._disposable.popleft()}" WITH (FORCE)')
         return self.url(name)
 
 
