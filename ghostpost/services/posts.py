@@ -530,6 +530,8 @@ class Reply:
 
 #: States of a ghostpost post that a reply may name (its platform id is known).
 _ANSWERABLE = frozenset({PostState.PUBLISHED})
+#: The largest posts.id (a 32-bit integer column).
+_LARGEST_ROW_ID = 2**31 - 1
 #: How the Mastodon face names a status it showed (its id is ghostpost's post id).
 _FACE_STATUS = "face-status:"
 
@@ -543,7 +545,10 @@ def _named_post(uow: UnitOfWork, in_reply_to: str) -> Post | None:
     if not in_reply_to.startswith(_FACE_STATUS):
         return uow.posts.by_public_id(in_reply_to)
     number = in_reply_to.removeprefix(_FACE_STATUS)
+    # Row ids are 32-bit integers on PostgreSQL: a larger number names no status (asking the
+    # database would be refused as out of range, a 500 instead of Mastodon's 404).
     valid = number.isascii() and number.isdigit() and len(number) <= 18
+    valid = valid and int(number) <= _LARGEST_ROW_ID
     found = uow.posts.get(int(number)) if valid else None
     if found is None:
         # As Mastodon answers a reply to a status it does not have (404).
