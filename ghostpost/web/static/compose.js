@@ -126,3 +126,86 @@
   });
   refresh();
 }());
+
+// Images: drop image files on the Images box (or pick them) and see each one at once. A dropped
+// image fills the next empty file input, so the form posts exactly what the no-script form
+// posts; the server still checks and cleans every file.
+(function () {
+  "use strict";
+
+  var box = document.querySelector("fieldset.images");
+  if (!box || !window.DataTransfer || !window.FileReader) {
+    return;
+  }
+  var inputs = Array.prototype.slice.call(box.querySelectorAll('input[type="file"]'));
+  var hint = document.createElement("p");
+  hint.className = "drop-hint";
+  hint.textContent = "Drop images here, or choose them below.";
+  box.insertBefore(hint, box.querySelector("legend").nextSibling);
+  var status = document.createElement("p");
+  status.className = "hint";
+  status.setAttribute("role", "status");
+  box.appendChild(status);
+
+  function showThumbnail(input) {
+    var row = input.closest(".image-row");
+    var old = row.querySelector("img.thumb.chosen");
+    if (old) {
+      row.removeChild(old);
+    }
+    var file = input.files && input.files[0];
+    if (!file) {
+      return;
+    }
+    var reader = new FileReader();
+    reader.onload = function () {
+      var img = document.createElement("img");
+      img.className = "thumb chosen";
+      // Decorative here: the alt text field right below says what the image shows.
+      img.alt = "";
+      img.src = reader.result;
+      row.insertBefore(img, input.nextSibling);
+    };
+    reader.readAsDataURL(file);
+  }
+
+  inputs.forEach(function (input) {
+    input.addEventListener("change", function () { showThumbnail(input); });
+  });
+
+  box.addEventListener("dragover", function (event) {
+    event.preventDefault();
+    box.classList.add("dropping");
+  });
+  box.addEventListener("dragleave", function () { box.classList.remove("dropping"); });
+  box.addEventListener("drop", function (event) {
+    event.preventDefault();
+    box.classList.remove("dropping");
+    var files = Array.prototype.filter.call(event.dataTransfer.files, function (file) {
+      return /^image\//.test(file.type);
+    });
+    var empty = inputs.filter(function (input) { return !input.files || !input.files.length; });
+    var placed = 0;
+    files.forEach(function (file, index) {
+      var input = empty[index];
+      if (!input) {
+        return;
+      }
+      var one = new DataTransfer();
+      one.items.add(file);
+      input.files = one.files;
+      showThumbnail(input);
+      placed += 1;
+      if (placed === 1) {
+        var alt = document.getElementById(input.id + "_alt");
+        if (alt) {
+          alt.focus();
+        }
+      }
+    });
+    var left = files.length - placed;
+    status.textContent = placed + (placed === 1 ? " image added" : " images added") +
+      (left > 0 ? "; " + left + " did not fit (" + inputs.length + " at most)" : "") +
+      ". Describe each one in its alt text field.";
+  });
+})();
