@@ -91,11 +91,14 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServe
 
 
 @pytest.fixture
-def fresh_database_url(tmp_path: Path, postgres: PostgresServer | None) -> str:
+def fresh_database_url(tmp_path: Path, postgres: PostgresServer | None) -> Iterator[str]:
     """An empty database on the backend under test."""
     if postgres is None:
-        return sqlite_url(tmp_path / f"fresh-{next(_database_numbers)}.db")
-    return postgres.create_database(f"fresh_{next(_database_numbers)}", disposable=True)
+        yield sqlite_url(tmp_path / f"fresh-{next(_database_numbers)}.db")
+        return
+    name = f"fresh_{next(_database_numbers)}"
+    yield postgres.create_database(name)
+    postgres.drop_database(name)
 
 
 @pytest.fixture(scope="session")
@@ -137,9 +140,11 @@ def database_url(
     migrated_template: str,
     postgres: PostgresServer | None,
     clock: FixedClock,
-) -> str:
+) -> Iterator[str]:
     """A database of the test's own: the seeded world's template when the test asks for
-    `world` with the clock at START (the world would be built the same), else the migrated one."""
+    `world` with the clock at START (the world would be built the same), else the migrated one.
+    On PostgreSQL it is dropped after the test: the cluster lives on a tmpfs, where the suite's
+    1,400 copies of a 7 MB template held about 9.5 GB of memory until the run ended."""
     template = migrated_template
     if "world" in request.fixturenames and clock.now() == START:
         # A module may keep a template built further than the world, for the tests that ask
@@ -155,10 +160,11 @@ def database_url(
     if postgres is None:
         path = tmp_path / "ghostpost.db"
         shutil.copy(template, path)
-        return sqlite_url(path)
-    return postgres.create_database(
-        f"test_{next(_database_numbers)}", template=template, disposable=True
-    )
+        yield sqlite_url(path)
+        return
+    name = f"test_{next(_database_numbers)}"
+    yield postgres.create_database(name, template=template)
+    postgres.drop_database(name)
 
 
 @pytest.fixture

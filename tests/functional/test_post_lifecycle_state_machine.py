@@ -20,6 +20,9 @@ other examples, the same number of them.)
 
 Between two steps the invariants and preconditions share one read of the posts and the window
 (`a_step`, `read_once`): reading them once per invariant was most of the run's time.
+
+Under coverage, only the steps, the invariants and each example's set-up are traced
+(`steps_traced_only`): Hypothesis choosing the rules and drawing their arguments is not.
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ from ghostpost.services.errors import ServiceError
 from ghostpost.settings import Settings
 from tests.support.postgres import PostgresServer
 from tests.support.timeline import assert_policy_kept, published_in_order
+from tests.support.tracing import steps_traced_only, traced_step
 from tests.support.world import World
 
 #: Examples per backend and steps per example, for well under 40 s each: a SQLite copy is a file
@@ -167,6 +171,7 @@ def a_step(step: Callable[..., None]) -> Callable[..., None]:
     """
 
     @functools.wraps(step)
+    @traced_step
     def run(self: PostLifecycleBase, *args: object, **kwargs: object) -> None:
         self.reads = None
         try:
@@ -182,6 +187,10 @@ class PostLifecycleBase(RuleBasedStateMachine):
     """What `a_step` needs of a machine: its reads since the last step (None during a step)."""
 
     reads: dict[str, object] | None = None
+
+    @traced_step
+    def check_invariants(self, *args: Any, **kwargs: Any) -> None:
+        super().check_invariants(*args, **kwargs)
 
     def read_once(self, name: str, load: Callable[[], object]) -> object:
         """`load()`, or between steps the value it returned first since the last step."""
@@ -208,6 +217,7 @@ class Seed:
     def backend(self) -> str:
         return "sqlite" if self.postgres is None else "postgresql"
 
+    @traced_step
     def fresh(self) -> World:
         """A new container on a new copy of the seeded database, the clock back at the start."""
         name = f"life_{uuid.uuid4().hex[:12]}"
@@ -758,19 +768,20 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
     assert steps, "no rules found: Hypothesis renamed its markers"
     assert all(marked for _, marked in steps), [name for name, marked in steps if not marked]
     started = time.monotonic()
-    run_state_machine_as_test(
-        PostLifecycle,
-        settings=settings(
-            max_examples=EXAMPLES[seed.backend],
-            stateful_step_count=STEPS,
-            derandomize=True,
-            # No shrinking: each replay builds a database; the failing steps are printed in full.
-            phases=[Phase.explicit, Phase.generate],
-            database=None,
-            deadline=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-        ),
-    )
+    with steps_traced_only():
+        run_state_machine_as_test(
+            PostLifecycle,
+            settings=settings(
+                max_examples=EXAMPLES[seed.backend],
+                stateful_step_count=STEPS,
+                derandomize=True,
+                # No shrinking: each replay builds a database; the failing steps are printed.
+                phases=[Phase.explicit, Phase.generate],
+                database=None,
+                deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+            ),
+        )
     stats["seconds"] = round(time.monotonic() - started)
     return stats
 

@@ -11,7 +11,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,11 +38,6 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-#: Per-test databases kept after their test (a few, for a test that outlives its fixture's
-#: teardown order); older ones are dropped.
-KEEP_DISPOSABLE = 4
-
-
 class PostgresServer:
     """initdb + pg_ctl start on a free port; databases made from a migrated template."""
 
@@ -53,8 +47,7 @@ class PostgresServer:
         self.port = _free_port()
         self.bin = _bin_dir()
         self._as_root = os.geteuid() == 0
-        #: Per-test databases still on disk, oldest first (see `create_database`).
-        self._disposable: deque[str] = deque()
+        self._server_version: int | None = None
 
     def _run(self, *args: str) -> None:
         command = [str(self.bin / args[0]), *args[1:]]
@@ -99,19 +92,32 @@ class PostgresServer:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(sql)  # type: ignore[arg-type]
 
-    def create_database(
-        self, name: str, template: str | None = None, *, disposable: bool = False
-    ) -> str:
-        """Create a database and return its URL. A `disposable` one (a test's own) is dropped
-        once `KEEP_DISPOSABLE` newer ones exist: the cluster lives on a tmpfs, and keeping every
-        test's copy (about 7 MB each, thousands per run) filled the machine's memory."""
-        self.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
-        if disposable:
-            self._disposable.append(name)
-            while len(self._disposable) > KEEP_DISPOSABLE:
-                # FORCE: a test's pool or subprocess may still hold a connection to it.
-                self.execute(f'DROP DATABASE IF EXISTS "{self._disposable.popleft()}" WITH (FORCE)')
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """A new database, a copy of `template` when given.
+
+        The copy is by file (`STRATEGY FILE_COPY`), not PostgreSQL 15's default of logging every
+        block of the template to the WAL: the suite makes a database per test from a template of
+        a few megabytes, and FILE_COPY made each 15-40% faster (its checkpoints cost little with
+        fsync off). Both make the same database."""
+        copy = ""
+        if template:
+            copy = f' TEMPLATE "{template}"' + (
+                " STRATEGY FILE_COPY" if self._has_strategy() else ""
+            )
+        self.execute(f'CREATE DATABASE "{name}"{copy}')
         return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        """Drop a database, ending any connection a test left open to it."""
+        self.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def _has_strategy(self) -> bool:
+        """PostgreSQL 15 and later choose how CREATE DATABASE copies (older ones copy files)."""
+        if self._server_version is None:
+            dsn = f"host=127.0.0.1 port={self.port} user={SUPERUSER} dbname=postgres"
+            with psycopg.connect(dsn) as conn:
+                self._server_version = conn.info.server_version
+        return self._server_version >= 150000
 
 
 @contextmanager

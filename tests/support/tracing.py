@@ -13,10 +13,15 @@ Only the calling thread's tracer is paused: other threads are traced throughout.
 
 from __future__ import annotations
 
+import functools
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @contextmanager
@@ -45,3 +50,52 @@ def generation_untraced(test: Any) -> Iterator[None]:
     finally:
         tracer.start()
         hypothesis.inner_test = inner
+
+
+class _Paused(threading.local):
+    tracer: Any = None
+    depth = 0
+
+
+_paused = _Paused()
+
+
+@contextmanager
+def steps_traced_only() -> Iterator[None]:
+    """While the block runs, coverage traces only the calls of functions marked `traced_step`.
+
+    For a Hypothesis state machine (`run_state_machine_as_test`, Schemathesis' stateful runs):
+    it runs as one Hypothesis test whose body is the machine's loop, so `generation_untraced`
+    cannot tell drawing the next rule and its arguments from running it. Mark the rules,
+    invariants and set-up (what reaches ghostpost) and run the machine in this block.
+    Outside a coverage run (or without coverage.py's C tracer) it changes nothing."""
+    tracer: Any = sys.gettrace()
+    if type(tracer).__name__ != "CTracer" or _paused.tracer is not None:
+        yield
+        return
+    _paused.tracer, _paused.depth = tracer, 0
+    tracer.stop()
+    try:
+        yield
+    finally:
+        tracer.start()
+        _paused.tracer = None
+
+
+def traced_step(function: Callable[P, R]) -> Callable[P, R]:
+    """`function`, traced by coverage inside `steps_traced_only` (calls within it included)."""
+
+    @functools.wraps(function)
+    def traced(*args: P.args, **kwargs: P.kwargs) -> R:
+        tracer = _paused.tracer
+        if tracer is None or _paused.depth:
+            return function(*args, **kwargs)
+        _paused.depth += 1
+        tracer.start()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            tracer.stop()
+            _paused.depth -= 1
+
+    return traced
