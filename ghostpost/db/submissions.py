@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
+from ghostpost.db.engine import execute_prepared
 from ghostpost.db.models import (
     AccountRow,
     AssignmentRow,
@@ -301,13 +302,12 @@ class SqlSubmissions:
             # The create's append follows: the INSERT locks the ledger head for it (one round
             # trip less), after the rows it references (the lock order of every ledger writer).
             locks = {f"lock_{name}": values[name] for name in _LOCKED_REFERENCES}
-            post_id, size, head_hash = connection.execute(
-                _INSERT_POST_LOCKING_HEAD, {**values, **locks}
+            post_id, size, head_hash = execute_prepared(
+                connection, _INSERT_POST_LOCKING_HEAD, {**values, **locks}
             ).one()
             hold_locked_head(connection, size, head_hash)
             return post.stored_as(int(post_id))
-        result = connection.execute(_INSERT_POST, values)
-        (post_id,) = result.inserted_primary_key or (None,)
+        post_id = execute_prepared(connection, _INSERT_POST, values).lastrowid
         assert post_id is not None
         return post.stored_as(int(post_id))
 

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from ghostpost.db.engine import READ_ONLY, defer
+from ghostpost.db.engine import READ_ONLY, defer, execute_prepared
 from ghostpost.db.models import (
     AccountRow,
     LedgerCheckpointRow,
@@ -269,7 +269,7 @@ class SqlLedger:
         # Nothing is signed here: the notary signs heads outside the request's transaction.
         held, head = _take_locked_head(connection)
         if not held:
-            found = connection.execute(_LOCK_HEAD).first()
+            found = execute_prepared(connection, _LOCK_HEAD, {}).first()
             head = (found.size, found.head_hash) if found is not None else None
         size, head_hash = head if head is not None else (0, GENESIS_HASH)
         # Round-trip through canonical JSON so what is hashed is exactly what is stored.
@@ -293,15 +293,15 @@ class SqlLedger:
                 # at commit (db.engine.defer).
                 defer(connection, _DEFERRABLE_APPEND[statement], {**row, **moved})
                 return entry
-            connection.execute(_INSERT_AND_MOVE_HEAD[statement], {**row, **moved})
+            execute_prepared(connection, _INSERT_AND_MOVE_HEAD[statement], {**row, **moved})
             return entry
-        connection.execute(statement, row)
+        execute_prepared(connection, statement, row)
         if head is None:
-            connection.execute(
-                _INSERT_HEAD, {"id": 1, "size": entry.seq, "head_hash": entry.entry_hash}
-            )
+            first = {"id": 1, "size": entry.seq, "head_hash": entry.entry_hash}
+            execute_prepared(connection, _INSERT_HEAD, first)
         else:
-            connection.execute(_MOVE_HEAD, {"new_size": entry.seq, "new_hash": entry.entry_hash})
+            moved = {"new_size": entry.seq, "new_hash": entry.entry_hash}
+            execute_prepared(connection, _MOVE_HEAD, moved)
         return entry
 
     def head(self) -> tuple[int, str]:
