@@ -40,7 +40,7 @@ from ghostpost.domain.ledger import (
     GENESIS_HASH,
     LedgerEntry,
     canonical_json,
-    chain_entry,
+    chain_entry_with_text,
 )
 
 
@@ -272,15 +272,16 @@ class SqlLedger:
             found = execute_prepared(connection, _LOCK_HEAD, {}).first()
             head = (found.size, found.head_hash) if found is not None else None
         size, head_hash = head if head is not None else (0, GENESIS_HASH)
-        # Round-trip through canonical JSON so what is hashed is exactly what is stored.
+        # The data's canonical JSON is what is stored and, inside the body, what is hashed:
+        # serialised once (chain_entry_with_text).
         text = canonical_json(dict(data))
-        entry = chain_entry(
+        entry = chain_entry_with_text(
             seq=size + 1,
             occurred_at=format_timestamp(occurred_at),
             tag=str(tag),
             actor=actor,
             subject=subject,
-            data=json.loads(text),
+            data_text=text,
             prev_hash=head_hash,
         )
         statement, refs = subject_refs(entry.subject)
