@@ -330,3 +330,23 @@ def execute_prepared(
     if prepared.sql is None:
         return connection.execute(statement, parameters)
     return connection.exec_driver_sql(prepared.sql, prepared.parameters(parameters))
+
+
+#: Session.info key: (the session's transaction, its connection), kept by connection_of.
+_CONNECTION = "ghostpost.connection"
+
+
+def connection_of(session: Session) -> Connection:
+    """`session.connection()` (beginning the transaction if none is open), remembered for the
+    session's current transaction: the ORM's look-up of a transaction's connection costs more
+    than a prepared statement, and the create asks for it at every statement. A transaction
+    has one connection for its whole life (one bind); a new transaction looks it up anew."""
+    transaction = session.get_transaction()
+    if transaction is not None:
+        held = session.info.get(_CONNECTION)
+        if held is not None and held[0] is transaction:
+            found: Connection = held[1]
+            return found
+    connection = session.connection()
+    session.info[_CONNECTION] = (session.get_transaction(), connection)
+    return connection

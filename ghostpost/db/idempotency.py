@@ -28,7 +28,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Update
 
-from ghostpost.db.engine import execute_prepared, take_deferred
+from ghostpost.db.engine import connection_of, execute_prepared, take_deferred
 from ghostpost.db.models import IdempotencyKeyRow
 from ghostpost.db.submissions import (
     client_read_parameters,
@@ -210,7 +210,7 @@ class SqlIdempotencyKeys:
         claim then waits for that lock, at most `wait_ms`, and inserts (that one rolled back)
         or finds the winner's record.
         """
-        connection = self.session.connection()
+        connection = connection_of(self.session)
         values = {
             "client_id": client_id,
             "key": key,
@@ -261,7 +261,7 @@ class SqlIdempotencyKeys:
     def complete(
         self, client_id: str, key: str, response_status: int, response_body: Mapping[str, Any]
     ) -> None:
-        connection = self.session.connection()
+        connection = connection_of(self.session)
         parameters = {
             "for_client": client_id,
             "for_key": key,

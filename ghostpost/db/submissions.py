@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from ghostpost.db.engine import execute_prepared
+from ghostpost.db.engine import connection_of, execute_prepared
 from ghostpost.db.models import (
     AccountRow,
     AssignmentRow,
@@ -297,7 +297,7 @@ class SqlSubmissions:
             "created_at": post.created_at,
             "updated_at": post.created_at,
         }
-        connection = self.session.connection()
+        connection = connection_of(self.session)
         if connection.dialect.name == "postgresql":
             # The create's append follows: the INSERT locks the ledger head for it (one round
             # trip less), after the rows it references (the lock order of every ledger writer).
@@ -316,7 +316,7 @@ class SqlSubmissions:
     ) -> None:
         # PostgreSQL's claim reads it in its own statement (db.idempotency); SQLite's local
         # calls cost no round trip, and nothing there takes the announcement.
-        if self.session.connection().dialect.name == "postgresql":  # begins the transaction
+        if connection_of(self.session).dialect.name == "postgresql":  # begins the transaction
             arguments = (client_id, account_id, author_email, at)
             self.session.info[_EXPECTED] = (self.session.get_transaction(), arguments)
 
@@ -342,7 +342,7 @@ class SqlSubmissions:
             row = held[2]
         else:
             parameters = client_read_parameters(arguments)
-            row = self.session.connection().execute(statement, parameters).first()
+            row = connection_of(self.session).execute(statement, parameters).first()
         if row is None or row[0] is None:
             return None
         found = _split(tuple(row), parts)

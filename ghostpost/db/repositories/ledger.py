@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from ghostpost.db.engine import READ_ONLY, defer, execute_prepared
+from ghostpost.db.engine import READ_ONLY, connection_of, defer, execute_prepared
 from ghostpost.db.models import (
     AccountRow,
     LedgerCheckpointRow,
@@ -262,7 +262,7 @@ class SqlLedger:
     ) -> LedgerEntry:
         # Rows the caller added through the ORM go in first, as they always did.
         self.session.flush()
-        connection = self.session.connection()
+        connection = connection_of(self.session)
         # Locking the head row serialises appends: seq is gapless and follows commit order.
         # The head is read by the locking statement itself, so on PostgreSQL it is the row as
         # committed by the previous holder of the lock (READ COMMITTED re-reads a row it locks).
