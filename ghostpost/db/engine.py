@@ -317,8 +317,10 @@ def execute_prepared(
     """Run a prebuilt Core `statement` (one that lives as long as the process) as SQL rendered
     once per dialect and set of parameter names, through `exec_driver_sql`: SQLAlchemy's
     compile cache look-up, parameter building and typed result set-up cost more than the
-    statement on the create's path. Everything else is the same: the engine's events (the
-    single-read count, the deferred write, `handle_error`), bind processors (a custom type's
+    statement on the create's path. Everything else is the same: what the engine's
+    before_execute hooks do (the single-read count, a deferred write run first; called here,
+    as exec_driver_sql fires no before_execute), the cursor events and `handle_error` (the
+    outage's 503), bind processors (a custom type's
     process_bind_param), the statement's own bound values. A statement needing Python-side
     defaults, or a value of the caller's written into its SQL, takes SQLAlchemy's own path.
 
@@ -329,6 +331,11 @@ def execute_prepared(
     prepared = _prepared(connection, statement, frozenset(parameters))
     if prepared.sql is None:
         return connection.execute(statement, parameters)
+    # exec_driver_sql fires no `before_execute` event (cursor-level events and handle_error
+    # only): what the engine's before_execute hooks do is done here, in the same order.
+    if connection.get_execution_options().get(SINGLE_READ, False):
+        count_single_read(connection)
+    run_deferred(connection)
     return connection.exec_driver_sql(prepared.sql, prepared.parameters(parameters))
 
 

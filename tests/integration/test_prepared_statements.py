@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from ghostpost.bootstrap import Container
-from ghostpost.db.engine import execute_prepared
+from ghostpost.db.engine import connection_of, execute_prepared, make_session_factory
 from ghostpost.db.models import IdempotencyKeyRow, PostRow
 from tests.support.world import World
 
@@ -103,3 +103,16 @@ def test_driver_errors_still_pass_through_sqlalchemy(container: Container) -> No
         # Wrapped by SQLAlchemy (its handle_error events ran): the type the surfaces map.
         with pytest.raises(IntegrityError):
             execute_prepared(connection, _INSERT_KEY, values)
+
+
+_ONE = select(_KEYS.c.id).where(_KEYS.c.key == bindparam("for_key"))
+
+
+def test_a_single_read_unit_runs_one_prepared_statement(container: Container) -> None:
+    """The engine's before_execute hooks (which exec_driver_sql does not fire) still apply."""
+    single = make_session_factory(container.engine, single_read=True)
+    with single() as session:
+        connection = connection_of(session)
+        execute_prepared(connection, _ONE, {"for_key": "a"}).all()
+        with pytest.raises(RuntimeError, match="one statement"):
+            execute_prepared(connection, _ONE, {"for_key": "b"})
