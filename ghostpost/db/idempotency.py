@@ -28,7 +28,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Update
 
-from ghostpost.db.engine import take_deferred
+from ghostpost.db.engine import connection_of, execute_prepared, take_deferred
 from ghostpost.db.models import IdempotencyKeyRow
 from ghostpost.db.submissions import (
     client_read_parameters,
@@ -210,7 +210,7 @@ class SqlIdempotencyKeys:
         claim then waits for that lock, at most `wait_ms`, and inserts (that one rolled back)
         or finds the winner's record.
         """
-        connection = self.session.connection()
+        connection = connection_of(self.session)
         values = {
             "client_id": client_id,
             "key": key,
@@ -219,7 +219,7 @@ class SqlIdempotencyKeys:
             "created_at": now,
         }
         if connection.dialect.name != "postgresql":
-            if connection.execute(_CLAIM_SQLITE, values).first() is not None:
+            if execute_prepared(connection, _CLAIM_SQLITE, values).first() is not None:
                 return None
             return self._find(connection, client_id, key)
         expected = expected_client_read(self.session)
@@ -233,7 +233,7 @@ class SqlIdempotencyKeys:
                 return None
             # Not claimed: the read is dropped (a replay needs none; a create after waiting
             # for the key reads again, after the wait).
-        elif connection.execute(_CLAIM_UNLESS_HELD, values).first() is not None:
+        elif execute_prepared(connection, _CLAIM_UNLESS_HELD, values).first() is not None:
             return None
         found = connection.execute(_FIND, {"for_client": client_id, "for_key": key}).one_or_none()
         if found is not None:
@@ -261,7 +261,7 @@ class SqlIdempotencyKeys:
     def complete(
         self, client_id: str, key: str, response_status: int, response_body: Mapping[str, Any]
     ) -> None:
-        connection = self.session.connection()
+        connection = connection_of(self.session)
         parameters = {
             "for_client": client_id,
             "for_key": key,
@@ -272,9 +272,10 @@ class SqlIdempotencyKeys:
         if deferred is not None:
             # PostgreSQL: the create's ledger append was held for this statement; one trip.
             write, written = deferred
-            done = connection.execute(_complete_carrying(write), {**written, **parameters})
+            carrying = _complete_carrying(write)
+            done = execute_prepared(connection, carrying, {**written, **parameters})
         else:
-            done = connection.execute(_COMPLETE, parameters)
+            done = execute_prepared(connection, _COMPLETE, parameters)
         assert done.rowcount == 1
 
     def purge(self, created_before: datetime) -> int:

@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
+from ghostpost.db.engine import connection_of, execute_prepared
 from ghostpost.db.models import (
     AccountRow,
     AssignmentRow,
@@ -296,18 +297,17 @@ class SqlSubmissions:
             "created_at": post.created_at,
             "updated_at": post.created_at,
         }
-        connection = self.session.connection()
+        connection = connection_of(self.session)
         if connection.dialect.name == "postgresql":
             # The create's append follows: the INSERT locks the ledger head for it (one round
             # trip less), after the rows it references (the lock order of every ledger writer).
             locks = {f"lock_{name}": values[name] for name in _LOCKED_REFERENCES}
-            post_id, size, head_hash = connection.execute(
-                _INSERT_POST_LOCKING_HEAD, {**values, **locks}
+            post_id, size, head_hash = execute_prepared(
+                connection, _INSERT_POST_LOCKING_HEAD, {**values, **locks}
             ).one()
             hold_locked_head(connection, size, head_hash)
             return post.stored_as(int(post_id))
-        result = connection.execute(_INSERT_POST, values)
-        (post_id,) = result.inserted_primary_key or (None,)
+        post_id = execute_prepared(connection, _INSERT_POST, values).lastrowid
         assert post_id is not None
         return post.stored_as(int(post_id))
 
@@ -316,7 +316,7 @@ class SqlSubmissions:
     ) -> None:
         # PostgreSQL's claim reads it in its own statement (db.idempotency); SQLite's local
         # calls cost no round trip, and nothing there takes the announcement.
-        if self.session.connection().dialect.name == "postgresql":  # begins the transaction
+        if connection_of(self.session).dialect.name == "postgresql":  # begins the transaction
             arguments = (client_id, account_id, author_email, at)
             self.session.info[_EXPECTED] = (self.session.get_transaction(), arguments)
 
@@ -342,7 +342,7 @@ class SqlSubmissions:
             row = held[2]
         else:
             parameters = client_read_parameters(arguments)
-            row = self.session.connection().execute(statement, parameters).first()
+            row = connection_of(self.session).execute(statement, parameters).first()
         if row is None or row[0] is None:
             return None
         found = _split(tuple(row), parts)

@@ -7,7 +7,7 @@ from typing import Self
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from ghostpost.db.engine import make_session_factory, run_deferred
+from ghostpost.db.engine import connection_of, make_session_factory, run_deferred
 from ghostpost.db.exports import SqlExports
 from ghostpost.db.idempotency import SqlIdempotencyKeys
 from ghostpost.db.platform_store import SqlSealedSecrets
@@ -88,7 +88,7 @@ class SqlAlchemyUnitOfWork:
         if self.read_only:
             raise RuntimeError("a read-only unit of work has nothing to commit")
         if self.session.in_transaction():
-            run_deferred(self.session.connection())
+            run_deferred(connection_of(self.session))
         self.session.commit()
 
     def rollback(self) -> None:

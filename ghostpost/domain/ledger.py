@@ -171,6 +171,39 @@ def chain_entry(
     )
 
 
+def _json_text(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def chain_entry_with_text(
+    *,
+    seq: int,
+    occurred_at: str,
+    tag: str,
+    actor: str,
+    subject: str,
+    data_text: str,
+    prev_hash: str,
+) -> LedgerEntry:
+    """chain_entry for data given as its canonical JSON text (what the ledger stores): the
+    body's canonical text is assembled around it, so the data is checked and serialised once.
+    The hash equals chain_entry's over the data the text holds (the body's keys sorted: actor,
+    data, occurred_at, prev_hash, seq, subject, tag; a nested value's canonical text is the
+    same wherever it sits)."""
+    if type(seq) is not int or not all(
+        isinstance(part, str) for part in (occurred_at, tag, actor, subject, prev_hash)
+    ):
+        raise TypeError("an entry's seq is an int and its other fields are text")
+    body_text = (
+        f'{{"actor":{_json_text(actor)},"data":{data_text},'
+        f'"occurred_at":{_json_text(occurred_at)},"prev_hash":{_json_text(prev_hash)},'
+        f'"seq":{seq},"subject":{_json_text(subject)},"tag":{_json_text(tag)}}}'
+    )
+    digest = hashlib.sha256(HASH_PREFIX + body_text.encode("utf-8")).hexdigest()
+    data = json.loads(data_text)
+    return LedgerEntry(seq, occurred_at, tag, actor, subject, data, prev_hash, digest)
+
+
 def first_broken_entry(entries: Iterable[LedgerEntry]) -> int | None:
     """Return the seq of the first entry that breaks the chain, or None when it is intact."""
     expected_prev = GENESIS_HASH

@@ -73,6 +73,24 @@ class ServerSession(SecureCookieSession):
         self.had_anonymous_cookie = False
 
 
+class DetachedSession(ServerSession):
+    """The session of a request to a bearer-token surface (the API, the Mastodon
+    compatibility routes): empty, never read from or saved to the database, and never a
+    cookie. Values written to it are dropped when the request ends."""
+
+
+#: Paths served to bearer tokens only: they never read or write the staff web session (a
+#: session row read and a `last_seen_at` write each request cost a staff page view, and a
+#: token request has no business extending a browser's session).
+BEARER_PATH_PREFIXES = ("/api/", "/compat/mastodon/")
+BEARER_PATHS = frozenset({"/oauth/token", "/oauth/revoke"})
+
+
+def is_bearer_path(path: str) -> bool:
+    """Tell whether `path` belongs to a bearer-token surface (no staff web session there)."""
+    return path in BEARER_PATHS or path.startswith(BEARER_PATH_PREFIXES)
+
+
 def is_anonymous(data: dict[str, Any]) -> bool:
     """Tell whether session data holds only what a visitor who is not signed in may have."""
     return set(data) <= ANONYMOUS_KEYS
@@ -161,6 +179,8 @@ class ServerSessionInterface(SessionInterface):
         return opened
 
     def open_session(self, app: Flask, request: Request) -> ServerSession:
+        if is_bearer_path(request.path):
+            return DetachedSession()
         container = _container(app)
         token = request.cookies.get(self.get_cookie_name(app))
         if not token:
@@ -185,8 +205,14 @@ class ServerSessionInterface(SessionInterface):
             fresh["_flashes"] = [("error", EXPIRED_MESSAGE)]
         return fresh
 
+    def is_null_session(self, obj: object) -> bool:
+        # Flask saves no null session: a detached one is never saved either.
+        return isinstance(obj, DetachedSession) or super().is_null_session(obj)
+
     def save_session(self, app: Flask, session: Any, response: Response) -> None:
         if not isinstance(session, ServerSession) or session.unavailable is not None:
+            return
+        if isinstance(session, DetachedSession):
             return
         try:
             self._save(app, session, response)

@@ -214,3 +214,45 @@ def test_a_signed_in_page_while_the_database_is_gone_is_a_503_not_a_500(
         path.unlink(missing_ok=True)
         path.with_suffix(".away").rename(path)
     assert client.get("/queue").status_code == 200  # the same session works again
+
+
+def test_api_requests_neither_read_nor_save_the_staff_session(
+    world: World, app: Flask, client: FlaskClient, container: Container, clock: FixedClock
+) -> None:
+    """A bearer-token request from a browser that is signed in to the staff app (the cookie
+    rides along) reads no session row, extends no session and sets no cookie: the API never
+    acts on, or keeps alive, a staff session."""
+    from sqlalchemy import event
+
+    from tests.support.api import scheduler_for
+
+    sign_in(client, world.writer_a.email)
+    client.get("/home")
+    assert _cookie(app, client) is not None
+    scheduler = scheduler_for(client, world)
+    seen = [(r.id, r.last_seen_at) for r in _rows(container)]
+    touched: list[str] = []
+
+    def _statement(_conn: object, _cursor: object, sql: str, *_args: object) -> None:
+        if "web_sessions" in sql:
+            touched.append(sql)
+
+    clock.advance(seconds=120)  # past the session's write-back interval
+    event.listen(container.engine, "before_cursor_execute", _statement)
+    try:
+        answers = [
+            scheduler.get("/api/v1/accounts"),
+            scheduler.post(
+                "/api/v1/preview",
+                {"account": world.account.id, "author": world.writer_a.email, "text": "Hi"},
+            ),
+            client.post("/oauth/token", data={"grant_type": "client_credentials"}),
+            client.get(f"/compat/mastodon/{world.account.id}/api/v1/accounts/verify_credentials"),
+        ]
+    finally:
+        event.remove(container.engine, "before_cursor_execute", _statement)
+    assert [a.status_code for a in answers][:2] == [200, 200], [a.get_data() for a in answers]
+    assert touched == []
+    assert all("Set-Cookie" not in a.headers for a in answers), [a.headers for a in answers]
+    assert [(r.id, r.last_seen_at) for r in _rows(container)] == seen
+    assert _signed_in(client)  # the browser's session is untouched, still alive

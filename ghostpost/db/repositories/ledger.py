@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from ghostpost.db.engine import READ_ONLY, defer
+from ghostpost.db.engine import READ_ONLY, connection_of, defer, execute_prepared
 from ghostpost.db.models import (
     AccountRow,
     LedgerCheckpointRow,
@@ -40,7 +40,7 @@ from ghostpost.domain.ledger import (
     GENESIS_HASH,
     LedgerEntry,
     canonical_json,
-    chain_entry,
+    chain_entry_with_text,
 )
 
 
@@ -262,25 +262,26 @@ class SqlLedger:
     ) -> LedgerEntry:
         # Rows the caller added through the ORM go in first, as they always did.
         self.session.flush()
-        connection = self.session.connection()
+        connection = connection_of(self.session)
         # Locking the head row serialises appends: seq is gapless and follows commit order.
         # The head is read by the locking statement itself, so on PostgreSQL it is the row as
         # committed by the previous holder of the lock (READ COMMITTED re-reads a row it locks).
         # Nothing is signed here: the notary signs heads outside the request's transaction.
         held, head = _take_locked_head(connection)
         if not held:
-            found = connection.execute(_LOCK_HEAD).first()
+            found = execute_prepared(connection, _LOCK_HEAD, {}).first()
             head = (found.size, found.head_hash) if found is not None else None
         size, head_hash = head if head is not None else (0, GENESIS_HASH)
-        # Round-trip through canonical JSON so what is hashed is exactly what is stored.
+        # The data's canonical JSON is what is stored and, inside the body, what is hashed:
+        # serialised once (chain_entry_with_text).
         text = canonical_json(dict(data))
-        entry = chain_entry(
+        entry = chain_entry_with_text(
             seq=size + 1,
             occurred_at=format_timestamp(occurred_at),
             tag=str(tag),
             actor=actor,
             subject=subject,
-            data=json.loads(text),
+            data_text=text,
             prev_hash=head_hash,
         )
         statement, refs = subject_refs(entry.subject)
@@ -293,15 +294,15 @@ class SqlLedger:
                 # at commit (db.engine.defer).
                 defer(connection, _DEFERRABLE_APPEND[statement], {**row, **moved})
                 return entry
-            connection.execute(_INSERT_AND_MOVE_HEAD[statement], {**row, **moved})
+            execute_prepared(connection, _INSERT_AND_MOVE_HEAD[statement], {**row, **moved})
             return entry
-        connection.execute(statement, row)
+        execute_prepared(connection, statement, row)
         if head is None:
-            connection.execute(
-                _INSERT_HEAD, {"id": 1, "size": entry.seq, "head_hash": entry.entry_hash}
-            )
+            first = {"id": 1, "size": entry.seq, "head_hash": entry.entry_hash}
+            execute_prepared(connection, _INSERT_HEAD, first)
         else:
-            connection.execute(_MOVE_HEAD, {"new_size": entry.seq, "new_hash": entry.entry_hash})
+            moved = {"new_size": entry.seq, "new_hash": entry.entry_hash}
+            execute_prepared(connection, _MOVE_HEAD, moved)
         return entry
 
     def head(self) -> tuple[int, str]:

@@ -24,6 +24,7 @@ from ghostpost.domain.ledger import (
     LedgerTag,
     canonical_json,
     chain_entry,
+    chain_entry_with_text,
     entry_hash,
     first_broken_entry,
 )
@@ -294,3 +295,35 @@ def test_rehashing_an_edited_entry_breaks_the_next_one(
         tampered = list(entries)
         tampered[index] = rehashed
         assert first_broken_entry(tampered) == index + 2
+
+
+@CHAIN
+@given(
+    data=ledger_data,
+    seq=st.integers(min_value=1, max_value=2**40),
+    text=st.text(max_size=12),
+)
+def test_an_entry_chained_from_its_stored_text_is_the_entry_chained_from_its_data(
+    data: dict[str, Any], seq: int, text: str
+) -> None:
+    """The append hashes the body assembled around the data's canonical text (one
+    serialisation): the same entry, hash included, as chain_entry over the data."""
+    fields = {
+        "seq": seq,
+        "occurred_at": "2026-03-01T12:00:00.000000Z",
+        "tag": "post:submitted",
+        "actor": f"client:{text}",
+        "subject": f'post:{text}\u2028"',
+        "prev_hash": GENESIS_HASH,
+    }
+    expected = chain_entry(**fields, data=data)
+    assert chain_entry_with_text(**fields, data_text=canonical_json(data)) == expected
+    assert expected.entry_hash == entry_hash(expected.body())
+
+
+def test_an_entry_chained_from_text_refuses_what_chain_entry_refuses() -> None:
+    fields = {"seq": 1, "occurred_at": "t", "tag": "x", "subject": "s", "prev_hash": "0"}
+    with pytest.raises(TypeError):
+        chain_entry(**fields, actor=1.5, data={})  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        chain_entry_with_text(**fields, actor=1.5, data_text="{}")  # type: ignore[arg-type]
