@@ -7,7 +7,7 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, request, session
+from flask import Flask, Response, current_app, request, session
 from flask import make_response as app_response
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import TooManyRequests
@@ -145,8 +145,12 @@ LARGER_BODIES = {"compose.submit": COMPOSE_MAX_BYTES}
 def _body_limit() -> None:
     # First of all before_request functions: the CSRF check reads the form under this limit.
     limit = LARGER_BODIES.get(request.endpoint or "")
-    if limit is not None and request.method == "POST":
+    # Only files may be that large, and only a multipart body carries files: a form's text
+    # fields keep the app's limit (werkzeug applies `max_form_memory_size` to multipart text
+    # parts), so a 10 MB "text" is still refused (413) before anything reads it.
+    if limit is not None and request.method == "POST" and request.mimetype == "multipart/form-data":
         request.max_content_length = limit
+        request.max_form_memory_size = current_app.config["MAX_CONTENT_LENGTH"]
 
 
 def init_app(app: Flask) -> None:
