@@ -31,8 +31,9 @@ from ghostpost.adapters.base import (
     RetryableError,
 )
 from ghostpost.adapters.http import PlatformHttp, error_text, utc_now_iso
-from ghostpost.adapters.media import MediaLimits, UploadHook, check_media
+from ghostpost.adapters.media import UploadHook, check_media
 from ghostpost.clock import Clock
+from ghostpost.domain.media_rules import IMAGE_RULES
 from ghostpost.domain.model import Account, MediaItem, ReplyTarget
 from ghostpost.domain.post_options import PLAIN, PostOptions, refusals
 from ghostpost.domain.richtext import JS_SPACE, detect_facets
@@ -46,11 +47,8 @@ APP_PASSWORD = regex.compile(r"^[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}$
 _TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
 #: app.bsky.embed.images: at most 4 images, each blob `image/*` of at most 1,000,000 bytes
 #: (the PDS checks both against the lexicon when the post references the blobs).
-MEDIA_LIMITS = MediaLimits(
-    max_items=4,
-    mime_types=frozenset({"image/jpeg", "image/png", "image/webp"}),
-    max_bytes=1_000_000,
-)
+#: What the platform takes with one post: the rules submissions were checked against.
+MEDIA_LIMITS = IMAGE_RULES["bluesky"]
 _AUTH_ERRORS = frozenset({"ExpiredToken", "InvalidToken", "AuthenticationRequired"})
 
 #: The lexicon's `uri` format (@atproto/syntax isValidUri), which the PDS checks in every link

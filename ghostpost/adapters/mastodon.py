@@ -33,9 +33,10 @@ from ghostpost.adapters.base import (
     RetryableError,
 )
 from ghostpost.adapters.http import PlatformHttp, error_text
-from ghostpost.adapters.media import MediaLimits, UploadHook, check_media, file_name
+from ghostpost.adapters.media import UploadHook, check_media, file_name
 from ghostpost.clock import Clock
 from ghostpost.domain.length import mastodon_mention_re
+from ghostpost.domain.media_rules import IMAGE_RULES
 from ghostpost.domain.model import Account, MediaItem, ReplyTarget
 from ghostpost.domain.post_options import PLAIN, PostOptions, refusals
 
@@ -66,11 +67,8 @@ LOOKUP_MAX_PAGES = 5
 
 #: Mastodon 4.x: 4 attachments per status (`statuses.max_media_attachments`), images up to
 #: 16 MB (MediaAttachment::IMAGE_LIMIT) of these types (the ones ghostpost sends).
-MEDIA_LIMITS = MediaLimits(
-    max_items=4,
-    mime_types=frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"}),
-    max_bytes=16 * 1024 * 1024,
-)
+#: What the platform takes with one post: the rules submissions were checked against.
+MEDIA_LIMITS = IMAGE_RULES["mastodon"]
 #: How often, and how far apart, a 202 upload is polled until Mastodon has processed it.
 MEDIA_POLLS = 20
 MEDIA_POLL_SECONDS = 0.5

@@ -10,12 +10,12 @@ upload the platform refuses halfway would leave the post half-sent.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from ghostpost.adapters.base import PermanentError
+from ghostpost.domain.media_rules import ImageRules
 from ghostpost.domain.model import MediaItem
 
-__all__ = ["MediaLimits", "UploadHook", "check_media", "file_name"]
+__all__ = ["UploadHook", "check_media", "file_name"]
 
 #: Called by an adapter after every image of a post is uploaded and before the post is created
 #: (None in production). Crash tests set it to die exactly there.
@@ -24,31 +24,23 @@ UploadHook = Callable[[], None]
 _EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/webp": "webp"}
 
 
-@dataclass(frozen=True)
-class MediaLimits:
-    """What one platform takes with one post."""
-
-    max_items: int
-    mime_types: frozenset[str]
-    max_bytes: int
-
-
-def check_media(platform: str, media: Sequence[MediaItem], limits: MediaLimits) -> None:
-    """Refuse (PermanentError naming the reason) images the platform would not take."""
-    if len(media) > limits.max_items:
+def check_media(platform: str, media: Sequence[MediaItem], rules: ImageRules) -> None:
+    """Refuse (PermanentError naming the reason) images the platform would not take, by the
+    same rules (domain.media_rules) the submission was checked against."""
+    if len(media) > rules.max_images:
         raise PermanentError(
-            f"{platform} takes at most {limits.max_items} images per post, not {len(media)}"
+            f"{platform} takes at most {rules.max_images} images per post, not {len(media)}"
         )
     for position, item in enumerate(media, start=1):
-        if item.mime_type not in limits.mime_types:
+        if item.mime_type not in rules.formats:
             raise PermanentError(
                 f"{platform} does not take {item.mime_type!r} images (image {position}); "
-                f"it takes {', '.join(sorted(limits.mime_types))}"
+                f"it takes {', '.join(sorted(rules.formats))}"
             )
-        if len(item.data) > limits.max_bytes:
+        if len(item.data) > rules.max_bytes:
             raise PermanentError(
                 f"image {position} is {len(item.data)} bytes; {platform} takes at most "
-                f"{limits.max_bytes}"
+                f"{rules.max_bytes}"
             )
         if not item.data:
             raise PermanentError(f"image {position} is empty")

@@ -37,8 +37,9 @@ from ghostpost.adapters.http import (
     PlatformHttp,
     error_text,
 )
-from ghostpost.adapters.media import MediaLimits, UploadHook, check_media, file_name
+from ghostpost.adapters.media import UploadHook, check_media, file_name
 from ghostpost.clock import Clock
+from ghostpost.domain.media_rules import IMAGE_RULES
 from ghostpost.domain.model import Account, MediaItem, ReplyTarget
 from ghostpost.domain.post_options import PLAIN, PostOptions, refusals
 from ghostpost.textseg import default_segmenter
@@ -61,11 +62,8 @@ LOOKUP_PAGES = 3
 NOT_CONFIGURED = "X is not configured: set x_client_id and x_client_secret"
 DUPLICATE_REFUSAL = "X refused the post as a duplicate of an earlier one"
 #: X: up to 4 photos per post, images up to 5 MB in these formats (media upload guide).
-MEDIA_LIMITS = MediaLimits(
-    max_items=4,
-    mime_types=frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"}),
-    max_bytes=5 * 1024 * 1024,
-)
+#: What the platform takes with one post: the rules submissions were checked against.
+MEDIA_LIMITS = IMAGE_RULES["x"]
 #: Attempt-store keys tying a tweet id to the post key that sent it.
 CLAIM_PREFIX = "x-tweet:"
 

@@ -9,10 +9,18 @@ import pytest
 
 from ghostpost.adapters import mastodon, x
 from ghostpost.adapters.base import PermanentError
-from ghostpost.adapters.media import MediaLimits, check_media
+from ghostpost.adapters.media import check_media
+from ghostpost.domain.media_rules import ImageRules
 from ghostpost.domain.model import MediaItem
 
-LIMITS = MediaLimits(max_items=2, mime_types=frozenset({"image/png"}), max_bytes=10)
+LIMITS = ImageRules(
+    max_images=2,
+    max_bytes=10,
+    formats=frozenset({"image/png"}),
+    max_side=None,
+    max_pixels=None,
+    max_alt_text=100,
+)
 
 
 def item(mime_type: str = "image/png", data: bytes = b"\x89PNG1234") -> MediaItem:
