@@ -231,6 +231,17 @@ def submit_group(
 # An API client
 
 
+def _client_plan(
+    uow: UnitOfWork,
+    ctx: ServiceContext,
+    actor: Actor,
+    request: ClientPost,
+    account_id: int,
+    now: datetime,
+) -> tuple[SubmitPost, Plan]:
+    return _plan_client_post(uow, ctx, actor, replace(request, account_id=account_id), now)
+
+
 def plan_client_group(
     ctx: ServiceContext, actor: Actor, request: ClientPost, account_ids: Sequence[int]
 ) -> list[list[Plan]]:
@@ -243,9 +254,7 @@ def plan_client_group(
             ctx,
             actor,
             account_ids,
-            lambda account_id: _plan_client_post(
-                uow, ctx, actor, replace(request, account_id=account_id), now
-            ),
+            lambda account_id: _client_plan(uow, ctx, actor, request, account_id, now),
             now,
             refuse=False,
         )
@@ -275,9 +284,7 @@ def submit_client_group_once(
                 ctx,
                 actor,
                 account_ids,
-                lambda account_id: _plan_client_post(
-                    uow, ctx, actor, replace(request, account_id=account_id), now
-                ),
+                lambda account_id: _client_plan(uow, ctx, actor, request, account_id, now),
                 now,
                 refuse=True,
             )
