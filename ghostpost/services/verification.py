@@ -18,3 +18,8 @@ def verify_post_url(ctx: ServiceContext, url: str, *, auditor: bool = False) -> 
     the public answer never names a writer. Read-only: one read-only unit of work.
     """
     raise NotImplementedError("built by the tree18 branch in this session")
+
+
+def log_verifier_key(ctx: ServiceContext) -> str:
+    """Return the log's C2SP verifier key (origin+keyid+key), the one answers are checked with."""
+    raise NotImplementedError("built by the tree18 branch in this session")
