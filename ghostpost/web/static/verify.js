@@ -80,11 +80,12 @@
     return digest.slice(0, 4);
   }
 
-  // A verifier key is name+hex(key id)+base64(0x01 || 32-byte public key).
+  // A verifier key is name+hex(key id)+base64(0x01 || 32-byte public key). Only the first two
+  // "+" separate the parts (names hold none; base64 may).
   async function parseVerifierKey(text) {
-    const parts = typeof text === "string" ? text.split("+") : [];
-    if (parts.length !== 3) fail(1, "the log's key is not name+keyid+key");
-    const [name, hexId, material] = parts;
+    const match = typeof text === "string" ? /^([^+]*)\+([^+]*)\+(.*)$/su.exec(text) : null;
+    if (!match) fail(1, "the log's key is not name+keyid+key");
+    const [, name, hexId, material] = match;
     if (!isKeyName(name)) fail(1, "the log's key has no valid name");
     if (!/^[0-9a-f]{8}$/.test(hexId)) fail(1, "the log's key id is not 8 lower-case hex digits");
     const bytes = fromBase64(material);
