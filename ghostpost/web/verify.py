@@ -33,6 +33,8 @@ def _url_problem(url: str) -> str | None:
         return "Enter the address (URL) of a post."
     if len(url) > MAX_URL_CHARS:
         return f"A post's address is at most {MAX_URL_CHARS} characters."
+    if any(ch.isspace() or ch < " " or ch == "\x7f" for ch in url):
+        return "A post's address has no spaces or control characters."
     try:
         parts = urlsplit(url)
     except ValueError:

@@ -24,6 +24,8 @@ BAD_URLS = {
     "example.social/@a/1": "starts with https://",
     "https://": "starts with https://",
     "http://[::1": "starts with https://",
+    "https://example.social/@a/1\x00": "no spaces or control characters",
+    "https://example.social/@a /1": "no spaces or control characters",
 }
 
 
@@ -109,3 +111,18 @@ def test_verifications_are_rate_limited_per_address_and_the_bare_form_is_free(
     assert int(refused.headers["Retry-After"]) >= 1
     assert "Too many verifications" in refused.get_data(as_text=True)
     assert other.status_code == 422
+
+
+@pytest.mark.xfail(
+    raises=NotImplementedError,
+    strict=True,
+    reason="verify_post_url is built by the tree18 branch: remove this mark when it merges",
+)
+def test_a_url_ghostpost_never_published_is_answered_in_plain_words(client: FlaskClient) -> None:
+    response = client.get("/verify", query_string={"url": " https://example.social/@x/1 "})
+
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Not published through ghostpost" in html
+    assert 'value="https://example.social/@x/1"' in html
+    assert "verify.js" not in html  # no proof to check
