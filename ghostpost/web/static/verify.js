@@ -138,9 +138,14 @@
     const mine = note.signatures.filter((s) => s.name === key.name && s.keyId === key.keyId);
     if (mine.length === 0) fail(2, `the checkpoint is not signed by the log's key ${key.name}+${key.keyId}`);
     // Repeated signatures of one key count once (as open_note does): the first is checked.
-    if (!(await verifyEd25519(key.publicKey, mine[0].signature, utf8.encode(note.text)))) {
-      fail(2, "the checkpoint's signature by the log's key does not verify");
+    let valid = false;
+    try {
+      valid = await verifyEd25519(key.publicKey, mine[0].signature, utf8.encode(note.text));
+    } catch (error) {
+      if (error.name === "NotSupportedError") throw error; // the browser's limit, not the proof's
+      fail(2, `the log's key or the signature is not usable Ed25519 (${error.name})`);
     }
+    if (!valid) fail(2, "the checkpoint's signature by the log's key does not verify");
     return note.text;
   }
 
@@ -180,11 +185,9 @@
         // b. p is the left sibling: r = HASH(0x01 || p || r); if fn is even (fn == sn, a
         //    right-edge node with no sibling), shift until fn is odd or 0.
         r = await nodeHash(p, r);
-        if (fn % 2n === 0n) {
-          while (fn % 2n === 0n && fn !== 0n) {
-            fn >>= 1n;
-            sn >>= 1n;
-          }
+        while (fn % 2n === 0n && fn !== 0n) {
+          fn >>= 1n;
+          sn >>= 1n;
         }
       } else {
         // c. p is the right sibling: r = HASH(0x01 || r || p).
@@ -211,13 +214,15 @@
       return { ok: true };
     } catch (error) {
       if (error instanceof StepError) return { ok: false, step: error.step, message: error.message };
-      return { ok: false, step: 0, message: `the browser could not check it (${error})` };
+      // Not the answer's fault: e.g. a browser without Ed25519 in WebCrypto (before Chrome 137,
+      // Firefox 129, Safari 17).
+      return { ok: false, step: null, message: `your browser could not run the check (${error})` };
     }
   }
 
   async function checkSteps(answer, logKeyText) {
     const proof = isObject(answer) ? answer.proof : null;
-    if (!isObject(proof)) fail(0, "the answer carries no proof");
+    if (!isObject(proof)) fail(1, "the answer carries no proof");
 
     // 1. The log's key (the page's, not the answer's); its name is the log's origin.
     const key = await parseVerifierKey(logKeyText);
@@ -293,6 +298,9 @@
     if (result.ok) {
       status.textContent = "Proof checked in your browser";
       status.classList.add("ok");
+    } else if (result.step === null) {
+      status.textContent = `Proof not checked: ${result.message}. Use ghostpost audit verify-post.`;
+      status.classList.add("failed");
     } else {
       status.textContent = `Proof check failed at step ${result.step}: ${result.message}`;
       status.classList.add("failed");
