@@ -19,11 +19,12 @@ from ghostpost.web import (
     public,
     queue,
     staff,
+    verify,
     windows,
 )
 
 #: Every blueprint of the web surface, registered in this order by create_app.
-BLUEPRINTS: list[Blueprint] = [public.bp, auth.bp, staff.bp]
+BLUEPRINTS: list[Blueprint] = [public.bp, verify.bp, auth.bp, staff.bp]
 BLUEPRINTS += [compose.bp, queue.bp, posts.bp, approvals.bp, ledger_keys.bp]
 BLUEPRINTS += [windows.bp, ledger.bp, exports.bp, coverage.bp, admin.bp, accounts.bp]
 BLUEPRINTS += [authorize.bp]

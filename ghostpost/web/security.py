@@ -32,6 +32,8 @@ THROTTLED_MESSAGE = "Too many sign-in attempts failed; wait 15 minutes and retry
 SECOND_FACTOR_LIMIT = "10 per minute"
 #: Wrong codes allowed per pending user, from any address (like LOGIN_ACCOUNT_LIMIT).
 SECOND_FACTOR_ACCOUNT_LIMIT = "10 per 15 minutes"
+#: Public verifications (/verify: a URL asked about, or an answer pasted) per client address.
+VERIFY_LIMIT = "30 per minute"
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -115,14 +117,16 @@ def _limited(
     key: Callable[[], str],
     message: str,
     only_failures: bool = False,
+    counts: Callable[[], bool] = lambda: request.method == "POST",
 ) -> Callable[..., Any]:
-    """Wrap a view: its POSTs are counted per `key()` under `limit`, and refused (429 with
-    Retry-After) once the window is full. With `only_failures`, only answers 401 count."""
+    """Wrap a view: its requests that `counts()` (POSTs unless told) are counted per `key()`
+    under `limit`, and refused (429 with Retry-After) once the window is full. With
+    `only_failures`, only answers 401 count."""
     parsed: Limit = parse_limit(limit)
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if request.method != "POST":
+        if not counts():
             return view(*args, **kwargs)
         keys = (scope, key())
         allowed = limiter.test(parsed, *keys) if only_failures else limiter.hit(parsed, *keys)
@@ -189,6 +193,16 @@ def init_app(app: Flask) -> None:
         message="Too many wrong codes for this account; wait 15 minutes and retry.",
     )
     app.view_functions["auth.second_factor"] = code_view
+    app.view_functions["verify.verify"] = _limited(
+        limiter,
+        VERIFY_LIMIT,
+        app.view_functions["verify.verify"],
+        scope="verify",
+        key=_remote_address,
+        # The empty form is free; asking about a URL or checking an answer counts.
+        counts=lambda: request.method == "POST" or "url" in request.args,
+        message="Too many verifications from your address; wait a minute and retry.",
+    )
 
     https = bool(app.config.get("SESSION_COOKIE_SECURE"))
 

@@ -144,6 +144,11 @@ BUILDERS: dict[tuple[str, str], Callable[[Matrix, str], Request]] = {
     ("static", "GET"): get("/static/app.css"),
     ("api_v1_docs.openapi_json", "GET"): get("/api/v1/openapi.json"),
     ("api_v1_docs.docs_page", "GET"): get("/api/v1/docs"),
+    # /verify: the bare form, and a pasted answer that is not JSON (a form message, 422)
+    ("verify.verify", "GET"): get("/verify"),
+    ("verify.verify", "POST"): lambda m, t: Request(
+        "POST", "/verify", form={"answer": "not json"}, remote_addr=m.address()
+    ),
     # sign-in (wrong password, from an address of its own: the sign-in limit is per address)
     ("auth.login", "GET"): get("/login"),
     ("auth.login", "POST"): lambda m, t: Request(
@@ -577,6 +582,8 @@ row("static", "GET", everyone(OK), targets=OWN_ONLY)
 row("api_v1_docs.openapi_json", "GET", everyone(OK, API_ACTORS), targets=OWN_ONLY)
 row("api_v1_docs.docs_page", "GET", everyone(OK, API_ACTORS), targets=OWN_ONLY)
 row("mastodon.instance", "GET", everyone(OK, API_ACTORS))
+row("verify.verify", "GET", everyone(OK), targets=OWN_ONLY)
+row("verify.verify", "POST", {**everyone(422), "api_token": NO_CSRF}, targets=OWN_ONLY)
 # Signing in and out.
 row(
     "auth.login",
