@@ -79,7 +79,8 @@ def ed25519_verifier_key(name: str, public_key: bytes) -> VerifierKey:
 
 def parse_verifier_key(text: str) -> VerifierKey:
     """Parse a vkey string, refusing anything but a well-formed Ed25519 key whose id matches."""
-    parts = text.split("+")
+    # Names hold no "+", but standard base64 does: split twice only (as Go's note.NewVerifier).
+    parts = text.split("+", 2)
     if len(parts) != 3:
         raise NoteError("a verifier key is name+keyid+key")
     name, hex_id, material_text = parts

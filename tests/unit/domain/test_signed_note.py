@@ -256,3 +256,13 @@ def test_checkpoint_texts_round_trip(origin: str, size: int) -> None:
     except CheckpointFormatError:
         return  # control characters in the origin: refused on the way out
     assert parse_tree_checkpoint(text) == checkpoint
+
+
+def test_a_verifier_key_whose_base64_holds_a_plus_parses() -> None:
+    from ghostpost.domain.signed_note import ed25519_verifier_key, parse_verifier_key
+
+    # Found wiring the log: a public key whose base64 has "+" was refused.
+    public_key = bytes([0xFB] * 32)
+    key = ed25519_verifier_key("example.com/log", public_key)
+    assert "+" in key.text().split("+", 2)[2]
+    assert parse_verifier_key(key.text()) == key
