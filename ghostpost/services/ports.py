@@ -822,6 +822,9 @@ class TransparencyLog(Protocol):
     def leaf(self, seq: int) -> LeafRecord | None:
         """Return the stored leaf of entry `seq`, or None."""
 
+    def leaves(self, *, after_seq: int, up_to_seq: int) -> dict[int, LeafRecord]:
+        """Return the stored leaves of entries after_seq < seq <= up_to_seq, by seq."""
+
     def add_checkpoint(self, head: SignedTreeHead) -> None:
         """Store a signed tree head."""
 

@@ -90,8 +90,9 @@ def check_every_leaf(uow: UnitOfWork, tree: TreeState) -> str | None:
         salts = uow.tree.salts(after_seq=start, up_to_seq=end)
         if len(salts) != len(entries):
             return f"salts are missing between entries {start + 1} and {end}"
+        stored_leaves = uow.tree.leaves(after_seq=start, up_to_seq=end)
         for record in project(uow, entries, salts):
-            stored = uow.tree.leaf(record.seq)
+            stored = stored_leaves.get(record.seq)
             if stored is None or (stored.leaf, stored.leaf_hash) != (
                 record.leaf,
                 record.leaf_hash,

@@ -107,7 +107,7 @@ def test_an_unknown_url_says_unknown_and_a_bad_question_is_a_problem(
     assert answer["principal"] is None and answer["post"] is None
     for query in ({}, {"url": ""}, {"url": "https://x.test/" + "a" * 3000}):
         response = client.get("/api/v1/public/verify", query_string=query)
-        assert 400 <= response.status_code < 500
+        assert response.status_code == 422, response.status_code
         assert response.mimetype == "application/problem+json"
 
 

@@ -92,6 +92,27 @@ class SqlTransparencyLog:
         salt = None if row.salt is None else bytes(row.salt)
         return LeafRecord(seq, bytes(row.leaf), bytes(row.leaf_hash), salt)
 
+    def leaves(self, *, after_seq: int, up_to_seq: int) -> dict[int, LeafRecord]:
+        rows = self.session.execute(
+            select(
+                LedgerLeafRow.seq,
+                LedgerLeafRow.leaf,
+                LedgerLeafRow.leaf_hash,
+                LedgerLeafSaltRow.salt,
+            )
+            .outerjoin(LedgerLeafSaltRow, LedgerLeafSaltRow.seq == LedgerLeafRow.seq)
+            .where(LedgerLeafRow.seq > after_seq, LedgerLeafRow.seq <= up_to_seq)
+        )
+        return {
+            row.seq: LeafRecord(
+                row.seq,
+                bytes(row.leaf),
+                bytes(row.leaf_hash),
+                None if row.salt is None else bytes(row.salt),
+            )
+            for row in rows
+        }
+
     def add_checkpoint(self, head: SignedTreeHead) -> None:
         self.session.add(
             TreeCheckpointRow(
