@@ -4,7 +4,9 @@ API's one limiter (`api_rate_limit`). The answer's shape: docs/verify-answer.md.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any, TypeVar
 
 from flask import Response
 from marshmallow import fields, validate
@@ -16,6 +18,7 @@ from ghostpost.api.v1 import bp
 from ghostpost.http_surface import services
 from ghostpost.services import verification
 
+F = TypeVar("F", bound=Callable[..., Any])
 _TEXT = {"text/plain": {"schema": {"type": "string"}}}
 _PUBLIC: list[dict[str, list[str]]] = []  # OpenAPI: no security requirement
 
@@ -47,9 +50,22 @@ steps: docs/verify-answer.md.
 """
 
 
+def _errors(*statuses: int) -> Callable[[F], F]:
+    """Document the problem responses a public view may give (429: the address's budget)."""
+
+    def decorate(view: F) -> F:
+        for status in sorted({*statuses, 429}, reverse=True):
+            view = bp.alt_response(status, response=HTTPStatus(status).name)(view)
+        return view
+
+    return decorate
+
+
 @bp.route("/public/verify", methods=["GET"])
 @bp.doc(summary="Verify who wrote a post (public)", description=_VERIFY, security=_PUBLIC)
 @bp.arguments(VerifyQuerySchema, location="query")
+@bp.response(200, description="The verify answer (docs/verify-answer.md).")
+@_errors(401, 422)
 @client_rate_limit
 def public_verify(args: dict[str, Any]) -> dict[str, Any]:
     actor = optional_api_actor()
@@ -73,6 +89,7 @@ def public_verify(args: dict[str, Any]) -> dict[str, Any]:
     security=_PUBLIC,
     responses={"200": {"description": "The key.", "content": _TEXT}},
 )
+@_errors(404)
 @client_rate_limit
 def public_log_key() -> Response:
     return Response(verification.log_verifier_key(services()) + "\n", mimetype="text/plain")
@@ -86,6 +103,7 @@ def public_log_key() -> Response:
     security=_PUBLIC,
     responses={"200": {"description": "The signed note.", "content": _TEXT}},
 )
+@_errors(404)
 @client_rate_limit
 def public_checkpoint() -> Response:
     note = verification.latest_tree_checkpoint(services())
@@ -100,6 +118,8 @@ def public_checkpoint() -> Response:
     security=_PUBLIC,
 )
 @bp.arguments(ConsistencyQuerySchema, location="query")
+@bp.response(200, description="The proof.")
+@_errors(422)
 @client_rate_limit
 def public_consistency(args: dict[str, Any]) -> dict[str, Any]:
     return verification.consistency(services(), args["from_"], args["to"])

@@ -69,6 +69,10 @@ def test_a_public_answer_proves_team_or_principal_and_never_names_the_writer(
     key = log_key(client)
     assert key.startswith("ghostpost.test/ghostpost-log+")
 
+    with world.ctx.uow() as uow:  # recorded at publication, public in the leaf
+        recorded = [uow.tree.published_entry(p.platform_url or "") for p in (team, own)]
+    assert [e.data["delegated"] for e in recorded if e is not None] == [True, False]
+
     answer = verify(client, f"  {team.platform_url}\n")
     assert answer["verdict"] == "team" and answer["writer"] is None
     assert answer["window"]["id"] == team.window_id
