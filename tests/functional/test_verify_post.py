@@ -287,6 +287,25 @@ def test_consistency_proofs_link_signed_heads_and_the_first_pass_covers_the_whol
     )
     with world.ctx.uow() as uow:
         assert uow.tree.leaf_count() == uow.ledger.head()[0] == old.size
+    # An entry recorded before `delegated` was (older ledgers): the leaf takes it from the post.
+    mine = world.post(world.submit(world.principal, "Mine again").id)
+    world.run_worker()
+    with world.ctx.uow() as uow:
+        entry = uow.tree.published_entry(world.post(mine.id).platform_url or "")
+        assert entry is not None
+        legacy = {k: v for k, v in entry.data.items() if k != "delegated"}
+        uow.ledger.append(
+            tag="post:published",
+            actor="system:worker",
+            subject=entry.subject,
+            data=legacy,
+            occurred_at=world.container.clock.now(),
+        )
+        uow.commit()
+    world.run_notary()
+    answer = verify(client, legacy["platform_url"])
+    assert json.loads(answer["proof"]["leaf"])["seq"] == entry.seq + 1
+    assert answer["verdict"] == "principal"
     for text_ in ("Three", "Four", "Five"):
         world.submit(world.principal, text_)
     world.run_worker()
