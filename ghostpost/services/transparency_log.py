@@ -110,6 +110,38 @@ def check_every_leaf(uow: UnitOfWork, tree: TreeState) -> str | None:
     return None
 
 
+def catch_up(
+    uow: UnitOfWork, tree: TreeState, latest: SignedTreeHead
+) -> tuple[TreeState | None, str | None]:
+    """Follow a tree another notary extended past this one's state: recompute the leaves it
+    added from their entries and stored salts (only those), check they are the stored ones and
+    give the stored head's root; return the state at that head, or (None, the problem)."""
+    compact = CompactRange(tree.size, tree.compact)
+    for start in range(tree.size, latest.size, BATCH):
+        end = min(start + BATCH, latest.size)
+        entries = list(uow.ledger.entries(after_seq=start, up_to_seq=end))
+        salts = uow.tree.salts(after_seq=start, up_to_seq=end)
+        stored = uow.tree.leaves(after_seq=start, up_to_seq=end)
+        if len(entries) != end - start or len(salts) != len(entries):
+            return None, f"entries or salts between {start + 1} and {end} are missing"
+        for record in project(uow, entries, salts):
+            found = stored.get(record.seq)
+            if found is None or (found.leaf, found.leaf_hash) != (record.leaf, record.leaf_hash):
+                return (
+                    None,
+                    f"the stored leaf of entry {record.seq} differs from its entry and salt",
+                )
+            compact.append(record.leaf_hash)
+    root = fold_nodes(compact.hashes)
+    expected = TreeCheckpoint(latest.origin, latest.size, root).text()
+    if root != latest.root_hash or not latest.note.startswith(expected + "\n"):
+        return None, (
+            f"the newest tree checkpoint (size {latest.size}) does not extend the tree this "
+            f"notary signed at size {tree.size}"
+        )
+    return TreeState(latest.origin, latest.size, tuple(compact.hashes), latest.note), None
+
+
 def extend_tree(
     uow: UnitOfWork,
     tree: TreeState | None,
@@ -129,6 +161,13 @@ def extend_tree(
         uow.tree.clear_derived()
         compact = CompactRange()
     else:
+        latest = uow.tree.latest_checkpoint()
+        if latest is not None and latest.size > tree.size:
+            # Another host's notary signed since this one last did (each keeps its own state).
+            tree, problem = catch_up(uow, tree, latest)
+            if tree is None:
+                return problem, False
+            save(tree)
         problem = check_stored_tree(uow, tree)
         if problem:
             return problem, False

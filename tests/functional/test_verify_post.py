@@ -16,6 +16,8 @@ from ghostpost.cli import main
 from ghostpost.domain.checkpoint import TreeCheckpoint, parse_tree_checkpoint
 from ghostpost.domain.merkle import inclusion_ranges, subtree_nodes, verify_consistency
 from ghostpost.domain.model import Post
+from ghostpost.services import directory
+from ghostpost.services.context import Actor
 from ghostpost.services.ledger_integrity import PassOutcome
 from ghostpost.services.transparency_log import sign_tree_checkpoint
 from tests.support.api import scheduler_for
@@ -320,3 +322,39 @@ def test_consistency_proofs_link_signed_heads_and_the_first_pass_covers_the_whol
     verify_consistency(old.size, new.size, proof, old.root_hash, new.root_hash)
     too_far = client.get("/api/v1/public/consistency", query_string={"from": 1, "to": new.size + 1})
     assert too_far.status_code in (400, 422) and too_far.mimetype == "application/problem+json"
+
+
+def test_a_notary_on_another_host_follows_the_tree_the_first_one_extended(
+    world: World, client: FlaskClient, tmp_path: Path
+) -> None:
+    import shutil
+    from datetime import timedelta
+
+    from ghostpost.audit.notary import FileNotaryStore
+    from ghostpost.services.ledger_integrity import Notary
+
+    published(world)
+    container = world.container
+    here = container.notary_store.state_path
+    there = tmp_path / "host-b" / here.name
+    there.parent.mkdir()
+    for name in (here.name, "notary-tree.json"):
+        shutil.copy(here.with_name(name), there.with_name(name))
+    first = world.submit(world.principal, "Signed by host A")
+    world.run_worker()
+    host_b = Notary(
+        world.ctx,
+        container.keyring,
+        FileNotaryStore(there),
+        timedelta(seconds=60),
+        origin=container.settings.log_origin,
+    )
+    # New entries (no worker: host A does not see them) that host B signs.
+    directory.create_principal(world.ctx, Actor.system("test"), "Another principal")
+    result = host_b.run_pass()
+    assert result.outcome is not PassOutcome.HALTED, result.reason
+    answer = verify(client, world.post(first.id).platform_url or "")
+    with world.ctx.uow() as uow:
+        assert answer["proof"]["tree_size"] == uow.ledger.head()[0]
+    code, output = verify_post(tmp_path, answer, log_key(client))
+    assert code == 0, output
