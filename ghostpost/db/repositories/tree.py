@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 
-from sqlalchemy import delete, insert, or_, select, tuple_
+from sqlalchemy import and_, delete, insert, or_, select
 from sqlalchemy.orm import Session
 
 from ghostpost.db.models import (
@@ -69,9 +69,13 @@ class SqlTransparencyLog:
             found |= {(0, row.seq - 1): bytes(row.leaf_hash) for row in rows}
         if inner:
             node = LedgerTreeNodeRow
+            by_level: dict[int, list[int]] = {}
+            for level, idx in inner:
+                by_level.setdefault(level, []).append(idx)
+            # One condition per level (at most 64), however many nodes are asked for.
             rows = self.session.execute(
                 select(node.level, node.idx, node.hash).where(
-                    or_(*(tuple_(node.level, node.idx) == pair for pair in inner))
+                    or_(*(and_(node.level == lv, node.idx.in_(ix)) for lv, ix in by_level.items()))
                 )
             )
             found |= {(row.level, row.idx): bytes(row.hash) for row in rows}
