@@ -79,11 +79,11 @@ def ed25519_verifier_key(name: str, public_key: bytes) -> VerifierKey:
 
 def parse_verifier_key(text: str) -> VerifierKey:
     """Parse a vkey string, refusing anything but a well-formed Ed25519 key whose id matches."""
-    # Names hold no "+", but standard base64 does: split twice only (as Go's note.NewVerifier).
-    parts = text.split("+", 2)
-    if len(parts) != 3:
+    # Cut at the first two "+" only (as Go's note.NewVerifier): base64 may contain "+".
+    name, _, rest = text.partition("+")
+    hex_id, plus, material_text = rest.partition("+")
+    if not plus:
         raise NoteError("a verifier key is name+keyid+key")
-    name, hex_id, material_text = parts
     if not is_valid_key_name(name):
         raise NoteError("the verifier key's name is not valid")
     if re.fullmatch(r"[0-9a-f]{8}", hex_id) is None:

@@ -74,6 +74,13 @@ def test_key_ids_are_computed_as_the_spec_says(vkey: str) -> None:
     assert ed25519_verifier_key(name, raw[1:]) == parsed
 
 
+def test_a_verifier_key_whose_base64_holds_a_plus_is_read() -> None:
+    # Half of all keys have a "+" in their base64: only the first two "+" separate the parts.
+    key = ed25519_verifier_key("example.com/log", b">" * 32)  # AT4+Pj4+Pj4+...
+    assert key.text().count("+") > 2
+    assert parse_verifier_key(key.text()) == key
+
+
 def test_every_mangled_verifier_key_is_refused() -> None:
     # TestNewVerifier: every proper substring, and every byte incremented.
     encoded = PETER_VKEY.encode()
@@ -256,13 +263,3 @@ def test_checkpoint_texts_round_trip(origin: str, size: int) -> None:
     except CheckpointFormatError:
         return  # control characters in the origin: refused on the way out
     assert parse_tree_checkpoint(text) == checkpoint
-
-
-def test_a_verifier_key_whose_base64_holds_a_plus_parses() -> None:
-    from ghostpost.domain.signed_note import ed25519_verifier_key, parse_verifier_key
-
-    # Found wiring the log: a public key whose base64 has "+" was refused.
-    public_key = bytes([0xFB] * 32)
-    key = ed25519_verifier_key("example.com/log", public_key)
-    assert "+" in key.text().split("+", 2)[2]
-    assert parse_verifier_key(key.text()) == key
