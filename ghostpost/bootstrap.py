@@ -35,7 +35,7 @@ from ghostpost.images import normalise
 from ghostpost.logs import configure_logging
 from ghostpost.media_store import FileMediaStore
 from ghostpost.secretbox import SecretBox, derived_development_key, parse_keys
-from ghostpost.services.context import GrantCache, ServiceContext
+from ghostpost.services.context import GrantCache, LogIdentity, ServiceContext
 from ghostpost.services.ledger_integrity import Notary, newest_checkpoint
 from ghostpost.services.web_sessions import Timeouts
 from ghostpost.settings import Settings, SettingsError
@@ -215,6 +215,7 @@ def bootstrap(
         token_grants=GrantCache(settings.api_token_cache_seconds),
         media_files=FileMediaStore(settings.media_dir),
         clean_image=normalise,
+        log=LogIdentity(settings.log_origin, settings.public_url, lambda: keyring.public_key_bytes),
     )
     store = LocalStatusStore(sessions, make_session_factory(engine, read_only=True))
     witness = Witness(settings.ledger_witness_file, settings.ledger_witness_url)
@@ -224,6 +225,7 @@ def bootstrap(
         keyring,
         notary_store,
         heartbeat=timedelta(seconds=settings.ledger_heartbeat_seconds),
+        origin=settings.log_origin,
     )
     container = Container(
         settings,

@@ -621,6 +621,52 @@ def audit_verify(
     sys.exit(0 if result.ok else 1)
 
 
+@audit.command("verify-post")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--key",
+    "key_text",
+    required=True,
+    help="The log's C2SP verifier key (origin+keyid+key, from GET /api/v1/public/log-key), "
+    "or a file holding it. The answer's own key is not trusted.",
+)
+def audit_verify_post(file: str, key_text: str) -> None:
+    """Check a verify answer (GET /api/v1/public/verify) offline, as docs/verify-answer.md says.
+
+    Prints "ok: <verdict>" (exit 0), or "FAIL step N (name): reason" (exit 1); exit 2 when the
+    file or the key cannot be read.
+    """
+    import json
+    from pathlib import Path
+
+    from ghostpost.audit.notes import check_ed25519
+    from ghostpost.domain.signed_note import NoteError, parse_verifier_key
+    from ghostpost.domain.verify_answer import AnswerRefused, check_answer
+
+    key_source = Path(key_text)
+    if "+" not in key_text and key_source.is_file():
+        key_text = key_source.read_text(encoding="utf-8").strip()
+    try:
+        key = parse_verifier_key(key_text.strip())
+    except NoteError as exc:
+        click.echo(f"FAIL step 1 (key): not a verifier key: {exc}", err=True)
+        sys.exit(2)
+    try:
+        answer = json.loads(Path(file).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        click.echo(f"cannot read {file}: {exc}", err=True)
+        sys.exit(2)
+    try:
+        verdict = check_answer(answer, key, check_ed25519)
+    except AnswerRefused as exc:
+        click.echo(f"FAIL {exc}")
+        sys.exit(1)
+    click.echo(
+        f"ok: {verdict} (leaf {answer['proof']['leaf_index']} of a tree of "
+        f"{answer['proof']['tree_size']} signed by {key.name})"
+    )
+
+
 @audit.command("check")
 @with_container
 def audit_check(container: Container) -> None:

@@ -15,7 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from ghostpost.domain.signed_note import is_valid_key_name
 from ghostpost.logs import LOG_FORMATS
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -81,6 +83,9 @@ class Settings:
     #: `notary-state.json` beside `ledger_witness_file`, or under instance/witness/ when there
     #: is no witness file). Its alert file (`notary-alert.json`) lives beside it.
     ledger_notary_state_file: str = ""
+    #: The transparency log's identity (C2SP checkpoint origin and key name); "" = derived
+    #: from public_url: "<host>/ghostpost-log". Changing it starts a new log identity.
+    ledger_origin: str = ""
     #: AES-256-GCM keys sealing platform tokens at rest: `id:base64url,id:base64url`, the first
     #: seals, all open (rotation). Empty outside production: a key derived from secret_key.
     token_keys: str = ""
@@ -149,6 +154,14 @@ class Settings:
             return self.ledger_notary_state_file
         witness = self.ledger_witness_file or _resolve_path("instance/witness/checkpoints.jsonl")
         return str(Path(witness).with_name("notary-state.json"))
+
+    @property
+    def log_origin(self) -> str:
+        """The transparency log's origin: `ledger_origin`, else "<host>/ghostpost-log"."""
+        if self.ledger_origin:
+            return self.ledger_origin
+        host = urlsplit(self.public_url).netloc or "localhost"
+        return f"{host}/ghostpost-log"
 
     def replace(self, **changes: Any) -> Settings:
         """Return a copy with some values changed (validated again)."""
@@ -294,6 +307,8 @@ def _problems(s: Settings) -> list[str]:
         problems.append("ledger_heartbeat_seconds must be in [1, 86400]")
     if not 1 <= s.ledger_witness_seconds <= 86400:
         problems.append("ledger_witness_seconds must be in [1, 86400]")
+    if s.ledger_origin and not is_valid_key_name(s.ledger_origin):
+        problems.append("ledger_origin must be one word: no spaces, '+' or control characters")
     if not 0.05 <= s.ledger_checkpoint_seconds <= 3600:
         problems.append("ledger_checkpoint_seconds must be in [0.05, 3600]")
     if s.ledger_witness_url and not s.ledger_witness_url.startswith(("http://", "https://")):

@@ -30,6 +30,11 @@ PUBLIC_API_ENDPOINTS: Mapping[str, str] = {
     "api_v1_docs.openapi_json": "The OpenAPI document describes the API; it holds no data.",
     "api_v1_docs.docs_page": "The human-readable page of that document.",
     # Mastodon answers it without a token too: clients read it before they authenticate.
+    "api_v1.public_verify": "Anyone may check who wrote a post: the answer names no writer "
+    "(an auditor's token adds one).",
+    "api_v1.public_log_key": "The log's public verifier key.",
+    "api_v1.public_checkpoint": "The newest signed tree head: public by design (witnesses).",
+    "api_v1.public_consistency": "Consistency proofs hold only hashes of public leaves.",
     "mastodon.instance": "Mastodon clients read the instance first; it shows only the limits.",
     # As on Mastodon, anyone may register an app: it acts for nobody until a staff user signs
     # in through it (ghostpost.web.authorize); rate-limited per address.

@@ -765,7 +765,10 @@ def init_app(app: Flask) -> Api:
     # The bodies of a request for several accounts (create and preview answer one of two).
     api.spec.components.schema("PostGroup", schema=PostGroupSchema)
     api.spec.components.schema("PreviewGroup", schema=PreviewGroupSchema)
-    from ghostpost.api import audit  # noqa: F401  GET /api/v1/audit/export, on this blueprint
+    from ghostpost.api import (
+        audit,  # noqa: F401  GET /api/v1/audit/export, on this blueprint
+        public_log,  # noqa: F401  GET /api/v1/public/..., on this blueprint
+    )
 
     api.register_blueprint(bp)
     app.register_blueprint(docs.bp)

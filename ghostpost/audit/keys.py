@@ -69,6 +69,11 @@ class Ed25519Signer:
         """Return the key id."""
         return self.public.key_id
 
+    @property
+    def public_key_bytes(self) -> bytes:
+        """Return the raw 32-byte public key."""
+        return base64.b64decode(self.public.public_key)
+
     def sign(self, note: bytes) -> str:
         """Return the base64 Ed25519 signature of `note`."""
         return base64.b64encode(self._private_key.sign(note)).decode("ascii")
@@ -303,6 +308,11 @@ class FileKeyring:
     def key_id(self) -> str:
         """Return the id of the current key."""
         return self.signer().key_id
+
+    @property
+    def public_key_bytes(self) -> bytes:
+        """Return the current key's raw 32-byte public key."""
+        return self.signer().public_key_bytes
 
     def sign(self, note: bytes) -> str:
         """Sign a checkpoint note with the current key."""

@@ -9,6 +9,9 @@ Beside `ledger_notary_state_file` (by default `notary-state.json` next to the wi
 - `notary-alert.json`: present while the notary refuses to sign (the reason, when, and the
   state it had). It does not depend on the ledger or the database, so monitoring can watch it.
   `ghostpost audit notary-reset` moves it aside as `notary-alert.<time>.resolved.json`.
+- `notary-tree.json`: the Merkle tree it signed last (`ghostpost-notary-tree/v1`: origin, size,
+  compact range, the signed checkpoint note), replaced atomically before each tree checkpoint
+  is stored; without it the next pass rebuilds the tree from the entries and stored salts.
 - `ledger-check.json`: the result of the last scheduled `audit check` (posts vs ledger).
 - `.notary.lock`: one notary pass at a time on this host (flock).
 
@@ -17,6 +20,7 @@ Put the directory on a volume the database administrator cannot write.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
 import json
@@ -26,9 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from ghostpost.audit.format import notary_state_text, parse_notary_state
-from ghostpost.domain.checkpoint import NotaryAlarm, NotaryState
+from ghostpost.domain.checkpoint import NotaryAlarm, NotaryState, TreeState
 
 ALERT_NAME = "notary-alert.json"
+TREE_NAME = "notary-tree.json"
+TREE_FORMAT = "ghostpost-notary-tree/v1"
 CHECK_NAME = "ledger-check.json"
 LOCK_NAME = ".notary.lock"
 
@@ -74,6 +80,7 @@ class FileNotaryStore:
         self.alert_path = self.state_path.with_name(ALERT_NAME)
         self.check_path = self.state_path.with_name(CHECK_NAME)
         self.lock_path = self.state_path.with_name(LOCK_NAME)
+        self.tree_path = self.state_path.with_name(TREE_NAME)
 
     def load(self) -> NotaryState | None:
         """Return what the notary signed last, or None when it never signed."""
@@ -89,6 +96,41 @@ class FileNotaryStore:
     def save(self, state: NotaryState) -> None:
         """Replace the state file atomically and durably."""
         write_atomically(self.state_path, notary_state_text(state).encode("utf-8"))
+
+    def load_tree(self) -> TreeState | None:
+        """Return the tree the notary signed last, or None (never signed, or reset)."""
+        try:
+            record = json.loads(self.tree_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except ValueError as exc:
+            raise NotaryStateError(f"{self.tree_path}: {exc}") from None
+        try:
+            if record["format"] != TREE_FORMAT:
+                raise ValueError(f"not {TREE_FORMAT}")
+            return TreeState(
+                origin=str(record["origin"]),
+                size=int(record["size"]),
+                compact=tuple(base64.b64decode(h, validate=True) for h in record["compact"]),
+                note=str(record["note"]),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise NotaryStateError(f"{self.tree_path}: {exc}") from None
+
+    def save_tree(self, tree: TreeState | None) -> None:
+        """Replace the tree state atomically and durably (None: forget it, after a reset)."""
+        if tree is None:
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(self.tree_path, self.tree_path.with_name(f"{TREE_NAME}.reset"))
+            return
+        record = {
+            "format": TREE_FORMAT,
+            "origin": tree.origin,
+            "size": tree.size,
+            "compact": [base64.b64encode(h).decode("ascii") for h in tree.compact],
+            "note": tree.note,
+        }
+        write_atomically(self.tree_path, (json.dumps(record, indent=2) + "\n").encode())
 
     def alarm(self) -> NotaryAlarm | None:
         """Return the alarm on record, or None."""

@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -254,6 +255,60 @@ class LedgerHeadRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     size: Mapped[int] = mapped_column(Integer)
     head_hash: Mapped[str] = mapped_column(String(64))
+
+
+class LedgerLeafRow(Base):
+    """A ledger entry's public leaf (ghostpost.domain.public_leaf), written by the notary's pass
+    (never in the request's transaction). Derived: the notary rebuilds it from the entries and
+    their salts when its own state is gone."""
+
+    __tablename__ = "ledger_leaves"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    #: The canonical JSON bytes that were hashed.
+    leaf: Mapped[bytes] = mapped_column(LargeBinary)
+    #: RFC 9162 leaf hash: SHA-256(0x00 || leaf), 32 bytes.
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class LedgerLeafSaltRow(Base):
+    """The secret salt of an entry's commitments (32 random bytes); only auditors see it.
+    Deleting one makes that entry's commitments unopenable; the log still verifies."""
+
+    __tablename__ = "ledger_leaf_salts"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    salt: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class LedgerTreeNodeRow(Base):
+    """The hash of a complete aligned subtree of the leaves (level >= 1; level 0 is
+    ledger_leaves.leaf_hash): leaves [index * 2**level, (index + 1) * 2**level). Proofs read
+    O(log n) of these (domain.merkle.proof_from_nodes)."""
+
+    __tablename__ = "ledger_tree_nodes"
+
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class TreeCheckpointRow(Base):
+    """A Merkle tree head signed by the notary as a C2SP signed note (tlog-checkpoint)."""
+
+    __tablename__ = "tree_checkpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    origin: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer, index=True)
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    #: The whole signed note (text, blank line, signature lines), exactly as signed.
+    note: Mapped[str] = mapped_column(Text)
+    signed_at: Mapped[str] = mapped_column(String(40))
+
+
+#: The verify page finds a post by its exact platform URL.
+Index("ix_posts_platform_url", PostRow.platform_url)
 
 
 class LedgerCheckpointRow(Base):

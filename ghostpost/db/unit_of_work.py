@@ -18,6 +18,7 @@ from ghostpost.db.repositories.mastodon_apps import SqlMastodonApps
 from ghostpost.db.repositories.media import SqlMedia
 from ghostpost.db.repositories.people import SqlAssignments, SqlPrincipals, SqlUsers
 from ghostpost.db.repositories.posts import SqlPosts
+from ghostpost.db.repositories.tree import SqlTransparencyLog
 from ghostpost.db.repositories.windows import SqlWindows
 from ghostpost.db.submissions import SqlSubmissions
 from ghostpost.db.web_sessions import SqlWebSessions
@@ -36,6 +37,7 @@ from ghostpost.services.ports import (
     PrincipalRepository,
     SealedSecrets,
     SubmissionReader,
+    TransparencyLog,
     UserRepository,
     WebSessionRepository,
     WindowRepository,
@@ -64,6 +66,7 @@ class SqlAlchemyUnitOfWork:
         self.windows: WindowRepository = SqlWindows(self.session)
         self.posts: PostRepository = SqlPosts(self.session)
         self.ledger: Ledger = SqlLedger(self.session)
+        self.tree: TransparencyLog = SqlTransparencyLog(self.session)
         self.api_clients: ApiClientRepository = SqlApiClients(self.session)
         self.api_tokens: ApiTokenRepository = SqlApiTokens(self.session)
         self.mastodon_apps: MastodonAppRepository = SqlMastodonApps(self.session)

@@ -115,6 +115,19 @@ class NotaryState:
 
 
 @dataclass(frozen=True)
+class TreeState:
+    """The notary's Merkle tree as it signed it last, kept outside the database beside
+    NotaryState: the compact range of leaves [0, size) (at most 64 hashes, largest subtree
+    first), so the next pass extends the tree without reading an old leaf, and the signed note
+    it stored, which the database's newest tree checkpoint must still be."""
+
+    origin: str
+    size: int
+    compact: tuple[bytes, ...]
+    note: str
+
+
+@dataclass(frozen=True)
 class NotaryAlarm:
     """Why the notary stopped signing; kept outside the database until an operator resets it."""
 

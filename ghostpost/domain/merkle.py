@@ -91,18 +91,24 @@ class CompactRange:
         #: Largest subtree first: one per set bit of `size`, from the highest.
         self.hashes = list(hashes)
 
-    def append(self, hashed: bytes) -> None:
-        """Add the next leaf hash."""
+    def append(self, hashed: bytes) -> list[tuple[int, int, bytes]]:
+        """Add the next leaf hash; return the complete aligned subtrees it completes, as
+        (level, index, hash), the leaf itself (level 0) first: what a log stores to build
+        proofs from O(log n) stored hashes (`subtree_nodes`)."""
         if len(hashed) != HASH_BYTES:
             raise MerkleError(f"leaf hash {self.size} has {len(hashed)} bytes, not {HASH_BYTES}")
         # Each trailing 1 bit of the size is a complete subtree the new leaf completes a
         # sibling for: merge it in.
-        size = self.size
+        size, level = self.size, 0
+        completed = [(0, self.size, hashed)]
         while size & 1:
             hashed = node_hash(self.hashes.pop(), hashed)
             size >>= 1
+            level += 1
+            completed.append((level, size, hashed))
         self.hashes.append(hashed)
         self.size += 1
+        return completed
 
     def extend(self, leaf_hashes: Iterable[bytes]) -> None:
         """Add leaf hashes in order."""
@@ -189,6 +195,93 @@ def consistency_proof(read: LeafHashReader, old_size: int, new_size: int) -> lis
         nodes.append(subtree_root(read, start, end))
     nodes.reverse()
     return nodes
+
+
+# --- proofs from stored subtree hashes --------------------------------------------------------
+#
+# A complete aligned subtree is leaves [index * 2**level, (index + 1) * 2**level); a log that
+# stores the hash of each one as it completes (CompactRange.append returns them) builds any
+# subtree head a proof needs from at most ~log n of them, instead of reading every leaf.
+
+#: (level, index) of a complete aligned subtree.
+NodeId = tuple[int, int]
+
+
+def subtree_nodes(start: int, end: int) -> list[NodeId]:
+    """Return the complete aligned subtrees whose heads fold into MTH(D[start:end]), largest
+    first, for a range a proof asks for (start is a multiple of a power of two >= end - start,
+    as every subtree of the RFC's tree is)."""
+    nodes: list[NodeId] = []
+    position = start
+    for level in range((end - start).bit_length() - 1, -1, -1):
+        if (end - start) >> level & 1:
+            if position % (1 << level):
+                raise MerkleError(f"[{start}, {end}) is not a subtree of the tree")
+            nodes.append((level, position >> level))
+            position += 1 << level
+    return nodes
+
+
+def fold_nodes(hashes: Sequence[bytes]) -> bytes:
+    """Return the head of the subtree whose complete parts (largest first) have `hashes`."""
+    root = hashes[-1]
+    for hashed in reversed(hashes[:-1]):
+        root = node_hash(hashed, root)
+    return root
+
+
+def inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
+    """Return the leaf ranges whose heads make PATH(index, D_size), in the proof's order."""
+    _check_size(size)
+    if not 0 <= index < size:
+        raise MerkleError(f"leaf index {index} is outside a tree of {size} leaves")
+    ranges: list[tuple[int, int]] = []
+    start, end = 0, size
+    while end - start > 1:
+        middle = start + split_point(end - start)
+        if index < middle:
+            ranges.append((middle, end))
+            end = middle
+        else:
+            ranges.append((start, middle))
+            start = middle
+    ranges.reverse()
+    return ranges
+
+
+def consistency_ranges(old_size: int, new_size: int) -> list[tuple[int, int]]:
+    """Return the leaf ranges whose heads make PROOF(old_size, D_new_size), in its order."""
+    _check_size(new_size)
+    if not 0 < old_size <= new_size:
+        raise MerkleError(f"no consistency proof from {old_size} leaves to {new_size}")
+    ranges: list[tuple[int, int]] = []
+    start, end, whole_old_tree = 0, new_size, True
+    while old_size != end:
+        middle = start + split_point(end - start)
+        if old_size <= middle:
+            ranges.append((middle, end))
+            end = middle
+        else:
+            ranges.append((start, middle))
+            start = middle
+            whole_old_tree = False
+    if not whole_old_tree:
+        ranges.append((start, end))
+    ranges.reverse()
+    return ranges
+
+
+def proof_from_nodes(
+    ranges: Sequence[tuple[int, int]], read_nodes: Callable[[Sequence[NodeId]], dict[NodeId, bytes]]
+) -> list[bytes]:
+    """Return the heads of `ranges` built from stored subtree hashes, read in one call."""
+    parts = [subtree_nodes(start, end) for start, end in ranges]
+    wanted = sorted({node for part in parts for node in part})
+    found = read_nodes(wanted)
+    missing = [node for node in wanted if len(found.get(node, b"")) != HASH_BYTES]
+    if missing:
+        raise MerkleError(f"stored subtree hashes are missing: {missing[:3]}")
+    return [fold_nodes([found[node] for node in part]) for part in parts]
 
 
 def verify_inclusion(

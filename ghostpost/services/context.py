@@ -76,6 +76,18 @@ class UnitOfWorkFactory(Protocol):
 
 
 @dataclass(frozen=True)
+class LogIdentity:
+    """The transparency log as verifiers know it (services.verification)."""
+
+    #: The log's origin (C2SP checkpoint origin, the verifier key's name).
+    origin: str
+    #: The app's public base URL (links in verify answers).
+    public_url: str
+    #: Returns the raw Ed25519 public key the notary signs with now.
+    public_key: Callable[[], bytes]
+
+
+@dataclass(frozen=True)
 class ServiceContext:
     """Dependencies of the services, built once by the composition root."""
 
@@ -102,6 +114,8 @@ class ServiceContext:
     #: Decodes an upload and re-encodes it without metadata (ghostpost.images.normalise);
     #: raises ImageRefused.
     clean_image: Callable[[bytes], CleanImage] | None = None
+    #: The transparency log's identity; None: verification is not configured.
+    log: LogIdentity | None = None
 
 
 @dataclass(frozen=True)

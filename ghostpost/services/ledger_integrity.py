@@ -35,12 +35,14 @@ from ghostpost.domain.checkpoint import (
     CheckpointKind,
     NotaryAlarm,
     NotaryState,
+    TreeState,
     checkpoint_note,
 )
 from ghostpost.domain.ledger import GENESIS_HASH, LedgerEntry, LedgerTag, entry_hash
 from ghostpost.services.context import Actor, ServiceContext
 from ghostpost.services.errors import Conflict
 from ghostpost.services.ports import HeadSigner, UnitOfWork
+from ghostpost.services.transparency_log import check_every_leaf, check_stored_tree, extend_tree
 
 log = logging.getLogger("ghostpost.notary")
 
@@ -65,6 +67,13 @@ class NotaryStore(Protocol):
 
     def save(self, state: NotaryState) -> None:
         """Replace the state durably (atomic, fsynced) before the checkpoint is released."""
+
+    def load_tree(self) -> TreeState | None:
+        """Return the Merkle tree the notary signed last, or None."""
+
+    def save_tree(self, tree: TreeState | None) -> None:
+        """Replace the tree state durably before its checkpoint is released (None: forget it,
+        so the next pass rebuilds the tree from the entries and the stored salts)."""
 
     def alarm(self) -> NotaryAlarm | None:
         """Return the raised alarm, or None."""
@@ -104,12 +113,20 @@ class Notary:
     """The only signer of the ledger's heads (see the module docstring)."""
 
     def __init__(
-        self, ctx: ServiceContext, signer: HeadSigner, store: NotaryStore, heartbeat: timedelta
+        self,
+        ctx: ServiceContext,
+        signer: HeadSigner,
+        store: NotaryStore,
+        heartbeat: timedelta,
+        *,
+        origin: str | None = None,
     ) -> None:
         self.ctx = ctx
         self.signer = signer
         self.store = store
         self.heartbeat = heartbeat
+        #: The transparency log's origin; None: no Merkle tree is kept (services.transparency_log).
+        self.origin = origin
 
     # --- one pass ----------------------------------------------------------------------------
 
@@ -128,7 +145,7 @@ class Notary:
             except ValueError as exc:  # an unreadable state file: never guess
                 return self._halt(f"cannot read the notary's state: {exc}", None)
             if full_check and state is not None:
-                problem = self._check_signed_prefix(state)
+                problem = self._check_signed_prefix(state) or self._check_tree_leaves()
                 if problem:
                     return self._halt(problem, state)
             with self.ctx.uow() as uow:
@@ -143,6 +160,23 @@ class Notary:
                 problem = _check_extension(uow, state, size, head_hash)
                 if problem:
                     return self._halt(problem, state)
+                tree_signed = False
+                if self.origin is not None:
+                    try:
+                        tree = self.store.load_tree()
+                    except ValueError as exc:
+                        return self._halt(f"cannot read the notary's tree: {exc}", state)
+                    problem, tree_signed = extend_tree(
+                        uow,
+                        tree,
+                        size,
+                        self.origin,
+                        self.signer,
+                        format_time(self.ctx.clock.now()),
+                        self.store.save_tree,
+                    )
+                    if problem:
+                        return self._halt(problem, state)
                 # Read after the lock, in its own statement: the newest signing time cannot be
                 # a snapshot older than a checkpoint another notary committed before us.
                 latest = uow.ledger.latest_checkpoint()
@@ -151,6 +185,8 @@ class Notary:
                 if kind is None and force:
                     kind = CheckpointKind.HEARTBEAT
                 if kind is None:
+                    if tree_signed:  # the chain head was signed already; the tree was not
+                        uow.commit()
                     return NotaryPass(PassOutcome.UNCHANGED)
                 signed_at = max(
                     [now]
@@ -202,6 +238,16 @@ class Notary:
             return _rewritten(state)
         return None
 
+    def _check_tree_leaves(self) -> str | None:
+        """Recompute every stored leaf and subtree hash of the signed tree (read-only)."""
+        if self.origin is None:
+            return None
+        tree = self.store.load_tree()
+        if tree is None:
+            return None
+        with self.ctx.uow(read_only=True) as uow:
+            return check_stored_tree(uow, tree) or check_every_leaf(uow, tree)
+
     def _halt(self, reason: str, state: NotaryState | None) -> NotaryPass:
         log.error("ledger notary stopped signing: %s", reason)
         self.store.raise_alarm(NotaryAlarm(reason, format_time(self.ctx.clock.now()), state))
@@ -251,6 +297,8 @@ class Notary:
                 format_time(self.ctx.clock.now()),
             )
             self.store.save(accepted)
+            # The tree is rebuilt from the accepted entries and the stored salts next pass.
+            self.store.save_tree(None)
             self.store.clear_alarm()
         log.warning(
             "ledger notary reset by %s: accepted %d entries ending in %s", actor.ref, size, head

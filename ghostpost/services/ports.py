@@ -710,6 +710,10 @@ class HeadSigner(Protocol):
     def key_id(self) -> str:
         """Return the id of the key signing now."""
 
+    @property
+    def public_key_bytes(self) -> bytes:
+        """Return the raw 32-byte Ed25519 public key signing now."""
+
     def sign(self, note: bytes) -> str:
         """Return the base64 signature of a checkpoint note."""
 
@@ -768,6 +772,72 @@ class Ledger(Protocol):
         self, *, max_size: int | None = None, batch: int = 1000
     ) -> Iterator[Checkpoint]:
         """Yield the signed heads in signing order (only those of at most `max_size` entries)."""
+
+
+@dataclass(frozen=True)
+class SignedTreeHead:
+    """A tree checkpoint the notary signed, as stored (tree_checkpoints)."""
+
+    origin: str
+    size: int
+    root_hash: bytes
+    #: The whole C2SP signed note, exactly as signed.
+    note: str
+    signed_at: str
+
+
+@dataclass(frozen=True)
+class LeafRecord:
+    """A stored public leaf and its salt (None when the salt was deleted)."""
+
+    seq: int
+    leaf: bytes
+    leaf_hash: bytes
+    salt: bytes | None
+
+
+class TransparencyLog(Protocol):
+    """The ledger's Merkle tree as stored: leaves, salts, complete subtree hashes and signed
+    heads. Only the notary's pass writes it (services.ledger_integrity), never a request."""
+
+    def leaf_count(self) -> int:
+        """Return how many leaves are stored (they are contiguous from seq 1)."""
+
+    def salts(self, *, after_seq: int, up_to_seq: int) -> dict[int, bytes]:
+        """Return the stored salts of entries after_seq < seq <= up_to_seq."""
+
+    def add_leaves(self, leaves: Sequence[LeafRecord], new_salts: Mapping[int, bytes]) -> None:
+        """Store leaves (and the salts drawn for them that were not stored yet)."""
+
+    def add_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None:
+        """Store complete subtree hashes (level >= 1, index, hash)."""
+
+    def nodes(self, wanted: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """Return the stored hashes of the complete subtrees `wanted` (level 0: leaf hashes),
+        in one read."""
+
+    def clear_derived(self) -> None:
+        """Delete the leaves and subtree hashes (kept: salts, signed heads) before a rebuild."""
+
+    def leaf(self, seq: int) -> LeafRecord | None:
+        """Return the stored leaf of entry `seq`, or None."""
+
+    def leaves(self, *, after_seq: int, up_to_seq: int) -> dict[int, LeafRecord]:
+        """Return the stored leaves of entries after_seq < seq <= up_to_seq, by seq."""
+
+    def add_checkpoint(self, head: SignedTreeHead) -> None:
+        """Store a signed tree head."""
+
+    def latest_checkpoint(self) -> SignedTreeHead | None:
+        """Return the newest signed tree head, or None."""
+
+    def published_entry(self, platform_url: str) -> LedgerEntry | None:
+        """Return the newest `post:published` entry of a post stored with exactly this
+        platform URL, or None."""
+
+    def delegated(self, public_ids: Collection[str]) -> dict[str, bool]:
+        """Return whether each post (by public id) was written by the team, as stored at
+        submission (for entries recorded before `delegated` was)."""
 
 
 @dataclass(frozen=True)
@@ -946,6 +1016,7 @@ class UnitOfWork(Protocol):
     windows: WindowRepository
     posts: PostRepository
     ledger: Ledger
+    tree: TransparencyLog
     api_clients: ApiClientRepository
     api_tokens: ApiTokenRepository
     mastodon_apps: MastodonAppRepository

@@ -667,6 +667,8 @@ def record_published(
                 "policy_in_force": in_force,
                 "counted_in_windows": [w.id for w in counted],
                 "disclosure": published.is_disclosure,
+                # Public: the leaf says "team" or "principal" (domain.public_leaf).
+                "delegated": post.is_delegated,
                 "decision": post.decisions.get("publication"),
                 "reminder_first": post.decisions.get("reminder_first"),
                 "reconciled": reconciled,

@@ -110,6 +110,7 @@ def scheduler(client: FlaskClient, world: World) -> Scheduler:
         {"account": world.account.id, "text": "A first post", "author": world.writer_a.email}
     )
     assert created.status_code == 201
+    world.run_notary()  # a signed tree head, so the public log's operations can answer 2xx
     return scheduler
 
 
@@ -126,6 +127,8 @@ def steer(case: Any, world: World, post_id: str, media_id: str) -> Any:
         case.path_parameters["media_id"] = media_id
     for name in ("account", "author", "window", "cursor"):
         case.query.pop(name, None)
+    if case.operation.path == "/api/v1/public/consistency":
+        case.query.update({"from": 1, "to": 1})
     return case
 
 

@@ -149,6 +149,13 @@ BUILDERS: dict[tuple[str, str], Callable[[Matrix, str], Request]] = {
     ("verify.verify", "POST"): lambda m, t: Request(
         "POST", "/verify", form={"answer": "not json"}, remote_addr=m.address()
     ),
+    # The public log (issue 18): anyone, with or without a token.
+    ("api_v1.public_verify", "GET"): get("/api/v1/public/verify", url="https://x.test/@a/1"),
+    ("api_v1.public_log_key", "GET"): get("/api/v1/public/log-key"),
+    ("api_v1.public_checkpoint", "GET"): get("/api/v1/public/checkpoint"),
+    ("api_v1.public_consistency", "GET"): get(
+        "/api/v1/public/consistency", **{"from": "1", "to": "1"}
+    ),
     # sign-in (wrong password, from an address of its own: the sign-in limit is per address)
     ("auth.login", "GET"): get("/login"),
     ("auth.login", "POST"): lambda m, t: Request(
@@ -584,6 +591,10 @@ row("api_v1_docs.docs_page", "GET", everyone(OK, API_ACTORS), targets=OWN_ONLY)
 row("mastodon.instance", "GET", everyone(OK, API_ACTORS))
 row("verify.verify", "GET", everyone(OK), targets=OWN_ONLY)
 row("verify.verify", "POST", {**everyone(422), "api_token": NO_CSRF}, targets=OWN_ONLY)
+row("api_v1.public_verify", "GET", everyone(OK, API_ACTORS), targets=OWN_ONLY)
+row("api_v1.public_log_key", "GET", everyone(OK, API_ACTORS), targets=OWN_ONLY)
+row("api_v1.public_checkpoint", "GET", everyone(OK, API_ACTORS), targets=OWN_ONLY)
+row("api_v1.public_consistency", "GET", everyone(OK, API_ACTORS), targets=OWN_ONLY)
 # Signing in and out.
 row(
     "auth.login",

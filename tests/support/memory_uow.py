@@ -32,7 +32,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from ghostpost.db.repositories.changes import PostChanges, WindowChanges
-from ghostpost.domain.checkpoint import Checkpoint, NotaryAlarm, NotaryState
+from ghostpost.domain.checkpoint import Checkpoint, NotaryAlarm, NotaryState, TreeState
 from ghostpost.domain.ledger import (
     GENESIS_HASH,
     LedgerEntry,
@@ -88,6 +88,7 @@ from ghostpost.services.ports import (
     SealedSecrets,
     SubmissionReader,
     TokenFacts,
+    TransparencyLog,
     UnitOfWork,
     UserRepository,
     WebSessionRepository,
@@ -1760,9 +1761,16 @@ class MemoryNotaryStore:
         self.state: NotaryState | None = None
         self.raised: NotaryAlarm | None = None
         self.cleared: list[NotaryAlarm] = []
+        self.tree: TreeState | None = None
 
     def load(self) -> NotaryState | None:
         return self.state
+
+    def load_tree(self) -> TreeState | None:
+        return self.tree
+
+    def save_tree(self, tree: TreeState | None) -> None:
+        self.tree = tree
 
     def save(self, state: NotaryState) -> None:
         self.state = state
@@ -1877,6 +1885,14 @@ class MemoryMedia:
 # --- the unit of work and its factory ----------------------------------------------------------
 
 
+class SqlOnlyTransparencyLog:
+    """The transparency log's tables exist on the SQL stores only: the notary of the memory
+    tests runs without a log origin (no tree), and verification is tested against SQL."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise NotImplementedError(f"TransparencyLog.{name} runs on the SQL stores only")
+
+
 class MemoryUnitOfWork:
     """Implements ghostpost.services.ports.UnitOfWork over a MemoryDatabase."""
 
@@ -1903,6 +1919,7 @@ class MemoryUnitOfWork:
         self.windows: WindowRepository = MemoryWindows(tx)
         self.posts: PostRepository = posts
         self.ledger: Ledger = MemoryLedger(tx)
+        self.tree: TransparencyLog = SqlOnlyTransparencyLog()
         self.api_clients: ApiClientRepository = MemoryApiClients(tx)
         self.api_tokens: ApiTokenRepository = MemoryApiTokens(tx)
         self.mastodon_apps: MastodonAppRepository = MemoryMastodonApps(tx)

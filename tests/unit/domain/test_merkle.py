@@ -411,3 +411,43 @@ def test_a_compact_range_of_the_wrong_shape_is_refused() -> None:
         CompactRange(1, [b"short"])
     with pytest.raises(MerkleError):
         CompactRange().append(b"short")
+
+
+# --- proofs from stored subtree hashes (what the log serves from the database) ----------------
+
+
+def test_proofs_from_stored_subtree_hashes_equal_the_leaf_read_proofs_for_every_size() -> None:
+    from ghostpost.domain.merkle import (
+        CompactRange,
+        consistency_proof,
+        consistency_ranges,
+        inclusion_proof,
+        inclusion_ranges,
+        proof_from_nodes,
+        sequence_reader,
+    )
+
+    hashes = [hashlib.sha256(bytes([n])).digest() for n in range(70)]
+    stored: dict[tuple[int, int], bytes] = {}
+    compact = CompactRange()
+    reads: list[int] = []
+
+    def read_nodes(wanted: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        wanted = list(wanted)
+        reads.append(len(wanted))
+        return {node: stored[node] for node in wanted}
+
+    for size in range(1, len(hashes) + 1):
+        for level, index, hashed in compact.append(hashes[size - 1]):
+            stored[(level, index)] = hashed
+        read = sequence_reader(hashes[:size])
+        for index in range(size):
+            assert proof_from_nodes(inclusion_ranges(index, size), read_nodes) == (
+                inclusion_proof(read, index, size)
+            )
+        for old in range(1, size + 1):
+            assert proof_from_nodes(consistency_ranges(old, size), read_nodes) == (
+                consistency_proof(read, old, size)
+            )
+    # One read per proof, of O(log n) stored hashes (never a leaf per leaf).
+    assert max(reads) <= 2 * 7
