@@ -258,11 +258,6 @@ def paste(page: Page, server: LiveServer, answer: dict[str, Any]) -> None:
     page.get_by_role("button", name="Check proof").click()
 
 
-@pytest.mark.xfail(
-    raises=NotImplementedError,
-    strict=True,
-    reason="log_verifier_key is built by the tree18 branch: remove this mark when it merges",
-)
 def test_a_pasted_answer_is_checked_against_the_logs_published_key(
     verify_page: Page, server: LiveServer, screenshots: Path
 ) -> None:

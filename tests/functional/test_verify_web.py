@@ -113,11 +113,6 @@ def test_verifications_are_rate_limited_per_address_and_the_bare_form_is_free(
     assert other.status_code == 422
 
 
-@pytest.mark.xfail(
-    raises=NotImplementedError,
-    strict=True,
-    reason="verify_post_url is built by the tree18 branch: remove this mark when it merges",
-)
 def test_a_url_ghostpost_never_published_is_answered_in_plain_words(client: FlaskClient) -> None:
     response = client.get("/verify", query_string={"url": " https://example.social/@x/1 "})
 
