@@ -13,7 +13,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from ghostpost.web.security import VERIFY_LIMIT
-from tests.support.web import csrf_from
+from tests.support.web import csrf_from, sign_in
+from tests.support.world import World
 
 BAD_URLS = {
     "": "Enter the address (URL) of a post.",
@@ -121,3 +122,25 @@ def test_a_url_ghostpost_never_published_is_answered_in_plain_words(client: Flas
     assert "Not published through ghostpost" in html
     assert 'value="https://example.social/@x/1"' in html
     assert "verify.js" not in html  # no proof to check
+
+
+def test_a_real_team_post_shows_the_team_to_visitors_and_the_writer_to_auditors_only(
+    world: World, client: FlaskClient
+) -> None:
+    world.approve_notice(world.open_window())
+    team = world.submit(world.writer_a, "Team wrote this")
+    own = world.submit(world.principal, "I wrote this myself")
+    world.run_worker()  # the notice, both posts, then a notary pass
+    team_url, own_url = world.post(team.id).platform_url, world.post(own.id).platform_url
+
+    visitor_team = client.get("/verify", query_string={"url": team_url}).get_data(as_text=True)
+    visitor_own = client.get("/verify", query_string={"url": own_url}).get_data(as_text=True)
+
+    assert "Written by the team" in visitor_team and "verify.js" in visitor_team
+    assert world.writer_a.name not in visitor_team
+    assert "Written by the team" not in visitor_own
+    assert world.principal.name in visitor_own
+
+    sign_in(client, world.auditor.email)
+    auditor_team = client.get("/verify", query_string={"url": team_url}).get_data(as_text=True)
+    assert world.writer_a.name in auditor_team
