@@ -215,6 +215,7 @@ def bootstrap(
         token_grants=GrantCache(settings.api_token_cache_seconds),
         media_files=FileMediaStore(settings.media_dir),
         clean_image=normalise,
+        public_url=settings.public_url,
     )
     store = LocalStatusStore(sessions, make_session_factory(engine, read_only=True))
     witness = Witness(settings.ledger_witness_file, settings.ledger_witness_url)

@@ -102,6 +102,8 @@ class ServiceContext:
     #: Decodes an upload and re-encodes it without metadata (ghostpost.images.normalise);
     #: raises ImageRefused.
     clean_image: Callable[[bytes], CleanImage] | None = None
+    #: Where the public reaches this ghostpost (settings.public_url): disclosure page links.
+    public_url: str = "http://127.0.0.1:8000"
 
 
 @dataclass(frozen=True)

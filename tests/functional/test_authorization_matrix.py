@@ -112,6 +112,7 @@ def window_form(account: str, starts_at: datetime, name: str) -> dict[str, str]:
         "timezone": "UTC",
         "notice_text": "Some posts here are written by my team.",
         "reminder_text": "My team helps run this account.",
+        "reason": "The principal is at a conference; the team posts.",
         "reminder_every": "10",
         "reminder_mode": "inline",
         "tag": "#team",

@@ -410,6 +410,7 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
             window = self.stored_window()
             p = window.policy
             spec = windows.WindowSpec(
+                reason="The principal is at a conference; the team posts.",
                 account_id=window.account_id,
                 name=window.name,
                 starts_at=p.starts_at,
@@ -460,6 +461,7 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
             }
             fields.update(changes)
             spec = windows.WindowSpec(
+                reason="The principal is at a conference; the team posts.",
                 account_id=window.account_id,
                 name=window.name,
                 notice_publish_at=window.notice_publish_at,
