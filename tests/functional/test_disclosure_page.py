@@ -14,6 +14,7 @@ from ghostpost.domain.model import PostKind
 from ghostpost.domain.policy import WindowKind
 from ghostpost.services import windows
 from ghostpost.services.context import Actor
+from ghostpost.services.coverage import window_coverage
 from ghostpost.services.errors import PolicyRefused, ValidationFailed
 from tests.support.api import scheduler_for
 from tests.support.web import post_form, sign_in
@@ -174,6 +175,12 @@ def test_an_away_notice_goes_out_and_no_delegated_post_does(
     assert sum(p.kind is PostKind.REGULAR for p in published) == 12
     (notice,) = [p for p in published if p.kind is PostKind.NOTICE]
     assert notice.final_text.endswith(PAGE_URL)
+    # The coverage dashboard misses no reminder in it, and the public page says what it is.
+    measured = window_coverage(world.ctx, Actor.system("test"), window.id).selected
+    assert measured is not None and measured.coverage.reminders_missed == 0
+    shown = client.get("/@avery/disclosure.json").get_json()["current"][0]
+    assert shown["kind"] == "away" and shown["policy"].startswith("an away notice")
+    assert shown["counts"]["posts_by_principal"] == 12 and shown["counts"]["reminders"] == 0
 
 
 def test_a_delegated_post_queued_when_the_window_turns_away_does_not_go_out(
