@@ -685,6 +685,8 @@ def policy_record(policy: WindowPolicy) -> dict[str, Any]:
         # always have.
         **({} if policy.alt_text_required else {"alt_text_required": False}),
         **({"tag_every_part": True} if policy.tag_every_part else {}),
+        # The reason the post was published under (windows before 0022 read "not recorded").
+        **({"reason": policy.reason} if policy.reason else {}),
         **({"kind": policy.kind.value} if policy.kind is not WindowKind.DELEGATION else {}),
     }
 

@@ -1055,6 +1055,7 @@ def test_the_policy_in_force_at_publication_is_recorded_with_the_post_and_in_the
         "tag_mode": "when_fits",
         "tag_position": "end",
         "requires_approval": False,
+        "reason": policy.reason,
     }
     assert published.decisions["policy_in_force"] == expected
     recorded = entries(world, post, LedgerTag.POST_PUBLISHED)

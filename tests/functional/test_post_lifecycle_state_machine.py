@@ -149,6 +149,7 @@ def policy_from_record(record: dict[str, object]) -> WindowPolicy:
         tag_mode=TagMode(record["tag_mode"]),
         tag_position=TagPosition(record["tag_position"]),
         requires_approval=bool(record["requires_approval"]),
+        reason=str(record.get("reason", "")),
     )
 
 
