@@ -80,8 +80,10 @@ def _account_for(accounts: list[Account], handle: str) -> Account | None:
 def disclosure_page(ctx: ServiceContext, handle: str) -> DisclosurePage:
     """Return the public disclosure page of the principal behind `handle` (read-only).
 
-    Only windows whose notice the principal approved are shown: a draft the principal has not
-    agreed to is no promise to the public.
+    A window appears once its notice is published: a draft the principal has not approved is
+    no promise to the public, and an approved notice waits for the time the principal chose
+    (the page must not announce an event before the notice does). No delegated post goes out
+    in a window before its notice, so no window with team posts is ever left out.
     """
     now = ctx.clock.now()
     with ctx.uow(read_only=True) as uow:
@@ -93,11 +95,16 @@ def disclosure_page(ctx: ServiceContext, handle: str) -> DisclosurePage:
         accounts = {a.id: a for a in all_accounts if a.principal_id == named.principal_id}
         found: list[tuple[Window, PublicWindow]] = []
         for window in uow.windows.list_for_accounts(list(accounts)):
-            if window.notice_approved_at is None:
+            if window.notice_published_at is None:
                 continue
             account = accounts[window.account_id]
             notice = uow.posts.get(window.notice_post_id) if window.notice_post_id else None
-            published = notice is not None and notice.state is PostState.PUBLISHED
+            # A notice the principal deleted afterwards keeps its window listed, unlinked.
+            published = (
+                notice is not None
+                and notice.state is PostState.PUBLISHED
+                and notice.deleted_at is None
+            )
             timeline = uow.posts.published_timeline(
                 account.id, window.policy.starts_at, window.policy.ends_at, window.notice_post_id
             )

@@ -274,9 +274,14 @@ def ledger_counts(world: World, window_id: int) -> dict[str, int]:
 def test_the_disclosure_page_shows_windows_never_writers_and_counts_match_the_ledger(
     world: World, client: FlaskClient
 ) -> None:
-    window = world.open_window(every=3)
+    now = world.container.clock.now()
+    window = world.open_window(every=3, hours=0.25)
     world.approve_notice(window)
-    later = world.open_window(starts_at=world.container.clock.now() + timedelta(days=2))
+    # Its notice goes out at once (the start is within the notice lead): listed as upcoming.
+    soon = world.open_window(starts_at=now + timedelta(minutes=30))
+    world.approve_notice(soon)
+    # Approved, but its notice waits for its time: the page must not announce it before that.
+    later = world.open_window(starts_at=now + timedelta(days=2))
     world.approve_notice(later)
     world.run_worker()
     world.submit(world.writer_a, "Keynote starts")
@@ -290,7 +295,8 @@ def test_the_disclosure_page_shows_windows_never_writers_and_counts_match_the_le
     html = page.get_data(as_text=True)
     data = client.get("/@avery/disclosure.json").get_json()
     assert [w["reason"] for w in data["current"]] == [window.policy.reason]
-    assert len(data["upcoming"]) == 1 and data["past"] == []
+    assert [w["starts_at"] for w in data["upcoming"]] == [soon.policy.starts_at.isoformat()]
+    assert data["past"] == []
     current = data["current"][0]
     assert (
         current["policy"] == "a reminder every 3 posts; delegated posts carry #team when they fit"
