@@ -216,6 +216,7 @@ def bootstrap(
         media_files=FileMediaStore(settings.media_dir),
         clean_image=normalise,
         log=LogIdentity(settings.log_origin, settings.public_url, lambda: keyring.public_key_bytes),
+        public_url=settings.public_url,
     )
     store = LocalStatusStore(sessions, make_session_factory(engine, read_only=True))
     witness = Witness(settings.ledger_witness_file, settings.ledger_witness_url)

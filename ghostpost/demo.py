@@ -79,6 +79,8 @@ def seed_demo(container: Container) -> str:
                 notice_text=NOTICE,
                 reminder_text=REMINDER,
                 reminder_every=10,
+                reason="Avery is on stage and in meetings at DevSummit all month; the team "
+                "posts the talks and answers as they happen.",
             ),
         )
         windows.approve_notice(ctx, Actor.for_user(users["avery"]), window.id)

@@ -563,6 +563,17 @@ class WindowSchema(ma.Schema):
         required=True,
         metadata={"description": "A thread's later parts carry the tag too (else only its first)."},
     )
+    reason = fields.String(
+        required=True, metadata={"description": "Why the account is handed over (public)."}
+    )
+    kind = fields.String(
+        required=True,
+        validate=validate.OneOf(["delegation", "away"]),
+        metadata={
+            "description": "`away`: an away notice (a notice and no delegated posting; "
+            "delegated posts for its period are refused with `away_window`)."
+        },
+    )
 
 
 class WindowListSchema(ma.Schema):

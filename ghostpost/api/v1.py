@@ -303,6 +303,8 @@ def render_window(found: api_queries.ClientWindow) -> dict[str, Any]:
         "tag_position": policy.tag_position.value,
         "requires_approval": policy.requires_approval,
         "tag_every_part": policy.tag_every_part,
+        "reason": policy.reason,
+        "kind": policy.kind.value,
     }
 
 

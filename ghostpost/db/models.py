@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ghostpost.db.base import Base
+from ghostpost.domain.disclosure import REASON_NOT_RECORDED
 
 
 class PrincipalRow(Base):
@@ -106,6 +107,11 @@ class WindowRow(Base):
     alt_text_required: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     #: A thread's later parts carry the tag too (0018; off: only the first part).
     tag_every_part: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: Why the account is handed over (public, on the disclosure page; 0022). Older windows
+    #: read domain.disclosure.REASON_NOT_RECORDED.
+    reason: Mapped[str] = mapped_column(Text, server_default=REASON_NOT_RECORDED)
+    #: delegation | away (an away notice: no delegated posting; 0022)
+    kind: Mapped[str] = mapped_column(String(20), server_default="delegation")
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     notice_post_id: Mapped[int | None] = mapped_column(
         ForeignKey("posts.id", use_alter=True, name="fk_windows_notice_post_id_posts")

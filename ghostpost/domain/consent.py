@@ -106,6 +106,11 @@ RULES: dict[str, Callable[[object, object], Effect]] = {
     "alt_text_required": _ordered(weaker_when_larger=False),
     # Tagging fewer of a thread's parts is weaker.
     "tag_every_part": _ordered(weaker_when_larger=False),
+    # The reason is words the principal saw and the public reads.
+    "reason": _replaced,
+    # A window's kind never changes (services.windows refuses it); were it to, it is a new
+    # promise to the public.
+    "kind": _replaced,
 }
 
 

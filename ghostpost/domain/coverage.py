@@ -23,6 +23,7 @@ from ghostpost.domain.policy import (
     ReminderOutcome,
     TagMode,
     TagOutcome,
+    WindowKind,
     WindowPolicy,
     cadence_step,
     counts_in_window,
@@ -257,7 +258,8 @@ def compute_coverage(
         if window_id is None or counts_in_window(window_id, policy, post.cadence)
     ]
     for position, post in enumerate(posts, start=1):
-        was_due = reminder_due(run, every)
+        # An away notice has no reminders: none is ever due (the principal's posts only).
+        was_due = reminder_due(run, every) and policy.kind is not WindowKind.AWAY
         missed_here = False
         if post.kind is PostKind.NOTICE:
             notices += 1

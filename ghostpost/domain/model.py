@@ -125,12 +125,14 @@ class Window:
     notice_rejected_by: int | None = None
     notice_rejection_comment: str | None = None
 
-    def state(self) -> WindowState:
-        """Return the snapshot the policy engine reads."""
+    def state(self, disclosure_url: str | None = None) -> WindowState:
+        """Return the snapshot the policy engine reads; `disclosure_url` fills the reminder's
+        `{disclosure_url}` (ghostpost.domain.disclosure)."""
         return WindowState(
             policy=self.policy,
             notice_published=self.notice_published_at is not None,
             posts_since_disclosure=self.posts_since_disclosure,
+            **({} if disclosure_url is None else {"disclosure_url": disclosure_url}),
         )
 
 

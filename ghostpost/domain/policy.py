@@ -46,6 +46,16 @@ class TagPosition(StrEnum):
     START = "start"
 
 
+class WindowKind(StrEnum):
+    """What a window is for."""
+
+    #: Staff may post on the account, under the disclosure policy.
+    DELEGATION = "delegation"
+    #: A notice and no delegated posting ("I'm at the conference, I'll reply next week"): the
+    #: notice goes out like any window's, there are no reminders, delegated posts are refused.
+    AWAY = "away"
+
+
 class Stage(StrEnum):
     """When the engine is asked: at submission (and preview) or when the post is about to go out."""
 
@@ -93,6 +103,7 @@ class RefusalCode(StrEnum):
     WINDOW_ENDED = "window_ended"
     TAG_NOT_A_HASHTAG = "tag_not_a_hashtag"
     CONTENT_WARNING_UNSUPPORTED = "content_warning_unsupported"
+    AWAY_WINDOW = "away_window"
 
 
 DEFAULT_REMINDER_EVERY = 10
@@ -121,6 +132,9 @@ class WindowPolicy:
     alt_text_required: bool = True
     #: A thread's later parts carry the tag too (off: only its first part does).
     tag_every_part: bool = False
+    #: Why the principal hands over the account (shown on the public disclosure page).
+    reason: str = ""
+    kind: WindowKind = WindowKind.DELEGATION
 
     def __post_init__(self) -> None:
         # With N = 1 every post would need a reminder before it, including the post right
@@ -143,6 +157,13 @@ class WindowState:
     notice_published: bool
     #: Published posts since the last disclosure (notice or reminder) inside the window.
     posts_since_disclosure: int
+    #: What `{disclosure_url}` in the reminder text becomes (the principal's disclosure page).
+    disclosure_url: str = "{disclosure_url}"
+
+    @property
+    def reminder_text(self) -> str:
+        """Return the reminder text as it goes out (placeholder filled in)."""
+        return self.policy.reminder_text.replace("{disclosure_url}", self.disclosure_url)
 
 
 @dataclass(frozen=True)
@@ -410,29 +431,30 @@ def decide_reminder(
     if window is None or not window.policy.contains(at):
         return ReminderDecision(ReminderOutcome.NONE, reason="outside any window"), text
     policy = window.policy
+    if policy.kind is WindowKind.AWAY:
+        return ReminderDecision(
+            ReminderOutcome.NONE, reason="an away notice has no reminders"
+        ), text
+    reminder_text = window.reminder_text
     if not reminder_due(window.posts_since_disclosure, policy.reminder_every):
         left = policy.reminder_every - 1 - window.posts_since_disclosure
         return ReminderDecision(ReminderOutcome.NONE, reason=f"{left} more before a reminder"), text
     if policy.reminder_mode is ReminderMode.STANDALONE:
-        return ReminderDecision(
-            ReminderOutcome.STANDALONE, policy.reminder_text, "standalone mode"
-        ), text
+        return ReminderDecision(ReminderOutcome.STANDALONE, reminder_text, "standalone mode"), text
     if not draft.is_delegated:
         # The principal's own words are never altered; their reminder goes out on its own.
         return ReminderDecision(
-            ReminderOutcome.STANDALONE, policy.reminder_text, "principal post is never altered"
+            ReminderOutcome.STANDALONE, reminder_text, "principal post is never altered"
         ), text
     if draft.content_warning:
         # Inline, the reminder would sit behind the warning, unseen until a click.
         return ReminderDecision(
-            ReminderOutcome.STANDALONE, policy.reminder_text, "a content warning would hide it"
+            ReminderOutcome.STANDALONE, reminder_text, "a content warning would hide it"
         ), text
-    inline = with_inline_reminder(text, policy.reminder_text)
+    inline = with_inline_reminder(text, reminder_text)
     if budget.measure(inline).fits:
-        return ReminderDecision(ReminderOutcome.INLINE, policy.reminder_text, "fits inline"), inline
-    return ReminderDecision(
-        ReminderOutcome.STANDALONE, policy.reminder_text, "does not fit inline"
-    ), text
+        return ReminderDecision(ReminderOutcome.INLINE, reminder_text, "fits inline"), inline
+    return ReminderDecision(ReminderOutcome.STANDALONE, reminder_text, "does not fit inline"), text
 
 
 def decide(
@@ -498,6 +520,12 @@ def decide(
                 RefusalCode.OUTSIDE_WINDOW,
                 f"The delegation window starts at {policy.starts_at.isoformat()}; "
                 "schedule the post inside it.",
+            )
+        if policy.kind is WindowKind.AWAY:
+            return refuse(
+                RefusalCode.AWAY_WINDOW,
+                "This period is an away notice, not a delegation window: nobody else posts "
+                "on the account until it ends.",
             )
 
     tag, tagged_text, tag_refusal = decide_tag(
@@ -657,6 +685,9 @@ def policy_record(policy: WindowPolicy) -> dict[str, Any]:
         # always have.
         **({} if policy.alt_text_required else {"alt_text_required": False}),
         **({"tag_every_part": True} if policy.tag_every_part else {}),
+        # The reason the post was published under (windows before 0022 read "not recorded").
+        **({"reason": policy.reason} if policy.reason else {}),
+        **({"kind": policy.kind.value} if policy.kind is not WindowKind.DELEGATION else {}),
     }
 
 

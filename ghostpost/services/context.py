@@ -116,6 +116,8 @@ class ServiceContext:
     clean_image: Callable[[bytes], CleanImage] | None = None
     #: The transparency log's identity; None: verification is not configured.
     log: LogIdentity | None = None
+    #: Where the public reaches this ghostpost (settings.public_url): disclosure page links.
+    public_url: str = "http://127.0.0.1:8000"
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from ghostpost.services.clients import (
     may_name_author_if,
 )
 from ghostpost.services.context import Actor, ServiceContext, user_summary
+from ghostpost.services.disclosure import disclosure_url
 from ghostpost.services.errors import (
     Conflict,
     Forbidden,
@@ -181,7 +182,7 @@ def _decide_plan(
             content_warning=cmd.options.content_warning,
             has_media=bool(cmd.media_ids),
         ),
-        window=window.state() if window else None,
+        window=window.state(disclosure_url(ctx, account)) if window else None,
         budget=ctx.budget_for(account),
         now=now,
         stage=Stage.SUBMISSION,
@@ -401,7 +402,7 @@ def thread_plans(ctx: ServiceContext, cmd: SubmitPost, plan: Plan, now: datetime
     if not cmd.thread:
         return [plan]
     texts = (cmd.text, *cmd.thread)
-    state = plan.window.state() if plan.window else None
+    state = plan.window.state(disclosure_url(ctx, plan.account)) if plan.window else None
     most = threads.max_parts(state)
     if len(texts) > most:
         raise ValidationFailed(
@@ -874,7 +875,7 @@ def reschedule_post(ctx: ServiceContext, actor: Actor, post_id: int, publish_at:
                 content_warning=post.options.content_warning,
                 has_media=bool(uow.media.images_of(post.id)),
             ),
-            window=window.state() if window else None,
+            window=window.state(disclosure_url(ctx, account)) if window else None,
             budget=ctx.budget_for(account),
             now=now,
             stage=Stage.SUBMISSION,

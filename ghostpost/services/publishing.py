@@ -35,6 +35,7 @@ from ghostpost.domain.states import PostState, transition
 from ghostpost.domain.threads import part_window
 from ghostpost.services.context import SYSTEM_WORKER, MediaFiles, ServiceContext
 from ghostpost.services.delegation import hold_withdrawn, withdrawn_grant, withdrawn_hold
+from ghostpost.services.disclosure import disclosure_url
 from ghostpost.services.errors import MediaUnavailable
 from ghostpost.services.ports import UnitOfWork
 
@@ -144,7 +145,9 @@ def publication_outlook(
             content_warning=post.options.content_warning,
             has_media=bool(uow.media.images_of(post.id)),
         ),
-        window=part_window(window.state() if window else None, *_thread_size(post)),
+        window=part_window(
+            window.state(disclosure_url(ctx, account)) if window else None, *_thread_size(post)
+        ),
         budget=ctx.budget_for(account),
         now=now,
         stage=Stage.SUBMISSION,
@@ -484,7 +487,9 @@ def _decide_and_claim(
             content_warning=post.options.content_warning,
             has_media=bool(media),
         ),
-        window=part_window(window.state() if window else None, *_thread_size(post)),
+        window=part_window(
+            window.state(disclosure_url(ctx, account)) if window else None, *_thread_size(post)
+        ),
         budget=ctx.budget_for(account),
         now=now,
         stage=Stage.PUBLICATION,

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ghostpost.domain.consent import Effect, FieldChange, compare_policies, with_fields
+from ghostpost.domain.disclosure import MAX_REASON, PLACEHOLDERS, expand, unknown_placeholders
 from ghostpost.domain.ledger import LedgerTag
 from ghostpost.domain.model import (
     Account,
@@ -39,6 +40,7 @@ from ghostpost.domain.policy import (
     ReminderMode,
     TagMode,
     TagPosition,
+    WindowKind,
     WindowPolicy,
 )
 from ghostpost.domain.states import PostState, transition
@@ -51,6 +53,7 @@ from ghostpost.services.authz import (
     require_user,
 )
 from ghostpost.services.context import Actor, ServiceContext, user_summary
+from ghostpost.services.disclosure import disclosure_url
 from ghostpost.services.errors import Conflict, NotFound, ValidationFailed, text_problem
 from ghostpost.services.ports import UnitOfWork
 
@@ -73,12 +76,15 @@ POLICY_LABELS = {
     "requires_approval": "Principal approves each delegated post",
     "alt_text_required": "Delegated posts' images need alt text",
     "tag_every_part": "Tag every part of a thread",
+    "reason": "Reason (public)",
+    "kind": "Kind",
 }
 _TIME_FIELDS = ("starts_at", "ends_at")
 _ENUM_FIELDS: dict[str, Any] = {
     "reminder_mode": ReminderMode,
     "tag_mode": TagMode,
     "tag_position": TagPosition,
+    "kind": WindowKind,
 }
 
 
@@ -103,6 +109,10 @@ class WindowSpec:
     tag_every_part: bool = False
     #: When the notice goes out once approved; None: the configured lead before `starts_at`.
     notice_publish_at: datetime | None = None
+    #: Why the account is handed over (required; public on the disclosure page).
+    reason: str = ""
+    #: An away notice has a notice and no delegated posting (no reminder text needed).
+    kind: WindowKind = WindowKind.DELEGATION
 
     def policy(self) -> WindowPolicy:
         """Return the policy value the engine reads."""
@@ -119,6 +129,8 @@ class WindowSpec:
             requires_approval=self.requires_approval,
             alt_text_required=self.alt_text_required,
             tag_every_part=self.tag_every_part,
+            reason=self.reason.strip(),
+            kind=self.kind,
         )
 
     def notice_time(self, ctx: ServiceContext) -> datetime:
@@ -143,15 +155,29 @@ def _validate(spec: WindowSpec) -> dict[str, str]:
             errors["notice_publish_at"] = "must not be after ends_at"
     if not spec.notice_text.strip():
         errors["notice_text"] = "required"
-    if not spec.reminder_text.strip():
+    away = spec.kind is WindowKind.AWAY
+    if not spec.reminder_text.strip() and not away:
         errors["reminder_text"] = "required"
+    if not spec.reason.strip():
+        errors["reason"] = "required: say why others post for the principal (the public reads it)"
+    elif len(spec.reason.strip()) > MAX_REASON:
+        errors["reason"] = f"too long: keep it under {MAX_REASON} characters"
     if not MIN_REMINDER_EVERY <= spec.reminder_every <= MAX_REMINDER_EVERY:
         errors["reminder_every"] = f"must be between {MIN_REMINDER_EVERY} and {MAX_REMINDER_EVERY}"
-    for name in ("name", "notice_text", "reminder_text", "tag"):
+    for name in ("name", "notice_text", "reminder_text", "tag", "reason"):
         problem = text_problem(getattr(spec, name))
         if problem is not None:
             errors[name] = problem
-    if spec.tag_mode is not TagMode.OFF and not _TAG.match(spec.tag):
+    for name in ("notice_text", "reminder_text"):
+        unknown = unknown_placeholders(getattr(spec, name))
+        if unknown and name not in errors:
+            known = ", ".join("{" + p + "}" for p in sorted(PLACEHOLDERS))
+            errors[name] = (
+                "unknown placeholder "
+                + ", ".join("{" + u + "}" for u in unknown)
+                + f" (known: {known})"
+            )
+    if spec.tag_mode is not TagMode.OFF and not away and not _TAG.match(spec.tag):
         errors["tag"] = "must be one hashtag such as #team"
     return errors
 
@@ -193,6 +219,7 @@ def create_window(ctx: ServiceContext, actor: Actor, spec: WindowSpec) -> Window
             created_by=user.id,
             notice_publish_at=spec.notice_time(ctx),
         )
+        notice_text = expand(spec.notice_text, disclosure_url(ctx, account))
         notice = uow.posts.add(
             NewPost(
                 public_id=str(uuid.uuid4()),
@@ -202,8 +229,8 @@ def create_window(ctx: ServiceContext, actor: Actor, spec: WindowSpec) -> Window
                 author_id=user.id,
                 submitter=actor.ref,
                 source=Source.SYSTEM,
-                submitted_text=spec.notice_text,
-                final_text=spec.notice_text,
+                submitted_text=notice_text,
+                final_text=notice_text,
                 idempotency_key=f"gp-{uuid.uuid4()}",
                 created_at=now,
                 window_id=window.id,
@@ -232,7 +259,12 @@ def create_window(ctx: ServiceContext, actor: Actor, spec: WindowSpec) -> Window
 
 def _check_texts_fit(ctx: ServiceContext, account: Account, spec: WindowSpec) -> None:
     budget = ctx.budget_for(account)
-    if spec.tag_mode is not TagMode.OFF and not budget.finds_hashtag(spec.tag, spec.tag):
+    away = spec.kind is WindowKind.AWAY
+    if (
+        spec.tag_mode is not TagMode.OFF
+        and not away
+        and not budget.finds_hashtag(spec.tag, spec.tag)
+    ):
         # Refused here, where the manager can fix it, rather than on every delegated post later
         # (e.g. "#123" is no hashtag anywhere; Bluesky tags stop at 64 characters).
         raise ValidationFailed(
@@ -240,11 +272,13 @@ def _check_texts_fit(ctx: ServiceContext, account: Account, spec: WindowSpec) ->
             "see it as one. Choose another tag.",
             {"tag": f"not a hashtag on {account.platform}"},
         )
+    url = disclosure_url(ctx, account)
     for field_name, text in (
         ("notice_text", spec.notice_text),
         ("reminder_text", spec.reminder_text),
     ):
-        measured = budget.measure(text)
+        # Measured as it goes out: the platform counts the page's URL its own way.
+        measured = budget.measure(expand(text, url))
         over = measured.overflow()
         if over is not None:
             raise ValidationFailed(
@@ -538,6 +572,12 @@ def update_window(
                 "A window's account cannot change; create a window on the other account.",
                 {"account_id": "cannot change"},
             )
+        if spec.kind is not old.kind:
+            raise ValidationFailed(
+                "A window's kind cannot change (an away notice promises nobody else posts); "
+                "create another window.",
+                {"kind": "cannot change"},
+            )
         if old.ends_at <= now:
             raise Conflict("This window has ended; its policy stays on record as it was.")
         if spec.starts_at != old.starts_at and old.starts_at <= now:
@@ -636,13 +676,14 @@ def update_window(
                     else notice.publish_at
                 )
                 reason = AWAITING_APPROVAL if resubmitted else notice.state_reason
-                if (in_force.notice_text, publish_at, reason) != (
+                notice_text = expand(in_force.notice_text, disclosure_url(ctx, account))
+                if (notice_text, publish_at, reason) != (
                     notice.final_text,
                     notice.publish_at,
                     notice.state_reason,
                 ):
                     uow.posts.revise_notice(
-                        notice.id, text=in_force.notice_text, publish_at=publish_at, reason=reason
+                        notice.id, text=notice_text, publish_at=publish_at, reason=reason
                     )
             uow.ledger.append(
                 tag=LedgerTag.WINDOW_UPDATED,

@@ -44,6 +44,8 @@ POLICY_WORDS = {
     "ends_at": "ends",
     "notice_text": "notice text",
     "reminder_text": "reminder text",
+    "reason": "reason",
+    "kind": "kind",
     "reminder_every": "reminder every N",
     "reminder_mode": "reminder mode",
     "tag": "tag",

@@ -8,7 +8,9 @@ from flask import Blueprint, Response, abort, current_app, jsonify, render_templ
 
 from ghostpost.bootstrap import Container
 from ghostpost.db.engine import ping
+from ghostpost.http_surface import problem_response
 from ghostpost.services import media
+from ghostpost.services.disclosure import DisclosurePage, PublicWindow, disclosure_page
 from ghostpost.services.errors import MediaUnavailable, NotFound
 from ghostpost.web.common import current_user, parse_id
 
@@ -81,6 +83,63 @@ def timeline(handle: str) -> Any:
     statuses = page[:PAGE_SIZE]
     older = statuses[-1].id if len(page) > PAGE_SIZE else None
     return render_template("timeline.html", handle=handle, statuses=statuses, older=older)
+
+
+def _window_json(window: PublicWindow) -> dict[str, Any]:
+    return {
+        "name": window.name,
+        "account": {"platform": window.platform, "handle": window.handle},
+        "kind": window.kind.value,
+        "starts_at": window.starts_at.isoformat(),
+        "ends_at": window.ends_at.isoformat(),
+        "reason": window.reason,
+        "policy": window.policy,
+        "notice": {
+            "text": window.notice_text,
+            "published_at": window.notice_published_at.isoformat()
+            if window.notice_published_at
+            else None,
+            "url": window.notice_url,
+        },
+        "counts": {
+            "posts_by_principal": window.counts.by_principal,
+            "posts_by_team": window.counts.by_team,
+            "tagged": window.counts.tagged,
+            "reminders": window.counts.reminders,
+        },
+    }
+
+
+def disclosure_json(page: DisclosurePage) -> dict[str, Any]:
+    """The disclosure page as JSON (the body of `/@<handle>/disclosure.json`)."""
+    return {
+        "handle": page.handle,
+        "principal": page.principal,
+        "url": page.url,
+        "current": [_window_json(w) for w in page.current],
+        "upcoming": [_window_json(w) for w in page.upcoming],
+        "past": [_window_json(w) for w in page.past],
+    }
+
+
+@bp.get("/@<handle>/disclosure")
+def disclosure(handle: str) -> Any:
+    """The principal's public disclosure page: who else posts, when, why and under what rules
+    (never who: the team is "the team"). Linkable from a bio."""
+    page = disclosure_page(container().services, handle)
+    return render_template("disclosure.html", page=page)
+
+
+@bp.get("/@<handle>/disclosure.json")
+def disclosure_data(handle: str) -> Any:
+    """The disclosure page as JSON, at a stable URL; an unknown handle is a 404 problem."""
+    try:
+        page = disclosure_page(container().services, handle)
+    except NotFound as exc:
+        return problem_response(404, "not_found", "Not Found", exc.message)
+    response = jsonify(disclosure_json(page))
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
 
 
 @bp.get("/@<handle>/<status_id>")

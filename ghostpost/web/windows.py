@@ -18,6 +18,7 @@ from ghostpost.domain.policy import (
     ReminderMode,
     TagMode,
     TagPosition,
+    WindowKind,
 )
 from ghostpost.services import directory
 from ghostpost.services.errors import Conflict, ValidationFailed
@@ -43,6 +44,8 @@ LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
 #: The form's fields and their labels (also used to word service messages about them).
 LABELS = {
     "name": "Name",
+    "kind": "Kind",
+    "reason": "Reason (public)",
     "account_id": "Account",
     "starts_at": "Starts",
     "ends_at": "Ends",
@@ -72,6 +75,10 @@ TAG_MODES = {
     TagMode.OFF.value: "Off",
 }
 TAG_POSITIONS = {TagPosition.END.value: "At the end", TagPosition.START.value: "At the start"}
+WINDOW_KINDS = {
+    WindowKind.DELEGATION.value: "Delegation window: the team posts, with disclosure",
+    WindowKind.AWAY.value: "Away notice: a notice and no delegated posting",
+}
 
 
 @cache
@@ -104,6 +111,8 @@ def _blank_form(account_id: int | None, now: datetime) -> WindowForm:
     return WindowForm(
         {
             "name": "",
+            "kind": WindowKind.DELEGATION.value,
+            "reason": "",
             "account_id": str(account_id or ""),
             "starts_at": start.strftime(LOCAL_FORMAT),
             "ends_at": (start + timedelta(hours=8)).strftime(LOCAL_FORMAT),
@@ -128,6 +137,8 @@ def _form_of(window: Window) -> WindowForm:
     return WindowForm(
         {
             "name": window.name,
+            "kind": policy.kind.value,
+            "reason": policy.reason,
             "account_id": str(window.account_id),
             "starts_at": policy.starts_at.astimezone(UTC).strftime(LOCAL_FORMAT),
             "ends_at": policy.ends_at.astimezone(UTC).strftime(LOCAL_FORMAT),
@@ -207,6 +218,8 @@ def _parse(form: WindowForm, account_id: int | None) -> WindowSpec | None:
         ("tag_mode", TAG_MODES),
         ("tag_position", TAG_POSITIONS),
     )
+    if v["kind"] not in WINDOW_KINDS:
+        form.error("kind", "Pick one of the options.")
     for name, allowed in choices:
         if v[name] not in allowed:
             form.error(name, "Pick one of the options.")
@@ -228,6 +241,8 @@ def _parse(form: WindowForm, account_id: int | None) -> WindowSpec | None:
         alt_text_required=not v["alt_text_optional"],
         tag_every_part=bool(v["tag_every_part"]),
         notice_publish_at=notice_at,
+        reason=v["reason"].replace("\r\n", "\n"),
+        kind=WindowKind(v["kind"]),
     )
 
 
@@ -236,6 +251,8 @@ def _submitted(data: Mapping[str, str]) -> WindowForm:
     values = {name: data.get(name, "") for name in names}
     for name in CHECKBOXES:
         values[name] = "1" if data.get(name) else ""
+    # A form without the select (older pages, scripts) opens a delegation window, as before.
+    values["kind"] = data.get("kind", WindowKind.DELEGATION.value)
     return WindowForm(values)
 
 
@@ -267,6 +284,7 @@ def _render_form(form: WindowForm, *, view: WindowView | None, status: int = 200
             reminder_modes=REMINDER_MODES,
             tag_modes=TAG_MODES,
             tag_positions=TAG_POSITIONS,
+            window_kinds=WINDOW_KINDS,
             notice_lead_minutes=int(services().notice_lead.total_seconds() // 60),
         ),
         status,
@@ -326,6 +344,8 @@ def edit_window(window_id: int) -> Any:
         return _render_form(_form_of(view.window), view=view)
     form = _submitted(request.form)
     form.values["account_id"] = str(view.window.account_id)
+    # Shown disabled (a window's kind never changes), so not sent.
+    form.values["kind"] = view.window.policy.kind.value
     if "notice_text" not in request.form:
         # Read-only fields are still sent; a form without one keeps the current text.
         form.values["notice_text"] = view.window.policy.notice_text

@@ -164,6 +164,7 @@ def test_missing_alt_text_is_refused_unless_the_window_relaxes_it_for_delegated_
     assert stored(world) == before
     # The principal agrees to relax it for this window's delegated posts.
     spec = windows.WindowSpec(
+        reason="The principal is at a conference; the team posts.",
         account_id=world.account.id,
         name=live_window.name,
         starts_at=live_window.policy.starts_at,

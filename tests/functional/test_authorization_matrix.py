@@ -112,6 +112,7 @@ def window_form(account: str, starts_at: datetime, name: str) -> dict[str, str]:
         "timezone": "UTC",
         "notice_text": "Some posts here are written by my team.",
         "reminder_text": "My team helps run this account.",
+        "reason": "The principal is at a conference; the team posts.",
         "reminder_every": "10",
         "reminder_mode": "inline",
         "tag": "#team",
@@ -139,6 +140,12 @@ BUILDERS: dict[tuple[str, str], Callable[[Matrix, str], Request]] = {
     ("public.timeline", "GET"): lambda m, t: Request("GET", f"/@{m.side(t).account.handle}"),
     ("public.status", "GET"): lambda m, t: Request(
         "GET", f"/@{m.side(t).account.handle}/{m.status_id(t)}"
+    ),
+    ("public.disclosure", "GET"): lambda m, t: Request(
+        "GET", f"/@{m.side(t).account.handle}/disclosure"
+    ),
+    ("public.disclosure_data", "GET"): lambda m, t: Request(
+        "GET", f"/@{m.side(t).account.handle}/disclosure.json"
     ),
     ("ledger_keys.well_known", "GET"): get("/.well-known/ghostpost-ledger-keys.json"),
     ("static", "GET"): get("/static/app.css"),
@@ -584,6 +591,9 @@ row("public.healthz", "GET", everyone(OK), targets=OWN_ONLY)
 row("metrics", "GET", everyone(404), targets=OWN_ONLY)
 row("public.timeline", "GET", everyone(OK))
 row("public.status", "GET", everyone(OK))
+# Public by design: the windows, their reasons and counts, never a writer.
+row("public.disclosure", "GET", everyone(OK))
+row("public.disclosure_data", "GET", everyone(OK))
 row("ledger_keys.well_known", "GET", everyone(OK), targets=OWN_ONLY)
 row("static", "GET", everyone(OK), targets=OWN_ONLY)
 row("api_v1_docs.openapi_json", "GET", everyone(OK, API_ACTORS), targets=OWN_ONLY)

@@ -743,6 +743,7 @@ def form_of(window: Window, **changes: str) -> dict[str, str]:
         if window.notice_publish_at
         else "",
         "reminder_text": p.reminder_text,
+        "reason": p.reason,
         "reminder_every": str(p.reminder_every),
         "reminder_mode": p.reminder_mode.value,
         "tag": p.tag,
@@ -962,6 +963,7 @@ def test_a_shorter_window_moved_later_is_proposed_whole(world: World) -> None:
         Actor.for_user(world.manager),
         window.id,
         windows.WindowSpec(
+            reason="The principal is at a conference; the team posts.",
             account_id=world.account.id,
             name="Conference",
             starts_at=start + timedelta(days=1),
@@ -1013,6 +1015,7 @@ def test_approving_a_notice_from_a_stale_page_is_refused(world: World, client: F
         Actor.for_user(world.manager),
         window.id,
         windows.WindowSpec(
+            reason="The principal is at a conference; the team posts.",
             account_id=world.account.id,
             name="Conference",
             starts_at=window.policy.starts_at,
@@ -1052,6 +1055,7 @@ def test_the_policy_in_force_at_publication_is_recorded_with_the_post_and_in_the
         "tag_mode": "when_fits",
         "tag_position": "end",
         "requires_approval": False,
+        "reason": policy.reason,
     }
     assert published.decisions["policy_in_force"] == expected
     recorded = entries(world, post, LedgerTag.POST_PUBLISHED)

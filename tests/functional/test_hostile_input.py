@@ -583,6 +583,7 @@ def window_form(world: World, **changes: str) -> dict[str, str]:
         "timezone": "UTC",
         "notice_text": "My team helps me post during the summit.",
         "reminder_text": "My team helps run this account.",
+        "reason": "The principal is at a conference; the team posts.",
         "reminder_every": "10",
         "reminder_mode": "inline",
         "tag": "#team",

@@ -434,6 +434,7 @@ def test_a_post_that_never_awaited_approval_cannot_be_approved(world: World) -> 
 def spec(world: World, **changes: Any) -> WindowSpec:
     start = now(world)
     base = WindowSpec(
+        reason="The principal is at a conference; the team posts.",
         account_id=world.account.id,
         name="Conference",
         starts_at=start,

@@ -149,6 +149,7 @@ def policy_from_record(record: dict[str, object]) -> WindowPolicy:
         tag_mode=TagMode(record["tag_mode"]),
         tag_position=TagPosition(record["tag_position"]),
         requires_approval=bool(record["requires_approval"]),
+        reason=str(record.get("reason", "")),
     )
 
 
@@ -410,6 +411,7 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
             window = self.stored_window()
             p = window.policy
             spec = windows.WindowSpec(
+                reason="The principal is at a conference; the team posts.",
                 account_id=window.account_id,
                 name=window.name,
                 starts_at=p.starts_at,
@@ -460,6 +462,7 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
             }
             fields.update(changes)
             spec = windows.WindowSpec(
+                reason="The principal is at a conference; the team posts.",
                 account_id=window.account_id,
                 name=window.name,
                 notice_publish_at=window.notice_publish_at,

@@ -152,6 +152,7 @@ def test_the_chart_escapes_what_people_typed(world: World, client: FlaskClient) 
         world.ctx,
         Actor.for_user(world.manager),
         windows.WindowSpec(
+            reason="The principal is at a conference; the team posts.",
             account_id=world.account.id,
             name='<script>alert("x")</script>',
             starts_at=start,
@@ -182,6 +183,7 @@ def test_a_missed_reminder_is_flagged(world: World, client: FlaskClient) -> None
         Actor.for_user(world.manager),
         window.id,
         windows.WindowSpec(
+            reason="The principal is at a conference; the team posts.",
             account_id=world.account.id,
             name=window.name,
             starts_at=window.policy.starts_at,

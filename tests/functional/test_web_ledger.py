@@ -163,6 +163,7 @@ def test_window_updates_show_old_and_new_values(world: World, client: FlaskClien
         Actor.for_user(world.manager),
         window.id,
         windows.WindowSpec(
+            reason="The principal is at a conference; the team posts.",
             account_id=world.account.id,
             name=window.name,
             starts_at=window.policy.starts_at,

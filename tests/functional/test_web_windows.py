@@ -37,6 +37,7 @@ def form(**changes: str) -> dict[str, str]:
         "timezone": "UTC",
         "notice_text": NOTICE,
         "reminder_text": REMINDER,
+        "reason": "The principal is at a conference; the team posts.",
         "reminder_every": "10",
         "reminder_mode": "inline",
         "tag": "#team",
@@ -185,6 +186,7 @@ def test_window_names_and_notices_are_escaped(world: World, client: FlaskClient)
         world.ctx,
         Actor.for_user(world.manager),
         windows.WindowSpec(
+            reason="The principal is at a conference; the team posts.",
             account_id=world.account.id,
             name="<script>alert(1)</script>",
             starts_at=start,
@@ -443,6 +445,7 @@ def test_update_window_service_rules(world: World) -> None:
             "ends_at": window.policy.ends_at,
             "notice_text": NOTICE,
             "reminder_text": REMINDER,
+            "reason": "The principal is at a conference; the team posts.",
         }
         return windows.WindowSpec(**{**base, **changes})  # type: ignore[arg-type]
 
@@ -483,6 +486,7 @@ def test_a_changed_cadence_applies_to_the_next_publish_decisions(world: World) -
         Actor.for_user(world.manager),
         window.id,
         windows.WindowSpec(
+            reason="The principal is at a conference; the team posts.",
             account_id=world.account.id,
             name="Conference",
             starts_at=window.policy.starts_at,

@@ -156,6 +156,7 @@ class Matrix:
             Actor.for_user(self.admin),
             window.id,
             windows.WindowSpec(
+                reason="The principal is at a conference; the team posts.",
                 account_id=side.account.id,
                 name=window.name,
                 starts_at=p.starts_at,

@@ -63,6 +63,7 @@ from ghostpost.domain.policy import (
     ReminderMode,
     TagMode,
     TagPosition,
+    WindowKind,
     WindowPolicy,
     decision_summary,
 )
@@ -520,6 +521,8 @@ _POLICY_TYPES: dict[str, Callable[[Any], Any] | None] = {
     "requires_approval": None,
     "alt_text_required": None,
     "tag_every_part": None,
+    "reason": None,
+    "kind": WindowKind,
 }
 
 

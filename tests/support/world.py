@@ -18,7 +18,7 @@ from ghostpost.bootstrap import Container, bootstrap
 from ghostpost.clock import FixedClock
 from ghostpost.db.base import Base
 from ghostpost.domain.model import Account, Post, Role, Source, User, Window
-from ghostpost.domain.policy import ReminderMode, TagMode, TagPosition
+from ghostpost.domain.policy import ReminderMode, TagMode, TagPosition, WindowKind
 from ghostpost.services import directory, posts, windows
 from ghostpost.services.context import Actor
 from ghostpost.services.ledger_integrity import NotaryPass
@@ -74,24 +74,29 @@ class World:
         requires_approval: bool = False,
         account: Account | None = None,
         tag_every_part: bool = False,
+        kind: WindowKind = WindowKind.DELEGATION,
+        notice_text: str = NOTICE,
+        reminder_text: str = REMINDER,
     ) -> Window:
         start = starts_at or self.container.clock.now()
         return windows.create_window(
             self.ctx,
             Actor.for_user(self.manager),
             windows.WindowSpec(
+                reason="The principal is at a conference; the team posts.",
                 account_id=(account or self.account).id,
                 name="Conference",
                 starts_at=start,
                 ends_at=start + timedelta(hours=hours),
-                notice_text=NOTICE,
-                reminder_text=REMINDER,
+                notice_text=notice_text,
+                reminder_text=reminder_text,
                 reminder_every=every,
                 reminder_mode=reminder_mode,
                 tag_mode=tag_mode,
                 tag_position=tag_position,
                 requires_approval=requires_approval,
                 tag_every_part=tag_every_part,
+                kind=kind,
             ),
         )
 

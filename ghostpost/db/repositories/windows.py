@@ -27,6 +27,7 @@ from ghostpost.domain.policy import (
     ReminderMode,
     TagMode,
     TagPosition,
+    WindowKind,
     WindowPolicy,
 )
 from ghostpost.domain.states import PostState
@@ -55,6 +56,8 @@ def to_window(row: WindowRow) -> Window:
             requires_approval=row.requires_approval,
             alt_text_required=row.alt_text_required,
             tag_every_part=row.tag_every_part,
+            reason=row.reason,
+            kind=WindowKind(row.kind),
         ),
         created_by=row.created_by,
         notice_post_id=row.notice_post_id,

@@ -108,6 +108,7 @@ class MemoryWorld:
             self.ctx,
             Actor.for_user(self.manager),
             windows.WindowSpec(
+                reason="The principal is at a conference; the team posts.",
                 account_id=self.account.id,
                 name="Conference",
                 starts_at=start,
