@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -231,6 +231,28 @@ def _parse(form: WindowForm, account_id: int | None) -> WindowSpec | None:
     )
 
 
+def _at_form_precision(spec: WindowSpec, window: Window) -> WindowSpec:
+    """Keep the stored times the form shows unchanged.
+
+    The form shows whole minutes; a stored time with seconds (the demo's window) comes back
+    truncated, and comparing it at full precision would read as a move ("the window has started").
+    """
+
+    def kept(submitted: datetime | None, stored: datetime | None) -> datetime | None:
+        if submitted is None or stored is None:
+            return submitted
+        shown = stored.astimezone(UTC).replace(second=0, microsecond=0)
+        return stored if submitted == shown else submitted
+
+    policy = window.policy
+    return replace(
+        spec,
+        starts_at=kept(spec.starts_at, policy.starts_at) or spec.starts_at,
+        ends_at=kept(spec.ends_at, policy.ends_at) or spec.ends_at,
+        notice_publish_at=kept(spec.notice_publish_at, window.notice_publish_at),
+    )
+
+
 def _submitted(data: Mapping[str, str]) -> WindowForm:
     names = [n for n in LABELS if n not in CHECKBOXES]
     values = {name: data.get(name, "") for name in names}
@@ -333,6 +355,7 @@ def edit_window(window_id: int) -> Any:
     if spec is None:
         form.message = "Some fields need attention."
         return _render_form(form, view=view, status=422)
+    spec = _at_form_precision(spec, view.window)
     try:
         edit = update_window(services(), current_actor(), window_id, spec)
     except ValidationFailed as exc:

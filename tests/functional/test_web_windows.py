@@ -571,3 +571,24 @@ def test_a_window_may_let_delegated_posts_images_go_without_alt_text(
     assert found == {"Web Summit": True, "Other": False}
     [_, relaxed] = ledger_entries(world, "window:created")
     assert relaxed["policy"]["alt_text_required"] is False
+
+
+def test_a_started_window_with_seconds_saves_unchanged(world: World, client: FlaskClient) -> None:
+    # The demo's window starts at a time with seconds; the form shows minutes. Saving the form
+    # as shown changes nothing (no "cannot move" error, no ledger entry).
+    start = world.container.clock.now() + timedelta(seconds=17)
+    window = world.open_window(starts_at=start, hours=8)
+    world.container.clock.advance(minutes=5)
+    sign_in(client, world.manager.email)
+    edit = f"/windows/{window.id}/edit"
+    html = page(client, edit)
+    assert 'value="2026-11-21T09:00"' in html and 'value="2026-11-21T17:00"' in html
+    unchanged = form(name="Conference", starts_at="2026-11-21T09:00", ends_at="2026-11-21T17:00")
+    response = post_form(client, edit, unchanged, edit)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert ledger_entries(world, "window:updated") == []
+    assert "Nothing changed." in page(client, "/windows")
+    with world.ctx.uow() as uow:
+        saved = uow.windows.get(window.id)
+    assert saved is not None
+    assert (saved.policy.starts_at, saved.policy.ends_at) == (start, start + timedelta(hours=8))
