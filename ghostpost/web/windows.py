@@ -31,6 +31,7 @@ from ghostpost.services.windows import (
     windows_overview,
 )
 from ghostpost.web.common import MAX_ID, current_actor, parse_id, roles_required, services
+from ghostpost.web.confirm import confirm_page, confirmed
 from ghostpost.web.decisions import utc_time
 
 bp = Blueprint("windows", __name__)
@@ -399,15 +400,41 @@ def assign() -> Any:
     return redirect(url_for("windows.windows", _anchor=f"account-{account_id}"))
 
 
+def _confirm_unassign(account_id: int, user_id: int) -> Any:
+    item = next(
+        (a for a in windows_overview(services(), current_actor()) if a.account.id == account_id),
+        None,
+    )
+    if item is None:
+        abort(404, description=f"No account {account_id}.")
+    if not item.may_manage:
+        abort(403, description="You do not manage this account.")
+    writer = next((w for w in item.writers if w.id == user_id), None)
+    if writer is None:  # not assigned: unassigning changes nothing, so nothing to confirm
+        return redirect(url_for("windows.windows", _anchor=f"account-{account_id}"))
+    return confirm_page(
+        heading=f"Unassign {writer.name} from @{item.account.handle}?",
+        consequences=[
+            f"{writer.name} can no longer compose for @{item.account.handle}.",
+            "Their posts not yet published there are held (see the queue).",
+        ],
+        undo="You can undo this: assign them again on the windows page.",
+        button=f"Unassign {writer.name}",
+        back=url_for("windows.windows", _anchor=f"account-{account_id}"),
+    )
+
+
 @bp.post("/windows/assignments/remove")
 @roles_required(*MANAGERS, allow_principal=True)
 def unassign() -> Any:
     """Withdraw a staff user's permission to write for an account."""
     account_id, user_id = _ids()
+    if not confirmed():
+        return _confirm_unassign(account_id, user_id)
     directory.unassign_writer(services(), current_actor(), user_id=user_id, account_id=account_id)
     flash(
         "Writer unassigned: they can no longer compose for this account, and their posts "
-        "not yet published there are held (see the queue).",
+        "not yet published there are held (see the queue). To undo, assign them again below.",
         "ok",
     )
     return redirect(url_for("windows.windows", _anchor=f"account-{account_id}"))

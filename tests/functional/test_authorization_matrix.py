@@ -200,7 +200,7 @@ BUILDERS: dict[tuple[str, str], Callable[[Matrix, str], Request]] = {
     ("admin.principal_handover", "GET"): get("/account/principal"),
     ("admin.principal_handover", "POST"): form("/account/principal"),
     ("admin.set_active", "POST"): lambda m, t: Request(
-        "POST", f"/admin/users/{m.user(t).id}/active", form={"active": "0"}
+        "POST", f"/admin/users/{m.user(t).id}/active", form={"active": "0", "confirm": "yes"}
     ),
     ("approvals.approvals", "GET"): get("/approvals"),
     ("approvals.notice", "POST"): lambda m, t: Request(
@@ -237,7 +237,7 @@ BUILDERS: dict[tuple[str, str], Callable[[Matrix, str], Request]] = {
     ),
     ("posts.detail", "GET"): lambda m, t: Request("GET", f"/posts/{m.fixed_post(t).public_id}"),
     ("posts.cancel", "POST"): lambda m, t: Request(
-        "POST", f"/posts/{m.post(t).public_id}/cancel", form={}
+        "POST", f"/posts/{m.post(t).public_id}/cancel", form={"confirm": "yes"}
     ),
     ("posts.confirm_delete", "GET"): lambda m, t: Request(
         "GET", f"/posts/{m.fixed_published_post(t).public_id}/delete"
@@ -272,7 +272,7 @@ BUILDERS: dict[tuple[str, str], Callable[[Matrix, str], Request]] = {
     ("windows.unassign", "POST"): lambda m, t: Request(
         "POST",
         "/windows/assignments/remove",
-        form={"account_id": account_id(m, t), "user_id": str(m.user(t).id)},
+        form={"account_id": account_id(m, t), "user_id": str(m.user(t).id), "confirm": "yes"},
     ),
     # OAuth endpoints authenticate the client with HTTP Basic: a Bearer token is not that.
     ("oauth.token", "POST"): lambda m, t: Request(

@@ -147,7 +147,7 @@ def test_deactivating_ends_the_session_at_the_next_request_and_reactivating_rest
 
     sign_in(client, admin.email)
     target = f"/admin/users/{world.writer_a.id}/active"
-    response = post_form(client, target, {"active": "0"}, "/admin/users")
+    response = post_form(client, target, {"active": "0", "confirm": "yes"}, "/admin/users")
     assert response.status_code == 302
     assert "Jordan Park is deactivated" in client.get("/admin/users").get_data(as_text=True)
 
@@ -170,7 +170,8 @@ def test_an_admin_cannot_deactivate_themself(
     world: World, client: FlaskClient, admin: User
 ) -> None:
     sign_in(client, admin.email)
-    response = post_form(client, f"/admin/users/{admin.id}/active", {"active": "0"}, "/admin/users")
+    yourself = {"active": "0", "confirm": "yes"}
+    response = post_form(client, f"/admin/users/{admin.id}/active", yourself, "/admin/users")
     assert response.status_code == 409
     assert "cannot deactivate yourself" in response.get_data(as_text=True)
     assert client.get("/admin/users").status_code == 200
@@ -231,3 +232,22 @@ def test_a_crafted_principal_field_is_refused_and_nothing_is_stored(
     with world.ctx.uow() as uow:
         assert (len(uow.users.list()), uow.ledger.head()[0]) == before
         assert uow.users.by_email("nia@example.test") is None
+
+
+def test_deactivating_asks_first_and_says_what_happens_and_how_to_undo(
+    world: World, client: FlaskClient, admin: User
+) -> None:
+    sign_in(client, admin.email)
+    target = f"/admin/users/{world.principal.id}/active"
+    # The row's one click only asks: nothing changes yet.
+    response = post_form(client, target, {"active": "0"}, "/admin/users")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "Deactivate Avery Chen?" in html and "cannot sign in" in html
+    assert "the principal" in html and "Reactivate" in html  # who it is, and the undo
+    assert 'name="confirm" value="yes"' in html
+    assert ledger(world, "user:deactivated") == []
+    response = post_form(client, target, {"active": "0", "confirm": "yes"}, "/admin/users")
+    assert response.status_code == 302
+    assert len(ledger(world, "user:deactivated")) == 1
+    assert "Reactivate" in client.get("/admin/users").get_data(as_text=True)

@@ -522,13 +522,14 @@ def test_assigning_and_unassigning_a_writer(world: World, client: FlaskClient) -
     assert assigned["user"]["email"] == world.outsider.email
     assert 'Unassign<span class="sr-only"> Casey Doe</span>' in page(client, "/windows")
 
-    response = post_form(client, "/windows/assignments/remove", ids, "/windows")
+    confirmed = {**ids, "confirm": "yes"}
+    response = post_form(client, "/windows/assignments/remove", confirmed, "/windows")
     assert response.status_code == 302
     assert writable_accounts(world.ctx, world.outsider) == []
     [removed] = ledger_entries(world, "assignment:removed")
     assert removed["user"]["email"] == world.outsider.email
     # Idempotent: removing again records nothing more.
-    post_form(client, "/windows/assignments/remove", ids, "/windows")
+    post_form(client, "/windows/assignments/remove", confirmed, "/windows")
     assert len(ledger_entries(world, "assignment:removed")) == 1
 
 
@@ -592,3 +593,19 @@ def test_a_started_window_with_seconds_saves_unchanged(world: World, client: Fla
         saved = uow.windows.get(window.id)
     assert saved is not None
     assert (saved.policy.starts_at, saved.policy.ends_at) == (start, start + timedelta(hours=8))
+
+
+def test_unassigning_asks_first_and_says_what_happens(world: World, client: FlaskClient) -> None:
+    sign_in(client, world.manager.email)
+    ids = {"account_id": str(world.account.id), "user_id": str(world.writer_a.id)}
+    response = post_form(client, "/windows/assignments/remove", ids, "/windows")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "Unassign Jordan Park from @avery?" in html and "held" in html
+    assert ledger_entries(world, "assignment:removed") == []
+    assert [a.id for a in writable_accounts(world.ctx, world.writer_a)] == [world.account.id]
+    confirmed = {**ids, "confirm": "yes"}
+    response = post_form(client, "/windows/assignments/remove", confirmed, "/windows")
+    assert response.status_code == 302
+    assert writable_accounts(world.ctx, world.writer_a) == []
+    assert "assign them again" in page(client, "/windows")
