@@ -393,7 +393,7 @@ def submit() -> Any:
         return _render_thread(accounts, draft, command, when, error=exc.message)
     except ValidationFailed as exc:
         return _render(accounts, draft, error=exc.message, fields=exc.fields, status=422)
-    flash(_submitted_message(post), "ok")
+    flash(_submitted_message(post, now=when.at is None), "ok")
     return redirect(url_for("posts.detail", public_id=post.public_id))
 
 
@@ -452,7 +452,7 @@ def _submit_group(user: User, accounts: list[Account], account: Account, draft: 
             flash(
                 f"Submitted to {len(group.posts)} accounts, one "
                 f"{'thread' if draft.thread else 'post'} each: "
-                + _submitted_message(group.posts[0]),
+                + _submitted_message(group.posts[0], now=when.at is None),
                 "ok",
             )
             return redirect(url_for("posts.detail", public_id=group.posts[0].public_id))
@@ -476,12 +476,20 @@ def _submit_group(user: User, accounts: list[Account], account: Account, draft: 
     )
 
 
-def _submitted_message(post: Post) -> str:
+def _submitted_message(post: Post, *, now: bool) -> str:
+    """Say what happens next: publishing now (no time given), or at the time chosen."""
+    held = bool(post.decisions.get("submission", {}).get("held_reason"))
     if post.state is PostState.PENDING_APPROVAL:
         message = "Submitted: it waits for the principal's approval before it can go out."
+    elif now and held:
+        return (
+            "Submitted: it is held until the window's notice is published, then goes out at once."
+        )
+    elif now:
+        message = "Submitted: publishing now."
     else:
         message = f"Submitted: scheduled for {utc_time(post.publish_at)}."
-    if post.decisions.get("submission", {}).get("held_reason"):
+    if held:
         message += " It will be held until the window's notice is published."
     return message
 

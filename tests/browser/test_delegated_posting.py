@@ -69,13 +69,14 @@ def test_writers_compose_the_principal_approves_and_the_timeline_keeps_the_polic
     page.get_by_label("Post text").fill("Keynote starts soon")
     page.get_by_label("Publish at").fill(later.strftime("%Y-%m-%dT%H:%M"))
     page.get_by_label("Time zone").select_option("UTC")
-    page.get_by_role("button", name="Submit post").click()
+    # With a time, the button says it schedules (it said "Publish now" before).
+    page.get_by_role("button", name="Schedule post").click()
     expect(page.locator("#post-state")).to_contain_text("scheduled")
 
     # Posts due now wait for the notice.
     for i in range(EVERY + 1):
         compose(page, live_server, f"Live from the show, update {i}")
-        page.get_by_role("button", name="Submit post").click()
+        page.get_by_role("button", name="Publish now").click()
         expect(page.get_by_role("status")).to_contain_text(
             "held until the window's notice is published"
         )

@@ -136,7 +136,9 @@ def test_a_writer_sees_a_labelled_form_for_their_own_accounts_only(
     assert 'src="/static/compose.js"' in html
     assert "<option selected>UTC</option>" in html
     assert "Europe/Paris" in html
-    assert ">Preview</button>" in html and ">Submit post</button>" in html
+    assert ">Preview</button>" in html
+    # The button says what it does: with no time, it publishes now.
+    assert ">Publish now</button>" in html and 'data-later="Schedule post"' in html
     # Asking for another principal's account is refused, not silently replaced.
     assert client.get(f"/compose?account={other.id}").status_code == 403
     assert client.get(f"/compose?account={world.account.id}").status_code == 200
@@ -366,7 +368,8 @@ def test_submitting_queues_the_post_and_opens_its_page(world: World, client: Fla
     assert post.source is Source.WEB
     assert post.final_text == "Live from the keynote #team"
     page = client.get(location).get_data(as_text=True)
-    assert "Submitted: scheduled for 2026-11-21 09:00 UTC.</div>" in page
+    assert "Submitted: publishing now.</div>" in page
+    assert "scheduled for" not in page
     assert "Live from the keynote #team" in page
 
 
@@ -381,6 +384,21 @@ def test_scheduling_with_a_time_zone_stores_the_utc_time(world: World, client: F
     assert post.publish_at == datetime(2026, 11, 21, 14, 30, tzinfo=UTC)
     page = client.get(str(location)).get_data(as_text=True)
     assert "scheduled for 2026-11-21 14:30 UTC" in page
+    # A draft with a time says so on its button.
+    html = client.get("/compose").get_data(as_text=True)
+    assert ">Publish now</button>" in html
+    response = client.post(
+        "/compose",
+        data={
+            "csrf_token": csrf_from(client, "/compose"),
+            "account": str(world.account.id),
+            "text": "Later",
+            "publish_at": "2026-11-21T15:30",
+            "timezone": "UTC",
+            "action": "preview",
+        },
+    )
+    assert ">Schedule post</button>" in response.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(

@@ -32,6 +32,18 @@
     }
   }
 
+  // The submit button says what it does: publish now (no time) or schedule.
+  var submitButton = el("submit-button");
+  function labelSubmit() {
+    if (submitButton) {
+      submitButton.textContent = submitButton.getAttribute(
+        fields.publishAt.value ? "data-later" : "data-now"
+      );
+    }
+  }
+  fields.publishAt.addEventListener("input", labelSubmit);
+  fields.publishAt.addEventListener("change", labelSubmit);
+
   function show(node, visible) {
     node.hidden = !visible;
   }
