@@ -301,6 +301,7 @@ def preview_payload(plan: Plan, when: When, draft: Draft) -> dict[str, Any]:
     items.extend(image_lines(plan, draft))
     later = decided_at_publication(PostKind.REGULAR, plan.delegated)
     notes = [] if empty else [describe_decided_at_publication(later)]
+    untagged = untagged_tag(plan) if not empty and refusal is None else None
     return {
         "counter": counter(decision),
         "text_if_published_now": "" if empty or decision.refused else decision.final_text,
@@ -311,7 +312,17 @@ def preview_payload(plan: Plan, when: When, draft: Draft) -> dict[str, Any]:
         "outcome": decision.outcome.value,
         "publish_at_utc": when.at.isoformat() if when.at else None,
         "empty": empty,
+        #: The tag a delegated post would go out without (no room): the writer must say yes.
+        "untagged": untagged,
     }
+
+
+def untagged_tag(plan: Plan) -> str | None:
+    """The window's tag when this delegated post would go out without it (no room), else None."""
+    tag = plan.decision.to_record()["tag"]
+    if plan.delegated and not plan.decision.refused and tag["outcome"] == "skipped":
+        return str(tag["tag"])
+    return None
 
 
 def _render(
@@ -388,6 +399,20 @@ def submit() -> Any:
         command = _command(user, account, draft, when)
         if request.form.get("action") == "preview":
             return _render_thread(accounts, draft, command, when)
+        if not request.form.get("untagged_ok"):
+            # A delegated post that would not carry the tag goes out only on an explicit yes.
+            plans = plan_thread(services(), current_actor(), command)
+            missing = next((tag for tag in map(untagged_tag, plans) if tag), None)
+            if missing:
+                return _render_thread(
+                    accounts,
+                    draft,
+                    command,
+                    when,
+                    error=f"It would go out without {missing}: there is no room for it, so "
+                    "readers are not told a team member wrote it. Shorten it, or tick "
+                    f"“Send without {missing}” and submit again.",
+                )
         post = submit_post(services(), current_actor(), command)
     except PolicyRefused as exc:
         return _render_thread(accounts, draft, command, when, error=exc.message)

@@ -127,7 +127,12 @@ def test_a_writer_sees_a_labelled_form_for_their_own_accounts_only(
     slots = {f"image_{n}{alt}" for n in range(1, 5) for alt in ("", "_alt")}
     # And one labelled field for a thread's next part (issue 16).
     parts = {"part_2"}
-    assert set(form.controls) == {"account", "text", "publish_at", "timezone"} | slots | parts
+    # And the yes for a delegated post that would go out without the tag (issue 17).
+    untagged = {"untagged_ok"}
+    assert (
+        set(form.controls)
+        == {"account", "text", "publish_at", "timezone"} | slots | parts | untagged
+    )
     assert set(form.controls) <= form.labelled
     for label in ("Account", "Post text", "Publish at", "Time zone"):
         assert f">{label}</label>" in html
@@ -488,3 +493,44 @@ def test_managers_assigned_to_an_account_compose_too(world: World, client: Flask
     assert status == 302
     assert world.manager.role is Role.MANAGER
     assert re.search(r"#team$", regular_posts(world)[0].final_text)
+
+
+def test_a_delegated_post_going_out_without_the_tag_needs_an_explicit_yes(
+    world: World, client: FlaskClient
+) -> None:
+    window = world.open_window()
+    world.approve_notice(window)
+    world.run_worker()
+    sign_in(client, world.writer_a.email)
+    untagged = "x" * 496  # the tag needs 6 characters, 4 are left: "when it fits" skips it
+    status, html, _ = compose_form(client, world, untagged)
+    assert status == 422
+    assert "would go out without #team" in html
+    assert 'name="untagged_ok"' in html
+    assert regular_posts(world) == []
+    # The preview says so too, and offers the box.
+    status, html, _ = compose_form(client, world, untagged, action="preview")
+    assert status == 200 and 'name="untagged_ok"' in html and "untagged-ok" in html
+    status, _, _ = compose_form(client, world, untagged, untagged_ok="1")
+    assert status == 302
+    [post] = regular_posts(world)
+    assert post.final_text == untagged
+    # A post that carries the tag needs no such yes.
+    assert compose_form(client, world, "Short and tagged")[0] == 302
+
+
+def test_the_principal_needs_no_yes_for_an_untagged_post(world: World, client: FlaskClient) -> None:
+    world.open_window()
+    sign_in(client, world.principal.email)
+    assert compose_form(client, world, "y" * 496)[0] == 302
+
+
+def test_over_the_limit_is_refused_and_the_preview_shows_no_final_text(
+    world: World, client: FlaskClient
+) -> None:
+    world.open_window()
+    sign_in(client, world.writer_a.email)
+    status, html, _ = compose_form(client, world, "z" * 600)
+    assert status == 422 and "cut 100 characters" in html
+    assert "z" * 600 not in html.split('id="preview"')[1].split("</section>")[0]
+    assert regular_posts(world) == []

@@ -78,12 +78,29 @@
       list.appendChild(row);
     });
     el("preview-notes").textContent = data.notes.join(" ");
+
+    // Over the limit or refused: no submitting (the server refuses it anyway).
+    if (submitButton) {
+      submitButton.disabled = Boolean(data.counter.over || data.refusal);
+    }
+    // A delegated post that would go out without the tag needs the writer's explicit yes.
+    var untagged = el("untagged-ok");
+    if (untagged) {
+      if (data.untagged) {
+        el("untagged-tag").textContent = data.untagged;
+      } else {
+        el("untagged_ok").checked = false;
+      }
+      show(untagged, Boolean(data.untagged));
+    }
   }
 
   function problem(message) {
     var refusal = el("preview-refusal");
     refusal.textContent = message;
     show(refusal, true);
+    // What was shown before is no longer the text that would go out.
+    show(el("preview-text"), false);
   }
 
   function refresh() {
