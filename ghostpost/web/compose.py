@@ -30,6 +30,7 @@ from ghostpost.services.auth import writable_accounts
 from ghostpost.services.errors import PolicyRefused, ValidationFailed
 from ghostpost.services.groups import plan_group, submit_group
 from ghostpost.services.posts import (
+    PAST_TOLERANCE,
     Plan,
     SubmitPost,
     alt_text_required,
@@ -177,6 +178,13 @@ def resolve_when(draft: Draft) -> When:
             f"{local:%Y-%m-%d %H:%M} does not exist in {draft.timezone}: the clocks skip it "
             "(daylight saving time). Choose another time.",
             {"publish_at": "does not exist in this time zone"},
+        )
+    if utc < services().clock.now() - PAST_TOLERANCE:
+        # Said here in the form's words (the service names its API field, publish_at).
+        raise ValidationFailed(
+            "The time to publish has passed: choose a later time, or leave it empty to "
+            "publish now.",
+            {"publish_at": "in the past"},
         )
     text = utc_time(utc)
     if draft.timezone != DEFAULT_TIMEZONE:

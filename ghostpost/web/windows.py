@@ -30,12 +30,20 @@ from ghostpost.services.windows import (
     window_for_editing,
     windows_overview,
 )
-from ghostpost.web.common import MAX_ID, current_actor, parse_id, roles_required, services
+from ghostpost.web.common import (
+    MAX_ID,
+    current_actor,
+    parse_id,
+    role_label,
+    roles_required,
+    services,
+)
 from ghostpost.web.confirm import confirm_page, confirmed
 from ghostpost.web.decisions import utc_time
 
 bp = Blueprint("windows", __name__)
 bp.add_app_template_filter(utc_time, "utc_time")
+bp.add_app_template_filter(role_label, "role_label")
 
 READERS = (Role.ADMIN, Role.MANAGER, Role.AUDITOR)
 MANAGERS = (Role.ADMIN, Role.MANAGER)

@@ -63,7 +63,7 @@ def test_the_list_shows_role_principal_and_status(
     sign_in(client, admin.email)
     html = client.get("/admin/users").get_data(as_text=True)
     avery = html.split(f'id="user-{world.principal.id}"')[1].split("</tr>")[0]
-    assert "avery@example.test" in avery and "<td>manager</td>" in avery
+    assert "avery@example.test" in avery and "<td>principal</td>" in avery
     assert "<td>Avery Chen</td>" in avery  # the principal this user is
     casey = html.split(f'id="user-{world.outsider.id}"')[1].split("</tr>")[0]
     assert "deactivated" in casey and ">Reactivate<" in casey
@@ -251,3 +251,24 @@ def test_deactivating_asks_first_and_says_what_happens_and_how_to_undo(
     assert response.status_code == 302
     assert len(ledger(world, "user:deactivated")) == 1
     assert "Reactivate" in client.get("/admin/users").get_data(as_text=True)
+
+
+def test_words_the_principal_is_the_principal_and_errors_are_plain(
+    world: World, client: FlaskClient, admin: User
+) -> None:
+    sign_in(client, admin.email)
+    html = client.get("/admin/users").get_data(as_text=True)
+    row = html.split(f'id="user-{world.principal.id}"')[1].split("</tr>")[0]
+    assert "<td>principal</td>" in row and "manager" not in row
+    response = post_form(client, "/admin/users", new_user(password="short"), "/admin/users")
+    assert response.status_code == 422
+    text = response.get_data(as_text=True)
+    assert "The user cannot be created: password: at least" in text
+    assert "created: password.</" not in text
+    windows = client.get("/windows").get_data(as_text=True)
+    assert "Avery Chen (manager)" not in windows
+    assert "avery@example.test · manager" not in windows
+    missing = client.get("/posts/nope")
+    assert missing.status_code == 404
+    assert "404 Not Found" in missing.get_data(as_text=True)
+    assert "NotFound" not in missing.get_data(as_text=True)

@@ -319,7 +319,10 @@ def test_preview_input_errors_come_back_as_problems(world: World, client: FlaskC
         client, token, account_id=world.account.id, text="x", publish_at="2026-11-20T09:00"
     )
     assert status == 422
-    assert body["detail"] == "publish_at is in the past."
+    assert (
+        body["detail"]
+        == "The time to publish has passed: choose a later time, or leave it empty to publish now."
+    )
     response = client.post(
         "/compose/preview",
         data="[1, 2]",
@@ -412,7 +415,7 @@ def test_scheduling_with_a_time_zone_stores_the_utc_time(world: World, client: F
         ("2027-03-28T02:30", "Europe/Paris", "does not exist in Europe/Paris"),
         ("tomorrow", "UTC", "must be a date and time"),
         ("2026-11-21T12:00", "Nowhere/Special", "Unknown time zone"),
-        ("2026-11-21T07:00", "UTC", "publish_at is in the past."),
+        ("2026-11-21T07:00", "UTC", "The time to publish has passed"),
     ],
 )
 def test_bad_times_re_render_the_form_with_the_message(
@@ -534,3 +537,11 @@ def test_over_the_limit_is_refused_and_the_preview_shows_no_final_text(
     assert status == 422 and "cut 100 characters" in html
     assert "z" * 600 not in html.split('id="preview"')[1].split("</section>")[0]
     assert regular_posts(world) == []
+
+
+def test_refusals_give_times_in_words_not_iso(world: World, client: FlaskClient) -> None:
+    sign_in(client, world.writer_a.email)  # no window: a delegated post is refused
+    status, html, _ = compose_form(client, world, "Hello", publish_at="2027-02-01T09:00")
+    assert status == 422
+    assert "none covers 2027-02-01 09:00 UTC" in html
+    assert "T09:00:00+00:00" not in html

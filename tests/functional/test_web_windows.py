@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -325,7 +326,7 @@ def test_an_overlapping_window_is_refused_with_409(world: World, client: FlaskCl
         client, "/windows/new", form(account_id=str(world.account.id)), "/windows/new"
     )
     assert response.status_code == 409
-    assert "overlaps another window" in response.get_data(as_text=True)
+    assert "overlaps “Conference”" in response.get_data(as_text=True)
 
 
 def test_a_form_post_without_csrf_is_rejected(world: World, client: FlaskClient) -> None:
@@ -609,3 +610,21 @@ def test_unassigning_asks_first_and_says_what_happens(world: World, client: Flas
     assert response.status_code == 302
     assert writable_accounts(world.ctx, world.writer_a) == []
     assert "assign them again" in page(client, "/windows")
+
+
+def test_the_overlap_error_names_the_other_window(world: World, client: FlaskClient) -> None:
+    world.open_window(starts_at=datetime(2026, 11, 22, 12, 0, tzinfo=UTC))
+    sign_in(client, world.manager.email)
+    response = post_form(
+        client, "/windows/new", form(account_id=str(world.account.id)), "/windows/new"
+    )
+    assert response.status_code == 409
+    html = response.get_data(as_text=True)
+    assert "overlaps “Conference” (2026-11-22 12:00 UTC – 2026-11-22 20:00 UTC)" in html
+
+
+def test_sample_text_reads_as_an_example_not_a_value(world: World, client: FlaskClient) -> None:
+    sign_in(client, world.manager.email)
+    html = page(client, "/windows/new")
+    placeholders = re.findall(r'placeholder="([^"]*)"', html)
+    assert placeholders and all(p.startswith("e.g. ") for p in placeholders)
