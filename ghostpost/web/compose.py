@@ -38,6 +38,7 @@ from ghostpost.services.posts import (
     plan_thread,
     submit_post,
 )
+from ghostpost.services.queue import rejected_post
 from ghostpost.web.common import (
     MAX_ID,
     current_actor,
@@ -86,6 +87,8 @@ class Draft:
     thread: tuple[str, ...] = ()
     #: The blank part fields the form had ("Add a part" shows one more).
     blank_parts: int = 0
+    #: The public id of the rejected post this draft edits (recorded with the new post).
+    resubmits: str = ""
 
     @property
     def group_account_ids(self) -> list[int]:
@@ -140,6 +143,7 @@ def read_draft(data: Any) -> Draft:
         also_account_ids=_ids(data, "also_account_ids"),
         thread=tuple(part for part in parts if part.strip()),
         blank_parts=sum(1 for part in parts if not part.strip()),
+        resubmits=_str(data.get("resubmits")).strip(),
     )
 
 
@@ -376,6 +380,11 @@ def compose() -> Any:
     if requested is not None and account is None:
         abort(403, description="You are not assigned to this account.")
     draft = Draft(account.id if account else None, "", "", DEFAULT_TIMEZONE)
+    rejected = request.args.get("from")
+    if rejected:
+        # Edit a rejected post: its text, to be submitted again as a new post.
+        view = rejected_post(services(), current_actor(), rejected)
+        draft = replace(draft, text=view.post.submitted_text, resubmits=view.post.public_id)
     return _render(accounts, draft)
 
 
@@ -405,6 +414,10 @@ def submit() -> Any:
         draft = read_images(draft)
         when = resolve_when(draft)
         command = _command(user, account, draft, when)
+        if draft.resubmits:
+            # Only a rejected post the writer may change is named in the ledger as edited.
+            rejected_post(services(), current_actor(), draft.resubmits)
+            command = replace(command, extra={"resubmits": draft.resubmits})
         if request.form.get("action") == "preview":
             return _render_thread(accounts, draft, command, when)
         if not request.form.get("untagged_ok"):
