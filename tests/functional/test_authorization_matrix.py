@@ -135,6 +135,7 @@ BUILDERS: dict[tuple[str, str], Callable[[Matrix, str], Request]] = {
     # public
     ("public.index", "GET"): get("/"),
     ("public.healthz", "GET"): get("/healthz"),
+    ("public.favicon", "GET"): get("/favicon.ico"),
     ("metrics", "GET"): get("/metrics"),
     ("public.timeline", "GET"): lambda m, t: Request("GET", f"/@{m.side(t).account.handle}"),
     ("public.status", "GET"): lambda m, t: Request(
@@ -567,6 +568,7 @@ def row(
 # Public pages and documents: the same for everyone.
 row("public.index", "GET", everyone(OK), targets=OWN_ONLY)
 row("public.healthz", "GET", everyone(OK), targets=OWN_ONLY)
+row("public.favicon", "GET", everyone(OK), targets=OWN_ONLY)
 # Only the operator's scraper, with GHOSTPOST_METRICS_TOKEN (tests/functional/test_metrics.py):
 # no staff role nor API token opens it, and unset it is no page at all.
 row("metrics", "GET", everyone(404), targets=OWN_ONLY)

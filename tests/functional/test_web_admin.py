@@ -272,3 +272,9 @@ def test_words_the_principal_is_the_principal_and_errors_are_plain(
     assert missing.status_code == 404
     assert "404 Not Found" in missing.get_data(as_text=True)
     assert "NotFound" not in missing.get_data(as_text=True)
+
+
+def test_an_admin_lands_on_the_queue_not_an_empty_compose(client: FlaskClient, admin: User) -> None:
+    sign_in(client, admin.email)
+    response = client.get("/home")
+    assert response.status_code == 302 and response.headers["Location"] == "/queue"

@@ -477,3 +477,15 @@ def test_cancelling_asks_first_and_says_it_cannot_be_undone(
     response = post_form(client, f"/posts/{post.public_id}/cancel", confirmed, "/queue")
     assert response.status_code == 302
     assert world.post(post.id).state is PostState.CANCELLED
+
+
+def test_queue_rows_say_they_open_the_post(world: World, client: FlaskClient) -> None:
+    live_window(world)
+    post = world.submit(world.writer_a, "Open me", publish_at=world.container.clock.now())
+    sign_in(client, world.writer_a.email)
+    html = client.get("/queue").get_data(as_text=True)
+    row = html.split(f'id="post-{post.public_id}"')[1].split("</tr>")[0]
+    assert f'<a class="open-link" href="/posts/{post.public_id}">Open' in row
+    css = client.get("/static/app.css")
+    assert "table.queue tbody tr:hover" in css.get_data(as_text=True)
+    css.close()
