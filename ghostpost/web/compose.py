@@ -493,16 +493,35 @@ def _submit_group(user: User, accounts: list[Account], account: Account, draft: 
         draft = read_images(draft)
         when = resolve_when(draft)
         command = _command(user, account, draft, when)
-        if request.form.get("action") != "preview":
-            group = submit_group(services(), current_actor(), command, account_ids)
-            flash(
-                f"Submitted to {len(group.posts)} accounts, one "
-                f"{'thread' if draft.thread else 'post'} each: "
-                + _submitted_message(group.posts[0], now=when.at is None),
-                "ok",
-            )
-            return redirect(url_for("posts.detail", public_id=group.posts[0].public_id))
         error = None
+        if request.form.get("action") != "preview":
+            missing = None
+            if not request.form.get("untagged_ok"):
+                planned = plan_group(services(), current_actor(), command, account_ids)
+                missing = next(
+                    (
+                        (plan.account.handle, tag)
+                        for parts in planned
+                        for plan in parts
+                        if (tag := untagged_tag(plan))
+                    ),
+                    None,
+                )
+            if missing is None:
+                group = submit_group(services(), current_actor(), command, account_ids)
+                flash(
+                    f"Submitted to {len(group.posts)} accounts, one "
+                    f"{'thread' if draft.thread else 'post'} each: "
+                    + _submitted_message(group.posts[0], now=when.at is None),
+                    "ok",
+                )
+                return redirect(url_for("posts.detail", public_id=group.posts[0].public_id))
+            handle, tag = missing
+            error = (
+                f"On @{handle} it would go out without {tag}: there is no room for it, so "
+                "readers are not told a team member wrote it. Shorten it, or tick "
+                f"“Send without {tag}” and submit again."
+            )
     except PolicyRefused as exc:
         error = exc.message
     except ValidationFailed as exc:
@@ -512,10 +531,12 @@ def _submit_group(user: User, accounts: list[Account], account: Account, draft: 
     except ValidationFailed as exc:
         return _render(accounts, draft, error=exc.message, fields=exc.fields, status=422)
     previews = [(parts[0].account, part_payloads(parts, when, draft)) for parts in plans]
+    # The "Send without the tag" box shows when any account's post would go out untagged.
+    untagged = next((p["untagged"] for _, ps in previews for p in ps if p["untagged"]), None)
     return _render(
         accounts,
         draft,
-        preview=previews[0][1][0],
+        preview={**previews[0][1][0], "untagged": untagged},
         group_previews=previews,
         error=error,
         status=422 if error else 200,

@@ -85,7 +85,9 @@
     }
     // A delegated post that would go out without the tag needs the writer's explicit yes.
     var untagged = el("untagged-ok");
-    if (untagged) {
+    // The live preview is the first account's; a server-rendered group preview decided the box
+    // for every account, so only a yes is added here, never taken away.
+    if (untagged && (data.untagged || !el("group-preview"))) {
       if (data.untagged) {
         el("untagged-tag").textContent = data.untagged;
       } else {
