@@ -19,6 +19,7 @@ PEOPLE = (
     ("jordan@demo.ghostpost.test", "Jordan Park", Role.WRITER, "jordan-demo-pass", False),
     ("sam@demo.ghostpost.test", "Sam Rivera", Role.WRITER, "sam-demo-pass", False),
     ("rita@demo.ghostpost.test", "Rita Okafor", Role.AUDITOR, "rita-demo-pass", False),
+    ("ada@demo.ghostpost.test", "Ada Brennan", Role.ADMIN, "ada-demo-pass", False),
 )
 #: DEMO ONLY: fixed, published credentials so the README's curl example works as written.
 DEMO_CLIENT_ID = "demo-scheduler"

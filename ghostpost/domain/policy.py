@@ -8,12 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from ghostpost.domain.length import Budget, Measurement, with_content_warning
 from ghostpost.domain.post_options import shows_tag
+
+
+def _shown(at: datetime) -> str:
+    """A time as people read it in a refusal (UTC, to the minute), not ISO 8601."""
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 class PostKind(StrEnum):
@@ -507,18 +512,18 @@ def decide(
             return refuse(
                 RefusalCode.OUTSIDE_WINDOW,
                 "Delegated posts need an active delegation window on this account; "
-                f"none covers {at.isoformat()}.",
+                f"none covers {_shown(at)}.",
             )
         if at >= policy.ends_at:
             return refuse(
                 RefusalCode.WINDOW_ENDED,
-                f"The delegation window ended at {policy.ends_at.isoformat()}; "
+                f"The delegation window ended at {_shown(policy.ends_at)}; "
                 "delegated posts are not published after it.",
             )
         if at < policy.starts_at:
             return refuse(
                 RefusalCode.OUTSIDE_WINDOW,
-                f"The delegation window starts at {policy.starts_at.isoformat()}; "
+                f"The delegation window starts at {_shown(policy.starts_at)}; "
                 "schedule the post inside it.",
             )
         if policy.kind is WindowKind.AWAY:

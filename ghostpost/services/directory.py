@@ -122,7 +122,8 @@ def create_user(
     if len(password) < MIN_PASSWORD_LENGTH:
         errors["password"] = f"at least {MIN_PASSWORD_LENGTH} characters"
     if errors:
-        raise ValidationFailed("The user cannot be created: " + ", ".join(errors) + ".", errors)
+        said = "; ".join(f"{name}: {text}" for name, text in errors.items())
+        raise ValidationFailed(f"The user cannot be created: {said}.", errors)
     with ctx.uow() as uow:
         if uow.users.by_email(email) is not None:
             raise Conflict(f"A user with email {email} already exists.")

@@ -11,12 +11,13 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from ghostpost.domain.ledger import LedgerTag
 from ghostpost.domain.model import Account, Post, Role, User, Window
 from ghostpost.domain.policy import PostKind
 from ghostpost.domain.states import QUEUED_STATES, PostState
 from ghostpost.services.authz import require_user
 from ghostpost.services.context import Actor, ServiceContext
-from ghostpost.services.errors import Forbidden, NotFound, ValidationFailed
+from ghostpost.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ghostpost.services.ports import UnitOfWork
 from ghostpost.services.posts import may_change_post
 
@@ -35,6 +36,17 @@ QUEUE_GROUPS: dict[str, tuple[PostState, ...]] = {
     "published": (S.PUBLISHED,),
     "closed": (S.REFUSED, S.CANCELLED),
 }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The principal's decision on a post, as its writer reads it (from the ledger)."""
+
+    approved: bool
+    by: str
+    #: As the ledger records it (ISO 8601, UTC).
+    at: str
+    comment: str
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,14 @@ class PostView:
     #: On the approvals page, every part of the thread awaiting approval, in thread order (the
     #: principal decides on them as one item); empty for a lone post and elsewhere.
     thread_parts: tuple[Post, ...] = ()
+    #: The principal's approvals and rejections of the post, oldest first (post page only).
+    verdicts: tuple[Verdict, ...] = ()
+
+    @property
+    def may_resubmit(self) -> bool:
+        """Tell whether the reader may edit this rejected post into a new submission."""
+        rejected = bool(self.verdicts) and not self.verdicts[-1].approved
+        return rejected and self.may_change and self.post.state is PostState.REFUSED
 
     @property
     def may_cancel(self) -> bool:
@@ -222,6 +242,7 @@ def post_detail(ctx: ServiceContext, actor: Actor, public_id: str) -> PostView:
         if post is None or post.account_id not in by_id:
             raise NotFound("No such post.")
         view = _views(uow, user, [post], by_id)[0]
+        view = replace(view, verdicts=_verdicts(uow, post))
         if post.thread_id is not None:
             view = replace(view, thread=tuple(uow.posts.in_thread(post.thread_id)))
         if post.group_id is None:
@@ -235,6 +256,32 @@ def post_detail(ctx: ServiceContext, actor: Actor, public_id: str) -> PostView:
             and (other.thread_position or 1) == 1
         )
         return replace(view, group=others)
+
+
+_VERDICT_TAGS = {LedgerTag.POST_APPROVED.value: True, LedgerTag.POST_REJECTED.value: False}
+
+
+def _verdicts(uow: UnitOfWork, post: Post) -> tuple[Verdict, ...]:
+    entries = uow.ledger.search(subject=f"post:{post.public_id}", oldest_first=True, limit=100)
+    return tuple(
+        Verdict(
+            approved=_VERDICT_TAGS[entry.tag],
+            by=str(entry.data.get("approver", {}).get("name", "the principal")),
+            at=entry.occurred_at,
+            comment=str(entry.data.get("comment") or ""),
+        )
+        for entry in entries
+        if entry.tag in _VERDICT_TAGS
+    )
+
+
+def rejected_post(ctx: ServiceContext, actor: Actor, public_id: str) -> PostView:
+    """A rejected post the actor may edit and submit again (NotFound when they cannot see it,
+    Conflict when it was not rejected or is not theirs to change)."""
+    view = post_detail(ctx, actor, public_id)
+    if not view.may_resubmit:
+        raise Conflict("Only a post the principal rejected can be edited and submitted again.")
+    return view
 
 
 def approvals_for(ctx: ServiceContext, actor: Actor) -> Approvals:

@@ -47,7 +47,7 @@ def must_enroll(user: User, required_for_admins_and_principals: bool) -> bool:
 
 
 def uri_for(user: User, secret: str) -> str:
-    """Return the otpauth:// URI authenticator apps read (typed in or pasted, no QR code)."""
+    """Return the otpauth:// URI authenticator apps read (scanned as a QR code, typed or pasted)."""
     return pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=ISSUER)
 
 

@@ -211,7 +211,7 @@ def create_window(ctx: ServiceContext, actor: Actor, spec: WindowSpec) -> Window
         user = require_manager(actor, account)
         _check_texts_fit(ctx, account, spec)
         if uow.windows.overlaps(account.id, spec.starts_at, spec.ends_at):
-            raise Conflict("This window overlaps another window of the same account.")
+            raise Conflict(_overlap_message(uow, account.id, spec.starts_at, spec.ends_at, None))
         window = uow.windows.add(
             account_id=account.id,
             name=spec.name.strip(),
@@ -533,8 +533,34 @@ def _period_problem(
     if uow.windows.overlaps(
         window.account_id, policy.starts_at, policy.ends_at, exclude_window_id=window.id
     ):
-        return "This window overlaps another window of the same account."
+        return _overlap_message(uow, window.account_id, policy.starts_at, policy.ends_at, window.id)
     return None
+
+
+def _overlap_message(
+    uow: UnitOfWork, account_id: int, starts_at: datetime, ends_at: datetime, exclude: int | None
+) -> str:
+    """Say which window the period overlaps (read only on this error path)."""
+    other = next(
+        (
+            w
+            for w in uow.windows.list_for_account(account_id)
+            if w.id != exclude and w.policy.starts_at < ends_at and w.policy.ends_at > starts_at
+        ),
+        None,
+    )
+    if other is None:
+        return "This window overlaps another window of the same account."
+    return (
+        f"This window overlaps “{other.name}” ({utc_text(other.policy.starts_at)} – "
+        f"{utc_text(other.policy.ends_at)}) on the same account; change the times or edit "
+        "that window."
+    )
+
+
+def utc_text(at: datetime) -> str:
+    """A time as the staff pages show it: UTC, to the minute."""
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def update_window(
@@ -599,7 +625,9 @@ def update_window(
         if uow.windows.overlaps(
             account.id, spec.starts_at, spec.ends_at, exclude_window_id=window.id
         ):
-            raise Conflict("This window overlaps another window of the same account.")
+            raise Conflict(
+                _overlap_message(uow, account.id, spec.starts_at, spec.ends_at, window.id)
+            )
         notice = uow.posts.get(window.notice_post_id) if window.notice_post_id else None
         notice_movable = notice is not None and notice.state in (
             PostState.PENDING_APPROVAL,

@@ -22,6 +22,7 @@ from ghostpost.web.common import (
     roles_required,
     services,
 )
+from ghostpost.web.confirm import confirm_page, confirmed
 
 bp = Blueprint("admin", __name__)
 
@@ -107,6 +108,27 @@ def create_user() -> Any:
     return redirect(url_for("admin.users", _anchor=f"user-{user.id}"))
 
 
+def _confirm_deactivation(user_id: int) -> Any:
+    users, principals = directory.staff_directory(services(), current_actor())
+    user = next((u for u in users if u.id == user_id), None)
+    if user is None:
+        abort(404, description=f"No user {user_id}.")
+    consequences = [
+        f"{user.name} <{user.email}> is signed out everywhere and cannot sign in.",
+        "Their posts not yet published are held (see the queue).",
+    ]
+    principal = next((p for p in principals if p.id == user.principal_id), None)
+    if principal is not None:
+        consequences.insert(0, f"{user.name} is the principal of {principal.name}'s accounts.")
+    return confirm_page(
+        heading=f"Deactivate {user.name}?",
+        consequences=consequences,
+        undo="You can undo this: press Reactivate on their row of the users page.",
+        button=f"Deactivate {user.name}",
+        back=url_for("admin.users", _anchor=f"user-{user.id}"),
+    )
+
+
 @bp.post("/admin/users/<int:user_id>/active")
 @roles_required(Role.ADMIN)
 def set_active(user_id: int) -> Any:
@@ -116,13 +138,16 @@ def set_active(user_id: int) -> Any:
     wanted = request.form.get("active", "")
     if wanted not in ("0", "1"):
         abort(400, description="Say whether the user should be active (active=1) or not (0).")
+    if wanted == "0" and not confirmed():
+        return _confirm_deactivation(user_id)
     user = directory.set_user_active(services(), current_actor(), user_id, wanted == "1")
     if user.is_active:
         flash(f"{user.name} is active again and can sign in.", "ok")
     else:
         flash(
             f"{user.name} is deactivated: signed out everywhere, cannot sign in, and their "
-            "posts not yet published are held (see the queue).",
+            "posts not yet published are held (see the queue). To undo, press Reactivate "
+            "on their row.",
             "ok",
         )
     return redirect(url_for("admin.users", _anchor=f"user-{user.id}"))

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import segno
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 
 from ghostpost.domain.model import User
@@ -140,6 +141,12 @@ def _enrollment(user: User) -> two_factor.Enrollment:
     return enrollment
 
 
+def qr_data_uri(uri: str) -> str:
+    """The otpauth:// link as a QR code: an SVG data: URI, which the CSP's `img-src 'self'
+    data:` allows (no inline SVG, no script)."""
+    return str(segno.make(uri, error="m").svg_data_uri(scale=5, border=2))
+
+
 @bp.route("/account/two-factor", methods=["GET", "POST"])
 @login_required
 def account_two_factor() -> Any:
@@ -179,6 +186,7 @@ def account_two_factor() -> Any:
         render_template(
             "account_two_factor.html",
             enrollment=enrollment,
+            qr=qr_data_uri(enrollment.uri) if enrollment else None,
             required=required,
             error=error,
         ),

@@ -32,6 +32,11 @@ def parse_id(raw: str | None) -> int | None:
     return int(raw)
 
 
+def role_label(user: User) -> str:
+    """What a user is, in DESIGN.md's words: the principal is "principal", whatever their role."""
+    return "principal" if user.principal_id else user.role.value
+
+
 def current_user() -> User | None:
     """Return the signed-in user (loaded once per request), or None."""
     if "user" not in g:

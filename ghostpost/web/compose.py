@@ -30,6 +30,7 @@ from ghostpost.services.auth import writable_accounts
 from ghostpost.services.errors import PolicyRefused, ValidationFailed
 from ghostpost.services.groups import plan_group, submit_group
 from ghostpost.services.posts import (
+    PAST_TOLERANCE,
     Plan,
     SubmitPost,
     alt_text_required,
@@ -37,6 +38,7 @@ from ghostpost.services.posts import (
     plan_thread,
     submit_post,
 )
+from ghostpost.services.queue import rejected_post
 from ghostpost.web.common import (
     MAX_ID,
     current_actor,
@@ -85,6 +87,8 @@ class Draft:
     thread: tuple[str, ...] = ()
     #: The blank part fields the form had ("Add a part" shows one more).
     blank_parts: int = 0
+    #: The public id of the rejected post this draft edits (recorded with the new post).
+    resubmits: str = ""
 
     @property
     def group_account_ids(self) -> list[int]:
@@ -139,6 +143,7 @@ def read_draft(data: Any) -> Draft:
         also_account_ids=_ids(data, "also_account_ids"),
         thread=tuple(part for part in parts if part.strip()),
         blank_parts=sum(1 for part in parts if not part.strip()),
+        resubmits=_str(data.get("resubmits")).strip(),
     )
 
 
@@ -177,6 +182,13 @@ def resolve_when(draft: Draft) -> When:
             f"{local:%Y-%m-%d %H:%M} does not exist in {draft.timezone}: the clocks skip it "
             "(daylight saving time). Choose another time.",
             {"publish_at": "does not exist in this time zone"},
+        )
+    if utc < services().clock.now() - PAST_TOLERANCE:
+        # Said here in the form's words (the service names its API field, publish_at).
+        raise ValidationFailed(
+            "The time to publish has passed: choose a later time, or leave it empty to "
+            "publish now.",
+            {"publish_at": "in the past"},
         )
     text = utc_time(utc)
     if draft.timezone != DEFAULT_TIMEZONE:
@@ -301,6 +313,7 @@ def preview_payload(plan: Plan, when: When, draft: Draft) -> dict[str, Any]:
     items.extend(image_lines(plan, draft))
     later = decided_at_publication(PostKind.REGULAR, plan.delegated)
     notes = [] if empty else [describe_decided_at_publication(later)]
+    untagged = untagged_tag(plan) if not empty and refusal is None else None
     return {
         "counter": counter(decision),
         "text_if_published_now": "" if empty or decision.refused else decision.final_text,
@@ -311,7 +324,17 @@ def preview_payload(plan: Plan, when: When, draft: Draft) -> dict[str, Any]:
         "outcome": decision.outcome.value,
         "publish_at_utc": when.at.isoformat() if when.at else None,
         "empty": empty,
+        #: The tag a delegated post would go out without (no room): the writer must say yes.
+        "untagged": untagged,
     }
+
+
+def untagged_tag(plan: Plan) -> str | None:
+    """The window's tag when this delegated post would go out without it (no room), else None."""
+    tag = plan.decision.to_record()["tag"]
+    if plan.delegated and not plan.decision.refused and tag["outcome"] == "skipped":
+        return str(tag["tag"])
+    return None
 
 
 def _render(
@@ -357,6 +380,11 @@ def compose() -> Any:
     if requested is not None and account is None:
         abort(403, description="You are not assigned to this account.")
     draft = Draft(account.id if account else None, "", "", DEFAULT_TIMEZONE)
+    rejected = request.args.get("from")
+    if rejected:
+        # Edit a rejected post: its text, to be submitted again as a new post.
+        view = rejected_post(services(), current_actor(), rejected)
+        draft = replace(draft, text=view.post.submitted_text, resubmits=view.post.public_id)
     return _render(accounts, draft)
 
 
@@ -386,14 +414,32 @@ def submit() -> Any:
         draft = read_images(draft)
         when = resolve_when(draft)
         command = _command(user, account, draft, when)
+        if draft.resubmits:
+            # Only a rejected post the writer may change is named in the ledger as edited.
+            rejected_post(services(), current_actor(), draft.resubmits)
+            command = replace(command, extra={"resubmits": draft.resubmits})
         if request.form.get("action") == "preview":
             return _render_thread(accounts, draft, command, when)
+        if not request.form.get("untagged_ok"):
+            # A delegated post that would not carry the tag goes out only on an explicit yes.
+            plans = plan_thread(services(), current_actor(), command)
+            missing = next((tag for tag in map(untagged_tag, plans) if tag), None)
+            if missing:
+                return _render_thread(
+                    accounts,
+                    draft,
+                    command,
+                    when,
+                    error=f"It would go out without {missing}: there is no room for it, so "
+                    "readers are not told a team member wrote it. Shorten it, or tick "
+                    f"“Send without {missing}” and submit again.",
+                )
         post = submit_post(services(), current_actor(), command)
     except PolicyRefused as exc:
         return _render_thread(accounts, draft, command, when, error=exc.message)
     except ValidationFailed as exc:
         return _render(accounts, draft, error=exc.message, fields=exc.fields, status=422)
-    flash(_submitted_message(post), "ok")
+    flash(_submitted_message(post, now=when.at is None), "ok")
     return redirect(url_for("posts.detail", public_id=post.public_id))
 
 
@@ -447,16 +493,35 @@ def _submit_group(user: User, accounts: list[Account], account: Account, draft: 
         draft = read_images(draft)
         when = resolve_when(draft)
         command = _command(user, account, draft, when)
-        if request.form.get("action") != "preview":
-            group = submit_group(services(), current_actor(), command, account_ids)
-            flash(
-                f"Submitted to {len(group.posts)} accounts, one "
-                f"{'thread' if draft.thread else 'post'} each: "
-                + _submitted_message(group.posts[0]),
-                "ok",
-            )
-            return redirect(url_for("posts.detail", public_id=group.posts[0].public_id))
         error = None
+        if request.form.get("action") != "preview":
+            missing = None
+            if not request.form.get("untagged_ok"):
+                planned = plan_group(services(), current_actor(), command, account_ids)
+                missing = next(
+                    (
+                        (plan.account.handle, tag)
+                        for parts in planned
+                        for plan in parts
+                        if (tag := untagged_tag(plan))
+                    ),
+                    None,
+                )
+            if missing is None:
+                group = submit_group(services(), current_actor(), command, account_ids)
+                flash(
+                    f"Submitted to {len(group.posts)} accounts, one "
+                    f"{'thread' if draft.thread else 'post'} each: "
+                    + _submitted_message(group.posts[0], now=when.at is None),
+                    "ok",
+                )
+                return redirect(url_for("posts.detail", public_id=group.posts[0].public_id))
+            handle, tag = missing
+            error = (
+                f"On @{handle} it would go out without {tag}: there is no room for it, so "
+                "readers are not told a team member wrote it. Shorten it, or tick "
+                f"“Send without {tag}” and submit again."
+            )
     except PolicyRefused as exc:
         error = exc.message
     except ValidationFailed as exc:
@@ -466,22 +531,32 @@ def _submit_group(user: User, accounts: list[Account], account: Account, draft: 
     except ValidationFailed as exc:
         return _render(accounts, draft, error=exc.message, fields=exc.fields, status=422)
     previews = [(parts[0].account, part_payloads(parts, when, draft)) for parts in plans]
+    # The "Send without the tag" box shows when any account's post would go out untagged.
+    untagged = next((p["untagged"] for _, ps in previews for p in ps if p["untagged"]), None)
     return _render(
         accounts,
         draft,
-        preview=previews[0][1][0],
+        preview={**previews[0][1][0], "untagged": untagged},
         group_previews=previews,
         error=error,
         status=422 if error else 200,
     )
 
 
-def _submitted_message(post: Post) -> str:
+def _submitted_message(post: Post, *, now: bool) -> str:
+    """Say what happens next: publishing now (no time given), or at the time chosen."""
+    held = bool(post.decisions.get("submission", {}).get("held_reason"))
     if post.state is PostState.PENDING_APPROVAL:
         message = "Submitted: it waits for the principal's approval before it can go out."
+    elif now and held:
+        return (
+            "Submitted: it is held until the window's notice is published, then goes out at once."
+        )
+    elif now:
+        message = "Submitted: publishing now."
     else:
         message = f"Submitted: scheduled for {utc_time(post.publish_at)}."
-    if post.decisions.get("submission", {}).get("held_reason"):
+    if held:
         message += " It will be held until the window's notice is published."
     return message
 

@@ -6,6 +6,7 @@ import logging
 
 from flask import Flask, Response, render_template, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
 
 from ghostpost.db.engine import DATABASE_UNAVAILABLE
 from ghostpost.domain.errors import DomainError
@@ -53,7 +54,9 @@ def register(app: Flask) -> None:
         extra: dict[str, object] = {}
         if isinstance(exc, ValidationFailed) and exc.fields:
             extra["errors"] = exc.fields
-        response = problem(status, type(exc).__name__, exc.message, exc.code, **extra)
+        # The title people read ("Not Found"), not the exception's class name ("NotFound").
+        title = HTTP_STATUS_CODES.get(status, "Error")
+        response = problem(status, title, exc.message, exc.code, **extra)
         if isinstance(exc, ExportLimitReached):
             response.headers["Retry-After"] = str(exc.retry_after)
         return response

@@ -22,6 +22,7 @@ from ghostpost.web.common import (
     login_required,
     services,
 )
+from ghostpost.web.confirm import confirm_page, confirmed
 from ghostpost.web.decisions import decision_lines, decision_notes, utc_time
 
 bp = Blueprint("posts", __name__)
@@ -137,6 +138,17 @@ def delete(public_id: str) -> Any:
 def cancel(public_id: str) -> Any:
     """Cancel a post that has not gone out (author, manager or principal)."""
     view = post_detail(services(), current_actor(), public_id)
+    if not confirmed() and view.may_cancel:
+        return confirm_page(
+            heading="Cancel this post?",
+            quote=view.post.submitted_text,
+            consequences=[
+                f"It will not be published on @{view.account.handle}.",
+                "This cannot be undone: to post it later, compose it again.",
+            ],
+            button="Cancel post",
+            back=_back(url_for("posts.detail", public_id=public_id)),
+        )
     cancel_post(services(), current_actor(), view.post.id)
     flash("Post cancelled; it will not be published.", "ok")
     return redirect(_back(url_for("posts.detail", public_id=public_id)))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
+from markupsafe import Markup, escape
 
 from ghostpost.bootstrap import Container
 from ghostpost.db.engine import ping
@@ -15,6 +19,49 @@ from ghostpost.services.errors import MediaUnavailable, NotFound
 from ghostpost.web.common import current_user, parse_id
 
 bp = Blueprint("public", __name__)
+
+#: A web address in a post: http(s) only (never javascript: or data:), up to a space, a quote
+#: or an angle bracket; trailing punctuation is the sentence's, not the link's.
+_URL = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
+_TRAILING = ".,;:!?)]}'"
+
+
+@bp.app_template_filter("linkify")
+def linkify(text: str) -> Markup:
+    """The text escaped, with its web addresses as links (the only markup it gains)."""
+    out: list[str] = []
+    last = 0
+    for found in _URL.finditer(text):
+        url = found.group(0).rstrip(_TRAILING)
+        start, end = found.start(), found.start() + len(url)
+        out.append(str(escape(text[last:start])))
+        href = escape(url)
+        out.append(f'<a href="{href}" rel="nofollow noopener noreferrer">{href}</a>')
+        last = end
+    out.append(str(escape(text[last:])))
+    return Markup("".join(out))
+
+
+def initials(name: str) -> str:
+    """Up to two initials for a name's avatar ("Avery Chen" -> "AC")."""
+    return "".join(word[0] for word in name.split()[:2]).upper() or "?"
+
+
+@bp.get("/favicon.ico")
+def favicon() -> Any:
+    """The site icon browsers ask for on every page (under 1 KB: sent from memory)."""
+    return Response(
+        _favicon_bytes(),
+        mimetype="image/x-icon",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
+@cache
+def _favicon_bytes() -> bytes:
+    return (Path(__file__).parent / "static" / "favicon.ico").read_bytes()
+
+
 PAGE_SIZE = 50
 
 
@@ -82,7 +129,17 @@ def timeline(handle: str) -> Any:
     page = c.local_store.timeline(handle, limit=PAGE_SIZE + 1, before=before)
     statuses = page[:PAGE_SIZE]
     older = statuses[-1].id if len(page) > PAGE_SIZE else None
-    return render_template("timeline.html", handle=handle, statuses=statuses, older=older)
+    with c.services.uow(read_only=True) as uow:
+        principal = uow.principals.get(account.principal_id)
+    name = principal.name if principal else f"@{handle}"
+    return render_template(
+        "timeline.html",
+        handle=handle,
+        statuses=statuses,
+        older=older,
+        name=name,
+        initials=initials(name),
+    )
 
 
 def _window_json(window: PublicWindow) -> dict[str, Any]:

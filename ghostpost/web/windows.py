@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -31,11 +31,20 @@ from ghostpost.services.windows import (
     window_for_editing,
     windows_overview,
 )
-from ghostpost.web.common import MAX_ID, current_actor, parse_id, roles_required, services
+from ghostpost.web.common import (
+    MAX_ID,
+    current_actor,
+    parse_id,
+    role_label,
+    roles_required,
+    services,
+)
+from ghostpost.web.confirm import confirm_page, confirmed
 from ghostpost.web.decisions import utc_time
 
 bp = Blueprint("windows", __name__)
 bp.add_app_template_filter(utc_time, "utc_time")
+bp.add_app_template_filter(role_label, "role_label")
 
 READERS = (Role.ADMIN, Role.MANAGER, Role.AUDITOR)
 MANAGERS = (Role.ADMIN, Role.MANAGER)
@@ -246,6 +255,28 @@ def _parse(form: WindowForm, account_id: int | None) -> WindowSpec | None:
     )
 
 
+def _at_form_precision(spec: WindowSpec, window: Window) -> WindowSpec:
+    """Keep the stored times the form shows unchanged.
+
+    The form shows whole minutes; a stored time with seconds (the demo's window) comes back
+    truncated, and comparing it at full precision would read as a move ("the window has started").
+    """
+
+    def kept(submitted: datetime | None, stored: datetime | None) -> datetime | None:
+        if submitted is None or stored is None:
+            return submitted
+        shown = stored.astimezone(UTC).replace(second=0, microsecond=0)
+        return stored if submitted == shown else submitted
+
+    policy = window.policy
+    return replace(
+        spec,
+        starts_at=kept(spec.starts_at, policy.starts_at) or spec.starts_at,
+        ends_at=kept(spec.ends_at, policy.ends_at) or spec.ends_at,
+        notice_publish_at=kept(spec.notice_publish_at, window.notice_publish_at),
+    )
+
+
 def _submitted(data: Mapping[str, str]) -> WindowForm:
     names = [n for n in LABELS if n not in CHECKBOXES]
     values = {name: data.get(name, "") for name in names}
@@ -353,6 +384,7 @@ def edit_window(window_id: int) -> Any:
     if spec is None:
         form.message = "Some fields need attention."
         return _render_form(form, view=view, status=422)
+    spec = _at_form_precision(spec, view.window)
     try:
         edit = update_window(services(), current_actor(), window_id, spec)
     except ValidationFailed as exc:
@@ -396,15 +428,41 @@ def assign() -> Any:
     return redirect(url_for("windows.windows", _anchor=f"account-{account_id}"))
 
 
+def _confirm_unassign(account_id: int, user_id: int) -> Any:
+    item = next(
+        (a for a in windows_overview(services(), current_actor()) if a.account.id == account_id),
+        None,
+    )
+    if item is None:
+        abort(404, description=f"No account {account_id}.")
+    if not item.may_manage:
+        abort(403, description="You do not manage this account.")
+    writer = next((w for w in item.writers if w.id == user_id), None)
+    if writer is None:  # not assigned: unassigning changes nothing, so nothing to confirm
+        return redirect(url_for("windows.windows", _anchor=f"account-{account_id}"))
+    return confirm_page(
+        heading=f"Unassign {writer.name} from @{item.account.handle}?",
+        consequences=[
+            f"{writer.name} can no longer compose for @{item.account.handle}.",
+            "Their posts not yet published there are held (see the queue).",
+        ],
+        undo="You can undo this: assign them again on the windows page.",
+        button=f"Unassign {writer.name}",
+        back=url_for("windows.windows", _anchor=f"account-{account_id}"),
+    )
+
+
 @bp.post("/windows/assignments/remove")
 @roles_required(*MANAGERS, allow_principal=True)
 def unassign() -> Any:
     """Withdraw a staff user's permission to write for an account."""
     account_id, user_id = _ids()
+    if not confirmed():
+        return _confirm_unassign(account_id, user_id)
     directory.unassign_writer(services(), current_actor(), user_id=user_id, account_id=account_id)
     flash(
         "Writer unassigned: they can no longer compose for this account, and their posts "
-        "not yet published there are held (see the queue).",
+        "not yet published there are held (see the queue). To undo, assign them again below.",
         "ok",
     )
     return redirect(url_for("windows.windows", _anchor=f"account-{account_id}"))

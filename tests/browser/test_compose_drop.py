@@ -60,7 +60,7 @@ def test_an_image_dropped_on_the_composer_goes_out_with_its_alt_text(
     page.keyboard.type(ALT)
     page.screenshot(path=screenshots / "compose-drop.png", full_page=True)
 
-    page.get_by_role("button", name="Submit post").click()
+    page.get_by_role("button", name="Publish now").click()
     expect(page.get_by_role("status").first).to_contain_text("Submitted")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -63,19 +63,29 @@ def test_writers_compose_the_principal_approves_and_the_timeline_keeps_the_polic
         "496 / 500 — #team skipped: needs 6, has 4 characters"
     )
     page.screenshot(path=screenshots / "compose-tag-skipped.png", full_page=True)
+    # Going out without the tag needs an explicit yes, offered right there.
+    expect(page.get_by_label("Send without #team", exact=False)).to_be_visible()
+    # Over the limit: no submitting, and the preview shows the refusal, not a final text.
+    page.get_by_label("Post text").fill("x" * 600)
+    expect(page.locator("#counter")).to_contain_text("600 / 500")
+    expect(page.get_by_role("button", name="Publish now")).to_be_disabled()
+    expect(page.locator("#preview-text")).to_be_hidden()
+    expect(page.locator("#preview-refusal")).to_contain_text("cut 100 characters")
+    expect(page.get_by_label("Send without #team", exact=False)).to_be_hidden()
 
     # Schedule one post for later, in an explicitly chosen time zone.
     later = datetime.now(UTC) + timedelta(hours=2)
     page.get_by_label("Post text").fill("Keynote starts soon")
     page.get_by_label("Publish at").fill(later.strftime("%Y-%m-%dT%H:%M"))
     page.get_by_label("Time zone").select_option("UTC")
-    page.get_by_role("button", name="Submit post").click()
+    # With a time, the button says it schedules (it said "Publish now" before).
+    page.get_by_role("button", name="Schedule post").click()
     expect(page.locator("#post-state")).to_contain_text("scheduled")
 
     # Posts due now wait for the notice.
     for i in range(EVERY + 1):
         compose(page, live_server, f"Live from the show, update {i}")
-        page.get_by_role("button", name="Submit post").click()
+        page.get_by_role("button", name="Publish now").click()
         expect(page.get_by_role("status")).to_contain_text(
             "held until the window's notice is published"
         )

@@ -82,7 +82,7 @@ def test_a_thread_with_an_image_goes_to_two_accounts_and_both_are_published_in_o
         expect(parts.nth(0).locator(f'img[alt="{ALT}"]')).to_have_count(1)
     page.screenshot(path=screenshots / "compose-group-thread-preview.png", full_page=True)
 
-    page.get_by_role("button", name="Submit post").click()
+    page.get_by_role("button", name="Publish now").click()
     expect(page.get_by_role("status")).to_contain_text("Submitted to 2 accounts, one thread each")
     expect(page.locator("#post-thread li")).to_have_count(2)
     expect(page.locator("#post-group")).to_contain_text("@avery_events")

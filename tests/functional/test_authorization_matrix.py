@@ -136,6 +136,7 @@ BUILDERS: dict[tuple[str, str], Callable[[Matrix, str], Request]] = {
     # public
     ("public.index", "GET"): get("/"),
     ("public.healthz", "GET"): get("/healthz"),
+    ("public.favicon", "GET"): get("/favicon.ico"),
     ("metrics", "GET"): get("/metrics"),
     ("public.timeline", "GET"): lambda m, t: Request("GET", f"/@{m.side(t).account.handle}"),
     ("public.status", "GET"): lambda m, t: Request(
@@ -219,7 +220,7 @@ BUILDERS: dict[tuple[str, str], Callable[[Matrix, str], Request]] = {
     ("admin.principal_handover", "GET"): get("/account/principal"),
     ("admin.principal_handover", "POST"): form("/account/principal"),
     ("admin.set_active", "POST"): lambda m, t: Request(
-        "POST", f"/admin/users/{m.user(t).id}/active", form={"active": "0"}
+        "POST", f"/admin/users/{m.user(t).id}/active", form={"active": "0", "confirm": "yes"}
     ),
     ("approvals.approvals", "GET"): get("/approvals"),
     ("approvals.notice", "POST"): lambda m, t: Request(
@@ -256,7 +257,7 @@ BUILDERS: dict[tuple[str, str], Callable[[Matrix, str], Request]] = {
     ),
     ("posts.detail", "GET"): lambda m, t: Request("GET", f"/posts/{m.fixed_post(t).public_id}"),
     ("posts.cancel", "POST"): lambda m, t: Request(
-        "POST", f"/posts/{m.post(t).public_id}/cancel", form={}
+        "POST", f"/posts/{m.post(t).public_id}/cancel", form={"confirm": "yes"}
     ),
     ("posts.confirm_delete", "GET"): lambda m, t: Request(
         "GET", f"/posts/{m.fixed_published_post(t).public_id}/delete"
@@ -291,7 +292,7 @@ BUILDERS: dict[tuple[str, str], Callable[[Matrix, str], Request]] = {
     ("windows.unassign", "POST"): lambda m, t: Request(
         "POST",
         "/windows/assignments/remove",
-        form={"account_id": account_id(m, t), "user_id": str(m.user(t).id)},
+        form={"account_id": account_id(m, t), "user_id": str(m.user(t).id), "confirm": "yes"},
     ),
     # OAuth endpoints authenticate the client with HTTP Basic: a Bearer token is not that.
     ("oauth.token", "POST"): lambda m, t: Request(
@@ -586,6 +587,7 @@ def row(
 # Public pages and documents: the same for everyone.
 row("public.index", "GET", everyone(OK), targets=OWN_ONLY)
 row("public.healthz", "GET", everyone(OK), targets=OWN_ONLY)
+row("public.favicon", "GET", everyone(OK), targets=OWN_ONLY)
 # Only the operator's scraper, with GHOSTPOST_METRICS_TOKEN (tests/functional/test_metrics.py):
 # no staff role nor API token opens it, and unset it is no page at all.
 row("metrics", "GET", everyone(404), targets=OWN_ONLY)

@@ -50,8 +50,9 @@ def test_demo_seeds_once_and_prints_the_logins(env: dict[str, str]) -> None:
     first = invoke("demo")
     assert first.exit_code == 0, first.output
     assert "Seeded the demo" in first.output
-    for who in ("avery", "jordan", "sam", "rita", "morgan"):
+    for who in ("avery", "jordan", "sam", "rita", "morgan", "ada"):
         assert f"{who}@demo.ghostpost.test" in first.output
+    assert "ada-demo-pass" in first.output and " admin" in first.output  # an admin to try
     again = invoke("demo")
     assert "Demo data already present" in again.output
     assert invoke("worker", "--once").output.strip() == "published 0 post(s)"

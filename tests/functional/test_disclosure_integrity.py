@@ -1594,7 +1594,7 @@ def done(response: Any) -> Any:
 
 
 def unassign(browser: FlaskClient, world: World, user: User) -> None:
-    ids = {"account_id": str(world.account.id), "user_id": str(user.id)}
+    ids = {"account_id": str(world.account.id), "user_id": str(user.id), "confirm": "yes"}
     done(post_form(browser, "/windows/assignments/remove", ids, "/windows"))
 
 
@@ -1605,7 +1605,7 @@ def reassign(browser: FlaskClient, world: World, user: User) -> None:
 
 def set_active(browser: FlaskClient, user: User, active: bool) -> None:
     target = f"/admin/users/{user.id}/active"
-    data = {"active": "1" if active else "0"}
+    data = {"active": "1" if active else "0", "confirm": "yes"}
     done(post_form(browser, target, data, "/admin/users"))
 
 
@@ -1788,7 +1788,7 @@ def test_the_manager_may_cancel_a_withdrawn_post_instead(
     set_active(signed_in(app, admin), world.writer_a, False)
     manager = signed_in(app, world.manager)
     page = f"/posts/{post.public_id}"
-    done(post_form(manager, f"{page}/cancel", {"next": page}, page))
+    done(post_form(manager, f"{page}/cancel", {"next": page, "confirm": "yes"}, page))
     assert fresh(world, post).state is PostState.CANCELLED
     run_worker_past_due(world)
     assert fresh(world, post).state is PostState.CANCELLED
@@ -1835,7 +1835,7 @@ def test_a_revoked_clients_posts_are_held_and_can_only_be_cancelled(
     refused = release(manager, held)
     assert refused.status_code == 409 and "revoked" in refused.get_data(as_text=True)
     page = f"/posts/{post.public_id}"
-    done(post_form(manager, f"{page}/cancel", {"next": page}, page))
+    done(post_form(manager, f"{page}/cancel", {"next": page, "confirm": "yes"}, page))
     assert fresh(world, post).state is PostState.CANCELLED
 
 

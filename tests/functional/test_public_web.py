@@ -192,3 +192,38 @@ def test_a_timeline_of_exactly_one_page_has_no_older_posts_link(
 
     assert len(status_ids(page_one)) == PAGE_SIZE
     assert "Older posts" not in page_one, "the link would lead to an empty page"
+
+
+def test_urls_in_posts_are_links_and_nothing_else_becomes_markup(
+    world: World, client: FlaskClient
+) -> None:
+    # The attack first: text that tries to break out of the link or the paragraph.
+    attack = (
+        'See https://x.test/"><script>alert(1)</script> and '
+        "javascript:alert(2) and <img src=x onerror=alert(3)> and "
+        "https://ok.test/a?b=1&c=2."
+    )
+    publish(world, attack)
+    html = client.get("/@avery", headers=BROWSER).get_data(as_text=True)
+    assert "<script>alert(1)" not in html and "<img src=x" not in html
+    assert 'href="javascript:' not in html
+    assert (
+        '<a href="https://x.test/" rel="nofollow noopener noreferrer">https://x.test/</a>' in html
+    )
+    link = '<a href="https://ok.test/a?b=1&amp;c=2" rel="nofollow noopener noreferrer">'
+    assert link + "https://ok.test/a?b=1&amp;c=2</a>." in html  # the full stop stays text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_a_timeline_shows_the_principals_name_and_avatar(world: World, client: FlaskClient) -> None:
+    publish(world, "Hello")
+    html = client.get("/@avery", headers=BROWSER).get_data(as_text=True)
+    assert "Avery Chen" in html
+    assert '<span class="avatar" aria-hidden="true">AC</span>' in html
+
+
+def test_the_favicon_is_served(client: FlaskClient) -> None:
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response.mimetype in ("image/x-icon", "image/vnd.microsoft.icon")
+    assert response.data[:4] == b"\x00\x00\x01\x00"  # an ICO file

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 import pyotp
@@ -16,6 +17,7 @@ from ghostpost.domain.ledger import LedgerTag
 from ghostpost.domain.model import Role, User
 from ghostpost.services import directory
 from ghostpost.services.context import Actor
+from ghostpost.web.auth import qr_data_uri
 from tests.support.web import csrf_from, sign_in
 from tests.support.world import World
 
@@ -234,3 +236,20 @@ def test_an_operator_resets_a_lost_second_factor_from_the_cli(world: World) -> N
     with world.ctx.uow() as uow:
         entries = [e for e in uow.ledger.entries() if e.tag == "user:totp_disabled"]
     assert entries and entries[-1].data["reset"] is True
+
+
+def test_setup_shows_a_qr_code_of_the_link_the_csp_allows(
+    world: World, client: FlaskClient
+) -> None:
+    sign_in(client, world.writer_a.email)
+    response = client.get(PAGE)
+    page = response.get_data(as_text=True)
+    uri = re.search(r'<code id="totp-uri">([^<]+)</code>', page)
+    assert uri
+    qr = re.search(r'<img id="totp-qr" src="([^"]+)" alt="([^"]+)"', page)
+    assert qr, page
+    assert qr.group(1).startswith("data:image/svg+xml")
+    # The picture is the same link as the text beside it (same encoder, same settings).
+    expected = qr_data_uri(html.unescape(uri.group(1)))
+    assert html.unescape(qr.group(1)) == expected
+    assert "img-src 'self' data:" in response.headers["Content-Security-Policy"]

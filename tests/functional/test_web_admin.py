@@ -63,7 +63,7 @@ def test_the_list_shows_role_principal_and_status(
     sign_in(client, admin.email)
     html = client.get("/admin/users").get_data(as_text=True)
     avery = html.split(f'id="user-{world.principal.id}"')[1].split("</tr>")[0]
-    assert "avery@example.test" in avery and "<td>manager</td>" in avery
+    assert "avery@example.test" in avery and "<td>principal</td>" in avery
     assert "<td>Avery Chen</td>" in avery  # the principal this user is
     casey = html.split(f'id="user-{world.outsider.id}"')[1].split("</tr>")[0]
     assert "deactivated" in casey and ">Reactivate<" in casey
@@ -147,7 +147,7 @@ def test_deactivating_ends_the_session_at_the_next_request_and_reactivating_rest
 
     sign_in(client, admin.email)
     target = f"/admin/users/{world.writer_a.id}/active"
-    response = post_form(client, target, {"active": "0"}, "/admin/users")
+    response = post_form(client, target, {"active": "0", "confirm": "yes"}, "/admin/users")
     assert response.status_code == 302
     assert "Jordan Park is deactivated" in client.get("/admin/users").get_data(as_text=True)
 
@@ -170,7 +170,8 @@ def test_an_admin_cannot_deactivate_themself(
     world: World, client: FlaskClient, admin: User
 ) -> None:
     sign_in(client, admin.email)
-    response = post_form(client, f"/admin/users/{admin.id}/active", {"active": "0"}, "/admin/users")
+    yourself = {"active": "0", "confirm": "yes"}
+    response = post_form(client, f"/admin/users/{admin.id}/active", yourself, "/admin/users")
     assert response.status_code == 409
     assert "cannot deactivate yourself" in response.get_data(as_text=True)
     assert client.get("/admin/users").status_code == 200
@@ -231,3 +232,49 @@ def test_a_crafted_principal_field_is_refused_and_nothing_is_stored(
     with world.ctx.uow() as uow:
         assert (len(uow.users.list()), uow.ledger.head()[0]) == before
         assert uow.users.by_email("nia@example.test") is None
+
+
+def test_deactivating_asks_first_and_says_what_happens_and_how_to_undo(
+    world: World, client: FlaskClient, admin: User
+) -> None:
+    sign_in(client, admin.email)
+    target = f"/admin/users/{world.principal.id}/active"
+    # The row's one click only asks: nothing changes yet.
+    response = post_form(client, target, {"active": "0"}, "/admin/users")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "Deactivate Avery Chen?" in html and "cannot sign in" in html
+    assert "the principal" in html and "Reactivate" in html  # who it is, and the undo
+    assert 'name="confirm" value="yes"' in html
+    assert ledger(world, "user:deactivated") == []
+    response = post_form(client, target, {"active": "0", "confirm": "yes"}, "/admin/users")
+    assert response.status_code == 302
+    assert len(ledger(world, "user:deactivated")) == 1
+    assert "Reactivate" in client.get("/admin/users").get_data(as_text=True)
+
+
+def test_words_the_principal_is_the_principal_and_errors_are_plain(
+    world: World, client: FlaskClient, admin: User
+) -> None:
+    sign_in(client, admin.email)
+    html = client.get("/admin/users").get_data(as_text=True)
+    row = html.split(f'id="user-{world.principal.id}"')[1].split("</tr>")[0]
+    assert "<td>principal</td>" in row and "manager" not in row
+    response = post_form(client, "/admin/users", new_user(password="short"), "/admin/users")
+    assert response.status_code == 422
+    text = response.get_data(as_text=True)
+    assert "The user cannot be created: password: at least" in text
+    assert "created: password.</" not in text
+    windows = client.get("/windows").get_data(as_text=True)
+    assert "Avery Chen (manager)" not in windows
+    assert "avery@example.test · manager" not in windows
+    missing = client.get("/posts/nope")
+    assert missing.status_code == 404
+    assert "404 Not Found" in missing.get_data(as_text=True)
+    assert "NotFound" not in missing.get_data(as_text=True)
+
+
+def test_an_admin_lands_on_the_queue_not_an_empty_compose(client: FlaskClient, admin: User) -> None:
+    sign_in(client, admin.email)
+    response = client.get("/home")
+    assert response.status_code == 302 and response.headers["Location"] == "/queue"

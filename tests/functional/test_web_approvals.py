@@ -156,3 +156,61 @@ def test_approval_forms_are_checked(world: World, client: FlaskClient) -> None:
     again = post_form(client, path, {"decision": "reject"}, "/approvals")
     assert again.status_code == 409
     assert "Only posts awaiting approval can be rejected" in again.get_data(as_text=True)
+
+
+def test_the_principals_comments_reach_the_writer(world: World, client: FlaskClient) -> None:
+    approved = pending_post(world, "Approve me")
+    rejected = world.submit(world.writer_a, "Reject me")
+    sign_in(client, world.principal.email)
+    for post, decision, comment in (
+        (approved, "approve", "Nice, shorter next time"),
+        (rejected, "reject", "Not on brand"),
+    ):
+        data = {"decision": decision, "comment": comment}
+        assert (
+            post_form(client, f"/approvals/posts/{post.public_id}", data, "/approvals").status_code
+            == 302
+        )
+    client.post("/logout", data={"csrf_token": csrf_from(client, "/queue")})
+    sign_in(client, world.writer_a.email)
+    html = client.get(f"/posts/{approved.public_id}").get_data(as_text=True)
+    assert "Approved by Avery Chen" in html and "Nice, shorter next time" in html
+    html = client.get(f"/posts/{rejected.public_id}").get_data(as_text=True)
+    assert "Rejected by Avery Chen" in html and "Not on brand" in html
+    assert "Not on brand" in client.get("/queue?state=closed").get_data(as_text=True)
+
+
+def test_a_rejected_post_is_edited_and_resubmitted(world: World, client: FlaskClient) -> None:
+    post = pending_post(world, "First try")
+    sign_in(client, world.principal.email)
+    data = {"decision": "reject", "comment": "Say it warmer"}
+    post_form(client, f"/approvals/posts/{post.public_id}", data, "/approvals")
+    client.post("/logout", data={"csrf_token": csrf_from(client, "/queue")})
+    sign_in(client, world.writer_a.email)
+    html = client.get(f"/posts/{post.public_id}").get_data(as_text=True)
+    link = f"/compose?account={world.account.id}&amp;from={post.public_id}"
+    assert f'href="{link}"' in html and "Edit and resubmit" in html
+    form = client.get(link.replace("&amp;", "&")).get_data(as_text=True)
+    assert "First try</textarea>" in form and f'name="resubmits" value="{post.public_id}"' in form
+    sent = {
+        "csrf_token": csrf_from(client, "/compose"),
+        "account_id": str(world.account.id),
+        "text": "Second, warmer try",
+        "publish_at": "",
+        "timezone": "UTC",
+        "action": "submit",
+        "resubmits": post.public_id,
+    }
+    response = client.post("/compose", data=sent)
+    assert response.status_code == 302
+    new_id = response.headers["Location"].rsplit("/", 1)[1]
+    assert world.post(post.id).state is PostState.REFUSED  # the rejected one stays on record
+    [(tag, entry)] = ledger(world, f"post:{new_id}")
+    assert tag == "post:submitted" and entry["extra"] == {"resubmits": post.public_id}
+    assert entry["state"] == "pending_approval"  # the principal decides again
+    # Only a rejected post the writer can see may be named.
+    other = world.submit(world.writer_b, "Not rejected")
+    forged = {**sent, "resubmits": other.public_id, "csrf_token": csrf_from(client, "/compose")}
+    assert client.post("/compose", data=forged).status_code == 409
+    unknown = {**forged, "resubmits": "nope"}
+    assert client.post("/compose", data=unknown).status_code == 404

@@ -127,7 +127,12 @@ def test_a_writer_sees_a_labelled_form_for_their_own_accounts_only(
     slots = {f"image_{n}{alt}" for n in range(1, 5) for alt in ("", "_alt")}
     # And one labelled field for a thread's next part (issue 16).
     parts = {"part_2"}
-    assert set(form.controls) == {"account", "text", "publish_at", "timezone"} | slots | parts
+    # And the yes for a delegated post that would go out without the tag (issue 17).
+    untagged = {"untagged_ok"}
+    assert (
+        set(form.controls)
+        == {"account", "text", "publish_at", "timezone"} | slots | parts | untagged
+    )
     assert set(form.controls) <= form.labelled
     for label in ("Account", "Post text", "Publish at", "Time zone"):
         assert f">{label}</label>" in html
@@ -136,7 +141,9 @@ def test_a_writer_sees_a_labelled_form_for_their_own_accounts_only(
     assert 'src="/static/compose.js"' in html
     assert "<option selected>UTC</option>" in html
     assert "Europe/Paris" in html
-    assert ">Preview</button>" in html and ">Submit post</button>" in html
+    assert ">Preview</button>" in html
+    # The button says what it does: with no time, it publishes now.
+    assert ">Publish now</button>" in html and 'data-later="Schedule post"' in html
     # Asking for another principal's account is refused, not silently replaced.
     assert client.get(f"/compose?account={other.id}").status_code == 403
     assert client.get(f"/compose?account={world.account.id}").status_code == 200
@@ -312,7 +319,10 @@ def test_preview_input_errors_come_back_as_problems(world: World, client: FlaskC
         client, token, account_id=world.account.id, text="x", publish_at="2026-11-20T09:00"
     )
     assert status == 422
-    assert body["detail"] == "publish_at is in the past."
+    assert (
+        body["detail"]
+        == "The time to publish has passed: choose a later time, or leave it empty to publish now."
+    )
     response = client.post(
         "/compose/preview",
         data="[1, 2]",
@@ -366,7 +376,8 @@ def test_submitting_queues_the_post_and_opens_its_page(world: World, client: Fla
     assert post.source is Source.WEB
     assert post.final_text == "Live from the keynote #team"
     page = client.get(location).get_data(as_text=True)
-    assert "Submitted: scheduled for 2026-11-21 09:00 UTC.</div>" in page
+    assert "Submitted: publishing now.</div>" in page
+    assert "scheduled for" not in page
     assert "Live from the keynote #team" in page
 
 
@@ -381,6 +392,21 @@ def test_scheduling_with_a_time_zone_stores_the_utc_time(world: World, client: F
     assert post.publish_at == datetime(2026, 11, 21, 14, 30, tzinfo=UTC)
     page = client.get(str(location)).get_data(as_text=True)
     assert "scheduled for 2026-11-21 14:30 UTC" in page
+    # A draft with a time says so on its button.
+    html = client.get("/compose").get_data(as_text=True)
+    assert ">Publish now</button>" in html
+    response = client.post(
+        "/compose",
+        data={
+            "csrf_token": csrf_from(client, "/compose"),
+            "account": str(world.account.id),
+            "text": "Later",
+            "publish_at": "2026-11-21T15:30",
+            "timezone": "UTC",
+            "action": "preview",
+        },
+    )
+    assert ">Schedule post</button>" in response.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(
@@ -389,7 +415,7 @@ def test_scheduling_with_a_time_zone_stores_the_utc_time(world: World, client: F
         ("2027-03-28T02:30", "Europe/Paris", "does not exist in Europe/Paris"),
         ("tomorrow", "UTC", "must be a date and time"),
         ("2026-11-21T12:00", "Nowhere/Special", "Unknown time zone"),
-        ("2026-11-21T07:00", "UTC", "publish_at is in the past."),
+        ("2026-11-21T07:00", "UTC", "The time to publish has passed"),
     ],
 )
 def test_bad_times_re_render_the_form_with_the_message(
@@ -470,3 +496,52 @@ def test_managers_assigned_to_an_account_compose_too(world: World, client: Flask
     assert status == 302
     assert world.manager.role is Role.MANAGER
     assert re.search(r"#team$", regular_posts(world)[0].final_text)
+
+
+def test_a_delegated_post_going_out_without_the_tag_needs_an_explicit_yes(
+    world: World, client: FlaskClient
+) -> None:
+    window = world.open_window()
+    world.approve_notice(window)
+    world.run_worker()
+    sign_in(client, world.writer_a.email)
+    untagged = "x" * 496  # the tag needs 6 characters, 4 are left: "when it fits" skips it
+    status, html, _ = compose_form(client, world, untagged)
+    assert status == 422
+    assert "would go out without #team" in html
+    assert 'name="untagged_ok"' in html
+    assert regular_posts(world) == []
+    # The preview says so too, and offers the box.
+    status, html, _ = compose_form(client, world, untagged, action="preview")
+    assert status == 200 and 'name="untagged_ok"' in html and "untagged-ok" in html
+    status, _, _ = compose_form(client, world, untagged, untagged_ok="1")
+    assert status == 302
+    [post] = regular_posts(world)
+    assert post.final_text == untagged
+    # A post that carries the tag needs no such yes.
+    assert compose_form(client, world, "Short and tagged")[0] == 302
+
+
+def test_the_principal_needs_no_yes_for_an_untagged_post(world: World, client: FlaskClient) -> None:
+    world.open_window()
+    sign_in(client, world.principal.email)
+    assert compose_form(client, world, "y" * 496)[0] == 302
+
+
+def test_over_the_limit_is_refused_and_the_preview_shows_no_final_text(
+    world: World, client: FlaskClient
+) -> None:
+    world.open_window()
+    sign_in(client, world.writer_a.email)
+    status, html, _ = compose_form(client, world, "z" * 600)
+    assert status == 422 and "cut 100 characters" in html
+    assert "z" * 600 not in html.split('id="preview"')[1].split("</section>")[0]
+    assert regular_posts(world) == []
+
+
+def test_refusals_give_times_in_words_not_iso(world: World, client: FlaskClient) -> None:
+    sign_in(client, world.writer_a.email)  # no window: a delegated post is refused
+    status, html, _ = compose_form(client, world, "Hello", publish_at="2027-02-01T09:00")
+    assert status == 422
+    assert "none covers 2027-02-01 09:00 UTC" in html
+    assert "T09:00:00+00:00" not in html

@@ -44,7 +44,12 @@ def live(world: World, target: Account, approver=None) -> None:  # type: ignore[
 
 
 def compose(
-    client: FlaskClient, world: World, also: list[int], action: str = "submit", text: str = TEXT
+    client: FlaskClient,
+    world: World,
+    also: list[int],
+    action: str = "submit",
+    text: str = TEXT,
+    **extra: str,
 ):  # type: ignore[no-untyped-def]
     token = csrf_from(client, "/compose")
     return client.post(
@@ -57,6 +62,7 @@ def compose(
             "publish_at": "",
             "timezone": "UTC",
             "action": action,
+            **extra,
         },
     )
 
@@ -94,7 +100,13 @@ def test_a_writer_previews_each_account_side_by_side_then_submits_them_together(
     assert "skipped: needs 6, has 4" in page  # the second's has no room for it
     assert counts(world) == before
 
-    submitted = compose(client, world, [short.id])
+    # The second account's post would go out without the tag: only on an explicit yes.
+    refused = compose(client, world, [short.id])
+    assert refused.status_code == 422
+    assert "On @avery_short it would go out without #team" in refused.get_data(as_text=True)
+    assert counts(world) == before
+
+    submitted = compose(client, world, [short.id], untagged_ok="1")
 
     assert submitted.status_code == 302
     first, second = sorted(all_posts(world, world.account, short), key=lambda p: p.id)

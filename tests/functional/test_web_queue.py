@@ -216,7 +216,7 @@ def test_cancel_is_for_the_author_a_manager_or_the_principal(
     theirs = world.submit(world.writer_b, "Not mine", publish_at=soon)
     sign_in(client, world.writer_a.email)
     assert post_form(client, f"/posts/{theirs.public_id}/cancel", {}, "/queue").status_code == 403
-    response = post_form(client, f"/posts/{mine.public_id}/cancel", {}, "/queue")
+    response = post_form(client, f"/posts/{mine.public_id}/cancel", {"confirm": "yes"}, "/queue")
     assert response.status_code == 302
     assert response.headers["Location"] == f"/posts/{mine.public_id}"
     assert world.post(mine.id).state is PostState.CANCELLED
@@ -226,7 +226,10 @@ def test_cancel_is_for_the_author_a_manager_or_the_principal(
     client.post("/logout", data={"csrf_token": csrf_from(client, "/queue")})
     sign_in(client, world.principal.email)
     response = post_form(
-        client, f"/posts/{theirs.public_id}/cancel", {"next": "https://evil.example/"}, "/queue"
+        client,
+        f"/posts/{theirs.public_id}/cancel",
+        {"next": "https://evil.example/", "confirm": "yes"},
+        "/queue",
     )
     assert response.headers["Location"] == f"/posts/{theirs.public_id}"
     assert world.post(theirs.id).state is PostState.CANCELLED
@@ -455,3 +458,34 @@ def test_the_largest_page_number_shows_an_empty_page(world: World, client) -> No
     response = client.get("/queue?page=9223372036854775807")
     assert response.status_code == 200
     assert rows(response.get_data(as_text=True)) == []
+
+
+def test_cancelling_asks_first_and_says_it_cannot_be_undone(
+    world: World, client: FlaskClient
+) -> None:
+    live_window(world)
+    soon = world.container.clock.now() + timedelta(hours=1)
+    post = world.submit(world.writer_a, "Think twice", publish_at=soon)
+    sign_in(client, world.writer_a.email)
+    response = post_form(client, f"/posts/{post.public_id}/cancel", {"next": "/queue"}, "/queue")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "Cancel this post?" in html and "Think twice" in html
+    assert "cannot be undone" in html and 'name="next" value="/queue"' in html
+    assert world.post(post.id).state is PostState.SCHEDULED
+    confirmed = {"next": "/queue", "confirm": "yes"}
+    response = post_form(client, f"/posts/{post.public_id}/cancel", confirmed, "/queue")
+    assert response.status_code == 302
+    assert world.post(post.id).state is PostState.CANCELLED
+
+
+def test_queue_rows_say_they_open_the_post(world: World, client: FlaskClient) -> None:
+    live_window(world)
+    post = world.submit(world.writer_a, "Open me", publish_at=world.container.clock.now())
+    sign_in(client, world.writer_a.email)
+    html = client.get("/queue").get_data(as_text=True)
+    row = html.split(f'id="post-{post.public_id}"')[1].split("</tr>")[0]
+    assert f'<a class="open-link" href="/posts/{post.public_id}">Open' in row
+    css = client.get("/static/app.css")
+    assert "table.queue tbody tr:hover" in css.get_data(as_text=True)
+    css.close()

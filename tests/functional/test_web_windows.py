@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -327,7 +328,7 @@ def test_an_overlapping_window_is_refused_with_409(world: World, client: FlaskCl
         client, "/windows/new", form(account_id=str(world.account.id)), "/windows/new"
     )
     assert response.status_code == 409
-    assert "overlaps another window" in response.get_data(as_text=True)
+    assert "overlaps “Conference”" in response.get_data(as_text=True)
 
 
 def test_a_form_post_without_csrf_is_rejected(world: World, client: FlaskClient) -> None:
@@ -526,13 +527,14 @@ def test_assigning_and_unassigning_a_writer(world: World, client: FlaskClient) -
     assert assigned["user"]["email"] == world.outsider.email
     assert 'Unassign<span class="sr-only"> Casey Doe</span>' in page(client, "/windows")
 
-    response = post_form(client, "/windows/assignments/remove", ids, "/windows")
+    confirmed = {**ids, "confirm": "yes"}
+    response = post_form(client, "/windows/assignments/remove", confirmed, "/windows")
     assert response.status_code == 302
     assert writable_accounts(world.ctx, world.outsider) == []
     [removed] = ledger_entries(world, "assignment:removed")
     assert removed["user"]["email"] == world.outsider.email
     # Idempotent: removing again records nothing more.
-    post_form(client, "/windows/assignments/remove", ids, "/windows")
+    post_form(client, "/windows/assignments/remove", confirmed, "/windows")
     assert len(ledger_entries(world, "assignment:removed")) == 1
 
 
@@ -575,3 +577,58 @@ def test_a_window_may_let_delegated_posts_images_go_without_alt_text(
     assert found == {"Web Summit": True, "Other": False}
     [_, relaxed] = ledger_entries(world, "window:created")
     assert relaxed["policy"]["alt_text_required"] is False
+
+
+def test_a_started_window_with_seconds_saves_unchanged(world: World, client: FlaskClient) -> None:
+    # The demo's window starts at a time with seconds; the form shows minutes. Saving the form
+    # as shown changes nothing (no "cannot move" error, no ledger entry).
+    start = world.container.clock.now() + timedelta(seconds=17)
+    window = world.open_window(starts_at=start, hours=8)
+    world.container.clock.advance(minutes=5)
+    sign_in(client, world.manager.email)
+    edit = f"/windows/{window.id}/edit"
+    html = page(client, edit)
+    assert 'value="2026-11-21T09:00"' in html and 'value="2026-11-21T17:00"' in html
+    unchanged = form(name="Conference", starts_at="2026-11-21T09:00", ends_at="2026-11-21T17:00")
+    response = post_form(client, edit, unchanged, edit)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert ledger_entries(world, "window:updated") == []
+    assert "Nothing changed." in page(client, "/windows")
+    with world.ctx.uow() as uow:
+        saved = uow.windows.get(window.id)
+    assert saved is not None
+    assert (saved.policy.starts_at, saved.policy.ends_at) == (start, start + timedelta(hours=8))
+
+
+def test_unassigning_asks_first_and_says_what_happens(world: World, client: FlaskClient) -> None:
+    sign_in(client, world.manager.email)
+    ids = {"account_id": str(world.account.id), "user_id": str(world.writer_a.id)}
+    response = post_form(client, "/windows/assignments/remove", ids, "/windows")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "Unassign Jordan Park from @avery?" in html and "held" in html
+    assert ledger_entries(world, "assignment:removed") == []
+    assert [a.id for a in writable_accounts(world.ctx, world.writer_a)] == [world.account.id]
+    confirmed = {**ids, "confirm": "yes"}
+    response = post_form(client, "/windows/assignments/remove", confirmed, "/windows")
+    assert response.status_code == 302
+    assert writable_accounts(world.ctx, world.writer_a) == []
+    assert "assign them again" in page(client, "/windows")
+
+
+def test_the_overlap_error_names_the_other_window(world: World, client: FlaskClient) -> None:
+    world.open_window(starts_at=datetime(2026, 11, 22, 12, 0, tzinfo=UTC))
+    sign_in(client, world.manager.email)
+    response = post_form(
+        client, "/windows/new", form(account_id=str(world.account.id)), "/windows/new"
+    )
+    assert response.status_code == 409
+    html = response.get_data(as_text=True)
+    assert "overlaps “Conference” (2026-11-22 12:00 UTC – 2026-11-22 20:00 UTC)" in html
+
+
+def test_sample_text_reads_as_an_example_not_a_value(world: World, client: FlaskClient) -> None:
+    sign_in(client, world.manager.email)
+    html = page(client, "/windows/new")
+    placeholders = re.findall(r'placeholder="([^"]*)"', html)
+    assert placeholders and all(p.startswith("e.g. ") for p in placeholders)

@@ -32,6 +32,18 @@
     }
   }
 
+  // The submit button says what it does: publish now (no time) or schedule.
+  var submitButton = el("submit-button");
+  function labelSubmit() {
+    if (submitButton) {
+      submitButton.textContent = submitButton.getAttribute(
+        fields.publishAt.value ? "data-later" : "data-now"
+      );
+    }
+  }
+  fields.publishAt.addEventListener("input", labelSubmit);
+  fields.publishAt.addEventListener("change", labelSubmit);
+
   function show(node, visible) {
     node.hidden = !visible;
   }
@@ -66,12 +78,31 @@
       list.appendChild(row);
     });
     el("preview-notes").textContent = data.notes.join(" ");
+
+    // Over the limit or refused: no submitting (the server refuses it anyway).
+    if (submitButton) {
+      submitButton.disabled = Boolean(data.counter.over || data.refusal);
+    }
+    // A delegated post that would go out without the tag needs the writer's explicit yes.
+    var untagged = el("untagged-ok");
+    // The live preview is the first account's; a server-rendered group preview decided the box
+    // for every account, so only a yes is added here, never taken away.
+    if (untagged && (data.untagged || !el("group-preview"))) {
+      if (data.untagged) {
+        el("untagged-tag").textContent = data.untagged;
+      } else {
+        el("untagged_ok").checked = false;
+      }
+      show(untagged, Boolean(data.untagged));
+    }
   }
 
   function problem(message) {
     var refusal = el("preview-refusal");
     refusal.textContent = message;
     show(refusal, true);
+    // What was shown before is no longer the text that would go out.
+    show(el("preview-text"), false);
   }
 
   function refresh() {

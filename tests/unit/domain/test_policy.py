@@ -739,7 +739,7 @@ def test_a_delegated_post_outside_every_window_is_refused() -> None:
     decision = run("Great keynote", state=None)
     assert decision.refusal is not None
     assert decision.refusal.code is RefusalCode.OUTSIDE_WINDOW
-    assert NOW.isoformat() in decision.refusal.message
+    assert f"{NOW:%Y-%m-%d %H:%M} UTC" in decision.refusal.message
     assert decision.tag.outcome is TagOutcome.NOT_APPLICABLE
 
 
@@ -748,7 +748,7 @@ def test_a_delegated_post_after_the_window_ends_is_refused() -> None:
         decision = run("Great keynote", now=now)
         assert decision.refusal is not None
         assert decision.refusal.code is RefusalCode.WINDOW_ENDED
-        assert END.isoformat() in decision.refusal.message
+        assert f"{END:%Y-%m-%d %H:%M} UTC" in decision.refusal.message
 
 
 def test_a_delegated_post_just_before_the_end_goes_out() -> None:
@@ -759,7 +759,7 @@ def test_a_delegated_post_before_the_window_starts_is_refused() -> None:
     decision = run("Great keynote", now=START - timedelta(seconds=1))
     assert decision.refusal is not None
     assert decision.refusal.code is RefusalCode.OUTSIDE_WINDOW
-    assert START.isoformat() in decision.refusal.message
+    assert f"{START:%Y-%m-%d %H:%M} UTC" in decision.refusal.message
     assert run("Great keynote", now=START).outcome is Outcome.PUBLISH
 
 
