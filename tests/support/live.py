@@ -9,18 +9,22 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from argon2 import PasswordHasher
 
 from ghostpost.bootstrap import Container, bootstrap
 from ghostpost.cli import alembic_config
+from ghostpost.demo import seed_demo
 from ghostpost.settings import PROJECT_DIR, Settings
 from tests.support.world import World, build_world
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -42,6 +46,30 @@ def live_server(
 ) -> Iterator[LiveServer]:
     """Migrate and seed a SQLite database, then run `ghostpost serve` on it (with `serve_args`
     added) until the block ends."""
+    with _serving(tmp_path, build_world, serve_args, extra_env) as (url, world, container):
+        yield LiveServer(url, world, container)
+
+
+@dataclass
+class LiveDemo:
+    url: str
+    container: Container
+
+
+@contextmanager
+def live_demo_server(tmp_path: Path) -> Iterator[LiveDemo]:
+    """`ghostpost serve` on the demo's data (ghostpost.demo.seed_demo), as a new user sees it."""
+    with _serving(tmp_path, seed_demo, (), {}) as (url, _seeded, container):
+        yield LiveDemo(url, container)
+
+
+@contextmanager
+def _serving(
+    tmp_path: Path,
+    seed: Callable[[Container], T],
+    serve_args: Sequence[str],
+    extra_env: dict[str, str],
+) -> Iterator[tuple[str, T, Container]]:
     database_url = f"sqlite:///{tmp_path / 'live.db'}"
     command.upgrade(alembic_config(database_url), "head")
     port = free_port()
@@ -56,7 +84,7 @@ def live_server(
         ledger_witness_file=str(tmp_path / "witness" / "checkpoints.jsonl"),
     )
     container = bootstrap(settings, password_hasher=PasswordHasher(1, 8, 1))
-    world = build_world(container)
+    seeded = seed(container)
     env = {k: v for k, v in os.environ.items() if not k.startswith("GHOSTPOST_")}
     env.update(
         GHOSTPOST_DATABASE_URL=database_url,
@@ -86,7 +114,7 @@ def live_server(
                     if time.monotonic() > deadline or process.poll() is not None:
                         raise RuntimeError(log_path.read_text()) from None
                     time.sleep(0.1)
-            yield LiveServer(url, world, container)
+            yield url, seeded, container
         finally:
             process.terminate()
             process.wait(timeout=10)
