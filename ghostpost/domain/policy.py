@@ -46,6 +46,16 @@ class TagPosition(StrEnum):
     START = "start"
 
 
+class ReplyPolicy(StrEnum):
+    """What a window does with a delegated reply submitted through the API or the Mastodon
+    face (automated answers to complaints backfire): a human approves it, it goes out as any
+    post, or it is refused."""
+
+    APPROVE = "approve"
+    ALLOW = "allow"
+    REFUSE = "refuse"
+
+
 class Stage(StrEnum):
     """When the engine is asked: at submission (and preview) or when the post is about to go out."""
 
@@ -93,6 +103,7 @@ class RefusalCode(StrEnum):
     WINDOW_ENDED = "window_ended"
     TAG_NOT_A_HASHTAG = "tag_not_a_hashtag"
     CONTENT_WARNING_UNSUPPORTED = "content_warning_unsupported"
+    REPLIES_REFUSED = "replies_refused"
 
 
 DEFAULT_REMINDER_EVERY = 10
@@ -121,6 +132,9 @@ class WindowPolicy:
     alt_text_required: bool = True
     #: A thread's later parts carry the tag too (off: only its first part does).
     tag_every_part: bool = False
+    #: Delegated replies through the API or the Mastodon face: approved by the principal
+    #: (default), allowed as any post, or refused.
+    reply_policy: ReplyPolicy = ReplyPolicy.APPROVE
 
     def __post_init__(self) -> None:
         # With N = 1 every post would need a reminder before it, including the post right
@@ -657,6 +671,7 @@ def policy_record(policy: WindowPolicy) -> dict[str, Any]:
         # always have.
         **({} if policy.alt_text_required else {"alt_text_required": False}),
         **({"tag_every_part": True} if policy.tag_every_part else {}),
+        "reply_policy": policy.reply_policy.value,
     }
 
 

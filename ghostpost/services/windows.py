@@ -37,6 +37,7 @@ from ghostpost.domain.policy import (
     MIN_REMINDER_EVERY,
     PostKind,
     ReminderMode,
+    ReplyPolicy,
     TagMode,
     TagPosition,
     WindowPolicy,
@@ -73,12 +74,14 @@ POLICY_LABELS = {
     "requires_approval": "Principal approves each delegated post",
     "alt_text_required": "Delegated posts' images need alt text",
     "tag_every_part": "Tag every part of a thread",
+    "reply_policy": "Replies through the API or the Mastodon face",
 }
 _TIME_FIELDS = ("starts_at", "ends_at")
 _ENUM_FIELDS: dict[str, Any] = {
     "reminder_mode": ReminderMode,
     "tag_mode": TagMode,
     "tag_position": TagPosition,
+    "reply_policy": ReplyPolicy,
 }
 
 
@@ -101,6 +104,7 @@ class WindowSpec:
     #: Delegated posts' images need alt text (relaxing it needs the principal's consent).
     alt_text_required: bool = True
     tag_every_part: bool = False
+    reply_policy: ReplyPolicy = ReplyPolicy.APPROVE
     #: When the notice goes out once approved; None: the configured lead before `starts_at`.
     notice_publish_at: datetime | None = None
 
@@ -119,6 +123,7 @@ class WindowSpec:
             requires_approval=self.requires_approval,
             alt_text_required=self.alt_text_required,
             tag_every_part=self.tag_every_part,
+            reply_policy=self.reply_policy,
         )
 
     def notice_time(self, ctx: ServiceContext) -> datetime:
@@ -262,7 +267,7 @@ def _record_value(value: object) -> object:
     """A policy value as the ledger and proposals record it (JSON)."""
     if isinstance(value, datetime):
         return value.isoformat()
-    if isinstance(value, ReminderMode | TagMode | TagPosition):
+    if isinstance(value, ReminderMode | TagMode | TagPosition | ReplyPolicy):
         return value.value
     return value
 

@@ -33,6 +33,7 @@ from typing import Any, Self
 
 from ghostpost.db.repositories.changes import PostChanges, WindowChanges
 from ghostpost.domain.checkpoint import Checkpoint, NotaryAlarm, NotaryState
+from ghostpost.domain.guards import PrincipalGuards
 from ghostpost.domain.ledger import (
     GENESIS_HASH,
     LedgerEntry,
@@ -61,6 +62,7 @@ from ghostpost.domain.model import (
 from ghostpost.domain.policy import (
     PostKind,
     ReminderMode,
+    ReplyPolicy,
     TagMode,
     TagPosition,
     WindowPolicy,
@@ -78,6 +80,7 @@ from ghostpost.services.ports import (
     ClientSubmission,
     ExportReader,
     ExportScope,
+    GuardRepository,
     IdempotencyKeyRepository,
     Ledger,
     MastodonAppRepository,
@@ -200,6 +203,8 @@ class MemoryState:
     #: Uploads by id; the images of each post by post id, in order.
     uploads: dict[int, MediaUpload] = field(default_factory=dict)
     post_images: dict[int, tuple[PostImage, ...]] = field(default_factory=dict)
+    guards: dict[int, PrincipalGuards] = field(default_factory=dict)
+    account_hashtags: set[tuple[int, str]] = field(default_factory=set)
 
     def copy(self) -> MemoryState:
         """Return a copy whose tables can change without touching this one."""
@@ -223,6 +228,8 @@ class MemoryState:
             mastodon_tokens=dict(self.mastodon_tokens),
             uploads=dict(self.uploads),
             post_images=dict(self.post_images),
+            guards=dict(self.guards),
+            account_hashtags=set(self.account_hashtags),
         )
 
     def next_id(self, table: str) -> int:
@@ -273,6 +280,23 @@ def _unique(taken: bool, what: str) -> None:
 
 
 # --- repositories ----------------------------------------------------------------------------
+
+
+class MemoryGuards:
+    def __init__(self, tx: _Transaction) -> None:
+        self.tx = tx
+
+    def of(self, principal_id: int) -> PrincipalGuards:
+        return self.tx.state.guards.get(principal_id, PrincipalGuards())
+
+    def set(self, principal_id: int, guards: PrincipalGuards, at: datetime) -> None:
+        self.tx.writes().guards[principal_id] = guards
+
+    def used_hashtags(self, account_id: int, names: Collection[str]) -> frozenset[str]:
+        return frozenset(n for n in names if (account_id, n) in self.tx.state.account_hashtags)
+
+    def record_used(self, account_id: int, names: Collection[str], at: datetime) -> None:
+        self.tx.writes().account_hashtags.update((account_id, n) for n in names)
 
 
 class MemoryPrincipals:
@@ -519,6 +543,7 @@ _POLICY_TYPES: dict[str, Callable[[Any], Any] | None] = {
     "requires_approval": None,
     "alt_text_required": None,
     "tag_every_part": None,
+    "reply_policy": ReplyPolicy,
 }
 
 
@@ -1911,6 +1936,7 @@ class MemoryUnitOfWork:
         self.exports: ExportReader = MemoryExports(tx, posts)
         self.sealed: SealedSecrets = MemorySealedSecrets(tx, self._resealer)
         self.web_sessions: WebSessionRepository = MemoryWebSessions(tx)
+        self.guards: GuardRepository = MemoryGuards(tx)
         self.media: MediaRepository = MemoryMedia(tx)
         return self
 

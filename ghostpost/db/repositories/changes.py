@@ -33,6 +33,7 @@ def policy_columns(policy: WindowPolicy) -> dict[str, Any]:
         "requires_approval": policy.requires_approval,
         "alt_text_required": policy.alt_text_required,
         "tag_every_part": policy.tag_every_part,
+        "reply_policy": policy.reply_policy.value,
     }
 
 

@@ -25,6 +25,7 @@ from ghostpost.domain.model import (
 )
 from ghostpost.domain.policy import (
     ReminderMode,
+    ReplyPolicy,
     TagMode,
     TagPosition,
     WindowPolicy,
@@ -55,6 +56,7 @@ def to_window(row: WindowRow) -> Window:
             requires_approval=row.requires_approval,
             alt_text_required=row.alt_text_required,
             tag_every_part=row.tag_every_part,
+            reply_policy=ReplyPolicy(row.reply_policy),
         ),
         created_by=row.created_by,
         notice_post_id=row.notice_post_id,
