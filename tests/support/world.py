@@ -18,7 +18,7 @@ from ghostpost.bootstrap import Container, bootstrap
 from ghostpost.clock import FixedClock
 from ghostpost.db.base import Base
 from ghostpost.domain.model import Account, Post, Role, Source, User, Window
-from ghostpost.domain.policy import ReminderMode, TagMode, TagPosition
+from ghostpost.domain.policy import ReminderMode, ReplyPolicy, TagMode, TagPosition
 from ghostpost.services import directory, posts, windows
 from ghostpost.services.context import Actor
 from ghostpost.services.ledger_integrity import NotaryPass
@@ -74,6 +74,7 @@ class World:
         requires_approval: bool = False,
         account: Account | None = None,
         tag_every_part: bool = False,
+        reply_policy: ReplyPolicy = ReplyPolicy.APPROVE,
     ) -> Window:
         start = starts_at or self.container.clock.now()
         return windows.create_window(
@@ -92,6 +93,7 @@ class World:
                 tag_position=tag_position,
                 requires_approval=requires_approval,
                 tag_every_part=tag_every_part,
+                reply_policy=reply_policy,
             ),
         )
 
