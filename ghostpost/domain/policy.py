@@ -671,7 +671,11 @@ def policy_record(policy: WindowPolicy) -> dict[str, Any]:
         # always have.
         **({} if policy.alt_text_required else {"alt_text_required": False}),
         **({"tag_every_part": True} if policy.tag_every_part else {}),
-        "reply_policy": policy.reply_policy.value,
+        **(
+            {}
+            if policy.reply_policy is ReplyPolicy.APPROVE
+            else {"reply_policy": policy.reply_policy.value}
+        ),
     }
 
 

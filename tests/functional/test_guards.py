@@ -91,6 +91,13 @@ def test_attack_a_first_use_hashtag_waits_for_the_principal_also_in_a_group(
     directory.assign_writer(world.ctx, SYSTEM, user_id=world.writer_a.id, account_id=second.id)
     world.approve_notice(world.open_window(account=second))
     scheduler = scheduler_for(client, world, account_ids=[world.account.id, second.id])
+    # The cast's principal turned first use off (tests.support.world); turning it on is
+    # stronger, and a new principal has it on.
+    sign_in(client, world.principal.email)
+    assert set_guards(client, world, "") == 302
+    blake = directory.create_principal(world.ctx, SYSTEM, "Blake Stone")
+    page = client.get(f"/principals/{blake.id}/guards").get_data(as_text=True)
+    assert 'name="first_use_hashtags" value="1" checked' in page
 
     post = created(scheduler, body(world, "See you at the #Keynote #team"))
     group = scheduler.create(
@@ -109,7 +116,6 @@ def test_attack_a_first_use_hashtag_waits_for_the_principal_also_in_a_group(
         assert state(scheduler, member["id"])["approval_reasons"] == [FIRST_USE.format("fresh")]
 
     # The principal approves it (web form); once published, #keynote is no first use.
-    sign_in(client, world.principal.email)
     decided = post_form(
         client, f"/approvals/posts/{post['id']}", {"decision": "approve"}, "/approvals"
     )

@@ -17,6 +17,7 @@ from sqlalchemy import make_url
 from ghostpost.bootstrap import Container, bootstrap
 from ghostpost.clock import FixedClock
 from ghostpost.db.base import Base
+from ghostpost.domain.guards import PrincipalGuards
 from ghostpost.domain.model import Account, Post, Role, Source, User, Window
 from ghostpost.domain.policy import ReminderMode, ReplyPolicy, TagMode, TagPosition
 from ghostpost.services import directory, posts, windows
@@ -161,6 +162,14 @@ def build_world(container: Container) -> World:
     outsider = user("casey@example.test", "Casey Doe", Role.WRITER)
     for member in (writer_a, writer_b):
         directory.assign_writer(ctx, system, user_id=member.id, account_id=account.id)
+    # The suite's posts carry made-up hashtags on a fresh account: the cast's principal has
+    # turned first-use hashtag approval off (stored as that choice is, without its ledger
+    # entry). tests/functional/test_guards.py turns it back on and checks new principals.
+    with ctx.uow() as uow:
+        uow.guards.set(
+            principal.id, PrincipalGuards(first_use_hashtags=False), container.clock.now()
+        )
+        uow.commit()
     return World(container, account, avery, manager, writer_a, writer_b, auditor, outsider)
 
 
