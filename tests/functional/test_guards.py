@@ -5,12 +5,14 @@ delegated replies through the API and the Mastodon face."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from ghostpost.db.models import AccountHashtagRow, LedgerEntryRow, PostRow
 from ghostpost.domain.policy import ReplyPolicy
-from ghostpost.services import clients, directory
+from ghostpost.services import clients, directory, posts
 from ghostpost.services.context import Actor
 from tests.support.api import Scheduler, create_api_client, fetch_token, scheduler_for
 from tests.support.web import post_form, sign_in
@@ -215,7 +217,18 @@ def test_attack_replies_through_the_api_and_the_mastodon_face(
     )
     assert face.status_code == 200, face.get_json()
     world.run_worker()
-    assert state(scheduler, face.get_json()["ghostpost"]["id"])["state"] == "pending_approval"
+    face_reply = face.get_json()["ghostpost"]["id"]
+    assert state(scheduler, face_reply)["state"] == "pending_approval"
+    # Moving it (as the face's scheduled_statuses PUT does, for the client that sent it)
+    # keeps it waiting for the principal.
+    moved = posts.reschedule_post(
+        world.ctx,
+        Actor.for_client(record.client_id, frozenset({world.account.id})),
+        int(face.get_json()["id"]),
+        world.container.clock.now() + timedelta(hours=1),
+    )
+    assert moved.state.value == "pending_approval"
+    assert "a person approves it" in (moved.state_reason or "")
 
     # A manager turns replies to refuse (stronger: at once); a reply then stores nothing.
     sign_in(client, world.manager.email)
