@@ -479,6 +479,9 @@ def _submit_group(user: User, accounts: list[Account], account: Account, draft: 
 def _submitted_message(post: Post) -> str:
     if post.state is PostState.PENDING_APPROVAL:
         message = "Submitted: it waits for the principal's approval before it can go out."
+        reasons = post.decisions.get("approval_reasons") or []
+        if reasons:
+            message += " Why: " + "; ".join(reasons) + "."
     else:
         message = f"Submitted: scheduled for {utc_time(post.publish_at)}."
     if post.decisions.get("submission", {}).get("held_reason"):

@@ -82,6 +82,27 @@ def test_attack_watched_terms_and_hashtags_hold_even_a_threads_later_part(
     page = client.get("/approvals").get_data(as_text=True)
     assert "watched term &#39;layoffs&#39;" in page and "watched hashtag #strike" in page
 
+    # The compose form (a writer's session, CSRF): held too, and the writer is told why.
+    sign_in(client, world.writer_a.email)
+    composed = post_form(
+        client,
+        "/compose",
+        {
+            "account_id": str(world.account.id),
+            "text": "Layoffs?",
+            "publish_at": "",
+            "timezone": "UTC",
+            "action": "submit",
+        },
+        "/compose",
+    )
+    assert composed.status_code == 302
+    told = client.get(composed.headers["Location"]).get_data(as_text=True)
+    assert "Why: watched term &#39;layoffs&#39;." in told
+    with world.container.sessions() as session:
+        states = session.scalars(select(PostRow.state).where(PostRow.submitted_text == "Layoffs?"))
+        assert list(states) == ["pending_approval"]
+
 
 def test_attack_a_first_use_hashtag_waits_for_the_principal_also_in_a_group(
     client: FlaskClient, world: World
