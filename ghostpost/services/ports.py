@@ -526,6 +526,8 @@ class ClientSubmission:
     window: Window | None
     #: The name of the account's principal (None without an account).
     principal_name: str | None = None
+    #: The principal's guards as stored (None: never set, the defaults).
+    guards: PrincipalGuards | None = None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ghostpost.domain import threads
-from ghostpost.domain.guards import fold, guard_reasons, post_hashtags
+from ghostpost.domain.guards import PrincipalGuards, fold, guard_reasons, post_hashtags
 from ghostpost.domain.hashtags import hashtag_name
 from ghostpost.domain.ledger import LedgerTag
 from ghostpost.domain.media_rules import MediaUpload, image_refusals
@@ -95,6 +95,8 @@ class Plan:
     decision: Decision
     #: The account's principal's name, when the plan's read had it (an API client's create).
     principal_name: str | None = None
+    #: The principal's guards, when the plan's read had them (an API client's create).
+    guards: PrincipalGuards | None = None
 
 
 def _check_request(ctx: ServiceContext, cmd: SubmitPost) -> datetime:
@@ -281,7 +283,8 @@ def _plan_client_post(
     cmd = replace(draft, author_id=author.id)
     _check_request(ctx, cmd)
     plan = _decide_plan(ctx, actor, cmd, account, author, client, facts.window, now)
-    return cmd, replace(plan, principal_name=facts.principal_name)
+    guards = facts.guards or PrincipalGuards()
+    return cmd, replace(plan, principal_name=facts.principal_name, guards=guards)
 
 
 def _plan_signed_in_app_post(
@@ -523,7 +526,8 @@ def approval_reasons(
     window does not ask it of every post (domain.guards; the window's reply policy), or
     refuse it (PolicyRefused) when the window refuses automated replies. The principal's own
     posts and posts outside windows (refused anyway) are never held. One read of the
-    principal's guards; a post carrying hashtags also reads which of them the account used."""
+    principal's guards (none for an API client's create: its one read had them); a post
+    carrying new-looking hashtags also reads, in one indexed query, which the account used."""
     if not plan.delegated or plan.window is None:
         return ()
     reasons: list[str] = []
@@ -541,7 +545,7 @@ def approval_reasons(
     texts = (cmd.text, *cmd.thread)
     budget = ctx.budget_for(plan.account)
     names = {fold(tag.name) for text in texts if "#" in text for tag in budget.hashtags(text)}
-    guards = uow.guards.of(plan.account.principal_id)
+    guards = plan.guards or uow.guards.of(plan.account.principal_id)
     tag_name = hashtag_name(policy.tag)
     candidates = post_hashtags(names, [tag_name] if tag_name else [])
     used = (

@@ -104,8 +104,8 @@ def settings(settings: Settings) -> Settings:  # overrides tests/conftest.py: no
 @pytest.fixture
 def scheduler(client: FlaskClient, world: World) -> Scheduler:
     world.approve_notice(world.open_window(hours=24 * 30))
-    # Every scope, audit:read included, so every operation can answer 2xx.
-    scheduler = scheduler_for(client, world, scopes=(*ALL_SCOPES, "audit:read"))
+    # Every scope, audit:read and guards:write included, so every operation can answer 2xx.
+    scheduler = scheduler_for(client, world, scopes=(*ALL_SCOPES, "audit:read", "guards:write"))
     created = scheduler.create(
         {"account": world.account.id, "text": "A first post", "author": world.writer_a.email}
     )

@@ -1407,6 +1407,7 @@ class MemorySubmissions:
                 if account is not None and account.principal_id in state.principals
                 else None
             ),
+            guards=state.guards.get(account.principal_id) if account is not None else None,
         )
 
 
