@@ -715,18 +715,18 @@ def list_windows(args: dict[str, Any]) -> dict[str, Any]:
     return {"items": [render_window(w) for w in windows]}
 
 
-@bp.route("/accounts/<int:account_id>/guards", methods=["GET"])
+@bp.route("/accounts/<account_id>/guards", methods=["GET"])
 @operation("windows:read", 404)
 @bp.doc(summary="Read the guards of an account's principal")
 @bp.response(200, GuardsSchema)
-def get_guards(account_id: int) -> dict[str, Any]:
+def get_guards(account_id: str) -> dict[str, Any]:
     actor = current_api_actor()
-    principal_id = guards.principal_of_account(services(), actor, account_id)
+    principal_id = guards.principal_of_account(services(), actor, _account_number(account_id))
     return _guards(guards.guard_settings(services(), actor, principal_id))
 
 
-@bp.route("/accounts/<int:account_id>/guards", methods=["PUT"])
-@operation("guards:write", 404, 422)
+@bp.route("/accounts/<account_id>/guards", methods=["PUT"])
+@operation("guards:write", 400, 404, 413, 415, 422)
 @bp.doc(
     summary="Replace the guards of an account's principal",
     description="As the client's owner: the principal, a manager or an admin. Adding applies "
@@ -735,9 +735,9 @@ def get_guards(account_id: int) -> dict[str, Any]:
 )
 @bp.arguments(GuardsSchema)
 @bp.response(200, GuardsSchema)
-def put_guards(data: dict[str, Any], account_id: int) -> dict[str, Any]:
+def put_guards(data: dict[str, Any], account_id: str) -> dict[str, Any]:
     actor = current_api_actor()
-    principal_id = guards.principal_of_account(services(), actor, account_id)
+    principal_id = guards.principal_of_account(services(), actor, _account_number(account_id))
     changed = guards.change_guards(
         services(),
         actor,
@@ -746,6 +746,13 @@ def put_guards(data: dict[str, Any], account_id: int) -> dict[str, Any]:
         first_use_hashtags=data["first_use_hashtags"],
     )
     return _guards(changed)
+
+
+def _account_number(raw: str) -> int:
+    """An account id from the path, or 404 (as for an account the client does not have)."""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
+        raise ApiProblem(404, "not_found", f"No account {raw[:40]}.")
+    return int(raw)
 
 
 def _guards(settings: guards.GuardSettings) -> dict[str, Any]:
