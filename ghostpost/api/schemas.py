@@ -19,6 +19,7 @@ from ghostpost.domain.policy import (
     PostKind,
     ReminderMode,
     ReminderOutcome,
+    ReplyPolicy,
     Stage,
     TagMode,
     TagOutcome,
@@ -418,6 +419,14 @@ class PostSchema(ma.Schema):
     kind = fields.String(required=True, validate=_enum(PostKind))
     state = fields.String(required=True, validate=_enum(PostState))
     state_reason = fields.String(required=True, allow_none=True)
+    approval_reasons = fields.List(
+        fields.String(),
+        required=True,
+        metadata={
+            "description": "Why the post waits for the principal's approval beyond its "
+            "window's rule (watched hashtag or term, first use of a hashtag, a reply)."
+        },
+    )
     account = fields.Nested(AccountSchema, required=True)
     author = fields.Nested(AuthorSchema, required=True)
     submitter = fields.String(required=True, metadata={"example": "client:Ab3dEf..."})
@@ -572,6 +581,36 @@ class WindowSchema(ma.Schema):
         metadata={
             "description": "`away`: an away notice (a notice and no delegated posting; "
             "delegated posts for its period are refused with `away_window`)."
+        },
+    )
+    reply_policy = fields.String(
+        required=True,
+        validate=_enum(ReplyPolicy),
+        metadata={
+            "description": "Delegated replies submitted through the API or the Mastodon face: "
+            "`approve` (the principal approves each), `allow` or `refuse` (422 "
+            "`replies_refused`, nothing stored)."
+        },
+    )
+
+
+class GuardsSchema(ma.Schema):
+    """A principal's guards: delegated posts that trip one wait for the principal's approval."""
+
+    principal = fields.Integer(dump_only=True)
+    watched = fields.List(
+        fields.String(),
+        required=True,
+        metadata={
+            "description": "Watched hashtags (`#layoffs`, as the platform extracts hashtags) "
+            "and terms (whole words, case-insensitive). Removing one is the principal's alone."
+        },
+    )
+    first_use_hashtags = fields.Boolean(
+        required=True,
+        metadata={
+            "description": "A hashtag the account never used in a published post waits for "
+            "approval. Turning it off is the principal's alone."
         },
     )
 

@@ -31,6 +31,7 @@ from ghostpost.api.oauth import client_rate_limit, current_api_actor, require_sc
 from ghostpost.api.schemas import (
     MAX_ID,
     AccountListSchema,
+    GuardsSchema,
     MediaDescriptionSchema,
     MediaSchema,
     PostGroupSchema,
@@ -56,7 +57,7 @@ from ghostpost.domain.policy import (
 )
 from ghostpost.domain.states import PostState
 from ghostpost.http_surface import services
-from ghostpost.services import api_queries, groups, idempotency, media, posts
+from ghostpost.services import api_queries, groups, guards, idempotency, media, posts
 from ghostpost.services.api_queries import PostDetails, PostQuery
 from ghostpost.services.clients import SCOPES
 from ghostpost.services.idempotency import KEY_RETENTION
@@ -228,6 +229,7 @@ def post_data(details: PostDetails, collection_url: str | None = None) -> dict[s
         "kind": post.kind.value,
         "state": post.state.value,
         "state_reason": post.state_reason,
+        "approval_reasons": list(post.decisions.get("approval_reasons") or []),
         "account": _account(details.account),
         "author": _author(details.author),
         "submitter": post.submitter,
@@ -305,6 +307,7 @@ def render_window(found: api_queries.ClientWindow) -> dict[str, Any]:
         "tag_every_part": policy.tag_every_part,
         "reason": policy.reason,
         "kind": policy.kind.value,
+        "reply_policy": policy.reply_policy.value,
     }
 
 
@@ -712,6 +715,54 @@ def list_accounts() -> dict[str, Any]:
 def list_windows(args: dict[str, Any]) -> dict[str, Any]:
     windows = api_queries.client_windows(services(), current_api_actor(), args.get("account"))
     return {"items": [render_window(w) for w in windows]}
+
+
+@bp.route("/accounts/<account_id>/guards", methods=["GET"])
+@operation("windows:read", 404)
+@bp.doc(summary="Read the guards of an account's principal")
+@bp.response(200, GuardsSchema)
+def get_guards(account_id: str) -> dict[str, Any]:
+    actor = current_api_actor()
+    principal_id = guards.principal_of_account(services(), actor, _account_number(account_id))
+    return _guards(guards.guard_settings(services(), actor, principal_id))
+
+
+@bp.route("/accounts/<account_id>/guards", methods=["PUT"])
+@operation("guards:write", 400, 404, 413, 415, 422)
+@bp.doc(
+    summary="Replace the guards of an account's principal",
+    description="As the client's owner: the principal, a manager or an admin. Adding applies "
+    "at once; removing a watched entry or turning first-use hashtags off is 403 unless the "
+    "owner is the principal (their consent).",
+)
+@bp.arguments(GuardsSchema)
+@bp.response(200, GuardsSchema)
+def put_guards(data: dict[str, Any], account_id: str) -> dict[str, Any]:
+    actor = current_api_actor()
+    principal_id = guards.principal_of_account(services(), actor, _account_number(account_id))
+    changed = guards.change_guards(
+        services(),
+        actor,
+        principal_id,
+        watched=list(data["watched"]),
+        first_use_hashtags=data["first_use_hashtags"],
+    )
+    return _guards(changed)
+
+
+def _account_number(raw: str) -> int:
+    """An account id from the path, or 404 (as for an account the client does not have)."""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
+        raise ApiProblem(404, "not_found", f"No account {raw[:40]}.")
+    return int(raw)
+
+
+def _guards(settings: guards.GuardSettings) -> dict[str, Any]:
+    return {
+        "principal": settings.principal.id,
+        "watched": list(settings.guards.watched),
+        "first_use_hashtags": settings.guards.first_use_hashtags,
+    }
 
 
 # ---------------------------------------------------------------------------------------------

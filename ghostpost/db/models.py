@@ -112,6 +112,10 @@ class WindowRow(Base):
     reason: Mapped[str] = mapped_column(Text, server_default=REASON_NOT_RECORDED)
     #: delegation | away (an away notice: no delegated posting; 0022)
     kind: Mapped[str] = mapped_column(String(20), server_default="delegation")
+    #: approve | allow | refuse: delegated replies through the API or the Mastodon face (0023).
+    reply_policy: Mapped[str] = mapped_column(
+        String(10), default="approve", server_default="approve"
+    )
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     notice_post_id: Mapped[int | None] = mapped_column(
         ForeignKey("posts.id", use_alter=True, name="fk_windows_notice_post_id_posts")
@@ -580,3 +584,26 @@ class PostMediaRow(Base):
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     size: Mapped[int] = mapped_column(Integer)
+
+
+class PrincipalGuardsRow(Base):
+    """A principal's guards (domain.guards.PrincipalGuards); no row: the defaults (0023)."""
+
+    __tablename__ = "principal_guards"
+
+    principal_id: Mapped[int] = mapped_column(ForeignKey("principals.id"), primary_key=True)
+    #: Folded entries: "#name" for a hashtag, else a term.
+    watched: Mapped[list[str]] = mapped_column(JSON)
+    first_use_hashtags: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime]
+
+
+class AccountHashtagRow(Base):
+    """A hashtag (folded name) an account has used in a published post, kept when the post is
+    recorded published (0023; backfilled from the posts then published)."""
+
+    __tablename__ = "account_hashtags"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    first_published_at: Mapped[datetime]

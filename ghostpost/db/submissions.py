@@ -32,6 +32,7 @@ from ghostpost.db.models import (
     OAuthClientRow,
     OAuthTokenRow,
     PostRow,
+    PrincipalGuardsRow,
     PrincipalRow,
     UserRow,
     WindowRow,
@@ -41,6 +42,7 @@ from ghostpost.db.repositories.clients import to_api_token
 from ghostpost.db.repositories.ledger import hold_locked_head, insert_locking_head
 from ghostpost.db.repositories.people import to_user
 from ghostpost.db.repositories.windows import to_window
+from ghostpost.domain.guards import PrincipalGuards
 from ghostpost.domain.model import ApiClient, NewPost, Post
 from ghostpost.services.ports import ClientSubmission, TokenFacts
 
@@ -112,6 +114,7 @@ def _submission_statement(*, by_email: bool) -> tuple[Select[Any], _Parts]:
     windows = cast_table(WindowRow.__table__)
     assignments = cast_table(AssignmentRow.__table__)
     principals = cast_table(PrincipalRow.__table__)
+    guards = cast_table(PrincipalGuardsRow.__table__)
     owner = users.alias("owner")
     author = users.alias("author")
     client_accounts, client_authors = _grant_lists()
@@ -134,6 +137,8 @@ def _submission_statement(*, by_email: bool) -> tuple[Select[Any], _Parts]:
         ("assigned", 1),
         ("window", len(windows.c)),
         ("principal_name", 1),
+        ("watched", 1),
+        ("first_use_hashtags", 1),
     )
     statement = (
         select(
@@ -146,11 +151,14 @@ def _submission_statement(*, by_email: bool) -> tuple[Select[Any], _Parts]:
             assigned,
             *windows.c,
             principals.c.name,
+            guards.c.watched,
+            guards.c.first_use_hashtags,
         )
         .select_from(client)
         .join(owner, owner.c.id == client.c.owner_id)
         .outerjoin(accounts, accounts.c.id == bindparam("account_id", type_=Integer))
         .outerjoin(principals, principals.c.id == accounts.c.principal_id)
+        .outerjoin(guards, guards.c.principal_id == accounts.c.principal_id)
         .outerjoin(author, named)
         .outerjoin(
             windows,
@@ -355,4 +363,7 @@ class SqlSubmissions:
             author_assigned=bool(found["assigned"]) and person is not None and account is not None,
             window=to_window(window) if window is not None else None,
             principal_name=found["principal_name"],
+            guards=None
+            if found["first_use_hashtags"] is None
+            else PrincipalGuards(tuple(found["watched"]), bool(found["first_use_hashtags"])),
         )

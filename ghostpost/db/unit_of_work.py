@@ -13,6 +13,7 @@ from ghostpost.db.idempotency import SqlIdempotencyKeys
 from ghostpost.db.platform_store import SqlSealedSecrets
 from ghostpost.db.repositories.accounts import SqlAccounts
 from ghostpost.db.repositories.clients import SqlApiClients, SqlApiTokens
+from ghostpost.db.repositories.guards import SqlGuards
 from ghostpost.db.repositories.ledger import SqlLedger
 from ghostpost.db.repositories.mastodon_apps import SqlMastodonApps
 from ghostpost.db.repositories.media import SqlMedia
@@ -29,6 +30,7 @@ from ghostpost.services.ports import (
     ApiTokenRepository,
     AssignmentRepository,
     ExportReader,
+    GuardRepository,
     IdempotencyKeyRepository,
     Ledger,
     MastodonAppRepository,
@@ -76,6 +78,7 @@ class SqlAlchemyUnitOfWork:
         self.sealed: SealedSecrets = SqlSealedSecrets(self.session, self._box)
         self.web_sessions: WebSessionRepository = SqlWebSessions(self.session)
         self.media: MediaRepository = SqlMedia(self.session)
+        self.guards: GuardRepository = SqlGuards(self.session)
         return self
 
     def __exit__(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from ghostpost.domain.policy import TagMode, WindowPolicy
+from ghostpost.domain.policy import ReplyPolicy, TagMode, WindowPolicy
 
 
 class Effect(StrEnum):
@@ -84,6 +84,14 @@ def _replaced(old: object, new: object) -> Effect:
     return Effect.UNCHANGED if old == new else Effect.REPLACES
 
 
+_REPLY_STRICTNESS = {ReplyPolicy.ALLOW: 0, ReplyPolicy.APPROVE: 1, ReplyPolicy.REFUSE: 2}
+
+
+def _reply_policy(old: object, new: object) -> Effect:
+    assert isinstance(old, ReplyPolicy) and isinstance(new, ReplyPolicy)
+    return _ordered(weaker_when_larger=False)(_REPLY_STRICTNESS[old], _REPLY_STRICTNESS[new])
+
+
 def _tag_mode(old: object, new: object) -> Effect:
     assert isinstance(old, TagMode) and isinstance(new, TagMode)
     return _ordered(weaker_when_larger=False)(_TAG_STRICTNESS[old], _TAG_STRICTNESS[new])
@@ -111,6 +119,8 @@ RULES: dict[str, Callable[[object, object], Effect]] = {
     # A window's kind never changes (services.windows refuses it); were it to, it is a new
     # promise to the public.
     "kind": _replaced,
+    # refuse -> approve -> allow lets more automated replies out.
+    "reply_policy": _reply_policy,
 }
 
 

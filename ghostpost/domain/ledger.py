@@ -22,6 +22,7 @@ class LedgerTag(StrEnum):
     #: the principal's own user confirmed. Exactly one user is linked to a principal at a time.
     PRINCIPAL_LINKED = "principal:linked"
     PRINCIPAL_LINK_CHANGED = "principal:link_changed"
+    PRINCIPAL_GUARDS_CHANGED = "principal:guards_changed"
     ACCOUNT_CREATED = "account:created"
     #: Platform credentials stored or replaced (the secrets themselves are never recorded).
     ACCOUNT_CONNECTED = "account:connected"

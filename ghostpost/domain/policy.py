@@ -61,6 +61,16 @@ class WindowKind(StrEnum):
     AWAY = "away"
 
 
+class ReplyPolicy(StrEnum):
+    """What a window does with a delegated reply submitted through the API or the Mastodon
+    face (automated answers to complaints backfire): a human approves it, it goes out as any
+    post, or it is refused."""
+
+    APPROVE = "approve"
+    ALLOW = "allow"
+    REFUSE = "refuse"
+
+
 class Stage(StrEnum):
     """When the engine is asked: at submission (and preview) or when the post is about to go out."""
 
@@ -109,6 +119,7 @@ class RefusalCode(StrEnum):
     TAG_NOT_A_HASHTAG = "tag_not_a_hashtag"
     CONTENT_WARNING_UNSUPPORTED = "content_warning_unsupported"
     AWAY_WINDOW = "away_window"
+    REPLIES_REFUSED = "replies_refused"
 
 
 DEFAULT_REMINDER_EVERY = 10
@@ -140,6 +151,9 @@ class WindowPolicy:
     #: Why the principal hands over the account (shown on the public disclosure page).
     reason: str = ""
     kind: WindowKind = WindowKind.DELEGATION
+    #: Delegated replies through the API or the Mastodon face: approved by the principal
+    #: (default), allowed as any post, or refused.
+    reply_policy: ReplyPolicy = ReplyPolicy.APPROVE
 
     def __post_init__(self) -> None:
         # With N = 1 every post would need a reminder before it, including the post right
@@ -693,6 +707,11 @@ def policy_record(policy: WindowPolicy) -> dict[str, Any]:
         # The reason the post was published under (windows before 0022 read "not recorded").
         **({"reason": policy.reason} if policy.reason else {}),
         **({"kind": policy.kind.value} if policy.kind is not WindowKind.DELEGATION else {}),
+        **(
+            {}
+            if policy.reply_policy is ReplyPolicy.APPROVE
+            else {"reply_policy": policy.reply_policy.value}
+        ),
     }
 
 

@@ -38,6 +38,8 @@ SCOPES: Mapping[str, str] = {
     "posts:read": "Read the client's posts: state, final text and disclosure decisions.",
     "windows:read": "List the client's accounts and their delegation windows.",
     "audit:read": "Read the ledger and the authorship report of the client's accounts.",
+    "guards:write": "Change the watched hashtags and terms of the client's accounts' principal "
+    "(as the client's owner may).",
 }
 #: Default access-token lifetime (the `api_token_seconds` setting overrides it).
 DEFAULT_TOKEN_SECONDS = 900

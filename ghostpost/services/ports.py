@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from ghostpost.domain.checkpoint import Checkpoint
+from ghostpost.domain.guards import PrincipalGuards
 from ghostpost.domain.ledger import LedgerEntry
 from ghostpost.domain.media_rules import CleanImage, MediaUpload, PostImage
 from ghostpost.domain.model import (
@@ -525,6 +526,8 @@ class ClientSubmission:
     window: Window | None
     #: The name of the account's principal (None without an account).
     principal_name: str | None = None
+    #: The principal's guards as stored (None: never set, the defaults).
+    guards: PrincipalGuards | None = None
 
 
 @dataclass(frozen=True)
@@ -1006,6 +1009,23 @@ class MediaRepository(Protocol):
         """Every post with images: post id -> its images' content hashes, in order."""
 
 
+class GuardRepository(Protocol):
+    """A principal's guards and the hashtags each account has used (domain.guards)."""
+
+    def of(self, principal_id: int) -> PrincipalGuards:
+        """The principal's guards (the defaults when never set)."""
+
+    def set(self, principal_id: int, guards: PrincipalGuards, at: datetime) -> None:
+        """Store the principal's guards."""
+
+    def used_hashtags(self, account_id: int, names: Collection[str]) -> frozenset[str]:
+        """Those of `names` (folded) the account has used in a published post (one indexed
+        read; none for no names)."""
+
+    def record_used(self, account_id: int, names: Collection[str], at: datetime) -> None:
+        """Remember that the account published these hashtags (folded names)."""
+
+
 class UnitOfWork(Protocol):
     """One transaction; rolls back on exit unless committed."""
 
@@ -1026,6 +1046,7 @@ class UnitOfWork(Protocol):
     sealed: SealedSecrets
     web_sessions: WebSessionRepository
     media: MediaRepository
+    guards: GuardRepository
 
     def __enter__(self) -> Self: ...
     def __exit__(

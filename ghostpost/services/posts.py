@@ -10,10 +10,22 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ghostpost.domain import threads
+from ghostpost.domain.guards import PrincipalGuards, fold, guard_reasons, post_hashtags
+from ghostpost.domain.hashtags import hashtag_name
 from ghostpost.domain.ledger import LedgerTag
 from ghostpost.domain.media_rules import MediaUpload, image_refusals
 from ghostpost.domain.model import Account, ApiClient, NewPost, Post, Source, User, Window
-from ghostpost.domain.policy import Decision, PostDraft, PostKind, Stage, decide
+from ghostpost.domain.policy import (
+    Decision,
+    Outcome,
+    PostDraft,
+    PostKind,
+    Refusal,
+    RefusalCode,
+    ReplyPolicy,
+    Stage,
+    decide,
+)
 from ghostpost.domain.post_options import (
     MAX_CONTENT_WARNING_LENGTH,
     PLAIN,
@@ -84,6 +96,8 @@ class Plan:
     decision: Decision
     #: The account's principal's name, when the plan's read had it (an API client's create).
     principal_name: str | None = None
+    #: The principal's guards, when the plan's read had them (an API client's create).
+    guards: PrincipalGuards | None = None
 
 
 def _check_request(ctx: ServiceContext, cmd: SubmitPost) -> datetime:
@@ -270,7 +284,8 @@ def _plan_client_post(
     cmd = replace(draft, author_id=author.id)
     _check_request(ctx, cmd)
     plan = _decide_plan(ctx, actor, cmd, account, author, client, facts.window, now)
-    return cmd, replace(plan, principal_name=facts.principal_name)
+    guards = facts.guards or PrincipalGuards()
+    return cmd, replace(plan, principal_name=facts.principal_name, guards=guards)
 
 
 def _plan_signed_in_app_post(
@@ -456,11 +471,22 @@ def _store_all(
             if len(plans) > 1:
                 raise PolicyRefused(_for_part(part.decision, position))
             raise PolicyRefused(part.decision)
+    held_for = approval_reasons(uow, ctx, cmd, plan)
     group_id = group.id if group else None
     first_uploads = group.uploads if group else None
     claim = group.claims if group else True
     if len(plans) == 1:
-        return _store(uow, actor, cmd, plan, now, group_id, uploads=first_uploads, claim=claim)
+        return _store(
+            uow,
+            actor,
+            cmd,
+            plan,
+            now,
+            group_id,
+            uploads=first_uploads,
+            claim=claim,
+            held_for=held_for,
+        )
     first_id = str(uuid.uuid4())
     first = previous = None
     texts = (cmd.text, *cmd.thread)
@@ -482,10 +508,55 @@ def _store_all(
             thread=thread,
             uploads=first_uploads if position == 1 else None,
             claim=claim,
+            held_for=held_for,
         )
         first = first or previous
     assert first is not None
     return first
+
+
+#: Surfaces whose replies may be automated (issue 18: "no automated replies"). A reply a staff
+#: user types into the web form is a person's answer, and goes out as any post.
+_AUTOMATABLE_SOURCES = frozenset({Source.API, Source.MASTODON_COMPAT})
+
+
+def approval_reasons(
+    uow: UnitOfWork, ctx: ServiceContext, cmd: SubmitPost, plan: Plan
+) -> tuple[str, ...]:
+    """Why a delegated post (every part of its thread) waits for the principal although its
+    window does not ask it of every post (domain.guards; the window's reply policy), or
+    refuse it (PolicyRefused) when the window refuses automated replies. The principal's own
+    posts and posts outside windows (refused anyway) are never held. One read of the
+    principal's guards (none for an API client's create: its one read had them); a post
+    carrying new-looking hashtags also reads, in one indexed query, which the account used."""
+    if not plan.delegated or plan.window is None:
+        return ()
+    reasons: list[str] = []
+    policy = plan.window.policy
+    if cmd.in_reply_to is not None and cmd.source in _AUTOMATABLE_SOURCES:
+        if policy.reply_policy is ReplyPolicy.REFUSE:
+            refusal = Refusal(
+                RefusalCode.REPLIES_REFUSED,
+                "This window refuses replies submitted through the API or the Mastodon face "
+                "(reply_policy: refuse); a person answers from the web app.",
+            )
+            raise PolicyRefused(replace(plan.decision, outcome=Outcome.REFUSE, refusal=refusal))
+        if policy.reply_policy is ReplyPolicy.APPROVE:
+            reasons.append("a reply through the API or the Mastodon face: a person approves it")
+    texts = (cmd.text, *cmd.thread)
+    budget = ctx.budget_for(plan.account)
+    names = {fold(tag.name) for text in texts if "#" in text for tag in budget.hashtags(text)}
+    guards = plan.guards or uow.guards.of(plan.account.principal_id)
+    tag_name = hashtag_name(policy.tag)
+    candidates = post_hashtags(names, [tag_name] if tag_name else [])
+    used = (
+        uow.guards.used_hashtags(plan.account.id, candidates)
+        if guards.first_use_hashtags and candidates
+        else frozenset(names)
+    )
+    disclosure = [tag_name] if tag_name else []
+    reasons.extend(guard_reasons(texts, names, guards, used, disclosure))
+    return tuple(reasons)
 
 
 def _for_part(decision: Decision, position: int) -> Decision:
@@ -606,10 +677,12 @@ def _store(
     thread: ThreadPlace | None = None,
     uploads: Sequence[MediaUpload] | None = None,
     claim: bool = True,
+    held_for: tuple[str, ...] = (),
 ) -> Post:
     """Store the post (in the group `group_id`, at its place in `thread`, if any), its images
     (`uploads` already checked, else those `cmd` names) and its `post:submitted` entry;
-    `claim` as in MediaRepository.attach."""
+    `claim` as in MediaRepository.attach. `held_for`: why it waits for the principal's
+    approval although its window does not ask it of every post (`approval_reasons`)."""
     if plan.decision.refused:
         raise PolicyRefused(plan.decision)
     if uploads is None:
@@ -617,7 +690,7 @@ def _store(
     reply = resolve_reply(uow, plan.account, cmd.in_reply_to)
     if thread is not None and thread.previous_id is not None:
         reply = Reply(post_id=thread.previous_id)
-    needs_approval = (
+    needs_approval = bool(held_for) or (
         plan.delegated and plan.window is not None and plan.window.policy.requires_approval
     )
     state = PostState.PENDING_APPROVAL if needs_approval else PostState.SCHEDULED
@@ -626,7 +699,9 @@ def _store(
         "submission": plan.decision.to_record(),
         SUBMISSION_TEXT_KEY: plan.decision.final_text,
     }
-    extra = {"extra": dict(cmd.extra)} if cmd.extra else {}
+    extra: dict[str, Any] = {"extra": dict(cmd.extra)} if cmd.extra else {}
+    if held_for:
+        extra[APPROVAL_REASONS_KEY] = list(held_for)
     if thread is not None:
         extra["thread"] = thread.record()
     post = uow.submissions.add_post(
@@ -645,7 +720,7 @@ def _store(
             idempotency_key=f"gp-{uuid.uuid4()}",
             created_at=now,
             window_id=plan.window.id if plan.window else None,
-            state_reason="awaiting the principal's approval" if needs_approval else None,
+            state_reason=_awaiting(held_for) if needs_approval else None,
             publish_at=cmd.publish_at or now,
             decisions={**decisions, **extra},
             options=cmd.options,
@@ -689,6 +764,16 @@ def _store(
         occurred_at=now,
     )
     return post
+
+
+#: A post's decisions key (and its `post:submitted` entry's) for why it waits for approval.
+APPROVAL_REASONS_KEY = "approval_reasons"
+
+
+def _awaiting(reasons: Sequence[str]) -> str:
+    """A held post's state reason: the approval it waits for, and why."""
+    why = "; ".join(reasons)
+    return "awaiting the principal's approval" + (f": {why}" if why else "")
 
 
 def _get_post(uow: UnitOfWork, post_id: int) -> tuple[Post, Account]:
@@ -883,17 +968,18 @@ def reschedule_post(ctx: ServiceContext, actor: Actor, post_id: int, publish_at:
         if decision.refused:
             raise PolicyRefused(decision)
         same_window = window is not None and window.id == post.window_id
+        held_for = post.decisions.get(APPROVAL_REASONS_KEY) or []
         needs_approval = (
             post.is_delegated
             and window is not None
-            and window.policy.requires_approval
+            and (window.policy.requires_approval or bool(held_for))
             and not (same_window and post.approved_by is not None)
         )
         state = PostState.PENDING_APPROVAL if needs_approval else PostState.SCHEDULED
         post = uow.posts.reschedule(
             post.id,
             state=post.state if state is post.state else transition(post.state, state),
-            reason="awaiting the principal's approval" if needs_approval else None,
+            reason=_awaiting(held_for) if needs_approval else None,
             publish_at=publish_at,
             window_id=window.id if window else None,
             final_text=decision.tagged_text,

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ghostpost.domain.coverage import timeline_post
+from ghostpost.domain.guards import fold
 from ghostpost.domain.ledger import LedgerTag
 from ghostpost.domain.model import Account, MediaItem, NewPost, Post, ReplyTarget, Source, Window
 from ghostpost.domain.policy import (
@@ -650,6 +651,7 @@ def record_published(
                 notice_published_at=notice_published_at,
             )
         _release_next_part(uow, post, now)
+        _remember_hashtags(ctx, uow, post, now)
         in_force = post.decisions.get("policy_in_force")
         author = uow.users.get(post.author_id)
         uow.ledger.append(
@@ -684,6 +686,19 @@ def record_published(
         )
         uow.commit()
     return post
+
+
+def _remember_hashtags(ctx: ServiceContext, uow: UnitOfWork, post: Post, now: datetime) -> None:
+    """Keep the hashtags the account has now used (as its platform extracts them from what was
+    sent), so that they are no longer first uses (domain.guards)."""
+    if "#" not in post.final_text and "\uff03" not in post.final_text:
+        return
+    account = uow.accounts.get(post.account_id)
+    if account is None:
+        return
+    names = {fold(tag.name) for tag in ctx.budget_for(account).hashtags(post.final_text)}
+    if names:
+        uow.guards.record_used(account.id, names, now)
 
 
 def _release_held(uow: UnitOfWork, window_id: int, now: datetime) -> list[str]:

@@ -38,6 +38,7 @@ from ghostpost.domain.policy import (
     MIN_REMINDER_EVERY,
     PostKind,
     ReminderMode,
+    ReplyPolicy,
     TagMode,
     TagPosition,
     WindowKind,
@@ -78,6 +79,7 @@ POLICY_LABELS = {
     "tag_every_part": "Tag every part of a thread",
     "reason": "Reason (public)",
     "kind": "Kind",
+    "reply_policy": "Replies through the API or the Mastodon face",
 }
 _TIME_FIELDS = ("starts_at", "ends_at")
 _ENUM_FIELDS: dict[str, Any] = {
@@ -85,6 +87,7 @@ _ENUM_FIELDS: dict[str, Any] = {
     "tag_mode": TagMode,
     "tag_position": TagPosition,
     "kind": WindowKind,
+    "reply_policy": ReplyPolicy,
 }
 
 
@@ -107,6 +110,7 @@ class WindowSpec:
     #: Delegated posts' images need alt text (relaxing it needs the principal's consent).
     alt_text_required: bool = True
     tag_every_part: bool = False
+    reply_policy: ReplyPolicy = ReplyPolicy.APPROVE
     #: When the notice goes out once approved; None: the configured lead before `starts_at`.
     notice_publish_at: datetime | None = None
     #: Why the account is handed over (required; public on the disclosure page).
@@ -131,6 +135,7 @@ class WindowSpec:
             tag_every_part=self.tag_every_part,
             reason=self.reason.strip(),
             kind=self.kind,
+            reply_policy=self.reply_policy,
         )
 
     def notice_time(self, ctx: ServiceContext) -> datetime:
@@ -296,7 +301,7 @@ def _record_value(value: object) -> object:
     """A policy value as the ledger and proposals record it (JSON)."""
     if isinstance(value, datetime):
         return value.isoformat()
-    if isinstance(value, ReminderMode | TagMode | TagPosition):
+    if isinstance(value, ReminderMode | TagMode | TagPosition | ReplyPolicy):
         return value.value
     return value
 

@@ -548,6 +548,9 @@ def _submitted_message(post: Post, *, now: bool) -> str:
     held = bool(post.decisions.get("submission", {}).get("held_reason"))
     if post.state is PostState.PENDING_APPROVAL:
         message = "Submitted: it waits for the principal's approval before it can go out."
+        reasons = post.decisions.get("approval_reasons") or []
+        if reasons:
+            message += " Why: " + "; ".join(reasons) + "."
     elif now and held:
         return (
             "Submitted: it is held until the window's notice is published, then goes out at once."

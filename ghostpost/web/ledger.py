@@ -52,6 +52,7 @@ POLICY_WORDS = {
     "tag_mode": "tag mode",
     "tag_position": "tag position",
     "requires_approval": "approval required",
+    "reply_policy": "replies through the API",
     "name": "name",
 }
 

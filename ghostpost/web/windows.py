@@ -16,6 +16,7 @@ from ghostpost.domain.policy import (
     DEFAULT_REMINDER_EVERY,
     DEFAULT_TAG,
     ReminderMode,
+    ReplyPolicy,
     TagMode,
     TagPosition,
     WindowKind,
@@ -71,6 +72,7 @@ LABELS = {
     # Unchecked (absent) keeps alt text required: a form without it never weakens a window.
     "alt_text_optional": "Delegated posts' images may go without alt text",
     "tag_every_part": "Tag every part of a thread",
+    "reply_policy": "Replies through the API or the Mastodon face",
 }
 #: The form's checkboxes ("1" when ticked, "" when not).
 CHECKBOXES = ("requires_approval", "alt_text_optional", "tag_every_part")
@@ -87,6 +89,11 @@ TAG_POSITIONS = {TagPosition.END.value: "At the end", TagPosition.START.value: "
 WINDOW_KINDS = {
     WindowKind.DELEGATION.value: "Delegation window: the team posts, with disclosure",
     WindowKind.AWAY.value: "Away notice: a notice and no delegated posting",
+}
+REPLY_POLICIES = {
+    ReplyPolicy.APPROVE.value: "The principal approves each one",
+    ReplyPolicy.ALLOW.value: "Allowed, like any post",
+    ReplyPolicy.REFUSE.value: "Refused",
 }
 
 
@@ -137,6 +144,7 @@ def _blank_form(account_id: int | None, now: datetime) -> WindowForm:
             "requires_approval": "",
             "alt_text_optional": "",
             "tag_every_part": "",
+            "reply_policy": ReplyPolicy.APPROVE.value,
         }
     )
 
@@ -165,6 +173,7 @@ def _form_of(window: Window) -> WindowForm:
             "requires_approval": "1" if policy.requires_approval else "",
             "alt_text_optional": "" if policy.alt_text_required else "1",
             "tag_every_part": "1" if policy.tag_every_part else "",
+            "reply_policy": policy.reply_policy.value,
         }
     )
 
@@ -226,6 +235,7 @@ def _parse(form: WindowForm, account_id: int | None) -> WindowSpec | None:
         ("reminder_mode", REMINDER_MODES),
         ("tag_mode", TAG_MODES),
         ("tag_position", TAG_POSITIONS),
+        ("reply_policy", REPLY_POLICIES),
     )
     if v["kind"] not in WINDOW_KINDS:
         form.error("kind", "Pick one of the options.")
@@ -249,6 +259,7 @@ def _parse(form: WindowForm, account_id: int | None) -> WindowSpec | None:
         requires_approval=bool(v["requires_approval"]),
         alt_text_required=not v["alt_text_optional"],
         tag_every_part=bool(v["tag_every_part"]),
+        reply_policy=ReplyPolicy(v["reply_policy"]),
         notice_publish_at=notice_at,
         reason=v["reason"].replace("\r\n", "\n"),
         kind=WindowKind(v["kind"]),
@@ -284,6 +295,8 @@ def _submitted(data: Mapping[str, str]) -> WindowForm:
         values[name] = "1" if data.get(name) else ""
     # A form without the select (older pages, scripts) opens a delegation window, as before.
     values["kind"] = data.get("kind", WindowKind.DELEGATION.value)
+    # A form from before the setting existed asks for the default (approval).
+    values["reply_policy"] = values["reply_policy"] or ReplyPolicy.APPROVE.value
     return WindowForm(values)
 
 
@@ -316,6 +329,7 @@ def _render_form(form: WindowForm, *, view: WindowView | None, status: int = 200
             tag_modes=TAG_MODES,
             tag_positions=TAG_POSITIONS,
             window_kinds=WINDOW_KINDS,
+            reply_policies=REPLY_POLICIES,
             notice_lead_minutes=int(services().notice_lead.total_seconds() // 60),
         ),
         status,

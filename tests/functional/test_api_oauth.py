@@ -559,8 +559,9 @@ def test_accounts_are_found_by_id_handle_or_platform_handle(world: World) -> Non
         clients.find_accounts(world.ctx, ["nobody"])
 
 
-def test_scopes_are_the_four_of_the_issue() -> None:
-    assert set(SCOPES) == {POSTS_WRITE, POSTS_READ, WINDOWS_READ, AUDIT_READ}
+def test_scopes_are_the_four_of_the_issue_and_the_guards() -> None:
+    # guards:write (issue 18): changing a principal's watched hashtags and terms.
+    assert set(SCOPES) == {POSTS_WRITE, POSTS_READ, WINDOWS_READ, AUDIT_READ, "guards:write"}
     assert all(SCOPES.values())
     with pytest.raises(ValueError, match="unknown scope"):
         require_scope("posts:everything")

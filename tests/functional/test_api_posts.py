@@ -58,7 +58,11 @@ def test_a_scheduler_submits_a_post_tagged_and_attributed_to_its_writer(
     post = response.get_json()
     assert response.headers["Location"] == f"/api/v1/posts/{post['id']}"
     assert "Idempotent-Replayed" not in response.headers
-    assert post["state"] == "scheduled"
+    # A reply through the API waits for a person (the window's reply_policy, approve by default).
+    assert post["state"] == "pending_approval"
+    assert post["approval_reasons"] == [
+        "a reply through the API or the Mastodon face: a person approves it"
+    ]
     # Not final until it goes out: the worker decides the tag, reminder and notice hold then.
     assert post["text_if_published_now"] == "Keynote at 10, see you there #team"
     assert post["decided_at_publication"] == ["tag", "reminder", "notice_hold"]
@@ -372,7 +376,13 @@ def test_the_openapi_document_and_docs_page_are_public(client: FlaskClient) -> N
     assert spec["openapi"].startswith("3.")
     flow = spec["components"]["securitySchemes"]["oauth2"]["flows"]["clientCredentials"]
     assert flow["tokenUrl"] == "/oauth/token"
-    assert set(flow["scopes"]) == {"posts:write", "posts:read", "windows:read", "audit:read"}
+    assert set(flow["scopes"]) == {
+        "posts:write",
+        "posts:read",
+        "windows:read",
+        "audit:read",
+        "guards:write",
+    }
     assert {"/api/v1/posts", "/api/v1/preview", "/api/v1/windows"} <= set(spec["paths"])
     assert page.status_code == 200
     html = page.get_data(as_text=True)

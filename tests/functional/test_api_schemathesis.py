@@ -104,8 +104,8 @@ def settings(settings: Settings) -> Settings:  # overrides tests/conftest.py: no
 @pytest.fixture
 def scheduler(client: FlaskClient, world: World) -> Scheduler:
     world.approve_notice(world.open_window(hours=24 * 30))
-    # Every scope, audit:read included, so every operation can answer 2xx.
-    scheduler = scheduler_for(client, world, scopes=(*ALL_SCOPES, "audit:read"))
+    # Every scope, audit:read and guards:write included, so every operation can answer 2xx.
+    scheduler = scheduler_for(client, world, scopes=(*ALL_SCOPES, "audit:read", "guards:write"))
     created = scheduler.create(
         {"account": world.account.id, "text": "A first post", "author": world.writer_a.email}
     )
@@ -119,8 +119,13 @@ def steer(case: Any, world: World, post_id: str, media_id: str) -> Any:
     if case.operation.path == "/api/v1/media":
         # An image the client could upload (random bytes are never one).
         case.body = {"file": Binary(images.png()), "description": "A chart"}
-    elif isinstance(case.body, dict) and case.operation.path != "/api/v1/media/{media_id}":
+    elif isinstance(case.body, dict) and case.operation.path in (
+        "/api/v1/posts",
+        "/api/v1/preview",
+    ):
         case.body.update(account=world.account.id, author=world.writer_a.email)
+    if "account_id" in case.path_parameters:
+        case.path_parameters["account_id"] = world.account.id
     if "post_id" in case.path_parameters:
         case.path_parameters["post_id"] = post_id
     if "media_id" in case.path_parameters:

@@ -314,6 +314,24 @@ BUILDERS: dict[tuple[str, str], Callable[[Matrix, str], Request]] = {
     ("api_v1.list_windows", "GET"): lambda m, t: Request(
         "GET", "/api/v1/windows", query={"account": account_id(m, t)}
     ),
+    ("api_v1.get_guards", "GET"): lambda m, t: Request(
+        "GET", f"/api/v1/accounts/{account_id(m, t)}/guards"
+    ),
+    # The guards as they are: allowed, nothing changes (a weakening is tested in test_guards).
+    ("api_v1.put_guards", "PUT"): lambda m, t: Request(
+        "PUT",
+        f"/api/v1/accounts/{account_id(m, t)}/guards",
+        json={"watched": [], "first_use_hashtags": True},
+    ),
+    ("guards.mine", "GET"): get("/account/guards"),
+    ("guards.settings", "GET"): lambda m, t: Request(
+        "GET", f"/principals/{principal_id(m, t)}/guards"
+    ),
+    ("guards.settings", "POST"): lambda m, t: Request(
+        "POST",
+        f"/principals/{principal_id(m, t)}/guards",
+        form={"watched": "", "first_use_hashtags": "1"},
+    ),
     ("api_v1.list_posts", "GET"): lambda m, t: Request(
         "GET", "/api/v1/posts", query={"account": account_id(m, t)}
     ),
@@ -704,6 +722,21 @@ row(
     },
     targets=OWN_ONLY,
 )
+# A principal's guards: the principal, managers and admins (Avery is a manager too).
+row(
+    "guards.mine",
+    "GET",
+    {
+        **everyone(404),
+        "anonymous": LOGIN,
+        "api_token": LOGIN,
+        "principal": REDIRECT,
+        "principal_writer": REDIRECT,
+    },
+    targets=OWN_ONLY,
+)
+row("guards.settings", "GET", managers(OK, api_token=LOGIN))
+row("guards.settings", "POST", managers(REDIRECT))
 # Approvals (principals only; Avery, a manager too, is refused Blake's with 403).
 row(
     "approvals.approvals",
@@ -878,6 +911,9 @@ row(
 )
 row("api_v1.list_windows", "GET", api("windows:read", OK))
 row("api_v1.list_posts", "GET", api("posts:read", OK))
+# A principal's guards (issue 18): read with windows:read, changed with guards:write.
+row("api_v1.get_guards", "GET", api("windows:read", OK))
+row("api_v1.put_guards", "PUT", api("guards:write", OK))
 row("api_v1.get_post", "GET", api("posts:read", OK))
 row(
     "api_v1.cancel_post",

@@ -1,6 +1,7 @@
 """Replies through the real HTTP interfaces: `in_reply_to` (/api/v1) and `in_reply_to_id` (the
 Mastodon face) are published as real replies, under the same disclosure as any post; a reply
-never crosses to another account."""
+never crosses to another account. Replies that publish straight away run in windows whose
+reply_policy allows them (by default a person approves them: tests/functional/test_guards.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy import func, select
 
 from ghostpost.db.models import LedgerEntryRow, PostRow
 from ghostpost.domain.model import Account
-from ghostpost.domain.policy import TagMode
+from ghostpost.domain.policy import ReplyPolicy, TagMode
 from ghostpost.domain.states import PostState
 from ghostpost.services import clients, directory
 from ghostpost.services.context import Actor
@@ -54,7 +55,7 @@ def local_status(world: World, post_public_id: str):  # type: ignore[no-untyped-
 def test_a_reply_to_an_own_post_goes_out_as_a_real_reply_and_tagged(
     client: FlaskClient, world: World
 ) -> None:
-    world.approve_notice(world.open_window())
+    world.approve_notice(world.open_window(reply_policy=ReplyPolicy.ALLOW))
     scheduler = scheduler_for(client, world)
     parent = published(world, scheduler, "Keynote at 10")
 
@@ -162,7 +163,7 @@ def test_a_reply_to_a_post_not_yet_published_is_refused(client: FlaskClient, wor
 def test_a_reply_to_a_platform_post_id_that_does_not_exist_fails_on_the_platform(
     client: FlaskClient, world: World
 ) -> None:
-    world.approve_notice(world.open_window())
+    world.approve_notice(world.open_window(reply_policy=ReplyPolicy.ALLOW))
     scheduler = scheduler_for(client, world)
 
     reply = scheduler.create(body(world, "Answering someone", in_reply_to="999999"))
@@ -177,7 +178,7 @@ def test_a_reply_to_a_platform_post_id_that_does_not_exist_fails_on_the_platform
 def test_the_mastodon_face_takes_in_reply_to_id_as_a_real_reply(
     client: FlaskClient, world: World
 ) -> None:
-    world.approve_notice(world.open_window())
+    world.approve_notice(world.open_window(reply_policy=ReplyPolicy.ALLOW))
     record, secret = clients.create_client(
         world.ctx,
         SYSTEM,

@@ -114,3 +114,24 @@ def test_0011_backfills_each_entrys_account_and_post_as_the_append_fills_them(
     # The append-only trigger is back after the backfill.
     with pytest.raises(sa.exc.DBAPIError, match="append-only"), engine.begin() as db:
         db.execute(sa.text("UPDATE ledger_entries SET account_id = NULL"))
+
+
+def test_0023_backfills_the_hashtags_each_account_published(
+    world: World, settings: Settings
+) -> None:
+    """A post published before the table existed: downgraded to 0020 and upgraded again, its
+    hashtags (as the platform extracts them, folded) are no first use; the window keeps its
+    reply policy's default."""
+    world.approve_notice(world.open_window())
+    world.submit(world.principal, "Live from the #Keynote, see https://example.com/#not")
+    world.run_worker()
+    engine = world.container.engine
+    engine.dispose()
+    config = alembic_config(settings.database_url)
+    command.downgrade(config, "0020_platform_app_scopes")
+    command.upgrade(config, "head")
+    with engine.connect() as db:
+        names = db.execute(sa.text("SELECT account_id, name FROM account_hashtags")).all()
+        policies = db.execute(sa.text("SELECT reply_policy FROM windows")).scalars().all()
+    assert names == [(world.account.id, "keynote")]
+    assert policies == ["approve"]

@@ -50,7 +50,7 @@ WEB_ACTORS = (
     "principal_writer",
 )
 #: Every scope (tests.support.api.ALL_SCOPES leaves out audit:read).
-ALL_SCOPES = ("posts:write", "posts:read", "windows:read", "audit:read")
+ALL_SCOPES = ("posts:write", "posts:read", "windows:read", "audit:read", "guards:write")
 #: API actors: no token, a signed-in staff session (cookies are no API credentials), a client
 #: with every scope, one client missing each scope, a client limited to Blake's account.
 API_ACTORS = (

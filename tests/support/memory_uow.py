@@ -33,6 +33,7 @@ from typing import Any, Self
 
 from ghostpost.db.repositories.changes import PostChanges, WindowChanges
 from ghostpost.domain.checkpoint import Checkpoint, NotaryAlarm, NotaryState, TreeState
+from ghostpost.domain.guards import PrincipalGuards
 from ghostpost.domain.ledger import (
     GENESIS_HASH,
     LedgerEntry,
@@ -61,6 +62,7 @@ from ghostpost.domain.model import (
 from ghostpost.domain.policy import (
     PostKind,
     ReminderMode,
+    ReplyPolicy,
     TagMode,
     TagPosition,
     WindowKind,
@@ -79,6 +81,7 @@ from ghostpost.services.ports import (
     ClientSubmission,
     ExportReader,
     ExportScope,
+    GuardRepository,
     IdempotencyKeyRepository,
     Ledger,
     MastodonAppRepository,
@@ -202,6 +205,8 @@ class MemoryState:
     #: Uploads by id; the images of each post by post id, in order.
     uploads: dict[int, MediaUpload] = field(default_factory=dict)
     post_images: dict[int, tuple[PostImage, ...]] = field(default_factory=dict)
+    guards: dict[int, PrincipalGuards] = field(default_factory=dict)
+    account_hashtags: set[tuple[int, str]] = field(default_factory=set)
 
     def copy(self) -> MemoryState:
         """Return a copy whose tables can change without touching this one."""
@@ -225,6 +230,8 @@ class MemoryState:
             mastodon_tokens=dict(self.mastodon_tokens),
             uploads=dict(self.uploads),
             post_images=dict(self.post_images),
+            guards=dict(self.guards),
+            account_hashtags=set(self.account_hashtags),
         )
 
     def next_id(self, table: str) -> int:
@@ -275,6 +282,23 @@ def _unique(taken: bool, what: str) -> None:
 
 
 # --- repositories ----------------------------------------------------------------------------
+
+
+class MemoryGuards:
+    def __init__(self, tx: _Transaction) -> None:
+        self.tx = tx
+
+    def of(self, principal_id: int) -> PrincipalGuards:
+        return self.tx.state.guards.get(principal_id, PrincipalGuards())
+
+    def set(self, principal_id: int, guards: PrincipalGuards, at: datetime) -> None:
+        self.tx.writes().guards[principal_id] = guards
+
+    def used_hashtags(self, account_id: int, names: Collection[str]) -> frozenset[str]:
+        return frozenset(n for n in names if (account_id, n) in self.tx.state.account_hashtags)
+
+    def record_used(self, account_id: int, names: Collection[str], at: datetime) -> None:
+        self.tx.writes().account_hashtags.update((account_id, n) for n in names)
 
 
 class MemoryPrincipals:
@@ -523,6 +547,7 @@ _POLICY_TYPES: dict[str, Callable[[Any], Any] | None] = {
     "tag_every_part": None,
     "reason": None,
     "kind": WindowKind,
+    "reply_policy": ReplyPolicy,
 }
 
 
@@ -1386,6 +1411,7 @@ class MemorySubmissions:
                 if account is not None and account.principal_id in state.principals
                 else None
             ),
+            guards=state.guards.get(account.principal_id) if account is not None else None,
         )
 
 
@@ -1931,6 +1957,7 @@ class MemoryUnitOfWork:
         self.exports: ExportReader = MemoryExports(tx, posts)
         self.sealed: SealedSecrets = MemorySealedSecrets(tx, self._resealer)
         self.web_sessions: WebSessionRepository = MemoryWebSessions(tx)
+        self.guards: GuardRepository = MemoryGuards(tx)
         self.media: MediaRepository = MemoryMedia(tx)
         return self
 

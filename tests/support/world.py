@@ -17,8 +17,9 @@ from sqlalchemy import make_url
 from ghostpost.bootstrap import Container, bootstrap
 from ghostpost.clock import FixedClock
 from ghostpost.db.base import Base
+from ghostpost.domain.guards import PrincipalGuards
 from ghostpost.domain.model import Account, Post, Role, Source, User, Window
-from ghostpost.domain.policy import ReminderMode, TagMode, TagPosition, WindowKind
+from ghostpost.domain.policy import ReminderMode, ReplyPolicy, TagMode, TagPosition, WindowKind
 from ghostpost.services import directory, posts, windows
 from ghostpost.services.context import Actor
 from ghostpost.services.ledger_integrity import NotaryPass
@@ -77,6 +78,7 @@ class World:
         kind: WindowKind = WindowKind.DELEGATION,
         notice_text: str = NOTICE,
         reminder_text: str = REMINDER,
+        reply_policy: ReplyPolicy = ReplyPolicy.APPROVE,
     ) -> Window:
         start = starts_at or self.container.clock.now()
         return windows.create_window(
@@ -97,6 +99,7 @@ class World:
                 requires_approval=requires_approval,
                 tag_every_part=tag_every_part,
                 kind=kind,
+                reply_policy=reply_policy,
             ),
         )
 
@@ -164,6 +167,14 @@ def build_world(container: Container) -> World:
     outsider = user("casey@example.test", "Casey Doe", Role.WRITER)
     for member in (writer_a, writer_b):
         directory.assign_writer(ctx, system, user_id=member.id, account_id=account.id)
+    # The suite's posts carry made-up hashtags on a fresh account: the cast's principal has
+    # turned first-use hashtag approval off (stored as that choice is, without its ledger
+    # entry). tests/functional/test_guards.py turns it back on and checks new principals.
+    with ctx.uow() as uow:
+        uow.guards.set(
+            principal.id, PrincipalGuards(first_use_hashtags=False), container.clock.now()
+        )
+        uow.commit()
     return World(container, account, avery, manager, writer_a, writer_b, auditor, outsider)
 
 

@@ -35,6 +35,7 @@ def policy_columns(policy: WindowPolicy) -> dict[str, Any]:
         "tag_every_part": policy.tag_every_part,
         "reason": policy.reason,
         "kind": policy.kind.value,
+        "reply_policy": policy.reply_policy.value,
     }
 
 

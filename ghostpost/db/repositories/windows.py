@@ -25,6 +25,7 @@ from ghostpost.domain.model import (
 )
 from ghostpost.domain.policy import (
     ReminderMode,
+    ReplyPolicy,
     TagMode,
     TagPosition,
     WindowKind,
@@ -58,6 +59,7 @@ def to_window(row: WindowRow) -> Window:
             tag_every_part=row.tag_every_part,
             reason=row.reason,
             kind=WindowKind(row.kind),
+            reply_policy=ReplyPolicy(row.reply_policy),
         ),
         created_by=row.created_by,
         notice_post_id=row.notice_post_id,

@@ -16,7 +16,7 @@ from ghostpost.domain.consent import (
     unclassified_fields,
     with_fields,
 )
-from ghostpost.domain.policy import ReminderMode, TagMode, TagPosition, WindowPolicy
+from ghostpost.domain.policy import ReminderMode, ReplyPolicy, TagMode, TagPosition, WindowPolicy
 
 PROPERTY = settings(max_examples=300, deadline=None)
 BASE = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
@@ -38,6 +38,7 @@ def policies(draw: st.DrawFn) -> WindowPolicy:
         tag_position=draw(st.sampled_from(list(TagPosition))),
         requires_approval=draw(st.booleans()),
         tag_every_part=draw(st.booleans()),
+        reply_policy=draw(st.sampled_from(list(ReplyPolicy))),
     )
 
 
@@ -150,3 +151,20 @@ def test_approval_turned_off_weakens_and_required_to_when_fits_weakens() -> None
 def test_tagging_fewer_parts_of_a_thread_weakens() -> None:
     [change] = compare_policies(policy(tag_every_part=True), policy()).changes
     assert (change.field, change.effect) == ("tag_every_part", Effect.WEAKENS)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "effect"),
+    [
+        (ReplyPolicy.REFUSE, ReplyPolicy.APPROVE, Effect.WEAKENS),
+        (ReplyPolicy.APPROVE, ReplyPolicy.ALLOW, Effect.WEAKENS),
+        (ReplyPolicy.REFUSE, ReplyPolicy.ALLOW, Effect.WEAKENS),
+        (ReplyPolicy.ALLOW, ReplyPolicy.APPROVE, Effect.STRENGTHENS),
+        (ReplyPolicy.APPROVE, ReplyPolicy.REFUSE, Effect.STRENGTHENS),
+    ],
+)
+def test_letting_more_automated_replies_out_weakens(
+    old: ReplyPolicy, new: ReplyPolicy, effect: Effect
+) -> None:
+    [change] = compare_policies(policy(reply_policy=old), policy(reply_policy=new)).changes
+    assert (change.field, change.effect) == ("reply_policy", effect)
