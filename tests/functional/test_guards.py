@@ -300,6 +300,7 @@ def _window_form(world: World, **changes: str) -> dict[str, str]:
         "tag_mode": policy.tag_mode.value,
         "tag_position": policy.tag_position.value,
         "reply_policy": policy.reply_policy.value,
+        "reason": policy.reason,
     }
     data.update(changes)
     return data
