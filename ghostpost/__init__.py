@@ -16,8 +16,6 @@ __all__ = ["create_app", "mastodon_face"]
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> Flask:
     """Build the Flask app from Settings (loaded from config + environment when not given)."""
-    from flask import Flask
-
     from ghostpost.bootstrap import bootstrap
     from ghostpost.settings import Settings as _Settings
     from ghostpost.web import BLUEPRINTS, errors, security, staff
@@ -27,7 +25,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         container = bootstrap(settings or _Settings.load())
     settings = container.settings
     https = settings.public_url.startswith("https://")
-    app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
+    from ghostpost.http_surface import App
+
+    app = App(__name__, template_folder="web/templates", static_folder="web/static")
     app.config.update(
         SECRET_KEY=settings.secret_key,
         TESTING=settings.environment == "test",

@@ -8,7 +8,9 @@ import contextlib
 import json
 import socket
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from inspect import iscoroutinefunction
+from types import FunctionType
 from typing import Any
 
 from flask import Flask, Response, current_app, request
@@ -19,6 +21,28 @@ from ghostpost.metrics import metrics_of
 from ghostpost.rate_limits import RateLimiter, rate_limiter
 from ghostpost.services import exports
 from ghostpost.services.context import ServiceContext
+
+
+class App(Flask):
+    """Flask, remembering which plain functions are not coroutines.
+
+    Flask asks `ensure_sync` about every before/after/teardown hook and view on every request
+    (14 times per API create), and each answer inspects the function's code flags again.
+    A plain function's answer never changes, so it is asked once; anything else (a bound
+    method, a partial, an `async def`) goes to Flask's own answer as before."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._known_sync: set[FunctionType] = set()
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        if func in self._known_sync:
+            return func
+        if isinstance(func, FunctionType) and not iscoroutinefunction(func):
+            self._known_sync.add(func)
+            return func
+        return super().ensure_sync(func)
+
 
 PROBLEM_MIMETYPE = "application/problem+json"
 TYPE_PREFIX = "urn:ghostpost:problem:"

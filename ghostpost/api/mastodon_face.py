@@ -29,7 +29,7 @@ from ghostpost.api import mastodon_oauth, mastodon_reads, oauth
 from ghostpost.api.mastodon import MastodonError
 from ghostpost.db.engine import DATABASE_UNAVAILABLE
 from ghostpost.domain.errors import DomainError
-from ghostpost.http_surface import PROBLEM_MIMETYPE, share_rate_limiter
+from ghostpost.http_surface import PROBLEM_MIMETYPE, App, share_rate_limiter
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -201,7 +201,7 @@ def _allow_origins(response: Response) -> Response:
 
 def create_face_app(main: Flask, container: Container) -> Flask:
     """Build the Mastodon face on `main`'s container; it shares `main`'s rate limiter."""
-    face = Flask("ghostpost", static_folder=None, template_folder=None)
+    face = App("ghostpost", static_folder=None, template_folder=None)
     face.config.update(
         SECRET_KEY=container.settings.secret_key,
         TESTING=main.config["TESTING"],

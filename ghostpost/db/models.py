@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
     true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -163,9 +164,28 @@ class PostRow(Base):
         # subjects name: the misfiled-entry check reads it from the index alone (0012).
         Index("ix_posts_account_id_public_id", "account_id", "public_id"),
         # The worker looks for unfinished deletions at every idle poll: an index, not a scan.
-        Index("ix_posts_deletion_requested_at", "deletion_requested_at"),
+        # This one and the next two hold only the rows with a value (0021): no query reads
+        # the NULLs, and a create (most posts have none) writes three b-trees fewer.
+        Index(
+            "ix_posts_deletion_requested_at",
+            "deletion_requested_at",
+            sqlite_where=text("deletion_requested_at IS NOT NULL"),
+            postgresql_where=text("deletion_requested_at IS NOT NULL"),
+        ),
         # A post page lists the other posts of its group (one compose, several accounts).
-        Index("ix_posts_group_id", "group_id"),
+        Index(
+            "ix_posts_group_id",
+            "group_id",
+            sqlite_where=text("group_id IS NOT NULL"),
+            postgresql_where=text("group_id IS NOT NULL"),
+        ),
+        # A thread's parts.
+        Index(
+            "ix_posts_thread_id",
+            "thread_id",
+            sqlite_where=text("thread_id IS NOT NULL"),
+            postgresql_where=text("thread_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -212,7 +232,7 @@ class PostRow(Base):
     #: a platform post id answered; a thread's id (its first part's public id) and position.
     reply_to_post_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id"))
     reply_to_platform_id: Mapped[str | None] = mapped_column(String(200))
-    thread_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    thread_id: Mapped[str | None] = mapped_column(String(36))
     thread_position: Mapped[int | None] = mapped_column(Integer)
     #: A published post the principal asked to take back (the state stays `published`):
     #: when and by whom it was asked (committed before the platform is called), and when the

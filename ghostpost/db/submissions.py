@@ -202,6 +202,19 @@ def _split(values: tuple[Any, ...], parts: _Parts) -> dict[str, Any]:
 
 
 _POSTS = cast_table(PostRow.__table__)
+_ASSIGNMENTS = cast_table(AssignmentRow.__table__)
+#: The author's assignment to the account, locked first when the decision relied on it
+#: (bound lock_assignment_user_id: NULL when it did not): NULL once an unassignment committed.
+_ASSIGNMENT_GUARD = (
+    select(_ASSIGNMENTS.c.user_id)
+    .where(
+        _ASSIGNMENTS.c.user_id == bindparam("lock_assignment_user_id", type_=Integer),
+        _ASSIGNMENTS.c.account_id == bindparam("lock_account_id", type_=Integer),
+    )
+    .with_for_update(read=True, key_share=True)
+    .scalar_subquery()
+    .label("assignment_held")
+)
 #: The new post's INSERT, built once; each create binds its values.
 _INSERT_POST = insert(_POSTS)
 #: PostgreSQL: the same INSERT locking and reading the ledger head for the create's append,
@@ -214,6 +227,7 @@ _INSERT_POST_LOCKING_HEAD = insert_locking_head(
         ("lock_window_id", cast_table(WindowRow.__table__)),
         ("lock_precedes_post_id", _POSTS),
     ),
+    guards=(_ASSIGNMENT_GUARD,),
 )
 _LOCKED_REFERENCES = ("account_id", "author_id", "window_id", "precedes_post_id")
 _POST_COLUMNS = (
@@ -274,7 +288,7 @@ class SqlSubmissions:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def add_post(self, post: NewPost) -> Post:
+    def add_post(self, post: NewPost, *, assigned_author: bool = False) -> Post | None:
         values = {
             "public_id": post.public_id,
             "account_id": post.account_id,
@@ -310,10 +324,17 @@ class SqlSubmissions:
             # The create's append follows: the INSERT locks the ledger head for it (one round
             # trip less), after the rows it references (the lock order of every ledger writer).
             locks = {f"lock_{name}": values[name] for name in _LOCKED_REFERENCES}
-            post_id, size, head_hash = execute_prepared(
+            # The decision was taken on a read without locks: the assignment it relied on is
+            # locked first (the unassignment's order: assignment, account, head) and must
+            # still be there, or the post is not the author's to submit (None: the caller
+            # refuses; its rollback takes this row back).
+            locks["lock_assignment_user_id"] = post.author_id if assigned_author else None
+            post_id, size, head_hash, held = execute_prepared(
                 connection, _INSERT_POST_LOCKING_HEAD, {**values, **locks}
             ).one()
             hold_locked_head(connection, size, head_hash)
+            if assigned_author and held is None:
+                return None
             return post.stored_as(int(post_id))
         post_id = execute_prepared(connection, _INSERT_POST, values).lastrowid
         assert post_id is not None

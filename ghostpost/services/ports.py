@@ -545,8 +545,10 @@ class SubmissionReader(Protocol):
     def token(self, token_hash: str) -> TokenFacts | None:
         """Return the token with this hash, its client and owner (None: no such token)."""
 
-    def add_post(self, post: NewPost) -> Post:
-        """Store a new post (as PostRepository.add, in one INSERT)."""
+    def add_post(self, post: NewPost, *, assigned_author: bool = False) -> Post | None:
+        """Store a new post (as PostRepository.add, in one INSERT). `assigned_author`: the
+        decision relied on the author's assignment to the account, read without a lock; None
+        when a committed unassignment took it away since (the caller refuses the post)."""
 
     def for_client(
         self, client_id: str, account_id: int, author_email: str | None, at: datetime

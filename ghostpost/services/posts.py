@@ -356,13 +356,21 @@ def _submit(uow: UnitOfWork, ctx: ServiceContext, actor: Actor, cmd: SubmitPost)
     return _store_all(uow, ctx, actor, cmd, _plan(uow, ctx, actor, cmd), now)
 
 
+class AssignmentWithdrawn(Forbidden):
+    """The author's assignment the decision relied on was withdrawn (committed) before the
+    post's insert locked it: the post is refused as if the read had seen it gone."""
+
+
 def submit_client_post(
     uow: UnitOfWork, ctx: ServiceContext, actor: Actor, request: ClientPost, now: datetime
 ) -> tuple[Post, Plan]:
     """An API client's create at `now` in the caller's transaction (no commit): one read
     decides, then the post and its `post:submitted` entry are stored."""
     cmd, plan = _plan_client_post(uow, ctx, actor, request, now)
-    return _store_all(uow, ctx, actor, cmd, plan, now), plan
+    try:
+        return _store_all(uow, ctx, actor, cmd, plan, now), plan
+    except AssignmentWithdrawn:
+        raise author_not_allowed() from None  # the client's one answer for such an author
 
 
 def alt_text_required(plan: Plan) -> bool:
@@ -704,7 +712,7 @@ def _store(
         extra[APPROVAL_REASONS_KEY] = list(held_for)
     if thread is not None:
         extra["thread"] = thread.record()
-    post = uow.submissions.add_post(
+    stored = uow.submissions.add_post(
         NewPost(
             public_id=thread.thread_id if thread and thread.position == 1 else str(uuid.uuid4()),
             account_id=plan.account.id,
@@ -730,8 +738,12 @@ def _store(
             reply_to_platform_id=reply.platform_id if reply else None,
             thread_id=thread.thread_id if thread else None,
             thread_position=thread.position if thread else None,
-        )
+        ),
+        assigned_author=not plan.author.is_principal_of(plan.account),
     )
+    if stored is None:
+        raise AssignmentWithdrawn(f"{plan.author.email} is not assigned to @{plan.account.handle}.")
+    post = stored
     # Only grouped posts (posts with options, with images) say so: a plain post's entry
     # reads as it always has.
     group = {"group_id": group_id} if group_id is not None else {}

@@ -1370,7 +1370,8 @@ class MemorySubmissions:
         client = self.tx.state.clients[token.token.client_row_id].client
         return TokenFacts(token=token.token, client=client, owner_active=self._owner_active(client))
 
-    def add_post(self, post: NewPost) -> Post:
+    def add_post(self, post: NewPost, *, assigned_author: bool = False) -> Post | None:
+        # One transaction at a time here: the read the decision took is still current.
         return self._posts.add(post)
 
     def expect_client_read(

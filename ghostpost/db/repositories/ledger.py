@@ -12,6 +12,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Insert,
+    Label,
     Select,
     String,
     Table,
@@ -130,7 +131,11 @@ def subject_refs(subject: str) -> tuple[Any, dict[str, Any]]:
 _LOCKED_HEAD = "ghostpost.ledger.locked_head"
 
 
-def insert_locking_head(statement: Insert, references: Sequence[tuple[str, Table]]) -> Insert:
+def insert_locking_head(
+    statement: Insert,
+    references: Sequence[tuple[str, Table]],
+    guards: Sequence[Label[Any]] = (),
+) -> Insert:
     """PostgreSQL: `statement` (an INSERT of one row) that also locks and reads the ledger
     head, RETURNING the new row's id, then the head's size and hash (NULL: no head yet); hand
     them to the transaction's next append with hold_locked_head. One round trip less.
@@ -143,9 +148,15 @@ def insert_locking_head(statement: Insert, references: Sequence[tuple[str, Table
     id locks nothing) in a materialized CTE the head's lock joins, so that the head is locked
     after them; the checks then find the rows already locked by this transaction.
     FOR UPDATE reads the head as last committed (READ COMMITTED re-reads a row it locks), not
-    as of the statement's snapshot."""
+    as of the statement's snapshot.
+
+    `guards` (labelled scalar subqueries, each locking a row the decision relied on) are
+    locked first, before the references, and RETURNED after the head: a guard's row that a
+    transaction committed away before the lock was granted reads as NULL (a locking read
+    sees the latest committed row, not the snapshot's)."""
     row_locks = (
         select(
+            *guards,
             *(
                 select(table.c.id)
                 .where(table.c.id == bindparam(name, type_=table.c.id.type))
@@ -153,7 +164,7 @@ def insert_locking_head(statement: Insert, references: Sequence[tuple[str, Table
                 .scalar_subquery()
                 .label(f"locked_{n}")
                 for n, (name, table) in enumerate(references)
-            )
+            ),
         )
         .cte("row_locks")
         .prefix_with("MATERIALIZED", dialect="postgresql")
@@ -169,6 +180,7 @@ def insert_locking_head(statement: Insert, references: Sequence[tuple[str, Table
         *statement.table.primary_key.columns,  # type: ignore[attr-defined]
         select(head.c.size).scalar_subquery().label("head_size"),
         select(head.c.head_hash).scalar_subquery().label("head_hash"),
+        *(select(row_locks.c[guard.name]).scalar_subquery().label(guard.name) for guard in guards),
     )
 
 
