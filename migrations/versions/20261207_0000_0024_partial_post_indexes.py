@@ -6,8 +6,8 @@ create three more b-tree writes (on SQLite about 3 of its 25 WAL pages per commi
 indexes now hold the non-NULL rows only; `col = :value` and `col IS NOT NULL` still use them
 (SQLite and PostgreSQL both prove `col IS NOT NULL` from `col = :value`).
 
-Revision ID: 0021_partial_post_indexes
-Revises: 0020_platform_app_scopes
+Revision ID: 0024_partial_post_indexes
+Revises: 0023_guards
 Create Date: 2026-12-06 21:00:00
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0021_partial_post_indexes"
-down_revision: str | None = "0020_platform_app_scopes"
+revision: str = "0024_partial_post_indexes"
+down_revision: str | None = "0023_guards"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
