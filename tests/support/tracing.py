@@ -61,6 +61,22 @@ _paused = _Paused()
 
 
 @contextmanager
+def untraced() -> Iterator[None]:
+    """While the block runs, coverage traces nothing in the calling thread (threads started
+    meanwhile are still traced). Outside a coverage run (or without the C tracer) it changes
+    nothing."""
+    tracer: Any = sys.gettrace()
+    if type(tracer).__name__ != "CTracer":
+        yield
+        return
+    tracer.stop()
+    try:
+        yield
+    finally:
+        tracer.start()
+
+
+@contextmanager
 def steps_traced_only() -> Iterator[None]:
     """While the block runs, coverage traces only the calls of functions marked `traced_step`.
 
