@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ghostpost.adapters.base import Publisher
 from ghostpost.adapters.local import LocalPublisher
+from ghostpost.adapters.mail import SmtpMailer
 from ghostpost.adapters.outbound import OutboundPolicy, Resolver
 from ghostpost.audit.keys import FileKeyring, LedgerKeyError
 from ghostpost.audit.notary import FileNotaryStore
@@ -68,6 +69,8 @@ class Container:
     password_hasher: PasswordHasher = field(default_factory=PasswordHasher)
     #: Where platform calls and connect flows may go (no internal addresses, no redirects).
     outbound: OutboundPolicy = field(default_factory=OutboundPolicy)
+    #: Sends notification emails; None when no SMTP server is configured (they wait, recorded).
+    mailer: SmtpMailer | None = None
 
     def publisher_for(self, account: Account) -> Publisher:
         """Return the adapter publishing to the account's platform."""
@@ -248,6 +251,7 @@ def bootstrap(
         OutboundPolicy.from_settings(settings, resolver),
     )
     container.publishers["local"] = LocalPublisher(store, settings.public_url)
+    container.mailer = SmtpMailer(settings) if settings.smtp_host else None
     for platform, target in {**BUILTIN_ADAPTERS, **settings.adapters}.items():
         container.publishers[platform] = _load_factory(target)(container)
     return container

@@ -16,6 +16,7 @@ from ghostpost.db.repositories.clients import SqlApiClients, SqlApiTokens
 from ghostpost.db.repositories.ledger import SqlLedger
 from ghostpost.db.repositories.mastodon_apps import SqlMastodonApps
 from ghostpost.db.repositories.media import SqlMedia
+from ghostpost.db.repositories.notifications import SqlNotifications
 from ghostpost.db.repositories.people import SqlAssignments, SqlPrincipals, SqlUsers
 from ghostpost.db.repositories.posts import SqlPosts
 from ghostpost.db.repositories.tree import SqlTransparencyLog
@@ -33,6 +34,7 @@ from ghostpost.services.ports import (
     Ledger,
     MastodonAppRepository,
     MediaRepository,
+    NotificationRepository,
     PostRepository,
     PrincipalRepository,
     SealedSecrets,
@@ -76,6 +78,7 @@ class SqlAlchemyUnitOfWork:
         self.sealed: SealedSecrets = SqlSealedSecrets(self.session, self._box)
         self.web_sessions: WebSessionRepository = SqlWebSessions(self.session)
         self.media: MediaRepository = SqlMedia(self.session)
+        self.notifications: NotificationRepository = SqlNotifications(self.session)
         return self
 
     def __exit__(

@@ -28,6 +28,7 @@ from ghostpost.domain.model import (
     Window,
     WindowProposal,
 )
+from ghostpost.domain.notifications import OutgoingMail, SentNotification
 from ghostpost.domain.policy import WindowPolicy
 from ghostpost.domain.sessions import WebSession
 from ghostpost.domain.states import PostState
@@ -1006,6 +1007,63 @@ class MediaRepository(Protocol):
         """Every post with images: post id -> its images' content hashes, in order."""
 
 
+class NotificationRepository(Protocol):
+    """The email outbox and each user's choices of kinds (domain.notifications)."""
+
+    def preferences(self, user_id: int) -> dict[str, bool]:
+        """The kinds the user chose (kind -> on); absent kinds keep their default."""
+        ...
+
+    def set_preference(self, user_id: int, kind: str, enabled: bool) -> None: ...
+
+    def add(
+        self,
+        *,
+        user_id: int,
+        kind: str,
+        event_key: str,
+        subject: str,
+        body: str,
+        link: str,
+        at: datetime,
+        status: str,
+    ) -> bool:
+        """Record one email; False (nothing stored) when this user has one for `event_key`."""
+        ...
+
+    def claim_due(
+        self, now: datetime, worker_id: str, until: datetime, limit: int
+    ) -> list[OutgoingMail]:
+        """Claim pending emails due by `now` that nobody holds (or whose claim lapsed)."""
+        ...
+
+    def mark_sent(self, notification_id: int, worker_id: str, at: datetime) -> None: ...
+
+    def mark_failed(
+        self, notification_id: int, worker_id: str, error: str, retry_at: datetime | None
+    ) -> None:
+        """Record a failed attempt: pending again at `retry_at`, or `failed` when None."""
+        ...
+
+    def events_between(
+        self, user_id: int, start: datetime, end: datetime
+    ) -> list[tuple[datetime, str, str]]:
+        """(when, subject, link) of the user's event emails (not digests) made in [start, end)."""
+        ...
+
+    def digest_recipients(self) -> list[int]:
+        """Active users who turned the daily digest on."""
+        ...
+
+    def recent(self, user_id: int, limit: int) -> list[SentNotification]: ...
+
+
+class Mailer(Protocol):
+    """Sends one plain-text email (adapters.mail.SmtpMailer); raises on any failure."""
+
+    def send(self, to: str, subject: str, body: str) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction; rolls back on exit unless committed."""
 
@@ -1026,6 +1084,7 @@ class UnitOfWork(Protocol):
     sealed: SealedSecrets
     web_sessions: WebSessionRepository
     media: MediaRepository
+    notifications: NotificationRepository
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -33,6 +33,7 @@ from ghostpost.domain.policy import (
 from ghostpost.domain.post_options import PLAIN, PostOptions
 from ghostpost.domain.states import PostState, transition
 from ghostpost.domain.threads import part_window
+from ghostpost.services import notifications
 from ghostpost.services.context import SYSTEM_WORKER, MediaFiles, ServiceContext
 from ghostpost.services.delegation import hold_withdrawn, withdrawn_grant, withdrawn_hold
 from ghostpost.services.disclosure import disclosure_url
@@ -285,15 +286,19 @@ def expire_ended_windows(ctx: ServiceContext) -> list[Post]:
     with ctx.uow() as uow:
         for post in uow.posts.waiting_in_ended_windows(now):
             reason = "its delegation window ended before it could be published"
-            refused.append(
-                uow.posts.set_state(post.id, transition(post.state, PostState.REFUSED), reason)
+            changed = uow.posts.set_state(
+                post.id, transition(post.state, PostState.REFUSED), reason
             )
-            uow.ledger.append(
+            refused.append(changed)
+            entry = uow.ledger.append(
                 tag=LedgerTag.POST_REFUSED,
                 actor=SYSTEM_WORKER,
                 subject=f"post:{post.public_id}",
                 data={"reason": reason, "was": post.state.value, "window_id": post.window_id},
                 occurred_at=now,
+            )
+            notifications.record_to_writer(
+                ctx, uow, notifications.K.POST_REFUSED_AT_WINDOW_END, entry, changed, reason
             )
         uow.commit()
     return refused
@@ -740,12 +745,15 @@ def record_failure(
                 reason=error,
                 next_attempt_at=None,
             )
-            uow.ledger.append(
+            entry = uow.ledger.append(
                 tag=LedgerTag.POST_FAILED,
                 actor=SYSTEM_WORKER,
                 subject=subject,
                 data={"error": error, "attempt": post.attempts},
                 occurred_at=now,
+            )
+            notifications.record_to_writer(
+                ctx, uow, notifications.K.POST_FAILED, entry, post, error
             )
             if post.kind is PostKind.REMINDER and post.precedes_post_id is not None:
                 _fail_waiting_post(uow, post, now)

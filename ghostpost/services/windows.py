@@ -44,7 +44,7 @@ from ghostpost.domain.policy import (
     WindowPolicy,
 )
 from ghostpost.domain.states import PostState, transition
-from ghostpost.services import delegation
+from ghostpost.services import delegation, notifications
 from ghostpost.services.authz import (
     may_manage,
     may_oversee,
@@ -239,7 +239,7 @@ def create_window(ctx: ServiceContext, actor: Actor, spec: WindowSpec) -> Window
             )
         )
         window = uow.windows.attach_notice(window.id, notice.id)
-        uow.ledger.append(
+        entry = uow.ledger.append(
             tag=LedgerTag.WINDOW_CREATED,
             actor=actor.ref,
             subject=f"window:{window.id}",
@@ -253,6 +253,7 @@ def create_window(ctx: ServiceContext, actor: Actor, spec: WindowSpec) -> Window
             },
             occurred_at=now,
         )
+        notifications.record_notice_awaits_approval(ctx, uow, entry, account, window)
         uow.commit()
     return window
 
@@ -713,7 +714,7 @@ def update_window(
                     uow.posts.revise_notice(
                         notice.id, text=notice_text, publish_at=publish_at, reason=reason
                     )
-            uow.ledger.append(
+            entry = uow.ledger.append(
                 tag=LedgerTag.WINDOW_UPDATED,
                 actor=actor.ref,
                 subject=f"window:{window.id}",
@@ -728,14 +729,17 @@ def update_window(
                 },
                 occurred_at=now,
             )
+            if resubmitted:
+                notifications.record_notice_awaits_approval(ctx, uow, entry, account, window)
         proposal = None
         if proposed:
-            proposal = _propose(uow, actor, user, window, proposed, now)
+            proposal = _propose(ctx, uow, actor, user, window, proposed, now)
         uow.commit()
     return WindowEdit(window, tuple(applied), proposal)
 
 
 def _propose(
+    ctx: ServiceContext,
     uow: UnitOfWork,
     actor: Actor,
     user: User,
@@ -758,7 +762,7 @@ def _propose(
     proposal = uow.windows.add_proposal(
         window_id=window.id, proposed_by=user.id, proposed_at=now, changes=records
     )
-    uow.ledger.append(
+    entry = uow.ledger.append(
         tag=LedgerTag.WINDOW_CHANGE_PROPOSED,
         actor=actor.ref,
         subject=f"window:{window.id}",
@@ -771,6 +775,7 @@ def _propose(
         },
         occurred_at=now,
     )
+    notifications.record_policy_change_proposed(ctx, uow, entry, window)
     return proposal
 
 

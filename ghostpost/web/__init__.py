@@ -15,6 +15,7 @@ from ghostpost.web import (
     exports,
     ledger,
     ledger_keys,
+    notifications,
     posts,
     public,
     queue,
@@ -27,4 +28,4 @@ from ghostpost.web import (
 BLUEPRINTS: list[Blueprint] = [public.bp, verify.bp, auth.bp, staff.bp]
 BLUEPRINTS += [compose.bp, queue.bp, posts.bp, approvals.bp, ledger_keys.bp]
 BLUEPRINTS += [windows.bp, ledger.bp, exports.bp, coverage.bp, admin.bp, accounts.bp]
-BLUEPRINTS += [authorize.bp]
+BLUEPRINTS += [authorize.bp, notifications.bp]
