@@ -458,6 +458,34 @@ def notifications_digest(container: Container, day: str | None) -> None:
     click.echo(f"sent {sent} email(s) through {container.mailer.describe()}")
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8025, show_default=True, type=int)
+def mailbox(host: str, port: int) -> None:
+    """A local SMTP server for the demo that prints every email it receives (needs the
+    `demo` or `dev` extra: aiosmtpd). Point GHOSTPOST_SMTP_HOST/PORT at it."""
+    try:
+        from aiosmtpd.controller import Controller
+    except ImportError:
+        raise click.ClickException("needs aiosmtpd: pip install -e '.[demo]'") from None
+
+    class Printer:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            text = (envelope.original_content or b"").decode("utf-8", "replace")
+            click.echo(f"\n--- mail to {', '.join(envelope.rcpt_tos)} ---\n{text}--- end ---")
+            return "250 OK"
+
+    controller = Controller(Printer(), hostname=host, port=port)
+    controller.start()
+    click.echo(f"mailbox: printing every email sent to smtp://{host}:{port} here")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        controller.stop()
+
+
 @main.group()
 def audit() -> None:
     """The ledger: exports, coverage, verification, the posts-vs-ledger check, the notary."""
