@@ -60,6 +60,8 @@ def retry_delay_seconds(attempts: int) -> int:
 
 @dataclass(frozen=True)
 class Message:
+    """An email's subject and plain-text body."""
+
     subject: str
     body: str
 
@@ -101,6 +103,7 @@ FOOTER = "You get this email from ghostpost. Turn it off on your notifications p
 
 
 def shorten(text: str, limit: int = 280) -> str:
+    """`text`, cut to `limit` characters with an ellipsis when longer."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -223,6 +223,7 @@ class Preferences:
 
 
 def preferences_of(ctx: ServiceContext, user: User) -> Preferences:
+    """The user's own notifications page (read only)."""
     with ctx.uow(read_only=True) as uow:
         stored = uow.notifications.preferences(user.id)
         recent = uow.notifications.recent(user.id, 20)

@@ -1014,7 +1014,9 @@ class NotificationRepository(Protocol):
         """The kinds the user chose (kind -> on); absent kinds keep their default."""
         ...
 
-    def set_preference(self, user_id: int, kind: str, enabled: bool) -> None: ...
+    def set_preference(self, user_id: int, kind: str, enabled: bool) -> None:
+        """Store the user's choice for one kind."""
+        ...
 
     def add(
         self,
@@ -1037,7 +1039,9 @@ class NotificationRepository(Protocol):
         """Claim pending emails due by `now` that nobody holds (or whose claim lapsed)."""
         ...
 
-    def mark_sent(self, notification_id: int, worker_id: str, at: datetime) -> None: ...
+    def mark_sent(self, notification_id: int, worker_id: str, at: datetime) -> None:
+        """Record the email sent, if `worker_id` still holds its claim."""
+        ...
 
     def mark_failed(
         self, notification_id: int, worker_id: str, error: str, retry_at: datetime | None
@@ -1055,13 +1059,17 @@ class NotificationRepository(Protocol):
         """Active users who turned the daily digest on."""
         ...
 
-    def recent(self, user_id: int, limit: int) -> list[SentNotification]: ...
+    def recent(self, user_id: int, limit: int) -> list[SentNotification]:
+        """The user's latest notifications, newest first."""
+        ...
 
 
 class Mailer(Protocol):
     """Sends one plain-text email (adapters.mail.SmtpMailer); raises on any failure."""
 
-    def send(self, to: str, subject: str, body: str) -> None: ...
+    def send(self, to: str, subject: str, body: str) -> None:
+        """Send one email to `to`."""
+        ...
 
 
 class UnitOfWork(Protocol):

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from ghostpost.adapters.base import PermanentError
 from ghostpost.adapters.mail import SmtpMailer
-from ghostpost.bootstrap import Container
+from ghostpost.bootstrap import Container, smtp_server
 from ghostpost.clock import FixedClock
 from ghostpost.db.models import NotificationPreferenceRow, NotificationRow, PostRow
 from ghostpost.domain.states import PostState
@@ -63,7 +63,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def smtp_server() -> Iterator[tuple[Inbox, int]]:
+def local_smtp() -> Iterator[tuple[Inbox, int]]:
     inbox = Inbox()
     port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
@@ -73,15 +73,15 @@ def smtp_server() -> Iterator[tuple[Inbox, int]]:
 
 
 @pytest.fixture
-def inbox(smtp_server: tuple[Inbox, int]) -> Inbox:
-    smtp_server[0].take()  # nothing left over from another test
-    return smtp_server[0]
+def inbox(local_smtp: tuple[Inbox, int]) -> Inbox:
+    local_smtp[0].take()  # nothing left over from another test
+    return local_smtp[0]
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path, smtp_server: tuple[Inbox, int]) -> Settings:
+def settings(database_url: str, tmp_path: Path, local_smtp: tuple[Inbox, int]) -> Settings:
     return settings_for(database_url, tmp_path).replace(
-        smtp_host="127.0.0.1", smtp_port=smtp_server[1], smtp_from="ghostpost@ghostpost.test"
+        smtp_host="127.0.0.1", smtp_port=local_smtp[1], smtp_from="ghostpost@ghostpost.test"
     )
 
 
@@ -313,7 +313,8 @@ def test_a_dead_mail_server_leaves_publishing_intact_and_the_email_is_retried(
     world: World, client: FlaskClient, inbox: Inbox, container: Container, clock: FixedClock
 ) -> None:
     live = container.mailer
-    container.mailer = SmtpMailer(container.settings.replace(smtp_port=free_port()))  # nobody
+    # Nobody listens on that port.
+    container.mailer = SmtpMailer(smtp_server(container.settings.replace(smtp_port=free_port())))
     open_window(world, client, approval=False)
     switch_user(client, world.writer_a.email)
     compose(client, world, "Published whatever the mail server does")
