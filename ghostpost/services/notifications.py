@@ -149,6 +149,9 @@ def deliver_due(ctx: ServiceContext, mailer: Mailer, worker_id: str, *, limit: i
     """Claim due emails (short transaction), send each (no transaction), record each outcome
     (short transaction). Return how many were sent. Never raises for a mail server's fault."""
     now = ctx.clock.now()
+    with ctx.uow(read_only=True) as uow:
+        if not uow.notifications.has_due(now):
+            return 0
     with ctx.uow() as uow:
         claims = uow.notifications.claim_due(now, worker_id, now + CLAIM_LEASE, limit)
         uow.commit()
@@ -191,11 +194,16 @@ def queue_daily_digests(ctx: ServiceContext, day: date) -> int:
     end = start + timedelta(days=1)
     queued = 0
     link = ctx.public_url.rstrip("/") + "/account/notifications"
+    with ctx.uow(read_only=True) as uow:
+        days = [
+            (user_id, events)
+            for user_id in uow.notifications.digest_recipients()
+            if (events := uow.notifications.events_between(user_id, start, end))
+        ]
+    if not days:
+        return 0  # the usual case costs no write transaction
     with ctx.uow() as uow:
-        for user_id in uow.notifications.digest_recipients():
-            events = uow.notifications.events_between(user_id, start, end)
-            if not events:
-                continue
+        for user_id, events in days:
             message = n.digest(day.isoformat(), events, link)
             queued += uow.notifications.add(
                 user_id=user_id,

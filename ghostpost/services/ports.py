@@ -1033,6 +1033,10 @@ class NotificationRepository(Protocol):
         """Record one email; False (nothing stored) when this user has one for `event_key`."""
         ...
 
+    def has_due(self, now: datetime) -> bool:
+        """Whether any email is due (read only: an idle worker's look costs no write)."""
+        ...
+
     def claim_due(
         self, now: datetime, worker_id: str, until: datetime, limit: int
     ) -> list[OutgoingMail]:

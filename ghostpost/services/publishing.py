@@ -475,14 +475,15 @@ def _decide_and_claim(
     except MediaUnavailable as unavailable:
         # Never sent without (or with other) images than those approved: failed for good.
         reason = f"not sent: {unavailable}"
-        uow.posts.set_state(post.id, transition(post.state, PostState.FAILED), reason)
-        uow.ledger.append(
+        failed = uow.posts.set_state(post.id, transition(post.state, PostState.FAILED), reason)
+        entry = uow.ledger.append(
             tag=LedgerTag.POST_FAILED,
             actor=SYSTEM_WORKER,
             subject=f"post:{post.public_id}",
             data={"error": reason},
             occurred_at=now,
         )
+        notifications.record_to_writer(ctx, uow, notifications.K.POST_FAILED, entry, failed, reason)
         return None
     decision = decide(
         PostDraft(
@@ -756,27 +757,28 @@ def record_failure(
                 ctx, uow, notifications.K.POST_FAILED, entry, post, error
             )
             if post.kind is PostKind.REMINDER and post.precedes_post_id is not None:
-                _fail_waiting_post(uow, post, now)
+                _fail_waiting_post(ctx, uow, post, now)
             _hold_later_parts(uow, post, now)
         uow.commit()
     return post
 
 
-def _fail_waiting_post(uow: UnitOfWork, reminder: Post, now: datetime) -> None:
+def _fail_waiting_post(ctx: ServiceContext, uow: UnitOfWork, reminder: Post, now: datetime) -> None:
     # Publishing the post without its reminder would break the cadence; a human retries both.
     assert reminder.precedes_post_id is not None
     waiting = uow.posts.get(reminder.precedes_post_id)
     if waiting is None or waiting.state is not PostState.SCHEDULED:
         return
     reason = f"the reminder due before it could not be published: {reminder.state_reason}"
-    uow.posts.set_state(waiting.id, transition(waiting.state, PostState.FAILED), reason)
-    uow.ledger.append(
+    failed = uow.posts.set_state(waiting.id, transition(waiting.state, PostState.FAILED), reason)
+    entry = uow.ledger.append(
         tag=LedgerTag.POST_FAILED,
         actor=SYSTEM_WORKER,
         subject=f"post:{waiting.public_id}",
         data={"error": reason},
         occurred_at=now,
     )
+    notifications.record_to_writer(ctx, uow, notifications.K.POST_FAILED, entry, failed, reason)
 
 
 def adopt_stale(ctx: ServiceContext, worker_id: str, lease: timedelta) -> list[Claim]:

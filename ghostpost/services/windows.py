@@ -731,6 +731,11 @@ def update_window(
             )
             if resubmitted:
                 notifications.record_notice_awaits_approval(ctx, uow, entry, account, window)
+            for public_id in sent:  # approval turned on: queued posts now wait for it
+                waiting = uow.posts.by_public_id(public_id)
+                if waiting is not None:
+                    key = f"{entry.seq}:post:{public_id}"
+                    notifications.record_post_awaits_approval(ctx, uow, key, waiting)
         proposal = None
         if proposed:
             proposal = _propose(ctx, uow, actor, user, window, proposed, now)

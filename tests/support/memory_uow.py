@@ -1839,6 +1839,12 @@ class MemoryNotifications:
         }  # fmt: skip
         return True
 
+    def has_due(self, now: datetime) -> bool:
+        return any(
+            r["status"] == "pending" and r["next_attempt_at"] <= now
+            for r in self.tx.state.notifications.values()
+        )
+
     def claim_due(
         self, now: datetime, worker_id: str, until: datetime, limit: int
     ) -> list[OutgoingMail]:

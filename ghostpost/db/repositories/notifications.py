@@ -74,6 +74,14 @@ class SqlNotifications:
         self.session.flush()
         return True
 
+    def has_due(self, now: datetime) -> bool:
+        found = self.session.execute(
+            select(NotificationRow.id)
+            .where(NotificationRow.status == "pending", NotificationRow.next_attempt_at <= now)
+            .limit(1)
+        ).first()
+        return found is not None
+
     def claim_due(
         self, now: datetime, worker_id: str, until: datetime, limit: int
     ) -> list[OutgoingMail]:
