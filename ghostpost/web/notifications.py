@@ -23,10 +23,9 @@ def preferences() -> Any:
         notifications.set_preferences(services(), user, set(request.form.getlist("kind")))
         flash("Notification settings saved.", "ok")
         return redirect(url_for("notifications.preferences"))
-    settings = container().settings
     return render_template(
         "notifications.html",
         page=notifications.preferences_of(services(), user),
-        sending=bool(settings.smtp_host),
+        sending=container().mailer is not None,
         email=user.email,
     )

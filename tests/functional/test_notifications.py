@@ -341,6 +341,10 @@ def test_without_smtp_notifications_are_recorded_and_the_page_says_so(
     open_window(world, client, approval=False, approve=False)
     assert inbox.take() == []
     assert outbox(container) == [("notice_awaits_approval", "pending", 0, None)]
+    html = client.get("/account/notifications").get_data(as_text=True)
+    assert "No mail server is configured: notifications are recorded below but not sent" in html
+    assert "A notice for @avery (local) waits for your approval" in html
+    assert "waiting to be sent" in html
 
 
 def test_nobody_changes_another_users_choices(
