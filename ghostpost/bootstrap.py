@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ghostpost.adapters.base import Publisher
 from ghostpost.adapters.local import LocalPublisher
+from ghostpost.adapters.mail import SmtpMailer, SmtpServer
 from ghostpost.adapters.outbound import OutboundPolicy, Resolver
 from ghostpost.audit.keys import FileKeyring, LedgerKeyError
 from ghostpost.audit.notary import FileNotaryStore
@@ -68,6 +69,8 @@ class Container:
     password_hasher: PasswordHasher = field(default_factory=PasswordHasher)
     #: Where platform calls and connect flows may go (no internal addresses, no redirects).
     outbound: OutboundPolicy = field(default_factory=OutboundPolicy)
+    #: Sends notification emails; None when no SMTP server is configured (they wait, recorded).
+    mailer: SmtpMailer | None = None
 
     def publisher_for(self, account: Account) -> Publisher:
         """Return the adapter publishing to the account's platform."""
@@ -175,6 +178,19 @@ def _load_factory(target: str) -> Any:
     return getattr(importlib.import_module(module_name), attr)
 
 
+def smtp_server(settings: Settings) -> SmtpServer:
+    """The SMTP server notification emails go through (settings.smtp_*)."""
+    return SmtpServer(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        sender=settings.smtp_from,
+        starttls=settings.smtp_starttls,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        timeout=settings.smtp_timeout_seconds,
+    )
+
+
 def bootstrap(
     settings: Settings,
     clock: Clock | None = None,
@@ -248,6 +264,7 @@ def bootstrap(
         OutboundPolicy.from_settings(settings, resolver),
     )
     container.publishers["local"] = LocalPublisher(store, settings.public_url)
+    container.mailer = SmtpMailer(smtp_server(settings)) if settings.smtp_host else None
     for platform, target in {**BUILTIN_ADAPTERS, **settings.adapters}.items():
         container.publishers[platform] = _load_factory(target)(container)
     return container

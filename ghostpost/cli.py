@@ -431,6 +431,62 @@ def sessions_purge(container: Container) -> None:
 
 
 @main.group()
+def notifications() -> None:
+    """Email notifications: the daily digest and delivery (the worker does both too)."""
+
+
+@notifications.command("digest")
+@click.option("--day", help="The UTC day to summarise, YYYY-MM-DD (default: yesterday).")
+@with_container
+def notifications_digest(container: Container, day: str | None) -> None:
+    """Queue one digest of the day's events for each user who turned the digest on (once per
+    user and day however often it runs), then send what is due."""
+    from datetime import date, timedelta
+
+    from ghostpost.services import notifications as service
+
+    try:
+        when = date.fromisoformat(day) if day else container.clock.now().date() - timedelta(days=1)
+    except ValueError:
+        raise click.BadParameter("use YYYY-MM-DD", param_hint="--day") from None
+    queued = service.queue_daily_digests(container.services, when)
+    click.echo(f"queued {queued} digest(s) for {when.isoformat()}")
+    if container.mailer is None:
+        click.echo("no SMTP server configured (smtp_host): notifications are recorded, not sent")
+        return
+    sent = service.deliver_due(container.services, container.mailer, "cli")
+    click.echo(f"sent {sent} email(s) through {container.mailer.describe()}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8025, show_default=True, type=int)
+def mailbox(host: str, port: int) -> None:
+    """A local SMTP server for the demo that prints every email it receives (needs the
+    `demo` or `dev` extra: aiosmtpd). Point GHOSTPOST_SMTP_HOST/PORT at it."""
+    try:
+        from aiosmtpd.controller import Controller
+    except ImportError:
+        raise click.ClickException("needs aiosmtpd: pip install -e '.[demo]'") from None
+
+    class Printer:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            text = (envelope.original_content or b"").decode("utf-8", "replace")
+            click.echo(f"\n--- mail to {', '.join(envelope.rcpt_tos)} ---\n{text}--- end ---")
+            return "250 OK"
+
+    controller = Controller(Printer(), hostname=host, port=port)
+    controller.start()
+    click.echo(f"mailbox: printing every email sent to smtp://{host}:{port} here")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        controller.stop()
+
+
+@main.group()
 def audit() -> None:
     """The ledger: exports, coverage, verification, the posts-vs-ledger check, the notary."""
 

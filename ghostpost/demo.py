@@ -110,6 +110,13 @@ def seed_demo(container: Container) -> str:
         suffix = " (the principal)" if is_principal else ""
         lines.append(f"  {email:30} {password:18} {role.value}{suffix}")
     lines += ["", f"Timeline: {container.settings.public_url}/@{HANDLE}"]
+    if container.mailer is not None:
+        lines.append(f"Notification emails: {container.mailer.describe()} (scripts/demo: printed")
+        lines.append(
+            "  on this console by `ghostpost mailbox`); choose them at /account/notifications"
+        )
+    else:
+        lines.append("Notification emails: recorded, not sent (no GHOSTPOST_SMTP_HOST)")
     lines += [
         "",
         "Demo API client 'Demo scheduler' (OAuth 2.0 client credentials; may name Jordan Park "

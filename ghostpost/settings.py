@@ -129,6 +129,18 @@ class Settings:
     x_client_secret: str = ""
     x_api_url: str = "https://api.x.com"
     x_authorize_url: str = "https://x.com/i/oauth2/authorize"
+    #: Email notifications go out through this SMTP server; "" (the default): notifications
+    #: are recorded (the outbox) but not sent, and the preferences page says so.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    #: The From address of every notification.
+    smtp_from: str = "ghostpost@localhost"
+    #: Upgrade the connection with STARTTLS before anything else is said.
+    smtp_starttls: bool = False
+    #: Sign in to the SMTP server when set (the password from GHOSTPOST_SMTP_PASSWORD).
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_timeout_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         problems = _type_problems(self) or _problems(self)
@@ -279,6 +291,12 @@ def _problems(s: Settings) -> list[str]:
         )
     if s.metrics_token and len(s.metrics_token) < 32:
         problems.append("metrics_token must be at least 32 characters (or empty: no /metrics)")
+    if not 0 < s.smtp_port < 65536:
+        problems.append("smtp_port must be in [1, 65535]")
+    if s.smtp_host and "@" not in s.smtp_from:
+        problems.append("smtp_from must be an email address")
+    if s.smtp_username and not s.smtp_starttls and s.environment == "production":
+        problems.append("smtp_username needs smtp_starttls: a password is never sent in clear")
     if not 0 < s.worker_poll_seconds <= 3600:
         problems.append("worker_poll_seconds must be in (0, 3600]")
     if not 1 <= s.worker_lease_seconds <= 86400:

@@ -7,12 +7,12 @@ import os
 import socket
 import threading
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from ghostpost.adapters.base import PermanentError, RetryableError
 from ghostpost.bootstrap import Container
 from ghostpost.deletion import finish_stale_deletions
-from ghostpost.services import audit, ledger_integrity, publishing
+from ghostpost.services import audit, ledger_integrity, notifications, publishing
 from ghostpost.services.ledger_integrity import NotaryPass
 from ghostpost.services.publishing import Claim
 
@@ -44,6 +44,8 @@ class Worker:
         self._next_shipment: datetime | None = None
         self._next_pass: datetime | None = None
         self._passes = 0
+        #: The last UTC day whose digests this worker queued (once a day, after midnight).
+        self._digests_for: date | None = None
 
     def notary_pass(self) -> NotaryPass | None:
         """Run one notary pass now (verify the new entries, sign the head); None when it
@@ -162,6 +164,22 @@ class Worker:
         else:
             publishing.record_published(self.ctx, claim, receipt)
 
+    def notify(self) -> int:
+        """Queue yesterday's digests (once a day) and send due notification emails. Never
+        raises: a mail server that is down leaves them pending (retried), never stops
+        publishing. Without an SMTP server they stay recorded, unsent. Return emails sent."""
+        try:
+            yesterday = self.container.clock.now().date() - timedelta(days=1)
+            if self._digests_for != yesterday:
+                notifications.queue_daily_digests(self.ctx, yesterday)
+                self._digests_for = yesterday
+            if self.container.mailer is None:
+                return 0
+            return notifications.deliver_due(self.ctx, self.container.mailer, self.worker_id)
+        except Exception:
+            log.exception("notification delivery failed; will try again")
+            return 0
+
     def run(self, *, once: bool = False, stop: threading.Event | None = None) -> int:
         """Reconcile, then publish until stopped (or, with once, until nothing is due)."""
         stop = stop or threading.Event()
@@ -179,6 +197,8 @@ class Worker:
             if did:
                 published += 1
                 continue
+            # Only when nothing is due: email never delays a post.
+            self.notify()
             if once:
                 # Sign what this run appended, as the loop's next tick would.
                 self.notary_pass()

@@ -627,3 +627,45 @@ class AccountHashtagRow(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
     first_published_at: Mapped[datetime]
+
+
+class NotificationRow(Base):
+    """The outbox: one email to one user about one event, written in the event's own
+    transaction and delivered by the worker (claimed, sent, marked sent: once)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        # Exactly once per event and recipient.
+        UniqueConstraint("user_id", "event_key"),
+        # The worker's look-up of what is due.
+        Index("ix_notifications_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    #: domain.notifications.NotificationKind
+    kind: Mapped[str] = mapped_column(String(40))
+    #: What caused it: `ledger:<seq>` for an event, `digest:<YYYY-MM-DD>` for a digest.
+    event_key: Mapped[str] = mapped_column(String(100))
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    link: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    #: pending | sent | failed (gave up) | off (the user turned the kind off: digest only)
+    status: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_until: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class NotificationPreferenceRow(Base):
+    """A user's choice for one kind; no row: the kind's default."""
+
+    __tablename__ = "notification_preferences"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean)

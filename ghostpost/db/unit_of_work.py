@@ -17,6 +17,7 @@ from ghostpost.db.repositories.guards import SqlGuards
 from ghostpost.db.repositories.ledger import SqlLedger
 from ghostpost.db.repositories.mastodon_apps import SqlMastodonApps
 from ghostpost.db.repositories.media import SqlMedia
+from ghostpost.db.repositories.notifications import SqlNotifications
 from ghostpost.db.repositories.people import SqlAssignments, SqlPrincipals, SqlUsers
 from ghostpost.db.repositories.posts import SqlPosts
 from ghostpost.db.repositories.tree import SqlTransparencyLog
@@ -35,6 +36,7 @@ from ghostpost.services.ports import (
     Ledger,
     MastodonAppRepository,
     MediaRepository,
+    NotificationRepository,
     PostRepository,
     PrincipalRepository,
     SealedSecrets,
@@ -79,6 +81,7 @@ class SqlAlchemyUnitOfWork:
         self.web_sessions: WebSessionRepository = SqlWebSessions(self.session)
         self.media: MediaRepository = SqlMedia(self.session)
         self.guards: GuardRepository = SqlGuards(self.session)
+        self.notifications: NotificationRepository = SqlNotifications(self.session)
         return self
 
     def __exit__(

@@ -29,6 +29,7 @@ from ghostpost.domain.model import (
     Window,
     WindowProposal,
 )
+from ghostpost.domain.notifications import OutgoingMail, SentNotification
 from ghostpost.domain.policy import WindowPolicy
 from ghostpost.domain.sessions import WebSession
 from ghostpost.domain.states import PostState
@@ -1028,6 +1029,75 @@ class GuardRepository(Protocol):
         """Remember that the account published these hashtags (folded names)."""
 
 
+class NotificationRepository(Protocol):
+    """The email outbox and each user's choices of kinds (domain.notifications)."""
+
+    def preferences(self, user_id: int) -> dict[str, bool]:
+        """The kinds the user chose (kind -> on); absent kinds keep their default."""
+        ...
+
+    def set_preference(self, user_id: int, kind: str, enabled: bool) -> None:
+        """Store the user's choice for one kind."""
+        ...
+
+    def add(
+        self,
+        *,
+        user_id: int,
+        kind: str,
+        event_key: str,
+        subject: str,
+        body: str,
+        link: str,
+        at: datetime,
+        status: str,
+    ) -> bool:
+        """Record one email; False (nothing stored) when this user has one for `event_key`."""
+        ...
+
+    def has_due(self, now: datetime) -> bool:
+        """Whether any email is due (read only: an idle worker's look costs no write)."""
+        ...
+
+    def claim_due(
+        self, now: datetime, worker_id: str, until: datetime, limit: int
+    ) -> list[OutgoingMail]:
+        """Claim pending emails due by `now` that nobody holds (or whose claim lapsed)."""
+        ...
+
+    def mark_sent(self, notification_id: int, worker_id: str, at: datetime) -> None:
+        """Record the email sent, if `worker_id` still holds its claim."""
+        ...
+
+    def mark_failed(
+        self, notification_id: int, worker_id: str, error: str, retry_at: datetime | None
+    ) -> None:
+        """Record a failed attempt: pending again at `retry_at`, or `failed` when None."""
+        ...
+
+    def events_between(
+        self, user_id: int, start: datetime, end: datetime
+    ) -> list[tuple[datetime, str, str]]:
+        """(when, subject, link) of the user's event emails (not digests) made in [start, end)."""
+        ...
+
+    def digest_recipients(self) -> list[int]:
+        """Active users who turned the daily digest on."""
+        ...
+
+    def recent(self, user_id: int, limit: int) -> list[SentNotification]:
+        """The user's latest notifications, newest first."""
+        ...
+
+
+class Mailer(Protocol):
+    """Sends one plain-text email (adapters.mail.SmtpMailer); raises on any failure."""
+
+    def send(self, to: str, subject: str, body: str) -> None:
+        """Send one email to `to`."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction; rolls back on exit unless committed."""
 
@@ -1049,6 +1119,7 @@ class UnitOfWork(Protocol):
     web_sessions: WebSessionRepository
     media: MediaRepository
     guards: GuardRepository
+    notifications: NotificationRepository
 
     def __enter__(self) -> Self: ...
     def __exit__(

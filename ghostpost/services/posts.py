@@ -33,6 +33,7 @@ from ghostpost.domain.post_options import (
     refusals,
 )
 from ghostpost.domain.states import QUEUED_STATES, PostState, transition
+from ghostpost.services import notifications
 from ghostpost.services.authz import MANAGING_ROLES, may_author, require_principal, require_user
 from ghostpost.services.clients import (
     author_not_allowed,
@@ -484,7 +485,7 @@ def _store_all(
     first_uploads = group.uploads if group else None
     claim = group.claims if group else True
     if len(plans) == 1:
-        return _store(
+        post = _store(
             uow,
             actor,
             cmd,
@@ -495,6 +496,7 @@ def _store_all(
             claim=claim,
             held_for=held_for,
         )
+        return _tell_approver(ctx, uow, post)
     first_id = str(uuid.uuid4())
     first = previous = None
     texts = (cmd.text, *cmd.thread)
@@ -520,7 +522,14 @@ def _store_all(
         )
         first = first or previous
     assert first is not None
-    return first
+    return _tell_approver(ctx, uow, first)
+
+
+def _tell_approver(ctx: ServiceContext, uow: UnitOfWork, post: Post) -> Post:
+    """A post that waits for approval is the principal's email (one per post or thread)."""
+    if post.state is PostState.PENDING_APPROVAL:
+        notifications.record_post_awaits_approval(ctx, uow, f"post:{post.public_id}", post)
+    return post
 
 
 #: Surfaces whose replies may be automated (issue 18: "no automated replies"). A reply a staff
@@ -894,7 +903,7 @@ def reject_post(ctx: ServiceContext, actor: Actor, post_id: int, comment: str) -
             changed = uow.posts.set_state(
                 part.id, transition(part.state, PostState.REFUSED), reason
             )
-            uow.ledger.append(
+            entry = uow.ledger.append(
                 tag=LedgerTag.POST_REJECTED,
                 actor=actor.ref,
                 subject=f"post:{part.public_id}",
@@ -907,6 +916,9 @@ def reject_post(ctx: ServiceContext, actor: Actor, post_id: int, comment: str) -
             )
             if part.id == post.id:
                 rejected = changed
+                notifications.record_to_writer(
+                    ctx, uow, notifications.K.POST_REJECTED, entry, changed, reason
+                )
         uow.commit()
     return rejected
 
@@ -988,6 +1000,7 @@ def reschedule_post(ctx: ServiceContext, actor: Actor, post_id: int, publish_at:
             and not (same_window and post.approved_by is not None)
         )
         state = PostState.PENDING_APPROVAL if needs_approval else PostState.SCHEDULED
+        newly_pending = needs_approval and post.state is not PostState.PENDING_APPROVAL
         post = uow.posts.reschedule(
             post.id,
             state=post.state if state is post.state else transition(post.state, state),
@@ -1005,13 +1018,15 @@ def reschedule_post(ctx: ServiceContext, actor: Actor, post_id: int, publish_at:
                 SUBMISSION_TEXT_KEY: decision.final_text,
             },
         )
-        uow.ledger.append(
+        entry = uow.ledger.append(
             tag=LedgerTag.POST_RESCHEDULED,
             actor=actor.ref,
             subject=f"post:{post.public_id}",
             data={"publish_at": publish_at.isoformat(), "decision": decision.to_record()},
             occurred_at=now,
         )
+        if newly_pending:
+            notifications.record_post_awaits_approval(ctx, uow, entry, post)
         uow.commit()
     return post
 

@@ -34,6 +34,7 @@ from ghostpost.domain.policy import (
 from ghostpost.domain.post_options import PLAIN, PostOptions
 from ghostpost.domain.states import PostState, transition
 from ghostpost.domain.threads import part_window
+from ghostpost.services import notifications
 from ghostpost.services.context import SYSTEM_WORKER, MediaFiles, ServiceContext
 from ghostpost.services.delegation import hold_withdrawn, withdrawn_grant, withdrawn_hold
 from ghostpost.services.disclosure import disclosure_url
@@ -286,15 +287,19 @@ def expire_ended_windows(ctx: ServiceContext) -> list[Post]:
     with ctx.uow() as uow:
         for post in uow.posts.waiting_in_ended_windows(now):
             reason = "its delegation window ended before it could be published"
-            refused.append(
-                uow.posts.set_state(post.id, transition(post.state, PostState.REFUSED), reason)
+            changed = uow.posts.set_state(
+                post.id, transition(post.state, PostState.REFUSED), reason
             )
-            uow.ledger.append(
+            refused.append(changed)
+            entry = uow.ledger.append(
                 tag=LedgerTag.POST_REFUSED,
                 actor=SYSTEM_WORKER,
                 subject=f"post:{post.public_id}",
                 data={"reason": reason, "was": post.state.value, "window_id": post.window_id},
                 occurred_at=now,
+            )
+            notifications.record_to_writer(
+                ctx, uow, notifications.K.POST_REFUSED_AT_WINDOW_END, entry, changed, reason
             )
         uow.commit()
     return refused
@@ -471,14 +476,15 @@ def _decide_and_claim(
     except MediaUnavailable as unavailable:
         # Never sent without (or with other) images than those approved: failed for good.
         reason = f"not sent: {unavailable}"
-        uow.posts.set_state(post.id, transition(post.state, PostState.FAILED), reason)
-        uow.ledger.append(
+        failed = uow.posts.set_state(post.id, transition(post.state, PostState.FAILED), reason)
+        entry = uow.ledger.append(
             tag=LedgerTag.POST_FAILED,
             actor=SYSTEM_WORKER,
             subject=f"post:{post.public_id}",
             data={"error": reason},
             occurred_at=now,
         )
+        notifications.record_to_writer(ctx, uow, notifications.K.POST_FAILED, entry, failed, reason)
         return None
     decision = decide(
         PostDraft(
@@ -755,35 +761,39 @@ def record_failure(
                 reason=error,
                 next_attempt_at=None,
             )
-            uow.ledger.append(
+            entry = uow.ledger.append(
                 tag=LedgerTag.POST_FAILED,
                 actor=SYSTEM_WORKER,
                 subject=subject,
                 data={"error": error, "attempt": post.attempts},
                 occurred_at=now,
             )
+            notifications.record_to_writer(
+                ctx, uow, notifications.K.POST_FAILED, entry, post, error
+            )
             if post.kind is PostKind.REMINDER and post.precedes_post_id is not None:
-                _fail_waiting_post(uow, post, now)
+                _fail_waiting_post(ctx, uow, post, now)
             _hold_later_parts(uow, post, now)
         uow.commit()
     return post
 
 
-def _fail_waiting_post(uow: UnitOfWork, reminder: Post, now: datetime) -> None:
+def _fail_waiting_post(ctx: ServiceContext, uow: UnitOfWork, reminder: Post, now: datetime) -> None:
     # Publishing the post without its reminder would break the cadence; a human retries both.
     assert reminder.precedes_post_id is not None
     waiting = uow.posts.get(reminder.precedes_post_id)
     if waiting is None or waiting.state is not PostState.SCHEDULED:
         return
     reason = f"the reminder due before it could not be published: {reminder.state_reason}"
-    uow.posts.set_state(waiting.id, transition(waiting.state, PostState.FAILED), reason)
-    uow.ledger.append(
+    failed = uow.posts.set_state(waiting.id, transition(waiting.state, PostState.FAILED), reason)
+    entry = uow.ledger.append(
         tag=LedgerTag.POST_FAILED,
         actor=SYSTEM_WORKER,
         subject=f"post:{waiting.public_id}",
         data={"error": reason},
         occurred_at=now,
     )
+    notifications.record_to_writer(ctx, uow, notifications.K.POST_FAILED, entry, failed, reason)
 
 
 def adopt_stale(ctx: ServiceContext, worker_id: str, lease: timedelta) -> list[Claim]:

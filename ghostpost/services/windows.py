@@ -45,7 +45,7 @@ from ghostpost.domain.policy import (
     WindowPolicy,
 )
 from ghostpost.domain.states import PostState, transition
-from ghostpost.services import delegation
+from ghostpost.services import delegation, notifications
 from ghostpost.services.authz import (
     may_manage,
     may_oversee,
@@ -244,7 +244,7 @@ def create_window(ctx: ServiceContext, actor: Actor, spec: WindowSpec) -> Window
             )
         )
         window = uow.windows.attach_notice(window.id, notice.id)
-        uow.ledger.append(
+        entry = uow.ledger.append(
             tag=LedgerTag.WINDOW_CREATED,
             actor=actor.ref,
             subject=f"window:{window.id}",
@@ -258,6 +258,7 @@ def create_window(ctx: ServiceContext, actor: Actor, spec: WindowSpec) -> Window
             },
             occurred_at=now,
         )
+        notifications.record_notice_awaits_approval(ctx, uow, entry, account, window)
         uow.commit()
     return window
 
@@ -718,7 +719,7 @@ def update_window(
                     uow.posts.revise_notice(
                         notice.id, text=notice_text, publish_at=publish_at, reason=reason
                     )
-            uow.ledger.append(
+            entry = uow.ledger.append(
                 tag=LedgerTag.WINDOW_UPDATED,
                 actor=actor.ref,
                 subject=f"window:{window.id}",
@@ -733,14 +734,22 @@ def update_window(
                 },
                 occurred_at=now,
             )
+            if resubmitted:
+                notifications.record_notice_awaits_approval(ctx, uow, entry, account, window)
+            for public_id in sent:  # approval turned on: queued posts now wait for it
+                waiting = uow.posts.by_public_id(public_id)
+                if waiting is not None:
+                    key = f"{entry.seq}:post:{public_id}"
+                    notifications.record_post_awaits_approval(ctx, uow, key, waiting)
         proposal = None
         if proposed:
-            proposal = _propose(uow, actor, user, window, proposed, now)
+            proposal = _propose(ctx, uow, actor, user, window, proposed, now)
         uow.commit()
     return WindowEdit(window, tuple(applied), proposal)
 
 
 def _propose(
+    ctx: ServiceContext,
     uow: UnitOfWork,
     actor: Actor,
     user: User,
@@ -763,7 +772,7 @@ def _propose(
     proposal = uow.windows.add_proposal(
         window_id=window.id, proposed_by=user.id, proposed_at=now, changes=records
     )
-    uow.ledger.append(
+    entry = uow.ledger.append(
         tag=LedgerTag.WINDOW_CHANGE_PROPOSED,
         actor=actor.ref,
         subject=f"window:{window.id}",
@@ -776,6 +785,7 @@ def _propose(
         },
         occurred_at=now,
     )
+    notifications.record_policy_change_proposed(ctx, uow, entry, window)
     return proposal
 
 

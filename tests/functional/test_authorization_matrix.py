@@ -186,6 +186,8 @@ BUILDERS: dict[tuple[str, str], Callable[[Matrix, str], Request]] = {
     ("authorize.authorize", "GET"): get("/oauth/authorize"),
     ("authorize.authorize", "POST"): form("/oauth/authorize", decision="approve"),
     ("authorize.signed_in_apps", "GET"): get("/account/apps"),
+    ("notifications.preferences", "GET"): get("/account/notifications"),
+    ("notifications.preferences", "POST"): form("/account/notifications", kind="post_failed"),
     ("authorize.revoke_app", "POST"): form("/account/apps/999999/revoke"),
     ("mastodon_oauth.authorization_server_metadata", "GET"): get(
         "/.well-known/oauth-authorization-server"
@@ -670,6 +672,19 @@ row(
     targets=OWN_ONLY,
 )
 row("authorize.signed_in_apps", "GET", web(**dict.fromkeys(WEB_ACTORS[2:], OK)), targets=OWN_ONLY)
+# Each signed-in staff user chooses their own notifications (the form names no user).
+row(
+    "notifications.preferences",
+    "GET",
+    web(**dict.fromkeys(WEB_ACTORS[2:], OK)),
+    targets=OWN_ONLY,
+)
+row(
+    "notifications.preferences",
+    "POST",
+    web(**dict.fromkeys(WEB_ACTORS[2:], REDIRECT), api_token=NO_CSRF),
+    targets=OWN_ONLY,
+)
 row(
     "authorize.revoke_app",
     "POST",

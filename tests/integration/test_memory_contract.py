@@ -686,6 +686,46 @@ def exports(units: UnitOfWorkFactory) -> list[Any]:
     return seen
 
 
+def notifications_outbox(units: UnitOfWorkFactory) -> list[Any]:
+    seen: list[Any] = []
+    with units() as uow:
+        ids = _cast(uow)
+        uow.notifications.set_preference(ids["writer"], "post_failed", False)
+        uow.notifications.set_preference(ids["writer"], "post_failed", True)
+        uow.notifications.set_preference(ids["second"], "daily_digest", True)
+        uow.notifications.set_preference(ids["owner"], "daily_digest", False)
+        seen.append(uow.notifications.preferences(ids["writer"]))
+        seen.append(uow.notifications.digest_recipients())
+        events = [("writer", "ledger:1"), ("writer", "ledger:1"), ("second", "ledger:1")]
+        for n, (user, key) in enumerate([*events, ("second", "ledger:2")]):
+            seen.append(
+                uow.notifications.add(
+                    user_id=ids[user],
+                    kind="post_failed",
+                    event_key=key,
+                    subject=f"s{n}",
+                    body="b",
+                    link="l",
+                    at=T0 + timedelta(minutes=n),
+                    status="pending",
+                )
+            )
+        seen.append(uow.notifications.has_due(T0 - timedelta(minutes=1)))
+        seen.append(uow.notifications.has_due(T0))
+        claimed = uow.notifications.claim_due(T0 + timedelta(hours=1), "w1", T0, 2)
+        seen.append(claimed)
+        seen.append(uow.notifications.claim_due(T0 - timedelta(minutes=1), "w2", T0, 9))
+        uow.notifications.mark_sent(claimed[0].id, "w1", T0)
+        uow.notifications.mark_sent(claimed[1].id, "w2", T0)  # not w2's claim: nothing
+        uow.notifications.mark_failed(claimed[1].id, "w1", "down", T0 + timedelta(days=1))
+        seen.append(uow.notifications.claim_due(T0 + timedelta(hours=1), "w3", T0, 9))
+        seen.append(uow.notifications.recent(ids["second"], 5))
+        seen.append(uow.notifications.events_between(ids["second"], T0, T0 + timedelta(minutes=3)))
+        uow.commit()
+    assert seen[2:6] == [True, False, True, True]
+    return seen
+
+
 SCENARIOS: list[Scenario] = [
     people_and_accounts,
     windows_and_proposals,
@@ -694,6 +734,7 @@ SCENARIOS: list[Scenario] = [
     clients_tokens_and_submissions,
     idempotency_and_sessions,
     exports,
+    notifications_outbox,
 ]
 
 

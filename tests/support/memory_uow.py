@@ -59,6 +59,7 @@ from ghostpost.domain.model import (
     Window,
     WindowProposal,
 )
+from ghostpost.domain.notifications import NotificationKind, OutgoingMail, SentNotification
 from ghostpost.domain.policy import (
     PostKind,
     ReminderMode,
@@ -87,6 +88,7 @@ from ghostpost.services.ports import (
     MastodonAppRepository,
     MediaRepository,
     MisfiledEntry,
+    NotificationRepository,
     PostRepository,
     PrincipalRepository,
     SealedSecrets,
@@ -207,6 +209,9 @@ class MemoryState:
     post_images: dict[int, tuple[PostImage, ...]] = field(default_factory=dict)
     guards: dict[int, PrincipalGuards] = field(default_factory=dict)
     account_hashtags: set[tuple[int, str]] = field(default_factory=set)
+    #: The email outbox (rows as dicts, by id) and each (user, kind) choice.
+    notifications: dict[int, dict[str, Any]] = field(default_factory=dict)
+    notification_prefs: dict[tuple[int, str], bool] = field(default_factory=dict)
 
     def copy(self) -> MemoryState:
         """Return a copy whose tables can change without touching this one."""
@@ -232,6 +237,8 @@ class MemoryState:
             post_images=dict(self.post_images),
             guards=dict(self.guards),
             account_hashtags=set(self.account_hashtags),
+            notifications=dict(self.notifications),
+            notification_prefs=dict(self.notification_prefs),
         )
 
     def next_id(self, table: str) -> int:
@@ -1821,6 +1828,132 @@ class MemoryNotaryStore:
         yield True
 
 
+class MemoryNotifications:
+    """ports.NotificationRepository over MemoryState (rows are replaced, never mutated)."""
+
+    def __init__(self, tx: _Transaction) -> None:
+        self.tx = tx
+
+    def preferences(self, user_id: int) -> dict[str, bool]:
+        prefs = self.tx.state.notification_prefs
+        return {kind: on for (user, kind), on in prefs.items() if user == user_id}
+
+    def set_preference(self, user_id: int, kind: str, enabled: bool) -> None:
+        self.tx.writes().notification_prefs[(user_id, kind)] = enabled
+
+    def add(
+        self,
+        *,
+        user_id: int,
+        kind: str,
+        event_key: str,
+        subject: str,
+        body: str,
+        link: str,
+        at: datetime,
+        status: str,
+    ) -> bool:
+        rows = self.tx.state.notifications.values()
+        if any(r["user_id"] == user_id and r["event_key"] == event_key for r in rows):
+            return False
+        state = self.tx.writes()
+        new_id = state.next_id("notifications")
+        state.notifications[new_id] = {
+            "id": new_id, "user_id": user_id, "kind": kind, "event_key": event_key,
+            "subject": subject, "body": body, "link": link, "created_at": at,
+            "status": status, "attempts": 0, "next_attempt_at": at, "claimed_by": None,
+            "claimed_until": None, "last_error": None,
+        }  # fmt: skip
+        return True
+
+    def has_due(self, now: datetime) -> bool:
+        return any(
+            r["status"] == "pending" and r["next_attempt_at"] <= now
+            for r in self.tx.state.notifications.values()
+        )
+
+    def claim_due(
+        self, now: datetime, worker_id: str, until: datetime, limit: int
+    ) -> list[OutgoingMail]:
+        claimed: list[OutgoingMail] = []
+        for row in sorted(self.tx.state.notifications.values(), key=lambda r: r["id"]):
+            lapsed = row["claimed_until"] is None or row["claimed_until"] < now
+            if row["status"] != "pending" or row["next_attempt_at"] > now or not lapsed:
+                continue
+            if len(claimed) == limit:
+                break
+            self._replace(row["id"], claimed_by=worker_id, claimed_until=until)
+            email = self.tx.state.users[row["user_id"]].user.email
+            claimed.append(
+                OutgoingMail(row["id"], email, row["subject"], row["body"], row["attempts"])
+            )
+        return claimed
+
+    def _replace(self, notification_id: int, **values: Any) -> None:
+        state = self.tx.writes()
+        state.notifications[notification_id] = {**state.notifications[notification_id], **values}
+
+    def _mine(self, notification_id: int, worker_id: str) -> dict[str, Any] | None:
+        row = self.tx.state.notifications.get(notification_id)
+        return row if row is not None and row["claimed_by"] == worker_id else None
+
+    def mark_sent(self, notification_id: int, worker_id: str, at: datetime) -> None:
+        row = self._mine(notification_id, worker_id)
+        if row is not None:
+            self._replace(
+                notification_id, status="sent", attempts=row["attempts"] + 1,
+                claimed_by=None, claimed_until=None, last_error=None,
+            )  # fmt: skip
+
+    def mark_failed(
+        self, notification_id: int, worker_id: str, error: str, retry_at: datetime | None
+    ) -> None:
+        row = self._mine(notification_id, worker_id)
+        if row is None:
+            return
+        moved = {"status": "failed"} if retry_at is None else {"next_attempt_at": retry_at}
+        self._replace(
+            notification_id, attempts=row["attempts"] + 1, claimed_by=None,
+            claimed_until=None, last_error=error[:500], **moved,
+        )  # fmt: skip
+
+    def events_between(
+        self, user_id: int, start: datetime, end: datetime
+    ) -> list[tuple[datetime, str, str]]:
+        rows = sorted(self.tx.state.notifications.values(), key=lambda r: r["id"])
+        return [
+            (r["created_at"], r["subject"], r["link"])
+            for r in rows
+            if r["user_id"] == user_id
+            and r["kind"] != "daily_digest"
+            and start <= r["created_at"] < end
+        ]
+
+    def digest_recipients(self) -> list[int]:
+        prefs = self.tx.state.notification_prefs
+        users = self.tx.state.users
+        return sorted(
+            user
+            for (user, kind), on in prefs.items()
+            if kind == "daily_digest" and on and users[user].user.is_active
+        )
+
+    def recent(self, user_id: int, limit: int) -> list[SentNotification]:
+        rows = sorted(self.tx.state.notifications.values(), key=lambda r: -r["id"])
+        return [
+            SentNotification(
+                r["created_at"],
+                NotificationKind(r["kind"]),
+                r["subject"],
+                r["link"],
+                r["status"],
+                r["last_error"],
+            )
+            for r in rows
+            if r["user_id"] == user_id
+        ][:limit]
+
+
 class MemoryMedia:
     def __init__(self, tx: _Transaction) -> None:
         self.tx = tx
@@ -1960,6 +2093,7 @@ class MemoryUnitOfWork:
         self.web_sessions: WebSessionRepository = MemoryWebSessions(tx)
         self.guards: GuardRepository = MemoryGuards(tx)
         self.media: MediaRepository = MemoryMedia(tx)
+        self.notifications: NotificationRepository = MemoryNotifications(tx)
         return self
 
     def __exit__(
