@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from ghostpost.domain import notifications as n
+from ghostpost.domain.disclosure import expand
 from ghostpost.domain.ledger import LedgerEntry
 from ghostpost.domain.model import Account, Post, User, Window
 from ghostpost.domain.policy import PostKind
 from ghostpost.services import errors
 from ghostpost.services.context import ServiceContext
+from ghostpost.services.disclosure import disclosure_url
 from ghostpost.services.ports import Mailer, UnitOfWork
 
 log = logging.getLogger("ghostpost.notifications")
@@ -81,7 +83,9 @@ def record_notice_awaits_approval(
     _record(
         ctx, uow, K.NOTICE_AWAITS_APPROVAL,
         user_id=_principal_user_id(uow, account), event=event, account=account,
-        detail=window.name, quote=window.policy.notice_text, path="/approvals",
+        detail=window.name, path="/approvals",
+        # As it will be posted: the principal approves the text the public will read.
+        quote=expand(window.policy.notice_text, disclosure_url(ctx, account)),
     )  # fmt: skip
 
 

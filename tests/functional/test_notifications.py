@@ -178,7 +178,8 @@ def test_a_notice_awaiting_approval_emails_the_principal_once(
     world: World, client: FlaskClient, inbox: Inbox
 ) -> None:
     sign_in(client, world.manager.email)
-    data = window_form(account_id=str(world.account.id))
+    notice = "During the show my team posts too: {disclosure_url}"
+    data = window_form(account_id=str(world.account.id), notice_text=notice)
     assert post_form(client, "/windows/new", data, "/windows/new").status_code == 302
     assert inbox.take() == []  # recorded with the window; only the worker sends
     world.run_worker()
@@ -188,6 +189,8 @@ def test_a_notice_awaiting_approval_emails_the_principal_once(
     assert mail.message["Subject"] == "A notice for @avery (local) waits for your approval"
     text = body(mail)
     assert f"{LINK}/approvals" in text and "Web Summit" in text
+    # The notice quoted as it will be posted: the link in place of its placeholder.
+    assert f"my team posts too: {LINK}/@avery/disclosure" in text and "{disclosure_url}" not in text
     assert world.manager.name not in text
     world.run_worker()
     assert inbox.take() == []  # exactly once
