@@ -23,6 +23,7 @@ from ghostpost.domain.ledger import LedgerTag
 from ghostpost.domain.model import Account, ApiClient, Post, User
 from ghostpost.domain.policy import PostKind
 from ghostpost.domain.states import PostState, transition
+from ghostpost.services import notifications
 from ghostpost.services.authz import may_author, may_manage, require_user
 from ghostpost.services.context import Actor, ServiceContext, user_summary
 from ghostpost.services.errors import Conflict, Forbidden, NotFound
@@ -307,7 +308,7 @@ def release_withdrawn_post(ctx: ServiceContext, actor: Actor, post_id: int) -> P
             "awaiting the principal's approval" if needs_approval else None,
             decisions={k: v for k, v in post.decisions.items() if k != "hold"},
         )
-        uow.ledger.append(
+        entry = uow.ledger.append(
             tag=LedgerTag.POST_RELEASED,
             actor=actor.ref,
             subject=f"post:{post.public_id}",
@@ -319,5 +320,7 @@ def release_withdrawn_post(ctx: ServiceContext, actor: Actor, post_id: int) -> P
             },
             occurred_at=now,
         )
+        if needs_approval:
+            notifications.record_post_awaits_approval(ctx, uow, entry, post)
         uow.commit()
     return post

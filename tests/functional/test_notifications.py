@@ -211,6 +211,29 @@ def test_a_post_awaiting_approval_emails_the_principal_without_the_writers_name(
     assert world.writer_a.name not in text and world.writer_a.email not in text
 
 
+def test_a_held_post_released_back_to_approval_emails_the_principal_again(
+    world: World, client: FlaskClient, inbox: Inbox
+) -> None:
+    public_id = pending_post(world, client, "Held, then released")
+    world.run_worker()
+    inbox.take()  # the notice's and the first approval's emails
+    switch_user(client, world.manager.email)
+    grant = {"account_id": str(world.account.id), "user_id": str(world.writer_a.id)}
+    removed = post_form(
+        client, "/windows/assignments/remove", {**grant, "confirm": "yes"}, "/windows"
+    )
+    assert removed.status_code == 302
+    assert post_form(client, "/windows/assignments", grant, "/windows").status_code == 302
+    page = f"/posts/{public_id}"
+    assert post_form(client, f"{page}/release", {"next": page}, page).status_code == 302
+
+    world.run_worker()
+    mail = only(inbox)
+    assert mail.to == [world.principal.email]
+    assert mail.message["Subject"] == "A post for @avery (local) waits for your approval"
+    assert "Held, then released" in body(mail)
+
+
 def test_a_policy_change_proposal_emails_the_principal(
     world: World, client: FlaskClient, inbox: Inbox
 ) -> None:
