@@ -9,7 +9,12 @@
     if (!row) return null;
     var headings = [];
     Array.prototype.forEach.call(row.cells, function (cell) {
-      for (var i = 0; i < (cell.colSpan || 1); i++) headings.push(cell.textContent.trim());
+      // A heading only screen readers get ("Actions" over the buttons) labels no card either.
+      var visible = cell.cloneNode(true);
+      Array.prototype.forEach.call(visible.querySelectorAll(".sr-only"), function (hidden) {
+        hidden.remove();
+      });
+      for (var i = 0; i < (cell.colSpan || 1); i++) headings.push(visible.textContent.trim());
     });
     return headings;
   }
@@ -21,6 +26,9 @@
         var column = 0;
         Array.prototype.forEach.call(row.cells, function (cell) {
           var label = headings[column];
+          if (!cell.textContent.trim() && !cell.querySelector("a, button, input, select, img, svg")) {
+            cell.setAttribute("data-blank", ""); // nothing to show: no empty line in the card
+          }
           if (label && cell.colSpan === 1 && !cell.hasAttribute("data-label")) {
             cell.setAttribute("data-label", label);
           }
