@@ -23,6 +23,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +34,15 @@ from sqlalchemy import text
 
 from ghostpost import create_app
 from ghostpost.demo import HANDLE, PEOPLE
+from ghostpost.services import windows
+from ghostpost.services.context import Actor
 from ghostpost.settings import PROJECT_DIR
 from tests.support.live import LiveDemo, live_demo_server
 
 AXE = PROJECT_DIR / "tests" / "support" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 WIDTHS = (1280, 390)
 PHONE = 390
+DEMO_MANAGER = "morgan@demo.ghostpost.test"
 MAX_SHOT_HEIGHT = 5000
 
 #: Blueprints that answer JSON, files or other protocols, never a page.
@@ -111,6 +115,28 @@ class Seeded:
 
 
 def seeded_ids(demo: LiveDemo) -> Seeded:
+    """The ids, after adding what the demo lacks for a fuller look: an upcoming window whose
+    notice waits for the principal (the approvals page and the windows table's second row)."""
+    ctx = demo.container.services
+    with ctx.uow() as uow:
+        manager = uow.users.by_email(DEMO_MANAGER)
+        account = uow.accounts.by_handle("local", HANDLE)
+    assert manager is not None and account is not None
+    starts = ctx.clock.now() + timedelta(days=40)
+    windows.create_window(
+        ctx,
+        Actor.for_user(manager),
+        windows.WindowSpec(
+            account_id=account.id,
+            name="Product launch week",
+            starts_at=starts,
+            ends_at=starts + timedelta(days=7),
+            notice_text="During launch week my team will post some updates for me.",
+            reminder_text="Reminder: my team helps with this account during launch week.",
+            requires_approval=True,
+            reason="Avery is travelling to the launch events all week.",
+        ),
+    )
     with demo.container.engine.connect() as connection:
         window_id = connection.execute(text("SELECT min(id) FROM windows")).scalar_one()
         published = connection.execute(
