@@ -199,6 +199,10 @@ SECOND_LOOKS = (
     ("ledger.ledger", Visit("auditor", "/ledger")),
 )
 
+#: Pages a form's POST answers with rather than a GET route: (screenshot name, where the form
+#: is, the button that posts it). The confirmation step of one-click-destroys actions.
+AFTER_A_FORM = (("confirm-deactivate-user", Visit("admin", "/admin/users"), "Deactivate"),)
+
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveDemo]:
@@ -384,6 +388,13 @@ def test_every_page_is_readable_on_a_phone_and_passes_axe(
             findings.problems += look_at(
                 tab(visit.role), f"{slug(endpoint)}-{visit.role}", screenshots
             )
+        for name, visit, button in AFTER_A_FORM:
+            page = tab(visit.role)
+            page.goto(demo.url + visit.path)
+            with page.expect_navigation():
+                page.get_by_role("button", name=button).first.click()
+            findings.visited[name] = visit
+            findings.problems += look_at(page, name, screenshots)
     finally:
         for context in contexts.values():
             context.close()
