@@ -12,7 +12,8 @@ in both widths: a server or context start costs more than the checks.
 
 axe-core (tests/support/axe, installed by scripts/axe-deps) goes in with `add_init_script`:
 Playwright adds it through the DevTools protocol, which the pages' Content-Security-Policy
-(`script-src 'self'`) does not govern, so the pages are checked under their real CSP.
+(`script-src 'self'`) does not govern, so the pages are checked under their real CSP, with no
+`bypass_csp`. (`add_script_tag(path=...)` inlines the file, and the CSP refuses it.)
 """
 
 from __future__ import annotations
