@@ -144,6 +144,12 @@ def test_the_dashboard_shows_the_numbers_the_chart_and_the_skipped_tags(
         "Principal (3)",
     ]
     assert 'class="threshold"' in svg
+    # The same legend as text under the chart (shown on phones, where the chart's is tiny), and
+    # a caption that does not ask a phone to hover.
+    text_legend = re.search(r'<ul class="chart-legend"[^>]*>(.*?)</ul>', html, re.S)
+    assert text_legend is not None
+    assert re.findall(r"</span> ([^<]+)</li>", text_legend.group(1)) == legend
+    assert "Hover" not in html and "on a phone or from the keyboard" in html
 
 
 def test_the_chart_escapes_what_people_typed(world: World, client: FlaskClient) -> None:
