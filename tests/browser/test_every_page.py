@@ -63,6 +63,7 @@ NOT_PAGES = {
     "accounts.callback": "the platform's OAuth redirect target: a redirect, never a page",
     "staff.home": "redirects to the signed-in role's first page",
     "auth.second_factor": "only between the password and the code, for a user with two-factor",
+    "guards.mine": "redirects the principal to their guards page (guards.settings)",
 }
 
 #: Who signs in as each role: the demo's people (ghostpost.demo.PEOPLE).
@@ -109,6 +110,7 @@ class Seeded:
     """Ids in the demo's world that pages with arguments need."""
 
     window_id: int
+    principal_id: int
     delegated_post: str
     principal_post: str
     status_id: str
@@ -171,6 +173,7 @@ def seeded_ids(demo: LiveDemo) -> Seeded:
     )
     return Seeded(
         window_id=window_id,
+        principal_id=account.principal_id,
         delegated_post=by_principal[False][0],
         principal_post=by_principal[True][0],
         status_id=by_principal[True][1],
@@ -189,6 +192,7 @@ def pages_with_arguments(ids: Seeded) -> dict[str, Visit]:
         "windows.edit_window": Visit("manager", f"/windows/{ids.window_id}/edit"),
         "authorize.authorize": Visit("manager", f"/oauth/authorize?{ids.authorize_query}"),
         "coverage.coverage": Visit("manager", f"/coverage?window={ids.window_id}"),
+        "guards.settings": Visit("principal", f"/principals/{ids.principal_id}/guards"),
     }
 
 
@@ -434,11 +438,11 @@ def test_a_page_added_later_is_found_in_the_url_map_and_named_until_covered(
 ) -> None:
     app = create_app(container=demo.container)
     # As another issue's settings page would arrive: a GET route of a web blueprint.
-    app.add_url_rule("/accounts/<int:account_id>/guards", "guards.settings", lambda account_id: "")
-    app.add_url_rule("/account/notifications", "notifications.preferences", lambda: "")
+    app.add_url_rule("/accounts/<int:account_id>/later", "later.settings", lambda account_id: "")
+    app.add_url_rule("/account/later", "later.preferences", lambda: "")
     endpoints = page_endpoints(app)
-    assert {"guards.settings", "notifications.preferences"} <= set(endpoints)
+    assert {"later.settings", "later.preferences"} <= set(endpoints)
     assert uncovered(endpoints, known) == [
-        "guards.settings (/accounts/<int:account_id>/guards) is not covered: add its ids to "
+        "later.settings (/accounts/<int:account_id>/later) is not covered: add its ids to "
         "pages_with_arguments"
     ]
