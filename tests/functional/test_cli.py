@@ -98,11 +98,15 @@ def served(env: dict[str, str]) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
+        # A deadline, not a count of tries: on a busy machine the start alone takes seconds.
+        deadline = time.monotonic() + 60
+        while True:
             try:
-                urllib.request.urlopen(base + "/healthz", timeout=1)
+                urllib.request.urlopen(base + "/healthz", timeout=1).close()
                 break
             except (urllib.error.URLError, ConnectionError):
+                assert process.poll() is None, "ghostpost serve exited before answering"
+                assert time.monotonic() < deadline, "ghostpost serve did not answer in 60 s"
                 time.sleep(0.1)
         yield base
     finally:
