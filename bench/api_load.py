@@ -714,6 +714,7 @@ def seed(container: Container, accounts: int) -> Seeded:
                 notice_text=NOTICE,
                 reminder_text=REMINDER,
                 reminder_every=10,
+                reason="The principal is on stage all week; the team posts the talks.",
             ),
         )
         windows.approve_notice(ctx, Actor.for_user(owner), window.id)
