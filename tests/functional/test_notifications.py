@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -26,6 +25,7 @@ from ghostpost.domain.states import PostState
 from ghostpost.settings import Settings
 from tests.functional.test_web_windows import form as window_form
 from tests.functional.test_worker_failures import FakePlatform
+from tests.support.live import free_port
 from tests.support.web import csrf_from, post_form, sign_in
 from tests.support.world import World, settings_for
 
@@ -54,12 +54,6 @@ class Inbox:
     def take(self) -> list[Received]:
         taken, self.mail = self.mail, []
         return taken
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
