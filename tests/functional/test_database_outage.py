@@ -60,6 +60,8 @@ SQLITE_OUTAGE_SECONDS = 4.5
 #: Seconds of load before the outage and after recovery.
 STEADY_SECONDS = 1.5
 RECOVERY_TIMEOUT = 20.0
+# Requests started this long after the first post-outage success must all succeed.
+AFTER_RECOVERY_MARGIN = 0.5
 #: Pause of each client between two posts (keeps the worker's backlog short).
 PACE_SECONDS = 0.2
 #: After a 503, retried keys try again this often until they succeed.
@@ -202,6 +204,19 @@ class Load:
                 return min(a.ended for a in done)
             time.sleep(0.05)
         pytest.fail(f"no POST succeeded within {RECOVERY_TIMEOUT} s of the database's return")
+
+    def wait_for_answers_after(self, moment: float, count: int = 3) -> None:
+        """Return when POSTs and health checks have each answered `count` requests started
+        after `moment`: on a busy machine a health check can take a second or more, so a
+        fixed pause may end before any has answered."""
+        deadline = time.monotonic() + RECOVERY_TIMEOUT
+        while time.monotonic() < deadline:
+            if all(
+                sum(1 for a in group() if a.started > moment) >= count
+                for group in (self.posts, self.health)
+            ):
+                return
+            time.sleep(0.05)
 
 
 class Outage:
@@ -364,6 +379,7 @@ def test_the_database_going_away_under_load_answers_503_loses_nothing_and_heals_
             back = time.monotonic()
             recovered = load.wait_for_recovery(back)
             time.sleep(STEADY_SECONDS)
+            load.wait_for_answers_after(recovered + AFTER_RECOVERY_MARGIN)
         # The worker publishes everything submitted, the outage's leftovers included.
         deadline = time.monotonic() + RECOVERY_TIMEOUT
         while time.monotonic() < deadline:
@@ -423,7 +439,7 @@ def test_the_database_going_away_under_load_answers_503_loses_nothing_and_heals_
         assert before, f"no {kind} before the outage: {report}"
         failed_before = [a for a in before if a.status != ok]
         assert not failed_before, f"{kind} before the outage: {report}\n{_show(failed_before)}"
-        after = [a for a in group if a.started > recovered + 0.5]
+        after = [a for a in group if a.started > recovered + AFTER_RECOVERY_MARGIN]
         assert after, f"no {kind} after recovery: {report}"
         failed_after = [a for a in after if a.status != ok]
         assert not failed_after, f"{kind} after recovery: {report}\n{_show(failed_after)}"

@@ -13,8 +13,10 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
+import traceback
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -123,8 +125,9 @@ def test_more_images_than_the_platform_takes_fail_the_post_and_send_nothing(
     assert not any(UPLOAD_PATH[case.name] in path for _, path in case.proxy.forwarded)
 
 
-def _die_between_upload_and_post(case: PlatformCase, media: list[MediaItem]) -> None:
-    """Body of the forked worker: its own container, the hook armed, one publish."""
+def _die_between_upload_and_post(case: PlatformCase, media: list[MediaItem], report: Path) -> None:
+    """Body of the forked worker: its own container, the hook armed, one publish. If the hook
+    never runs, what happened instead goes to `report` for the parent's assertion message."""
     try:
         container = bootstrap(case.container.settings, clock=FixedClock(datetime.now(UTC)))
         worker = Worker(container, worker_id="doomed-worker")
@@ -134,21 +137,25 @@ def _die_between_upload_and_post(case: PlatformCase, media: list[MediaItem]) -> 
         # container.publishers holds this instance: the worker sends through it.
         publisher.after_media_upload = lambda: os._exit(DIED)  # type: ignore[attr-defined]
         worker._send(replace(claim, media=tuple(media)))
+        report.write_text("the send returned without reaching the hook")
+    except BaseException:
+        report.write_text(traceback.format_exc())
     finally:
         os._exit(3)  # reached only if the hook never ran
 
 
 def test_a_worker_killed_between_upload_and_post_creates_the_post_once_with_its_images(
-    case: PlatformCase, clock: FixedClock
+    case: PlatformCase, clock: FixedClock, tmp_path: Path
 ) -> None:
     ready_post(case)
     media = distinct_images(3)
+    report = tmp_path / "child-report.txt"
     child = multiprocessing.get_context("fork").Process(
-        target=_die_between_upload_and_post, args=(case, media)
+        target=_die_between_upload_and_post, args=(case, media, report)
     )
     child.start()
     child.join(60)
-    assert child.exitcode == DIED
+    assert child.exitcode == DIED, report.read_text() if report.exists() else "no report"
     assert sum(UPLOAD_PATH[case.name] in p for _, p in case.proxy.forwarded) == 3, "uploaded"
     assert case.texts() == [NOTICE], "died before the post was created"
     assert state_of(case) is PostState.PUBLISHING
