@@ -21,6 +21,7 @@ from ghostpost.web import (
     public,
     queue,
     staff,
+    times,
     verify,
     windows,
 )
@@ -29,4 +30,4 @@ from ghostpost.web import (
 BLUEPRINTS: list[Blueprint] = [public.bp, verify.bp, auth.bp, staff.bp]
 BLUEPRINTS += [compose.bp, queue.bp, posts.bp, approvals.bp, ledger_keys.bp]
 BLUEPRINTS += [windows.bp, ledger.bp, exports.bp, coverage.bp, admin.bp, accounts.bp]
-BLUEPRINTS += [authorize.bp, guards.bp, notifications.bp]
+BLUEPRINTS += [authorize.bp, guards.bp, notifications.bp, times.bp]
