@@ -448,6 +448,18 @@ class PostRepository(Protocol):
     def awaiting_approval(self, account_ids: Collection[int]) -> list[Post]:
         """Return the regular posts of these accounts awaiting approval, soonest first."""
 
+    def in_period(
+        self,
+        *,
+        account_ids: Collection[int],
+        states: Collection[PostState],
+        starts_at: datetime,
+        ends_at: datetime,
+        limit: int,
+    ) -> list[Post]:
+        """Return the posts of these accounts in these states whose moment (published_at once
+        published, else publish_at) falls in [starts_at, ends_at), earliest first."""
+
     def page(
         self,
         *,

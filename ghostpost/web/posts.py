@@ -4,17 +4,30 @@ published post (a confirmation page first: never one click)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from ghostpost import deletion
+from ghostpost.services.calendar import may_move
 from ghostpost.services.delegation import may_release, release_withdrawn_post
 from ghostpost.services.deletion import may_delete
-from ghostpost.services.posts import cancel_post, retry_post
-from ghostpost.services.queue import post_detail
+from ghostpost.services.errors import Conflict, Forbidden, PolicyRefused, ValidationFailed
+from ghostpost.services.posts import cancel_post, reschedule_post, retry_post
+from ghostpost.services.queue import PostView, post_detail
 from ghostpost.web import staff
+from ghostpost.web.calendar import STATE_LABELS
 from ghostpost.web.common import (
     container,
     current_actor,
@@ -24,6 +37,7 @@ from ghostpost.web.common import (
 )
 from ghostpost.web.confirm import confirm_page, confirmed
 from ghostpost.web.decisions import decision_lines, decision_notes, utc_time
+from ghostpost.web.times import utc_label, viewer_zone, zone_label
 
 bp = Blueprint("posts", __name__)
 bp.add_app_template_filter(utc_time, "utc_time")
@@ -70,7 +84,13 @@ def ledger_link(public_id: str) -> str | None:
 @login_required
 def detail(public_id: str) -> Any:
     """Show a post the reader may see (others' posts are 404)."""
-    view = post_detail(services(), current_actor(), public_id)
+    return _detail_page(post_detail(services(), current_actor(), public_id))
+
+
+def _detail_page(
+    view: PostView, *, reschedule_error: str = "", reschedule_value: str = "", status: int = 200
+) -> Any:
+    public_id = view.post.public_id
     decisions = view.post.decisions
     stages = [
         (title, decision_lines(decisions.get(key)), decision_notes(decisions.get(key)))
@@ -92,7 +112,11 @@ def detail(public_id: str) -> Any:
         may_release=may_release(current_user(), view.post, view.account),
         may_delete=may_delete(current_user(), view.post, view.account),
         here=url_for("posts.detail", public_id=public_id),
-    )
+        may_reschedule=may_move(view.may_change, view.post),
+        reschedule_value=reschedule_value or _local_input(view.post.publish_at),
+        reschedule_error=reschedule_error,
+        zone=viewer_zone().key,
+    ), status
 
 
 #: What the principal types to confirm a deletion (the confirmation page says so).
@@ -174,4 +198,88 @@ def release(public_id: str) -> Any:
         flash("Post released: it waits for the principal's approval again.", "ok")
     else:
         flash("Post released: the worker will publish it when it is due.", "ok")
+    return redirect(_back(url_for("posts.detail", public_id=public_id)))
+
+
+def _local_input(at: datetime | None) -> str:
+    """A moment as a datetime-local field shows it, in the viewer's zone."""
+    return f"{at.astimezone(viewer_zone()):%Y-%m-%dT%H:%M}" if at else ""
+
+
+def _parse_local(raw: str) -> datetime:
+    """The form's local date and time, in the viewer's zone, as an aware moment."""
+    zone = viewer_zone()
+    try:
+        naive = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise ValidationFailed(
+            "Give a date and time, such as 2026-11-21 14:30.", {"publish_at": "not a time"}
+        ) from None
+    if naive.tzinfo is not None:
+        raise ValidationFailed(
+            f"Give the time as a clock in {zone.key} shows it.", {"publish_at": "has an offset"}
+        )
+    try:
+        at = naive.replace(tzinfo=zone).astimezone(UTC)
+        back = at.astimezone(zone).replace(tzinfo=None)
+    except (OverflowError, ValueError):
+        raise ValidationFailed(
+            "That date is out of range.", {"publish_at": "out of range"}
+        ) from None
+    if back != naive:
+        raise ValidationFailed(
+            f"{naive:%Y-%m-%d %H:%M} does not exist in {zone.key}: the clocks skip it. "
+            "Choose another time.",
+            {"publish_at": "does not exist"},
+        )
+    return at
+
+
+#: Why reschedule_post refused bad input, in the words of someone choosing a time on a page.
+_PLAIN_FIELD_ERRORS = {
+    "in the past": "That time has passed: choose a later one.",
+}
+_REFUSAL_STATUS = {Forbidden: 403, Conflict: 409, ValidationFailed: 422, PolicyRefused: 422}
+
+
+def _wants_json() -> bool:
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+@bp.post("/posts/<public_id>/reschedule")
+@login_required
+def reschedule(public_id: str) -> Any:
+    """Move a waiting post to another time (author, manager or principal), through
+    reschedule_post and all its checks: from the post page's form, or dropped on the calendar
+    (which asks for JSON). A refusal changes nothing and says why."""
+    view = post_detail(services(), current_actor(), public_id)
+    raw = request.form.get("publish_at", "")
+    try:
+        post = reschedule_post(services(), current_actor(), view.post.id, _parse_local(raw))
+    except (Forbidden, Conflict, ValidationFailed, PolicyRefused) as exc:
+        message = exc.message
+        if isinstance(exc, ValidationFailed):
+            reason = next(iter(exc.fields.values()), "") if exc.fields else ""
+            message = _PLAIN_FIELD_ERRORS.get(reason, message)
+        status = next(code for kind, code in _REFUSAL_STATUS.items() if isinstance(exc, kind))
+        if _wants_json():
+            return jsonify(ok=False, message=f"Not moved: {message}"), status
+        return _detail_page(view, reschedule_error=message, reschedule_value=raw, status=status)
+    assert post.publish_at is not None
+    message = f"Moved to {zone_label(post.publish_at, viewer_zone())}."
+    if post.state.value == "pending_approval":
+        message += " It waits for the principal's approval."
+    if _wants_json():
+        return jsonify(
+            ok=True,
+            message=message,
+            publish_at=post.publish_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            utc=utc_label(post.publish_at),
+            local=zone_label(post.publish_at, viewer_zone()),
+            time=f"{post.publish_at.astimezone(viewer_zone()):%H:%M}",
+            state=post.state.value,
+            state_label=STATE_LABELS.get(post.state.value, post.state.value),
+        )
+    flash(message, "ok")
     return redirect(_back(url_for("posts.detail", public_id=public_id)))

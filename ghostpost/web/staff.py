@@ -15,6 +15,7 @@ bp = Blueprint("staff", __name__)
 NAV = (
     ("compose.compose", "Compose", {"writer", "manager", "admin", "principal"}),
     ("queue.queue", "Queue", {"writer", "manager", "admin", "auditor", "principal"}),
+    ("calendar.calendar", "Calendar", {"writer", "manager", "admin", "auditor", "principal"}),
     ("approvals.approvals", "Approvals", {"principal"}),
     ("windows.windows", "Windows", {"manager", "admin", "auditor", "principal"}),
     ("ledger.ledger", "Ledger", {"manager", "admin", "auditor", "principal"}),

@@ -979,6 +979,25 @@ class MemoryPosts(PostChanges):
         ]
         return sorted(found, key=lambda p: (p.publish_at or _EARLIEST, p.id))
 
+    def in_period(
+        self,
+        *,
+        account_ids: Collection[int],
+        states: Collection[PostState],
+        starts_at: datetime,
+        ends_at: datetime,
+        limit: int,
+    ) -> list[Post]:
+        found = [
+            (moment, p)
+            for p in self._all()
+            if p.account_id in set(account_ids)
+            and p.state in set(states)
+            and (moment := p.published_at or p.publish_at) is not None
+            and starts_at <= moment < ends_at
+        ]
+        return [p for _, p in sorted(found, key=lambda pair: (pair[0], pair[1].id))][:limit]
+
     def page(
         self,
         *,

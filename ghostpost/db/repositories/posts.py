@@ -397,6 +397,29 @@ class SqlPosts(PostChanges):
         )
         return [to_post(r) for r in rows]
 
+    def in_period(
+        self,
+        *,
+        account_ids: Collection[int],
+        states: Collection[PostState],
+        starts_at: datetime,
+        ends_at: datetime,
+        limit: int,
+    ) -> list[Post]:
+        moment = func.coalesce(PostRow.published_at, PostRow.publish_at)
+        rows = self.session.scalars(
+            select(PostRow)
+            .where(
+                PostRow.account_id.in_(list(account_ids)),
+                PostRow.state.in_([s.value for s in states]),
+                moment >= starts_at,
+                moment < ends_at,
+            )
+            .order_by(moment, PostRow.id)
+            .limit(limit)
+        )
+        return [to_post(r) for r in rows]
+
     def page(
         self,
         *,
