@@ -377,6 +377,19 @@ def posts_and_queues(units: UnitOfWorkFactory) -> list[Any]:
         seen.append(uow.posts.count_by_state(account_ids=None, window_id=None))
         seen.append(uow.posts.count_by_state(account_ids=[ids["other"]], window_id=None))
         seen.append([p.id for p in uow.posts.awaiting_approval([ids["account"]])])
+        for states, ends, limit in (
+            ((s.SCHEDULED, s.HELD, s.PUBLISHED, s.FAILED), T0 + timedelta(days=2), 50),
+            ((s.PUBLISHED,), T0 + timedelta(minutes=3), 50),
+            ((s.SCHEDULED, s.PUBLISHED), T0 + timedelta(days=2), 1),
+        ):
+            found = uow.posts.in_period(
+                account_ids=[ids["account"], ids["other"]],
+                states=states,
+                starts_at=T0 - timedelta(days=1),
+                ends_at=ends,
+                limit=limit,
+            )
+            seen.append([p.id for p in found])
         seen.append(
             [
                 p.id
