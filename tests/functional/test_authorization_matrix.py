@@ -88,6 +88,10 @@ def form(path: str, **fields: str) -> Callable[[Matrix, str], Request]:
     return lambda m, t: Request("POST", path, form=fields)
 
 
+def soon_local(m: Matrix) -> str:
+    return f"{m.world.container.clock.now() + timedelta(minutes=10):%Y-%m-%dT%H:%M}"
+
+
 def account_id(m: Matrix, t: str) -> str:
     return str(m.side(t).account.id)
 
@@ -270,6 +274,15 @@ BUILDERS: dict[tuple[str, str], Callable[[Matrix, str], Request]] = {
     ),
     ("posts.retry", "POST"): lambda m, t: Request(
         "POST", f"/posts/{m.post(t).public_id}/retry", form={}
+    ),
+    # Ten minutes on, in the viewer's zone (UTC): inside the account's window.
+    ("posts.reschedule", "POST"): lambda m, t: Request(
+        "POST",
+        f"/posts/{m.post(t).public_id}/reschedule",
+        form={"publish_at": soon_local(m)},
+    ),
+    ("calendar.calendar", "GET"): lambda m, t: Request(
+        "GET", "/calendar", query={"account": account_id(m, t)}
     ),
     ("posts.release", "POST"): lambda m, t: Request(
         "POST", f"/posts/{m.post(t).public_id}/release", form={}
@@ -840,6 +853,7 @@ row(
 # Posts.
 row("posts.detail", "GET", post_actions(OK, auditor=OK, writer_coauthor=OK, api_token=LOGIN))
 row("posts.cancel", "POST", post_actions(REDIRECT))
+row("posts.reschedule", "POST", post_actions(REDIRECT))
 row("posts.retry", "POST", post_actions(409))  # not failed: authorized, then 409
 # Deleting a published post: the principal of its account only (issue 15). Whoever sees the
 # post and may not delete it is sent back from the confirmation page, and refused the form.
@@ -887,6 +901,20 @@ row(
         admin=409,
         principal=409,
         principal_writer=(404, 409),  # Blake: only his own account's posts exist for him
+    ),
+)
+# The calendar reads like the queue: every account for overseers, own accounts otherwise.
+row(
+    "calendar.calendar",
+    "GET",
+    web(
+        writer_unassigned=403,
+        writer_assigned=(OK, 403),
+        auditor=OK,
+        manager=OK,
+        admin=OK,
+        principal=OK,
+        principal_writer=(403, OK),
     ),
 )
 row(
