@@ -55,11 +55,17 @@ def _midnight(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=zone)
 
 
+#: The days a calendar opens on: far enough for any post, and far from the ends of `date`
+#: (a month grid or "next month" past year 9999 would not exist).
+EARLIEST_DAY, LATEST_DAY = date(1970, 1, 1), date(2999, 12, 31)
+
+
 def _chosen_day(raw: str | None, today: date) -> date:
     try:
-        return date.fromisoformat(raw or "")
+        chosen = date.fromisoformat(raw or "")
     except ValueError:
         return today
+    return chosen if EARLIEST_DAY <= chosen <= LATEST_DAY else today
 
 
 def period(view: str, day: date) -> tuple[date, date]:

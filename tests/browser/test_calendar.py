@@ -113,7 +113,8 @@ def test_week_and_month_at_both_widths(
         no_overflow(page)
         if view == "month":
             # A list of days: one column, the weekday header gone.
-            assert page.evaluate("getComputedStyle(document.querySelector('.cal-month')).display")
+            display = "getComputedStyle(document.querySelector('.cal-month')).display"
+            assert page.evaluate(display) == "block"
             assert page.locator(".cal-weekdays").is_hidden()
             box = item.bounding_box()
             assert box is not None and box["width"] > PHONE / 2
