@@ -9,6 +9,7 @@ worker against the server's database when it wants the posts to move. The page p
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,10 @@ PLATFORM_ERROR = "422 Unprocessable: text contains a blocked link"
 REFUSED_WORD = "blocked"
 #: Long enough for a loaded machine; a poll comes every 0.3 s.
 SEEN_WITHIN_MS = 10_000
+#: The status endpoint's path, as the page's requests show it.
+POLL = "/posts/status?"
+#: Long enough for five polls at 0.3 s: silence over it means the page stopped asking.
+QUIET_MS = 1_500
 
 
 class PickyPlatform:
@@ -96,6 +101,19 @@ def watched(page: Page, problems: list[str]) -> Page:
     return page
 
 
+def show(page: Page, visibility: str) -> None:
+    """Make the page's tab hidden or visible, as switching tabs does."""
+    page.evaluate(
+        """visibility => {
+            Object.defineProperty(document, "visibilityState", {
+                configurable: true, get: () => visibility,
+            });
+            document.dispatchEvent(new Event("visibilitychange"));
+        }""",
+        visibility,
+    )
+
+
 @pytest.mark.parametrize("width", [1280, 390])
 def test_the_queue_and_post_pages_follow_the_worker_without_a_reload(
     browser: Browser, server: LiveServer, screenshots: Path, width: int
@@ -148,4 +166,38 @@ def test_the_queue_and_post_pages_follow_the_worker_without_a_reload(
     queue.screenshot(path=screenshots / f"live-queue-{width}.png", full_page=True)
     refused_page.screenshot(path=screenshots / f"live-post-failed-{width}.png", full_page=True)
     assert problems == []
+    context.close()
+
+
+def test_polling_pauses_while_the_tab_is_hidden_and_stops_once_signed_out(
+    browser: Browser, server: LiveServer
+) -> None:
+    world = server.world
+    waiting = world.submit(world.writer_a, "Later today", datetime.now(UTC) + timedelta(hours=2))
+    context = signed_in(browser, server, 1280)
+    queue = context.new_page()
+    polls: list[str] = []
+    queue.on("request", lambda request: polls.append(request.url) if POLL in request.url else None)
+    with queue.expect_request(lambda request: POLL in request.url):
+        queue.goto(server.url + "/queue")
+    expect(queue.locator(f'[data-live-post="{waiting.public_id}"]')).to_be_visible()
+
+    # Hidden (another tab in front): no request at all until it is shown again.
+    show(queue, "hidden")
+    queue.wait_for_timeout(300)  # a poll already in flight lands
+    before = len(polls)
+    queue.wait_for_timeout(QUIET_MS)
+    assert len(polls) == before, "polled while hidden"
+    with queue.expect_request(lambda request: POLL in request.url):
+        show(queue, "visible")
+
+    # Signed out in another tab: the next poll gets 401 and the page stops asking.
+    other = context.new_page()
+    other.goto(server.url + "/queue")
+    with queue.expect_response(lambda answer: POLL in answer.url and answer.status == 401):
+        other.get_by_role("button", name="Sign out").click()
+        expect(other.get_by_role("heading", name="Sign in")).to_be_visible()
+    after = len(polls)
+    queue.wait_for_timeout(QUIET_MS)
+    assert len(polls) == after, "kept polling after the session ended"
     context.close()

@@ -8,8 +8,8 @@
 // endpoint (data-live-url) and the interval (data-live-poll-ms).
 //
 // It asks only while the tab is visible, stops asking about a post once it is final, stops
-// altogether when every post is, and waits longer after each failed request (up to 16 times
-// the interval), so a server that is down or a signed-out session is not hammered.
+// altogether when every post is or the session has ended (401), and waits longer after each
+// failed request (up to 16 times the interval), so a server that is down is not hammered.
 "use strict";
 (function () {
   var body = document.body;
@@ -104,6 +104,12 @@
       cache: "no-store",
     })
       .then(function (response) {
+        if (response.status === 401) {
+          // Signed out (idle timeout, elsewhere): asking again cannot help; the next page
+          // the person opens sends them to sign in.
+          pending = {};
+          throw new Error("signed out");
+        }
         if (!response.ok) throw new Error("status " + response.status);
         return response.json();
       })
