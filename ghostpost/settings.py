@@ -141,6 +141,9 @@ class Settings:
     smtp_username: str = ""
     smtp_password: str = ""
     smtp_timeout_seconds: float = 10.0
+    #: Staff pages ask for the state of the posts they show this often while the tab is
+    #: visible (static/live.js), until every post shown is final.
+    live_status_poll_seconds: float = 5.0
 
     def __post_init__(self) -> None:
         problems = _type_problems(self) or _problems(self)
@@ -297,6 +300,8 @@ def _problems(s: Settings) -> list[str]:
         problems.append("smtp_from must be an email address")
     if s.smtp_username and not s.smtp_starttls and s.environment == "production":
         problems.append("smtp_username needs smtp_starttls: a password is never sent in clear")
+    if not 0.1 <= s.live_status_poll_seconds <= 600:
+        problems.append("live_status_poll_seconds must be in [0.1, 600]")
     if not 0 < s.worker_poll_seconds <= 3600:
         problems.append("worker_poll_seconds must be in (0, 3600]")
     if not 1 <= s.worker_lease_seconds <= 86400:

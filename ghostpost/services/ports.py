@@ -290,6 +290,9 @@ class PostRepository(Protocol):
     def by_public_id(self, public_id: str) -> Post | None:
         """Return the post with this public id, or None."""
 
+    def by_public_ids(self, public_ids: Collection[str]) -> list[Post]:
+        """Return the posts with these public ids (unknown ids are skipped), oldest first."""
+
     def in_group(self, group_id: str) -> list[Post]:
         """Return the posts of one group (one compose, several accounts), oldest first."""
 

@@ -329,3 +329,29 @@ def _one_item_per_thread(views: list[PostView]) -> list[PostView]:
         first = next(v for v in views if v.post.id == ordered[0].id)
         items.append(replace(first, thread_parts=tuple(ordered)))
     return items
+
+
+#: The most posts one status request may ask about (a queue page shows QUEUE_PAGE_SIZE).
+MAX_STATUS_IDS = 100
+
+
+def post_statuses(ctx: ServiceContext, actor: Actor, public_ids: Iterable[str]) -> list[Post]:
+    """Return the posts with these public ids that the actor may read, oldest first.
+
+    Posts of accounts the actor may not read are left out exactly like unknown ids, so the
+    answer never tells whether such a post exists. Refuses more than MAX_STATUS_IDS ids.
+    """
+    user = require_user(actor)
+    wanted = list(dict.fromkeys(public_ids))
+    if len(wanted) > MAX_STATUS_IDS:
+        raise ValidationFailed(
+            f"Ask about at most {MAX_STATUS_IDS} posts at once.", {"id": "too many"}
+        )
+    if not wanted:
+        return []
+    with ctx.uow(read_only=True) as uow:
+        posts = uow.posts.by_public_ids(wanted)
+        if reads_everything(user):
+            return posts
+        readable = {a.id for a in visible_accounts(uow, user)}
+    return [post for post in posts if post.account_id in readable]

@@ -17,6 +17,7 @@ from ghostpost.web import (
     guards,
     ledger,
     ledger_keys,
+    live,
     notifications,
     posts,
     public,
@@ -31,4 +32,4 @@ from ghostpost.web import (
 BLUEPRINTS: list[Blueprint] = [public.bp, verify.bp, auth.bp, staff.bp]
 BLUEPRINTS += [compose.bp, queue.bp, posts.bp, approvals.bp, ledger_keys.bp]
 BLUEPRINTS += [windows.bp, ledger.bp, exports.bp, coverage.bp, admin.bp, accounts.bp]
-BLUEPRINTS += [authorize.bp, guards.bp, notifications.bp, times.bp, calendar.bp]
+BLUEPRINTS += [authorize.bp, guards.bp, notifications.bp, times.bp, calendar.bp, live.bp]

@@ -71,6 +71,8 @@ class ServerSession(SecureCookieSession):
         self.unavailable: Exception | None = None
         #: The browser sent an anonymous (signed, stateless) session cookie.
         self.had_anonymous_cookie = False
+        #: Set by `not_activity`: this request does not count as the user being there.
+        self.passive = False
 
 
 class DetachedSession(ServerSession):
@@ -94,6 +96,15 @@ def is_bearer_path(path: str) -> bool:
 def is_anonymous(data: dict[str, Any]) -> bool:
     """Tell whether session data holds only what a visitor who is not signed in may have."""
     return set(data) <= ANONYMOUS_KEYS
+
+
+def not_activity() -> None:
+    """Do not count this request as activity: it neither marks the session seen nor keeps it
+    alive. For requests a page makes by itself (live status polls), so a tab left open is
+    still signed out after the idle timeout."""
+    current = session._get_current_object()  # type: ignore[attr-defined]
+    if isinstance(current, ServerSession):
+        current.passive = True
 
 
 def regenerate() -> None:
@@ -242,7 +253,7 @@ class ServerSessionInterface(SessionInterface):
             created = container.clock.now()
             self._set_cookie(app, response, token, session, created, container.settings)
             return
-        if stored is not None:
+        if stored is not None and not (session.passive and not session.modified):
             save_web_session(ctx, stored, data=data, user_id=user_id, modified=session.modified)
 
     def _save_anonymous(

@@ -60,6 +60,7 @@ NOT_PAGES = {
     "ledger_keys.well_known": "JSON key list",
     "api_v1_docs.openapi_json": "the OpenAPI document (JSON)",
     "exports.export": "a CSV/JSON download",
+    "live.statuses": "JSON that live.js polls for the states of the posts a page shows",
     "accounts.callback": "the platform's OAuth redirect target: a redirect, never a page",
     "staff.home": "redirects to the signed-in role's first page",
     "auth.second_factor": "only between the password and the code, for a user with two-factor",

@@ -262,6 +262,9 @@ BUILDERS: dict[tuple[str, str], Callable[[Matrix, str], Request]] = {
         "GET", "/ledger/export", query={"account": account_id(m, t), "report": "ledger"}
     ),
     ("posts.detail", "GET"): lambda m, t: Request("GET", f"/posts/{m.fixed_post(t).public_id}"),
+    ("live.statuses", "GET"): lambda m, t: Request(
+        "GET", "/posts/status", query={"id": m.fixed_post(t).public_id}
+    ),
     ("posts.cancel", "POST"): lambda m, t: Request(
         "POST", f"/posts/{m.post(t).public_id}/cancel", form={"confirm": "yes"}
     ),
@@ -852,6 +855,9 @@ row(
 )
 # Posts.
 row("posts.detail", "GET", post_actions(OK, auditor=OK, writer_coauthor=OK, api_token=LOGIN))
+# Live status: JSON for every signed-in user; posts they may not see are left out of the
+# answer (tests/functional/test_web_live_status.py), never refused, so existence does not leak.
+row("live.statuses", "GET", {**everyone(OK), "anonymous": 401, "api_token": 401})
 row("posts.cancel", "POST", post_actions(REDIRECT))
 row("posts.reschedule", "POST", post_actions(REDIRECT))
 row("posts.retry", "POST", post_actions(409))  # not failed: authorized, then 409

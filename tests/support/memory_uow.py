@@ -765,6 +765,11 @@ class MemoryPosts(PostChanges):
             None,
         )
 
+    def by_public_ids(self, public_ids: Collection[str]) -> list[Post]:
+        wanted = set(public_ids)
+        rows = sorted(self.tx.state.posts.values(), key=lambda r: r.post.id)
+        return [_post(r) for r in rows if r.post.public_id in wanted]
+
     def in_group(self, group_id: str) -> list[Post]:
         return [
             _post(row)

@@ -197,6 +197,14 @@ class SqlPosts(PostChanges):
         row = self.session.scalar(select(PostRow).where(PostRow.public_id == public_id))
         return to_post(row) if row else None
 
+    def by_public_ids(self, public_ids: Collection[str]) -> list[Post]:
+        if not public_ids:
+            return []
+        rows = self.session.scalars(
+            select(PostRow).where(PostRow.public_id.in_(list(public_ids))).order_by(PostRow.id)
+        )
+        return [to_post(row) for row in rows]
+
     def in_group(self, group_id: str) -> list[Post]:
         rows = self.session.scalars(
             select(PostRow).where(PostRow.group_id == group_id).order_by(PostRow.id)
