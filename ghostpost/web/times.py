@@ -55,22 +55,24 @@ def local_label(at: datetime) -> str:
     return f"{zone_label(at, zone)} ({utc_label(at)})"
 
 
-def utc_label(at: datetime) -> str:
+def utc_label(at: datetime, *, seconds: bool = False) -> str:
     """'2027-02-01 09:00 UTC': how exports, hovers and errors spell a moment."""
-    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
 
 
-def zone_label(at: datetime, zone: ZoneInfo) -> str:
+def zone_label(at: datetime, zone: ZoneInfo, *, seconds: bool = False) -> str:
     """'2027-02-01 10:00 CET' in `zone` (the abbreviation the zone uses on that day)."""
     local = at.astimezone(zone)
-    return local.strftime("%Y-%m-%d %H:%M ") + (local.tzname() or zone.key)
+    clock = "%Y-%m-%d %H:%M:%S " if seconds else "%Y-%m-%d %H:%M "
+    return local.strftime(clock) + (local.tzname() or zone.key)
 
 
 @bp.app_template_filter("local_time")
-def local_time(at: datetime | str | None) -> Markup:
+def local_time(at: datetime | str | None, seconds: bool = False) -> Markup:
     """A `<time>` element: the moment in the viewer's zone, its UTC spelling on hover, and
     the exact instant in `datetime` for scripts (empty for None). An ISO 8601 string with
-    an offset (ledger data) is read as that moment; any other string is shown as it is."""
+    an offset (ledger data) is read as that moment; any other string is shown as it is.
+    `seconds=True` shows the seconds too (the ledger, where order within a minute matters)."""
     if at is None:
         return Markup("")
     if isinstance(at, str):
@@ -82,7 +84,9 @@ def local_time(at: datetime | str | None) -> Markup:
             return Markup(escape(at.isoformat()))
     instant = at.astimezone(UTC).isoformat().replace("+00:00", "Z")
     return Markup('<time datetime="{}" title="{}">{}</time>').format(
-        instant, utc_label(at), escape(zone_label(at, viewer_zone()))
+        instant,
+        utc_label(at, seconds=seconds),
+        escape(zone_label(at, viewer_zone(), seconds=seconds)),
     )
 
 

@@ -23,5 +23,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("time_zone")
+    # Plain DROP COLUMN (SQLite 3.35+): a batch rebuild of users would trip the foreign keys
+    # that point at it.
+    op.drop_column("users", "time_zone")
