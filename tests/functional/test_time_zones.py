@@ -253,6 +253,24 @@ def test_forms_default_to_the_viewers_zone_and_flashes_say_both(
     html = client.get(edit).get_data(as_text=True)
     assert "<option selected>America/New_York</option>" in html
     assert 'value="2026-11-21T04:00"' in html and 'value="2026-11-21T12:00"' in html
+    as_shown = {
+        "name": "Conference",
+        "starts_at": "2026-11-21T04:00",
+        "ends_at": "2026-11-21T12:00",
+        "timezone": "America/New_York",
+        "notice_text": window.policy.notice_text,
+        "reminder_text": window.policy.reminder_text,
+        "reason": window.policy.reason,
+        "reminder_every": str(window.policy.reminder_every),
+        "reminder_mode": window.policy.reminder_mode.value,
+        "tag": window.policy.tag,
+        "tag_mode": window.policy.tag_mode.value,
+        "tag_position": window.policy.tag_position.value,
+    }
+    entries = ledger_size(world)
+    response = post_form(client, edit, as_shown, edit)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert ledger_size(world) == entries  # "Nothing changed."
     new = client.get("/windows/new").get_data(as_text=True)
     assert "<option selected>America/New_York</option>" in new
     assert 'value="2026-11-21T05:00"' in new  # the next full hour in New York
