@@ -75,6 +75,8 @@ class UserRow(Base):
     totp_secret: Mapped[str | None] = mapped_column(Text)
     #: The last accepted 30-second TOTP step: a code of that step or earlier is a replay.
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    #: The IANA time zone the user reads times in; NULL: not chosen yet (UTC).
+    time_zone: Mapped[str | None] = mapped_column(String(64))
 
 
 class AssignmentRow(Base):

@@ -93,6 +93,8 @@ class User:
     is_active: bool = True
     #: A TOTP second factor is enrolled (the secret itself never leaves the repository sealed).
     totp_enabled: bool = False
+    #: The IANA time zone the user reads times in; None: not chosen yet (pages use UTC).
+    time_zone: str | None = None
 
     def is_principal_of(self, account: Account) -> bool:
         """Tell whether this user is the principal who owns `account`."""

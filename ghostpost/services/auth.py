@@ -5,6 +5,7 @@ from __future__ import annotations
 from ghostpost.domain.model import Account, Role, User
 from ghostpost.services.context import ServiceContext
 from ghostpost.services.errors import ServiceError
+from ghostpost.services.time_zones import adopt_browser_zone
 
 #: Verified against when the email is unknown, so both failures take the same time.
 _DUMMY_PASSWORD = "not-a-real-password-0"
@@ -20,8 +21,14 @@ class AuthenticationFailed(ServiceError):
         super().__init__("The email or password is incorrect.")
 
 
-def authenticate(ctx: ServiceContext, email: str, password: str) -> User:
-    """Return the active user with these credentials, re-hashing outdated hashes on the way."""
+def authenticate(
+    ctx: ServiceContext, email: str, password: str, browser_zone: object = None
+) -> User:
+    """Return the active user with these credentials, re-hashing outdated hashes on the way.
+
+    A user without a second factor is signed in here, so a user without a time zone takes
+    `browser_zone` (what the sign-in form's script read from the browser) if it is a known
+    zone; a user with one is signed in by `two_factor.check_totp`, which does the same."""
     with ctx.uow() as uow:
         user = uow.users.by_email(email.strip().lower())
         stored = uow.users.password_hash(user.id) if user is not None else None
@@ -34,7 +41,10 @@ def authenticate(ctx: ServiceContext, email: str, password: str) -> User:
             raise AuthenticationFailed()
         if needs_rehash:
             uow.users.set_password_hash(user.id, ctx.hash_password(password))
+        zoned = user if user.totp_enabled else adopt_browser_zone(uow, user, browser_zone)
+        if needs_rehash or zoned is not user:
             uow.commit()
+        user = zoned
     return user
 
 

@@ -120,6 +120,9 @@ class UserRepository(Protocol):
     def set_active(self, user_id: int, active: bool) -> User:
         """Activate or deactivate a user and return them."""
 
+    def set_time_zone(self, user_id: int, time_zone: str | None) -> User:
+        """Store the user's time zone (an IANA name the caller checked; None: not chosen)."""
+
     def linked_to_principal(self, principal_id: int) -> User | None:
         """Return the one user linked to this principal record, or None."""
 

@@ -16,6 +16,7 @@ from ghostpost.domain.ledger import LedgerTag
 from ghostpost.domain.model import User
 from ghostpost.services.context import Actor, ServiceContext, user_summary
 from ghostpost.services.errors import Conflict, NotFound, ValidationFailed
+from ghostpost.services.time_zones import adopt_browser_zone
 
 ISSUER = "ghostpost"
 #: Codes of the previous and next 30-second step are accepted too (clock drift on phones).
@@ -104,8 +105,10 @@ def enable_totp(ctx: ServiceContext, actor: Actor, secret: str, code: str) -> Us
     return updated
 
 
-def check_totp(ctx: ServiceContext, user_id: int, code: str) -> bool:
-    """Tell whether `code` is a current, not yet used code of the user; if so it is used up."""
+def check_totp(ctx: ServiceContext, user_id: int, code: str, browser_zone: object = None) -> bool:
+    """Tell whether `code` is a current, not yet used code of the user; if so it is used up,
+    and (the sign-in being complete) a user without a time zone takes `browser_zone` if it
+    is a known zone."""
     with ctx.uow() as uow:
         sealed, _ = uow.users.totp(user_id)
         if sealed is None:
@@ -113,6 +116,9 @@ def check_totp(ctx: ServiceContext, user_id: int, code: str) -> bool:
         secret = str(ctx.open_secret(binding(user_id), sealed)["totp"])
         for step in _matching_steps(ctx, secret, code):
             if uow.users.advance_totp_step(user_id, step):
+                user = uow.users.get(user_id)
+                if user is not None:
+                    adopt_browser_zone(uow, user, browser_zone)
                 uow.commit()
                 return True
     return False

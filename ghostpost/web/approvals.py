@@ -22,6 +22,7 @@ from ghostpost.services.windows import (
 from ghostpost.web.common import MAX_ID, current_actor, roles_required, services
 from ghostpost.web.decisions import decision_lines, utc_time
 from ghostpost.web.errors import STATUS_FOR
+from ghostpost.web.times import local_label
 
 bp = Blueprint("approvals", __name__)
 bp.add_app_template_filter(utc_time, "utc_time")
@@ -79,7 +80,7 @@ def notice(window_id: int) -> Any:
         flash(f"Notice of “{window.name}” approved; it goes out now.", "ok")
     else:
         flash(
-            f"Notice of “{window.name}” approved; it goes out {utc_time(when)}, "
+            f"Notice of “{window.name}” approved; it goes out {local_label(when)}, "
             "and delegated posts wait for it.",
             "ok",
         )

@@ -51,7 +51,13 @@ def login() -> Any:
     if request.method == "POST":
         email = request.form.get("email", "")
         try:
-            user = authenticate(services(), email, request.form.get("password", ""))
+            user = authenticate(
+                services(),
+                email,
+                request.form.get("password", ""),
+                # The browser's zone (static/sign_in.js); a user who has none yet keeps it.
+                browser_zone=request.form.get("time_zone"),
+            )
         except AuthenticationFailed as exc:
             error = exc.message
         else:
@@ -63,6 +69,9 @@ def login() -> Any:
                 session["pending_user_id"] = user.id
                 session["pending_since"] = int(container().clock.now().timestamp())
                 session["pending_next"] = request.form.get("next", "")
+                # Kept short and only as a string: checked against the zone list at the code.
+                zone = request.form.get("time_zone", "")
+                session["pending_time_zone"] = zone[:64] if isinstance(zone, str) else ""
                 return redirect(url_for("auth.second_factor"))
             return _complete_sign_in(user, request.form.get("next"))
     status = 401 if error else 200
@@ -108,7 +117,12 @@ def second_factor() -> Any:
         return redirect(url_for("auth.login"))
     error = None
     if request.method == "POST":
-        if two_factor.check_totp(services(), pending, request.form.get("code", "")):
+        if two_factor.check_totp(
+            services(),
+            pending,
+            request.form.get("code", ""),
+            browser_zone=session.get("pending_time_zone"),
+        ):
             user = load_user(services(), pending)
             if user is not None:
                 return _complete_sign_in(user, session.get("pending_next"))

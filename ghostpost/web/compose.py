@@ -48,6 +48,7 @@ from ghostpost.web.common import (
     services,
 )
 from ghostpost.web.decisions import BAD, PLAIN, WARN, counter, decision_lines, utc_time
+from ghostpost.web.times import chosen_zone, local_label, viewer_zone
 
 bp = Blueprint("compose", __name__)
 
@@ -293,7 +294,8 @@ def preview_payload(plan: Plan, when: When, draft: Draft) -> dict[str, Any]:
         policy = window.policy
         add(
             "Window",
-            f"{window.name}, {utc_time(policy.starts_at)} – {utc_time(policy.ends_at)}; {notice}",
+            f"{window.name}, {local_label(policy.starts_at)} – "
+            f"{local_label(policy.ends_at)}; {notice}",
         )
     elif plan.delegated:
         add("Window", "No delegation window covers this time", BAD)
@@ -359,7 +361,7 @@ def _render(
             error=error,
             fields=fields or {},
             timezones=timezones(),
-            auto_timezone=request.method == "GET",
+            auto_timezone=request.method == "GET" and chosen_zone() is None,
             image_slots=range(1, IMAGE_SLOTS + 1 - len(draft.images)),
             # The filled parts, then at least one blank field (a thread starts by typing).
             part_fields=[*draft.thread, *[""] * max(1, draft.blank_parts)],
@@ -379,7 +381,8 @@ def compose() -> Any:
     account = _selected(accounts, _int(requested) if requested is not None else None)
     if requested is not None and account is None:
         abort(403, description="You are not assigned to this account.")
-    draft = Draft(account.id if account else None, "", "", DEFAULT_TIMEZONE)
+    # Scheduled in the user's own zone (UTC until they have one: then the browser's script picks).
+    draft = Draft(account.id if account else None, "", "", viewer_zone().key)
     rejected = request.args.get("from")
     if rejected:
         # Edit a rejected post: its text, to be submitted again as a new post.
@@ -558,7 +561,7 @@ def _submitted_message(post: Post, *, now: bool) -> str:
     elif now:
         message = "Submitted: publishing now."
     else:
-        message = f"Submitted: scheduled for {utc_time(post.publish_at)}."
+        message = f"Submitted: scheduled for {local_label(post.publish_at)}."
     if held:
         message += " It will be held until the window's notice is published."
     return message

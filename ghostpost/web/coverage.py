@@ -15,6 +15,7 @@ from ghostpost.services.errors import NotFound
 from ghostpost.web.common import current_actor, parse_id, roles_required, services
 from ghostpost.web.decisions import utc_time
 from ghostpost.web.ledger import post_url
+from ghostpost.web.times import local_label
 
 bp = Blueprint("coverage", __name__)
 bp.add_app_template_filter(utc_time, "utc_time")
@@ -92,7 +93,7 @@ def chart(coverage: Coverage) -> Chart:
         height = BARS_HEIGHT * mark.run / scale_max
         kind = MarkKind(mark.kind)
         title = (
-            f"#{mark.position} · {utc_time(mark.published_at)} · {kind.label} · "
+            f"#{mark.position} · {local_label(mark.published_at)} · {kind.label} · "
             f"{mark.run} since the last disclosure"
             + (" · reminder due, none sent" if mark.missed_reminder else "")
         )

@@ -23,6 +23,7 @@ from ghostpost.services.audit import (
 from ghostpost.services.errors import ValidationFailed
 from ghostpost.web.common import current_actor, parse_id, roles_required, services
 from ghostpost.web.decisions import decision_lines, utc_time
+from ghostpost.web.times import local_label
 
 bp = Blueprint("ledger", __name__)
 bp.add_app_template_filter(utc_time, "utc_time")
@@ -92,9 +93,11 @@ def _show(value: Any) -> str:
         return "—"
     if isinstance(value, str):
         try:
-            return utc_time(datetime.fromisoformat(value))
+            at = datetime.fromisoformat(value)
         except ValueError:
             return value
+        # A moment (with its offset) in the reader's zone, UTC beside it; anything else as is.
+        return local_label(at) if at.tzinfo is not None else value
     return str(value)
 
 

@@ -42,6 +42,7 @@ from ghostpost.web.common import (
 )
 from ghostpost.web.confirm import confirm_page, confirmed
 from ghostpost.web.decisions import utc_time
+from ghostpost.web.times import viewer_zone
 
 bp = Blueprint("windows", __name__)
 bp.add_app_template_filter(utc_time, "utc_time")
@@ -122,8 +123,9 @@ class WindowForm:
         self.errors.setdefault(name, text)
 
 
-def _blank_form(account_id: int | None, now: datetime) -> WindowForm:
-    start = (now + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+def _blank_form(account_id: int | None, now: datetime, zone: ZoneInfo) -> WindowForm:
+    """An empty form in the viewer's zone, starting at the next full hour there."""
+    start = (now.astimezone(zone) + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
     return WindowForm(
         {
             "name": "",
@@ -132,7 +134,7 @@ def _blank_form(account_id: int | None, now: datetime) -> WindowForm:
             "account_id": str(account_id or ""),
             "starts_at": start.strftime(LOCAL_FORMAT),
             "ends_at": (start + timedelta(hours=8)).strftime(LOCAL_FORMAT),
-            "timezone": "UTC",
+            "timezone": zone.key,
             "notice_text": "",
             "notice_publish_at": "",
             "reminder_text": "",
@@ -149,7 +151,8 @@ def _blank_form(account_id: int | None, now: datetime) -> WindowForm:
     )
 
 
-def _form_of(window: Window) -> WindowForm:
+def _form_of(window: Window, zone: ZoneInfo) -> WindowForm:
+    """The window's values, its times shown in the viewer's zone (and that zone selected)."""
     policy = window.policy
     return WindowForm(
         {
@@ -157,11 +160,11 @@ def _form_of(window: Window) -> WindowForm:
             "kind": policy.kind.value,
             "reason": policy.reason,
             "account_id": str(window.account_id),
-            "starts_at": policy.starts_at.astimezone(UTC).strftime(LOCAL_FORMAT),
-            "ends_at": policy.ends_at.astimezone(UTC).strftime(LOCAL_FORMAT),
-            "timezone": "UTC",
+            "starts_at": policy.starts_at.astimezone(zone).strftime(LOCAL_FORMAT),
+            "ends_at": policy.ends_at.astimezone(zone).strftime(LOCAL_FORMAT),
+            "timezone": zone.key,
             "notice_text": policy.notice_text,
-            "notice_publish_at": window.notice_publish_at.astimezone(UTC).strftime(LOCAL_FORMAT)
+            "notice_publish_at": window.notice_publish_at.astimezone(zone).strftime(LOCAL_FORMAT)
             if window.notice_publish_at
             else "",
             "reminder_text": policy.reminder_text,
@@ -359,7 +362,7 @@ def new_window() -> Any:
         abort(403, description="You do not manage any account.")
     if request.method == "GET":
         account = parse_id(request.args.get("account"))
-        form = _blank_form(account, services().clock.now())
+        form = _blank_form(account, services().clock.now(), viewer_zone())
         return _render_form(form, view=None)
     form = _submitted(request.form)
     spec = _parse(form, None)
@@ -381,12 +384,12 @@ def new_window() -> Any:
 @bp.route("/windows/<int:window_id>/edit", methods=["GET", "POST"])
 @roles_required(*MANAGERS, allow_principal=True)
 def edit_window(window_id: int) -> Any:
-    """Show a window's form filled in (times in UTC); on POST, save the changes."""
+    """Show a window's form filled in (times in the viewer's zone); on POST, save the changes."""
     if window_id > MAX_ID:
         abort(404, description=f"No window {window_id}.")
     view = window_for_editing(services(), current_actor(), window_id)
     if request.method == "GET":
-        return _render_form(_form_of(view.window), view=view)
+        return _render_form(_form_of(view.window, viewer_zone()), view=view)
     form = _submitted(request.form)
     form.values["account_id"] = str(view.window.account_id)
     # Shown disabled (a window's kind never changes), so not sent.

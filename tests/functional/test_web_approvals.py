@@ -47,7 +47,7 @@ def test_the_principal_approves_a_window_notice(world: World, client: FlaskClien
     html = client.get("/approvals").get_data(as_text=True)
     assert "Conference · @avery" in html
     assert NOTICE in html
-    assert "2026-11-21 09:00 UTC – 2026-11-21 17:00 UTC" in html
+    assert "2026-11-21 09:00 UTC</time> – <time" in html and ">2026-11-21 17:00 UTC</time>" in html
     assert "drafted by Morgan Lee" in html
     assert ">Approve notice</button>" in html
     assert 'name="csrf_token"' in html

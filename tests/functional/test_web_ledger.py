@@ -139,7 +139,10 @@ def test_each_row_shows_seq_time_action_actor_subject_summary_and_hash(
     assert seqs(html) == [entry.seq]
     row = html.split(f'<tr id="entry-{entry.seq}">')[1].split("</tr>")[0]
     assert f'<td class="num">{entry.seq}</td>' in row
-    assert '<time datetime="2026-11-21T09:00:00.000000Z">2026-11-21 09:00:00</time>' in row
+    assert (
+        '<time datetime="2026-11-21T09:00:00Z" title="2026-11-21 09:00:00 UTC">'
+        "2026-11-21 09:00:00 UTC</time>"
+    ) in row
     assert '<span class="badge tag">post:submitted</span>' in row
     assert "Jordan Park" in row  # the actor, by name
     assert f'href="/posts/{post.public_id}"' in row

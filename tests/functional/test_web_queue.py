@@ -421,7 +421,10 @@ def test_notices_and_reminders_have_pages_that_say_what_they_are(
     sign_in(client, world.manager.email)
     notice = client.get(f"/posts/{by_kind['notice'].public_id}").get_data(as_text=True)
     assert "This is the window's notice: a disclosure itself." in notice
-    assert "<dd>Avery Chen · 2026-11-21 09:00 UTC</dd>" in notice  # approved by the principal
+    approved = '<time datetime="2026-11-21T09:00:00Z" title="2026-11-21 09:00 UTC">'
+    assert (
+        f"<dd>Avery Chen · {approved}2026-11-21 09:00 UTC</time></dd>" in notice
+    )  # approved by the principal
     reminder = client.get(f"/posts/{by_kind['reminder'].public_id}").get_data(as_text=True)
     assert "This is a standalone reminder: a disclosure itself (standalone mode)." in reminder
     assert "<dd>ghostpost (worker)</dd>" in reminder

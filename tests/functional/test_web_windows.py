@@ -164,7 +164,7 @@ def test_the_list_shows_period_policy_notice_state_and_writers(
     sign_in(client, world.manager.email)
     html = page(client, "/windows")
     assert f'id="window-{window.id}"' in html
-    assert ">2026-11-21 09:00</time> –" in html and ">2026-11-21 17:00</time>" in html
+    assert ">2026-11-21 09:00 UTC</time> –" in html and ">2026-11-21 17:00 UTC</time>" in html
     assert "Reminder every <strong>7</strong> posts, standalone" in html
     assert "Tag <strong>#team</strong> required, at the end" in html
     assert "Principal approves each delegated post" in html

@@ -481,6 +481,12 @@ class MemoryUsers:
         row = state.users[user_id] = replace(row, user=replace(row.user, is_active=active))
         return _user(row)
 
+    def set_time_zone(self, user_id: int, time_zone: str | None) -> User:
+        state = self.tx.writes()
+        row = state.users[user_id]
+        row = state.users[user_id] = replace(row, user=replace(row.user, time_zone=time_zone))
+        return _user(row)
+
     def linked_to_principal(self, principal_id: int) -> User | None:
         return next(
             (_user(r) for r in self.tx.state.users.values() if r.user.principal_id == principal_id),

@@ -43,6 +43,7 @@ def to_user(row: UserRow) -> User:
         principal_id=row.principal_id,
         is_active=row.is_active,
         totp_enabled=row.totp_secret is not None,
+        time_zone=row.time_zone,
     )
 
 
@@ -142,6 +143,13 @@ class SqlUsers:
         row = self.session.get(UserRow, user_id)
         assert row is not None
         row.is_active = active
+        self.session.flush()
+        return to_user(row)
+
+    def set_time_zone(self, user_id: int, time_zone: str | None) -> User:
+        row = self.session.get(UserRow, user_id)
+        assert row is not None
+        row.time_zone = time_zone
         self.session.flush()
         return to_user(row)
 
