@@ -30,7 +30,7 @@ from tests.support.pds_fixture import bluesky_pds  # noqa: F401  (session-wide r
 from tests.support.platforms import case  # noqa: F401  (each real platform, connected)
 from tests.support.postgres import PostgresServer, running_postgres
 from tests.support.richtext_oracle import richtext_oracle  # noqa: F401  (one Node for @atproto/api)
-from tests.support.routing_cache import install as share_url_builders
+from tests.support.routing_cache import install as share_url_rules
 from tests.support.tracing import generation_untraced, untraced
 from tests.support.world import (
     SEEDED_FROM,
@@ -48,8 +48,8 @@ BACKEND = os.environ.get("GP_TEST_DB", "sqlite")
 if BACKEND not in ("sqlite", "postgresql"):
     raise RuntimeError(f"GP_TEST_DB must be sqlite or postgresql, not {BACKEND!r}")
 _database_numbers = itertools.count(1)
-# Every test builds an app; its ~60 routes' URL builders are compiled once per session.
-share_url_builders()
+# Every test builds an app; its ~120 URL rules are compiled once per session.
+share_url_rules()
 
 
 def sqlite_url(path: Path) -> str:

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import threading
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any, ClassVar, TypeVar
 
 import flask_smorest
+from apispec import APISpec
 from flask import Flask, Response, g, request, url_for
+from flask_smorest.spec import openapi_cli
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 
@@ -112,10 +115,72 @@ class Blueprint(flask_smorest.Blueprint):
 
 
 class Api(flask_smorest.Api):
-    """flask-smorest's Api, documenting errors as problems and leaving handlers to errors.py."""
+    """flask-smorest's Api, documenting errors as problems and leaving handlers to errors.py.
+
+    The OpenAPI document is built on first use of `spec` (the document's routes, the `flask
+    openapi` commands), not with the app: building it is most of `create_app`'s time (schemas
+    converted, every operation's documentation deep-copied), and a process that never serves
+    the document never needs it. The steps run in the order they were asked for, so the
+    document is the one the app would have built at start-up (`deferred=False` builds it then).
+    """
 
     ERROR_SCHEMA = ProblemSchema
     DEFAULT_ERROR_RESPONSE_NAME = None
+
+    def __init__(self, app: Flask, *, spec_kwargs: dict[str, Any], deferred: bool = True) -> None:
+        self._built_spec: APISpec | None = None
+        self._deferred = deferred
+        self._steps: list[Callable[[], None]] = []
+        self._steps_run = 0
+        self._documenting = False
+        # Re-entrant: the steps read `spec` themselves while the document is being built.
+        self._document_lock = threading.RLock()
+        super().__init__(app, spec_kwargs=spec_kwargs)
+
+    @property  # type: ignore[override]
+    def spec(self) -> APISpec | None:
+        """The OpenAPI document, built now if it was not yet."""
+        if self._steps_run < len(self._steps):
+            with self._document_lock:
+                if not self._documenting:
+                    self._documenting = True
+                    try:
+                        while self._steps_run < len(self._steps):
+                            self._steps[self._steps_run]()
+                            self._steps_run += 1
+                    finally:
+                        self._documenting = False
+        return self._built_spec
+
+    @spec.setter
+    def spec(self, value: APISpec | None) -> None:
+        self._built_spec = value
+
+    def document(self, step: Callable[[], None]) -> None:
+        """Add a step to the document: run with the others on first use of `spec`."""
+        self._steps.append(step)
+        if not self._deferred:
+            _ = self.spec
+
+    def _init_spec(self, **options: Any) -> None:
+        self._app.cli.add_command(openapi_cli)  # `flask openapi ...`, there from the start
+        self.document(lambda: super(Api, self)._init_spec(**options))
+
+    def register_blueprint(
+        self, blp: Any, *, parameters: list[Any] | None = None, **options: Any
+    ) -> None:
+        """flask-smorest's, with the blueprint's documentation left to the document's build."""
+        name = options.get("name", blp.name)
+        self._app.extensions["flask-smorest"]["blp_name_to_api"][name] = self
+        self._app.register_blueprint(blp, **options)
+
+        def document_blueprint() -> None:
+            spec = self.spec
+            assert spec is not None
+            blp.register_views_in_doc(self, self._app, spec, name=name, parameters=parameters)
+            spec.tag({"name": name, "description": blp.description})
+
+        self.document(document_blueprint)
 
     def _register_error_handlers(self) -> None:
         # The web app keeps its own handlers; /api/v1 registers blueprint-level ones.
@@ -796,8 +861,9 @@ still running is 409 with `Retry-After`. Failed requests store nothing.
 """
 
 
-def init_app(app: Flask) -> Api:
-    """Build the API's OpenAPI document and register /api/v1 on the app."""
+def init_app(app: Flask, *, deferred_document: bool = True) -> Api:
+    """Register /api/v1 on the app, with its OpenAPI document (built on first use unless
+    `deferred_document` is false: see Api)."""
     api = Api(
         app,
         spec_kwargs={
@@ -806,18 +872,27 @@ def init_app(app: Flask) -> Api:
             "openapi_version": "3.0.3",
             "info": {"description": API_DESCRIPTION},
         },
+        deferred=deferred_document,
     )
-    api.spec.components.security_scheme(
-        OAUTH_SCHEME,
-        {
-            "type": "oauth2",
-            "description": "Client credentials; one token per client, limited to its accounts.",
-            "flows": {"clientCredentials": {"tokenUrl": "/oauth/token", "scopes": dict(SCOPES)}},
-        },
-    )
-    # The bodies of a request for several accounts (create and preview answer one of two).
-    api.spec.components.schema("PostGroup", schema=PostGroupSchema)
-    api.spec.components.schema("PreviewGroup", schema=PreviewGroupSchema)
+
+    def document_components() -> None:
+        spec = api.spec
+        assert spec is not None
+        spec.components.security_scheme(
+            OAUTH_SCHEME,
+            {
+                "type": "oauth2",
+                "description": "Client credentials; one token per client, limited to its accounts.",
+                "flows": {
+                    "clientCredentials": {"tokenUrl": "/oauth/token", "scopes": dict(SCOPES)}
+                },
+            },
+        )
+        # The bodies of a request for several accounts (create and preview answer one of two).
+        spec.components.schema("PostGroup", schema=PostGroupSchema)
+        spec.components.schema("PreviewGroup", schema=PreviewGroupSchema)
+
+    api.document(document_components)
     from ghostpost.api import (
         audit,  # noqa: F401  GET /api/v1/audit/export, on this blueprint
         public_log,  # noqa: F401  GET /api/v1/public/..., on this blueprint

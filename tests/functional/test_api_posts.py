@@ -3,11 +3,15 @@ preview, windows and accounts; it only ever sees its own accounts."""
 
 from __future__ import annotations
 
+import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
+from ghostpost.api import v1
 from ghostpost.domain.ledger import LedgerTag
 from ghostpost.domain.model import Account
 from ghostpost.domain.policy import TagMode
@@ -390,3 +394,23 @@ def test_the_openapi_document_and_docs_page_are_public(client: FlaskClient) -> N
     assert "Idempotency-Key" in html
     assert 'id="schema-Post"' in html
     assert "<script" not in html
+
+
+def test_the_openapi_document_built_on_first_use_is_the_one_built_at_start_up(
+    app: Flask, client: FlaskClient
+) -> None:
+    """The app builds its document when first asked (see ghostpost.api.v1.Api): what it then
+    serves is exactly, key order included, the document built eagerly when /api/v1 registers."""
+    api = app.extensions["flask-smorest"]["apis"][""]["ext_obj"]
+    eager = Flask("eager")
+    eager_api = v1.init_app(eager, deferred_document=False)
+    assert api._built_spec is None  # nothing built by create_app
+    assert eager_api._built_spec is not None
+
+    # Two requests at once on the app that has not built it yet: one builds, both get it.
+    with ThreadPoolExecutor(2) as pool:
+        served = list(pool.map(lambda _: client.get("/api/v1/openapi.json"), range(2)))
+
+    expected = eager_api.spec.to_dict()
+    assert json.dumps(api.spec.to_dict()) == json.dumps(expected)  # in the same order
+    assert [r.get_json() for r in served] == [expected, expected]  # served with keys sorted
