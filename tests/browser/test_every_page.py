@@ -257,9 +257,12 @@ def known(demo: LiveDemo) -> dict[str, Visit]:
     return pages_with_arguments(seeded_ids(demo))
 
 
-def sign_in(browser: Browser, demo: LiveDemo, role: str) -> BrowserContext:
+def sign_in(browser: Browser, demo: LiveDemo, role: str, *, axe: bool = True) -> BrowserContext:
+    """A context signed in as `role`, with axe-core in each of its pages unless `axe` is false
+    (parsing it on every load costs)."""
     context = browser.new_context(viewport={"width": WIDTHS[0], "height": 900})
-    context.add_init_script(path=str(AXE))
+    if axe:
+        context.add_init_script(path=str(AXE))
     context.set_default_timeout(10_000)
     if role != "anonymous":
         email, password = next(

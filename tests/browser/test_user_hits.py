@@ -25,7 +25,7 @@ from ghostpost.domain.states import PostState
 from ghostpost.services import directory, posts, windows
 from ghostpost.services.auth import writable_accounts
 from ghostpost.services.context import Actor
-from tests.browser.test_every_page import PHONE, axe_violations, overflow, sign_in
+from tests.browser.test_every_page import AXE, PHONE, axe_violations, overflow, sign_in
 from tests.support.live import LiveDemo, live_demo_server
 
 WIDTHS = pytest.mark.parametrize("width", [1280, PHONE])
@@ -122,7 +122,7 @@ def as_role(browser: Browser, demo: LiveDemo) -> Iterator[Callable[[str], Browse
 
     def context(role: str) -> BrowserContext:
         if role not in contexts:
-            contexts[role] = sign_in(browser, demo, role)
+            contexts[role] = sign_in(browser, demo, role, axe=False)
         return contexts[role]
 
     yield context
@@ -132,12 +132,15 @@ def as_role(browser: Browser, demo: LiveDemo) -> Iterator[Callable[[str], Browse
 
 @pytest.fixture
 def opened(as_role: Callable[[str], BrowserContext]) -> Iterator[Callable[[str, int], Page]]:
-    """A new tab as `role` at `width` px, closed after the test."""
+    """A new tab as `role` at `width` px (with axe-core in the pages it loads at 390 px, for
+    `look(..., axe=True)`), closed after the test."""
     tabs: list[Page] = []
 
     def tab(role: str, width: int) -> Page:
         page = as_role(role).new_page()
         page.set_viewport_size({"width": width, "height": 900})
+        if width == PHONE:
+            page.add_init_script(path=str(AXE))
         tabs.append(page)
         return page
 
