@@ -34,15 +34,19 @@ from playwright.sync_api import Browser, BrowserContext, Page
 from sqlalchemy import text
 
 from ghostpost import create_app
-from ghostpost.demo import HANDLE, PEOPLE
+from ghostpost.demo import HANDLE
 from ghostpost.services import windows
 from ghostpost.services.context import Actor
-from ghostpost.settings import PROJECT_DIR
+from tests.support.browser_pages import (
+    AXE,
+    PHONE,
+    WIDTHS,
+    axe_violations,
+    overflow,
+    sign_in,
+)
 from tests.support.live import LiveDemo, live_demo_server
 
-AXE = PROJECT_DIR / "tests" / "support" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
-WIDTHS = (1280, 390)
-PHONE = 390
 DEMO_MANAGER = "morgan@demo.ghostpost.test"
 MAX_SHOT_HEIGHT = 5000
 
@@ -67,14 +71,6 @@ NOT_PAGES = {
     "guards.mine": "redirects the principal to their guards page (guards.settings)",
 }
 
-#: Who signs in as each role: the demo's people (ghostpost.demo.PEOPLE).
-ROLES = {
-    "principal": "avery",
-    "manager": "morgan",
-    "writer": "jordan",
-    "auditor": "rita",
-    "admin": "ada",
-}
 #: The order in which a page without arguments is tried: the first role it answers 200 for.
 TRY_ORDER = ("anonymous", "manager", "principal", "writer", "auditor", "admin")
 
@@ -255,68 +251,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveDemo]:
 @pytest.fixture(scope="module")
 def known(demo: LiveDemo) -> dict[str, Visit]:
     return pages_with_arguments(seeded_ids(demo))
-
-
-def sign_in(browser: Browser, demo: LiveDemo, role: str, *, axe: bool = True) -> BrowserContext:
-    """A context signed in as `role`, with axe-core in each of its pages unless `axe` is false
-    (parsing it on every load costs)."""
-    context = browser.new_context(viewport={"width": WIDTHS[0], "height": 900})
-    if axe:
-        context.add_init_script(path=str(AXE))
-    context.set_default_timeout(10_000)
-    if role != "anonymous":
-        email, password = next(
-            (email, password)
-            for email, _name, _role, password, _principal in PEOPLE
-            if email.startswith(ROLES[role] + "@")
-        )
-        # The sign-in form posted by the context's own request client (its cookies are the
-        # context's): the form itself is checked in test_login.py, and pages cost seconds here.
-        form = context.request.get(demo.url + "/login").text()
-        token = re.search(r'name="csrf_token" value="([^"]+)"', form)
-        assert token, "no CSRF token on the sign-in page"
-        answer = context.request.post(
-            demo.url + "/login",
-            form={"csrf_token": token.group(1), "email": email, "password": password},
-            max_redirects=0,
-        )
-        assert answer.status == 302, f"{role} could not sign in: {answer.status}"
-    return context
-
-
-def axe_violations(page: Page) -> list[str]:
-    """Serious and critical violations: rule id, impact and the elements, one line each."""
-    found = page.evaluate(
-        """async () => {
-            const result = await axe.run(document, {resultTypes: ['violations']});
-            return result.violations
-                .filter(v => v.impact === 'serious' || v.impact === 'critical')
-                .map(v => `${v.id} (${v.impact}): ` + v.nodes.slice(0, 4)
-                    .map(n => n.target.join(' ')).join(', '));
-        }"""
-    )
-    return list(found)
-
-
-def overflow(page: Page) -> str | None:
-    """What sticks out past the screen's width at 390 px, if anything."""
-    width = page.evaluate("document.documentElement.scrollWidth")
-    if width <= PHONE:
-        return None
-    culprits = page.evaluate(
-        """(limit) => {
-            const right = (e) => e.getBoundingClientRect().right;
-            const name = (e) => e.tagName.toLowerCase()
-                + (e.className ? '.' + String(e.className).split(' ').join('.') : '');
-            return [...document.querySelectorAll('body *')]
-                .filter(e => right(e) > limit + 1)
-                .filter(e => !e.parentElement || right(e.parentElement) <= limit + 1)
-                .slice(0, 4)
-                .map(e => name(e) + ' ' + Math.round(e.getBoundingClientRect().width) + 'px');
-        }""",
-        PHONE,
-    )
-    return f"{width} px wide: {', '.join(culprits)}"
 
 
 def keyboard_traps(page: Page) -> list[str]:

@@ -25,7 +25,7 @@ from ghostpost.domain.states import PostState
 from ghostpost.services import directory, posts, windows
 from ghostpost.services.auth import writable_accounts
 from ghostpost.services.context import Actor
-from tests.browser.test_every_page import AXE, PHONE, axe_violations, overflow, sign_in
+from tests.support.browser_pages import AXE, PHONE, axe_violations, overflow, sign_in
 from tests.support.live import LiveDemo, live_demo_server
 
 WIDTHS = pytest.mark.parametrize("width", [1280, PHONE])
