@@ -250,8 +250,9 @@ _INSERT_POST = insert(_POSTS)
 _INSERT_POST_LOCKING_HEAD = insert_locking_head(
     _INSERT_POST,
     (
+        # The author is not among them: _AUTHOR_GUARD locked that row already (FOR SHARE,
+        # stronger than the foreign key check's FOR KEY SHARE), before the head.
         ("lock_account_id", cast_table(AccountRow.__table__)),
-        ("lock_author_id", cast_table(UserRow.__table__)),
         ("lock_window_id", cast_table(WindowRow.__table__)),
         ("lock_precedes_post_id", _POSTS),
     ),
@@ -259,7 +260,7 @@ _INSERT_POST_LOCKING_HEAD = insert_locking_head(
     # accounts, head) and an unassignment (assignment, account, head) lock in.
     guards=(_CLIENT_GUARD, _AUTHOR_GUARD, _ASSIGNMENT_GUARD),
 )
-_LOCKED_REFERENCES = ("account_id", "author_id", "window_id", "precedes_post_id")
+_LOCKED_REFERENCES = ("account_id", "window_id", "precedes_post_id")
 _POST_COLUMNS = (
     "public_id",
     "account_id",
@@ -367,6 +368,7 @@ class SqlSubmissions:
             # back).
             client_id = _client_of(post.submitter)
             locks["lock_client_id"] = client_id
+            locks["lock_author_id"] = post.author_id
             locks["lock_assignment_user_id"] = post.author_id if assigned_author else None
             post_id, size, head_hash, client, author, assignment = execute_prepared(
                 connection, _INSERT_POST_LOCKING_HEAD, {**values, **locks}
