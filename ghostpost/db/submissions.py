@@ -312,12 +312,6 @@ def hold_client_read(session: Session, arguments: tuple[Any, ...], row: Any) -> 
     session.info[_READ] = (session.get_transaction(), arguments, row)
 
 
-def _client_of(submitter: str) -> str | None:
-    """The client_id of a post a client submits (its submitter `client:<client_id>`)."""
-    kind, _, ident = submitter.partition(":")
-    return ident if kind == "client" and ident else None
-
-
 class SqlSubmissions:
     """Implements ghostpost.services.ports.SubmissionReader: one SELECT per question, and the
     new post as one Core INSERT (the ORM's flush of one row costs several times the INSERT)."""
@@ -325,7 +319,9 @@ class SqlSubmissions:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def add_post(self, post: NewPost, *, assigned_author: bool = False) -> Post | WithdrawnGrant:
+    def add_post(
+        self, post: NewPost, *, assigned_author: bool = False, client_id: str | None = None
+    ) -> Post | WithdrawnGrant:
         values = {
             "public_id": post.public_id,
             "account_id": post.account_id,
@@ -366,7 +362,6 @@ class SqlSubmissions:
             # the order their withdrawals lock in, and must still be there, or the post is
             # not the submitter's to store (the caller refuses; its rollback takes this row
             # back).
-            client_id = _client_of(post.submitter)
             locks["lock_client_id"] = client_id
             locks["lock_author_id"] = post.author_id
             locks["lock_assignment_user_id"] = post.author_id if assigned_author else None

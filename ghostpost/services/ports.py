@@ -555,11 +555,13 @@ class SubmissionReader(Protocol):
     def token(self, token_hash: str) -> TokenFacts | None:
         """Return the token with this hash, its client and owner (None: no such token)."""
 
-    def add_post(self, post: NewPost, *, assigned_author: bool = False) -> Post | WithdrawnGrant:
+    def add_post(
+        self, post: NewPost, *, assigned_author: bool = False, client_id: str | None = None
+    ) -> Post | WithdrawnGrant:
         """Store a new post (as PostRepository.add, in one INSERT). The decision read the
-        submitting client, the author and (`assigned_author`: it relied on it) the author's
-        assignment without locks: which of them a committed withdrawal took away since, if
-        any (the caller refuses the post)."""
+        author, the submitting client (`client_id`: the post is that client's) and the
+        author's assignment (`assigned_author`: the decision relied on it) without locks:
+        which of them a committed withdrawal took away since, if any (the caller refuses)."""
 
     def for_client(
         self, client_id: str, account_id: int, author_email: str | None, at: datetime

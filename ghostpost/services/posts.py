@@ -750,6 +750,7 @@ def _store(
             thread_position=thread.position if thread else None,
         ),
         assigned_author=not plan.author.is_principal_of(plan.account),
+        client_id=_client_id(actor),
     )
     if stored is WithdrawnGrant.CLIENT:
         raise Forbidden("This API client is revoked.")  # the read's answer, had it seen it
@@ -791,6 +792,13 @@ def _store(
         occurred_at=now,
     )
     return post
+
+
+def _client_id(actor: Actor) -> str | None:
+    """The API client acting (its client_id), or None for anyone else."""
+    if actor.user is None and actor.ref.startswith("client:"):
+        return actor.ref.removeprefix("client:")
+    return None
 
 
 #: A post's decisions key (and its `post:submitted` entry's) for why it waits for approval.
