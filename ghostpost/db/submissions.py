@@ -44,7 +44,7 @@ from ghostpost.db.repositories.people import to_user
 from ghostpost.db.repositories.windows import to_window
 from ghostpost.domain.guards import PrincipalGuards
 from ghostpost.domain.model import ApiClient, NewPost, Post
-from ghostpost.services.ports import ClientSubmission, TokenFacts
+from ghostpost.services.ports import ClientSubmission, TokenFacts, WithdrawnGrant
 
 
 def cast_table(table: object) -> Table:
@@ -215,6 +215,34 @@ _ASSIGNMENT_GUARD = (
     .scalar_subquery()
     .label("assignment_held")
 )
+_USERS = cast_table(UserRow.__table__)
+_CLIENTS = cast_table(OAuthClientRow.__table__)
+#: The client that submits the post, locked (FOR SHARE: a revocation's UPDATE of the row
+#: conflicts, so the lock waits for it and reads the row as committed) when the post is a
+#: client's (bound lock_client_id: NULL when not): NULL once a revocation committed.
+_CLIENT_GUARD = (
+    select(_CLIENTS.c.id)
+    .where(
+        _CLIENTS.c.client_id == bindparam("lock_client_id", type_=String),
+        _CLIENTS.c.is_active.is_(True),
+    )
+    .with_for_update(read=True)
+    .scalar_subquery()
+    .label("client_held")
+)
+#: The author, locked the same way (FOR KEY SHARE would not wait for a deactivation's
+#: UPDATE, and would return the row as the statement's snapshot saw it): NULL once a
+#: deactivation committed.
+_AUTHOR_GUARD = (
+    select(_USERS.c.id)
+    .where(
+        _USERS.c.id == bindparam("lock_author_id", type_=Integer),
+        _USERS.c.is_active.is_(True),
+    )
+    .with_for_update(read=True)
+    .scalar_subquery()
+    .label("author_held")
+)
 #: The new post's INSERT, built once; each create binds its values.
 _INSERT_POST = insert(_POSTS)
 #: PostgreSQL: the same INSERT locking and reading the ledger head for the create's append,
@@ -222,14 +250,17 @@ _INSERT_POST = insert(_POSTS)
 _INSERT_POST_LOCKING_HEAD = insert_locking_head(
     _INSERT_POST,
     (
+        # The author is not among them: _AUTHOR_GUARD locked that row already (FOR SHARE,
+        # stronger than the foreign key check's FOR KEY SHARE), before the head.
         ("lock_account_id", cast_table(AccountRow.__table__)),
-        ("lock_author_id", cast_table(UserRow.__table__)),
         ("lock_window_id", cast_table(WindowRow.__table__)),
         ("lock_precedes_post_id", _POSTS),
     ),
-    guards=(_ASSIGNMENT_GUARD,),
+    # The order a revocation (client row, accounts, head), a deactivation (user row,
+    # accounts, head) and an unassignment (assignment, account, head) lock in.
+    guards=(_CLIENT_GUARD, _AUTHOR_GUARD, _ASSIGNMENT_GUARD),
 )
-_LOCKED_REFERENCES = ("account_id", "author_id", "window_id", "precedes_post_id")
+_LOCKED_REFERENCES = ("account_id", "window_id", "precedes_post_id")
 _POST_COLUMNS = (
     "public_id",
     "account_id",
@@ -288,7 +319,9 @@ class SqlSubmissions:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def add_post(self, post: NewPost, *, assigned_author: bool = False) -> Post | None:
+    def add_post(
+        self, post: NewPost, *, assigned_author: bool = False, client_id: str | None = None
+    ) -> Post | WithdrawnGrant:
         values = {
             "public_id": post.public_id,
             "account_id": post.account_id,
@@ -324,17 +357,24 @@ class SqlSubmissions:
             # The create's append follows: the INSERT locks the ledger head for it (one round
             # trip less), after the rows it references (the lock order of every ledger writer).
             locks = {f"lock_{name}": values[name] for name in _LOCKED_REFERENCES}
-            # The decision was taken on a read without locks: the assignment it relied on is
-            # locked first (the unassignment's order: assignment, account, head) and must
-            # still be there, or the post is not the author's to submit (None: the caller
-            # refuses; its rollback takes this row back).
+            # The decision was taken on a read without locks: the grants it relied on (the
+            # submitting client, the author, the author's assignment) are locked first, in
+            # the order their withdrawals lock in, and must still be there, or the post is
+            # not the submitter's to store (the caller refuses; its rollback takes this row
+            # back).
+            locks["lock_client_id"] = client_id
+            locks["lock_author_id"] = post.author_id
             locks["lock_assignment_user_id"] = post.author_id if assigned_author else None
-            post_id, size, head_hash, held = execute_prepared(
+            post_id, size, head_hash, client, author, assignment = execute_prepared(
                 connection, _INSERT_POST_LOCKING_HEAD, {**values, **locks}
             ).one()
             hold_locked_head(connection, size, head_hash)
-            if assigned_author and held is None:
-                return None
+            if client_id is not None and client is None:
+                return WithdrawnGrant.CLIENT
+            if author is None:
+                return WithdrawnGrant.AUTHOR
+            if assigned_author and assignment is None:
+                return WithdrawnGrant.ASSIGNMENT
             return post.stored_as(int(post_id))
         post_id = execute_prepared(connection, _INSERT_POST, values).lastrowid
         assert post_id is not None

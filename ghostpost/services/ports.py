@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -558,16 +559,27 @@ class TokenFacts:
     owner_active: bool
 
 
+class WithdrawnGrant(StrEnum):
+    """A grant a create's decision relied on, withdrawn (committed) before its insert."""
+
+    CLIENT = "client"
+    AUTHOR = "author"
+    ASSIGNMENT = "assignment"
+
+
 class SubmissionReader(Protocol):
     """The hot path of an API client: what a request decides on, one read each."""
 
     def token(self, token_hash: str) -> TokenFacts | None:
         """Return the token with this hash, its client and owner (None: no such token)."""
 
-    def add_post(self, post: NewPost, *, assigned_author: bool = False) -> Post | None:
-        """Store a new post (as PostRepository.add, in one INSERT). `assigned_author`: the
-        decision relied on the author's assignment to the account, read without a lock; None
-        when a committed unassignment took it away since (the caller refuses the post)."""
+    def add_post(
+        self, post: NewPost, *, assigned_author: bool = False, client_id: str | None = None
+    ) -> Post | WithdrawnGrant:
+        """Store a new post (as PostRepository.add, in one INSERT). The decision read the
+        author, the submitting client (`client_id`: the post is that client's) and the
+        author's assignment (`assigned_author`: the decision relied on it) without locks:
+        which of them a committed withdrawal took away since, if any (the caller refuses)."""
 
     def for_client(
         self, client_id: str, account_id: int, author_email: str | None, at: datetime

@@ -51,7 +51,7 @@ from ghostpost.services.errors import (
     ValidationFailed,
     text_problem,
 )
-from ghostpost.services.ports import UnitOfWork
+from ghostpost.services.ports import UnitOfWork, WithdrawnGrant
 from ghostpost.services.publishing import SUBMISSION_TEXT_KEY
 
 #: A publish_at this far in the past is a mistake, not "now" (clock skew between clients is less).
@@ -358,8 +358,9 @@ def _submit(uow: UnitOfWork, ctx: ServiceContext, actor: Actor, cmd: SubmitPost)
 
 
 class AssignmentWithdrawn(Forbidden):
-    """The author's assignment the decision relied on was withdrawn (committed) before the
-    post's insert locked it: the post is refused as if the read had seen it gone."""
+    """The author's assignment the decision relied on, or the author's account itself
+    (deactivated), was withdrawn (committed) before the post's insert locked it: the post is
+    refused as if the read had seen it gone."""
 
 
 def submit_client_post(
@@ -749,9 +750,15 @@ def _store(
             thread_position=thread.position if thread else None,
         ),
         assigned_author=not plan.author.is_principal_of(plan.account),
+        client_id=_client_id(actor),
     )
-    if stored is None:
+    if stored is WithdrawnGrant.CLIENT:
+        raise Forbidden("This API client is revoked.")  # the read's answer, had it seen it
+    if stored is WithdrawnGrant.AUTHOR:
+        raise AssignmentWithdrawn(f"{plan.author.email} is deactivated.")
+    if stored is WithdrawnGrant.ASSIGNMENT:
         raise AssignmentWithdrawn(f"{plan.author.email} is not assigned to @{plan.account.handle}.")
+    assert isinstance(stored, Post)
     post = stored
     # Only grouped posts (posts with options, with images) say so: a plain post's entry
     # reads as it always has.
@@ -785,6 +792,13 @@ def _store(
         occurred_at=now,
     )
     return post
+
+
+def _client_id(actor: Actor) -> str | None:
+    """The API client acting (its client_id), or None for anyone else."""
+    if actor.user is None and actor.ref.startswith("client:"):
+        return actor.ref.removeprefix("client:")
+    return None
 
 
 #: A post's decisions key (and its `post:submitted` entry's) for why it waits for approval.

@@ -369,3 +369,88 @@ def test_a_writer_unassigned_between_the_creates_read_and_its_insert_cannot_post
     # Nothing stored by the refused create: the unassignment's entry only.
     posts, entries = _stored(world)
     assert (posts, entries) == (before[0], before[1] + 1)
+
+
+def _withdrawn_while_the_create_waits(
+    scheduler: Scheduler, world: World, container: Container, withdraw: Any
+) -> tuple[Any, tuple[int, int]]:
+    """Run `withdraw` (a grant's withdrawal, in its own transaction) so that it is in flight
+    when the create reads (not committed: the read sees the grant) and commits before the
+    create's insert; return the create's answer and what was stored before. Made
+    deterministic as above: the ledger head, the withdrawal's last lock, is held until the
+    create waits too."""
+    assert scheduler.get("/api/v1/accounts").status_code == 200  # token read and cached
+    before = _stored(world)
+    answers: list[Any] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            withdraw()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    def wait_for(count: int) -> None:
+        deadline = time.monotonic() + 10
+        with container.engine.connect() as watcher:
+            while (
+                watcher.exec_driver_sql(
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted"
+                ).scalar_one()
+                < count
+            ):
+                assert time.monotonic() < deadline, f"fewer than {count} waiting"
+                time.sleep(0.02)
+                watcher.rollback()
+
+    with container.engine.connect() as holder:
+        holder.exec_driver_sql("SELECT size FROM ledger_head WHERE id = 1 FOR UPDATE")
+        withdrawing = threading.Thread(target=run)
+        withdrawing.start()
+        wait_for(1)  # the grant withdrawn (uncommitted), the accounts locked; waits for the head
+        create = threading.Thread(target=lambda: answers.append(scheduler.create(_body(world))))
+        create.start()
+        wait_for(2)  # the create read the grant as it was, then waits in its insert
+        holder.commit()
+    withdrawing.join(timeout=30)
+    create.join(timeout=30)
+    assert not errors, errors
+    assert not create.is_alive()
+    return answers[0], before
+
+
+@pytest.mark.skipif(BACKEND != "postgresql", reason="SQLite serialises writers (BEGIN IMMEDIATE)")
+def test_a_writer_deactivated_between_the_creates_read_and_its_insert_cannot_post(
+    scheduler: Scheduler, world: World, container: Container
+) -> None:
+    """As for the unassigned writer above: the deactivation, done, held the writer's posts it
+    saw; the create that read the writer as active must not store one after it."""
+    answer, before = _withdrawn_while_the_create_waits(
+        scheduler,
+        world,
+        container,
+        lambda: directory.set_user_active(
+            world.ctx, Actor.system("test"), world.writer_a.id, False
+        ),
+    )
+    assert answer.status_code == 422, answer.get_json()
+    assert answer.get_json()["errors"] == {"author": [clients.AUTHOR_NOT_ALLOWED]}
+    posts, entries = _stored(world)
+    assert (posts, entries) == (before[0], before[1] + 1)  # the deactivation's entry only
+
+
+@pytest.mark.skipif(BACKEND != "postgresql", reason="SQLite serialises writers (BEGIN IMMEDIATE)")
+def test_a_client_revoked_between_the_creates_read_and_its_insert_cannot_post(
+    scheduler: Scheduler, world: World, container: Container
+) -> None:
+    """The revocation, done, held what the client had submitted; the create that read the
+    client as active (its token cached) must not store a post after it."""
+    answer, before = _withdrawn_while_the_create_waits(
+        scheduler,
+        world,
+        container,
+        lambda: clients.revoke_client(world.ctx, Actor.system("test"), scheduler.client.client_id),
+    )
+    assert answer.status_code in (401, 403), answer.get_json()
+    posts, entries = _stored(world)
+    assert (posts, entries) == (before[0], before[1] + 1)  # the revocation's entry only

@@ -99,6 +99,7 @@ from ghostpost.services.ports import (
     UserRepository,
     WebSessionRepository,
     WindowRepository,
+    WithdrawnGrant,
 )
 
 
@@ -1407,7 +1408,9 @@ class MemorySubmissions:
         client = self.tx.state.clients[token.token.client_row_id].client
         return TokenFacts(token=token.token, client=client, owner_active=self._owner_active(client))
 
-    def add_post(self, post: NewPost, *, assigned_author: bool = False) -> Post | None:
+    def add_post(
+        self, post: NewPost, *, assigned_author: bool = False, client_id: str | None = None
+    ) -> Post | WithdrawnGrant:
         # One transaction at a time here: the read the decision took is still current.
         return self._posts.add(post)
 
