@@ -362,7 +362,7 @@ class SqlLedger:
         return entry
 
     def head(self) -> tuple[int, str]:
-        found = self.session.execute(_READ_HEAD).first()
+        found = connection_of(self.session).execute(_READ_HEAD).first()
         return (found.size, found.head_hash) if found is not None else (0, GENESIS_HASH)
 
     def claim_notary(self) -> bool:
@@ -389,7 +389,7 @@ class SqlLedger:
         )
 
     def latest_checkpoint(self) -> Checkpoint | None:
-        row = self.session.execute(_LATEST_CHECKPOINT).first()
+        row = connection_of(self.session).execute(_LATEST_CHECKPOINT).first()
         return to_checkpoint(row) if row is not None else None  # type: ignore[arg-type]
 
     def checkpoints(

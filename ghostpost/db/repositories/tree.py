@@ -103,7 +103,7 @@ class SqlTransparencyLog:
         return found or 0
 
     def salts(self, *, after_seq: int, up_to_seq: int) -> dict[int, bytes]:
-        rows = self.session.execute(_SALTS, {"after": after_seq, "up_to": up_to_seq})
+        rows = connection_of(self.session).execute(_SALTS, {"after": after_seq, "up_to": up_to_seq})
         return {row.seq: bytes(row.salt) for row in rows}
 
     def add_leaves(self, leaves: Sequence[LeafRecord], new_salts: Mapping[int, bytes]) -> None:
@@ -199,7 +199,7 @@ class SqlTransparencyLog:
         )
 
     def latest_checkpoint(self) -> SignedTreeHead | None:
-        row = self.session.execute(_LATEST_CHECKPOINT).first()
+        row = connection_of(self.session).execute(_LATEST_CHECKPOINT).first()
         return None if row is None else _head(row)  # type: ignore[arg-type]
 
     def edge(self, size: int) -> StoredEdge:
@@ -211,7 +211,9 @@ class SqlTransparencyLog:
         params: dict[str, int] = {"size": size}
         for i, (level, idx) in enumerate(inner):
             params |= {f"level_{i}": level, f"idx_{i}": idx}
-        row = self.session.execute(statement, params).one()
+        # Core on the connection: the tree tables are written by Core statements only (no ORM
+        # rows to flush first).
+        row = connection_of(self.session).execute(statement, params).one()
         hashes: dict[tuple[int, int], Any] = {node: row[3 + i] for i, node in enumerate(inner)}
         if size % 2:  # the last leaf is a subtree of the edge by itself
             hashes[(0, size - 1)] = row.last_leaf
