@@ -23,7 +23,7 @@ outside it: the witness, or this state file).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -42,7 +42,12 @@ from ghostpost.domain.ledger import GENESIS_HASH, LedgerEntry, LedgerTag, entry_
 from ghostpost.services.context import Actor, ServiceContext
 from ghostpost.services.errors import Conflict
 from ghostpost.services.ports import HeadSigner, UnitOfWork
-from ghostpost.services.transparency_log import check_every_leaf, check_stored_tree, extend_tree
+from ghostpost.services.transparency_log import (
+    BATCH,
+    check_every_leaf,
+    check_stored_tree,
+    extend_tree,
+)
 
 log = logging.getLogger("ghostpost.notary")
 
@@ -157,7 +162,7 @@ class Notary:
                         "the notary has no state yet: verifying the whole chain and trusting "
                         "it as it is now (first start)"
                     )
-                problem = _check_extension(uow, state, size, head_hash)
+                problem, verified = _check_extension(uow, state, size, head_hash)
                 if problem:
                     return self._halt(problem, state)
                 tree_signed = False
@@ -174,6 +179,7 @@ class Notary:
                         self.signer,
                         format_time(self.ctx.clock.now()),
                         self.store.save_tree,
+                        verified,
                     )
                     if problem:
                         return self._halt(problem, state)
@@ -343,29 +349,34 @@ def _walk(entries: Iterable[LedgerEntry], after: int, prev: str) -> tuple[str | 
 
 def _check_extension(
     uow: UnitOfWork, state: NotaryState | None, size: int, head_hash: str
-) -> str | None:
-    """Check that the ledger extends what the notary signed last; return the problem or None."""
+) -> tuple[str | None, list[LedgerEntry]]:
+    """Check that the ledger extends what the notary signed last; return (the problem or None,
+    the new entries it verified when they are few: the tree is extended from those)."""
     base_size, base_hash = (state.size, state.head_hash) if state else (0, GENESIS_HASH)
     if state is not None and size < state.size:
-        return _truncated(size, state)
+        return _truncated(size, state), []
+    # One read from the entry signed last (re-checked) to the head.
+    entries: Iterator[LedgerEntry] = uow.ledger.entries(
+        after_seq=max(base_size - 1, 0), up_to_seq=size
+    )
     if state is not None and state.size:
-        entry = uow.ledger.entry(state.size)
+        entry = next(entries, None)
         if (
             entry is None
+            or entry.seq != state.size
             or entry.entry_hash != state.head_hash
             or entry_hash(entry.body()) != state.head_hash
         ):
-            return _rewritten(state)
-    problem, last, last_hash = _walk(
-        uow.ledger.entries(after_seq=base_size, up_to_seq=size), base_size, base_hash
-    )
+            return _rewritten(state), []
+    kept = list(entries) if size - base_size <= BATCH else []
+    problem, last, last_hash = _walk(kept or entries, base_size, base_hash)
     if problem:
-        return problem
+        return problem, []
     if last != size:
-        return f"the head row counts {size} entries, the chain has {last}"
+        return f"the head row counts {size} entries, the chain has {last}", []
     if last_hash != head_hash:
-        return f"the head row's hash differs from the chain's hash at entry {size}"
-    return None
+        return f"the head row's hash differs from the chain's hash at entry {size}", []
+    return None, kept
 
 
 # --- read-only views ---------------------------------------------------------------------------

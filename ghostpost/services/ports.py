@@ -832,6 +832,18 @@ class LeafRecord:
     salt: bytes | None
 
 
+@dataclass(frozen=True)
+class StoredEdge:
+    """What the notary's per-pass check reads of the stored tree, in one statement."""
+
+    #: The newest stored tree head's signed note, or None when there is none.
+    newest_note: str | None
+    #: How many leaves are stored (the highest seq).
+    leaf_count: int
+    #: The stored hash of each subtree at the edge of the tree of the size asked (None: absent).
+    hashes: dict[tuple[int, int], bytes | None]
+
+
 class TransparencyLog(Protocol):
     """The ledger's Merkle tree as stored: leaves, salts, complete subtree hashes and signed
     heads. Only the notary's pass writes it (services.ledger_integrity), never a request."""
@@ -851,6 +863,10 @@ class TransparencyLog(Protocol):
     def nodes(self, wanted: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         """Return the stored hashes of the complete subtrees `wanted` (level 0: leaf hashes),
         in one read."""
+
+    def edge(self, size: int) -> StoredEdge:
+        """Return the newest head's note, the leaf count and the stored hashes of the
+        subtrees at the edge of a tree of `size` leaves (merkle.subtree_nodes(0, size))."""
 
     def clear_derived(self) -> None:
         """Delete the leaves and subtree hashes (kept: salts, signed heads) before a rebuild."""

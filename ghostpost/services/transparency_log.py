@@ -63,19 +63,24 @@ def project(
 
 
 def check_stored_tree(uow: UnitOfWork, tree: TreeState) -> str | None:
-    """Check the database's tree against the notary's state; return the problem or None."""
-    latest = uow.tree.latest_checkpoint()
-    if latest is None or latest.note != tree.note:
+    """Check the database's tree against the notary's state; return the problem or None.
+
+    Run by every pass, idle or not, in one statement (TransparencyLog.edge). What it protects
+    against is a database writer without the key: a newest tree head replaced, removed or
+    rolled back to an older signed one (what clients are served as the log's head), leaves
+    removed or added past the signed size, a subtree hash at the tree's edge (the one every
+    new proof uses) or the last leaf's hash changed."""
+    stored = uow.tree.edge(tree.size)
+    if stored.newest_note is None or stored.newest_note != tree.note:
         return (
             "the newest tree checkpoint in the database is not the one the notary signed last "
             f"(size {tree.size}): replaced, removed or rolled back"
         )
-    if uow.tree.leaf_count() != tree.size:
-        return f"the database holds {uow.tree.leaf_count()} leaves, the notary's tree {tree.size}"
+    if stored.leaf_count != tree.size:
+        return f"the database holds {stored.leaf_count} leaves, the notary's tree {tree.size}"
     if tree.size:
         wanted = subtree_nodes(0, tree.size)
-        stored = uow.tree.nodes(wanted)
-        if [stored.get(node) for node in wanted] != list(tree.compact):
+        if [stored.hashes.get(node) for node in wanted] != list(tree.compact):
             return "the stored subtree hashes at the tree's edge differ from the notary's tree"
     return None
 
@@ -150,13 +155,15 @@ def extend_tree(
     signer: HeadSigner,
     signed_at: str,
     save: Callable[[TreeState], None],
+    verified: Sequence[LedgerEntry] = (),
 ) -> tuple[str | None, bool]:
     """Add the leaves of entries tree.size+1..size and sign the new tree head.
 
     Returns (problem or None, whether a checkpoint was signed). The entries must already be
     verified against the hash chain. `save` makes the new state durable before the checkpoint
     is stored. Without a state (first pass, or after an operator's reset) the tree is rebuilt
-    from entry 1, reusing the stored salts."""
+    from entry 1, reusing the stored salts. `verified`: entries the caller has just verified
+    (contiguous), used instead of reading them again where they cover a batch."""
     if tree is None:
         uow.tree.clear_derived()
         compact = CompactRange()
@@ -176,7 +183,11 @@ def extend_tree(
         return f"the ledger has {size} entries, the notary's tree {compact.size}", False
     for start in range(compact.size, size, BATCH):
         end = min(start + BATCH, size)
-        entries = list(uow.ledger.entries(after_seq=start, up_to_seq=end))
+        if verified and verified[0].seq <= start + 1 and verified[-1].seq >= end:
+            first = start + 1 - verified[0].seq
+            entries = list(verified[first : first + end - start])
+        else:
+            entries = list(uow.ledger.entries(after_seq=start, up_to_seq=end))
         salts = uow.tree.salts(after_seq=start, up_to_seq=end)
         new_salts = {e.seq: secrets.token_bytes(SALT_BYTES) for e in entries if e.seq not in salts}
         try:

@@ -358,3 +358,91 @@ def test_a_notary_on_another_host_follows_the_tree_the_first_one_extended(
         assert answer["proof"]["tree_size"] == uow.ledger.head()[0]
     code, output = verify_post(tmp_path, answer, log_key(client))
     assert code == 0, output
+
+
+def test_every_pass_refuses_a_stored_tree_edge_that_is_not_the_notarys(world: World) -> None:
+    """What the per-pass check of the stored tree protects (a database writer, no key): the
+    newest tree head rolled back, a subtree hash at the tree's edge or the last leaf changed,
+    leaves removed or added past the signed size. Each is refused by the next pass, idle or
+    with a new entry to sign; put back, the notary signs again."""
+    published(world)
+    system = Actor.system("test")
+    tampered: list[str] = []
+
+    def edge() -> tuple[int, bytes, tuple[int, int], Any, Any]:
+        """The signed tree's size, first edge hash and node, last leaf row, newest head row."""
+        assert world.run_notary().outcome is not PassOutcome.HALTED
+        tree = world.container.notary_store.load_tree()
+        assert tree is not None
+        with world.container.engine.connect() as connection:
+            leaf = connection.execute(
+                text("SELECT leaf, leaf_hash FROM ledger_leaves WHERE seq = :s"), {"s": tree.size}
+            ).one()
+            newest = connection.execute(
+                text("SELECT * FROM tree_checkpoints ORDER BY id DESC LIMIT 1")
+            ).one()
+        return tree.size, tree.compact[0], subtree_nodes(0, tree.size)[0], leaf, newest
+
+    def refused(tamper: str, undo: str, reason: str, **params: Any) -> None:
+        sql(world, tamper, **params)
+        for new_entry in (False, True):  # an idle pass, then one with an entry to sign
+            if new_entry:
+                directory.create_principal(world.ctx, system, f"Unsigned {len(tampered)}")
+            tampered.append(tamper)
+            halted = world.run_notary()
+            assert halted.outcome is PassOutcome.HALTED, tamper
+            assert reason in (halted.reason or ""), halted.reason
+            world.container.notary_store.clear_alarm()  # the operator looks again
+        sql(world, undo, **params)
+
+    size, first_hash, (level, index), leaf, newest = edge()
+    assert level > 0 and newest.id >= 2  # an inner edge node; an older head to roll back to
+    refused(
+        "UPDATE ledger_tree_nodes SET hash = :forged WHERE level = :level AND idx = :idx",
+        "UPDATE ledger_tree_nodes SET hash = :hash WHERE level = :level AND idx = :idx",
+        "subtree hashes at the tree's edge",
+        forged=b"\x01" * 32,
+        hash=first_hash,
+        level=level,
+        idx=index,
+    )
+    size, _, _, leaf, newest = edge()
+    if size % 2 == 0:  # the next entry makes the last leaf a subtree of the edge by itself
+        directory.create_principal(world.ctx, system, "Odd size")
+        size, _, _, leaf, newest = edge()
+    refused(
+        "UPDATE ledger_leaves SET leaf_hash = :forged WHERE seq = :seq",
+        "UPDATE ledger_leaves SET leaf_hash = :hash WHERE seq = :seq",
+        "subtree hashes at the tree's edge",
+        forged=b"\x03" * 32,
+        hash=leaf.leaf_hash,
+        seq=size,
+    )
+    size, _, _, leaf, newest = edge()
+    refused(
+        "DELETE FROM ledger_leaves WHERE seq = :seq",
+        "INSERT INTO ledger_leaves (seq, leaf, leaf_hash) VALUES (:seq, :leaf, :hash)",
+        "leaves",
+        seq=size,
+        leaf=leaf.leaf,
+        hash=leaf.leaf_hash,
+    )
+    size, _, _, leaf, newest = edge()
+    refused(
+        "INSERT INTO ledger_leaves (seq, leaf, leaf_hash) VALUES (:seq, :leaf, :hash)",
+        "DELETE FROM ledger_leaves WHERE seq = :seq",
+        "leaves",
+        seq=size + 1,
+        leaf=b"{}",
+        hash=b"\x04" * 32,
+    )
+    size, _, _, leaf, newest = edge()
+    refused(
+        "DELETE FROM tree_checkpoints WHERE id = :id",
+        "INSERT INTO tree_checkpoints (id, origin, size, root_hash, note, signed_at) "
+        "VALUES (:id, :origin, :size, :root_hash, :note, :signed_at)",
+        "newest tree checkpoint",
+        **newest._asdict(),
+    )
+    edge()
+    assert world.container.notary_store.alarm() is None

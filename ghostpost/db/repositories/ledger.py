@@ -265,6 +265,50 @@ def entry_row(entry: LedgerEntry, data_text: str) -> dict[str, Any]:
     }
 
 
+_READ_HEAD = select(_HEAD.c.size, _HEAD.c.head_hash).where(_HEAD.c.id == 1)
+_ENTRY_COLUMNS = select(
+    LedgerEntryRow.seq,
+    LedgerEntryRow.occurred_at,
+    LedgerEntryRow.tag,
+    LedgerEntryRow.actor,
+    LedgerEntryRow.subject,
+    LedgerEntryRow.data,
+    LedgerEntryRow.prev_hash,
+    LedgerEntryRow.entry_hash,
+)
+_ENTRIES_AFTER = (
+    _ENTRY_COLUMNS.where(LedgerEntryRow.seq > bindparam("after"))
+    .order_by(LedgerEntryRow.seq)
+    .execution_options(yield_per=500)
+)
+_ENTRIES_BETWEEN = (
+    _ENTRY_COLUMNS.where(
+        LedgerEntryRow.seq > bindparam("after"), LedgerEntryRow.seq <= bindparam("up_to")
+    )
+    .order_by(LedgerEntryRow.seq)
+    .execution_options(yield_per=500)
+)
+_ENTRY = _ENTRY_COLUMNS.where(LedgerEntryRow.seq == bindparam("seq"))
+_INSERT_CHECKPOINT = insert(LedgerCheckpointRow).values(
+    {
+        name: bindparam(name)
+        for name in ("size", "head_hash", "signed_at", "key_id", "signature", "kind")
+    }
+)
+_LATEST_CHECKPOINT = (
+    select(
+        LedgerCheckpointRow.size,
+        LedgerCheckpointRow.head_hash,
+        LedgerCheckpointRow.signed_at,
+        LedgerCheckpointRow.key_id,
+        LedgerCheckpointRow.signature,
+        LedgerCheckpointRow.kind,
+    )
+    .order_by(LedgerCheckpointRow.id.desc())
+    .limit(1)
+)
+
+
 class SqlLedger:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -318,9 +362,7 @@ class SqlLedger:
         return entry
 
     def head(self) -> tuple[int, str]:
-        found = self.session.execute(
-            select(_HEAD.c.size, _HEAD.c.head_hash).where(_HEAD.c.id == 1)
-        ).first()
+        found = connection_of(self.session).execute(_READ_HEAD).first()
         return (found.size, found.head_hash) if found is not None else (0, GENESIS_HASH)
 
     def claim_notary(self) -> bool:
@@ -332,23 +374,23 @@ class SqlLedger:
         return bool(taken)
 
     def add_checkpoint(self, checkpoint: Checkpoint) -> None:
-        self.session.add(
-            LedgerCheckpointRow(
-                size=checkpoint.size,
-                head_hash=checkpoint.head_hash,
-                signed_at=checkpoint.signed_at,
-                key_id=checkpoint.key_id,
-                signature=checkpoint.signature,
-                kind=checkpoint.kind,
-            )
-        )
         self.session.flush()
+        execute_prepared(
+            connection_of(self.session),
+            _INSERT_CHECKPOINT,
+            {
+                "size": checkpoint.size,
+                "head_hash": checkpoint.head_hash,
+                "signed_at": checkpoint.signed_at,
+                "key_id": checkpoint.key_id,
+                "signature": checkpoint.signature,
+                "kind": checkpoint.kind,
+            },
+        )
 
     def latest_checkpoint(self) -> Checkpoint | None:
-        row = self.session.scalar(
-            select(LedgerCheckpointRow).order_by(LedgerCheckpointRow.id.desc()).limit(1)
-        )
-        return to_checkpoint(row) if row is not None else None
+        row = connection_of(self.session).execute(_LATEST_CHECKPOINT).first()
+        return to_checkpoint(row) if row is not None else None  # type: ignore[arg-type]
 
     def checkpoints(
         self, *, max_size: int | None = None, batch: int = 1000
@@ -364,18 +406,17 @@ class SqlLedger:
     ) -> Iterator[LedgerEntry]:
         if snapshot and not self.session.in_transaction():
             self.session.connection(execution_options={READ_ONLY: True})
-        query = select(LedgerEntryRow).where(LedgerEntryRow.seq > after_seq)
-        if up_to_seq is not None:
-            query = query.where(LedgerEntryRow.seq <= up_to_seq)
-        rows = self.session.scalars(
-            query.order_by(LedgerEntryRow.seq).execution_options(yield_per=500)
-        )
+        # Columns, not ORM objects: the notary reads the new entries at every pass.
+        if up_to_seq is None:
+            rows = self.session.execute(_ENTRIES_AFTER, {"after": after_seq})
+        else:
+            rows = self.session.execute(_ENTRIES_BETWEEN, {"after": after_seq, "up_to": up_to_seq})
         for row in rows:
-            yield to_entry(row)
+            yield to_entry(row)  # type: ignore[arg-type]
 
     def entry(self, seq: int) -> LedgerEntry | None:
-        row = self.session.scalar(select(LedgerEntryRow).where(LedgerEntryRow.seq == seq))
-        return to_entry(row) if row is not None else None
+        row = self.session.execute(_ENTRY, {"seq": seq}).first()
+        return to_entry(row) if row is not None else None  # type: ignore[arg-type]
 
     def search(self, **filters: Any) -> list[LedgerEntry]:
         """Return the entries matching `filters` (see `search_query`), at most `limit`."""

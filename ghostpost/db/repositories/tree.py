@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, insert, or_, select
+from sqlalchemy import (
+    Insert,
+    ScalarSelect,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
+from ghostpost.db.engine import connection_of, execute_prepared
 from ghostpost.db.models import (
     LedgerEntryRow,
     LedgerLeafRow,
@@ -17,10 +31,63 @@ from ghostpost.db.models import (
 )
 from ghostpost.db.repositories.ledger import to_entry
 from ghostpost.domain.ledger import LedgerEntry, LedgerTag
-from ghostpost.services.ports import LeafRecord, SignedTreeHead
+from ghostpost.domain.merkle import subtree_nodes
+from ghostpost.services.ports import LeafRecord, SignedTreeHead, StoredEdge
 
 #: Rows per INSERT of a (backfill) batch.
 _BATCH = 500
+
+_SALTS = select(LedgerLeafSaltRow.seq, LedgerLeafSaltRow.salt).where(
+    LedgerLeafSaltRow.seq > bindparam("after"), LedgerLeafSaltRow.seq <= bindparam("up_to")
+)
+_INSERT_LEAF = insert(cast(Table, LedgerLeafRow.__table__))
+_INSERT_SALT = insert(cast(Table, LedgerLeafSaltRow.__table__))
+_INSERT_NODE = insert(cast(Table, LedgerTreeNodeRow.__table__))
+_INSERT_CHECKPOINT = insert(TreeCheckpointRow).values(
+    origin=bindparam("origin"),
+    size=bindparam("size"),
+    root_hash=bindparam("root_hash"),
+    note=bindparam("note"),
+    signed_at=bindparam("signed_at"),
+)
+_LATEST_CHECKPOINT = (
+    select(
+        TreeCheckpointRow.origin,
+        TreeCheckpointRow.size,
+        TreeCheckpointRow.root_hash,
+        TreeCheckpointRow.note,
+        TreeCheckpointRow.signed_at,
+    )
+    .order_by(TreeCheckpointRow.id.desc())
+    .limit(1)
+)
+
+
+def _edge_node(i: int) -> ScalarSelect[bytes]:
+    node = LedgerTreeNodeRow
+    return (
+        select(node.hash)
+        .where(node.level == bindparam(f"level_{i}"), node.idx == bindparam(f"idx_{i}"))
+        .scalar_subquery()
+    )
+
+
+def _edge_statement(inner: int) -> Select[tuple[object, ...]]:
+    """One SELECT of the newest head's note, the leaf count, the last leaf's hash and `inner`
+    subtree hashes (each an indexed look-up): the per-pass check in one round trip."""
+    newest = select(TreeCheckpointRow.note).order_by(TreeCheckpointRow.id.desc()).limit(1)
+    count = select(func.coalesce(func.max(LedgerLeafRow.seq), 0))
+    last = select(LedgerLeafRow.leaf_hash).where(LedgerLeafRow.seq == bindparam("size"))
+    return select(
+        newest.scalar_subquery().label("note"),
+        count.scalar_subquery().label("leaves"),
+        last.scalar_subquery().label("last_leaf"),
+        *(_edge_node(i).label(f"node_{i}") for i in range(inner)),
+    )
+
+
+#: The edge statements by number of inner nodes (at most one per level, so at most 63).
+_EDGE: dict[int, Select[tuple[object, ...]]] = {}
 
 
 def _head(row: TreeCheckpointRow) -> SignedTreeHead:
@@ -36,25 +103,25 @@ class SqlTransparencyLog:
         return found or 0
 
     def salts(self, *, after_seq: int, up_to_seq: int) -> dict[int, bytes]:
-        rows = self.session.execute(
-            select(LedgerLeafSaltRow.seq, LedgerLeafSaltRow.salt).where(
-                LedgerLeafSaltRow.seq > after_seq, LedgerLeafSaltRow.seq <= up_to_seq
-            )
-        )
+        rows = connection_of(self.session).execute(_SALTS, {"after": after_seq, "up_to": up_to_seq})
         return {row.seq: bytes(row.salt) for row in rows}
 
     def add_leaves(self, leaves: Sequence[LeafRecord], new_salts: Mapping[int, bytes]) -> None:
         self.session.flush()
         leaf_rows = [{"seq": x.seq, "leaf": x.leaf, "leaf_hash": x.leaf_hash} for x in leaves]
         salt_rows = [{"seq": seq, "salt": salt} for seq, salt in new_salts.items()]
-        for table, rows in ((LedgerLeafRow, leaf_rows), (LedgerLeafSaltRow, salt_rows)):
-            for start in range(0, len(rows), _BATCH):
-                self.session.execute(insert(table), rows[start : start + _BATCH])
+        self._insert(_INSERT_LEAF, leaf_rows)
+        self._insert(_INSERT_SALT, salt_rows)
 
     def add_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None:
         rows = [{"level": level, "idx": idx, "hash": h} for level, idx, h in nodes if level > 0]
+        self._insert(_INSERT_NODE, rows)
+
+    def _insert(self, statement: Insert, rows: list[dict[str, Any]]) -> None:
+        """Core executemany on the transaction's connection (not the ORM's bulk insert)."""
+        connection = connection_of(self.session)
         for start in range(0, len(rows), _BATCH):
-            self.session.execute(insert(LedgerTreeNodeRow), rows[start : start + _BATCH])
+            connection.execute(statement, rows[start : start + _BATCH])
 
     def nodes(self, wanted: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         found: dict[tuple[int, int], bytes] = {}
@@ -118,22 +185,43 @@ class SqlTransparencyLog:
         }
 
     def add_checkpoint(self, head: SignedTreeHead) -> None:
-        self.session.add(
-            TreeCheckpointRow(
-                origin=head.origin,
-                size=head.size,
-                root_hash=head.root_hash,
-                note=head.note,
-                signed_at=head.signed_at,
-            )
-        )
         self.session.flush()
+        execute_prepared(
+            connection_of(self.session),
+            _INSERT_CHECKPOINT,
+            {
+                "origin": head.origin,
+                "size": head.size,
+                "root_hash": head.root_hash,
+                "note": head.note,
+                "signed_at": head.signed_at,
+            },
+        )
 
     def latest_checkpoint(self) -> SignedTreeHead | None:
-        row = self.session.scalar(
-            select(TreeCheckpointRow).order_by(TreeCheckpointRow.id.desc()).limit(1)
+        row = connection_of(self.session).execute(_LATEST_CHECKPOINT).first()
+        return None if row is None else _head(row)  # type: ignore[arg-type]
+
+    def edge(self, size: int) -> StoredEdge:
+        wanted = subtree_nodes(0, size)
+        inner = [node for node in wanted if node[0] > 0]
+        statement = _EDGE.get(len(inner))
+        if statement is None:
+            statement = _EDGE[len(inner)] = _edge_statement(len(inner))
+        params: dict[str, int] = {"size": size}
+        for i, (level, idx) in enumerate(inner):
+            params |= {f"level_{i}": level, f"idx_{i}": idx}
+        # Core on the connection: the tree tables are written by Core statements only (no ORM
+        # rows to flush first).
+        row = connection_of(self.session).execute(statement, params).one()
+        hashes: dict[tuple[int, int], Any] = {node: row[3 + i] for i, node in enumerate(inner)}
+        if size % 2:  # the last leaf is a subtree of the edge by itself
+            hashes[(0, size - 1)] = row.last_leaf
+        return StoredEdge(
+            newest_note=row.note,
+            leaf_count=row.leaves,
+            hashes={node: None if h is None else bytes(h) for node, h in hashes.items()},
         )
-        return None if row is None else _head(row)
 
     def published_entry(self, platform_url: str) -> LedgerEntry | None:
         posts = select(PostRow.id).where(PostRow.platform_url == platform_url)
