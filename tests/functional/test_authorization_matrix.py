@@ -192,6 +192,8 @@ BUILDERS: dict[tuple[str, str], Callable[[Matrix, str], Request]] = {
     ("authorize.signed_in_apps", "GET"): get("/account/apps"),
     ("notifications.preferences", "GET"): get("/account/notifications"),
     ("notifications.preferences", "POST"): form("/account/notifications", kind="post_failed"),
+    ("times.account_time_zone", "GET"): get("/account/time-zone"),
+    ("times.account_time_zone", "POST"): form("/account/time-zone", time_zone="Europe/Lisbon"),
     ("authorize.revoke_app", "POST"): form("/account/apps/999999/revoke"),
     ("mastodon_oauth.authorization_server_metadata", "GET"): get(
         "/.well-known/oauth-authorization-server"
@@ -697,6 +699,14 @@ row(
 )
 row(
     "notifications.preferences",
+    "POST",
+    web(**dict.fromkeys(WEB_ACTORS[2:], REDIRECT), api_token=NO_CSRF),
+    targets=OWN_ONLY,
+)
+# Each signed-in staff user chooses their own time zone (the form names no user).
+row("times.account_time_zone", "GET", web(**dict.fromkeys(WEB_ACTORS[2:], OK)), targets=OWN_ONLY)
+row(
+    "times.account_time_zone",
     "POST",
     web(**dict.fromkeys(WEB_ACTORS[2:], REDIRECT), api_token=NO_CSRF),
     targets=OWN_ONLY,
