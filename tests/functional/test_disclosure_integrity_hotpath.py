@@ -312,73 +312,14 @@ def test_a_writer_unassigned_while_their_create_is_in_flight_finds_the_post_and_
     assert post.state.value == "held", post
 
 
-@pytest.mark.skipif(BACKEND != "postgresql", reason="SQLite serialises writers (BEGIN IMMEDIATE)")
-def test_a_writer_unassigned_between_the_creates_read_and_its_insert_cannot_post(
-    scheduler: Scheduler, world: World, container: Container
-) -> None:
-    """The create decides on its one read, taken before any lock. An unassignment in flight
-    then (its DELETE not yet committed, so the read still sees the assignment) commits before
-    the create's insert: the insert must not store a post by a writer no longer assigned (the
-    unassignment, done, holds nothing it has not seen). Made deterministic by holding the
-    ledger head, the unassignment's last lock, until the create waits too."""
-    assert scheduler.get("/api/v1/accounts").status_code == 200  # token read and cached
-    before = _stored(world)
-    answers: list[Any] = []
-    errors: list[BaseException] = []
-
-    def unassign() -> None:
-        try:
-            directory.unassign_writer(
-                world.ctx,
-                Actor.system("test"),
-                user_id=world.writer_a.id,
-                account_id=world.account.id,
-            )
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-
-    def wait_for(count: int) -> None:
-        deadline = time.monotonic() + 10
-        with container.engine.connect() as watcher:
-            while (
-                watcher.exec_driver_sql(
-                    "SELECT count(*) FROM pg_locks WHERE NOT granted"
-                ).scalar_one()
-                < count
-            ):
-                assert time.monotonic() < deadline, f"fewer than {count} waiting"
-                time.sleep(0.02)
-                watcher.rollback()
-
-    with container.engine.connect() as holder:
-        holder.exec_driver_sql("SELECT size FROM ledger_head WHERE id = 1 FOR UPDATE")
-        unassigning = threading.Thread(target=unassign)
-        unassigning.start()
-        wait_for(1)  # the assignment deleted (uncommitted), the account locked; waits for the head
-        create = threading.Thread(target=lambda: answers.append(scheduler.create(_body(world))))
-        create.start()
-        wait_for(2)  # the create read the assignment as it was, then waits in its insert
-        holder.commit()
-    unassigning.join(timeout=30)
-    create.join(timeout=30)
-    assert not errors, errors
-    assert not create.is_alive()
-    answer = answers[0]
-    assert answer.status_code == 422, answer.get_json()
-    assert answer.get_json()["errors"] == {"author": [clients.AUTHOR_NOT_ALLOWED]}
-    # Nothing stored by the refused create: the unassignment's entry only.
-    posts, entries = _stored(world)
-    assert (posts, entries) == (before[0], before[1] + 1)
-
-
 def _withdrawn_while_the_create_waits(
     scheduler: Scheduler, world: World, container: Container, withdraw: Any
 ) -> tuple[Any, tuple[int, int]]:
     """Run `withdraw` (a grant's withdrawal, in its own transaction) so that it is in flight
     when the create reads (not committed: the read sees the grant) and commits before the
     create's insert; return the create's answer and what was stored before. Made
-    deterministic as above: the ledger head, the withdrawal's last lock, is held until the
-    create waits too."""
+    deterministic by holding the ledger head, the withdrawal's last lock, until the create
+    waits too."""
     assert scheduler.get("/api/v1/accounts").status_code == 200  # token read and cached
     before = _stored(world)
     answers: list[Any] = []
@@ -417,6 +358,33 @@ def _withdrawn_while_the_create_waits(
     assert not errors, errors
     assert not create.is_alive()
     return answers[0], before
+
+
+@pytest.mark.skipif(BACKEND != "postgresql", reason="SQLite serialises writers (BEGIN IMMEDIATE)")
+def test_a_writer_unassigned_between_the_creates_read_and_its_insert_cannot_post(
+    scheduler: Scheduler, world: World, container: Container
+) -> None:
+    """The create decides on its one read, taken before any lock. An unassignment in flight
+    then (its DELETE not yet committed, so the read still sees the assignment) commits before
+    the create's insert: the insert must not store a post by a writer no longer assigned (the
+    unassignment, done, holds nothing it has not seen). Made deterministic by holding the
+    ledger head, the unassignment's last lock, until the create waits too."""
+    answer, before = _withdrawn_while_the_create_waits(
+        scheduler,
+        world,
+        container,
+        lambda: directory.unassign_writer(
+            world.ctx,
+            Actor.system("test"),
+            user_id=world.writer_a.id,
+            account_id=world.account.id,
+        ),
+    )
+    assert answer.status_code == 422, answer.get_json()
+    assert answer.get_json()["errors"] == {"author": [clients.AUTHOR_NOT_ALLOWED]}
+    # Nothing stored by the refused create: the unassignment's entry only.
+    posts, entries = _stored(world)
+    assert (posts, entries) == (before[0], before[1] + 1)
 
 
 @pytest.mark.skipif(BACKEND != "postgresql", reason="SQLite serialises writers (BEGIN IMMEDIATE)")
