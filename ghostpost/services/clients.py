@@ -229,7 +229,9 @@ def create_client(
         if fixed_credentials is not None:
             client_id, secret = fixed_credentials
         else:
-            client_id, secret = secrets.token_urlsafe(16), secrets.token_urlsafe(32)
+            # Hex, not URL-safe base64: an id starting with "-" reads as an option to the
+            # command line (`ghostpost clients revoke -Rx…` failed one CLI test in 64).
+            client_id, secret = secrets.token_hex(16), secrets.token_urlsafe(32)
         if uow.api_clients.by_client_id(client_id) is not None:
             raise Conflict(f"A client with id {client_id} already exists.")
         client = uow.api_clients.add(

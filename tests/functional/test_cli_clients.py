@@ -68,6 +68,9 @@ def test_create_prints_the_secret_once_then_list_and_revoke(
     assert created.exit_code == 0, created.output
     assert "not shown again" in created.output
     client_id, secret = created_credentials(created.output)
+    # Hex: an id never starts with "-", which the command line would read as an option (a
+    # URL-safe base64 id did, once in 64 runs, and `clients revoke` below refused it).
+    assert re.fullmatch(r"[0-9a-f]{32}", client_id), client_id
     http = app.test_client()
     assert token_response(http, client_id, secret) == 200
 
