@@ -44,10 +44,12 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
         terminalreporter.write_line(f"browser screenshots: {SCREENSHOTS}")
 
 
-@pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[LiveServer]:
-    """A seeded database and `ghostpost serve` (with its worker thread) on a free port."""
-    with running_server(tmp_path) as server:
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A seeded database and `ghostpost serve` (with its worker thread) on a free port, one per
+    module: a start costs seconds, and each module's tests leave the world usable for the next
+    (a test needing a fresh one gets its own module)."""
+    with running_server(tmp_path_factory.mktemp("live")) as server:
         yield server
 
 
