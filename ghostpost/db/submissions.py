@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from ghostpost.db.engine import connection_of, execute_prepared
+from ghostpost.db.engine import connection_of, execute_prepared, read_one_prepared
 from ghostpost.db.models import (
     AccountRow,
     AssignmentRow,
@@ -411,10 +411,10 @@ class SqlSubmissions:
             row = held[2]
         else:
             parameters = client_read_parameters(arguments)
-            row = connection_of(self.session).execute(statement, parameters).first()
+            row = read_one_prepared(connection_of(self.session), statement, parameters)
         if row is None or row[0] is None:
             return None
-        found = _split(tuple(row), parts)
+        found = _split(row, parts)
         account, person, window = found["account"], found["author"], found["window"]
         return ClientSubmission(
             client=_client(found["client"], found["client_accounts"], found["client_authors"]),
