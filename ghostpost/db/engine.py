@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import select
 from pathlib import Path
 from typing import Any
@@ -315,12 +316,29 @@ class _Prepared:
 _PREPARED: dict[tuple[int, str, frozenset[str]], _Prepared] = {}
 
 
-def _prepared(connection: Connection, statement: Executable, names: frozenset[str]) -> _Prepared:
-    key = (id(statement), connection.dialect.name, names)
+def _prepared(
+    connection: Connection, statement: Executable, names: frozenset[str], *, raw: bool = False
+) -> _Prepared:
+    dialect = _raw_dialect(connection.dialect) if raw else connection.dialect
+    key = (id(statement), dialect.name if not raw else "raw:" + dialect.name, names)
     found = _PREPARED.get(key)
     if found is None or found.statement is not statement:
-        found = _PREPARED[key] = _Prepared(statement, connection.dialect, names)
+        found = _PREPARED[key] = _Prepared(statement, dialect, names)
     return found
+
+
+_RAW_DIALECTS: dict[int, Any] = {}
+
+
+def _raw_dialect(dialect: Any) -> Any:
+    """The PostgreSQL dialect rendering `$1` placeholders (psycopg's RawCursor takes them as
+    the server does): a copy of the engine's, so it compiles as the engine's does."""
+    found = _RAW_DIALECTS.get(id(dialect))
+    if found is None or found[0] is not dialect:
+        raw = copy.copy(dialect)
+        raw.paramstyle, raw.positional = "numeric_dollar", True
+        found = _RAW_DIALECTS[id(dialect)] = (dialect, raw)
+    return found[1]
 
 
 def execute_prepared(
@@ -365,7 +383,11 @@ def read_one_prepared(
     race hooks), a driver error wrapped and handled as SQLAlchemy's own execute does
     (handle_error events, a lost connection invalidated: the outage's 503). A statement
     SQLAlchemy must render at execution runs through its own path."""
-    prepared = _prepared(connection, statement, frozenset(parameters))
+    # psycopg converts a query's %(name)s placeholders on every execute, and caches the
+    # conversion only for queries under 4 KiB: the create's claim-and-read is longer. Its
+    # RawCursor takes the server's own $1 placeholders as they are.
+    raw = connection.dialect.name == "postgresql"
+    prepared = _prepared(connection, statement, frozenset(parameters), raw=raw)
     if prepared.sql is None:
         found = connection.execute(statement, parameters).first()
         return None if found is None else tuple(found)
@@ -373,9 +395,8 @@ def read_one_prepared(
         count_single_read(connection)
     run_deferred(connection)
     sql, bound = prepared.sql, prepared.parameters(parameters)
-    dbapi_connection = connection.connection.dbapi_connection
-    assert dbapi_connection is not None
-    cursor = dbapi_connection.cursor()
+    dbapi_connection: Any = connection.connection.dbapi_connection
+    cursor = psycopg.RawCursor(dbapi_connection) if raw else dbapi_connection.cursor()
     listened = connection._has_events or connection.engine._has_events
     try:
         if listened:
