@@ -396,7 +396,7 @@ def read_one_prepared(
     run_deferred(connection)
     sql, bound = prepared.sql, prepared.parameters(parameters)
     dbapi_connection: Any = connection.connection.dbapi_connection
-    cursor = psycopg.RawCursor(dbapi_connection) if raw else dbapi_connection.cursor()
+    cursor: Any = psycopg.RawCursor(dbapi_connection) if raw else dbapi_connection.cursor()
     listened = connection._has_events or connection.engine._has_events
     try:
         if listened:
