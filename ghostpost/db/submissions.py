@@ -4,11 +4,13 @@ assignment and window together."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
+    Connection,
     Integer,
     Select,
     String,
@@ -319,6 +321,9 @@ class SqlSubmissions:
     def __init__(self, session: Session) -> None:
         self.session = session
 
+    def _read_row(self, statement: Select[Any], parameters: dict[str, Any]) -> Any:
+        return read_one_prepared(connection_of(self.session), statement, parameters)
+
     def add_post(
         self, post: NewPost, *, assigned_author: bool = False, client_id: str | None = None
     ) -> Post | WithdrawnGrant:
@@ -389,6 +394,11 @@ class SqlSubmissions:
             arguments = (client_id, account_id, author_email, at)
             self.session.info[_EXPECTED] = (self.session.get_transaction(), arguments)
 
+    def _held_read(self) -> Any:
+        """What this transaction's claim read for for_client (hold_client_read), taken."""
+        held = self.session.info.pop(_READ, None)
+        return held if held is not None and held[0] is self.session.get_transaction() else None
+
     def token(self, token_hash: str) -> TokenFacts | None:
         statement = _token_statement()
         found = self.session.execute(statement, {"token_hash": token_hash}).first()
@@ -406,12 +416,11 @@ class SqlSubmissions:
     ) -> ClientSubmission | None:
         statement, parts = _submission_statement(by_email=author_email is not None)
         arguments = (client_id, account_id, author_email, at)
-        held = self.session.info.pop(_READ, None)
-        if held is not None and held[0] is self.session.get_transaction() and held[1] == arguments:
+        held = self._held_read()
+        if held is not None and held[1] == arguments:
             row = held[2]
         else:
-            parameters = client_read_parameters(arguments)
-            row = read_one_prepared(connection_of(self.session), statement, parameters)
+            row = self._read_row(statement, client_read_parameters(arguments))
         if row is None or row[0] is None:
             return None
         found = _split(row, parts)
@@ -428,3 +437,18 @@ class SqlSubmissions:
             if found["first_use_hashtags"] is None
             else PrincipalGuards(tuple(found["watched"]), bool(found["first_use_hashtags"])),
         )
+
+
+class SingleReadSubmissions(SqlSubmissions):
+    """SqlSubmissions of a single-read unit of work with no ORM Session (the preview's):
+    for_client reads on the unit's own engine connection. The other methods need the
+    Session-based unit of work (SingleReadUnitOfWork builds it on first use)."""
+
+    def __init__(self, connect: Callable[[], Connection]) -> None:
+        self._connect = connect
+
+    def _held_read(self) -> Any:
+        return None  # no claim in a read-only unit
+
+    def _read_row(self, statement: Select[Any], parameters: dict[str, Any]) -> Any:
+        return read_one_prepared(self._connect(), statement, parameters)
