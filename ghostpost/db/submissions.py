@@ -17,10 +17,13 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    case,
     cast,
     exists,
     func,
     insert,
+    literal,
+    null,
     select,
 )
 from sqlalchemy.orm import Session, aliased
@@ -103,6 +106,31 @@ def _token_statement() -> Select[Any]:
 #: The joined read's parts, in column order: (name, columns); a part is one table's row.
 _Parts = tuple[tuple[str, int], ...]
 
+#: Columns the joined read leaves out (nothing it builds reads them: time stamps, the client's
+#: secret hash, a password hash, the TOTP step), and secrets it reads only as a flag: 1 where
+#: one is stored, NULL where none (what the converters ask: `is not None`), never the secret.
+_LEFT_OUT = {
+    "oauth_clients": frozenset({"secret_hash", "created_at"}),
+    "accounts": frozenset({"connected_at", "created_at"}),
+    "users": frozenset({"password_hash", "created_at", "totp_last_step"}),
+    "windows": frozenset({"created_at"}),
+}
+_FLAGS = {"accounts": frozenset({"credentials"}), "users": frozenset({"totp_secret"})}
+
+
+def _read_columns(table: Any) -> list[Any]:
+    """`table`'s columns as the joined read selects them (see _LEFT_OUT and _FLAGS); `table` is
+    a table or an alias of one."""
+    name = table.element.name if hasattr(table, "element") else table.name
+    left_out, flags = _LEFT_OUT.get(name, frozenset()), _FLAGS.get(name, frozenset())
+    return [
+        case((column.is_not(None), literal(1)), else_=null()).label(column.key)
+        if column.key in flags
+        else column
+        for column in table.c
+        if column.key not in left_out
+    ]
+
 
 @functools.cache
 def _submission_statement(*, by_email: bool) -> tuple[Select[Any], _Parts]:
@@ -129,29 +157,31 @@ def _submission_statement(*, by_email: bool) -> tuple[Select[Any], _Parts]:
         else author.c.id == client.c.default_author_id
     )
     at = bindparam("at", type_=windows.c.starts_at.type)
+    client_columns, account_columns = _read_columns(client), _read_columns(accounts)
+    author_columns, window_columns = _read_columns(author), _read_columns(windows)
     parts: _Parts = (
-        ("client", len(client.c)),
+        ("client", len(client_columns)),
         ("owner_active", 1),
         ("client_accounts", 1),
         ("client_authors", 1),
-        ("account", len(accounts.c)),
-        ("author", len(author.c)),
+        ("account", len(account_columns)),
+        ("author", len(author_columns)),
         ("assigned", 1),
-        ("window", len(windows.c)),
+        ("window", len(window_columns)),
         ("principal_name", 1),
         ("watched", 1),
         ("first_use_hashtags", 1),
     )
     statement = (
         select(
-            *client.c,
+            *client_columns,
             owner.c.is_active,
             client_accounts,
             client_authors,
-            *accounts.c,
-            *author.c,
+            *account_columns,
+            *author_columns,
             assigned,
-            *windows.c,
+            *window_columns,
             principals.c.name,
             guards.c.watched,
             guards.c.first_use_hashtags,
@@ -178,10 +208,13 @@ def _submission_statement(*, by_email: bool) -> tuple[Select[Any], _Parts]:
 
 #: Column names of each table's run in the joined read.
 _KEYS = {
-    "client": tuple(c.key for c in cast_table(OAuthClientRow.__table__).c),
-    "account": tuple(c.key for c in cast_table(AccountRow.__table__).c),
-    "author": tuple(c.key for c in cast_table(UserRow.__table__).c),
-    "window": tuple(c.key for c in cast_table(WindowRow.__table__).c),
+    part: tuple(c.key for c in _read_columns(cast_table(row.__table__)))
+    for part, row in (
+        ("client", OAuthClientRow),
+        ("account", AccountRow),
+        ("author", UserRow),
+        ("window", WindowRow),
+    )
 }
 
 
