@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import base64
 import cProfile  # the profile is saved to $TMPDIR/request_cpu-<route>-<pid>.prof
+import itertools
 import os
 import pstats
 import shutil
@@ -135,11 +136,14 @@ def bench(name: str, url: str, bare_url: str, args: argparse.Namespace, work: Pa
             "text": f"{what} number {i} from the CPU bench",
         }
 
+    fresh_keys = itertools.count()
+
     def create(i: int) -> None:
+        # A fresh key on every call: a later round's creates are creates, not replays.
         answer = http.post(
             "/api/v1/posts",
             json=body(i, "Post"),
-            headers={**auth, "Idempotency-Key": f"cpu-{i}"},
+            headers={**auth, "Idempotency-Key": f"cpu-{next(fresh_keys)}"},
         )
         if answer.status_code != 201:
             raise SystemExit(f"create answered {answer.status_code}: {answer.get_data()!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import select
 from pathlib import Path
 from typing import Any
@@ -247,13 +248,15 @@ class _Prepared:
     to lay out the parameters (the driver's order, its types' bind processors, the values the
     statement binds itself)."""
 
-    __slots__ = ("positional", "slots", "sql", "statement")
+    __slots__ = ("_compiled", "_processors", "positional", "slots", "sql", "statement")
 
     def __init__(self, statement: Executable, dialect: Any, names: frozenset[str]) -> None:
         self.statement = statement
         compiled: Any = statement.compile(  # type: ignore[attr-defined]
             dialect=dialect, column_keys=sorted(names)
         )
+        self._compiled = compiled
+        self._processors: tuple[Any, ...] | None = None
         binds = {name: bind for bind, name in compiled.bind_names.items()}
         rendered = {name for name, bind in binds.items() if bind.literal_execute or bind.expanding}
         self.sql: str | None = None
@@ -288,6 +291,16 @@ class _Prepared:
         self.slots = tuple(slots)
         self.positional = bool(dialect.positional)
 
+    def processors(self, dialect: Any) -> tuple[Any, ...]:
+        """Each result column's result processor (None: the driver's value as it is), as
+        SQLAlchemy's typed result would apply them; found once."""
+        if self._processors is None:
+            self._processors = tuple(
+                column.type._cached_result_processor(dialect, None)
+                for column in self._compiled._result_columns
+            )
+        return self._processors
+
     def parameters(self, given: dict[str, Any]) -> Any:
         if self.positional:
             return tuple(
@@ -303,12 +316,29 @@ class _Prepared:
 _PREPARED: dict[tuple[int, str, frozenset[str]], _Prepared] = {}
 
 
-def _prepared(connection: Connection, statement: Executable, names: frozenset[str]) -> _Prepared:
-    key = (id(statement), connection.dialect.name, names)
+def _prepared(
+    connection: Connection, statement: Executable, names: frozenset[str], *, raw: bool = False
+) -> _Prepared:
+    dialect = _raw_dialect(connection.dialect) if raw else connection.dialect
+    key = (id(statement), dialect.name if not raw else "raw:" + dialect.name, names)
     found = _PREPARED.get(key)
     if found is None or found.statement is not statement:
-        found = _PREPARED[key] = _Prepared(statement, connection.dialect, names)
+        found = _PREPARED[key] = _Prepared(statement, dialect, names)
     return found
+
+
+_RAW_DIALECTS: dict[int, Any] = {}
+
+
+def _raw_dialect(dialect: Any) -> Any:
+    """The PostgreSQL dialect rendering `$1` placeholders (psycopg's RawCursor takes them as
+    the server does): a copy of the engine's, so it compiles as the engine's does."""
+    found = _RAW_DIALECTS.get(id(dialect))
+    if found is None or found[0] is not dialect:
+        raw = copy.copy(dialect)
+        raw.paramstyle, raw.positional = "numeric_dollar", True
+        found = _RAW_DIALECTS[id(dialect)] = (dialect, raw)
+    return found[1]
 
 
 def execute_prepared(
@@ -337,6 +367,56 @@ def execute_prepared(
         count_single_read(connection)
     run_deferred(connection)
     return connection.exec_driver_sql(prepared.sql, prepared.parameters(parameters))
+
+
+def read_one_prepared(
+    connection: Connection, statement: Executable, parameters: dict[str, Any]
+) -> tuple[Any, ...] | None:
+    """The first row of a prebuilt Core SELECT (one that lives as long as the process), as a
+    tuple of typed values, or None: `execute_prepared`'s rendered SQL run on the driver's own
+    cursor, with no result object. A typed result asks the driver for the cursor's
+    description on every call (psycopg builds an object per column: for the create's 60-column
+    joined read that cost more than the statement) and builds a result and a row around the
+    values; here each column's result processor is applied to the driver's row directly.
+    Everything else is SQLAlchemy's: the engine's before_execute hooks (as in
+    execute_prepared), the before/after_cursor_execute listeners (statement counters, tests'
+    race hooks), a driver error wrapped and handled as SQLAlchemy's own execute does
+    (handle_error events, a lost connection invalidated: the outage's 503). A statement
+    SQLAlchemy must render at execution runs through its own path."""
+    # psycopg converts a query's %(name)s placeholders on every execute, and caches the
+    # conversion only for queries under 4 KiB: the create's claim-and-read is longer. Its
+    # RawCursor takes the server's own $1 placeholders as they are.
+    raw = connection.dialect.name == "postgresql"
+    prepared = _prepared(connection, statement, frozenset(parameters), raw=raw)
+    if prepared.sql is None:
+        found = connection.execute(statement, parameters).first()
+        return None if found is None else tuple(found)
+    if connection.get_execution_options().get(SINGLE_READ, False):
+        count_single_read(connection)
+    run_deferred(connection)
+    sql, bound = prepared.sql, prepared.parameters(parameters)
+    dbapi_connection: Any = connection.connection.dbapi_connection
+    cursor: Any = psycopg.RawCursor(dbapi_connection) if raw else dbapi_connection.cursor()
+    listened = connection._has_events or connection.engine._has_events
+    try:
+        if listened:
+            for listen in connection.dispatch.before_cursor_execute:
+                sql, bound = listen(connection, cursor, sql, bound, None, False)
+        cursor.execute(sql, bound)
+        if listened:
+            for listen in connection.dispatch.after_cursor_execute:
+                listen(connection, cursor, sql, bound, None, False)
+        row = cursor.fetchone()
+    except Exception as exc:
+        connection._handle_dbapi_exception(exc, sql, bound, cursor, None)
+    finally:
+        cursor.close()
+    if row is None:
+        return None
+    return tuple(
+        value if process is None else process(value)
+        for process, value in zip(prepared.processors(connection.dialect), row, strict=True)
+    )
 
 
 #: Session.info key: (the session's transaction, its connection), kept by connection_of.

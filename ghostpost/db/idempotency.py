@@ -28,7 +28,12 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Update
 
-from ghostpost.db.engine import connection_of, execute_prepared, take_deferred
+from ghostpost.db.engine import (
+    connection_of,
+    execute_prepared,
+    read_one_prepared,
+    take_deferred,
+)
 from ghostpost.db.models import IdempotencyKeyRow
 from ghostpost.db.submissions import (
     client_read_parameters,
@@ -227,9 +232,10 @@ class SqlIdempotencyKeys:
             arguments, read = expected
             prefixed = {f"{_CLAIM_PREFIX}{name}": value for name, value in values.items()}
             parameters = {**prefixed, **client_read_parameters(arguments)}
-            row = connection.execute(_claim_and_read(read), parameters).one()
+            row = read_one_prepared(connection, _claim_and_read(read), parameters)
+            assert row is not None  # one row, always (claimed or not)
             if row[0] is not None:
-                hold_client_read(self.session, arguments, tuple(row)[1:])
+                hold_client_read(self.session, arguments, row[1:])
                 return None
             # Not claimed: the read is dropped (a replay needs none; a create after waiting
             # for the key reads again, after the wait).

@@ -4,26 +4,31 @@ assignment and window together."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
+    Connection,
     Integer,
     Select,
     String,
     Table,
     and_,
     bindparam,
+    case,
     cast,
     exists,
     func,
     insert,
+    literal,
+    null,
     select,
 )
 from sqlalchemy.orm import Session, aliased
 
-from ghostpost.db.engine import connection_of, execute_prepared
+from ghostpost.db.engine import connection_of, execute_prepared, read_one_prepared
 from ghostpost.db.models import (
     AccountRow,
     AssignmentRow,
@@ -101,6 +106,31 @@ def _token_statement() -> Select[Any]:
 #: The joined read's parts, in column order: (name, columns); a part is one table's row.
 _Parts = tuple[tuple[str, int], ...]
 
+#: Columns the joined read leaves out (nothing it builds reads them: time stamps, the client's
+#: secret hash, a password hash, the TOTP step), and secrets it reads only as a flag: 1 where
+#: one is stored, NULL where none (what the converters ask: `is not None`), never the secret.
+_LEFT_OUT = {
+    "oauth_clients": frozenset({"secret_hash", "created_at"}),
+    "accounts": frozenset({"connected_at", "created_at"}),
+    "users": frozenset({"password_hash", "created_at", "totp_last_step"}),
+    "windows": frozenset({"created_at"}),
+}
+_FLAGS = {"accounts": frozenset({"credentials"}), "users": frozenset({"totp_secret"})}
+
+
+def _read_columns(table: Any) -> list[Any]:
+    """`table`'s columns as the joined read selects them (see _LEFT_OUT and _FLAGS); `table` is
+    a table or an alias of one."""
+    name = table.element.name if hasattr(table, "element") else table.name
+    left_out, flags = _LEFT_OUT.get(name, frozenset()), _FLAGS.get(name, frozenset())
+    return [
+        case((column.is_not(None), literal(1)), else_=null()).label(column.key)
+        if column.key in flags
+        else column
+        for column in table.c
+        if column.key not in left_out
+    ]
+
 
 @functools.cache
 def _submission_statement(*, by_email: bool) -> tuple[Select[Any], _Parts]:
@@ -127,29 +157,31 @@ def _submission_statement(*, by_email: bool) -> tuple[Select[Any], _Parts]:
         else author.c.id == client.c.default_author_id
     )
     at = bindparam("at", type_=windows.c.starts_at.type)
+    client_columns, account_columns = _read_columns(client), _read_columns(accounts)
+    author_columns, window_columns = _read_columns(author), _read_columns(windows)
     parts: _Parts = (
-        ("client", len(client.c)),
+        ("client", len(client_columns)),
         ("owner_active", 1),
         ("client_accounts", 1),
         ("client_authors", 1),
-        ("account", len(accounts.c)),
-        ("author", len(author.c)),
+        ("account", len(account_columns)),
+        ("author", len(author_columns)),
         ("assigned", 1),
-        ("window", len(windows.c)),
+        ("window", len(window_columns)),
         ("principal_name", 1),
         ("watched", 1),
         ("first_use_hashtags", 1),
     )
     statement = (
         select(
-            *client.c,
+            *client_columns,
             owner.c.is_active,
             client_accounts,
             client_authors,
-            *accounts.c,
-            *author.c,
+            *account_columns,
+            *author_columns,
             assigned,
-            *windows.c,
+            *window_columns,
             principals.c.name,
             guards.c.watched,
             guards.c.first_use_hashtags,
@@ -176,10 +208,13 @@ def _submission_statement(*, by_email: bool) -> tuple[Select[Any], _Parts]:
 
 #: Column names of each table's run in the joined read.
 _KEYS = {
-    "client": tuple(c.key for c in cast_table(OAuthClientRow.__table__).c),
-    "account": tuple(c.key for c in cast_table(AccountRow.__table__).c),
-    "author": tuple(c.key for c in cast_table(UserRow.__table__).c),
-    "window": tuple(c.key for c in cast_table(WindowRow.__table__).c),
+    part: tuple(c.key for c in _read_columns(cast_table(row.__table__)))
+    for part, row in (
+        ("client", OAuthClientRow),
+        ("account", AccountRow),
+        ("author", UserRow),
+        ("window", WindowRow),
+    )
 }
 
 
@@ -319,6 +354,9 @@ class SqlSubmissions:
     def __init__(self, session: Session) -> None:
         self.session = session
 
+    def _read_row(self, statement: Select[Any], parameters: dict[str, Any]) -> Any:
+        return read_one_prepared(connection_of(self.session), statement, parameters)
+
     def add_post(
         self, post: NewPost, *, assigned_author: bool = False, client_id: str | None = None
     ) -> Post | WithdrawnGrant:
@@ -389,6 +427,11 @@ class SqlSubmissions:
             arguments = (client_id, account_id, author_email, at)
             self.session.info[_EXPECTED] = (self.session.get_transaction(), arguments)
 
+    def _held_read(self) -> Any:
+        """What this transaction's claim read for for_client (hold_client_read), taken."""
+        held = self.session.info.pop(_READ, None)
+        return held if held is not None and held[0] is self.session.get_transaction() else None
+
     def token(self, token_hash: str) -> TokenFacts | None:
         statement = _token_statement()
         found = self.session.execute(statement, {"token_hash": token_hash}).first()
@@ -406,15 +449,14 @@ class SqlSubmissions:
     ) -> ClientSubmission | None:
         statement, parts = _submission_statement(by_email=author_email is not None)
         arguments = (client_id, account_id, author_email, at)
-        held = self.session.info.pop(_READ, None)
-        if held is not None and held[0] is self.session.get_transaction() and held[1] == arguments:
+        held = self._held_read()
+        if held is not None and held[1] == arguments:
             row = held[2]
         else:
-            parameters = client_read_parameters(arguments)
-            row = connection_of(self.session).execute(statement, parameters).first()
+            row = self._read_row(statement, client_read_parameters(arguments))
         if row is None or row[0] is None:
             return None
-        found = _split(tuple(row), parts)
+        found = _split(row, parts)
         account, person, window = found["account"], found["author"], found["window"]
         return ClientSubmission(
             client=_client(found["client"], found["client_accounts"], found["client_authors"]),
@@ -428,3 +470,18 @@ class SqlSubmissions:
             if found["first_use_hashtags"] is None
             else PrincipalGuards(tuple(found["watched"]), bool(found["first_use_hashtags"])),
         )
+
+
+class SingleReadSubmissions(SqlSubmissions):
+    """SqlSubmissions of a single-read unit of work with no ORM Session (the preview's):
+    for_client reads on the unit's own engine connection. The other methods need the
+    Session-based unit of work (SingleReadUnitOfWork builds it on first use)."""
+
+    def __init__(self, connect: Callable[[], Connection]) -> None:
+        self._connect = connect
+
+    def _held_read(self) -> Any:
+        return None  # no claim in a read-only unit
+
+    def _read_row(self, statement: Select[Any], parameters: dict[str, Any]) -> Any:
+        return read_one_prepared(self._connect(), statement, parameters)

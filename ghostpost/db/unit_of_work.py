@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from ghostpost.db.engine import connection_of, make_session_factory, run_deferred
@@ -22,7 +24,7 @@ from ghostpost.db.repositories.people import SqlAssignments, SqlPrincipals, SqlU
 from ghostpost.db.repositories.posts import SqlPosts
 from ghostpost.db.repositories.tree import SqlTransparencyLog
 from ghostpost.db.repositories.windows import SqlWindows
-from ghostpost.db.submissions import SqlSubmissions
+from ghostpost.db.submissions import SingleReadSubmissions, SqlSubmissions
 from ghostpost.db.web_sessions import SqlWebSessions
 from ghostpost.secretbox import SecretBox
 from ghostpost.services.ports import (
@@ -52,7 +54,7 @@ class SqlAlchemyUnitOfWork:
     """Implements ghostpost.services.ports.UnitOfWork."""
 
     def __init__(
-        self, session_factory: sessionmaker[Session], box: SecretBox, *, read_only: bool = False
+        self, session_factory: Callable[[], Session], box: SecretBox, *, read_only: bool = False
     ) -> None:
         self._session_factory = session_factory
         #: Seals platform secrets (keys from settings, never the database).
@@ -104,6 +106,61 @@ class SqlAlchemyUnitOfWork:
         self.session.rollback()
 
 
+class SingleReadUnitOfWork(SqlAlchemyUnitOfWork):
+    """`uow(single_read=True)`: one read-only statement, read without an ORM Session when it
+    is the submissions' joined read (the preview's one read: opening a Session, beginning and
+    rolling back its transaction cost more than running the statement). It reads on one
+    engine connection of its own, in one (SQLAlchemy) transaction: on PostgreSQL in
+    autocommit, so no BEGIN or ROLLBACK is sent; on SQLite a deferred BEGIN. Any other
+    repository, or `session`, builds the Session-based unit of work on first use, bound to
+    that same connection: the one-statement rule (count_single_read) holds across both."""
+
+    def __init__(self, engine: Engine, box: SecretBox) -> None:
+        super().__init__(
+            lambda: Session(bind=self._connect(), expire_on_commit=False), box, read_only=True
+        )
+        #: The engine with the single-read execution options (make_session_factory's bind).
+        self._engine = engine
+        self._connection: Connection | None = None
+        self._session_built = False
+
+    def __enter__(self) -> Self:
+        self.submissions = SingleReadSubmissions(self._connect)
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        # Only attributes not set yet come here: the Session and its repositories.
+        if name.startswith("_") or self._session_built:
+            raise AttributeError(name)
+        self._session_built = True
+        super().__enter__()
+        return getattr(self, name)
+
+    def _connect(self) -> Connection:
+        if self._connection is None:
+            self._connection = self._engine.connect()
+            self._connection.begin()
+        return self._connection
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self._session_built:
+                super().__exit__(exc_type, exc, tb)
+        finally:
+            if self._connection is not None:
+                self._connection.close()  # rolls its transaction back
+                self._connection = None
+
+    def rollback(self) -> None:
+        if self._session_built:
+            super().rollback()
+
+
 class SqlUnitsOfWork:
     """The unit-of-work factory of the services (ServiceContext.uow): `uow()` is one write
     transaction (BEGIN IMMEDIATE on SQLite), `uow(read_only=True)` one that only reads (a
@@ -114,14 +171,14 @@ class SqlUnitsOfWork:
         self._writes = sessions
         engine = sessions.kw["bind"]
         self._reads = make_session_factory(engine, read_only=True)
-        self._single_reads = make_session_factory(engine, single_read=True)
+        self._single_reads = make_session_factory(engine, single_read=True).kw["bind"]
         self._box = box
 
     def __call__(
         self, *, read_only: bool = False, single_read: bool = False
     ) -> SqlAlchemyUnitOfWork:
         if single_read:
-            return SqlAlchemyUnitOfWork(self._single_reads, self._box, read_only=True)
+            return SingleReadUnitOfWork(self._single_reads, self._box)
         if read_only:
             return SqlAlchemyUnitOfWork(self._reads, self._box, read_only=True)
         return SqlAlchemyUnitOfWork(self._writes, self._box)

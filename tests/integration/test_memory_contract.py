@@ -567,6 +567,25 @@ def clients_tokens_and_submissions(units: UnitOfWorkFactory) -> list[Any]:
         uow.users.set_active(ids["owner"], False)
         seen.append(uow.api_clients.set_active(client.id, False))
         seen.append(uow.submissions.for_client("c1", ids["other"], None, T0))
+        # The read leaves secrets out but keeps what they mean (a connected account, an
+        # author with two-factor sign-in): the same as the repositories' own reads.
+        uow.accounts.store_connection(
+            ids["other"],
+            remote_id="r1",
+            base_url="https://m.x.test",
+            sealed_credentials="sealed",
+            max_chars=500,
+            url_length=23,
+            connected_at=T0,
+        )
+        uow.users.set_totp(ids["second"], "sealed-totp", 7)
+        connected = uow.submissions.for_client("c1", ids["other"], "al@x.test", T0)
+        seen.append(connected)
+        assert connected is not None and connected.account is not None
+        assert connected.account == uow.accounts.get(ids["other"]) and connected.account.connected
+        assert connected.author == uow.users.get(ids["second"])
+        assert connected.author is not None and connected.author.totp_enabled
+        assert seen[17].account is not None and seen[17].account.connected is False
         uow.commit()
     assert seen[4] == ["c2", "c1"]
     assert seen[9] == 1 and seen[10] == 1

@@ -5,11 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import bindparam, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, event, insert, select, text, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ghostpost.bootstrap import Container
-from ghostpost.db.engine import connection_of, execute_prepared, make_session_factory
+from ghostpost.db.engine import (
+    connection_of,
+    execute_prepared,
+    make_session_factory,
+    read_one_prepared,
+)
 from ghostpost.db.models import IdempotencyKeyRow, PostRow
 from tests.support.world import World
 
@@ -116,3 +121,66 @@ def test_a_single_read_unit_runs_one_prepared_statement(container: Container) ->
         execute_prepared(connection, _ONE, {"for_key": "a"}).all()
         with pytest.raises(RuntimeError, match="one statement"):
             execute_prepared(connection, _ONE, {"for_key": "b"})
+
+
+#: Typed columns whose driver values SQLAlchemy converts (JSON, the UTC datetime, a boolean on
+#: SQLite), one NULL among them, and a key to read by.
+_TYPED = select(
+    _KEYS.c.key,
+    _KEYS.c.response_body,
+    _KEYS.c.created_at,
+    _KEYS.c.response_status,
+    (_KEYS.c.status == "in_flight").label("in_flight"),
+).where(_KEYS.c.key == bindparam("for_key"))
+
+
+def test_a_prepared_read_returns_what_sqlalchemys_typed_row_holds(container: Container) -> None:
+    at = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
+    body = {"text": "Grüße ✓", "n": [1, 2], "none": None}
+    with container.engine.begin() as connection:
+        connection.execute(
+            _INSERT_KEY,
+            {
+                "client_id": "client:x",
+                "key": "typed",
+                "fingerprint": "f",
+                "status": "in_flight",
+                "created_at": at,
+                "response_body": body,
+            },
+        )
+    with container.engine.connect() as connection:
+        typed = tuple(connection.execute(_TYPED, {"for_key": "typed"}).one())
+        assert read_one_prepared(connection, _TYPED, {"for_key": "typed"}) == typed
+        assert typed == ("typed", body, at, None, True)
+        assert read_one_prepared(connection, _TYPED, {"for_key": "missing"}) is None
+
+
+def test_a_prepared_read_is_seen_and_wrapped_like_any_statement(container: Container) -> None:
+    """Statement listeners (counters, tests' race hooks) see it; a driver error comes back as
+    SQLAlchemy's (the type the surfaces map); the single-read count applies."""
+    seen: list[str] = []
+
+    def _statement(conn: object, cursor: object, sql: str, *args: object) -> None:
+        seen.append(sql)
+
+    event.listen(container.engine, "before_cursor_execute", _statement)
+    try:
+        with container.engine.connect() as connection:
+            read_one_prepared(connection, _ONE, {"for_key": "a"})
+    finally:
+        event.remove(container.engine, "before_cursor_execute", _statement)
+    assert len(seen) == 1 and seen[0].lstrip().upper().startswith("SELECT")
+    broken = (
+        select(_KEYS.c.id)
+        .where(_KEYS.c.key == bindparam("for_key"))
+        .where(text("no_such_column = 1"))
+    )
+    with container.engine.connect() as connection, pytest.raises(DBAPIError):
+        read_one_prepared(connection, broken, {"for_key": "a"})
+    single = make_session_factory(container.engine, single_read=True)
+    with single() as session:
+        connection = connection_of(session)
+        read_one_prepared(connection, _ONE, {"for_key": "a"})
+        with pytest.raises(RuntimeError, match="one statement"):
+            read_one_prepared(connection, _ONE, {"for_key": "b"})
