@@ -13,7 +13,7 @@ from ghostpost.adapters.base import PermanentError, RetryableError
 from ghostpost.domain.model import ReplyTarget
 from tests.support.fault_proxy import Fault
 from tests.support.platforms import (
-    TIMEOUT_SECONDS,
+    STALL_TIMEOUT_SECONDS,
     PlatformCase,
 )
 
@@ -62,10 +62,11 @@ def test_a_4xx_validation_error_is_permanent_and_posts_nothing(case: PlatformCas
     assert case.texts() == []
 
 
+@pytest.mark.platform_timeout(STALL_TIMEOUT_SECONDS)
 def test_a_timeout_after_the_platform_accepted_is_retryable_and_never_posts_twice(
     case: PlatformCase,
 ) -> None:
-    case.proxy.inject(Fault("POST", case.create_path, stall_seconds=TIMEOUT_SECONDS + 1.0))
+    case.proxy.inject(Fault("POST", case.create_path, stall_seconds=STALL_TIMEOUT_SECONDS + 1.0))
     with pytest.raises(RetryableError, match="timed out"):
         case.publisher().publish(case.account, TEXT, idempotency_key="slow-1")
     assert case.texts() == [TEXT], "the platform took it before the client gave up"

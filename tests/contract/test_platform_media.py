@@ -15,7 +15,7 @@ from ghostpost.adapters.mastodon import MastodonPublisher
 from ghostpost.domain.model import MediaItem
 from tests.support.fault_proxy import Fault
 from tests.support.image_items import distinct_images, image_item
-from tests.support.platforms import TIMEOUT_SECONDS, PlatformCase
+from tests.support.platforms import STALL_TIMEOUT_SECONDS, PlatformCase
 
 pytestmark = pytest.mark.slow
 
@@ -189,11 +189,12 @@ def test_a_refused_upload_is_permanent_and_sends_no_post(case: PlatformCase) -> 
     assert case.texts() == []
 
 
+@pytest.mark.platform_timeout(STALL_TIMEOUT_SECONDS)
 def test_a_timeout_after_the_platform_took_the_post_finds_it_with_its_images(
     case: PlatformCase,
 ) -> None:
     create = {"mastodon": "/api/v1/statuses", "bluesky": "createRecord", "x": "/2/tweets"}
-    case.proxy.inject(Fault("POST", create[case.name], stall_seconds=TIMEOUT_SECONDS + 1.0))
+    case.proxy.inject(Fault("POST", create[case.name], stall_seconds=STALL_TIMEOUT_SECONDS + 1.0))
     media = distinct_images(3)
     with pytest.raises(RetryableError, match="timed out"):
         case.publisher().publish(case.account, TEXT, idempotency_key="slow", media=media)
