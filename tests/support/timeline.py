@@ -14,7 +14,7 @@ from ghostpost.domain.states import PostState
 def published_in_order(container: Container, account: Account) -> list[Post]:
     """The account's posts in the order the platform shows them (oldest first)."""
     statuses = list(reversed(container.local_store.timeline(account.handle, limit=10_000)))
-    with container.services.uow() as uow:
+    with container.services.uow(read_only=True) as uow:
         by_platform_id = {
             p.platform_post_id: p
             for p in uow.posts.list_for_account(account.id)
@@ -31,7 +31,7 @@ def published_in_order(container: Container, account: Account) -> list[Post]:
 def assert_policy_kept(container: Container, account: Account, window: Window) -> list[Post]:
     """Assert every rule of §3 on the account's timeline; return it."""
     timeline = published_in_order(container, account)
-    with container.services.uow() as uow:
+    with container.services.uow(read_only=True) as uow:
         all_posts = uow.posts.list_for_account(account.id)
         refreshed = uow.windows.get(window.id)
     assert refreshed is not None
@@ -79,7 +79,7 @@ def assert_policy_kept(container: Container, account: Account, window: Window) -
 
 def assert_ledger_names_writers(container: Container, posts: list[Post]) -> None:
     """Every published post has a submission and a publication entry naming its writer."""
-    with container.services.uow() as uow:
+    with container.services.uow(read_only=True) as uow:
         entries = list(uow.ledger.entries())
         writers = {p.id: uow.users.get(p.author_id) for p in posts}
     assert first_broken_entry(entries) is None, "the ledger chain verifies"
