@@ -718,7 +718,8 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
             if self.window is None:
                 return
             timeline: list[Post] = self.read_once(  # type: ignore[assignment]
-                "timeline", lambda: published_in_order(self.container, self.world.account)
+                "timeline",
+                lambda: published_in_order(self.container, self.world.account, self.posts()),
             )
             ids = [post.id for post in timeline]
             assert len(set(ids)) == len(ids), "a post went out twice"
