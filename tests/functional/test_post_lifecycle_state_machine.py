@@ -310,7 +310,7 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
 
         def posts(self) -> list[Post]:
             def load() -> list[Post]:
-                with self.world.ctx.uow() as uow:
+                with self.world.ctx.uow(read_only=True) as uow:
                     return list(uow.posts.list_for_account(self.world.account.id))
 
             return self.read_once("posts", load)  # type: ignore[return-value]
@@ -338,7 +338,7 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
             assert window is not None
 
             def load() -> Window:
-                with self.world.ctx.uow() as uow:
+                with self.world.ctx.uow(read_only=True) as uow:
                     found = uow.windows.get(window.id)
                 assert found is not None
                 return found
@@ -434,7 +434,7 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
             if not principal_rejects:
                 return
             principal = self.actor(self.world.principal)
-            with self.world.ctx.uow() as uow:
+            with self.world.ctx.uow(read_only=True) as uow:
                 pending = uow.windows.pending_proposals([self.world.account.id])
             for proposal in pending:
                 self.act(
@@ -524,7 +524,7 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
         @a_step
         def principal_approves_pending_changes(self) -> None:
             principal = self.actor(self.world.principal)
-            with self.world.ctx.uow() as uow:
+            with self.world.ctx.uow(read_only=True) as uow:
                 pending = uow.windows.pending_proposals([self.world.account.id])
             for proposal in pending:
                 self.act(
@@ -710,7 +710,7 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
 
         @invariant()
         def ledger_verifies(self) -> None:
-            with self.world.ctx.uow() as uow:
+            with self.world.ctx.uow(read_only=True) as uow:
                 assert first_broken_entry(list(uow.ledger.entries())) is None
 
         @invariant()
@@ -718,7 +718,8 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
             if self.window is None:
                 return
             timeline: list[Post] = self.read_once(  # type: ignore[assignment]
-                "timeline", lambda: published_in_order(self.container, self.world.account)
+                "timeline",
+                lambda: published_in_order(self.container, self.world.account, self.posts()),
             )
             ids = [post.id for post in timeline]
             assert len(set(ids)) == len(ids), "a post went out twice"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 
 from ghostpost.bootstrap import Container
 from ghostpost.domain.ledger import first_broken_entry
@@ -11,15 +12,16 @@ from ghostpost.domain.policy import PostKind, has_tag
 from ghostpost.domain.states import PostState
 
 
-def published_in_order(container: Container, account: Account) -> list[Post]:
-    """The account's posts in the order the platform shows them (oldest first)."""
+def published_in_order(
+    container: Container, account: Account, posts: Iterable[Post] | None = None
+) -> list[Post]:
+    """The account's posts in the order the platform shows them (oldest first). `posts`: the
+    account's posts as the caller just read them (else they are read here)."""
     statuses = list(reversed(container.local_store.timeline(account.handle, limit=10_000)))
-    with container.services.uow() as uow:
-        by_platform_id = {
-            p.platform_post_id: p
-            for p in uow.posts.list_for_account(account.id)
-            if p.platform_post_id is not None
-        }
+    if posts is None:
+        with container.services.uow(read_only=True) as uow:
+            posts = uow.posts.list_for_account(account.id)
+    by_platform_id = {p.platform_post_id: p for p in posts if p.platform_post_id is not None}
     ordered = []
     for status in statuses:
         post = by_platform_id[str(status.id)]
@@ -31,7 +33,7 @@ def published_in_order(container: Container, account: Account) -> list[Post]:
 def assert_policy_kept(container: Container, account: Account, window: Window) -> list[Post]:
     """Assert every rule of §3 on the account's timeline; return it."""
     timeline = published_in_order(container, account)
-    with container.services.uow() as uow:
+    with container.services.uow(read_only=True) as uow:
         all_posts = uow.posts.list_for_account(account.id)
         refreshed = uow.windows.get(window.id)
     assert refreshed is not None
@@ -79,7 +81,7 @@ def assert_policy_kept(container: Container, account: Account, window: Window) -
 
 def assert_ledger_names_writers(container: Container, posts: list[Post]) -> None:
     """Every published post has a submission and a publication entry naming its writer."""
-    with container.services.uow() as uow:
+    with container.services.uow(read_only=True) as uow:
         entries = list(uow.ledger.entries())
         writers = {p.id: uow.users.get(p.author_id) for p in posts}
     assert first_broken_entry(entries) is None, "the ledger chain verifies"
