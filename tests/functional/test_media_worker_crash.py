@@ -1,31 +1,34 @@
 """Kill the real worker process (`ghostpost worker --once`, os._exit: no cleanup) between the
 upload of a post's images to Mastodon and the creation of the status, with the post and its
-images stored as the API stores them; restart it: the post goes out once, with its images."""
+images stored as the API stores them; restart it: the post goes out once, with its images.
+
+Each worker is a process of its own, forked from the test (tests/support/forked_worker.py); the
+restarted one reads the real clock moved just past the dead worker's lease (test_worker_crash.py
+waits a real lease), after a worker reading a time just before it left the claim alone."""
 
 from __future__ import annotations
 
 import io
-import json
-import subprocess
-import sys
-import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ghostpost import create_app
+from ghostpost.bootstrap import Container
 from ghostpost.clock import FixedClock
 from ghostpost.domain.ledger import LedgerTag, first_broken_entry
 from ghostpost.domain.policy import PostKind
 from ghostpost.domain.states import PostState
-from ghostpost.settings import PROJECT_DIR, Settings
+from ghostpost.settings import Settings
 from ghostpost.worker import Worker
+from tests.functional.test_worker_crash import assert_not_adopted_before_its_lease_ran_out
 from tests.support import images
 from tests.support.api import scheduler_for
 from tests.support.faults import CRASH_EXIT_CODE
+from tests.support.forked_worker import past_the_lease, read_log, run_forked_worker
 from tests.support.platforms import platform_case
-from tests.support.processes import env_for
 from tests.support.world import NOTICE
 
 LEASE_SECONDS = 1
@@ -37,22 +40,23 @@ def clock() -> FixedClock:
     return FixedClock(datetime.now(UTC))
 
 
-def run_worker(settings: Settings, dying: bool) -> int:
-    extra = {"GHOSTPOST_WORKER_LEASE_SECONDS": str(LEASE_SECONDS)}
+def run_worker(
+    settings: Settings,
+    parents: list[Container],
+    dying: bool,
+    log: Path,
+    ahead: timedelta = timedelta(0),
+) -> int:
+    """One `worker --once` in a process of its own; `dying`: its Mastodon adapter dies
+    between the upload of the images and the creation of the status."""
+    settings = settings.replace(worker_lease_seconds=LEASE_SECONDS, serve_runs_worker=False)
     if dying:
-        extra["GHOSTPOST_ADAPTERS"] = json.dumps(
-            {"mastodon": "tests.support.faults:mastodon_dying_after_upload"}
+        settings = settings.replace(
+            adapters={"mastodon": "tests.support.faults:mastodon_dying_after_upload"}
         )
-    done = subprocess.run(
-        [sys.executable, "-m", "ghostpost", "worker", "--once"],
-        env=env_for(settings, **extra),
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode in (0, CRASH_EXIT_CODE), done.stderr
-    return done.returncode
+    code = run_forked_worker(settings, log, parents=parents, ahead=ahead)
+    assert code in (0, CRASH_EXIT_CODE), read_log(log)
+    return code
 
 
 def no_pds() -> Any:
@@ -61,7 +65,7 @@ def no_pds() -> Any:
 
 @pytest.mark.slow
 def test_a_worker_killed_between_upload_and_status_publishes_the_post_once_with_its_images(
-    settings: Settings, clock: FixedClock
+    settings: Settings, clock: FixedClock, tmp_path: Path
 ) -> None:
     with platform_case("mastodon", settings, clock, no_pds) as case:
         world = case.world
@@ -94,13 +98,23 @@ def test_a_worker_killed_between_upload_and_status_publishes_the_post_once_with_
         )
         assert created.status_code == 201, created.get_json()
 
-        assert run_worker(settings, dying=True) == CRASH_EXIT_CODE
+        parents = [case.container]
+        dying = tmp_path / "dying.log"
+        assert run_worker(settings, parents, dying=True, log=dying) == CRASH_EXIT_CODE
         uploads = [p for _, p in case.proxy.forwarded if "/api/v2/media" in p]
         assert len(uploads) == 2, "the images were uploaded"
         assert case.texts() == [NOTICE], "died before the status was created"
 
-        time.sleep(LEASE_SECONDS + 0.2)  # the dead worker's lease runs out
-        assert run_worker(settings, dying=False) == 0
+        with world.ctx.uow() as uow:
+            [stuck] = [
+                p
+                for p in uow.posts.list_for_account(case.account.id)
+                if p.state is PostState.PUBLISHING
+            ]
+        assert_not_adopted_before_its_lease_ran_out(world, clock, stuck.lease_until)
+        ahead = past_the_lease(stuck.lease_until)
+        restarted = tmp_path / "restarted.log"
+        assert run_worker(settings, parents, dying=False, log=restarted, ahead=ahead) == 0
 
         with world.ctx.uow() as uow:
             [post] = [

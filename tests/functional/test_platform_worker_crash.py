@@ -1,28 +1,28 @@
 """Kill a real worker process mid-publish on each real platform protocol, restart, count posts.
 
-The worker runs as a subprocess of `ghostpost worker --once` against the platform's server on
-127.0.0.1 (Mastodon and X: protocol-faithful local servers; Bluesky: a real PDS). It dies with
-os._exit (like kill -9: no cleanup) either before the request is sent or right after the
-platform accepted the post. A fresh worker must reconcile by asking the platform, never by
-re-sending blindly: every post ends up on the platform exactly once, in order.
+The worker runs as a process of its own (`ghostpost worker --once`, forked from the test:
+tests/support/forked_worker.py) against the platform's server on 127.0.0.1 (Mastodon and X:
+protocol-faithful local servers; Bluesky: a real PDS). It dies with os._exit (like kill -9: no
+cleanup) either before the request is sent or right after the platform accepted the post. A
+fresh worker must reconcile by asking the platform, never by re-sending blindly: every post ends
+up on the platform exactly once, in order. The fresh worker reads the real clock moved just past
+the dead worker's lease (test_worker_crash.py waits a real lease), after a worker reading a time
+just before it left the claim alone.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from ghostpost.clock import FixedClock
 from ghostpost.domain.states import PostState
-from ghostpost.settings import PROJECT_DIR
+from tests.functional.test_worker_crash import assert_not_adopted_before_its_lease_ran_out
 from tests.support.faults import CRASH_EXIT_CODE
+from tests.support.forked_worker import past_the_lease, read_log, run_forked_worker
 from tests.support.platforms import (
     PlatformCase,
 )
@@ -43,43 +43,34 @@ def clock() -> FixedClock:
     return FixedClock(datetime.now(UTC))
 
 
-def run_worker(case: PlatformCase, crash: str | None, crash_on: int = 0) -> int:
-    settings = case.container.settings
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GHOSTPOST_")}
-    env.update(
-        GHOSTPOST_DATABASE_URL=settings.database_url,
-        GHOSTPOST_SECRET_KEY=settings.secret_key,  # the token key is derived from it in tests
-        GHOSTPOST_ENVIRONMENT="test",
-        GHOSTPOST_PUBLIC_URL=settings.public_url,
-        GHOSTPOST_LEDGER_SIGNING_KEY=settings.ledger_signing_key,
-        GHOSTPOST_LEDGER_PUBLIC_KEYS=settings.ledger_public_keys,
-        GHOSTPOST_LEDGER_WITNESS_FILE="",
-        GHOSTPOST_WORKER_LEASE_SECONDS=str(LEASE_SECONDS),
-        GHOSTPOST_PLATFORM_TIMEOUT_SECONDS="5",
-        GHOSTPOST_X_API_URL=settings.x_api_url,
-        GHOSTPOST_X_CLIENT_ID=settings.x_client_id,
-        GHOSTPOST_X_CLIENT_SECRET=settings.x_client_secret,
-        GP_TEST_CRASH_ON=str(crash_on),
-        GP_TEST_CRASH_INNER=ADAPTER[case.name],
-        PYTHONPATH=str(PROJECT_DIR),
+def run_worker(
+    case: PlatformCase,
+    crash: str | None,
+    log: Path,
+    crash_on: int = 0,
+    ahead: timedelta = timedelta(0),
+) -> int:
+    """One `worker --once` in a process of its own; with `crash`, the platform's real adapter
+    is wrapped by tests.support.faults' `crash` (dying on its `crash_on`th publish)."""
+    settings = case.container.settings.replace(
+        worker_lease_seconds=LEASE_SECONDS, ledger_witness_file=""
     )
     if crash:
-        env["GHOSTPOST_ADAPTERS"] = json.dumps({case.name: f"tests.support.faults:{crash}"})
-    done = subprocess.run(
-        [sys.executable, "-m", "ghostpost", "worker", "--once"],
-        env=env,
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        timeout=60,
+        settings = settings.replace(adapters={case.name: f"tests.support.faults:{crash}"})
+    code = run_forked_worker(
+        settings,
+        log,
+        parents=[case.container, case.world.container],
+        ahead=ahead,
+        environ={"GP_TEST_CRASH_ON": str(crash_on), "GP_TEST_CRASH_INNER": ADAPTER[case.name]},
     )
-    assert done.returncode in (0, CRASH_EXIT_CODE), done.stderr
-    return done.returncode
+    assert code in (0, CRASH_EXIT_CODE), read_log(log)
+    return code
 
 
 @pytest.mark.parametrize("crash", ["crash_after_accept", "crash_before_send"])
 def test_a_worker_killed_mid_publish_posts_everything_exactly_once_in_order(
-    case: PlatformCase, crash: str
+    case: PlatformCase, clock: FixedClock, crash: str, tmp_path: Path
 ) -> None:
     world = case.world
     window = world.open_window(account=case.account, every=3)
@@ -89,7 +80,7 @@ def test_a_worker_killed_mid_publish_posts_everything_exactly_once_in_order(
         world.submit([world.writer_a, world.writer_b][i % 2], text, account=case.account)
 
     # The notice goes out first; the crash hits the second publish (the first post).
-    assert run_worker(case, crash, crash_on=2) == CRASH_EXIT_CODE
+    assert run_worker(case, crash, tmp_path / "dying.log", crash_on=2) == CRASH_EXIT_CODE
     with world.ctx.uow() as uow:
         stuck = [
             p
@@ -97,8 +88,9 @@ def test_a_worker_killed_mid_publish_posts_everything_exactly_once_in_order(
             if p.state is PostState.PUBLISHING
         ]
     assert len(stuck) == 1
-    time.sleep(LEASE_SECONDS + 0.2)
-    assert run_worker(case, None) == 0
+    assert_not_adopted_before_its_lease_ran_out(world, clock, stuck[0].lease_until)
+    restarted = tmp_path / "restarted.log"
+    assert run_worker(case, None, restarted, ahead=past_the_lease(stuck[0].lease_until)) == 0
 
     with world.ctx.uow() as uow:
         posts = uow.posts.list_for_account(case.account.id)

@@ -1,9 +1,12 @@
 """Kill the worker process between two parts of a thread (os._exit, no cleanup), restart it:
-every part goes out once, in order, each a reply to the part before."""
+every part goes out once, in order, each a reply to the part before.
+
+Each worker is a process of its own, forked from the test; the restarted one reads the real
+clock moved just past the dead worker's lease (tests/functional/test_worker_crash.py waits a
+real lease), after a worker reading a time just before it left the claim alone."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,9 +17,13 @@ from ghostpost.clock import FixedClock
 from ghostpost.domain.ledger import LedgerTag, first_broken_entry
 from ghostpost.domain.states import PostState
 from ghostpost.settings import Settings
-from tests.functional.test_worker_crash import LEASE_SECONDS, run_worker
+from tests.functional.test_worker_crash import (
+    assert_not_adopted_before_its_lease_ran_out,
+    run_worker,
+)
 from tests.support.api import scheduler_for
 from tests.support.faults import CRASH_EXIT_CODE
+from tests.support.forked_worker import past_the_lease
 from tests.support.world import World
 
 
@@ -33,6 +40,7 @@ def test_a_worker_killed_between_parts_publishes_each_part_once_and_in_order(
     client: FlaskClient,
     world: World,
     settings: Settings,
+    clock: FixedClock,
     adapter: str,
     crash_on: int,
     tmp_path: Path,
@@ -51,9 +59,19 @@ def test_a_worker_killed_between_parts_publishes_each_part_once_and_in_order(
     assert created.status_code == 201, created.get_json()
     thread_id = created.get_json()["id"]
 
-    assert run_worker(settings, adapter, crash_on) == CRASH_EXIT_CODE
-    time.sleep(LEASE_SECONDS + 0.2)  # the dead worker's lease runs out
-    assert run_worker(settings, None) == 0
+    dying = tmp_path / "dying.log"
+    assert run_worker(world, settings, adapter, dying, crash_on) == CRASH_EXIT_CODE
+    with world.ctx.uow() as uow:
+        [stuck] = [
+            p
+            for p in uow.posts.list_for_account(world.account.id)
+            if p.state is PostState.PUBLISHING
+        ]
+    assert_not_adopted_before_its_lease_ran_out(world, clock, stuck.lease_until)
+    restarted = tmp_path / "restarted.log"
+    assert (
+        run_worker(world, settings, None, restarted, ahead=past_the_lease(stuck.lease_until)) == 0
+    )
 
     with world.ctx.uow() as uow:
         parts = sorted(

@@ -12,7 +12,8 @@ os._exit, like kill -9, runs no exception handler, rollback or ``finally``. The 
 what the dead worker left ``publishing`` once its lease has run out, and asks the platform.
 
 Speed: a fresh ``python -m ghostpost`` costs about a second of imports, so the workers are forks
-of a forkserver that imported ghostpost once; each builds its own container (own engine).
+of the test process (tests/support/forked_worker.py), which closes its own pooled connections
+before each fork; each builds its own container (own engine).
 
 Time: the lease is the minimum (1 s) and the account's next post waits behind the post a dead
 worker left ``publishing``. Waiting out ~50 leases for real would cost ~50 s per backend, so
@@ -29,17 +30,17 @@ import multiprocessing
 import os
 import random
 import sys
+import threading
 import time
 import traceback
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy.orm import configure_mappers
 
 from ghostpost.adapters.base import Receipt
 from ghostpost.bootstrap import bootstrap
@@ -73,23 +74,6 @@ CHILD_ERROR = 3
 KILLED = -9
 #: At least this many runs of each kind must really have died (not finished first).
 MIN_DEATHS_PER_KIND = 5
-
-#: Imported once by the forkserver, so that each worker is a cheap fork.
-PRELOAD = [
-    "ghostpost.bootstrap",
-    "ghostpost.worker",
-    "ghostpost.services.publishing",
-    "ghostpost.adapters.bluesky",
-    "ghostpost.adapters.mastodon",
-    "ghostpost.adapters.x",
-    "sqlalchemy.dialects.sqlite.pysqlite",
-    "sqlalchemy.dialects.postgresql.psycopg",
-    "psycopg",  # imported by the engine's first use, not by the dialect module
-    "sqlite3",
-    __name__,
-]
-# Runs once in the forkserver (which imports this module): every worker forks a configured ORM.
-configure_mappers()
 
 
 @pytest.fixture
@@ -162,11 +146,15 @@ def _die_on_nth_record(crash_on: int) -> None:
 def worker_process(
     settings: Settings, kind: str | None, crash_on: int, ahead: float, log_path: str
 ) -> None:
-    """Body of one worker process (a fork of the forkserver): build, arm the fault, run once."""
+    """Body of one worker process (a fork of the test): build, arm the fault, run once."""
     # Everything the process prints (logs, tracebacks, C-level messages) goes to its log file.
     log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log, 1)
     os.dup2(log, 2)
+    # Coverage's tracer came with the fork; what it would record here is never saved (the
+    # process ends in os._exit or SIGKILL), so it would only cost CPU.
+    sys.settrace(None)
+    threading.settrace(None)
     try:
         warnings.simplefilter("error")  # as strict as the suite
         logging.basicConfig(level=logging.INFO, force=True)
@@ -185,26 +173,13 @@ def worker_process(
         os._exit(CHILD_ERROR)
 
 
-@pytest.fixture
-def forkserver() -> Iterator[Any]:
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(PRELOAD)
-    yield context
-    # Stop it, so that the next test (and other backends) start from a clean slate.
-    from multiprocessing import forkserver as module
-
-    stop = getattr(module._forkserver, "_stop", None)  # private, but in every CPython 3.11+
-    if stop is not None:
-        stop()
-
-
 class KillLoop:
     """Runs the worker processes and keeps ghostpost time ahead of any stale lease."""
 
-    def __init__(self, world: World, settings: Settings, forkserver: Any, logs: Path) -> None:
+    def __init__(self, world: World, settings: Settings, logs: Path) -> None:
         self.world = world
         self.settings = settings.replace(worker_lease_seconds=LEASE_SECONDS)
-        self.forkserver = forkserver
+        self.forks = multiprocessing.get_context("fork")
         self.logs = logs
         self.ahead = 0.0
         self.runs = 0
@@ -226,7 +201,8 @@ class KillLoop:
         self.skip_stale_leases()
         self.runs += 1
         log = self.logs / f"run-{self.runs:03d}-{kind}.log"
-        process = self.forkserver.Process(
+        self.world.container.dispose()  # no database connection crosses the fork
+        process = self.forks.Process(
             target=worker_process,
             args=(self.settings, kind, crash_on, self.ahead, str(log)),
             daemon=True,
@@ -256,7 +232,7 @@ def _read(path: Path) -> str:
 
 @pytest.mark.slow
 def test_a_worker_killed_fifty_times_at_random_points_loses_nothing_and_duplicates_nothing(
-    world: World, settings: Settings, clock: FixedClock, forkserver: Any, tmp_path: Path
+    world: World, settings: Settings, clock: FixedClock, tmp_path: Path
 ) -> None:
     seed = int(os.environ.get("GP_KILL_LOOP_SEED") or random.SystemRandom().randrange(2**32))
     rng = random.Random(seed)
@@ -277,7 +253,7 @@ def test_a_worker_killed_fifty_times_at_random_points_loses_nothing_and_duplicat
     submit(INITIAL_POSTS)
     logs = tmp_path / "workers"
     logs.mkdir()
-    loop = KillLoop(world, settings, forkserver, logs)
+    loop = KillLoop(world, settings, logs)
 
     # Every kind equally often, in a random order.
     plan = [KINDS[i % len(KINDS)] for i in range(RUNS)]
