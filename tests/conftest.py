@@ -116,9 +116,9 @@ SQLITE_UNTRACED = (
 )
 
 
-#: Whole test files the SQLite pass runs untraced, on the same terms: tests/sqlite_untraced.txt,
-#: chosen by scripts/sqlite-untraced-plan (costliest first) from a run with per-test contexts.
-SQLITE_UNTRACED_FILES = frozenset(
+#: More tests the SQLite pass runs untraced, on the same terms: tests/sqlite_untraced.txt (test
+#: ids, or files), chosen by scripts/sqlite-untraced-plan from a run with per-test contexts.
+SQLITE_UNTRACED_TESTS = frozenset(
     line.strip()
     for line in (Path(__file__).parent / "sqlite_untraced.txt").read_text().splitlines()
     if line.strip() and not line.startswith("#")
@@ -127,7 +127,11 @@ SQLITE_UNTRACED_FILES = frozenset(
 
 def sqlite_untraced(nodeid: str) -> bool:
     """Whether the SQLite pass runs this test untraced (scripts/sqlite-untraced-check)."""
-    return nodeid.startswith(SQLITE_UNTRACED) or nodeid.split("::")[0] in SQLITE_UNTRACED_FILES
+    return (
+        nodeid.startswith(SQLITE_UNTRACED)
+        or nodeid in SQLITE_UNTRACED_TESTS
+        or nodeid.split("::")[0] in SQLITE_UNTRACED_TESTS
+    )
 
 
 def _untraced(nodeid: str) -> bool:
