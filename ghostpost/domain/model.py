@@ -248,6 +248,17 @@ class Post(NewPost):
 
 
 @dataclass(frozen=True)
+class DuePost:
+    """A scheduled post whose time has come, as the worker scans for one to claim: only what
+    it needs to choose (it reads the post itself again under the account lock)."""
+
+    id: int
+    account_id: int
+    #: Set while it backs off after a retryable error: its account waits until then.
+    next_attempt_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class IdempotencyRecord:
     """A create request remembered under its Idempotency-Key, with the response it got."""
 

@@ -17,6 +17,7 @@ from ghostpost.domain.model import (
     Account,
     ApiClient,
     ApiToken,
+    DuePost,
     IdempotencyRecord,
     MastodonApp,
     MastodonAuthCode,
@@ -400,7 +401,7 @@ class PostRepository(Protocol):
     def stale_deletions(self, now: datetime) -> list[Post]:
         """Return posts whose deletion was asked for, not confirmed, and not leased now."""
 
-    def due(self, now: datetime, limit: int, skip_accounts: set[int]) -> list[Post]:
+    def due(self, now: datetime, limit: int, skip_accounts: set[int]) -> list[DuePost]:
         """Return scheduled posts whose time has come, in publishing order, skipping accounts."""
 
     def publishing_account_ids(self) -> set[int]:

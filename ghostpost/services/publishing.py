@@ -283,7 +283,13 @@ def _sent_options(post: Post) -> dict[str, Any]:
 def expire_ended_windows(ctx: ServiceContext) -> list[Post]:
     """Refuse posts still held or awaiting approval when their window has ended."""
     now = ctx.clock.now()
-    refused = []
+    refused: list[Post] = []
+    # The worker asks before every claim and the answer is almost always "none": one read-only
+    # statement then, not a write transaction (on SQLite, the writers' lock and an fsync).
+    # The write transaction reads them again, so a post moved meanwhile is not refused.
+    with ctx.uow(single_read=True) as probe:
+        if not probe.posts.waiting_in_ended_windows(now):
+            return refused
     with ctx.uow() as uow:
         for post in uow.posts.waiting_in_ended_windows(now):
             reason = "its delegation window ended before it could be published"

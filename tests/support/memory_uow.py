@@ -46,6 +46,7 @@ from ghostpost.domain.model import (
     Account,
     ApiClient,
     ApiToken,
+    DuePost,
     IdempotencyRecord,
     MastodonApp,
     MastodonAuthCode,
@@ -836,7 +837,7 @@ class MemoryPosts(PostChanges):
         state.posts[post_id] = _PostRow(post, updated_at=_bookkeeping_now())
         return _post(state.posts[post_id])
 
-    def due(self, now: datetime, limit: int, skip_accounts: set[int]) -> list[Post]:
+    def due(self, now: datetime, limit: int, skip_accounts: set[int]) -> list[DuePost]:
         found = [
             p
             for p in self._all()
@@ -845,7 +846,7 @@ class MemoryPosts(PostChanges):
             and p.account_id not in skip_accounts
         ]
         found.sort(key=lambda p: (p.publish_at or _EARLIEST, p.id))
-        return found[:limit]
+        return [DuePost(p.id, p.account_id, p.next_attempt_at) for p in found[:limit]]
 
     def publishing_account_ids(self) -> set[int]:
         return {p.account_id for p in self._all() if p.state is PostState.PUBLISHING}
