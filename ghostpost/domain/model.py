@@ -294,6 +294,19 @@ class ApiClient:
 
 
 @dataclass(frozen=True)
+class ClientStanding:
+    """Whether an API client's grant still holds, as the worker checks it before each post the
+    client submitted goes out: the client's standing and its owner's."""
+
+    name: str
+    is_active: bool
+    owner_id: int
+    #: None when the owner's user is gone.
+    owner_name: str | None
+    owner_active: bool
+
+
+@dataclass(frozen=True)
 class ApiToken:
     """An access token issued to an API client; only its SHA-256 is ever stored."""
 

@@ -17,6 +17,7 @@ from ghostpost.domain.model import (
     Account,
     ApiClient,
     ApiToken,
+    ClientStanding,
     DuePost,
     IdempotencyRecord,
     MastodonApp,
@@ -627,6 +628,9 @@ class ApiClientRepository(Protocol):
 
     def by_client_id(self, client_id: str) -> ApiClient | None:
         """Return the client with this public client id, or None."""
+
+    def standing(self, client_id: str) -> ClientStanding | None:
+        """Return the client's and its owner's standing (one read), or None if no client."""
 
     def secret_hash(self, client_id: str) -> str | None:
         """Return the stored hash of the client's secret, or None."""

@@ -663,7 +663,7 @@ def record_published(
                 notice_published_at=notice_published_at,
             )
         _release_next_part(uow, post, now)
-        _remember_hashtags(ctx, uow, post, now)
+        _remember_hashtags(ctx, uow, post, claim.account, now)
         in_force = post.decisions.get("policy_in_force")
         author = uow.users.get(post.author_id)
         uow.ledger.append(
@@ -700,13 +700,13 @@ def record_published(
     return post
 
 
-def _remember_hashtags(ctx: ServiceContext, uow: UnitOfWork, post: Post, now: datetime) -> None:
+def _remember_hashtags(
+    ctx: ServiceContext, uow: UnitOfWork, post: Post, account: Account, now: datetime
+) -> None:
     """Keep the hashtags the account has now used (as its platform extracts them from what was
-    sent), so that they are no longer first uses (domain.guards)."""
+    sent to `account`, the claim's: its platform does not change), so that they are no longer
+    first uses (domain.guards)."""
     if "#" not in post.final_text and "\uff03" not in post.final_text:
-        return
-    account = uow.accounts.get(post.account_id)
-    if account is None:
         return
     names = {fold(tag.name) for tag in ctx.budget_for(account).hashtags(post.final_text)}
     if names:

@@ -46,6 +46,7 @@ from ghostpost.domain.model import (
     Account,
     ApiClient,
     ApiToken,
+    ClientStanding,
     DuePost,
     IdempotencyRecord,
     MastodonApp,
@@ -1160,6 +1161,19 @@ class MemoryApiClients:
         return next(
             (r.client for r in self.tx.state.clients.values() if r.client.client_id == client_id),
             None,
+        )
+
+    def standing(self, client_id: str) -> ClientStanding | None:
+        client = self.by_client_id(client_id)
+        if client is None:
+            return None
+        owner = self.tx.state.users.get(client.owner_id)
+        return ClientStanding(
+            client.name,
+            client.is_active,
+            client.owner_id,
+            None if owner is None else owner.user.name,
+            owner is not None and owner.user.is_active,
         )
 
     def secret_hash(self, client_id: str) -> str | None:
