@@ -248,6 +248,17 @@ class Post(NewPost):
 
 
 @dataclass(frozen=True)
+class DuePost:
+    """A scheduled post whose time has come, as the worker scans for one to claim: only what
+    it needs to choose (it reads the post itself again under the account lock)."""
+
+    id: int
+    account_id: int
+    #: Set while it backs off after a retryable error: its account waits until then.
+    next_attempt_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class IdempotencyRecord:
     """A create request remembered under its Idempotency-Key, with the response it got."""
 
@@ -280,6 +291,19 @@ class ApiClient:
     #: The only staff users this client may name as a post's author (its grant). The principal
     #: is among them only when the client's owner is the principal's own user.
     author_ids: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class ClientStanding:
+    """Whether an API client's grant still holds, as the worker checks it before each post the
+    client submitted goes out: the client's standing and its owner's."""
+
+    name: str
+    is_active: bool
+    owner_id: int
+    #: None when the owner's user is gone.
+    owner_name: str | None
+    owner_active: bool
 
 
 @dataclass(frozen=True)

@@ -133,12 +133,11 @@ def withdrawn_grant(uow: UnitOfWork, post: Post, account: Account) -> Withdrawal
             return _unassigned(author, account, now_true=True)
     client_id = _client_of(post)
     if client_id is not None:
-        client = uow.api_clients.by_client_id(client_id)
+        client = uow.api_clients.standing(client_id)
         if client is None or not client.is_active:
             return _revoked(client.name if client else client_id, client_id, "is revoked")
-        owner = uow.users.get(client.owner_id)
-        if owner is None or not owner.is_active:
-            who = owner.name if owner else f"user {client.owner_id}"
+        if client.owner_name is None or not client.owner_active:
+            who = client.owner_name or f"user {client.owner_id}"
             return _revoked(
                 client.name, client_id, f"belongs to {who}, who is deactivated", owner=who
             )

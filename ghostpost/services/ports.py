@@ -17,6 +17,8 @@ from ghostpost.domain.model import (
     Account,
     ApiClient,
     ApiToken,
+    ClientStanding,
+    DuePost,
     IdempotencyRecord,
     MastodonApp,
     MastodonAuthCode,
@@ -400,7 +402,7 @@ class PostRepository(Protocol):
     def stale_deletions(self, now: datetime) -> list[Post]:
         """Return posts whose deletion was asked for, not confirmed, and not leased now."""
 
-    def due(self, now: datetime, limit: int, skip_accounts: set[int]) -> list[Post]:
+    def due(self, now: datetime, limit: int, skip_accounts: set[int]) -> list[DuePost]:
         """Return scheduled posts whose time has come, in publishing order, skipping accounts."""
 
     def publishing_account_ids(self) -> set[int]:
@@ -626,6 +628,9 @@ class ApiClientRepository(Protocol):
 
     def by_client_id(self, client_id: str) -> ApiClient | None:
         """Return the client with this public client id, or None."""
+
+    def standing(self, client_id: str) -> ClientStanding | None:
+        """Return the client's and its owner's standing (one read), or None if no client."""
 
     def secret_hash(self, client_id: str) -> str | None:
         """Return the stored hash of the client's secret, or None."""

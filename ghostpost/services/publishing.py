@@ -283,7 +283,13 @@ def _sent_options(post: Post) -> dict[str, Any]:
 def expire_ended_windows(ctx: ServiceContext) -> list[Post]:
     """Refuse posts still held or awaiting approval when their window has ended."""
     now = ctx.clock.now()
-    refused = []
+    refused: list[Post] = []
+    # The worker asks before every claim and the answer is almost always "none": one read-only
+    # statement then, not a write transaction (on SQLite, the writers' lock and an fsync).
+    # The write transaction reads them again, so a post moved meanwhile is not refused.
+    with ctx.uow(single_read=True) as probe:
+        if not probe.posts.waiting_in_ended_windows(now):
+            return refused
     with ctx.uow() as uow:
         for post in uow.posts.waiting_in_ended_windows(now):
             reason = "its delegation window ended before it could be published"
@@ -657,7 +663,7 @@ def record_published(
                 notice_published_at=notice_published_at,
             )
         _release_next_part(uow, post, now)
-        _remember_hashtags(ctx, uow, post, now)
+        _remember_hashtags(ctx, uow, post, claim.account, now)
         in_force = post.decisions.get("policy_in_force")
         author = uow.users.get(post.author_id)
         uow.ledger.append(
@@ -694,13 +700,13 @@ def record_published(
     return post
 
 
-def _remember_hashtags(ctx: ServiceContext, uow: UnitOfWork, post: Post, now: datetime) -> None:
+def _remember_hashtags(
+    ctx: ServiceContext, uow: UnitOfWork, post: Post, account: Account, now: datetime
+) -> None:
     """Keep the hashtags the account has now used (as its platform extracts them from what was
-    sent), so that they are no longer first uses (domain.guards)."""
+    sent to `account`, the claim's: its platform does not change), so that they are no longer
+    first uses (domain.guards)."""
     if "#" not in post.final_text and "\uff03" not in post.final_text:
-        return
-    account = uow.accounts.get(post.account_id)
-    if account is None:
         return
     names = {fold(tag.name) for tag in ctx.budget_for(account).hashtags(post.final_text)}
     if names:

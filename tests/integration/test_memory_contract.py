@@ -534,6 +534,7 @@ def clients_tokens_and_submissions(units: UnitOfWorkFactory) -> list[Any]:
         seen.append(uow.api_clients.set_authors(client.id, [ids["second"]], ids["second"]))
         seen.append(uow.api_clients.by_client_id("c1"))
         seen.append(uow.api_clients.secret_hash("c2"))
+        standings = [uow.api_clients.standing("c1"), uow.api_clients.standing("nope")]
         seen.append([c.client_id for c in uow.api_clients.list()])
         token = uow.api_tokens.add(
             token_hash="t1",
@@ -566,6 +567,7 @@ def clients_tokens_and_submissions(units: UnitOfWorkFactory) -> list[Any]:
         seen.append(uow.submissions.for_client("c9", ids["account"], None, T0))
         uow.users.set_active(ids["owner"], False)
         seen.append(uow.api_clients.set_active(client.id, False))
+        standings.append(uow.api_clients.standing("c1"))  # revoked, its owner deactivated
         seen.append(uow.submissions.for_client("c1", ids["other"], None, T0))
         # The read leaves secrets out but keeps what they mean (a connected account, an
         # author with two-factor sign-in): the same as the repositories' own reads.
@@ -593,7 +595,11 @@ def clients_tokens_and_submissions(units: UnitOfWorkFactory) -> list[Any]:
     assert seen[11].window is not None and seen[13].window is None
     assert seen[14].account is None and seen[14].author is None and seen[15] is None
     assert seen[17].owner_active is False
-    return seen
+    assert standings[0] is not None and standings[0].is_active and standings[0].owner_active
+    assert standings[1] is None
+    assert standings[2] is not None and not standings[2].is_active
+    assert not standings[2].owner_active
+    return [*seen, standings]
 
 
 def idempotency_and_sessions(units: UnitOfWorkFactory) -> list[Any]:

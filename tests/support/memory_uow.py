@@ -46,6 +46,8 @@ from ghostpost.domain.model import (
     Account,
     ApiClient,
     ApiToken,
+    ClientStanding,
+    DuePost,
     IdempotencyRecord,
     MastodonApp,
     MastodonAuthCode,
@@ -836,7 +838,7 @@ class MemoryPosts(PostChanges):
         state.posts[post_id] = _PostRow(post, updated_at=_bookkeeping_now())
         return _post(state.posts[post_id])
 
-    def due(self, now: datetime, limit: int, skip_accounts: set[int]) -> list[Post]:
+    def due(self, now: datetime, limit: int, skip_accounts: set[int]) -> list[DuePost]:
         found = [
             p
             for p in self._all()
@@ -845,7 +847,7 @@ class MemoryPosts(PostChanges):
             and p.account_id not in skip_accounts
         ]
         found.sort(key=lambda p: (p.publish_at or _EARLIEST, p.id))
-        return found[:limit]
+        return [DuePost(p.id, p.account_id, p.next_attempt_at) for p in found[:limit]]
 
     def publishing_account_ids(self) -> set[int]:
         return {p.account_id for p in self._all() if p.state is PostState.PUBLISHING}
@@ -1159,6 +1161,19 @@ class MemoryApiClients:
         return next(
             (r.client for r in self.tx.state.clients.values() if r.client.client_id == client_id),
             None,
+        )
+
+    def standing(self, client_id: str) -> ClientStanding | None:
+        client = self.by_client_id(client_id)
+        if client is None:
+            return None
+        owner = self.tx.state.users.get(client.owner_id)
+        return ClientStanding(
+            client.name,
+            client.is_active,
+            client.owner_id,
+            None if owner is None else owner.user.name,
+            owner is not None and owner.user.is_active,
         )
 
     def secret_hash(self, client_id: str) -> str | None:

@@ -18,10 +18,12 @@ from ghostpost.db.models import (
     OAuthClientAuthorRow,
     OAuthClientRow,
     OAuthTokenRow,
+    UserRow,
 )
 from ghostpost.domain.model import (
     ApiClient,
     ApiToken,
+    ClientStanding,
 )
 
 
@@ -113,6 +115,23 @@ class SqlApiClients:
             select(OAuthClientRow).where(OAuthClientRow.client_id == client_id)
         )
         return self._record(row) if row else None
+
+    def standing(self, client_id: str) -> ClientStanding | None:
+        found = self.session.execute(
+            select(
+                OAuthClientRow.name,
+                OAuthClientRow.is_active,
+                OAuthClientRow.owner_id,
+                UserRow.name,
+                UserRow.is_active,
+            )
+            .outerjoin(UserRow, UserRow.id == OAuthClientRow.owner_id)
+            .where(OAuthClientRow.client_id == client_id)
+        ).one_or_none()
+        if found is None:
+            return None
+        name, is_active, owner_id, owner_name, owner_active = found
+        return ClientStanding(name, is_active, owner_id, owner_name, bool(owner_active))
 
     def secret_hash(self, client_id: str) -> str | None:
         found: str | None = self.session.scalar(

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     exists,
     select,
+    update,
 )
 from sqlalchemy.orm import Session
 
@@ -145,11 +146,16 @@ class SqlWindows(WindowChanges):
         return bool(self.session.scalar(select(exists().where(*conditions))))
 
     def _change(self, window_id: int, **fields: object) -> Window:
-        row = self.session.get(WindowRow, window_id)
-        assert row is not None
-        for name, value in fields.items():
-            setattr(row, name, value)
+        # One UPDATE … RETURNING (see SqlPosts._change).
         self.session.flush()
+        row = self.session.scalar(
+            update(WindowRow)
+            .where(WindowRow.id == window_id)
+            .values(**fields)
+            .returning(WindowRow),
+            execution_options={"populate_existing": True, "synchronize_session": False},
+        )
+        assert row is not None
         return to_window(row)
 
     def list_for_account(self, account_id: int) -> list[Window]:
