@@ -25,7 +25,9 @@ from ghostpost import create_app
 from ghostpost.bootstrap import Container, bootstrap
 from ghostpost.cli import alembic_config
 from ghostpost.clock import FixedClock
+from ghostpost.db.base import Base
 from ghostpost.settings import Settings
+from tests.support.compiled_cache import share_engine_statements, share_mapper_statements
 from tests.support.pds_fixture import bluesky_pds  # noqa: F401  (session-wide real PDS)
 from tests.support.platforms import case  # noqa: F401  (each real platform, connected)
 from tests.support.postgres import PostgresServer, running_postgres
@@ -50,6 +52,8 @@ if BACKEND not in ("sqlite", "postgresql"):
 _database_numbers = itertools.count(1)
 # Every test builds an app; its ~120 URL rules are compiled once per session.
 share_url_rules()
+# Every test builds an engine; each statement is compiled once per session, not once per test.
+share_mapper_statements(Base.registry.mappers)
 
 
 def sqlite_url(path: Path) -> str:
@@ -235,6 +239,7 @@ def clock() -> FixedClock:
 @pytest.fixture
 def container(settings: Settings, clock: FixedClock) -> Iterator[Container]:
     built = bootstrap(settings, clock=clock, password_hasher=TEST_HASHER)
+    share_engine_statements(built.engine)
     yield built
     built.dispose()
 
