@@ -26,7 +26,10 @@ from ghostpost import create_app
 from ghostpost.bootstrap import Container, bootstrap
 from ghostpost.cli import alembic_config
 from ghostpost.clock import FixedClock
+from ghostpost.db.base import Base
+from ghostpost.domain.model import Window
 from ghostpost.settings import Settings
+from tests.support.compiled_cache import share_engine_statements, share_mapper_statements
 from tests.support.pds_fixture import bluesky_pds  # noqa: F401  (session-wide real PDS)
 from tests.support.platforms import case  # noqa: F401  (each real platform, connected)
 from tests.support.postgres import PostgresServer, running_postgres
@@ -36,8 +39,10 @@ from tests.support.tracing import generation_untraced, untraced
 from tests.support.world import (
     SEEDED_FROM,
     TEST_HASHER,
+    OpenedTemplate,
     World,
     WorldTemplate,
+    build_opened_template,
     build_world,
     build_world_template,
     settings_for,
@@ -56,6 +61,8 @@ if BACKEND not in ("sqlite", "postgresql"):
 _database_numbers = itertools.count(1)
 # Every test builds an app; its ~120 URL rules are compiled once per session.
 share_url_rules()
+# Every test builds an engine; each statement is compiled once per session, not once per test.
+share_mapper_statements(Base.registry.mappers)
 
 
 def sqlite_url(path: Path) -> str:
@@ -231,6 +238,8 @@ def database_url(
         further = request.node.get_closest_marker("seeded_template")
         if further is not None and further.args[0] in request.fixturenames:
             seeded: WorldTemplate = request.getfixturevalue(further.args[1])
+        elif "opened_window" in request.fixturenames:
+            seeded = request.getfixturevalue("opened_template").seeded
         else:
             seeded = request.getfixturevalue("world_template")
         request.node.stash[SEEDED_FROM] = seeded
@@ -259,6 +268,7 @@ def clock() -> FixedClock:
 @pytest.fixture
 def container(settings: Settings, clock: FixedClock) -> Iterator[Container]:
     built = bootstrap(settings, clock=clock, password_hasher=TEST_HASHER)
+    share_engine_statements(built.engine)
     yield built
     built.dispose()
 
@@ -270,6 +280,35 @@ def world(request: pytest.FixtureRequest, container: Container) -> World:
     if seeded is None:
         return build_world(container)
     return seeded.world_for(container)
+
+
+@pytest.fixture(scope="session")
+def opened_template(
+    tmp_path_factory: pytest.TempPathFactory,
+    world_template: WorldTemplate,
+    postgres: PostgresServer | None,
+) -> OpenedTemplate:
+    """A copy of the world's template with `opened_window`'s window built into it (once)."""
+    files = tmp_path_factory.mktemp("opened-files")
+    if postgres is None:
+        path = tmp_path_factory.mktemp("opened-template") / "opened.db"
+        shutil.copy(world_template.database, path)
+        url, database = sqlite_url(path), str(path)
+    else:
+        database = "gp_opened_template"
+        url = postgres.create_database(database, template=world_template.database)
+    return build_opened_template(world_template, url, database, files, TEST_HASHER)
+
+
+@pytest.fixture
+def opened_window(request: pytest.FixtureRequest, world: World) -> Window:
+    """The local account's window, opened now with the defaults and its notice approved:
+    `world.approve_notice(world.open_window())`, the template's when the test started on its
+    copy (`database_url` starts a test asking for this fixture there)."""
+    template: OpenedTemplate = request.getfixturevalue("opened_template")
+    if request.node.stash.get(SEEDED_FROM, None) is template.seeded:
+        return template.window_for(world)
+    return world.approve_notice(world.open_window())
 
 
 class SharedTemplateCode(BytecodeCache):

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from ghostpost.audit.format import Header, read_export
 from ghostpost.domain.checkpoint import Checkpoint
 from ghostpost.domain.ledger import LedgerEntry
-from ghostpost.domain.model import Account, Post, Role
+from ghostpost.domain.model import Account, Post, Role, Window
 from ghostpost.services import directory
 from ghostpost.services.context import Actor
 from ghostpost.settings import Settings
@@ -45,9 +45,8 @@ def other_account(world: World) -> Account:
 
 
 @pytest.fixture
-def scheduler(client: FlaskClient, world: World) -> Scheduler:
+def scheduler(client: FlaskClient, world: World, opened_window: Window) -> Scheduler:
     """A client of Avery's account with audit:read, after posts on Avery's and Blake's."""
-    world.approve_notice(world.open_window())
     scheduler = scheduler_for(client, world, scopes=READER)
     for text in ('=HYPERLINK("http://evil")', "Keynote at 10", "Zürich 👋"):
         created = scheduler.create(

@@ -10,6 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from ghostpost.domain.ledger import LedgerTag
+from ghostpost.domain.model import Window
 from tests.support.api import Scheduler, scheduler_for
 from tests.support.world import World
 
@@ -17,8 +18,7 @@ PROBLEM = "application/problem+json"
 
 
 @pytest.fixture
-def scheduler(client: FlaskClient, world: World) -> Scheduler:
-    world.approve_notice(world.open_window())
+def scheduler(client: FlaskClient, world: World, opened_window: Window) -> Scheduler:
     return scheduler_for(client, world)
 
 

@@ -25,7 +25,7 @@ from ghostpost.cli import main
 from ghostpost.clock import FixedClock
 from ghostpost.db import idempotency as db_idempotency
 from ghostpost.domain.ledger import LedgerTag, first_broken_entry
-from ghostpost.domain.model import Post, Source
+from ghostpost.domain.model import Post, Source, Window
 from ghostpost.services import directory, idempotency
 from ghostpost.services.context import Actor
 from ghostpost.services.idempotency import RequestInFlight, submit_post_once
@@ -36,8 +36,7 @@ from tests.support.world import World
 
 
 @pytest.fixture
-def scheduler(client: FlaskClient, world: World) -> Scheduler:
-    world.approve_notice(world.open_window())
+def scheduler(client: FlaskClient, world: World, opened_window: Window) -> Scheduler:
     return scheduler_for(client, world)
 
 

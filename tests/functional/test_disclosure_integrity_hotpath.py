@@ -20,7 +20,7 @@ from sqlalchemy import event
 
 from ghostpost.bootstrap import Container, bootstrap
 from ghostpost.clock import FixedClock
-from ghostpost.domain.model import Source
+from ghostpost.domain.model import Source, Window
 from ghostpost.services import clients, directory
 from ghostpost.services.context import Actor
 from ghostpost.settings import Settings
@@ -37,8 +37,7 @@ def elsewhere(settings: Settings, clock: FixedClock) -> Iterator[Container]:
 
 
 @pytest.fixture
-def scheduler(client: FlaskClient, world: World) -> Scheduler:
-    world.approve_notice(world.open_window())
+def scheduler(client: FlaskClient, world: World, opened_window: Window) -> Scheduler:
     return scheduler_for(client, world)
 
 

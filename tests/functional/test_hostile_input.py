@@ -35,7 +35,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from markupsafe import escape
 
-from ghostpost.domain.model import Account
+from ghostpost.domain.model import Account, Window
 from ghostpost.services import directory
 from ghostpost.services.context import Actor
 from tests.support.api import Scheduler, scheduler_for
@@ -56,8 +56,7 @@ class Setup:
 
 
 @pytest.fixture
-def setup(app: Flask, world: World) -> Setup:
-    world.approve_notice(world.open_window())
+def setup(app: Flask, world: World, opened_window: Window) -> Setup:
     world.run_worker()  # the notice goes out
     other = directory.create_account(
         world.ctx,

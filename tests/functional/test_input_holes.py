@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from ghostpost.bootstrap import Container
 from ghostpost.cli import main
 from ghostpost.db.models import LedgerEntryRow, PostRow, WebSessionRow
+from ghostpost.domain.model import Window
 from ghostpost.services import clients
 from ghostpost.services.context import Actor
 from ghostpost.settings import Settings
@@ -89,8 +90,9 @@ def test_an_api_export_bound_beyond_the_calendar_is_422(reader: Scheduler, bound
 
 
 @pytest.fixture
-def compat(client: FlaskClient, world: World) -> tuple[FlaskClient, dict[str, str], str]:
-    world.approve_notice(world.open_window())
+def compat(
+    client: FlaskClient, world: World, opened_window: Window
+) -> tuple[FlaskClient, dict[str, str], str]:
     client_record, secret = clients.create_client(
         world.ctx,
         Actor.system("test"),

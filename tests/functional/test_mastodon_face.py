@@ -24,7 +24,7 @@ from ghostpost import create_app
 from ghostpost.api.mastodon_face import HostDispatcher, face_of
 from ghostpost.api.mastodon_reads import PUBLIC_ENDPOINTS
 from ghostpost.bootstrap import bootstrap
-from ghostpost.domain.model import Account, ApiClient
+from ghostpost.domain.model import Account, ApiClient, Window
 from ghostpost.domain.states import PostState
 from ghostpost.services import directory, posts
 from ghostpost.services.context import Actor
@@ -84,8 +84,7 @@ def second_account(world: World) -> Account:
 
 
 @pytest.fixture
-def opened(world: World) -> World:
-    world.approve_notice(world.open_window())
+def opened(world: World, opened_window: Window) -> World:
     return world
 
 

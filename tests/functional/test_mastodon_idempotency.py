@@ -13,6 +13,7 @@ from sqlalchemy import event, func, select
 from ghostpost.bootstrap import Container, bootstrap
 from ghostpost.clock import FixedClock
 from ghostpost.db.models import LedgerEntryRow, PostRow
+from ghostpost.domain.model import Window
 from ghostpost.services import clients
 from ghostpost.services.context import Actor
 from ghostpost.settings import Settings
@@ -28,8 +29,9 @@ def stored(container: Container) -> tuple[int, int]:
 
 
 @pytest.fixture
-def compat(client: FlaskClient, world: World) -> tuple[FlaskClient, dict[str, str], str]:
-    world.approve_notice(world.open_window())
+def compat(
+    client: FlaskClient, world: World, opened_window: Window
+) -> tuple[FlaskClient, dict[str, str], str]:
     client_record, secret = clients.create_client(
         world.ctx,
         Actor.system("test"),

@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
 
-from ghostpost.domain.model import Post
+from ghostpost.domain.model import Post, Window
 from ghostpost.domain.policy import TagMode
 from ghostpost.domain.states import PostState
 from ghostpost.settings import Settings
@@ -29,8 +29,7 @@ def settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-def opened(world: World) -> World:
-    world.approve_notice(world.open_window())
+def opened(world: World, opened_window: Window) -> World:
     return world
 
 

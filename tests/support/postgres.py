@@ -48,6 +48,7 @@ class PostgresServer:
         self.bin = _bin_dir()
         self._as_root = os.geteuid() == 0
         self._server_version: int | None = None
+        self._admin: psycopg.Connection[tuple[object, ...]] | None = None
 
     def _run(self, *args: str) -> None:
         command = [str(self.bin / args[0]), *args[1:]]
@@ -82,15 +83,31 @@ class PostgresServer:
         )
 
     def stop(self) -> None:
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None
         self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
 
     def url(self, database: str) -> str:
         return f"postgresql+psycopg://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
 
     def execute(self, sql: str) -> None:
+        """Run one statement on the `postgres` database, in autocommit.
+
+        On one connection kept for the server's life: a connection per statement (two per
+        test, its database's CREATE and DROP) cost the server a backend each, about 12 ms of
+        its CPU per test, and the test 1.5 ms. After a restart (`stop`, `resume`) the old
+        connection fails before it sends anything, and the statement goes on a new one."""
+        if self._admin is not None and not self._admin.closed:
+            try:
+                self._admin.execute(sql)  # type: ignore[arg-type]
+                return
+            except psycopg.OperationalError:
+                if not self._admin.closed:
+                    raise
         dsn = f"host=127.0.0.1 port={self.port} user={SUPERUSER} dbname=postgres"
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(sql)  # type: ignore[arg-type]
+        self._admin = psycopg.connect(dsn, autocommit=True)
+        self._admin.execute(sql)  # type: ignore[arg-type]
 
     def create_database(self, name: str, template: str | None = None) -> str:
         """A new database, a copy of `template` when given.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -260,6 +260,43 @@ def build_world_template(
         world.outsider,
     )
     return WorldTemplate(database, url, start, cast, counts)
+
+
+@dataclass(frozen=True)
+class OpenedTemplate:
+    """The world's template with the local account's window opened at its start with the
+    defaults and its notice approved (`World.approve_notice(World.open_window())`)."""
+
+    seeded: WorldTemplate
+    window: Window
+
+    def window_for(self, world: World) -> Window:
+        """The window of a world on a fresh copy of this template; refuses as `world_for` does
+        when anything changed the copy (or moved the clock) since the world was handed out."""
+        if world.container.clock.now() != self.seeded.start:
+            raise RuntimeError("the clock moved between the world and opened_window fixtures")
+        if row_counts(world.container.settings.database_url) != self.seeded.counts:
+            raise RuntimeError("the database changed between the world and opened_window fixtures")
+        return self.window
+
+
+def build_opened_template(
+    world_template: WorldTemplate, url: str, database: str, files: Path, hasher: PasswordHasher
+) -> OpenedTemplate:
+    """Open and approve the window on `url`, a copy of the world's template; the files the
+    settings root `files` then holds (signing key, witness) go to every copy too."""
+    container = bootstrap(
+        settings_for(url, files), clock=FixedClock(world_template.start), password_hasher=hasher
+    )
+    try:
+        world = world_template.world_for(container)
+        window = world.approve_notice(world.open_window())
+    finally:
+        container.dispose()  # PostgreSQL copies a template only while nobody is connected
+    seeded = replace(
+        world_template, database=database, url=url, counts=row_counts(url), files=files
+    )
+    return OpenedTemplate(seeded, window)
 
 
 #: Set on a test item whose database is a copy of this WorldTemplate.
