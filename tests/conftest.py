@@ -105,26 +105,10 @@ POSTGRESQL_TRACED = (
 )
 
 
-#: The SQLite pass runs these heavy, repetitive tests untraced: every line and branch they
-#: reach, other (traced) tests reach too, so the report is the same (checked with per-test
-#: contexts: scripts/sqlite-untraced-check). Check again after changing what they exercise.
-_SWEEP = "tests/functional/test_audit_verify_tamper.py::test_every_"
-SQLITE_UNTRACED = (
-    f"{_SWEEP}deletion_is_detected",
-    f"{_SWEEP}swap_of_two_entries_is_detected",
-    # Not [prev_hash]: it alone reaches the verifier's refusal of a broken link.
-    *(
-        f"{_SWEEP}single_entry_edit_is_detected_at_its_seq[{field}]"
-        for field in (
-            *("seq", "occurred_at", "tag", "actor", "subject"),
-            *("data value", "data key added", "entry_hash"),
-        )
-    ),
-)
-
-
-#: More tests the SQLite pass runs untraced, on the same terms: tests/sqlite_untraced.txt (test
-#: ids, or files), chosen by scripts/sqlite-untraced-plan from a run with per-test contexts.
+#: The SQLite pass runs the tests listed in tests/sqlite_untraced.txt (test ids, or files)
+#: untraced: every branch of ghostpost each reaches, the traced tests reach too, so the report
+#: is the same (chosen by scripts/sqlite-untraced-plan from a run with per-test contexts,
+#: costliest first; checked by scripts/sqlite-untraced-check). A test not listed is traced.
 SQLITE_UNTRACED_TESTS = frozenset(
     line.strip()
     for line in (Path(__file__).parent / "sqlite_untraced.txt").read_text().splitlines()
@@ -133,12 +117,8 @@ SQLITE_UNTRACED_TESTS = frozenset(
 
 
 def sqlite_untraced(nodeid: str) -> bool:
-    """Whether the SQLite pass runs this test untraced (scripts/sqlite-untraced-check)."""
-    return (
-        nodeid.startswith(SQLITE_UNTRACED)
-        or nodeid in SQLITE_UNTRACED_TESTS
-        or nodeid.split("::")[0] in SQLITE_UNTRACED_TESTS
-    )
+    """Whether the SQLite pass runs this test untraced."""
+    return nodeid in SQLITE_UNTRACED_TESTS or nodeid.split("::")[0] in SQLITE_UNTRACED_TESTS
 
 
 def _untraced(nodeid: str) -> bool:
@@ -151,8 +131,8 @@ def _untraced(nodeid: str) -> bool:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
-    """Under coverage, a test outside POSTGRESQL_TRACED (PostgreSQL) or in SQLITE_UNTRACED
-    (SQLite) runs untraced."""
+    """Under coverage, a test outside POSTGRESQL_TRACED (PostgreSQL) or listed in
+    tests/sqlite_untraced.txt (SQLite) runs untraced."""
     if not _untraced(item.nodeid):
         yield
         return
