@@ -733,6 +733,17 @@ def seed(container: Container, accounts: int) -> Seeded:
     return Seeded(client.client_id, secret, tuple(account_ids), WRITERS)
 
 
+def token_from_test_client(http: Any, seeded: Seeded) -> str:
+    """A bearer token for the seeded API client, from a Flask test client of the app."""
+    basic = base64.b64encode(f"{seeded.client_id}:{seeded.secret}".encode()).decode()
+    answer = http.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "scope": SCOPES},
+        headers={"Authorization": f"Basic {basic}"},
+    )
+    return str(answer.get_json()["access_token"])
+
+
 def migrate(url: str) -> None:
     from alembic import command
 
@@ -948,12 +959,7 @@ def anatomy(settings: Settings, seeded: Seeded, bare_url: str) -> tuple[Anatomy,
     app = create_app(settings)
     container = app.extensions["ghostpost"]
     http = app.test_client()
-    basic = base64.b64encode(f"{seeded.client_id}:{seeded.secret}".encode()).decode()
-    token = http.post(
-        "/oauth/token",
-        data={"grant_type": "client_credentials", "scope": SCOPES},
-        headers={"Authorization": f"Basic {basic}"},
-    ).get_json()["access_token"]
+    token = token_from_test_client(http, seeded)
     body = {"account": seeded.accounts[0], "author": seeded.authors[0], "text": "Anatomy"}
     for n in range(3):
         with watching(container.engine) as gp:

@@ -16,7 +16,6 @@ Not a test: nothing is asserted.
 from __future__ import annotations
 
 import argparse
-import base64
 import cProfile  # the profile is saved to $TMPDIR/request_cpu-<route>-<pid>.prof
 import itertools
 import os
@@ -34,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.api_load import SCOPES, migrate, seed, settings_for  # noqa: E402
+from bench.api_load import migrate, seed, settings_for, token_from_test_client  # noqa: E402
 from ghostpost.bootstrap import bootstrap  # noqa: E402
 
 
@@ -120,12 +119,7 @@ def bench(name: str, url: str, bare_url: str, args: argparse.Namespace, work: Pa
 
     app = create_app(seed_settings.replace(environment="production"))
     http = app.test_client()
-    basic = base64.b64encode(f"{seeded.client_id}:{seeded.secret}".encode()).decode()
-    token = http.post(
-        "/oauth/token",
-        data={"grant_type": "client_credentials", "scope": SCOPES},
-        headers={"Authorization": f"Basic {basic}"},
-    ).get_json()["access_token"]
+    token = token_from_test_client(http, seeded)
     auth = {"Authorization": f"Bearer {token}"}
     accounts, authors = seeded.accounts, seeded.authors
 

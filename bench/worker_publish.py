@@ -16,7 +16,6 @@ Not a test: nothing is asserted but that every post went out.
 from __future__ import annotations
 
 import argparse
-import base64
 import cProfile
 import os
 import pstats
@@ -34,7 +33,7 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import event, text  # noqa: E402
 
-from bench.api_load import SCOPES, migrate, seed, settings_for  # noqa: E402
+from bench.api_load import migrate, seed, settings_for, token_from_test_client  # noqa: E402
 from bench.request_cpu import databases  # noqa: E402
 from ghostpost.bootstrap import bootstrap  # noqa: E402
 from ghostpost.db.engine import READ_ONLY, SINGLE_READ  # noqa: E402
@@ -53,12 +52,7 @@ def submit(url: str, work: Path, n: int) -> None:
 
     app = create_app(settings.replace(environment="production"))
     http = app.test_client()
-    basic = base64.b64encode(f"{seeded.client_id}:{seeded.secret}".encode()).decode()
-    token = http.post(
-        "/oauth/token",
-        data={"grant_type": "client_credentials", "scope": SCOPES},
-        headers={"Authorization": f"Basic {basic}"},
-    ).get_json()["access_token"]
+    token = token_from_test_client(http, seeded)
     for i in range(n):
         answer = http.post(
             "/api/v1/posts",
