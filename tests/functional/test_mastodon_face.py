@@ -509,6 +509,13 @@ def test_delete_cancels_what_has_not_gone_out_and_refuses_a_client_what_has(
 # --- a real server ------------------------------------------------------------------------
 
 
+#: The live server (tests/support/live.py) migrates and serves its own SQLite database, whatever
+#: backend the run is on: on PostgreSQL these tests would repeat the SQLite run exactly.
+LIVE_SERVER_ON_SQLITE = pytest.mark.backend_independent(
+    "the live server runs on its own SQLite database"
+)
+
+
 @pytest.fixture
 def served_face(tmp_path: Path) -> Iterator[tuple[str, World]]:
     port = free_port()
@@ -517,6 +524,7 @@ def served_face(tmp_path: Path) -> Iterator[tuple[str, World]]:
 
 
 @pytest.mark.slow
+@LIVE_SERVER_ON_SQLITE
 def test_a_client_given_only_the_base_url_finds_the_instance(
     served_face: tuple[str, World],
 ) -> None:
@@ -548,6 +556,7 @@ def test_a_client_given_only_the_base_url_finds_the_instance(
 
 
 @pytest.mark.slow
+@LIVE_SERVER_ON_SQLITE
 def test_mastodon_py_given_only_the_base_url_posts_schedules_lists_and_cancels(
     served_face: tuple[str, World],
 ) -> None:
