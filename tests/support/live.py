@@ -1,11 +1,27 @@
-"""A real `ghostpost serve` process (with its worker thread) on a free loopback port."""
+"""A real `ghostpost serve` process (with its worker thread) on a free loopback port.
+
+The process is a fork of the test process running the CLI's `serve` (`ghostpost.cli.run` with
+its argv and environment), not a fresh `python -m ghostpost serve`: a fresh interpreter spends
+about 1.5 s of CPU (3-4 s on a busy machine) importing ghostpost before it answers, once per
+browser module. What the tests see is unchanged: the server is a process of its own, with its
+own settings read from its environment, its own container, engine, connections and worker
+thread, sharing nothing with the test's but the database file; the test's pooled connections
+are closed before the fork. The database is a copy of one migrated with Alembic once per test
+process (as tests/conftest.py's migrated_template), not migrated again per server.
+"""
 
 from __future__ import annotations
 
+import atexit
+import logging
+import multiprocessing
 import os
+import shutil
+import signal
 import socket
-import subprocess
 import sys
+import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -25,6 +41,47 @@ from ghostpost.settings import PROJECT_DIR, Settings
 from tests.support.world import World, build_world
 
 T = TypeVar("T")
+
+
+_migrated: list[Path] = []
+
+
+def _migrated_copy(path: Path) -> str:
+    """A SQLite database at `path`, copied from one migrated to head once per process."""
+    if not _migrated:
+        folder = Path(tempfile.mkdtemp(prefix="gp-live-template-"))
+        atexit.register(shutil.rmtree, folder, True)
+        template = folder / "template.db"
+        command.upgrade(alembic_config(f"sqlite:///{template}"), "head")
+        _migrated.append(template)
+    shutil.copy(_migrated[0], path)
+    return f"sqlite:///{path}"
+
+
+def _serve(argv: list[str], environ: dict[str, str], log_path: str) -> None:
+    """The forked server: as `python -m ghostpost serve` would start (its argv, environment,
+    working directory, default logging and signals, no tracer), then the CLI itself."""
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+    # Coverage's tracer came with the fork; a `python -m ghostpost` child was never traced.
+    sys.settrace(None)
+    threading.settrace(None)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # pytest's capturing handlers came with the fork: the CLI's basicConfig sets up its own.
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.setLevel(logging.WARNING)
+    os.environ.clear()
+    os.environ.update(environ)
+    os.chdir(PROJECT_DIR)
+    sys.argv = ["ghostpost", *argv]
+    from ghostpost.cli import run
+
+    run()
 
 
 def free_port() -> int:
@@ -70,8 +127,7 @@ def _serving(
     serve_args: Sequence[str],
     extra_env: dict[str, str],
 ) -> Iterator[tuple[str, T, Container]]:
-    database_url = f"sqlite:///{tmp_path / 'live.db'}"
-    command.upgrade(alembic_config(database_url), "head")
+    database_url = _migrated_copy(tmp_path / "live.db")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     settings = Settings(
@@ -96,26 +152,27 @@ def _serving(
         **extra_env,
     )
     log_path = tmp_path / "server.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "ghostpost", "serve", "--port", str(port), *serve_args],
-            env=env,
-            cwd=PROJECT_DIR,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    urllib.request.urlopen(url + "/healthz", timeout=1).close()
-                    break
-                except (urllib.error.URLError, ConnectionError):
-                    if time.monotonic() > deadline or process.poll() is not None:
-                        raise RuntimeError(log_path.read_text()) from None
-                    time.sleep(0.1)
-            yield url, seeded, container
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
-            container.dispose()
+    log_path.touch()
+    # No connection of the test's is shared with the server (they reconnect on next use).
+    container.dispose()
+    process = multiprocessing.get_context("fork").Process(
+        target=_serve,
+        args=(["serve", "--port", str(port), *serve_args], env, str(log_path)),
+        name="ghostpost-serve",
+    )
+    process.start()
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(url + "/healthz", timeout=1).close()
+                break
+            except (urllib.error.URLError, ConnectionError):
+                if time.monotonic() > deadline or not process.is_alive():
+                    raise RuntimeError(log_path.read_text()) from None
+                time.sleep(0.1)
+        yield url, seeded, container
+    finally:
+        process.terminate()
+        process.join(timeout=10)
+        container.dispose()
