@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -17,6 +15,7 @@ from click.testing import CliRunner
 
 from ghostpost.cli import main
 from ghostpost.settings import PROJECT_DIR
+from tests.support.live import free_port, wait_until_healthy
 
 
 @pytest.fixture
@@ -79,12 +78,6 @@ def test_a_bad_setting_stops_with_a_message_naming_it(
     assert "Traceback" not in result.output
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def served(env: dict[str, str]) -> Iterator[str]:
     invoke("db", "upgrade")
@@ -98,16 +91,12 @@ def served(env: dict[str, str]) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        # A deadline, not a count of tries: on a busy machine the start alone takes seconds.
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=1).close()
-                break
-            except (urllib.error.URLError, ConnectionError):
-                assert process.poll() is None, "ghostpost serve exited before answering"
-                assert time.monotonic() < deadline, "ghostpost serve did not answer in 60 s"
-                time.sleep(0.1)
+        wait_until_healthy(
+            base,
+            lambda: process.poll() is None,
+            lambda: "ghostpost serve exited before answering or did not answer in 60 s",
+            timeout=60,
+        )
         yield base
     finally:
         process.terminate()

@@ -84,6 +84,23 @@ def _serve(argv: list[str], environ: dict[str, str], log_path: str) -> None:
     run()
 
 
+def wait_until_healthy(
+    url: str, running: Callable[[], bool], why_not: Callable[[], str], timeout: float = 30
+) -> None:
+    """Wait until a server process started at `url` answers `/healthz`. A deadline, not a count
+    of tries: on a busy machine the start alone takes seconds. Raises RuntimeError with
+    `why_not()` (its log, say) if the process stops or the deadline passes first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url + "/healthz", timeout=1).close()
+            return
+        except OSError:  # refused, reset or timed out while it boots
+            if time.monotonic() > deadline or not running():
+                raise RuntimeError(why_not()) from None
+            time.sleep(0.1)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -162,15 +179,7 @@ def _serving(
     )
     process.start()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(url + "/healthz", timeout=1).close()
-                break
-            except (urllib.error.URLError, ConnectionError):
-                if time.monotonic() > deadline or not process.is_alive():
-                    raise RuntimeError(log_path.read_text()) from None
-                time.sleep(0.1)
+        wait_until_healthy(url, process.is_alive, log_path.read_text)
         yield url, seeded, container
     finally:
         process.terminate()

@@ -6,14 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from ghostpost.settings import PROJECT_DIR, Settings
-from tests.support.live import free_port
+from tests.support.live import free_port, wait_until_healthy
 
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 
@@ -76,15 +74,7 @@ def gunicorn(
             stderr=subprocess.STDOUT,
         )
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    urllib.request.urlopen(url + "/healthz", timeout=1).close()
-                    break
-                except OSError:  # refused, reset or timed out while it boots
-                    if time.monotonic() > deadline or process.poll() is not None:
-                        raise RuntimeError(log.read_text()) from None
-                    time.sleep(0.1)
+            wait_until_healthy(url, lambda: process.poll() is None, log.read_text)
             yield url
         finally:
             _stop(process)
