@@ -20,6 +20,7 @@ production that takes 30 s; here the web processes wait at most BUSY_MS (see
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -52,13 +53,16 @@ from tests.support.postgres import PostgresServer
 from tests.support.world import World
 
 CLIENTS = 8
-OUTAGE_SECONDS = 3.0
+#: PostgreSQL: a request to a stopped server fails at once, so two seconds hold many of them.
+OUTAGE_SECONDS = 2.0
 #: SQLite only: how long the web processes wait for the write lock (production: 30 s), and
-#: how long the lock is held: long enough for requests to start and give up inside it.
-BUSY_MS = 2000
-SQLITE_OUTAGE_SECONDS = 4.5
-#: Seconds of load before the outage and after recovery.
-STEADY_SECONDS = 1.5
+#: how long the lock is held: long enough for requests to start and give up inside it (a
+#: request started in the first two seconds gives up one second later, still inside).
+BUSY_MS = 1000
+SQLITE_OUTAGE_SECONDS = 3.0
+#: Seconds of load before the outage and after recovery (at least three answers each way
+#: either side, however busy the machine: `wait_for_answers_after`).
+STEADY_SECONDS = 1.0
 RECOVERY_TIMEOUT = 20.0
 # Requests started this long after the first post-outage success must all succeed.
 AFTER_RECOVERY_MARGIN = 0.5
@@ -292,6 +296,8 @@ def running_service(settings: Settings, sqlite: bool, tmp_path: Path) -> Iterato
             cwd=PROJECT_DIR,
             stdout=web_out,
             stderr=subprocess.STDOUT,
+            # Its own process group, so that the master and its workers stop together.
+            start_new_session=True,
         )
         worker = subprocess.Popen(
             [sys.executable, "-m", "ghostpost", "worker"],
@@ -309,9 +315,14 @@ def running_service(settings: Settings, sqlite: bool, tmp_path: Path) -> Iterato
                 time.sleep(0.1)
             yield service
         finally:
-            for process in (web, worker):
-                if process.poll() is None:
-                    process.terminate()
+            # Nothing is asked of the service once the test has read its state (the load has
+            # stopped, the worker has published everything or died): SIGKILL. A graceful
+            # stop held each gunicorn worker ~2 s (gthread's keep-alive linger) for nothing,
+            # and SIGTERM was already no cleaner for the worker, which does not handle it.
+            if web.poll() is None:
+                os.killpg(web.pid, signal.SIGKILL)
+            if worker.poll() is None:
+                worker.kill()
             for process in (web, worker):
                 try:
                     process.wait(timeout=10)
@@ -366,8 +377,10 @@ def test_the_database_going_away_under_load_answers_503_loses_nothing_and_heals_
 
     with running_service(settings, postgres is None, tmp_path) as service:
         token = fetch_token(service.url, client.client_id, secret)
+        started = time.monotonic()
         with Load(service.url, token, world) as load:
             time.sleep(STEADY_SECONDS)
+            load.wait_for_answers_after(started)
             try:
                 going_down = time.monotonic()
                 outage.begin()

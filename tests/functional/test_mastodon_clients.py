@@ -23,7 +23,10 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
+import traceback
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -248,8 +251,64 @@ def toot_env(home: Path) -> dict[str, str]:
 
 
 def toot(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [toot_executable(), *args], env=env, capture_output=True, text=True, timeout=60
+    """`toot ARGS` with `env`, in a process of its own: a fork of this one, where toot's
+    command line is already imported, running what the installed `toot` script runs
+    (`sys.exit(toot.cli.cli())`). A fresh `toot` spends ~1 s of CPU importing it, eight times
+    in the test. What toot sees is the same: its argv, its environment (the config directory
+    it reads on each call), stdin/stdout/stderr of its own, Python's default warning filters
+    (not pytest's), nothing of the test's but the modules imported. `toot login`, which
+    talks with its user, runs the installed script itself (toot_login)."""
+    from toot.cli import cli  # once, in this process: the forks share it
+
+    out_read, out_write = os.pipe()
+    err_read, err_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 1
+        try:
+            os.close(out_read)
+            os.close(err_read)
+            sys.settrace(None)  # coverage's tracer came with the fork (as in live.py)
+            threading.settrace(None)
+            stdin = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(stdin, 0)
+            os.dup2(out_write, 1)
+            os.dup2(err_write, 2)
+            sys.stdin = open(0, closefd=False)  # noqa: SIM115 - the process's own, until exit
+            sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+            sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+            os.environ.clear()
+            os.environ.update(env)
+            warnings.resetwarnings()
+            for category in (DeprecationWarning, PendingDeprecationWarning, ImportWarning):
+                warnings.simplefilter("ignore", category)
+            warnings.simplefilter("ignore", ResourceWarning)
+            sys.argv = [toot_executable(), *args]
+            try:
+                cli()
+                code = 0
+            except SystemExit as exit_:  # as the interpreter turns sys.exit(x) into a status
+                code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
+                if isinstance(exit_.code, str):
+                    print(exit_.code, file=sys.stderr)
+            except BaseException:
+                traceback.print_exc()  # as an uncaught exception would: status 1
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+    os.close(out_write)
+    os.close(err_write)
+    with os.fdopen(out_read) as out, os.fdopen(err_read) as err:
+        # Both pipes at once: a child blocked on a full stderr would never close stdout.
+        errors: list[str] = []
+        reader = threading.Thread(target=lambda: errors.append(err.read()))
+        reader.start()
+        stdout = out.read()
+        reader.join(timeout=60)
+    _, status = os.waitpid(pid, 0)
+    return subprocess.CompletedProcess(
+        [toot_executable(), *args], os.waitstatus_to_exitcode(status), stdout, "".join(errors)
     )
 
 

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import shutil
 
+import pytest
 from flask.testing import FlaskClient
 from markupsafe import escape
 
+from ghostpost.bootstrap import bootstrap
+from ghostpost.clock import FixedClock
 from ghostpost.domain.model import Post
 from ghostpost.services import directory
 from ghostpost.services.context import Actor
-from tests.support.world import World
+from tests.support.postgres import PostgresServer
+from tests.support.world import (
+    SEEDED_FROM,
+    TEST_HASHER,
+    World,
+    WorldTemplate,
+    row_counts,
+    settings_for,
+)
 
 PAGE_SIZE = 50
 JSON = {"Accept": "application/json"}
@@ -22,6 +35,68 @@ def publish(world: World, *texts: str) -> list[Post]:
     submitted = [world.submit(world.principal, text) for text in texts]
     world.run_worker()
     return [world.post(p.id) for p in submitted]
+
+
+@dataclasses.dataclass(frozen=True)
+class PageTemplate:
+    """A page of the principal's statuses (`publish` of PAGE_SIZE texts), built once into a
+    copy of the world's template (database, signing key, witness and notary state)."""
+
+    seeded: WorldTemplate
+    published: tuple[Post, ...]
+
+
+def a_page_of_texts() -> list[str]:
+    return [f"Status number {i}" for i in range(PAGE_SIZE)]
+
+
+#: A test asking for `a_page_published` starts on a copy of the page's template
+#: (tests/conftest.py): the two pagination tests published the same 50 statuses one by one.
+pytestmark = pytest.mark.seeded_template("a_page_published", "page_world_template")
+
+
+@pytest.fixture(scope="session")
+def page_template(
+    tmp_path_factory: pytest.TempPathFactory,
+    world_template: WorldTemplate,
+    postgres: PostgresServer | None,
+) -> PageTemplate:
+    """`publish(world, *a_page_of_texts())` on a copy of the world's template, once."""
+    files = tmp_path_factory.mktemp("page-files")
+    if postgres is None:
+        path = tmp_path_factory.mktemp("page-template") / "page.db"
+        shutil.copy(world_template.database, path)
+        url, database = f"sqlite:///{path}", str(path)
+    else:
+        database = "gp_page_template"
+        url = postgres.create_database(database, template=world_template.database)
+    clock = FixedClock(world_template.start)
+    container = bootstrap(settings_for(url, files), clock=clock, password_hasher=TEST_HASHER)
+    try:
+        published = publish(world_template.world_for(container), *a_page_of_texts())
+    finally:
+        container.dispose()  # PostgreSQL copies a template only while nobody is connected
+    assert clock.now() == world_template.start, "publishing moved the clock: copies would not"
+    seeded = dataclasses.replace(
+        world_template, database=database, url=url, counts=row_counts(url), files=files
+    )
+    return PageTemplate(seeded, tuple(published))
+
+
+@pytest.fixture(scope="session")
+def page_world_template(page_template: PageTemplate) -> WorldTemplate:
+    return page_template.seeded
+
+
+@pytest.fixture
+def a_page_published(request: pytest.FixtureRequest, world: World) -> list[Post]:
+    """`publish(world, *a_page_of_texts())`: the template's when the test started on its copy."""
+    template: PageTemplate = request.getfixturevalue("page_template")
+    if request.node.stash.get(SEEDED_FROM, None) is template.seeded:
+        if row_counts(world.container.settings.database_url) != template.seeded.counts:
+            raise RuntimeError("the database changed between the world and the page fixtures")
+        return list(template.published)
+    return publish(world, *a_page_of_texts())
 
 
 def status_ids(html: str) -> list[int]:
@@ -168,9 +243,10 @@ def test_a_status_is_not_found_under_another_handle_or_id(
 
 
 def test_long_timelines_are_paginated_with_an_older_posts_link(
-    world: World, client: FlaskClient
+    world: World, client: FlaskClient, a_page_published: list[Post]
 ) -> None:
-    published = publish(world, *(f"Status number {i}" for i in range(PAGE_SIZE + 3)))
+    more = publish(world, *(f"Status number {i}" for i in range(PAGE_SIZE, PAGE_SIZE + 3)))
+    published = a_page_published + more
     ids = [int(p.platform_post_id or 0) for p in published]
 
     page_one = client.get("/@avery").get_data(as_text=True)
@@ -184,10 +260,8 @@ def test_long_timelines_are_paginated_with_an_older_posts_link(
 
 
 def test_a_timeline_of_exactly_one_page_has_no_older_posts_link(
-    world: World, client: FlaskClient
+    world: World, client: FlaskClient, a_page_published: list[Post]
 ) -> None:
-    publish(world, *(f"Status number {i}" for i in range(PAGE_SIZE)))
-
     page_one = client.get("/@avery").get_data(as_text=True)
 
     assert len(status_ids(page_one)) == PAGE_SIZE

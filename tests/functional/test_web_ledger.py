@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import shutil
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from flask.testing import FlaskClient
 
+from ghostpost.bootstrap import bootstrap
+from ghostpost.clock import FixedClock
 from ghostpost.domain.model import Account, Role, User
 from ghostpost.services import directory
 from ghostpost.services.context import Actor
+from tests.support.postgres import PostgresServer
 from tests.support.web import PASSWORD, sign_in
-from tests.support.world import World
+from tests.support.world import (
+    SEEDED_FROM,
+    TEST_HASHER,
+    World,
+    WorldTemplate,
+    row_counts,
+    settings_for,
+)
 
 ROW = re.compile(r'<tr id="entry-(\d+)">')
 
@@ -57,13 +69,74 @@ def second_account(world: World) -> tuple[Account, User]:
     return account, blake
 
 
-def busy_world(world: World, posts: int = 30) -> None:
-    window = world.open_window()
-    world.approve_notice(window)
-    for i in range(posts):
+def busy_world(world: World, posts: int = 30, first: int = 0) -> None:
+    """A window, its notice approved, and `posts` posts submitted a minute apart, then
+    published; from `first` on: the same posts more, in the window a busy world opened."""
+    if first == 0:
+        window = world.open_window()
+        world.approve_notice(window)
+    for i in range(first, first + posts):
         world.submit(world.writer_a if i % 2 else world.writer_b, f"Post number {i}")
         world.container.clock.advance(minutes=1)
     world.run_worker()
+
+
+@dataclasses.dataclass(frozen=True)
+class BusyTemplate:
+    """`busy_world(world, posts=30)` built once into a copy of the world's template (database,
+    signing key, witness and notary state), with the clock where it left it."""
+
+    seeded: WorldTemplate
+    now: datetime
+
+
+#: A test asking for `busy_30` starts on a copy of the busy template (tests/conftest.py): the
+#: two paging tests built 30 and 60 posts of it, one by one, each.
+pytestmark = pytest.mark.seeded_template("busy_30", "busy_world_template")
+
+
+@pytest.fixture(scope="session")
+def busy_template(
+    tmp_path_factory: pytest.TempPathFactory,
+    world_template: WorldTemplate,
+    postgres: PostgresServer | None,
+) -> BusyTemplate:
+    """`busy_world(world, posts=30)` on a copy of the world's template, once per session."""
+    files = tmp_path_factory.mktemp("busy-files")
+    if postgres is None:
+        path = tmp_path_factory.mktemp("busy-template") / "busy.db"
+        shutil.copy(world_template.database, path)
+        url, database = f"sqlite:///{path}", str(path)
+    else:
+        database = "gp_ledger_busy_template"
+        url = postgres.create_database(database, template=world_template.database)
+    clock = FixedClock(world_template.start)
+    container = bootstrap(settings_for(url, files), clock=clock, password_hasher=TEST_HASHER)
+    try:
+        busy_world(world_template.world_for(container), posts=30)
+    finally:
+        container.dispose()  # PostgreSQL copies a template only while nobody is connected
+    seeded = dataclasses.replace(
+        world_template, database=database, url=url, counts=row_counts(url), files=files
+    )
+    return BusyTemplate(seeded, clock.now())
+
+
+@pytest.fixture(scope="session")
+def busy_world_template(busy_template: BusyTemplate) -> WorldTemplate:
+    return busy_template.seeded
+
+
+@pytest.fixture
+def busy_30(request: pytest.FixtureRequest, world: World) -> None:
+    """`busy_world(world, posts=30)`: the template's when the test started on its copy."""
+    template: BusyTemplate = request.getfixturevalue("busy_template")
+    if request.node.stash.get(SEEDED_FROM, None) is template.seeded:
+        if row_counts(world.container.settings.database_url) != template.seeded.counts:
+            raise RuntimeError("the database changed between the world and busy fixtures")
+        world.container.clock.set(template.now)  # type: ignore[attr-defined]
+        return
+    busy_world(world, posts=30)
 
 
 # --- who reads it -----------------------------------------------------------------------------
@@ -309,9 +382,8 @@ def test_filters_naming_unknown_objects_are_404(
 
 
 def test_pages_of_50_newest_first_walk_the_whole_ledger_both_ways(
-    world: World, client: FlaskClient
+    world: World, client: FlaskClient, busy_30: None
 ) -> None:
-    busy_world(world, posts=30)
     total = sorted((e.seq for e in all_entries(world)), reverse=True)
     assert len(total) > 100
     sign_in(client, world.auditor.email)
@@ -338,8 +410,8 @@ def test_pages_of_50_newest_first_walk_the_whole_ledger_both_ways(
     assert link(back, "Newer entries") is None
 
 
-def test_filters_survive_paging(world: World, client: FlaskClient) -> None:
-    busy_world(world, posts=60)
+def test_filters_survive_paging(world: World, client: FlaskClient, busy_30: None) -> None:
+    busy_world(world, posts=30, first=30)  # 60 posts in all
     sign_in(client, world.manager.email)
     html = get(client, "/ledger?action=post:published")
     published = sorted(

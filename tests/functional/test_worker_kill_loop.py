@@ -188,17 +188,19 @@ class KillLoop:
         with self.world.ctx.uow() as uow:
             return uow.posts.list_for_account(self.world.account.id)
 
-    def skip_stale_leases(self) -> None:
+    def skip_stale_leases(self, posts: list[Any]) -> None:
         """Move ghostpost time past the lease of any post left `publishing` (only if needed)."""
-        leases = [p.lease_until for p in self.posts() if p.state is PostState.PUBLISHING]
+        leases = [p.lease_until for p in posts if p.state is PostState.PUBLISHING]
         assert len(leases) <= 1, "at most one post of an account is in flight"
         for lease_until in leases:
             assert lease_until is not None
             left = (lease_until - datetime.now(UTC)).total_seconds() - self.ahead
             self.ahead += max(0.0, left + 0.01)
 
-    def start(self, kind: str | None, crash_on: int) -> tuple[Any, Path]:
-        self.skip_stale_leases()
+    def start(self, kind: str | None, crash_on: int, posts: list[Any]) -> tuple[Any, Path]:
+        """Fork the next worker; `posts`: the account's posts as read since the last worker
+        ended (nothing but submissions has changed them since, and those add no lease)."""
+        self.skip_stale_leases(posts)
         self.runs += 1
         log = self.logs / f"run-{self.runs:03d}-{kind}.log"
         self.world.container.dispose()  # no database connection crosses the fork
@@ -221,7 +223,7 @@ class KillLoop:
         return code
 
     def run_clean(self, context: str) -> None:
-        process, log = self.start(None, 0)
+        process, log = self.start(None, 0, self.posts())
         code = self.wait(process, log, context)
         assert code == 0, f"{context}: clean worker exited {code}\n{_read(log)}"
 
@@ -262,8 +264,11 @@ def test_a_worker_killed_fifty_times_at_random_points_loses_nothing_and_duplicat
     died: Counter[str] = Counter()
     finished: Counter[str] = Counter()
     left_in_flight: Counter[str] = Counter()
+    # The posts are read once between two workers (nothing else changes their states): for
+    # what the dead worker left, how many are due, and the lease to skip.
+    posts = loop.posts()
     for number, kind in enumerate(plan, start=1):
-        due = sum(p.state in (PostState.SCHEDULED, PostState.HELD) for p in loop.posts())
+        due = sum(p.state in (PostState.SCHEDULED, PostState.HELD) for p in posts)
         if due < LOW_WATER:
             clock.set(datetime.now(UTC) + timedelta(seconds=loop.ahead))
             submit(TOP_UP)
@@ -271,7 +276,7 @@ def test_a_worker_killed_fifty_times_at_random_points_loses_nothing_and_duplicat
         delay = rng.uniform(0, MAX_KILL_DELAY)
         context = f"{tag} run {number} ({kind}, crash_on={crash_on}, delay={delay:.3f})"
         planned[kind] += 1
-        process, log = loop.start(kind, crash_on)
+        process, log = loop.start(kind, crash_on, posts)
         if kind == SIGKILL:
             time.sleep(delay)
             process.kill()
@@ -282,7 +287,8 @@ def test_a_worker_killed_fifty_times_at_random_points_loses_nothing_and_duplicat
             finished[kind] += 1
         else:
             died[kind] += 1
-        if any(p.state is PostState.PUBLISHING for p in loop.posts()):
+        posts = loop.posts()
+        if any(p.state is PostState.PUBLISHING for p in posts):
             left_in_flight[kind] += 1
 
     # A clean worker adopts whatever the last death left and publishes the rest.

@@ -30,13 +30,26 @@ def published_in_order(
     return ordered
 
 
-def assert_policy_kept(container: Container, account: Account, window: Window) -> list[Post]:
-    """Assert every rule of §3 on the account's timeline; return it."""
-    timeline = published_in_order(container, account)
-    with container.services.uow(read_only=True) as uow:
-        all_posts = uow.posts.list_for_account(account.id)
-        refreshed = uow.windows.get(window.id)
-    assert refreshed is not None
+def assert_policy_kept(
+    container: Container,
+    account: Account,
+    window: Window,
+    *,
+    read: tuple[list[Post], list[Post], Window] | None = None,
+) -> list[Post]:
+    """Assert every rule of §3 on the account's timeline; return it. `read`: the timeline
+    (`published_in_order`), the account's posts and the window as the caller just read them
+    from the database, nothing having changed since (else they are read here)."""
+    if read is not None:
+        timeline, all_posts, refreshed = read
+        assert refreshed.id == window.id
+    else:
+        timeline = published_in_order(container, account)
+        with container.services.uow(read_only=True) as uow:
+            all_posts = uow.posts.list_for_account(account.id)
+            found = uow.windows.get(window.id)
+        assert found is not None
+        refreshed = found
     policy = refreshed.policy
     # Published exactly once: one status per post, one post per status.
     assert len({p.id for p in timeline}) == len(timeline)
