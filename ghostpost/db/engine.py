@@ -360,10 +360,10 @@ class DriverResult:
         return self.rows[0] if self.rows else None
 
     def one(self) -> tuple[Any, ...]:
-        if len(self.rows) != 1:
-            raise NoResultFound("expected one row") if not self.rows else MultipleResultsFound(
-                "expected one row"
-            )
+        if not self.rows:
+            raise NoResultFound("expected one row, found none")
+        if len(self.rows) > 1:
+            raise MultipleResultsFound("expected one row, found more")
         return self.rows[0]
 
     def all(self) -> list[tuple[Any, ...]]:
