@@ -253,7 +253,15 @@ class _Prepared:
     to lay out the parameters (the driver's order, its types' bind processors, the values the
     statement binds itself)."""
 
-    __slots__ = ("_compiled", "_processors", "positional", "slots", "sql", "statement")
+    __slots__ = (
+        "_compiled",
+        "_processors",
+        "positional",
+        "returns_rows",
+        "slots",
+        "sql",
+        "statement",
+    )
 
     def __init__(self, statement: Executable, dialect: Any, names: frozenset[str]) -> None:
         self.statement = statement
@@ -262,6 +270,9 @@ class _Prepared:
         )
         self._compiled = compiled
         self._processors: tuple[Any, ...] | None = None
+        #: A SELECT, or a write with RETURNING: rows to fetch. Known from the statement, not
+        #: asked of the cursor (psycopg builds its description anew, an object per column).
+        self.returns_rows = bool(compiled._result_columns)
         binds = {name: bind for bind, name in compiled.bind_names.items()}
         rendered = {name for name, bind in binds.items() if bind.literal_execute or bind.expanding}
         self.sql: str | None = None
@@ -394,7 +405,7 @@ def _on_cursor(
         if listened:
             for listen in connection.dispatch.after_cursor_execute:
                 listen(connection, cursor, sql, bound, None, False)
-        rows = cursor.fetchall() if cursor.description is not None else []
+        rows = cursor.fetchall() if prepared.returns_rows else []
         return rows, cursor.rowcount, cursor.lastrowid if not raw else None
     except Exception as exc:
         connection._handle_dbapi_exception(exc, sql, bound, cursor, None)

@@ -241,7 +241,6 @@ class LeanUnitOfWork(SqlAlchemyUnitOfWork):
     def __init__(self, engine: Engine, box: SecretBox) -> None:
         super().__init__(lambda: cast(Session, None), box)
         self._engine = engine
-        self._built: dict[str, Any] = {}
 
     def __enter__(self) -> Self:
         self._connected = _ConnectionSession(self._engine)
@@ -302,7 +301,8 @@ class SqlUnitsOfWork:
     """The unit-of-work factory of the services (ServiceContext.uow): `uow()` is one write
     transaction (BEGIN IMMEDIATE on SQLite), `uow(read_only=True)` one that only reads (a
     deferred BEGIN on SQLite, READ ONLY on PostgreSQL), `uow(single_read=True)` one read-only
-    statement (on PostgreSQL outside any explicit transaction: one round trip)."""
+    statement (on PostgreSQL outside any explicit transaction: one round trip), `uow(lean=True)`
+    one write transaction without an ORM Session unless needed (LeanUnitOfWork)."""
 
     def __init__(self, sessions: sessionmaker[Session], box: SecretBox) -> None:
         self._writes = sessions
