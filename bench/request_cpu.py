@@ -5,6 +5,8 @@ Seeds a database as `bench/api_load.py` does, then sends N `POST /api/v1/posts`,
 test client, and prints `time.process_time()` per request: this process's CPU only, so a
 PostgreSQL server's time is left out and the figure holds still on a busy machine (wall time
 does not). The test client's own cost (building the WSGI environ) is in every row alike.
+On SQLite it also prints the WAL pages a create's commit writes and how long a create holds
+the write lock (wall and CPU): what two gunicorn workers wait for from each other.
 
     .venv/bin/python bench/request_cpu.py                    # SQLite, then PostgreSQL
     .venv/bin/python bench/request_cpu.py --no-postgres -n 2000
@@ -91,6 +93,39 @@ def wal_pages_per_request(engine: Any, database: Path, n: int, send: Callable[[i
         engine.dispose()
 
 
+def write_lock_held(n: int, send: Callable[[int], Any]) -> tuple[float, float, float]:
+    """Send `n` requests and return, per request, the wall and CPU milliseconds the SQLite
+    write lock (the writer queue's turn: BEGIN IMMEDIATE to COMMIT) was held, and the write
+    transactions taken. Under load the other writers wait this long: on SQLite, throughput is
+    about 1 / (wall time held per create)."""
+    from ghostpost.db.writer_queue import QueuedWritersConnection as Queued
+
+    begin, give = Queued.begin_write, Queued.give_writer_turn
+    taken: dict[int, tuple[float, float]] = {}
+    held = [0.0, 0.0, 0]
+
+    def timed_begin(self: Any, run: Callable[[], object]) -> None:
+        taken[id(self)] = (time.perf_counter(), time.process_time())
+        begin(self, run)
+
+    def timed_give(self: Any) -> None:
+        holding = self._holding is not None
+        give(self)
+        started = taken.pop(id(self), None)
+        if holding and started is not None:
+            held[0] += time.perf_counter() - started[0]
+            held[1] += time.process_time() - started[1]
+            held[2] += 1
+
+    Queued.begin_write, Queued.give_writer_turn = timed_begin, timed_give  # type: ignore[method-assign]
+    try:
+        for i in range(n):
+            send(-30_000 - i)
+    finally:
+        Queued.begin_write, Queued.give_writer_turn = begin, give  # type: ignore[method-assign]
+    return held[0] / n * 1000, held[1] / n * 1000, held[2] / n
+
+
 @contextmanager
 def databases(args: argparse.Namespace, work: Path) -> Iterator[list[tuple[str, str, str]]]:
     found = []
@@ -171,6 +206,12 @@ def bench(name: str, url: str, bare_url: str, args: argparse.Namespace, work: Pa
             f"  SQLite WAL pages written per request (each fsynced at commit): "
             f"ghostpost create {gp_pages:.1f}, bare insert {bare_pages:.1f}"
         )
+        for _ in range(args.rounds):
+            wall, cpu, turns = write_lock_held(args.n, create)
+            print(
+                f"  SQLite write lock held per create: {wall:.3f} ms wall, {cpu:.3f} ms CPU "
+                f"({turns:.2f} write transactions per create)"
+            )
     for _ in range(args.rounds):
         per_request("ghostpost POST /api/v1/posts", args.n, create, args.profile)
         per_request("bare POST /insert", args.n, insert, args.profile)

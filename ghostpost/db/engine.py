@@ -10,7 +10,12 @@ from typing import Any
 import psycopg
 from sqlalchemy import Connection, Engine, Executable, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError, OperationalError
+from sqlalchemy.exc import (
+    DisconnectionError,
+    MultipleResultsFound,
+    NoResultFound,
+    OperationalError,
+)
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -248,7 +253,15 @@ class _Prepared:
     to lay out the parameters (the driver's order, its types' bind processors, the values the
     statement binds itself)."""
 
-    __slots__ = ("_compiled", "_processors", "positional", "slots", "sql", "statement")
+    __slots__ = (
+        "_compiled",
+        "_processors",
+        "positional",
+        "returns_rows",
+        "slots",
+        "sql",
+        "statement",
+    )
 
     def __init__(self, statement: Executable, dialect: Any, names: frozenset[str]) -> None:
         self.statement = statement
@@ -257,6 +270,9 @@ class _Prepared:
         )
         self._compiled = compiled
         self._processors: tuple[Any, ...] | None = None
+        #: A SELECT, or a write with RETURNING: rows to fetch. Known from the statement, not
+        #: asked of the cursor (psycopg builds its description anew, an object per column).
+        self.returns_rows = bool(compiled._result_columns)
         binds = {name: bind for bind, name in compiled.bind_names.items()}
         rendered = {name for name, bind in binds.items() if bind.literal_execute or bind.expanding}
         self.sql: str | None = None
@@ -341,56 +357,39 @@ def _raw_dialect(dialect: Any) -> Any:
     return found[1]
 
 
-def execute_prepared(
-    connection: Connection, statement: Executable, parameters: dict[str, Any]
-) -> Any:
-    """Run a prebuilt Core `statement` (one that lives as long as the process) as SQL rendered
-    once per dialect and set of parameter names, through `exec_driver_sql`: SQLAlchemy's
-    compile cache look-up, parameter building and typed result set-up cost more than the
-    statement on the create's path. Everything else is the same: what the engine's
-    before_execute hooks do (the single-read count, a deferred write run first; called here,
-    as exec_driver_sql fires no before_execute), the cursor events and `handle_error` (the
-    outage's 503), bind processors (a custom type's
-    process_bind_param), the statement's own bound values. A statement needing Python-side
-    defaults, or a value of the caller's written into its SQL, takes SQLAlchemy's own path.
+class DriverResult:
+    """What `execute_prepared` returns when it ran on the driver's cursor: the rows (as the
+    driver gives them: plain tuples, no type conversion), the affected row count and SQLite's
+    last row id. The part of SQLAlchemy's CursorResult its callers use."""
 
-    For writes, and RETURNING of a few plain columns: result rows come back as the driver
-    gives them (no type conversion), and a text result builds its column map from the
-    cursor's description on every call, which for a wide read costs more than the compiled
-    path's cached one (measured: the create's 61-column joined read stays on execute())."""
-    prepared = _prepared(connection, statement, frozenset(parameters))
-    if prepared.sql is None:
-        return connection.execute(statement, parameters)
-    # exec_driver_sql fires no `before_execute` event (cursor-level events and handle_error
-    # only): what the engine's before_execute hooks do is done here, in the same order.
-    if connection.get_execution_options().get(SINGLE_READ, False):
-        count_single_read(connection)
-    run_deferred(connection)
-    return connection.exec_driver_sql(prepared.sql, prepared.parameters(parameters))
+    __slots__ = ("lastrowid", "rowcount", "rows")
+
+    def __init__(self, rows: list[tuple[Any, ...]], rowcount: int, lastrowid: int | None) -> None:
+        self.rows, self.rowcount, self.lastrowid = rows, rowcount, lastrowid
+
+    def first(self) -> tuple[Any, ...] | None:
+        return self.rows[0] if self.rows else None
+
+    def one(self) -> tuple[Any, ...]:
+        if not self.rows:
+            raise NoResultFound("expected one row, found none")
+        if len(self.rows) > 1:
+            raise MultipleResultsFound("expected one row, found more")
+        return self.rows[0]
+
+    def all(self) -> list[tuple[Any, ...]]:
+        return self.rows
 
 
-def read_one_prepared(
-    connection: Connection, statement: Executable, parameters: dict[str, Any]
-) -> tuple[Any, ...] | None:
-    """The first row of a prebuilt Core SELECT (one that lives as long as the process), as a
-    tuple of typed values, or None: `execute_prepared`'s rendered SQL run on the driver's own
-    cursor, with no result object. A typed result asks the driver for the cursor's
-    description on every call (psycopg builds an object per column: for the create's 60-column
-    joined read that cost more than the statement) and builds a result and a row around the
-    values; here each column's result processor is applied to the driver's row directly.
-    Everything else is SQLAlchemy's: the engine's before_execute hooks (as in
-    execute_prepared), the before/after_cursor_execute listeners (statement counters, tests'
-    race hooks), a driver error wrapped and handled as SQLAlchemy's own execute does
-    (handle_error events, a lost connection invalidated: the outage's 503). A statement
-    SQLAlchemy must render at execution runs through its own path."""
-    # psycopg converts a query's %(name)s placeholders on every execute, and caches the
-    # conversion only for queries under 4 KiB: the create's claim-and-read is longer. Its
-    # RawCursor takes the server's own $1 placeholders as they are.
-    raw = connection.dialect.name == "postgresql"
-    prepared = _prepared(connection, statement, frozenset(parameters), raw=raw)
-    if prepared.sql is None:
-        found = connection.execute(statement, parameters).first()
-        return None if found is None else tuple(found)
+def _on_cursor(
+    connection: Connection, prepared: _Prepared, parameters: dict[str, Any], *, raw: bool
+) -> tuple[list[tuple[Any, ...]], int, int | None]:
+    """Run `prepared` on a driver cursor of `connection`'s: its rows, row count and last row
+    id. Everything SQLAlchemy's own execute does around the cursor is done here too: the
+    engine's before_execute hooks (the single-read count, a deferred write run first), the
+    before/after_cursor_execute listeners (statement counters, tests' race hooks), a driver
+    error wrapped and handled as SQLAlchemy's own execute does (handle_error events, a lost
+    connection invalidated: the outage's 503)."""
     if connection.get_execution_options().get(SINGLE_READ, False):
         count_single_read(connection)
     run_deferred(connection)
@@ -406,16 +405,62 @@ def read_one_prepared(
         if listened:
             for listen in connection.dispatch.after_cursor_execute:
                 listen(connection, cursor, sql, bound, None, False)
-        row = cursor.fetchone()
+        rows = cursor.fetchall() if prepared.returns_rows else []
+        return rows, cursor.rowcount, cursor.lastrowid if not raw else None
     except Exception as exc:
         connection._handle_dbapi_exception(exc, sql, bound, cursor, None)
+        raise  # not reached: the handler raises
     finally:
         cursor.close()
-    if row is None:
+
+
+def execute_prepared(
+    connection: Connection, statement: Executable, parameters: dict[str, Any]
+) -> Any:
+    """Run a prebuilt Core `statement` (one that lives as long as the process) as SQL rendered
+    once per dialect and set of parameter names, on the driver's own cursor: SQLAlchemy's
+    compile cache look-up, parameter building and result set-up (even exec_driver_sql's)
+    cost more than the statement on the create's path. Everything else is the same (see
+    _on_cursor): the engine's hooks and listeners, `handle_error` (the outage's 503), bind
+    processors (a custom type's process_bind_param), the statement's own bound values. A
+    statement needing Python-side defaults, or a value of the caller's written into its SQL,
+    takes SQLAlchemy's own path, as does a connection with no transaction begun (SQLAlchemy
+    begins it).
+
+    For writes, and RETURNING of a few plain columns: the result (a DriverResult: first(),
+    one(), all(), rowcount, lastrowid) holds rows as the driver gives them, as tuples (no
+    type conversion); the create's 61-column joined read uses read_one_prepared."""
+    # psycopg converts a query's %(name)s placeholders on every execute, and caches the
+    # conversion only for queries under 4 KiB: its RawCursor takes the server's $1 as they are.
+    raw = connection.dialect.name == "postgresql"
+    prepared = _prepared(connection, statement, frozenset(parameters), raw=raw)
+    if prepared.sql is None or not connection.in_transaction():
+        return connection.execute(statement, parameters)
+    return DriverResult(*_on_cursor(connection, prepared, parameters, raw=raw))
+
+
+def read_one_prepared(
+    connection: Connection, statement: Executable, parameters: dict[str, Any]
+) -> tuple[Any, ...] | None:
+    """The first row of a prebuilt Core SELECT (one that lives as long as the process), as a
+    tuple of typed values, or None: `execute_prepared`'s rendered SQL run on the driver's own
+    cursor, with no result object. A typed result asks the driver for the cursor's
+    description on every call (psycopg builds an object per column: for the create's 60-column
+    joined read that cost more than the statement) and builds a result and a row around the
+    values; here each column's result processor is applied to the driver's row directly.
+    Everything else is SQLAlchemy's (see _on_cursor). A statement SQLAlchemy must render at
+    execution runs through its own path."""
+    raw = connection.dialect.name == "postgresql"
+    prepared = _prepared(connection, statement, frozenset(parameters), raw=raw)
+    if prepared.sql is None:
+        found = connection.execute(statement, parameters).first()
+        return None if found is None else tuple(found)
+    rows = _on_cursor(connection, prepared, parameters, raw=raw)[0]
+    if not rows:
         return None
     return tuple(
         value if process is None else process(value)
-        for process, value in zip(prepared.processors(connection.dialect), row, strict=True)
+        for process, value in zip(prepared.processors(connection.dialect), rows[0], strict=True)
     )
 
 

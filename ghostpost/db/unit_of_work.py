@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -161,11 +161,148 @@ class SingleReadUnitOfWork(SqlAlchemyUnitOfWork):
             super().rollback()
 
 
+class _ConnectionSession:
+    """The part of a Session the create's repositories use (connection_of's look-ups, `info`,
+    `flush`) on one engine connection of its own, begun on first use: the ORM Session's
+    transaction bookkeeping costs more than most of the create's statements. Anything else
+    asked of it goes to an ORM Session built on first use, bound to that connection and in
+    control of its transaction (join_transaction_mode "control_fully": its commit and
+    rollback are the transaction's), so that every repository works in one transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._connection: Connection | None = None
+        self._session: Session | None = None
+        self.info: dict[str, Any] = {}
+
+    def connection(self) -> Connection:
+        if self._connection is None:
+            connection = self._engine.connect()
+            try:
+                connection.begin()  # on SQLite BEGIN IMMEDIATE, in the writer queue's turn
+            except BaseException:
+                connection.close()
+                raise
+            self._connection = connection
+        return self._connection
+
+    def get_transaction(self) -> Any:
+        return None if self._connection is None else self._connection.get_transaction()
+
+    def flush(self) -> None:
+        if self._session is not None:
+            self._session.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        # Only what is not defined above: the ORM Session's own methods.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if self._session is None:
+            self._session = Session(
+                bind=self.connection(),
+                expire_on_commit=False,
+                join_transaction_mode="control_fully",
+            )
+        return getattr(self._session, name)
+
+    def commit(self) -> None:
+        connection = self._connection
+        if connection is None:
+            return  # nothing was begun: nothing to commit
+        run_deferred(connection)
+        if self._session is not None:
+            self._session.commit()  # flushes, then commits the connection's transaction
+        else:
+            connection.commit()
+
+    def rollback(self) -> None:
+        if self._session is not None:
+            self._session.rollback()  # the transaction's, as it controls it
+        elif self._connection is not None:
+            self._connection.rollback()
+
+    def close(self) -> None:
+        """Roll back what is not committed and give the connection back to the pool."""
+        try:
+            if self._session is not None:
+                self._session.close()
+        finally:
+            if self._connection is not None:
+                self._connection.close()  # rolls an open transaction back
+                self._connection = None
+
+
+class LeanUnitOfWork(SqlAlchemyUnitOfWork):
+    """`uow(lean=True)`: one write transaction, as `uow()`, for a use case whose statements
+    go to the connection (the API client's create: idempotency key, joined read, post, ledger):
+    no ORM Session unless a repository needs one (see _ConnectionSession), and each
+    repository built when first used (building the nineteen cost more than a statement)."""
+
+    def __init__(self, engine: Engine, box: SecretBox) -> None:
+        super().__init__(lambda: cast(Session, None), box)
+        self._engine = engine
+
+    def __enter__(self) -> Self:
+        self._connected = _ConnectionSession(self._engine)
+        # Typed as the Session the repositories take: they use only what it provides, and
+        # anything else reaches a real Session bound to the same transaction.
+        self.session = cast(Session, self._connected)
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        # Only attributes not set yet come here: the repositories, built on first use.
+        factory = _REPOSITORIES.get(name)
+        if factory is None:
+            raise AttributeError(name)
+        built = factory(self)
+        setattr(self, name, built)
+        return built
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._connected.close()
+
+    def commit(self) -> None:
+        self._connected.commit()
+
+    def rollback(self) -> None:
+        self._connected.rollback()
+
+
+#: The repositories of a LeanUnitOfWork, by attribute, as SqlAlchemyUnitOfWork builds them.
+_REPOSITORIES: dict[str, Callable[[SqlAlchemyUnitOfWork], Any]] = {
+    "principals": lambda uow: SqlPrincipals(uow.session),
+    "accounts": lambda uow: SqlAccounts(uow.session),
+    "users": lambda uow: SqlUsers(uow.session),
+    "assignments": lambda uow: SqlAssignments(uow.session),
+    "windows": lambda uow: SqlWindows(uow.session),
+    "posts": lambda uow: SqlPosts(uow.session),
+    "ledger": lambda uow: SqlLedger(uow.session),
+    "tree": lambda uow: SqlTransparencyLog(uow.session),
+    "api_clients": lambda uow: SqlApiClients(uow.session),
+    "api_tokens": lambda uow: SqlApiTokens(uow.session),
+    "mastodon_apps": lambda uow: SqlMastodonApps(uow.session),
+    "idempotency_keys": lambda uow: SqlIdempotencyKeys(uow.session),
+    "submissions": lambda uow: SqlSubmissions(uow.session),
+    "exports": lambda uow: SqlExports(uow.session),
+    "sealed": lambda uow: SqlSealedSecrets(uow.session, uow._box),
+    "web_sessions": lambda uow: SqlWebSessions(uow.session),
+    "media": lambda uow: SqlMedia(uow.session),
+    "guards": lambda uow: SqlGuards(uow.session),
+    "notifications": lambda uow: SqlNotifications(uow.session),
+}
+
+
 class SqlUnitsOfWork:
     """The unit-of-work factory of the services (ServiceContext.uow): `uow()` is one write
     transaction (BEGIN IMMEDIATE on SQLite), `uow(read_only=True)` one that only reads (a
     deferred BEGIN on SQLite, READ ONLY on PostgreSQL), `uow(single_read=True)` one read-only
-    statement (on PostgreSQL outside any explicit transaction: one round trip)."""
+    statement (on PostgreSQL outside any explicit transaction: one round trip), `uow(lean=True)`
+    one write transaction without an ORM Session unless needed (LeanUnitOfWork)."""
 
     def __init__(self, sessions: sessionmaker[Session], box: SecretBox) -> None:
         self._writes = sessions
@@ -175,8 +312,10 @@ class SqlUnitsOfWork:
         self._box = box
 
     def __call__(
-        self, *, read_only: bool = False, single_read: bool = False
+        self, *, read_only: bool = False, single_read: bool = False, lean: bool = False
     ) -> SqlAlchemyUnitOfWork:
+        if lean and not (read_only or single_read):
+            return LeanUnitOfWork(self._writes.kw["bind"], self._box)
         if single_read:
             return SingleReadUnitOfWork(self._single_reads, self._box)
         if read_only:

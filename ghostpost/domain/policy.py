@@ -6,12 +6,13 @@ platform budget, and get back a `Decision` saying what to publish, hold or refus
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from ghostpost.domain.hashtags import Hashtag
 from ghostpost.domain.length import Budget, Measurement, with_content_warning
 from ghostpost.domain.post_options import shows_tag
 
@@ -476,6 +477,35 @@ def decide_reminder(
     return ReminderDecision(ReminderOutcome.STANDALONE, reminder_text, "does not fit inline"), text
 
 
+@dataclass(frozen=True)
+class _Remembering:
+    """`budget` measuring each text once: deciding one post measures the same text with the
+    same budget more than once (the tagged text, then again as the final text)."""
+
+    budget: Budget
+    seen: dict[str, Measurement] = field(default_factory=dict)
+
+    @property
+    def platform(self) -> str:
+        """The budget's platform."""
+        return self.budget.platform
+
+    def measure(self, text: str) -> Measurement:
+        """The budget's measurement of `text`, taken once."""
+        found = self.seen.get(text)
+        if found is None:
+            found = self.seen[text] = self.budget.measure(text)
+        return found
+
+    def hashtags(self, text: str) -> Sequence[Hashtag]:
+        """The budget's hashtags of `text`."""
+        return self.budget.hashtags(text)
+
+    def finds_hashtag(self, text: str, tag: str) -> bool:
+        """Whether the budget's platform shows `tag` in `text`."""
+        return self.budget.finds_hashtag(text, tag)
+
+
 def decide(
     draft: PostDraft,
     *,
@@ -514,7 +544,8 @@ def decide(
             return refuse(RefusalCode.EMPTY_TEXT, "The post is empty.")
         # Images alone: the platforms strip a blank text to nothing, so decide on that.
         draft = replace(draft, text="")
-    measured = budget.measure(draft.text)
+    remembering = _Remembering(budget)
+    measured = remembering.measure(draft.text)
     if not measured.fits:
         what = "The post with its content warning" if draft.content_warning else "The post"
         return refuse(RefusalCode.OVER_BUDGET, _over_budget_message(what, measured))
@@ -548,21 +579,24 @@ def decide(
             )
 
     tag, tagged_text, tag_refusal = decide_tag(
-        draft.text, draft=draft, policy=policy, budget=budget
+        draft.text, draft=draft, policy=policy, budget=remembering
     )
     if tag_refusal is not None:
         return refuse(tag_refusal.code, tag_refusal.message, tag)
+    # The budget itself, not the remembering one: it may become one counting the warning.
     content_warning, cw_refusal = decide_warning_tag(draft, tag, tagged_text, budget)
     if cw_refusal is not None:
         return refuse(cw_refusal.code, cw_refusal.message, tag)
-    budget = with_content_warning(budget, content_warning) or budget
+    warned = with_content_warning(budget, content_warning) or budget
+    if warned is not budget:  # the warning grew (it shows the tag): measured anew
+        budget, remembering = warned, _Remembering(warned)
 
     held_reason = None
     if regular_delegated and window is not None and not window.notice_published:
         held_reason = "waiting for the window's notice to be published"
 
     reminder, final_text = decide_reminder(
-        tagged_text, draft=draft, window=window, at=at, budget=budget
+        tagged_text, draft=draft, window=window, at=at, budget=remembering
     )
     notes: list[str] = []
     if stage is Stage.SUBMISSION:
@@ -585,7 +619,7 @@ def decide(
         tagged_text=tagged_text,
         tag=tag,
         reminder=reminder,
-        measurement=budget.measure(final_text),
+        measurement=remembering.measure(final_text),
         held_reason=held_reason,
         notes=tuple(notes),
         content_warning=content_warning,

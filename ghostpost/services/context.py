@@ -70,9 +70,14 @@ class UnitOfWorkFactory(Protocol):
     """Opens a unit of work: one write transaction, or with `read_only` one that only reads
     (it never takes SQLite's write lock; PostgreSQL refuses its writes), or with `single_read`
     one read-only statement (PostgreSQL: no transaction of its own, the statement's implicit
-    one; a second statement is refused, as it would read another snapshot)."""
+    one; a second statement is refused, as it would read another snapshot). `lean` (a write)
+    is the same transaction, for a use case that runs its statements on the connection (the
+    API client's create): an implementation may then skip the bookkeeping of an ORM it would
+    not use."""
 
-    def __call__(self, *, read_only: bool = False, single_read: bool = False) -> UnitOfWork: ...
+    def __call__(
+        self, *, read_only: bool = False, single_read: bool = False, lean: bool = False
+    ) -> UnitOfWork: ...
 
 
 @dataclass(frozen=True)

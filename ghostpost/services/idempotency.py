@@ -165,7 +165,8 @@ def submit_client_post_once(
     if key is not None:
         _check_stored_key(key)
     now = ctx.clock.now()
-    with ctx.uow() as uow:
+    # Lean: the create's statements run on the connection (no ORM unit of work to keep).
+    with ctx.uow(lean=True) as uow:
         if key is not None:
             _announce_client_read(uow, actor, request, now)
         record = None if key is None else _claim(uow, actor, key, fingerprint, now)

@@ -712,9 +712,11 @@ def _store(
         plan.delegated and plan.window is not None and plan.window.policy.requires_approval
     )
     state = PostState.PENDING_APPROVAL if needs_approval else PostState.SCHEDULED
+    # One record for the post's decisions and its entry (both only serialise it).
+    record = plan.decision.to_record()
     decisions: dict[str, Any] = {
         "delegated": plan.delegated,
-        "submission": plan.decision.to_record(),
+        "submission": record,
         SUBMISSION_TEXT_KEY: plan.decision.final_text,
     }
     extra: dict[str, Any] = {"extra": dict(cmd.extra)} if cmd.extra else {}
@@ -783,7 +785,7 @@ def _store(
             "submitted_text": cmd.text,
             "publish_at": post.publish_at.isoformat() if post.publish_at else None,
             "state": state.value,
-            "decision": plan.decision.to_record(),
+            "decision": record,
             **extra,
             **options,
             **group,

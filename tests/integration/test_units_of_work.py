@@ -93,3 +93,47 @@ def test_postgresql_write_units_of_work_say_read_write_on_read_only_by_default_c
         assert conn.exec_driver_sql("SHOW transaction_read_only").scalar_one() == "off"
     principal = directory.create_principal(container.services, Actor.system("test"), "Writer")
     assert principal.id > 0
+
+
+def _principal_names(container: Container) -> list[str]:
+    with container.services.uow(read_only=True) as uow:
+        return [p.name for p in uow.principals.list()]
+
+
+def test_a_lean_unit_of_work_is_one_transaction_with_its_orm_repositories(
+    container: Container,
+) -> None:
+    """uow(lean=True) runs the create's statements on its connection and builds an ORM
+    Session only for a repository that needs one: both write in the one transaction, which
+    commits together, or not at all."""
+    ctx = container.services
+    with ctx.uow(lean=True) as uow:
+        before = uow.ledger.head()  # on the connection
+        uow.principals.add("Lean, committed")  # the ORM Session, same transaction
+        entry = uow.ledger.append(
+            tag="test:lean",
+            actor="system:test",
+            subject="test",
+            data={},
+            occurred_at=ctx.clock.now(),
+        )
+        uow.commit()
+    assert "Lean, committed" in _principal_names(container)
+    assert (entry.seq, entry.prev_hash) == (before[0] + 1, before[1])
+    with ctx.uow(read_only=True) as uow:
+        assert uow.ledger.head() == (entry.seq, entry.entry_hash)
+    with ctx.uow(lean=True) as uow:
+        uow.principals.add("Lean, rolled back")
+        uow.ledger.append(
+            tag="test:lean",
+            actor="system:test",
+            subject="test",
+            data={},
+            occurred_at=ctx.clock.now(),
+        )
+        # Left without commit: both are rolled back.
+    assert "Lean, rolled back" not in _principal_names(container)
+    with ctx.uow(read_only=True) as uow:
+        assert uow.ledger.head() == (entry.seq, entry.entry_hash)
+    with ctx.uow(lean=True) as uow:
+        uow.commit()  # nothing begun: nothing to commit, no write lock taken

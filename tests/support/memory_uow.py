@@ -2171,7 +2171,10 @@ class MemoryUnitsOfWork:
         self.database = database or MemoryDatabase()
         self.resealer = resealer
 
-    def __call__(self, *, read_only: bool = False, single_read: bool = False) -> MemoryUnitOfWork:
+    def __call__(
+        self, *, read_only: bool = False, single_read: bool = False, lean: bool = False
+    ) -> MemoryUnitOfWork:
+        # `lean` is the same transaction (the SQL one skips ORM bookkeeping): nothing here.
         return MemoryUnitOfWork(
             self.database, read_only=read_only or single_read, resealer=self.resealer
         )

@@ -326,7 +326,7 @@ class SqlLedger:
         held, head = _take_locked_head(connection)
         if not held:
             found = execute_prepared(connection, _LOCK_HEAD, {}).first()
-            head = (found.size, found.head_hash) if found is not None else None
+            head = (found[0], found[1]) if found is not None else None  # (size, head_hash)
         size, head_hash = head if head is not None else (0, GENESIS_HASH)
         # The data's canonical JSON is what is stored and, inside the body, what is hashed:
         # serialised once (chain_entry_with_text).
