@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy.exc import DBAPIError
 
 from ghostpost.bootstrap import Container
+from ghostpost.db.unit_of_work import _REPOSITORIES as _LEAN_REPOSITORIES
 from ghostpost.db.unit_of_work import SqlAlchemyUnitOfWork
 from ghostpost.services import directory
 from ghostpost.services.context import Actor
@@ -137,3 +138,19 @@ def test_a_lean_unit_of_work_is_one_transaction_with_its_orm_repositories(
         assert uow.ledger.head() == (entry.seq, entry.entry_hash)
     with ctx.uow(lean=True) as uow:
         uow.commit()  # nothing begun: nothing to commit, no write lock taken
+
+
+def test_a_lean_unit_of_work_has_every_repository_of_the_full_one(container: Container) -> None:
+    """The lean unit of work keeps its own list of repository builders: a repository added to
+    SqlAlchemyUnitOfWork and forgotten there would fail only on the create path."""
+    ctx = container.services
+    with ctx.uow() as full:
+        assert isinstance(full, SqlAlchemyUnitOfWork)
+        repositories = {
+            name: type(value)
+            for name, value in vars(full).items()
+            if name not in ("session", "read_only") and not name.startswith("_")
+        }
+    with ctx.uow(lean=True) as lean:
+        assert {name: type(getattr(lean, name)) for name in repositories} == repositories
+    assert set(repositories) == set(_LEAN_REPOSITORIES)
