@@ -127,8 +127,8 @@ class Worker:
         return resolved
 
     def publish_one(self) -> bool:
-        """Claim and publish one post; return False when nothing was due."""
-        publishing.expire_ended_windows(self.ctx)
+        """Claim and publish one post; return False when nothing was due. (The claim refuses
+        what waits in ended windows first.)"""
         claim = publishing.claim_next(self.ctx, self.worker_id, self.lease)
         if claim is None:
             return False

@@ -2,32 +2,50 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
+    Select,
+    Table,
     and_,
+    bindparam,
     case,
+    exists,
     func,
     literal,
+    null,
     or_,
     select,
     update,
 )
 from sqlalchemy.orm import Session, aliased
 
+from ghostpost.db.engine import connection_of, read_one_prepared
 from ghostpost.db.models import (
     AccountRow,
+    AssignmentRow,
     LedgerEntryRow,
+    OAuthClientRow,
+    PostMediaRow,
     PostRow,
+    UserRow,
     WindowRow,
 )
+from ghostpost.db.repositories.accounts import to_account
 from ghostpost.db.repositories.changes import PostChanges
+from ghostpost.db.repositories.people import to_user
+from ghostpost.db.repositories.windows import to_window
 from ghostpost.domain.ledger import (
     LedgerTag,
 )
 from ghostpost.domain.model import (
+    ClientStanding,
     DuePost,
     NewPost,
     Post,
@@ -38,6 +56,7 @@ from ghostpost.domain.policy import (
 )
 from ghostpost.domain.post_options import PostOptions
 from ghostpost.domain.states import PostState
+from ghostpost.services.ports import ClaimView
 
 
 def _now() -> datetime:
@@ -244,6 +263,15 @@ class SqlPosts(PostChanges):
             .limit(limit)
         )
         return [DuePost(*row) for row in rows]
+
+    def due_on_idle_accounts(self, now: datetime, limit: int) -> list[DuePost]:
+        return _due_on_idle_accounts(self.session, now, limit)
+
+    def claim_view(self, post_id: int, at: datetime) -> ClaimView | None:
+        return _claim_view(self.session, post_id, at)
+
+    def any_waiting_in_ended_windows(self, now: datetime) -> bool:
+        return _any_waiting_in_ended_windows(self.session, now)
 
     def publishing_account_ids(self) -> set[int]:
         rows = self.session.scalars(
@@ -490,3 +518,262 @@ class SqlPosts(PostChanges):
             return [to_post(r) for r in reversed(rows)]
         rows = list(self.session.scalars(query.order_by(PostRow.id.desc()).limit(limit)))
         return [to_post(r) for r in rows]
+
+
+# The worker's reads for a claim, each one prebuilt Core statement: the worker asks them for
+# every post it publishes, and building a statement, or the ORM's loading, costs more than
+# running it.
+
+
+def _table(row: object) -> Table:
+    table = getattr(row, "__table__", None)
+    assert isinstance(table, Table)
+    return table
+
+
+_POSTS = _table(PostRow)
+_ACCOUNTS = _table(AccountRow)
+_USERS = _table(UserRow)
+_WINDOWS = _table(WindowRow)
+_CLIENTS = _table(OAuthClientRow)
+_ASSIGNMENTS = _table(AssignmentRow)
+_MEDIA = _table(PostMediaRow)
+
+#: Columns the claim's read leaves out (no converter reads them), and secrets it reads only
+#: as a flag (1 where one is stored, NULL where none: what the converters ask), never the
+#: secret itself.
+_LEFT_OUT = {
+    "accounts": frozenset({"connected_at", "created_at"}),
+    "users": frozenset({"password_hash", "created_at", "totp_last_step"}),
+    "windows": frozenset({"created_at"}),
+}
+_FLAGS = {"accounts": frozenset({"credentials"}), "users": frozenset({"totp_secret"})}
+
+
+def _columns(table: Any) -> list[Any]:
+    name = table.element.name if hasattr(table, "element") else table.name
+    left_out, flags = _LEFT_OUT.get(name, frozenset()), _FLAGS.get(name, frozenset())
+    return [
+        case((column.is_not(None), literal(1)), else_=null()).label(column.key)
+        if column.key in flags
+        else column
+        for column in table.c
+        if column.key not in left_out
+    ]
+
+
+#: The claim read's parts, in column order: (name, column keys; None for one value).
+_Parts = tuple[tuple[str, tuple[str, ...] | None], ...]
+
+#: "client:<client id>": the submitter of a post an API client submitted.
+_CLIENT_PREFIX = "client:"
+
+
+@functools.cache
+def _claim_statement() -> tuple[Select[Any], _Parts]:
+    """Built once: bound :post_id and :at."""
+    posts = _POSTS
+    other = posts.alias("other_post")
+    part = posts.alias("thread_part")
+    previous = posts.alias("previous_part")
+    reminder = posts.alias("reminder")
+    author = _USERS.alias("author")
+    owner = _USERS.alias("client_owner")
+    own = _WINDOWS.alias("own_window")
+    covering = _WINDOWS.alias("covering_window")
+    at = bindparam("at", type_=_WINDOWS.c.starts_at.type)
+    # Each correlated to the post read (posts.*), as the repository's own queries ask them.
+    busy = exists().where(
+        other.c.account_id == posts.c.account_id,
+        other.c.state == PostState.PUBLISHING.value,
+    )
+    in_progress = (  # PostRepository.thread_in_progress
+        select(part.c.id)
+        .join(previous, previous.c.id == part.c.reply_to_post_id)
+        .where(
+            part.c.account_id == posts.c.account_id,
+            part.c.thread_id.is_not(None),
+            # Equalities, not IN: a prepared statement binds no list of its own.
+            or_(
+                part.c.state == PostState.SCHEDULED.value,
+                part.c.state == PostState.PENDING_APPROVAL.value,
+                part.c.state == PostState.PUBLISHING.value,
+            ),
+            previous.c.thread_id == part.c.thread_id,
+            previous.c.state == PostState.PUBLISHED.value,
+        )
+        .order_by(part.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    pending_reminder = (  # PostRepository.pending_reminder_for
+        select(reminder.c.id)
+        .where(
+            reminder.c.precedes_post_id == posts.c.id,
+            reminder.c.kind == PostKind.REMINDER.value,
+            reminder.c.state == PostState.SCHEDULED.value,
+        )
+        .order_by(reminder.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    assigned = exists().where(
+        _ASSIGNMENTS.c.user_id == posts.c.author_id,
+        _ASSIGNMENTS.c.account_id == posts.c.account_id,
+    )
+    has_images = exists().where(_MEDIA.c.post_id == posts.c.id)
+    post_columns, account_columns = _columns(posts), _columns(_ACCOUNTS)
+    author_columns = _columns(author)
+    own_columns, covering_columns = _columns(own), _columns(covering)
+    client_columns = [_CLIENTS.c.name, _CLIENTS.c.is_active, _CLIENTS.c.owner_id]
+    owner_columns = [owner.c.name, owner.c.is_active]
+    parts: _Parts = (
+        ("post", tuple(c.key for c in post_columns)),
+        ("account", tuple(c.key for c in account_columns)),
+        ("busy", None),
+        ("in_progress", None),
+        ("pending_reminder", None),
+        ("author", tuple(c.key for c in author_columns)),
+        ("assigned", None),
+        ("own_window", tuple(c.key for c in own_columns)),
+        ("covering_window", tuple(c.key for c in covering_columns)),
+        ("client", ("name", "is_active", "owner_id")),
+        ("owner", ("name", "is_active")),
+        ("has_images", None),
+    )
+    statement = (
+        select(
+            *post_columns,
+            *account_columns,
+            busy,
+            in_progress,
+            pending_reminder,
+            *author_columns,
+            assigned,
+            *own_columns,
+            *covering_columns,
+            *client_columns,
+            *owner_columns,
+            has_images,
+        )
+        .select_from(posts)
+        .join(_ACCOUNTS, _ACCOUNTS.c.id == posts.c.account_id)
+        .outerjoin(author, author.c.id == posts.c.author_id)
+        .outerjoin(own, own.c.id == posts.c.window_id)
+        .outerjoin(
+            covering,
+            and_(
+                covering.c.account_id == posts.c.account_id,
+                covering.c.starts_at <= at,
+                covering.c.ends_at > at,
+            ),
+        )
+        .outerjoin(
+            _CLIENTS,
+            and_(
+                func.substr(posts.c.submitter, 1, len(_CLIENT_PREFIX)) == _CLIENT_PREFIX,
+                _CLIENTS.c.client_id == func.substr(posts.c.submitter, len(_CLIENT_PREFIX) + 1),
+            ),
+        )
+        .outerjoin(owner, owner.c.id == _CLIENTS.c.owner_id)
+        .where(posts.c.id == bindparam("post_id", type_=Integer))
+        .limit(1)
+    )
+    return statement, parts
+
+
+def _split(values: tuple[Any, ...], parts: _Parts) -> dict[str, Any]:
+    """One joined row as {part: value}; a table's run becomes an object with its columns as
+    attributes (what the to_* converters read), or None when the outer join found no row."""
+    found: dict[str, Any] = {}
+    at = 0
+    for name, keys in parts:
+        if keys is None:
+            found[name] = values[at]
+            at += 1
+            continue
+        run = values[at : at + len(keys)]
+        at += len(keys)
+        # Every part's first column is NOT NULL when its row exists (an id, a client's name).
+        row = None if run[0] is None else SimpleNamespace(**dict(zip(keys, run, strict=True)))
+        found[name] = row
+    return found
+
+
+def _claim_view(session: Session, post_id: int, at: datetime) -> ClaimView | None:
+    """Implements PostRepository.claim_view: one statement."""
+    session.flush()  # as an ORM query would: rows added before are read too
+    statement, parts = _claim_statement()
+    row = read_one_prepared(connection_of(session), statement, {"post_id": post_id, "at": at})
+    if row is None:
+        return None
+    found = _split(row, parts)
+    client, owner = found["client"], found["owner"]
+    return ClaimView(
+        post=to_post(found["post"]),
+        account=to_account(found["account"]),
+        account_busy=bool(found["busy"]),
+        thread_in_progress_id=found["in_progress"],
+        pending_reminder_id=found["pending_reminder"],
+        own_window=None if found["own_window"] is None else to_window(found["own_window"]),
+        covering_window=(
+            None if found["covering_window"] is None else to_window(found["covering_window"])
+        ),
+        author=None if found["author"] is None else to_user(found["author"]),
+        author_assigned=bool(found["assigned"]),
+        client=(
+            None
+            if client is None
+            else ClientStanding(
+                client.name,
+                client.is_active,
+                client.owner_id,
+                None if owner is None else owner.name,
+                bool(owner is not None and owner.is_active),
+            )
+        ),
+        has_images=bool(found["has_images"]),
+    )
+
+
+#: The due posts of the accounts with nothing in flight (PostRepository.due_on_idle_accounts).
+_DUE_ON_IDLE_ACCOUNTS = (
+    select(_POSTS.c.id, _POSTS.c.account_id, _POSTS.c.next_attempt_at)
+    .where(
+        _POSTS.c.state == PostState.SCHEDULED.value,
+        (_POSTS.c.publish_at.is_(None)) | (_POSTS.c.publish_at <= bindparam("now")),
+        _POSTS.c.account_id.not_in(
+            select(_POSTS.c.account_id).where(_POSTS.c.state == PostState.PUBLISHING.value)
+        ),
+    )
+    .order_by(_POSTS.c.publish_at, _POSTS.c.id)
+    .limit(bindparam("limit", type_=Integer))
+)
+
+
+def _due_on_idle_accounts(session: Session, now: datetime, limit: int) -> list[DuePost]:
+    """Implements PostRepository.due_on_idle_accounts: one statement."""
+    session.flush()
+    # Core on the transaction's connection: the ORM's execute costs more than this statement.
+    rows = connection_of(session).execute(_DUE_ON_IDLE_ACCOUNTS, {"now": now, "limit": limit})
+    return [DuePost(*row) for row in rows]
+
+
+#: Whether any post waits (held, or awaiting approval) in a window that has ended.
+_ANY_WAITING_IN_ENDED_WINDOWS = select(
+    exists().where(
+        or_(
+            _POSTS.c.state == PostState.HELD.value,
+            _POSTS.c.state == PostState.PENDING_APPROVAL.value,
+        ),
+        _WINDOWS.c.id == _POSTS.c.window_id,
+        _WINDOWS.c.ends_at <= bindparam("now", type_=_WINDOWS.c.ends_at.type),
+    )
+)
+
+
+def _any_waiting_in_ended_windows(session: Session, now: datetime) -> bool:
+    """Implements PostRepository.any_waiting_in_ended_windows: one statement."""
+    session.flush()
+    found = read_one_prepared(connection_of(session), _ANY_WAITING_IN_ENDED_WINDOWS, {"now": now})
+    return bool(found and found[0])
