@@ -22,7 +22,6 @@ from sqlalchemy import (
     null,
     or_,
     select,
-    update,
 )
 from sqlalchemy.orm import Session, aliased
 
@@ -40,6 +39,7 @@ from ghostpost.db.models import (
 from ghostpost.db.repositories.accounts import to_account
 from ghostpost.db.repositories.changes import PostChanges
 from ghostpost.db.repositories.people import to_user
+from ghostpost.db.repositories.rows import RowsById
 from ghostpost.db.repositories.windows import to_window
 from ghostpost.domain.ledger import (
     LedgerTag,
@@ -124,6 +124,8 @@ _DONE_RANK = 5
 #: The part before a thread part. One alias for the module: a new one per call makes
 #: SQLAlchemy adapt the whole statement again (several ms per claim).
 _PREVIOUS_PART = aliased(PostRow)
+#: Posts by id, read and changed by prebuilt statements (the worker's every claim and publish).
+_POST_ROWS = RowsById(PostRow)
 
 
 class SqlPosts(PostChanges):
@@ -165,8 +167,8 @@ class SqlPosts(PostChanges):
         return to_post(row)
 
     def get(self, post_id: int) -> Post | None:
-        row = self.session.get(PostRow, post_id, populate_existing=True)
-        return to_post(row) if row else None
+        row = _POST_ROWS.get(self.session, post_id)
+        return to_post(row) if row is not None else None  # type: ignore[arg-type]
 
     def by_platform_post_id(self, platform: str, platform_post_id: str) -> list[Post]:
         rows = self.session.scalars(
@@ -236,18 +238,10 @@ class SqlPosts(PostChanges):
         return [to_post(row) for row in rows]
 
     def _change(self, post_id: int, **fields: object) -> Post:
-        # One UPDATE … RETURNING (the row as stored now, into the Session too), not a SELECT
-        # to load the row and then the UPDATE of the attributes the Session sees changed.
-        self.session.flush()  # anything pending goes first, as it would have before
-        row = self.session.scalar(
-            update(PostRow)
-            .where(PostRow.id == post_id)
-            .values(**fields, updated_at=_now())
-            .returning(PostRow),
-            execution_options={"populate_existing": True, "synchronize_session": False},
-        )
-        assert row is not None
-        return to_post(row)
+        # One UPDATE … RETURNING (the row as stored now), not a SELECT to load the row and
+        # then the UPDATE of the attributes the Session sees changed.
+        row = _POST_ROWS.change(self.session, post_id, {**fields, "updated_at": _now()})
+        return to_post(row)  # type: ignore[arg-type]
 
     def due(self, now: datetime, limit: int, skip_accounts: set[int]) -> list[DuePost]:
         # Three columns, not the posts: the worker scans up to `limit` rows on every claim and
