@@ -107,6 +107,8 @@ class Worker:
         """Resolve posts a dead worker left `publishing` (ask the platform, never resend
         blindly) and deletions a request left unfinished."""
         resolved = 0
+        if not publishing.anything_stale(self.ctx):
+            return resolved
         for claim in publishing.adopt_stale(self.ctx, self.worker_id, self.lease):
             try:
                 publisher = self.container.publisher_for(claim.account)

@@ -448,6 +448,9 @@ class PostRepository(Protocol):
     def stale_publishing(self, now: datetime) -> list[Post]:
         """Return posts in flight whose lease has run out."""
 
+    def any_stale(self, now: datetime) -> bool:
+        """Tell whether stale_publishing(now) or stale_deletions(now) would return any post."""
+
     def pending_reminder_for(self, post_id: int) -> Post | None:
         """Return the scheduled standalone reminder that must precede this post, if any."""
 

@@ -836,6 +836,15 @@ def _fail_waiting_post(ctx: ServiceContext, uow: UnitOfWork, reminder: Post, now
     notifications.record_to_writer(ctx, uow, notifications.K.POST_FAILED, entry, failed, reason)
 
 
+def anything_stale(ctx: ServiceContext) -> bool:
+    """Whether adopt_stale or deletion.adopt_stale_deletions would find anything now. The
+    worker asks before them at every idle poll, and the answer is almost always "no": one
+    read-only statement then, not two write transactions (on SQLite, two turns of the
+    writers' lock). They read again, so what moved meanwhile is not adopted."""
+    with ctx.uow(single_read=True) as probe:
+        return probe.posts.any_stale(ctx.clock.now())
+
+
 def adopt_stale(ctx: ServiceContext, worker_id: str, lease: timedelta) -> list[Claim]:
     """Take over posts left `publishing` by a worker whose lease ran out, to reconcile them."""
     now = ctx.clock.now()

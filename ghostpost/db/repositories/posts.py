@@ -267,6 +267,11 @@ class SqlPosts(PostChanges):
     def any_waiting_in_ended_windows(self, now: datetime) -> bool:
         return _any_waiting_in_ended_windows(self.session, now)
 
+    def any_stale(self, now: datetime) -> bool:
+        self.session.flush()
+        found = read_one_prepared(connection_of(self.session), _ANY_STALE, {"now": now})
+        return bool(found and found[0])
+
     def publishing_account_ids(self) -> set[int]:
         rows = self.session.scalars(
             select(PostRow.account_id).where(PostRow.state == PostState.PUBLISHING.value).distinct()
@@ -771,3 +776,21 @@ def _any_waiting_in_ended_windows(session: Session, now: datetime) -> bool:
     session.flush()
     found = read_one_prepared(connection_of(session), _ANY_WAITING_IN_ENDED_WINDOWS, {"now": now})
     return bool(found and found[0])
+
+
+_LEASE_RUN_OUT = or_(
+    _POSTS.c.lease_until.is_(None),
+    _POSTS.c.lease_until < bindparam("now", type_=_POSTS.c.lease_until.type),
+)
+#: Whether a post in flight, or a deletion asked for, has a lease that ran out (what the
+#: worker's reconciliation adopts): the worker asks at every idle poll.
+_ANY_STALE = select(
+    or_(
+        exists().where(_POSTS.c.state == PostState.PUBLISHING.value, _LEASE_RUN_OUT),
+        exists().where(
+            _POSTS.c.deletion_requested_at.is_not(None),
+            _POSTS.c.deleted_at.is_(None),
+            _LEASE_RUN_OUT,
+        ),
+    )
+)
