@@ -448,6 +448,10 @@ class PostRepository(Protocol):
     def stale_publishing(self, now: datetime) -> list[Post]:
         """Return posts in flight whose lease has run out."""
 
+    def any_claimable(self, now: datetime) -> bool:
+        """Tell whether due_on_idle_accounts(now, 1) or waiting_in_ended_windows(now) would
+        return any post."""
+
     def any_stale(self, now: datetime) -> bool:
         """Tell whether stale_publishing(now) or stale_deletions(now) would return any post."""
 

@@ -322,6 +322,15 @@ def expire_ended_windows(ctx: ServiceContext) -> list[Post]:
     return refused
 
 
+def anything_to_claim(ctx: ServiceContext) -> bool:
+    """Whether claim_next has anything to look at now: a due post of an account with nothing
+    in flight, or a post waiting in an ended window. One read-only statement: an idle worker
+    asks it at every poll instead of opening the claim's write transaction (on SQLite, a turn
+    of the writers' lock) to find nothing. The claim reads everything again."""
+    with ctx.uow(single_read=True) as probe:
+        return probe.posts.any_claimable(ctx.clock.now())
+
+
 def claim_next(ctx: ServiceContext, worker_id: str, lease: timedelta) -> Claim | None:
     """Refuse what waits in ended windows (expire_ended_windows), then claim the next due post
     of an account with nothing in flight, applying the policy now."""

@@ -426,6 +426,8 @@ def posts_and_queues(units: UnitOfWorkFactory) -> list[Any]:
         seen.append(ended)
         stale = [uow.posts.any_stale(T0 + timedelta(days=n)) for n in (-1, 0)]
         seen.append(stale)
+        claimable = [uow.posts.any_claimable(T0 + timedelta(days=n)) for n in (-30, 0, 30)]
+        seen.append(claimable)
         # The worker's claim read: the answers of the repositories asked one by one.
         views = [uow.posts.claim_view(ids_[n], T0) for n in (0, 1, 3, 6)]
         seen.append(views)
@@ -445,6 +447,7 @@ def posts_and_queues(units: UnitOfWorkFactory) -> list[Any]:
     assert idle_due == seen[3] == [i[7]]
     assert ended == [False, True]
     assert stale == [False, True], "the lease of the post in flight ran out at T0 - 1 s"
+    assert claimable == [False, True, True], "none due yet; the reminder due; ended windows"
     assert [v.post.id for v in views] == [i[0], i[1], i[3], i[6]]
     assert [v.account_busy for v in views] == [False, False, True, False]
     assert [v.pending_reminder_id for v in views] == [i[7], None, None, None]

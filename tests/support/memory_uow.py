@@ -891,6 +891,9 @@ class MemoryPosts(PostChanges):
             if p.state is PostState.PUBLISHING and (p.lease_until is None or p.lease_until < now)
         ]
 
+    def any_claimable(self, now: datetime) -> bool:
+        return bool(self.due_on_idle_accounts(now, 1) or self.waiting_in_ended_windows(now))
+
     def any_stale(self, now: datetime) -> bool:
         return bool(self.stale_publishing(now) or self.stale_deletions(now))
 

@@ -267,6 +267,9 @@ class SqlPosts(PostChanges):
     def any_waiting_in_ended_windows(self, now: datetime) -> bool:
         return _any_waiting_in_ended_windows(self.session, now)
 
+    def any_claimable(self, now: datetime) -> bool:
+        return _any_claimable(self.session, now)
+
     def any_stale(self, now: datetime) -> bool:
         self.session.flush()
         found = read_one_prepared(connection_of(self.session), _ANY_STALE, {"now": now})
@@ -736,15 +739,18 @@ def _claim_view(session: Session, post_id: int, at: datetime) -> ClaimView | Non
 
 
 #: The due posts of the accounts with nothing in flight (PostRepository.due_on_idle_accounts).
+_NOW = bindparam("now", type_=_POSTS.c.publish_at.type)
+#: A scheduled post whose time has come, of an account with nothing in flight.
+_DUE_ON_IDLE_ACCOUNT = (
+    _POSTS.c.state == PostState.SCHEDULED.value,
+    (_POSTS.c.publish_at.is_(None)) | (_POSTS.c.publish_at <= _NOW),
+    _POSTS.c.account_id.not_in(
+        select(_POSTS.c.account_id).where(_POSTS.c.state == PostState.PUBLISHING.value)
+    ),
+)
 _DUE_ON_IDLE_ACCOUNTS = (
     select(_POSTS.c.id, _POSTS.c.account_id, _POSTS.c.next_attempt_at)
-    .where(
-        _POSTS.c.state == PostState.SCHEDULED.value,
-        (_POSTS.c.publish_at.is_(None)) | (_POSTS.c.publish_at <= bindparam("now")),
-        _POSTS.c.account_id.not_in(
-            select(_POSTS.c.account_id).where(_POSTS.c.state == PostState.PUBLISHING.value)
-        ),
-    )
+    .where(*_DUE_ON_IDLE_ACCOUNT)
     .order_by(_POSTS.c.publish_at, _POSTS.c.id)
     .limit(bindparam("limit", type_=Integer))
 )
@@ -759,16 +765,24 @@ def _due_on_idle_accounts(session: Session, now: datetime, limit: int) -> list[D
 
 
 #: Whether any post waits (held, or awaiting approval) in a window that has ended.
-_ANY_WAITING_IN_ENDED_WINDOWS = select(
-    exists().where(
-        or_(
-            _POSTS.c.state == PostState.HELD.value,
-            _POSTS.c.state == PostState.PENDING_APPROVAL.value,
-        ),
-        _WINDOWS.c.id == _POSTS.c.window_id,
-        _WINDOWS.c.ends_at <= bindparam("now", type_=_WINDOWS.c.ends_at.type),
-    )
+_WAITING_IN_ENDED_WINDOW = exists().where(
+    or_(
+        _POSTS.c.state == PostState.HELD.value,
+        _POSTS.c.state == PostState.PENDING_APPROVAL.value,
+    ),
+    _WINDOWS.c.id == _POSTS.c.window_id,
+    _WINDOWS.c.ends_at <= _NOW,
 )
+_ANY_WAITING_IN_ENDED_WINDOWS = select(_WAITING_IN_ENDED_WINDOW)
+#: Whether the worker's claim has anything to look at (PostRepository.any_claimable).
+_ANY_CLAIMABLE = select(or_(exists().where(*_DUE_ON_IDLE_ACCOUNT), _WAITING_IN_ENDED_WINDOW))
+
+
+def _any_claimable(session: Session, now: datetime) -> bool:
+    """Implements PostRepository.any_claimable: one statement."""
+    session.flush()
+    found = read_one_prepared(connection_of(session), _ANY_CLAIMABLE, {"now": now})
+    return bool(found and found[0])
 
 
 def _any_waiting_in_ended_windows(session: Session, now: datetime) -> bool:
@@ -780,7 +794,7 @@ def _any_waiting_in_ended_windows(session: Session, now: datetime) -> bool:
 
 _LEASE_RUN_OUT = or_(
     _POSTS.c.lease_until.is_(None),
-    _POSTS.c.lease_until < bindparam("now", type_=_POSTS.c.lease_until.type),
+    _POSTS.c.lease_until < _NOW,
 )
 #: Whether a post in flight, or a deletion asked for, has a lease that ran out (what the
 #: worker's reconciliation adopts): the worker asks at every idle poll.
