@@ -46,6 +46,8 @@ class Worker:
         self._passes = 0
         #: The last UTC day whose digests this worker queued (once a day, after midnight).
         self._digests_for: date | None = None
+        #: The last claim found nothing to claim.
+        self._idle = False
 
     def notary_pass(self) -> NotaryPass | None:
         """Run one notary pass now (verify the new entries, sign the head); None when it
@@ -107,6 +109,8 @@ class Worker:
         """Resolve posts a dead worker left `publishing` (ask the platform, never resend
         blindly) and deletions a request left unfinished."""
         resolved = 0
+        if not publishing.anything_stale(self.ctx):
+            return resolved
         for claim in publishing.adopt_stale(self.ctx, self.worker_id, self.lease):
             try:
                 publisher = self.container.publisher_for(claim.account)
@@ -127,9 +131,13 @@ class Worker:
         return resolved
 
     def publish_one(self) -> bool:
-        """Claim and publish one post; return False when nothing was due."""
-        publishing.expire_ended_windows(self.ctx)
+        """Claim and publish one post; return False when nothing was due. (The claim refuses
+        what waits in ended windows first.)"""
+        if self._idle and not publishing.anything_to_claim(self.ctx):
+            return False
         claim = publishing.claim_next(self.ctx, self.worker_id, self.lease)
+        # Found nothing: until something is due, the next polls only ask (anything_to_claim).
+        self._idle = claim is None
         if claim is None:
             return False
         self._send(claim)

@@ -20,11 +20,11 @@ from enum import StrEnum
 from typing import Any
 
 from ghostpost.domain.ledger import LedgerTag
-from ghostpost.domain.model import Account, ApiClient, Post, User
+from ghostpost.domain.model import Account, ApiClient, ClientStanding, Post, User
 from ghostpost.domain.policy import PostKind
 from ghostpost.domain.states import PostState, transition
 from ghostpost.services import notifications
-from ghostpost.services.authz import may_author, may_manage, require_user
+from ghostpost.services.authz import may_author, may_author_if, may_manage, require_user
 from ghostpost.services.context import Actor, ServiceContext, user_summary
 from ghostpost.services.errors import Conflict, Forbidden, NotFound
 from ghostpost.services.ports import UnitOfWork
@@ -124,16 +124,38 @@ def withdrawn_grant(uow: UnitOfWork, post: Post, account: Account) -> Withdrawal
     if post.kind is not PostKind.REGULAR:
         return None
     author = uow.users.get(post.author_id)
+    client_id = _client_of(post)
+    return withdrawn_grant_of(
+        post,
+        account,
+        author,
+        assigned=lambda: author is not None and uow.assignments.exists(author.id, account.id),
+        client=None if client_id is None else uow.api_clients.standing(client_id),
+    )
+
+
+def withdrawn_grant_of(
+    post: Post,
+    account: Account,
+    author: User | None,
+    *,
+    assigned: Callable[[], bool],
+    client: ClientStanding | None,
+) -> Withdrawal | None:
+    """withdrawn_grant, told what it reads: the post's author (None: gone), whether the
+    author is assigned to the account (asked only when it matters), and the standing of the
+    client the post's submitter names (None: none stored; not asked for other submitters)."""
+    if post.kind is not PostKind.REGULAR:
+        return None
     # The stored "delegated" flag alone is not trusted: only the principal writes without a grant.
     if post.is_delegated or author is None or not author.is_principal_of(account):
         if author is None or not author.is_active:
             name = author.name if author else f"user {post.author_id}"
             return _deactivated(name, post.author_id, now_true=True)
-        if not may_author(uow, author, account):
+        if not may_author_if(author, account, assigned=assigned):
             return _unassigned(author, account, now_true=True)
     client_id = _client_of(post)
     if client_id is not None:
-        client = uow.api_clients.standing(client_id)
         if client is None or not client.is_active:
             return _revoked(client.name if client else client_id, client_id, "is revoked")
         if client.owner_name is None or not client.owner_active:

@@ -266,6 +266,34 @@ class WindowRepository(Protocol):
         """Record the decision on a proposal and return it."""
 
 
+@dataclass(frozen=True)
+class ClaimView:
+    """A post the worker may claim, with everything its claim reads, as stored now (one read
+    under the account's lock instead of one per question)."""
+
+    post: Post
+    account: Account
+    #: Whether a post of the account is being published (so the account waits).
+    account_busy: bool
+    #: The id of PostRepository.thread_in_progress(account), or None.
+    thread_in_progress_id: int | None
+    #: The id of PostRepository.pending_reminder_for(post), or None.
+    pending_reminder_id: int | None
+    #: The window the post names (posts.window_id), or None.
+    own_window: Window | None
+    #: The account's window covering `at`, or None.
+    covering_window: Window | None
+    #: The post's author (None when the user is gone) and whether they are assigned to the
+    #: account (assignments row).
+    author: User | None
+    author_assigned: bool
+    #: The standing of the API client the post's submitter names ("client:<id>"): None when
+    #: the submitter is not a client, or no such client is stored.
+    client: ClientStanding | None
+    #: Whether the post has images (MediaRepository.images_of is not empty).
+    has_images: bool
+
+
 class PostRepository(Protocol):
     """Posts."""
 
@@ -408,14 +436,33 @@ class PostRepository(Protocol):
     def publishing_account_ids(self) -> set[int]:
         """Return the accounts that have a post in flight."""
 
+    def due_on_idle_accounts(self, now: datetime, limit: int) -> list[DuePost]:
+        """`due(now, limit, publishing_account_ids())` as one read: the due posts of the
+        accounts that have no post in flight."""
+
+    def claim_view(self, post_id: int, at: datetime) -> ClaimView | None:
+        """What the worker decides a claim on, read in one go (None: no such post): the
+        post, its account and what the claim asks of them as stored now (see ClaimView).
+        The caller holds the account's lock (AccountRepository.try_lock) before it asks."""
+
     def stale_publishing(self, now: datetime) -> list[Post]:
         """Return posts in flight whose lease has run out."""
+
+    def any_claimable(self, now: datetime) -> bool:
+        """Tell whether due_on_idle_accounts(now, 1) or waiting_in_ended_windows(now) would
+        return any post."""
+
+    def any_stale(self, now: datetime) -> bool:
+        """Tell whether stale_publishing(now) or stale_deletions(now) would return any post."""
 
     def pending_reminder_for(self, post_id: int) -> Post | None:
         """Return the scheduled standalone reminder that must precede this post, if any."""
 
     def waiting_in_ended_windows(self, now: datetime) -> list[Post]:
         """Return posts held or awaiting approval whose window has ended."""
+
+    def any_waiting_in_ended_windows(self, now: datetime) -> bool:
+        """Tell whether waiting_in_ended_windows(now) would return any post."""
 
     def held_in_window(self, window_id: int) -> list[Post]:
         """Return a window's held posts in publishing order."""

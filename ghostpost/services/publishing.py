@@ -36,10 +36,10 @@ from ghostpost.domain.states import PostState, transition
 from ghostpost.domain.threads import part_window
 from ghostpost.services import notifications
 from ghostpost.services.context import SYSTEM_WORKER, MediaFiles, ServiceContext
-from ghostpost.services.delegation import hold_withdrawn, withdrawn_grant, withdrawn_hold
+from ghostpost.services.delegation import hold_withdrawn, withdrawn_grant_of, withdrawn_hold
 from ghostpost.services.disclosure import disclosure_url
 from ghostpost.services.errors import MediaUnavailable
-from ghostpost.services.ports import UnitOfWork
+from ghostpost.services.ports import ClaimView, UnitOfWork
 
 #: States in which a post may still be claimed (a failed post can be retried).
 _OPEN_STATES = frozenset(
@@ -86,6 +86,16 @@ def _window_for(uow: UnitOfWork, post: Post, at: datetime) -> Window | None:
     if post.kind is PostKind.NOTICE and post.window_id is not None:
         return uow.windows.get(post.window_id)
     return uow.windows.covering(post.account_id, at)
+
+
+def _window_in(view: ClaimView) -> Window | None:
+    """_window_for(post, at), from the windows the claim's read found (see ClaimView)."""
+    post = view.post
+    if post.kind is PostKind.REGULAR and post.is_delegated and post.window_id is not None:
+        return view.own_window
+    if post.kind is PostKind.NOTICE and post.window_id is not None:
+        return view.own_window
+    return view.covering_window
 
 
 @dataclass(frozen=True)
@@ -284,11 +294,12 @@ def expire_ended_windows(ctx: ServiceContext) -> list[Post]:
     """Refuse posts still held or awaiting approval when their window has ended."""
     now = ctx.clock.now()
     refused: list[Post] = []
-    # The worker asks before every claim and the answer is almost always "none": one read-only
-    # statement then, not a write transaction (on SQLite, the writers' lock and an fsync).
-    # The write transaction reads them again, so a post moved meanwhile is not refused.
+    # The answer is almost always "none": one read-only statement then, not a write
+    # transaction (on SQLite, the writers' lock and an fsync). The write transaction reads
+    # them again, so a post moved meanwhile is not refused. (The worker asks in its claim's
+    # transaction instead, and comes here only when there is something to refuse.)
     with ctx.uow(single_read=True) as probe:
-        if not probe.posts.waiting_in_ended_windows(now):
+        if not probe.posts.any_waiting_in_ended_windows(now):
             return refused
     with ctx.uow() as uow:
         for post in uow.posts.waiting_in_ended_windows(now):
@@ -311,57 +322,87 @@ def expire_ended_windows(ctx: ServiceContext) -> list[Post]:
     return refused
 
 
+def anything_to_claim(ctx: ServiceContext) -> bool:
+    """Whether claim_next has anything to look at now: a due post of an account with nothing
+    in flight, or a post waiting in an ended window. One read-only statement: an idle worker
+    asks it at every poll instead of opening the claim's write transaction (on SQLite, a turn
+    of the writers' lock) to find nothing. The claim reads everything again."""
+    with ctx.uow(single_read=True) as probe:
+        return probe.posts.any_claimable(ctx.clock.now())
+
+
 def claim_next(ctx: ServiceContext, worker_id: str, lease: timedelta) -> Claim | None:
-    """Claim the next due post of an account with nothing in flight, applying the policy now."""
-    now = ctx.clock.now()
-    with ctx.uow() as uow:
-        busy = uow.posts.publishing_account_ids()
-        for candidate in uow.posts.due(now, CLAIM_SCAN_LIMIT, busy):
-            if candidate.account_id in busy:
+    """Refuse what waits in ended windows (expire_ended_windows), then claim the next due post
+    of an account with nothing in flight, applying the policy now."""
+    expired = False
+    while True:
+        now = ctx.clock.now()
+        with ctx.uow() as uow:
+            # Asked in the claim's own transaction (almost always "none": one statement, not
+            # a transaction of its own). When there is something to refuse, the refusals go
+            # first in their own transaction, as expire_ended_windows does, and the claim
+            # starts again: a claim never holds the ledger head while it waits for a row.
+            if expired or not uow.posts.any_waiting_in_ended_windows(now):
+                return _claim_in(uow, ctx, worker_id, now, lease)
+        expire_ended_windows(ctx)
+        expired = True
+
+
+def _claim_in(
+    uow: UnitOfWork, ctx: ServiceContext, worker_id: str, now: datetime, lease: timedelta
+) -> Claim | None:
+    busy: set[int] = set()
+    # Accounts with a post in flight are left out by the read itself.
+    for candidate in uow.posts.due_on_idle_accounts(now, CLAIM_SCAN_LIMIT):
+        if candidate.account_id in busy:
+            continue
+        if candidate.next_attempt_at is not None and candidate.next_attempt_at > now:
+            # Backing off after a retryable error: the account's later posts wait behind it,
+            # because an account's posts go out in order.
+            busy.add(candidate.account_id)
+            continue
+        if not uow.accounts.try_lock(candidate.account_id):
+            # Another worker is deciding for this account right now (SKIP LOCKED): leave
+            # the account to it and look at the next account's posts.
+            busy.add(candidate.account_id)
+            continue
+        # Read again under the account lock, in one statement after it: another worker may
+        # have moved the post or the account meanwhile.
+        view = uow.posts.claim_view(candidate.id, now)
+        if view is None:
+            continue
+        if view.account_busy:
+            busy.add(candidate.account_id)
+            continue
+        post, account = view.post, view.account
+        if post.state is not PostState.SCHEDULED:
+            continue
+        turn = _thread_turn(uow, post, now, view.thread_in_progress_id)
+        if turn is not _Turn.GO:
+            if turn is _Turn.WAIT:
+                # A thread in progress goes out whole before anything else of the account.
+                busy.add(post.account_id)
+            continue
+        reminder = (
+            None if view.pending_reminder_id is None else uow.posts.get(view.pending_reminder_id)
+        )
+        if reminder is not None:
+            # Its standalone reminder is being retried: send that one again (same key),
+            # never a second reminder.
+            if reminder.next_attempt_at is not None and reminder.next_attempt_at > now:
+                busy.add(post.account_id)
                 continue
-            if candidate.next_attempt_at is not None and candidate.next_attempt_at > now:
-                # Backing off after a retryable error: the account's later posts wait behind it,
-                # because an account's posts go out in order.
-                busy.add(candidate.account_id)
-                continue
-            if not uow.accounts.try_lock(candidate.account_id):
-                # Another worker is deciding for this account right now (SKIP LOCKED): leave
-                # the account to it and look at the next account's posts.
-                busy.add(candidate.account_id)
-                continue
-            # Re-read under the account lock: another worker may have moved it meanwhile.
-            if candidate.account_id in uow.posts.publishing_account_ids():
-                busy.add(candidate.account_id)
-                continue
-            post = uow.posts.get(candidate.id)
-            if post is None or post.state is not PostState.SCHEDULED:
-                continue
-            turn = _thread_turn(uow, post, now)
-            if turn is not _Turn.GO:
-                if turn is _Turn.WAIT:
-                    # A thread in progress goes out whole before anything else of the account.
-                    busy.add(post.account_id)
-                continue
-            account = uow.accounts.get(post.account_id)
-            assert account is not None
-            reminder = uow.posts.pending_reminder_for(post.id)
-            if reminder is not None:
-                # Its standalone reminder is being retried: send that one again (same key),
-                # never a second reminder.
-                if reminder.next_attempt_at is not None and reminder.next_attempt_at > now:
-                    busy.add(post.account_id)
-                    continue
-                window = uow.windows.get(reminder.window_id) if reminder.window_id else None
-                retry = _take(
-                    uow, reminder, account, worker_id, now, lease, reminder.final_text, None, window
-                )
-                uow.commit()
-                return retry
-            claim = _decide_and_claim(uow, ctx, post, account, worker_id, now, lease)
-            if claim is not None:
-                uow.commit()
-                return claim
-        uow.commit()  # keeps the holds and refusals decided on the way
+            window = uow.windows.get(reminder.window_id) if reminder.window_id else None
+            retry = _take(
+                uow, reminder, account, worker_id, now, lease, reminder.final_text, None, window
+            )
+            uow.commit()
+            return retry
+        claim = _decide_and_claim(uow, ctx, view, worker_id, now, lease)
+        if claim is not None:
+            uow.commit()
+            return claim
+    uow.commit()  # keeps the holds and refusals decided on the way
     return None
 
 
@@ -378,13 +419,13 @@ class _Turn(enum.Enum):
     HELD = "held"
 
 
-def _thread_turn(uow: UnitOfWork, post: Post, now: datetime) -> _Turn:
+def _thread_turn(uow: UnitOfWork, post: Post, now: datetime, in_progress_id: int | None) -> _Turn:
     """Whether `post` may go out now as far as threads go: no other post of the account
-    lands inside a thread in progress, and a part goes out only after the part before it.
-    A part whose previous part will not go out (failed, refused, cancelled, held) is held
-    with the reason, so that a broken thread never blocks the account."""
-    current = uow.posts.thread_in_progress(post.account_id)
-    if current is not None and current.id != post.id:
+    lands inside a thread in progress (`in_progress_id`: the account's thread_in_progress),
+    and a part goes out only after the part before it. A part whose previous part will not
+    go out (failed, refused, cancelled, held) is held with the reason, so that a broken thread
+    never blocks the account."""
+    if in_progress_id is not None and in_progress_id != post.id:
         return _Turn.WAIT
     if post.thread_id is None:
         return _Turn.GO
@@ -462,23 +503,25 @@ def _thread_size(post: Post) -> tuple[int, int]:
 def _decide_and_claim(
     uow: UnitOfWork,
     ctx: ServiceContext,
-    post: Post,
-    account: Account,
+    view: ClaimView,
     worker_id: str,
     now: datetime,
     lease: timedelta,
 ) -> Claim | None:
-    window = _window_for(uow, post, now)
+    post, account = view.post, view.account
+    window = _window_in(view)
     if post.kind is PostKind.NOTICE or post.kind is PostKind.REMINDER:
         return _take(uow, post, account, worker_id, now, lease, post.final_text, None, window)
     # Checked again here, under the account lock, whatever the post's state says: a grant may
     # have been withdrawn behind the app's back, or while the post was in flight (a retry).
-    withdrawal = withdrawn_grant(uow, post, account)
+    withdrawal = withdrawn_grant_of(
+        post, account, view.author, assigned=lambda: view.author_assigned, client=view.client
+    )
     if withdrawal is not None:
         hold_withdrawn(uow, post, withdrawal, actor_ref=SYSTEM_WORKER, now=now)
         return None
     try:
-        media = _load_images(uow, ctx.media_files, post)
+        media = _load_images(uow, ctx.media_files, post) if view.has_images else ()
     except MediaUnavailable as unavailable:
         # Never sent without (or with other) images than those approved: failed for good.
         reason = f"not sent: {unavailable}"
@@ -800,6 +843,15 @@ def _fail_waiting_post(ctx: ServiceContext, uow: UnitOfWork, reminder: Post, now
         occurred_at=now,
     )
     notifications.record_to_writer(ctx, uow, notifications.K.POST_FAILED, entry, failed, reason)
+
+
+def anything_stale(ctx: ServiceContext) -> bool:
+    """Whether adopt_stale or deletion.adopt_stale_deletions would find anything now. The
+    worker asks before them at every idle poll, and the answer is almost always "no": one
+    read-only statement then, not two write transactions (on SQLite, two turns of the
+    writers' lock). They read again, so what moved meanwhile is not adopted."""
+    with ctx.uow(single_read=True) as probe:
+        return probe.posts.any_stale(ctx.clock.now())
 
 
 def adopt_stale(ctx: ServiceContext, worker_id: str, lease: timedelta) -> list[Claim]:

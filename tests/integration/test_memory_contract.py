@@ -420,6 +420,18 @@ def posts_and_queues(units: UnitOfWorkFactory) -> list[Any]:
                         )
                     ]
                 )
+        idle_due = [p.id for p in uow.posts.due_on_idle_accounts(T0 + timedelta(hours=1), 10)]
+        seen.append(idle_due)
+        ended = [uow.posts.any_waiting_in_ended_windows(T0 + timedelta(days=n)) for n in (-30, 30)]
+        seen.append(ended)
+        stale = [uow.posts.any_stale(T0 + timedelta(days=n)) for n in (-1, 0)]
+        seen.append(stale)
+        claimable = [uow.posts.any_claimable(T0 + timedelta(days=n)) for n in (-30, 0, 30)]
+        seen.append(claimable)
+        # The worker's claim read: the answers of the repositories asked one by one.
+        views = [uow.posts.claim_view(ids_[n], T0) for n in (0, 1, 3, 6)]
+        seen.append(views)
+        seen.append(uow.posts.claim_view(10_000, T0))
         transitions.append(
             uow.posts.end_attempt(
                 ids_[3], state=s.SCHEDULED, reason="platform timeout", next_attempt_at=T0
@@ -432,6 +444,16 @@ def posts_and_queues(units: UnitOfWorkFactory) -> list[Any]:
     assert seen[9] == [i[5], i[1]], "held: by publish_at"
     assert seen[15] == [i[0], i[6]], "as published: by the seq of post:published"
     assert seen[17][:4] == [i[5], i[1], i[2], i[3]], "attention first"
+    assert idle_due == seen[3] == [i[7]]
+    assert ended == [False, True]
+    assert stale == [False, True], "the lease of the post in flight ran out at T0 - 1 s"
+    assert claimable == [False, True, True], "none due yet; the reminder due; ended windows"
+    assert [v.post.id for v in views] == [i[0], i[1], i[3], i[6]]
+    assert [v.account_busy for v in views] == [False, False, True, False]
+    assert [v.pending_reminder_id for v in views] == [i[7], None, None, None]
+    assert [v.own_window is not None for v in views] == [False, True, False, False]
+    assert [v.author_assigned for v in views] == [True, True, False, True]
+    assert views[3].client is None, "client:c1 is not stored"
     seen.append(transitions)
     return seen
 

@@ -81,6 +81,7 @@ from ghostpost.services.ports import (
     ApiClientRepository,
     ApiTokenRepository,
     AssignmentRepository,
+    ClaimView,
     ClientSubmission,
     ExportReader,
     ExportScope,
@@ -852,12 +853,49 @@ class MemoryPosts(PostChanges):
     def publishing_account_ids(self) -> set[int]:
         return {p.account_id for p in self._all() if p.state is PostState.PUBLISHING}
 
+    def due_on_idle_accounts(self, now: datetime, limit: int) -> list[DuePost]:
+        return self.due(now, limit, self.publishing_account_ids())
+
+    def claim_view(self, post_id: int, at: datetime) -> ClaimView | None:
+        # As the SQL read's parts: each the answer of the repository asked it one by one.
+        post = self.get(post_id)
+        account = MemoryAccounts(self.tx).get(post.account_id) if post else None
+        if post is None or account is None:
+            return None
+        in_progress = self.thread_in_progress(post.account_id)
+        reminder = self.pending_reminder_for(post.id)
+        windows = MemoryWindows(self.tx)
+        kind, _, client_id = post.submitter.partition(":")
+        return ClaimView(
+            post=post,
+            account=account,
+            account_busy=post.account_id in self.publishing_account_ids(),
+            thread_in_progress_id=None if in_progress is None else in_progress.id,
+            pending_reminder_id=None if reminder is None else reminder.id,
+            own_window=windows.get(post.window_id) if post.window_id is not None else None,
+            covering_window=windows.covering(post.account_id, at),
+            author=MemoryUsers(self.tx).get(post.author_id),
+            author_assigned=MemoryAssignments(self.tx).exists(post.author_id, post.account_id),
+            client=(
+                MemoryApiClients(self.tx).standing(client_id)
+                if kind == "client" and client_id
+                else None
+            ),
+            has_images=bool(MemoryMedia(self.tx).images_of(post.id)),
+        )
+
     def stale_publishing(self, now: datetime) -> list[Post]:
         return [
             p
             for p in self._all()
             if p.state is PostState.PUBLISHING and (p.lease_until is None or p.lease_until < now)
         ]
+
+    def any_claimable(self, now: datetime) -> bool:
+        return bool(self.due_on_idle_accounts(now, 1) or self.waiting_in_ended_windows(now))
+
+    def any_stale(self, now: datetime) -> bool:
+        return bool(self.stale_publishing(now) or self.stale_deletions(now))
 
     def stale_deletions(self, now: datetime) -> list[Post]:
         return [
@@ -887,6 +925,9 @@ class MemoryPosts(PostChanges):
             and p.window_id in windows
             and windows[p.window_id].policy.ends_at <= now
         ]
+
+    def any_waiting_in_ended_windows(self, now: datetime) -> bool:
+        return bool(self.waiting_in_ended_windows(now))
 
     def held_in_window(self, window_id: int) -> list[Post]:
         found = [p for p in self._all() if p.window_id == window_id and p.state is PostState.HELD]

@@ -6,10 +6,21 @@ from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from ghostpost.db.engine import connection_of, execute_prepared
 from ghostpost.db.models import AccountHashtagRow, PrincipalGuardsRow
+from ghostpost.db.repositories.rows import table_of
 from ghostpost.domain.guards import PrincipalGuards
+
+_HASHTAGS = table_of(AccountHashtagRow)
+#: An account's hashtag as used first at first_published_at, unless it is known already.
+_RECORD_USED = {
+    "sqlite": sqlite_insert(_HASHTAGS).on_conflict_do_nothing(),
+    "postgresql": postgresql_insert(_HASHTAGS).on_conflict_do_nothing(),
+}
 
 
 class SqlGuards:
@@ -44,10 +55,13 @@ class SqlGuards:
         return frozenset(found)
 
     def record_used(self, account_id: int, names: Collection[str], at: datetime) -> None:
-        new = set(names) - self.used_hashtags(account_id, names)
-        for name in sorted(new):
-            self.session.add(
-                AccountHashtagRow(account_id=account_id, name=name, first_published_at=at)
-            )
-        if new:
-            self.session.flush()
+        # The worker records the tags of every post it publishes with one (the disclosure
+        # tag, mostly), almost always already known: one prebuilt INSERT per name that keeps
+        # the row already there (its first use stays the first), not a SELECT and then the
+        # ORM's flush of the new ones.
+        self.session.flush()
+        connection = connection_of(self.session)
+        statement = _RECORD_USED[connection.dialect.name]
+        for name in sorted(set(names)):
+            row = {"account_id": account_id, "name": name, "first_published_at": at}
+            execute_prepared(connection, statement, row)

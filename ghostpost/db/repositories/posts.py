@@ -2,32 +2,50 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
+    Select,
+    Table,
     and_,
+    bindparam,
     case,
+    exists,
     func,
     literal,
+    null,
     or_,
     select,
-    update,
 )
 from sqlalchemy.orm import Session, aliased
 
+from ghostpost.db.engine import connection_of, read_one_prepared
 from ghostpost.db.models import (
     AccountRow,
+    AssignmentRow,
     LedgerEntryRow,
+    OAuthClientRow,
+    PostMediaRow,
     PostRow,
+    UserRow,
     WindowRow,
 )
+from ghostpost.db.repositories.accounts import to_account
 from ghostpost.db.repositories.changes import PostChanges
+from ghostpost.db.repositories.people import to_user
+from ghostpost.db.repositories.rows import RowsById
+from ghostpost.db.repositories.windows import to_window
 from ghostpost.domain.ledger import (
     LedgerTag,
 )
 from ghostpost.domain.model import (
+    ClientStanding,
     DuePost,
     NewPost,
     Post,
@@ -38,6 +56,7 @@ from ghostpost.domain.policy import (
 )
 from ghostpost.domain.post_options import PostOptions
 from ghostpost.domain.states import PostState
+from ghostpost.services.ports import ClaimView
 
 
 def _now() -> datetime:
@@ -105,6 +124,8 @@ _DONE_RANK = 5
 #: The part before a thread part. One alias for the module: a new one per call makes
 #: SQLAlchemy adapt the whole statement again (several ms per claim).
 _PREVIOUS_PART = aliased(PostRow)
+#: Posts by id, read and changed by prebuilt statements (the worker's every claim and publish).
+_POST_ROWS = RowsById(PostRow)
 
 
 class SqlPosts(PostChanges):
@@ -146,8 +167,8 @@ class SqlPosts(PostChanges):
         return to_post(row)
 
     def get(self, post_id: int) -> Post | None:
-        row = self.session.get(PostRow, post_id, populate_existing=True)
-        return to_post(row) if row else None
+        row = _POST_ROWS.get(self.session, post_id)
+        return to_post(row) if row is not None else None  # type: ignore[arg-type]
 
     def by_platform_post_id(self, platform: str, platform_post_id: str) -> list[Post]:
         rows = self.session.scalars(
@@ -217,18 +238,10 @@ class SqlPosts(PostChanges):
         return [to_post(row) for row in rows]
 
     def _change(self, post_id: int, **fields: object) -> Post:
-        # One UPDATE … RETURNING (the row as stored now, into the Session too), not a SELECT
-        # to load the row and then the UPDATE of the attributes the Session sees changed.
-        self.session.flush()  # anything pending goes first, as it would have before
-        row = self.session.scalar(
-            update(PostRow)
-            .where(PostRow.id == post_id)
-            .values(**fields, updated_at=_now())
-            .returning(PostRow),
-            execution_options={"populate_existing": True, "synchronize_session": False},
-        )
-        assert row is not None
-        return to_post(row)
+        # One UPDATE … RETURNING (the row as stored now), not a SELECT to load the row and
+        # then the UPDATE of the attributes the Session sees changed.
+        row = _POST_ROWS.change(self.session, post_id, {**fields, "updated_at": _now()})
+        return to_post(row)  # type: ignore[arg-type]
 
     def due(self, now: datetime, limit: int, skip_accounts: set[int]) -> list[DuePost]:
         # Three columns, not the posts: the worker scans up to `limit` rows on every claim and
@@ -244,6 +257,23 @@ class SqlPosts(PostChanges):
             .limit(limit)
         )
         return [DuePost(*row) for row in rows]
+
+    def due_on_idle_accounts(self, now: datetime, limit: int) -> list[DuePost]:
+        return _due_on_idle_accounts(self.session, now, limit)
+
+    def claim_view(self, post_id: int, at: datetime) -> ClaimView | None:
+        return _claim_view(self.session, post_id, at)
+
+    def any_waiting_in_ended_windows(self, now: datetime) -> bool:
+        return _any_waiting_in_ended_windows(self.session, now)
+
+    def any_claimable(self, now: datetime) -> bool:
+        return _any_claimable(self.session, now)
+
+    def any_stale(self, now: datetime) -> bool:
+        self.session.flush()
+        found = read_one_prepared(connection_of(self.session), _ANY_STALE, {"now": now})
+        return bool(found and found[0])
 
     def publishing_account_ids(self) -> set[int]:
         rows = self.session.scalars(
@@ -490,3 +520,291 @@ class SqlPosts(PostChanges):
             return [to_post(r) for r in reversed(rows)]
         rows = list(self.session.scalars(query.order_by(PostRow.id.desc()).limit(limit)))
         return [to_post(r) for r in rows]
+
+
+# The worker's reads for a claim, each one prebuilt Core statement: the worker asks them for
+# every post it publishes, and building a statement, or the ORM's loading, costs more than
+# running it.
+
+
+def _table(row: object) -> Table:
+    table = getattr(row, "__table__", None)
+    assert isinstance(table, Table)
+    return table
+
+
+_POSTS = _table(PostRow)
+_ACCOUNTS = _table(AccountRow)
+_USERS = _table(UserRow)
+_WINDOWS = _table(WindowRow)
+_CLIENTS = _table(OAuthClientRow)
+_ASSIGNMENTS = _table(AssignmentRow)
+_MEDIA = _table(PostMediaRow)
+
+#: Columns the claim's read leaves out (no converter reads them), and secrets it reads only
+#: as a flag (1 where one is stored, NULL where none: what the converters ask), never the
+#: secret itself.
+_LEFT_OUT = {
+    "accounts": frozenset({"connected_at", "created_at"}),
+    "users": frozenset({"password_hash", "created_at", "totp_last_step"}),
+    "windows": frozenset({"created_at"}),
+}
+_FLAGS = {"accounts": frozenset({"credentials"}), "users": frozenset({"totp_secret"})}
+
+
+def _columns(table: Any) -> list[Any]:
+    name = table.element.name if hasattr(table, "element") else table.name
+    left_out, flags = _LEFT_OUT.get(name, frozenset()), _FLAGS.get(name, frozenset())
+    return [
+        case((column.is_not(None), literal(1)), else_=null()).label(column.key)
+        if column.key in flags
+        else column
+        for column in table.c
+        if column.key not in left_out
+    ]
+
+
+#: The claim read's parts, in column order: (name, column keys; None for one value).
+_Parts = tuple[tuple[str, tuple[str, ...] | None], ...]
+
+#: "client:<client id>": the submitter of a post an API client submitted.
+_CLIENT_PREFIX = "client:"
+
+
+@functools.cache
+def _claim_statement() -> tuple[Select[Any], _Parts]:
+    """Built once: bound :post_id and :at."""
+    posts = _POSTS
+    other = posts.alias("other_post")
+    part = posts.alias("thread_part")
+    previous = posts.alias("previous_part")
+    reminder = posts.alias("reminder")
+    author = _USERS.alias("author")
+    owner = _USERS.alias("client_owner")
+    own = _WINDOWS.alias("own_window")
+    covering = _WINDOWS.alias("covering_window")
+    at = bindparam("at", type_=_WINDOWS.c.starts_at.type)
+    # Each correlated to the post read (posts.*), as the repository's own queries ask them.
+    busy = exists().where(
+        other.c.account_id == posts.c.account_id,
+        other.c.state == PostState.PUBLISHING.value,
+    )
+    in_progress = (  # PostRepository.thread_in_progress
+        select(part.c.id)
+        .join(previous, previous.c.id == part.c.reply_to_post_id)
+        .where(
+            part.c.account_id == posts.c.account_id,
+            part.c.thread_id.is_not(None),
+            # Equalities, not IN: a prepared statement binds no list of its own.
+            or_(
+                part.c.state == PostState.SCHEDULED.value,
+                part.c.state == PostState.PENDING_APPROVAL.value,
+                part.c.state == PostState.PUBLISHING.value,
+            ),
+            previous.c.thread_id == part.c.thread_id,
+            previous.c.state == PostState.PUBLISHED.value,
+        )
+        .order_by(part.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    pending_reminder = (  # PostRepository.pending_reminder_for
+        select(reminder.c.id)
+        .where(
+            reminder.c.precedes_post_id == posts.c.id,
+            reminder.c.kind == PostKind.REMINDER.value,
+            reminder.c.state == PostState.SCHEDULED.value,
+        )
+        .order_by(reminder.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    assigned = exists().where(
+        _ASSIGNMENTS.c.user_id == posts.c.author_id,
+        _ASSIGNMENTS.c.account_id == posts.c.account_id,
+    )
+    has_images = exists().where(_MEDIA.c.post_id == posts.c.id)
+    post_columns, account_columns = _columns(posts), _columns(_ACCOUNTS)
+    author_columns = _columns(author)
+    own_columns, covering_columns = _columns(own), _columns(covering)
+    client_columns = [_CLIENTS.c.name, _CLIENTS.c.is_active, _CLIENTS.c.owner_id]
+    owner_columns = [owner.c.name, owner.c.is_active]
+    parts: _Parts = (
+        ("post", tuple(c.key for c in post_columns)),
+        ("account", tuple(c.key for c in account_columns)),
+        ("busy", None),
+        ("in_progress", None),
+        ("pending_reminder", None),
+        ("author", tuple(c.key for c in author_columns)),
+        ("assigned", None),
+        ("own_window", tuple(c.key for c in own_columns)),
+        ("covering_window", tuple(c.key for c in covering_columns)),
+        ("client", ("name", "is_active", "owner_id")),
+        ("owner", ("name", "is_active")),
+        ("has_images", None),
+    )
+    statement = (
+        select(
+            *post_columns,
+            *account_columns,
+            busy,
+            in_progress,
+            pending_reminder,
+            *author_columns,
+            assigned,
+            *own_columns,
+            *covering_columns,
+            *client_columns,
+            *owner_columns,
+            has_images,
+        )
+        .select_from(posts)
+        .join(_ACCOUNTS, _ACCOUNTS.c.id == posts.c.account_id)
+        .outerjoin(author, author.c.id == posts.c.author_id)
+        .outerjoin(own, own.c.id == posts.c.window_id)
+        .outerjoin(
+            covering,
+            and_(
+                covering.c.account_id == posts.c.account_id,
+                covering.c.starts_at <= at,
+                covering.c.ends_at > at,
+            ),
+        )
+        .outerjoin(
+            _CLIENTS,
+            and_(
+                func.substr(posts.c.submitter, 1, len(_CLIENT_PREFIX)) == _CLIENT_PREFIX,
+                _CLIENTS.c.client_id == func.substr(posts.c.submitter, len(_CLIENT_PREFIX) + 1),
+            ),
+        )
+        .outerjoin(owner, owner.c.id == _CLIENTS.c.owner_id)
+        .where(posts.c.id == bindparam("post_id", type_=Integer))
+        .limit(1)
+    )
+    return statement, parts
+
+
+def _split(values: tuple[Any, ...], parts: _Parts) -> dict[str, Any]:
+    """One joined row as {part: value}; a table's run becomes an object with its columns as
+    attributes (what the to_* converters read), or None when the outer join found no row."""
+    found: dict[str, Any] = {}
+    at = 0
+    for name, keys in parts:
+        if keys is None:
+            found[name] = values[at]
+            at += 1
+            continue
+        run = values[at : at + len(keys)]
+        at += len(keys)
+        # Every part's first column is NOT NULL when its row exists (an id, a client's name).
+        row = None if run[0] is None else SimpleNamespace(**dict(zip(keys, run, strict=True)))
+        found[name] = row
+    return found
+
+
+def _claim_view(session: Session, post_id: int, at: datetime) -> ClaimView | None:
+    """Implements PostRepository.claim_view: one statement."""
+    session.flush()  # as an ORM query would: rows added before are read too
+    statement, parts = _claim_statement()
+    row = read_one_prepared(connection_of(session), statement, {"post_id": post_id, "at": at})
+    if row is None:
+        return None
+    found = _split(row, parts)
+    client, owner = found["client"], found["owner"]
+    return ClaimView(
+        post=to_post(found["post"]),
+        account=to_account(found["account"]),
+        account_busy=bool(found["busy"]),
+        thread_in_progress_id=found["in_progress"],
+        pending_reminder_id=found["pending_reminder"],
+        own_window=None if found["own_window"] is None else to_window(found["own_window"]),
+        covering_window=(
+            None if found["covering_window"] is None else to_window(found["covering_window"])
+        ),
+        author=None if found["author"] is None else to_user(found["author"]),
+        author_assigned=bool(found["assigned"]),
+        client=(
+            None
+            if client is None
+            else ClientStanding(
+                client.name,
+                client.is_active,
+                client.owner_id,
+                None if owner is None else owner.name,
+                bool(owner is not None and owner.is_active),
+            )
+        ),
+        has_images=bool(found["has_images"]),
+    )
+
+
+#: The due posts of the accounts with nothing in flight (PostRepository.due_on_idle_accounts).
+_NOW = bindparam("now", type_=_POSTS.c.publish_at.type)
+#: A scheduled post whose time has come, of an account with nothing in flight.
+_DUE_ON_IDLE_ACCOUNT = (
+    _POSTS.c.state == PostState.SCHEDULED.value,
+    (_POSTS.c.publish_at.is_(None)) | (_POSTS.c.publish_at <= _NOW),
+    _POSTS.c.account_id.not_in(
+        select(_POSTS.c.account_id).where(_POSTS.c.state == PostState.PUBLISHING.value)
+    ),
+)
+_DUE_ON_IDLE_ACCOUNTS = (
+    select(_POSTS.c.id, _POSTS.c.account_id, _POSTS.c.next_attempt_at)
+    .where(*_DUE_ON_IDLE_ACCOUNT)
+    .order_by(_POSTS.c.publish_at, _POSTS.c.id)
+    .limit(bindparam("limit", type_=Integer))
+)
+
+
+def _due_on_idle_accounts(session: Session, now: datetime, limit: int) -> list[DuePost]:
+    """Implements PostRepository.due_on_idle_accounts: one statement."""
+    session.flush()
+    # Core on the transaction's connection: the ORM's execute costs more than this statement.
+    rows = connection_of(session).execute(_DUE_ON_IDLE_ACCOUNTS, {"now": now, "limit": limit})
+    return [DuePost(*row) for row in rows]
+
+
+#: Whether any post waits (held, or awaiting approval) in a window that has ended.
+_WAITING_IN_ENDED_WINDOW = exists().where(
+    or_(
+        _POSTS.c.state == PostState.HELD.value,
+        _POSTS.c.state == PostState.PENDING_APPROVAL.value,
+    ),
+    _WINDOWS.c.id == _POSTS.c.window_id,
+    _WINDOWS.c.ends_at <= _NOW,
+)
+_ANY_WAITING_IN_ENDED_WINDOWS = select(_WAITING_IN_ENDED_WINDOW)
+#: Whether the worker's claim has anything to look at (PostRepository.any_claimable).
+_ANY_CLAIMABLE = select(or_(exists().where(*_DUE_ON_IDLE_ACCOUNT), _WAITING_IN_ENDED_WINDOW))
+
+
+def _any_claimable(session: Session, now: datetime) -> bool:
+    """Implements PostRepository.any_claimable: one statement."""
+    session.flush()
+    found = read_one_prepared(connection_of(session), _ANY_CLAIMABLE, {"now": now})
+    return bool(found and found[0])
+
+
+def _any_waiting_in_ended_windows(session: Session, now: datetime) -> bool:
+    """Implements PostRepository.any_waiting_in_ended_windows: one statement."""
+    session.flush()
+    found = read_one_prepared(connection_of(session), _ANY_WAITING_IN_ENDED_WINDOWS, {"now": now})
+    return bool(found and found[0])
+
+
+_LEASE_RUN_OUT = or_(
+    _POSTS.c.lease_until.is_(None),
+    _POSTS.c.lease_until < _NOW,
+)
+#: Whether a post in flight, or a deletion asked for, has a lease that ran out (what the
+#: worker's reconciliation adopts): the worker asks at every idle poll.
+_ANY_STALE = select(
+    or_(
+        exists().where(_POSTS.c.state == PostState.PUBLISHING.value, _LEASE_RUN_OUT),
+        exists().where(
+            _POSTS.c.deletion_requested_at.is_not(None),
+            _POSTS.c.deleted_at.is_(None),
+            _LEASE_RUN_OUT,
+        ),
+    )
+)

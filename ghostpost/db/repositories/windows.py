@@ -4,21 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
+    Integer,
+    bindparam,
     exists,
     select,
-    update,
 )
 from sqlalchemy.orm import Session
 
+from ghostpost.db.engine import connection_of, read_one_prepared
 from ghostpost.db.models import (
     PostRow,
     WindowProposalRow,
     WindowRow,
 )
 from ghostpost.db.repositories.changes import WindowChanges, policy_columns
+from ghostpost.db.repositories.rows import RowsById, table_of
 from ghostpost.domain.model import (
     ProposalStatus,
     Window,
@@ -89,6 +93,18 @@ def to_proposal(row: WindowProposalRow) -> WindowProposal:
     )
 
 
+#: Windows by id, read and changed by prebuilt statements (the worker's every publish).
+_WINDOW_ROWS = RowsById(WindowRow)
+_WINDOWS = table_of(WindowRow)
+_WINDOW_KEYS = tuple(column.key for column in _WINDOWS.c)
+#: The account's window covering :at (SqlWindows.covering).
+_COVERING = select(*_WINDOWS.c).where(
+    _WINDOWS.c.account_id == bindparam("account_id", type_=Integer),
+    _WINDOWS.c.starts_at <= bindparam("at", type_=_WINDOWS.c.starts_at.type),
+    _WINDOWS.c.ends_at > bindparam("at", type_=_WINDOWS.c.ends_at.type),
+)
+
+
 class SqlWindows(WindowChanges):
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -116,18 +132,17 @@ class SqlWindows(WindowChanges):
         return to_window(row)
 
     def get(self, window_id: int) -> Window | None:
-        row = self.session.get(WindowRow, window_id, populate_existing=True)
-        return to_window(row) if row else None
+        row = _WINDOW_ROWS.get(self.session, window_id)
+        return to_window(row) if row is not None else None  # type: ignore[arg-type]
 
     def covering(self, account_id: int, at: datetime) -> Window | None:
-        row = self.session.scalar(
-            select(WindowRow).where(
-                WindowRow.account_id == account_id,
-                WindowRow.starts_at <= at,
-                WindowRow.ends_at > at,
-            )
+        self.session.flush()  # as the ORM's query would
+        values = read_one_prepared(
+            connection_of(self.session), _COVERING, {"account_id": account_id, "at": at}
         )
-        return to_window(row) if row else None
+        if values is None:
+            return None
+        return to_window(SimpleNamespace(**dict(zip(_WINDOW_KEYS, values, strict=True))))  # type: ignore[arg-type]
 
     def overlaps(
         self,
@@ -147,16 +162,7 @@ class SqlWindows(WindowChanges):
 
     def _change(self, window_id: int, **fields: object) -> Window:
         # One UPDATE … RETURNING (see SqlPosts._change).
-        self.session.flush()
-        row = self.session.scalar(
-            update(WindowRow)
-            .where(WindowRow.id == window_id)
-            .values(**fields)
-            .returning(WindowRow),
-            execution_options={"populate_existing": True, "synchronize_session": False},
-        )
-        assert row is not None
-        return to_window(row)
+        return to_window(_WINDOW_ROWS.change(self.session, window_id, fields))  # type: ignore[arg-type]
 
     def list_for_account(self, account_id: int) -> list[Window]:
         rows = self.session.scalars(
