@@ -42,9 +42,9 @@ from tests.support.world import (
     OpenedTemplate,
     World,
     WorldTemplate,
-    build_opened_template,
     build_world,
     build_world_template,
+    derive_template,
     settings_for,
 )
 
@@ -269,15 +269,14 @@ def opened_template(
     postgres: PostgresServer | None,
 ) -> OpenedTemplate:
     """A copy of the world's template with `opened_window`'s window built into it (once)."""
-    files = tmp_path_factory.mktemp("opened-files")
-    if postgres is None:
-        path = tmp_path_factory.mktemp("opened-template") / "opened.db"
-        shutil.copy(world_template.database, path)
-        url, database = sqlite_url(path), str(path)
-    else:
-        database = "gp_opened_template"
-        url = postgres.create_database(database, template=world_template.database)
-    return build_opened_template(world_template, url, database, files, TEST_HASHER)
+    seeded, window, _ = derive_template(
+        tmp_path_factory,
+        world_template,
+        postgres,
+        "opened",
+        lambda world: world.approve_notice(world.open_window()),
+    )
+    return OpenedTemplate(seeded, window)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import dataclasses
 import inspect
 import io
 import json
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,9 +18,7 @@ from click.testing import CliRunner
 from flask.testing import FlaskClient
 
 from ghostpost.audit.format import Header, read_export
-from ghostpost.bootstrap import bootstrap
 from ghostpost.cli import main
-from ghostpost.clock import FixedClock
 from ghostpost.domain.checkpoint import Checkpoint
 from ghostpost.domain.ledger import LedgerEntry, first_broken_entry
 from ghostpost.domain.model import Account, ApiClient, Post, Role, Source, User, Window
@@ -38,11 +35,10 @@ from tests.support.postgres import PostgresServer
 from tests.support.web import PASSWORD, sign_in
 from tests.support.world import (
     SEEDED_FROM,
-    TEST_HASHER,
     World,
     WorldTemplate,
+    derive_template,
     row_counts,
-    settings_for,
 )
 
 #: The authorship report's header, written out: the contract auditors' spreadsheets rely on (a
@@ -156,24 +152,10 @@ def history_template(
     postgres: PostgresServer | None,
 ) -> HistoryTemplate:
     """`build_history` on a copy of the world's template, once per session."""
-    files = tmp_path_factory.mktemp("history-files")
-    if postgres is None:
-        path = tmp_path_factory.mktemp("history-template") / "history.db"
-        shutil.copy(world_template.database, path)
-        url, database = f"sqlite:///{path}", str(path)
-    else:
-        database = "gp_history_template"
-        url = postgres.create_database(database, template=world_template.database)
-    clock = FixedClock(world_template.start)
-    container = bootstrap(settings_for(url, files), clock=clock, password_hasher=TEST_HASHER)
-    try:
-        history = build_history(world_template.world_for(container))
-    finally:
-        container.dispose()  # PostgreSQL copies a template only while nobody is connected
-    seeded = dataclasses.replace(
-        world_template, database=database, url=url, counts=row_counts(url), files=files
+    seeded, history, now = derive_template(
+        tmp_path_factory, world_template, postgres, "history", build_history
     )
-    return HistoryTemplate(seeded, history, clock.now())
+    return HistoryTemplate(seeded, history, now)
 
 
 @pytest.fixture(scope="session")

@@ -4,25 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import shutil
 
 import pytest
 from flask.testing import FlaskClient
 from markupsafe import escape
 
-from ghostpost.bootstrap import bootstrap
-from ghostpost.clock import FixedClock
 from ghostpost.domain.model import Post
 from ghostpost.services import directory
 from ghostpost.services.context import Actor
 from tests.support.postgres import PostgresServer
 from tests.support.world import (
     SEEDED_FROM,
-    TEST_HASHER,
     World,
     WorldTemplate,
+    derive_template,
     row_counts,
-    settings_for,
 )
 
 PAGE_SIZE = 50
@@ -62,24 +58,14 @@ def page_template(
     postgres: PostgresServer | None,
 ) -> PageTemplate:
     """`publish(world, *a_page_of_texts())` on a copy of the world's template, once."""
-    files = tmp_path_factory.mktemp("page-files")
-    if postgres is None:
-        path = tmp_path_factory.mktemp("page-template") / "page.db"
-        shutil.copy(world_template.database, path)
-        url, database = f"sqlite:///{path}", str(path)
-    else:
-        database = "gp_page_template"
-        url = postgres.create_database(database, template=world_template.database)
-    clock = FixedClock(world_template.start)
-    container = bootstrap(settings_for(url, files), clock=clock, password_hasher=TEST_HASHER)
-    try:
-        published = publish(world_template.world_for(container), *a_page_of_texts())
-    finally:
-        container.dispose()  # PostgreSQL copies a template only while nobody is connected
-    assert clock.now() == world_template.start, "publishing moved the clock: copies would not"
-    seeded = dataclasses.replace(
-        world_template, database=database, url=url, counts=row_counts(url), files=files
+    seeded, published, now = derive_template(
+        tmp_path_factory,
+        world_template,
+        postgres,
+        "page",
+        lambda world: publish(world, *a_page_of_texts()),
     )
+    assert now == world_template.start, "publishing moved the clock: copies would not"
     return PageTemplate(seeded, tuple(published))
 
 

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import shutil
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from flask.testing import FlaskClient
 
-from ghostpost.bootstrap import bootstrap
-from ghostpost.clock import FixedClock
 from ghostpost.domain.model import Account, Role, User
 from ghostpost.services import directory
 from ghostpost.services.context import Actor
@@ -20,11 +17,10 @@ from tests.support.postgres import PostgresServer
 from tests.support.web import PASSWORD, sign_in
 from tests.support.world import (
     SEEDED_FROM,
-    TEST_HASHER,
     World,
     WorldTemplate,
+    derive_template,
     row_counts,
-    settings_for,
 )
 
 ROW = re.compile(r'<tr id="entry-(\d+)">')
@@ -102,24 +98,14 @@ def busy_template(
     postgres: PostgresServer | None,
 ) -> BusyTemplate:
     """`busy_world(world, posts=30)` on a copy of the world's template, once per session."""
-    files = tmp_path_factory.mktemp("busy-files")
-    if postgres is None:
-        path = tmp_path_factory.mktemp("busy-template") / "busy.db"
-        shutil.copy(world_template.database, path)
-        url, database = f"sqlite:///{path}", str(path)
-    else:
-        database = "gp_ledger_busy_template"
-        url = postgres.create_database(database, template=world_template.database)
-    clock = FixedClock(world_template.start)
-    container = bootstrap(settings_for(url, files), clock=clock, password_hasher=TEST_HASHER)
-    try:
-        busy_world(world_template.world_for(container), posts=30)
-    finally:
-        container.dispose()  # PostgreSQL copies a template only while nobody is connected
-    seeded = dataclasses.replace(
-        world_template, database=database, url=url, counts=row_counts(url), files=files
+    seeded, _, now = derive_template(
+        tmp_path_factory,
+        world_template,
+        postgres,
+        "ledger_busy",
+        lambda world: busy_world(world, posts=30),
     )
-    return BusyTemplate(seeded, clock.now())
+    return BusyTemplate(seeded, now)
 
 
 @pytest.fixture(scope="session")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import psycopg
 import pytest
@@ -25,11 +27,14 @@ from ghostpost.services.context import Actor
 from ghostpost.services.ledger_integrity import NotaryPass
 from ghostpost.settings import Settings
 from ghostpost.worker import Worker
+from tests.support.postgres import PostgresServer
 
 NOTICE = "During the show, some of my posts will be written by my extended team."
 REMINDER = "Reminder: my team helps run this account."
 #: Cheap argon2 parameters: tests hash many passwords and do not test the hash's strength.
 TEST_HASHER = PasswordHasher(1, 8, 1)
+#: What a template's `build` returns (derive_template).
+T = TypeVar("T")
 
 
 def settings_for(database_url: str, root: Path) -> Settings:
@@ -280,23 +285,35 @@ class OpenedTemplate:
         return self.window
 
 
-def build_opened_template(
-    world_template: WorldTemplate, url: str, database: str, files: Path, hasher: PasswordHasher
-) -> OpenedTemplate:
-    """Open and approve the window on `url`, a copy of the world's template; the files the
-    settings root `files` then holds (signing key, witness) go to every copy too."""
-    container = bootstrap(
-        settings_for(url, files), clock=FixedClock(world_template.start), password_hasher=hasher
-    )
+def derive_template(
+    tmp_path_factory: pytest.TempPathFactory,
+    world_template: WorldTemplate,
+    postgres: PostgresServer | None,
+    name: str,
+    build: Callable[[World], T],
+) -> tuple[WorldTemplate, T, datetime]:
+    """Run `build` once on a copy of the world's template and make that copy a template of its
+    own: its database, the files its settings root then holds (signing key, witness, notary
+    state) and its row counts. Returns it, what `build` returned, and the clock's time after
+    `build` (a test starting on a copy sets its clock there)."""
+    files = tmp_path_factory.mktemp(f"{name}-files")
+    if postgres is None:
+        path = tmp_path_factory.mktemp(f"{name}-template") / f"{name}.db"
+        shutil.copy(world_template.database, path)
+        url, database = f"sqlite:///{path}", str(path)
+    else:
+        database = f"gp_{name}_template"
+        url = postgres.create_database(database, template=world_template.database)
+    clock = FixedClock(world_template.start)
+    container = bootstrap(settings_for(url, files), clock=clock, password_hasher=TEST_HASHER)
     try:
-        world = world_template.world_for(container)
-        window = world.approve_notice(world.open_window())
+        built = build(world_template.world_for(container))
     finally:
         container.dispose()  # PostgreSQL copies a template only while nobody is connected
     seeded = replace(
         world_template, database=database, url=url, counts=row_counts(url), files=files
     )
-    return OpenedTemplate(seeded, window)
+    return seeded, built, clock.now()
 
 
 #: Set on a test item whose database is a copy of this WorldTemplate.
