@@ -118,8 +118,9 @@ _LEFT_OUT = {
 _FLAGS = {"accounts": frozenset({"credentials"}), "users": frozenset({"totp_secret"})}
 
 
-def _read_columns(table: Any) -> list[Any]:
-    """`table`'s columns as the joined read selects them (see _LEFT_OUT and _FLAGS); `table` is
+def read_columns(table: Any) -> list[Any]:
+    """`table`'s columns as a joined read selects them (see _LEFT_OUT and _FLAGS; the
+    create's joined read here, the worker's claim read in repositories/posts.py); `table` is
     a table or an alias of one."""
     name = table.element.name if hasattr(table, "element") else table.name
     left_out, flags = _LEFT_OUT.get(name, frozenset()), _FLAGS.get(name, frozenset())
@@ -157,8 +158,8 @@ def _submission_statement(*, by_email: bool) -> tuple[Select[Any], _Parts]:
         else author.c.id == client.c.default_author_id
     )
     at = bindparam("at", type_=windows.c.starts_at.type)
-    client_columns, account_columns = _read_columns(client), _read_columns(accounts)
-    author_columns, window_columns = _read_columns(author), _read_columns(windows)
+    client_columns, account_columns = read_columns(client), read_columns(accounts)
+    author_columns, window_columns = read_columns(author), read_columns(windows)
     parts: _Parts = (
         ("client", len(client_columns)),
         ("owner_active", 1),
@@ -208,7 +209,7 @@ def _submission_statement(*, by_email: bool) -> tuple[Select[Any], _Parts]:
 
 #: Column names of each table's run in the joined read.
 _KEYS = {
-    part: tuple(c.key for c in _read_columns(cast_table(row.__table__)))
+    part: tuple(c.key for c in read_columns(cast_table(row.__table__)))
     for part, row in (
         ("client", OAuthClientRow),
         ("account", AccountRow),

@@ -19,7 +19,6 @@ from sqlalchemy import (
     exists,
     func,
     literal,
-    null,
     or_,
     select,
 )
@@ -41,6 +40,7 @@ from ghostpost.db.repositories.changes import PostChanges
 from ghostpost.db.repositories.people import to_user
 from ghostpost.db.repositories.rows import RowsById
 from ghostpost.db.repositories.windows import to_window
+from ghostpost.db.submissions import read_columns
 from ghostpost.domain.ledger import (
     LedgerTag,
 )
@@ -541,29 +541,6 @@ _CLIENTS = _table(OAuthClientRow)
 _ASSIGNMENTS = _table(AssignmentRow)
 _MEDIA = _table(PostMediaRow)
 
-#: Columns the claim's read leaves out (no converter reads them), and secrets it reads only
-#: as a flag (1 where one is stored, NULL where none: what the converters ask), never the
-#: secret itself.
-_LEFT_OUT = {
-    "accounts": frozenset({"connected_at", "created_at"}),
-    "users": frozenset({"password_hash", "created_at", "totp_last_step"}),
-    "windows": frozenset({"created_at"}),
-}
-_FLAGS = {"accounts": frozenset({"credentials"}), "users": frozenset({"totp_secret"})}
-
-
-def _columns(table: Any) -> list[Any]:
-    name = table.element.name if hasattr(table, "element") else table.name
-    left_out, flags = _LEFT_OUT.get(name, frozenset()), _FLAGS.get(name, frozenset())
-    return [
-        case((column.is_not(None), literal(1)), else_=null()).label(column.key)
-        if column.key in flags
-        else column
-        for column in table.c
-        if column.key not in left_out
-    ]
-
-
 #: The claim read's parts, in column order: (name, column keys; None for one value).
 _Parts = tuple[tuple[str, tuple[str, ...] | None], ...]
 
@@ -624,9 +601,9 @@ def _claim_statement() -> tuple[Select[Any], _Parts]:
         _ASSIGNMENTS.c.account_id == posts.c.account_id,
     )
     has_images = exists().where(_MEDIA.c.post_id == posts.c.id)
-    post_columns, account_columns = _columns(posts), _columns(_ACCOUNTS)
-    author_columns = _columns(author)
-    own_columns, covering_columns = _columns(own), _columns(covering)
+    post_columns, account_columns = read_columns(posts), read_columns(_ACCOUNTS)
+    author_columns = read_columns(author)
+    own_columns, covering_columns = read_columns(own), read_columns(covering)
     client_columns = [_CLIENTS.c.name, _CLIENTS.c.is_active, _CLIENTS.c.owner_id]
     owner_columns = [owner.c.name, owner.c.is_active]
     parts: _Parts = (
