@@ -205,10 +205,16 @@ def chain_entry_with_text(
     return LedgerEntry(seq, occurred_at, tag, actor, subject, data, prev_hash, digest)
 
 
-def first_broken_entry(entries: Iterable[LedgerEntry]) -> int | None:
-    """Return the seq of the first entry that breaks the chain, or None when it is intact."""
-    expected_prev = GENESIS_HASH
-    expected_seq = 1
+def first_broken_entry(
+    entries: Iterable[LedgerEntry], *, after_seq: int = 0, after_hash: str = GENESIS_HASH
+) -> int | None:
+    """Return the seq of the first entry that breaks the chain, or None when it is intact.
+
+    `entries` start at the genesis, or right after an entry already verified (`after_seq`,
+    whose hash is `after_hash`): a reader that verifies as the ledger grows checks only what
+    was appended since."""
+    expected_prev = after_hash
+    expected_seq = after_seq + 1
     for entry in entries:
         if (
             entry.seq != expected_seq

@@ -59,7 +59,7 @@ from ghostpost.bootstrap import Container, bootstrap
 from ghostpost.clock import FixedClock
 from ghostpost.domain.consent import compare_policies
 from ghostpost.domain.errors import DomainError
-from ghostpost.domain.ledger import GENESIS_HASH, LedgerEntry, entry_hash, first_broken_entry
+from ghostpost.domain.ledger import GENESIS_HASH, first_broken_entry
 from ghostpost.domain.model import Account, ApiClient, Post, Source, User, Window
 from ghostpost.domain.policy import (
     DEFAULT_TAG,
@@ -160,21 +160,6 @@ def policy_from_record(record: dict[str, object]) -> WindowPolicy:
         requires_approval=bool(record["requires_approval"]),
         reason=str(record.get("reason", "")),
     )
-
-
-def first_broken_after(seq: int, prev_hash: str, entries: list[LedgerEntry]) -> int | None:
-    """`first_broken_entry` for the entries that follow entry `seq` (whose hash is
-    `prev_hash`; 0 and GENESIS_HASH: the whole chain)."""
-    for entry in entries:
-        seq += 1
-        if (
-            entry.seq != seq
-            or entry.prev_hash != prev_hash
-            or entry.entry_hash != entry_hash(entry.body())
-        ):
-            return seq
-        prev_hash = entry.entry_hash
-    return None
 
 
 def clone_database(url: str, postgres: PostgresServer | None, name: str) -> str:
@@ -755,7 +740,10 @@ def run_lifecycle(seed: Seed) -> Counter[str]:
             # it from the genesis after every step cost ~10% of the run.
             with self.world.ctx.uow(read_only=True) as uow:
                 new = list(uow.ledger.entries(after_seq=self.ledger_seq))
-            assert first_broken_after(self.ledger_seq, self.ledger_hash, new) is None
+            assert (
+                first_broken_entry(new, after_seq=self.ledger_seq, after_hash=self.ledger_hash)
+                is None
+            )
             if new:
                 self.ledger_seq, self.ledger_hash = new[-1].seq, new[-1].entry_hash
 

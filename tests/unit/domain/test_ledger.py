@@ -327,3 +327,25 @@ def test_an_entry_chained_from_text_refuses_what_chain_entry_refuses() -> None:
         chain_entry(**fields, actor=1.5, data={})  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         chain_entry_with_text(**fields, actor=1.5, data_text="{}")  # type: ignore[arg-type]
+
+
+@CHAIN
+@given(entries=long_chains, field=st.sampled_from(EDITABLE), data=st.data())
+def test_a_chain_verified_from_an_entry_on_finds_the_same_break(
+    entries: list[LedgerEntry], field: str, data: st.DataObject
+) -> None:
+    """Verifying only what follows a verified entry (`after_seq`, `after_hash`) accepts the
+    intact tail and names the same seq as verifying from the genesis."""
+    start = data.draw(st.integers(1, len(entries) - 1))
+    verified = entries[start - 1]
+    tail = entries[start:]
+    assert first_broken_entry(tail, after_seq=verified.seq, after_hash=verified.entry_hash) is None
+    index = data.draw(st.integers(start, len(entries) - 1))
+    tampered = list(entries)
+    tampered[index] = _edited(entries[index], field)
+    found = first_broken_entry(
+        tampered[start:], after_seq=verified.seq, after_hash=verified.entry_hash
+    )
+    assert found == first_broken_entry(tampered) == index + 1
+    # A tail that does not follow the entry it claims to follow is refused at its first entry.
+    assert first_broken_entry(tail, after_seq=verified.seq, after_hash="0" * 64) == start + 1
