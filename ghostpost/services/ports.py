@@ -275,9 +275,12 @@ class ClaimView:
     account: Account
     #: Whether a post of the account is being published (so the account waits).
     account_busy: bool
-    #: The id of PostRepository.thread_in_progress(account), or None.
+    #: The next part of a thread on the account whose previous part is published and which is
+    #: not out yet (scheduled, awaiting approval or being sent): the only post of the account
+    #: that may go out next, so that no other post lands inside the thread. None: no thread
+    #: in progress.
     thread_in_progress_id: int | None
-    #: The id of PostRepository.pending_reminder_for(post), or None.
+    #: The scheduled standalone reminder that must precede this post, or None.
     pending_reminder_id: int | None
     #: The window the post names (posts.window_id), or None.
     own_window: Window | None
@@ -305,12 +308,6 @@ class PostRepository(Protocol):
 
     def by_platform_post_id(self, platform: str, platform_post_id: str) -> list[Post]:
         """The posts published under this platform id on accounts of `platform`."""
-        ...
-
-    def thread_in_progress(self, account_id: int) -> Post | None:
-        """The next part of a thread on the account whose previous part is published and which
-        is not out yet (scheduled, awaiting approval or being sent): the only post of the
-        account that may go out next, so that no other post lands inside the thread."""
         ...
 
     def next_part(self, post: Post) -> Post | None:
@@ -430,15 +427,9 @@ class PostRepository(Protocol):
     def stale_deletions(self, now: datetime) -> list[Post]:
         """Return posts whose deletion was asked for, not confirmed, and not leased now."""
 
-    def due(self, now: datetime, limit: int, skip_accounts: set[int]) -> list[DuePost]:
-        """Return scheduled posts whose time has come, in publishing order, skipping accounts."""
-
-    def publishing_account_ids(self) -> set[int]:
-        """Return the accounts that have a post in flight."""
-
     def due_on_idle_accounts(self, now: datetime, limit: int) -> list[DuePost]:
-        """`due(now, limit, publishing_account_ids())` as one read: the due posts of the
-        accounts that have no post in flight."""
+        """Return scheduled posts whose time has come, in publishing order, of the accounts
+        that have no post in flight."""
 
     def claim_view(self, post_id: int, at: datetime) -> ClaimView | None:
         """What the worker decides a claim on, read in one go (None: no such post): the
@@ -454,9 +445,6 @@ class PostRepository(Protocol):
 
     def any_stale(self, now: datetime) -> bool:
         """Tell whether stale_publishing(now) or stale_deletions(now) would return any post."""
-
-    def pending_reminder_for(self, post_id: int) -> Post | None:
-        """Return the scheduled standalone reminder that must precede this post, if any."""
 
     def waiting_in_ended_windows(self, now: datetime) -> list[Post]:
         """Return posts held or awaiting approval whose window has ended."""

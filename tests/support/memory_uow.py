@@ -802,7 +802,7 @@ class MemoryPosts(PostChanges):
             and accounts[p.account_id].account.platform == platform
         ]
 
-    def thread_in_progress(self, account_id: int) -> Post | None:
+    def _thread_in_progress(self, account_id: int) -> Post | None:
         by_id = {p.id: p for p in self._all()}
         open_states = (PostState.SCHEDULED, PostState.PENDING_APPROVAL, PostState.PUBLISHING)
         for post in by_id.values():
@@ -839,7 +839,7 @@ class MemoryPosts(PostChanges):
         state.posts[post_id] = _PostRow(post, updated_at=_bookkeeping_now())
         return _post(state.posts[post_id])
 
-    def due(self, now: datetime, limit: int, skip_accounts: set[int]) -> list[DuePost]:
+    def _due(self, now: datetime, limit: int, skip_accounts: set[int]) -> list[DuePost]:
         found = [
             p
             for p in self._all()
@@ -850,11 +850,11 @@ class MemoryPosts(PostChanges):
         found.sort(key=lambda p: (p.publish_at or _EARLIEST, p.id))
         return [DuePost(p.id, p.account_id, p.next_attempt_at) for p in found[:limit]]
 
-    def publishing_account_ids(self) -> set[int]:
+    def _publishing_account_ids(self) -> set[int]:
         return {p.account_id for p in self._all() if p.state is PostState.PUBLISHING}
 
     def due_on_idle_accounts(self, now: datetime, limit: int) -> list[DuePost]:
-        return self.due(now, limit, self.publishing_account_ids())
+        return self._due(now, limit, self._publishing_account_ids())
 
     def claim_view(self, post_id: int, at: datetime) -> ClaimView | None:
         # As the SQL read's parts: each the answer of the repository asked it one by one.
@@ -862,14 +862,14 @@ class MemoryPosts(PostChanges):
         account = MemoryAccounts(self.tx).get(post.account_id) if post else None
         if post is None or account is None:
             return None
-        in_progress = self.thread_in_progress(post.account_id)
-        reminder = self.pending_reminder_for(post.id)
+        in_progress = self._thread_in_progress(post.account_id)
+        reminder = self._pending_reminder_for(post.id)
         windows = MemoryWindows(self.tx)
         kind, _, client_id = post.submitter.partition(":")
         return ClaimView(
             post=post,
             account=account,
-            account_busy=post.account_id in self.publishing_account_ids(),
+            account_busy=post.account_id in self._publishing_account_ids(),
             thread_in_progress_id=None if in_progress is None else in_progress.id,
             pending_reminder_id=None if reminder is None else reminder.id,
             own_window=windows.get(post.window_id) if post.window_id is not None else None,
@@ -904,7 +904,7 @@ class MemoryPosts(PostChanges):
             if p.is_being_deleted and (p.lease_until is None or p.lease_until < now)
         ]
 
-    def pending_reminder_for(self, post_id: int) -> Post | None:
+    def _pending_reminder_for(self, post_id: int) -> Post | None:
         return next(
             (
                 p

@@ -22,7 +22,7 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from ghostpost.db.engine import connection_of, read_one_prepared
 from ghostpost.db.models import (
@@ -121,9 +121,6 @@ _ATTENTION_RANK = {
     PostState.CANCELLED.value: 6,
 }
 _DONE_RANK = 5
-#: The part before a thread part. One alias for the module: a new one per call makes
-#: SQLAlchemy adapt the whole statement again (several ms per claim).
-_PREVIOUS_PART = aliased(PostRow)
 #: Posts by id, read and changed by prebuilt statements (the worker's every claim and publish).
 _POST_ROWS = RowsById(PostRow)
 
@@ -178,29 +175,6 @@ class SqlPosts(PostChanges):
         )
         return [to_post(r) for r in rows]
 
-    def thread_in_progress(self, account_id: int) -> Post | None:
-        previous = _PREVIOUS_PART
-        row = self.session.scalar(
-            select(PostRow)
-            .join(previous, previous.id == PostRow.reply_to_post_id)
-            .where(
-                PostRow.account_id == account_id,
-                PostRow.thread_id.is_not(None),
-                PostRow.state.in_(
-                    (
-                        PostState.SCHEDULED.value,
-                        PostState.PENDING_APPROVAL.value,
-                        PostState.PUBLISHING.value,
-                    )
-                ),
-                previous.thread_id == PostRow.thread_id,
-                previous.state == PostState.PUBLISHED.value,
-            )
-            .order_by(PostRow.id)
-            .limit(1)
-        )
-        return to_post(row) if row is not None else None
-
     def next_part(self, post: Post) -> Post | None:
         if post.thread_id is None:
             return None
@@ -243,21 +217,6 @@ class SqlPosts(PostChanges):
         row = _POST_ROWS.change(self.session, post_id, {**fields, "updated_at": _now()})
         return to_post(row)  # type: ignore[arg-type]
 
-    def due(self, now: datetime, limit: int, skip_accounts: set[int]) -> list[DuePost]:
-        # Three columns, not the posts: the worker scans up to `limit` rows on every claim and
-        # takes one, which it reads again under the account lock.
-        rows = self.session.execute(
-            select(PostRow.id, PostRow.account_id, PostRow.next_attempt_at)
-            .where(
-                PostRow.state == PostState.SCHEDULED.value,
-                or_(PostRow.publish_at.is_(None), PostRow.publish_at <= now),
-                PostRow.account_id.not_in(skip_accounts),
-            )
-            .order_by(PostRow.publish_at, PostRow.id)
-            .limit(limit)
-        )
-        return [DuePost(*row) for row in rows]
-
     def due_on_idle_accounts(self, now: datetime, limit: int) -> list[DuePost]:
         return _due_on_idle_accounts(self.session, now, limit)
 
@@ -274,12 +233,6 @@ class SqlPosts(PostChanges):
         self.session.flush()
         found = read_one_prepared(connection_of(self.session), _ANY_STALE, {"now": now})
         return bool(found and found[0])
-
-    def publishing_account_ids(self) -> set[int]:
-        rows = self.session.scalars(
-            select(PostRow.account_id).where(PostRow.state == PostState.PUBLISHING.value).distinct()
-        )
-        return set(rows)
 
     def stale_publishing(self, now: datetime) -> list[Post]:
         rows = self.session.scalars(
@@ -305,18 +258,6 @@ class SqlPosts(PostChanges):
             .order_by(PostRow.id)
         )
         return [to_post(r) for r in rows]
-
-    def pending_reminder_for(self, post_id: int) -> Post | None:
-        row = self.session.scalar(
-            select(PostRow)
-            .where(
-                PostRow.precedes_post_id == post_id,
-                PostRow.kind == PostKind.REMINDER.value,
-                PostRow.state == PostState.SCHEDULED.value,
-            )
-            .order_by(PostRow.id)
-        )
-        return to_post(row) if row else None
 
     def waiting_in_ended_windows(self, now: datetime) -> list[Post]:
         rows = self.session.scalars(
@@ -566,7 +507,7 @@ def _claim_statement() -> tuple[Select[Any], _Parts]:
         other.c.account_id == posts.c.account_id,
         other.c.state == PostState.PUBLISHING.value,
     )
-    in_progress = (  # PostRepository.thread_in_progress
+    in_progress = (  # ClaimView.thread_in_progress_id
         select(part.c.id)
         .join(previous, previous.c.id == part.c.reply_to_post_id)
         .where(
@@ -585,7 +526,7 @@ def _claim_statement() -> tuple[Select[Any], _Parts]:
         .limit(1)
         .scalar_subquery()
     )
-    pending_reminder = (  # PostRepository.pending_reminder_for
+    pending_reminder = (  # ClaimView.pending_reminder_id
         select(reminder.c.id)
         .where(
             reminder.c.precedes_post_id == posts.c.id,
