@@ -233,6 +233,7 @@ def bootstrap(
         clean_image=normalise,
         log=LogIdentity(settings.log_origin, settings.public_url, lambda: keyring.public_key_bytes),
         public_url=settings.public_url,
+        decide_before_write_lock=engine.dialect.name == "sqlite",
     )
     store = LocalStatusStore(sessions, make_session_factory(engine, read_only=True))
     witness = Witness(settings.ledger_witness_file, settings.ledger_witness_url)

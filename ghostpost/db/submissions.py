@@ -446,7 +446,13 @@ class SqlSubmissions:
         )
 
     def for_client(
-        self, client_id: str, account_id: int, author_email: str | None, at: datetime
+        self,
+        client_id: str,
+        account_id: int,
+        author_email: str | None,
+        at: datetime,
+        *,
+        same_as: ClientSubmission | None = None,
     ) -> ClientSubmission | None:
         statement, parts = _submission_statement(by_email=author_email is not None)
         arguments = (client_id, account_id, author_email, at)
@@ -457,6 +463,11 @@ class SqlSubmissions:
             row = self._read_row(statement, client_read_parameters(arguments))
         if row is None or row[0] is None:
             return None
+        # Every column the facts are built from, compared as read: equal means the facts (and
+        # whatever was decided on them) are those of this read.
+        source = (arguments, tuple(row))
+        if same_as is not None and same_as.source == source:
+            return same_as
         found = _split(row, parts)
         account, person, window = found["account"], found["author"], found["window"]
         return ClientSubmission(
@@ -470,6 +481,7 @@ class SqlSubmissions:
             guards=None
             if found["first_use_hashtags"] is None
             else PrincipalGuards(tuple(found["watched"]), bool(found["first_use_hashtags"])),
+            source=source,
         )
 
 

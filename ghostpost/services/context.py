@@ -123,6 +123,10 @@ class ServiceContext:
     log: LogIdentity | None = None
     #: Where the public reaches this ghostpost (settings.public_url): disclosure page links.
     public_url: str = "http://127.0.0.1:8000"
+    #: Whether a write transaction holds every other writer off for all its length (SQLite's
+    #: one write lock), so that an API client's create pays for planning it first, on a read
+    #: without the lock (services.posts.plan_client_post_ahead).
+    decide_before_write_lock: bool = False
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from ghostpost.services.posts import (
     SubmitPost,
     _submit,
     client_read,
+    plan_client_post_ahead,
     submit_client_post,
 )
 
@@ -165,13 +166,14 @@ def submit_client_post_once(
     if key is not None:
         _check_stored_key(key)
     now = ctx.clock.now()
+    ahead = plan_client_post_ahead(ctx, actor, request, now)
     # Lean: the create's statements run on the connection (no ORM unit of work to keep).
     with ctx.uow(lean=True) as uow:
         if key is not None:
             _announce_client_read(uow, actor, request, now)
         record = None if key is None else _claim(uow, actor, key, fingerprint, now)
         if record is None:
-            post, plan = submit_client_post(uow, ctx, actor, request, now)
+            post, plan = submit_client_post(uow, ctx, actor, request, now, ahead)
             details = PostDetails(
                 post,
                 plan.account,

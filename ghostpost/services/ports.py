@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from types import TracebackType
@@ -585,6 +585,10 @@ class ClientSubmission:
     principal_name: str | None = None
     #: The principal's guards as stored (None: never set, the defaults).
     guards: PrincipalGuards | None = None
+    #: What the read was asked and what it found, as the implementation sees it (opaque):
+    #: another read finding the same answers `for_client(..., same_as=this)` with this very
+    #: object, so that a decision taken on it is known to hold (empty: never the same).
+    source: tuple[Any, ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -619,9 +623,17 @@ class SubmissionReader(Protocol):
         which of them a committed withdrawal took away since, if any (the caller refuses)."""
 
     def for_client(
-        self, client_id: str, account_id: int, author_email: str | None, at: datetime
+        self,
+        client_id: str,
+        account_id: int,
+        author_email: str | None,
+        at: datetime,
+        *,
+        same_as: ClientSubmission | None = None,
     ) -> ClientSubmission | None:
-        """Return the facts of a create by this client (None when no such client)."""
+        """Return the facts of a create by this client (None when no such client). When the
+        read finds exactly what `same_as` was built from (same arguments, same row), return
+        `same_as` itself; an implementation may always build new facts instead."""
 
     def expect_client_read(
         self, client_id: str, account_id: int, author_email: str | None, at: datetime

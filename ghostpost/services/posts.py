@@ -48,10 +48,11 @@ from ghostpost.services.errors import (
     Forbidden,
     NotFound,
     PolicyRefused,
+    ServiceError,
     ValidationFailed,
     text_problem,
 )
-from ghostpost.services.ports import UnitOfWork, WithdrawnGrant
+from ghostpost.services.ports import ClientSubmission, UnitOfWork, WithdrawnGrant
 from ghostpost.services.publishing import SUBMISSION_TEXT_KEY
 
 #: A publish_at this far in the past is a mistake, not "now" (clock skew between clients is less).
@@ -253,18 +254,67 @@ def client_read(
     return draft, (actor.ref.removeprefix("client:"), request.account_id, email, at)
 
 
+@dataclass(frozen=True)
+class ClientPlan:
+    """A client's create as planned at `now` on one read (`facts`)."""
+
+    facts: ClientSubmission
+    cmd: SubmitPost
+    plan: Plan
+
+
 def _plan_client_post(
-    uow: UnitOfWork, ctx: ServiceContext, actor: Actor, request: ClientPost, now: datetime
+    uow: UnitOfWork,
+    ctx: ServiceContext,
+    actor: Actor,
+    request: ClientPost,
+    now: datetime,
+    ahead: ClientPlan | None = None,
 ) -> tuple[SubmitPost, Plan]:
     """A client's account and author rules (the account one of the client's; the author named,
     else its default, one it may name: one answer for all others), then those of _plan, on one
     read of the account, the author, the client's grants, the assignment and the window
-    (uow.submissions)."""
+    (uow.submissions). `ahead`: the same request planned at the same `now` on an earlier read
+    (plan_client_post_ahead); taken as it is when this read finds the same facts."""
     if actor.user is not None and actor.account_ids is not None:
         return _plan_signed_in_app_post(uow, ctx, actor, request)
+    planned = _plan_on_client_read(uow, ctx, actor, request, now, ahead)
+    return planned.cmd, planned.plan
+
+
+def plan_client_post_ahead(
+    ctx: ServiceContext, actor: Actor, request: ClientPost, now: datetime
+) -> ClientPlan | None:
+    """An API client's create planned before its write transaction, on a read that takes no
+    lock, when writers are serialised for the whole of their transaction (SQLite:
+    ctx.decide_before_write_lock): the write transaction reads again and takes this plan only
+    if it finds exactly the same facts (uow.submissions.for_client's `same_as`), so what it
+    stores was decided on what it read under the lock, as without this plan; only the
+    deciding moves out of the time every other writer waits. None when nothing is planned
+    ahead (another backend, a signed-in app's post, or a request the plan refuses: the
+    write transaction then refuses it, after the idempotency key's replay)."""
+    if not ctx.decide_before_write_lock or actor.user is not None:
+        return None
+    try:
+        with ctx.uow(single_read=True) as uow:
+            return _plan_on_client_read(uow, ctx, actor, request, now)
+    except ServiceError:
+        return None
+
+
+def _plan_on_client_read(
+    uow: UnitOfWork,
+    ctx: ServiceContext,
+    actor: Actor,
+    request: ClientPost,
+    now: datetime,
+    ahead: ClientPlan | None = None,
+) -> ClientPlan:
     draft, read = client_read(actor, request, now)
     email = read[2]
-    facts = uow.submissions.for_client(*read)
+    facts = uow.submissions.for_client(*read, same_as=ahead.facts if ahead else None)
+    if ahead is not None and facts is ahead.facts:
+        return ahead  # decided on exactly what this read found
     if facts is None:
         raise Forbidden("This needs an API client's credentials.")
     if facts.account is None:
@@ -286,7 +336,7 @@ def _plan_client_post(
     _check_request(ctx, cmd)
     plan = _decide_plan(ctx, actor, cmd, account, author, client, facts.window, now)
     guards = facts.guards or PrincipalGuards()
-    return cmd, replace(plan, principal_name=facts.principal_name, guards=guards)
+    return ClientPlan(facts, cmd, replace(plan, principal_name=facts.principal_name, guards=guards))
 
 
 def _plan_signed_in_app_post(
@@ -364,11 +414,17 @@ class AssignmentWithdrawn(Forbidden):
 
 
 def submit_client_post(
-    uow: UnitOfWork, ctx: ServiceContext, actor: Actor, request: ClientPost, now: datetime
+    uow: UnitOfWork,
+    ctx: ServiceContext,
+    actor: Actor,
+    request: ClientPost,
+    now: datetime,
+    ahead: ClientPlan | None = None,
 ) -> tuple[Post, Plan]:
     """An API client's create at `now` in the caller's transaction (no commit): one read
-    decides, then the post and its `post:submitted` entry are stored."""
-    cmd, plan = _plan_client_post(uow, ctx, actor, request, now)
+    decides (or finds the facts `ahead` was decided on), then the post and its
+    `post:submitted` entry are stored."""
+    cmd, plan = _plan_client_post(uow, ctx, actor, request, now, ahead)
     try:
         return _store_all(uow, ctx, actor, cmd, plan, now), plan
     except AssignmentWithdrawn:

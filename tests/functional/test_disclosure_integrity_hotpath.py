@@ -8,6 +8,8 @@ api_token_cache_seconds, on the services' clock)."""
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import tempfile
 import threading
 import time
@@ -16,10 +18,12 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import event
+from sqlalchemy import delete, event, update
 
 from ghostpost.bootstrap import Container, bootstrap
 from ghostpost.clock import FixedClock
+from ghostpost.db.models import AssignmentRow, UserRow, WindowRow
+from ghostpost.db.writer_queue import lock_path_for
 from ghostpost.domain.model import Source, Window
 from ghostpost.services import clients, directory
 from ghostpost.services.context import Actor
@@ -115,7 +119,10 @@ def counted(container: Container) -> Iterator[tuple[list[bool], list[str]]]:
         begins.append(True)
 
     def _statement(conn: Any, cursor: Any, sql: str, *args: Any) -> None:
-        statements.append(sql.split(None, 1)[0].upper())
+        # BEGIN in full: SQLite's read-only transactions are a deferred BEGIN, its write
+        # transactions BEGIN IMMEDIATE (PostgreSQL's BEGIN is the driver's, unseen here).
+        word = sql.split(None, 1)[0].upper()
+        statements.append(sql.strip().upper() if word == "BEGIN" else word)
 
     event.listen(container.engine, "begin", _begin)
     event.listen(container.engine, "before_cursor_execute", _statement)
@@ -133,14 +140,21 @@ def test_one_create_is_one_transaction_of_a_few_statements(
     with counted(container) as (begins, statements):
         answer = scheduler.create(_body(world), key="counted")
     assert answer.status_code == 201, answer.get_json()
-    assert len(begins) == 1, statements
+    if container.engine.dialect.name == "sqlite":
+        # The plan ahead: one read-only transaction (a deferred BEGIN: no write lock) of one
+        # SELECT, then the one write transaction, which reads the same row again.
+        assert len(begins) == 2, statements
+        assert statements[:3] == ["BEGIN", "SELECT", "BEGIN IMMEDIATE"], statements
+        statements = statements[2:]
+    else:
+        assert len(begins) == 1, statements
     # SQLite: claim the key, one read, post, ledger head, entry, head update, complete the
     # key. PostgreSQL folds them into four: the claim with the read, the post, the head's
     # lock, the key's completion with the entry and the head's move. An uncontended claim sets
     # no lock_timeout.
     assert "SET" not in statements, statements
     budget = 4 if container.engine.dialect.name == "postgresql" else 7
-    assert len([s for s in statements if s != "BEGIN"]) <= budget, statements
+    assert len([s for s in statements if not s.startswith("BEGIN")]) <= budget, statements
     replay = scheduler.create(_body(world), key="counted")
     assert replay.status_code == 201
     assert replay.headers.get("Idempotent-Replayed") == "true"
@@ -157,7 +171,7 @@ def test_one_preview_is_one_read_only_transaction_of_one_statement(
     # PostgreSQL: BEGIN READ ONLY goes with the read (no SET TRANSACTION of its own); SQLite
     # runs its deferred BEGIN as a statement.
     assert len(begins) == 1, statements
-    assert [s for s in statements if s != "BEGIN"] == ["SELECT"], statements
+    assert [s for s in statements if s != "BEGIN"] == ["SELECT"], statements  # deferred
 
 
 @contextlib.contextmanager
@@ -421,3 +435,103 @@ def test_a_client_revoked_between_the_creates_read_and_its_insert_cannot_post(
     assert answer.status_code in (401, 403), answer.get_json()
     posts, entries = _stored(world)
     assert (posts, entries) == (before[0], before[1] + 1)  # the revocation's entry only
+
+
+def _changed_while_the_create_waits_for_the_write_lock(
+    scheduler: Scheduler, world: World, container: Container, change: Any
+) -> Any:
+    """SQLite: run `change(connection)` in a write transaction that holds the writers' turn,
+    send a create, and commit the change only once the create waits for the turn: its plan
+    ahead (a read-only transaction, which waits for nobody) read the facts as they were, and
+    its write transaction finds them changed. Return the create's answer. The wait is seen
+    in /proc/locks (a blocked flock on the queue's lock file), not guessed with a sleep."""
+    assert scheduler.get("/api/v1/accounts").status_code == 200  # token read and cached
+    database = container.engine.url.database
+    assert database is not None
+    inode = os.stat(lock_path_for(database) or "").st_ino
+    answers: list[Any] = []
+
+    def create_waits() -> bool:
+        with open("/proc/locks") as locks:
+            return any("->" in line and f":{inode} " in line for line in locks)
+
+    with container.engine.connect() as holder:
+        holder.begin()  # BEGIN IMMEDIATE, in the writers' turn
+        change(holder)
+        create = threading.Thread(target=lambda: answers.append(scheduler.create(_body(world))))
+        create.start()
+        deadline = time.monotonic() + 10
+        while not create_waits():
+            assert create.is_alive(), answers and answers[0].get_json()
+            assert time.monotonic() < deadline, "the create never waited for the turn"
+            time.sleep(0.01)
+        holder.commit()
+    create.join(timeout=30)
+    assert not create.is_alive()
+    return answers[0]
+
+
+@pytest.mark.skipif(BACKEND != "sqlite", reason="PostgreSQL plans in its write transaction")
+def test_attack_a_writer_unassigned_after_the_plan_ahead_cannot_post(
+    scheduler: Scheduler, world: World, container: Container
+) -> None:
+    """The plan ahead read the writer as assigned; the unassignment commits before the
+    create's write transaction, which must decide on what it reads, not on the plan."""
+    before = _stored(world)
+    answer = _changed_while_the_create_waits_for_the_write_lock(
+        scheduler,
+        world,
+        container,
+        lambda holder: holder.execute(
+            delete(AssignmentRow).where(
+                AssignmentRow.user_id == world.writer_a.id,
+                AssignmentRow.account_id == world.account.id,
+            )
+        ),
+    )
+    assert answer.status_code == 422, answer.get_json()
+    assert answer.get_json()["errors"] == {"author": [clients.AUTHOR_NOT_ALLOWED]}
+    assert _stored(world) == before
+
+
+@pytest.mark.skipif(BACKEND != "sqlite", reason="PostgreSQL plans in its write transaction")
+def test_attack_a_window_ended_after_the_plan_ahead_refuses_the_delegated_post(
+    scheduler: Scheduler, world: World, container: Container, clock: FixedClock
+) -> None:
+    """The plan ahead decided the delegated post inside the window (tagged, accepted); the
+    window ends before the create's write transaction, which must refuse it as outside
+    every window instead of storing what the plan decided."""
+    before = _stored(world)
+    answer = _changed_while_the_create_waits_for_the_write_lock(
+        scheduler,
+        world,
+        container,
+        lambda holder: holder.execute(
+            update(WindowRow)
+            .where(WindowRow.account_id == world.account.id)
+            .values(ends_at=clock.now())
+        ),
+    )
+    assert answer.status_code == 422, answer.get_json()
+    assert "outside_window" in json.dumps(answer.get_json()), answer.get_json()
+    assert _stored(world) == before
+
+
+@pytest.mark.skipif(BACKEND != "sqlite", reason="PostgreSQL plans in its write transaction")
+def test_a_plan_ahead_on_unchanged_facts_is_what_gets_stored(
+    scheduler: Scheduler, world: World, container: Container
+) -> None:
+    """Another writer's transaction in between that changes none of the create's facts: the
+    plan ahead stands, and the post is stored as a create without it would store it."""
+    answer = _changed_while_the_create_waits_for_the_write_lock(
+        scheduler,
+        world,
+        container,
+        lambda holder: holder.execute(
+            update(UserRow).where(UserRow.id == world.manager.id).values(name="Morgan Renamed")
+        ),
+    )
+    assert answer.status_code == 201, answer.get_json()
+    body = answer.get_json()
+    assert body["state"] == "scheduled"
+    assert body["text_if_published_now"] == "Doors open at 9 #team"

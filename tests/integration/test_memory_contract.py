@@ -577,6 +577,12 @@ def clients_tokens_and_submissions(units: UnitOfWorkFactory) -> list[Any]:
         seen.append(uow.api_tokens.purge_expired(client.id, T0))
         seen.append(uow.submissions.for_client("c1", ids["account"], None, T0))
         seen.append(uow.submissions.for_client("c1", ids["account"], "jo@x.test", T0))
+        # Read again with nothing changed: the very facts asked about (a plan decided on them
+        # holds); another author asked: new facts.
+        again = uow.submissions.for_client("c1", ids["account"], "jo@x.test", T0, same_as=seen[-1])
+        assert again is seen[-1]
+        other = uow.submissions.for_client("c1", ids["account"], None, T0, same_as=seen[-1])
+        assert other is not seen[-1] and other == seen[-2]
         seen.append(
             uow.submissions.for_client("c1", ids["account"], "al@x.test", T0 - timedelta(hours=1))
         )
@@ -585,6 +591,8 @@ def clients_tokens_and_submissions(units: UnitOfWorkFactory) -> list[Any]:
         uow.users.set_active(ids["owner"], False)
         seen.append(uow.api_clients.set_active(client.id, False))
         standings.append(uow.api_clients.standing("c1"))  # revoked, its owner deactivated
+        changed = uow.submissions.for_client("c1", ids["account"], None, T0, same_as=seen[11])
+        assert changed is not seen[11] and changed is not None and changed.owner_active is False
         seen.append(uow.submissions.for_client("c1", ids["other"], None, T0))
         # The read leaves secrets out but keeps what they mean (a connected account, an
         # author with two-factor sign-in): the same as the repositories' own reads.
