@@ -339,8 +339,15 @@ class TreeCheckpointRow(Base):
     signed_at: Mapped[str] = mapped_column(String(40))
 
 
-#: The verify page finds a post by its exact platform URL.
-Index("ix_posts_platform_url", PostRow.platform_url)
+#: The verify page finds a post by its exact platform URL. Only the posts that have one (0027):
+#: the look-up always asks for a value, and a create (no URL until published) writes one b-tree
+#: fewer.
+Index(
+    "ix_posts_platform_url",
+    PostRow.platform_url,
+    sqlite_where=text("platform_url IS NOT NULL"),
+    postgresql_where=text("platform_url IS NOT NULL"),
+)
 
 
 class LedgerCheckpointRow(Base):
