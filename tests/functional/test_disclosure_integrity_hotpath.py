@@ -30,6 +30,7 @@ from ghostpost.services.context import Actor
 from ghostpost.settings import Settings
 from tests.conftest import BACKEND
 from tests.support.api import Scheduler, scheduler_for
+from tests.support.statements import counted, create_write_statements
 from tests.support.world import World
 
 
@@ -109,52 +110,21 @@ def test_an_author_grant_withdrawn_elsewhere_applies_to_the_very_next_create(
     assert preview.status_code == 422, preview.get_json()
 
 
-@contextlib.contextmanager
-def counted(container: Container) -> Iterator[tuple[list[bool], list[str]]]:
-    """Count the transactions begun and the statements sent (their first word) inside."""
-    begins: list[bool] = []
-    statements: list[str] = []
-
-    def _begin(conn: Any) -> None:
-        begins.append(True)
-
-    def _statement(conn: Any, cursor: Any, sql: str, *args: Any) -> None:
-        # BEGIN in full: SQLite's read-only transactions are a deferred BEGIN, its write
-        # transactions BEGIN IMMEDIATE (PostgreSQL's BEGIN is the driver's, unseen here).
-        word = sql.split(None, 1)[0].upper()
-        statements.append(sql.strip().upper() if word == "BEGIN" else word)
-
-    event.listen(container.engine, "begin", _begin)
-    event.listen(container.engine, "before_cursor_execute", _statement)
-    try:
-        yield begins, statements
-    finally:
-        event.remove(container.engine, "begin", _begin)
-        event.remove(container.engine, "before_cursor_execute", _statement)
-
-
 def test_one_create_is_one_transaction_of_a_few_statements(
     scheduler: Scheduler, world: World, container: Container
 ) -> None:
     assert scheduler.get("/api/v1/accounts").status_code == 200  # token read and cached
-    with counted(container) as (begins, statements):
+    with counted(container.engine) as (begins, statements):
         answer = scheduler.create(_body(world), key="counted")
     assert answer.status_code == 201, answer.get_json()
-    if container.engine.dialect.name == "sqlite":
-        # The plan ahead: one read-only transaction (a deferred BEGIN: no write lock) of one
-        # SELECT, then the one write transaction, which reads the same row again.
-        assert len(begins) == 2, statements
-        assert statements[:3] == ["BEGIN", "SELECT", "BEGIN IMMEDIATE"], statements
-        statements = statements[2:]
-    else:
-        assert len(begins) == 1, statements
+    written = create_write_statements(container.engine, begins, statements)
     # SQLite: claim the key, one read, post, ledger head, entry, head update, complete the
     # key. PostgreSQL folds them into four: the claim with the read, the post, the head's
     # lock, the key's completion with the entry and the head's move. An uncontended claim sets
     # no lock_timeout.
-    assert "SET" not in statements, statements
+    assert "SET" not in written, statements
     budget = 4 if container.engine.dialect.name == "postgresql" else 7
-    assert len([s for s in statements if not s.startswith("BEGIN")]) <= budget, statements
+    assert len(written) <= budget, statements
     replay = scheduler.create(_body(world), key="counted")
     assert replay.status_code == 201
     assert replay.headers.get("Idempotent-Replayed") == "true"
@@ -165,7 +135,7 @@ def test_one_preview_is_one_read_only_transaction_of_one_statement(
     scheduler: Scheduler, world: World, container: Container
 ) -> None:
     assert scheduler.get("/api/v1/accounts").status_code == 200  # token read and cached
-    with counted(container) as (begins, statements):
+    with counted(container.engine) as (begins, statements):
         answer = scheduler.post("/api/v1/preview", json=_body(world))
     assert answer.status_code == 200, answer.get_json()
     # PostgreSQL: BEGIN READ ONLY goes with the read (no SET TRANSACTION of its own); SQLite

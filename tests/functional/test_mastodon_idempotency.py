@@ -4,11 +4,10 @@ understands it (account, author, text, time, the options it is sent with), hashe
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from ghostpost.bootstrap import Container, bootstrap
 from ghostpost.clock import FixedClock
@@ -18,6 +17,7 @@ from ghostpost.services import clients
 from ghostpost.services.context import Actor
 from ghostpost.settings import Settings
 from tests.support.api import fetch_token
+from tests.support.statements import counted, create_write_statements
 from tests.support.world import World
 
 
@@ -152,42 +152,18 @@ def test_one_mastodon_create_is_one_transaction_of_a_few_statements(
         f"/compat/mastodon/{account}/api/v1/accounts/verify_credentials", headers=headers
     )
     assert warm.status_code == 200  # token read and cached
-    begins: list[bool] = []
-    statements: list[str] = []
-
-    def _begin(conn: Any) -> None:
-        begins.append(True)
-
-    def _statement(conn: Any, cursor: Any, sql: str, *args: Any) -> None:
-        # BEGIN in full: SQLite's read-only transactions are a deferred BEGIN, its write
-        # transactions BEGIN IMMEDIATE.
-        word = sql.split(None, 1)[0].upper()
-        statements.append(sql.strip().upper() if word == "BEGIN" else word)
-
     before = stored(container)
-    event.listen(container.engine, "begin", _begin)
-    event.listen(container.engine, "before_cursor_execute", _statement)
-    try:
+    with counted(container.engine) as (begins, statements):
         answer = http.post(path, json={"status": "Counted"}, headers=headers)
-    finally:
-        event.remove(container.engine, "begin", _begin)
-        event.remove(container.engine, "before_cursor_execute", _statement)
     assert answer.status_code == 200, answer.get_data(as_text=True)
-    if container.engine.dialect.name == "sqlite":
-        # The plan ahead (services.posts.plan_client_post_ahead): one read-only transaction
-        # of one SELECT, then the one write transaction, which reads the same row again.
-        assert len(begins) == 2, statements
-        assert statements[:3] == ["BEGIN", "SELECT", "BEGIN IMMEDIATE"], statements
-        statements = statements[2:]
-    else:
-        assert len(begins) == 1, statements
+    written = create_write_statements(container.engine, begins, statements)
     # SQLite: [claim the key,] one read, post, ledger head, entry, head update[, complete the
     # key]. PostgreSQL: [the claim with] the read, the post, the head's lock, the entry with
     # the head's move [and the key's completion]. No claim sets a lock_timeout.
-    assert "SET" not in statements, statements
+    assert "SET" not in written, statements
     sqlite_budget = 7 if key is not None else 5
     budget = 4 if container.engine.dialect.name == "postgresql" else sqlite_budget
-    assert len([s for s in statements if not s.startswith("BEGIN")]) <= budget, statements
+    assert len(written) <= budget, statements
     # The post and its entry are both stored (a held append is never dropped at commit).
     assert stored(container) == (before[0] + 1, before[1] + 1)
     body = answer.get_json()
