@@ -264,21 +264,15 @@ class ClientPlan:
 
 
 def _plan_client_post(
-    uow: UnitOfWork,
-    ctx: ServiceContext,
-    actor: Actor,
-    request: ClientPost,
-    now: datetime,
-    ahead: ClientPlan | None = None,
+    uow: UnitOfWork, ctx: ServiceContext, actor: Actor, request: ClientPost, now: datetime
 ) -> tuple[SubmitPost, Plan]:
     """A client's account and author rules (the account one of the client's; the author named,
     else its default, one it may name: one answer for all others), then those of _plan, on one
     read of the account, the author, the client's grants, the assignment and the window
-    (uow.submissions). `ahead`: the same request planned at the same `now` on an earlier read
-    (plan_client_post_ahead); taken as it is when this read finds the same facts."""
+    (uow.submissions)."""
     if actor.user is not None and actor.account_ids is not None:
         return _plan_signed_in_app_post(uow, ctx, actor, request)
-    planned = _plan_on_client_read(uow, ctx, actor, request, now, ahead)
+    planned = _plan_on_client_read(uow, ctx, actor, request, now)
     return planned.cmd, planned.plan
 
 
@@ -310,6 +304,9 @@ def _plan_on_client_read(
     now: datetime,
     ahead: ClientPlan | None = None,
 ) -> ClientPlan:
+    """_plan_client_post for an API client's own credentials, with the facts it read. `ahead`:
+    the same request planned at the same `now` on an earlier read (plan_client_post_ahead),
+    taken as it is when this read finds the same facts."""
     draft, read = client_read(actor, request, now)
     email = read[2]
     facts = uow.submissions.for_client(*read, same_as=ahead.facts if ahead else None)
@@ -424,7 +421,11 @@ def submit_client_post(
     """An API client's create at `now` in the caller's transaction (no commit): one read
     decides (or finds the facts `ahead` was decided on), then the post and its
     `post:submitted` entry are stored."""
-    cmd, plan = _plan_client_post(uow, ctx, actor, request, now, ahead)
+    if ahead is None:
+        cmd, plan = _plan_client_post(uow, ctx, actor, request, now)
+    else:  # only planned for a client's own credentials (plan_client_post_ahead)
+        planned = _plan_on_client_read(uow, ctx, actor, request, now, ahead)
+        cmd, plan = planned.cmd, planned.plan
     try:
         return _store_all(uow, ctx, actor, cmd, plan, now), plan
     except AssignmentWithdrawn:
