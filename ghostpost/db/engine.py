@@ -450,17 +450,38 @@ def read_one_prepared(
     values; here each column's result processor is applied to the driver's row directly.
     Everything else is SQLAlchemy's (see _on_cursor). A statement SQLAlchemy must render at
     execution runs through its own path."""
+    row = read_one_untyped(connection, statement, parameters)
+    return None if row is None else typed_row(connection, statement, parameters, row)
+
+
+def read_one_untyped(
+    connection: Connection, statement: Executable, parameters: dict[str, Any]
+) -> tuple[Any, ...] | None:
+    """read_one_prepared's row before its values are typed (`typed_row` types them): as the
+    driver gives it, for a caller that compares it first and may need no typed values."""
     raw = connection.dialect.name == "postgresql"
     prepared = _prepared(connection, statement, frozenset(parameters), raw=raw)
     if prepared.sql is None:
         found = connection.execute(statement, parameters).first()
-        return None if found is None else tuple(found)
+        return None if found is None else tuple(found)  # typed already (see typed_row)
     rows = _on_cursor(connection, prepared, parameters, raw=raw)[0]
-    if not rows:
-        return None
+    return rows[0] if rows else None
+
+
+def typed_row(
+    connection: Connection,
+    statement: Executable,
+    parameters: dict[str, Any],
+    row: tuple[Any, ...],
+) -> tuple[Any, ...]:
+    """`row`, read by read_one_untyped with the same statement and parameters, typed."""
+    raw = connection.dialect.name == "postgresql"
+    prepared = _prepared(connection, statement, frozenset(parameters), raw=raw)
+    if prepared.sql is None:
+        return row
     return tuple(
         value if process is None else process(value)
-        for process, value in zip(prepared.processors(connection.dialect), rows[0], strict=True)
+        for process, value in zip(prepared.processors(connection.dialect), row, strict=True)
     )
 
 

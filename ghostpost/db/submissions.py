@@ -28,7 +28,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from ghostpost.db.engine import connection_of, execute_prepared, read_one_prepared
+from ghostpost.db.engine import (
+    connection_of,
+    execute_prepared,
+    read_one_untyped,
+    typed_row,
+)
 from ghostpost.db.models import (
     AccountRow,
     AssignmentRow,
@@ -355,8 +360,8 @@ class SqlSubmissions:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def _read_row(self, statement: Select[Any], parameters: dict[str, Any]) -> Any:
-        return read_one_prepared(connection_of(self.session), statement, parameters)
+    def _connection(self) -> Connection:
+        return connection_of(self.session)
 
     def add_post(
         self, post: NewPost, *, assigned_author: bool = False, client_id: str | None = None
@@ -457,17 +462,22 @@ class SqlSubmissions:
         statement, parts = _submission_statement(by_email=author_email is not None)
         arguments = (client_id, account_id, author_email, at)
         held = self._held_read()
+        untyped = None
         if held is not None and held[1] == arguments:
-            row = held[2]
+            row = held[2]  # typed by the claim's read
         else:
-            row = self._read_row(statement, client_read_parameters(arguments))
+            untyped = (self._connection(), client_read_parameters(arguments))
+            row = read_one_untyped(untyped[0], statement, untyped[1])
         if row is None or row[0] is None:
             return None
-        # Every column the facts are built from, compared as read: equal means the facts (and
+        # Every column the facts are built from, compared as the driver gave them (before
+        # they are typed: the comparison needs no typed value): equal means the facts (and
         # whatever was decided on them) are those of this read.
         source = (arguments, tuple(row))
         if same_as is not None and same_as.source == source:
             return same_as
+        if untyped is not None:
+            row = typed_row(untyped[0], statement, untyped[1], row)
         found = _split(row, parts)
         account, person, window = found["account"], found["author"], found["window"]
         return ClientSubmission(
@@ -496,5 +506,5 @@ class SingleReadSubmissions(SqlSubmissions):
     def _held_read(self) -> Any:
         return None  # no claim in a read-only unit
 
-    def _read_row(self, statement: Select[Any], parameters: dict[str, Any]) -> Any:
-        return read_one_prepared(self._connect(), statement, parameters)
+    def _connection(self) -> Connection:
+        return self._connect()

@@ -125,6 +125,19 @@ def canonical_json(value: Any) -> str:
 
 
 @dataclass(frozen=True)
+class CanonicalData:
+    """An entry's data as its canonical JSON text (what the ledger stores and hashes), for an
+    append that serialises nothing: made ahead of the write transaction that appends it."""
+
+    text: str
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> CanonicalData:
+        """`data` serialised (canonical_json: refused if it holds a float)."""
+        return cls(canonical_json(dict(data)))
+
+
+@dataclass(frozen=True)
 class LedgerEntry:
     """One ledger entry as hashed and exported."""
 

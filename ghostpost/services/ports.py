@@ -11,7 +11,7 @@ from typing import Any, Protocol, Self
 
 from ghostpost.domain.checkpoint import Checkpoint
 from ghostpost.domain.guards import PrincipalGuards
-from ghostpost.domain.ledger import LedgerEntry
+from ghostpost.domain.ledger import CanonicalData, LedgerEntry
 from ghostpost.domain.media_rules import CleanImage, MediaUpload, PostImage
 from ghostpost.domain.model import (
     Account,
@@ -811,9 +811,16 @@ class Ledger(Protocol):
     time, see services.ledger_integrity) verifies the chain and signs its heads."""
 
     def append(
-        self, *, tag: str, actor: str, subject: str, data: Mapping[str, Any], occurred_at: datetime
+        self,
+        *,
+        tag: str,
+        actor: str,
+        subject: str,
+        data: Mapping[str, Any] | CanonicalData,
+        occurred_at: datetime,
     ) -> LedgerEntry:
-        """Append an entry chained to the current head and return it."""
+        """Append an entry chained to the current head and return it (`data` already
+        serialised, or serialised here)."""
 
     def entries(
         self, *, after_seq: int = 0, up_to_seq: int | None = None, snapshot: bool = False

@@ -12,7 +12,7 @@ from typing import Any
 from ghostpost.domain import threads
 from ghostpost.domain.guards import PrincipalGuards, fold, guard_reasons, post_hashtags
 from ghostpost.domain.hashtags import hashtag_name
-from ghostpost.domain.ledger import LedgerTag
+from ghostpost.domain.ledger import CanonicalData, LedgerTag
 from ghostpost.domain.media_rules import MediaUpload, image_refusals
 from ghostpost.domain.model import Account, ApiClient, NewPost, Post, Source, User, Window
 from ghostpost.domain.policy import (
@@ -256,11 +256,13 @@ def client_read(
 
 @dataclass(frozen=True)
 class ClientPlan:
-    """A client's create as planned at `now` on one read (`facts`)."""
+    """A client's create as planned at `now` on one read (`facts`); planned ahead of the write
+    transaction, a lone post's `record` too (`_lone_record_ahead`)."""
 
     facts: ClientSubmission
     cmd: SubmitPost
     plan: Plan
+    record: PostRecord | None = None
 
 
 def _plan_client_post(
@@ -291,9 +293,14 @@ def plan_client_post_ahead(
         return None
     try:
         with ctx.uow(single_read=True) as uow:
-            return _plan_on_client_read(uow, ctx, actor, request, now)
+            planned = _plan_on_client_read(uow, ctx, actor, request, now)
     except ServiceError:
         return None
+    cmd, plan = planned.cmd, planned.plan
+    if cmd.media_ids or cmd.in_reply_to is not None or cmd.thread or plan.decision.refused:
+        return planned
+    # The rows too: the write transaction then only writes them (`_store`'s `ahead`).
+    return replace(planned, record=_lone_record_ahead(actor, cmd, plan, now))
 
 
 def _plan_on_client_read(
@@ -421,13 +428,16 @@ def submit_client_post(
     """An API client's create at `now` in the caller's transaction (no commit): one read
     decides (or finds the facts `ahead` was decided on), then the post and its
     `post:submitted` entry are stored."""
+    record = None
     if ahead is None:
         cmd, plan = _plan_client_post(uow, ctx, actor, request, now)
     else:  # only planned for a client's own credentials (plan_client_post_ahead)
         planned = _plan_on_client_read(uow, ctx, actor, request, now, ahead)
         cmd, plan = planned.cmd, planned.plan
+        # Its rows only when the plan is the one they were built for (the same facts).
+        record = ahead.record if planned is ahead else None
     try:
-        return _store_all(uow, ctx, actor, cmd, plan, now), plan
+        return _store_all(uow, ctx, actor, cmd, plan, now, ahead=record), plan
     except AssignmentWithdrawn:
         raise author_not_allowed() from None  # the client's one answer for such an author
 
@@ -527,11 +537,13 @@ def _store_all(
     now: datetime,
     *,
     group: GroupShare | None = None,
+    ahead: PostRecord | None = None,
 ) -> Post:
     """Store a post, or each part of a thread (each its own post and ledger entry, linked by
     the thread's id and position, each a reply to the part before); return the (first) post.
     Any part refused refuses the whole thread, before anything is stored. In a group, every
-    part carries the group's id and the first part takes the group's images."""
+    part carries the group's id and the first part takes the group's images. `ahead`: a lone
+    post's record built for `plan` (`_store`)."""
     plans = thread_plans(ctx, cmd, plan, now)
     for position, part in enumerate(plans, start=1):
         if part.decision.refused:
@@ -553,6 +565,7 @@ def _store_all(
             uploads=first_uploads,
             claim=claim,
             held_for=held_for,
+            ahead=ahead,
         )
         return _tell_approver(ctx, uow, post)
     first_id = str(uuid.uuid4())
@@ -741,30 +754,27 @@ def _other_account() -> ValidationFailed:
     )
 
 
-def _store(
-    uow: UnitOfWork,
+@dataclass(frozen=True)
+class PostRecord:
+    """What storing a post writes besides its images: the new post's row and the data of its
+    `post:submitted` entry (images, attached to the stored post, are added then)."""
+
+    post: NewPost
+    entry_data: Mapping[str, Any] | CanonicalData
+
+
+def _post_record(
     actor: Actor,
     cmd: SubmitPost,
     plan: Plan,
     now: datetime,
-    group_id: str | None = None,
+    group_id: str | None,
     *,
-    thread: ThreadPlace | None = None,
-    uploads: Sequence[MediaUpload] | None = None,
-    claim: bool = True,
-    held_for: tuple[str, ...] = (),
-) -> Post:
-    """Store the post (in the group `group_id`, at its place in `thread`, if any), its images
-    (`uploads` already checked, else those `cmd` names) and its `post:submitted` entry;
-    `claim` as in MediaRepository.attach. `held_for`: why it waits for the principal's
-    approval although its window does not ask it of every post (`approval_reasons`)."""
-    if plan.decision.refused:
-        raise PolicyRefused(plan.decision)
-    if uploads is None:
-        uploads = _uploads(uow, actor, cmd, plan)
-    reply = resolve_reply(uow, plan.account, cmd.in_reply_to)
-    if thread is not None and thread.previous_id is not None:
-        reply = Reply(post_id=thread.previous_id)
+    thread: ThreadPlace | None,
+    reply: Reply | None,
+    held_for: tuple[str, ...],
+) -> PostRecord:
+    """The post's row and its entry's data, from the plan alone (no read)."""
     needs_approval = bool(held_for) or (
         plan.delegated and plan.window is not None and plan.window.policy.requires_approval
     )
@@ -781,33 +791,103 @@ def _store(
         extra[APPROVAL_REASONS_KEY] = list(held_for)
     if thread is not None:
         extra["thread"] = thread.record()
+    post = NewPost(
+        public_id=thread.thread_id if thread and thread.position == 1 else str(uuid.uuid4()),
+        account_id=plan.account.id,
+        kind=PostKind.REGULAR,
+        state=state,
+        author_id=plan.author.id,
+        submitter=actor.ref,
+        source=cmd.source,
+        submitted_text=cmd.text,
+        # Not the preview's text: the inline reminder (and the tag again) are decided when the
+        # post goes out, and the worker then stores exactly what it sends.
+        final_text=plan.decision.tagged_text,
+        idempotency_key=f"gp-{uuid.uuid4()}",
+        created_at=now,
+        window_id=plan.window.id if plan.window else None,
+        state_reason=_awaiting(held_for) if needs_approval else None,
+        publish_at=cmd.publish_at or now,
+        decisions={**decisions, **extra},
+        options=cmd.options,
+        final_content_warning=plan.decision.content_warning,
+        group_id=group_id,
+        reply_to_post_id=reply.post_id if reply else None,
+        reply_to_platform_id=reply.platform_id if reply else None,
+        thread_id=thread.thread_id if thread else None,
+        thread_position=thread.position if thread else None,
+    )
+    # Only grouped posts (posts with options, with images) say so: a plain post's entry
+    # reads as it always has.
+    group = {"group_id": group_id} if group_id is not None else {}
+    options = {} if cmd.options.is_plain else {"options": cmd.options.to_record()}
+    entry_data = {
+        "account_id": plan.account.id,
+        "principal_id": plan.account.principal_id,
+        "window_id": post.window_id,
+        "writer": user_summary(plan.author),
+        "submitter": actor.ref,
+        # The app a signed-in writer posted through (absent for every other submitter).
+        **({"via": actor.via} if actor.via else {}),
+        "source": cmd.source.value,
+        "delegated": plan.delegated,
+        "submitted_text": cmd.text,
+        "publish_at": post.publish_at.isoformat() if post.publish_at else None,
+        "state": state.value,
+        "decision": record,
+        **extra,
+        **options,
+        **group,
+    }
+    return PostRecord(post, entry_data)
+
+
+def _lone_record_ahead(actor: Actor, cmd: SubmitPost, plan: Plan, now: datetime) -> PostRecord:
+    """The record of a lone post (no images, no reply, no thread or group) that nothing holds
+    for approval but its window's rule, with its entry's data serialised: what `_store` writes
+    for such a post when its plan holds, built before the write transaction."""
+    record = _post_record(actor, cmd, plan, now, None, thread=None, reply=None, held_for=())
+    assert not isinstance(record.entry_data, CanonicalData)
+    return replace(record, entry_data=CanonicalData.of(record.entry_data))
+
+
+def _store(
+    uow: UnitOfWork,
+    actor: Actor,
+    cmd: SubmitPost,
+    plan: Plan,
+    now: datetime,
+    group_id: str | None = None,
+    *,
+    thread: ThreadPlace | None = None,
+    uploads: Sequence[MediaUpload] | None = None,
+    claim: bool = True,
+    held_for: tuple[str, ...] = (),
+    ahead: PostRecord | None = None,
+) -> Post:
+    """Store the post (in the group `group_id`, at its place in `thread`, if any), its images
+    (`uploads` already checked, else those `cmd` names) and its `post:submitted` entry;
+    `claim` as in MediaRepository.attach. `held_for`: why it waits for the principal's
+    approval although its window does not ask it of every post (`approval_reasons`).
+    `ahead`: the record `_lone_record_ahead` built for this very plan, written as it is when
+    the post is such a lone post (else built here)."""
+    if plan.decision.refused:
+        raise PolicyRefused(plan.decision)
+    if uploads is None:
+        uploads = _uploads(uow, actor, cmd, plan)
+    reply = resolve_reply(uow, plan.account, cmd.in_reply_to)
+    if thread is not None and thread.previous_id is not None:
+        reply = Reply(post_id=thread.previous_id)
+    lone = not (uploads or reply or thread or group_id is not None or held_for)
+    record = (
+        ahead
+        if ahead is not None and lone
+        else _post_record(
+            actor, cmd, plan, now, group_id, thread=thread, reply=reply, held_for=held_for
+        )
+    )
     stored = uow.submissions.add_post(
-        NewPost(
-            public_id=thread.thread_id if thread and thread.position == 1 else str(uuid.uuid4()),
-            account_id=plan.account.id,
-            kind=PostKind.REGULAR,
-            state=state,
-            author_id=plan.author.id,
-            submitter=actor.ref,
-            source=cmd.source,
-            submitted_text=cmd.text,
-            # Not the preview's text: the inline reminder (and the tag again) are decided when the
-            # post goes out, and the worker then stores exactly what it sends.
-            final_text=plan.decision.tagged_text,
-            idempotency_key=f"gp-{uuid.uuid4()}",
-            created_at=now,
-            window_id=plan.window.id if plan.window else None,
-            state_reason=_awaiting(held_for) if needs_approval else None,
-            publish_at=cmd.publish_at or now,
-            decisions={**decisions, **extra},
-            options=cmd.options,
-            final_content_warning=plan.decision.content_warning,
-            group_id=group_id,
-            reply_to_post_id=reply.post_id if reply else None,
-            reply_to_platform_id=reply.platform_id if reply else None,
-            thread_id=thread.thread_id if thread else None,
-            thread_position=thread.position if thread else None,
-        ),
+        record.post,
         assigned_author=not plan.author.is_principal_of(plan.account),
         client_id=_client_id(actor),
     )
@@ -819,35 +899,16 @@ def _store(
         raise AssignmentWithdrawn(f"{plan.author.email} is not assigned to @{plan.account.handle}.")
     assert isinstance(stored, Post)
     post = stored
-    # Only grouped posts (posts with options, with images) say so: a plain post's entry
-    # reads as it always has.
-    group = {"group_id": group_id} if group_id is not None else {}
-    options = {} if cmd.options.is_plain else {"options": cmd.options.to_record()}
+    data = record.entry_data
     images = uow.media.attach(post.id, uploads, claim=claim) if uploads else ()
-    media = {"images": [image.to_record() for image in images]} if images else {}
+    if images:
+        assert not isinstance(data, CanonicalData)  # only a lone post's record is serialised
+        data = {**data, "images": [image.to_record() for image in images]}
     uow.ledger.append(
         tag=LedgerTag.POST_SUBMITTED,
         actor=actor.ref,
         subject=f"post:{post.public_id}",
-        data={
-            "account_id": plan.account.id,
-            "principal_id": plan.account.principal_id,
-            "window_id": post.window_id,
-            "writer": user_summary(plan.author),
-            "submitter": actor.ref,
-            # The app a signed-in writer posted through (absent for every other submitter).
-            **({"via": actor.via} if actor.via else {}),
-            "source": cmd.source.value,
-            "delegated": plan.delegated,
-            "submitted_text": cmd.text,
-            "publish_at": post.publish_at.isoformat() if post.publish_at else None,
-            "state": state.value,
-            "decision": record,
-            **extra,
-            **options,
-            **group,
-            **media,
-        },
+        data=data,
         occurred_at=now,
     )
     return post

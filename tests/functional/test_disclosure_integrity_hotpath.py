@@ -505,3 +505,57 @@ def test_a_plan_ahead_on_unchanged_facts_is_what_gets_stored(
     body = answer.get_json()
     assert body["state"] == "scheduled"
     assert body["text_if_published_now"] == "Doors open at 9 #team"
+
+
+def _submitted_entry(world: World, public_id: str) -> dict[str, Any]:
+    with world.ctx.uow(read_only=True) as uow:
+        (entry,) = uow.ledger.search(subject=f"post:{public_id}", tag="post:submitted")
+        return dict(entry.data)
+
+
+@pytest.mark.skipif(BACKEND != "sqlite", reason="PostgreSQL plans in its write transaction")
+def test_attack_approval_required_after_the_plan_ahead_holds_the_post(
+    scheduler: Scheduler, world: World, container: Container
+) -> None:
+    """The plan ahead built the post's row as scheduled (its window asked no approval); the
+    window starts requiring the principal's approval before the create's write transaction,
+    which must store the post as waiting for it, not the row built ahead."""
+    answer = _changed_while_the_create_waits_for_the_write_lock(
+        scheduler,
+        world,
+        container,
+        lambda holder: holder.execute(
+            update(WindowRow)
+            .where(WindowRow.account_id == world.account.id)
+            .values(requires_approval=True)
+        ),
+    )
+    assert answer.status_code == 201, answer.get_json()
+    body = answer.get_json()
+    assert body["state"] == "pending_approval", body
+    with world.ctx.uow(read_only=True) as uow:
+        stored = uow.posts.by_public_id(body["id"])
+        assert stored is not None and stored.state.value == "pending_approval"
+    assert _submitted_entry(world, body["id"])["state"] == "pending_approval"
+
+
+@pytest.mark.skipif(BACKEND != "sqlite", reason="PostgreSQL plans in its write transaction")
+def test_attack_a_writer_renamed_after_the_plan_ahead_is_recorded_by_their_new_name(
+    scheduler: Scheduler, world: World, container: Container
+) -> None:
+    """Who wrote the post, as the ledger records it, is the writer as the write transaction
+    read them: a rename committed after the plan ahead is in the entry (the plan's row and
+    entry, built from the old name, are not what is stored)."""
+    answer = _changed_while_the_create_waits_for_the_write_lock(
+        scheduler,
+        world,
+        container,
+        lambda holder: holder.execute(
+            update(UserRow).where(UserRow.id == world.writer_a.id).values(name="Alex Renamed")
+        ),
+    )
+    assert answer.status_code == 201, answer.get_json()
+    body = answer.get_json()
+    assert body["author"]["name"] == "Alex Renamed", body
+    writer = _submitted_entry(world, body["id"])["writer"]
+    assert writer == {**writer, "id": world.writer_a.id, "name": "Alex Renamed"}

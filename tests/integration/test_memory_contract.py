@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ghostpost.bootstrap import Container
 from ghostpost.domain.checkpoint import Checkpoint
-from ghostpost.domain.ledger import LedgerTag, first_broken_entry
+from ghostpost.domain.ledger import CanonicalData, LedgerTag, chain_entry, first_broken_entry
 from ghostpost.domain.model import NewPost, ProposalStatus, Role, Source
 from ghostpost.domain.policy import PostKind, ReminderMode, TagMode, WindowPolicy
 from ghostpost.domain.states import PostState
@@ -932,3 +932,29 @@ def test_a_duplicate_is_refused_and_nothing_of_the_unit_stays(
         uow.commit()
     with units(read_only=True) as uow:
         assert uow.principals.by_name("Written first") is None
+
+
+def test_an_entry_given_as_its_canonical_text_chains_as_its_data_would(
+    backend: tuple[UnitOfWorkFactory, type[Exception]],
+) -> None:
+    """The create builds its entry's data text ahead of the write (CanonicalData): the
+    entry appended from it is the entry of the data itself, hash included."""
+    units, _ = backend
+    data = {"b": [1, "é", None], "a": {"z": "x", "y": True}}
+    with units() as uow:
+        first = uow.ledger.append(tag="x:y", actor="a", subject="s", data=data, occurred_at=T0)
+        second = uow.ledger.append(
+            tag="x:y", actor="a", subject="s", data=CanonicalData.of(data), occurred_at=T0
+        )
+        uow.commit()
+    expected = chain_entry(
+        seq=2,
+        occurred_at=first.occurred_at,
+        tag="x:y",
+        actor="a",
+        subject="s",
+        data=data,
+        prev_hash=first.entry_hash,
+    )
+    assert second == expected
+    assert second.data == first.data == data

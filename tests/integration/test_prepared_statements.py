@@ -14,6 +14,8 @@ from ghostpost.db.engine import (
     execute_prepared,
     make_session_factory,
     read_one_prepared,
+    read_one_untyped,
+    typed_row,
 )
 from ghostpost.db.models import IdempotencyKeyRow, PostRow
 from tests.support.world import World
@@ -154,6 +156,11 @@ def test_a_prepared_read_returns_what_sqlalchemys_typed_row_holds(container: Con
         assert read_one_prepared(connection, _TYPED, {"for_key": "typed"}) == typed
         assert typed == ("typed", body, at, None, True)
         assert read_one_prepared(connection, _TYPED, {"for_key": "missing"}) is None
+        # The same row before it is typed (what the plan ahead compares), then typed.
+        untyped = read_one_untyped(connection, _TYPED, {"for_key": "typed"})
+        assert untyped is not None and len(untyped) == len(typed)
+        assert typed_row(connection, _TYPED, {"for_key": "typed"}, untyped) == typed
+        assert read_one_untyped(connection, _TYPED, {"for_key": "missing"}) is None
 
 
 def test_a_prepared_read_is_seen_and_wrapped_like_any_statement(container: Container) -> None:

@@ -36,6 +36,7 @@ from ghostpost.domain.checkpoint import Checkpoint, NotaryAlarm, NotaryState, Tr
 from ghostpost.domain.guards import PrincipalGuards
 from ghostpost.domain.ledger import (
     GENESIS_HASH,
+    CanonicalData,
     LedgerEntry,
     LedgerTag,
     canonical_json,
@@ -1525,11 +1526,17 @@ class MemoryLedger:
         self.tx = tx
 
     def append(
-        self, *, tag: str, actor: str, subject: str, data: Mapping[str, Any], occurred_at: datetime
+        self,
+        *,
+        tag: str,
+        actor: str,
+        subject: str,
+        data: Mapping[str, Any] | CanonicalData,
+        occurred_at: datetime,
     ) -> LedgerEntry:
         state = self.tx.writes()
         size, head_hash = self.head()
-        text = canonical_json(dict(data))
+        text = data.text if isinstance(data, CanonicalData) else canonical_json(dict(data))
         entry = chain_entry(
             seq=size + 1,
             occurred_at=format_timestamp(occurred_at),

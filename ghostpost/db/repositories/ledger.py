@@ -39,6 +39,7 @@ from ghostpost.db.models import (
 from ghostpost.domain.checkpoint import Checkpoint
 from ghostpost.domain.ledger import (
     GENESIS_HASH,
+    CanonicalData,
     LedgerEntry,
     canonical_json,
     chain_entry_with_text,
@@ -314,7 +315,13 @@ class SqlLedger:
         self.session = session
 
     def append(
-        self, *, tag: str, actor: str, subject: str, data: Mapping[str, Any], occurred_at: datetime
+        self,
+        *,
+        tag: str,
+        actor: str,
+        subject: str,
+        data: Mapping[str, Any] | CanonicalData,
+        occurred_at: datetime,
     ) -> LedgerEntry:
         # Rows the caller added through the ORM go in first, as they always did.
         self.session.flush()
@@ -329,8 +336,8 @@ class SqlLedger:
             head = (found[0], found[1]) if found is not None else None  # (size, head_hash)
         size, head_hash = head if head is not None else (0, GENESIS_HASH)
         # The data's canonical JSON is what is stored and, inside the body, what is hashed:
-        # serialised once (chain_entry_with_text).
-        text = canonical_json(dict(data))
+        # serialised once (chain_entry_with_text), or already (CanonicalData).
+        text = data.text if isinstance(data, CanonicalData) else canonical_json(dict(data))
         entry = chain_entry_with_text(
             seq=size + 1,
             occurred_at=format_timestamp(occurred_at),
