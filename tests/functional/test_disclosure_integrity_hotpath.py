@@ -441,6 +441,13 @@ def _changed_while_the_create_waits_for_the_write_lock(
     return answers[0]
 
 
+def _renamed(user_id: int, name: str) -> Any:
+    """A change for _changed_while_the_create_waits_for_the_write_lock: a user's new name."""
+    return lambda holder: holder.execute(
+        update(UserRow).where(UserRow.id == user_id).values(name=name)
+    )
+
+
 @pytest.mark.skipif(BACKEND != "sqlite", reason="PostgreSQL plans in its write transaction")
 def test_attack_a_writer_unassigned_after_the_plan_ahead_cannot_post(
     scheduler: Scheduler, world: World, container: Container
@@ -497,9 +504,7 @@ def test_a_plan_ahead_on_unchanged_facts_is_what_gets_stored(
         scheduler,
         world,
         container,
-        lambda holder: holder.execute(
-            update(UserRow).where(UserRow.id == world.manager.id).values(name="Morgan Renamed")
-        ),
+        _renamed(world.manager.id, "Morgan Renamed"),
     )
     assert answer.status_code == 201, answer.get_json()
     body = answer.get_json()
@@ -550,9 +555,7 @@ def test_attack_a_writer_renamed_after_the_plan_ahead_is_recorded_by_their_new_n
         scheduler,
         world,
         container,
-        lambda holder: holder.execute(
-            update(UserRow).where(UserRow.id == world.writer_a.id).values(name="Alex Renamed")
-        ),
+        _renamed(world.writer_a.id, "Alex Renamed"),
     )
     assert answer.status_code == 201, answer.get_json()
     body = answer.get_json()
