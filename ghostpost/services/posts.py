@@ -296,11 +296,8 @@ def plan_client_post_ahead(
             planned = _plan_on_client_read(uow, ctx, actor, request, now)
     except ServiceError:
         return None
-    cmd, plan = planned.cmd, planned.plan
-    if cmd.media_ids or cmd.in_reply_to is not None or cmd.thread or plan.decision.refused:
-        return planned
     # The rows too: the write transaction then only writes them (`_store`'s `ahead`).
-    return replace(planned, record=_lone_record_ahead(actor, cmd, plan, now))
+    return replace(planned, record=_lone_record_ahead(actor, planned.cmd, planned.plan, now))
 
 
 def _plan_on_client_read(
@@ -842,10 +839,15 @@ def _post_record(
     return PostRecord(post, entry_data)
 
 
-def _lone_record_ahead(actor: Actor, cmd: SubmitPost, plan: Plan, now: datetime) -> PostRecord:
+def _lone_record_ahead(
+    actor: Actor, cmd: SubmitPost, plan: Plan, now: datetime
+) -> PostRecord | None:
     """The record of a lone post (no images, no reply, no thread or group) that nothing holds
     for approval but its window's rule, with its entry's data serialised: what `_store` writes
-    for such a post when its plan holds, built before the write transaction."""
+    for such a post when its plan holds, built before the write transaction. None for any
+    other post, and for one the plan refuses (nothing is written)."""
+    if cmd.media_ids or cmd.in_reply_to is not None or cmd.thread or plan.decision.refused:
+        return None
     record = _post_record(actor, cmd, plan, now, None, thread=None, reply=None, held_for=())
     assert not isinstance(record.entry_data, CanonicalData)
     return replace(record, entry_data=CanonicalData.of(record.entry_data))
