@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import select
+from collections.abc import Callable
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -255,6 +257,7 @@ class _Prepared:
 
     __slots__ = (
         "_compiled",
+        "_gather",
         "_processors",
         "positional",
         "returns_rows",
@@ -306,6 +309,7 @@ class _Prepared:
                 slots.append((escaped.get(name, name), None, None, fixed))
         self.slots = tuple(slots)
         self.positional = bool(dialect.positional)
+        self._gather = _gatherer(self.slots) if self.positional else None
 
     def processors(self, dialect: Any) -> tuple[Any, ...]:
         """Each result column's result processor (None: the driver's value as it is), as
@@ -318,6 +322,8 @@ class _Prepared:
         return self._processors
 
     def parameters(self, given: dict[str, Any]) -> Any:
+        if self._gather is not None:
+            return self._gather(given)
         if self.positional:
             return tuple(
                 value if name is None else (process(given[name]) if process else given[name])
@@ -327,6 +333,34 @@ class _Prepared:
             driver: value if name is None else (process(given[name]) if process else given[name])
             for driver, name, process, value in self.slots
         }
+
+
+def _gatherer(
+    slots: tuple[tuple[str, str | None, Any, Any], ...],
+) -> Callable[[dict[str, Any]], tuple[Any, ...]] | None:
+    """For positional slots that all take a given value (none bound by the statement itself),
+    a function laying the given values out in the driver's order, as `parameters` does: one
+    C-level look-up of every value, then only the bind processors run in Python. A create's
+    statements carry 10-30 values each, and the per-value loop showed in its profile (4.5%
+    of its time). None when a slot holds the statement's own value."""
+    names = tuple(name for _, name, _, _ in slots if name is not None)
+    if not names or len(names) != len(slots):
+        return None
+    processed = tuple((i, process) for i, (_, _, process, _) in enumerate(slots) if process)
+    # itemgetter of one name gives the value, of several a tuple: a tuple either way.
+    take: Callable[[dict[str, Any]], tuple[Any, ...]] = (
+        itemgetter(*names) if len(names) > 1 else lambda given: (given[names[0]],)
+    )
+    if not processed:
+        return take
+
+    def gather(given: dict[str, Any]) -> tuple[Any, ...]:
+        values = list(take(given))
+        for i, process in processed:
+            values[i] = process(values[i])
+        return tuple(values)
+
+    return gather
 
 
 _PREPARED: dict[tuple[int, str, frozenset[str]], _Prepared] = {}

@@ -69,6 +69,36 @@ def test_prepared_and_ordinary_statements_store_the_same_values(container: Conta
     assert [tuple(r) for r in rows] == [(body, at), (body, at)]
 
 
+@pytest.mark.parametrize(
+    "where",
+    [
+        _KEYS.c.key == bindparam("k"),  # one value, no bind processor
+        _KEYS.c.created_at == bindparam("at", type_=_KEYS.c.created_at.type),  # one, processed
+        (_KEYS.c.key == bindparam("k")) & (_KEYS.c.client_id == bindparam("c")),  # several
+        (_KEYS.c.key == bindparam("k")) & (_KEYS.c.created_at <= bindparam("at")),  # mixed
+    ],
+    ids=["one", "one-processed", "several", "several-processed"],
+)
+def test_a_prepared_statement_binds_its_values_as_sqlalchemy_does(
+    container: Container, where: object
+) -> None:
+    """Each way of laying the caller's values out (one or several, with or without a bind
+    processor) finds the rows SQLAlchemy's own execute finds, and no others."""
+    at = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
+    statement = select(_KEYS.c.key, _KEYS.c.client_id).where(where).order_by(_KEYS.c.key)
+    with container.engine.begin() as connection:
+        for key, client, later in (("a", "client:x", 0), ("b", "client:y", 0), ("c", "x", 5)):
+            values = {"client_id": client, "key": key, "fingerprint": "f" * 64}
+            when = at + timedelta(seconds=later)
+            connection.execute(_INSERT_KEY, {**values, "status": "in_flight", "created_at": when})
+        given: dict[str, object] = {"k": "a", "c": "client:x", "at": at}
+        names = set(statement.compile().params)
+        parameters = {name: value for name, value in given.items() if name in names}
+        ordinary = [tuple(row) for row in connection.execute(statement, parameters).all()]
+        assert ordinary, "the case must find a row to compare"
+        assert execute_prepared(connection, statement, parameters).all() == ordinary
+
+
 def test_a_statement_needing_python_defaults_takes_sqlalchemys_path(world: World) -> None:
     # No `attempts`, `content_warning`, ...: their defaults are filled in Python by SQLAlchemy.
     values = {
