@@ -526,6 +526,7 @@ def create_post(data: dict[str, Any]) -> Response:
         key=g.idempotency_key,
         fingerprint=create_fingerprint(data),
         render=render,
+        render_ahead=True,  # the body names the post by its public id, never its row id
     )
     return _created(status, body, replayed)
 

@@ -24,6 +24,7 @@ from ghostpost.services.context import Actor, ServiceContext
 from ghostpost.services.errors import Forbidden, NotFound, ServiceError, ValidationFailed
 from ghostpost.services.ports import KeyStillLocked, UnitOfWork
 from ghostpost.services.posts import (
+    ClientPlan,
     ClientPost,
     SubmitPost,
     _submit,
@@ -147,6 +148,22 @@ def _announce_client_read(
     uow.submissions.expect_client_read(*read)
 
 
+def _answer_ahead(
+    ahead: ClientPlan | None, render: RenderDetails
+) -> tuple[str, tuple[int, dict[str, Any]]] | None:
+    """The answer to a lone post planned ahead (its row built: `ClientPlan.record`), rendered
+    before the write transaction, with the public id of that row: the transaction takes it
+    only when it stores that very row (the row built ahead, and only it, has that id), whose
+    plan, account, author and principal are the ones rendered here, and which has no images."""
+    if ahead is None or ahead.record is None:
+        return None
+    # Row id 0: a render passed as render_ahead names the post by its public id only.
+    post = ahead.record.post.stored_as(0)
+    plan = ahead.plan
+    details = PostDetails(post, plan.account, plan.author, principal_name=plan.principal_name)
+    return post.public_id, render(details)
+
+
 def submit_client_post_once(
     ctx: ServiceContext,
     actor: Actor,
@@ -155,11 +172,16 @@ def submit_client_post_once(
     key: str | None,
     fingerprint: str,
     render: RenderDetails,
+    render_ahead: bool = False,
 ) -> tuple[int, dict[str, Any], bool]:
     """An API client's create, one write transaction: claim the key (or replay what it got),
     read the account, author, grants and window at once, decide, store the post and its
     ledger entry, and the response `render` builds from plain data (it must not need a
     request or an application context). Return (status, body, replayed).
+
+    `render_ahead`: `render` uses nothing the insert gives the post (its row id), so a lone
+    post planned ahead of the write transaction (SQLite) is rendered ahead too, out of the
+    time other writers wait; its answer is taken only if that planned row is what is stored.
 
     Without a key (the Mastodon face makes it optional) the same transaction stores the post
     and claims nothing: the request is not idempotent, as its client asked."""
@@ -167,6 +189,7 @@ def submit_client_post_once(
         _check_stored_key(key)
     now = ctx.clock.now()
     ahead = plan_client_post_ahead(ctx, actor, request, now)
+    answered = _answer_ahead(ahead, render) if render_ahead else None
     # Lean: the create's statements run on the connection (no ORM unit of work to keep).
     with ctx.uow(lean=True) as uow:
         if key is not None:
@@ -174,14 +197,17 @@ def submit_client_post_once(
         record = None if key is None else _claim(uow, actor, key, fingerprint, now)
         if record is None:
             post, plan = submit_client_post(uow, ctx, actor, request, now, ahead)
-            details = PostDetails(
-                post,
-                plan.account,
-                plan.author,
-                principal_name=plan.principal_name,
-                images=uow.media.images_of(post.id) if request.media_ids else (),
-            )
-            status, body = render(details)
+            if answered is not None and answered[0] == post.public_id:
+                status, body = answered[1]
+            else:
+                details = PostDetails(
+                    post,
+                    plan.account,
+                    plan.author,
+                    principal_name=plan.principal_name,
+                    images=uow.media.images_of(post.id) if request.media_ids else (),
+                )
+                status, body = render(details)
             if key is not None:
                 uow.idempotency_keys.complete(actor.ref, key, status, body)
             uow.commit()

@@ -14,18 +14,21 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import delete, event, update
 
+from ghostpost.api.v1 import render_post
 from ghostpost.bootstrap import Container, bootstrap
 from ghostpost.clock import FixedClock
 from ghostpost.db.models import AssignmentRow, UserRow, WindowRow
 from ghostpost.db.writer_queue import lock_path_for
 from ghostpost.domain.model import Source, Window
 from ghostpost.services import clients, directory
+from ghostpost.services.api_queries import PostDetails
 from ghostpost.services.context import Actor
 from ghostpost.settings import Settings
 from tests.conftest import BACKEND
@@ -439,6 +442,27 @@ def _changed_while_the_create_waits_for_the_write_lock(
     create.join(timeout=30)
     assert not create.is_alive()
     return answers[0]
+
+
+@pytest.mark.parametrize("later", [None, timedelta(minutes=30)], ids=["now", "scheduled"])
+def test_the_answer_is_what_the_stored_post_renders_to(
+    scheduler: Scheduler, world: World, clock: FixedClock, later: timedelta | None
+) -> None:
+    """On SQLite a lone post's answer is rendered before the write transaction, from the row
+    built ahead (no row id yet): it must be exactly what the post as stored renders to, row
+    id and all, as it is on PostgreSQL, where the answer is rendered after the insert."""
+    publish_at = {"publish_at": (clock.now() + later).isoformat()} if later else {}
+    body = {**_body(world), **publish_at}
+    answer = scheduler.create(body)
+    assert answer.status_code == 201, answer.get_json()
+    with world.ctx.uow(read_only=True) as uow:
+        stored = uow.posts.by_public_id(answer.get_json()["id"])
+        assert stored is not None
+        account, author = uow.accounts.get(stored.account_id), uow.users.get(stored.author_id)
+        principal = uow.principals.get(world.account.principal_id)
+    assert account is not None and author is not None and principal is not None
+    details = PostDetails(stored, account, author, principal_name=principal.name)
+    assert answer.get_json() == json.loads(json.dumps(render_post(details, "/api/v1/posts")))
 
 
 def _renamed(user_id: int, name: str) -> Any:
