@@ -67,17 +67,22 @@ def per_request(label: str, n: int, send: Callable[[int], Any], profile: str | N
 
 
 def wal_pages_per_request(engine: Any, database: Path, n: int, send: Callable[[int], Any]) -> float:
-    """Send `n` requests with the WAL emptied first and automatic checkpoints off on the
-    engine's connections (restored afterwards), and return the WAL pages they wrote each."""
+    """Send `n` requests with the WAL emptied first and checkpoints off (SQLite's automatic
+    ones on the engine's connections, and the writer queue's: both restored afterwards), and
+    return the WAL pages they wrote each."""
     import sqlite3
 
     from sqlalchemy import event
+
+    from ghostpost.db import writer_queue
 
     def no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
 
     event.listen(engine, "connect", no_autocheckpoint)
     engine.dispose()  # new connections, with the listener
+    every = writer_queue.CHECKPOINT_EVERY
+    writer_queue.CHECKPOINT_EVERY = 10**12  # a knob of the bench, not of the app
     try:
         send(-10_000)  # the first connection of the pool, before the WAL is emptied
         outside = sqlite3.connect(database)
@@ -89,6 +94,7 @@ def wal_pages_per_request(engine: Any, database: Path, n: int, send: Callable[[i
         wal = Path(f"{database}-wal").stat().st_size
         return (wal - 32) / (page_size + 24) / n  # WAL header; each frame: header + page
     finally:
+        writer_queue.CHECKPOINT_EVERY = every
         event.remove(engine, "connect", no_autocheckpoint)
         engine.dispose()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import multiprocessing
 import os
+import shutil
 import signal
 import sqlite3
 import threading
@@ -24,7 +25,7 @@ from ghostpost.bootstrap import bootstrap
 from ghostpost.clock import FixedClock
 from ghostpost.db.engine import make_engine, make_session_factory
 from ghostpost.db.models import PostRow
-from ghostpost.db.writer_queue import LOCK_SUFFIX, lock_path_for
+from ghostpost.db.writer_queue import CHECKPOINT_EVERY, LOCK_SUFFIX, lock_path_for
 from ghostpost.domain.ledger import first_broken_entry
 from ghostpost.domain.model import Source
 from ghostpost.services import idempotency
@@ -117,6 +118,48 @@ def test_a_reader_reads_while_another_thread_waits_for_its_turn(
         holder.commit()
         writer.join(timeout=10)
     assert waited == [True] and _queue_is_free(database_url)
+
+
+def test_commits_copy_the_wal_into_the_database_out_of_the_turn(
+    engine: Engine, database_url: str, tmp_path: Path
+) -> None:
+    """Every CHECKPOINT_EVERY commits in a process, the committing connection checkpoints
+    after giving its turn back (SQLite's autocheckpoint would copy inside COMMIT, in the
+    turn, every writer waiting): the checkpoint runs with the queue free, and the committed
+    pages are in the database file long before the WAL's 1,000 pages would trigger SQLite's."""
+    database = _sqlite_path(database_url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE blobs (data BLOB)"))
+    outside = sqlite3.connect(database)
+    outside.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    outside.close()
+    checkpoints: list[bool] = []
+
+    def traced(statement: str) -> None:
+        if "wal_checkpoint" in statement:
+            checkpoints.append(_queue_is_free(database_url))
+
+    engine.dispose()  # connections from now on are traced
+    event.listen(
+        engine,
+        "connect",
+        lambda dbapi_connection, _record: dbapi_connection.set_trace_callback(traced),
+    )
+    for _ in range(CHECKPOINT_EVERY):  # the process's count of commits meets the multiple once
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO blobs VALUES (randomblob(3000))"))
+    assert checkpoints == [True]
+    # The database file alone (a copy, without the WAL) holds the rows committed before it.
+    copied = tmp_path / "without-wal.db"
+    shutil.copyfile(database, copied)
+    alone = sqlite3.connect(copied)
+    try:
+        in_file = alone.execute("SELECT count(*) FROM blobs").fetchone()[0]
+    finally:
+        alone.close()
+    assert 1 <= in_file <= CHECKPOINT_EVERY
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM blobs")).scalar_one() == CHECKPOINT_EVERY
 
 
 def test_a_writer_that_cannot_begin_gives_its_turn_back(engine: Engine, database_url: str) -> None:
