@@ -472,8 +472,10 @@ class SqlSubmissions:
             return None
         # Every column the facts are built from, compared as the driver gave them (before
         # they are typed: the comparison needs no typed value): equal means the facts (and
-        # whatever was decided on them) are those of this read.
-        source = (arguments, tuple(row))
+        # whatever was decided on them) are those of this read. The arguments only chose the
+        # rows: facts read for another `at` (an earlier create's) are these facts when the
+        # rows are the same, e.g. the same window covers both times.
+        source = tuple(row)
         if same_as is not None and same_as.source == source:
             return same_as
         if untyped is not None:

@@ -11,7 +11,7 @@ from ghostpost.clock import Clock
 from ghostpost.domain.length import Budget
 from ghostpost.domain.media_rules import CleanImage
 from ghostpost.domain.model import Account, User
-from ghostpost.services.ports import UnitOfWork
+from ghostpost.services.ports import ClientSubmission, UnitOfWork
 
 SYSTEM_WORKER = "system:worker"
 
@@ -52,6 +52,38 @@ class GrantCache:
             self._grants.clear()
         else:
             self._grants.pop(key, None)
+
+
+#: Whose facts a client's create reads: (client id, account id, author's email or None).
+FactsKey = tuple[str, int, str | None]
+
+
+class LastFacts:
+    """The facts an API client's create last read, per (client, account, author named), kept
+    per process as the guess a create is planned ahead on (services.posts.plan_client_post_ahead)
+    instead of reading them again. Only a guess: the write transaction reads the facts under
+    the lock and takes the plan only if it finds exactly these, so facts gone stale cost the
+    one create that finds them changed its planning ahead (and it keeps what it found), never
+    a decision taken on them. No age limit for that reason; `max_entries` bounds the memory."""
+
+    def __init__(self, *, max_entries: int = 4096) -> None:
+        self.max_entries = max_entries
+        self._facts: dict[FactsKey, ClientSubmission] = {}
+
+    def get(self, key: FactsKey) -> ClientSubmission | None:
+        """The facts last kept under `key`, however old (a guess, never the decision's)."""
+        return self._facts.get(key)
+
+    def put(self, key: FactsKey, facts: ClientSubmission) -> None:
+        """Keep `facts`, as a read just found them, as the next guess under `key`."""
+        if len(self._facts) >= self.max_entries and key not in self._facts:
+            self._facts.clear()  # rare, cheap, and only costs a read per key
+        self._facts[key] = facts
+
+    def forget(self, key: FactsKey) -> None:
+        """Drop the guess under `key` (it was refused or found changed): the next create
+        under it reads its facts ahead."""
+        self._facts.pop(key, None)
 
 
 class MediaFiles(Protocol):
@@ -127,6 +159,9 @@ class ServiceContext:
     #: one write lock), so that an API client's create pays for planning it first, on a read
     #: without the lock (services.posts.plan_client_post_ahead).
     decide_before_write_lock: bool = False
+    #: The facts API clients' creates last read in this process: what a create is planned
+    #: ahead on when decide_before_write_lock (a guess the write transaction checks).
+    last_client_facts: LastFacts = field(default_factory=LastFacts)
 
 
 @dataclass(frozen=True)

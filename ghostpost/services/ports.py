@@ -585,7 +585,7 @@ class ClientSubmission:
     principal_name: str | None = None
     #: The principal's guards as stored (None: never set, the defaults).
     guards: PrincipalGuards | None = None
-    #: What the read was asked and what it found, as the implementation sees it (opaque):
+    #: What the read found, as the implementation sees it (opaque):
     #: another read finding the same answers `for_client(..., same_as=this)` with this very
     #: object, so that a decision taken on it is known to hold (empty: never the same).
     source: tuple[Any, ...] = field(default=(), compare=False, repr=False)
@@ -632,8 +632,9 @@ class SubmissionReader(Protocol):
         same_as: ClientSubmission | None = None,
     ) -> ClientSubmission | None:
         """Return the facts of a create by this client (None when no such client). When the
-        read finds exactly what `same_as` was built from (same arguments, same row), return
-        `same_as` itself; an implementation may always build new facts instead."""
+        read finds exactly the rows `same_as` was built from (whatever arguments read them:
+        the facts are the rows), return `same_as` itself; an implementation may always build
+        new facts instead."""
 
     def expect_client_read(
         self, client_id: str, account_id: int, author_email: str | None, at: datetime

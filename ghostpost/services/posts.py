@@ -41,7 +41,7 @@ from ghostpost.services.clients import (
     may_name_author,
     may_name_author_if,
 )
-from ghostpost.services.context import Actor, ServiceContext, user_summary
+from ghostpost.services.context import Actor, FactsKey, ServiceContext, user_summary
 from ghostpost.services.disclosure import disclosure_url
 from ghostpost.services.errors import (
     Conflict,
@@ -281,23 +281,40 @@ def _plan_client_post(
 def plan_client_post_ahead(
     ctx: ServiceContext, actor: Actor, request: ClientPost, now: datetime
 ) -> ClientPlan | None:
-    """An API client's create planned before its write transaction, on a read that takes no
-    lock, when writers are serialised for the whole of their transaction (SQLite:
+    """An API client's create planned before its write transaction, without the lock, when
+    writers are serialised for the whole of their transaction (SQLite:
     ctx.decide_before_write_lock): the write transaction reads again and takes this plan only
     if it finds exactly the same facts (uow.submissions.for_client's `same_as`), so what it
     stores was decided on what it read under the lock, as without this plan; only the
-    deciding moves out of the time every other writer waits. None when nothing is planned
-    ahead (another backend, a signed-in app's post, or a request the plan refuses: the
-    write transaction then refuses it, after the idempotency key's replay)."""
+    deciding moves out of the time every other writer waits. The facts planned on are the
+    ones this client's last create on the account, naming the same author, read in this
+    process (ctx.last_client_facts), else a read that takes no lock. None when nothing is
+    planned ahead (another backend, a signed-in app's post, or a request the plan refuses:
+    the write transaction then refuses it, after the idempotency key's replay)."""
     if not ctx.decide_before_write_lock or actor.user is not None:
         return None
     try:
-        with ctx.uow(single_read=True) as uow:
-            planned = _plan_on_client_read(uow, ctx, actor, request, now)
+        draft, read = client_read(actor, request, now)
     except ServiceError:
         return None
+    key = _facts_key(read)
+    facts = ctx.last_client_facts.get(key)
+    try:
+        if facts is None:
+            with ctx.uow(single_read=True) as uow:
+                facts = uow.submissions.for_client(*read)
+        planned = _plan_on_facts(ctx, actor, draft, read[2], facts, now)
+    except ServiceError:
+        ctx.last_client_facts.forget(key)
+        return None
+    ctx.last_client_facts.put(key, planned.facts)
     # The rows too: the write transaction then only writes them (`_store`'s `ahead`).
     return replace(planned, record=_lone_record_ahead(actor, planned.cmd, planned.plan, now))
+
+
+def _facts_key(read: tuple[str, int, str | None, datetime]) -> FactsKey:
+    """Whose facts a client read asks for (client, account, author named), not when."""
+    return read[0], read[1], read[2]
 
 
 def _plan_on_client_read(
@@ -309,17 +326,35 @@ def _plan_on_client_read(
     ahead: ClientPlan | None = None,
 ) -> ClientPlan:
     """_plan_client_post for an API client's own credentials, with the facts it read. `ahead`:
-    the same request planned at the same `now` on an earlier read (plan_client_post_ahead),
-    taken as it is when this read finds the same facts."""
+    the same request planned at the same `now` (plan_client_post_ahead), taken as it is when
+    this read finds the facts it was planned on; else this read's facts are what the next
+    create plans ahead on (ctx.last_client_facts)."""
     draft, read = client_read(actor, request, now)
-    email = read[2]
     facts = uow.submissions.for_client(*read, same_as=ahead.facts if ahead else None)
-    if ahead is not None and facts is ahead.facts:
-        return ahead  # decided on exactly what this read found
+    if ahead is not None:
+        if facts is ahead.facts:
+            return ahead  # decided on exactly what this read found
+        ctx.last_client_facts.forget(_facts_key(read))
+    planned = _plan_on_facts(ctx, actor, draft, read[2], facts, now)
+    if ahead is not None:
+        ctx.last_client_facts.put(_facts_key(read), planned.facts)
+    return planned
+
+
+def _plan_on_facts(
+    ctx: ServiceContext,
+    actor: Actor,
+    draft: SubmitPost,
+    email: str | None,
+    facts: ClientSubmission | None,
+    now: datetime,
+) -> ClientPlan:
+    """An API client's create (`draft`, naming the author by `email` or not) planned on
+    `facts`: the account, author and grant rules, then _decide_plan's."""
     if facts is None:
         raise Forbidden("This needs an API client's credentials.")
     if facts.account is None:
-        raise NotFound(f"No account {request.account_id}.")
+        raise NotFound(f"No account {draft.account_id}.")
     client, account, author = facts.client, facts.account, facts.author
     if not client.is_active or not facts.owner_active:
         # Its token may still be in a process's cache (for at most a few seconds): refused.

@@ -586,3 +586,109 @@ def test_attack_a_writer_renamed_after_the_plan_ahead_is_recorded_by_their_new_n
     assert body["author"]["name"] == "Alex Renamed", body
     writer = _submitted_entry(world, body["id"])["writer"]
     assert writer == {**writer, "id": world.writer_a.id, "name": "Alex Renamed"}
+
+
+def _created_again_after(
+    scheduler: Scheduler, world: World, container: Container, change: Any
+) -> Any:
+    """Create once (on SQLite this process now plans the client's next creates ahead on the
+    facts that create read, without reading them), commit `change(connection)` straight to
+    the database (as another process, or someone with the database and no key, would: this
+    process hears nothing of it), and create again: return the second create's answer."""
+    assert scheduler.get("/api/v1/accounts").status_code == 200  # token read and cached
+    first = scheduler.create(_body(world, "Doors open at 8"))
+    assert first.status_code == 201, first.get_json()
+    with container.engine.begin() as connection:
+        change(connection)
+    return scheduler.create(_body(world))
+
+
+def test_attack_a_writer_unassigned_since_the_last_create_cannot_post(
+    scheduler: Scheduler, world: World, container: Container
+) -> None:
+    """The facts the last create read say the writer is assigned; the next create must
+    decide on the assignment as it is now."""
+    answer = _created_again_after(
+        scheduler,
+        world,
+        container,
+        lambda connection: connection.execute(
+            delete(AssignmentRow).where(
+                AssignmentRow.user_id == world.writer_a.id,
+                AssignmentRow.account_id == world.account.id,
+            )
+        ),
+    )
+    assert answer.status_code == 422, answer.get_json()
+    assert answer.get_json()["errors"] == {"author": [clients.AUTHOR_NOT_ALLOWED]}
+    posts, _ = _stored(world)
+    assert posts == 1  # the first create's only
+
+
+def test_attack_a_window_ended_since_the_last_create_refuses_the_delegated_post(
+    scheduler: Scheduler, world: World, container: Container, clock: FixedClock
+) -> None:
+    answer = _created_again_after(
+        scheduler,
+        world,
+        container,
+        lambda connection: connection.execute(
+            update(WindowRow)
+            .where(WindowRow.account_id == world.account.id)
+            .values(ends_at=clock.now())
+        ),
+    )
+    assert answer.status_code == 422, answer.get_json()
+    assert "outside_window" in json.dumps(answer.get_json()), answer.get_json()
+    assert _stored(world)[0] == 1
+
+
+def test_attack_approval_required_since_the_last_create_holds_the_post(
+    scheduler: Scheduler, world: World, container: Container
+) -> None:
+    answer = _created_again_after(
+        scheduler,
+        world,
+        container,
+        lambda connection: connection.execute(
+            update(WindowRow)
+            .where(WindowRow.account_id == world.account.id)
+            .values(requires_approval=True)
+        ),
+    )
+    assert answer.status_code == 201, answer.get_json()
+    body = answer.get_json()
+    assert body["state"] == "pending_approval", body
+    with world.ctx.uow(read_only=True) as uow:
+        stored = uow.posts.by_public_id(body["id"])
+        assert stored is not None and stored.state.value == "pending_approval"
+    assert _submitted_entry(world, body["id"])["state"] == "pending_approval"
+
+
+def test_attack_a_writer_renamed_since_the_last_create_is_recorded_by_their_new_name(
+    scheduler: Scheduler, world: World, container: Container
+) -> None:
+    answer = _created_again_after(
+        scheduler, world, container, _renamed(world.writer_a.id, "Alex Renamed")
+    )
+    assert answer.status_code == 201, answer.get_json()
+    body = answer.get_json()
+    assert body["author"]["name"] == "Alex Renamed", body
+    writer = _submitted_entry(world, body["id"])["writer"]
+    assert writer == {**writer, "id": world.writer_a.id, "name": "Alex Renamed"}
+
+
+@pytest.mark.skipif(BACKEND != "sqlite", reason="PostgreSQL plans in its write transaction")
+def test_a_create_after_another_plans_on_its_facts_without_reading_them(
+    scheduler: Scheduler, world: World, container: Container
+) -> None:
+    """The client's second create on the same account, naming the same writer, is planned
+    ahead on the facts the first one read: one transaction, the write (the facts unchanged,
+    its plan is what gets stored)."""
+    assert scheduler.get("/api/v1/accounts").status_code == 200
+    assert scheduler.create(_body(world, "Doors open at 8")).status_code == 201
+    with counted(container.engine) as (begins, statements):
+        answer = scheduler.create(_body(world))
+    assert answer.status_code == 201, answer.get_json()
+    assert len(begins) == 1, statements
+    assert answer.get_json()["text_if_published_now"] == "Doors open at 9 #team"
