@@ -466,10 +466,48 @@ def test_the_answer_is_what_the_stored_post_renders_to(
 
 
 def _renamed(user_id: int, name: str) -> Any:
-    """A change for _changed_while_the_create_waits_for_the_write_lock: a user's new name."""
+    """A change for _changed_while_the_create_waits_for_the_write_lock (or
+    _created_again_after): a user's new name."""
     return lambda holder: holder.execute(
         update(UserRow).where(UserRow.id == user_id).values(name=name)
     )
+
+
+def _unassigned(world: World) -> Any:
+    """A change: writer A no longer assigned to the account."""
+    return lambda holder: holder.execute(
+        delete(AssignmentRow).where(
+            AssignmentRow.user_id == world.writer_a.id,
+            AssignmentRow.account_id == world.account.id,
+        )
+    )
+
+
+def _window_changed(world: World, **values: Any) -> Any:
+    """A change: the account's window with `values`."""
+    return lambda holder: holder.execute(
+        update(WindowRow).where(WindowRow.account_id == world.account.id).values(**values)
+    )
+
+
+def _check_held_for_approval(world: World, answer: Any) -> None:
+    """The post is stored as waiting for approval: in the answer, the row and its entry."""
+    assert answer.status_code == 201, answer.get_json()
+    body = answer.get_json()
+    assert body["state"] == "pending_approval", body
+    with world.ctx.uow(read_only=True) as uow:
+        stored = uow.posts.by_public_id(body["id"])
+        assert stored is not None and stored.state.value == "pending_approval"
+    assert _submitted_entry(world, body["id"])["state"] == "pending_approval"
+
+
+def _check_recorded_as_renamed(world: World, answer: Any) -> None:
+    """The answer and the ledger's `writer` carry writer A's new name."""
+    assert answer.status_code == 201, answer.get_json()
+    body = answer.get_json()
+    assert body["author"]["name"] == "Alex Renamed", body
+    writer = _submitted_entry(world, body["id"])["writer"]
+    assert writer == {**writer, "id": world.writer_a.id, "name": "Alex Renamed"}
 
 
 @pytest.mark.skipif(BACKEND != "sqlite", reason="PostgreSQL plans in its write transaction")
@@ -480,15 +518,7 @@ def test_attack_a_writer_unassigned_after_the_plan_ahead_cannot_post(
     create's write transaction, which must decide on what it reads, not on the plan."""
     before = _stored(world)
     answer = _changed_while_the_create_waits_for_the_write_lock(
-        scheduler,
-        world,
-        container,
-        lambda holder: holder.execute(
-            delete(AssignmentRow).where(
-                AssignmentRow.user_id == world.writer_a.id,
-                AssignmentRow.account_id == world.account.id,
-            )
-        ),
+        scheduler, world, container, _unassigned(world)
     )
     assert answer.status_code == 422, answer.get_json()
     assert answer.get_json()["errors"] == {"author": [clients.AUTHOR_NOT_ALLOWED]}
@@ -504,14 +534,7 @@ def test_attack_a_window_ended_after_the_plan_ahead_refuses_the_delegated_post(
     every window instead of storing what the plan decided."""
     before = _stored(world)
     answer = _changed_while_the_create_waits_for_the_write_lock(
-        scheduler,
-        world,
-        container,
-        lambda holder: holder.execute(
-            update(WindowRow)
-            .where(WindowRow.account_id == world.account.id)
-            .values(ends_at=clock.now())
-        ),
+        scheduler, world, container, _window_changed(world, ends_at=clock.now())
     )
     assert answer.status_code == 422, answer.get_json()
     assert "outside_window" in json.dumps(answer.get_json()), answer.get_json()
@@ -550,22 +573,9 @@ def test_attack_approval_required_after_the_plan_ahead_holds_the_post(
     window starts requiring the principal's approval before the create's write transaction,
     which must store the post as waiting for it, not the row built ahead."""
     answer = _changed_while_the_create_waits_for_the_write_lock(
-        scheduler,
-        world,
-        container,
-        lambda holder: holder.execute(
-            update(WindowRow)
-            .where(WindowRow.account_id == world.account.id)
-            .values(requires_approval=True)
-        ),
+        scheduler, world, container, _window_changed(world, requires_approval=True)
     )
-    assert answer.status_code == 201, answer.get_json()
-    body = answer.get_json()
-    assert body["state"] == "pending_approval", body
-    with world.ctx.uow(read_only=True) as uow:
-        stored = uow.posts.by_public_id(body["id"])
-        assert stored is not None and stored.state.value == "pending_approval"
-    assert _submitted_entry(world, body["id"])["state"] == "pending_approval"
+    _check_held_for_approval(world, answer)
 
 
 @pytest.mark.skipif(BACKEND != "sqlite", reason="PostgreSQL plans in its write transaction")
@@ -576,16 +586,9 @@ def test_attack_a_writer_renamed_after_the_plan_ahead_is_recorded_by_their_new_n
     read them: a rename committed after the plan ahead is in the entry (the plan's row and
     entry, built from the old name, are not what is stored)."""
     answer = _changed_while_the_create_waits_for_the_write_lock(
-        scheduler,
-        world,
-        container,
-        _renamed(world.writer_a.id, "Alex Renamed"),
+        scheduler, world, container, _renamed(world.writer_a.id, "Alex Renamed")
     )
-    assert answer.status_code == 201, answer.get_json()
-    body = answer.get_json()
-    assert body["author"]["name"] == "Alex Renamed", body
-    writer = _submitted_entry(world, body["id"])["writer"]
-    assert writer == {**writer, "id": world.writer_a.id, "name": "Alex Renamed"}
+    _check_recorded_as_renamed(world, answer)
 
 
 def _created_again_after(
@@ -608,35 +611,17 @@ def test_attack_a_writer_unassigned_since_the_last_create_cannot_post(
 ) -> None:
     """The facts the last create read say the writer is assigned; the next create must
     decide on the assignment as it is now."""
-    answer = _created_again_after(
-        scheduler,
-        world,
-        container,
-        lambda connection: connection.execute(
-            delete(AssignmentRow).where(
-                AssignmentRow.user_id == world.writer_a.id,
-                AssignmentRow.account_id == world.account.id,
-            )
-        ),
-    )
+    answer = _created_again_after(scheduler, world, container, _unassigned(world))
     assert answer.status_code == 422, answer.get_json()
     assert answer.get_json()["errors"] == {"author": [clients.AUTHOR_NOT_ALLOWED]}
-    posts, _ = _stored(world)
-    assert posts == 1  # the first create's only
+    assert _stored(world)[0] == 1  # the first create's only
 
 
 def test_attack_a_window_ended_since_the_last_create_refuses_the_delegated_post(
     scheduler: Scheduler, world: World, container: Container, clock: FixedClock
 ) -> None:
     answer = _created_again_after(
-        scheduler,
-        world,
-        container,
-        lambda connection: connection.execute(
-            update(WindowRow)
-            .where(WindowRow.account_id == world.account.id)
-            .values(ends_at=clock.now())
-        ),
+        scheduler, world, container, _window_changed(world, ends_at=clock.now())
     )
     assert answer.status_code == 422, answer.get_json()
     assert "outside_window" in json.dumps(answer.get_json()), answer.get_json()
@@ -647,22 +632,9 @@ def test_attack_approval_required_since_the_last_create_holds_the_post(
     scheduler: Scheduler, world: World, container: Container
 ) -> None:
     answer = _created_again_after(
-        scheduler,
-        world,
-        container,
-        lambda connection: connection.execute(
-            update(WindowRow)
-            .where(WindowRow.account_id == world.account.id)
-            .values(requires_approval=True)
-        ),
+        scheduler, world, container, _window_changed(world, requires_approval=True)
     )
-    assert answer.status_code == 201, answer.get_json()
-    body = answer.get_json()
-    assert body["state"] == "pending_approval", body
-    with world.ctx.uow(read_only=True) as uow:
-        stored = uow.posts.by_public_id(body["id"])
-        assert stored is not None and stored.state.value == "pending_approval"
-    assert _submitted_entry(world, body["id"])["state"] == "pending_approval"
+    _check_held_for_approval(world, answer)
 
 
 def test_attack_a_writer_renamed_since_the_last_create_is_recorded_by_their_new_name(
@@ -671,11 +643,7 @@ def test_attack_a_writer_renamed_since_the_last_create_is_recorded_by_their_new_
     answer = _created_again_after(
         scheduler, world, container, _renamed(world.writer_a.id, "Alex Renamed")
     )
-    assert answer.status_code == 201, answer.get_json()
-    body = answer.get_json()
-    assert body["author"]["name"] == "Alex Renamed", body
-    writer = _submitted_entry(world, body["id"])["writer"]
-    assert writer == {**writer, "id": world.writer_a.id, "name": "Alex Renamed"}
+    _check_recorded_as_renamed(world, answer)
 
 
 @pytest.mark.skipif(BACKEND != "sqlite", reason="PostgreSQL plans in its write transaction")
