@@ -30,6 +30,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     missing_required_header,
@@ -64,6 +65,23 @@ CHECKS = [
     negative_data_rejection,
     missing_required_header,
 ]
+
+
+#: What refusing data the document forbids may answer: schemathesis's default statuses, and 413,
+#: which a body over the 1 MiB limit gets before it is parsed (a generated thread of long
+#: texts reaches it now and then; the operations document it).
+CONFIG = SchemathesisConfig.from_dict(
+    {
+        "checks": {
+            "negative_data_rejection": {
+                "expected-statuses": [
+                    *("400", "401", "403", "404", "405", "406", "409", "413", "415"),
+                    *("422", "428", "429", "5xx"),
+                ]
+            }
+        }
+    }
+)
 
 
 def _document() -> dict[str, Any]:
@@ -152,7 +170,7 @@ def test_the_document_lists_every_api_route(app: Flask) -> None:
 def test_every_operation_conforms_to_the_document(
     app: Flask, world: World, scheduler: Scheduler, method: str, path: str, mode: str
 ) -> None:
-    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app, config=CONFIG)
     operation = schema[path][method]
     post_id = scheduler.get("/api/v1/posts").get_json()["items"][0]["id"]
     uploaded = scheduler.post(
