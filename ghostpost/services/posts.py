@@ -298,7 +298,7 @@ def plan_client_post_ahead(
     except ServiceError:
         return None
     key = _facts_key(read)
-    facts = ctx.last_client_facts.get(key)
+    kept = facts = ctx.last_client_facts.get(key)
     try:
         if facts is None:
             with ctx.uow(single_read=True) as uow:
@@ -307,7 +307,8 @@ def plan_client_post_ahead(
     except ServiceError:
         ctx.last_client_facts.forget(key)
         return None
-    ctx.last_client_facts.put(key, planned.facts)
+    if kept is None:
+        ctx.last_client_facts.put(key, planned.facts)  # read just now: the next guess
     # The rows too: the write transaction then only writes them (`_store`'s `ahead`).
     return replace(planned, record=_lone_record_ahead(actor, planned.cmd, planned.plan, now))
 
