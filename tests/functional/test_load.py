@@ -170,7 +170,15 @@ def test_2000_posts_from_32_clients_with_workers_publishing_exactly_once(
     started = time.monotonic()
     with (
         gunicorn(
-            settings, tmp_path / "gunicorn.log", GHOSTPOST_API_RATE_LIMIT="100000 per minute"
+            settings,
+            tmp_path / "gunicorn.log",
+            GHOSTPOST_API_RATE_LIMIT="100000 per minute",
+            # The 32 clients keep their connections, as a load balancer in front would (where
+            # gunicorn's docs advise a longer keep-alive). At gunicorn's default of 2 s, a
+            # loaded machine that stalled the server's event loop that long had it close an
+            # idle connection just as a client sent its next form post on it: that client got
+            # no answer and its thread ended (seen once, with py-spy pausing every process).
+            GUNICORN_CMD_ARGS="--keep-alive 30",
         ) as url,
         workers(settings, tmp_path, WORKERS),
     ):
