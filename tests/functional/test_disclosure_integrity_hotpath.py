@@ -24,7 +24,13 @@ from sqlalchemy import delete, event, update
 from ghostpost.api.v1 import render_post
 from ghostpost.bootstrap import Container, bootstrap
 from ghostpost.clock import FixedClock
-from ghostpost.db.models import AssignmentRow, UserRow, WindowRow
+from ghostpost.db.models import (
+    AssignmentRow,
+    OAuthClientAuthorRow,
+    OAuthClientRow,
+    UserRow,
+    WindowRow,
+)
 from ghostpost.db.writer_queue import lock_path_for
 from ghostpost.domain.model import Source, Window
 from ghostpost.services import clients, directory
@@ -644,6 +650,59 @@ def test_attack_a_writer_renamed_since_the_last_create_is_recorded_by_their_new_
         scheduler, world, container, _renamed(world.writer_a.id, "Alex Renamed")
     )
     _check_recorded_as_renamed(world, answer)
+
+
+def test_attack_a_client_deactivated_since_the_last_create_cannot_post(
+    scheduler: Scheduler, world: World, container: Container
+) -> None:
+    """The client's row turned inactive in the database, no revocation through the service
+    (this process's token cache still vouches for it): no post, whatever the facts kept."""
+    client_id = scheduler.client.client_id
+    answer = _created_again_after(
+        scheduler,
+        world,
+        container,
+        lambda holder: holder.execute(
+            update(OAuthClientRow)
+            .where(OAuthClientRow.client_id == client_id)
+            .values(is_active=False)
+        ),
+    )
+    assert answer.status_code in (401, 403), answer.get_json()
+    assert _stored(world)[0] == 1
+
+
+def test_attack_a_writer_deactivated_since_the_last_create_cannot_post(
+    scheduler: Scheduler, world: World, container: Container
+) -> None:
+    answer = _created_again_after(
+        scheduler,
+        world,
+        container,
+        lambda holder: holder.execute(
+            update(UserRow).where(UserRow.id == world.writer_a.id).values(is_active=False)
+        ),
+    )
+    assert answer.status_code == 422, answer.get_json()
+    assert answer.get_json()["errors"] == {"author": [clients.AUTHOR_NOT_ALLOWED]}
+    assert _stored(world)[0] == 1
+
+
+def test_attack_an_author_grant_withdrawn_since_the_last_create_cannot_post(
+    scheduler: Scheduler, world: World, container: Container
+) -> None:
+    """The client may no longer name writer A (its grant row deleted in the database)."""
+    answer = _created_again_after(
+        scheduler,
+        world,
+        container,
+        lambda holder: holder.execute(
+            delete(OAuthClientAuthorRow).where(OAuthClientAuthorRow.user_id == world.writer_a.id)
+        ),
+    )
+    assert answer.status_code == 422, answer.get_json()
+    assert answer.get_json()["errors"] == {"author": [clients.AUTHOR_NOT_ALLOWED]}
+    assert _stored(world)[0] == 1
 
 
 @pytest.mark.skipif(BACKEND != "sqlite", reason="PostgreSQL plans in its write transaction")
