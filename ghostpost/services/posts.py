@@ -332,13 +332,14 @@ def _plan_on_client_read(
     create plans ahead on (ctx.last_client_facts)."""
     draft, read = client_read(actor, request, now)
     facts = uow.submissions.for_client(*read, same_as=ahead.facts if ahead else None)
-    if ahead is not None:
-        if facts is ahead.facts:
-            return ahead  # decided on exactly what this read found
-        ctx.last_client_facts.forget(_facts_key(read))
+    if ahead is None:
+        return _plan_on_facts(ctx, actor, draft, read[2], facts, now)
+    if facts is ahead.facts:
+        return ahead  # decided on exactly what this read found
+    key = _facts_key(read)
+    ctx.last_client_facts.forget(key)  # the guess was wrong, and these facts may be refused
     planned = _plan_on_facts(ctx, actor, draft, read[2], facts, now)
-    if ahead is not None:
-        ctx.last_client_facts.put(_facts_key(read), planned.facts)
+    ctx.last_client_facts.put(key, planned.facts)
     return planned
 
 
