@@ -4,7 +4,10 @@ Seeds a database as `bench/api_load.py` does, then sends N `POST /api/v1/posts`,
 `POST /api/v1/preview`, and the bare app's N `POST /insert` and `POST /ping`, through Flask's
 test client, and prints `time.process_time()` per request: this process's CPU only, so a
 PostgreSQL server's time is left out and the figure holds still on a busy machine (wall time
-does not). The test client's own cost (building the WSGI environ) is in every row alike.
+does not). Each row also prints the wall time per request, which holds the fsyncs (of the
+commit and of SQLite's checkpoints) that CPU time leaves out but a sync worker waits for; it
+moves with the machine's load. The test client's own cost (building the WSGI environ) is in
+every row alike.
 On SQLite it also prints the WAL pages a create's commit writes and how long a create holds
 the write lock (wall and CPU): what two gunicorn workers wait for from each other.
 
@@ -43,7 +46,7 @@ def per_request(label: str, n: int, send: Callable[[int], Any], profile: str | N
     for i in range(20):  # warm-up: caches, pool, first statements compiled
         send(-1 - i)
     profiler = cProfile.Profile(time.process_time) if profile and profile in label else None
-    start, times = time.process_time(), os.times()
+    start, times, wall = time.process_time(), os.times(), time.perf_counter()
     if profiler:
         profiler.enable()
     for i in range(n):
@@ -51,11 +54,12 @@ def per_request(label: str, n: int, send: Callable[[int], Any], profile: str | N
     if profiler:
         profiler.disable()
     spent = (time.process_time() - start) / n * 1000
+    wall = (time.perf_counter() - wall) / n * 1000
     after = os.times()
     user, system = ((after[k] - times[k]) / n * 1000 for k in (0, 1))
     print(
         f"  {label:<34} {spent:6.3f} ms CPU per request "
-        f"(user {user:.3f}, system {system:.3f}; n={n})"
+        f"(user {user:.3f}, system {system:.3f}; wall {wall:.3f}, fsyncs in it; n={n})"
     )
     if profiler:
         stats = pstats.Stats(profiler)
