@@ -59,12 +59,15 @@ FactsKey = tuple[str, int, str | None]
 
 
 class LastFacts:
-    """The facts an API client's create last read, per (client, account, author named), kept
-    per process as the guess a create is planned ahead on (services.posts.plan_client_post_ahead)
-    instead of reading them again. Only a guess: the write transaction reads the facts under
-    the lock and takes the plan only if it finds exactly these, so facts gone stale cost the
-    one create that finds them changed its planning ahead (and it keeps what it found), never
-    a decision taken on them. No age limit for that reason; `max_entries` bounds the memory."""
+    """The facts an API client's create or preview last read, per (client, account, author
+    named), kept per process as the guess a create is planned ahead on
+    (services.posts.plan_client_post_ahead) instead of reading them again, and as the objects
+    a later read that finds the very same row reuses instead of building them again
+    (services.posts._plan_on_client_read). Only a guess: the write transaction reads the facts
+    under the lock and takes the plan only if it finds exactly these, and a reuse needs the
+    whole row read equal, so facts gone stale cost the one request that finds them changed
+    some work (and it keeps what it found), never a decision taken on them. No age limit for
+    that reason; `max_entries` bounds the memory."""
 
     def __init__(self, *, max_entries: int = 4096) -> None:
         self.max_entries = max_entries
@@ -159,8 +162,9 @@ class ServiceContext:
     #: one write lock), so that an API client's create pays for planning it first, on a read
     #: without the lock (services.posts.plan_client_post_ahead).
     decide_before_write_lock: bool = False
-    #: The facts API clients' creates last read in this process: what a create is planned
-    #: ahead on when decide_before_write_lock (a guess the write transaction checks).
+    #: The facts API clients' creates and previews last read in this process: what a create
+    #: is planned ahead on when decide_before_write_lock (a guess the write transaction
+    #: checks), and what a read finding the same row reuses (LastFacts).
     last_client_facts: LastFacts = field(default_factory=LastFacts)
 
 

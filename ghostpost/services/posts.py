@@ -329,14 +329,21 @@ def _plan_on_client_read(
     """_plan_client_post for an API client's own credentials, with the facts it read. `ahead`:
     the same request planned at the same `now` (plan_client_post_ahead), taken as it is when
     this read finds the facts it was planned on; else this read's facts are what the next
-    create plans ahead on (ctx.last_client_facts)."""
+    create plans ahead on (ctx.last_client_facts).
+
+    Without `ahead` (a preview; a create on PostgreSQL, or one not planned ahead), a read that
+    finds the very row the kept facts were built from (uow.submissions.for_client's `same_as`
+    compares the whole row) answers with those facts instead of building them again, on either
+    backend: about a fifth of a PostgreSQL preview's CPU in process. The decision is still
+    taken here, on what this read found."""
     draft, read = client_read(actor, request, now)
-    facts = uow.submissions.for_client(*read, same_as=ahead.facts if ahead else None)
-    if ahead is None:
-        return _plan_on_facts(ctx, actor, draft, read[2], facts, now)
-    if facts is ahead.facts:
-        return ahead  # decided on exactly what this read found
     key = _facts_key(read)
+    kept = ahead.facts if ahead is not None else ctx.last_client_facts.get(key)
+    facts = uow.submissions.for_client(*read, same_as=kept)
+    if ahead is not None and facts is ahead.facts:
+        return ahead  # decided on exactly what this read found
+    if kept is not None and facts is kept:
+        return _plan_on_facts(ctx, actor, draft, read[2], facts, now)
     ctx.last_client_facts.forget(key)  # the guess was wrong, and these facts may be refused
     planned = _plan_on_facts(ctx, actor, draft, read[2], facts, now)
     ctx.last_client_facts.put(key, planned.facts)

@@ -21,6 +21,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import delete, event, update
 
+from ghostpost import create_app
 from ghostpost.api.v1 import render_post
 from ghostpost.bootstrap import Container, bootstrap
 from ghostpost.clock import FixedClock
@@ -685,6 +686,69 @@ def test_attack_a_client_deactivated_since_the_last_create_cannot_post(
     )
     assert answer.status_code in (401, 403), answer.get_json()
     assert _stored(world)[0] == 1
+
+
+def _previewed_again_after(
+    scheduler: Scheduler, world: World, container: Container, change: Any
+) -> tuple[Any, Any]:
+    """Preview (this process keeps the facts its read built: a later read that finds the same
+    row reuses them), commit `change(connection)` straight to the database (this process hears
+    nothing of it), and preview the same request again: return both answers."""
+    first = scheduler.post("/api/v1/preview", _body(world))
+    assert first.status_code == 200, first.get_json()
+    with container.engine.begin() as connection:
+        change(connection)
+    return first, scheduler.post("/api/v1/preview", _body(world))
+
+
+#: Changes committed between two previews, each one the second preview must show.
+_PREVIEW_CHANGES: dict[str, Any] = {
+    "writer unassigned": lambda world, clock: _unassigned(world),
+    "writer deactivated": lambda world, clock: _deactivated(world),
+    "author grant withdrawn": lambda world, clock: _author_grant_withdrawn(world),
+    "writer renamed": lambda world, clock: _renamed(world.writer_a.id, "Alex New"),
+    "window ended": lambda world, clock: _window_changed(world, ends_at=clock.now()),
+    # Nine posts since the notice (every 10): the next one carries the reminder inline.
+    "reminder due": lambda world, clock: _window_changed(world, posts_since_disclosure=9),
+}
+
+
+@pytest.mark.parametrize("change", list(_PREVIEW_CHANGES.values()), ids=list(_PREVIEW_CHANGES))
+def test_attack_a_preview_after_a_change_answers_as_a_process_that_kept_nothing(
+    scheduler: Scheduler,
+    world: World,
+    container: Container,
+    elsewhere: Container,
+    clock: FixedClock,
+    change: Any,
+) -> None:
+    """The second preview is what another process, which kept no facts, answers now; and the
+    change did change the answer (else the test would prove nothing)."""
+    first, again = _previewed_again_after(scheduler, world, container, change(world, clock))
+    elsewhere_app = create_app(container=elsewhere).test_client()
+    fresh = Scheduler(elsewhere_app, scheduler.client, scheduler.token)
+    expected = fresh.post("/api/v1/preview", _body(world))
+    assert (again.status_code, again.get_json()) == (expected.status_code, expected.get_json())
+    assert (first.status_code, first.get_json()) != (expected.status_code, expected.get_json())
+
+
+def test_attack_a_preview_after_its_client_was_deactivated_is_refused(
+    scheduler: Scheduler, world: World, container: Container
+) -> None:
+    """The client's row turned inactive in the database (no revocation through the service:
+    this process's token cache still vouches for it): the next preview is refused."""
+    client_id = scheduler.client.client_id
+    _, again = _previewed_again_after(
+        scheduler,
+        world,
+        container,
+        lambda holder: holder.execute(
+            update(OAuthClientRow)
+            .where(OAuthClientRow.client_id == client_id)
+            .values(is_active=False)
+        ),
+    )
+    assert again.status_code in (401, 403), again.get_json()
 
 
 @pytest.mark.skipif(BACKEND != "sqlite", reason="PostgreSQL plans in its write transaction")
