@@ -668,22 +668,20 @@ def test_attack_a_writer_renamed_since_the_last_create_is_recorded_by_their_new_
     _check_recorded_as_renamed(world, answer)
 
 
+def _client_deactivated(scheduler: Scheduler) -> Any:
+    """A change: the client's row turned inactive, with no revocation through the service."""
+    client_id = scheduler.client.client_id
+    return lambda holder: holder.execute(
+        update(OAuthClientRow).where(OAuthClientRow.client_id == client_id).values(is_active=False)
+    )
+
+
 def test_attack_a_client_deactivated_since_the_last_create_cannot_post(
     scheduler: Scheduler, world: World, container: Container
 ) -> None:
     """The client's row turned inactive in the database, no revocation through the service
     (this process's token cache still vouches for it): no post, whatever the facts kept."""
-    client_id = scheduler.client.client_id
-    answer = _created_again_after(
-        scheduler,
-        world,
-        container,
-        lambda holder: holder.execute(
-            update(OAuthClientRow)
-            .where(OAuthClientRow.client_id == client_id)
-            .values(is_active=False)
-        ),
-    )
+    answer = _created_again_after(scheduler, world, container, _client_deactivated(scheduler))
     assert answer.status_code in (401, 403), answer.get_json()
     assert _stored(world)[0] == 1
 
@@ -737,17 +735,7 @@ def test_attack_a_preview_after_its_client_was_deactivated_is_refused(
 ) -> None:
     """The client's row turned inactive in the database (no revocation through the service:
     this process's token cache still vouches for it): the next preview is refused."""
-    client_id = scheduler.client.client_id
-    _, again = _previewed_again_after(
-        scheduler,
-        world,
-        container,
-        lambda holder: holder.execute(
-            update(OAuthClientRow)
-            .where(OAuthClientRow.client_id == client_id)
-            .values(is_active=False)
-        ),
-    )
+    _, again = _previewed_again_after(scheduler, world, container, _client_deactivated(scheduler))
     assert again.status_code in (401, 403), again.get_json()
 
 
