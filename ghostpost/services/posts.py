@@ -334,8 +334,8 @@ def _plan_on_client_read(
     Without `ahead` (a preview; a create on PostgreSQL, or one not planned ahead), a read that
     finds the very row the kept facts were built from (uow.submissions.for_client's `same_as`
     compares the whole row) answers with those facts instead of building them again, on either
-    backend: about a fifth of a PostgreSQL preview's CPU in process. The decision is still
-    taken here, on what this read found."""
+    backend (4-24% of a PostgreSQL preview's CPU in process, bench/request_cpu.py). The
+    decision is still taken here, on what this read found."""
     draft, read = client_read(actor, request, now)
     key = _facts_key(read)
     kept = ahead.facts if ahead is not None else ctx.last_client_facts.get(key)
