@@ -340,9 +340,9 @@ def _plan_on_client_read(
     key = _facts_key(read)
     kept = ahead.facts if ahead is not None else ctx.last_client_facts.get(key)
     facts = uow.submissions.for_client(*read, same_as=kept)
-    if ahead is not None and facts is ahead.facts:
-        return ahead  # decided on exactly what this read found
-    if kept is not None and facts is kept:
+    if kept is not None and facts is kept:  # the very row the kept facts were built from
+        if ahead is not None:
+            return ahead  # decided on exactly what this read found
         return _plan_on_facts(ctx, actor, draft, read[2], facts, now)
     ctx.last_client_facts.forget(key)  # the guess was wrong, and these facts may be refused
     planned = _plan_on_facts(ctx, actor, draft, read[2], facts, now)
