@@ -599,15 +599,20 @@ def test_attack_a_writer_renamed_after_the_plan_ahead_is_recorded_by_their_new_n
 
 
 def _created_again_after(
-    scheduler: Scheduler, world: World, container: Container, change: Any
+    scheduler: Scheduler, world: World, container: Container, change: Any, *, first: str = "posts"
 ) -> Any:
     """Create once (on SQLite this process now plans the client's next creates ahead on the
     facts that create read, without reading them), commit `change(connection)` straight to
     the database (as another process, or someone with the database and no key, would: this
-    process hears nothing of it), and create again: return the second create's answer."""
+    process hears nothing of it), and create again: return the second create's answer.
+    `first="preview"`: the first request is a preview, whose facts are kept the same way."""
     assert scheduler.get("/api/v1/accounts").status_code == 200  # token read and cached
-    first = scheduler.create(_body(world, "Doors open at 8"))
-    assert first.status_code == 201, first.get_json()
+    if first == "preview":
+        earlier = scheduler.post("/api/v1/preview", _body(world, "Doors open at 8"))
+        assert earlier.status_code == 200, earlier.get_json()
+    else:
+        earlier = scheduler.create(_body(world, "Doors open at 8"))
+        assert earlier.status_code == 201, earlier.get_json()
     with container.engine.begin() as connection:
         change(connection)
     return scheduler.create(_body(world))
@@ -627,16 +632,17 @@ def _author_grant_withdrawn(world: World) -> Any:
     )
 
 
+@pytest.mark.parametrize("first", ["posts", "preview"])
 @pytest.mark.parametrize("withdrawn", [_unassigned, _deactivated, _author_grant_withdrawn])
 def test_attack_a_writer_withdrawn_since_the_last_create_cannot_post(
-    scheduler: Scheduler, world: World, container: Container, withdrawn: Any
+    scheduler: Scheduler, world: World, container: Container, withdrawn: Any, first: str
 ) -> None:
-    """The facts the last create read say writer A may be named; the next create must decide
-    on the assignment, the writer and the client's grant as they are now."""
-    answer = _created_again_after(scheduler, world, container, withdrawn(world))
+    """The facts the last create (or preview) read say writer A may be named; the next create
+    must decide on the assignment, the writer and the client's grant as they are now."""
+    answer = _created_again_after(scheduler, world, container, withdrawn(world), first=first)
     assert answer.status_code == 422, answer.get_json()
     assert answer.get_json()["errors"] == {"author": [clients.AUTHOR_NOT_ALLOWED]}
-    assert _stored(world)[0] == 1  # the first create's only
+    assert _stored(world)[0] == (1 if first == "posts" else 0)  # the first create's only
 
 
 def test_attack_a_window_ended_since_the_last_create_refuses_the_delegated_post(
