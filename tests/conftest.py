@@ -9,6 +9,7 @@ before it, so every test sees exactly the world it would have built itself.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import os
 import shutil
@@ -71,6 +72,29 @@ def sqlite_url(path: Path) -> str:
 
 def pytest_report_header() -> str:
     return f"ghostpost database backend: {BACKEND}"
+
+
+#: Full collections only after this many younger ones (Python's default is 10); see below.
+FULL_COLLECTION_EVERY = 1000
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Keep the garbage collector's full passes off the modules, caches and collected tests.
+
+    A part's process holds 500,000-700,000 objects once its caches are warm (the collected
+    modules and tests, the shared compiled statements, Hypothesis' state), and each full pass of
+    the collector walked all of them: 9 s of its 123 s of CPU for tests/functional's second half,
+    5 of them inside the state-machine test, which allocates fast. Frozen, what collection
+    built is never walked again; with full passes 100 times rarer, the garbage they would have
+    found waits longer. Measured on that half, alone, with coverage (2026-12-07): time in the
+    collector 11.0 s -> 2.8 s, CPU 118-123 s -> 110 s, peak RSS 383 -> 576 MB (the waiting
+    garbage); tests/unit/domain 37.0 -> 35.2 s. Young collections keep their defaults: a larger
+    first threshold made them cost more (tests/unit/domain: 1.0 -> 3.6 s).
+    """
+    gc.collect()
+    gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
