@@ -19,10 +19,9 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 from urllib.parse import unquote
@@ -53,6 +52,7 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint
 from flask import Blueprint, Flask, Response, abort, current_app, g, request
 from werkzeug.datastructures import CombinedMultiDict, MultiDict
 
+from ghostpost.api import errors
 from ghostpost.api.scopes import SCOPES
 from ghostpost.bootstrap import Container
 from ghostpost.domain.model import ApiClient
@@ -83,27 +83,13 @@ _KINDS = "ghostpost.oauth_client_kinds"
 
 
 def problem_response(
-    status: int,
-    title: str,
-    detail: str,
-    code: str,
-    headers: dict[str, str] | None = None,
+    status: int, code: str, detail: str, headers: Mapping[str, str] | None = None
 ) -> Response:
-    """Return an RFC 9457 problem (always JSON: API clients never want the HTML page).
-
-    `error` repeats the code, as OAuth (RFC 6749 §5.2) and Mastodon clients read that member.
-    """
-    body = {
-        "type": f"urn:ghostpost:problem:{code}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "error": code,
-    }
-    response = Response(json.dumps(body), status=status, mimetype="application/problem+json")
+    """Return the API's problem for `code` (api.errors: its title, its members), with `error`
+    repeating the code, as OAuth (RFC 6749 section 5.2) and Mastodon clients read that
+    member, and never cached: it answers a credential."""
+    response = errors.problem_response(status, code, detail, headers=headers, error=code)
     response.headers["Cache-Control"] = "no-store"
-    for name, value in (headers or {}).items():
-        response.headers[name] = value
     return response
 
 
@@ -407,10 +393,7 @@ def _server() -> AuthorizationServer:
 
 def _insecure_transport() -> Response:
     return problem_response(
-        400,
-        "Bad Request",
-        "OAuth 2.0 needs https (plain http only on a loopback address).",
-        "insecure_transport",
+        400, "insecure_transport", "OAuth 2.0 needs https (plain http only on a loopback address)."
     )
 
 
@@ -488,10 +471,9 @@ def _authenticate_request(scope: str | None) -> None:
         abort(
             problem_response(
                 401,
-                "Unauthorized",
+                "unauthorized",
                 "This API needs an OAuth 2.0 access token: Authorization: Bearer <token> "
                 "(get one at POST /oauth/token).",
-                "unauthorized",
                 {"WWW-Authenticate": _bearer_challenge()},
             )
         )
@@ -500,9 +482,8 @@ def _authenticate_request(scope: str | None) -> None:
         abort(
             problem_response(
                 403,
-                "Forbidden",
-                f"This access token lacks the scope {scope!r}.",
                 "insufficient_scope",
+                f"This access token lacks the scope {scope!r}.",
                 {"WWW-Authenticate": _bearer_challenge("insufficient_scope", scope=scope)},
             )
         )
@@ -510,9 +491,8 @@ def _authenticate_request(scope: str | None) -> None:
         abort(
             problem_response(
                 401,
-                "Unauthorized",
-                "The access token is invalid, expired or revoked.",
                 "invalid_token",
+                "The access token is invalid, expired or revoked.",
                 {"WWW-Authenticate": _bearer_challenge("invalid_token")},
             )
         )
@@ -593,10 +573,9 @@ def _charge(items: list[Limit], *keys: str, who: str) -> None:
             abort(
                 problem_response(
                     429,
-                    "Too Many Requests",
+                    "rate_limited",
                     f"{who} may make {item.amount} request(s) per {item.multiples} "
                     f"{item.GRANULARITY.name}; retry in {retry_after} s.",
-                    "rate_limited",
                     {"Retry-After": str(retry_after)},
                 )
             )

@@ -140,13 +140,29 @@ def token_for(
     return token
 
 
+#: A problem type has one title wherever it is answered: the OAuth layer's `rate_limited` is
+#: titled as the API's own 429 is.
+PROBLEM_TITLES = {
+    "unauthorized": "Access token required",
+    "invalid_token": "Access token invalid",
+    "insufficient_scope": "Scope missing",
+    "insecure_transport": "HTTPS required",
+    "rate_limited": "Too many requests",
+}
+
+
 def assert_problem(response: TestResponse, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.mimetype == "application/problem+json"
     body: dict[str, Any] = response.get_json(force=True)
     assert body["status"] == status
     assert body["type"] == f"urn:ghostpost:problem:{code}"
+    # The members every /api/v1 problem carries (tests/functional/test_api_errors.py), and
+    # `error`, which OAuth clients (RFC 6749 section 5.2) and Mastodon apps read.
+    assert body["code"] == body["error"] == code
+    assert body["title"] == PROBLEM_TITLES[code]
     assert body["detail"]
+    assert response.headers["Cache-Control"] == "no-store"
     return body
 
 
