@@ -48,7 +48,7 @@ TITLES: dict[str, str] = {
     "idempotency_key_reused": "Idempotency-Key reused with another body",
     "idempotency_key_in_flight": "Request with this Idempotency-Key in flight",
     "rate_limited": "Too many requests",
-    "unauthorized": "Access token required",
+    "unauthorized": "Unauthorized",
     "invalid_token": "Access token invalid",
     "insufficient_scope": "Scope missing",
     "insecure_transport": "HTTPS required",

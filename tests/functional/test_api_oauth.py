@@ -141,9 +141,9 @@ def token_for(
 
 
 #: A problem type has one title wherever it is answered: the OAuth layer's `rate_limited` is
-#: titled as the API's own 429 is.
+#: titled as the API's own 429, its `unauthorized` as the web's live-status poll's.
 PROBLEM_TITLES = {
-    "unauthorized": "Access token required",
+    "unauthorized": "Unauthorized",
     "invalid_token": "Access token invalid",
     "insufficient_scope": "Scope missing",
     "insecure_transport": "HTTPS required",
