@@ -28,7 +28,7 @@ from ghostpost.domain.ledger import (
     entry_hash,
     first_broken_entry,
 )
-from tests.unit.domain.strategies import json_values, ledger_data
+from tests.unit.domain.strategies import chain_data, json_values, ledger_data
 
 CHAIN = settings(max_examples=150, deadline=None)
 
@@ -145,9 +145,9 @@ def build_chain(data: list[dict[str, Any]]) -> list[LedgerEntry]:
     return entries
 
 
-chains = st.lists(ledger_data, min_size=1, max_size=12).map(build_chain)
+chains = st.lists(chain_data, min_size=1, max_size=12).map(build_chain)
 #: Chains long enough to delete or reorder inside them.
-long_chains = st.lists(ledger_data, min_size=2, max_size=12).map(build_chain)
+long_chains = st.lists(chain_data, min_size=2, max_size=12).map(build_chain)
 
 
 def test_an_empty_ledger_is_intact() -> None:
