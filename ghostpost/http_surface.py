@@ -9,6 +9,7 @@ import json
 import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from http import HTTPStatus
 from inspect import iscoroutinefunction
 from types import FunctionType
 from typing import Any
@@ -48,21 +49,58 @@ PROBLEM_MIMETYPE = "application/problem+json"
 TYPE_PREFIX = "urn:ghostpost:problem:"
 
 
+#: Each problem type's title (code -> title), the same on every surface that answers it: a
+#: client may show the title and branch on the code. A code not listed is titled by its status.
+PROBLEM_TITLES: dict[str, str] = {
+    "invalid_json": "Malformed JSON",
+    "unsupported_media_type": "Unsupported media type",
+    "payload_too_large": "Request body too large",
+    "validation_failed": "Invalid request",
+    "policy_refused": "Refused by the disclosure policy",
+    "not_found": "Not found",
+    "forbidden": "Forbidden",
+    "conflict": "Conflict",
+    "idempotency_key_missing": "Idempotency-Key header missing",
+    "idempotency_key_invalid": "Idempotency-Key header invalid",
+    "idempotency_key_reused": "Idempotency-Key reused with another body",
+    "idempotency_key_in_flight": "Request with this Idempotency-Key in flight",
+    "rate_limited": "Too many requests",
+    "unauthorized": "Unauthorized",
+    "invalid_token": "Access token invalid",
+    "insufficient_scope": "Scope missing",
+    "insecure_transport": "HTTPS required",
+    "export_limit_reached": "Too many exports running",
+    "database_unavailable": "Service unavailable",
+    "internal_error": "Internal error",
+}
+
+
+def problem_title(status: int, code: str) -> str:
+    """The title of the problem type `code` (PROBLEM_TITLES), else the status's phrase."""
+    title = PROBLEM_TITLES.get(code)
+    if title is not None:
+        return title
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
 def problem_response(
     status: int,
     code: str,
-    title: str,
     detail: str,
     *,
     headers: Mapping[str, str] | None = None,
     **members: Any,
 ) -> Response:
     """Return an RFC 9457 problem: a stable `type` (`urn:ghostpost:problem:<code>`), its
-    `code`, a `title`, the HTTP `status`, a human `detail`, then any extra `members`."""
+    `code`, the type's title (`problem_title`), the HTTP `status`, a human `detail`, then any
+    extra `members`."""
     body: dict[str, Any] = {
         "type": TYPE_PREFIX + code,
         "code": code,
-        "title": title,
+        "title": problem_title(status, code),
         "status": status,
         "detail": detail,
         **members,

@@ -33,30 +33,6 @@ from ghostpost.services.idempotency import IdempotencyMismatch, RequestInFlight
 log = logging.getLogger("ghostpost.api")
 
 
-#: Titles of the problem types the API answers with (code -> title).
-TITLES: dict[str, str] = {
-    "invalid_json": "Malformed JSON",
-    "unsupported_media_type": "Unsupported media type",
-    "payload_too_large": "Request body too large",
-    "validation_failed": "Invalid request",
-    "policy_refused": "Refused by the disclosure policy",
-    "not_found": "Not found",
-    "forbidden": "Forbidden",
-    "conflict": "Conflict",
-    "idempotency_key_missing": "Idempotency-Key header missing",
-    "idempotency_key_invalid": "Idempotency-Key header invalid",
-    "idempotency_key_reused": "Idempotency-Key reused with another body",
-    "idempotency_key_in_flight": "Request with this Idempotency-Key in flight",
-    "rate_limited": "Too many requests",
-    "unauthorized": "Unauthorized",
-    "invalid_token": "Access token invalid",
-    "insufficient_scope": "Scope missing",
-    "insecure_transport": "HTTPS required",
-    "export_limit_reached": "Too many exports running",
-    "database_unavailable": "Service unavailable",
-    "internal_error": "Internal error",
-}
-
 #: Service errors -> (status, code); the first matching class wins (subclasses first).
 SERVICE_ERRORS: tuple[tuple[type[DomainError], int, str], ...] = (
     (PolicyRefused, 422, "policy_refused"),
@@ -100,11 +76,10 @@ def problem_response(
     headers: Mapping[str, str] | None = None,
     **extra: Any,
 ) -> Response:
-    """Return an RFC 9457 problem response, titled by its code."""
+    """Return an RFC 9457 problem response; validation problems name their fields in `errors`."""
     if errors:
         extra["errors"] = dict(errors)
-    title = TITLES.get(code) or _phrase(status)
-    return problem(status, code, title, detail, headers=headers, **extra)
+    return problem(status, code, detail, headers=headers, **extra)
 
 
 def _phrase(status: int) -> str:

@@ -6,11 +6,10 @@ import logging
 
 from flask import Flask, Response, render_template, request
 from werkzeug.exceptions import HTTPException
-from werkzeug.http import HTTP_STATUS_CODES
 
 from ghostpost.db.engine import DATABASE_UNAVAILABLE
 from ghostpost.domain.errors import DomainError
-from ghostpost.http_surface import problem_response
+from ghostpost.http_surface import problem_response, problem_title
 from ghostpost.services.errors import (
     Conflict,
     Forbidden,
@@ -37,10 +36,11 @@ def _wants_json() -> bool:
     return best == "application/json" or request.path.startswith(("/api/", "/healthz"))
 
 
-def problem(status: int, title: str, detail: str, code: str, **extra: object) -> Response:
-    """Render an RFC 9457 problem, as JSON or as an HTML page."""
+def problem(status: int, code: str, detail: str, **extra: object) -> Response:
+    """Render an RFC 9457 problem, as JSON or as an HTML page titled as the JSON is."""
     if _wants_json():
-        return problem_response(status, code, title, detail, **extra)
+        return problem_response(status, code, detail, **extra)
+    title = problem_title(status, code)
     html = render_template("error.html", status=status, title=title, detail=detail)
     return Response(html, status=status, mimetype="text/html")
 
@@ -54,9 +54,7 @@ def register(app: Flask) -> None:
         extra: dict[str, object] = {}
         if isinstance(exc, ValidationFailed) and exc.fields:
             extra["errors"] = exc.fields
-        # The title people read ("Not Found"), not the exception's class name ("NotFound").
-        title = HTTP_STATUS_CODES.get(status, "Error")
-        response = problem(status, title, exc.message, exc.code, **extra)
+        response = problem(status, exc.code, exc.message, **extra)
         if isinstance(exc, ExportLimitReached):
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
@@ -65,7 +63,7 @@ def register(app: Flask) -> None:
     def _http(exc: HTTPException) -> Response:
         status = exc.code or 500
         code = (exc.name or "error").lower().replace(" ", "_")
-        response = problem(status, exc.name or "Error", exc.description or "", code)
+        response = problem(status, code, exc.description or "")
         if exc.response is not None and "Retry-After" in exc.response.headers:
             response.headers["Retry-After"] = exc.response.headers["Retry-After"]
         retry_after = getattr(exc, "retry_after", None)
@@ -76,10 +74,7 @@ def register(app: Flask) -> None:
     def _db_down(exc: Exception) -> Response:
         log.error("database unavailable: %s", exc)
         response = problem(
-            503,
-            "Service Unavailable",
-            "The database is not reachable or busy; retry shortly.",
-            "database_unavailable",
+            503, "database_unavailable", "The database is not reachable or busy; retry shortly."
         )
         response.headers["Retry-After"] = "5"
         return response

@@ -79,16 +79,11 @@ def statuses() -> Any:
     """
     not_activity()
     if current_user() is None:
-        return problem_response(
-            401, "unauthorized", "Unauthorized", "Sign in again to see live status."
-        )
+        return problem_response(401, "unauthorized", "Sign in again to see live status.")
     ids = request.args.getlist("id")
     if len(ids) > MAX_STATUS_IDS:
         return problem_response(
-            400,
-            "too_many_ids",
-            "Bad Request",
-            f"Ask about at most {MAX_STATUS_IDS} posts at once.",
+            400, "too_many_ids", f"Ask about at most {MAX_STATUS_IDS} posts at once."
         )
     wanted = [raw for raw in ids if PUBLIC_ID.fullmatch(raw)]
     posts = post_statuses(services(), current_actor(), wanted)

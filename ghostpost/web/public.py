@@ -193,7 +193,7 @@ def disclosure_data(handle: str) -> Any:
     try:
         page = disclosure_page(container().services, handle)
     except NotFound as exc:
-        return problem_response(404, "not_found", "Not Found", exc.message)
+        return problem_response(404, "not_found", exc.message)
     response = jsonify(disclosure_json(page))
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response

@@ -388,7 +388,7 @@ def test_errors_are_in_plain_words(
     page = opened("writer", width)
     missing = page.goto(f"{demo.url}/posts/no-such-post")
     assert missing is not None and missing.status == 404
-    expect(page.locator("main")).to_contain_text("404 Not Found")
+    expect(page.locator("main")).to_contain_text("404 Not found")
     look(page, screenshots, "not-found", width)
 
     # Past the demo window's end: the refusal quotes the time as people read it, not ISO 8601.

@@ -260,6 +260,29 @@ def test_unknown_routes_and_methods_under_the_api_are_problems(scheduler: Schedu
     )
 
 
+def test_a_problem_type_has_one_title_on_every_surface(scheduler: Scheduler) -> None:
+    """A client shows a problem's title and branches on its code: the same code has the same
+    title whether the API, the public pages or the staff app's poll answers it."""
+    json_please = {"Accept": "application/json"}
+    not_found = [
+        scheduler.get("/api/v1/nothing-here"),
+        scheduler.http.get("/@nobody", headers=json_please),
+        scheduler.http.get("/@nobody/disclosure.json"),
+    ]
+    unauthorized = [
+        scheduler.http.get("/api/v1/posts"),
+        scheduler.http.get("/posts/status", headers=json_please),
+    ]
+    for responses, code, title in (
+        (not_found, "not_found", "Not found"),
+        (unauthorized, "unauthorized", "Unauthorized"),
+    ):
+        for response in responses:
+            problem = response.get_json(force=True)
+            assert response.mimetype == PROBLEM, response.request.path
+            assert (problem["code"], problem["title"]) == (code, title), response.request.path
+
+
 def test_a_missing_or_bad_token_is_401_before_the_body_is_read(
     client: FlaskClient, world: World
 ) -> None:

@@ -192,7 +192,7 @@ def test_an_unknown_handle_is_a_problem_document_for_json_clients(
     body = response.get_json(force=True)
     assert set(body) >= {"type", "title", "status", "detail"}
     assert body["status"] == 404
-    assert body["title"] == "Not Found"
+    assert body["title"] == "Not found"
     assert "@nobody" in body["detail"]
     assert body["type"].startswith("urn:ghostpost:problem:")
 

@@ -270,7 +270,7 @@ def test_words_the_principal_is_the_principal_and_errors_are_plain(
     assert "avery@example.test · manager" not in windows
     missing = client.get("/posts/nope")
     assert missing.status_code == 404
-    assert "404 Not Found" in missing.get_data(as_text=True)
+    assert "404 Not found" in missing.get_data(as_text=True)
     assert "NotFound" not in missing.get_data(as_text=True)
 
 
