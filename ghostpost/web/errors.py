@@ -62,7 +62,8 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:
         status = exc.code or 500
-        code = (exc.name or "error").lower().replace(" ", "_")
+        # A throttle is the API's `rate_limited` problem here too: one code for one type.
+        code = "rate_limited" if status == 429 else (exc.name or "error").lower().replace(" ", "_")
         response = problem(status, code, exc.description or "")
         if exc.response is not None and "Retry-After" in exc.response.headers:
             response.headers["Retry-After"] = exc.response.headers["Retry-After"]

@@ -110,6 +110,13 @@ def test_verifications_are_rate_limited_per_address_and_the_bare_form_is_free(
 
     assert refused.status_code == 429
     assert int(refused.headers["Retry-After"]) >= 1
+    as_json = client.get(
+        "/verify", query_string={"url": "ftp://x"}, headers={"Accept": "application/json"}
+    )
+    assert as_json.status_code == 429
+    # The API's 429 problem, code and title: one type, whichever surface throttles.
+    problem = as_json.get_json(force=True)
+    assert (problem["code"], problem["title"]) == ("rate_limited", "Too many requests")
     assert "Too many verifications" in refused.get_data(as_text=True)
     assert other.status_code == 422
 
