@@ -15,6 +15,7 @@ from types import FunctionType
 from typing import Any
 
 from flask import Flask, Response, current_app, request
+from werkzeug.exceptions import HTTPException
 
 from ghostpost.bootstrap import Container
 from ghostpost.export_slots import make_slots
@@ -75,15 +76,26 @@ PROBLEM_TITLES: dict[str, str] = {
 }
 
 
-def problem_title(status: int, code: str) -> str:
-    """The title of the problem type `code` (PROBLEM_TITLES), else the status's phrase."""
-    title = PROBLEM_TITLES.get(code)
-    if title is not None:
-        return title
+def status_phrase(status: int) -> str:
+    """The HTTP status's reason phrase ("Not Found"), or "Error" for a status HTTP lacks."""
     try:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Error"
+
+
+def problem_title(status: int, code: str) -> str:
+    """The title of the problem type `code` (PROBLEM_TITLES), else the status's phrase."""
+    return PROBLEM_TITLES.get(code) or status_phrase(status)
+
+
+def http_problem_code(exc: HTTPException) -> str:
+    """The problem code of an HTTP error raised by Flask, werkzeug or a throttle: its name in
+    snake case ("method_not_allowed"), except a throttle, which is `rate_limited` wherever
+    it is answered."""
+    if exc.code == 429:
+        return "rate_limited"
+    return (exc.name or "error").lower().replace(" ", "_")
 
 
 def problem_response(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from http import HTTPStatus
 from typing import Any
 
 from flask import Blueprint, Response
@@ -19,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 from ghostpost.db.engine import DATABASE_UNAVAILABLE
 from ghostpost.domain.errors import DomainError, InvalidTransition
 from ghostpost.http_surface import PROBLEM_MIMETYPE as PROBLEM_MIMETYPE  # /api/v1 documents it
+from ghostpost.http_surface import http_problem_code, status_phrase
 from ghostpost.http_surface import problem_response as problem
 from ghostpost.services.errors import (
     Conflict,
@@ -82,13 +82,6 @@ def problem_response(
     return problem(status, code, detail, headers=headers, **extra)
 
 
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
-
-
 def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     """Turn marshmallow/webargs messages ({"json": {"a": {"b": ["..."]}}}) into {"a.b": [...]}."""
     found: dict[str, list[str]] = {}
@@ -149,12 +142,8 @@ def _http(exc: HTTPException) -> Response:
         return problem_response(
             413, "payload_too_large", "The request body is larger than the 1 MiB allowed."
         )
-    if status == 429:
-        return problem_response(
-            429, "rate_limited", exc.description or "Slow down.", headers=headers
-        )
-    code = (exc.name or "error").lower().replace(" ", "_")
-    return problem_response(status, code, exc.description or _phrase(status), headers=headers)
+    detail = exc.description or status_phrase(status)
+    return problem_response(status, http_problem_code(exc), detail, headers=headers)
 
 
 def _domain(exc: DomainError) -> Response:

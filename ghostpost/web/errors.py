@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from ghostpost.db.engine import DATABASE_UNAVAILABLE
 from ghostpost.domain.errors import DomainError
-from ghostpost.http_surface import problem_response, problem_title
+from ghostpost.http_surface import http_problem_code, problem_response, problem_title
 from ghostpost.services.errors import (
     Conflict,
     Forbidden,
@@ -62,9 +62,7 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:
         status = exc.code or 500
-        # A throttle is the API's `rate_limited` problem here too: one code for one type.
-        code = "rate_limited" if status == 429 else (exc.name or "error").lower().replace(" ", "_")
-        response = problem(status, code, exc.description or "")
+        response = problem(status, http_problem_code(exc), exc.description or "")
         if exc.response is not None and "Retry-After" in exc.response.headers:
             response.headers["Retry-After"] = exc.response.headers["Retry-After"]
         retry_after = getattr(exc, "retry_after", None)
