@@ -1,20 +1,23 @@
-"""Benchmark: `POST /api/v1/posts` under load, next to a bare Flask + SQLAlchemy insert.
+"""Benchmark: `POST /api/v1/posts` under load, next to a bare Flask + SQLAlchemy insert and
+a bare chained insert.
 
 For each backend (a SQLite file, then a throwaway PostgreSQL server) this
 
 1. migrates a fresh database for ghostpost and creates one for the bare app
-   (bench/bare_app.py: `POST /insert` parses a small JSON body and inserts one row);
+   (bench/bare_app.py: `POST /insert` parses a small JSON body and inserts one row;
+   `POST /insert-chained`, the chained insert issue 14 names as the create's baseline, also
+   locks the head of a hash chain, chains the row to it and moves the head);
 2. seeds ghostpost through its services: 5 principals with one `local` account each, an open
    window per account whose notice is approved and published, two writers assigned to every
    account, and an API client (posts:write, posts:read) on all five accounts;
 3. serves each app with gunicorn (as many workers as CPUs, sync unless --server-threads;
    ghostpost in production mode, settings from GHOSTPOST_*, the client's rate limit raised)
-   and drives it with 16 concurrent clients for 10 s after a 2 s warm-up, the bare app
-   first, then ghostpost, back to back. Every request has a distinct body and
-   Idempotency-Key; ghostpost's Bearer token is fetched once. Then 200 requests one at a
-   time (latency without queueing). The create ratio is the median of `--rounds` such pairs
-   (default 3; every other pair ghostpost first), each pair's ratio printed: on a shared
-   VM one pair moves by +-0.1;
+   and drives it with 16 concurrent clients for 10 s after a 2 s warm-up: the bare insert,
+   the bare chained insert, then ghostpost, back to back. Every request has a distinct body
+   and Idempotency-Key; ghostpost's Bearer token is fetched once. Then 200 requests one at a
+   time (latency without queueing). The create ratios (against each baseline) are the
+   medians of `--rounds` such rounds (default 3; every other round ghostpost first), each
+   round's ratios printed: on a shared VM one round moves by +-0.1;
 4. prints, under each loaded row, the CPU time per request of the app, the database server
    and the load generator, and how busy the machine was (other processes included);
 5. measures `POST /api/v1/preview` (sequential, then 16 concurrent clients) and, in the same
@@ -789,6 +792,7 @@ def post_states(url: str) -> dict[str, int]:
 
 API_POSTS_SQL = "SELECT count(*) FROM posts WHERE source = 'api'"
 BARE_ROWS_SQL = "SELECT count(*) FROM bench_bare_rows"
+CHAIN_ROWS_SQL = "SELECT count(*) FROM bench_bare_chain"
 
 
 def fetch_token(port: int, client_id: str, secret: str) -> str:
@@ -953,8 +957,11 @@ def watching(engine: Any) -> Iterator[Anatomy]:
             seen.round_trips = len(seen.statements) + seen.pings
 
 
-def anatomy(settings: Settings, seeded: Seeded, bare_url: str) -> tuple[Anatomy, Anatomy, Anatomy]:
-    """One POST /api/v1/posts, one POST /api/v1/preview and one bare POST /insert, in process
+def anatomy(
+    settings: Settings, seeded: Seeded, bare_url: str
+) -> tuple[Anatomy, Anatomy, Anatomy, Anatomy]:
+    """One POST /api/v1/posts, one POST /api/v1/preview, one bare POST /insert and one bare
+    POST /insert-chained, in process
     (Flask's test client) after two warm-up requests each: how many transactions, statements
     and (PostgreSQL) round trips each costs."""
     from ghostpost import create_app
@@ -1000,8 +1007,11 @@ def anatomy(settings: Settings, seeded: Seeded, bare_url: str) -> tuple[Anatomy,
     for n in range(3):
         with watching(engine) as bare:
             bare_http.post("/insert", json={**body, "text": f"Anatomy {n}"})
+    for n in range(3):
+        with watching(engine) as chained:
+            bare_http.post("/insert-chained", json={**body, "text": f"Anatomy {n}"})
     engine.dispose()
-    return gp, preview, bare
+    return gp, preview, bare, chained
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1268,7 +1278,7 @@ def bench_backend(
     finally:
         container.dispose()
     settings = seed_settings.replace(environment="production")
-    from bench.bare_app import ENV_URL, ENV_WRITER_QUEUE, init_schema
+    from bench.bare_app import ENV_URL, ENV_WRITER_QUEUE, chain_breaks, init_schema
 
     init_schema(backend.bare_url)
     bare_queue = "0" if args.bare_without_writer_queue else "1"
@@ -1285,29 +1295,41 @@ def bench_backend(
     # The bare app first, then ghostpost: same workers, same clients, same machine, one run.
     bare_app = "bench.bare_app:create_bare_app()"
     bare = Server(f"bare-{backend.name}", bare_app, bare_env, workers, work)
+
+    def measured(target: Target, run: str, pid: int, url: str, rows_sql: str) -> tuple[Load, Cpu]:
+        """A warm-up, then the measured run with its CPU and the rows it stored."""
+        warm = loader.run(target, f"{run}-warmup", args.warmup)
+        if warm.non_2xx or warm.socket_errors or warm.timeouts:
+            print(
+                f"  {run} warm-up: {dict(warm.statuses)} statuses, "
+                f"{warm.socket_errors} socket errors"
+            )
+        before = settled(url, rows_sql)
+        with cpu_meter(pid, backend.db_pid) as cpu:
+            load = loader.run(target, run, args.duration)
+        load.cpu = cpu
+        load.stored = settled(url, rows_sql) - before
+        return load, cpu
+
     with serving(bare) as server:
         target = Target(server.port, "/insert", seeded.accounts, seeded.authors)
-        loader.run(target, "bare-warmup", args.warmup)
-        before = settled(backend.bare_url, BARE_ROWS_SQL)
-        with cpu_meter(server.pid, backend.db_pid) as cpu:
-            bare_load = loader.run(target, "bare", args.duration)
-        bare_load.cpu = cpu
-        bare_load.stored = settled(backend.bare_url, BARE_ROWS_SQL) - before
+        bare_load, bare_cpu = measured(target, "bare", server.pid, backend.bare_url, BARE_ROWS_SQL)
         bare_seq = sequential(target, "bare-seq", args.sequential)
+        chained = Target(server.port, "/insert-chained", seeded.accounts, seeded.authors)
+        chained_load, chained_cpu = measured(
+            chained, "chained", server.pid, backend.bare_url, CHAIN_ROWS_SQL
+        )
     print_row("bare POST /insert", bare_load)
-    print(cpu.line(bare_load.ok, backend.name))
+    print(bare_cpu.line(bare_load.ok, backend.name))
     print_row("bare POST /insert, sequential", bare_seq, args.sequential)
+    print_row("bare POST /insert-chained", chained_load)
+    print(chained_cpu.line(chained_load.ok, backend.name))
 
     app = Server(f"ghostpost-{backend.name}", "ghostpost:create_app()", env, workers, work)
     with serving(app) as server:
         token = fetch_token(server.port, seeded.client_id, seeded.secret)
         target = Target(server.port, "/api/v1/posts", seeded.accounts, seeded.authors, token)
-        warm = loader.run(target, "gp-warmup", args.warmup)
-        before = settled(backend.ghostpost_url, API_POSTS_SQL)
-        with cpu_meter(server.pid, backend.db_pid) as cpu:
-            gp_load = loader.run(target, "gp", args.duration)
-        gp_load.cpu = cpu
-        gp_load.stored = settled(backend.ghostpost_url, API_POSTS_SQL) - before
+        gp_load, cpu = measured(target, "gp", server.pid, backend.ghostpost_url, API_POSTS_SQL)
         print_row("ghostpost POST /api/v1/posts", gp_load)
         print(cpu.line(gp_load.ok, backend.name))
         gp_seq = sequential(target, "gp-seq", args.sequential)
@@ -1331,35 +1353,52 @@ def bench_backend(
     print(cpu.line(ping_load.ok, backend.name))
     pv_ratio = pv_load.rate / ping_load.rate if ping_load.rate else float("nan")
     print(f"  ratio preview/trivial route (2xx requests/s): {pv_ratio:.2f}  (target >= 0.3)")
-    ratios = [gp_load.rate / bare_load.rate if bare_load.rate else float("nan")]
+
+    def ratio_of(load: Load, baseline: Load) -> float:
+        return load.rate / baseline.rate if baseline.rate else float("nan")
+
+    ratios = [ratio_of(gp_load, bare_load)]
+    chained_ratios = [ratio_of(gp_load, chained_load)]
+    paths = {"bare": "/insert", "chained": "/insert-chained"}
     for number in range(2, args.rounds + 1):
-        # More pairs, each app served afresh; every other pair ghostpost first, so a drift
+        # More rounds, each app served afresh; every other round ghostpost first, so a drift
         # of the machine during the run (another VM, the page cache) favours neither.
-        first_bare = number % 2 == 1
-        pair: dict[str, Load] = {}
-        for which in ("bare", "ghostpost") if first_bare else ("ghostpost", "bare"):
-            served = bare if which == "bare" else app
+        order = ("bare", "chained", "ghostpost")
+        run: dict[str, Load] = {}
+        for which in order if number % 2 == 1 else order[::-1]:
+            served = app if which == "ghostpost" else bare
             with serving(served) as server:
-                if which == "bare":
-                    target = Target(server.port, "/insert", seeded.accounts, seeded.authors)
-                else:
+                if which == "ghostpost":
                     token = fetch_token(server.port, seeded.client_id, seeded.secret)
                     target = Target(
                         server.port, "/api/v1/posts", seeded.accounts, seeded.authors, token
                     )
+                else:
+                    target = Target(server.port, paths[which], seeded.accounts, seeded.authors)
                 loader.run(target, f"{which}-warmup-{number}", args.warmup)
-                pair[which] = loader.run(target, f"{which}-{number}", args.duration)
-        print_row(f"bare POST /insert (pair {number})", pair["bare"])
-        print_row(f"ghostpost POST /api/v1/posts (pair {number})", pair["ghostpost"])
-        rate = pair["bare"].rate
-        ratios.append(pair["ghostpost"].rate / rate if rate else float("nan"))
+                run[which] = loader.run(target, f"{which}-{number}", args.duration)
+        print_row(f"bare POST /insert (round {number})", run["bare"])
+        print_row(f"bare POST /insert-chained (round {number})", run["chained"])
+        print_row(f"ghostpost POST /api/v1/posts (round {number})", run["ghostpost"])
+        ratios.append(ratio_of(run["ghostpost"], run["bare"]))
+        chained_ratios.append(ratio_of(run["ghostpost"], run["chained"]))
     ratio = statistics.median(ratios)
-    if len(ratios) > 1:
-        listed = ", ".join(f"{r:.2f}" for r in ratios)
-        print(f"  ratio ghostpost/bare per pair (2xx requests/s): {listed}")
-    print(f"  ratio ghostpost/bare (2xx requests/s, median): {ratio:.2f}  (target >= 0.5)")
-    if warm.non_2xx or warm.socket_errors or warm.timeouts:
-        print(f"  warm-up: {dict(warm.statuses)} statuses, {warm.socket_errors} socket errors")
+    chained_ratio = statistics.median(chained_ratios)
+    for name, found in (("bare insert", ratios), ("bare chained insert", chained_ratios)):
+        if len(found) > 1:
+            listed = ", ".join(f"{r:.2f}" for r in found)
+            print(f"  ratio ghostpost/{name} per round (2xx requests/s): {listed}")
+    print(
+        f"  ratio ghostpost/bare chained insert (2xx requests/s, median): {chained_ratio:.2f}"
+        "  (issue 14's baseline; target >= 0.5)"
+    )
+    print(
+        f"  ratio ghostpost/bare insert (2xx requests/s, median): {ratio:.2f}"
+        "  (one row, no chain: the stricter baseline)"
+    )
+    breaks = chain_breaks(backend.bare_url)
+    if breaks:
+        print(f"  bare chained insert: {breaks} row(s) do not extend the row before them")
     for server in (bare, app):
         if server.problems():
             print(f"  {server.name} log {server.log}: {server.problems()}\n{server.tail(15)}")
@@ -1386,8 +1425,11 @@ def bench_backend(
     print(f"  posts by state afterwards: {states}")
     ledger = verify_ledger(settings, work)
     print(f"  ledger after the load: {ledger}")
-    gp_anatomy, preview_anatomy, bare_anatomy = anatomy(settings, seeded, backend.bare_url)
+    gp_anatomy, preview_anatomy, bare_anatomy, chained_anatomy = anatomy(
+        settings, seeded, backend.bare_url
+    )
     print(f"  one bare POST /insert: {bare_anatomy.summary()}")
+    print(f"  one bare POST /insert-chained: {chained_anatomy.summary()}")
     print(f"  one ghostpost POST /api/v1/posts: {gp_anatomy.summary()}")
     print(gp_anatomy.by_transaction())
     print(f"  one ghostpost POST /api/v1/preview: {preview_anatomy.summary()}")
@@ -1398,6 +1440,10 @@ def bench_backend(
         ghostpost=gp_load.as_dict(),
         ratio=round(ratio, 3),
         ratios=[round(r, 3) for r in ratios],
+        chained=chained_load.as_dict(),
+        chained_ratio=round(chained_ratio, 3),
+        chained_ratios=[round(r, 3) for r in chained_ratios],
+        chain_breaks=breaks,
         bare_sequential=bare_seq.as_dict(),
         ghostpost_sequential=gp_seq.as_dict(),
         preview_sequential=seq.as_dict(),
@@ -1411,6 +1457,10 @@ def bench_backend(
             "bare": {
                 "transactions": bare_anatomy.transactions,
                 "statements": len(bare_anatomy.statements),
+            },
+            "chained": {
+                "transactions": chained_anatomy.transactions,
+                "statements": len(chained_anatomy.statements),
             },
             "ghostpost": {
                 "transactions": gp_anatomy.transactions,
@@ -1518,7 +1568,8 @@ def main() -> None:
         "--rounds",
         type=int,
         default=3,
-        help="pairs of loaded runs (bare, ghostpost) for the create ratio; the median is kept",
+        help="rounds of loaded runs (bare insert, chained insert, ghostpost) for the create "
+        "ratios; the medians are kept",
     )
     parser.add_argument("--loader", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--profile", action="store_true", help="also profile ghostpost's requests")
@@ -1563,7 +1614,8 @@ def main() -> None:
     print(
         "\nsummary: "
         + ", ".join(
-            f"{r['backend']} create ratio {r['ratio']:.2f}, preview ratio {r['preview_ratio']:.2f}"
+            f"{r['backend']} create ratio {r['chained_ratio']:.2f} (against the chained insert; "
+            f"{r['ratio']:.2f} against the bare insert), preview ratio {r['preview_ratio']:.2f}"
             for r in results
         )
     )
