@@ -583,8 +583,11 @@ class Cpu:
     def line(self, requests: int, database: str) -> str:
         per = max(requests, 1) / 1000
         db = "" if self.database is None else f", {database} {self.database / per:.1f} ms"
+        # The server's CPU is known only for the server the bench starts (--database-url's
+        # is not measured); SQLite's is the app's own.
+        where = " (SQLite in it)" if database == "sqlite" else " (the server's not measured)"
         return (
-            f"      cpu per 2xx request: app{'' if db else ' (SQLite in it)'} "
+            f"      cpu per 2xx request: app{'' if db else where} "
             f"{self.app / per:.1f} ms{db}, load generator "
             f"{self.loader / per:.1f} ms; machine {self.busy_pct:.0f}% busy; interrupts "
             f"{self.interrupts:.1f} CPU s, other processes {self.other:.1f} CPU s"
