@@ -1,13 +1,13 @@
 """Benchmark: the app's CPU per request, in process (no gunicorn, no network, no other load).
 
 Seeds a database as `bench/api_load.py` does, then sends N `POST /api/v1/posts`, N
-`POST /api/v1/preview`, and the bare app's N `POST /insert` and `POST /ping`, through Flask's
-test client, and prints `time.process_time()` per request: this process's CPU only, so a
-PostgreSQL server's time is left out and the figure holds still on a busy machine (wall time
-does not). Each row also prints the wall time per request, which holds the fsyncs (of the
-commit and of SQLite's checkpoints) that CPU time leaves out but a sync worker waits for; it
-moves with the machine's load. The test client's own cost (building the WSGI environ) is in
-every row alike.
+`POST /api/v1/preview`, and the bare app's N `POST /insert`, `POST /insert-chained` and
+`POST /ping`, through Flask's test client, and prints `time.process_time()` per request:
+this process's CPU only, so a PostgreSQL server's time is left out and the figure holds
+still on a busy machine (wall time does not). Each row also prints the wall time per
+request, which holds the fsyncs (of the commit and of SQLite's checkpoints) that CPU time
+leaves out but a sync worker waits for; it moves with the machine's load. The test client's
+own cost (building the WSGI environ) is in every row alike.
 On SQLite it also prints the WAL pages a create's commit writes and how long a create holds
 the write lock (wall and CPU): what two gunicorn workers wait for from each other.
 
@@ -202,6 +202,9 @@ def bench(name: str, url: str, bare_url: str, args: argparse.Namespace, work: Pa
     def insert(i: int) -> None:
         bare_http.post("/insert", json=body(i, "Bare"))
 
+    def insert_chained(i: int) -> None:
+        bare_http.post("/insert-chained", json=body(i, "Chained"))
+
     def ping(i: int) -> None:
         bare_http.post("/ping", json=body(i, "Ping"))
 
@@ -225,6 +228,7 @@ def bench(name: str, url: str, bare_url: str, args: argparse.Namespace, work: Pa
     for _ in range(args.rounds):
         per_request("ghostpost POST /api/v1/posts", args.n, create, args.profile)
         per_request("bare POST /insert", args.n, insert, args.profile)
+        per_request("bare POST /insert-chained", args.n, insert_chained, args.profile)
         per_request("ghostpost POST /api/v1/preview", args.n, preview, args.profile)
         per_request("bare POST /ping", args.n, ping, args.profile)
     app.extensions["ghostpost"].dispose()
@@ -234,7 +238,7 @@ def bench(name: str, url: str, bare_url: str, args: argparse.Namespace, work: Pa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", type=int, default=1000, help="requests per row")
-    parser.add_argument("--rounds", type=int, default=1, help="repeat the four rows")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the five rows")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument(
