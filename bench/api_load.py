@@ -964,9 +964,8 @@ def anatomy(
     settings: Settings, seeded: Seeded, bare_url: str
 ) -> tuple[Anatomy, Anatomy, Anatomy, Anatomy]:
     """One POST /api/v1/posts, one POST /api/v1/preview, one bare POST /insert and one bare
-    POST /insert-chained, in process
-    (Flask's test client) after two warm-up requests each: how many transactions, statements
-    and (PostgreSQL) round trips each costs."""
+    POST /insert-chained, in process (Flask's test client) after two warm-up requests each:
+    how many transactions, statements and (PostgreSQL) round trips each costs."""
     from ghostpost import create_app
 
     app = create_app(settings)
@@ -1007,12 +1006,14 @@ def anatomy(
             os.environ[ENV_URL] = previous
     engine = bare_app.extensions["bench_engine"]
     bare_http = bare_app.test_client()
-    for n in range(3):
-        with watching(engine) as bare:
-            bare_http.post("/insert", json={**body, "text": f"Anatomy {n}"})
-    for n in range(3):
-        with watching(engine) as chained:
-            bare_http.post("/insert-chained", json={**body, "text": f"Anatomy {n}"})
+
+    def last_of_three(path: str) -> Anatomy:
+        for n in range(3):
+            with watching(engine) as seen:
+                bare_http.post(path, json={**body, "text": f"Anatomy {n}"})
+        return seen
+
+    bare, chained = last_of_three("/insert"), last_of_three("/insert-chained")
     engine.dispose()
     return gp, preview, bare, chained
 
@@ -1299,6 +1300,13 @@ def bench_backend(
     bare_app = "bench.bare_app:create_bare_app()"
     bare = Server(f"bare-{backend.name}", bare_app, bare_env, workers, work)
 
+    def metered(target: Target, run: str, pid: int, seconds: float) -> tuple[Load, Cpu]:
+        """One run and the CPU it cost (kept on the load too)."""
+        with cpu_meter(pid, backend.db_pid) as cpu:
+            load = loader.run(target, run, seconds)
+        load.cpu = cpu
+        return load, cpu
+
     def measured(target: Target, run: str, pid: int, url: str, rows_sql: str) -> tuple[Load, Cpu]:
         """A warm-up, then the measured run with its CPU and the rows it stored."""
         warm = loader.run(target, f"{run}-warmup", args.warmup)
@@ -1308,9 +1316,7 @@ def bench_backend(
                 f"{warm.socket_errors} socket errors"
             )
         before = settled(url, rows_sql)
-        with cpu_meter(pid, backend.db_pid) as cpu:
-            load = loader.run(target, run, args.duration)
-        load.cpu = cpu
+        load, cpu = metered(target, run, pid, args.duration)
         load.stored = settled(url, rows_sql) - before
         return load, cpu
 
@@ -1340,25 +1346,22 @@ def bench_backend(
         preview = Target(server.port, "/api/v1/preview", seeded.accounts, seeded.authors, token)
         seq = sequential(preview, "pv-seq", args.sequential)
         print_row("ghostpost POST /api/v1/preview, sequential", seq, args.sequential)
-        with cpu_meter(server.pid, backend.db_pid) as cpu:
-            pv_load = loader.run(preview, "pv", args.preview_seconds)
-        pv_load.cpu = cpu
+        pv_load, cpu = metered(preview, "pv", server.pid, args.preview_seconds)
         print_row("ghostpost POST /api/v1/preview", pv_load)
         print(cpu.line(pv_load.ok, backend.name))
     # The trivial route right after the preview, same load, same request bytes.
     with serving(bare) as server:
         ping = Target(server.port, "/ping", seeded.accounts, seeded.authors)
         loader.run(ping, "ping-warmup", min(args.warmup, 1))
-        with cpu_meter(server.pid, backend.db_pid) as cpu:
-            ping_load = loader.run(ping, "ping", args.preview_seconds)
-        ping_load.cpu = cpu
+        ping_load, cpu = metered(ping, "ping", server.pid, args.preview_seconds)
     print_row("bare POST /ping (trivial: no parsing, no auth, no DB)", ping_load)
     print(cpu.line(ping_load.ok, backend.name))
-    pv_ratio = pv_load.rate / ping_load.rate if ping_load.rate else float("nan")
-    print(f"  ratio preview/trivial route (2xx requests/s): {pv_ratio:.2f}  (target >= 0.3)")
 
     def ratio_of(load: Load, baseline: Load) -> float:
         return load.rate / baseline.rate if baseline.rate else float("nan")
+
+    pv_ratio = ratio_of(pv_load, ping_load)
+    print(f"  ratio preview/trivial route (2xx requests/s): {pv_ratio:.2f}  (target >= 0.3)")
 
     ratios = [ratio_of(gp_load, bare_load)]
     chained_ratios = [ratio_of(gp_load, chained_load)]
